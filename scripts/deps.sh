@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages mcp-edge needs to build and test, when missing:
+# cmake and a C compiler (Pingora's zlib-ng), curl, wrk (load tests), python3-venv (test peers).
+set -euo pipefail
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v cc >/dev/null || need+=(build-essential)
+command -v curl >/dev/null || need+=(curl)
+command -v wrk >/dev/null || need+=(wrk)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+if ((${#need[@]})); then
+  echo "deps: installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "deps: cargo not found; install Rust with rustup" >&2; exit 1; }

@@ -1,0 +1,139 @@
+//! The admin listener (loopback by default), separate from the proxy listeners:
+//!
+//! | endpoint        | answer                                                              |
+//! |-----------------|---------------------------------------------------------------------|
+//! | `GET /metrics`  | Prometheus text, from the owned registry                            |
+//! | `GET /livez`    | 200 while the process runs                                          |
+//! | `GET /readyz`   | 200 once listeners are up and the first health pass is done, else 503 |
+//! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health |
+//! | `GET /config`   | the effective config as JSON, secrets redacted                      |
+//! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::json;
+
+use crate::config::render;
+use crate::state::State;
+
+pub struct Admin {
+    pub state: Arc<State>,
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_owned();
+        // Admin requests carry no meaningful body; drain what there is so keep-alive works.
+        let _ = session.drain_request_body().await;
+        match (method, path.as_str()) {
+            (Method::GET, "/metrics") => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.state.metrics.render(),
+            ),
+            (Method::GET, "/livez") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            (Method::GET, "/readyz") if self.state.is_ready() => {
+                respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
+            }
+            (Method::GET, "/readyz") => respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                b"not ready\n".to_vec(),
+            ),
+            (Method::GET, "/status") => json_response(StatusCode::OK, &status(&self.state)),
+            (Method::GET, "/config") => json_response(
+                StatusCode::OK,
+                &render::to_json(&self.state.snapshot().config),
+            ),
+            (Method::POST, "/reload") => reload(&self.state),
+            (_, "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"method not allowed\n".to_vec(),
+            ),
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                b"not found; try /metrics /livez /readyz /status /config /reload\n".to_vec(),
+            ),
+        }
+    }
+}
+
+fn reload(state: &State) -> Response<Vec<u8>> {
+    let Some(path) = state.snapshot().config.source.clone() else {
+        return json_response(
+            StatusCode::CONFLICT,
+            &json!({"ok": false, "error": "running on an embedded config; nothing to reload"}),
+        );
+    };
+    match state.reload(&path) {
+        Ok(generation) => json_response(
+            StatusCode::OK,
+            &json!({"ok": true, "generation": generation}),
+        ),
+        Err(e) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"ok": false, "error": e.to_string()}),
+        ),
+    }
+}
+
+fn status(state: &State) -> serde_json::Value {
+    let snap = state.snapshot();
+    let last = state
+        .last_reload
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "ready": state.is_ready(),
+        "started_at": secs(state.started),
+        "config": {
+            "source": snap.config.source.as_ref().map(|p| p.display().to_string()),
+            "digest": snap.config.digest,
+            "generation": snap.generation,
+            "last_reload": last.at.map(secs),
+            "last_reload_ok": last.at.map(|_| last.ok),
+            "last_error": last.error,
+        },
+        "sessions": { "shared_key": state.key.shared },
+        "routes": snap.router.routes().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "pools": snap.pools.iter().map(|p| json!({
+            "name": p.name(),
+            "checked": p.checked_once(),
+            "backends": p.config.backends.iter().map(|b| json!({
+                "addr": b.addr.to_string(),
+                "weight": b.weight,
+                "healthy": p.is_healthy(b.addr),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Vec<u8>> {
+    let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    body.push(b'\n');
+    respond(status, "application/json", body)
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    let len = resp.body().len();
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    resp
+}

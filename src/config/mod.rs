@@ -1,0 +1,76 @@
+//! Configuration: one pipeline for start-up, `check` and reload.
+//!
+//! file bytes → `toml` into [`raw`] (serde, `deny_unknown_fields`, spans kept) → [`validate`]
+//! (every error collected, each as `file:line:col: field: message` with the fix) → [`model`]
+//! (typed, resolved, no serde). Nothing outside this module sees raw structs.
+
+pub mod duration;
+pub mod error;
+pub mod model;
+pub mod raw;
+pub mod render;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::Config;
+
+/// Loads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            line: 0,
+            col: 0,
+            field: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates config text that came from `path` (used in messages only).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let mut c = error::Collector::new(path, text);
+    let raw: raw::RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            c.push(
+                span,
+                field_of(e.message()),
+                e.message().trim_end().to_owned(),
+            );
+            return Err(ConfigErrors(c.errors));
+        }
+    };
+    let mut config = validate::validate(raw, &mut c)
+        .ok_or_else(|| ConfigErrors(std::mem::take(&mut c.errors)))?;
+    config.source = Some(path.to_path_buf());
+    config.digest = hex(&Sha256::digest(text.as_bytes()));
+    Ok(config)
+}
+
+/// serde names the offending key in backticks; use it as the field when there is one.
+fn field_of(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .map_or_else(|| "(syntax)".to_owned(), str::to_owned)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

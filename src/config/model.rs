@@ -1,0 +1,136 @@
+//! The validated, typed configuration. Built only by `validate`; nothing here parses text or
+//! knows about TOML. Pools and routes refer to each other by index, already resolved.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::glob::Glob;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this came from (None for the embedded demo default).
+    pub source: Option<PathBuf>,
+    /// Hex SHA-256 of the file's bytes: identifies what is running.
+    pub digest: String,
+    pub proxy: ProxySettings,
+    pub admin: AdminSettings,
+    pub sessions: SessionSettings,
+    pub log: LogSettings,
+    pub tool_labels: Vec<String>,
+    pub pools: Vec<PoolConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxySettings {
+    pub listen: Vec<SocketAddr>,
+    pub threads: usize,
+    pub max_body_bytes: usize,
+    pub grace_period: Duration,
+    pub shutdown_timeout: Duration,
+    pub pid_file: String,
+    pub upgrade_sock: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSettings {
+    /// File holding the HMAC key (at least 32 bytes). None: a random key per process.
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    pub addr: SocketAddr,
+    pub weight: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthKind {
+    Mcp,
+    Http,
+    Tcp,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthConfig {
+    pub kind: HealthKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Request path for `http` checks (`mcp` checks use the pool's path).
+    pub path: String,
+    pub rise: usize,
+    pub fall: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    pub name: String,
+    pub backends: Vec<BackendConfig>,
+    /// Upstream MCP endpoint path; None keeps the client's path.
+    pub path: Option<String>,
+    /// Host header to send upstream; None preserves the client's Host.
+    pub host: Option<String>,
+    pub tls: bool,
+    pub sni: String,
+    pub connect_timeout: Duration,
+    /// Longest silence tolerated on an upstream read (streams included).
+    pub idle_timeout: Duration,
+    pub health: HealthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// When the proxy reads a POST body before choosing an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspect {
+    /// Only when a rule needs the body (and headers cannot answer).
+    Auto,
+    /// Every POST: validated, classified, counted by method and tool.
+    Always,
+    /// Never: plain streaming reverse proxy.
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleConfig {
+    pub method: Option<Glob>,
+    pub tool: Option<Glob>,
+    pub resource: Option<Glob>,
+    pub prompt: Option<Glob>,
+    pub pool: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub name: String,
+    pub path: PathMatch,
+    pub host: Option<Glob>,
+    pub listener: Option<SocketAddr>,
+    pub pool: Option<usize>,
+    pub inspect: Inspect,
+    pub allowed_origins: Vec<String>,
+    pub rules: Vec<RuleConfig>,
+}

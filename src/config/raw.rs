@@ -1,0 +1,129 @@
+//! Serde mirror of the TOML file. Owns nothing but shape: every field that validation may
+//! complain about is `Spanned`, so errors can point at `file:line:col`. No defaults and no
+//! checks live here; `validate` turns this into the typed model.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub proxy: RawProxy,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub sessions: RawSessions,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<S<RawPool>>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<S<RawRoute>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen: Option<S<Vec<S<String>>>>,
+    pub threads: Option<S<i64>>,
+    pub max_body_bytes: Option<S<i64>>,
+    pub grace_period: Option<S<String>>,
+    pub shutdown_timeout: Option<S<String>>,
+    pub pid_file: Option<S<String>>,
+    pub upgrade_sock: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    pub key_file: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<S<String>>,
+    pub level: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Tool names that get their own label value; every other tool is counted as `other`.
+    pub tools: Option<Vec<S<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub name: S<String>,
+    pub backends: S<Vec<S<RawBackend>>>,
+    pub path: Option<S<String>>,
+    pub host: Option<S<String>>,
+    pub tls: Option<bool>,
+    pub sni: Option<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
+    pub health: Option<S<RawHealth>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawBackend {
+    Addr(String),
+    Table(RawBackendTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackendTable {
+    pub addr: String,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub check: Option<S<String>>,
+    pub interval: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub rise: Option<S<i64>>,
+    pub fall: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: S<String>,
+    pub path: Option<S<String>>,
+    pub path_prefix: Option<S<String>>,
+    pub host: Option<S<String>>,
+    pub listener: Option<S<String>>,
+    pub pool: Option<S<String>>,
+    pub inspect: Option<S<String>>,
+    pub allowed_origins: Option<Vec<S<String>>>,
+    #[serde(default)]
+    pub rule: Vec<S<RawRule>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub method: Option<S<String>>,
+    pub tool: Option<S<String>>,
+    pub resource: Option<S<String>>,
+    pub prompt: Option<S<String>>,
+    pub pool: S<String>,
+}

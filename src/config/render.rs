@@ -1,0 +1,54 @@
+//! The effective config as JSON for the admin `/config` endpoint. Secrets never appear:
+//! the session key is shown only as whether a key file is configured.
+
+use serde_json::{json, Value};
+
+use super::model::*;
+
+pub fn to_json(c: &Config) -> Value {
+    let pool_name = |i: usize| c.pools.get(i).map_or("?", |p| p.name.as_str());
+    json!({
+        "source": c.source.as_ref().map(|p| p.display().to_string()),
+        "digest": c.digest,
+        "proxy": {
+            "listen": c.proxy.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "threads": c.proxy.threads,
+            "max_body_bytes": c.proxy.max_body_bytes,
+            "grace_period_ms": c.proxy.grace_period.as_millis() as u64,
+            "shutdown_timeout_ms": c.proxy.shutdown_timeout.as_millis() as u64,
+        },
+        "admin": { "listen": c.admin.listen.to_string() },
+        "sessions": { "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" } },
+        "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level },
+        "metrics": { "tools": c.tool_labels },
+        "pools": c.pools.iter().map(|p| json!({
+            "name": p.name,
+            "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
+            "path": p.path, "host": p.host, "tls": p.tls,
+            "connect_timeout_ms": p.connect_timeout.as_millis() as u64,
+            "idle_timeout_ms": p.idle_timeout.as_millis() as u64,
+            "health": {
+                "check": format!("{:?}", p.health.kind).to_lowercase(),
+                "interval_ms": p.health.interval.as_millis() as u64,
+                "timeout_ms": p.health.timeout.as_millis() as u64,
+                "path": p.health.path, "rise": p.health.rise, "fall": p.health.fall,
+            },
+        })).collect::<Vec<_>>(),
+        "routes": c.routes.iter().map(|r| json!({
+            "name": r.name,
+            "path": match &r.path { PathMatch::Exact(p) => json!({"exact": p}), PathMatch::Prefix(p) => json!({"prefix": p}) },
+            "host": r.host.as_ref().map(|h| h.as_pattern()),
+            "listener": r.listener.map(|l| l.to_string()),
+            "pool": r.pool.map(pool_name),
+            "inspect": format!("{:?}", r.inspect).to_lowercase(),
+            "allowed_origins": r.allowed_origins,
+            "rules": r.rules.iter().map(|x| json!({
+                "method": x.method.as_ref().map(|g| g.as_pattern()),
+                "tool": x.tool.as_ref().map(|g| g.as_pattern()),
+                "resource": x.resource.as_ref().map(|g| g.as_pattern()),
+                "prompt": x.prompt.as_ref().map(|g| g.as_pattern()),
+                "pool": pool_name(x.pool),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,22 @@
+//! mcp-edge: an MCP-aware edge proxy on Pingora.
+//!
+//! Layout, from the outside in:
+//! - [`server`] assembles the process: proxy service, [`admin`] listener, health loop, SIGHUP.
+//! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
+//! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
+//!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
+//! - [`mcp`] parses JSON-RPC envelopes and knows MCP's methods and eras; [`config`] loads and
+//!   validates TOML; [`glob`] compiles name patterns; [`telemetry`] sets up logging.
+
+pub mod admin;
+pub mod config;
+pub mod glob;
+pub mod mcp;
+pub mod metrics;
+pub mod proxy;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod telemetry;
+pub mod upstream;

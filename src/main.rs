@@ -1,0 +1,89 @@
+//! The `mcp-edge` binary: argument parsing and exit codes over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// An MCP-aware edge proxy on Pingora.
+#[derive(Parser)]
+#[command(name = "mcp-edge", version, about)]
+struct Cli {
+    /// The TOML config file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "/etc/mcp-edge/mcp-edge.toml"
+    )]
+    config: PathBuf,
+    /// Take listening sockets over from a running mcp-edge (graceful binary upgrade).
+    #[arg(short, long)]
+    upgrade: bool,
+    /// Log format, overriding the config: text or json.
+    #[arg(long)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config file and exit: 0 when valid, 1 with every error listed.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mcp-edge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = match mcp_edge::config::load(&cli.config) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "mcp-edge: {} error(s) in {}",
+                errors.0.len(),
+                cli.config.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(Command::Check) = cli.command {
+        println!(
+            "{}: ok ({} routes, {} pools)",
+            cli.config.display(),
+            config.routes.len(),
+            config.pools.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut log = config.log.clone();
+    match cli.log_format.as_deref() {
+        Some("json") => log.format = mcp_edge::config::model::LogFormat::Json,
+        Some("text") => log.format = mcp_edge::config::model::LogFormat::Text,
+        Some(other) => anyhow::bail!("--log-format {other}: use text or json"),
+        None => {}
+    }
+    mcp_edge::telemetry::init(&log);
+    mcp_edge::server::run(
+        config,
+        mcp_edge::server::RunOptions {
+            upgrade: cli.upgrade,
+        },
+    )
+    .context("start-up failed")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,160 @@
+//! Session affinity on the wire: finding a session token in a request (the `Mcp-Session-Id`
+//! header, or the legacy HTTP+SSE `session_id`/`sessionId` query parameter), unwrapping it
+//! for the backend, and wrapping backend-issued ids (response header, legacy `endpoint` event)
+//! for the client.
+
+use pingora::http::RequestHeader;
+
+use super::ctx::{Ctx, Pinned};
+use super::reply::Reject;
+use crate::session::{token, Member};
+use crate::state::{Snapshot, State};
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Query parameters the Python (`session_id`) and TypeScript (`sessionId`) SDKs use.
+const QUERY_KEYS: [&str; 2] = ["session_id=", "sessionId="];
+
+/// The backend a request's session lives on; `Err` for a token that is not (or no longer)
+/// valid: forged, signed by another key, or naming a pool or backend that is gone.
+pub fn pin_session(
+    state: &State,
+    snap: &Snapshot,
+    req: &RequestHeader,
+) -> Result<Option<Pinned>, Reject> {
+    let (token, via_query) = match req.headers.get(SESSION_HEADER) {
+        Some(v) => (v.to_str().map_err(|_| Reject::UNKNOWN_SESSION)?, false),
+        None => match req.uri.query().and_then(query_token) {
+            Some((_, t)) => (t, true),
+            None => return Ok(None),
+        },
+    };
+    let members = token::open(&state.key, token).map_err(|e| {
+        tracing::debug!(error = %e, "session token refused");
+        Reject::UNKNOWN_SESSION
+    })?;
+    let member = members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
+    let pool = snap.pool_index(&member.pool).filter(|&i| snap.pools[i].contains(member.backend)).ok_or_else(|| {
+        tracing::debug!(pool = %member.pool, "session names a pool or backend no longer configured");
+        Reject::UNKNOWN_SESSION
+    })?;
+    Ok(Some(Pinned {
+        pool,
+        member,
+        token: token.to_owned(),
+        via_query,
+    }))
+}
+
+/// Finds our token in a query string: (byte range of the value, value).
+fn query_token(query: &str) -> Option<((usize, usize), &str)> {
+    let mut offset = 0;
+    for pair in query.split('&') {
+        for key in QUERY_KEYS {
+            if let Some(value) = pair.strip_prefix(key) {
+                if value.starts_with("e1.") {
+                    let start = offset + key.len();
+                    return Some(((start, start + value.len()), value));
+                }
+            }
+        }
+        offset += pair.len() + 1;
+    }
+    None
+}
+
+/// Replaces the client's token by the backend's own session id before forwarding.
+pub fn unwrap_for_upstream(req: &mut RequestHeader, pinned: &Pinned) -> pingora::Result<()> {
+    if !pinned.via_query {
+        return req.insert_header(SESSION_HEADER, pinned.member.session.as_str());
+    }
+    let Some(pq) = req.uri.path_and_query() else {
+        return Ok(());
+    };
+    let Some(query) = pq.query() else {
+        return Ok(());
+    };
+    let Some(((start, end), _)) = query_token(query) else {
+        return Ok(());
+    };
+    let rewritten = format!(
+        "{}?{}{}{}",
+        pq.path(),
+        &query[..start],
+        pinned.member.session,
+        &query[end..]
+    );
+    match rewritten.parse::<http::Uri>() {
+        Ok(uri) => req.set_uri(uri),
+        Err(_) => tracing::debug!("backend session id does not fit a URI; forwarding unchanged"),
+    }
+    Ok(())
+}
+
+/// The token for a backend-issued session id: the client's own token when the backend echoes
+/// the session it already has (no new HMAC per response), else a freshly sealed one.
+pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
+    if let Some(p) = &ctx.pinned {
+        if p.member.session == backend_session {
+            return Some(p.token.clone());
+        }
+    }
+    let pool = ctx.snap.pools.get(ctx.pool?)?;
+    let member = Member {
+        pool: pool.name().to_owned(),
+        backend: ctx.backend?,
+        session: backend_session.to_owned(),
+    };
+    let sealed = token::seal(&state.key, &[member])?;
+    state
+        .metrics
+        .sessions_opened
+        .with_label_values(&[pool.name()])
+        .inc();
+    Some(sealed)
+}
+
+/// Legacy HTTP+SSE: rewrites the first event when it is `event: endpoint`, wrapping the
+/// session id in its URL. Returns None when the event is not an endpoint event.
+pub fn rewrite_endpoint_event(state: &State, ctx: &Ctx, event: &str) -> Option<String> {
+    let mut lines = event.lines();
+    if lines.clone().next()?.trim_end() != "event: endpoint" {
+        return None;
+    }
+    let data = lines.find_map(|l| l.strip_prefix("data:"))?.trim();
+    let (path, query) = data.split_once('?')?;
+    let ((start, end), sid) = QUERY_KEYS.iter().find_map(|k| {
+        query
+            .split('&')
+            .scan(0usize, |off, pair| {
+                let here = *off;
+                *off += pair.len() + 1;
+                Some((here, pair))
+            })
+            .find_map(|(here, pair)| {
+                pair.strip_prefix(k)
+                    .map(|v| ((here + k.len(), here + k.len() + v.len()), v))
+            })
+    })?;
+    let token = wrap(state, ctx, sid)?;
+    Some(format!(
+        "event: endpoint\ndata: {path}?{}{token}{}\n\n",
+        &query[..start],
+        &query[end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_token;
+
+    #[test]
+    fn finds_only_our_tokens_in_queries() {
+        assert_eq!(query_token("session_id=e1.abc"), Some(((11, 17), "e1.abc")));
+        assert_eq!(
+            query_token("x=1&sessionId=e1.zz&y=2"),
+            Some(((14, 19), "e1.zz"))
+        );
+        assert_eq!(query_token("session_id=raw123"), None);
+        assert_eq!(query_token("foo=bar"), None);
+    }
+}

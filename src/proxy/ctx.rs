@@ -1,0 +1,92 @@
+//! Per-request context: the snapshot the request started with and everything the phases
+//! learn about it. Byte fields (`id`, `target`, `body`) are slices of the request body, not
+//! copies.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::mcp::method::{Era, Method};
+use crate::metrics::Reason;
+use crate::session::Member;
+use crate::state::Snapshot;
+
+/// A request bound to the backend holding its session.
+#[derive(Debug)]
+pub struct Pinned {
+    pub pool: usize,
+    pub member: Member,
+    /// The token the client sent, handed back unchanged when the backend echoes the session.
+    pub token: String,
+    /// Legacy HTTP+SSE: the token travels in the query string, not in `Mcp-Session-Id`.
+    pub via_query: bool,
+}
+
+pub struct Ctx {
+    pub snap: Arc<Snapshot>,
+    pub start: Instant,
+    pub route: Option<usize>,
+    pub pool: Option<usize>,
+    pub era: Era,
+    pub method: Method,
+    /// Tool or prompt name, or resource URI.
+    pub target: Option<Bytes>,
+    /// Raw JSON of the request id, echoed in local errors.
+    pub id: Option<Bytes>,
+    /// The pre-read body, replayed upstream by `request_body_filter`.
+    pub body: Option<Bytes>,
+    /// Whether this upstream attempt has sent the pre-read body yet.
+    pub body_sent: bool,
+    /// Body bytes streamed (not pre-read) so far, for the size limit.
+    pub streamed: usize,
+    pub strip_expect: bool,
+    pub pinned: Option<Pinned>,
+    pub backend: Option<SocketAddr>,
+    /// Backends that refused a connection for this request.
+    pub tried: Vec<SocketAddr>,
+    pub reason: Option<Reason>,
+    /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
+    pub endpoint_sniff: Option<Vec<u8>>,
+}
+
+impl Ctx {
+    pub fn new(snap: Arc<Snapshot>) -> Ctx {
+        Ctx {
+            snap,
+            start: Instant::now(),
+            route: None,
+            pool: None,
+            era: Era::Legacy,
+            method: Method::None,
+            target: None,
+            id: None,
+            body: None,
+            body_sent: false,
+            streamed: 0,
+            strip_expect: false,
+            pinned: None,
+            backend: None,
+            tried: Vec::new(),
+            reason: None,
+            endpoint_sniff: None,
+        }
+    }
+
+    pub fn route_name(&self) -> &str {
+        self.route
+            .and_then(|r| self.snap.router.routes().get(r))
+            .map_or("-", |r| r.name.as_str())
+    }
+
+    /// The bounded metric label for this request's tool.
+    pub fn tool_label(&self) -> &str {
+        match (&self.target, self.method) {
+            (Some(t), Method::ToolsCall) => {
+                std::str::from_utf8(t).map_or("other", |t| self.snap.tool_label(t))
+            }
+            _ => "-",
+        }
+    }
+}

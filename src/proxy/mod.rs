@@ -1,0 +1,213 @@
+//! The Pingora `ProxyHttp` implementation. Each phase is a short delegation:
+//! `request` (route, refuse, classify, pick a pool), `upstream_peer` (pick a backend),
+//! `body` (replay a pre-read body), `response` (wrap sessions, watch legacy endpoints),
+//! `reply` (every local answer), `finish` (count and log once).
+
+pub mod affinity;
+pub mod body;
+pub mod ctx;
+pub mod finish;
+pub mod reply;
+pub mod request;
+pub mod response;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::state::State;
+use ctx::Ctx;
+use reply::Reject;
+
+/// How many other backends a refused connection is retried on.
+const MAX_CONNECT_RETRIES: usize = 2;
+
+pub struct Edge {
+    pub state: Arc<State>,
+}
+
+#[async_trait]
+impl ProxyHttp for Edge {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::new(self.state.snapshot())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        request::filter(&self.state, session, ctx).await
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let pool = ctx
+            .pool
+            .and_then(|i| ctx.snap.pools.get(i))
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(404), "no pool"))?;
+        let addr = match &ctx.pinned {
+            Some(p) => p.member.backend,
+            None => pool
+                .select(&ctx.tried)
+                .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no healthy backend"))?,
+        };
+        ctx.backend = Some(addr);
+        Ok(Box::new(pool.peer(addr)))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.body_sent = false;
+        let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {
+            return Ok(());
+        };
+        if let Some(path) = &pool.config.path {
+            rewrite_path(req, ctx, path);
+        }
+        if let Some(host) = &pool.config.host {
+            req.insert_header(http::header::HOST, host.as_str())?;
+        }
+        if let Some(p) = &ctx.pinned {
+            affinity::unwrap_for_upstream(req, p)?;
+        }
+        if ctx.strip_expect {
+            req.remove_header(&http::header::EXPECT);
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end: bool,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if ctx.body.is_some() {
+            body::replay(body, ctx.body.as_ref(), &mut ctx.body_sent);
+            return Ok(());
+        }
+        ctx.streamed += body.as_ref().map_or(0, Bytes::len);
+        if ctx.streamed > ctx.snap.config.proxy.max_body_bytes {
+            ctx.reason = Some(Reject::TOO_LARGE.reason);
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                "streamed body over max_body_bytes",
+            );
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        response::headers(&self.state, session, resp, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        response::body(&self.state, body, end, ctx);
+        Ok(None)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing reached the backend, so any request may go to another one; a pinned session
+        // has nowhere else to go.
+        if ctx.pinned.is_none() && ctx.tried.len() < MAX_CONNECT_RETRIES {
+            if let Some(b) = ctx.backend {
+                ctx.tried.push(b);
+                if let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) {
+                    self.state
+                        .metrics
+                        .retries
+                        .with_label_values(&[pool.name()])
+                        .inc();
+                }
+            }
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let reject = match (e.etype(), e.esource()) {
+            (ErrorType::HTTPStatus(503), _) => Some(Reject::NO_HEALTHY),
+            (ErrorType::HTTPStatus(413), _) => Some(Reject::TOO_LARGE),
+            (ErrorType::HTTPStatus(404), _) => Some(Reject::NO_POOL),
+            (_, ErrorSource::Upstream) => Some(Reject::UPSTREAM),
+            (
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
+                ErrorSource::Downstream,
+            ) => None,
+            (_, ErrorSource::Downstream) => Some(Reject::INVALID),
+            _ => Some(Reject::UPSTREAM),
+        };
+        let code = match reject {
+            Some(r) if session.response_written().is_none() => {
+                if let Err(err) = reply::send(session, ctx, r).await {
+                    tracing::debug!(error = %err, "could not send error reply");
+                }
+                r.status
+            }
+            Some(r) => {
+                ctx.reason = Some(r.reason);
+                0
+            }
+            None => 0,
+        };
+        if matches!(e.esource(), ErrorSource::Upstream | ErrorSource::Internal) {
+            tracing::warn!(error = %e, route = ctx.route_name(), backend = ?ctx.backend, "proxying failed");
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        finish::record(&self.state, session, ctx);
+    }
+}
+
+/// Client path → upstream path: an exact route (an MCP endpoint) sends the pool's endpoint
+/// path; a prefix route forwards the client's path unchanged (its paths are the backend's own,
+/// as the legacy HTTP+SSE `endpoint` URLs are). The query string is kept.
+fn rewrite_path(req: &mut RequestHeader, ctx: &Ctx, pool_path: &str) {
+    use crate::config::model::PathMatch;
+    let Some(route) = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)) else {
+        return;
+    };
+    if !matches!(route.path, PathMatch::Exact(_)) || req.uri.path() == pool_path {
+        return;
+    }
+    let uri = match req.uri.query() {
+        Some(q) => format!("{pool_path}?{q}"),
+        None => pool_path.to_owned(),
+    };
+    if let Ok(uri) = uri.parse::<http::Uri>() {
+        req.set_uri(uri);
+    }
+}

@@ -1,0 +1,184 @@
+//! The request phase: route, Origin, session, body, classification, pool. Everything that can
+//! be refused is refused here, before an upstream is chosen, through `reply`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method as HttpMethod};
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::affinity::pin_session;
+use super::body::{self, Framing};
+use super::ctx::Ctx;
+use super::reply::{self, Reject};
+use crate::mcp::envelope::{self, EnvelopeError, Message};
+use crate::mcp::method::{Era, Method, TargetKind};
+use crate::router::{Call, RouteExt};
+use crate::state::State;
+
+pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    match decide(state, session, ctx).await? {
+        Ok(()) => Ok(false),
+        Err(reject) => reply::send(session, ctx, reject).await,
+    }
+}
+
+async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<Result<(), Reject>> {
+    let snap = Arc::clone(&ctx.snap);
+    let req = session.req_header();
+    let listener = session.server_addr().and_then(|a| a.as_inet()).copied();
+    let host = req
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.uri.host());
+    let Some((ri, route)) = snap.router.find(listener, host, req.uri.path()) else {
+        return Ok(Err(Reject::NO_ROUTE));
+    };
+    ctx.route = Some(ri);
+    if !route.allowed_origins.is_empty() {
+        if let Some(origin) = req.headers.get(header::ORIGIN) {
+            if !route
+                .allowed_origins
+                .iter()
+                .any(|o| o.as_bytes() == origin.as_bytes())
+            {
+                return Ok(Err(Reject::ORIGIN));
+            }
+        }
+    }
+    ctx.era = Era::from_version_header(
+        req.headers
+            .get("mcp-protocol-version")
+            .map(|v| v.as_bytes()),
+    );
+    match pin_session(state, &snap, req) {
+        Ok(pinned) => ctx.pinned = pinned,
+        Err(reject) => return Ok(Err(reject)),
+    }
+    let is_post = req.method == HttpMethod::POST;
+    let framing = Framing::of(session);
+    let max = snap.config.proxy.max_body_bytes;
+    if framing.content_length.is_some_and(|n| n > max) {
+        return Ok(Err(Reject::TOO_LARGE));
+    }
+
+    // Modern requests name their method and target in headers; legacy ones only in the body.
+    let header_call = if ctx.era == Era::Modern {
+        header_call(session)
+    } else {
+        None
+    };
+    let mut rule_pool = None;
+    if is_post && route.reads_body(header_call.is_some()) {
+        let body = match body::pre_read(session, &framing, max).await? {
+            Ok(body) => body,
+            Err(reject) => return Ok(Err(reject)),
+        };
+        let call = match classify_body(ctx, &body) {
+            Ok(call) => call,
+            Err(reject) => return Ok(Err(reject)),
+        };
+        if let Some((hm, hn)) = &header_call {
+            let (bm, bt) = call
+                .as_ref()
+                .map_or(("", None), |(m, t)| (&**m, t.as_deref()));
+            if header_str(hm) != bm || hn.as_ref().map(header_str) != bt {
+                return Ok(Err(Reject::HEADER_MISMATCH));
+            }
+        }
+        rule_pool = call.as_ref().and_then(|(m, t)| {
+            route.rule_pool(Call {
+                method: m,
+                target: t.as_deref(),
+            })
+        });
+        ctx.strip_expect = framing.expect_continue;
+        ctx.body = Some(body);
+    } else if let Some((method, target)) = &header_call {
+        let (method, target) = (header_str(method), target.as_ref().map(header_str));
+        ctx.method = Method::parse(method);
+        ctx.target = target.map(|t| Bytes::copy_from_slice(t.as_bytes()));
+        rule_pool = route.rule_pool(Call { method, target });
+    }
+
+    ctx.pool = match (&ctx.pinned, rule_pool) {
+        (Some(p), rule) => {
+            if rule.is_some_and(|r| r != p.pool) {
+                state
+                    .metrics
+                    .session_overrides
+                    .with_label_values(&[&route.name])
+                    .inc();
+            }
+            Some(p.pool)
+        }
+        (None, Some(rule)) => Some(rule),
+        (None, None) => route.pool,
+    };
+    Ok(if ctx.pool.is_some() {
+        Ok(())
+    } else {
+        Err(Reject::NO_POOL)
+    })
+}
+
+/// `Mcp-Method` and `Mcp-Name`, when the client sent them (cheap clones of the header values).
+fn header_call(session: &Session) -> Option<(HeaderValue, Option<HeaderValue>)> {
+    let h = &session.req_header().headers;
+    let method = h.get("mcp-method")?.clone();
+    Some((method, h.get("mcp-name").cloned()))
+}
+
+fn header_str(v: &HeaderValue) -> &str {
+    v.to_str().unwrap_or("")
+}
+
+/// What a body said, for rules: the method and its target (tool, prompt or resource URI).
+type BodyCall<'a> = Option<(Cow<'a, str>, Option<Cow<'a, str>>)>;
+
+/// Parses the envelope and fills `ctx` (method, id, target).
+fn classify_body<'a>(ctx: &mut Ctx, body: &'a Bytes) -> Result<BodyCall<'a>, Reject> {
+    let slice = |s: &str| body.slice_ref(s.as_bytes());
+    match envelope::parse(body) {
+        Err(EnvelopeError::Parse) => Err(Reject::PARSE),
+        Err(EnvelopeError::Invalid { id }) => {
+            ctx.id = id.map(slice);
+            Err(Reject::INVALID)
+        }
+        Ok(Message::Batch) => {
+            ctx.method = Method::Batch;
+            Ok(None)
+        }
+        Ok(Message::Response { id }) => {
+            ctx.method = Method::Response;
+            ctx.id = Some(slice(id));
+            Ok(None)
+        }
+        Ok(Message::Notification { method }) => {
+            ctx.method = Method::parse(&method);
+            Ok(Some((method, None)))
+        }
+        Ok(Message::Request {
+            id,
+            method,
+            name,
+            uri,
+        }) => {
+            ctx.id = Some(slice(id));
+            ctx.method = Method::parse(&method);
+            let target = match ctx.method.target_kind() {
+                Some(TargetKind::Tool | TargetKind::Prompt) => name,
+                Some(TargetKind::Resource) => uri,
+                None => None,
+            };
+            ctx.target = target.as_ref().map(|t| match t {
+                Cow::Borrowed(s) => slice(s),
+                Cow::Owned(s) => Bytes::copy_from_slice(s.as_bytes()),
+            });
+            Ok(Some((method, target)))
+        }
+    }
+}

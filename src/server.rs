@@ -1,0 +1,155 @@
+//! Process assembly: the Pingora server with the proxy service, the admin service, the health
+//! loop and the SIGHUP reloader. Owns start-up checks (ports free, key readable) so a broken
+//! start exits non-zero with a clear message instead of leaving a half-alive process.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::metrics::{Metrics, MetricsError};
+use crate::proxy::Edge;
+use crate::session::key::KeyError;
+use crate::session::SessionKey;
+use crate::state::health_loop::HealthLoop;
+use crate::state::{Snapshot, State};
+use crate::upstream::PoolError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}; is another process using it?")]
+    PortTaken {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+}
+
+pub struct RunOptions {
+    /// Take the listening sockets over from a running instance (graceful upgrade).
+    pub upgrade: bool,
+}
+
+/// Builds everything and runs until shutdown. Only returns on a start-up error.
+pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
+    if !opts.upgrade {
+        check_ports(&config)?;
+    }
+    let key = match &config.sessions.key_file {
+        Some(path) => SessionKey::from_file(path)?,
+        None => {
+            tracing::warn!("no [sessions] key_file: using a random session key; sessions will not survive a restart and replicas cannot serve each other's sessions");
+            SessionKey::random()
+        }
+    };
+    let conf = ServerConf {
+        threads: config.proxy.threads,
+        pid_file: config.proxy.pid_file.clone(),
+        upgrade_sock: config.proxy.upgrade_sock.clone(),
+        grace_period_seconds: Some(config.proxy.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.proxy.shutdown_timeout.as_secs()),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let listen = config.proxy.listen.clone();
+    let admin_addr = config.admin.listen;
+    let state = Arc::new(State::new(
+        Snapshot::build(config, None)?,
+        Metrics::new()?,
+        key,
+    ));
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Edge {
+            state: Arc::clone(&state),
+        },
+        "mcp-edge proxy",
+    );
+    for addr in &listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    let mut admin = Service::new(
+        "mcp-edge admin".to_owned(),
+        Admin {
+            state: Arc::clone(&state),
+        },
+    );
+    admin.add_tcp(&admin_addr.to_string());
+    admin.threads = Some(1);
+
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(background_service(
+        "health checks",
+        HealthLoop {
+            state: Arc::clone(&state),
+        },
+    ));
+    server.add_service(background_service("reload on SIGHUP", Reloader { state }));
+    tracing::info!(listen = ?listen, admin = %admin_addr, "mcp-edge starting");
+    server.run_forever()
+}
+
+/// Fails fast when a port is taken: Pingora would otherwise panic on a service thread and
+/// leave the process running without that listener.
+fn check_ports(config: &Config) -> Result<(), StartError> {
+    let admin = std::iter::once((config.admin.listen, "admin.listen"));
+    for (addr, what) in config
+        .proxy
+        .listen
+        .iter()
+        .map(|a| (*a, "proxy.listen"))
+        .chain(admin)
+    {
+        TcpListener::bind(addr).map_err(|source| StartError::PortTaken { addr, what, source })?;
+    }
+    Ok(())
+}
+
+struct Reloader {
+    state: Arc<State>,
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot install the SIGHUP handler; reload through the admin API only");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading config");
+                    if let Some(path) = self.state.snapshot().config.source.clone() {
+                        let _ = self.state.reload(&path);
+                    }
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

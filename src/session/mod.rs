@@ -1,0 +1,13 @@
+//! Sticky legacy sessions without a shared store. A backend-issued `Mcp-Session-Id` is sealed
+//! into a token that names the pool and backend that issued it; any replica holding the same
+//! key can open it and route the follow-up there. Owns the token format and the key; does not
+//! decide what to do with an unknown session (that is `proxy`'s 404).
+//!
+//! A token carries a list of members so one client session can later stand for several
+//! upstream sessions (federation); today every token has exactly one.
+
+pub mod key;
+pub mod token;
+
+pub use key::SessionKey;
+pub use token::{Member, TokenError};

@@ -1,0 +1,64 @@
+//! The one background service that health-checks the pools of the *current* snapshot. Pingora
+//! services cannot be added after start-up, so a per-pool service would not survive a reload;
+//! this loop simply walks whatever the snapshot holds on each tick.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+use super::State;
+
+const TICK: Duration = Duration::from_millis(200);
+
+pub struct HealthLoop {
+    pub state: Arc<State>,
+}
+
+#[async_trait]
+impl BackgroundService for HealthLoop {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Keyed by pool address: a pool carried over by a reload keeps its schedule.
+        let mut next_due: HashMap<usize, Instant> = HashMap::new();
+        loop {
+            let snap = self.state.snapshot();
+            let now = Instant::now();
+            let mut checks = tokio::task::JoinSet::new();
+            for pool in &snap.pools {
+                let key = Arc::as_ptr(pool) as usize;
+                if next_due.get(&key).is_none_or(|due| *due <= now) {
+                    next_due.insert(key, now + pool.config.health.interval);
+                    let pool = Arc::clone(pool);
+                    checks.spawn(async move {
+                        pool.run_health_check().await;
+                        pool
+                    });
+                }
+            }
+            while let Some(done) = checks.join_next().await {
+                if let Ok(pool) = done {
+                    for b in &pool.config.backends {
+                        let healthy = pool.is_healthy(b.addr) as i64;
+                        self.state
+                            .metrics
+                            .upstream_healthy
+                            .with_label_values(&[pool.name(), &b.addr.to_string()])
+                            .set(healthy);
+                    }
+                }
+            }
+            if snap.pools.iter().all(|p| p.checked_once()) {
+                self.state.set_ready();
+            }
+            next_due.retain(|k, _| snap.pools.iter().any(|p| Arc::as_ptr(p) as usize == *k));
+            drop(snap);
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Runtime state: the current [`Snapshot`] behind an `ArcSwap`, plus what lives for the whole
+//! process (metrics, session key, readiness). A request loads one snapshot in `new_ctx` and
+//! keeps it to the end, so it sees the old config or the new one, never a mix; an old
+//! snapshot is freed when its last request ends.
+
+pub mod health_loop;
+pub mod reload;
+pub mod snapshot;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::metrics::Metrics;
+use crate::session::SessionKey;
+pub use snapshot::Snapshot;
+
+/// The outcome of the last reload, for `/status`.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadStatus {
+    pub at: Option<SystemTime>,
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+pub struct State {
+    current: ArcSwap<Snapshot>,
+    pub metrics: Metrics,
+    pub key: SessionKey,
+    ready: AtomicBool,
+    pub started: SystemTime,
+    pub last_reload: Mutex<ReloadStatus>,
+}
+
+impl State {
+    pub fn new(snapshot: Snapshot, metrics: Metrics, key: SessionKey) -> State {
+        metrics.config_generation.set(snapshot.generation as i64);
+        State {
+            current: ArcSwap::from_pointee(snapshot),
+            metrics,
+            key,
+            ready: AtomicBool::new(false),
+            started: SystemTime::now(),
+            last_reload: Mutex::new(ReloadStatus::default()),
+        }
+    }
+
+    /// The snapshot a new request will use.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn swap(&self, next: Snapshot) {
+        self.metrics.config_generation.set(next.generation as i64);
+        self.current.store(Arc::new(next));
+    }
+
+    /// Ready once listeners are up and every pool had its first health pass.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        if !self.ready.swap(true, Ordering::AcqRel) {
+            tracing::info!("ready: first health pass done");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! One immutable view of the config and everything compiled from it: router, pools, tool
+//! labels. Built before it is swapped in; pools whose config did not change are carried over
+//! from the previous snapshot so their health state survives a reload.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::router::Router;
+use crate::upstream::{Pool, PoolError};
+
+pub struct Snapshot {
+    pub config: Config,
+    pub router: Router,
+    /// Same order as `config.pools`: routes and rules refer to pools by index.
+    pub pools: Vec<Arc<Pool>>,
+    pub generation: u64,
+}
+
+impl Snapshot {
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Snapshot, PoolError> {
+        let mut pools = Vec::with_capacity(config.pools.len());
+        for pc in &config.pools {
+            let reused = previous.and_then(|p| p.pools.iter().find(|old| old.config == *pc));
+            pools.push(match reused {
+                Some(old) => Arc::clone(old),
+                None => Arc::new(Pool::new(pc)?),
+            });
+        }
+        Ok(Snapshot {
+            router: Router::new(&config),
+            generation: previous.map_or(1, |p| p.generation + 1),
+            config,
+            pools,
+        })
+    }
+
+    pub fn pool_index(&self, name: &str) -> Option<usize> {
+        self.pools.iter().position(|p| p.name() == name)
+    }
+
+    /// The metric label for a tool: its name when listed under `[metrics] tools`, else `other`.
+    pub fn tool_label<'a>(&'a self, tool: &str) -> &'a str {
+        self.config
+            .tool_labels
+            .iter()
+            .find(|t| *t == tool)
+            .map_or("other", String::as_str)
+    }
+}

@@ -1,0 +1,177 @@
+//! The MCP-level health check: a backend is healthy when it answers a JSON-RPC `initialize`
+//! (legacy servers) or `server/discover` (modern-only servers) with a JSON-RPC result. A
+//! session the probe opened is closed again with DELETE so probes do not pile up sessions.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use pingora_load_balancing::health_check::HealthCheck;
+use pingora_load_balancing::Backend;
+
+use crate::config::model::PoolConfig;
+
+const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-edge-health","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-edge-health","version":"1"}}}"#;
+const DISCOVER: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-edge-health","method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+/// A probe reads at most this much of a response looking for the result.
+const MAX_PROBE_BODY: usize = 64 * 1024;
+
+pub struct McpHealthCheck {
+    connector: Connector,
+    path: String,
+    host: Option<String>,
+    tls: bool,
+    sni: String,
+    timeout: std::time::Duration,
+    rise: usize,
+    fall: usize,
+}
+
+impl McpHealthCheck {
+    pub fn new(pool: &PoolConfig) -> Self {
+        McpHealthCheck {
+            connector: Connector::new(None),
+            path: pool.path.clone().unwrap_or_else(|| "/mcp".into()),
+            host: pool.host.clone(),
+            tls: pool.tls,
+            sni: pool.sni.clone(),
+            timeout: pool.health.timeout,
+            rise: pool.health.rise,
+            fall: pool.health.fall,
+        }
+    }
+
+    fn peer(&self, target: &Backend) -> Result<HttpPeer> {
+        let addr = target
+            .addr
+            .as_inet()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "not an inet backend"))?;
+        let mut peer = HttpPeer::new(*addr, self.tls, self.sni.clone());
+        peer.options.connection_timeout = Some(self.timeout);
+        peer.options.total_connection_timeout = Some(self.timeout);
+        peer.options.read_timeout = Some(self.timeout);
+        peer.options.write_timeout = Some(self.timeout);
+        Ok(peer)
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        target: &Backend,
+        body_len: usize,
+        modern: bool,
+    ) -> Result<RequestHeader> {
+        let mut req = RequestHeader::build(method, self.path.as_bytes(), None)?;
+        let host = self.host.clone().unwrap_or_else(|| target.addr.to_string());
+        req.insert_header("Host", host)?;
+        req.insert_header("Accept", "application/json, text/event-stream")?;
+        if body_len > 0 {
+            req.insert_header("Content-Type", "application/json")?;
+        }
+        req.insert_header("Content-Length", body_len.to_string())?;
+        if modern {
+            req.insert_header(
+                "MCP-Protocol-Version",
+                crate::mcp::method::FIRST_MODERN_VERSION,
+            )?;
+            req.insert_header("Mcp-Method", "server/discover")?;
+        }
+        Ok(req)
+    }
+
+    /// Sends one probe; Ok(session id the server opened, if any) when it answered a result.
+    async fn probe(
+        &self,
+        target: &Backend,
+        body: &'static [u8],
+        modern: bool,
+    ) -> Result<Option<String>> {
+        let peer = self.peer(target)?;
+        let (mut s, _) = self.connector.get_http_session(&peer).await?;
+        s.write_request_header(Box::new(self.request(
+            "POST",
+            target,
+            body.len(),
+            modern,
+        )?))
+        .await?;
+        s.write_request_body(Bytes::from_static(body), true).await?;
+        s.finish_request_body().await?;
+        s.read_response_header().await?;
+        let (status, session) = match s.response_header() {
+            Some(h) => (
+                h.status.as_u16(),
+                h.headers
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            None => (0, None),
+        };
+        if status != 200 {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(status),
+                "MCP probe got a non-200 status",
+            );
+        }
+        let mut seen = Vec::new();
+        while let Some(chunk) = s.read_response_body().await? {
+            seen.extend_from_slice(&chunk);
+            if contains(&seen, br#""result""#) || seen.len() > MAX_PROBE_BODY {
+                break;
+            }
+        }
+        if !contains(&seen, br#""result""#) {
+            return Error::e_explain(
+                ErrorType::InvalidHTTPHeader,
+                "MCP probe answer holds no JSON-RPC result",
+            );
+        }
+        Ok(session)
+    }
+
+    async fn close_session(&self, target: &Backend, session: String) {
+        let Ok(peer) = self.peer(target) else { return };
+        let Ok((mut s, _)) = self.connector.get_http_session(&peer).await else {
+            return;
+        };
+        let Ok(mut req) = self.request("DELETE", target, 0, false) else {
+            return;
+        };
+        if req.insert_header("Mcp-Session-Id", session).is_err() {
+            return;
+        }
+        // Best effort: a server that cannot delete sessions lets them expire.
+        let _ = s.write_request_header(Box::new(req)).await;
+        let _ = s.finish_request_body().await;
+        let _ = s.read_response_header().await;
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[async_trait]
+impl HealthCheck for McpHealthCheck {
+    async fn check(&self, target: &Backend) -> Result<()> {
+        let session = match self.probe(target, INITIALIZE, false).await {
+            Ok(session) => session,
+            Err(_) => self.probe(target, DISCOVER, true).await?,
+        };
+        if let Some(session) = session {
+            self.close_session(target, session).await;
+        }
+        Ok(())
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        if success {
+            self.rise
+        } else {
+            self.fall
+        }
+    }
+}

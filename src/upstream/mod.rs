@@ -1,0 +1,8 @@
+//! Upstream pools: membership, health-aware round robin (weighted), peers with the pool's
+//! timeouts, and active health checks. Owns nothing about routing or sessions: callers say
+//! which pool, and for a session which backend.
+
+pub mod health;
+pub mod pool;
+
+pub use pool::{Pool, PoolError};

@@ -1,0 +1,156 @@
+//! One pool: a pingora `LoadBalancer` (weighted round robin over health state) plus the
+//! per-pool settings used to build peers. Built from config once and reused across reloads
+//! while its config is unchanged, so health state survives.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use pingora::upstreams::peer::HttpPeer;
+use pingora_load_balancing::discovery::Static;
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::{Backend, Backends, LoadBalancer};
+
+use super::health::McpHealthCheck;
+use crate::config::model::{HealthKind, PoolConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("pool `{pool}`: backend {addr}: {message}")]
+    Backend {
+        pool: String,
+        addr: SocketAddr,
+        message: String,
+    },
+    #[error("pool `{pool}`: backend discovery did not complete synchronously")]
+    Discovery { pool: String },
+}
+
+pub struct Pool {
+    pub config: PoolConfig,
+    lb: LoadBalancer<RoundRobin>,
+    /// Set after the first completed health pass (readiness).
+    checked: AtomicBool,
+}
+
+impl Pool {
+    pub fn new(config: &PoolConfig) -> Result<Pool, PoolError> {
+        let mut set = std::collections::BTreeSet::new();
+        for b in &config.backends {
+            let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| {
+                PoolError::Backend {
+                    pool: config.name.clone(),
+                    addr: b.addr,
+                    message: e.to_string(),
+                }
+            })?;
+            set.insert(backend);
+        }
+        let mut backends = Backends::new(Static::new(set));
+        if let Some(check) = health_check(config) {
+            backends.set_health_check(check);
+        }
+        let lb = LoadBalancer::<RoundRobin>::from_backends(backends);
+        // Static discovery never waits; poll its update once instead of needing a runtime.
+        match pin!(lb.update())
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(())) => {}
+            _ => {
+                return Err(PoolError::Discovery {
+                    pool: config.name.clone(),
+                })
+            }
+        }
+        Ok(Pool {
+            config: config.clone(),
+            lb,
+            checked: AtomicBool::new(config.health.kind == HealthKind::None),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// A healthy backend, skipping `exclude` (backends that already failed this request).
+    pub fn select(&self, exclude: &[SocketAddr]) -> Option<SocketAddr> {
+        let n = self.config.backends.len().max(1) * 2;
+        self.lb
+            .select_with(b"", n, |b, healthy| {
+                healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a))
+            })
+            .and_then(|b| b.addr.as_inet().copied())
+    }
+
+    pub fn contains(&self, addr: SocketAddr) -> bool {
+        self.config.backends.iter().any(|b| b.addr == addr)
+    }
+
+    pub fn is_healthy(&self, addr: SocketAddr) -> bool {
+        self.lb
+            .backends()
+            .get_backend()
+            .iter()
+            .find(|b| b.addr.as_inet() == Some(&addr))
+            .is_some_and(|b| self.lb.backends().ready(b))
+    }
+
+    /// A peer for `addr` carrying this pool's TLS and timeout settings.
+    pub fn peer(&self, addr: SocketAddr) -> HttpPeer {
+        let mut peer = HttpPeer::new(addr, self.config.tls, self.config.sni.clone());
+        peer.options.connection_timeout = Some(self.config.connect_timeout);
+        peer.options.total_connection_timeout =
+            Some(self.config.connect_timeout + Duration::from_secs(1));
+        // One timeout covers every upstream read, including the gaps between SSE events,
+        // so it must be long: an idle stream is not a failure.
+        peer.options.read_timeout = Some(self.config.idle_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer
+    }
+
+    pub async fn run_health_check(&self) {
+        if self.config.health.kind != HealthKind::None {
+            self.lb.backends().run_health_check(true).await;
+        }
+        self.checked.store(true, Ordering::Release);
+    }
+
+    pub fn checked_once(&self) -> bool {
+        self.checked.load(Ordering::Acquire)
+    }
+}
+
+fn health_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync>> {
+    let h = &config.health;
+    match h.kind {
+        HealthKind::None => None,
+        HealthKind::Tcp => {
+            let mut c = TcpHealthCheck::new();
+            c.consecutive_success = h.rise;
+            c.consecutive_failure = h.fall;
+            c.peer_template.options.connection_timeout = Some(h.timeout);
+            Some(c)
+        }
+        HealthKind::Http => {
+            let host = config.host.clone().unwrap_or_else(|| "localhost".into());
+            let mut c = HttpHealthCheck::new(&host, config.tls);
+            c.consecutive_success = h.rise;
+            c.consecutive_failure = h.fall;
+            c.peer_template.options.connection_timeout = Some(h.timeout);
+            c.peer_template.options.read_timeout = Some(h.timeout);
+            if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None)
+            {
+                let _ = req.insert_header("Host", host.as_str());
+                c.req = req;
+            }
+            Some(Box::new(c))
+        }
+        HealthKind::Mcp => Some(Box::new(McpHealthCheck::new(config))),
+    }
+}

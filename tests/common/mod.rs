@@ -1,0 +1,155 @@
+//! Helpers the integration tests are built from: start the real binaries on free loopback
+//! ports, wait for readiness by polling with a deadline (never a fixed sleep), and talk HTTP.
+#![allow(dead_code)]
+
+pub mod http;
+pub mod peers;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const MCP_EDGE: &str = env!("CARGO_BIN_EXE_mcp-edge");
+pub const MOCK: &str = env!("CARGO_BIN_EXE_mcp-edge-mock");
+
+/// A loopback port that was free a moment ago (Pingora cannot report an ephemeral port).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `ready` until it holds or `limit` passes.
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+}
+
+/// A child process killed when the test ends, pass or fail.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc { child, name: name.to_owned() }
+    }
+
+    /// Sends a signal by number (libc-free: through kill(1)).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().map(|s| s.success());
+        assert_eq!(ok.ok(), Some(true), "kill -{sig} {}", self.name);
+    }
+}
+
+/// The fast mock MCP server from this repository.
+pub struct Mock {
+    pub port: u16,
+    pub name: String,
+    _proc: Proc,
+}
+
+impl Mock {
+    pub fn start(name: &str, stateful: bool) -> Mock {
+        Mock::start_with(name, stateful, &[])
+    }
+
+    pub fn start_with(name: &str, stateful: bool, extra: &[&str]) -> Mock {
+        let port = free_port();
+        let mut cmd = Command::new(MOCK);
+        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name]).args(extra).stdout(Stdio::null());
+        if stateful {
+            cmd.arg("--stateful");
+        }
+        let proc = Proc::spawn(name, &mut cmd);
+        wait_until(&format!("mock {name} on :{port}"), Duration::from_secs(10), || port_open(port));
+        Mock { port, name: name.to_owned(), _proc: proc }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(self) {}
+}
+
+/// A running mcp-edge with its own temp dir, config file and ports.
+pub struct Edge {
+    pub port: u16,
+    pub admin: u16,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub proc: Proc,
+}
+
+impl Edge {
+    /// Starts mcp-edge with `body` (TOML without [proxy]/[admin] listen, which this fills in)
+    /// and waits until `/readyz` answers 200.
+    pub fn start(body: &str) -> Edge {
+        Edge::start_with_key(body, None)
+    }
+
+    pub fn start_with_key(body: &str, key: Option<&Path>) -> Edge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (port, admin) = (free_port(), free_port());
+        let config = dir.path().join("mcp-edge.toml");
+        write_config(&config, port, admin, dir.path(), key, body);
+        let proc = Proc::spawn(
+            "mcp-edge",
+            Command::new(MCP_EDGE).args(["--config", config.to_str().expect("utf8 path")]).env("RUST_LOG", "info"),
+        );
+        let edge = Edge { port, admin, dir, config, proc };
+        wait_until("mcp-edge /readyz", Duration::from_secs(20), || http::get(edge.admin, "/readyz").status == 200);
+        edge
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Rewrites the config body (ports kept) for a reload.
+    pub fn rewrite(&self, body: &str, key: Option<&Path>) {
+        write_config(&self.config, self.port, self.admin, self.dir.path(), key, body);
+    }
+
+    pub fn metrics(&self) -> String {
+        http::get(self.admin, "/metrics").text()
+    }
+}
+
+fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, key: Option<&Path>, body: &str) {
+    let mut f = std::fs::File::create(path).expect("create config");
+    let d = dir.display();
+    writeln!(
+        f,
+        "[proxy]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\npid_file = \"{d}/pid\"\nupgrade_sock = \"{d}/upgrade.sock\"\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"
+    )
+    .expect("write config");
+    if let Some(key) = key {
+        writeln!(f, "[sessions]\nkey_file = \"{}\"\n", key.display()).expect("write config");
+    }
+    f.write_all(body.as_bytes()).expect("write config");
+}
+
+/// One pool of backends plus a route: the common shape of test configs.
+pub fn pool(name: &str, backends: &[&Mock], extra: &str) -> String {
+    let list: Vec<String> = backends.iter().map(|m| format!("\"{}\"", m.addr())).collect();
+    format!("[[pool]]\nname = \"{name}\"\nbackends = [{}]\npath = \"/mcp\"\n{extra}\n[pool.health]\ncheck = \"mcp\"\ninterval = \"1s\"\n\n", list.join(", "))
+}
