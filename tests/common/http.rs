@@ -13,19 +13,24 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 }
 
 pub fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     s
 }
 
@@ -51,7 +56,10 @@ pub fn get(port: u16, path: &str) -> Resp {
     request(port, "GET", path, &[], b"")
 }
 
-pub const JSON_HEADERS: [(&str, &str); 2] = [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")];
+pub const JSON_HEADERS: [(&str, &str); 2] = [
+    ("Content-Type", "application/json"),
+    ("Accept", "application/json, text/event-stream"),
+];
 
 /// POST a JSON-RPC body with MCP's usual headers plus `extra`.
 pub fn post_mcp(port: u16, path: &str, extra: &[(&str, &str)], body: &str) -> Resp {
@@ -63,7 +71,11 @@ pub fn post_mcp(port: u16, path: &str, extra: &[(&str, &str)], body: &str) -> Re
 pub fn read_head<R: BufRead>(r: &mut R) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     r.read_line(&mut line).expect("status line");
-    let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -84,7 +96,12 @@ pub fn read_response<R: BufRead>(r: &mut R) -> Resp {
     while status == 100 {
         (status, headers) = read_head(r);
     }
-    let find = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+    let find = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         while let Some(chunk) = read_chunk(r) {
@@ -96,7 +113,11 @@ pub fn read_response<R: BufRead>(r: &mut R) -> Resp {
     } else {
         let _ = r.read_to_end(&mut body);
     }
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// One chunk of a chunked body; None at the terminating chunk or EOF.
@@ -122,22 +143,44 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn open(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Stream {
+    pub fn open(
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Stream {
         let mut s = connect(port);
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n", body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).and_then(|_| s.write_all(body)).expect("write request");
+        s.write_all(req.as_bytes())
+            .and_then(|_| s.write_all(body))
+            .expect("write request");
         let mut reader = BufReader::new(s);
         let (status, headers) = read_head(&mut reader);
-        let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
-        Stream { status, headers, reader, pending: Vec::new(), chunked }
+        let chunked = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
+        Stream {
+            status,
+            headers,
+            reader,
+            pending: Vec::new(),
+            chunked,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The next complete SSE event (text up to a blank line) and when it arrived.

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod http;
-pub mod peers;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,13 +23,20 @@ pub fn free_port() -> u16 {
 pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !ready() {
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
 
 pub fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -48,13 +54,22 @@ impl Drop for Proc {
 
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Proc { child, name: name.to_owned() }
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc {
+            child,
+            name: name.to_owned(),
+        }
     }
 
     /// Sends a signal by number (libc-free: through kill(1)).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().map(|s| s.success());
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .map(|s| s.success());
         assert_eq!(ok.ok(), Some(true), "kill -{sig} {}", self.name);
     }
 }
@@ -74,13 +89,23 @@ impl Mock {
     pub fn start_with(name: &str, stateful: bool, extra: &[&str]) -> Mock {
         let port = free_port();
         let mut cmd = Command::new(MOCK);
-        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name]).args(extra).stdout(Stdio::null());
+        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name])
+            .args(extra)
+            .stdout(Stdio::null());
         if stateful {
             cmd.arg("--stateful");
         }
         let proc = Proc::spawn(name, &mut cmd);
-        wait_until(&format!("mock {name} on :{port}"), Duration::from_secs(10), || port_open(port));
-        Mock { port, name: name.to_owned(), _proc: proc }
+        wait_until(
+            &format!("mock {name} on :{port}"),
+            Duration::from_secs(10),
+            || port_open(port),
+        );
+        Mock {
+            port,
+            name: name.to_owned(),
+            _proc: proc,
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -113,10 +138,20 @@ impl Edge {
         write_config(&config, port, admin, dir.path(), key, body);
         let proc = Proc::spawn(
             "mcp-edge",
-            Command::new(MCP_EDGE).args(["--config", config.to_str().expect("utf8 path")]).env("RUST_LOG", "info"),
+            Command::new(MCP_EDGE)
+                .args(["--config", config.to_str().expect("utf8 path")])
+                .env("RUST_LOG", "info"),
         );
-        let edge = Edge { port, admin, dir, config, proc };
-        wait_until("mcp-edge /readyz", Duration::from_secs(20), || http::get(edge.admin, "/readyz").status == 200);
+        let edge = Edge {
+            port,
+            admin,
+            dir,
+            config,
+            proc,
+        };
+        wait_until("mcp-edge /readyz", Duration::from_secs(20), || {
+            http::get(edge.admin, "/readyz").status == 200
+        });
         edge
     }
 
@@ -126,7 +161,14 @@ impl Edge {
 
     /// Rewrites the config body (ports kept) for a reload.
     pub fn rewrite(&self, body: &str, key: Option<&Path>) {
-        write_config(&self.config, self.port, self.admin, self.dir.path(), key, body);
+        write_config(
+            &self.config,
+            self.port,
+            self.admin,
+            self.dir.path(),
+            key,
+            body,
+        );
     }
 
     pub fn metrics(&self) -> String {
@@ -150,6 +192,9 @@ fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, key: Option<&Pat
 
 /// One pool of backends plus a route: the common shape of test configs.
 pub fn pool(name: &str, backends: &[&Mock], extra: &str) -> String {
-    let list: Vec<String> = backends.iter().map(|m| format!("\"{}\"", m.addr())).collect();
+    let list: Vec<String> = backends
+        .iter()
+        .map(|m| format!("\"{}\"", m.addr()))
+        .collect();
     format!("[[pool]]\nname = \"{name}\"\nbackends = [{}]\npath = \"/mcp\"\n{extra}\n[pool.health]\ncheck = \"mcp\"\ninterval = \"1s\"\n\n", list.join(", "))
 }
