@@ -155,6 +155,7 @@ impl ProxyHttp for Edge {
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let reject = match (e.etype(), e.esource()) {
             (ErrorType::HTTPStatus(503), _) => Some(Reject::NO_HEALTHY),
+            (ErrorType::HTTPStatus(502), _) => Some(Reject::UPSTREAM),
             (ErrorType::HTTPStatus(413), _) => Some(Reject::TOO_LARGE),
             (ErrorType::HTTPStatus(404), _) => Some(Reject::NO_POOL),
             (_, ErrorSource::Upstream) => Some(Reject::UPSTREAM),

@@ -54,10 +54,8 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             .get("mcp-protocol-version")
             .map(|v| v.as_bytes()),
     );
-    match pin_session(state, &snap, req) {
-        Ok(pinned) => ctx.pinned = pinned,
-        Err(reject) => return Ok(Err(reject)),
-    }
+    // A bad session is refused after the body is classified, so the error can echo the id.
+    let pin = pin_session(state, &snap, req);
     let is_post = req.method == HttpMethod::POST;
     let framing = Framing::of(session);
     let max = snap.config.proxy.max_body_bytes;
@@ -104,6 +102,15 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         rule_pool = route.rule_pool(Call { method, target });
     }
 
+    match pin {
+        Ok(pinned) => ctx.pinned = pinned,
+        Err(reject) => {
+            if is_post && ctx.body.is_none() {
+                learn_id(session, ctx, &framing).await?;
+            }
+            return Ok(Err(reject));
+        }
+    }
     ctx.pool = match (&ctx.pinned, rule_pool) {
         (Some(p), rule) => {
             if rule.is_some_and(|r| r != p.pool) {
@@ -123,6 +130,20 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     } else {
         Err(Reject::NO_POOL)
     })
+}
+
+/// On the way to refusing a small POST that was not read, reads it anyway so the error can
+/// echo its id (and the connection stays reusable). Large bodies are left unread.
+async fn learn_id(session: &mut Session, ctx: &mut Ctx, framing: &Framing) -> Result<()> {
+    if framing.content_length.is_none_or(|n| n > body::REPLAY_LIMIT) {
+        return Ok(());
+    }
+    if let Ok(body) = body::pre_read(session, framing, body::REPLAY_LIMIT).await? {
+        if let Ok(Message::Request { id, .. } | Message::Response { id }) = envelope::parse(&body) {
+            ctx.id = Some(body.slice_ref(id.as_bytes()));
+        }
+    }
+    Ok(())
 }
 
 /// `Mcp-Method` and `Mcp-Name`, when the client sent them (cheap clones of the header values).

@@ -93,6 +93,9 @@ impl Pool {
     }
 
     pub fn is_healthy(&self, addr: SocketAddr) -> bool {
+        if self.config.health.kind == HealthKind::None {
+            return self.contains(addr);
+        }
         self.lb
             .backends()
             .get_backend()

@@ -132,10 +132,14 @@ impl Edge {
     }
 
     pub fn start_with_key(body: &str, key: Option<&Path>) -> Edge {
+        Edge::start_opts(body, Opts { key, ..Opts::default() })
+    }
+
+    pub fn start_opts(body: &str, opts: Opts<'_>) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let (port, admin) = (free_port(), free_port());
         let config = dir.path().join("mcp-edge.toml");
-        write_config(&config, port, admin, dir.path(), key, body);
+        write_config(&config, port, admin, dir.path(), &opts, body);
         let proc = Proc::spawn(
             "mcp-edge",
             Command::new(MCP_EDGE)
@@ -150,7 +154,7 @@ impl Edge {
             proc,
         };
         wait_until("mcp-edge /readyz", Duration::from_secs(20), || {
-            http::get(edge.admin, "/readyz").status == 200
+            http::try_status(edge.admin, "/readyz") == Some(200)
         });
         edge
     }
@@ -160,15 +164,8 @@ impl Edge {
     }
 
     /// Rewrites the config body (ports kept) for a reload.
-    pub fn rewrite(&self, body: &str, key: Option<&Path>) {
-        write_config(
-            &self.config,
-            self.port,
-            self.admin,
-            self.dir.path(),
-            key,
-            body,
-        );
+    pub fn rewrite(&self, body: &str, opts: &Opts<'_>) {
+        write_config(&self.config, self.port, self.admin, self.dir.path(), opts, body);
     }
 
     pub fn metrics(&self) -> String {
@@ -176,15 +173,24 @@ impl Edge {
     }
 }
 
-fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, key: Option<&Path>, body: &str) {
+/// What a test may add to the generated config.
+#[derive(Default)]
+pub struct Opts<'a> {
+    pub key: Option<&'a Path>,
+    /// Extra lines for the [proxy] table, such as `max_body_bytes = 1000`.
+    pub proxy: &'a str,
+}
+
+fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>, body: &str) {
     let mut f = std::fs::File::create(path).expect("create config");
     let d = dir.display();
     writeln!(
         f,
-        "[proxy]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\npid_file = \"{d}/pid\"\nupgrade_sock = \"{d}/upgrade.sock\"\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n"
+        "[proxy]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\npid_file = \"{d}/pid\"\nupgrade_sock = \"{d}/upgrade.sock\"\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{}\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+        opts.proxy
     )
     .expect("write config");
-    if let Some(key) = key {
+    if let Some(key) = opts.key {
         writeln!(f, "[sessions]\nkey_file = \"{}\"\n", key.display()).expect("write config");
     }
     f.write_all(body.as_bytes()).expect("write config");

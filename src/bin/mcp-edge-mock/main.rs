@@ -1,0 +1,408 @@
+//! `mcp-edge-mock`: a fast mock MCP upstream for mcp-edge load tests, the demo and edge-case
+//! integration tests. It owns a hand-written HTTP/1.1 server on tokio (`http`), the JSON-RPC /
+//! MCP behaviour of a Streamable HTTP server, stateless or with sessions (`mcp`), the SSE
+//! streams including the legacy HTTP+SSE transport (`sse`), and the routing of the test helper
+//! endpoints (`/status/{code}`, `/echo-headers`, `/hang`, `/close`, `/_mock/stats`) here.
+//!
+//! ```text
+//! mcp-edge-mock --listen 127.0.0.1:9101 --name a [--stateful] [--threads N] [--legacy-sse]
+//! ```
+//!
+//! Prints `listening on ADDR` once bound; exits cleanly on SIGTERM/SIGINT.
+
+mod http;
+mod mcp;
+mod sse;
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::Parser;
+use rand::RngCore;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc::UnboundedSender;
+
+use http::{Conn, ReadError, Request};
+
+#[derive(Parser)]
+#[command(
+    name = "mcp-edge-mock",
+    about = "Mock MCP upstream server for mcp-edge tests and load tests"
+)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:9101")]
+    listen: SocketAddr,
+    /// Backend name: sent in `X-Mock-Backend` and in results.
+    #[arg(long, default_value = "mock")]
+    name: String,
+    /// Mint `Mcp-Session-Id` on initialize and require it afterwards.
+    #[arg(long)]
+    stateful: bool,
+    /// Runtime worker threads (1 = single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Also serve the legacy HTTP+SSE transport (`GET /sse`, `POST /messages/?session_id=`).
+    #[arg(long)]
+    legacy_sse: bool,
+    /// The MCP endpoint path.
+    #[arg(long, default_value = "/mcp")]
+    path: String,
+    /// Interval of events on the stateful GET stream.
+    #[arg(long, default_value_t = 1000)]
+    tick_ms: u64,
+    /// Idle time after which a stream gets a `: ping` comment.
+    #[arg(long, default_value_t = 15000)]
+    keepalive_ms: u64,
+}
+
+pub struct State {
+    pub name: &'static str,
+    path: String,
+    stateful: bool,
+    legacy_sse: bool,
+    pub tick: Duration,
+    pub keepalive: Duration,
+    sessions: Mutex<HashSet<String>>,
+    /// Legacy HTTP+SSE sessions: id -> sender of preformatted events to the GET stream.
+    pub legacy: Mutex<HashMap<String, UnboundedSender<Vec<u8>>>>,
+    requests: AtomicU64,
+    pub open_streams: AtomicI64,
+}
+
+impl State {
+    pub fn has_session(&self, sid: &str) -> bool {
+        self.sessions.lock().unwrap().contains(sid)
+    }
+    pub fn new_session(&self) -> String {
+        let sid = new_id();
+        self.sessions.lock().unwrap().insert(sid.clone());
+        sid
+    }
+}
+
+/// A random id of 32 lowercase hex characters.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    mcp::hex(&b)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        !args.name.is_empty() && args.name.bytes().all(|c| (0x20..0x7f).contains(&c)),
+        "--name must be printable ASCII"
+    );
+    let mut builder = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(args.threads);
+        b
+    };
+    builder.enable_all().build()?.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let st: &'static State = Box::leak(Box::new(State {
+        name: Box::leak(args.name.into_boxed_str()),
+        path: args.path,
+        stateful: args.stateful,
+        legacy_sse: args.legacy_sse,
+        tick: Duration::from_millis(args.tick_ms.max(1)),
+        keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
+        sessions: Mutex::default(),
+        legacy: Mutex::default(),
+        requests: AtomicU64::new(0),
+        open_streams: AtomicI64::new(0),
+    }));
+    let socket = if args.listen.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(args.listen)?;
+    let listener = socket.listen(4096)?;
+    println!("listening on {}", listener.local_addr()?);
+
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((sock, _)) => {
+                    tokio::spawn(serve(st, sock));
+                }
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+async fn serve(st: &'static State, sock: TcpStream) {
+    let _ = sock.set_nodelay(true);
+    let mut conn = Conn::new(sock, st.name);
+    let mut req = Request::default();
+    loop {
+        match conn.read_request(&mut req).await {
+            Ok(()) => {}
+            Err(ReadError::Bad(status, msg)) => {
+                st.requests.fetch_add(1, Ordering::Relaxed);
+                let _ = conn
+                    .send_bytes(status, Some("text/plain"), &[], msg.as_bytes(), true)
+                    .await;
+                return;
+            }
+            Err(ReadError::Closed | ReadError::Io) => return,
+        }
+        st.requests.fetch_add(1, Ordering::Relaxed);
+        match route(st, &mut conn, &req).await {
+            Ok(true) if req.keep_alive => {}
+            _ => return,
+        }
+    }
+}
+
+/// Answers one request. `Ok(true)`: the connection may serve another request.
+async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result<bool> {
+    let close = !req.keep_alive;
+    let path = req.path();
+    let method = req.method();
+    // The helper endpoints take precedence over `--path` (tests point `--path` at one of them).
+    match path {
+        "/_mock/stats" => {
+            let sessions = st.sessions.lock().unwrap().len() + st.legacy.lock().unwrap().len();
+            let body = format!(
+                r#"{{"open_streams":{},"requests":{},"sessions":{}}}"#,
+                st.open_streams.load(Ordering::Relaxed),
+                st.requests.load(Ordering::Relaxed),
+                sessions
+            );
+            json(conn, 200, body.as_bytes(), close).await?;
+        }
+        "/echo-headers" => {
+            let mut obj = serde_json::Map::new();
+            for (name, value) in req.headers() {
+                let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+                match obj.get_mut(&name) {
+                    Some(serde_json::Value::String(prev)) => {
+                        prev.push_str(", ");
+                        prev.push_str(&value);
+                    }
+                    _ => {
+                        obj.insert(name, value.into_owned().into());
+                    }
+                }
+            }
+            obj.insert("method".into(), method.into());
+            obj.insert("path".into(), req.target().into());
+            json(conn, 200, &serde_json::to_vec(&obj)?, close).await?;
+        }
+        "/healthz" => {
+            conn.send_bytes(200, Some("text/plain"), &[], b"ok\n", close)
+                .await?
+        }
+        "/hang" => {
+            sse::wait(st, conn, std::future::pending::<()>(), false).await?;
+            return Ok(false);
+        }
+        "/close" => return Ok(false),
+        "/sse-chunked" => sse::sse_chunked(st, conn, close).await?,
+        "/sse" if st.legacy_sse && method == "GET" => {
+            sse::legacy_stream(st, conn, close).await?;
+            return Ok(false);
+        }
+        "/messages/" | "/messages" if st.legacy_sse && method == "POST" => {
+            let sid = query_param(req.query(), "session_id")
+                .or_else(|| query_param(req.query(), "sessionId"));
+            match sse::legacy_post(st, conn, sid.unwrap_or(""), &req.body) {
+                202 => {
+                    conn.send_bytes(202, Some("text/plain"), &[], b"Accepted", close)
+                        .await?
+                }
+                404 => {
+                    conn.send_bytes(
+                        404,
+                        Some("text/plain"),
+                        &[],
+                        b"Could not find session",
+                        close,
+                    )
+                    .await?
+                }
+                status => {
+                    conn.send(status, Some("application/json"), &[], close)
+                        .await?
+                }
+            }
+        }
+        _ if path == st.path => return mcp_endpoint(st, conn, req, close).await,
+        _ => match path.strip_prefix("/status/").map(str::parse::<u16>) {
+            Some(Ok(code)) if (200..=599).contains(&code) => status_echo(conn, code, close).await?,
+            _ => {
+                conn.send_bytes(404, Some("text/plain"), &[], b"not found\n", close)
+                    .await?
+            }
+        },
+    }
+    Ok(true)
+}
+
+async fn json(conn: &mut Conn, status: u16, body: &[u8], close: bool) -> io::Result<()> {
+    conn.send_bytes(status, Some("application/json"), &[], body, close)
+        .await
+}
+
+/// `/status/{code}`: that status, body `{"status":code}` (empty for 202/204/304).
+async fn status_echo(conn: &mut Conn, code: u16, close: bool) -> io::Result<()> {
+    const RM: &str = r#"Bearer resource_metadata="http://x/.well-known/oauth-protected-resource""#;
+    let extra: &[(&str, &str)] = if code == 401 {
+        &[("WWW-Authenticate", RM)]
+    } else {
+        &[]
+    };
+    if matches!(code, 202 | 204 | 304) {
+        return conn.send_bytes(code, None, extra, b"", close).await;
+    }
+    let body = format!(r#"{{"status":{code}}}"#);
+    conn.send_bytes(
+        code,
+        Some("application/json"),
+        extra,
+        body.as_bytes(),
+        close,
+    )
+    .await
+}
+
+/// The MCP endpoint: POST (JSON-RPC), GET (stateful event stream), DELETE (end session).
+async fn mcp_endpoint(
+    st: &'static State,
+    conn: &mut Conn,
+    req: &Request,
+    close: bool,
+) -> io::Result<bool> {
+    let session = req.header("mcp-session-id");
+    match req.method() {
+        "POST" => {
+            let ctx = mcp::Ctx {
+                session,
+                sessions: st.stateful,
+            };
+            match mcp::handle(st, &req.body, &mut conn.obuf, &ctx) {
+                mcp::Outcome::Accepted => {
+                    conn.obuf.clear();
+                    conn.send(202, None, &[], close).await?;
+                }
+                mcp::Outcome::Json(status) => {
+                    conn.send(status, Some("application/json"), &[], close)
+                        .await?
+                }
+                mcp::Outcome::Initialized(sid) => {
+                    conn.send(
+                        200,
+                        Some("application/json"),
+                        &[("Mcp-Session-Id", &sid)],
+                        close,
+                    )
+                    .await?
+                }
+                mcp::Outcome::Slow(call) => {
+                    let sse = req
+                        .header("accept")
+                        .is_some_and(|a| a.contains("text/event-stream"));
+                    if sse {
+                        return sse::slow_stream(st, conn, &call, close).await;
+                    }
+                    let total = Duration::from_millis(call.delay_ms.saturating_mul(call.steps));
+                    if sse::wait(st, conn, tokio::time::sleep(total), false)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok(false);
+                    }
+                    conn.obuf.clear();
+                    mcp::slow_result(&call, &mut conn.obuf);
+                    conn.send(200, Some("application/json"), &[], close).await?;
+                }
+            }
+            Ok(true)
+        }
+        m @ ("GET" | "DELETE") if st.stateful => {
+            let sid = match session {
+                None => {
+                    return mcp_error(
+                        conn,
+                        400,
+                        -32000,
+                        "Bad Request: Mcp-Session-Id header is required",
+                        close,
+                    )
+                    .await
+                }
+                Some(s) if !st.has_session(s) => {
+                    return mcp_error(conn, 404, -32001, "Session not found", close).await
+                }
+                Some(s) => s,
+            };
+            if m == "DELETE" {
+                st.sessions.lock().unwrap().remove(sid);
+                conn.send_bytes(200, None, &[], b"", close).await?;
+                return Ok(true);
+            }
+            let last = req
+                .header("last-event-id")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            sse::session_stream(st, conn, sid, last, close).await?;
+            Ok(false)
+        }
+        _ => {
+            conn.obuf.clear();
+            mcp::error(&mut conn.obuf, None, -32000, "Method not allowed");
+            let allow = if st.stateful {
+                "GET, POST, DELETE"
+            } else {
+                "POST"
+            };
+            conn.send(405, Some("application/json"), &[("Allow", allow)], close)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+async fn mcp_error(
+    conn: &mut Conn,
+    status: u16,
+    code: i32,
+    msg: &str,
+    close: bool,
+) -> io::Result<bool> {
+    mcp::error(&mut conn.obuf, None, code, msg);
+    conn.send(status, Some("application/json"), &[], close)
+        .await?;
+    Ok(true)
+}
+
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+    })
+}

@@ -1,0 +1,229 @@
+//! Server-sent event streams of the mock, all chunked with one chunk per event flushed at once:
+//! `slow` tool progress on a POST response, the stateful GET stream on the MCP path, the legacy
+//! HTTP+SSE `/sse` stream (plus its `/messages/` POST side), and the fixed `/sse-chunked`
+//! benchmark stream. Every stream watches the client socket, stops on disconnect, sends `: ping`
+//! keepalive comments when idle, and is counted in `State::open_streams`.
+
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::http::Conn;
+use crate::mcp::{self, SlowCall};
+use crate::State;
+
+const SSE_HEADERS: &[(&str, &str)] = &[("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")];
+
+/// Counts an open stream for `/_mock/stats` while alive.
+struct StreamGuard(&'static State);
+
+impl StreamGuard {
+    fn new(st: &'static State) -> Self {
+        st.open_streams.fetch_add(1, Ordering::Relaxed);
+        StreamGuard(st)
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Waits for `fut` while watching the client: `Ok(None)` if it went away first. With
+/// `keepalive`, sends a `: ping` comment chunk whenever nothing was written for a while.
+pub async fn wait<F: Future>(
+    st: &State,
+    conn: &mut Conn,
+    fut: F,
+    keepalive: bool,
+) -> io::Result<Option<F::Output>> {
+    tokio::pin!(fut);
+    loop {
+        let ping_at = Instant::from_std(conn.last_write + st.keepalive);
+        tokio::select! {
+            v = &mut fut => return Ok(Some(v)),
+            alive = conn.watch_peer() => if !alive { return Ok(None) },
+            _ = sleep_until(ping_at), if keepalive => conn.chunk(b": ping\n\n").await?,
+        }
+    }
+}
+
+/// Formats one SSE `message` event carrying `json`, with an optional id.
+fn event(buf: &mut Vec<u8>, id: Option<u64>, json: &[u8]) {
+    if let Some(id) = id {
+        let _ = writeln!(buf, "id: {id}");
+    }
+    buf.extend_from_slice(b"event: message\ndata: ");
+    buf.extend_from_slice(json);
+    buf.extend_from_slice(b"\n\n");
+}
+
+fn sse_head(conn: &mut Conn, close: bool) {
+    conn.head(200, Some("text/event-stream"), SSE_HEADERS, None, close);
+}
+
+/// `slow` tool call answered as SSE: one progress event per step, `delay_ms` apart, then the
+/// result. Returns false if the client went away.
+pub async fn slow_stream(
+    st: &'static State,
+    conn: &mut Conn,
+    call: &SlowCall,
+    close: bool,
+) -> io::Result<bool> {
+    let _guard = StreamGuard::new(st);
+    sse_head(conn, close);
+    conn.flush().await?;
+    let (mut ev, mut json) = (Vec::new(), Vec::new());
+    for n in 1..=call.steps {
+        if wait(st, conn, sleep(Duration::from_millis(call.delay_ms)), true)
+            .await?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        ev.clear();
+        json.clear();
+        mcp::progress(call, n, &mut json);
+        event(&mut ev, Some(n), &json);
+        conn.chunk(&ev).await?;
+    }
+    ev.clear();
+    json.clear();
+    mcp::slow_result(call, &mut json);
+    event(&mut ev, Some(call.steps + 1), &json);
+    conn.chunk(&ev).await?;
+    conn.end_chunks().await?;
+    Ok(true)
+}
+
+/// Stateful GET stream: a `notifications/message` event with `id: N` every tick, numbering
+/// after `last_id`. Ends (cleanly) when the session is deleted, or when the client goes away.
+pub async fn session_stream(
+    st: &'static State,
+    conn: &mut Conn,
+    sid: &str,
+    last_id: u64,
+    close: bool,
+) -> io::Result<()> {
+    let _guard = StreamGuard::new(st);
+    sse_head(conn, close);
+    conn.flush().await?;
+    let mut ev = Vec::new();
+    let mut next = Instant::now();
+    for seq in last_id + 1.. {
+        if !st.has_session(sid) {
+            return conn.end_chunks().await;
+        }
+        ev.clear();
+        let _ = write!(ev, "id: {seq}\nevent: message\ndata: ");
+        let _ = write!(
+            ev,
+            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"seq":{seq},"backend":""#
+        );
+        mcp::esc(&mut ev, st.name);
+        ev.extend_from_slice(b"\"}}\n\n");
+        conn.chunk(&ev).await?;
+        next += st.tick;
+        if wait(st, conn, sleep_until(next), true).await?.is_none() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Removes a legacy session when its GET stream ends.
+struct LegacySession(&'static State, String);
+
+impl Drop for LegacySession {
+    fn drop(&mut self) {
+        self.0.legacy.lock().unwrap().remove(&self.1);
+    }
+}
+
+/// Legacy HTTP+SSE `GET /sse`: first an `endpoint` event, then every message posted to
+/// `/messages/?session_id=...` for this session.
+pub async fn legacy_stream(st: &'static State, conn: &mut Conn, close: bool) -> io::Result<()> {
+    let _guard = StreamGuard::new(st);
+    let sid = crate::new_id();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    st.legacy.lock().unwrap().insert(sid.clone(), tx);
+    let _session = LegacySession(st, sid.clone());
+    sse_head(conn, close);
+    conn.flush().await?;
+    conn.chunk(format!("event: endpoint\ndata: /messages/?session_id={sid}\n\n").as_bytes())
+        .await?;
+    while let Some(Some(ev)) = wait(st, conn, rx.recv(), true).await? {
+        conn.chunk(&ev).await?;
+    }
+    Ok(())
+}
+
+/// Legacy `POST /messages/?session_id=...`: the JSON-RPC answer goes to the session's stream.
+/// Returns the HTTP status for the POST (the body of a 400 is left in `conn.obuf`).
+pub fn legacy_post(st: &'static State, conn: &mut Conn, sid: &str, body: &[u8]) -> u16 {
+    let Some(tx) = st.legacy.lock().unwrap().get(sid).cloned() else {
+        return 404;
+    };
+    let ctx = mcp::Ctx {
+        session: None,
+        sessions: false,
+    };
+    match mcp::handle(st, body, &mut conn.obuf, &ctx) {
+        mcp::Outcome::Accepted => 202,
+        mcp::Outcome::Json(status) if status >= 400 => status,
+        mcp::Outcome::Json(_) | mcp::Outcome::Initialized(_) => {
+            let mut ev = Vec::with_capacity(conn.obuf.len() + 32);
+            event(&mut ev, None, &conn.obuf);
+            let _ = tx.send(ev);
+            202
+        }
+        mcp::Outcome::Slow(call) => {
+            tokio::spawn(async move {
+                let mut json = Vec::new();
+                for n in 1..=call.steps {
+                    sleep(Duration::from_millis(call.delay_ms)).await;
+                    json.clear();
+                    mcp::progress(&call, n, &mut json);
+                    let mut ev = Vec::new();
+                    event(&mut ev, None, &json);
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+                json.clear();
+                mcp::slow_result(&call, &mut json);
+                let mut ev = Vec::new();
+                event(&mut ev, None, &json);
+                let _ = tx.send(ev);
+            });
+            202
+        }
+    }
+}
+
+/// `/sse-chunked`: the three fixed events of the benchmark upstream, one chunk each.
+pub async fn sse_chunked(st: &'static State, conn: &mut Conn, close: bool) -> io::Result<()> {
+    const EVENTS: [&[u8]; 3] = [
+        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"a1b2c3d4\",\"progress\":1,\"total\":2}}\n\n",
+        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"a1b2c3d4\",\"progress\":2,\"total\":2}}\n\n",
+        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"partly cloudy, 18 C\"}],\"isError\":false}}\n\n",
+    ];
+    let _guard = StreamGuard::new(st);
+    conn.head(
+        200,
+        Some("text/event-stream"),
+        &[("Cache-Control", "no-cache")],
+        None,
+        close,
+    );
+    conn.flush().await?;
+    for ev in EVENTS {
+        conn.chunk(ev).await?;
+    }
+    conn.end_chunks().await
+}

@@ -1,0 +1,161 @@
+"""Client scenarios shared by py1_client.py and py2_client.py.
+
+`s` is the SDK's client object: an `mcp.ClientSession` (1.x) or an `mcp.Client` (2.x).
+Both offer list_tools/list_resources/list_prompts(cursor=), call_tool(name, arguments,
+progress_callback=), read_resource(uri) and get_prompt(name, arguments); only the
+attribute spelling of results differs (1.x camelCase, 2.x snake_case), hence `_a`.
+
+Scenarios adapt to the server: against our own peers they use whoami/echo/slow_progress/
+res://greeting/greet; against server-everything they fall back to its echo (`message`),
+trigger-long-running-operation, its first resource and simple-prompt.
+"""
+
+import asyncio
+import json
+import time
+
+MAX_PAGES = 50
+
+
+def _a(obj, *names):
+    for n in names:
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    raise AttributeError(f"{type(obj).__name__} has none of {names}")
+
+
+def _text(result) -> str:
+    return "".join(getattr(c, "text", "") for c in result.content)
+
+
+async def _list_all(method, items_attr):
+    items, pages, cursor = [], 0, None
+    while True:
+        r = await method(cursor=cursor)
+        pages += 1
+        items += _a(r, items_attr)
+        cursor = _a(r, "next_cursor", "nextCursor")
+        if not cursor or pages >= MAX_PAGES:
+            return items, pages
+
+
+async def list_tools(s):
+    tools, pages = await _list_all(s.list_tools, "tools")
+    return {t.name: (_a(t, "input_schema", "inputSchema") or {}) for t in tools}, pages
+
+
+async def call(s, name, args=None, progress=None):
+    r = await s.call_tool(name, args or {}, progress_callback=progress)
+    if _a(r, "is_error", "isError"):
+        raise RuntimeError(f"tool {name} returned isError: {_text(r)}")
+    return _text(r)
+
+
+def echo_args(tools, text):
+    props = tools.get("echo", {}).get("properties", {})
+    return {"message": text} if "message" in props and "text" not in props else {"text": text}
+
+
+async def whoami(s, tools, info):
+    return await call(s, "whoami") if "whoami" in tools else info.get("server_info")
+
+
+async def basic(s, args, info):
+    tools, pages = await list_tools(s)
+    out = {"tools_count": len(tools), "pages": pages, "tool_names": sorted(tools)[:10]}
+    out["echo"] = await call(s, "echo", echo_args(tools, "hello proxy"))
+    resources, _ = await _list_all(s.list_resources, "resources")
+    uris = [str(r.uri) for r in resources]
+    uri = "res://greeting" if "res://greeting" in uris or not uris else uris[0]
+    rr = await s.read_resource(uri)
+    out["resource_uri"], out["resource_text"] = uri, (getattr(rr.contents[0], "text", None) or "")[:200]
+    prompts, _ = await _list_all(s.list_prompts, "prompts")
+    names = [p.name for p in prompts]
+    pname = "greet" if "greet" in names or not names else ("simple-prompt" if "simple-prompt" in names else names[0])
+    gp = await s.get_prompt(pname, {"name": "proxy"} if pname == "greet" else {})
+    out["prompt_name"], out["prompt_text"] = pname, getattr(gp.messages[0].content, "text", None)
+    out["server"] = await whoami(s, tools, info)
+    return out
+
+
+async def progress(s, args, info):
+    tools, _ = await list_tools(s)
+    if args.tool:
+        name, targs = args.tool, json.loads(args.args)
+    elif "slow_progress" in tools:
+        name, targs = "slow_progress", {"steps": 3, "delay_s": 0.5}
+    else:
+        name, targs = "trigger-long-running-operation", {"duration": 1.5, "steps": 3}
+    events = []
+    t0 = time.monotonic()
+
+    async def on_progress(p, total, message):
+        events.append({"t": round(time.monotonic() - t0, 3), "progress": p, "total": total, "message": message})
+
+    text = await call(s, name, targs, on_progress)
+    result_t = round(time.monotonic() - t0, 3)
+    await asyncio.sleep(0)  # let a trailing progress callback run
+    return {"tool": name, "arguments": targs, "progress": events, "result_t": result_t, "result": text}
+
+
+async def many_calls(s, args, info):
+    tools, _ = await list_tools(s)
+    names, echoes = [], 0
+    for i in range(args.count):
+        if i % 2 == 0:
+            names.append(await whoami(s, tools, info))
+        else:
+            want = f"msg {i}"
+            got = await call(s, "echo", echo_args(tools, want))
+            if want not in got:
+                raise RuntimeError(f"echo {i}: sent {want!r}, got {got!r}")
+            echoes += 1
+    return {"calls": args.count, "names": names, "echoes": echoes}
+
+
+async def tool(s, args, info):
+    if not args.tool:
+        raise RuntimeError("--scenario tool needs --tool NAME")
+    await list_tools(s)  # 2026-07-28 clients need the schema to mirror Mcp-Param-* headers
+    r = await s.call_tool(args.tool, json.loads(args.args))
+    return {"tool": args.tool, "text": _text(r), "is_error": bool(_a(r, "is_error", "isError"))}
+
+
+async def terminate(s, args, info):
+    tools, _ = await list_tools(s)
+    return {"server": await whoami(s, tools, info)}  # the DELETE happens when the client closes
+
+
+SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate}
+
+
+def add_common_args(ap):
+    ap.add_argument("--url", required=True, help="http://127.0.0.1:PORT/mcp (or .../sse with --transport sse)")
+    ap.add_argument("--scenario", default="basic")
+    ap.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
+    ap.add_argument("--tool", help="tool for --scenario tool (or progress)")
+    ap.add_argument("--args", default="{}", help="JSON arguments for --tool")
+    ap.add_argument("--count", type=int, default=20, help="calls for many_calls")
+    ap.add_argument("--timeout", type=float, default=60.0, help="whole-scenario timeout, seconds")
+
+
+class HttpLog:
+    """Records what the client's HTTP library saw (an httpx/httpx2 response event hook)."""
+
+    def __init__(self):
+        self.entries = []
+        self.session_ids = []
+        self.delete_status = None
+
+    async def on_response(self, response):
+        req = response.request
+        sid = response.headers.get("mcp-session-id")
+        if sid and sid not in self.session_ids:
+            self.session_ids.append(sid)
+        if req.method == "DELETE":
+            self.delete_status = response.status_code
+        entry = f"{req.method} {response.status_code} {response.headers.get('content-type', '-').split(';')[0]}"
+        for h in ("mcp-method", "mcp-name", "mcp-param-env"):
+            if req.headers.get(h):
+                entry += f" {h}={req.headers[h]}"
+        self.entries.append(entry)
