@@ -8,7 +8,9 @@ use common::http::post_mcp;
 use common::{pool, Edge, Mock};
 
 fn call(tool: &str) -> String {
-    format!(r#"{{"jsonrpc":"2.0","id":"c-{tool}","method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#)
+    format!(
+        r#"{{"jsonrpc":"2.0","id":"c-{tool}","method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}}}"#
+    )
 }
 
 /// The backend that answered, as the mock reports it.
@@ -29,11 +31,21 @@ fn legacy_tool_calls_are_routed_by_the_name_in_the_body() {
     let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
     let edge = two_pool_edge(&main, &deploy);
     let r = post_mcp(edge.port, "/mcp", &[], &call("deploy_app"));
-    assert_eq!((r.status, served_by(&r)), (200, "deploy".into()), "{}", r.text());
+    assert_eq!(
+        (r.status, served_by(&r)),
+        (200, "deploy".into()),
+        "{}",
+        r.text()
+    );
     let r = post_mcp(edge.port, "/mcp", &[], &call("echo"));
     assert_eq!((r.status, served_by(&r)), (200, "main".into()));
     // Methods without a rule go to the route's default pool.
-    let r = post_mcp(edge.port, "/mcp", &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    let r = post_mcp(
+        edge.port,
+        "/mcp",
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    );
     assert_eq!(served_by(&r), "main");
     assert!(edge.metrics().contains(r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#), "{}", edge.metrics());
 }
@@ -43,7 +55,11 @@ fn modern_requests_are_routed_by_headers_and_mismatches_refused() {
     let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
     let edge = two_pool_edge(&main, &deploy);
     fn modern(tool: &str) -> Vec<(&str, &str)> {
-        vec![("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", tool)]
+        vec![
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", tool),
+        ]
     }
     let r = post_mcp(edge.port, "/mcp", &modern("deploy_db"), &call("deploy_db"));
     assert_eq!((r.status, served_by(&r)), (200, "deploy".into()));
@@ -60,7 +76,11 @@ fn modern_header_body_mismatch_is_400_with_header_mismatch_error() {
         pool("deploy", &[&deploy], "")
     ));
     // Header says an allowed tool, body calls another: a bypass attempt if believed.
-    let headers = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "echo")];
+    let headers = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "echo"),
+    ];
     let r = post_mcp(edge.port, "/mcp", &headers, &call("deploy_app"));
     assert_eq!(r.status, 400);
     let body = r.json();

@@ -135,7 +135,10 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
 /// On the way to refusing a small POST that was not read, reads it anyway so the error can
 /// echo its id (and the connection stays reusable). Large bodies are left unread.
 async fn learn_id(session: &mut Session, ctx: &mut Ctx, framing: &Framing) -> Result<()> {
-    if framing.content_length.is_none_or(|n| n > body::REPLAY_LIMIT) {
+    if framing
+        .content_length
+        .is_none_or(|n| n > body::REPLAY_LIMIT)
+    {
         return Ok(());
     }
     if let Ok(body) = body::pre_read(session, framing, body::REPLAY_LIMIT).await? {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod peers;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -132,7 +133,13 @@ impl Edge {
     }
 
     pub fn start_with_key(body: &str, key: Option<&Path>) -> Edge {
-        Edge::start_opts(body, Opts { key, ..Opts::default() })
+        Edge::start_opts(
+            body,
+            Opts {
+                key,
+                ..Opts::default()
+            },
+        )
     }
 
     pub fn start_opts(body: &str, opts: Opts<'_>) -> Edge {
@@ -165,7 +172,14 @@ impl Edge {
 
     /// Rewrites the config body (ports kept) for a reload.
     pub fn rewrite(&self, body: &str, opts: &Opts<'_>) {
-        write_config(&self.config, self.port, self.admin, self.dir.path(), opts, body);
+        write_config(
+            &self.config,
+            self.port,
+            self.admin,
+            self.dir.path(),
+            opts,
+            body,
+        );
     }
 
     pub fn metrics(&self) -> String {
