@@ -64,6 +64,7 @@ fn metrics_count_by_route_method_and_bounded_tool_labels() {
         assert_eq!(r.status, 200);
     }
     post_mcp(edge.port, "/mcp", &[], "{oops");
+    edge.wait_metric(r#"mcp_edge_rejections_total{reason="parse_error"} 1"#);
     let m = edge.metrics();
     assert!(m.contains(r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="echo"} 2"#), "{m}");
     assert!(m.contains(r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#), "{m}");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::http::{post_mcp, request, JSON_HEADERS};
-use common::{free_port, pool, Edge, Mock, Opts};
+use common::{pool, Edge, Mock, Opts, DEAD_BACKEND};
 use serde_json::Value;
 
 /// One route reading every body, in front of `mock`.
@@ -140,9 +140,8 @@ fn unknown_session_tokens_get_404() {
 #[test]
 fn no_healthy_backend_is_503_and_failed_connects_are_502() {
     // A pool whose only backend never listens: the health check marks it down -> 503.
-    let dead = free_port();
     let body = format!(
-        "[[pool]]\nname = \"p\"\nbackends = [\"127.0.0.1:{dead}\"]\n[pool.health]\ncheck = \"tcp\"\ninterval = \"1s\"\n\n[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n"
+        "[[pool]]\nname = \"p\"\nbackends = [\"{DEAD_BACKEND}\"]\n[pool.health]\ncheck = \"tcp\"\ninterval = \"1s\"\n\n[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n"
     );
     let edge = Edge::start(&body);
     let r = post_mcp(
@@ -163,12 +162,7 @@ fn no_healthy_backend_is_503_and_failed_connects_are_502() {
         br#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#,
     );
     assert_rpc_error(&r, 502, -32000, Value::Null);
-    assert!(
-        edge.metrics()
-            .contains(r#"mcp_edge_rejections_total{reason="upstream_failed"} 1"#),
-        "{}",
-        edge.metrics()
-    );
+    edge.wait_metric(r#"mcp_edge_rejections_total{reason="upstream_failed"} 1"#);
 }
 
 #[test]

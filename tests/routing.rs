@@ -47,7 +47,9 @@ fn legacy_tool_calls_are_routed_by_the_name_in_the_body() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
     );
     assert_eq!(served_by(&r), "main");
-    assert!(edge.metrics().contains(r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#), "{}", edge.metrics());
+    edge.wait_metric(
+        r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#,
+    );
 }
 
 #[test]
@@ -87,4 +89,19 @@ fn modern_header_body_mismatch_is_400_with_header_mismatch_error() {
     assert_eq!(body["error"]["code"], -32020);
     assert_eq!(body["id"], "c-deploy_app");
     assert_eq!(served_by(&r), "<none>", "nothing reached a backend");
+}
+
+#[test]
+fn legacy_batches_go_to_the_default_pool() {
+    let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
+    let edge = two_pool_edge(&main, &deploy);
+    let batch = format!("[{},{}]", call("deploy_app"), call("echo"));
+    let r = post_mcp(edge.port, "/mcp", &[], &batch);
+    assert_eq!(
+        (r.status, served_by(&r)),
+        (200, "main".into()),
+        "{}",
+        r.text()
+    );
+    edge.wait_metric(r#"method="batch""#);
 }

@@ -28,10 +28,14 @@ pub fn pin_session(
             None => return Ok(None),
         },
     };
-    let members = token::open(&state.key, token).map_err(|e| {
-        tracing::debug!(error = %e, "session token refused");
-        Reject::UNKNOWN_SESSION
-    })?;
+    let members = match token::open(&state.key, token) {
+        Ok(members) => members,
+        Err(token::TokenError::Foreign) => return Ok(None),
+        Err(e) => {
+            tracing::debug!(error = %e, "session token refused");
+            return Err(Reject::UNKNOWN_SESSION);
+        }
+    };
     let member = members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
     let pool = snap.pool_index(&member.pool).filter(|&i| snap.pools[i].contains(member.backend)).ok_or_else(|| {
         tracing::debug!(pool = %member.pool, "session names a pool or backend no longer configured");

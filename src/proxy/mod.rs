@@ -52,9 +52,17 @@ impl ProxyHttp for Edge {
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(404), "no pool"))?;
         let addr = match &ctx.pinned {
             Some(p) => p.member.backend,
-            None => pool
-                .select(&ctx.tried)
-                .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no healthy backend"))?,
+            None => match pool.select(&ctx.tried) {
+                Some(addr) => addr,
+                // Every candidate refused the connection: that is a 502, not "none healthy".
+                None if !ctx.tried.is_empty() => {
+                    return Error::e_explain(
+                        ErrorType::HTTPStatus(502),
+                        "all backends refused the connection",
+                    )
+                }
+                None => return Error::e_explain(ErrorType::HTTPStatus(503), "no healthy backend"),
+            },
         };
         ctx.backend = Some(addr);
         Ok(Box::new(pool.peer(addr)))

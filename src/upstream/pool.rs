@@ -81,6 +81,7 @@ impl Pool {
     /// A healthy backend, skipping `exclude` (backends that already failed this request).
     pub fn select(&self, exclude: &[SocketAddr]) -> Option<SocketAddr> {
         let n = self.config.backends.len().max(1) * 2;
+        // Without a health check, pingora's default health (healthy) stands: all are usable.
         self.lb
             .select_with(b"", n, |b, healthy| {
                 healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a))
@@ -93,9 +94,6 @@ impl Pool {
     }
 
     pub fn is_healthy(&self, addr: SocketAddr) -> bool {
-        if self.config.health.kind == HealthKind::None {
-            return self.contains(addr);
-        }
         self.lb
             .backends()
             .get_backend()

@@ -32,6 +32,10 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
     }
 }
 
+/// A backend address where nothing listens and nothing we start ever will: port 1 (tcpmux) is
+/// never served on these machines. (A port from `free_port` could be taken by a later listener.)
+pub const DEAD_BACKEND: &str = "127.0.0.1:1";
+
 pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(
         &SocketAddr::from(([127, 0, 0, 1], port)),
@@ -88,7 +92,11 @@ impl Mock {
     }
 
     pub fn start_with(name: &str, stateful: bool, extra: &[&str]) -> Mock {
-        let port = free_port();
+        Mock::start_on(free_port(), name, stateful, extra)
+    }
+
+    /// On a given port: to bring a "crashed" backend back where the config expects it.
+    pub fn start_on(port: u16, name: &str, stateful: bool, extra: &[&str]) -> Mock {
         let mut cmd = Command::new(MOCK);
         cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name])
             .args(extra)
@@ -147,11 +155,13 @@ impl Edge {
         let (port, admin) = (free_port(), free_port());
         let config = dir.path().join("mcp-edge.toml");
         write_config(&config, port, admin, dir.path(), &opts, body);
+        let log = std::fs::File::create(dir.path().join("mcp-edge.log")).expect("log file");
         let proc = Proc::spawn(
             "mcp-edge",
             Command::new(MCP_EDGE)
                 .args(["--config", config.to_str().expect("utf8 path")])
-                .env("RUST_LOG", "info"),
+                .env("RUST_LOG", "info")
+                .stderr(log),
         );
         let edge = Edge {
             port,
@@ -180,6 +190,26 @@ impl Edge {
             opts,
             body,
         );
+    }
+
+    /// Everything mcp-edge logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mcp-edge.log")).unwrap_or_default()
+    }
+
+    /// Waits (with a deadline) until `/metrics` shows `line`: requests are counted in the
+    /// logging phase, just after the client has its response.
+    pub fn wait_metric(&self, line: &str) {
+        let mut last = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            last = self.metrics();
+            if last.contains(line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("metric {line:?} not seen; /metrics:\n{last}");
     }
 
     pub fn metrics(&self) -> String {
