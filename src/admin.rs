@@ -52,7 +52,8 @@ impl ServeHttp for Admin {
                 StatusCode::OK,
                 &render::to_json(&self.state.snapshot().config),
             ),
-            (Method::POST, "/reload") => reload(&self.state),
+            (Method::POST, "/reload") => reload(&self.state).await,
+
             (_, "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => respond(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain",
@@ -67,14 +68,14 @@ impl ServeHttp for Admin {
     }
 }
 
-fn reload(state: &State) -> Response<Vec<u8>> {
+async fn reload(state: &Arc<State>) -> Response<Vec<u8>> {
     let Some(path) = state.snapshot().config.source.clone() else {
         return json_response(
             StatusCode::CONFLICT,
             &json!({"ok": false, "error": "running on an embedded config; nothing to reload"}),
         );
     };
-    match state.reload(&path) {
+    match state.reload(&path).await {
         Ok(generation) => json_response(
             StatusCode::OK,
             &json!({"ok": true, "generation": generation}),
@@ -105,8 +106,13 @@ fn status(state: &State) -> serde_json::Value {
             "last_reload": last.at.map(secs),
             "last_reload_ok": last.at.map(|_| last.ok),
             "last_error": last.error,
+            "last_success": last.last_success.map(secs),
+            "last_changes": last.changes,
         },
-        "sessions": { "shared_key": state.key.shared },
+        "sessions": {
+            "shared_key": state.keys.load().current.shared,
+            "previous_key_accepted": state.keys.load().in_overlap(),
+        },
         "routes": snap.router.routes().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "pools": snap.pools.iter().map(|p| json!({
             "name": p.name(),

@@ -18,5 +18,6 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod systemd;
 pub mod telemetry;
 pub mod upstream;

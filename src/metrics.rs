@@ -58,6 +58,8 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     pub upstream_healthy: IntGaugeVec,
     pub config_generation: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub config_last_success: IntGauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +122,17 @@ impl Metrics {
             "Generation of the running config (1 at start, +1 per reload).",
         )?;
         registry.register(Box::new(config_generation.clone()))?;
+        let config_reloads = counter(
+            "config_reloads_total",
+            "Config reloads attempted, by result (ok, error).",
+            &["result"],
+        )?;
+        let config_last_success = IntGauge::new(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful reload (0: none since start).",
+        )?;
+        registry.register(Box::new(config_last_success.clone()))?;
+
         Ok(Metrics {
             registry,
             requests,
@@ -130,6 +143,8 @@ impl Metrics {
             retries,
             upstream_healthy,
             config_generation,
+            config_reloads,
+            config_last_success,
         })
     }
 

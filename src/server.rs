@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{Server, ShutdownWatch};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
@@ -16,8 +16,9 @@ use crate::config::Config;
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Edge;
 use crate::session::key::KeyError;
-use crate::session::SessionKey;
+use crate::session::{KeyRing, SessionKey};
 use crate::state::health_loop::HealthLoop;
+use crate::state::watch::ConfigWatcher;
 use crate::state::{Snapshot, State};
 use crate::upstream::PoolError;
 
@@ -50,7 +51,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let key = match &config.sessions.key_file {
         Some(path) => SessionKey::from_file(path)?,
         None => {
-            tracing::warn!("no [sessions] key_file: using a random session key; sessions will not survive a restart and replicas cannot serve each other's sessions");
+            tracing::warn!(
+                "no [sessions] key_file: using a random session key; sessions will not survive a restart and replicas cannot serve each other's sessions"
+            );
             SessionKey::random()
         }
     };
@@ -74,7 +77,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let state = Arc::new(State::new(
         Snapshot::build(config, None)?,
         Metrics::new()?,
-        key,
+        KeyRing::new(key),
     ));
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
@@ -104,9 +107,19 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             state: Arc::clone(&state),
         },
     ));
+    server.add_service(background_service(
+        "config watcher",
+        ConfigWatcher {
+            state: Arc::clone(&state),
+        },
+    ));
     server.add_service(background_service("reload on SIGHUP", Reloader { state }));
-    tracing::info!(listen = ?listen, admin = %admin_addr, "mcp-edge starting");
-    server.run_forever()
+    tracing::info!(listen = ?listen, admin = %admin_addr, upgrade = opts.upgrade, "mcp-edge starting");
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Signals),
+    });
+    tracing::info!("mcp-edge stopped");
+    Ok(())
 }
 
 /// Fails fast when a port is taken: Pingora would otherwise panic on a service thread and
@@ -123,6 +136,34 @@ fn check_ports(config: &Config) -> Result<(), StartError> {
         TcpListener::bind(addr).map_err(|source| StartError::PortTaken { addr, what, source })?;
     }
     Ok(())
+}
+
+/// Shutdown signals: SIGQUIT hands the listeners to a new process (graceful upgrade); SIGTERM
+/// and SIGINT both stop accepting and drain in-flight requests for `grace_period` (Pingora's
+/// own SIGINT would exit at once and cut streams).
+struct Signals;
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; shutting down");
+            return ShutdownSignal::FastShutdown;
+        };
+        let signal = tokio::select! {
+            _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::GracefulTerminate,
+        };
+        tracing::info!(?signal, "shutdown signal: draining in-flight requests");
+        crate::systemd::stopping();
+        signal
+    }
 }
 
 struct Reloader {
@@ -145,7 +186,8 @@ impl BackgroundService for Reloader {
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading config");
                     if let Some(path) = self.state.snapshot().config.source.clone() {
-                        let _ = self.state.reload(&path);
+                        // The outcome is logged, counted and shown in /status by `reload`.
+                        let _ = self.state.reload(&path).await;
                     }
                 }
                 _ = shutdown.changed() => return,

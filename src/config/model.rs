@@ -31,6 +31,8 @@ pub struct ProxySettings {
     pub shutdown_timeout: Duration,
     pub pid_file: String,
     pub upgrade_sock: String,
+    /// Reload when the config file changes on disk (debounced).
+    pub watch_config: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,8 @@ pub struct AdminSettings {
 pub struct SessionSettings {
     /// File holding the HMAC key (at least 32 bytes). None: a random key per process.
     pub key_file: Option<PathBuf>,
+    /// After a key rotation, how long tokens sealed with the previous key still open.
+    pub rotation_overlap: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,7 @@ pub struct RawProxy {
     pub shutdown_timeout: Option<S<String>>,
     pub pid_file: Option<S<String>>,
     pub upgrade_sock: Option<S<String>>,
+    pub watch_config: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +49,7 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawSessions {
     pub key_file: Option<S<String>>,
+    pub rotation_overlap: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

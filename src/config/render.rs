@@ -13,12 +13,17 @@ pub fn to_json(c: &Config) -> Value {
         "proxy": {
             "listen": c.proxy.listen.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "threads": c.proxy.threads,
+            "watch_config": c.proxy.watch_config,
             "max_body_bytes": c.proxy.max_body_bytes,
             "grace_period_ms": c.proxy.grace_period.as_millis() as u64,
             "shutdown_timeout_ms": c.proxy.shutdown_timeout.as_millis() as u64,
         },
         "admin": { "listen": c.admin.listen.to_string() },
-        "sessions": { "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" } },
+        "sessions": {
+            "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" },
+            "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
+        },
+
         "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level },
         "metrics": { "tools": c.tool_labels },
         "pools": c.pools.iter().map(|p| json!({

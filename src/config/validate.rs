@@ -30,6 +30,12 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
             .key_file
             .as_ref()
             .map(|k| PathBuf::from(k.get_ref())),
+        rotation_overlap: dur_or(
+            c,
+            raw.sessions.rotation_overlap.as_ref(),
+            "sessions.rotation_overlap",
+            Duration::from_secs(600),
+        ),
     };
     let log = log_settings(&raw.log, c);
     let tool_labels = raw
@@ -137,6 +143,7 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             .upgrade_sock
             .as_ref()
             .map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
+        watch_config: p.watch_config.unwrap_or(false),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn pin_session(
             None => return Ok(None),
         },
     };
-    let members = match token::open(&state.key, token) {
+    let members = match state.keys.load().open(token) {
         Ok(members) => members,
         Err(token::TokenError::Foreign) => return Ok(None),
         Err(e) => {
@@ -108,7 +108,7 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
         backend: ctx.backend?,
         session: backend_session.to_owned(),
     };
-    let sealed = token::seal(&state.key, &[member])?;
+    let sealed = state.keys.load().seal(&[member])?;
     state
         .metrics
         .sessions_opened

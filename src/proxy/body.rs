@@ -59,7 +59,10 @@ pub async fn pre_read(
         session.set_keepalive(keepalive);
     }
     let expected = framing.content_length;
-    let mut chunks: Vec<Bytes> = Vec::new();
+    // Small bodies arrive in one read: keep that Bytes as is and copy only when a second
+    // chunk shows up.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
     let mut total = 0usize;
     loop {
         if expected.is_none_or(|n| n - total.min(n) <= REPLAY_LIMIT) {
@@ -75,27 +78,25 @@ pub async fn pre_read(
         if expected.is_none() && total > REPLAY_LIMIT {
             return Ok(Err(Reject::LENGTH_REQUIRED));
         }
-        chunks.push(chunk);
+        match (&mut first, &mut joined) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let mut all = BytesMut::with_capacity(expected.unwrap_or(total).max(total));
+                all.extend_from_slice(head);
+                all.extend_from_slice(&chunk);
+                joined = Some(all);
+            }
+            (Some(_), Some(all)) => all.extend_from_slice(&chunk),
+        }
     }
     if total > 0 && (session.retry_buffer_truncated() || session.get_retry_buffer().is_none()) {
         // The replay invariant did not hold (should not happen with Content-Length).
         return Ok(Err(Reject::LENGTH_REQUIRED));
     }
-    Ok(Ok(concat(chunks, total)))
-}
-
-fn concat(mut chunks: Vec<Bytes>, total: usize) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
-            let mut all = BytesMut::with_capacity(total);
-            for c in chunks {
-                all.extend_from_slice(&c);
-            }
-            all.freeze()
-        }
-    }
+    Ok(Ok(match joined {
+        Some(all) => all.freeze(),
+        None => first.unwrap_or_default(),
+    }))
 }
 
 /// `request_body_filter` for a pre-read body: the first call of an attempt carries the whole

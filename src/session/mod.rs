@@ -7,7 +7,10 @@
 //! upstream sessions (federation); today every token has exactly one.
 
 pub mod key;
+pub mod ring;
 pub mod token;
 
 pub use key::SessionKey;
+pub use ring::KeyRing;
+
 pub use token::{Member, TokenError};

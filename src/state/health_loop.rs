@@ -23,7 +23,15 @@ impl BackgroundService for HealthLoop {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Keyed by pool address: a pool carried over by a reload keeps its schedule.
         let mut next_due: HashMap<usize, Instant> = HashMap::new();
+        // systemd's watchdog is fed from this loop: if the runtime stalls, systemd notices.
+        let watchdog = crate::systemd::watchdog_interval();
+        let mut last_ping = Instant::now();
         loop {
+            if watchdog.is_some_and(|every| last_ping.elapsed() >= every) {
+                crate::systemd::notify("WATCHDOG=1");
+                last_ping = Instant::now();
+            }
+
             let snap = self.state.snapshot();
             let now = Instant::now();
             let mut checks = tokio::task::JoinSet::new();

@@ -1,11 +1,12 @@
 //! Runtime state: the current [`Snapshot`] behind an `ArcSwap`, plus what lives for the whole
-//! process (metrics, session key, readiness). A request loads one snapshot in `new_ctx` and
-//! keeps it to the end, so it sees the old config or the new one, never a mix; an old
-//! snapshot is freed when its last request ends.
+//! process (metrics, the session key ring, readiness, reload bookkeeping). A request loads one
+//! snapshot in `new_ctx` and keeps it to the end, so it sees the old config or the new one,
+//! never a mix; an old snapshot is freed when its last request ends.
 
 pub mod health_loop;
 pub mod reload;
 pub mod snapshot;
+pub mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 
 use crate::metrics::Metrics;
-use crate::session::SessionKey;
+use crate::session::KeyRing;
 pub use snapshot::Snapshot;
 
 /// The outcome of the last reload, for `/status`.
@@ -23,27 +24,32 @@ pub struct ReloadStatus {
     pub at: Option<SystemTime>,
     pub ok: bool,
     pub error: Option<String>,
+    pub last_success: Option<SystemTime>,
+    pub changes: Vec<String>,
 }
 
 pub struct State {
     current: ArcSwap<Snapshot>,
     pub metrics: Metrics,
-    pub key: SessionKey,
+    pub keys: ArcSwap<KeyRing>,
     ready: AtomicBool,
     pub started: SystemTime,
     pub last_reload: Mutex<ReloadStatus>,
+    /// Serializes reloads (SIGHUP, admin, file watch) so they never interleave.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl State {
-    pub fn new(snapshot: Snapshot, metrics: Metrics, key: SessionKey) -> State {
+    pub fn new(snapshot: Snapshot, metrics: Metrics, keys: KeyRing) -> State {
         metrics.config_generation.set(snapshot.generation as i64);
         State {
             current: ArcSwap::from_pointee(snapshot),
             metrics,
-            key,
+            keys: ArcSwap::from_pointee(keys),
             ready: AtomicBool::new(false),
             started: SystemTime::now(),
             last_reload: Mutex::new(ReloadStatus::default()),
+            reloading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -52,7 +58,7 @@ impl State {
         self.current.load_full()
     }
 
-    pub fn swap(&self, next: Snapshot) {
+    fn swap(&self, next: Snapshot) {
         self.metrics.config_generation.set(next.generation as i64);
         self.current.store(Arc::new(next));
     }
@@ -64,7 +70,8 @@ impl State {
 
     pub fn set_ready(&self) {
         if !self.ready.swap(true, Ordering::AcqRel) {
-            tracing::info!("ready: first health pass done");
+            tracing::info!("ready: listeners up and first health pass done");
+            crate::systemd::ready("serving");
         }
     }
 }

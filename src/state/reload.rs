@@ -1,74 +1,226 @@
-//! Reload: the same loader as start-up, then a check that nothing non-reloadable changed, then
-//! a new snapshot (reusing unchanged pools) swapped in atomically. Nothing is applied halfway.
+//! Reload: the same loader as start-up, a check that nothing non-reloadable changed, secrets
+//! re-read, a new snapshot that reuses unchanged pools, a health probe of every new pool, then
+//! one atomic swap. Any failure leaves the running config untouched: nothing applies halfway.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{ReloadStatus, Snapshot, State};
 use crate::config::{self, Config};
+use crate::session::SessionKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     #[error("{0}")]
     Config(#[from] config::ConfigErrors),
-    #[error("these fields cannot change without a restart: {}", .0.join(", "))]
+    #[error("these fields cannot change without a restart: {}; restart mcp-edge (or do a graceful upgrade) to apply them", .0.join(", "))]
     NotReloadable(Vec<&'static str>),
     #[error("{0}")]
     Pool(#[from] crate::upstream::PoolError),
+    #[error("{0}")]
+    Key(#[from] crate::session::key::KeyError),
 }
 
 /// Fields that only take effect at start-up.
 pub fn non_reloadable(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    if old.proxy.listen != new.proxy.listen {
-        changed.push("proxy.listen");
+    let (o, n) = (&old.proxy, &new.proxy);
+    let checks: [(&'static str, bool); 8] = [
+        ("proxy.listen", o.listen != n.listen),
+        ("proxy.threads", o.threads != n.threads),
+        ("proxy.grace_period", o.grace_period != n.grace_period),
+        (
+            "proxy.shutdown_timeout",
+            o.shutdown_timeout != n.shutdown_timeout,
+        ),
+        ("proxy.pid_file", o.pid_file != n.pid_file),
+        ("proxy.upgrade_sock", o.upgrade_sock != n.upgrade_sock),
+        ("admin.listen", old.admin.listen != new.admin.listen),
+        ("log", old.log != new.log),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// What a reload changed, one phrase per item, for the log line and `/status`.
+pub fn changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &new.pools {
+        match old.pools.iter().find(|o| o.name == p.name) {
+            None => out.push(format!("pool {} added", p.name)),
+            Some(o) if o == p => {}
+            Some(o) => {
+                let added: Vec<_> = p
+                    .backends
+                    .iter()
+                    .filter(|b| !o.backends.iter().any(|x| x.addr == b.addr))
+                    .map(|b| b.addr.to_string())
+                    .collect();
+                let removed: Vec<_> = o
+                    .backends
+                    .iter()
+                    .filter(|b| !p.backends.iter().any(|x| x.addr == b.addr))
+                    .map(|b| b.addr.to_string())
+                    .collect();
+                let mut what = format!("pool {} changed", p.name);
+                if !added.is_empty() {
+                    what.push_str(&format!(", backends added [{}]", added.join(", ")));
+                }
+                if !removed.is_empty() {
+                    what.push_str(&format!(", backends removed [{}]", removed.join(", ")));
+                }
+                out.push(what);
+            }
+        }
     }
-    if old.proxy.threads != new.proxy.threads {
-        changed.push("proxy.threads");
+    out.extend(
+        old.pools
+            .iter()
+            .filter(|o| !new.pools.iter().any(|p| p.name == o.name))
+            .map(|o| format!("pool {} removed", o.name)),
+    );
+    for r in &new.routes {
+        match old.routes.iter().find(|o| o.name == r.name) {
+            None => out.push(format!("route {} added", r.name)),
+            Some(o) if o != r => out.push(format!("route {} changed", r.name)),
+            Some(_) => {}
+        }
     }
-    if old.admin.listen != new.admin.listen {
-        changed.push("admin.listen");
-    }
+    out.extend(
+        old.routes
+            .iter()
+            .filter(|o| !new.routes.iter().any(|r| r.name == o.name))
+            .map(|o| format!("route {} removed", o.name)),
+    );
     if old.sessions != new.sessions {
-        changed.push("sessions.key_file");
+        out.push("sessions changed".into());
     }
-    if old.log != new.log {
-        changed.push("log");
+    if old.tool_labels != new.tool_labels {
+        out.push("metrics.tools changed".into());
     }
-    changed
+    out
 }
 
 impl State {
     /// Loads `path` and swaps it in, or leaves the running config untouched and says why.
-    pub fn reload(&self, path: &Path) -> Result<u64, ReloadError> {
-        let result = self.try_reload(path);
-        let status = ReloadStatus {
-            at: Some(SystemTime::now()),
-            ok: result.is_ok(),
-            error: result.as_ref().err().map(ToString::to_string),
-        };
+    pub async fn reload(self: &Arc<Self>, path: &Path) -> Result<u64, ReloadError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        crate::systemd::reloading();
+        let result = self.try_reload(path).await;
+        let now = SystemTime::now();
+        let mut status = self
+            .last_reload
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        status.at = Some(now);
+        status.ok = result.is_ok();
         match &result {
-            Ok(generation) => tracing::info!(generation, "config reloaded"),
+            Ok((generation, changes)) => {
+                tracing::info!(generation, changes = %if changes.is_empty() { "none".into() } else { changes.join("; ") }, "config reloaded");
+                self.metrics.config_reloads.with_label_values(&["ok"]).inc();
+                self.metrics.config_last_success.set(
+                    now.duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()) as i64,
+                );
+                status.error = None;
+                status.last_success = Some(now);
+                status.changes = changes.clone();
+            }
             Err(e) => {
-                tracing::error!(error = %e, "config reload refused; the running config stays")
+                tracing::error!(error = %e, "config reload refused; the running config stays");
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                status.error = Some(e.to_string());
             }
         }
         if let Ok(mut last) = self.last_reload.lock() {
-            *last = status;
+            *last = ReloadStatus { ..status };
         }
-        result
+        crate::systemd::ready("serving");
+        result.map(|(generation, _)| generation)
     }
 
-    fn try_reload(&self, path: &Path) -> Result<u64, ReloadError> {
+    async fn try_reload(&self, path: &Path) -> Result<(u64, Vec<String>), ReloadError> {
         let new = config::load(path)?;
         let current = self.snapshot();
         let frozen = non_reloadable(&current.config, &new);
         if !frozen.is_empty() {
             return Err(ReloadError::NotReloadable(frozen));
         }
+        // Secrets are re-read on every reload, so a rotated key file takes effect.
+        let keys = match &new.sessions.key_file {
+            Some(file) => Some(
+                self.keys
+                    .load()
+                    .rotate(SessionKey::from_file(file)?, new.sessions.rotation_overlap),
+            ),
+            None => None,
+        };
+        let changes = changes(&current.config, &new);
         let next = Snapshot::build(new, Some(&current))?;
+        // New or changed pools would count every backend healthy until probed: probe first.
+        let fresh: Vec<_> = next
+            .pools
+            .iter()
+            .filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p)))
+            .cloned()
+            .collect();
+        let mut probes = tokio::task::JoinSet::new();
+        for pool in fresh {
+            let limit = pool.config.health.timeout * 2;
+            probes.spawn(async move { tokio::time::timeout(limit, pool.run_health_check()).await });
+        }
+        while probes.join_next().await.is_some() {}
         let generation = next.generation;
+        if let Some(keys) = keys {
+            self.keys.store(Arc::new(keys));
+        }
         self.swap(next);
-        Ok(generation)
+        Ok((generation, changes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn conf(extra: &str) -> Config {
+        let text = format!("[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:1\"]\n{extra}\n[[route]]\nname = \"r\"\npool = \"a\"\n");
+        config::parse(Path::new("t.toml"), &text).expect("valid")
+    }
+
+    #[test]
+    fn changes_name_pools_backends_and_routes() {
+        let old = conf("");
+        let new = conf("[[pool]]\nname = \"b\"\nbackends = [\"127.0.0.1:2\"]\n").clone();
+        assert_eq!(changes(&old, &new), vec!["pool b added".to_owned()]);
+        let moved = config::parse(Path::new("t.toml"), "[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:3\"]\n[[route]]\nname = \"s\"\npool = \"a\"\n").expect("valid");
+        assert_eq!(
+            changes(&old, &moved),
+            vec![
+                "pool a changed, backends added [127.0.0.1:3], backends removed [127.0.0.1:1]",
+                "route s added",
+                "route r removed"
+            ]
+        );
+    }
+
+    #[test]
+    fn listeners_threads_and_admin_are_not_reloadable() {
+        let old = conf("");
+        let mut new = conf("");
+        new.proxy.threads = 8;
+        new.admin.listen = "127.0.0.1:1".parse().expect("addr");
+        assert_eq!(
+            non_reloadable(&old, &new),
+            vec!["proxy.threads", "admin.listen"]
+        );
     }
 }

@@ -1,0 +1,93 @@
+//! The keys that open session tokens: the current one (which also seals) and, after a
+//! rotation, the previous one for a configured overlap, so sessions minted before the rotation
+//! keep working while clients move on.
+
+use std::time::{Duration, Instant};
+
+use super::token::{self, Member, TokenError};
+use super::SessionKey;
+
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    pub current: SessionKey,
+    previous: Option<(SessionKey, Instant)>,
+}
+
+impl KeyRing {
+    pub fn new(current: SessionKey) -> KeyRing {
+        KeyRing {
+            current,
+            previous: None,
+        }
+    }
+
+    /// The ring after `next` replaces the current key; the old one stays valid for `overlap`.
+    /// An unchanged key keeps the ring as it is.
+    pub fn rotate(&self, next: SessionKey, overlap: Duration) -> KeyRing {
+        if next.bytes() == self.current.bytes() {
+            return self.clone();
+        }
+        KeyRing {
+            current: next,
+            previous: Some((self.current.clone(), Instant::now() + overlap)),
+        }
+    }
+
+    pub fn seal(&self, members: &[Member]) -> Option<String> {
+        token::seal(&self.current, members)
+    }
+
+    pub fn open(&self, token: &str) -> Result<Vec<Member>, TokenError> {
+        match token::open(&self.current, token) {
+            Err(TokenError::BadSignature) => match &self.previous {
+                Some((key, until)) if Instant::now() < *until => token::open(key, token),
+                _ => Err(TokenError::BadSignature),
+            },
+            other => other,
+        }
+    }
+
+    /// Whether a previous key is still accepted (for `/status`).
+    pub fn in_overlap(&self) -> bool {
+        self.previous
+            .as_ref()
+            .is_some_and(|(_, until)| Instant::now() < *until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member() -> Member {
+        Member {
+            pool: "p".into(),
+            backend: "127.0.0.1:1".parse().expect("addr"),
+            session: "s".into(),
+        }
+    }
+
+    #[test]
+    fn tokens_of_the_previous_key_open_during_the_overlap_only() {
+        let old = KeyRing::new(SessionKey::random());
+        let token = old.seal(&[member()]).expect("fits");
+        let rotated = old.rotate(SessionKey::random(), Duration::from_secs(60));
+        assert_eq!(rotated.open(&token), Ok(vec![member()]));
+        assert!(rotated.in_overlap());
+        let expired = old.rotate(SessionKey::random(), Duration::ZERO);
+        assert_eq!(expired.open(&token), Err(TokenError::BadSignature));
+        let fresh = rotated.seal(&[member()]).expect("fits");
+        assert_eq!(
+            old.open(&fresh),
+            Err(TokenError::BadSignature),
+            "new tokens use the new key"
+        );
+    }
+
+    #[test]
+    fn rotating_to_the_same_key_changes_nothing() {
+        let ring = KeyRing::new(SessionKey::random());
+        let same = ring.rotate(ring.current.clone(), Duration::from_secs(60));
+        assert!(!same.in_overlap());
+    }
+}
