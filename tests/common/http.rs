@@ -221,3 +221,28 @@ impl Stream {
         }
     }
 }
+
+/// One persistent keep-alive connection, to show a connection outlives config swaps.
+pub struct KeepAlive {
+    port: u16,
+    reader: BufReader<TcpStream>,
+}
+
+impl KeepAlive {
+    pub fn open(port: u16) -> KeepAlive {
+        KeepAlive {
+            port,
+            reader: BufReader::new(connect(port)),
+        }
+    }
+
+    pub fn post_mcp(&mut self, path: &str, body: &str) -> std::io::Result<Resp> {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        self.reader.get_mut().write_all(req.as_bytes())?;
+        Ok(read_response(&mut self.reader))
+    }
+}

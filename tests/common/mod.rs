@@ -223,6 +223,8 @@ pub struct Opts<'a> {
     pub key: Option<&'a Path>,
     /// Extra lines for the [proxy] table, such as `max_body_bytes = 1000`.
     pub proxy: &'a str,
+    /// Extra lines for the [sessions] table (written with `key`).
+    pub sessions: &'a str,
 }
 
 fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>, body: &str) {
@@ -235,7 +237,13 @@ fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>,
     )
     .expect("write config");
     if let Some(key) = opts.key {
-        writeln!(f, "[sessions]\nkey_file = \"{}\"\n", key.display()).expect("write config");
+        writeln!(
+            f,
+            "[sessions]\nkey_file = \"{}\"\n{}\n",
+            key.display(),
+            opts.sessions
+        )
+        .expect("write config");
     }
     f.write_all(body.as_bytes()).expect("write config");
 }
