@@ -20,4 +20,5 @@ pub mod session;
 pub mod state;
 pub mod systemd;
 pub mod telemetry;
+pub mod upgrade;
 pub mod upstream;

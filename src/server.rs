@@ -19,6 +19,8 @@ use crate::session::key::KeyError;
 use crate::session::{KeyRing, SessionKey};
 use crate::state::health_loop::HealthLoop;
 use crate::state::watch::ConfigWatcher;
+use crate::upgrade::Upgrader;
+
 use crate::state::{Snapshot, State};
 use crate::upstream::PoolError;
 
@@ -113,7 +115,17 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             state: Arc::clone(&state),
         },
     ));
-    server.add_service(background_service("reload on SIGHUP", Reloader { state }));
+    server.add_service(background_service(
+        "reload on SIGHUP",
+        Reloader {
+            state: Arc::clone(&state),
+        },
+    ));
+    let upgrade_sock = state.snapshot().config.proxy.upgrade_sock.clone().into();
+    server.add_service(background_service(
+        "upgrade on SIGUSR2",
+        Upgrader { upgrade_sock },
+    ));
     tracing::info!(listen = ?listen, admin = %admin_addr, upgrade = opts.upgrade, "mcp-edge starting");
     server.run(RunArgs {
         shutdown_signal: Box::new(Signals),

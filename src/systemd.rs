@@ -27,8 +27,13 @@ pub fn notify(message: &str) {
     }
 }
 
+/// READY=1 with our own pid as MAINPID: after a binary upgrade the successor process says so,
+/// and systemd (with `NotifyAccess=all`) follows it as the unit's main process.
 pub fn ready(status: &str) {
-    notify(&format!("READY=1\nSTATUS={status}"));
+    notify(&format!(
+        "READY=1\nMAINPID={}\nSTATUS={status}",
+        std::process::id()
+    ));
 }
 
 /// RELOADING=1 with the monotonic timestamp systemd (v253+) wants beside it.
@@ -56,26 +61,13 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 fn monotonic_usec() -> u64 {
-    let mut ts = TimeSpec {
+    let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-    let rc = unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
         return 0;
     }
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
-}
-
-#[repr(C)]
-struct TimeSpec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-const CLOCK_MONOTONIC: i32 = 1;
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut TimeSpec) -> i32;
 }

@@ -69,7 +69,20 @@ impl Proc {
         }
     }
 
-    /// Sends a signal by number (libc-free: through kill(1)).
+    /// Waits for the process to exit, polling until `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Sends a signal by name (libc-free: through kill(1)).
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
@@ -161,6 +174,7 @@ impl Edge {
             Command::new(MCP_EDGE)
                 .args(["--config", config.to_str().expect("utf8 path")])
                 .env("RUST_LOG", "info")
+                .envs(opts.env.iter().copied())
                 .stderr(log),
         );
         let edge = Edge {
@@ -225,6 +239,8 @@ pub struct Opts<'a> {
     pub proxy: &'a str,
     /// Extra lines for the [sessions] table (written with `key`).
     pub sessions: &'a str,
+    /// Environment for the mcp-edge process.
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>, body: &str) {
