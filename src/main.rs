@@ -77,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(other) => anyhow::bail!("--log-format {other}: use text or json"),
         None => {}
     }
-    mcp_edge::telemetry::init(&log);
+    let _log = mcp_edge::telemetry::init(&log);
     mcp_edge::server::run(
         config,
         mcp_edge::server::RunOptions {

@@ -132,3 +132,46 @@ fn reload_applies_a_valid_file_and_refuses_a_broken_one() {
         .as_str()
         .is_some_and(|e| e.contains("missing")));
 }
+
+#[test]
+fn each_request_writes_one_access_line_without_secrets() {
+    let mock = Mock::start("m", true);
+    let edge = Edge::start(&config(&mock, "echo"));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let token = post_mcp(edge.port, "/mcp", &[], init)
+        .header("mcp-session-id")
+        .expect("token")
+        .to_owned();
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"secret-argument"}}}"#;
+    assert_eq!(
+        post_mcp(
+            edge.port,
+            "/mcp?session_id=e1.zzz",
+            &[("Mcp-Session-Id", &token)],
+            call
+        )
+        .status,
+        200
+    );
+    edge.wait_log("mcp=tools/call tool=echo");
+    let log = edge.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("mcp=tools/call"))
+        .expect("access line");
+    assert!(
+        line.contains(
+            r#"route=main method=POST path="/mcp" mcp=tools/call tool=echo era=legacy status=200"#
+        ),
+        "{line}"
+    );
+    assert_eq!(
+        log.lines().filter(|l| l.contains(" access ")).count(),
+        2,
+        "one line per request:\n{log}"
+    );
+    assert!(
+        !log.contains(&token) && !log.contains("e1.zzz") && !log.contains("secret-argument"),
+        "no tokens or bodies in logs:\n{log}"
+    );
+}

@@ -58,6 +58,8 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+    /// One access-log line per request.
+    pub access: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -57,6 +57,7 @@ pub struct RawSessions {
 pub struct RawLog {
     pub format: Option<S<String>>,
     pub level: Option<S<String>>,
+    pub access: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

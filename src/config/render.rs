@@ -24,7 +24,8 @@ pub fn to_json(c: &Config) -> Value {
             "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
         },
 
-        "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level },
+        "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level, "access": c.log.access },
+
         "metrics": { "tools": c.tool_labels },
         "pools": c.pools.iter().map(|p| json!({
             "name": p.name,

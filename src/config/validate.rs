@@ -166,6 +166,7 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
             .level
             .as_ref()
             .map_or("info".into(), |s| s.get_ref().clone()),
+        access: l.access.unwrap_or(true),
     }
 }
 

@@ -33,7 +33,7 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
         status,
         upstream: ctx.backend,
         client: session.client_addr().and_then(|a| a.as_inet()).copied(),
-        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        duration_us: elapsed.as_micros() as u64,
         reason: ctx.reason.map(|r| r.as_str()),
         era: ctx.era.as_str(),
     });

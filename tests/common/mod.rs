@@ -211,6 +211,15 @@ impl Edge {
         std::fs::read_to_string(self.dir.path().join("mcp-edge.log")).unwrap_or_default()
     }
 
+    /// Waits (with a deadline) until the log holds `needle` (logs are written in the background).
+    pub fn wait_log(&self, needle: &str) {
+        wait_until(
+            &format!("{needle:?} in the log"),
+            Duration::from_secs(5),
+            || self.log().contains(needle),
+        );
+    }
+
     /// Waits (with a deadline) until `/metrics` shows `line`: requests are counted in the
     /// logging phase, just after the client has its response.
     pub fn wait_metric(&self, line: &str) {

@@ -1,0 +1,216 @@
+//! The access log: one line per finished request, formatted by hand into a reused per-thread
+//! buffer (no `fmt` machinery, no allocation) and handed to the background log writer. Text
+//! lines are `key=value` pairs; JSON lines are one object. Values that come from clients (the
+//! path) are JSON-escaped in both formats, so a line can never be split or forged.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tracing_appender::non_blocking::NonBlocking;
+
+use crate::config::model::LogFormat;
+
+static SINK: OnceLock<(NonBlocking, LogFormat)> = OnceLock::new();
+
+thread_local! {
+    static LINE: RefCell<(Vec<u8>, Option<NonBlocking>)> = const { RefCell::new((Vec::new(), None)) };
+}
+
+pub(super) fn install(writer: NonBlocking, format: LogFormat) {
+    let _ = SINK.set((writer, format));
+}
+
+/// What one finished request looked like; logged once, in the proxy's `logging` phase.
+pub struct Access<'a> {
+    pub route: &'a str,
+    pub http_method: &'a str,
+    pub path: &'a str,
+    pub mcp_method: &'static str,
+    pub tool: &'a str,
+    pub status: u16,
+    pub upstream: Option<SocketAddr>,
+    pub client: Option<SocketAddr>,
+    pub duration_us: u64,
+    pub reason: Option<&'static str>,
+    pub era: &'static str,
+}
+
+pub fn access(a: &Access<'_>) {
+    let Some((writer, format)) = SINK.get() else {
+        return;
+    };
+    LINE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let (buf, local) = &mut *cell;
+        buf.clear();
+        // Writing into a Vec cannot fail.
+        let _ = match format {
+            LogFormat::Text => text(buf, a),
+            LogFormat::Json => json(buf, a),
+        };
+        let w = local.get_or_insert_with(|| writer.clone());
+        if let Err(e) = w.write_all(buf) {
+            tracing::debug!(error = %e, "access log write failed");
+        }
+    });
+}
+
+fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
+    timestamp(buf);
+    write!(
+        buf,
+        " access route={} method={} path=",
+        a.route, a.http_method
+    )?;
+    quoted(buf, a.path);
+    write!(
+        buf,
+        " mcp={} tool={} era={} status={} ",
+        a.mcp_method, a.tool, a.era, a.status
+    )?;
+    match a.upstream {
+        Some(u) => write!(buf, "upstream={u}")?,
+        None => buf.extend_from_slice(b"upstream=-"),
+    }
+    match a.client {
+        Some(c) => write!(buf, " client={c}")?,
+        None => buf.extend_from_slice(b" client=-"),
+    }
+    write!(
+        buf,
+        " us={} reason={}\n",
+        a.duration_us,
+        a.reason.unwrap_or("-")
+    )
+}
+
+fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
+    buf.extend_from_slice(br#"{"timestamp":""#);
+    timestamp(buf);
+    write!(buf, r#"","target":"mcp_edge::access","route":"#)?;
+    quoted(buf, a.route);
+    write!(buf, r#","http_method":"{}","path":"#, a.http_method)?;
+    quoted(buf, a.path);
+    write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
+    quoted(buf, a.tool);
+    write!(
+        buf,
+        r#","era":"{}","status":{},"upstream":"#,
+        a.era, a.status
+    )?;
+    match a.upstream {
+        Some(u) => write!(buf, r#""{u}""#)?,
+        None => buf.extend_from_slice(b"null"),
+    }
+    match a.client {
+        Some(c) => write!(buf, r#","client":"{c}""#)?,
+        None => buf.extend_from_slice(br#","client":null"#),
+    }
+    write!(buf, r#","duration_us":{},"reason":"#, a.duration_us)?;
+    match a.reason {
+        Some(r) => write!(buf, r#""{r}"}}"#)?,
+        None => buf.extend_from_slice(b"null}"),
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
+/// A JSON string literal (quotes included).
+fn quoted(buf: &mut Vec<u8>, s: &str) {
+    if serde_json::to_writer(&mut *buf, s).is_err() {
+        buf.extend_from_slice(b"\"?\"");
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, from the Unix clock by civil-date arithmetic.
+fn timestamp(buf: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        buf,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Access<'static> {
+        Access {
+            route: "mcp",
+            http_method: "POST",
+            path: "/mcp\"x\ny",
+            mcp_method: "tools/call",
+            tool: "other",
+            status: 200,
+            upstream: Some("127.0.0.1:9001".parse().expect("addr")),
+            client: None,
+            duration_us: 412,
+            reason: None,
+            era: "legacy",
+        }
+    }
+
+    #[test]
+    fn civil_dates_are_right() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn lines_escape_client_input_and_json_lines_parse() {
+        let mut buf = Vec::new();
+        text(&mut buf, &sample()).expect("text");
+        let line = String::from_utf8(buf).expect("utf8");
+        assert_eq!(
+            line.matches('\n').count(),
+            1,
+            "one line, the path's newline escaped: {line}"
+        );
+        assert!(
+            line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#),
+            "{line}"
+        );
+        let mut buf = Vec::new();
+        json(&mut buf, &sample()).expect("json");
+        let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
+        assert_eq!(
+            (
+                v["status"].as_u64(),
+                v["path"].as_str(),
+                v["client"].is_null()
+            ),
+            (Some(200), Some("/mcp\"x\ny"), true)
+        );
+        assert!(v["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.len() == 24 && t.ends_with('Z')));
+    }
+}
