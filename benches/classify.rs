@@ -38,31 +38,17 @@ fn big_body() -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    c.bench_function("envelope/tools_call_200B", |b| {
-        b.iter(|| envelope::parse(black_box(SMALL)))
-    });
+    c.bench_function("envelope/tools_call_200B", |b| b.iter(|| envelope::parse(black_box(SMALL))));
     let big = big_body();
-    c.bench_function("envelope/tools_call_64KiB", |b| {
-        b.iter(|| envelope::parse(black_box(&big)))
-    });
+    c.bench_function("envelope/tools_call_64KiB", |b| b.iter(|| envelope::parse(black_box(&big))));
 
-    let config =
-        mcp_edge::config::parse(Path::new("bench.toml"), CONF).expect("bench config is valid");
+    let config = mcp_edge::config::parse(Path::new("bench.toml"), CONF).expect("bench config is valid");
     let router = Router::new(&config);
     c.bench_function("route/find+rule", |b| {
         b.iter(|| {
-            let (_, route) = router
-                .find(None, Some("localhost:8080"), black_box("/mcp"))
-                .expect("route");
-            let Ok(Message::Request { method, name, .. }) = envelope::parse(SMALL) else {
-                unreachable!()
-            };
-            route
-                .rule_pool(Call {
-                    method: &method,
-                    target: name.as_deref(),
-                })
-                .or(route.pool)
+            let (_, route) = router.find(None, Some("localhost:8080"), black_box("/mcp")).expect("route");
+            let Ok(Message::Request { method, name, .. }) = envelope::parse(SMALL) else { unreachable!() };
+            route.rule_pool(Call { method: &method, target: name.as_deref() }).or(route.pool)
         })
     });
 }

@@ -33,32 +33,21 @@ impl ServeHttp for Admin {
         // Admin requests carry no meaningful body; drain what there is so keep-alive works.
         let _ = session.drain_request_body().await;
         match (method, path.as_str()) {
-            (Method::GET, "/metrics") => respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.state.metrics.render(),
-            ),
+            (Method::GET, "/metrics") => {
+                respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
+            }
             (Method::GET, "/livez") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             (Method::GET, "/readyz") if self.state.is_ready() => {
                 respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
             }
-            (Method::GET, "/readyz") => respond(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                b"not ready\n".to_vec(),
-            ),
+            (Method::GET, "/readyz") => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"not ready\n".to_vec()),
             (Method::GET, "/status") => json_response(StatusCode::OK, &status(&self.state)),
-            (Method::GET, "/config") => json_response(
-                StatusCode::OK,
-                &render::to_json(&self.state.snapshot().config),
-            ),
+            (Method::GET, "/config") => json_response(StatusCode::OK, &render::to_json(&self.state.snapshot().config)),
             (Method::POST, "/reload") => reload(&self.state).await,
 
-            (_, "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain",
-                b"method not allowed\n".to_vec(),
-            ),
+            (_, "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => {
+                respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
+            }
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "text/plain",
@@ -76,24 +65,14 @@ async fn reload(state: &Arc<State>) -> Response<Vec<u8>> {
         );
     };
     match state.reload(&path).await {
-        Ok(generation) => json_response(
-            StatusCode::OK,
-            &json!({"ok": true, "generation": generation}),
-        ),
-        Err(e) => json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"ok": false, "error": e.to_string()}),
-        ),
+        Ok(generation) => json_response(StatusCode::OK, &json!({"ok": true, "generation": generation})),
+        Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"ok": false, "error": e.to_string()})),
     }
 }
 
 fn status(state: &State) -> serde_json::Value {
     let snap = state.snapshot();
-    let last = state
-        .last_reload
-        .lock()
-        .map(|l| l.clone())
-        .unwrap_or_default();
+    let last = state.last_reload.lock().map(|l| l.clone()).unwrap_or_default();
     let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -139,7 +118,6 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     let len = resp.body().len();
-    resp.headers_mut()
-        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    resp.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
     resp
 }

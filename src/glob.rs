@@ -88,15 +88,9 @@ mod tests {
     fn shapes_compile_to_cheap_forms() {
         assert_eq!(Glob::new("echo"), Glob::Exact("echo".into()));
         assert_eq!(Glob::new("deploy_*"), Glob::Prefix("deploy_".into()));
-        assert_eq!(
-            Glob::new("*.example.com"),
-            Glob::Suffix(".example.com".into())
-        );
+        assert_eq!(Glob::new("*.example.com"), Glob::Suffix(".example.com".into()));
         assert_eq!(Glob::new("*"), Glob::Any);
-        assert_eq!(
-            Glob::new_prefix("file:///docs/"),
-            Glob::Prefix("file:///docs/".into())
-        );
+        assert_eq!(Glob::new_prefix("file:///docs/"), Glob::Prefix("file:///docs/".into()));
     }
 
     #[test]

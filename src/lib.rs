@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod config;
 pub mod glob;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod proxy;

@@ -14,12 +14,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[command(name = "mcp-edge", version, about)]
 struct Cli {
     /// The TOML config file.
-    #[arg(
-        short,
-        long,
-        global = true,
-        default_value = "/etc/mcp-edge/mcp-edge.toml"
-    )]
+    #[arg(short, long, global = true, default_value = "/etc/mcp-edge/mcp-edge.toml")]
     config: PathBuf,
     /// Take listening sockets over from a running mcp-edge (graceful binary upgrade).
     #[arg(short, long)]
@@ -53,21 +48,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!(
-                "mcp-edge: {} error(s) in {}",
-                errors.0.len(),
-                cli.config.display()
-            );
+            eprintln!("mcp-edge: {} error(s) in {}", errors.0.len(), cli.config.display());
             return Ok(ExitCode::FAILURE);
         }
     };
     if let Some(Command::Check) = cli.command {
-        println!(
-            "{}: ok ({} routes, {} pools)",
-            cli.config.display(),
-            config.routes.len(),
-            config.pools.len()
-        );
+        println!("{}: ok ({} routes, {} pools)", cli.config.display(), config.routes.len(), config.pools.len());
         return Ok(ExitCode::SUCCESS);
     }
     let mut log = config.log.clone();
@@ -78,12 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let _log = mcp_edge::telemetry::init(&log);
-    mcp_edge::server::run(
-        config,
-        mcp_edge::server::RunOptions {
-            upgrade: cli.upgrade,
-        },
-    )
-    .context("start-up failed")?;
+    mcp_edge::server::run(config, mcp_edge::server::RunOptions { upgrade: cli.upgrade }).context("start-up failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,14 +7,11 @@
 //! streamed over SSE may run for minutes and land in the top bucket.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
+const BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 /// Why the proxy answered a request itself instead of forwarding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,37 +66,26 @@ pub struct MetricsError(#[from] prometheus::Error);
 impl Metrics {
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new_custom(Some("mcp_edge".into()), None)?;
-        let counter =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
-                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
-            };
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         let requests = counter(
             "requests_total",
             "Requests finished, by route, JSON-RPC method, tool and HTTP status.",
             &["route", "method", "tool", "status"],
         )?;
-        let rejections = counter(
-            "rejections_total",
-            "Requests answered by the proxy itself, by reason.",
-            &["reason"],
-        )?;
+        let rejections = counter("rejections_total", "Requests answered by the proxy itself, by reason.", &["reason"])?;
         let session_overrides = counter(
             "session_overrides_total",
             "Requests whose session pinned them to a backend other than the one their rule named.",
             &["route"],
         )?;
-        let sessions_opened = counter(
-            "sessions_opened_total",
-            "Backend sessions wrapped into proxy tokens, by pool.",
-            &["pool"],
-        )?;
-        let retries = counter(
-            "upstream_retries_total",
-            "Connect failures retried on another backend, by pool.",
-            &["pool"],
-        )?;
+        let sessions_opened =
+            counter("sessions_opened_total", "Backend sessions wrapped into proxy tokens, by pool.", &["pool"])?;
+        let retries =
+            counter("upstream_retries_total", "Connect failures retried on another backend, by pool.", &["pool"])?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "request_duration_seconds",
@@ -110,23 +96,15 @@ impl Metrics {
         )?;
         registry.register(Box::new(duration.clone()))?;
         let upstream_healthy = IntGaugeVec::new(
-            Opts::new(
-                "upstream_healthy",
-                "1 when the backend passes its health check, else 0.",
-            ),
+            Opts::new("upstream_healthy", "1 when the backend passes its health check, else 0."),
             &["pool", "backend"],
         )?;
         registry.register(Box::new(upstream_healthy.clone()))?;
-        let config_generation = IntGauge::new(
-            "config_generation",
-            "Generation of the running config (1 at start, +1 per reload).",
-        )?;
+        let config_generation =
+            IntGauge::new("config_generation", "Generation of the running config (1 at start, +1 per reload).")?;
         registry.register(Box::new(config_generation.clone()))?;
-        let config_reloads = counter(
-            "config_reloads_total",
-            "Config reloads attempted, by result (ok, error).",
-            &["result"],
-        )?;
+        let config_reloads =
+            counter("config_reloads_total", "Config reloads attempted, by result (ok, error).", &["result"])?;
         let config_last_success = IntGauge::new(
             "config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful reload (0: none since start).",

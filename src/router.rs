@@ -21,9 +21,7 @@ pub struct Call<'a> {
 
 impl Router {
     pub fn new(config: &Config) -> Router {
-        Router {
-            routes: config.routes.clone(),
-        }
+        Router { routes: config.routes.clone() }
     }
 
     pub fn routes(&self) -> &[RouteConfig] {
@@ -31,18 +29,11 @@ impl Router {
     }
 
     /// The first route whose listener, host and path all match; with its index.
-    pub fn find(
-        &self,
-        listener: Option<SocketAddr>,
-        host: Option<&str>,
-        path: &str,
-    ) -> Option<(usize, &RouteConfig)> {
+    pub fn find(&self, listener: Option<SocketAddr>, host: Option<&str>, path: &str) -> Option<(usize, &RouteConfig)> {
         let host = host.map(normalize_host);
         self.routes.iter().enumerate().find(|(_, r)| {
             r.listener.is_none_or(|l| Some(l) == listener)
-                && r.host
-                    .as_ref()
-                    .is_none_or(|h| host.as_deref().is_some_and(|x| h.is_match(x)))
+                && r.host.as_ref().is_none_or(|h| host.as_deref().is_some_and(|x| h.is_match(x)))
                 && match &r.path {
                     PathMatch::Exact(p) => p == path,
                     PathMatch::Prefix(p) => path.starts_with(p.as_str()),
@@ -53,25 +44,26 @@ impl Router {
 
 /// Routing decisions of one route.
 pub trait RouteExt {
-    /// The pool of the first matching rule, if any.
-    fn rule_pool(&self, call: Call<'_>) -> Option<usize>;
+    /// The first matching rule, if any, with its index.
+    fn rule(&self, call: Call<'_>) -> Option<(usize, &RuleConfig)>;
+    /// The pool of the first matching rule, if it names one.
+    fn rule_pool(&self, call: Call<'_>) -> Option<usize> {
+        self.rule(call).and_then(|(_, r)| r.pool)
+    }
     /// Whether a POST body must be read before a pool can be chosen.
     fn reads_body(&self, headers_classify: bool) -> bool;
 }
 
 impl RouteExt for RouteConfig {
-    fn rule_pool(&self, call: Call<'_>) -> Option<usize> {
-        self.rules
-            .iter()
-            .find(|r| rule_matches(r, call))
-            .map(|r| r.pool)
+    fn rule(&self, call: Call<'_>) -> Option<(usize, &RuleConfig)> {
+        self.rules.iter().enumerate().find(|(_, r)| rule_matches(r, call))
     }
 
     fn reads_body(&self, headers_classify: bool) -> bool {
         match self.inspect {
             Inspect::Always => true,
             Inspect::Never => false,
-            Inspect::Auto => !self.rules.is_empty() && !headers_classify,
+            Inspect::Auto => self.needs_call && !headers_classify,
         }
     }
 }
@@ -169,25 +161,10 @@ inspect = "never"
     #[test]
     fn host_and_path_pick_the_route() {
         let r = router();
-        assert_eq!(
-            r.find(None, Some("a.tenant.example:443"), "/mcp")
-                .map(|x| x.1.name.as_str()),
-            Some("tenant")
-        );
-        assert_eq!(
-            r.find(None, Some("A.TENANT.EXAMPLE"), "/mcp")
-                .map(|x| x.1.name.as_str()),
-            Some("tenant")
-        );
-        assert_eq!(
-            r.find(None, Some("localhost"), "/mcp")
-                .map(|x| x.1.name.as_str()),
-            Some("main")
-        );
-        assert_eq!(
-            r.find(None, None, "/legacy/sse").map(|x| x.1.name.as_str()),
-            Some("legacy")
-        );
+        assert_eq!(r.find(None, Some("a.tenant.example:443"), "/mcp").map(|x| x.1.name.as_str()), Some("tenant"));
+        assert_eq!(r.find(None, Some("A.TENANT.EXAMPLE"), "/mcp").map(|x| x.1.name.as_str()), Some("tenant"));
+        assert_eq!(r.find(None, Some("localhost"), "/mcp").map(|x| x.1.name.as_str()), Some("main"));
+        assert_eq!(r.find(None, None, "/legacy/sse").map(|x| x.1.name.as_str()), Some("legacy"));
         assert!(r.find(None, None, "/other").is_none());
         assert!(r.find(None, None, "/mcp/extra").is_none());
     }
@@ -197,14 +174,8 @@ inspect = "never"
         let r = router();
         assert_eq!(pool_of(&r, "tools/call", Some("deploy_app")), Some(1));
         assert_eq!(pool_of(&r, "tools/call", Some("echo")), Some(0));
-        assert_eq!(
-            pool_of(&r, "resources/read", Some("file:///docs/a.md")),
-            Some(2)
-        );
-        assert_eq!(
-            pool_of(&r, "resources/read", Some("file:///etc/passwd")),
-            Some(0)
-        );
+        assert_eq!(pool_of(&r, "resources/read", Some("file:///docs/a.md")), Some(2));
+        assert_eq!(pool_of(&r, "resources/read", Some("file:///etc/passwd")), Some(0));
         assert_eq!(pool_of(&r, "prompts/get", Some("greet")), Some(2));
         // A tool rule never matches another method carrying the same name.
         assert_eq!(pool_of(&r, "prompts/list", Some("deploy_app")), Some(2));
@@ -214,10 +185,7 @@ inspect = "never"
     #[test]
     fn body_is_read_only_when_rules_need_it() {
         let r = router();
-        let (_, main) = r
-            .find(None, None, "/mcp")
-            .map(|(i, _)| (i, &r.routes()[1]))
-            .expect("route");
+        let (_, main) = r.find(None, None, "/mcp").map(|(i, _)| (i, &r.routes()[1])).expect("route");
         assert!(main.reads_body(false));
         assert!(!main.reads_body(true));
         assert!(!r.routes()[0].reads_body(false));

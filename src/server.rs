@@ -27,11 +27,7 @@ use crate::upstream::PoolError;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr} ({what}): {source}; is another process using it?")]
-    PortTaken {
-        addr: SocketAddr,
-        what: &'static str,
-        source: std::io::Error,
-    },
+    PortTaken { addr: SocketAddr, what: &'static str, source: std::io::Error },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -67,69 +63,35 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         graceful_shutdown_timeout_seconds: Some(config.proxy.shutdown_timeout.as_secs()),
         ..ServerConf::default()
     };
-    let opt = Opt {
-        upgrade: opts.upgrade,
-        ..Opt::default()
-    };
+    let opt = Opt { upgrade: opts.upgrade, ..Opt::default() };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
     let listen = config.proxy.listen.clone();
     let admin_addr = config.admin.listen;
-    let state = Arc::new(State::new(
-        Snapshot::build(config, None)?,
-        Metrics::new()?,
-        KeyRing::new(key),
-    ));
+    let state = Arc::new(State::new(Snapshot::build(config, None)?, Metrics::new()?, KeyRing::new(key)));
 
     let mut proxy = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
-        Edge {
-            state: Arc::clone(&state),
-        },
+        Edge { state: Arc::clone(&state) },
         "mcp-edge proxy",
     );
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }
-    let mut admin = Service::new(
-        "mcp-edge admin".to_owned(),
-        Admin {
-            state: Arc::clone(&state),
-        },
-    );
+    let mut admin = Service::new("mcp-edge admin".to_owned(), Admin { state: Arc::clone(&state) });
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
 
     server.add_service(proxy);
     server.add_service(admin);
-    server.add_service(background_service(
-        "health checks",
-        HealthLoop {
-            state: Arc::clone(&state),
-        },
-    ));
-    server.add_service(background_service(
-        "config watcher",
-        ConfigWatcher {
-            state: Arc::clone(&state),
-        },
-    ));
-    server.add_service(background_service(
-        "reload on SIGHUP",
-        Reloader {
-            state: Arc::clone(&state),
-        },
-    ));
+    server.add_service(background_service("health checks", HealthLoop { state: Arc::clone(&state) }));
+    server.add_service(background_service("config watcher", ConfigWatcher { state: Arc::clone(&state) }));
+    server.add_service(background_service("reload on SIGHUP", Reloader { state: Arc::clone(&state) }));
     let upgrade_sock = state.snapshot().config.proxy.upgrade_sock.clone().into();
-    server.add_service(background_service(
-        "upgrade on SIGUSR2",
-        Upgrader { upgrade_sock },
-    ));
+    server.add_service(background_service("upgrade on SIGUSR2", Upgrader { upgrade_sock }));
     tracing::info!(listen = ?listen, admin = %admin_addr, upgrade = opts.upgrade, "mcp-edge starting");
-    server.run(RunArgs {
-        shutdown_signal: Box::new(Signals),
-    });
+    server.run(RunArgs { shutdown_signal: Box::new(Signals) });
     tracing::info!("mcp-edge stopped");
     Ok(())
 }
@@ -138,13 +100,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
 /// leave the process running without that listener.
 fn check_ports(config: &Config) -> Result<(), StartError> {
     let admin = std::iter::once((config.admin.listen, "admin.listen"));
-    for (addr, what) in config
-        .proxy
-        .listen
-        .iter()
-        .map(|a| (*a, "proxy.listen"))
-        .chain(admin)
-    {
+    for (addr, what) in config.proxy.listen.iter().map(|a| (*a, "proxy.listen")).chain(admin) {
         TcpListener::bind(addr).map_err(|source| StartError::PortTaken { addr, what, source })?;
     }
     Ok(())
@@ -159,11 +115,9 @@ struct Signals;
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::quit()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::quit()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
             tracing::error!("cannot install signal handlers; shutting down");
             return ShutdownSignal::FastShutdown;
         };

@@ -30,18 +30,12 @@ pub fn notify(message: &str) {
 /// READY=1 with our own pid as MAINPID: after a binary upgrade the successor process says so,
 /// and systemd (with `NotifyAccess=all`) follows it as the unit's main process.
 pub fn ready(status: &str) {
-    notify(&format!(
-        "READY=1\nMAINPID={}\nSTATUS={status}",
-        std::process::id()
-    ));
+    notify(&format!("READY=1\nMAINPID={}\nSTATUS={status}", std::process::id()));
 }
 
 /// RELOADING=1 with the monotonic timestamp systemd (v253+) wants beside it.
 pub fn reloading() {
-    notify(&format!(
-        "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading configuration",
-        monotonic_usec()
-    ));
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading configuration", monotonic_usec()));
 }
 
 pub fn stopping() {
@@ -51,9 +45,7 @@ pub fn stopping() {
 /// Half the watchdog period systemd asked for, when it asked (WatchdogSec= in the unit).
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    let for_us = std::env::var("WATCHDOG_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok());
+    let for_us = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok());
     if for_us.is_some_and(|pid| pid != std::process::id()) {
         return None;
     }
@@ -61,10 +53,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 fn monotonic_usec() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
     if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
         return 0;

@@ -25,9 +25,7 @@ impl BackgroundService for Upgrader {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         use tokio::signal::unix::{signal, SignalKind};
         let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
-            tracing::error!(
-                "cannot install the SIGUSR2 handler; upgrade with `--upgrade` and SIGQUIT by hand"
-            );
+            tracing::error!("cannot install the SIGUSR2 handler; upgrade with `--upgrade` and SIGQUIT by hand");
             return;
         };
         loop {
@@ -41,9 +39,7 @@ impl BackgroundService for Upgrader {
 
 impl Upgrader {
     async fn upgrade(&self) {
-        let mut args: Vec<String> = std::env::args()
-            .filter(|a| a != "--upgrade" && a != "-u")
-            .collect();
+        let mut args: Vec<String> = std::env::args().filter(|a| a != "--upgrade" && a != "-u").collect();
         if args.is_empty() {
             return;
         }
@@ -59,11 +55,7 @@ impl Upgrader {
                 return;
             }
         };
-        tracing::info!(
-            program,
-            pid = child.id(),
-            "SIGUSR2: started the new binary; waiting for it to take over"
-        );
+        tracing::info!(program, pid = child.id(), "SIGUSR2: started the new binary; waiting for it to take over");
         let deadline = Instant::now() + HANDOVER_DEADLINE;
         while !self.upgrade_sock.exists() {
             if let Ok(Some(status)) = child.try_wait() {

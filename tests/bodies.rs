@@ -15,23 +15,16 @@ fn body_of(size: usize) -> Vec<u8> {
     let tail = r#""}}}"#;
     let pad = size.saturating_sub(head.len() + tail.len());
     // A varied pattern, so a shifted or repeated block would change the hash.
-    let filler: String = (0..pad)
-        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
-        .collect();
+    let filler: String = (0..pad).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
     format!("{head}{filler}{tail}").into_bytes()
 }
 
 /// What the mock says it received: (length, sha256 hex).
 fn received(resp: &http::Resp) -> (u64, String) {
     let v = resp.json();
-    let text = v["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text: {v}"));
+    let text = v["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text: {v}"));
     let inner: serde_json::Value = serde_json::from_str(text).expect("mock reports JSON");
-    (
-        inner["len"].as_u64().expect("len"),
-        inner["sha256"].as_str().expect("sha").to_owned(),
-    )
+    (inner["len"].as_u64().expect("len"), inner["sha256"].as_str().expect("sha").to_owned())
 }
 
 fn reading_edge(mock: &Mock, max: usize) -> Edge {
@@ -39,29 +32,14 @@ fn reading_edge(mock: &Mock, max: usize) -> Edge {
         "{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\ninspect = \"always\"\n",
         pool("p", &[mock], "")
     );
-    Edge::start_opts(
-        &body,
-        Opts {
-            proxy: &format!("max_body_bytes = {max}"),
-            ..Opts::default()
-        },
-    )
+    Edge::start_opts(&body, Opts { proxy: &format!("max_body_bytes = {max}"), ..Opts::default() })
 }
 
 #[test]
 fn bodies_arrive_byte_exact_from_empty_args_to_megabytes() {
     let mock = Mock::start("m", false);
     let edge = reading_edge(&mock, 4 << 20);
-    for size in [
-        200,
-        65_535,
-        65_536,
-        65_537,
-        131_072,
-        200_000,
-        1 << 20,
-        4 << 20,
-    ] {
+    for size in [200, 65_535, 65_536, 65_537, 131_072, 200_000, 1 << 20, 4 << 20] {
         let body = body_of(size);
         let r = http::request(edge.port, "POST", "/mcp", &JSON_HEADERS, &body);
         assert_eq!(r.status, 200, "size {size}: {}", r.text());
@@ -75,16 +53,15 @@ fn bodies_over_the_limit_get_413_before_reaching_a_backend() {
     let mock = Mock::start("m", false);
     let edge = reading_edge(&mock, 4 << 20);
     // Refused from Content-Length alone: the answer comes before the client sends the body.
-    let head = format!("POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", (4 << 20) + 1);
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        (4 << 20) + 1
+    );
     let mut s = http::connect(edge.port);
     s.write_all(head.as_bytes()).expect("head");
     let r = read_response(&mut BufReader::new(s));
     assert_eq!(r.status, 413);
-    assert_eq!(
-        r.header("connection"),
-        Some("close"),
-        "the unread body makes the connection unusable"
-    );
+    assert_eq!(r.header("connection"), Some("close"), "the unread body makes the connection unusable");
     assert_eq!(r.json()["error"]["code"], -32600);
 }
 
@@ -98,10 +75,7 @@ fn small_chunked_bodies_are_replayed_and_large_ones_get_411() {
     assert_eq!(received(&r).0, small.len() as u64);
     let r = chunked_post(edge.port, &body_of(100_000));
     assert_eq!(r.status, 411);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .expect("message")
-        .contains("Content-Length"));
+    assert!(r.json()["error"]["message"].as_str().expect("message").contains("Content-Length"));
 }
 
 #[test]
@@ -117,10 +91,7 @@ fn expect_100_continue_is_answered_and_the_body_forwarded() {
     s.write_all(head.as_bytes()).expect("head");
     let mut reader = BufReader::new(s.try_clone().expect("clone"));
     let (status, _) = http::read_head(&mut reader);
-    assert_eq!(
-        status, 100,
-        "the proxy says continue before the body is sent"
-    );
+    assert_eq!(status, 100, "the proxy says continue before the body is sent");
     s.write_all(&body).expect("body");
     let r = read_response(&mut reader);
     assert_eq!(r.status, 200, "{}", r.text());

@@ -12,52 +12,26 @@ fn every_file_in_conf_passes_check() {
     for entry in std::fs::read_dir(dir).expect("conf/ exists") {
         let path = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = Command::new(common::MCP_EDGE)
-                .args(["check", "--config"])
-                .arg(&path)
-                .output()
-                .expect("run check");
-            assert!(
-                out.status.success(),
-                "{} failed check:\n{}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out =
+                Command::new(common::MCP_EDGE).args(["check", "--config"]).arg(&path).output().expect("run check");
+            assert!(out.status.success(), "{} failed check:\n{}", path.display(), String::from_utf8_lossy(&out.stderr));
             checked += 1;
         }
     }
-    assert!(
-        checked >= 2,
-        "expected the reference and demo configs, checked {checked}"
-    );
+    assert!(checked >= 2, "expected the reference and demo configs, checked {checked}");
 }
 
 #[test]
 fn check_lists_every_error_and_exits_non_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
-        "[[pool]]\nname = \"p\"\nbackends = [\"nope\"]\n\n[[route]]\nname = \"r\"\npool = \"q\"\n",
-    )
-    .expect("write");
-    let out = Command::new(common::MCP_EDGE)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run check");
+    std::fs::write(&path, "[[pool]]\nname = \"p\"\nbackends = [\"nope\"]\n\n[[route]]\nname = \"r\"\npool = \"q\"\n")
+        .expect("write");
+    let out = Command::new(common::MCP_EDGE).args(["check", "--config"]).arg(&path).output().expect("run check");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let shown = path.display().to_string();
-    assert!(
-        stderr.contains(&format!(
-            "{shown}:3:13: pool.p.backends: `nope` is not an ip:port"
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{shown}:7:8: route.r.pool: no pool named `q`")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{shown}:3:13: pool.p.backends: `nope` is not an ip:port")), "{stderr}");
+    assert!(stderr.contains(&format!("{shown}:7:8: route.r.pool: no pool named `q`")), "{stderr}");
     assert!(stderr.contains("2 error(s)"), "{stderr}");
 }

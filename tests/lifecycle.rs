@@ -36,17 +36,9 @@ fn drains_then_exits_zero(signal: &str) {
     assert_eq!(stream.status, 200);
     edge.proc.signal(signal);
     let reader = thread::spawn(move || stream_completes(stream));
-    wait_until("the listener to close", Duration::from_secs(5), || {
-        !port_open(edge.port)
-    });
-    assert!(
-        reader.join().expect("reader"),
-        "the in-flight stream finished during the drain"
-    );
-    let status = edge
-        .proc
-        .wait_exit(Duration::from_secs(15))
-        .expect("exited");
+    wait_until("the listener to close", Duration::from_secs(5), || !port_open(edge.port));
+    assert!(reader.join().expect("reader"), "the in-flight stream finished during the drain");
+    let status = edge.proc.wait_exit(Duration::from_secs(15)).expect("exited");
     assert_eq!(status.code(), Some(0), "{signal}: {}", edge.log());
 }
 
@@ -76,29 +68,18 @@ fn a_taken_port_fails_the_start_with_a_clear_message() {
         ),
     )
     .expect("config");
-    let out = Command::new(MCP_EDGE)
-        .args(["--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run");
+    let out = Command::new(MCP_EDGE).args(["--config"]).arg(&config).stdin(Stdio::null()).output().expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (proxy.listen)")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port} (proxy.listen)")), "{stderr}");
 }
 
 #[test]
 fn graceful_upgrade_hands_over_the_sockets_without_refusing_a_connection() {
     let mock = Mock::start("m", false);
     let mut old = Edge::start(&route(&mock));
-    let (stop, ok, failed) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-    );
+    let (stop, ok, failed) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let traffic = {
         let (stop, ok, failed, port) = (stop.clone(), ok.clone(), failed.clone(), old.port);
         thread::spawn(move || {
@@ -120,54 +101,23 @@ fn graceful_upgrade_hands_over_the_sockets_without_refusing_a_connection() {
     let log = std::fs::File::create(old.dir.path().join("new.log")).expect("log");
     let mut new = Proc::spawn(
         "mcp-edge (new)",
-        Command::new(MCP_EDGE)
-            .arg("--upgrade")
-            .arg("--config")
-            .arg(&old.config)
-            .stderr(log),
+        Command::new(MCP_EDGE).arg("--upgrade").arg("--config").arg(&old.config).stderr(log),
     );
     let upgrade_sock = old.dir.path().join("upgrade.sock");
-    wait_until(
-        "the new process to listen on the upgrade socket",
-        Duration::from_secs(10),
-        || upgrade_sock.exists(),
-    );
+    wait_until("the new process to listen on the upgrade socket", Duration::from_secs(10), || upgrade_sock.exists());
     old.proc.signal("QUIT");
-    let exited = old
-        .proc
-        .wait_exit(Duration::from_secs(30))
-        .expect("the old process exits after handing over");
+    let exited = old.proc.wait_exit(Duration::from_secs(30)).expect("the old process exits after handing over");
     assert_eq!(exited.code(), Some(0));
-    assert!(
-        in_flight.join().expect("stream"),
-        "a stream in flight on the old process completed"
-    );
+    assert!(in_flight.join().expect("stream"), "a stream in flight on the old process completed");
     let before = ok.load(Ordering::Relaxed);
-    wait_until("traffic on the new process", Duration::from_secs(5), || {
-        ok.load(Ordering::Relaxed) > before + 20
-    });
+    wait_until("traffic on the new process", Duration::from_secs(5), || ok.load(Ordering::Relaxed) > before + 20);
     stop.store(true, Ordering::Relaxed);
     traffic.join().expect("traffic");
-    eprintln!(
-        "upgrade: {} requests ok, {} failed",
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
-    );
+    eprintln!("upgrade: {} requests ok, {} failed", ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
 
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "no connection refused or request failed during the upgrade"
-    );
-    assert_eq!(
-        http::get(old.admin, "/readyz").status,
-        200,
-        "the new process serves the admin port too"
-    );
-    assert!(
-        new.wait_exit(Duration::from_millis(10)).is_none(),
-        "the new process keeps running"
-    );
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no connection refused or request failed during the upgrade");
+    assert_eq!(http::get(old.admin, "/readyz").status, 200, "the new process serves the admin port too");
+    assert!(new.wait_exit(Duration::from_millis(10)).is_none(), "the new process keeps running");
 }
 
 #[test]
@@ -176,27 +126,15 @@ fn systemd_hears_ready_reloading_stopping_and_the_watchdog() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let path = sock_path.to_str().expect("utf8").to_owned();
-    let env = [
-        ("NOTIFY_SOCKET", path.as_str()),
-        ("WATCHDOG_USEC", "400000"),
-    ];
-    let mut edge = Edge::start_opts(
-        &route(&mock),
-        Opts {
-            env: &env,
-            ..Opts::default()
-        },
-    );
+    let env = [("NOTIFY_SOCKET", path.as_str()), ("WATCHDOG_USEC", "400000")];
+    let mut edge = Edge::start_opts(&route(&mock), Opts { env: &env, ..Opts::default() });
     let mut seen = Vec::new();
     let next_until = |want: &str, seen: &mut Vec<String>| {
         let mut buf = [0u8; 512];
         loop {
-            let n = sock
-                .recv(&mut buf)
-                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; seen {seen:?}"));
+            let n = sock.recv(&mut buf).unwrap_or_else(|e| panic!("waiting for {want}: {e}; seen {seen:?}"));
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
             seen.push(msg.clone());
             if msg.contains(want) {
@@ -212,12 +150,7 @@ fn systemd_hears_ready_reloading_stopping_and_the_watchdog() {
     next_until("READY=1", &mut seen);
     edge.proc.signal("TERM");
     next_until("STOPPING=1", &mut seen);
-    assert_eq!(
-        edge.proc
-            .wait_exit(Duration::from_secs(15))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    assert_eq!(edge.proc.wait_exit(Duration::from_secs(15)).and_then(|s| s.code()), Some(0));
 }
 
 #[test]
@@ -226,22 +159,11 @@ fn sigusr2_upgrades_in_place_and_the_successor_announces_itself_to_systemd() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).expect("notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     let path = sock_path.to_str().expect("utf8").to_owned();
-    let mut old = Edge::start_opts(
-        &route(&mock),
-        Opts {
-            env: &[("NOTIFY_SOCKET", path.as_str())],
-            ..Opts::default()
-        },
-    );
+    let mut old = Edge::start_opts(&route(&mock), Opts { env: &[("NOTIFY_SOCKET", path.as_str())], ..Opts::default() });
     let old_pid = old.proc.child.id();
-    let main_pid = |msg: &str| {
-        msg.lines()
-            .find_map(|l| l.strip_prefix("MAINPID="))
-            .and_then(|p| p.parse::<u32>().ok())
-    };
+    let main_pid = |msg: &str| msg.lines().find_map(|l| l.strip_prefix("MAINPID=")).and_then(|p| p.parse::<u32>().ok());
     let recv = || {
         let mut buf = [0u8; 512];
         let n = sock.recv(&mut buf).expect("a notification");
@@ -256,10 +178,7 @@ fn sigusr2_upgrades_in_place_and_the_successor_announces_itself_to_systemd() {
         thread::spawn(move || {
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                failed.fetch_add(
-                    (post_mcp(port, "/mcp", &[], WHOAMI).status != 200) as usize,
-                    Ordering::Relaxed,
-                );
+                failed.fetch_add((post_mcp(port, "/mcp", &[], WHOAMI).status != 200) as usize, Ordering::Relaxed);
                 n += 1;
             }
             n
@@ -281,22 +200,12 @@ fn sigusr2_upgrades_in_place_and_the_successor_announces_itself_to_systemd() {
     }
     let _successor = Kill(new_pid);
     assert_eq!(
-        old.proc
-            .wait_exit(Duration::from_secs(30))
-            .and_then(|s| s.code()),
+        old.proc.wait_exit(Duration::from_secs(30)).and_then(|s| s.code()),
         Some(0),
         "the old process hands over and exits"
     );
     stop.store(true, Ordering::Relaxed);
     let sent = traffic.join().expect("traffic");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "{sent} requests during the upgrade, none failed"
-    );
-    assert_eq!(
-        post_mcp(old.port, "/mcp", &[], WHOAMI).status,
-        200,
-        "the successor serves"
-    );
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "{sent} requests during the upgrade, none failed");
+    assert_eq!(post_mcp(old.port, "/mcp", &[], WHOAMI).status, 200, "the successor serves");
 }

@@ -31,25 +31,13 @@ fn legacy_tool_calls_are_routed_by_the_name_in_the_body() {
     let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
     let edge = two_pool_edge(&main, &deploy);
     let r = post_mcp(edge.port, "/mcp", &[], &call("deploy_app"));
-    assert_eq!(
-        (r.status, served_by(&r)),
-        (200, "deploy".into()),
-        "{}",
-        r.text()
-    );
+    assert_eq!((r.status, served_by(&r)), (200, "deploy".into()), "{}", r.text());
     let r = post_mcp(edge.port, "/mcp", &[], &call("echo"));
     assert_eq!((r.status, served_by(&r)), (200, "main".into()));
     // Methods without a rule go to the route's default pool.
-    let r = post_mcp(
-        edge.port,
-        "/mcp",
-        &[],
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-    );
+    let r = post_mcp(edge.port, "/mcp", &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     assert_eq!(served_by(&r), "main");
-    edge.wait_metric(
-        r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#,
-    );
+    edge.wait_metric(r#"mcp_edge_requests_total{method="tools/call",route="main",status="200",tool="other"} 2"#);
 }
 
 #[test]
@@ -57,11 +45,7 @@ fn modern_requests_are_routed_by_headers_and_mismatches_refused() {
     let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
     let edge = two_pool_edge(&main, &deploy);
     fn modern(tool: &str) -> Vec<(&str, &str)> {
-        vec![
-            ("MCP-Protocol-Version", "2026-07-28"),
-            ("Mcp-Method", "tools/call"),
-            ("Mcp-Name", tool),
-        ]
+        vec![("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", tool)]
     }
     let r = post_mcp(edge.port, "/mcp", &modern("deploy_db"), &call("deploy_db"));
     assert_eq!((r.status, served_by(&r)), (200, "deploy".into()));
@@ -78,11 +62,7 @@ fn modern_header_body_mismatch_is_400_with_header_mismatch_error() {
         pool("deploy", &[&deploy], "")
     ));
     // Header says an allowed tool, body calls another: a bypass attempt if believed.
-    let headers = [
-        ("MCP-Protocol-Version", "2026-07-28"),
-        ("Mcp-Method", "tools/call"),
-        ("Mcp-Name", "echo"),
-    ];
+    let headers = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "echo")];
     let r = post_mcp(edge.port, "/mcp", &headers, &call("deploy_app"));
     assert_eq!(r.status, 400);
     let body = r.json();
@@ -97,11 +77,22 @@ fn legacy_batches_go_to_the_default_pool() {
     let edge = two_pool_edge(&main, &deploy);
     let batch = format!("[{},{}]", call("deploy_app"), call("echo"));
     let r = post_mcp(edge.port, "/mcp", &[], &batch);
-    assert_eq!(
-        (r.status, served_by(&r)),
-        (200, "main".into()),
-        "{}",
-        r.text()
-    );
+    assert_eq!((r.status, served_by(&r)), (200, "main".into()), "{}", r.text());
     edge.wait_metric(r#"method="batch""#);
+}
+
+#[test]
+fn base64_encoded_mcp_names_are_decoded_before_rules_see_them() {
+    let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
+    let edge = two_pool_edge(&main, &deploy);
+    // "deploy_app" as the spec's =?base64?...?= form: must not slip past the deploy_* rule.
+    let headers = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", "=?base64?ZGVwbG95X2FwcA==?="),
+    ];
+    let r = post_mcp(edge.port, "/mcp", &headers, &call("deploy_app"));
+    assert_eq!((r.status, served_by(&r)), (200, "deploy".into()), "{}", r.text());
+    let bad = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "=?base64?***?=")];
+    assert_eq!(post_mcp(edge.port, "/mcp", &bad, &call("deploy_app")).status, 400);
 }

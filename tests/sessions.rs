@@ -17,17 +17,13 @@ fn whoami(id: u32) -> String {
 fn initialize(port: u16) -> String {
     let r = post_mcp(port, "/mcp", &[], INIT);
     assert_eq!(r.status, 200, "{}", r.text());
-    r.header("mcp-session-id")
-        .expect("a session id comes back")
-        .to_owned()
+    r.header("mcp-session-id").expect("a session id comes back").to_owned()
 }
 
 fn served_by(port: u16, token: &str, id: u32) -> String {
     let r = post_mcp(port, "/mcp", &[("Mcp-Session-Id", token)], &whoami(id));
     assert_eq!(r.status, 200, "{}", r.text());
-    r.header("x-mock-backend")
-        .expect("mock names itself")
-        .to_owned()
+    r.header("x-mock-backend").expect("mock names itself").to_owned()
 }
 
 fn stateful_pair() -> (Mock, Mock) {
@@ -35,10 +31,7 @@ fn stateful_pair() -> (Mock, Mock) {
 }
 
 fn edge_for(a: &Mock, b: &Mock, key: Option<&std::path::Path>) -> Edge {
-    let body = format!(
-        "{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"tools\"\n",
-        pool("tools", &[a, b], "")
-    );
+    let body = format!("{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"tools\"\n", pool("tools", &[a, b], ""));
     Edge::start_with_key(&body, key)
 }
 
@@ -49,25 +42,14 @@ fn every_call_of_a_session_reaches_the_backend_that_issued_it() {
     let mut seen = std::collections::HashSet::new();
     for _ in 0..4 {
         let token = initialize(edge.port);
-        assert!(
-            token.starts_with("e1.") && token.bytes().all(|c| (0x21..=0x7e).contains(&c)),
-            "{token}"
-        );
+        assert!(token.starts_with("e1.") && token.bytes().all(|c| (0x21..=0x7e).contains(&c)), "{token}");
         let first = served_by(edge.port, &token, 1);
         for i in 2..=20 {
-            assert_eq!(
-                served_by(edge.port, &token, i),
-                first,
-                "call {i} of the session moved"
-            );
+            assert_eq!(served_by(edge.port, &token, i), first, "call {i} of the session moved");
         }
         seen.insert(first);
     }
-    assert_eq!(
-        seen.len(),
-        2,
-        "round robin spreads sessions over both backends"
-    );
+    assert_eq!(seen.len(), 2, "round robin spreads sessions over both backends");
 }
 
 #[test]
@@ -82,18 +64,10 @@ fn forged_tokens_get_404_from_the_proxy_and_foreign_ids_go_to_the_backends() {
         assert_eq!(r.status, 404, "{bad}");
         assert_eq!(r.json()["id"], 9);
         assert_eq!(r.json()["error"]["code"], -32001);
-        assert!(
-            r.header("x-mock-backend").is_none(),
-            "refused by the proxy itself"
-        );
+        assert!(r.header("x-mock-backend").is_none(), "refused by the proxy itself");
     }
     // An id the proxy never minted is the backend's business: it answers 404 for it.
-    let r = post_mcp(
-        edge.port,
-        "/mcp",
-        &[("Mcp-Session-Id", "raw-backend-id")],
-        &whoami(9),
-    );
+    let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", "raw-backend-id")], &whoami(9));
     assert_eq!(r.status, 404);
     assert!(r.header("x-mock-backend").is_some(), "forwarded untouched");
 }
@@ -103,21 +77,10 @@ fn delete_ends_the_session_and_later_calls_get_404() {
     let (a, b) = stateful_pair();
     let edge = edge_for(&a, &b, None);
     let token = initialize(edge.port);
-    let r = request(
-        edge.port,
-        "DELETE",
-        "/mcp",
-        &[("Mcp-Session-Id", &token)],
-        b"",
-    );
+    let r = request(edge.port, "DELETE", "/mcp", &[("Mcp-Session-Id", &token)], b"");
     assert_eq!(r.status, 200);
     let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], &whoami(3));
-    assert_eq!(
-        r.status,
-        404,
-        "the backend's 404 passes through: {}",
-        r.text()
-    );
+    assert_eq!(r.status, 404, "the backend's 404 passes through: {}", r.text());
 }
 
 #[test]
@@ -127,33 +90,16 @@ fn get_streams_and_last_event_id_resume_reach_the_same_backend() {
     let token = initialize(edge.port);
     let owner = served_by(edge.port, &token, 1);
     let accept = ("Accept", "text/event-stream");
-    let mut s = Stream::open(
-        edge.port,
-        "GET",
-        "/mcp",
-        &[("Mcp-Session-Id", &token), accept],
-        b"",
-    );
+    let mut s = Stream::open(edge.port, "GET", "/mcp", &[("Mcp-Session-Id", &token), accept], b"");
     assert_eq!(s.status, 200);
     assert_eq!(s.header("x-mock-backend"), Some(owner.as_str()));
     let (event, _) = s.next_event().expect("an event");
-    assert!(
-        event.contains(&format!("\"backend\":\"{owner}\"")),
-        "{event}"
-    );
+    assert!(event.contains(&format!("\"backend\":\"{owner}\"")), "{event}");
     drop(s);
-    let mut s = Stream::open(
-        edge.port,
-        "GET",
-        "/mcp",
-        &[("Mcp-Session-Id", &token), accept, ("Last-Event-ID", "41")],
-        b"",
-    );
+    let mut s =
+        Stream::open(edge.port, "GET", "/mcp", &[("Mcp-Session-Id", &token), accept, ("Last-Event-ID", "41")], b"");
     let (event, _) = s.next_event().expect("a resumed event");
-    assert!(
-        event.contains("id: 42"),
-        "resume continues after the given id: {event}"
-    );
+    assert!(event.contains("id: 42"), "resume continues after the given id: {event}");
 }
 
 #[test]
@@ -170,16 +116,7 @@ fn two_proxies_sharing_a_key_serve_each_others_sessions() {
     }
     // A proxy with a different (random) key refuses the token.
     let other = edge_for(&a, &b, None);
-    assert_eq!(
-        post_mcp(
-            other.port,
-            "/mcp",
-            &[("Mcp-Session-Id", &token)],
-            &whoami(1)
-        )
-        .status,
-        404
-    );
+    assert_eq!(post_mcp(other.port, "/mcp", &[("Mcp-Session-Id", &token)], &whoami(1)).status, 404);
 }
 
 #[test]
@@ -196,12 +133,24 @@ fn a_session_overrides_tool_rules_and_the_override_is_counted() {
     let owner = served_by(edge.port, &token, 1);
     let call = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"deploy_app"}}"#;
     let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], call);
-    assert_eq!(
-        r.header("x-mock-backend"),
-        Some(owner.as_str()),
-        "the session's backend wins over the rule"
+    assert_eq!(r.header("x-mock-backend"), Some(owner.as_str()), "the session's backend wins over the rule");
+    assert!(edge.metrics().contains(r#"mcp_edge_session_overrides_total{route="main"} 1"#));
+}
+
+#[test]
+fn a_token_only_works_on_routes_that_reach_its_pool() {
+    let (a, b) = stateful_pair();
+    let other = Mock::start("other", true);
+    let body = format!(
+        "{}{}[[route]]\nname = \"tenant-a\"\npath = \"/a/mcp\"\npool = \"tools\"\n[[route]]\nname = \"tenant-b\"\npath = \"/b/mcp\"\npool = \"other\"\n",
+        pool("tools", &[&a, &b], ""),
+        pool("other", &[&other], "")
     );
-    assert!(edge
-        .metrics()
-        .contains(r#"mcp_edge_session_overrides_total{route="main"} 1"#));
+    let edge = Edge::start(&body);
+    let r = post_mcp(edge.port, "/a/mcp", &[], INIT);
+    let token = r.header("mcp-session-id").expect("token").to_owned();
+    assert_eq!(post_mcp(edge.port, "/a/mcp", &[("Mcp-Session-Id", &token)], &whoami(1)).status, 200);
+    let r = post_mcp(edge.port, "/b/mcp", &[("Mcp-Session-Id", &token)], &whoami(2));
+    assert_eq!(r.status, 404, "tenant b's route cannot use tenant a's session");
+    assert!(r.header("x-mock-backend").is_none());
 }

@@ -24,23 +24,15 @@ fn progress_events_arrive_while_the_tool_still_runs() {
     let start = Instant::now();
     let mut s = Stream::open(edge.port, "POST", "/mcp", &JSON_HEADERS, call);
     assert_eq!(s.status, 200);
-    assert!(s
-        .header("content-type")
-        .is_some_and(|c| c.starts_with("text/event-stream")));
+    assert!(s.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")));
     let mut arrivals = Vec::new();
     while let Some((event, at)) = s.next_event() {
         arrivals.push((event, at.duration_since(start)));
-        if arrivals
-            .last()
-            .is_some_and(|(e, _)| e.contains("\"result\""))
-        {
+        if arrivals.last().is_some_and(|(e, _)| e.contains("\"result\"")) {
             break;
         }
     }
-    let progress: Vec<_> = arrivals
-        .iter()
-        .filter(|(e, _)| e.contains("notifications/progress"))
-        .collect();
+    let progress: Vec<_> = arrivals.iter().filter(|(e, _)| e.contains("notifications/progress")).collect();
     assert_eq!(progress.len(), 3, "{arrivals:#?}");
     let result_at = arrivals.last().expect("a result").1;
     // Unbuffered: the first progress comes long before the result, and events are spaced out.
@@ -49,10 +41,7 @@ fn progress_events_arrive_while_the_tool_still_runs() {
         progress[0].1 + Duration::from_millis(700) < result_at,
         "first progress must not wait for the result: {arrivals:#?}"
     );
-    assert!(
-        progress[1].1 >= progress[0].1 + Duration::from_millis(250),
-        "{arrivals:#?}"
-    );
+    assert!(progress[1].1 >= progress[0].1 + Duration::from_millis(250), "{arrivals:#?}");
 }
 
 #[test]
@@ -60,30 +49,14 @@ fn a_client_disconnect_aborts_the_upstream_stream() {
     let mock = Mock::start_with("m", true, &["--tick-ms", "100"]);
     let edge = edge(&[&mock], "");
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
-    let token = post_mcp(edge.port, "/mcp", &[], init)
-        .header("mcp-session-id")
-        .expect("session")
-        .to_owned();
-    let open_streams = || {
-        get(mock.port, "/_mock/stats").json()["open_streams"]
-            .as_u64()
-            .unwrap_or(99)
-    };
-    let mut s = Stream::open(
-        edge.port,
-        "GET",
-        "/mcp",
-        &[("Mcp-Session-Id", &token), ("Accept", "text/event-stream")],
-        b"",
-    );
+    let token = post_mcp(edge.port, "/mcp", &[], init).header("mcp-session-id").expect("session").to_owned();
+    let open_streams = || get(mock.port, "/_mock/stats").json()["open_streams"].as_u64().unwrap_or(99);
+    let mut s =
+        Stream::open(edge.port, "GET", "/mcp", &[("Mcp-Session-Id", &token), ("Accept", "text/event-stream")], b"");
     assert!(s.next_event().is_some());
     assert_eq!(open_streams(), 1);
     drop(s);
-    wait_until(
-        "the upstream stream to close",
-        Duration::from_secs(5),
-        || open_streams() == 0,
-    );
+    wait_until("the upstream stream to close", Duration::from_secs(5), || open_streams() == 0);
 }
 
 #[test]
@@ -99,26 +72,13 @@ fn statuses_bodies_and_auth_challenges_pass_through_exactly() {
         Some(r#"Bearer resource_metadata="http://x/.well-known/oauth-protected-resource""#)
     );
     for code in [400, 404, 405, 406, 421] {
-        let r = request(
-            edge.port,
-            "POST",
-            &format!("/status/{code}"),
-            &JSON_HEADERS,
-            b"{}",
-        );
-        assert_eq!(
-            (r.status, r.json()["status"].as_u64()),
-            (code, Some(code as u64))
-        );
+        let r = request(edge.port, "POST", &format!("/status/{code}"), &JSON_HEADERS, b"{}");
+        assert_eq!((r.status, r.json()["status"].as_u64()), (code, Some(code as u64)));
     }
     // The backend's own JSON-RPC errors keep their body.
     let r = post_mcp(edge.port, "/mcp", &[], "{bad json");
     assert_eq!(r.status, 400);
-    assert_eq!(
-        r.header("x-mock-backend"),
-        Some("m"),
-        "a pass-through route lets the backend answer"
-    );
+    assert_eq!(r.header("x-mock-backend"), Some("m"), "a pass-through route lets the backend answer");
 }
 
 #[test]
@@ -142,12 +102,7 @@ fn mcp_headers_reach_the_backend_unchanged_and_host_is_preserved() {
     assert_eq!(seen["mcp-param-region"], "eu");
     assert_eq!(seen["last-event-id"], "7");
     assert_eq!(seen["path"], "/echo-headers?x=1");
-    assert!(
-        seen["host"]
-            .as_str()
-            .is_some_and(|h| h.starts_with("mcp.example.test")),
-        "{seen}"
-    );
+    assert!(seen["host"].as_str().is_some_and(|h| h.starts_with("mcp.example.test")), "{seen}");
 }
 
 #[test]
@@ -171,41 +126,22 @@ fn legacy_sse_transport_posts_reach_the_backend_holding_the_stream() {
     );
     let edge = edge(&[&a, &b], "inspect = \"never\"\n");
     for _ in 0..4 {
-        let mut stream = Stream::open(
-            edge.port,
-            "GET",
-            "/sse",
-            &[("Accept", "text/event-stream")],
-            b"",
-        );
+        let mut stream = Stream::open(edge.port, "GET", "/sse", &[("Accept", "text/event-stream")], b"");
         let owner = stream.header("x-mock-backend").expect("backend").to_owned();
         let (event, _) = stream.next_event().expect("endpoint event");
         assert!(event.starts_with("event: endpoint"), "{event}");
-        let url = event
-            .lines()
-            .find_map(|l| l.strip_prefix("data: "))
-            .expect("data line")
-            .trim()
-            .to_owned();
-        assert!(
-            url.contains("session_id=e1."),
-            "the session id is wrapped: {url}"
-        );
+        let url = event.lines().find_map(|l| l.strip_prefix("data: ")).expect("data line").trim().to_owned();
+        assert!(url.contains("session_id=e1."), "the session id is wrapped: {url}");
         for i in 0..5 {
             let r = post_mcp(
                 edge.port,
                 &url,
                 &[],
-                &format!(
-                    r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"whoami"}}}}"#
-                ),
+                &format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"whoami"}}}}"#),
             );
             assert_eq!(r.status, 202, "{}", r.text());
             let (answer, _) = stream.next_event().expect("the answer on the stream");
-            assert!(
-                answer.contains(&owner),
-                "answer from the stream's backend {owner}: {answer}"
-            );
+            assert!(answer.contains(&owner), "answer from the stream's backend {owner}: {answer}");
         }
     }
     let _ = http::get(edge.admin, "/metrics");

@@ -32,32 +32,16 @@ fn the_unit_declares_notify_reload_watchdog_and_hardening() {
 
 #[test]
 fn systemd_analyze_verify_accepts_the_unit() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if Command::new("systemd-analyze").arg("--version").output().is_err() {
         eprintln!("systemd-analyze not installed: skipping verify");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     // verify checks that ExecStart= binaries exist: point them at the one just built.
     let unit = dir.path().join("mcp-edge.service");
-    std::fs::write(
-        &unit,
-        UNIT.replace("/usr/local/bin/mcp-edge", common::MCP_EDGE),
-    )
-    .expect("unit");
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit)
-        .output()
-        .expect("run verify");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(&unit, UNIT.replace("/usr/local/bin/mcp-edge", common::MCP_EDGE)).expect("unit");
+    let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("run verify");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("mcp-edge.service:"),
         "warnings: {}",

@@ -15,9 +15,7 @@ const WHOAMI: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
 fn served_by(edge: &Edge) -> String {
     let r = post_mcp(edge.port, "/mcp", &[], WHOAMI);
     assert_eq!(r.status, 200, "{}", r.text());
-    r.header("x-mock-backend")
-        .expect("mock names itself")
-        .to_owned()
+    r.header("x-mock-backend").expect("mock names itself").to_owned()
 }
 
 fn healthy(edge: &Edge, addr: &str) -> bool {
@@ -46,25 +44,16 @@ fn a_dead_backend_is_taken_out_and_brought_back_by_the_health_check() {
     assert_eq!(seen.len(), 2);
 
     a.stop();
-    wait_until("a marked unhealthy", Duration::from_secs(10), || {
-        !healthy(&edge, &a_addr)
-    });
+    wait_until("a marked unhealthy", Duration::from_secs(10), || !healthy(&edge, &a_addr));
     for _ in 0..10 {
         assert_eq!(served_by(&edge), "b", "no request goes to the dead backend");
     }
-    edge.wait_metric(&format!(
-        r#"mcp_edge_upstream_healthy{{backend="{a_addr}",pool="p"}} 0"#
-    ));
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_healthy{{backend="{a_addr}",pool="p"}} 0"#));
 
     let _a = Mock::start_on(a_port, "a", false, &[]);
-    wait_until("a healthy again", Duration::from_secs(10), || {
-        healthy(&edge, &a_addr)
-    });
+    wait_until("a healthy again", Duration::from_secs(10), || healthy(&edge, &a_addr));
     let seen: std::collections::HashSet<String> = (0..6).map(|_| served_by(&edge)).collect();
-    assert!(
-        seen.contains("a"),
-        "the returning backend gets traffic again"
-    );
+    assert!(seen.contains("a"), "the returning backend gets traffic again");
 }
 
 #[test]
@@ -76,10 +65,7 @@ fn refused_connections_are_retried_on_another_backend() {
         assert_eq!(served_by(&edge), "live");
     }
     let m = edge.metrics();
-    assert!(
-        m.contains(r#"mcp_edge_upstream_retries_total{pool="p"}"#),
-        "{m}"
-    );
+    assert!(m.contains(r#"mcp_edge_upstream_retries_total{pool="p"}"#), "{m}");
 }
 
 #[test]
@@ -90,22 +76,14 @@ fn a_request_that_reached_a_backend_is_never_resent() {
         a.addr(),
         b.addr()
     ));
-    let count = |m: &Mock| {
-        get(m.port, "/_mock/stats").json()["requests"]
-            .as_u64()
-            .expect("requests")
-    };
+    let count = |m: &Mock| get(m.port, "/_mock/stats").json()["requests"].as_u64().expect("requests");
     let before = count(&a) + count(&b);
     // The backend reads the POST and closes without answering.
     let r = post_mcp(edge.port, "/close", &[], WHOAMI);
     assert_eq!(r.status, 502, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], -32000);
     // Two stats calls per backend (before and after) plus exactly one /close between them.
-    assert_eq!(
-        count(&a) + count(&b),
-        before + 2 + 1,
-        "the POST reached one backend exactly once"
-    );
+    assert_eq!(count(&a) + count(&b), before + 2 + 1, "the POST reached one backend exactly once");
 }
 
 #[test]
@@ -113,31 +91,18 @@ fn idle_streams_survive_until_the_pools_idle_timeout() {
     let mock = Mock::start_with("m", true, &["--tick-ms", "2500"]);
     let open = |edge: &Edge| {
         let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
-        let token = post_mcp(edge.port, "/mcp", &[], init)
-            .header("mcp-session-id")
-            .expect("session")
-            .to_owned();
-        let mut s = Stream::open(
-            edge.port,
-            "GET",
-            "/mcp",
-            &[("Mcp-Session-Id", &token), ("Accept", "text/event-stream")],
-            b"",
-        );
+        let token = post_mcp(edge.port, "/mcp", &[], init).header("mcp-session-id").expect("session").to_owned();
+        let mut s =
+            Stream::open(edge.port, "GET", "/mcp", &[("Mcp-Session-Id", &token), ("Accept", "text/event-stream")], b"");
         assert!(s.next_event().is_some(), "first event at once");
         s
     };
     let patient = edge_over(&[mock.addr()], "tcp", "");
     let mut s = open(&patient);
-    let (event, _) = s
-        .next_event()
-        .expect("a second event after 2.5 s of silence");
+    let (event, _) = s.next_event().expect("a second event after 2.5 s of silence");
     assert!(event.contains("notifications/message"), "{event}");
 
     let strict = edge_over(&[mock.addr()], "tcp", "idle_timeout = \"1s\"");
     let mut s = open(&strict);
-    assert!(
-        s.next_event().is_none(),
-        "a stream silent for longer than idle_timeout is closed"
-    );
+    assert!(s.next_event().is_none(), "a stream silent for longer than idle_timeout is closed");
 }

@@ -16,11 +16,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.col, self.field, self.message
-        )
+        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.col, self.field, self.message)
     }
 }
 
@@ -49,19 +45,10 @@ pub struct Collector<'a> {
 
 impl<'a> Collector<'a> {
     pub fn new(file: &Path, text: &'a str) -> Self {
-        Collector {
-            file: file.display().to_string(),
-            text,
-            errors: Vec::new(),
-        }
+        Collector { file: file.display().to_string(), text, errors: Vec::new() }
     }
 
-    pub fn push(
-        &mut self,
-        span: Range<usize>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) {
+    pub fn push(&mut self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) {
         let (line, col) = line_col(self.text, span.start);
         self.errors.push(ConfigError {
             file: self.file.clone(),
@@ -77,10 +64,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
     let col = text[line_start..offset].chars().count() + 1;
     (line, col)
 }

@@ -6,9 +6,11 @@
 
 pub mod duration;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod raw;
 pub mod render;
+pub mod routes;
 pub mod validate;
 
 #[cfg(test)]
@@ -42,16 +44,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         Ok(raw) => raw,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            c.push(
-                span,
-                field_of(e.message()),
-                e.message().trim_end().to_owned(),
-            );
+            c.push(span, field_of(e.message()), e.message().trim_end().to_owned());
             return Err(ConfigErrors(c.errors));
         }
     };
-    let mut config = validate::validate(raw, &mut c)
-        .ok_or_else(|| ConfigErrors(std::mem::take(&mut c.errors)))?;
+    let mut config = validate::validate(raw, &mut c).ok_or_else(|| ConfigErrors(std::mem::take(&mut c.errors)))?;
     config.source = Some(path.to_path_buf());
     config.digest = hex(&Sha256::digest(text.as_bytes()));
     Ok(config)
@@ -59,18 +56,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
 
 /// serde names the offending key in backticks; use it as the field when there is one.
 fn field_of(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .map_or_else(|| "(syntax)".to_owned(), str::to_owned)
+    message.split('`').nth(1).map_or_else(|| "(syntax)".to_owned(), str::to_owned)
 }
 
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }

@@ -20,6 +20,38 @@ pub struct Config {
     pub tool_labels: Vec<String>,
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
+    pub limits: Vec<LimitConfig>,
+}
+
+/// One part of a limit's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPart {
+    ClientIp,
+    Route,
+    Method,
+    Tool,
+    /// A request header (lowercased name); absent counts as an empty value.
+    Header(String),
+}
+
+/// Rate over a window (`count` per `per`) with a burst allowance, and/or an in-flight cap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quota {
+    pub rate: Option<(u64, Duration)>,
+    pub burst: u64,
+    pub concurrency: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitConfig {
+    pub name: String,
+    pub key: Vec<KeyPart>,
+    /// The default tier's quota (the limit's own rate/burst/concurrency when it has no tiers).
+    pub quota: Quota,
+    pub tiers: Vec<(String, Quota)>,
+    /// Key value → index into `tiers`.
+    pub assign: Vec<(String, usize)>,
+    pub costs: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +158,10 @@ pub struct RuleConfig {
     pub tool: Option<Glob>,
     pub resource: Option<Glob>,
     pub prompt: Option<Glob>,
-    pub pool: usize,
+    /// None: the rule only adds limits; the pool comes from later rules or the route.
+    pub pool: Option<usize>,
+    /// Indexes into `Config::limits`.
+    pub limits: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,5 +173,9 @@ pub struct RouteConfig {
     pub pool: Option<usize>,
     pub inspect: Inspect,
     pub allowed_origins: Vec<String>,
+    pub limits: Vec<usize>,
     pub rules: Vec<RuleConfig>,
+    /// Whether routing or limits need the JSON-RPC method or target (rules, limits keyed by
+    /// method or tool, tool costs): with `inspect = "auto"` the body is then read.
+    pub needs_call: bool,
 }

@@ -24,6 +24,38 @@ pub struct RawConfig {
     pub pools: Vec<S<RawPool>>,
     #[serde(default, rename = "route")]
     pub routes: Vec<S<RawRoute>>,
+    #[serde(default, rename = "limit")]
+    pub limits: Vec<S<RawLimit>>,
+}
+
+/// `[[limit]]`: a rate and/or concurrency cap per key, attached to routes and rules by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub name: S<String>,
+    /// Key parts: "client_ip", "route", "method", "tool", "header:<name>".
+    pub key: S<Vec<S<String>>>,
+    pub rate: Option<S<String>>,
+    pub burst: Option<S<i64>>,
+    pub concurrency: Option<S<i64>>,
+    /// Per-tool cost: an expensive tool spends several units of the budget.
+    #[serde(default)]
+    pub costs: std::collections::BTreeMap<String, S<i64>>,
+    /// Named tiers (rate/burst/concurrency each); the key's first part picks one via `assign`.
+    #[serde(default)]
+    pub tiers: std::collections::BTreeMap<String, S<RawTier>>,
+    pub default_tier: Option<S<String>>,
+    /// Key value (e.g. an API key from a header) → tier name. Secret: never shown by /config.
+    #[serde(default)]
+    pub assign: std::collections::BTreeMap<String, S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub rate: Option<S<String>>,
+    pub burst: Option<S<i64>>,
+    pub concurrency: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -118,6 +150,8 @@ pub struct RawRoute {
     pub inspect: Option<S<String>>,
     pub allowed_origins: Option<Vec<S<String>>>,
     #[serde(default)]
+    pub limits: Vec<S<String>>,
+    #[serde(default)]
     pub rule: Vec<S<RawRule>>,
 }
 
@@ -128,5 +162,7 @@ pub struct RawRule {
     pub tool: Option<S<String>>,
     pub resource: Option<S<String>>,
     pub prompt: Option<S<String>>,
-    pub pool: S<String>,
+    pub pool: Option<S<String>>,
+    #[serde(default)]
+    pub limits: Vec<S<String>>,
 }

@@ -53,7 +53,8 @@ pub fn to_json(c: &Config) -> Value {
                 "tool": x.tool.as_ref().map(|g| g.as_pattern()),
                 "resource": x.resource.as_ref().map(|g| g.as_pattern()),
                 "prompt": x.prompt.as_ref().map(|g| g.as_pattern()),
-                "pool": pool_name(x.pool),
+                "pool": x.pool.map(pool_name),
+                "limits": x.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

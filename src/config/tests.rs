@@ -28,10 +28,7 @@ pool = "tools"
 #[test]
 fn minimal_config_gets_documented_defaults() {
     let c = parse(Path::new("edge.toml"), MINIMAL).expect("valid");
-    assert_eq!(
-        c.proxy.listen,
-        vec!["127.0.0.1:8080".parse().expect("addr")]
-    );
+    assert_eq!(c.proxy.listen, vec!["127.0.0.1:8080".parse().expect("addr")]);
     assert_eq!(c.admin.listen, "127.0.0.1:9090".parse().expect("addr"));
     assert_eq!(c.proxy.max_body_bytes, 4 * 1024 * 1024);
     assert_eq!(c.pools[0].backends[1].weight, 3);
@@ -73,10 +70,7 @@ pool = "deploy"
         "edge.toml:18:8: route.main.rule.pool: no pool named `deploy`",
     ];
     for e in expect {
-        assert!(
-            errs.iter().any(|x| x.starts_with(e)),
-            "missing {e:?} in {errs:#?}"
-        );
+        assert!(errs.iter().any(|x| x.starts_with(e)), "missing {e:?} in {errs:#?}");
     }
     assert_eq!(errs.len(), expect.len(), "{errs:#?}");
 }
@@ -85,42 +79,24 @@ pool = "deploy"
 fn unknown_keys_are_refused_with_their_place() {
     let errs = errors("[proxy]\nlisten = [\"127.0.0.1:1\"]\nthreds = 2\n");
     assert_eq!(errs.len(), 1);
-    assert!(
-        errs[0].starts_with("edge.toml:3:1: threds: unknown field `threds`"),
-        "{errs:?}"
-    );
+    assert!(errs[0].starts_with("edge.toml:3:1: threds: unknown field `threds`"), "{errs:?}");
 }
 
 #[test]
 fn routes_need_somewhere_to_go_and_unique_names() {
     let text = format!("{MINIMAL}\n[[route]]\nname = \"main\"\npath = \"/x\"\n");
     let errs = errors(&text);
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("route `main` is defined twice")),
-        "{errs:#?}"
-    );
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("route has no `pool` and no rules")),
-        "{errs:#?}"
-    );
-    assert!(errors("")
-        .iter()
-        .any(|e| e.contains("no [[route]] is defined")));
+    assert!(errs.iter().any(|e| e.contains("route `main` is defined twice")), "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("route has no `pool` and no rules")), "{errs:#?}");
+    assert!(errors("").iter().any(|e| e.contains("no [[route]] is defined")));
 }
 
 #[test]
 fn rules_must_match_something_and_one_target() {
-    let text = format!("{MINIMAL}[[route.rule]]\npool = \"tools\"\n[[route.rule]]\ntool = \"a\"\nprompt = \"b\"\npool = \"tools\"\n");
+    let text = format!(
+        "{MINIMAL}[[route.rule]]\npool = \"tools\"\n[[route.rule]]\ntool = \"a\"\nprompt = \"b\"\npool = \"tools\"\n"
+    );
     let errs = errors(&text);
-    assert!(
-        errs.iter().any(|e| e.contains("matches nothing")),
-        "{errs:#?}"
-    );
-    assert!(
-        errs.iter()
-            .any(|e| e.contains("more than one of `tool`, `resource`, `prompt`")),
-        "{errs:#?}"
-    );
+    assert!(errs.iter().any(|e| e.contains("matches nothing")), "{errs:#?}");
+    assert!(errs.iter().any(|e| e.contains("more than one of `tool`, `resource`, `prompt`")), "{errs:#?}");
 }

@@ -10,26 +10,16 @@ use super::duration;
 use super::error::Collector;
 use super::model::*;
 use super::raw::*;
-use crate::glob::Glob;
 
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+/// Pingora's weighted round robin keeps one slot per unit of weight: keep it small.
+const MAX_WEIGHT: i64 = 1000;
 
 pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     let proxy = proxy_settings(&raw.proxy, c);
-    let admin = AdminSettings {
-        listen: addr_or(
-            c,
-            raw.admin.listen.as_ref(),
-            "admin.listen",
-            "127.0.0.1:9090",
-        ),
-    };
+    let admin = AdminSettings { listen: addr_or(c, raw.admin.listen.as_ref(), "admin.listen", "127.0.0.1:9090") };
     let sessions = SessionSettings {
-        key_file: raw
-            .sessions
-            .key_file
-            .as_ref()
-            .map(|k| PathBuf::from(k.get_ref())),
+        key_file: raw.sessions.key_file.as_ref().map(|k| PathBuf::from(k.get_ref())),
         rotation_overlap: dur_or(
             c,
             raw.sessions.rotation_overlap.as_ref(),
@@ -38,13 +28,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         ),
     };
     let log = log_settings(&raw.log, c);
-    let tool_labels = raw
-        .metrics
-        .tools
-        .iter()
-        .flatten()
-        .map(|t| t.get_ref().clone())
-        .collect();
+    let tool_labels = raw.metrics.tools.iter().flatten().map(|t| t.get_ref().clone()).collect();
 
     let mut pools = Vec::with_capacity(raw.pools.len());
     let mut pool_index: HashMap<String, usize> = HashMap::new();
@@ -59,6 +43,15 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         }
         pools.push(pool(p.get_ref(), c));
     }
+    if proxy.listen.contains(&admin.listen) {
+        let span = raw.admin.listen.as_ref().map_or(0..0, |l| l.span());
+        c.push(
+            span,
+            "admin.listen",
+            format!("{} is also a proxy listener; give the admin API its own port", admin.listen),
+        );
+    }
+    let (limits, limit_index) = super::limits::limits(&raw.limits, c);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut route_names: HashMap<&str, ()> = HashMap::new();
     for r in &raw.routes {
@@ -70,14 +63,16 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
                 format!("route `{name}` is defined twice; route names must be unique"),
             );
         }
-        routes.push(route(r, &pool_index, c));
+        routes.push(super::routes::route(r, &pool_index, &limit_index, c));
+    }
+    for r in &mut routes {
+        let attached = r.limits.iter().chain(r.rules.iter().flat_map(|x| x.limits.iter()));
+        let by_call =
+            |l: &LimitConfig| !l.costs.is_empty() || l.key.iter().any(|k| matches!(k, KeyPart::Tool | KeyPart::Method));
+        r.needs_call |= attached.filter_map(|&i| limits.get(i)).any(by_call);
     }
     if routes.is_empty() {
-        c.push(
-            0..0,
-            "route",
-            "no [[route]] is defined; add one with a `path` and a `pool`",
-        );
+        c.push(0..0, "route", "no [[route]] is defined; add one with a `path` and a `pool`");
     }
     if !c.errors.is_empty() {
         return None;
@@ -92,6 +87,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         tool_labels,
         pools,
         routes,
+        limits,
     })
 }
 
@@ -99,50 +95,21 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
     let listen = match &p.listen {
         None => vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
         Some(list) if list.get_ref().is_empty() => {
-            c.push(
-                list.span(),
-                "proxy.listen",
-                "is empty; list at least one address such as \"127.0.0.1:8080\"",
-            );
+            c.push(list.span(), "proxy.listen", "is empty; list at least one address such as \"127.0.0.1:8080\"");
             vec![]
         }
-        Some(list) => list
-            .get_ref()
-            .iter()
-            .filter_map(|a| parse_addr(c, a, "proxy.listen"))
-            .collect(),
+        Some(list) => list.get_ref().iter().filter_map(|a| parse_addr(c, a, "proxy.listen")).collect(),
     };
     let threads = positive(c, p.threads.as_ref(), "proxy.threads", 1);
-    let max_body_bytes = positive(
-        c,
-        p.max_body_bytes.as_ref(),
-        "proxy.max_body_bytes",
-        DEFAULT_MAX_BODY as i64,
-    );
+    let max_body_bytes = positive(c, p.max_body_bytes.as_ref(), "proxy.max_body_bytes", DEFAULT_MAX_BODY as i64);
     ProxySettings {
         listen,
         threads,
         max_body_bytes,
-        grace_period: dur_or(
-            c,
-            p.grace_period.as_ref(),
-            "proxy.grace_period",
-            Duration::from_secs(30),
-        ),
-        shutdown_timeout: dur_or(
-            c,
-            p.shutdown_timeout.as_ref(),
-            "proxy.shutdown_timeout",
-            Duration::from_secs(10),
-        ),
-        pid_file: p
-            .pid_file
-            .as_ref()
-            .map_or("/tmp/mcp-edge.pid".into(), |s| s.get_ref().clone()),
-        upgrade_sock: p
-            .upgrade_sock
-            .as_ref()
-            .map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
+        grace_period: dur_or(c, p.grace_period.as_ref(), "proxy.grace_period", Duration::from_secs(30)),
+        shutdown_timeout: dur_or(c, p.shutdown_timeout.as_ref(), "proxy.shutdown_timeout", Duration::from_secs(10)),
+        pid_file: p.pid_file.as_ref().map_or("/tmp/mcp-edge.pid".into(), |s| s.get_ref().clone()),
+        upgrade_sock: p.upgrade_sock.as_ref().map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
         watch_config: p.watch_config.unwrap_or(false),
     }
 }
@@ -152,20 +119,13 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
         Some((other, span)) => {
-            c.push(
-                span,
-                "log.format",
-                format!("unknown format `{other}`; use \"text\" or \"json\""),
-            );
+            c.push(span, "log.format", format!("unknown format `{other}`; use \"text\" or \"json\""));
             LogFormat::Text
         }
     };
     LogSettings {
         format,
-        level: l
-            .level
-            .as_ref()
-            .map_or("info".into(), |s| s.get_ref().clone()),
+        level: l.level.as_ref().map_or("info".into(), |s| s.get_ref().clone()),
         access: l.access.unwrap_or(true),
     }
 }
@@ -173,19 +133,11 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
 fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let name = p.name.get_ref().clone();
     if name.is_empty() {
-        c.push(
-            p.name.span(),
-            "pool.name",
-            "is empty; give the pool a name that routes can refer to",
-        );
+        c.push(p.name.span(), "pool.name", "is empty; give the pool a name that routes can refer to");
     }
     let mut backends = Vec::new();
     if p.backends.get_ref().is_empty() {
-        c.push(
-            p.backends.span(),
-            format!("pool.{name}.backends"),
-            "is empty; list at least one \"host:port\"",
-        );
+        c.push(p.backends.span(), format!("pool.{name}.backends"), "is empty; list at least one \"host:port\"");
     }
     for b in p.backends.get_ref() {
         let (addr, weight) = match b.get_ref() {
@@ -194,34 +146,18 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         };
         let field = format!("pool.{name}.backends");
         match addr.parse::<SocketAddr>() {
-            Ok(addr) if weight >= 1 => backends.push(BackendConfig {
-                addr,
-                weight: weight as usize,
-            }),
-            Ok(_) => c.push(
-                b.span(),
-                field,
-                format!("weight {weight} must be 1 or more"),
-            ),
-            Err(_) => c.push(
-                b.span(),
-                field,
-                format!("`{addr}` is not an ip:port address such as \"127.0.0.1:9001\""),
-            ),
+            Ok(addr) if (1..=MAX_WEIGHT).contains(&weight) => {
+                backends.push(BackendConfig { addr, weight: weight as usize })
+            }
+            Ok(_) => c.push(b.span(), field, format!("weight {weight} must be between 1 and {MAX_WEIGHT}")),
+            Err(_) => c.push(b.span(), field, format!("`{addr}` is not an ip:port address such as \"127.0.0.1:9001\"")),
         }
     }
-    let path = p
-        .path
-        .as_ref()
-        .map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
+    let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
     let health = health(p.health.as_ref(), &name, c);
     PoolConfig {
         tls: p.tls.unwrap_or(false),
-        sni: p
-            .sni
-            .as_ref()
-            .or(p.host.as_ref())
-            .map_or(String::new(), |s| s.get_ref().clone()),
+        sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
         host: p.host.as_ref().map(|s| s.get_ref().clone()),
         connect_timeout: dur_or(
             c,
@@ -270,124 +206,15 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
     };
     HealthConfig {
         kind,
-        interval: dur_or(
-            c,
-            h.interval.as_ref(),
-            &field("interval"),
-            Duration::from_secs(5),
-        ),
-        timeout: dur_or(
-            c,
-            h.timeout.as_ref(),
-            &field("timeout"),
-            Duration::from_secs(2),
-        ),
-        path: h
-            .path
-            .as_ref()
-            .map_or("/".into(), |p| absolute_path(c, p, &field("path"))),
+        interval: dur_or(c, h.interval.as_ref(), &field("interval"), Duration::from_secs(5)),
+        timeout: dur_or(c, h.timeout.as_ref(), &field("timeout"), Duration::from_secs(2)),
+        path: h.path.as_ref().map_or("/".into(), |p| absolute_path(c, p, &field("path"))),
         rise: positive(c, h.rise.as_ref(), &field("rise"), 1),
         fall: positive(c, h.fall.as_ref(), &field("fall"), 1),
     }
 }
 
-fn route(r: &S<RawRoute>, pools: &HashMap<String, usize>, c: &mut Collector<'_>) -> RouteConfig {
-    let raw = r.get_ref();
-    let name = raw.name.get_ref().clone();
-    let field = |f: &str| format!("route.{name}.{f}");
-    let path = match (&raw.path, &raw.path_prefix) {
-        (Some(p), None) => PathMatch::Exact(absolute_path(c, p, &field("path"))),
-        (None, Some(p)) => PathMatch::Prefix(absolute_path(c, p, &field("path_prefix"))),
-        (None, None) => PathMatch::Prefix("/".into()),
-        (Some(p), Some(_)) => {
-            c.push(
-                p.span(),
-                field("path"),
-                "set either `path` (exact) or `path_prefix`, not both",
-            );
-            PathMatch::Prefix("/".into())
-        }
-    };
-    let pool = raw
-        .pool
-        .as_ref()
-        .and_then(|p| pool_ref(p, pools, &field("pool"), c));
-    let inspect = match raw
-        .inspect
-        .as_ref()
-        .map(|i| (i.get_ref().as_str(), i.span()))
-    {
-        None | Some(("auto", _)) => Inspect::Auto,
-        Some(("always", _)) => Inspect::Always,
-        Some(("never", _)) => Inspect::Never,
-        Some((other, span)) => {
-            c.push(
-                span,
-                field("inspect"),
-                format!("unknown mode `{other}`; use \"auto\", \"always\" or \"never\""),
-            );
-            Inspect::Auto
-        }
-    };
-    let mut rules = Vec::new();
-    for rule in &raw.rule {
-        let rr = rule.get_ref();
-        let pool = pool_ref(&rr.pool, pools, &field("rule.pool"), c);
-        let glob = |g: &Option<S<String>>| g.as_ref().map(|s| Glob::new(s.get_ref()));
-        let m = RuleConfig {
-            method: glob(&rr.method),
-            tool: glob(&rr.tool),
-            prompt: glob(&rr.prompt),
-            resource: rr.resource.as_ref().map(|s| Glob::new_prefix(s.get_ref())),
-            pool: pool.unwrap_or(0),
-        };
-        if m.method.is_none() && m.tool.is_none() && m.prompt.is_none() && m.resource.is_none() {
-            c.push(
-                rule.span(),
-                field("rule"),
-                "matches nothing; give it `method`, `tool`, `resource` or `prompt`",
-            );
-        }
-        let targets = [&m.tool, &m.prompt, &m.resource]
-            .iter()
-            .filter(|t| t.is_some())
-            .count();
-        if targets > 1 {
-            c.push(rule.span(), field("rule"), "names more than one of `tool`, `resource`, `prompt`; a request has only one target, so split it into several rules");
-        }
-        rules.push(m);
-    }
-    if pool.is_none() && raw.pool.is_none() && rules.is_empty() {
-        c.push(
-            raw.name.span(),
-            field("pool"),
-            "route has no `pool` and no rules, so nothing could be served; add `pool = \"...\"`",
-        );
-    }
-    RouteConfig {
-        name: name.clone(),
-        path,
-        host: raw
-            .host
-            .as_ref()
-            .map(|h| Glob::new(&h.get_ref().to_ascii_lowercase())),
-        listener: raw
-            .listener
-            .as_ref()
-            .and_then(|l| parse_addr(c, l, &field("listener"))),
-        pool,
-        inspect,
-        allowed_origins: raw
-            .allowed_origins
-            .iter()
-            .flatten()
-            .map(|o| o.get_ref().clone())
-            .collect(),
-        rules,
-    }
-}
-
-fn pool_ref(
+pub(super) fn pool_ref(
     p: &S<String>,
     pools: &HashMap<String, usize>,
     field: &str,
@@ -397,47 +224,25 @@ fn pool_ref(
     if found.is_none() {
         let mut known: Vec<_> = pools.keys().map(String::as_str).collect();
         known.sort_unstable();
-        c.push(
-            p.span(),
-            field,
-            format!(
-                "no pool named `{}`; defined pools: [{}]",
-                p.get_ref(),
-                known.join(", ")
-            ),
-        );
+        c.push(p.span(), field, format!("no pool named `{}`; defined pools: [{}]", p.get_ref(), known.join(", ")));
     }
     found
 }
 
-fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> Option<SocketAddr> {
+pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> Option<SocketAddr> {
     let parsed = s.get_ref().parse().ok();
     if parsed.is_none() {
-        c.push(
-            s.span(),
-            field,
-            format!(
-                "`{}` is not an ip:port address such as \"127.0.0.1:8080\"",
-                s.get_ref()
-            ),
-        );
+        c.push(s.span(), field, format!("`{}` is not an ip:port address such as \"127.0.0.1:8080\"", s.get_ref()));
     }
     parsed
 }
 
 fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
-    let fallback = default
-        .parse()
-        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let fallback = default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.and_then(|s| parse_addr(c, s, field)).unwrap_or(fallback)
 }
 
-fn dur_or(
-    c: &mut Collector<'_>,
-    s: Option<&S<String>>,
-    field: &str,
-    default: Duration,
-) -> Duration {
+fn dur_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: Duration) -> Duration {
     let Some(s) = s else { return default };
     duration::parse(s.get_ref()).unwrap_or_else(|msg| {
         c.push(s.span(), field, msg);
@@ -450,23 +255,15 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
         None => default as usize,
         Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
         Some(n) => {
-            c.push(
-                n.span(),
-                field,
-                format!("{} must be 1 or more", n.get_ref()),
-            );
+            c.push(n.span(), field, format!("{} must be 1 or more", n.get_ref()));
             default as usize
         }
     }
 }
 
-fn absolute_path(c: &mut Collector<'_>, s: &S<String>, field: &str) -> String {
+pub(super) fn absolute_path(c: &mut Collector<'_>, s: &S<String>, field: &str) -> String {
     if !s.get_ref().starts_with('/') {
-        c.push(
-            s.span(),
-            field,
-            format!("`{}` must start with `/`", s.get_ref()),
-        );
+        c.push(s.span(), field, format!("`{}` must start with `/`", s.get_ref()));
     }
     s.get_ref().clone()
 }

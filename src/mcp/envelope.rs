@@ -53,17 +53,12 @@ pub fn parse(body: &[u8]) -> Result<Message<'_>, EnvelopeError<'_>> {
     match (env.method, id) {
         (Some(method), Some(id)) => {
             let (name, uri) = env.params.map_or((None, None), |p| (p.name, p.uri));
-            Ok(Message::Request {
-                id,
-                method: method.0,
-                name: name.map(|n| n.0),
-                uri: uri.map(|u| u.0),
-            })
+            Ok(Message::Request { id, method: method.0, name: name.map(|n| n.0), uri: uri.map(|u| u.0) })
         }
         (Some(method), None) => Ok(Message::Notification { method: method.0 }),
-        (None, Some(id)) if env.result.is_some() || env.error.is_some() => {
-            Ok(Message::Response { id })
-        }
+        (None, Some(id)) if env.result.is_some() || env.error.is_some() => Ok(Message::Response { id }),
+        // JSON-RPC allows an error response with a null id (the request id was unreadable).
+        (None, None) if env.error.is_some() => Ok(Message::Response { id: "null" }),
         (None, id) => Err(EnvelopeError::Invalid { id }),
     }
 }
@@ -169,19 +164,8 @@ mod tests {
     #[test]
     fn request_with_tool_name_borrows_and_skips_arguments() {
         let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"deploy_app","arguments":{"x":[1,{"name":"no"}]}}}"#;
-        let Message::Request {
-            id,
-            method,
-            name,
-            uri,
-        } = req(body)
-        else {
-            panic!("not a request")
-        };
-        assert_eq!(
-            (id, &*method, name.as_deref(), uri),
-            ("7", "tools/call", Some("deploy_app"), None)
-        );
+        let Message::Request { id, method, name, uri } = req(body) else { panic!("not a request") };
+        assert_eq!((id, &*method, name.as_deref(), uri), ("7", "tools/call", Some("deploy_app"), None));
         assert!(matches!(name, Some(Cow::Borrowed(_))));
     }
 
@@ -203,18 +187,10 @@ mod tests {
     fn notifications_responses_and_batches() {
         assert_eq!(
             req(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
-            Message::Notification {
-                method: "notifications/initialized".into()
-            }
+            Message::Notification { method: "notifications/initialized".into() }
         );
-        assert_eq!(
-            req(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
-            Message::Response { id: "1" }
-        );
-        assert_eq!(
-            req(r#" [{"jsonrpc":"2.0","id":1,"method":"ping"}]"#),
-            Message::Batch
-        );
+        assert_eq!(req(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), Message::Response { id: "1" });
+        assert_eq!(req(r#" [{"jsonrpc":"2.0","id":1,"method":"ping"}]"#), Message::Batch);
     }
 
     #[test]
@@ -222,14 +198,8 @@ mod tests {
         assert_eq!(parse(b"{nope"), Err(EnvelopeError::Parse));
         assert_eq!(parse(b"[1,"), Err(EnvelopeError::Parse));
         assert_eq!(parse(b"42"), Err(EnvelopeError::Invalid { id: None }));
-        assert_eq!(
-            parse(br#"{"id":3,"method":"x"}"#),
-            Err(EnvelopeError::Invalid { id: Some("3") })
-        );
-        assert_eq!(
-            parse(br#"{"jsonrpc":"2.0","id":3}"#),
-            Err(EnvelopeError::Invalid { id: Some("3") })
-        );
+        assert_eq!(parse(br#"{"id":3,"method":"x"}"#), Err(EnvelopeError::Invalid { id: Some("3") }));
+        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":3}"#), Err(EnvelopeError::Invalid { id: Some("3") }));
         assert_eq!(
             parse(br#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#),
             Err(EnvelopeError::Invalid { id: None })
@@ -242,11 +212,8 @@ mod tests {
 
     #[test]
     fn escaped_names_are_unescaped() {
-        let body =
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"de\u0070loy"}}"#;
-        let Message::Request { name, .. } = req(body) else {
-            panic!()
-        };
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"de\u0070loy"}}"#;
+        let Message::Request { name, .. } = req(body) else { panic!() };
         assert_eq!(name.as_deref(), Some("deploy"));
     }
 }

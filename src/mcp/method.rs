@@ -140,19 +140,10 @@ mod tests {
 
     #[test]
     fn methods_round_trip_and_know_their_target() {
-        for m in [
-            "tools/call",
-            "prompts/get",
-            "resources/read",
-            "initialize",
-            "server/discover",
-        ] {
+        for m in ["tools/call", "prompts/get", "resources/read", "initialize", "server/discover"] {
             assert_eq!(Method::parse(m).as_str(), m);
         }
-        assert_eq!(
-            Method::parse("notifications/progress"),
-            Method::Notification
-        );
+        assert_eq!(Method::parse("notifications/progress"), Method::Notification);
         assert_eq!(Method::parse("x/y"), Method::Other);
         assert_eq!(Method::ToolsCall.target_kind(), Some(TargetKind::Tool));
         assert_eq!(Method::Ping.target_kind(), None);

@@ -7,18 +7,20 @@ use pingora::http::RequestHeader;
 
 use super::ctx::{Ctx, Pinned};
 use super::reply::Reject;
+use crate::config::model::RouteConfig;
 use crate::session::{token, Member};
 use crate::state::{Snapshot, State};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 /// Query parameters the Python (`session_id`) and TypeScript (`sessionId`) SDKs use.
-const QUERY_KEYS: [&str; 2] = ["session_id=", "sessionId="];
+const QUERY_KEYS: [&str; 2] = ["session_id", "sessionId"];
 
 /// The backend a request's session lives on; `Err` for a token that is not (or no longer)
 /// valid: forged, signed by another key, or naming a pool or backend that is gone.
 pub fn pin_session(
     state: &State,
     snap: &Snapshot,
+    route: &RouteConfig,
     req: &RequestHeader,
 ) -> Result<Option<Pinned>, Reject> {
     let (token, via_query) = match req.headers.get(SESSION_HEADER) {
@@ -37,28 +39,39 @@ pub fn pin_session(
         }
     };
     let member = members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
-    let pool = snap.pool_index(&member.pool).filter(|&i| snap.pools[i].contains(member.backend)).ok_or_else(|| {
-        tracing::debug!(pool = %member.pool, "session names a pool or backend no longer configured");
+    let refuse = |why: &str| {
+        tracing::debug!(pool = %member.pool, why, "session token refused");
         Reject::UNKNOWN_SESSION
-    })?;
-    Ok(Some(Pinned {
-        pool,
-        member,
-        token: token.to_owned(),
-        via_query,
-    }))
+    };
+    let pool = snap.pool_index(&member.pool).ok_or_else(|| refuse("pool no longer configured"))?;
+    if !snap.pools[pool].contains(member.backend) {
+        return Err(refuse("backend no longer in the pool"));
+    }
+    // A token only works on a route that can reach its pool: no hopping across tenants.
+    if route.pool != Some(pool) && !route.rules.iter().any(|r| r.pool == Some(pool)) {
+        return Err(refuse("route does not serve the session's pool"));
+    }
+    // A backend the health check took out has lost (or cannot serve) its sessions: 404 makes
+    // the client re-initialize on a healthy one.
+    if !snap.pools[pool].is_healthy(member.backend) {
+        return Err(refuse("backend unhealthy"));
+    }
+    Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query }))
 }
 
 /// Finds our token in a query string: (byte range of the value, value).
 fn query_token(query: &str) -> Option<((usize, usize), &str)> {
+    session_param(query).filter(|(_, v)| v.starts_with("e1."))
+}
+
+/// The session parameter of a query (`session_id`, `sessionId`, any case): value range, value.
+fn session_param(query: &str) -> Option<((usize, usize), &str)> {
     let mut offset = 0;
     for pair in query.split('&') {
-        for key in QUERY_KEYS {
-            if let Some(value) = pair.strip_prefix(key) {
-                if value.starts_with("e1.") {
-                    let start = offset + key.len();
-                    return Some(((start, start + value.len()), value));
-                }
+        if let Some((key, value)) = pair.split_once('=') {
+            if QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                let start = offset + key.len() + 1;
+                return Some(((start, start + value.len()), value));
             }
         }
         offset += pair.len() + 1;
@@ -80,13 +93,7 @@ pub fn unwrap_for_upstream(req: &mut RequestHeader, pinned: &Pinned) -> pingora:
     let Some(((start, end), _)) = query_token(query) else {
         return Ok(());
     };
-    let rewritten = format!(
-        "{}?{}{}{}",
-        pq.path(),
-        &query[..start],
-        pinned.member.session,
-        &query[end..]
-    );
+    let rewritten = format!("{}?{}{}{}", pq.path(), &query[..start], pinned.member.session, &query[end..]);
     match rewritten.parse::<http::Uri>() {
         Ok(uri) => req.set_uri(uri),
         Err(_) => tracing::debug!("backend session id does not fit a URI; forwarding unchanged"),
@@ -103,48 +110,45 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
         }
     }
     let pool = ctx.snap.pools.get(ctx.pool?)?;
-    let member = Member {
-        pool: pool.name().to_owned(),
-        backend: ctx.backend?,
-        session: backend_session.to_owned(),
-    };
+    let member = Member { pool: pool.name().to_owned(), backend: ctx.backend?, session: backend_session.to_owned() };
     let sealed = state.keys.load().seal(&[member])?;
-    state
-        .metrics
-        .sessions_opened
-        .with_label_values(&[pool.name()])
-        .inc();
+    state.metrics.sessions_opened.with_label_values(&[pool.name()]).inc();
     Some(sealed)
 }
 
-/// Legacy HTTP+SSE: rewrites the first event when it is `event: endpoint`, wrapping the
-/// session id in its URL. Returns None when the event is not an endpoint event.
+/// Legacy HTTP+SSE: rewrites the first event when it is an `endpoint` event, wrapping the
+/// session id in its URL and keeping every other line (`id:`, comments) as it was. Returns
+/// None when the event is not an endpoint event or carries no session parameter.
 pub fn rewrite_endpoint_event(state: &State, ctx: &Ctx, event: &str) -> Option<String> {
-    let mut lines = event.lines();
-    if lines.clone().next()?.trim_end() != "event: endpoint" {
+    if !event.lines().any(|l| field(l, "event") == Some("endpoint")) {
         return None;
     }
-    let data = lines.find_map(|l| l.strip_prefix("data:"))?.trim();
-    let (path, query) = data.split_once('?')?;
-    let ((start, end), sid) = QUERY_KEYS.iter().find_map(|k| {
-        query
-            .split('&')
-            .scan(0usize, |off, pair| {
-                let here = *off;
-                *off += pair.len() + 1;
-                Some((here, pair))
-            })
-            .find_map(|(here, pair)| {
-                pair.strip_prefix(k)
-                    .map(|v| ((here + k.len(), here + k.len() + v.len()), v))
-            })
-    })?;
-    let token = wrap(state, ctx, sid)?;
-    Some(format!(
-        "event: endpoint\ndata: {path}?{}{token}{}\n\n",
-        &query[..start],
-        &query[end..]
-    ))
+    let mut out = String::with_capacity(event.len() + 128);
+    let mut wrapped = false;
+    for line in event.lines() {
+        match field(line, "data") {
+            Some(url) if !wrapped => {
+                let (path, query) = url.split_once('?')?;
+                let ((start, end), sid) = session_param(query)?;
+                let token = wrap(state, ctx, sid)?;
+                out.push_str(&format!("data: {path}?{}{token}{}\n", &query[..start], &query[end..]));
+                wrapped = true;
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    wrapped.then(|| {
+        out.push('\n');
+        out
+    })
+}
+
+/// The value of an SSE field line (`name: value` or `name:value`).
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim)
 }
 
 #[cfg(test)]
@@ -154,10 +158,8 @@ mod tests {
     #[test]
     fn finds_only_our_tokens_in_queries() {
         assert_eq!(query_token("session_id=e1.abc"), Some(((11, 17), "e1.abc")));
-        assert_eq!(
-            query_token("x=1&sessionId=e1.zz&y=2"),
-            Some(((14, 19), "e1.zz"))
-        );
+        assert_eq!(query_token("SessionId=e1.q"), Some(((10, 14), "e1.q")));
+        assert_eq!(query_token("x=1&sessionId=e1.zz&y=2"), Some(((14, 19), "e1.zz")));
         assert_eq!(query_token("session_id=raw123"), None);
         assert_eq!(query_token("foo=bar"), None);
     }

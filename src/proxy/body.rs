@@ -20,7 +20,6 @@ pub const REPLAY_LIMIT: usize = 64 * 1024;
 /// What the request headers say about its body.
 pub struct Framing {
     pub content_length: Option<usize>,
-    pub chunked: bool,
     pub expect_continue: bool,
 }
 
@@ -32,12 +31,7 @@ impl Framing {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse().ok()),
-            chunked: h
-                .get(header::TRANSFER_ENCODING)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked")),
-            expect_continue: h
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+            expect_continue: h.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
         }
     }
 }

@@ -28,6 +28,8 @@ pub struct Ctx {
     pub snap: Arc<Snapshot>,
     pub start: Instant,
     pub route: Option<usize>,
+    /// The matching rule of the route, if any.
+    pub rule: Option<usize>,
     pub pool: Option<usize>,
     pub era: Era,
     pub method: Method,
@@ -57,6 +59,7 @@ impl Ctx {
             snap,
             start: Instant::now(),
             route: None,
+            rule: None,
             pool: None,
             era: Era::Legacy,
             method: Method::None,
@@ -75,17 +78,13 @@ impl Ctx {
     }
 
     pub fn route_name(&self) -> &str {
-        self.route
-            .and_then(|r| self.snap.router.routes().get(r))
-            .map_or("-", |r| r.name.as_str())
+        self.route.and_then(|r| self.snap.router.routes().get(r)).map_or("-", |r| r.name.as_str())
     }
 
     /// The bounded metric label for this request's tool.
     pub fn tool_label(&self) -> &str {
         match (&self.target, self.method) {
-            (Some(t), Method::ToolsCall) => {
-                std::str::from_utf8(t).map_or("other", |t| self.snap.tool_label(t))
-            }
+            (Some(t), Method::ToolsCall) => std::str::from_utf8(t).map_or("other", |t| self.snap.tool_label(t)),
             _ => "-",
         }
     }

@@ -14,12 +14,8 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
     let method = ctx.method.as_str();
     let tool = ctx.tool_label();
     let m = &state.metrics;
-    m.requests
-        .with_label_values(&[route, method, tool, status_label(status)])
-        .inc();
-    m.duration
-        .with_label_values(&[route, method])
-        .observe(elapsed.as_secs_f64());
+    m.requests.with_label_values(&[route, method, tool, status_label(status)]).inc();
+    m.duration.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }

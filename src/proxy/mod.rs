@@ -56,10 +56,7 @@ impl ProxyHttp for Edge {
                 Some(addr) => addr,
                 // Every candidate refused the connection: that is a 502, not "none healthy".
                 None if !ctx.tried.is_empty() => {
-                    return Error::e_explain(
-                        ErrorType::HTTPStatus(502),
-                        "all backends refused the connection",
-                    )
+                    return Error::e_explain(ErrorType::HTTPStatus(502), "all backends refused the connection")
                 }
                 None => return Error::e_explain(ErrorType::HTTPStatus(503), "no healthy backend"),
             },
@@ -107,20 +104,12 @@ impl ProxyHttp for Edge {
         ctx.streamed += body.as_ref().map_or(0, Bytes::len);
         if ctx.streamed > ctx.snap.config.proxy.max_body_bytes {
             ctx.reason = Some(Reject::TOO_LARGE.reason);
-            return Error::e_explain(
-                ErrorType::HTTPStatus(413),
-                "streamed body over max_body_bytes",
-            );
+            return Error::e_explain(ErrorType::HTTPStatus(413), "streamed body over max_body_bytes");
         }
         Ok(())
     }
 
-    async fn response_filter(
-        &self,
-        session: &mut Session,
-        resp: &mut ResponseHeader,
-        ctx: &mut Ctx,
-    ) -> Result<()> {
+    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
         response::headers(&self.state, session, resp, ctx)
     }
 
@@ -148,11 +137,7 @@ impl ProxyHttp for Edge {
             if let Some(b) = ctx.backend {
                 ctx.tried.push(b);
                 if let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) {
-                    self.state
-                        .metrics
-                        .retries
-                        .with_label_values(&[pool.name()])
-                        .inc();
+                    self.state.metrics.retries.with_label_values(&[pool.name()]).inc();
                 }
             }
             e.set_retry(true);
@@ -167,10 +152,9 @@ impl ProxyHttp for Edge {
             (ErrorType::HTTPStatus(413), _) => Some(Reject::TOO_LARGE),
             (ErrorType::HTTPStatus(404), _) => Some(Reject::NO_POOL),
             (_, ErrorSource::Upstream) => Some(Reject::UPSTREAM),
-            (
-                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
-                ErrorSource::Downstream,
-            ) => None,
+            (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => {
+                None
+            }
             (_, ErrorSource::Downstream) => Some(Reject::INVALID),
             _ => Some(Reject::UPSTREAM),
         };
@@ -181,19 +165,29 @@ impl ProxyHttp for Edge {
                 }
                 r.status
             }
-            Some(r) => {
-                ctx.reason = Some(r.reason);
-                0
-            }
-            None => 0,
+            // The response was already under way: the client sees a cut stream, not a reply,
+            // so nothing counts as a rejection.
+            Some(_) | None => 0,
         };
         if matches!(e.esource(), ErrorSource::Upstream | ErrorSource::Internal) {
             tracing::warn!(error = %e, route = ctx.route_name(), backend = ?ctx.backend, "proxying failed");
+        } else {
+            tracing::debug!(error = %e, route = ctx.route_name(), "client-side failure");
         }
-        FailToProxy {
-            error_code: code,
-            can_reuse_downstream: false,
-        }
+        FailToProxy { error_code: code, can_reuse_downstream: false }
+    }
+
+    /// Pingora's summary of a request for its own log lines: method and path only, never the
+    /// query (legacy session tokens travel there).
+    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
+    /// `fail_to_proxy` logs server faults once, with route and backend; Pingora's own line
+    /// would repeat it.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _error: &Error) -> bool {
+        true
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {

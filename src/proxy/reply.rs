@@ -21,55 +21,39 @@ pub struct Reject {
 
 impl Reject {
     const fn new(status: u16, code: RpcCode, reason: Reason, message: &'static str) -> Reject {
-        Reject {
-            status,
-            code,
-            reason,
-            message,
-        }
+        Reject { status, code, reason, message }
     }
 
-    pub const NO_ROUTE: Reject = Reject::new(
-        404,
-        RpcCode::MethodNotFound,
-        Reason::NoRoute,
-        "no route serves this path or host",
-    );
+    pub const NO_ROUTE: Reject =
+        Reject::new(404, RpcCode::MethodNotFound, Reason::NoRoute, "no route serves this path or host");
     pub const NO_POOL: Reject = Reject::new(
         404,
         RpcCode::MethodNotFound,
         Reason::NoRoute,
         "no rule matches this request and the route has no default pool",
     );
-    pub const ORIGIN: Reject = Reject::new(
-        403,
-        RpcCode::InvalidRequest,
-        Reason::Origin,
-        "Origin not allowed",
-    );
-    pub const PARSE: Reject = Reject::new(
-        400,
-        RpcCode::ParseError,
-        Reason::ParseError,
-        "Parse error: the body is not valid JSON",
-    );
+    pub const ORIGIN: Reject = Reject::new(403, RpcCode::InvalidRequest, Reason::Origin, "Origin not allowed");
+    pub const PARSE: Reject =
+        Reject::new(400, RpcCode::ParseError, Reason::ParseError, "Parse error: the body is not valid JSON");
     pub const INVALID: Reject = Reject::new(
         400,
         RpcCode::InvalidRequest,
         Reason::InvalidRequest,
         "Invalid Request: not a JSON-RPC 2.0 message",
     );
-    pub const TOO_LARGE: Reject = Reject::new(
-        413,
-        RpcCode::InvalidRequest,
-        Reason::BodyTooLarge,
-        "request body exceeds proxy.max_body_bytes",
-    );
+    pub const TOO_LARGE: Reject =
+        Reject::new(413, RpcCode::InvalidRequest, Reason::BodyTooLarge, "request body exceeds proxy.max_body_bytes");
     pub const LENGTH_REQUIRED: Reject = Reject::new(
         411,
         RpcCode::InvalidRequest,
         Reason::LengthRequired,
         "this route reads the body to route it, and a chunked body over 64 KiB cannot be replayed upstream; send Content-Length",
+    );
+    pub const BAD_HEADER: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::InvalidRequest,
+        "malformed =?base64?...?= encoding in Mcp-Name",
     );
     pub const HEADER_MISMATCH: Reject = Reject::new(
         400,
@@ -83,18 +67,10 @@ impl Reject {
         Reason::UnknownSession,
         "Session not found: unknown, expired or forged session id; re-initialize",
     );
-    pub const NO_HEALTHY: Reject = Reject::new(
-        503,
-        RpcCode::ServerError,
-        Reason::NoHealthyBackend,
-        "no healthy backend in the pool",
-    );
-    pub const UPSTREAM: Reject = Reject::new(
-        502,
-        RpcCode::ServerError,
-        Reason::UpstreamFailed,
-        "upstream connection failed",
-    );
+    pub const NO_HEALTHY: Reject =
+        Reject::new(503, RpcCode::ServerError, Reason::NoHealthyBackend, "no healthy backend in the pool");
+    pub const UPSTREAM: Reject =
+        Reject::new(502, RpcCode::ServerError, Reason::UpstreamFailed, "upstream connection failed");
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
@@ -109,14 +85,8 @@ pub async fn send(session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Resul
     if !session.is_body_done() {
         session.set_keepalive(None);
     }
-    tracing::debug!(
-        status = reject.status,
-        reason = reject.reason.as_str(),
-        "local reply"
-    );
+    tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
     session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await?;
+    session.write_response_body(Some(Bytes::from(body)), true).await?;
     Ok(true)
 }

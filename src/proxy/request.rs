@@ -29,33 +29,22 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     let snap = Arc::clone(&ctx.snap);
     let req = session.req_header();
     let listener = session.server_addr().and_then(|a| a.as_inet()).copied();
-    let host = req
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or(req.uri.host());
+    let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri.host());
     let Some((ri, route)) = snap.router.find(listener, host, req.uri.path()) else {
         return Ok(Err(Reject::NO_ROUTE));
     };
     ctx.route = Some(ri);
     if !route.allowed_origins.is_empty() {
         if let Some(origin) = req.headers.get(header::ORIGIN) {
-            if !route
-                .allowed_origins
-                .iter()
-                .any(|o| o.as_bytes() == origin.as_bytes())
-            {
+            if !route.allowed_origins.iter().any(|o| o.as_bytes() == origin.as_bytes()) {
                 return Ok(Err(Reject::ORIGIN));
             }
         }
     }
-    ctx.era = Era::from_version_header(
-        req.headers
-            .get("mcp-protocol-version")
-            .map(|v| v.as_bytes()),
-    );
-    // A bad session is refused after the body is classified, so the error can echo the id.
-    let pin = pin_session(state, &snap, req);
+    ctx.era = Era::from_version_header(req.headers.get("mcp-protocol-version").map(|v| v.as_bytes()));
+    // Modern requests have no sessions (servers ignore the header), so nothing is pinned.
+    // A bad legacy session is refused after the body is classified, so the error can echo the id.
+    let pin = if ctx.era == Era::Modern { Ok(None) } else { pin_session(state, &snap, route, req) };
     let is_post = req.method == HttpMethod::POST;
     let framing = Framing::of(session);
     let max = snap.config.proxy.max_body_bytes;
@@ -64,12 +53,12 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
 
     // Modern requests name their method and target in headers; legacy ones only in the body.
-    let header_call = if ctx.era == Era::Modern {
-        header_call(session)
-    } else {
-        None
+    let header_call = if ctx.era == Era::Modern { header_call(session) } else { Ok(None) };
+    let header_call = match header_call {
+        Ok(call) => call,
+        Err(reject) => return Ok(Err(reject)),
     };
-    let mut rule_pool = None;
+    let mut rule = None;
     if is_post && route.reads_body(header_call.is_some()) {
         let body = match body::pre_read(session, &framing, max).await? {
             Ok(body) => body,
@@ -79,28 +68,21 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             Ok(call) => call,
             Err(reject) => return Ok(Err(reject)),
         };
-        if let Some((hm, hn)) = &header_call {
-            let (bm, bt) = call
-                .as_ref()
-                .map_or(("", None), |(m, t)| (&**m, t.as_deref()));
-            if header_str(hm) != bm || hn.as_ref().map(header_str) != bt {
+        if let Some(h) = &header_call {
+            let (bm, bt) = call.as_ref().map_or(("", None), |(m, t)| (&**m, t.as_deref()));
+            if h.method() != bm || h.name() != bt {
                 return Ok(Err(Reject::HEADER_MISMATCH));
             }
         }
-        rule_pool = call.as_ref().and_then(|(m, t)| {
-            route.rule_pool(Call {
-                method: m,
-                target: t.as_deref(),
-            })
-        });
+        rule = call.as_ref().and_then(|(m, t)| route.rule(Call { method: m, target: t.as_deref() }));
         ctx.strip_expect = framing.expect_continue;
         ctx.body = Some(body);
-    } else if let Some((method, target)) = &header_call {
-        let (method, target) = (header_str(method), target.as_ref().map(header_str));
-        ctx.method = Method::parse(method);
-        ctx.target = target.map(|t| Bytes::copy_from_slice(t.as_bytes()));
-        rule_pool = route.rule_pool(Call { method, target });
+    } else if let Some(h) = &header_call {
+        ctx.method = Method::parse(h.method());
+        ctx.target = h.name().map(|t| Bytes::copy_from_slice(t.as_bytes()));
+        rule = route.rule(Call { method: h.method(), target: h.name() });
     }
+    ctx.rule = rule.map(|(i, _)| i);
 
     match pin {
         Ok(pinned) => ctx.pinned = pinned,
@@ -111,34 +93,24 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             return Ok(Err(reject));
         }
     }
+    let rule_pool = rule.and_then(|(_, r)| r.pool);
     ctx.pool = match (&ctx.pinned, rule_pool) {
         (Some(p), rule) => {
             if rule.is_some_and(|r| r != p.pool) {
-                state
-                    .metrics
-                    .session_overrides
-                    .with_label_values(&[&route.name])
-                    .inc();
+                state.metrics.session_overrides.with_label_values(&[&route.name]).inc();
             }
             Some(p.pool)
         }
         (None, Some(rule)) => Some(rule),
         (None, None) => route.pool,
     };
-    Ok(if ctx.pool.is_some() {
-        Ok(())
-    } else {
-        Err(Reject::NO_POOL)
-    })
+    Ok(if ctx.pool.is_some() { Ok(()) } else { Err(Reject::NO_POOL) })
 }
 
 /// On the way to refusing a small POST that was not read, reads it anyway so the error can
 /// echo its id (and the connection stays reusable). Large bodies are left unread.
 async fn learn_id(session: &mut Session, ctx: &mut Ctx, framing: &Framing) -> Result<()> {
-    if framing
-        .content_length
-        .is_none_or(|n| n > body::REPLAY_LIMIT)
-    {
+    if framing.content_length.is_none_or(|n| n > body::REPLAY_LIMIT) {
         return Ok(());
     }
     if let Ok(body) = body::pre_read(session, framing, body::REPLAY_LIMIT).await? {
@@ -149,15 +121,41 @@ async fn learn_id(session: &mut Session, ctx: &mut Ctx, framing: &Framing) -> Re
     Ok(())
 }
 
-/// `Mcp-Method` and `Mcp-Name`, when the client sent them (cheap clones of the header values).
-fn header_call(session: &Session) -> Option<(HeaderValue, Option<HeaderValue>)> {
-    let h = &session.req_header().headers;
-    let method = h.get("mcp-method")?.clone();
-    Some((method, h.get("mcp-name").cloned()))
+/// `Mcp-Method` and `Mcp-Name` as the client sent them (cheap clones of the header values),
+/// with `Mcp-Name` decoded when it uses the spec's `=?base64?...?=` form for non-ASCII names.
+struct HeaderCall {
+    method: HeaderValue,
+    name: Option<HeaderValue>,
+    decoded: Option<String>,
 }
 
-fn header_str(v: &HeaderValue) -> &str {
-    v.to_str().unwrap_or("")
+impl HeaderCall {
+    fn method(&self) -> &str {
+        self.method.to_str().unwrap_or("")
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.decoded.as_deref().or_else(|| self.name.as_ref().map(|v| v.to_str().unwrap_or("")))
+    }
+}
+
+fn header_call(session: &Session) -> Result<Option<HeaderCall>, Reject> {
+    let h = &session.req_header().headers;
+    let Some(method) = h.get("mcp-method").cloned() else { return Ok(None) };
+    let name = h.get("mcp-name").cloned();
+    let decoded = match name.as_ref().map(HeaderValue::as_bytes) {
+        Some(raw) if raw.starts_with(b"=?base64?") => Some(decode_name(raw).ok_or(Reject::BAD_HEADER)?),
+        _ => None,
+    };
+    Ok(Some(HeaderCall { method, name, decoded }))
+}
+
+/// `=?base64?<standard base64 of UTF-8>?=` (the sentinel is case-sensitive).
+fn decode_name(raw: &[u8]) -> Option<String> {
+    use base64::Engine;
+    let inner = raw.strip_prefix(b"=?base64?")?.strip_suffix(b"?=")?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(inner).ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 /// What a body said, for rules: the method and its target (tool, prompt or resource URI).
@@ -185,12 +183,7 @@ fn classify_body<'a>(ctx: &mut Ctx, body: &'a Bytes) -> Result<BodyCall<'a>, Rej
             ctx.method = Method::parse(&method);
             Ok(Some((method, None)))
         }
-        Ok(Message::Request {
-            id,
-            method,
-            name,
-            uri,
-        }) => {
+        Ok(Message::Request { id, method, name, uri }) => {
             ctx.id = Some(slice(id));
             ctx.method = Method::parse(&method);
             let target = match ctx.method.target_kind() {

@@ -17,10 +17,7 @@ pub struct SessionKey {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{path}: cannot read session key file: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: session key is {len} bytes; it needs at least {MIN_KEY_BYTES} (generate one with `head -c 32 /dev/urandom | base64 > {path}`)")]
     TooShort { path: String, len: usize },
 }
@@ -29,30 +26,18 @@ impl SessionKey {
     pub fn random() -> SessionKey {
         let mut bytes = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
-        SessionKey {
-            bytes,
-            shared: false,
-        }
+        SessionKey { bytes, shared: false }
     }
 
     /// Reads a key file; surrounding whitespace is ignored so `base64 > file` works.
     pub fn from_file(path: &Path) -> Result<SessionKey, KeyError> {
         let display = path.display().to_string();
-        let raw = std::fs::read(path).map_err(|source| KeyError::Read {
-            path: display.clone(),
-            source,
-        })?;
+        let raw = std::fs::read(path).map_err(|source| KeyError::Read { path: display.clone(), source })?;
         let bytes = raw.trim_ascii().to_vec();
         if bytes.len() < MIN_KEY_BYTES {
-            return Err(KeyError::TooShort {
-                path: display,
-                len: bytes.len(),
-            });
+            return Err(KeyError::TooShort { path: display, len: bytes.len() });
         }
-        Ok(SessionKey {
-            bytes,
-            shared: true,
-        })
+        Ok(SessionKey { bytes, shared: true })
     }
 
     pub fn bytes(&self) -> &[u8] {

@@ -15,10 +15,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(current: SessionKey) -> KeyRing {
-        KeyRing {
-            current,
-            previous: None,
-        }
+        KeyRing { current, previous: None }
     }
 
     /// The ring after `next` replaces the current key; the old one stays valid for `overlap`.
@@ -27,10 +24,7 @@ impl KeyRing {
         if next.bytes() == self.current.bytes() {
             return self.clone();
         }
-        KeyRing {
-            current: next,
-            previous: Some((self.current.clone(), Instant::now() + overlap)),
-        }
+        KeyRing { current: next, previous: Some((self.current.clone(), Instant::now() + overlap)) }
     }
 
     pub fn seal(&self, members: &[Member]) -> Option<String> {
@@ -49,9 +43,7 @@ impl KeyRing {
 
     /// Whether a previous key is still accepted (for `/status`).
     pub fn in_overlap(&self) -> bool {
-        self.previous
-            .as_ref()
-            .is_some_and(|(_, until)| Instant::now() < *until)
+        self.previous.as_ref().is_some_and(|(_, until)| Instant::now() < *until)
     }
 }
 
@@ -60,11 +52,7 @@ mod tests {
     use super::*;
 
     fn member() -> Member {
-        Member {
-            pool: "p".into(),
-            backend: "127.0.0.1:1".parse().expect("addr"),
-            session: "s".into(),
-        }
+        Member { pool: "p".into(), backend: "127.0.0.1:1".parse().expect("addr"), session: "s".into() }
     }
 
     #[test]
@@ -77,11 +65,7 @@ mod tests {
         let expired = old.rotate(SessionKey::random(), Duration::ZERO);
         assert_eq!(expired.open(&token), Err(TokenError::BadSignature));
         let fresh = rotated.seal(&[member()]).expect("fits");
-        assert_eq!(
-            old.open(&fresh),
-            Err(TokenError::BadSignature),
-            "new tokens use the new key"
-        );
+        assert_eq!(old.open(&fresh), Err(TokenError::BadSignature), "new tokens use the new key");
     }
 
     #[test]

@@ -17,7 +17,7 @@ const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 const DOMAIN: &[u8] = b"mcp-edge session token v1";
 /// Longest token accepted from a client; longer is rejected before any decoding.
-pub const MAX_TOKEN_LEN: usize = 2048;
+pub const MAX_TOKEN_LEN: usize = 4096;
 
 /// One upstream session carried by a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +39,7 @@ pub enum TokenError {
 
 fn mac(key: &SessionKey) -> Hmac<Sha256> {
     // HMAC accepts keys of any length, so this cannot fail; SessionKey enforces a minimum.
-    let mut m =
-        <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).unwrap_or_else(|_| unreachable!());
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).unwrap_or_else(|_| unreachable!());
     m.update(DOMAIN);
     m
 }
@@ -74,7 +73,8 @@ pub fn seal(key: &SessionKey, members: &[Member]) -> Option<String> {
     let mut out = String::with_capacity(PREFIX.len() + payload.len() * 4 / 3 + 4);
     out.push_str(PREFIX);
     URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    Some(out)
+    // A token `open` would refuse is no token at all.
+    (out.len() <= MAX_TOKEN_LEN).then_some(out)
 }
 
 /// Opens a token: checks the signature first, then decodes the members.
@@ -83,18 +83,12 @@ pub fn open(key: &SessionKey, token: &str) -> Result<Vec<Member>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let raw = URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|_| TokenError::Malformed)?;
-    let split = raw
-        .len()
-        .checked_sub(TAG_LEN)
-        .ok_or(TokenError::Malformed)?;
+    let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Malformed)?;
+    let split = raw.len().checked_sub(TAG_LEN).ok_or(TokenError::Malformed)?;
     let (payload, tag) = raw.split_at(split);
     let mut h = mac(key);
     h.update(payload);
-    h.verify_truncated_left(tag)
-        .map_err(|_| TokenError::BadSignature)?;
+    h.verify_truncated_left(tag).map_err(|_| TokenError::BadSignature)?;
     decode(payload).ok_or(TokenError::Malformed)
 }
 
@@ -116,11 +110,7 @@ fn decode(payload: &[u8]) -> Option<Vec<Member>> {
         let port = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
         let sid_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
         let session = std::str::from_utf8(r.take(sid_len)?).ok()?.to_owned();
-        members.push(Member {
-            pool,
-            backend: SocketAddr::new(ip, port),
-            session,
-        });
+        members.push(Member { pool, backend: SocketAddr::new(ip, port), session });
     }
     r.0.is_empty().then_some(members)
 }
@@ -146,11 +136,7 @@ mod tests {
     use super::*;
 
     fn member(session: &str) -> Member {
-        Member {
-            pool: "tools".into(),
-            backend: "127.0.0.1:9001".parse().expect("addr"),
-            session: session.into(),
-        }
+        Member { pool: "tools".into(), backend: "127.0.0.1:9001".parse().expect("addr"), session: session.into() }
     }
 
     #[test]
@@ -159,6 +145,13 @@ mod tests {
         let token = seal(&key, &[member("abc123")]).expect("fits");
         assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_eq!(open(&key, &token), Ok(vec![member("abc123")]));
+    }
+
+    #[test]
+    fn ids_too_long_for_a_token_are_not_sealed() {
+        let key = SessionKey::random();
+        assert!(seal(&key, &[member(&"x".repeat(2800))]).is_some());
+        assert!(seal(&key, &[member(&"x".repeat(3200))]).is_none(), "open() would refuse it");
     }
 
     #[test]
@@ -174,24 +167,15 @@ mod tests {
     fn forged_foreign_and_other_key_tokens_are_refused() {
         let key = SessionKey::random();
         let token = seal(&key, &[member("abc")]).expect("fits");
-        assert_eq!(
-            open(&SessionKey::random(), &token),
-            Err(TokenError::BadSignature)
-        );
+        assert_eq!(open(&SessionKey::random(), &token), Err(TokenError::BadSignature));
         let mut forged = token.clone().into_bytes();
         let last = forged.len() - 5;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         let forged = String::from_utf8(forged).expect("ascii");
-        assert!(matches!(
-            open(&key, &forged),
-            Err(TokenError::BadSignature | TokenError::Malformed)
-        ));
+        assert!(matches!(open(&key, &forged), Err(TokenError::BadSignature | TokenError::Malformed)));
         assert_eq!(open(&key, "raw-backend-session"), Err(TokenError::Foreign));
         assert_eq!(open(&key, "e1.!!!"), Err(TokenError::Malformed));
         assert_eq!(open(&key, "e1."), Err(TokenError::Malformed));
-        assert_eq!(
-            open(&key, &format!("e1.{}", "A".repeat(4000))),
-            Err(TokenError::Malformed)
-        );
+        assert_eq!(open(&key, &format!("e1.{}", "A".repeat(5000))), Err(TokenError::Malformed));
     }
 }

@@ -23,6 +23,8 @@ impl BackgroundService for HealthLoop {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         // Keyed by pool address: a pool carried over by a reload keeps its schedule.
         let mut next_due: HashMap<usize, Instant> = HashMap::new();
+        // (pool, backend) label pairs exported so far, to retire series a reload removed.
+        let mut exported: Vec<(String, String)> = Vec::new();
         // systemd's watchdog is fed from this loop: if the runtime stalls, systemd notices.
         let watchdog = crate::systemd::watchdog_interval();
         let mut last_ping = Instant::now();
@@ -40,8 +42,13 @@ impl BackgroundService for HealthLoop {
                 if next_due.get(&key).is_none_or(|due| *due <= now) {
                     next_due.insert(key, now + pool.config.health.interval);
                     let pool = Arc::clone(pool);
+                    // A backend that stalls a probe (slow TLS, an endless SSE answer) must not
+                    // stall the loop, which also feeds systemd's watchdog.
+                    let deadline = pool.config.health.timeout * 2 + Duration::from_secs(1);
                     checks.spawn(async move {
-                        pool.run_health_check().await;
+                        if tokio::time::timeout(deadline, pool.run_health_check()).await.is_err() {
+                            tracing::warn!(pool = pool.name(), "health check pass timed out");
+                        }
                         pool
                     });
                 }
@@ -58,6 +65,15 @@ impl BackgroundService for HealthLoop {
                     }
                 }
             }
+            let current: Vec<(String, String)> = snap
+                .pools
+                .iter()
+                .flat_map(|p| p.config.backends.iter().map(|b| (p.name().to_owned(), b.addr.to_string())))
+                .collect();
+            for gone in exported.iter().filter(|e| !current.contains(e)) {
+                let _ = self.state.metrics.upstream_healthy.remove_label_values(&[&gone.0, &gone.1]);
+            }
+            exported = current;
             if snap.pools.iter().all(|p| p.checked_once()) {
                 self.state.set_ready();
             }

@@ -29,20 +29,13 @@ pub fn non_reloadable(old: &Config, new: &Config) -> Vec<&'static str> {
         ("proxy.listen", o.listen != n.listen),
         ("proxy.threads", o.threads != n.threads),
         ("proxy.grace_period", o.grace_period != n.grace_period),
-        (
-            "proxy.shutdown_timeout",
-            o.shutdown_timeout != n.shutdown_timeout,
-        ),
+        ("proxy.shutdown_timeout", o.shutdown_timeout != n.shutdown_timeout),
         ("proxy.pid_file", o.pid_file != n.pid_file),
         ("proxy.upgrade_sock", o.upgrade_sock != n.upgrade_sock),
         ("admin.listen", old.admin.listen != new.admin.listen),
         ("log", old.log != new.log),
     ];
-    checks
-        .into_iter()
-        .filter(|(_, changed)| *changed)
-        .map(|(name, _)| name)
-        .collect()
+    checks.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
 }
 
 /// What a reload changed, one phrase per item, for the log line and `/status`.
@@ -111,38 +104,32 @@ impl State {
         crate::systemd::reloading();
         let result = self.try_reload(path).await;
         let now = SystemTime::now();
-        let mut status = self
-            .last_reload
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default();
+        let mut status = self.last_reload.lock().map(|s| s.clone()).unwrap_or_default();
         status.at = Some(now);
         status.ok = result.is_ok();
         match &result {
             Ok((generation, changes)) => {
                 tracing::info!(generation, changes = %if changes.is_empty() { "none".into() } else { changes.join("; ") }, "config reloaded");
                 self.metrics.config_reloads.with_label_values(&["ok"]).inc();
-                self.metrics.config_last_success.set(
-                    now.duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()) as i64,
-                );
+                self.metrics
+                    .config_last_success
+                    .set(now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64);
                 status.error = None;
                 status.last_success = Some(now);
                 status.changes = changes.clone();
             }
             Err(e) => {
                 tracing::error!(error = %e, "config reload refused; the running config stays");
-                self.metrics
-                    .config_reloads
-                    .with_label_values(&["error"])
-                    .inc();
+                self.metrics.config_reloads.with_label_values(&["error"]).inc();
                 status.error = Some(e.to_string());
             }
         }
         if let Ok(mut last) = self.last_reload.lock() {
             *last = ReloadStatus { ..status };
         }
-        crate::systemd::ready("serving");
+        if self.is_ready() {
+            crate::systemd::ready("serving");
+        }
         result.map(|(generation, _)| generation)
     }
 
@@ -155,22 +142,14 @@ impl State {
         }
         // Secrets are re-read on every reload, so a rotated key file takes effect.
         let keys = match &new.sessions.key_file {
-            Some(file) => Some(
-                self.keys
-                    .load()
-                    .rotate(SessionKey::from_file(file)?, new.sessions.rotation_overlap),
-            ),
+            Some(file) => Some(self.keys.load().rotate(SessionKey::from_file(file)?, new.sessions.rotation_overlap)),
             None => None,
         };
         let changes = changes(&current.config, &new);
         let next = Snapshot::build(new, Some(&current))?;
         // New or changed pools would count every backend healthy until probed: probe first.
-        let fresh: Vec<_> = next
-            .pools
-            .iter()
-            .filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p)))
-            .cloned()
-            .collect();
+        let fresh: Vec<_> =
+            next.pools.iter().filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p))).cloned().collect();
         let mut probes = tokio::task::JoinSet::new();
         for pool in fresh {
             let limit = pool.config.health.timeout * 2;
@@ -192,7 +171,9 @@ mod tests {
     use std::path::Path;
 
     fn conf(extra: &str) -> Config {
-        let text = format!("[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:1\"]\n{extra}\n[[route]]\nname = \"r\"\npool = \"a\"\n");
+        let text = format!(
+            "[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:1\"]\n{extra}\n[[route]]\nname = \"r\"\npool = \"a\"\n"
+        );
         config::parse(Path::new("t.toml"), &text).expect("valid")
     }
 
@@ -201,7 +182,11 @@ mod tests {
         let old = conf("");
         let new = conf("[[pool]]\nname = \"b\"\nbackends = [\"127.0.0.1:2\"]\n").clone();
         assert_eq!(changes(&old, &new), vec!["pool b added".to_owned()]);
-        let moved = config::parse(Path::new("t.toml"), "[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:3\"]\n[[route]]\nname = \"s\"\npool = \"a\"\n").expect("valid");
+        let moved = config::parse(
+            Path::new("t.toml"),
+            "[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:3\"]\n[[route]]\nname = \"s\"\npool = \"a\"\n",
+        )
+        .expect("valid");
         assert_eq!(
             changes(&old, &moved),
             vec![
@@ -218,9 +203,6 @@ mod tests {
         let mut new = conf("");
         new.proxy.threads = 8;
         new.admin.listen = "127.0.0.1:1".parse().expect("addr");
-        assert_eq!(
-            non_reloadable(&old, &new),
-            vec!["proxy.threads", "admin.listen"]
-        );
+        assert_eq!(non_reloadable(&old, &new), vec!["proxy.threads", "admin.listen"]);
     }
 }

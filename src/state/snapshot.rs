@@ -40,10 +40,6 @@ impl Snapshot {
 
     /// The metric label for a tool: its name when listed under `[metrics] tools`, else `other`.
     pub fn tool_label<'a>(&'a self, tool: &str) -> &'a str {
-        self.config
-            .tool_labels
-            .iter()
-            .find(|t| *t == tool)
-            .map_or("other", String::as_str)
+        self.config.tool_labels.iter().find(|t| *t == tool).map_or("other", String::as_str)
     }
 }

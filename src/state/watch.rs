@@ -35,12 +35,7 @@ impl BackgroundService for ConfigWatcher {
                 _ = shutdown.changed() => return,
             }
             let snap = self.state.snapshot();
-            let Some(path) = snap
-                .config
-                .source
-                .clone()
-                .filter(|_| snap.config.proxy.watch_config)
-            else {
+            let Some(path) = snap.config.source.clone().filter(|_| snap.config.proxy.watch_config) else {
                 continue;
             };
             let now = stamp(&path);

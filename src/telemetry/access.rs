@@ -60,17 +60,9 @@ pub fn access(a: &Access<'_>) {
 
 fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     timestamp(buf);
-    write!(
-        buf,
-        " access route={} method={} path=",
-        a.route, a.http_method
-    )?;
+    write!(buf, " access route={} method={} path=", a.route, a.http_method)?;
     quoted(buf, a.path);
-    write!(
-        buf,
-        " mcp={} tool={} era={} status={} ",
-        a.mcp_method, a.tool, a.era, a.status
-    )?;
+    write!(buf, " mcp={} tool={} era={} status={} ", a.mcp_method, a.tool, a.era, a.status)?;
     match a.upstream {
         Some(u) => write!(buf, "upstream={u}")?,
         None => buf.extend_from_slice(b"upstream=-"),
@@ -79,12 +71,7 @@ fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
         Some(c) => write!(buf, " client={c}")?,
         None => buf.extend_from_slice(b" client=-"),
     }
-    write!(
-        buf,
-        " us={} reason={}\n",
-        a.duration_us,
-        a.reason.unwrap_or("-")
-    )
+    write!(buf, " us={} reason={}\n", a.duration_us, a.reason.unwrap_or("-"))
 }
 
 fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
@@ -96,11 +83,7 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     quoted(buf, a.path);
     write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
     quoted(buf, a.tool);
-    write!(
-        buf,
-        r#","era":"{}","status":{},"upstream":"#,
-        a.era, a.status
-    )?;
+    write!(buf, r#","era":"{}","status":{},"upstream":"#, a.era, a.status)?;
     match a.upstream {
         Some(u) => write!(buf, r#""{u}""#)?,
         None => buf.extend_from_slice(b"null"),
@@ -127,9 +110,7 @@ fn quoted(buf: &mut Vec<u8>, s: &str) {
 
 /// RFC 3339 UTC with milliseconds, from the Unix clock by civil-date arithmetic.
 fn timestamp(buf: &mut Vec<u8>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
@@ -189,28 +170,15 @@ mod tests {
         let mut buf = Vec::new();
         text(&mut buf, &sample()).expect("text");
         let line = String::from_utf8(buf).expect("utf8");
-        assert_eq!(
-            line.matches('\n').count(),
-            1,
-            "one line, the path's newline escaped: {line}"
-        );
-        assert!(
-            line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#),
-            "{line}"
-        );
+        assert_eq!(line.matches('\n').count(), 1, "one line, the path's newline escaped: {line}");
+        assert!(line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#), "{line}");
         let mut buf = Vec::new();
         json(&mut buf, &sample()).expect("json");
         let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
         assert_eq!(
-            (
-                v["status"].as_u64(),
-                v["path"].as_str(),
-                v["client"].is_null()
-            ),
+            (v["status"].as_u64(), v["path"].as_str(), v["client"].is_null()),
             (Some(200), Some("/mcp\"x\ny"), true)
         );
-        assert!(v["timestamp"]
-            .as_str()
-            .is_some_and(|t| t.len() == 24 && t.ends_with('Z')));
+        assert!(v["timestamp"].as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z')));
     }
 }

@@ -19,27 +19,17 @@ pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGu
 /// behind by 128k lines, logging blocks rather than losing access records.
 pub fn init(log: &LogSettings) -> LogGuard {
     use std::io::IsTerminal;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{},pingora=warn,pingora_core=warn,pingora_proxy=warn",
-            log.level
-        ))
-    });
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},pingora=warn,pingora_core=warn,pingora_proxy=warn", log.level)));
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("mcp-edge log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     if log.access {
         access::install(writer.clone(), log.format);
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     // A second init (tests in one process) keeps the first subscriber.
     let _ = match log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -44,10 +44,8 @@ impl McpHealthCheck {
     }
 
     fn peer(&self, target: &Backend) -> Result<HttpPeer> {
-        let addr = target
-            .addr
-            .as_inet()
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "not an inet backend"))?;
+        let addr =
+            target.addr.as_inet().ok_or_else(|| Error::explain(ErrorType::InternalError, "not an inet backend"))?;
         let mut peer = HttpPeer::new(*addr, self.tls, self.sni.clone());
         peer.options.connection_timeout = Some(self.timeout);
         peer.options.total_connection_timeout = Some(self.timeout);
@@ -56,13 +54,7 @@ impl McpHealthCheck {
         Ok(peer)
     }
 
-    fn request(
-        &self,
-        method: &str,
-        target: &Backend,
-        body_len: usize,
-        modern: bool,
-    ) -> Result<RequestHeader> {
+    fn request(&self, method: &str, target: &Backend, body_len: usize, modern: bool) -> Result<RequestHeader> {
         let mut req = RequestHeader::build(method, self.path.as_bytes(), None)?;
         let host = self.host.clone().unwrap_or_else(|| target.addr.to_string());
         req.insert_header("Host", host)?;
@@ -72,49 +64,28 @@ impl McpHealthCheck {
         }
         req.insert_header("Content-Length", body_len.to_string())?;
         if modern {
-            req.insert_header(
-                "MCP-Protocol-Version",
-                crate::mcp::method::FIRST_MODERN_VERSION,
-            )?;
+            req.insert_header("MCP-Protocol-Version", crate::mcp::method::FIRST_MODERN_VERSION)?;
             req.insert_header("Mcp-Method", "server/discover")?;
         }
         Ok(req)
     }
 
     /// Sends one probe; Ok(session id the server opened, if any) when it answered a result.
-    async fn probe(
-        &self,
-        target: &Backend,
-        body: &'static [u8],
-        modern: bool,
-    ) -> Result<Option<String>> {
+    async fn probe(&self, target: &Backend, body: &'static [u8], modern: bool) -> Result<Option<String>> {
         let peer = self.peer(target)?;
         let (mut s, _) = self.connector.get_http_session(&peer).await?;
-        s.write_request_header(Box::new(self.request(
-            "POST",
-            target,
-            body.len(),
-            modern,
-        )?))
-        .await?;
+        s.write_request_header(Box::new(self.request("POST", target, body.len(), modern)?)).await?;
         s.write_request_body(Bytes::from_static(body), true).await?;
         s.finish_request_body().await?;
         s.read_response_header().await?;
         let (status, session) = match s.response_header() {
-            Some(h) => (
-                h.status.as_u16(),
-                h.headers
-                    .get("mcp-session-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            ),
+            Some(h) => {
+                (h.status.as_u16(), h.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
+            }
             None => (0, None),
         };
         if status != 200 {
-            return Error::e_explain(
-                ErrorType::HTTPStatus(status),
-                "MCP probe got a non-200 status",
-            );
+            return Error::e_explain(ErrorType::HTTPStatus(status), "MCP probe got a non-200 status");
         }
         let mut seen = Vec::new();
         while let Some(chunk) = s.read_response_body().await? {
@@ -124,10 +95,7 @@ impl McpHealthCheck {
             }
         }
         if !contains(&seen, br#""result""#) {
-            return Error::e_explain(
-                ErrorType::InvalidHTTPHeader,
-                "MCP probe answer holds no JSON-RPC result",
-            );
+            return Error::e_explain(ErrorType::InvalidHTTPHeader, "MCP probe answer holds no JSON-RPC result");
         }
         Ok(session)
     }
@@ -157,9 +125,17 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[async_trait]
 impl HealthCheck for McpHealthCheck {
     async fn check(&self, target: &Backend) -> Result<()> {
-        let session = match self.probe(target, INITIALIZE, false).await {
+        // Each probe gets one deadline in all: per-read timeouts alone would let an SSE answer
+        // that trickles keep-alives hold the check open.
+        let timed = |body, modern| async move {
+            match tokio::time::timeout(self.timeout, self.probe(target, body, modern)).await {
+                Ok(result) => result,
+                Err(_) => Error::e_explain(ErrorType::ConnectTimedout, "MCP probe timed out"),
+            }
+        };
+        let session = match timed(INITIALIZE, false).await {
             Ok(session) => session,
-            Err(_) => self.probe(target, DISCOVER, true).await?,
+            Err(_) => timed(DISCOVER, true).await?,
         };
         if let Some(session) = session {
             self.close_session(target, session).await;

@@ -21,11 +21,7 @@ use crate::config::model::{HealthKind, PoolConfig};
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("pool `{pool}`: backend {addr}: {message}")]
-    Backend {
-        pool: String,
-        addr: SocketAddr,
-        message: String,
-    },
+    Backend { pool: String, addr: SocketAddr, message: String },
     #[error("pool `{pool}`: backend discovery did not complete synchronously")]
     Discovery { pool: String },
 }
@@ -41,12 +37,10 @@ impl Pool {
     pub fn new(config: &PoolConfig) -> Result<Pool, PoolError> {
         let mut set = std::collections::BTreeSet::new();
         for b in &config.backends {
-            let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| {
-                PoolError::Backend {
-                    pool: config.name.clone(),
-                    addr: b.addr,
-                    message: e.to_string(),
-                }
+            let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| PoolError::Backend {
+                pool: config.name.clone(),
+                addr: b.addr,
+                message: e.to_string(),
             })?;
             set.insert(backend);
         }
@@ -56,22 +50,11 @@ impl Pool {
         }
         let lb = LoadBalancer::<RoundRobin>::from_backends(backends);
         // Static discovery never waits; poll its update once instead of needing a runtime.
-        match pin!(lb.update())
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
+        match pin!(lb.update()).as_mut().poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(Ok(())) => {}
-            _ => {
-                return Err(PoolError::Discovery {
-                    pool: config.name.clone(),
-                })
-            }
+            _ => return Err(PoolError::Discovery { pool: config.name.clone() }),
         }
-        Ok(Pool {
-            config: config.clone(),
-            lb,
-            checked: AtomicBool::new(config.health.kind == HealthKind::None),
-        })
+        Ok(Pool { config: config.clone(), lb, checked: AtomicBool::new(config.health.kind == HealthKind::None) })
     }
 
     pub fn name(&self) -> &str {
@@ -83,9 +66,7 @@ impl Pool {
         let n = self.config.backends.len().max(1) * 2;
         // Without a health check, pingora's default health (healthy) stands: all are usable.
         self.lb
-            .select_with(b"", n, |b, healthy| {
-                healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a))
-            })
+            .select_with(b"", n, |b, healthy| healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a)))
             .and_then(|b| b.addr.as_inet().copied())
     }
 
@@ -106,8 +87,7 @@ impl Pool {
     pub fn peer(&self, addr: SocketAddr) -> HttpPeer {
         let mut peer = HttpPeer::new(addr, self.config.tls, self.config.sni.clone());
         peer.options.connection_timeout = Some(self.config.connect_timeout);
-        peer.options.total_connection_timeout =
-            Some(self.config.connect_timeout + Duration::from_secs(1));
+        peer.options.total_connection_timeout = Some(self.config.connect_timeout + Duration::from_secs(1));
         // One timeout covers every upstream read, including the gaps between SSE events,
         // so it must be long: an idle stream is not a failure.
         peer.options.read_timeout = Some(self.config.idle_timeout);
@@ -144,9 +124,9 @@ fn health_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync
             c.consecutive_success = h.rise;
             c.consecutive_failure = h.fall;
             c.peer_template.options.connection_timeout = Some(h.timeout);
+            c.peer_template.options.total_connection_timeout = Some(h.timeout);
             c.peer_template.options.read_timeout = Some(h.timeout);
-            if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None)
-            {
+            if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None) {
                 let _ = req.insert_header("Host", host.as_str());
                 c.req = req;
             }

@@ -13,24 +13,19 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 }
 
 pub fn connect(port: u16) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
     s
 }
 
@@ -42,10 +37,7 @@ pub fn raw(port: u16, request: &[u8]) -> Resp {
 }
 
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         req.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
     }
@@ -62,8 +54,7 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], bo
 pub fn try_status(port: u16, path: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
     let mut head = String::new();
     BufReader::new(s).read_line(&mut head).ok()?;
     head.split_whitespace().nth(1)?.parse().ok()
@@ -73,10 +64,8 @@ pub fn get(port: u16, path: &str) -> Resp {
     request(port, "GET", path, &[], b"")
 }
 
-pub const JSON_HEADERS: [(&str, &str); 2] = [
-    ("Content-Type", "application/json"),
-    ("Accept", "application/json, text/event-stream"),
-];
+pub const JSON_HEADERS: [(&str, &str); 2] =
+    [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")];
 
 /// POST a JSON-RPC body with MCP's usual headers plus `extra`.
 pub fn post_mcp(port: u16, path: &str, extra: &[(&str, &str)], body: &str) -> Resp {
@@ -113,12 +102,7 @@ pub fn read_response<R: BufRead>(r: &mut R) -> Resp {
     while status == 100 {
         (status, headers) = read_head(r);
     }
-    let find = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    };
+    let find = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         while let Some(chunk) = read_chunk(r) {
@@ -130,11 +114,7 @@ pub fn read_response<R: BufRead>(r: &mut R) -> Resp {
     } else {
         let _ = r.read_to_end(&mut body);
     }
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp { status, headers, body }
 }
 
 /// One chunk of a chunked body; None at the terminating chunk or EOF.
@@ -160,44 +140,25 @@ pub struct Stream {
 }
 
 impl Stream {
-    pub fn open(
-        port: u16,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Stream {
+    pub fn open(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Stream {
         let mut s = connect(port);
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n",
-            body.len()
-        );
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n", body.len());
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes())
-            .and_then(|_| s.write_all(body))
-            .expect("write request");
+        s.write_all(req.as_bytes()).and_then(|_| s.write_all(body)).expect("write request");
         let mut reader = BufReader::new(s);
         let (status, headers) = read_head(&mut reader);
-        let chunked = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
-        });
-        Stream {
-            status,
-            headers,
-            reader,
-            pending: Vec::new(),
-            chunked,
-        }
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+        Stream { status, headers, reader, pending: Vec::new(), chunked }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The next complete SSE event (text up to a blank line) and when it arrived.
@@ -230,10 +191,7 @@ pub struct KeepAlive {
 
 impl KeepAlive {
     pub fn open(port: u16) -> KeepAlive {
-        KeepAlive {
-            port,
-            reader: BufReader::new(connect(port)),
-        }
+        KeepAlive { port, reader: BufReader::new(connect(port)) }
     }
 
     pub fn post_mcp(&mut self, path: &str, body: &str) -> std::io::Result<Resp> {

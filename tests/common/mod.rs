@@ -24,10 +24,7 @@ pub fn free_port() -> u16 {
 pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !ready() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -37,11 +34,7 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
 pub const DEAD_BACKEND: &str = "127.0.0.1:1";
 
 pub fn port_open(port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(200),
-    )
-    .is_ok()
+    TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200)).is_ok()
 }
 
 /// A child process killed when the test ends, pass or fail.
@@ -59,14 +52,8 @@ impl Drop for Proc {
 
 impl Proc {
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let child = cmd
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Proc {
-            child,
-            name: name.to_owned(),
-        }
+        let child = cmd.stdin(Stdio::null()).spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc { child, name: name.to_owned() }
     }
 
     /// Waits for the process to exit, polling until `limit`.
@@ -84,10 +71,8 @@ impl Proc {
     /// Sends a signal by name (libc-free: through kill(1)).
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .map(|s| s.success());
+        let ok =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().map(|s| s.success());
         assert_eq!(ok.ok(), Some(true), "kill -{sig} {}", self.name);
     }
 }
@@ -111,23 +96,13 @@ impl Mock {
     /// On a given port: to bring a "crashed" backend back where the config expects it.
     pub fn start_on(port: u16, name: &str, stateful: bool, extra: &[&str]) -> Mock {
         let mut cmd = Command::new(MOCK);
-        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name])
-            .args(extra)
-            .stdout(Stdio::null());
+        cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--name", name]).args(extra).stdout(Stdio::null());
         if stateful {
             cmd.arg("--stateful");
         }
         let proc = Proc::spawn(name, &mut cmd);
-        wait_until(
-            &format!("mock {name} on :{port}"),
-            Duration::from_secs(10),
-            || port_open(port),
-        );
-        Mock {
-            port,
-            name: name.to_owned(),
-            _proc: proc,
-        }
+        wait_until(&format!("mock {name} on :{port}"), Duration::from_secs(10), || port_open(port));
+        Mock { port, name: name.to_owned(), _proc: proc }
     }
 
     pub fn addr(&self) -> String {
@@ -154,13 +129,7 @@ impl Edge {
     }
 
     pub fn start_with_key(body: &str, key: Option<&Path>) -> Edge {
-        Edge::start_opts(
-            body,
-            Opts {
-                key,
-                ..Opts::default()
-            },
-        )
+        Edge::start_opts(body, Opts { key, ..Opts::default() })
     }
 
     pub fn start_opts(body: &str, opts: Opts<'_>) -> Edge {
@@ -177,13 +146,7 @@ impl Edge {
                 .envs(opts.env.iter().copied())
                 .stderr(log),
         );
-        let edge = Edge {
-            port,
-            admin,
-            dir,
-            config,
-            proc,
-        };
+        let edge = Edge { port, admin, dir, config, proc };
         wait_until("mcp-edge /readyz", Duration::from_secs(20), || {
             http::try_status(edge.admin, "/readyz") == Some(200)
         });
@@ -196,14 +159,7 @@ impl Edge {
 
     /// Rewrites the config body (ports kept) for a reload.
     pub fn rewrite(&self, body: &str, opts: &Opts<'_>) {
-        write_config(
-            &self.config,
-            self.port,
-            self.admin,
-            self.dir.path(),
-            opts,
-            body,
-        );
+        write_config(&self.config, self.port, self.admin, self.dir.path(), opts, body);
     }
 
     /// Everything mcp-edge logged so far.
@@ -213,11 +169,7 @@ impl Edge {
 
     /// Waits (with a deadline) until the log holds `needle` (logs are written in the background).
     pub fn wait_log(&self, needle: &str) {
-        wait_until(
-            &format!("{needle:?} in the log"),
-            Duration::from_secs(5),
-            || self.log().contains(needle),
-        );
+        wait_until(&format!("{needle:?} in the log"), Duration::from_secs(5), || self.log().contains(needle));
     }
 
     /// Waits (with a deadline) until `/metrics` shows `line`: requests are counted in the
@@ -262,22 +214,13 @@ fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>,
     )
     .expect("write config");
     if let Some(key) = opts.key {
-        writeln!(
-            f,
-            "[sessions]\nkey_file = \"{}\"\n{}\n",
-            key.display(),
-            opts.sessions
-        )
-        .expect("write config");
+        writeln!(f, "[sessions]\nkey_file = \"{}\"\n{}\n", key.display(), opts.sessions).expect("write config");
     }
     f.write_all(body.as_bytes()).expect("write config");
 }
 
 /// One pool of backends plus a route: the common shape of test configs.
 pub fn pool(name: &str, backends: &[&Mock], extra: &str) -> String {
-    let list: Vec<String> = backends
-        .iter()
-        .map(|m| format!("\"{}\"", m.addr()))
-        .collect();
+    let list: Vec<String> = backends.iter().map(|m| format!("\"{}\"", m.addr())).collect();
     format!("[[pool]]\nname = \"{name}\"\nbackends = [{}]\npath = \"/mcp\"\n{extra}\n[pool.health]\ncheck = \"mcp\"\ninterval = \"1s\"\n\n", list.join(", "))
 }

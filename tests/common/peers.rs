@@ -39,10 +39,7 @@ impl Peers {
     }
 
     fn command(&self, key: &str) -> Command {
-        let value = self
-            .env
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from .peers/env"));
+        let value = self.env.get(key).unwrap_or_else(|| panic!("{key} missing from .peers/env"));
         let mut parts = value.split(' ');
         let mut cmd = Command::new(parts.next().expect("a program"));
         cmd.args(parts);
@@ -53,35 +50,20 @@ impl Peers {
     pub fn server(&self, key: &str, args: &[&str]) -> PeerServer {
         let port = free_port();
         let mut cmd = self.command(key);
-        cmd.args(["--port", &port.to_string()])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(["--port", &port.to_string()]).args(args).stdout(Stdio::null()).stderr(Stdio::null());
         let proc = Proc::spawn(key, &mut cmd);
-        wait_until(
-            &format!("{key} {args:?} on :{port}"),
-            Duration::from_secs(30),
-            || port_open(port),
-        );
+        wait_until(&format!("{key} {args:?} on :{port}"), Duration::from_secs(30), || port_open(port));
         PeerServer { port, _proc: proc }
     }
 
     /// Runs a client scenario (`key`: PEERS_PY2_CLIENT, PEERS_PY1_CLIENT, PEERS_TS_CLIENT) and
     /// returns the JSON it printed last; fails the test when the scenario failed.
     pub fn client(&self, key: &str, url: &str, args: &[&str]) -> serde_json::Value {
-        let out = self
-            .command(key)
-            .args(["--url", url, "--timeout", "60"])
-            .args(args)
-            .output()
-            .expect("run client");
+        let out = self.command(key).args(["--url", url, "--timeout", "60"]).args(args).output().expect("run client");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let last = stdout.lines().last().unwrap_or_default();
         let result: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| {
-            panic!(
-                "{key} {args:?} printed no JSON:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
+            panic!("{key} {args:?} printed no JSON:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
         });
         assert!(
             out.status.success() && result["ok"] == true,

@@ -75,12 +75,7 @@ impl Request {
     }
     /// All headers in arrival order, values decoded lossily.
     pub fn headers(&self) -> impl Iterator<Item = (&[u8], std::borrow::Cow<'_, str>)> {
-        self.headers.iter().map(|&(na, nb, va, vb)| {
-            (
-                &self.head[na..nb],
-                String::from_utf8_lossy(&self.head[va..vb]),
-            )
-        })
+        self.headers.iter().map(|&(na, nb, va, vb)| (&self.head[na..nb], String::from_utf8_lossy(&self.head[va..vb])))
     }
     /// Whether a comma-separated header contains `token` (case-insensitive).
     fn has_token(&self, name: &str, token: &str) -> bool {
@@ -153,10 +148,7 @@ impl Conn {
     /// Returns the range of the next line (without CR LF) once it is fully buffered.
     async fn line(&mut self, max: usize) -> Result<(usize, usize), ReadError> {
         loop {
-            if let Some(i) = self.rbuf[self.rpos..self.rend]
-                .iter()
-                .position(|&c| c == b'\n')
-            {
+            if let Some(i) = self.rbuf[self.rpos..self.rend].iter().position(|&c| c == b'\n') {
                 let (a, mut b) = (self.rpos, self.rpos + i);
                 self.rpos = b + 1;
                 if b > a && self.rbuf[b - 1] == b'\r' {
@@ -205,16 +197,11 @@ impl Conn {
             }
             let had = buf.len();
             if self.fill().await? == 0 {
-                return Err(if had == 0 {
-                    ReadError::Closed
-                } else {
-                    ReadError::Io
-                });
+                return Err(if had == 0 { ReadError::Closed } else { ReadError::Io });
             }
         };
         req.head.clear();
-        req.head
-            .extend_from_slice(&self.rbuf[self.rpos..self.rpos + head_len]);
+        req.head.extend_from_slice(&self.rbuf[self.rpos..self.rpos + head_len]);
         self.rpos += head_len;
         parse_head(req)?;
 
@@ -235,9 +222,7 @@ impl Conn {
             return Err(ReadError::Bad(413, "request body too large"));
         }
         if (chunked || length > 0) && !req.http10 && req.has_token("expect", "100-continue") {
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await?;
+            self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
         if chunked {
             self.read_chunked(&mut req.body).await?;
@@ -250,11 +235,7 @@ impl Conn {
     async fn read_chunked(&mut self, body: &mut Vec<u8>) -> Result<(), ReadError> {
         loop {
             let (a, b) = self.line(4096).await?;
-            let size_text = self.rbuf[a..b]
-                .split(|&c| c == b';')
-                .next()
-                .unwrap_or(&[])
-                .trim_ascii();
+            let size_text = self.rbuf[a..b].split(|&c| c == b';').next().unwrap_or(&[]).trim_ascii();
             let size = std::str::from_utf8(size_text)
                 .ok()
                 .and_then(|s| usize::from_str_radix(s, 16).ok())
@@ -281,23 +262,10 @@ impl Conn {
 
     /// Writes a status line and the common headers into the write buffer.
     /// `len`: `Some(n)` for Content-Length, `None` for chunked.
-    pub fn head(
-        &mut self,
-        status: u16,
-        ctype: Option<&str>,
-        extra: &[(&str, &str)],
-        len: Option<usize>,
-        close: bool,
-    ) {
+    pub fn head(&mut self, status: u16, ctype: Option<&str>, extra: &[(&str, &str)], len: Option<usize>, close: bool) {
         let w = &mut self.wbuf;
         w.clear();
-        let _ = write!(
-            w,
-            "HTTP/1.1 {} {}\r\nX-Mock-Backend: {}\r\n",
-            status,
-            reason(status),
-            self.backend
-        );
+        let _ = write!(w, "HTTP/1.1 {} {}\r\nX-Mock-Backend: {}\r\n", status, reason(status), self.backend);
         if let Some(ct) = ctype {
             let _ = write!(w, "Content-Type: {ct}\r\n");
         }
@@ -398,11 +366,7 @@ fn parse_head(req: &mut Request) -> Result<(), ReadError> {
         return Err(BAD);
     }
     let mut parts = line.split(|&c| c == b' ').filter(|p| !p.is_empty());
-    let (m, t, v) = (
-        parts.next().ok_or(BAD)?,
-        parts.next().ok_or(BAD)?,
-        parts.next().ok_or(BAD)?,
-    );
+    let (m, t, v) = (parts.next().ok_or(BAD)?, parts.next().ok_or(BAD)?, parts.next().ok_or(BAD)?);
     let off = |s: &[u8]| s.as_ptr() as usize - head.as_ptr() as usize;
     req.method = (off(m), off(m) + m.len());
     req.target = (off(t), off(t) + t.len());
@@ -428,11 +392,8 @@ fn parse_head(req: &mut Request) -> Result<(), ReadError> {
         let vs = if value.is_empty() { b } else { off(value) };
         req.headers.push((a, a + colon, vs, vs + value.len()));
     }
-    req.keep_alive = if req.http10 {
-        req.has_token("connection", "keep-alive")
-    } else {
-        !req.has_token("connection", "close")
-    };
+    req.keep_alive =
+        if req.http10 { req.has_token("connection", "keep-alive") } else { !req.has_token("connection", "close") };
     Ok(())
 }
 

@@ -29,10 +29,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use http::{Conn, ReadError, Request};
 
 #[derive(Parser)]
-#[command(
-    name = "mcp-edge-mock",
-    about = "Mock MCP upstream server for mcp-edge tests and load tests"
-)]
+#[command(name = "mcp-edge-mock", about = "Mock MCP upstream server for mcp-edge tests and load tests")]
 struct Args {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:9101")]
@@ -121,11 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         requests: AtomicU64::new(0),
         open_streams: AtomicI64::new(0),
     }));
-    let socket = if args.listen.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(args.listen)?;
     let listener = socket.listen(4096)?;
@@ -162,9 +155,7 @@ async fn serve(st: &'static State, sock: TcpStream) {
             Ok(()) => {}
             Err(ReadError::Bad(status, msg)) => {
                 st.requests.fetch_add(1, Ordering::Relaxed);
-                let _ = conn
-                    .send_bytes(status, Some("text/plain"), &[], msg.as_bytes(), true)
-                    .await;
+                let _ = conn.send_bytes(status, Some("text/plain"), &[], msg.as_bytes(), true).await;
                 return;
             }
             Err(ReadError::Closed | ReadError::Io) => return,
@@ -212,10 +203,7 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
             obj.insert("path".into(), req.target().into());
             json(conn, 200, &serde_json::to_vec(&obj)?, close).await?;
         }
-        "/healthz" => {
-            conn.send_bytes(200, Some("text/plain"), &[], b"ok\n", close)
-                .await?
-        }
+        "/healthz" => conn.send_bytes(200, Some("text/plain"), &[], b"ok\n", close).await?,
         "/hang" => {
             sse::wait(st, conn, std::future::pending::<()>(), false).await?;
             return Ok(false);
@@ -227,112 +215,59 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
             return Ok(false);
         }
         "/messages/" | "/messages" if st.legacy_sse && method == "POST" => {
-            let sid = query_param(req.query(), "session_id")
-                .or_else(|| query_param(req.query(), "sessionId"));
+            let sid = query_param(req.query(), "session_id").or_else(|| query_param(req.query(), "sessionId"));
             match sse::legacy_post(st, conn, sid.unwrap_or(""), &req.body) {
-                202 => {
-                    conn.send_bytes(202, Some("text/plain"), &[], b"Accepted", close)
-                        .await?
-                }
-                404 => {
-                    conn.send_bytes(
-                        404,
-                        Some("text/plain"),
-                        &[],
-                        b"Could not find session",
-                        close,
-                    )
-                    .await?
-                }
-                status => {
-                    conn.send(status, Some("application/json"), &[], close)
-                        .await?
-                }
+                202 => conn.send_bytes(202, Some("text/plain"), &[], b"Accepted", close).await?,
+                404 => conn.send_bytes(404, Some("text/plain"), &[], b"Could not find session", close).await?,
+                status => conn.send(status, Some("application/json"), &[], close).await?,
             }
         }
         _ if path == st.path => return mcp_endpoint(st, conn, req, close).await,
         _ => match path.strip_prefix("/status/").map(str::parse::<u16>) {
             Some(Ok(code)) if (200..=599).contains(&code) => status_echo(conn, code, close).await?,
-            _ => {
-                conn.send_bytes(404, Some("text/plain"), &[], b"not found\n", close)
-                    .await?
-            }
+            _ => conn.send_bytes(404, Some("text/plain"), &[], b"not found\n", close).await?,
         },
     }
     Ok(true)
 }
 
 async fn json(conn: &mut Conn, status: u16, body: &[u8], close: bool) -> io::Result<()> {
-    conn.send_bytes(status, Some("application/json"), &[], body, close)
-        .await
+    conn.send_bytes(status, Some("application/json"), &[], body, close).await
 }
 
 /// `/status/{code}`: that status, body `{"status":code}` (empty for 202/204/304).
 async fn status_echo(conn: &mut Conn, code: u16, close: bool) -> io::Result<()> {
     const RM: &str = r#"Bearer resource_metadata="http://x/.well-known/oauth-protected-resource""#;
-    let extra: &[(&str, &str)] = if code == 401 {
-        &[("WWW-Authenticate", RM)]
-    } else {
-        &[]
-    };
+    let extra: &[(&str, &str)] = if code == 401 { &[("WWW-Authenticate", RM)] } else { &[] };
     if matches!(code, 202 | 204 | 304) {
         return conn.send_bytes(code, None, extra, b"", close).await;
     }
     let body = format!(r#"{{"status":{code}}}"#);
-    conn.send_bytes(
-        code,
-        Some("application/json"),
-        extra,
-        body.as_bytes(),
-        close,
-    )
-    .await
+    conn.send_bytes(code, Some("application/json"), extra, body.as_bytes(), close).await
 }
 
 /// The MCP endpoint: POST (JSON-RPC), GET (stateful event stream), DELETE (end session).
-async fn mcp_endpoint(
-    st: &'static State,
-    conn: &mut Conn,
-    req: &Request,
-    close: bool,
-) -> io::Result<bool> {
+async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close: bool) -> io::Result<bool> {
     let session = req.header("mcp-session-id");
     match req.method() {
         "POST" => {
-            let ctx = mcp::Ctx {
-                session,
-                sessions: st.stateful,
-            };
+            let ctx = mcp::Ctx { session, sessions: st.stateful };
             match mcp::handle(st, &req.body, &mut conn.obuf, &ctx) {
                 mcp::Outcome::Accepted => {
                     conn.obuf.clear();
                     conn.send(202, None, &[], close).await?;
                 }
-                mcp::Outcome::Json(status) => {
-                    conn.send(status, Some("application/json"), &[], close)
-                        .await?
-                }
+                mcp::Outcome::Json(status) => conn.send(status, Some("application/json"), &[], close).await?,
                 mcp::Outcome::Initialized(sid) => {
-                    conn.send(
-                        200,
-                        Some("application/json"),
-                        &[("Mcp-Session-Id", &sid)],
-                        close,
-                    )
-                    .await?
+                    conn.send(200, Some("application/json"), &[("Mcp-Session-Id", &sid)], close).await?
                 }
                 mcp::Outcome::Slow(call) => {
-                    let sse = req
-                        .header("accept")
-                        .is_some_and(|a| a.contains("text/event-stream"));
+                    let sse = req.header("accept").is_some_and(|a| a.contains("text/event-stream"));
                     if sse {
                         return sse::slow_stream(st, conn, &call, close).await;
                     }
                     let total = Duration::from_millis(call.delay_ms.saturating_mul(call.steps));
-                    if sse::wait(st, conn, tokio::time::sleep(total), false)
-                        .await?
-                        .is_none()
-                    {
+                    if sse::wait(st, conn, tokio::time::sleep(total), false).await?.is_none() {
                         return Ok(false);
                     }
                     conn.obuf.clear();
@@ -345,18 +280,9 @@ async fn mcp_endpoint(
         m @ ("GET" | "DELETE") if st.stateful => {
             let sid = match session {
                 None => {
-                    return mcp_error(
-                        conn,
-                        400,
-                        -32000,
-                        "Bad Request: Mcp-Session-Id header is required",
-                        close,
-                    )
-                    .await
+                    return mcp_error(conn, 400, -32000, "Bad Request: Mcp-Session-Id header is required", close).await
                 }
-                Some(s) if !st.has_session(s) => {
-                    return mcp_error(conn, 404, -32001, "Session not found", close).await
-                }
+                Some(s) if !st.has_session(s) => return mcp_error(conn, 404, -32001, "Session not found", close).await,
                 Some(s) => s,
             };
             if m == "DELETE" {
@@ -364,45 +290,26 @@ async fn mcp_endpoint(
                 conn.send_bytes(200, None, &[], b"", close).await?;
                 return Ok(true);
             }
-            let last = req
-                .header("last-event-id")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
+            let last = req.header("last-event-id").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
             sse::session_stream(st, conn, sid, last, close).await?;
             Ok(false)
         }
         _ => {
             conn.obuf.clear();
             mcp::error(&mut conn.obuf, None, -32000, "Method not allowed");
-            let allow = if st.stateful {
-                "GET, POST, DELETE"
-            } else {
-                "POST"
-            };
-            conn.send(405, Some("application/json"), &[("Allow", allow)], close)
-                .await?;
+            let allow = if st.stateful { "GET, POST, DELETE" } else { "POST" };
+            conn.send(405, Some("application/json"), &[("Allow", allow)], close).await?;
             Ok(true)
         }
     }
 }
 
-async fn mcp_error(
-    conn: &mut Conn,
-    status: u16,
-    code: i32,
-    msg: &str,
-    close: bool,
-) -> io::Result<bool> {
+async fn mcp_error(conn: &mut Conn, status: u16, code: i32, msg: &str, close: bool) -> io::Result<bool> {
     mcp::error(&mut conn.obuf, None, code, msg);
-    conn.send(status, Some("application/json"), &[], close)
-        .await?;
+    conn.send(status, Some("application/json"), &[], close).await?;
     Ok(true)
 }
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
-    query.split('&').find_map(|kv| {
-        kv.split_once('=')
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| v)
-    })
+    query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
 }

@@ -148,12 +148,7 @@ fn bad_json(out: &mut Vec<u8>, e: &serde_json::Error) -> Outcome {
 fn check_session(st: &State, ctx: &Ctx, id: Option<&RawValue>, out: &mut Vec<u8>) -> Option<u16> {
     match ctx.session {
         None => {
-            error(
-                out,
-                id,
-                -32000,
-                "Bad Request: Mcp-Session-Id header is required",
-            );
+            error(out, id, -32000, "Bad Request: Mcp-Session-Id header is required");
             Some(400)
         }
         Some(s) if !st.has_session(s) => {
@@ -227,10 +222,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
             let p: InitParams = parse(params).unwrap_or_default();
             result_start(out, id);
             out.extend_from_slice(br#"{"protocolVersion":""#);
-            esc(
-                out,
-                p.protocol_version.as_deref().unwrap_or(DEFAULT_VERSION),
-            );
+            esc(out, p.protocol_version.as_deref().unwrap_or(DEFAULT_VERSION));
             out.extend_from_slice(br#"","capabilities":"#);
             out.extend_from_slice(CAPABILITIES.as_bytes());
             server_info(st, out);
@@ -283,9 +275,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
             esc(out, &p.name);
             out.extend_from_slice(b" from ");
             esc(out, st.name);
-            out.extend_from_slice(
-                br#"","messages":[{"role":"user","content":{"type":"text","text":"prompt "#,
-            );
+            out.extend_from_slice(br#"","messages":[{"role":"user","content":{"type":"text","text":"prompt "#);
             esc(out, &p.name);
             out.extend_from_slice(b" from ");
             esc(out, st.name);
@@ -296,13 +286,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
     Outcome::Json(200)
 }
 
-fn tools_call(
-    st: &State,
-    id: &RawValue,
-    params: Option<&RawValue>,
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Outcome {
+fn tools_call(st: &State, id: &RawValue, params: Option<&RawValue>, body: &[u8], out: &mut Vec<u8>) -> Outcome {
     let Some(p) = parse::<CallParams>(params) else {
         return invalid_params(out, id);
     };
@@ -429,14 +413,7 @@ pub fn esc(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&b[start..i]);
         if rep.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(c >> 4) as usize],
-                HEX[(c & 15) as usize],
-            ]);
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
         } else {
             out.extend_from_slice(rep);
         }

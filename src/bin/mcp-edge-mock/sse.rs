@@ -36,12 +36,7 @@ impl Drop for StreamGuard {
 
 /// Waits for `fut` while watching the client: `Ok(None)` if it went away first. With
 /// `keepalive`, sends a `: ping` comment chunk whenever nothing was written for a while.
-pub async fn wait<F: Future>(
-    st: &State,
-    conn: &mut Conn,
-    fut: F,
-    keepalive: bool,
-) -> io::Result<Option<F::Output>> {
+pub async fn wait<F: Future>(st: &State, conn: &mut Conn, fut: F, keepalive: bool) -> io::Result<Option<F::Output>> {
     tokio::pin!(fut);
     loop {
         let ping_at = Instant::from_std(conn.last_write + st.keepalive);
@@ -69,21 +64,13 @@ fn sse_head(conn: &mut Conn, close: bool) {
 
 /// `slow` tool call answered as SSE: one progress event per step, `delay_ms` apart, then the
 /// result. Returns false if the client went away.
-pub async fn slow_stream(
-    st: &'static State,
-    conn: &mut Conn,
-    call: &SlowCall,
-    close: bool,
-) -> io::Result<bool> {
+pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, close: bool) -> io::Result<bool> {
     let _guard = StreamGuard::new(st);
     sse_head(conn, close);
     conn.flush().await?;
     let (mut ev, mut json) = (Vec::new(), Vec::new());
     for n in 1..=call.steps {
-        if wait(st, conn, sleep(Duration::from_millis(call.delay_ms)), true)
-            .await?
-            .is_none()
-        {
+        if wait(st, conn, sleep(Duration::from_millis(call.delay_ms)), true).await?.is_none() {
             return Ok(false);
         }
         ev.clear();
@@ -121,10 +108,7 @@ pub async fn session_stream(
         }
         ev.clear();
         let _ = write!(ev, "id: {seq}\nevent: message\ndata: ");
-        let _ = write!(
-            ev,
-            r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"seq":{seq},"backend":""#
-        );
+        let _ = write!(ev, r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"seq":{seq},"backend":""#);
         mcp::esc(&mut ev, st.name);
         ev.extend_from_slice(b"\"}}\n\n");
         conn.chunk(&ev).await?;
@@ -155,8 +139,7 @@ pub async fn legacy_stream(st: &'static State, conn: &mut Conn, close: bool) -> 
     let _session = LegacySession(st, sid.clone());
     sse_head(conn, close);
     conn.flush().await?;
-    conn.chunk(format!("event: endpoint\ndata: /messages/?session_id={sid}\n\n").as_bytes())
-        .await?;
+    conn.chunk(format!("event: endpoint\ndata: /messages/?session_id={sid}\n\n").as_bytes()).await?;
     while let Some(Some(ev)) = wait(st, conn, rx.recv(), true).await? {
         conn.chunk(&ev).await?;
     }
@@ -169,10 +152,7 @@ pub fn legacy_post(st: &'static State, conn: &mut Conn, sid: &str, body: &[u8]) 
     let Some(tx) = st.legacy.lock().unwrap().get(sid).cloned() else {
         return 404;
     };
-    let ctx = mcp::Ctx {
-        session: None,
-        sessions: false,
-    };
+    let ctx = mcp::Ctx { session: None, sessions: false };
     match mcp::handle(st, body, &mut conn.obuf, &ctx) {
         mcp::Outcome::Accepted => 202,
         mcp::Outcome::Json(status) if status >= 400 => status,
@@ -214,13 +194,7 @@ pub async fn sse_chunked(st: &'static State, conn: &mut Conn, close: bool) -> io
         b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"partly cloudy, 18 C\"}],\"isError\":false}}\n\n",
     ];
     let _guard = StreamGuard::new(st);
-    conn.head(
-        200,
-        Some("text/event-stream"),
-        &[("Cache-Control", "no-cache")],
-        None,
-        close,
-    );
+    conn.head(200, Some("text/event-stream"), &[("Cache-Control", "no-cache")], None, close);
     conn.flush().await?;
     for ev in EVENTS {
         conn.chunk(ev).await?;

@@ -1,0 +1,104 @@
+//! Validation of `[[route]]` blocks and their `[[route.rule]]`s: paths, hosts, listeners, and
+//! references to pools and limits, resolved to indexes. Part of the raw → model pipeline.
+
+use std::collections::HashMap;
+
+use super::error::Collector;
+use super::model::*;
+use super::raw::*;
+use super::validate::{absolute_path, parse_addr, pool_ref};
+use crate::glob::Glob;
+
+pub fn route(
+    r: &S<RawRoute>,
+    pools: &HashMap<String, usize>,
+    limits: &HashMap<String, usize>,
+    c: &mut Collector<'_>,
+) -> RouteConfig {
+    let raw = r.get_ref();
+    let name = raw.name.get_ref().clone();
+    let field = |f: &str| format!("route.{name}.{f}");
+    let path = match (&raw.path, &raw.path_prefix) {
+        (Some(p), None) => PathMatch::Exact(absolute_path(c, p, &field("path"))),
+        (None, Some(p)) => PathMatch::Prefix(absolute_path(c, p, &field("path_prefix"))),
+        (None, None) => PathMatch::Prefix("/".into()),
+        (Some(p), Some(_)) => {
+            c.push(p.span(), field("path"), "set either `path` (exact) or `path_prefix`, not both");
+            PathMatch::Prefix("/".into())
+        }
+    };
+    let pool = raw.pool.as_ref().and_then(|p| pool_ref(p, pools, &field("pool"), c));
+    let inspect = match raw.inspect.as_ref().map(|i| (i.get_ref().as_str(), i.span())) {
+        None | Some(("auto", _)) => Inspect::Auto,
+        Some(("always", _)) => Inspect::Always,
+        Some(("never", _)) => Inspect::Never,
+        Some((other, span)) => {
+            c.push(span, field("inspect"), format!("unknown mode `{other}`; use \"auto\", \"always\" or \"never\""));
+            Inspect::Auto
+        }
+    };
+    let mut rules = Vec::new();
+    for rule in &raw.rule {
+        let rr = rule.get_ref();
+        let pool = rr.pool.as_ref().and_then(|p| pool_ref(p, pools, &field("rule.pool"), c));
+        let rule_limits = limit_refs(&rr.limits, limits, &field("rule.limits"), c);
+        let glob = |g: &Option<S<String>>| g.as_ref().map(|s| Glob::new(s.get_ref()));
+        let m = RuleConfig {
+            method: glob(&rr.method),
+            tool: glob(&rr.tool),
+            prompt: glob(&rr.prompt),
+            resource: rr.resource.as_ref().map(|s| Glob::new_prefix(s.get_ref())),
+            pool,
+            limits: rule_limits,
+        };
+        if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() {
+            c.push(rule.span(), field("rule"), "does nothing; give it a `pool`, `limits`, or both");
+        }
+        if m.method.is_none() && m.tool.is_none() && m.prompt.is_none() && m.resource.is_none() {
+            c.push(rule.span(), field("rule"), "matches nothing; give it `method`, `tool`, `resource` or `prompt`");
+        }
+        let targets = [&m.tool, &m.prompt, &m.resource].iter().filter(|t| t.is_some()).count();
+        if targets > 1 {
+            c.push(rule.span(), field("rule"), "names more than one of `tool`, `resource`, `prompt`; a request has only one target, so split it into several rules");
+        }
+        rules.push(m);
+    }
+    if pool.is_none() && raw.pool.is_none() && rules.is_empty() {
+        c.push(
+            raw.name.span(),
+            field("pool"),
+            "route has no `pool` and no rules, so nothing could be served; add `pool = \"...\"`",
+        );
+    }
+    RouteConfig {
+        name: name.clone(),
+        path,
+        host: raw.host.as_ref().map(|h| Glob::new(&h.get_ref().to_ascii_lowercase())),
+        listener: raw.listener.as_ref().and_then(|l| parse_addr(c, l, &field("listener"))),
+        pool,
+        inspect,
+        allowed_origins: raw.allowed_origins.iter().flatten().map(|o| o.get_ref().clone()).collect(),
+        limits: limit_refs(&raw.limits, limits, &field("limits"), c),
+        needs_call: !rules.is_empty(),
+        rules,
+    }
+}
+
+fn limit_refs(names: &[S<String>], limits: &HashMap<String, usize>, field: &str, c: &mut Collector<'_>) -> Vec<usize> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let found = limits.get(n.get_ref()).copied();
+            if found.is_none() {
+                let mut known: Vec<_> = limits.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                c.push(
+                    n.span(),
+                    field,
+                    format!("no limit named `{}`; defined limits: [{}]", n.get_ref(), known.join(", ")),
+                );
+            }
+            found
+        })
+        .collect()
+}
