@@ -26,6 +26,8 @@ pub enum Reason {
     UnknownSession,
     NoHealthyBackend,
     UpstreamFailed,
+    RateLimited,
+    ConcurrencyLimited,
 }
 
 impl Reason {
@@ -41,6 +43,8 @@ impl Reason {
             Reason::UnknownSession => "unknown_session",
             Reason::NoHealthyBackend => "no_healthy_backend",
             Reason::UpstreamFailed => "upstream_failed",
+            Reason::RateLimited => "rate_limited",
+            Reason::ConcurrencyLimited => "concurrency_limited",
         }
     }
 }
@@ -53,6 +57,7 @@ pub struct Metrics {
     pub session_overrides: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
+    pub limited: IntCounterVec,
     pub upstream_healthy: IntGaugeVec,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
@@ -84,6 +89,11 @@ impl Metrics {
         )?;
         let sessions_opened =
             counter("sessions_opened_total", "Backend sessions wrapped into proxy tokens, by pool.", &["pool"])?;
+        let limited = counter(
+            "limit_rejections_total",
+            "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited).",
+            &["route", "limit", "reason"],
+        )?;
         let retries =
             counter("upstream_retries_total", "Connect failures retried on another backend, by pool.", &["pool"])?;
         let duration = HistogramVec::new(
@@ -119,6 +129,7 @@ impl Metrics {
             session_overrides,
             sessions_opened,
             retries,
+            limited,
             upstream_healthy,
             config_generation,
             config_reloads,

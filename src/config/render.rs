@@ -40,6 +40,21 @@ pub fn to_json(c: &Config) -> Value {
                 "path": p.health.path, "rise": p.health.rise, "fall": p.health.fall,
             },
         })).collect::<Vec<_>>(),
+        "limits": c.limits.iter().map(|l| json!({
+            "name": l.name,
+            "key": l.key.iter().map(|k| match k {
+                KeyPart::ClientIp => "client_ip".to_owned(),
+                KeyPart::Route => "route".to_owned(),
+                KeyPart::Method => "method".to_owned(),
+                KeyPart::Tool => "tool".to_owned(),
+                KeyPart::Header(h) => format!("header:{h}"),
+            }).collect::<Vec<_>>(),
+            "quota": quota(&l.quota),
+            "tiers": l.tiers.iter().map(|(n, q)| json!({"name": n, "quota": quota(q)})).collect::<Vec<_>>(),
+            // Assignments map key values (often API keys) to tiers: never shown.
+            "assign": format!("<{} assignments, redacted>", l.assign.len()),
+            "costs": l.costs.iter().map(|(t, c)| json!({"tool": t, "cost": c})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         "routes": c.routes.iter().map(|r| json!({
             "name": r.name,
             "path": match &r.path { PathMatch::Exact(p) => json!({"exact": p}), PathMatch::Prefix(p) => json!({"prefix": p}) },
@@ -48,6 +63,7 @@ pub fn to_json(c: &Config) -> Value {
             "pool": r.pool.map(pool_name),
             "inspect": format!("{:?}", r.inspect).to_lowercase(),
             "allowed_origins": r.allowed_origins,
+            "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),
                 "tool": x.tool.as_ref().map(|g| g.as_pattern()),
@@ -57,5 +73,13 @@ pub fn to_json(c: &Config) -> Value {
                 "limits": x.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+    })
+}
+
+fn quota(q: &Quota) -> Value {
+    json!({
+        "rate": q.rate.map(|(n, per)| format!("{n}/{}s", per.as_secs())),
+        "burst": q.burst,
+        "concurrency": q.concurrency,
     })
 }

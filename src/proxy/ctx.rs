@@ -49,6 +49,8 @@ pub struct Ctx {
     /// Backends that refused a connection for this request.
     pub tried: Vec<SocketAddr>,
     pub reason: Option<Reason>,
+    /// In-flight slots held for concurrency caps, released when the request ends.
+    pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
     pub endpoint_sniff: Option<Vec<u8>>,
 }
@@ -73,6 +75,7 @@ impl Ctx {
             backend: None,
             tried: Vec::new(),
             reason: None,
+            guards: Vec::new(),
             endpoint_sniff: None,
         }
     }

@@ -10,6 +10,7 @@ pub mod finish;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;

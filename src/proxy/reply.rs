@@ -7,6 +7,8 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::ctx::Ctx;
+use super::throttle::Limited;
+use crate::limits::Refusal;
 use crate::mcp::error::{error_body, RpcCode};
 use crate::metrics::Reason;
 
@@ -71,6 +73,37 @@ impl Reject {
         Reject::new(503, RpcCode::ServerError, Reason::NoHealthyBackend, "no healthy backend in the pool");
     pub const UPSTREAM: Reject =
         Reject::new(502, RpcCode::ServerError, Reason::UpstreamFailed, "upstream connection failed");
+}
+
+/// 429 for a request a `[[limit]]` refused: `Retry-After`, and for JSON-RPC requests an error
+/// body that echoes the id and names the limit. Notifications (no id) get a bare 429.
+pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) -> Result<bool> {
+    let (what, retry_after) = match limited.refusal {
+        Refusal::Rate { retry_after } => ("rate limit", retry_after),
+        Refusal::Concurrency => ("concurrency limit", 1),
+    };
+    let body = match &ctx.id {
+        Some(id) => {
+            let message = format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit);
+            error_body(Some(id), RpcCode::ServerError, &message)
+        }
+        None => Vec::new(),
+    };
+    let mut resp = ResponseHeader::build(429, Some(4))?;
+    resp.insert_header("Retry-After", retry_after.to_string())?;
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    if !body.is_empty() {
+        resp.insert_header("Content-Type", "application/json")?;
+    }
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    }
+    tracing::debug!(limit = %limited.limit, retry_after, "limited");
+    session.write_response_header(Box::new(resp), body.is_empty()).await?;
+    if !body.is_empty() {
+        session.write_response_body(Some(Bytes::from(body)), true).await?;
+    }
+    Ok(true)
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".

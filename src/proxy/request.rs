@@ -13,15 +13,27 @@ use super::affinity::pin_session;
 use super::body::{self, Framing};
 use super::ctx::Ctx;
 use super::reply::{self, Reject};
+use super::throttle;
 use crate::mcp::envelope::{self, EnvelopeError, Message};
 use crate::mcp::method::{Era, Method, TargetKind};
 use crate::router::{Call, RouteExt};
 use crate::state::State;
 
 pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-    match decide(state, session, ctx).await? {
+    if let Err(reject) = decide(state, session, ctx).await? {
+        return reply::send(session, ctx, reject).await;
+    }
+    let snap = Arc::clone(&ctx.snap);
+    let Some(route) = ctx.route.and_then(|r| snap.router.routes().get(r)) else { return Ok(false) };
+    match throttle::admit(state, session, ctx, route) {
         Ok(()) => Ok(false),
-        Err(reject) => reply::send(session, ctx, reject).await,
+        Err(limited) => {
+            // The refusal echoes the JSON-RPC id; read a small unread body to learn it.
+            if session.req_header().method == HttpMethod::POST && ctx.body.is_none() {
+                learn_id(session, ctx, &Framing::of(session)).await?;
+            }
+            reply::limited(session, ctx, &limited).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::limits::Limiter;
 use crate::router::Router;
 use crate::upstream::{Pool, PoolError};
 
@@ -13,11 +14,22 @@ pub struct Snapshot {
     pub router: Router,
     /// Same order as `config.pools`: routes and rules refer to pools by index.
     pub pools: Vec<Arc<Pool>>,
+    /// Same order as `config.limits`. A limiter whose config did not change is carried over,
+    /// so its counters and in-flight guards survive a reload.
+    pub limiters: Vec<Arc<Limiter>>,
     pub generation: u64,
 }
 
 impl Snapshot {
     pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Snapshot, PoolError> {
+        let limiters = config
+            .limits
+            .iter()
+            .map(|lc| match previous.and_then(|p| p.limiters.iter().find(|old| old.config == *lc)) {
+                Some(old) => Arc::clone(old),
+                None => Arc::new(Limiter::new(lc)),
+            })
+            .collect();
         let mut pools = Vec::with_capacity(config.pools.len());
         for pc in &config.pools {
             let reused = previous.and_then(|p| p.pools.iter().find(|old| old.config == *pc));
@@ -31,6 +43,7 @@ impl Snapshot {
             generation: previous.map_or(1, |p| p.generation + 1),
             config,
             pools,
+            limiters,
         })
     }
 

@@ -1,0 +1,67 @@
+//! Applying `[[limit]]`s to a request: the route's limits, then its matching rule's. Builds
+//! each limit's key from the request (client IP, route, method, tool, header values), charges
+//! the tool's cost, and keeps concurrency guards in the context until the request ends.
+//! Checked once, at the start: a stream already admitted is never cut by a limit.
+
+use pingora::proxy::Session;
+
+use super::ctx::Ctx;
+use crate::config::model::{KeyPart, RouteConfig};
+use crate::limits::{KeyHasher, Limiter, Refusal};
+use crate::metrics::Reason;
+use crate::state::State;
+
+/// A limit refused the request.
+pub struct Limited {
+    pub limit: String,
+    pub refusal: Refusal,
+}
+
+pub fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfig) -> Result<(), Limited> {
+    let snap = std::sync::Arc::clone(&ctx.snap);
+    let rule_limits = ctx.rule.and_then(|r| route.rules.get(r)).map_or(&[][..], |r| &r.limits[..]);
+    for &i in route.limits.iter().chain(rule_limits) {
+        let Some(limiter) = snap.limiters.get(i) else { continue };
+        let tool = ctx.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
+        let (key, tier_value) = key_of(limiter, session, ctx, route);
+        match limiter.admit(key, tier_value.as_deref(), limiter.cost(tool)) {
+            Ok(Some(guard)) => ctx.guards.push(guard),
+            Ok(None) => {}
+            Err(refusal) => {
+                let reason = match refusal {
+                    Refusal::Rate { .. } => Reason::RateLimited,
+                    Refusal::Concurrency => Reason::ConcurrencyLimited,
+                };
+                state.metrics.limited.with_label_values(&[&route.name, limiter.name(), reason.as_str()]).inc();
+                ctx.guards.clear();
+                ctx.reason = Some(reason);
+                return Err(Limited { limit: limiter.name().to_owned(), refusal });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The limit's key for this request, and the first part's raw value (for tier assignment).
+fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> (u64, Option<String>) {
+    let mut h = KeyHasher::new();
+    let mut first = None;
+    for (n, part) in limiter.config.key.iter().enumerate() {
+        let ip;
+        let value: &[u8] = match part {
+            KeyPart::ClientIp => {
+                ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()).unwrap_or_default();
+                ip.as_bytes()
+            }
+            KeyPart::Route => route.name.as_bytes(),
+            KeyPart::Method => ctx.method.as_str().as_bytes(),
+            KeyPart::Tool => ctx.target.as_deref().unwrap_or_default(),
+            KeyPart::Header(name) => session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()),
+        };
+        if n == 0 && !limiter.config.assign.is_empty() {
+            first = std::str::from_utf8(value).ok().map(str::to_owned);
+        }
+        h.part(value);
+    }
+    (h.finish(), first)
+}
