@@ -82,44 +82,39 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
         Refusal::Rate { retry_after } => ("rate limit", retry_after),
         Refusal::Concurrency => ("concurrency limit", 1),
     };
-    let body = match &ctx.id {
-        Some(id) => {
-            let message = format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit);
-            error_body(Some(id), RpcCode::ServerError, &message)
-        }
-        None => Vec::new(),
-    };
-    let mut resp = ResponseHeader::build(429, Some(4))?;
-    resp.insert_header("Retry-After", retry_after.to_string())?;
-    resp.insert_header("Content-Length", body.len().to_string())?;
-    if !body.is_empty() {
-        resp.insert_header("Content-Type", "application/json")?;
-    }
-    if !session.is_body_done() {
-        session.set_keepalive(None);
-    }
+    let body = ctx.id.as_ref().map(|id| {
+        let message = format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit);
+        error_body(Some(id), RpcCode::ServerError, &message)
+    });
     tracing::debug!(limit = %limited.limit, retry_after, "limited");
-    session.write_response_header(Box::new(resp), body.is_empty()).await?;
-    if !body.is_empty() {
-        session.write_response_body(Some(Bytes::from(body)), true).await?;
-    }
-    Ok(true)
+    write(session, 429, Some(retry_after), body).await
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
 pub async fn send(session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
     ctx.reason = Some(reject.reason);
     let body = error_body(ctx.id.as_deref(), reject.code, reject.message);
-    let mut resp = ResponseHeader::build(reject.status, Some(4))?;
-    resp.insert_header("Content-Type", "application/json")?;
-    resp.insert_header("Content-Length", body.len().to_string())?;
+    tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
+    write(session, reject.status, None, Some(body)).await
+}
+
+async fn write(session: &mut Session, status: u16, retry_after: Option<u64>, body: Option<Vec<u8>>) -> Result<bool> {
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    resp.insert_header("Content-Length", body.as_ref().map_or(0, Vec::len).to_string())?;
     resp.insert_header("Cache-Control", "no-store")?;
+    if body.is_some() {
+        resp.insert_header("Content-Type", "application/json")?;
+    }
+    if let Some(secs) = retry_after {
+        resp.insert_header("Retry-After", secs.to_string())?;
+    }
     // A body we did not read (or read only in part) is still on the wire: close after replying.
     if !session.is_body_done() {
         session.set_keepalive(None);
     }
-    tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
-    session.write_response_header(Box::new(resp), false).await?;
-    session.write_response_body(Some(Bytes::from(body)), true).await?;
+    session.write_response_header(Box::new(resp), body.is_none()).await?;
+    if let Some(body) = body {
+        session.write_response_body(Some(Bytes::from(body)), true).await?;
+    }
     Ok(true)
 }
