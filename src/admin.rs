@@ -100,6 +100,9 @@ fn status(state: &State) -> serde_json::Value {
                 "addr": b.addr.to_string(),
                 "weight": b.weight,
                 "healthy": p.is_healthy(b.addr),
+                "circuit": p.breaker(b.addr).map(|br| br.state().as_str()),
+                "ejections": p.breaker(b.addr).map(|br| br.ejections.load(std::sync::atomic::Ordering::Relaxed)),
+                "usable": p.usable(b.addr),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

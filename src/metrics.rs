@@ -58,6 +58,9 @@ pub struct Metrics {
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
+    pub ejections: IntCounterVec,
+    pub failovers: IntCounterVec,
+    pub circuit: IntGaugeVec,
     pub upstream_healthy: IntGaugeVec,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
@@ -94,6 +97,21 @@ impl Metrics {
             "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited).",
             &["route", "limit", "reason"],
         )?;
+        let ejections = counter(
+            "upstream_ejections_total",
+            "Backends ejected by their circuit breaker (passive health), by pool and backend.",
+            &["pool", "backend"],
+        )?;
+        let failovers = counter(
+            "failovers_total",
+            "Requests sent to a fallback pool because the first had no usable backend, by route and pool.",
+            &["route", "pool"],
+        )?;
+        let circuit = IntGaugeVec::new(
+            Opts::new("upstream_circuit_state", "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open."),
+            &["pool", "backend"],
+        )?;
+        registry.register(Box::new(circuit.clone()))?;
         let retries =
             counter("upstream_retries_total", "Connect failures retried on another backend, by pool.", &["pool"])?;
         let duration = HistogramVec::new(
@@ -130,6 +148,9 @@ impl Metrics {
             sessions_opened,
             retries,
             limited,
+            ejections,
+            failovers,
+            circuit,
             upstream_healthy,
             config_generation,
             config_reloads,

@@ -133,6 +133,16 @@ pub struct PoolConfig {
     /// Longest silence tolerated on an upstream read (streams included).
     pub idle_timeout: Duration,
     pub health: HealthConfig,
+    pub breaker: BreakerConfig,
+}
+
+/// Passive health: consecutive failures that eject a backend, and the ejection's length
+/// (doubling with each ejection in a row, up to `max_cooldown`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    pub cooldown: Duration,
+    pub max_cooldown: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,8 +168,10 @@ pub struct RuleConfig {
     pub tool: Option<Glob>,
     pub resource: Option<Glob>,
     pub prompt: Option<Glob>,
-    /// None: the rule only adds limits; the pool comes from later rules or the route.
+    /// None: the rule only adds limits; the pool comes from the route.
     pub pool: Option<usize>,
+    /// Pools tried in order when `pool` has no usable backend.
+    pub fallback: Vec<usize>,
     /// Indexes into `Config::limits`.
     pub limits: Vec<usize>,
 }
@@ -171,6 +183,8 @@ pub struct RouteConfig {
     pub host: Option<Glob>,
     pub listener: Option<SocketAddr>,
     pub pool: Option<usize>,
+    /// Pools tried in order when `pool` has no usable backend.
+    pub fallback: Vec<usize>,
     pub inspect: Inspect,
     pub allowed_origins: Vec<String>,
     pub limits: Vec<usize>,

@@ -111,6 +111,16 @@ pub struct RawPool {
     pub connect_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
     pub health: Option<S<RawHealth>>,
+    pub breaker: Option<S<RawBreaker>>,
+}
+
+/// `[pool.breaker]`: passive health from live traffic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub failures: Option<S<i64>>,
+    pub cooldown: Option<S<String>>,
+    pub max_cooldown: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +157,8 @@ pub struct RawRoute {
     pub host: Option<S<String>>,
     pub listener: Option<S<String>>,
     pub pool: Option<S<String>>,
+    #[serde(default)]
+    pub fallback: Vec<S<String>>,
     pub inspect: Option<S<String>>,
     pub allowed_origins: Option<Vec<S<String>>>,
     #[serde(default)]
@@ -163,6 +175,8 @@ pub struct RawRule {
     pub resource: Option<S<String>>,
     pub prompt: Option<S<String>>,
     pub pool: Option<S<String>>,
+    #[serde(default)]
+    pub fallback: Vec<S<String>>,
     #[serde(default)]
     pub limits: Vec<S<String>>,
 }

@@ -33,6 +33,11 @@ pub fn to_json(c: &Config) -> Value {
             "path": p.path, "host": p.host, "tls": p.tls,
             "connect_timeout_ms": p.connect_timeout.as_millis() as u64,
             "idle_timeout_ms": p.idle_timeout.as_millis() as u64,
+            "breaker": {
+                "failures": p.breaker.failures,
+                "cooldown_ms": p.breaker.cooldown.as_millis() as u64,
+                "max_cooldown_ms": p.breaker.max_cooldown.as_millis() as u64,
+            },
             "health": {
                 "check": format!("{:?}", p.health.kind).to_lowercase(),
                 "interval_ms": p.health.interval.as_millis() as u64,
@@ -61,6 +66,7 @@ pub fn to_json(c: &Config) -> Value {
             "host": r.host.as_ref().map(|h| h.as_pattern()),
             "listener": r.listener.map(|l| l.to_string()),
             "pool": r.pool.map(pool_name),
+            "fallback": r.fallback.iter().map(|&i| pool_name(i)).collect::<Vec<_>>(),
             "inspect": format!("{:?}", r.inspect).to_lowercase(),
             "allowed_origins": r.allowed_origins,
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
@@ -70,6 +76,7 @@ pub fn to_json(c: &Config) -> Value {
                 "resource": x.resource.as_ref().map(|g| g.as_pattern()),
                 "prompt": x.prompt.as_ref().map(|g| g.as_pattern()),
                 "pool": x.pool.map(pool_name),
+                "fallback": x.fallback.iter().map(|&i| pool_name(i)).collect::<Vec<_>>(),
                 "limits": x.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),

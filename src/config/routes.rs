@@ -42,6 +42,7 @@ pub fn route(
         let rr = rule.get_ref();
         let pool = rr.pool.as_ref().and_then(|p| pool_ref(p, pools, &field("rule.pool"), c));
         let rule_limits = limit_refs(&rr.limits, limits, &field("rule.limits"), c);
+        let rule_fallback = rr.fallback.iter().filter_map(|p| pool_ref(p, pools, &field("rule.fallback"), c)).collect();
         let glob = |g: &Option<S<String>>| g.as_ref().map(|s| Glob::new(s.get_ref()));
         let m = RuleConfig {
             method: glob(&rr.method),
@@ -49,6 +50,7 @@ pub fn route(
             prompt: glob(&rr.prompt),
             resource: rr.resource.as_ref().map(|s| Glob::new_prefix(s.get_ref())),
             pool,
+            fallback: rule_fallback,
             limits: rule_limits,
         };
         if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() {
@@ -76,6 +78,7 @@ pub fn route(
         host: raw.host.as_ref().map(|h| Glob::new(&h.get_ref().to_ascii_lowercase())),
         listener: raw.listener.as_ref().and_then(|l| parse_addr(c, l, &field("listener"))),
         pool,
+        fallback: raw.fallback.iter().filter_map(|p| pool_ref(p, pools, &field("fallback"), c)).collect(),
         inspect,
         allowed_origins: raw.allowed_origins.iter().flatten().map(|o| o.get_ref().clone()).collect(),
         limits: limit_refs(&raw.limits, limits, &field("limits"), c),

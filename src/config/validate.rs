@@ -155,6 +155,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     }
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
     let health = health(p.health.as_ref(), &name, c);
+    let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     PoolConfig {
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
@@ -175,6 +176,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         backends,
         path,
         health,
+        breaker,
     }
 }
 
@@ -211,6 +213,19 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
         path: h.path.as_ref().map_or("/".into(), |p| absolute_path(c, p, &field("path"))),
         rise: positive(c, h.rise.as_ref(), &field("rise"), 1),
         fall: positive(c, h.fall.as_ref(), &field("fall"), 1),
+    }
+}
+
+fn breaker(b: Option<&RawBreaker>, pool: &str, c: &mut Collector<'_>) -> BreakerConfig {
+    let field = |f: &str| format!("pool.{pool}.breaker.{f}");
+    let failures = b.and_then(|b| b.failures.as_ref());
+    let cooldown = dur_or(c, b.and_then(|b| b.cooldown.as_ref()), &field("cooldown"), Duration::from_secs(5));
+    let max_cooldown =
+        dur_or(c, b.and_then(|b| b.max_cooldown.as_ref()), &field("max_cooldown"), Duration::from_secs(120));
+    BreakerConfig {
+        failures: positive(c, failures, &field("failures"), 5).min(u32::MAX as usize) as u32,
+        cooldown,
+        max_cooldown: max_cooldown.max(cooldown),
     }
 }
 

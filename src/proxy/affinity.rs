@@ -53,7 +53,7 @@ pub fn pin_session(
     }
     // A backend the health check took out has lost (or cannot serve) its sessions: 404 makes
     // the client re-initialize on a healthy one.
-    if !snap.pools[pool].is_healthy(member.backend) {
+    if !snap.pools[pool].usable(member.backend) {
         return Err(refuse("backend unhealthy"));
     }
     Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query }))

@@ -47,23 +47,35 @@ impl ProxyHttp for Edge {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let snap = Arc::clone(&ctx.snap);
         let pool = ctx
             .pool
-            .and_then(|i| ctx.snap.pools.get(i))
+            .and_then(|i| snap.pools.get(i))
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(404), "no pool"))?;
-        let addr = match &ctx.pinned {
-            Some(p) => p.member.backend,
-            None => match pool.select(&ctx.tried) {
-                Some(addr) => addr,
-                // Every candidate refused the connection: that is a 502, not "none healthy".
-                None if !ctx.tried.is_empty() => {
-                    return Error::e_explain(ErrorType::HTTPStatus(502), "all backends refused the connection")
-                }
-                None => return Error::e_explain(ErrorType::HTTPStatus(503), "no healthy backend"),
-            },
-        };
-        ctx.backend = Some(addr);
-        Ok(Box::new(pool.peer(addr)))
+        if let Some(p) = &ctx.pinned {
+            ctx.backend = Some(p.member.backend);
+            return Ok(Box::new(pool.peer(p.member.backend)));
+        }
+        if let Some(addr) = pool.select(&ctx.tried) {
+            ctx.backend = Some(addr);
+            return Ok(Box::new(pool.peer(addr)));
+        }
+        if !ctx.tried.is_empty() {
+            // Every candidate refused the connection: that is a 502, not "none healthy".
+            return Error::e_explain(ErrorType::HTTPStatus(502), "all backends refused the connection");
+        }
+        // Priority failover: the next pool in the route's (or matching rule's) fallback list
+        // that has a usable backend.
+        for &next in fallbacks(ctx) {
+            let Some(fallback) = snap.pools.get(next) else { continue };
+            if let Some(addr) = fallback.select(&[]) {
+                self.state.metrics.failovers.with_label_values(&[ctx.route_name(), fallback.name()]).inc();
+                ctx.pool = Some(next);
+                ctx.backend = Some(addr);
+                return Ok(Box::new(fallback.peer(addr)));
+            }
+        }
+        Error::e_explain(ErrorType::HTTPStatus(503), "no healthy backend")
     }
 
     async fn upstream_request_filter(
@@ -111,6 +123,7 @@ impl ProxyHttp for Edge {
     }
 
     async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+        self.record(ctx, resp.status.as_u16() < 500);
         response::headers(&self.state, session, resp, ctx)
     }
 
@@ -125,6 +138,29 @@ impl ProxyHttp for Edge {
         Ok(None)
     }
 
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut Ctx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        // A pooled connection the backend had already closed is no fault of the backend.
+        if e.esource() == &ErrorSource::Upstream && !client_reused {
+            self.record(ctx, false);
+        }
+        // Pingora's own rule: only idempotent methods on reused connections are retried, so a
+        // POST that reached a backend is never sent again.
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -132,6 +168,7 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        self.record(ctx, false);
         // Nothing reached the backend, so any request may go to another one; a pinned session
         // has nowhere else to go.
         if ctx.pinned.is_none() && ctx.tried.len() < MAX_CONNECT_RETRIES {
@@ -193,6 +230,31 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         finish::record(&self.state, session, ctx);
+    }
+}
+
+/// The fallback pools for this request: the matching rule's when the rule chose the pool,
+/// else the route's.
+fn fallbacks(ctx: &Ctx) -> &[usize] {
+    let Some(route) = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)) else { return &[] };
+    match ctx.rule.and_then(|r| route.rules.get(r)).filter(|r| r.pool.is_some()) {
+        Some(rule) => &rule.fallback,
+        None => &route.fallback,
+    }
+}
+
+impl Edge {
+    /// Feeds the outcome of an upstream exchange to the backend's circuit breaker.
+    fn record(&self, ctx: &Ctx, ok: bool) {
+        let (Some(pool), Some(addr)) = (ctx.pool.and_then(|i| ctx.snap.pools.get(i)), ctx.backend) else { return };
+        let Some(breaker) = pool.breaker(addr) else { return };
+        if ok {
+            breaker.success();
+        } else if breaker.failure() {
+            let backend = addr.to_string();
+            self.state.metrics.ejections.with_label_values(&[pool.name(), &backend]).inc();
+            tracing::warn!(pool = pool.name(), backend, cooldown = ?breaker.remaining(), "backend ejected: circuit open");
+        }
     }
 }
 

@@ -65,6 +65,12 @@ impl BackgroundService for HealthLoop {
                     }
                 }
             }
+            for pool in &snap.pools {
+                for b in &pool.config.backends {
+                    let state = pool.breaker(b.addr).map_or(0, |br| br.state() as i64);
+                    self.state.metrics.circuit.with_label_values(&[pool.name(), &b.addr.to_string()]).set(state);
+                }
+            }
             let current: Vec<(String, String)> = snap
                 .pools
                 .iter()
@@ -72,6 +78,7 @@ impl BackgroundService for HealthLoop {
                 .collect();
             for gone in exported.iter().filter(|e| !current.contains(e)) {
                 let _ = self.state.metrics.upstream_healthy.remove_label_values(&[&gone.0, &gone.1]);
+                let _ = self.state.metrics.circuit.remove_label_values(&[&gone.0, &gone.1]);
             }
             exported = current;
             if snap.pools.iter().all(|p| p.checked_once()) {

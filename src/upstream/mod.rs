@@ -2,6 +2,7 @@
 //! timeouts, and active health checks. Owns nothing about routing or sessions: callers say
 //! which pool, and for a session which backend.
 
+pub mod breaker;
 pub mod health;
 pub mod pool;
 

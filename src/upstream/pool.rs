@@ -15,6 +15,7 @@ use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHeal
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 
+use super::breaker::Breaker;
 use super::health::McpHealthCheck;
 use crate::config::model::{HealthKind, PoolConfig};
 
@@ -29,6 +30,8 @@ pub enum PoolError {
 pub struct Pool {
     pub config: PoolConfig,
     lb: LoadBalancer<RoundRobin>,
+    /// One per backend, same order as `config.backends`.
+    breakers: Vec<Breaker>,
     /// Set after the first completed health pass (readiness).
     checked: AtomicBool,
 }
@@ -54,7 +57,12 @@ impl Pool {
             Poll::Ready(Ok(())) => {}
             _ => return Err(PoolError::Discovery { pool: config.name.clone() }),
         }
-        Ok(Pool { config: config.clone(), lb, checked: AtomicBool::new(config.health.kind == HealthKind::None) })
+        Ok(Pool {
+            config: config.clone(),
+            lb,
+            breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
+            checked: AtomicBool::new(config.health.kind == HealthKind::None),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -66,8 +74,24 @@ impl Pool {
         let n = self.config.backends.len().max(1) * 2;
         // Without a health check, pingora's default health (healthy) stands: all are usable.
         self.lb
-            .select_with(b"", n, |b, healthy| healthy && b.addr.as_inet().is_some_and(|a| !exclude.contains(a)))
+            .select_with(b"", n, |b, healthy| {
+                // The breaker goes last: `allows` may claim the one half-open probe.
+                healthy
+                    && b.addr
+                        .as_inet()
+                        .is_some_and(|a| !exclude.contains(a) && self.breaker(*a).is_none_or(Breaker::allows))
+            })
             .and_then(|b| b.addr.as_inet().copied())
+    }
+
+    /// The circuit breaker of a backend of this pool.
+    pub fn breaker(&self, addr: SocketAddr) -> Option<&Breaker> {
+        self.config.backends.iter().position(|b| b.addr == addr).and_then(|i| self.breakers.get(i))
+    }
+
+    /// Active health check and circuit breaker both allow the backend.
+    pub fn usable(&self, addr: SocketAddr) -> bool {
+        self.is_healthy(addr) && self.breaker(addr).is_none_or(Breaker::usable)
     }
 
     pub fn contains(&self, addr: SocketAddr) -> bool {

@@ -1,0 +1,147 @@
+//! Passive health and failover: a backend that answers 500s or refuses connections is ejected
+//! by its circuit breaker and skipped, a dead primary pool fails over to the fallback pool,
+//! and a session on an ejected backend gets 404 so its client re-initializes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::http::{get, post_mcp};
+use common::{wait_until, Edge, Mock, DEAD_BACKEND};
+
+const WHOAMI: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#;
+
+/// A backend that answers every request with 500 (and keeps the connection).
+fn always_500() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut conn = conn;
+                loop {
+                    let (mut line, mut length) = (String::new(), 0usize);
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        let l = line.trim_end().to_ascii_lowercase();
+                        if let Some(v) = l.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if l.is_empty() {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    if line.is_empty() {
+                        return;
+                    }
+                    let mut body = vec![0; length];
+                    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                        return;
+                    }
+                    let answer =
+                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nX-Mock-Backend: broken\r\n\r\n{}";
+                    if conn.write_all(answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn route_over(pools: &str, route_extra: &str) -> String {
+    format!("{pools}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"main\"\n{route_extra}")
+}
+
+fn pool(name: &str, backends: &[String], check: &str) -> String {
+    let list: Vec<String> = backends.iter().map(|b| format!("\"{b}\"")).collect();
+    format!(
+        "[[pool]]\nname = \"{name}\"\nbackends = [{}]\npath = \"/mcp\"\n[pool.health]\ncheck = \"{check}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n[pool.breaker]\nfailures = 3\ncooldown = \"30s\"\n\n",
+        list.join(", ")
+    )
+}
+
+fn circuit(edge: &Edge, addr: &str) -> String {
+    let status = get(edge.admin, "/status").json();
+    let backends = status["pools"][0]["backends"].as_array().cloned().unwrap_or_default();
+    backends
+        .iter()
+        .find(|b| b["addr"] == addr)
+        .and_then(|b| b["circuit"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_backend_answering_500s_is_ejected_and_skipped() {
+    let good = Mock::start("good", false);
+    let broken = format!("127.0.0.1:{}", always_500());
+    let edge = Edge::start(&route_over(&pool("main", &[broken.clone(), good.addr()], "none"), ""));
+    let served: Vec<String> = (0..20)
+        .map(|_| post_mcp(edge.port, "/mcp", &[], WHOAMI).header("x-mock-backend").unwrap_or("-").to_owned())
+        .collect();
+    assert_eq!(served.iter().filter(|s| *s == "broken").count(), 3, "three 500s open the circuit: {served:?}");
+    assert!(served[10..].iter().all(|s| s == "good"), "then only the good backend: {served:?}");
+    assert_eq!(circuit(&edge, &broken), "open");
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_ejections_total{{backend="{broken}",pool="main"}} 1"#));
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_circuit_state{{backend="{broken}",pool="main"}} 1"#));
+}
+
+#[test]
+fn refused_connections_open_the_circuit_too() {
+    let good = Mock::start("good", false);
+    let edge = Edge::start(&route_over(&pool("main", &[DEAD_BACKEND.into(), good.addr()], "none"), ""));
+    for _ in 0..20 {
+        assert_eq!(post_mcp(edge.port, "/mcp", &[], WHOAMI).status, 200, "retried on the good backend");
+    }
+    assert_eq!(circuit(&edge, DEAD_BACKEND), "open");
+    let retries = edge.metrics();
+    assert!(
+        retries.contains(r#"mcp_edge_upstream_retries_total{pool="main"} 3"#),
+        "after 3 failures no more attempts:\n{retries}"
+    );
+}
+
+#[test]
+fn a_dead_primary_pool_fails_over_to_the_fallback() {
+    let spare = Mock::start("spare", false);
+    let pools = pool("main", &[DEAD_BACKEND.into()], "tcp") + &pool("spare", &[spare.addr()], "tcp");
+    let edge = Edge::start(&route_over(&pools, "fallback = [\"spare\"]\n"));
+    let r = post_mcp(edge.port, "/mcp", &[], WHOAMI);
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("spare")));
+    edge.wait_metric(r#"mcp_edge_failovers_total{pool="spare",route="mcp"} 1"#);
+}
+
+#[test]
+fn a_session_on_an_ejected_backend_gets_404_so_the_client_reinitializes() {
+    let (a, b) = (Mock::start("a", true), Mock::start("b", true));
+    let edge = Edge::start(&route_over(&pool("main", &[a.addr(), b.addr()], "tcp"), ""));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let (token, owner) = loop {
+        let r = post_mcp(edge.port, "/mcp", &[], init);
+        let token = r.header("mcp-session-id").expect("token").to_owned();
+        if r.header("x-mock-backend") == Some("a") {
+            break (token, a);
+        }
+    };
+    let addr = owner.addr();
+    owner.stop();
+    wait_until("a marked down", Duration::from_secs(10), || {
+        get(edge.admin, "/status").json()["pools"][0]["backends"]
+            .as_array()
+            .is_some_and(|bs| bs.iter().any(|x| x["addr"] == addr.as_str() && x["usable"] == false))
+    });
+    let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], WHOAMI);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], -32001);
+    let fresh = post_mcp(edge.port, "/mcp", &[], init);
+    assert_eq!(
+        (fresh.status, fresh.header("x-mock-backend")),
+        (200, Some("b")),
+        "re-initializing lands on the healthy backend"
+    );
+    drop(b);
+}
