@@ -68,8 +68,9 @@ impl Limiter {
     /// the raw value of the first key part, looked up in `assign`. An admitted request under a
     /// concurrency cap gets a guard to hold until it ends.
     pub fn admit(&self, key: u64, tier_value: Option<&str>, cost: u64) -> Result<Option<Guard>, Refusal> {
-        let tier = tier_value.and_then(|v| self.assign.get(v)).map_or(0, |i| i + 1);
-        let quota = if tier == 0 { &self.config.quota } else { &self.config.tiers[tier - 1].1 };
+        let assigned =
+            tier_value.and_then(|v| self.assign.get(v)).and_then(|&i| Some((i + 1, &self.config.tiers.get(i)?.1)));
+        let (tier, quota) = assigned.unwrap_or((0, &self.config.quota));
         let guard = match quota.concurrency {
             Some(cap) => {
                 let (guard, now) = self.inflight.incr((tier, key), cost as isize);
