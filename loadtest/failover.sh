@@ -8,13 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20}
 KILL_AT=${KILL_AT:-5}
-BIN=target/release
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
 
 A=$(free_port); B=$(free_port); EDGE=$(free_port); ADMIN=$(free_port)
 "$BIN/mcp-edge-mock" --listen "127.0.0.1:$A" --name a >/dev/null & victim=$!; pids+=($victim)

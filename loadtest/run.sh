@@ -9,15 +9,10 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 RATE=${RATE:-5000}
-BIN=target/release
+# shellcheck source=loadtest/lib.sh
+source loadtest/lib.sh
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 
 MOCK=$(free_port); EDGE=$(free_port); ADMIN=$(free_port)
 taskset -c 1 "$BIN/mcp-edge-mock" --listen "127.0.0.1:$MOCK" --name load --threads 1 >/dev/null &
@@ -73,7 +68,7 @@ if [[ -x $OHA ]] && ((RATE > 0)); then
     out=$(taskset -c 0 "$OHA" -q "$RATE" -z "${DURATION}s" -c "$CONNS" --latency-correction --no-tui --output-format json \
       -m POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
       -D loadtest/body.json "http://127.0.0.1:${t#*:}/mcp")
-    python3 -c 'import json,sys; r=json.loads(sys.argv[2]); s=r["summary"]; p=r["latencyPercentiles"]; print(f"| {sys.argv[1]} | {s[\"requestsPerSec\"]:.0f} | {p[\"p50\"]*1000:.2f} | {p[\"p99\"]*1000:.2f} |")' "${t%%:*}" "$out"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[2]); rps=r["summary"]["requestsPerSec"]; p=r["latencyPercentiles"]; print("| %s | %.0f | %.2f | %.2f |" % (sys.argv[1], rps, p["p50"]*1000, p["p99"]*1000))' "${t%%:*}" "$out"
   done
 else
   echo "(oha not installed: skipping the fixed-rate run; cargo install oha)"
