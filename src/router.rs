@@ -183,6 +183,15 @@ inspect = "never"
     }
 
     #[test]
+    fn a_listener_restricts_a_route_to_requests_arriving_on_it() {
+        let text = format!("{CONF}\n[[route]]\nname = \"internal\"\nlistener = \"127.0.0.1:9443\"\npath = \"/admin-mcp\"\npool = \"main\"\n");
+        let r = Router::new(&crate::config::parse(Path::new("t.toml"), &text).expect("valid config"));
+        let on = |port: u16| r.find(Some(([127, 0, 0, 1], port).into()), None, "/admin-mcp").map(|x| x.1.name.clone());
+        assert_eq!(on(9443).as_deref(), Some("internal"));
+        assert_eq!(on(8080), None);
+    }
+
+    #[test]
     fn body_is_read_only_when_rules_need_it() {
         let r = router();
         let (_, main) = r.find(None, None, "/mcp").map(|(i, _)| (i, &r.routes()[1])).expect("route");

@@ -106,3 +106,19 @@ fn idle_streams_survive_until_the_pools_idle_timeout() {
     let mut s = open(&strict);
     assert!(s.next_event().is_none(), "a stream silent for longer than idle_timeout is closed");
 }
+
+#[test]
+fn http_checks_use_the_path_and_fall_after_the_configured_failures() {
+    let (good, bad) = (Mock::start("good", false), Mock::start("bad", false));
+    let list = format!("\"{}\", \"{}\"", good.addr(), bad.addr());
+    let edge = Edge::start(&format!(
+        "[[pool]]\nname = \"p\"\nbackends = [{list}]\n[pool.health]\ncheck = \"http\"\npath = \"/healthz\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nfall = 2\n\n[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n"
+    ));
+    assert!(healthy(&edge, &good.addr()) && healthy(&edge, &bad.addr()));
+    let bad_addr = bad.addr();
+    bad.stop();
+    let stopped = std::time::Instant::now();
+    wait_until("the stopped backend marked down", Duration::from_secs(10), || !healthy(&edge, &bad_addr));
+    assert!(stopped.elapsed() >= Duration::from_millis(900), "fall = 2 needs two failed probes, a second apart");
+    assert!(healthy(&edge, &good.addr()));
+}
