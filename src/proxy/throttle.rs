@@ -42,16 +42,21 @@ pub fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfi
     Ok(())
 }
 
-/// The limit's key for this request, and the first part's raw value (for tier assignment).
+/// The limit's key for this request, and the first part's raw value (for tier assignment,
+/// only when the limit assigns tiers). Hashes borrowed bytes: no allocation per part.
 fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> (u64, Option<String>) {
     let mut h = KeyHasher::new();
     let mut first = None;
     for (n, part) in limiter.config.key.iter().enumerate() {
-        let ip;
+        let ip_bytes;
         let value: &[u8] = match part {
             KeyPart::ClientIp => {
-                ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()).unwrap_or_default();
-                ip.as_bytes()
+                ip_bytes = match session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()) {
+                    Some(std::net::IpAddr::V4(ip)) => ip.to_ipv6_mapped().octets(),
+                    Some(std::net::IpAddr::V6(ip)) => ip.octets(),
+                    None => [0; 16],
+                };
+                &ip_bytes
             }
             KeyPart::Route => route.name.as_bytes(),
             KeyPart::Method => ctx.method.as_str().as_bytes(),
@@ -59,7 +64,11 @@ fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) 
             KeyPart::Header(name) => session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()),
         };
         if n == 0 && !limiter.config.assign.is_empty() {
-            first = std::str::from_utf8(value).ok().map(str::to_owned);
+            first = match part {
+                // Tiers are assigned to client addresses as written ("10.0.0.7"), not octets.
+                KeyPart::ClientIp => session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()),
+                _ => std::str::from_utf8(value).ok().map(str::to_owned),
+            };
         }
         h.part(value);
     }
