@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 BIN=target/release
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-for spec in "9001 tools-a" "9002 tools-b" "9003 deploy"; do
+# tools-a and tools-b issue sessions (legacy era); deploy is session-less, like a modern server.
+for spec in "9001 tools-a --stateful" "9002 tools-b --stateful" "9003 deploy"; do
   set -- $spec
-  "$BIN/mcp-edge-mock" --listen "127.0.0.1:$1" --name "$2" --stateful >/dev/null &
+  "$BIN/mcp-edge-mock" --listen "127.0.0.1:$1" --name "$2" ${3:-} >/dev/null &
   pids+=($!)
 done
 "$BIN/mcp-edge" --config conf/demo.toml &
@@ -25,7 +27,7 @@ done
 cat <<'TXT'
 
 mcp-edge demo is up: proxy http://127.0.0.1:8080/mcp, admin http://127.0.0.1:9090
-Backends: tools-a :9001 and tools-b :9002 (pool "tools"), deploy :9003 (pool "deploy", tools deploy_*)
+Backends: tools-a :9001 and tools-b :9002 (pool "tools", sessions), deploy :9003 (pool "deploy", tools deploy_*, session-less)
 
 Try:
   H='-H content-type:application/json -H accept:application/json,text/event-stream'
