@@ -58,6 +58,7 @@ pub struct Metrics {
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
+    pub retries_denied: IntCounterVec,
     pub ejections: IntCounterVec,
     pub failovers: IntCounterVec,
     pub circuit: IntGaugeVec,
@@ -96,6 +97,11 @@ impl Metrics {
             "limit_rejections_total",
             "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited).",
             &["route", "limit", "reason"],
+        )?;
+        let retries_denied = counter(
+            "upstream_retries_denied_total",
+            "Connect failures not retried because the pool's retry budget was spent, by pool.",
+            &["pool"],
         )?;
         let ejections = counter(
             "upstream_ejections_total",
@@ -148,6 +154,7 @@ impl Metrics {
             sessions_opened,
             retries,
             limited,
+            retries_denied,
             ejections,
             failovers,
             circuit,

@@ -145,3 +145,19 @@ fn a_session_on_an_ejected_backend_gets_404_so_the_client_reinitializes() {
     );
     drop(b);
 }
+
+#[test]
+fn the_retry_budget_stops_retry_storms() {
+    let good = Mock::start("good", false);
+    let pools = format!(
+        "[[pool]]\nname = \"main\"\nbackends = [\"{DEAD_BACKEND}\", \"{}\"]\npath = \"/mcp\"\n[pool.health]\ncheck = \"none\"\n[pool.breaker]\nfailures = 1000\n[pool.retry]\nbudget = 0.0\nmin_per_window = 2\n\n",
+        good.addr()
+    );
+    let edge = Edge::start(&route_over(&pools, ""));
+    let statuses: Vec<u16> = (0..12).map(|_| post_mcp(edge.port, "/mcp", &[], WHOAMI).status).collect();
+    let failed = statuses.iter().filter(|s| **s == 502).count();
+    assert!(failed >= 1, "once the budget is spent, refused connections are not retried: {statuses:?}");
+    assert_eq!(failed + statuses.iter().filter(|s| **s == 200).count(), 12, "{statuses:?}");
+    edge.wait_metric(r#"mcp_edge_upstream_retries_total{pool="main"} 2"#);
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_retries_denied_total{{pool="main"}} {failed}"#));
+}

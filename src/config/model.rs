@@ -134,6 +134,17 @@ pub struct PoolConfig {
     pub idle_timeout: Duration,
     pub health: HealthConfig,
     pub breaker: BreakerConfig,
+    pub retry: RetryConfig,
+}
+
+/// Connect retries: at most `budget` x recent requests (+ `min_per_window` per 10 s), with a
+/// jittered back-off doubling from `backoff` up to `max_backoff`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryConfig {
+    pub budget: f64,
+    pub min_per_window: u64,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
 }
 
 /// Passive health: consecutive failures that eject a backend, and the ejection's length

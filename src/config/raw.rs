@@ -112,6 +112,17 @@ pub struct RawPool {
     pub idle_timeout: Option<S<String>>,
     pub health: Option<S<RawHealth>>,
     pub breaker: Option<S<RawBreaker>>,
+    pub retry: Option<S<RawRetry>>,
+}
+
+/// `[pool.retry]`: the connect-retry budget and back-off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub budget: Option<S<f64>>,
+    pub min_per_window: Option<S<i64>>,
+    pub backoff: Option<S<String>>,
+    pub max_backoff: Option<S<String>>,
 }
 
 /// `[pool.breaker]`: passive health from live traffic.

@@ -33,6 +33,12 @@ pub fn to_json(c: &Config) -> Value {
             "path": p.path, "host": p.host, "tls": p.tls,
             "connect_timeout_ms": p.connect_timeout.as_millis() as u64,
             "idle_timeout_ms": p.idle_timeout.as_millis() as u64,
+            "retry": {
+                "budget": p.retry.budget,
+                "min_per_window": p.retry.min_per_window,
+                "backoff_ms": p.retry.backoff.as_millis() as u64,
+                "max_backoff_ms": p.retry.max_backoff.as_millis() as u64,
+            },
             "breaker": {
                 "failures": p.breaker.failures,
                 "cooldown_ms": p.breaker.cooldown.as_millis() as u64,

@@ -156,6 +156,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
     let health = health(p.health.as_ref(), &name, c);
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
+    let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
@@ -177,6 +178,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         path,
         health,
         breaker,
+        retry,
     }
 }
 
@@ -227,6 +229,34 @@ fn breaker(b: Option<&RawBreaker>, pool: &str, c: &mut Collector<'_>) -> Breaker
         cooldown,
         max_cooldown: max_cooldown.max(cooldown),
     }
+}
+
+fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig {
+    let field = |f: &str| format!("pool.{pool}.retry.{f}");
+    let budget = match r.and_then(|r| r.budget.as_ref()) {
+        Some(b) if (0.0..=1.0).contains(b.get_ref()) => *b.get_ref(),
+        Some(b) => {
+            c.push(
+                b.span(),
+                field("budget"),
+                format!("{} is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)", b.get_ref()),
+            );
+            0.2
+        }
+        None => 0.2,
+    };
+    let min_per_window = match r.and_then(|r| r.min_per_window.as_ref()) {
+        Some(n) if *n.get_ref() >= 0 => *n.get_ref() as u64,
+        Some(n) => {
+            c.push(n.span(), field("min_per_window"), format!("{} must be 0 or more", n.get_ref()));
+            10
+        }
+        None => 10,
+    };
+    let backoff = dur_or(c, r.and_then(|r| r.backoff.as_ref()), &field("backoff"), Duration::from_millis(10));
+    let max_backoff =
+        dur_or(c, r.and_then(|r| r.max_backoff.as_ref()), &field("max_backoff"), Duration::from_millis(200));
+    RetryConfig { budget, min_per_window, backoff, max_backoff: max_backoff.max(backoff) }
 }
 
 pub(super) fn pool_ref(

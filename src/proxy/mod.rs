@@ -56,6 +56,11 @@ impl ProxyHttp for Edge {
             ctx.backend = Some(p.member.backend);
             return Ok(Box::new(pool.peer(p.member.backend)));
         }
+        if ctx.tried.is_empty() {
+            pool.retry.record_request();
+        } else {
+            tokio::time::sleep(pool.retry.backoff(ctx.tried.len())).await;
+        }
         if let Some(addr) = pool.select(&ctx.tried) {
             ctx.backend = Some(addr);
             return Ok(Box::new(pool.peer(addr)));
@@ -171,15 +176,21 @@ impl ProxyHttp for Edge {
         self.record(ctx, false);
         // Nothing reached the backend, so any request may go to another one; a pinned session
         // has nowhere else to go.
-        if ctx.pinned.is_none() && ctx.tried.len() < MAX_CONNECT_RETRIES {
-            if let Some(b) = ctx.backend {
-                ctx.tried.push(b);
-                if let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) {
-                    self.state.metrics.retries.with_label_values(&[pool.name()]).inc();
-                }
-            }
-            e.set_retry(true);
+        // Whether to retry is decided here alone (Pingora may mark connect errors retryable).
+        e.set_retry(false);
+        let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else { return e };
+        if ctx.pinned.is_some() || ctx.tried.len() >= MAX_CONNECT_RETRIES {
+            return e;
         }
+        if !pool.retry.try_retry() {
+            self.state.metrics.retries_denied.with_label_values(&[pool.name()]).inc();
+            return e;
+        }
+        if let Some(b) = ctx.backend {
+            ctx.tried.push(b);
+            self.state.metrics.retries.with_label_values(&[pool.name()]).inc();
+        }
+        e.set_retry(true);
         e
     }
 

@@ -5,5 +5,6 @@
 pub mod breaker;
 pub mod health;
 pub mod pool;
+pub mod retry;
 
 pub use pool::{Pool, PoolError};

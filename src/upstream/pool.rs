@@ -17,6 +17,7 @@ use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 
 use super::breaker::Breaker;
 use super::health::McpHealthCheck;
+use super::retry::RetryBudget;
 use crate::config::model::{HealthKind, PoolConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,7 @@ pub struct Pool {
     lb: LoadBalancer<RoundRobin>,
     /// One per backend, same order as `config.backends`.
     breakers: Vec<Breaker>,
+    pub retry: RetryBudget,
     /// Set after the first completed health pass (readiness).
     checked: AtomicBool,
 }
@@ -61,6 +63,7 @@ impl Pool {
             config: config.clone(),
             lb,
             breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
+            retry: RetryBudget::new(&config.retry),
             checked: AtomicBool::new(config.health.kind == HealthKind::None),
         })
     }
