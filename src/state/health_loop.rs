@@ -14,6 +14,22 @@ use super::State;
 
 const TICK: Duration = Duration::from_millis(200);
 
+/// Whether every proxy listener accepts connections: Pingora binds each service's listeners on
+/// that service's own runtime, so the admin API (and this loop) can be up before the proxy is.
+async fn listening(addrs: &[std::net::SocketAddr]) -> bool {
+    for addr in addrs {
+        let mut target = *addr;
+        if target.ip().is_unspecified() {
+            target.set_ip(if target.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+        }
+        let connect = tokio::net::TcpStream::connect(target);
+        if !matches!(tokio::time::timeout(Duration::from_millis(500), connect).await, Ok(Ok(_))) {
+            return false;
+        }
+    }
+    true
+}
+
 pub struct HealthLoop {
     pub state: Arc<State>,
 }
@@ -81,7 +97,10 @@ impl BackgroundService for HealthLoop {
                 let _ = self.state.metrics.circuit.remove_label_values(&[&gone.0, &gone.1]);
             }
             exported = current;
-            if snap.pools.iter().all(|p| p.checked_once()) {
+            if !self.state.is_ready()
+                && snap.pools.iter().all(|p| p.checked_once())
+                && listening(&snap.config.proxy.listen).await
+            {
                 self.state.set_ready();
             }
             next_due.retain(|k, _| snap.pools.iter().any(|p| Arc::as_ptr(p) as usize == *k));
