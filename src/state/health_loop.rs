@@ -45,6 +45,7 @@ impl BackgroundService for HealthLoop {
         let watchdog = crate::systemd::watchdog_interval();
         let mut last_ping = Instant::now();
         loop {
+            crate::telemetry::flush_access();
             if watchdog.is_some_and(|every| last_ping.elapsed() >= every) {
                 crate::systemd::notify("WATCHDOG=1");
                 last_ping = Instant::now();

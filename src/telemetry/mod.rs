@@ -4,7 +4,7 @@
 
 mod access;
 
-pub use access::{access, Access};
+pub use access::{access, flush as flush_access, Access};
 
 use tracing_subscriber::EnvFilter;
 
@@ -13,10 +13,15 @@ use crate::config::model::{LogFormat, LogSettings};
 /// Keeps the background log writer alive; dropping it flushes what is still queued.
 pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
-/// Installs the subscriber. Events are formatted on the calling thread and written by a
-/// background thread through a buffer, so a request never waits on a write(2) to stderr and
-/// busy periods turn into few large writes. Lines are never dropped: if the writer falls
-/// behind by 128k lines, logging blocks rather than losing access records.
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        access::flush();
+    }
+}
+
+/// Installs the subscriber for operational logs (rare: start, reloads, faults), written by a
+/// background thread through a buffer and never dropped. Access lines bypass it (see
+/// [`access`]): they are batched without waking a thread per line.
 pub fn init(log: &LogSettings) -> LogGuard {
     use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env()
@@ -27,7 +32,7 @@ pub fn init(log: &LogSettings) -> LogGuard {
         .thread_name("mcp-edge log")
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     if log.access {
-        access::install(writer.clone(), log.format);
+        access::install(log.format);
     }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     // A second init (tests in one process) keeps the first subscriber.
