@@ -3,9 +3,11 @@
 //! Pingora only forwards a body it did not read itself from its private 64 KiB retry buffer,
 //! and then passes it through `request_body_filter`. So we keep the whole body in the
 //! context, switch the retry buffer on only once at most 64 KiB of the body remain (known
-//! from `Content-Length`; every read returns at most 64 KiB, so at least one byte always
-//! lands in it), and swap that tail for the full body in `request_body_filter`, once per
-//! upstream attempt. A chunked body can only be replayed up to 64 KiB: beyond that, 411.
+//! from `Content-Length`; reads after the headers return at most 64 KiB each, so normally at
+//! least one byte lands in it; if the first chunk read along with very large headers breaks
+//! that, the body cannot be replayed and the client gets 411), and swap that tail for the full
+//! body in `request_body_filter`, once per upstream attempt. A chunked body can only be
+//! replayed up to 64 KiB: beyond that, 411.
 
 use bytes::{Bytes, BytesMut};
 use http::header;
