@@ -26,6 +26,7 @@ pub enum Reason {
     UnknownSession,
     NoHealthyBackend,
     UpstreamFailed,
+    UpstreamTimeout,
     RateLimited,
     ConcurrencyLimited,
 }
@@ -43,6 +44,8 @@ impl Reason {
             Reason::UnknownSession => "unknown_session",
             Reason::NoHealthyBackend => "no_healthy_backend",
             Reason::UpstreamFailed => "upstream_failed",
+            Reason::UpstreamTimeout => "upstream_timeout",
+
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
         }

@@ -11,6 +11,8 @@ pub mod model;
 pub mod raw;
 pub mod render;
 pub mod routes;
+pub mod timeouts;
+
 pub mod validate;
 
 #[cfg(test)]

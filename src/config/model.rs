@@ -129,12 +129,40 @@ pub struct PoolConfig {
     pub host: Option<String>,
     pub tls: bool,
     pub sni: String,
-    pub connect_timeout: Duration,
-    /// Longest silence tolerated on an upstream read (streams included).
-    pub idle_timeout: Duration,
+    pub timeouts: Timeouts,
     pub health: HealthConfig,
     pub breaker: BreakerConfig,
     pub retry: RetryConfig,
+}
+
+/// Upstream timeouts of a pool; routes and rules may override each one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// Per connection attempt.
+    pub connect: Duration,
+    /// From sending the request until the response header arrives (a hung backend). Only
+    /// shortens the wait: at or above `idle`, `idle` bounds it.
+    pub first_byte: Duration,
+    /// Longest silence on any upstream read once the response started (SSE streams).
+    pub idle: Duration,
+}
+
+/// A route's or rule's replacements for some of its pool's timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TimeoutOverrides {
+    pub connect: Option<Duration>,
+    pub first_byte: Option<Duration>,
+    pub idle: Option<Duration>,
+}
+
+impl Timeouts {
+    pub fn with(self, o: &TimeoutOverrides) -> Timeouts {
+        Timeouts {
+            connect: o.connect.unwrap_or(self.connect),
+            first_byte: o.first_byte.unwrap_or(self.first_byte),
+            idle: o.idle.unwrap_or(self.idle),
+        }
+    }
 }
 
 /// Connect retries: at most `budget` x recent requests (+ `min_per_window` per 10 s), with a
@@ -185,6 +213,7 @@ pub struct RuleConfig {
     pub fallback: Vec<usize>,
     /// Indexes into `Config::limits`.
     pub limits: Vec<usize>,
+    pub timeouts: TimeoutOverrides,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +229,11 @@ pub struct RouteConfig {
     pub allowed_origins: Vec<String>,
     pub limits: Vec<usize>,
     pub rules: Vec<RuleConfig>,
+    pub timeouts: TimeoutOverrides,
+    /// Tools whose calls may be resent to another backend after reaching one (they change
+    /// nothing), like the safe methods `tools/list` or `resources/read` always may.
+    pub idempotent_tools: Vec<Glob>,
+
     /// Whether routing or limits need the JSON-RPC method or target (rules, limits keyed by
     /// method or tool, tool costs): with `inspect = "auto"` the body is then read.
     pub needs_call: bool,

@@ -109,6 +109,7 @@ pub struct RawPool {
     pub tls: Option<bool>,
     pub sni: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
+    pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
     pub health: Option<S<RawHealth>>,
     pub breaker: Option<S<RawBreaker>>,
@@ -176,6 +177,11 @@ pub struct RawRoute {
     pub limits: Vec<S<String>>,
     #[serde(default)]
     pub rule: Vec<S<RawRule>>,
+    pub connect_timeout: Option<S<String>>,
+    pub first_byte_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
+    #[serde(default)]
+    pub idempotent_tools: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,4 +196,7 @@ pub struct RawRule {
     pub fallback: Vec<S<String>>,
     #[serde(default)]
     pub limits: Vec<S<String>>,
+    pub connect_timeout: Option<S<String>>,
+    pub first_byte_timeout: Option<S<String>>,
+    pub idle_timeout: Option<S<String>>,
 }

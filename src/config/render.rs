@@ -31,8 +31,9 @@ pub fn to_json(c: &Config) -> Value {
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
             "path": p.path, "host": p.host, "tls": p.tls,
-            "connect_timeout_ms": p.connect_timeout.as_millis() as u64,
-            "idle_timeout_ms": p.idle_timeout.as_millis() as u64,
+            "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
+            "first_byte_timeout_ms": p.timeouts.first_byte.as_millis() as u64,
+            "idle_timeout_ms": p.timeouts.idle.as_millis() as u64,
             "retry": {
                 "budget": p.retry.budget,
                 "min_per_window": p.retry.min_per_window,
@@ -84,9 +85,17 @@ pub fn to_json(c: &Config) -> Value {
                 "pool": x.pool.map(pool_name),
                 "fallback": x.fallback.iter().map(|&i| pool_name(i)).collect::<Vec<_>>(),
                 "limits": x.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
+                "timeouts": overrides(&x.timeouts),
             })).collect::<Vec<_>>(),
+            "timeouts": overrides(&r.timeouts),
+            "idempotent_tools": r.idempotent_tools.iter().map(|g| g.as_pattern()).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+fn overrides(t: &TimeoutOverrides) -> Value {
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    json!({ "connect_ms": ms(t.connect), "first_byte_ms": ms(t.first_byte), "idle_ms": ms(t.idle) })
 }
 
 fn quota(q: &Quota) -> Value {

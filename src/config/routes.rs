@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::error::Collector;
 use super::model::*;
 use super::raw::*;
+use super::timeouts::{self, RawTimeouts};
 use super::validate::{absolute_path, parse_addr, pool_ref};
 use crate::glob::Glob;
 
@@ -52,10 +53,20 @@ pub fn route(
             pool,
             fallback: rule_fallback,
             limits: rule_limits,
+            timeouts: timeouts::overrides(
+                RawTimeouts {
+                    connect: rr.connect_timeout.as_ref(),
+                    first_byte: rr.first_byte_timeout.as_ref(),
+                    idle: rr.idle_timeout.as_ref(),
+                },
+                &field("rule"),
+                c,
+            ),
         };
-        if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() {
-            c.push(rule.span(), field("rule"), "does nothing; give it a `pool`, `limits`, or both");
+        if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() && m.timeouts == TimeoutOverrides::default() {
+            c.push(rule.span(), field("rule"), "does nothing; give it a `pool`, `limits` or a timeout");
         }
+
         if m.method.is_none() && m.tool.is_none() && m.prompt.is_none() && m.resource.is_none() {
             c.push(rule.span(), field("rule"), "matches nothing; give it `method`, `tool`, `resource` or `prompt`");
         }
@@ -82,8 +93,19 @@ pub fn route(
         inspect,
         allowed_origins: raw.allowed_origins.iter().flatten().map(|o| o.get_ref().clone()).collect(),
         limits: limit_refs(&raw.limits, limits, &field("limits"), c),
-        needs_call: !rules.is_empty(),
+        // Idempotent tools are known only from the body.
+        needs_call: !rules.is_empty() || !raw.idempotent_tools.is_empty(),
         rules,
+        timeouts: timeouts::overrides(
+            RawTimeouts {
+                connect: raw.connect_timeout.as_ref(),
+                first_byte: raw.first_byte_timeout.as_ref(),
+                idle: raw.idle_timeout.as_ref(),
+            },
+            &format!("route.{name}"),
+            c,
+        ),
+        idempotent_tools: raw.idempotent_tools.iter().map(|t| Glob::new(t.get_ref())).collect(),
     }
 }
 

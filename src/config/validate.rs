@@ -10,6 +10,7 @@ use super::duration;
 use super::error::Collector;
 use super::model::*;
 use super::raw::*;
+use super::timeouts::{self, RawTimeouts};
 
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 /// Pingora's weighted round robin keeps one slot per unit of weight: keep it small.
@@ -161,18 +162,16 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
         host: p.host.as_ref().map(|s| s.get_ref().clone()),
-        connect_timeout: dur_or(
+        timeouts: timeouts::pool(
+            RawTimeouts {
+                connect: p.connect_timeout.as_ref(),
+                first_byte: p.first_byte_timeout.as_ref(),
+                idle: p.idle_timeout.as_ref(),
+            },
+            &format!("pool.{name}"),
             c,
-            p.connect_timeout.as_ref(),
-            &format!("pool.{name}.connect_timeout"),
-            Duration::from_secs(2),
         ),
-        idle_timeout: dur_or(
-            c,
-            p.idle_timeout.as_ref(),
-            &format!("pool.{name}.idle_timeout"),
-            Duration::from_secs(3600),
-        ),
+
         name,
         backends,
         path,

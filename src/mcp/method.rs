@@ -88,6 +88,21 @@ impl Method {
         }
     }
 
+    /// Methods that only read, so resending one to another backend after it reached the first
+    /// cannot do anything twice.
+    pub fn is_safe(self) -> bool {
+        matches!(
+            self,
+            Method::Ping
+                | Method::ServerDiscover
+                | Method::ToolsList
+                | Method::PromptsList
+                | Method::ResourcesList
+                | Method::ResourcesRead
+                | Method::ResourcesTemplatesList
+        )
+    }
+
     pub fn target_kind(self) -> Option<TargetKind> {
         match self {
             Method::ToolsCall => Some(TargetKind::Tool),

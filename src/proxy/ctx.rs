@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::first_byte::FirstByteTimer;
+use crate::config::model::Timeouts;
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Reason;
 use crate::session::Member;
@@ -46,8 +48,13 @@ pub struct Ctx {
     pub strip_expect: bool,
     pub pinned: Option<Pinned>,
     pub backend: Option<SocketAddr>,
-    /// Backends that refused a connection for this request.
+    /// Backends that failed this request (refused, or failed a safe request) and are
+    /// skipped when it is retried.
     pub tried: Vec<SocketAddr>,
+    /// The upstream timeouts in force: the pool's with the route's and rule's overrides.
+    pub timeouts: Option<Timeouts>,
+    /// Running while the current upstream attempt waits for its response header.
+    pub first_byte: Option<FirstByteTimer>,
     pub reason: Option<Reason>,
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
@@ -74,9 +81,25 @@ impl Ctx {
             pinned: None,
             backend: None,
             tried: Vec::new(),
+            timeouts: None,
+            first_byte: None,
             reason: None,
             guards: Vec::new(),
             endpoint_sniff: None,
+        }
+    }
+
+    /// Whether resending this request to another backend after it reached one is harmless:
+    /// a safe method, or a tool the route declares idempotent.
+    pub fn is_safe_to_resend(&self) -> bool {
+        if self.method.is_safe() {
+            return true;
+        }
+        let Some(route) = self.route.and_then(|r| self.snap.router.routes().get(r)) else { return false };
+        let tool = self.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
+        match (self.method, tool) {
+            (Method::ToolsCall, Some(tool)) => route.idempotent_tools.iter().any(|g| g.is_match(tool)),
+            _ => false,
         }
     }
 

@@ -6,7 +6,9 @@
 pub mod affinity;
 pub mod body;
 pub mod ctx;
+pub mod failure;
 pub mod finish;
+pub mod first_byte;
 pub mod reply;
 pub mod request;
 pub mod response;
@@ -23,12 +25,11 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType};
 
+use crate::config::model::Timeouts;
 use crate::state::State;
 use ctx::Ctx;
+use first_byte::FirstByteTimer;
 use reply::Reject;
-
-/// How many other backends a refused connection is retried on.
-const MAX_CONNECT_RETRIES: usize = 2;
 
 pub struct Edge {
     pub state: Arc<State>,
@@ -53,8 +54,8 @@ impl ProxyHttp for Edge {
             .and_then(|i| snap.pools.get(i))
             .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(404), "no pool"))?;
         if let Some(p) = &ctx.pinned {
-            ctx.backend = Some(p.member.backend);
-            return Ok(Box::new(pool.peer(p.member.backend)));
+            let backend = p.member.backend;
+            return Ok(Box::new(bind(ctx, pool, backend)));
         }
         if ctx.tried.is_empty() {
             pool.retry.record_request();
@@ -62,13 +63,15 @@ impl ProxyHttp for Edge {
             tokio::time::sleep(pool.retry.backoff(ctx.tried.len())).await;
         }
         if let Some(addr) = pool.select(&ctx.tried) {
-            ctx.backend = Some(addr);
-            return Ok(Box::new(pool.peer(addr)));
+            return Ok(Box::new(bind(ctx, pool, addr)));
         }
         if !ctx.tried.is_empty() {
-            // Every candidate refused the connection: that is a 502, not "none healthy".
-            return Error::e_explain(ErrorType::HTTPStatus(502), "all backends refused the connection");
+            // Every candidate failed this request: a 502 (504 if the last one timed out),
+            // not "none healthy".
+            let status = if ctx.first_byte.as_ref().is_some_and(|t| t.expired()) { 504 } else { 502 };
+            return Error::e_explain(ErrorType::HTTPStatus(status), "every backend tried failed");
         }
+
         // Priority failover: the next pool in the route's (or matching rule's) fallback list
         // that has a usable backend.
         for &next in fallbacks(ctx) {
@@ -76,8 +79,7 @@ impl ProxyHttp for Edge {
             if let Some(addr) = fallback.select(&[]) {
                 self.state.metrics.failovers.with_label_values(&[ctx.route_name(), fallback.name()]).inc();
                 ctx.pool = Some(next);
-                ctx.backend = Some(addr);
-                return Ok(Box::new(fallback.peer(addr)));
+                return Ok(Box::new(bind(ctx, fallback, addr)));
             }
         }
         Error::e_explain(ErrorType::HTTPStatus(503), "no healthy backend")
@@ -127,8 +129,36 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.first_byte = match ctx.timeouts {
+            Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(timer) = ctx.first_byte.take() {
+            timer.arrived();
+        }
+        Ok(())
+    }
+
     async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
-        self.record(ctx, resp.status.as_u16() < 500);
+        failure::record(&self.state, ctx, resp.status.as_u16() < 500);
         response::headers(&self.state, session, resp, ctx)
     }
 
@@ -151,62 +181,15 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
         client_reused: bool,
     ) -> Box<Error> {
-        // A pooled connection the backend had already closed is no fault of the backend.
-        if e.esource() == &ErrorSource::Upstream && !client_reused {
-            self.record(ctx, false);
-        }
-        // Pingora's own rule: only idempotent methods on reused connections are retried, so a
-        // POST that reached a backend is never sent again.
-        let mut e = e.more_context(format!("Peer: {peer}"));
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() {
-            e.set_retry(false);
-        } else {
-            e.retry.decide_reuse(client_reused);
-        }
-        e
+        failure::proxy_failed(&self.state, session, ctx, e.more_context(format!("Peer: {peer}")), client_reused)
     }
 
-    fn fail_to_connect(
-        &self,
-        _session: &mut Session,
-        _peer: &HttpPeer,
-        ctx: &mut Ctx,
-        mut e: Box<Error>,
-    ) -> Box<Error> {
-        self.record(ctx, false);
-        // Nothing reached the backend, so any request may go to another one; a pinned session
-        // has nowhere else to go.
-        // Whether to retry is decided here alone (Pingora may mark connect errors retryable).
-        e.set_retry(false);
-        let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else { return e };
-        if ctx.pinned.is_some() || ctx.tried.len() >= MAX_CONNECT_RETRIES {
-            return e;
-        }
-        if !pool.retry.try_retry() {
-            self.state.metrics.retries_denied.with_label_values(&[pool.name()]).inc();
-            return e;
-        }
-        if let Some(b) = ctx.backend {
-            ctx.tried.push(b);
-            self.state.metrics.retries.with_label_values(&[pool.name()]).inc();
-        }
-        e.set_retry(true);
-        e
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, e: Box<Error>) -> Box<Error> {
+        failure::connect_failed(&self.state, ctx, e)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let reject = match (e.etype(), e.esource()) {
-            (ErrorType::HTTPStatus(503), _) => Some(Reject::NO_HEALTHY),
-            (ErrorType::HTTPStatus(502), _) => Some(Reject::UPSTREAM),
-            (ErrorType::HTTPStatus(413), _) => Some(Reject::TOO_LARGE),
-            (ErrorType::HTTPStatus(404), _) => Some(Reject::NO_POOL),
-            (_, ErrorSource::Upstream) => Some(Reject::UPSTREAM),
-            (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => {
-                None
-            }
-            (_, ErrorSource::Downstream) => Some(Reject::INVALID),
-            _ => Some(Reject::UPSTREAM),
-        };
+        let reject = failure::reply_for(e);
         let code = match reject {
             Some(r) if session.response_written().is_none() => {
                 if let Err(err) = reply::send(session, ctx, r).await {
@@ -254,19 +237,19 @@ fn fallbacks(ctx: &Ctx) -> &[usize] {
     }
 }
 
-impl Edge {
-    /// Feeds the outcome of an upstream exchange to the backend's circuit breaker.
-    fn record(&self, ctx: &Ctx, ok: bool) {
-        let (Some(pool), Some(addr)) = (ctx.pool.and_then(|i| ctx.snap.pools.get(i)), ctx.backend) else { return };
-        let Some(breaker) = pool.breaker(addr) else { return };
-        if ok {
-            breaker.success();
-        } else if breaker.failure() {
-            let backend = addr.to_string();
-            self.state.metrics.ejections.with_label_values(&[pool.name(), &backend]).inc();
-            tracing::warn!(pool = pool.name(), backend, cooldown = ?breaker.remaining(), "backend ejected: circuit open");
+/// Binds the request to `addr` of `pool`: the peer carries the pool's timeouts with the
+/// route's and the matching rule's overrides.
+fn bind(ctx: &mut Ctx, pool: &crate::upstream::Pool, addr: std::net::SocketAddr) -> HttpPeer {
+    let mut timeouts: Timeouts = pool.config.timeouts;
+    if let Some(route) = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)) {
+        timeouts = timeouts.with(&route.timeouts);
+        if let Some(rule) = ctx.rule.and_then(|r| route.rules.get(r)) {
+            timeouts = timeouts.with(&rule.timeouts);
         }
     }
+    ctx.backend = Some(addr);
+    ctx.timeouts = Some(timeouts);
+    pool.peer(addr, &timeouts)
 }
 
 /// Client path → upstream path: an exact route (an MCP endpoint) sends the pool's endpoint

@@ -73,6 +73,12 @@ impl Reject {
         Reject::new(503, RpcCode::ServerError, Reason::NoHealthyBackend, "no healthy backend in the pool");
     pub const UPSTREAM: Reject =
         Reject::new(502, RpcCode::ServerError, Reason::UpstreamFailed, "upstream connection failed");
+    pub const TIMEOUT: Reject = Reject::new(
+        504,
+        RpcCode::ServerError,
+        Reason::UpstreamTimeout,
+        "upstream timed out (connect_timeout, first_byte_timeout or idle_timeout)",
+    );
 }
 
 /// 429 for a request a `[[limit]]` refused: `Retry-After`, and for JSON-RPC requests an error

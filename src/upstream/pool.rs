@@ -18,7 +18,7 @@ use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 use super::breaker::Breaker;
 use super::health::McpHealthCheck;
 use super::retry::RetryBudget;
-use crate::config::model::{HealthKind, PoolConfig};
+use crate::config::model::{HealthKind, PoolConfig, Timeouts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -110,14 +110,16 @@ impl Pool {
             .is_some_and(|b| self.lb.backends().ready(b))
     }
 
-    /// A peer for `addr` carrying this pool's TLS and timeout settings.
-    pub fn peer(&self, addr: SocketAddr) -> HttpPeer {
+    /// A peer for `addr` carrying this pool's TLS settings and `timeouts` (the pool's, or a
+    /// route's overrides of them).
+    pub fn peer(&self, addr: SocketAddr, timeouts: &Timeouts) -> HttpPeer {
         let mut peer = HttpPeer::new(addr, self.config.tls, self.config.sni.clone());
-        peer.options.connection_timeout = Some(self.config.connect_timeout);
-        peer.options.total_connection_timeout = Some(self.config.connect_timeout + Duration::from_secs(1));
-        // One timeout covers every upstream read, including the gaps between SSE events,
-        // so it must be long: an idle stream is not a failure.
-        peer.options.read_timeout = Some(self.config.idle_timeout);
+        peer.options.connection_timeout = Some(timeouts.connect);
+        peer.options.total_connection_timeout = Some(timeouts.connect + Duration::from_secs(1));
+        // Pingora applies one timeout to every upstream read, including the gaps between SSE
+        // events, so it is the long idle one; the proxy's first-byte timer shortens the wait
+        // for the response header.
+        peer.options.read_timeout = Some(timeouts.idle);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         peer
     }

@@ -1,0 +1,102 @@
+//! What a failed upstream attempt means: which backend's circuit breaker hears of it, whether
+//! the request goes to another backend, and which local reply the client gets when it does
+//! not. The retry rules:
+//! - a refused connection reached nobody, so any request may go elsewhere;
+//! - a request that reached a backend goes elsewhere only when resending it is harmless (a
+//!   safe MCP method, or a tool the route declares idempotent), its body can be replayed,
+//!   and it is not pinned to its session's backend;
+//! - every retry spends the pool's retry budget, so a failing pool cannot double its load.
+
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::ctx::Ctx;
+use super::reply::Reject;
+use crate::state::State;
+
+/// Most backends one request is sent to after the first.
+pub const MAX_RETRIES: usize = 2;
+
+/// `fail_to_connect`: nothing reached the backend.
+pub fn connect_failed(state: &State, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
+    record(state, ctx, false);
+    // Whether to retry is decided here alone (Pingora may mark connect errors retryable).
+    e.set_retry(false);
+    if ctx.pinned.is_none() && try_again(state, ctx) {
+        e.set_retry(true);
+    }
+    e
+}
+
+/// `error_while_proxy`: the request may have reached the backend.
+pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Error>, client_reused: bool) -> Box<Error> {
+    let timed_out = ctx.first_byte.as_ref().is_some_and(|t| t.expired());
+    let mut e = if timed_out {
+        Error::because(ErrorType::ReadTimedout, "no response header within first_byte_timeout", e).into_up()
+    } else {
+        e
+    };
+    // A pooled connection the backend had already closed is no fault of the backend.
+    if timed_out || (e.esource() == &ErrorSource::Upstream && !client_reused) {
+        record(state, ctx, false);
+    }
+    let replayable = !session.as_ref().retry_buffer_truncated();
+    if replayable && ctx.pinned.is_none() && ctx.is_safe_to_resend() {
+        e.set_retry(try_again(state, ctx));
+    } else if !session.req_header().method.is_idempotent() || !replayable {
+        e.set_retry(false);
+    } else {
+        // Pingora's own rule for the rest: idempotent HTTP methods on reused connections.
+        e.retry.decide_reuse(client_reused);
+    }
+    e
+}
+
+/// Spends one retry from the pool's budget and excludes the failed backend; false when the
+/// request has had its retries or the budget is spent.
+fn try_again(state: &State, ctx: &mut Ctx) -> bool {
+    let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else { return false };
+    if ctx.tried.len() >= MAX_RETRIES {
+        return false;
+    }
+    if !pool.retry.try_retry() {
+        state.metrics.retries_denied.with_label_values(&[pool.name()]).inc();
+        return false;
+    }
+    let Some(b) = ctx.backend else { return false };
+    ctx.tried.push(b);
+    state.metrics.retries.with_label_values(&[pool.name()]).inc();
+    true
+}
+
+/// The local reply for a request that could not be proxied; None when the client is gone.
+pub fn reply_for(e: &Error) -> Option<Reject> {
+    Some(match (e.etype(), e.esource()) {
+        (ErrorType::HTTPStatus(503), _) => Reject::NO_HEALTHY,
+        (ErrorType::HTTPStatus(502), _) => Reject::UPSTREAM,
+        (ErrorType::HTTPStatus(504), _) => Reject::TIMEOUT,
+
+        (ErrorType::HTTPStatus(413), _) => Reject::TOO_LARGE,
+        (ErrorType::HTTPStatus(404), _) => Reject::NO_POOL,
+        (ErrorType::ReadTimedout | ErrorType::ConnectTimedout, ErrorSource::Upstream) => Reject::TIMEOUT,
+        (_, ErrorSource::Upstream) => Reject::UPSTREAM,
+        (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => {
+            return None
+        }
+        (_, ErrorSource::Downstream) => Reject::INVALID,
+        _ => Reject::UPSTREAM,
+    })
+}
+
+/// Feeds the outcome of an upstream exchange to the backend's circuit breaker.
+pub fn record(state: &State, ctx: &Ctx, ok: bool) {
+    let (Some(pool), Some(addr)) = (ctx.pool.and_then(|i| ctx.snap.pools.get(i)), ctx.backend) else { return };
+    let Some(breaker) = pool.breaker(addr) else { return };
+    if ok {
+        breaker.success();
+    } else if breaker.failure() {
+        let backend = addr.to_string();
+        state.metrics.ejections.with_label_values(&[pool.name(), &backend]).inc();
+        tracing::warn!(pool = pool.name(), backend, cooldown = ?breaker.remaining(), "backend ejected: circuit open");
+    }
+}
