@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages mcp-edge needs to build and test, when missing:
-# cmake and a C compiler (Pingora's zlib-ng), curl, wrk (load tests), python3-venv (test peers).
+# cmake and a C compiler (Pingora's zlib-ng), curl, wrk (load tests), python3-venv (test peers),
+# redis-server (the shared-limit tests run a real one).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v cc >/dev/null || need+=(build-essential)
 command -v curl >/dev/null || need+=(curl)
 command -v wrk >/dev/null || need+=(wrk)
+command -v redis-server >/dev/null || need+=(redis-server)
+
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "deps: installing ${need[*]}"

@@ -29,6 +29,7 @@ pub enum Reason {
     UpstreamTimeout,
     RateLimited,
     ConcurrencyLimited,
+    LimiterUnavailable,
 }
 
 impl Reason {
@@ -48,6 +49,7 @@ impl Reason {
 
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
+            Reason::LimiterUnavailable => "limiter_unavailable",
         }
     }
 }
@@ -64,6 +66,8 @@ pub struct Metrics {
     pub retries_denied: IntCounterVec,
     pub ejections: IntCounterVec,
     pub failovers: IntCounterVec,
+    pub redis_errors: IntCounterVec,
+    pub redis_fallbacks: IntCounterVec,
     pub circuit: IntGaugeVec,
     pub upstream_healthy: IntGaugeVec,
     pub config_generation: IntGauge,
@@ -98,12 +102,12 @@ impl Metrics {
             counter("sessions_opened_total", "Backend sessions wrapped into proxy tokens, by pool.", &["pool"])?;
         let limited = counter(
             "limit_rejections_total",
-            "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited).",
+            "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited, limiter_unavailable).",
             &["route", "limit", "reason"],
         )?;
         let retries_denied = counter(
             "upstream_retries_denied_total",
-            "Connect failures not retried because the pool's retry budget was spent, by pool.",
+            "Failed attempts not retried because the pool's retry budget was spent, by pool.",
             &["pool"],
         )?;
         let ejections = counter(
@@ -116,13 +120,26 @@ impl Metrics {
             "Requests sent to a fallback pool because the first had no usable backend, by route and pool.",
             &["route", "pool"],
         )?;
+        let redis_errors = counter(
+            "redis_limit_errors_total",
+            "Redis limit checks that failed (timeout, error) or were skipped while Redis was marked down (down), by limit.",
+            &["limit", "kind"],
+        )?;
+        let redis_fallbacks = counter(
+            "redis_limit_fallbacks_total",
+            "Requests a Redis-backed limit decided without Redis, by limit and on_redis_error policy (local, allow, deny).",
+            &["limit", "policy"],
+        )?;
         let circuit = IntGaugeVec::new(
             Opts::new("upstream_circuit_state", "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open."),
             &["pool", "backend"],
         )?;
         registry.register(Box::new(circuit.clone()))?;
-        let retries =
-            counter("upstream_retries_total", "Connect failures retried on another backend, by pool.", &["pool"])?;
+        let retries = counter(
+            "upstream_retries_total",
+            "Failed attempts resent to another backend (connect failures; safe requests after reaching one), by pool.",
+            &["pool"],
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "request_duration_seconds",
@@ -160,7 +177,10 @@ impl Metrics {
             retries_denied,
             ejections,
             failovers,
+            redis_errors,
+            redis_fallbacks,
             circuit,
+
             upstream_healthy,
             config_generation,
             config_reloads,

@@ -1,14 +1,62 @@
 //! Validation of `[[limit]]` blocks: rates like `"100/s"` or `"6000/min"`, key parts, tiers,
-//! tool costs. Part of the raw → model pipeline (see `validate`).
+//! tool costs, the counting backend, and the `[redis]` store. Part of the raw → model
+//! pipeline (see `validate`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::duration;
 use super::error::Collector;
-use super::model::{KeyPart, LimitConfig, Quota};
-use super::raw::{RawLimit, S};
+use super::model::{KeyPart, LimitBackend, LimitConfig, Quota, RedisFailure, RedisSettings};
+use super::raw::{RawLimit, RawRedis, S};
 
-pub fn limits(raw: &[S<RawLimit>], c: &mut Collector<'_>) -> (Vec<LimitConfig>, HashMap<String, usize>) {
+pub fn redis(raw: Option<&S<RawRedis>>, c: &mut Collector<'_>) -> Option<RedisSettings> {
+    let r = raw?.get_ref();
+    let url = r.url.get_ref();
+    // Never echo the URL: it may carry a password.
+    if redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() || url.starts_with("rediss://") {
+        c.push(
+            r.url.span(),
+            "redis.url",
+            "is not a usable Redis URL; write it like \"redis://127.0.0.1:6379/0\" (TLS `rediss://` is not built in)",
+        );
+    }
+    let connections = match &r.connections {
+        Some(n) if (1..=64).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            c.push(n.span(), "redis.connections", format!("{} must be between 1 and 64", n.get_ref()));
+            1
+        }
+        None => 2,
+    };
+    let mut dur = |s: &Option<S<String>>, field: &str, default: Duration| match s {
+        None => default,
+        Some(s) => match duration::parse(s.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                c.push(s.span(), field, "must be above zero, e.g. \"50ms\"");
+                default
+            }
+            Err(msg) => {
+                c.push(s.span(), field, msg);
+                default
+            }
+        },
+    };
+    Some(RedisSettings {
+        url: url.clone(),
+        connections,
+        timeout: dur(&r.timeout, "redis.timeout", Duration::from_millis(50)),
+        retry_interval: dur(&r.retry_interval, "redis.retry_interval", Duration::from_secs(1)),
+        key_prefix: r.key_prefix.as_ref().map_or_else(|| "mcp-edge".to_owned(), |p| p.get_ref().clone()),
+    })
+}
+
+pub fn limits(
+    raw: &[S<RawLimit>],
+    have_redis: bool,
+    c: &mut Collector<'_>,
+) -> (Vec<LimitConfig>, HashMap<String, usize>) {
     let mut out = Vec::with_capacity(raw.len());
     let mut index = HashMap::new();
     for l in raw {
@@ -17,12 +65,54 @@ pub fn limits(raw: &[S<RawLimit>], c: &mut Collector<'_>) -> (Vec<LimitConfig>, 
         if index.insert(name.clone(), out.len()).is_some() {
             c.push(l.name.span(), "limit.name", format!("limit `{name}` is defined twice; limit names must be unique"));
         }
-        out.push(limit(l, &name, c));
+        out.push(limit(l, &name, have_redis, c));
     }
     (out, index)
 }
 
-fn limit(l: &RawLimit, name: &str, c: &mut Collector<'_>) -> LimitConfig {
+fn backend(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) -> LimitBackend {
+    let field = |f: &str| format!("limit.{name}.{f}");
+    let on_error = match l.on_redis_error.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("local", _)) => RedisFailure::Local,
+        Some(("allow", _)) => RedisFailure::Allow,
+        Some(("deny", _)) => RedisFailure::Deny,
+        Some((other, span)) => {
+            c.push(
+                span,
+                field("on_redis_error"),
+                format!("unknown policy `{other}`; use \"local\", \"allow\" or \"deny\""),
+            );
+            RedisFailure::Local
+        }
+    };
+    match l.backend.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("local", _)) => {
+            if let Some(p) = &l.on_redis_error {
+                c.push(p.span(), field("on_redis_error"), "applies only with backend = \"redis\"");
+            }
+            LimitBackend::Local
+        }
+        Some(("redis", span)) => {
+            if !have_redis {
+                c.push(span.clone(), field("backend"), "needs a [redis] section with `url = \"redis://host:6379/0\"`");
+            }
+            if l.rate.is_none() && l.tiers.values().all(|t| t.get_ref().rate.is_none()) {
+                c.push(
+                    span,
+                    field("backend"),
+                    "Redis shares rates; this limit has none (concurrency caps count per replica)",
+                );
+            }
+            LimitBackend::Redis { on_error }
+        }
+        Some((other, span)) => {
+            c.push(span, field("backend"), format!("unknown backend `{other}`; use \"local\" or \"redis\""));
+            LimitBackend::Local
+        }
+    }
+}
+
+fn limit(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) -> LimitConfig {
     let field = |f: &str| format!("limit.{name}.{f}");
     let mut key = Vec::new();
     for part in l.key.get_ref() {
@@ -77,7 +167,7 @@ fn limit(l: &RawLimit, name: &str, c: &mut Collector<'_>) -> LimitConfig {
             _ => c.push(cost.span(), field("costs"), format!("cost {} must be 1 or more", cost.get_ref())),
         }
     }
-    LimitConfig { name: name.to_owned(), key, quota, tiers, assign, costs }
+    LimitConfig { name: name.to_owned(), key, quota, tiers, assign, costs, backend: backend(l, name, have_redis, c) }
 }
 
 fn quota(

@@ -21,6 +21,63 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
     pub limits: Vec<LimitConfig>,
+    pub redis: Option<RedisSettings>,
+}
+
+/// `[redis]`: where limits with `backend = "redis"` keep their shared counters.
+#[derive(Clone, PartialEq)]
+pub struct RedisSettings {
+    /// Secret (may hold a password): shown only through [`RedisSettings::display_url`].
+    pub url: String,
+    /// Multiplexed connections; each carries many concurrent calls.
+    pub connections: usize,
+    /// Longest wait for one limit check before the limit's `on_redis_error` applies.
+    pub timeout: Duration,
+    /// After a failure, how long limits decide without Redis before trying it again.
+    pub retry_interval: Duration,
+    pub key_prefix: String,
+}
+
+impl RedisSettings {
+    /// The URL with any credentials replaced, for `/config` and logs.
+    pub fn display_url(&self) -> String {
+        match (self.url.split_once("://"), self.url.rfind('@')) {
+            (Some((scheme, _)), Some(at)) => format!("{scheme}://<redacted>@{}", &self.url[at + 1..]),
+            _ => self.url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &self.display_url())
+            .field("connections", &self.connections)
+            .field("timeout", &self.timeout)
+            .field("retry_interval", &self.retry_interval)
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// Where a limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitBackend {
+    /// In this process, with pingora-limits estimators.
+    Local,
+    /// In Redis, shared by every replica; `on_error` decides while Redis is unreachable.
+    Redis { on_error: RedisFailure },
+}
+
+/// What a Redis-backed limit does when Redis cannot answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Count in this process instead (each replica then allows the full rate).
+    Local,
+    /// Fail open: admit.
+    Allow,
+    /// Fail closed: refuse with 503.
+    Deny,
 }
 
 /// One part of a limit's key.
@@ -52,6 +109,7 @@ pub struct LimitConfig {
     /// Key value → index into `tiers`.
     pub assign: Vec<(String, usize)>,
     pub costs: Vec<(String, u64)>,
+    pub backend: LimitBackend,
 }
 
 #[derive(Debug, Clone, PartialEq)]

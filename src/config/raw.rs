@@ -26,6 +26,19 @@ pub struct RawConfig {
     pub routes: Vec<S<RawRoute>>,
     #[serde(default, rename = "limit")]
     pub limits: Vec<S<RawLimit>>,
+    pub redis: Option<S<RawRedis>>,
+}
+
+/// `[redis]`: the shared store for limits with `backend = "redis"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    /// May carry a password: secret, never shown or logged.
+    pub url: S<String>,
+    pub connections: Option<S<i64>>,
+    pub timeout: Option<S<String>>,
+    pub retry_interval: Option<S<String>>,
+    pub key_prefix: Option<S<String>>,
 }
 
 /// `[[limit]]`: a rate and/or concurrency cap per key, attached to routes and rules by name.
@@ -48,6 +61,10 @@ pub struct RawLimit {
     /// Key value (e.g. an API key from a header) → tier name. Secret: never shown by /config.
     #[serde(default)]
     pub assign: std::collections::BTreeMap<String, S<String>>,
+    /// "local" (default) or "redis" (one budget shared by every replica).
+    pub backend: Option<S<String>>,
+    /// With `backend = "redis"`, what to do while Redis is unreachable: "local", "allow", "deny".
+    pub on_redis_error: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,6 +27,14 @@ pub fn to_json(c: &Config) -> Value {
         "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level, "access": c.log.access },
 
         "metrics": { "tools": c.tool_labels },
+        "redis": c.redis.as_ref().map(|r| json!({
+            "url": r.display_url(),
+            "connections": r.connections,
+            "timeout_ms": r.timeout.as_millis() as u64,
+            "retry_interval_ms": r.retry_interval.as_millis() as u64,
+            "key_prefix": r.key_prefix,
+        })),
+
         "pools": c.pools.iter().map(|p| json!({
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
@@ -66,6 +74,10 @@ pub fn to_json(c: &Config) -> Value {
             // Assignments map key values (often API keys) to tiers: never shown.
             "assign": format!("<{} assignments, redacted>", l.assign.len()),
             "costs": l.costs.iter().map(|(t, c)| json!({"tool": t, "cost": c})).collect::<Vec<_>>(),
+            "backend": match l.backend {
+                LimitBackend::Local => json!("local"),
+                LimitBackend::Redis { on_error } => json!({"redis": {"on_redis_error": format!("{on_error:?}").to_lowercase()}}),
+            },
         })).collect::<Vec<_>>(),
         "routes": c.routes.iter().map(|r| json!({
             "name": r.name,

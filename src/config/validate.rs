@@ -52,7 +52,8 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
             format!("{} is also a proxy listener; give the admin API its own port", admin.listen),
         );
     }
-    let (limits, limit_index) = super::limits::limits(&raw.limits, c);
+    let redis = super::limits::redis(raw.redis.as_ref(), c);
+    let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut route_names: HashMap<&str, ()> = HashMap::new();
     for r in &raw.routes {
@@ -89,6 +90,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         pools,
         routes,
         limits,
+        redis,
     })
 }
 

@@ -14,10 +14,12 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
+pub mod redis_store;
+
 use pingora_limits::inflight::{Guard, Inflight};
 use pingora_limits::rate::Rate;
 
-use crate::config::model::LimitConfig;
+use crate::config::model::{LimitConfig, Quota};
 
 /// Count-min sketch width for rate estimators: 2 windows x 4 rows x 8192 slots x 8 bytes
 /// = 512 KiB per tier, whatever the number of keys.
@@ -31,6 +33,8 @@ pub enum Refusal {
     Rate { retry_after: u64 },
     /// Over the in-flight cap: try again soon.
     Concurrency,
+    /// The shared store cannot be reached and the limit fails closed.
+    Unavailable { retry_after: u64 },
 }
 
 pub struct Limiter {
@@ -68,23 +72,36 @@ impl Limiter {
     /// the raw value of the first key part, looked up in `assign`. An admitted request under a
     /// concurrency cap gets a guard to hold until it ends.
     pub fn admit(&self, key: u64, tier_value: Option<&str>, cost: u64) -> Result<Option<Guard>, Refusal> {
+        let (tier, quota) = self.tier(tier_value);
+        let guard = self.hold(tier, quota, key, cost)?;
+        self.check_local_rate(tier, quota, key, cost)?;
+        Ok(guard)
+    }
+
+    /// The tier `tier_value` is assigned to (0: the default) and its quota.
+    pub fn tier(&self, tier_value: Option<&str>) -> (usize, &Quota) {
         let assigned =
             tier_value.and_then(|v| self.assign.get(v)).and_then(|&i| Some((i + 1, &self.config.tiers.get(i)?.1)));
-        let (tier, quota) = assigned.unwrap_or((0, &self.config.quota));
-        let guard = match quota.concurrency {
-            Some(cap) => {
-                let (guard, now) = self.inflight.incr((tier, key), cost as isize);
-                if now > cap as isize {
-                    return Err(Refusal::Concurrency);
-                }
-                Some(guard)
-            }
-            None => None,
-        };
-        if let (Some(rate), Some((limit, per))) = (self.rates.get(tier).and_then(Option::as_ref), quota.rate) {
-            check_rate(rate, key, cost, limit, quota.burst, per)?;
+        assigned.unwrap_or((0, &self.config.quota))
+    }
+
+    /// Takes an in-flight slot under the tier's concurrency cap (always counted in this
+    /// process), if it has one.
+    pub fn hold(&self, tier: usize, quota: &Quota, key: u64, cost: u64) -> Result<Option<Guard>, Refusal> {
+        let Some(cap) = quota.concurrency else { return Ok(None) };
+        let (guard, now) = self.inflight.incr((tier, key), cost as isize);
+        if now > cap as isize {
+            return Err(Refusal::Concurrency);
         }
-        Ok(guard)
+        Ok(Some(guard))
+    }
+
+    /// Charges the tier's rate in this process's estimator.
+    pub fn check_local_rate(&self, tier: usize, quota: &Quota, key: u64, cost: u64) -> Result<(), Refusal> {
+        match (self.rates.get(tier).and_then(Option::as_ref), quota.rate) {
+            (Some(rate), Some((limit, per))) => check_rate(rate, key, cost, limit, quota.burst, per),
+            _ => Ok(()),
+        }
     }
 }
 

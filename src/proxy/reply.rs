@@ -83,17 +83,22 @@ impl Reject {
 
 /// 429 for a request a `[[limit]]` refused: `Retry-After`, and for JSON-RPC requests an error
 /// body that echoes the id and names the limit. Notifications (no id) get a bare 429.
+/// A limit that fails closed while its shared store is unreachable answers 503 instead.
 pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) -> Result<bool> {
-    let (what, retry_after) = match limited.refusal {
-        Refusal::Rate { retry_after } => ("rate limit", retry_after),
-        Refusal::Concurrency => ("concurrency limit", 1),
+    let (status, what, retry_after) = match limited.refusal {
+        Refusal::Rate { retry_after } => (429, "rate limit", retry_after),
+        Refusal::Concurrency => (429, "concurrency limit", 1),
+        Refusal::Unavailable { retry_after } => (503, "limit store unreachable for", retry_after),
     };
     let body = ctx.id.as_ref().map(|id| {
-        let message = format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit);
+        let message = match status {
+            429 => format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit),
+            _ => format!("{what} `{}`; retry after {retry_after} s", limited.limit),
+        };
         error_body(Some(id), RpcCode::ServerError, &message)
     });
-    tracing::debug!(limit = %limited.limit, retry_after, "limited");
-    write(session, 429, Some(retry_after), body).await
+    tracing::debug!(limit = %limited.limit, status, retry_after, "limited");
+    write(session, status, Some(retry_after), body).await
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".

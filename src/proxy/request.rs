@@ -25,7 +25,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
     }
     let snap = Arc::clone(&ctx.snap);
     let Some(route) = ctx.route.and_then(|r| snap.router.routes().get(r)) else { return Ok(false) };
-    match throttle::admit(state, session, ctx, route) {
+    match throttle::admit(state, session, ctx, route).await {
         Ok(()) => Ok(false),
         Err(limited) => {
             // The refusal echoes the JSON-RPC id; read a small unread body to learn it.

@@ -6,7 +6,10 @@
 use pingora::proxy::Session;
 
 use super::ctx::Ctx;
-use crate::config::model::{KeyPart, RouteConfig};
+use pingora_limits::inflight::Guard;
+
+use crate::config::model::{KeyPart, LimitBackend, RedisFailure, RouteConfig};
+use crate::limits::redis_store::{RedisStore, StoreError};
 use crate::limits::{KeyHasher, Limiter, Refusal};
 use crate::metrics::Reason;
 use crate::state::State;
@@ -17,20 +20,27 @@ pub struct Limited {
     pub refusal: Refusal,
 }
 
-pub fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfig) -> Result<(), Limited> {
+pub async fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfig) -> Result<(), Limited> {
     let snap = std::sync::Arc::clone(&ctx.snap);
     let rule_limits = ctx.rule.and_then(|r| route.rules.get(r)).map_or(&[][..], |r| &r.limits[..]);
     for &i in route.limits.iter().chain(rule_limits) {
         let Some(limiter) = snap.limiters.get(i) else { continue };
         let tool = ctx.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
         let (key, tier_value) = key_of(limiter, session, ctx, route);
-        match limiter.admit(key, tier_value.as_deref(), limiter.cost(tool)) {
+        let outcome = match (limiter.config.backend, snap.redis.as_deref()) {
+            (LimitBackend::Redis { on_error }, Some(store)) => {
+                shared(state, store, limiter, on_error, key, tier_value.as_deref(), limiter.cost(tool)).await
+            }
+            _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool)),
+        };
+        match outcome {
             Ok(Some(guard)) => ctx.guards.push(guard),
             Ok(None) => {}
             Err(refusal) => {
                 let reason = match refusal {
                     Refusal::Rate { .. } => Reason::RateLimited,
                     Refusal::Concurrency => Reason::ConcurrencyLimited,
+                    Refusal::Unavailable { .. } => Reason::LimiterUnavailable,
                 };
                 state.metrics.limited.with_label_values(&[&route.name, limiter.name(), reason.as_str()]).inc();
                 ctx.guards.clear();
@@ -40,6 +50,45 @@ pub fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfi
         }
     }
     Ok(())
+}
+
+/// A Redis-backed limit: the in-flight cap counts here, the rate in Redis; while Redis
+/// cannot answer, `on_error` decides.
+async fn shared(
+    state: &State,
+    store: &RedisStore,
+    limiter: &Limiter,
+    on_error: RedisFailure,
+    key: u64,
+    tier_value: Option<&str>,
+    cost: u64,
+) -> Result<Option<Guard>, Refusal> {
+    let (tier, quota) = limiter.tier(tier_value);
+    let guard = limiter.hold(tier, quota, key, cost)?;
+    let Some((limit, per)) = quota.rate else { return Ok(guard) };
+    let err = match store.check(&store.key(limiter.name(), tier, key), limit, per, quota.burst, cost).await {
+        Ok(None) => return Ok(guard),
+        Ok(Some(retry_after)) => return Err(Refusal::Rate { retry_after }),
+        Err(e) => e,
+    };
+    state.metrics.redis_errors.with_label_values(&[limiter.name(), err.kind()]).inc();
+    if !matches!(err, StoreError::Down) {
+        // Once per failure, not per request: while down, calls are skipped for retry_interval.
+        tracing::warn!(limit = limiter.name(), error = %err, "redis limit check failed; applying on_redis_error");
+    }
+    let policy = match on_error {
+        RedisFailure::Local => "local",
+        RedisFailure::Allow => "allow",
+        RedisFailure::Deny => "deny",
+    };
+    state.metrics.redis_fallbacks.with_label_values(&[limiter.name(), policy]).inc();
+    match on_error {
+        RedisFailure::Local => limiter.check_local_rate(tier, quota, key, cost).map(|()| guard),
+        RedisFailure::Allow => Ok(guard),
+        RedisFailure::Deny => Err(Refusal::Unavailable {
+            retry_after: store.settings.retry_interval.as_secs_f64().ceil().max(1.0) as u64,
+        }),
+    }
 }
 
 /// The limit's key for this request, and the first part's raw value (for tier assignment,

@@ -94,6 +94,14 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     if old.tool_labels != new.tool_labels {
         out.push("metrics.tools changed".into());
     }
+    for l in &new.limits {
+        if old.limits.iter().find(|o| o.name == l.name) != Some(l) {
+            out.push(format!("limit {} added or changed", l.name));
+        }
+    }
+    if old.redis != new.redis {
+        out.push("redis changed".into());
+    }
     out
 }
 

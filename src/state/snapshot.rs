@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::limits::redis_store::RedisStore;
 use crate::limits::Limiter;
 use crate::router::Router;
 use crate::upstream::{Pool, PoolError};
@@ -17,6 +18,9 @@ pub struct Snapshot {
     /// Same order as `config.limits`. A limiter whose config did not change is carried over,
     /// so its counters and in-flight guards survive a reload.
     pub limiters: Vec<Arc<Limiter>>,
+    /// The store of Redis-backed limits; carried over while `[redis]` is unchanged, so its
+    /// connections survive a reload.
+    pub redis: Option<Arc<RedisStore>>,
     pub generation: u64,
 }
 
@@ -30,6 +34,12 @@ impl Snapshot {
                 None => Arc::new(Limiter::new(lc)),
             })
             .collect();
+        let redis = config.redis.as_ref().map(|settings| {
+            match previous.and_then(|p| p.redis.as_ref()).filter(|old| old.settings == *settings) {
+                Some(old) => Arc::clone(old),
+                None => Arc::new(RedisStore::new(settings)),
+            }
+        });
         let mut pools = Vec::with_capacity(config.pools.len());
         for pc in &config.pools {
             let reused = previous.and_then(|p| p.pools.iter().find(|old| old.config == *pc));
@@ -44,6 +54,7 @@ impl Snapshot {
             config,
             pools,
             limiters,
+            redis,
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod peers;
+pub mod redis;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
