@@ -100,3 +100,35 @@ fn rules_must_match_something_and_one_target() {
     assert!(errs.iter().any(|e| e.contains("matches nothing")), "{errs:#?}");
     assert!(errs.iter().any(|e| e.contains("more than one of `tool`, `resource`, `prompt`")), "{errs:#?}");
 }
+
+#[test]
+fn timeouts_default_and_override_per_route_and_rule() {
+    let text = MINIMAL.replace("pool = \"tools\"\n", "pool = \"tools\"\nfirst_byte_timeout = \"30s\"\n[[route.rule]]\ntool = \"render\"\nidle_timeout = \"2h\"\n");
+    let c = parse(Path::new("edge.toml"), &text).expect("valid");
+    let pool = c.pools[0].timeouts;
+    assert_eq!((pool.connect.as_secs(), pool.first_byte.as_secs(), pool.idle.as_secs()), (2, 300, 3600));
+    let route = pool.with(&c.routes[0].timeouts);
+    assert_eq!(route.first_byte.as_secs(), 30);
+    assert_eq!(route.with(&c.routes[0].rules[0].timeouts).idle.as_secs(), 7200);
+    let bad = errors(&MINIMAL.replace("weight = 3 }]", "weight = 3 }]\nfirst_byte_timeout = \"0s\""));
+    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("zero timeout"), "{bad:?}");
+}
+
+#[test]
+fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
+    let limit = "[[limit]]\nname = \"g\"\nkey = [\"route\"]\nrate = \"5/s\"\nbackend = \"redis\"\non_redis_error = \"sometimes\"\n";
+    let bad = errors(&format!("{MINIMAL}{limit}"));
+    assert!(bad.iter().any(|e| e.contains("limit.g.backend") && e.contains("needs a [redis] section")), "{bad:?}");
+    assert!(bad.iter().any(|e| e.contains("limit.g.on_redis_error") && e.contains("\"deny\"")), "{bad:?}");
+
+    let url = "[redis]\nurl = \"mysql://root:hunter2@db\"\n";
+    let bad = errors(&format!("{MINIMAL}{url}"));
+    assert!(bad[0].contains("redis.url") && !bad[0].contains("hunter2"), "{bad:?}");
+
+    let good = format!("{MINIMAL}{}[redis]\nurl = \"redis://:hunter2@10.0.0.5:6379/0\"\n", limit.replace("sometimes", "deny"));
+    let c = parse(Path::new("edge.toml"), &good).expect("valid");
+    assert_eq!(c.limits[0].backend, LimitBackend::Redis { on_error: RedisFailure::Deny });
+    let redis = c.redis.as_ref().expect("redis");
+    assert_eq!(redis.display_url(), "redis://<redacted>@10.0.0.5:6379/0");
+    assert!(!format!("{redis:?}").contains("hunter2"));
+}

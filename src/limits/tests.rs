@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::model::{KeyPart, Quota};
+use crate::config::model::{KeyPart, LimitBackend, Quota};
+
 
 fn limit(rate: Option<(u64, u64)>, burst: u64, concurrency: Option<u64>) -> LimitConfig {
     LimitConfig {
@@ -14,6 +15,7 @@ fn limit(rate: Option<(u64, u64)>, burst: u64, concurrency: Option<u64>) -> Limi
         tiers: vec![],
         assign: vec![],
         costs: vec![],
+        backend: LimitBackend::Local,
     }
 }
 
