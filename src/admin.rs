@@ -5,7 +5,8 @@
 //! | `GET /metrics`  | Prometheus text, from the owned registry                            |
 //! | `GET /livez`    | 200 while the process runs                                          |
 //! | `GET /readyz`   | 200 once listeners are up and the first health pass is done, else 503 |
-//! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health |
+//! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health and circuit, limits and their busiest keys, Redis state |
+
 //! | `GET /config`   | the effective config as JSON, secrets redacted                      |
 //! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
 
@@ -18,7 +19,9 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
+use crate::config::model::LimitBackend;
 use crate::config::render;
+use crate::limits::hot::Kind;
 use crate::state::State;
 
 pub struct Admin {
@@ -93,6 +96,21 @@ fn status(state: &State) -> serde_json::Value {
             "previous_key_accepted": state.keys.load().in_overlap(),
         },
         "routes": snap.router.routes().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "limits": snap.limiters.iter().map(|l| json!({
+            "name": l.name(),
+            "backend": if matches!(l.config.backend, LimitBackend::Local) { "local" } else { "redis" },
+            // Keys seen at half their quota or more in the last minute, busiest first.
+            "busiest": l.hot.busiest().iter().map(|h| json!({
+                "key": h.label,
+                "tier": l.tier_name(h.tier),
+                "kind": match h.kind { Kind::Rate => "rate", Kind::Concurrency => "concurrency" },
+                "used": (h.used * 10.0).round() / 10.0,
+                "quota": h.quota,
+                "seen_ms_ago": h.seen.elapsed().as_millis() as u64,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "redis": snap.redis.as_ref().map(|r| json!({ "url": r.settings.display_url(), "up": r.is_up() })),
+
         "pools": snap.pools.iter().map(|p| json!({
             "name": p.name(),
             "checked": p.checked_once(),

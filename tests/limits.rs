@@ -104,3 +104,25 @@ fn limiter_state_survives_a_reload_while_the_limit_is_unchanged() {
     assert_eq!(request(edge.admin, "POST", "/reload", &[], b"").status, 200);
     assert_eq!(statuses(&edge, 1, |i| call("echo", i), &[]), vec![200], "a changed limit starts afresh");
 }
+
+#[test]
+fn status_shows_the_busiest_keys_without_their_secret_values() {
+    let mock = Mock::start("m", false);
+    let limit = "[[limit]]\nname = \"api\"\nkey = [\"header:x-api-key\", \"tool\"]\nrate = \"10/min\"\n";
+    let edge = edge(&mock, limit, "limits = [\"api\"]\n");
+    let busy = [("x-api-key", "sk-live-busy-123")];
+    let quiet = [("x-api-key", "sk-live-quiet-456")];
+    assert_eq!(statuses(&edge, 8, |i| call("echo", i), &busy), vec![200; 8]);
+    assert_eq!(statuses(&edge, 2, |i| call("echo", i), &quiet), vec![200; 2]);
+
+    let status = common::http::get(edge.admin, "/status").json();
+    let limits = &status["limits"][0];
+    assert_eq!(limits["name"], "api");
+    let busiest = limits["busiest"].as_array().expect("busiest");
+    assert_eq!(busiest.len(), 1, "only the key at half its quota or more: {busiest:?}");
+    let key = busiest[0]["key"].as_str().expect("key");
+    assert!(key.starts_with("header:x-api-key=#") && key.ends_with(" tool=echo"), "{key}");
+    assert_eq!((busiest[0]["kind"].as_str(), busiest[0]["used"].as_f64()), (Some("rate"), Some(8.0)));
+    assert_eq!((busiest[0]["quota"].as_f64(), busiest[0]["tier"].as_str()), (Some(10.0), Some("default")));
+    assert!(!status.to_string().contains("sk-live"), "header values are never shown");
+}

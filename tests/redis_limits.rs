@@ -52,6 +52,14 @@ fn two_replicas_share_one_budget() {
     assert_eq!(r.json()["id"], 5);
     a.wait_metric(r#"mcp_edge_limit_rejections_total{limit="l0",reason="rate_limited",route="r0"}"#);
     assert!(!a.metrics().contains("mcp_edge_redis_limit_errors_total{"), "no Redis errors while it runs");
+    // /status shows the shared usage as Redis reported it, and Redis up.
+    let status = get(b.admin, "/status").json();
+    let hot = &status["limits"][0]["busiest"][0];
+    assert_eq!(
+        (hot["key"].as_str(), hot["used"].as_f64(), hot["quota"].as_f64()),
+        (Some("route=r0"), Some(20.0), Some(20.0))
+    );
+    assert_eq!(status["redis"]["up"], true);
 }
 
 #[test]

@@ -103,7 +103,10 @@ fn rules_must_match_something_and_one_target() {
 
 #[test]
 fn timeouts_default_and_override_per_route_and_rule() {
-    let text = MINIMAL.replace("pool = \"tools\"\n", "pool = \"tools\"\nfirst_byte_timeout = \"30s\"\n[[route.rule]]\ntool = \"render\"\nidle_timeout = \"2h\"\n");
+    let text = MINIMAL.replace(
+        "pool = \"tools\"\n",
+        "pool = \"tools\"\nfirst_byte_timeout = \"30s\"\n[[route.rule]]\ntool = \"render\"\nidle_timeout = \"2h\"\n",
+    );
     let c = parse(Path::new("edge.toml"), &text).expect("valid");
     let pool = c.pools[0].timeouts;
     assert_eq!((pool.connect.as_secs(), pool.first_byte.as_secs(), pool.idle.as_secs()), (2, 300, 3600));
@@ -125,7 +128,8 @@ fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
     let bad = errors(&format!("{MINIMAL}{url}"));
     assert!(bad[0].contains("redis.url") && !bad[0].contains("hunter2"), "{bad:?}");
 
-    let good = format!("{MINIMAL}{}[redis]\nurl = \"redis://:hunter2@10.0.0.5:6379/0\"\n", limit.replace("sometimes", "deny"));
+    let good =
+        format!("{MINIMAL}{}[redis]\nurl = \"redis://:hunter2@10.0.0.5:6379/0\"\n", limit.replace("sometimes", "deny"));
     let c = parse(Path::new("edge.toml"), &good).expect("valid");
     assert_eq!(c.limits[0].backend, LimitBackend::Redis { on_error: RedisFailure::Deny });
     let redis = c.redis.as_ref().expect("redis");

@@ -14,12 +14,14 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
+pub mod hot;
 pub mod redis_store;
 
 use pingora_limits::inflight::{Guard, Inflight};
 use pingora_limits::rate::Rate;
 
 use crate::config::model::{LimitConfig, Quota};
+use hot::{HotKeys, Kind};
 
 /// Count-min sketch width for rate estimators: 2 windows x 4 rows x 8192 slots x 8 bytes
 /// = 512 KiB per tier, whatever the number of keys.
@@ -43,6 +45,8 @@ pub struct Limiter {
     rates: Vec<Option<Rate>>,
     inflight: Inflight,
     assign: HashMap<String, usize>,
+    /// Keys seen near or over their quota, for `/status`.
+    pub hot: HotKeys,
 }
 
 impl Limiter {
@@ -56,6 +60,7 @@ impl Limiter {
             rates,
             inflight: Inflight::new(),
             assign: config.assign.iter().map(|(k, i)| (k.clone(), *i)).collect(),
+            hot: HotKeys::default(),
         }
     }
 
@@ -70,12 +75,24 @@ impl Limiter {
 
     /// Admits or refuses one request with `key` (the hash of its key parts). `tier_value` is
     /// the raw value of the first key part, looked up in `assign`. An admitted request under a
-    /// concurrency cap gets a guard to hold until it ends.
-    pub fn admit(&self, key: u64, tier_value: Option<&str>, cost: u64) -> Result<Option<Guard>, Refusal> {
+    /// concurrency cap gets a guard to hold until it ends. `label` names the key in `/status`
+    /// and is called only for a key near its quota.
+    pub fn admit(
+        &self,
+        key: u64,
+        tier_value: Option<&str>,
+        cost: u64,
+        label: &dyn Fn() -> String,
+    ) -> Result<Option<Guard>, Refusal> {
         let (tier, quota) = self.tier(tier_value);
-        let guard = self.hold(tier, quota, key, cost)?;
-        self.check_local_rate(tier, quota, key, cost)?;
+        let guard = self.hold(tier, quota, key, cost, label)?;
+        self.check_local_rate(tier, quota, key, cost, label)?;
         Ok(guard)
+    }
+
+    /// The tier's name for `/status` ("default" for the limit's own quota).
+    pub fn tier_name(&self, tier: usize) -> &str {
+        tier.checked_sub(1).and_then(|i| self.config.tiers.get(i)).map_or("default", |(n, _)| n.as_str())
     }
 
     /// The tier `tier_value` is assigned to (0: the default) and its quota.
@@ -87,9 +104,19 @@ impl Limiter {
 
     /// Takes an in-flight slot under the tier's concurrency cap (always counted in this
     /// process), if it has one.
-    pub fn hold(&self, tier: usize, quota: &Quota, key: u64, cost: u64) -> Result<Option<Guard>, Refusal> {
+    pub fn hold(
+        &self,
+        tier: usize,
+        quota: &Quota,
+        key: u64,
+        cost: u64,
+        label: &dyn Fn() -> String,
+    ) -> Result<Option<Guard>, Refusal> {
         let Some(cap) = quota.concurrency else { return Ok(None) };
         let (guard, now) = self.inflight.incr((tier, key), cost as isize);
+        if HotKeys::is_busy(now as f64, cap as f64) {
+            self.hot.record(key, tier, Kind::Concurrency, now as f64, cap as f64, label);
+        }
         if now > cap as isize {
             return Err(Refusal::Concurrency);
         }
@@ -97,15 +124,32 @@ impl Limiter {
     }
 
     /// Charges the tier's rate in this process's estimator.
-    pub fn check_local_rate(&self, tier: usize, quota: &Quota, key: u64, cost: u64) -> Result<(), Refusal> {
-        match (self.rates.get(tier).and_then(Option::as_ref), quota.rate) {
-            (Some(rate), Some((limit, per))) => check_rate(rate, key, cost, limit, quota.burst, per),
-            _ => Ok(()),
+    pub fn check_local_rate(
+        &self,
+        tier: usize,
+        quota: &Quota,
+        key: u64,
+        cost: u64,
+        label: &dyn Fn() -> String,
+    ) -> Result<(), Refusal> {
+        let (Some(rate), Some((limit, per))) = (self.rates.get(tier).and_then(Option::as_ref), quota.rate) else {
+            return Ok(());
+        };
+        let (outcome, used) = check_rate(rate, key, cost, limit, quota.burst, per);
+        self.note_rate(key, tier, used, limit, label);
+        outcome
+    }
+
+    /// Notes a key's rate usage (from this process or from Redis) if it is near its quota.
+    pub fn note_rate(&self, key: u64, tier: usize, used: f64, limit: u64, label: &dyn Fn() -> String) {
+        if HotKeys::is_busy(used, limit as f64) {
+            self.hot.record(key, tier, Kind::Rate, used, limit as f64, label);
         }
     }
 }
 
-fn check_rate(rate: &Rate, key: u64, cost: u64, limit: u64, burst: u64, per: Duration) -> Result<(), Refusal> {
+/// The outcome, and the key's usage in the sliding window (including this request when admitted).
+fn check_rate(rate: &Rate, key: u64, cost: u64, limit: u64, burst: u64, per: Duration) -> (Result<(), Refusal>, f64) {
     let (limit_f, cost_f) = (limit as f64, cost as f64);
     let (used, bonus) = rate.rate_with(&key, |c| {
         let prev = c.prev_samples.max(0) as f64;
@@ -115,10 +159,11 @@ fn check_rate(rate: &Rate, key: u64, cost: u64, limit: u64, burst: u64, per: Dur
     if used + cost_f > limit_f + bonus {
         // Time for the sliding estimate to drain enough at the configured rate.
         let wait = per.as_secs_f64() * (used + cost_f - limit_f).max(1.0) / limit_f;
-        return Err(Refusal::Rate { retry_after: wait.ceil().clamp(1.0, per.as_secs_f64().max(1.0)) as u64 });
+        let retry_after = wait.ceil().clamp(1.0, per.as_secs_f64().max(1.0)) as u64;
+        return (Err(Refusal::Rate { retry_after }), used);
     }
     rate.observe(&key, cost as isize);
-    Ok(())
+    (Ok(()), used + cost_f)
 }
 
 /// Hashes key parts into one estimator key. A fixed hasher (SipHash with zero keys), so a key

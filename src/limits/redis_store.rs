@@ -19,7 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::config::model::RedisSettings;
 
 /// KEYS[1]: the counter's prefix; ARGV: limit, window (ms), burst, cost.
-/// Returns 0 when admitted, else the milliseconds to wait.
+/// Returns {0 when admitted else the milliseconds to wait, the key's usage x 1000}.
 const SCRIPT: &str = r"
 local limit, per, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -32,11 +32,11 @@ local prev = tonumber(redis.call('GET', KEYS[1] .. ':' .. (w - 1)) or '0')
 local used = prev * (1 - f) + cur
 local bonus = burst * (1 - math.min(prev / limit, 1))
 if used + cost > limit + bonus then
-  return math.max(1, math.ceil(per * math.max(used + cost - limit, 1) / limit))
+  return {math.max(1, math.ceil(per * math.max(used + cost - limit, 1) / limit)), math.floor(used * 1000)}
 end
 redis.call('INCRBY', cur_key, cost)
 redis.call('PEXPIRE', cur_key, per * 2 + 1000)
-return 0
+return {0, math.floor((used + cost) * 1000)}
 ";
 
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +87,8 @@ impl RedisStore {
         }
     }
 
-    /// Charges `cost` to `key` under `limit` per `per` with `burst`: Ok(None) when admitted,
-    /// Ok(Some(seconds)) when refused (seconds until it would pass).
+    /// Charges `cost` to `key` under `limit` per `per` with `burst`: (None, usage) when
+    /// admitted, (Some(seconds until it would pass), usage) when refused.
     pub async fn check(
         &self,
         key: &str,
@@ -96,7 +96,7 @@ impl RedisStore {
         per: Duration,
         burst: u64,
         cost: u64,
-    ) -> Result<Option<u64>, StoreError> {
+    ) -> Result<(Option<u64>, f64), StoreError> {
         let now = self.epoch.elapsed().as_millis() as u64;
         if now < self.down_until.load(Ordering::Relaxed) {
             return Err(StoreError::Down);
@@ -105,14 +105,18 @@ impl RedisStore {
         let per_ms = per.as_millis().max(1) as u64;
         let mut call = self.script.key(key);
         call.arg(limit).arg(per_ms).arg(burst).arg(cost);
-        let result = match tokio::time::timeout(self.settings.timeout, call.invoke_async::<u64>(&mut conn)).await {
-            Ok(Ok(wait_ms)) => Ok(wait_ms),
+        let answer = call.invoke_async::<(u64, u64)>(&mut conn);
+        let result = match tokio::time::timeout(self.settings.timeout, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(StoreError::Failed(e.kind())),
             Err(_) => Err(StoreError::Timeout),
         };
         match result {
-            Ok(0) => Ok(None),
-            Ok(wait_ms) => Ok(Some(wait_ms.div_ceil(1000).clamp(1, per.as_secs().max(1)))),
+            Ok((0, used)) => Ok((None, used as f64 / 1000.0)),
+            Ok((wait_ms, used)) => {
+                Ok((Some(wait_ms.div_ceil(1000).clamp(1, per.as_secs().max(1))), used as f64 / 1000.0))
+            }
+
             Err(e) => {
                 let until = self.epoch.elapsed() + self.settings.retry_interval;
                 self.down_until.store(until.as_millis() as u64, Ordering::Relaxed);

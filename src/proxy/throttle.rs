@@ -27,11 +27,13 @@ pub async fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &Rout
         let Some(limiter) = snap.limiters.get(i) else { continue };
         let tool = ctx.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
         let (key, tier_value) = key_of(limiter, session, ctx, route);
+        let label = || label_of(limiter, session, ctx, route);
         let outcome = match (limiter.config.backend, snap.redis.as_deref()) {
             (LimitBackend::Redis { on_error }, Some(store)) => {
-                shared(state, store, limiter, on_error, key, tier_value.as_deref(), limiter.cost(tool)).await
+                let cost = limiter.cost(tool);
+                shared(state, store, limiter, on_error, key, tier_value.as_deref(), cost, &label).await
             }
-            _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool)),
+            _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool), &label),
         };
         match outcome {
             Ok(Some(guard)) => ctx.guards.push(guard),
@@ -62,13 +64,19 @@ async fn shared(
     key: u64,
     tier_value: Option<&str>,
     cost: u64,
+    label: &(dyn Fn() -> String + Sync),
 ) -> Result<Option<Guard>, Refusal> {
     let (tier, quota) = limiter.tier(tier_value);
-    let guard = limiter.hold(tier, quota, key, cost)?;
+    let guard = limiter.hold(tier, quota, key, cost, label)?;
     let Some((limit, per)) = quota.rate else { return Ok(guard) };
     let err = match store.check(&store.key(limiter.name(), tier, key), limit, per, quota.burst, cost).await {
-        Ok(None) => return Ok(guard),
-        Ok(Some(retry_after)) => return Err(Refusal::Rate { retry_after }),
+        Ok((refused, used)) => {
+            limiter.note_rate(key, tier, used, limit, label);
+            return match refused {
+                None => Ok(guard),
+                Some(retry_after) => Err(Refusal::Rate { retry_after }),
+            };
+        }
         Err(e) => e,
     };
     state.metrics.redis_errors.with_label_values(&[limiter.name(), err.kind()]).inc();
@@ -83,7 +91,8 @@ async fn shared(
     };
     state.metrics.redis_fallbacks.with_label_values(&[limiter.name(), policy]).inc();
     match on_error {
-        RedisFailure::Local => limiter.check_local_rate(tier, quota, key, cost).map(|()| guard),
+        RedisFailure::Local => limiter.check_local_rate(tier, quota, key, cost, label).map(|()| guard),
+
         RedisFailure::Allow => Ok(guard),
         RedisFailure::Deny => Err(Refusal::Unavailable {
             retry_after: store.settings.retry_interval.as_secs_f64().ceil().max(1.0) as u64,
@@ -122,4 +131,33 @@ fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) 
         h.part(value);
     }
     (h.finish(), first)
+}
+
+/// How a busy key reads in `/status`: `client_ip=10.0.0.7 tool=search`. Header values (often
+/// API keys) appear only as a short hash, and long tool names are cut.
+fn label_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> String {
+    let mut out = String::new();
+    for part in &limiter.config.key {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match part {
+            KeyPart::ClientIp => {
+                let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
+                out.push_str(&format!("client_ip={}", ip.as_deref().unwrap_or("-")));
+            }
+            KeyPart::Route => out.push_str(&format!("route={}", route.name)),
+            KeyPart::Method => out.push_str(&format!("method={}", ctx.method.as_str())),
+            KeyPart::Tool => {
+                let tool = ctx.target.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                out.push_str(&format!("tool={}", tool.chars().take(64).collect::<String>()));
+            }
+            KeyPart::Header(name) => {
+                let mut h = KeyHasher::new();
+                h.part(session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()));
+                out.push_str(&format!("header:{name}=#{:08x}", h.finish() >> 32));
+            }
+        }
+    }
+    out
 }
