@@ -161,3 +161,24 @@ fn the_retry_budget_stops_retry_storms() {
     edge.wait_metric(r#"mcp_edge_upstream_retries_total{pool="main"} 2"#);
     edge.wait_metric(&format!(r#"mcp_edge_upstream_retries_denied_total{{pool="main"}} {failed}"#));
 }
+
+#[test]
+fn a_killed_backend_is_ejected_then_readmitted_by_a_half_open_probe_once_it_is_back() {
+    let (a, b) = (Mock::start("a", false), Mock::start("b", false));
+    let (a_port, a_addr) = (a.port, a.addr());
+    // No active check: only live traffic (the breaker) can take `a` out and bring it back.
+    let pools = pool("main", &[a_addr.clone(), b.addr()], "none").replace("cooldown = \"30s\"", "cooldown = \"300ms\"");
+    let edge = Edge::start(&route_over(&pools, ""));
+    a.stop();
+    wait_until("a ejected", Duration::from_secs(10), || {
+        assert_eq!(post_mcp(edge.port, "/mcp", &[], WHOAMI).status, 200, "refusals are retried on b");
+        circuit(&edge, &a_addr) == "open"
+    });
+
+    let _a = Mock::start_on(a_port, "a", false, &[]);
+    wait_until("a serves again", Duration::from_secs(10), || {
+        post_mcp(edge.port, "/mcp", &[], WHOAMI).header("x-mock-backend") == Some("a")
+    });
+    assert_eq!(circuit(&edge, &a_addr), "closed", "the half-open probe succeeded");
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_circuit_state{{backend="{a_addr}",pool="main"}} 0"#));
+}
