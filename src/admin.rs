@@ -6,7 +6,6 @@
 //! | `GET /livez`    | 200 while the process runs                                          |
 //! | `GET /readyz`   | 200 once listeners are up and the first health pass is done, else 503 |
 //! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health and circuit, limits and their busiest keys, Redis state |
-
 //! | `GET /config`   | the effective config as JSON, secrets redacted                      |
 //! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
 
@@ -110,7 +109,6 @@ fn status(state: &State) -> serde_json::Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "redis": snap.redis.as_ref().map(|r| json!({ "url": r.settings.display_url(), "up": r.is_up() })),
-
         "pools": snap.pools.iter().map(|p| json!({
             "name": p.name(),
             "checked": p.checked_once(),

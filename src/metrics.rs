@@ -46,7 +46,6 @@ impl Reason {
             Reason::NoHealthyBackend => "no_healthy_backend",
             Reason::UpstreamFailed => "upstream_failed",
             Reason::UpstreamTimeout => "upstream_timeout",
-
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
             Reason::LimiterUnavailable => "limiter_unavailable",

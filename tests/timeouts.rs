@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -152,4 +152,71 @@ fn safe_methods_are_resent_to_another_backend_and_other_calls_are_not() {
     assert_eq!(hung.seen.load(Ordering::SeqCst) - resent, timed_out, "each 504 is one hung attempt: {outcomes:?}");
     // The stats request counts itself.
     assert_eq!(mock_requests(&good) - before - 1, (6 - timed_out) as u64, "and was never resent: {outcomes:?}");
+}
+
+/// Posts `body` and reads whatever comes back until the connection ends (a cut answer too).
+fn post_and_drain(port: u16, body: &str) {
+    let mut conn = common::http::connect(port);
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes()).expect("send");
+    let _ = conn.read_to_end(&mut Vec::new());
+}
+
+/// A backend that starts a 200 answer, sends part of its body, then closes the connection.
+fn half_answer_backend() -> Hung {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            if conn.read(&mut buf).is_ok_and(|n| n > 0) {
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":",
+                );
+            }
+        }
+    });
+    Hung { addr, seen }
+}
+
+#[test]
+fn a_safe_request_whose_answer_had_started_is_never_resent() {
+    let (broken, good) = (half_answer_backend(), Mock::start("good", false));
+    let edge = Edge::start(&config(&[&broken.addr, &good.addr()], "", &route("mcp", "/mcp", "inspect = \"always\"")));
+    let before = mock_requests(&good);
+    for _ in 0..4 {
+        post_and_drain(edge.port, LIST);
+    }
+    let cut = broken.seen.load(Ordering::SeqCst);
+    assert!(cut >= 1, "the broken backend was tried");
+    assert_eq!(
+        mock_requests(&good) - before - 1,
+        (4 - cut) as u64,
+        "a second answer cannot follow the first one's start: only the good backend's own share reached it"
+    );
+}
+
+#[test]
+fn a_slow_upload_is_the_clients_time_not_the_backends() {
+    let mock = Mock::start("a", false);
+    // No rules: the body streams through, so the upload happens on the upstream connection.
+    let edge = Edge::start(&config(&[&mock.addr()], "first_byte_timeout = \"300ms\"", &route("mcp", "/mcp", "")));
+    let body = WHOAMI.as_bytes();
+    let mut conn = common::http::connect(edge.port);
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(&body[..10])).expect("send the start");
+    // The client takes 800 ms over the rest of its body: longer than first_byte_timeout.
+    std::thread::sleep(Duration::from_millis(800));
+    conn.write_all(&body[10..]).expect("send the rest");
+    let r = common::http::read_response(&mut std::io::BufReader::new(conn));
+    assert_eq!(r.status, 200, "{}", r.text());
 }

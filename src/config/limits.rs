@@ -14,11 +14,12 @@ pub fn redis(raw: Option<&S<RawRedis>>, c: &mut Collector<'_>) -> Option<RedisSe
     let r = raw?.get_ref();
     let url = r.url.get_ref();
     // Never echo the URL: it may carry a password.
-    if redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() || url.starts_with("rediss://") {
+    let scheme_ok = ["redis://", "redis+unix://", "unix://"].iter().any(|s| url.starts_with(s));
+    if !scheme_ok || redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
         c.push(
             r.url.span(),
             "redis.url",
-            "is not a usable Redis URL; write it like \"redis://127.0.0.1:6379/0\" (TLS `rediss://` is not built in)",
+            "is not a usable Redis URL; write it like \"redis://127.0.0.1:6379/0\" or \"redis+unix:///run/redis.sock\" (TLS `rediss://` is not built in)",
         );
     }
     let connections = match &r.connections {
@@ -43,13 +44,21 @@ pub fn redis(raw: Option<&S<RawRedis>>, c: &mut Collector<'_>) -> Option<RedisSe
             }
         },
     };
-    Some(RedisSettings {
-        url: url.clone(),
-        connections,
-        timeout: dur(&r.timeout, "redis.timeout", Duration::from_millis(50)),
-        retry_interval: dur(&r.retry_interval, "redis.retry_interval", Duration::from_secs(1)),
-        key_prefix: r.key_prefix.as_ref().map_or_else(|| "mcp-edge".to_owned(), |p| p.get_ref().clone()),
-    })
+    let timeout = dur(&r.timeout, "redis.timeout", Duration::from_millis(50));
+    let retry_interval = dur(&r.retry_interval, "redis.retry_interval", Duration::from_secs(1));
+    if let (Some(t), true) = (&r.timeout, timeout > Duration::from_secs(5)) {
+        // Every request under a Redis-backed limit may wait this long.
+        c.push(t.span(), "redis.timeout", "is over 5s; a limit check should take milliseconds, e.g. \"50ms\"");
+    }
+    let key_prefix = match &r.key_prefix {
+        Some(p) if p.get_ref().is_empty() => {
+            c.push(p.span(), "redis.key_prefix", "is empty; name the keys' prefix, e.g. \"mcp-edge\"");
+            String::new()
+        }
+        Some(p) => p.get_ref().clone(),
+        None => "mcp-edge".to_owned(),
+    };
+    Some(RedisSettings { url: url.clone(), connections, timeout, retry_interval, key_prefix })
 }
 
 pub fn limits(

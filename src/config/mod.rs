@@ -12,7 +12,6 @@ pub mod raw;
 pub mod render;
 pub mod routes;
 pub mod timeouts;
-
 pub mod validate;
 
 #[cfg(test)]

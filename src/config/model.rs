@@ -39,11 +39,17 @@ pub struct RedisSettings {
 }
 
 impl RedisSettings {
-    /// The URL with any credentials replaced, for `/config` and logs.
+    /// The URL with credentials replaced, for `/config`, `/status` and logs: user and
+    /// password before `@`, and the whole query (Unix-socket URLs carry `?pass=` there).
     pub fn display_url(&self) -> String {
-        match (self.url.split_once("://"), self.url.rfind('@')) {
-            (Some((scheme, _)), Some(at)) => format!("{scheme}://<redacted>@{}", &self.url[at + 1..]),
-            _ => self.url.clone(),
+        let Some((scheme, rest)) = self.url.split_once("://") else { return "<redacted>".into() };
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, _)) => (r, "?<redacted>"),
+            None => (rest, ""),
+        };
+        match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://<redacted>@{host}{query}"),
+            None => format!("{scheme}://{rest}{query}"),
         }
     }
 }

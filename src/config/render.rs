@@ -34,7 +34,6 @@ pub fn to_json(c: &Config) -> Value {
             "retry_interval_ms": r.retry_interval.as_millis() as u64,
             "key_prefix": r.key_prefix,
         })),
-
         "pools": c.pools.iter().map(|p| json!({
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),

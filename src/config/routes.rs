@@ -66,7 +66,6 @@ pub fn route(
         if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() && m.timeouts == TimeoutOverrides::default() {
             c.push(rule.span(), field("rule"), "does nothing; give it a `pool`, `limits` or a timeout");
         }
-
         if m.method.is_none() && m.tool.is_none() && m.prompt.is_none() && m.resource.is_none() {
             c.push(rule.span(), field("rule"), "matches nothing; give it `method`, `tool`, `resource` or `prompt`");
         }

@@ -134,5 +134,7 @@ fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
     assert_eq!(c.limits[0].backend, LimitBackend::Redis { on_error: RedisFailure::Deny });
     let redis = c.redis.as_ref().expect("redis");
     assert_eq!(redis.display_url(), "redis://<redacted>@10.0.0.5:6379/0");
+    let unix = RedisSettings { url: "redis+unix:///run/redis.sock?db=1&pass=hunter2".into(), ..redis.clone() };
+    assert_eq!(unix.display_url(), "redis+unix:///run/redis.sock?<redacted>");
     assert!(!format!("{redis:?}").contains("hunter2"));
 }

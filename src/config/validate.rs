@@ -173,7 +173,6 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
             &format!("pool.{name}"),
             c,
         ),
-
         name,
         backends,
         path,

@@ -99,7 +99,6 @@ mod tests {
         hot.record(40, 0, Kind::Rate, 19.5, 20.0, || "k40".into());
         hot.record(41, 0, Kind::Rate, 1.0, 20.0, || "k41".into());
         assert_eq!(labels(&hot), ["k12", "k40", "k19", "k18", "k17", "k16", "k15", "k14"]);
-
         assert!(HotKeys::is_busy(10.0, 20.0) && !HotKeys::is_busy(9.9, 20.0));
     }
 }

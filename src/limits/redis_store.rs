@@ -10,7 +10,7 @@
 //! crate's `ConnectionManager`. After a failure the store stays "down" for `retry_interval`:
 //! calls fail at once instead of each waiting out the timeout.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,9 @@ redis.call('INCRBY', cur_key, cost)
 redis.call('PEXPIRE', cur_key, per * 2 + 1000)
 return {0, math.floor((used + cost) * 1000)}
 ";
+
+/// Failed calls in a row that mark the store down: one slow answer is not an outage.
+const FAILURES_TO_DOWN: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -70,6 +73,8 @@ pub struct RedisStore {
     epoch: Instant,
     /// Milliseconds since `epoch` until which the store counts as down.
     down_until: AtomicU64,
+    /// Failed calls in a row; [`FAILURES_TO_DOWN`] of them mark the store down.
+    failures: AtomicU32,
     script: redis::Script,
 }
 
@@ -83,6 +88,7 @@ impl RedisStore {
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
             down_until: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
             script: redis::Script::new(SCRIPT),
         }
     }
@@ -111,17 +117,40 @@ impl RedisStore {
             Ok(Err(e)) => Err(StoreError::Failed(e.kind())),
             Err(_) => Err(StoreError::Timeout),
         };
-        match result {
-            Ok((0, used)) => Ok((None, used as f64 / 1000.0)),
-            Ok((wait_ms, used)) => {
-                Ok((Some(wait_ms.div_ceil(1000).clamp(1, per.as_secs().max(1))), used as f64 / 1000.0))
-            }
-
+        let (wait_ms, used) = match result {
+            Ok(answer) => answer,
             Err(e) => {
-                let until = self.epoch.elapsed() + self.settings.retry_interval;
-                self.down_until.store(until.as_millis() as u64, Ordering::Relaxed);
-                Err(e)
+                self.failed(&e);
+                return Err(e);
             }
+        };
+        if self.failures.swap(0, Ordering::Relaxed) >= FAILURES_TO_DOWN {
+            tracing::info!(redis = %self.settings.display_url(), "redis limit store reachable again");
+        }
+        let used = used as f64 / 1000.0;
+        match wait_ms {
+            0 => Ok((None, used)),
+            ms => Ok((Some(ms.div_ceil(1000).clamp(1, per.as_secs().max(1))), used)),
+        }
+    }
+
+    /// Counts a failure; the one that makes [`FAILURES_TO_DOWN`] in a row marks the store down
+    /// for `retry_interval` and is logged (once per outage, not per request). While down,
+    /// every further failure (each retry after `retry_interval`) extends it.
+    fn failed(&self, e: &StoreError) {
+        let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if n < FAILURES_TO_DOWN {
+            return;
+        }
+        let until = self.epoch.elapsed() + self.settings.retry_interval;
+        self.down_until.store(until.as_millis() as u64, Ordering::Relaxed);
+        if n == FAILURES_TO_DOWN {
+            tracing::warn!(
+                redis = %self.settings.display_url(),
+                error = %e,
+                retry_in = ?self.settings.retry_interval,
+                "redis limit store unreachable; limits apply on_redis_error"
+            );
         }
     }
 
@@ -148,9 +177,15 @@ impl RedisStore {
         conns.get(i % conns.len().max(1)).cloned()
     }
 
-    /// The Redis key prefix for one limit's key: `<prefix>:{<limit>:<tier>:<hash>}`. The
-    /// braces make the window counters of one key a Redis Cluster hash tag.
-    pub fn key(&self, limit: &str, tier: usize, hash: u64) -> String {
-        format!("{}:{{{limit}:{tier}:{hash:016x}}}", self.settings.key_prefix)
+    /// The Redis key prefix for one limit's key: `<prefix>:{<limit>:<tier>:<hash>}`, with the
+    /// first 128 bits of the key's SHA-256 (the same in every replica and build). The braces
+    /// keep the window counters of one key together under a hash tag.
+    pub fn key(&self, limit: &str, tier: usize, sha256: &[u8; 32]) -> String {
+        let mut out = format!("{}:{{{limit}:{tier}:", self.settings.key_prefix);
+        for b in &sha256[..16] {
+            out.push_str(&format!("{b:02x}"));
+        }
+        out.push('}');
+        out
     }
 }

@@ -55,6 +55,8 @@ pub struct Ctx {
     pub timeouts: Option<Timeouts>,
     /// Running while the current upstream attempt waits for its response header.
     pub first_byte: Option<FirstByteTimer>,
+    /// A response header came from upstream: from here on nothing may be resent.
+    pub header_seen: bool,
     pub reason: Option<Reason>,
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
@@ -83,6 +85,8 @@ impl Ctx {
             tried: Vec::new(),
             timeouts: None,
             first_byte: None,
+            header_seen: false,
+
             reason: None,
             guards: Vec::new(),
             endpoint_sniff: None,

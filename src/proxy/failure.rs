@@ -41,7 +41,12 @@ pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Erro
         record(state, ctx, false);
     }
     let replayable = !session.as_ref().retry_buffer_truncated();
-    if replayable && ctx.pinned.is_none() && ctx.is_safe_to_resend() {
+    // The backend's fault (not a client that went away), before any of its answer was used.
+    let upstream_fault = timed_out || e.esource() == &ErrorSource::Upstream;
+    if ctx.header_seen {
+        // Part of a response may be with the client already: a second one cannot follow.
+        e.set_retry(false);
+    } else if upstream_fault && replayable && ctx.pinned.is_none() && ctx.is_safe_to_resend() {
         e.set_retry(try_again(state, ctx));
     } else if !session.req_header().method.is_idempotent() || !replayable {
         e.set_retry(false);
@@ -53,18 +58,24 @@ pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Erro
 }
 
 /// Spends one retry from the pool's budget and excludes the failed backend; false when the
-/// request has had its retries or the budget is spent.
+/// request has had its retries, no other backend is usable, or the budget is spent.
 fn try_again(state: &State, ctx: &mut Ctx) -> bool {
-    let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else { return false };
+    let (Some(pool), Some(failed)) = (ctx.pool.and_then(|i| ctx.snap.pools.get(i)), ctx.backend) else {
+        return false;
+    };
     if ctx.tried.len() >= MAX_RETRIES {
+        return false;
+    }
+    let untried = |addr: &std::net::SocketAddr| *addr != failed && !ctx.tried.contains(addr);
+    if !pool.config.backends.iter().any(|b| untried(&b.addr) && pool.usable(b.addr)) {
         return false;
     }
     if !pool.retry.try_retry() {
         state.metrics.retries_denied.with_label_values(&[pool.name()]).inc();
         return false;
     }
-    let Some(b) = ctx.backend else { return false };
-    ctx.tried.push(b);
+    ctx.tried.push(failed);
+
     state.metrics.retries.with_label_values(&[pool.name()]).inc();
     true
 }

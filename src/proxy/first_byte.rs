@@ -9,8 +9,11 @@
 //! The watch holds its own duplicate of the socket's descriptor, so the descriptor number it
 //! acts on can never belong to another connection: the socket lives at least as long as the
 //! watch. It is armed only when `first_byte` is shorter than `idle` (else Pingora's own read
-//! timeout already is the first-byte timeout), and disarmed when the header arrives or the
-//! request ends.
+//! timeout already is the first-byte timeout). The clock starts once the request is fully
+//! sent (a slow upload is the client's time) and stops when the header arrives or the
+//! request ends. Upstream connections are HTTP/1.1 (Pingora's default ALPN), so shutting one
+//! down never touches another request's stream.
+
 //!
 //! Cost: a task and a tokio timer per request cost about 10 % of throughput in the shared
 //! benchmark, so watches are plain entries in a few sharded lists instead, swept every
@@ -20,28 +23,36 @@
 
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
-
-const WAITING: u8 = 0;
-const DONE: u8 = 1;
-const EXPIRED: u8 = 2;
 
 /// How often the sweeper looks at the watches.
 pub const TICK: Duration = Duration::from_millis(20);
 
 const SHARDS: usize = 8;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Connected, the request still going up: the clock has not started.
+    Armed,
+    /// The request is sent; the header is due by this instant.
+    Running(Instant),
+    /// The header arrived, or the request ended.
+    Done,
+    /// Fired: the socket was shut down.
+    Expired,
+}
+
 struct Watch {
-    deadline: Instant,
-    state: Arc<AtomicU8>,
+    phase: Arc<Mutex<Phase>>,
     socket: TcpStream,
 }
 
 static WATCHES: [Mutex<Vec<Watch>>; SHARDS] = [const { Mutex::new(Vec::new()) }; SHARDS];
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 static SWEEPER: Once = Once::new();
+static SWEEPING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// Each worker thread registers in its own shard, so registrations do not contend.
@@ -49,32 +60,53 @@ thread_local! {
 }
 
 pub struct FirstByteTimer {
-    state: Arc<AtomicU8>,
+    phase: Arc<Mutex<Phase>>,
+    after: Duration,
 }
 
 impl FirstByteTimer {
-    /// Starts the clock on the upstream connection `fd`. None if the descriptor cannot be
-    /// duplicated (out of descriptors): the request then runs under the idle timeout alone.
+    /// Watches the upstream connection `fd`; the clock starts with [`FirstByteTimer::start`].
+    /// None if the descriptor cannot be duplicated (out of descriptors) or the sweeper thread
+    /// could not start: the request then runs under the idle timeout alone.
     pub fn arm(fd: RawFd, after: Duration) -> Option<FirstByteTimer> {
         SWEEPER.call_once(start_sweeper);
+        if !SWEEPING.load(Ordering::Acquire) {
+            return None;
+        }
         // SAFETY: Pingora hands us the descriptor of the live connection it is about to use;
         // it stays open for the duration of this call, and we only duplicate it.
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok()?;
-        let state = Arc::new(AtomicU8::new(WAITING));
-        let watch = Watch { deadline: Instant::now() + after, state: Arc::clone(&state), socket: owned.into() };
+        let phase = Arc::new(Mutex::new(Phase::Armed));
+        let watch = Watch { phase: Arc::clone(&phase), socket: owned.into() };
         let shard = SHARD.with(|s| *s);
         WATCHES.get(shard)?.lock().ok()?.push(watch);
-        Some(FirstByteTimer { state })
+        Some(FirstByteTimer { phase, after })
     }
 
-    /// The response header arrived: stop the clock. (Should the timer fire in the same
-    /// instant, the response is cut: indistinguishable from a header that came just late.)
-    pub fn arrived(&self) {
-        let _ = self.state.compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire);
+    /// The request is fully sent: the backend's time starts now (a slow upload is the
+    /// client's time, never counted against the backend).
+    pub fn start(&self) {
+        if let Ok(mut p) = self.phase.lock() {
+            if *p == Phase::Armed {
+                *p = Phase::Running(Instant::now() + self.after);
+            }
+        }
+    }
+
+    /// The response header arrived: stop the clock. False if the timer fired first; the
+    /// connection is then shut down and must not be used for this response or reused.
+    pub fn arrived(&self) -> bool {
+        self.phase.lock().map_or(true, |mut p| match *p {
+            Phase::Expired => false,
+            _ => {
+                *p = Phase::Done;
+                true
+            }
+        })
     }
 
     pub fn expired(&self) -> bool {
-        self.state.load(Ordering::Acquire) == EXPIRED
+        self.phase.lock().is_ok_and(|p| *p == Phase::Expired)
     }
 }
 
@@ -89,9 +121,10 @@ fn start_sweeper() {
         std::thread::sleep(TICK);
         sweep(Instant::now());
     });
-    if let Err(e) = spawned {
-        // Without the sweeper no watch fires: requests fall back to the idle timeout.
-        tracing::error!(error = %e, "could not start the first-byte timer thread");
+    match spawned {
+        Ok(_) => SWEEPING.store(true, Ordering::Release),
+        // Without the sweeper no watch could fire or be released: none are armed.
+        Err(e) => tracing::error!(error = %e, "could not start the first-byte timer thread; first_byte_timeout is off"),
     }
 }
 
@@ -101,21 +134,26 @@ fn start_sweeper() {
 fn sweep(now: Instant) {
     for shard in &WATCHES {
         let Ok(taken) = shard.lock().map(|mut w| std::mem::take(&mut *w)) else { continue };
-        let mut pending: Vec<Watch> = taken
-            .into_iter()
-            .filter(|w| {
-                if w.deadline > now {
-                    return w.state.load(Ordering::Acquire) == WAITING;
-                }
-                if w.state.compare_exchange(WAITING, EXPIRED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                    // Fails only if the peer already closed it, which ends the read as well.
-                    let _ = w.socket.shutdown(Shutdown::Both);
-                }
-                false
-            })
-            .collect();
+        let mut pending: Vec<Watch> = taken.into_iter().filter(|w| keep(w, now)).collect();
         if let Ok(mut watches) = shard.lock() {
             watches.append(&mut pending);
         }
+    }
+}
+
+/// Whether a watch is still waiting; fires it when due. The phase lock is held across the
+/// shutdown, so a header that `arrived` first can never have its connection cut afterwards.
+fn keep(w: &Watch, now: Instant) -> bool {
+    let Ok(mut phase) = w.phase.lock() else { return false };
+    match *phase {
+        Phase::Armed => true,
+        Phase::Running(deadline) if deadline > now => true,
+        Phase::Running(_) => {
+            *phase = Phase::Expired;
+            // Fails only if the peer already closed it, which ends the read as well.
+            let _ = w.socket.shutdown(Shutdown::Both);
+            false
+        }
+        Phase::Done | Phase::Expired => false,
     }
 }

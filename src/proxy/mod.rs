@@ -107,6 +107,10 @@ impl ProxyHttp for Edge {
         if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
         }
+        // A pre-read body goes up at once; a streamed one starts the clock when it ends.
+        if ctx.body.is_some() || !has_body(req) {
+            ctx.first_byte.as_ref().inspect(|t| t.start());
+        }
         Ok(())
     }
 
@@ -114,12 +118,15 @@ impl ProxyHttp for Edge {
         &self,
         _session: &mut Session,
         body: &mut Option<Bytes>,
-        _end: bool,
+        end: bool,
         ctx: &mut Ctx,
     ) -> Result<()> {
         if ctx.body.is_some() {
             body::replay(body, ctx.body.as_ref(), &mut ctx.body_sent);
             return Ok(());
+        }
+        if end {
+            ctx.first_byte.as_ref().inspect(|t| t.start());
         }
         ctx.streamed += body.as_ref().map_or(0, Bytes::len);
         if ctx.streamed > ctx.snap.config.proxy.max_body_bytes {
@@ -148,11 +155,20 @@ impl ProxyHttp for Edge {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _resp: &mut ResponseHeader,
+        resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if resp.status.is_informational() {
+            return Ok(());
+        }
+        ctx.header_seen = true;
         if let Some(timer) = ctx.first_byte.take() {
-            timer.arrived();
+            if !timer.arrived() {
+                // Fired first: the socket is shut down. Failing here keeps it out of the pool.
+                ctx.first_byte = Some(timer);
+                return Error::e_explain(ErrorType::ReadTimedout, "no response header within first_byte_timeout")
+                    .map_err(|e| e.into_up());
+            }
         }
         Ok(())
     }
@@ -249,6 +265,8 @@ fn bind(ctx: &mut Ctx, pool: &crate::upstream::Pool, addr: std::net::SocketAddr)
     }
     ctx.backend = Some(addr);
     ctx.timeouts = Some(timeouts);
+    ctx.first_byte = None;
+
     pool.peer(addr, &timeouts)
 }
 
@@ -270,4 +288,10 @@ fn rewrite_path(req: &mut RequestHeader, ctx: &Ctx, pool_path: &str) {
     if let Ok(uri) = uri.parse::<http::Uri>() {
         req.set_uri(uri);
     }
+}
+
+/// Whether the request carries a body to stream up (`Content-Length` above zero, or chunked).
+fn has_body(req: &RequestHeader) -> bool {
+    let len = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    len.is_some_and(|n| n > 0) || req.headers.contains_key(http::header::TRANSFER_ENCODING)
 }

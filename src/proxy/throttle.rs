@@ -3,14 +3,19 @@
 //! the tool's cost, and keeps concurrency guards in the context until the request ends.
 //! Checked once, at the start: a stream already admitted is never cut by a limit.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
+
 use pingora::proxy::Session;
+use pingora_limits::inflight::Guard;
+use sha2::{Digest, Sha256};
 
 use super::ctx::Ctx;
-use pingora_limits::inflight::Guard;
-
 use crate::config::model::{KeyPart, LimitBackend, RedisFailure, RouteConfig};
-use crate::limits::redis_store::{RedisStore, StoreError};
+use crate::limits::redis_store::RedisStore;
 use crate::limits::{KeyHasher, Limiter, Refusal};
+use crate::mcp::method::Method;
 use crate::metrics::Reason;
 use crate::state::State;
 
@@ -26,12 +31,20 @@ pub async fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &Rout
     for &i in route.limits.iter().chain(rule_limits) {
         let Some(limiter) = snap.limiters.get(i) else { continue };
         let tool = ctx.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
-        let (key, tier_value) = key_of(limiter, session, ctx, route);
+        let redis = match (limiter.config.backend, snap.redis.as_deref()) {
+            (LimitBackend::Redis { on_error }, Some(store)) => Some((on_error, store)),
+            _ => None,
+        };
+        // Redis keys must read the same in every replica and every build: SHA-256, not the
+        // process-local hash the estimators use.
+        let mut stable = redis.map(|_| Sha256::new());
+        let (key, tier_value) = key_of(limiter, session, ctx, route, stable.as_mut());
         let label = || label_of(limiter, session, ctx, route);
-        let outcome = match (limiter.config.backend, snap.redis.as_deref()) {
-            (LimitBackend::Redis { on_error }, Some(store)) => {
+        let outcome = match (redis, stable) {
+            (Some((on_error, store)), Some(stable)) => {
+                let shared_key = SharedKey { local: key, stable: stable.finalize().into() };
                 let cost = limiter.cost(tool);
-                shared(state, store, limiter, on_error, key, tier_value.as_deref(), cost, &label).await
+                shared(state, store, limiter, on_error, &shared_key, tier_value.as_deref(), cost, &label).await
             }
             _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool), &label),
         };
@@ -54,24 +67,31 @@ pub async fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &Rout
     Ok(())
 }
 
+/// A key as the local estimators know it, and as Redis does.
+struct SharedKey {
+    local: u64,
+    stable: [u8; 32],
+}
+
 /// A Redis-backed limit: the in-flight cap counts here, the rate in Redis; while Redis
 /// cannot answer, `on_error` decides.
+#[allow(clippy::too_many_arguments)]
 async fn shared(
     state: &State,
     store: &RedisStore,
     limiter: &Limiter,
     on_error: RedisFailure,
-    key: u64,
+    key: &SharedKey,
     tier_value: Option<&str>,
     cost: u64,
     label: &(dyn Fn() -> String + Sync),
 ) -> Result<Option<Guard>, Refusal> {
     let (tier, quota) = limiter.tier(tier_value);
-    let guard = limiter.hold(tier, quota, key, cost, label)?;
+    let guard = limiter.hold(tier, quota, key.local, cost, label)?;
     let Some((limit, per)) = quota.rate else { return Ok(guard) };
-    let err = match store.check(&store.key(limiter.name(), tier, key), limit, per, quota.burst, cost).await {
+    let err = match store.check(&store.key(limiter.name(), tier, &key.stable), limit, per, quota.burst, cost).await {
         Ok((refused, used)) => {
-            limiter.note_rate(key, tier, used, limit, label);
+            limiter.note_rate(key.local, tier, used, limit, label);
             return match refused {
                 None => Ok(guard),
                 Some(retry_after) => Err(Refusal::Rate { retry_after }),
@@ -80,10 +100,7 @@ async fn shared(
         Err(e) => e,
     };
     state.metrics.redis_errors.with_label_values(&[limiter.name(), err.kind()]).inc();
-    if !matches!(err, StoreError::Down) {
-        // Once per failure, not per request: while down, calls are skipped for retry_interval.
-        tracing::warn!(limit = limiter.name(), error = %err, "redis limit check failed; applying on_redis_error");
-    }
+    tracing::debug!(limit = limiter.name(), error = %err, "redis limit check failed; applying on_redis_error");
     let policy = match on_error {
         RedisFailure::Local => "local",
         RedisFailure::Allow => "allow",
@@ -91,7 +108,7 @@ async fn shared(
     };
     state.metrics.redis_fallbacks.with_label_values(&[limiter.name(), policy]).inc();
     match on_error {
-        RedisFailure::Local => limiter.check_local_rate(tier, quota, key, cost, label).map(|()| guard),
+        RedisFailure::Local => limiter.check_local_rate(tier, quota, key.local, cost, label).map(|()| guard),
 
         RedisFailure::Allow => Ok(guard),
         RedisFailure::Deny => Err(Refusal::Unavailable {
@@ -102,7 +119,13 @@ async fn shared(
 
 /// The limit's key for this request, and the first part's raw value (for tier assignment,
 /// only when the limit assigns tiers). Hashes borrowed bytes: no allocation per part.
-fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> (u64, Option<String>) {
+fn key_of(
+    limiter: &Limiter,
+    session: &Session,
+    ctx: &Ctx,
+    route: &RouteConfig,
+    mut stable: Option<&mut Sha256>,
+) -> (u64, Option<String>) {
     let mut h = KeyHasher::new();
     let mut first = None;
     for (n, part) in limiter.config.key.iter().enumerate() {
@@ -129,12 +152,17 @@ fn key_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) 
             };
         }
         h.part(value);
+        if let Some(s) = stable.as_deref_mut() {
+            s.update((value.len() as u64).to_le_bytes());
+            s.update(value);
+        }
     }
     (h.finish(), first)
 }
 
 /// How a busy key reads in `/status`: `client_ip=10.0.0.7 tool=search`. Header values (often
-/// API keys) appear only as a short hash, and long tool names are cut.
+/// API keys) and resource URIs (which may carry credentials) appear only as a hash keyed with
+/// a random per-process secret, so they cannot be confirmed by guessing; long names are cut.
 fn label_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> String {
     let mut out = String::new();
     for part in &limiter.config.key {
@@ -148,16 +176,25 @@ fn label_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig
             }
             KeyPart::Route => out.push_str(&format!("route={}", route.name)),
             KeyPart::Method => out.push_str(&format!("method={}", ctx.method.as_str())),
-            KeyPart::Tool => {
-                let tool = ctx.target.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-                out.push_str(&format!("tool={}", tool.chars().take(64).collect::<String>()));
-            }
+            KeyPart::Tool => match (ctx.method, ctx.target.as_deref()) {
+                (Method::ToolsCall | Method::PromptsGet, Some(name)) => {
+                    let name = String::from_utf8_lossy(name);
+                    out.push_str(&format!("tool={}", name.chars().take(64).collect::<String>()));
+                }
+                (_, target) => out.push_str(&format!("tool=#{}", fingerprint(target.unwrap_or_default()))),
+            },
             KeyPart::Header(name) => {
-                let mut h = KeyHasher::new();
-                h.part(session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()));
-                out.push_str(&format!("header:{name}=#{:08x}", h.finish() >> 32));
+                let value = session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes());
+                out.push_str(&format!("header:{name}=#{}", fingerprint(value)));
             }
         }
     }
     out
+}
+
+/// 32 bits of a hash keyed with a random secret of this process: tells keys apart in
+/// `/status` without revealing or confirming them.
+fn fingerprint(value: &[u8]) -> String {
+    static SECRET: OnceLock<RandomState> = OnceLock::new();
+    format!("{:08x}", SECRET.get_or_init(RandomState::new).hash_one(value) >> 32)
 }

@@ -99,6 +99,18 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             out.push(format!("limit {} added or changed", l.name));
         }
     }
+    out.extend(
+        old.limits
+            .iter()
+            .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
+            .map(|o| format!("limit {} removed", o.name)),
+    );
+    out.extend(
+        old.limits
+            .iter()
+            .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
+            .map(|o| format!("limit {} removed", o.name)),
+    );
     if old.redis != new.redis {
         out.push("redis changed".into());
     }
