@@ -3,11 +3,15 @@
 # KILL_AT seconds in, one backend is SIGKILLed. Prints wrk's totals (socket errors, non-2xx)
 # and, from a probe sending one request every 20 ms, how many requests failed and how long after
 # the kill the last failure was seen (time to recover). Loopback only, bounded by DURATION.
+# HANG=1 SIGSTOPs the backend instead: it still accepts connections but never answers, and
+# only the pool's first_byte_timeout (1s here) and its circuit breaker get traffic off it.
 #   DURATION=20 KILL_AT=5 loadtest/failover.sh
+#   HANG=1 loadtest/failover.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20}
 KILL_AT=${KILL_AT:-5}
+SIGNAL=KILL; [ "${HANG:-0}" = 1 ] && SIGNAL=STOP
 # shellcheck source=loadtest/lib.sh
 source loadtest/lib.sh
 
@@ -28,6 +32,7 @@ access = false
 name = "main"
 backends = ["127.0.0.1:$A", "127.0.0.1:$B"]
 path = "/mcp"
+first_byte_timeout = "1s"
 [pool.health]
 check = "mcp"
 interval = "1s"
@@ -65,8 +70,9 @@ rec = "n/a" if last_fail is None else f"{max(0.0, last_fail - kill_at) * 1000:.0
 print(f"probe: {sent} requests, {failed} failed, last failure {rec} after the kill")
 PY
 probe=$!
-( sleep "$KILL_AT"; kill -KILL "$victim" ) &
+( sleep "$KILL_AT"; kill -"$SIGNAL" "$victim" ) &
 BODY_FILE=loadtest/body.json wrk -t2 -c32 -d"${DURATION}s" -s loadtest/post.lua "http://127.0.0.1:$EDGE/mcp" | grep '^RESULT'
 wait "$probe"
+kill -CONT "$victim" 2>/dev/null || true   # a stopped process would ignore the cleanup's TERM
 cat "$work/probe.txt"
 curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^mcp_edge_(upstream_ejections_total|upstream_retries_total|rejections_total)' || true
