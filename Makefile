@@ -23,7 +23,7 @@ test: peers
 	$(CARGO) test --release -- --test-threads 2
 
 bench: deps
-	$(CARGO) bench --bench classify
+	$(CARGO) bench --bench classify --bench limits
 
 loadtest: build
 	loadtest/run.sh
