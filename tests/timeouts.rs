@@ -220,3 +220,24 @@ fn a_slow_upload_is_the_clients_time_not_the_backends() {
     let r = common::http::read_response(&mut std::io::BufReader::new(conn));
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn timeouts_open_the_hung_backends_circuit() {
+    let (hung, good) = (hung_backend(), Mock::start("good", false));
+    let pool = format!(
+        "[[pool]]\nname = \"main\"\nbackends = [\"{}\", \"{}\"]\npath = \"/mcp\"\nfirst_byte_timeout = \"200ms\"\n[pool.health]\ncheck = \"none\"\n[pool.breaker]\nfailures = 2\ncooldown = \"1m\"\n\n",
+        hung.addr,
+        good.addr()
+    );
+    let edge = Edge::start(&(pool + &route("mcp", "/mcp", "inspect = \"always\"")));
+    for _ in 0..8 {
+        assert_eq!(timed(&edge, "/mcp", LIST).0, 200, "resent to the good backend while the circuit closes");
+    }
+    assert_eq!(
+        hung.seen.load(Ordering::SeqCst),
+        2,
+        "two timeouts open the circuit; then the hung backend gets nothing"
+    );
+    assert_eq!(get(edge.admin, "/status").json()["pools"][0]["backends"][0]["circuit"], "open");
+    edge.wait_metric(&format!(r#"mcp_edge_upstream_ejections_total{{backend="{}",pool="main"}} 1"#, hung.addr));
+}
