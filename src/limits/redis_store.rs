@@ -169,9 +169,18 @@ impl RedisStore {
                 .set_response_timeout(Some(self.settings.timeout))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
-            (0..self.settings.connections)
+            let conns: Vec<ConnectionManager> = (0..self.settings.connections)
                 .filter_map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()).ok())
-                .collect()
+                .collect();
+            // Drive each connection's set-up in the background, so it completes even when it
+            // takes longer than one check's `timeout` (which drops the checks waiting on it).
+            for conn in &conns {
+                let mut conn = conn.clone();
+                tokio::spawn(async move {
+                    let _ = redis::cmd("PING").query_async::<()>(&mut conn).await;
+                });
+            }
+            conns
         });
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         conns.get(i % conns.len().max(1)).cloned()
