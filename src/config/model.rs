@@ -86,6 +86,17 @@ pub enum RedisFailure {
     Deny,
 }
 
+impl RedisFailure {
+    /// As written in the config (`on_redis_error`), in `/config` and as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisFailure::Local => "local",
+            RedisFailure::Allow => "allow",
+            RedisFailure::Deny => "deny",
+        }
+    }
+}
+
 /// One part of a limit's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyPart {

@@ -75,7 +75,7 @@ pub fn to_json(c: &Config) -> Value {
             "costs": l.costs.iter().map(|(t, c)| json!({"tool": t, "cost": c})).collect::<Vec<_>>(),
             "backend": match l.backend {
                 LimitBackend::Local => json!("local"),
-                LimitBackend::Redis { on_error } => json!({"redis": {"on_redis_error": format!("{on_error:?}").to_lowercase()}}),
+                LimitBackend::Redis { on_error } => json!({"redis": {"on_redis_error": on_error.as_str()}}),
             },
         })).collect::<Vec<_>>(),
         "routes": c.routes.iter().map(|r| json!({

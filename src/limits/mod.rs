@@ -2,7 +2,8 @@
 //! per tier and one in-flight estimator. Both are count-min sketches of fixed size, so memory
 //! does not grow with the number of distinct keys (at the price of rare over-counting when
 //! keys collide). Owns the admission decision; the proxy decides what key a request has and
-//! what a refusal looks like on the wire.
+//! what a refusal looks like on the wire. `redis_store` counts rates shared by every replica
+//! (`backend = "redis"`); `hot` keeps each limit's busiest keys for `/status`.
 //!
 //! Rate with burst, on top of `Rate`'s two fixed windows: the sliding estimate
 //! `prev * (1 - f) + cur` must stay within `rate + bonus`, where the burst `bonus` shrinks as

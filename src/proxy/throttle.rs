@@ -1,7 +1,9 @@
 //! Applying `[[limit]]`s to a request: the route's limits, then its matching rule's. Builds
 //! each limit's key from the request (client IP, route, method, tool, header values), charges
 //! the tool's cost, and keeps concurrency guards in the context until the request ends.
-//! Checked once, at the start: a stream already admitted is never cut by a limit.
+//! Checked once, at the start: a stream already admitted is never cut by a limit. A
+//! `backend = "redis"` limit checks its rate in the shared store and applies its
+//! `on_redis_error` policy here when the store cannot answer.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -101,12 +103,7 @@ async fn shared(
     };
     state.metrics.redis_errors.with_label_values(&[limiter.name(), err.kind()]).inc();
     tracing::debug!(limit = limiter.name(), error = %err, "redis limit check failed; applying on_redis_error");
-    let policy = match on_error {
-        RedisFailure::Local => "local",
-        RedisFailure::Allow => "allow",
-        RedisFailure::Deny => "deny",
-    };
-    state.metrics.redis_fallbacks.with_label_values(&[limiter.name(), policy]).inc();
+    state.metrics.redis_fallbacks.with_label_values(&[limiter.name(), on_error.as_str()]).inc();
     match on_error {
         RedisFailure::Local => limiter.check_local_rate(tier, quota, key.local, cost, label).map(|()| guard),
 

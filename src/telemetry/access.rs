@@ -97,7 +97,7 @@ fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
         Some(c) => write!(buf, " client={c}")?,
         None => buf.extend_from_slice(b" client=-"),
     }
-    write!(buf, " us={} reason={}\n", a.duration_us, a.reason.unwrap_or("-"))
+    writeln!(buf, " us={} reason={}", a.duration_us, a.reason.unwrap_or("-"))
 }
 
 fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {

@@ -70,7 +70,6 @@ impl Proc {
     }
 
     /// Sends a signal by name (libc-free: through kill(1)).
-
     pub fn signal(&self, sig: &str) {
         let ok =
             Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().map(|s| s.success());
