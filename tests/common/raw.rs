@@ -46,7 +46,7 @@ pub fn send(port: u16, request: &[u8]) -> RawResponse {
 pub fn try_send(port: u16, request: &[u8]) -> io::Result<RawResponse> {
     let mut conn = Conn::open(port)?;
     conn.stream.write_all(request)?;
-    conn.response(false)
+    conn.response()
 }
 
 /// Writes `requests` back to back on one connection (pipelining), then reads responses until
@@ -57,7 +57,7 @@ pub fn exchange_many(port: u16, requests: &[&[u8]]) -> Vec<RawResponse> {
     conn.stream.write_all(&requests.concat()).unwrap_or_else(|e| panic!("write to :{port}: {e}"));
     let mut out = Vec::new();
     while out.len() < requests.len() {
-        match conn.response(false) {
+        match conn.response() {
             Ok(r) => out.push(r),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !out.is_empty() => break,
             Err(e) => panic!("response {} from :{port}: {e}; did the proxy crash?", out.len() + 1),
@@ -146,8 +146,8 @@ impl Conn {
         Ok(self.buf.drain(..n).collect())
     }
 
-    /// One response; 1xx interim responses are skipped. `head_only`: a HEAD request's answer.
-    fn response(&mut self, head_only: bool) -> io::Result<RawResponse> {
+    /// One response; 1xx interim responses are skipped. (No HEAD requests here.)
+    fn response(&mut self) -> io::Result<RawResponse> {
         loop {
             let line = self.take_line()?;
             let status = line
@@ -169,7 +169,7 @@ impl Conn {
                 continue;
             }
             let mut r = RawResponse { status, headers, body: Vec::new() };
-            if head_only || status == 204 || status == 304 {
+            if status == 204 || status == 304 {
                 return Ok(r);
             }
             if r.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
