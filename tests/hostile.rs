@@ -12,6 +12,7 @@
 //! | `bodies::d1_error_bodies_with_a_forged_session_token_are_refused` | crash: connection closed, process aborted (`slice_ref`) |
 //! | `bodies::d1_error_bodies_on_a_route_with_a_tool_rule_are_refused` | crash: connection closed, process aborted |
 //! | `bodies::d1_error_bodies_on_a_route_whose_limit_refuses_are_refused` | crash: connection closed, process aborted |
+//! | `bodies::d1_chunked_error_bodies_are_refused` | crash: connection closed, process aborted |
 //! | `bodies::d1_a_pipelined_error_body_does_not_carry_the_next_request_in` | crash: connection closed before the first response |
 //! | `bodies::d5_a_null_id_tools_call_is_refused_with_a_null_id` | treated as a notification: 202 from the backend |
 //! | `bodies::d5_a_tools_call_notification_is_routed_by_its_tool` | routed to `main`, not `deploy` |
@@ -23,6 +24,7 @@
 //! | `bodies::edge_validation_refuses_what_is_not_json_rpc_on_a_default_route` | not read: the backend answered (its own 400) |
 //! | `bodies::edge_validation_is_off_on_an_explicit_pass_through_route` | passes (control: `inspect = "never"` stays byte-exact) |
 //! | `headers::d8_modern_headers_naming_another_tool_than_the_body_are_refused` | routed by headers: 200 from `main` running `deploy_x` |
+//! | `headers::d8_modern_headers_naming_another_tool_are_refused_on_a_route_without_rules` | not read: 200 from the backend running `deploy_x` |
 //! | `headers::d8_a_modern_tools_call_without_mcp_name_is_refused` | 200 from `main` running `deploy_x` |
 //! | `headers::d8_a_modern_request_without_mcp_method_is_refused` | 200 from `deploy` (body read, headers not required) |
 //! | `headers::d8_modern_headers_that_match_the_body_are_forwarded_intact` | passes (control) |

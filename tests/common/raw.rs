@@ -85,6 +85,26 @@ pub fn post(port: u16, target: &str, extra: &[(&str, &str)], body: &str) -> Vec<
     bytes
 }
 
+/// Like `post`, but the body goes as `Transfer-Encoding: chunked`, split into `chunks` pieces.
+pub fn post_chunked(port: u16, target: &str, extra: &[(&str, &str)], body: &str, chunks: usize) -> Vec<u8> {
+    let mut head = format!(
+        "POST {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    let size = body.len().div_ceil(chunks.max(1)).max(1);
+    for piece in body.as_bytes().chunks(size) {
+        bytes.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        bytes.extend_from_slice(piece);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    bytes
+}
+
 /// A request head written line by line (no Host or anything else added), then `body`.
 pub fn lines(request_line: &str, headers: &[&str], body: &str) -> Vec<u8> {
     let mut text = format!("{request_line}\r\n");

@@ -76,6 +76,17 @@ fn d1_error_bodies_on_a_route_whose_limit_refuses_are_refused() {
 }
 
 #[test]
+fn d1_chunked_error_bodies_are_refused() {
+    let (main, deploy) = (backend("main"), backend("deploy"));
+    let edge = deploy_rule(&main, &deploy, "", "");
+    for body in ERROR_BODIES {
+        assert_refused(&raw::send(edge.port, &raw::post_chunked(edge.port, "/mcp", &[], body, 3)), 400, -32600);
+    }
+    assert_alive_and_only_probe(&edge, "/mcp", &main);
+    deploy.rec.assert_nothing();
+}
+
+#[test]
 fn d1_a_pipelined_error_body_does_not_carry_the_next_request_in() {
     let main = backend("main");
     let edge = one_pool(&main, "[[route.rule]]\ntool = \"x\"\npool = \"main\"\n", "");

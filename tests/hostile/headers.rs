@@ -39,6 +39,15 @@ fn d8_modern_headers_naming_another_tool_than_the_body_are_refused() {
 }
 
 #[test]
+fn d8_modern_headers_naming_another_tool_are_refused_on_a_route_without_rules() {
+    let main = backend("main");
+    let edge =
+        Edge::start(&format!("{}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"main\"\n", pool("main", &main)));
+    assert_refused(&post(&edge, "/mcp", &modern_call("safe"), &call("deploy_x")), 400, -32020);
+    assert_alive_and_only_probe(&edge, "/mcp", &main);
+}
+
+#[test]
 fn d8_a_modern_tools_call_without_mcp_name_is_refused() {
     let (main, deploy) = (backend("main"), backend("deploy"));
     let edge = deploy_rule(&main, &deploy);
