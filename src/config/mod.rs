@@ -8,6 +8,7 @@ pub mod duration;
 pub mod error;
 pub mod limits;
 pub mod model;
+pub mod origins;
 pub mod raw;
 pub mod render;
 pub mod routes;

@@ -265,19 +265,36 @@ pub enum PathMatch {
     Prefix(String),
 }
 
-/// When the proxy reads a POST body before choosing an upstream.
+/// Whether the proxy reads POST bodies before choosing an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inspect {
-    /// Only when a rule needs the body (and headers cannot answer).
-    Auto,
-    /// Every POST: validated, classified, counted by method and tool.
+    /// Every POST (the default, also spelled "auto"): validated at the edge, classified,
+    /// routed, limited and counted by what the body says.
     Always,
-    /// Never: plain streaming reverse proxy.
+    /// Never: an explicit opaque pass-through (legacy SSE catch-alls, non-MCP paths). Nothing
+    /// on such a route may depend on the method or target.
     Never,
+}
+
+/// Which `Origin` values a route accepts (an absent `Origin` always passes: it is not a
+/// browser's cross-site request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    /// The default: the request's own authority (`Origin` host and port equal `Host`), plus
+    /// loopback origins on loopback connections.
+    SameHost,
+    /// `allowed_origins = ["*"]`: any origin (an explicit opt-out).
+    Any,
+    /// These origins, normalised (`scheme://host[:port]`, lower case, no trailing `/`).
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleConfig {
+    /// Protocol era the rule applies to (None: both).
+    pub era: Option<crate::mcp::method::Era>,
+    /// `MCP-Protocol-Version` pattern (`2025-03-26` when the header is absent).
+    pub protocol_version: Option<Glob>,
     pub method: Option<Glob>,
     pub tool: Option<Glob>,
     pub resource: Option<Glob>,
@@ -301,7 +318,13 @@ pub struct RouteConfig {
     /// Pools tried in order when `pool` has no usable backend.
     pub fallback: Vec<usize>,
     pub inspect: Inspect,
-    pub allowed_origins: Vec<String>,
+    /// JSON-RPC batches (2025-03-26) are accepted: every element is classified, limited and
+    /// charged, and all must route to one pool. Off: batches get -32600.
+    pub batches: bool,
+    pub origins: Origins,
+    /// Extra `Host` values accepted on loopback connections, besides loopback names and the
+    /// route's own `host` pattern (the MCP DNS-rebinding rule).
+    pub allowed_hosts: Vec<String>,
     pub limits: Vec<usize>,
     pub rules: Vec<RuleConfig>,
     pub timeouts: TimeoutOverrides,
@@ -310,6 +333,6 @@ pub struct RouteConfig {
     pub idempotent_tools: Vec<Glob>,
 
     /// Whether routing or limits need the JSON-RPC method or target (rules, limits keyed by
-    /// method or tool, tool costs): with `inspect = "auto"` the body is then read.
+    /// method or tool, tool costs, idempotent tools): refused on pass-through routes.
     pub needs_call: bool,
 }

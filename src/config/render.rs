@@ -86,7 +86,13 @@ pub fn to_json(c: &Config) -> Value {
             "pool": r.pool.map(pool_name),
             "fallback": r.fallback.iter().map(|&i| pool_name(i)).collect::<Vec<_>>(),
             "inspect": format!("{:?}", r.inspect).to_lowercase(),
-            "allowed_origins": r.allowed_origins,
+            "batches": r.batches,
+            "allowed_origins": match &r.origins {
+                crate::config::model::Origins::SameHost => json!("same-host"),
+                crate::config::model::Origins::Any => json!(["*"]),
+                crate::config::model::Origins::List(l) => json!(l),
+            },
+            "allowed_hosts": r.allowed_hosts,
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),

@@ -33,7 +33,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.proxy.max_body_bytes, 4 * 1024 * 1024);
     assert_eq!(c.pools[0].backends[1].weight, 3);
     assert_eq!(c.pools[0].health.kind, HealthKind::Tcp);
-    assert_eq!(c.routes[0].inspect, Inspect::Auto);
+    assert_eq!(c.routes[0].inspect, Inspect::Always);
     assert_eq!(c.routes[0].pool, Some(0));
     assert_eq!(c.digest.len(), 64);
 }

@@ -65,13 +65,18 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
                 format!("route `{name}` is defined twice; route names must be unique"),
             );
         }
-        routes.push(super::routes::route(r, &pool_index, &limit_index, c));
+        routes.push(super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c));
     }
     for r in &mut routes {
         let attached = r.limits.iter().chain(r.rules.iter().flat_map(|x| x.limits.iter()));
         let by_call =
             |l: &LimitConfig| !l.costs.is_empty() || l.key.iter().any(|k| matches!(k, KeyPart::Tool | KeyPart::Method));
-        r.needs_call |= attached.filter_map(|&i| limits.get(i)).any(by_call);
+        let by_limits = attached.filter_map(|&i| limits.get(i)).any(by_call);
+        if by_limits && r.inspect == Inspect::Never {
+            let span = raw.routes.iter().find(|x| x.get_ref().name.get_ref() == &r.name).map_or(0..0, |x| x.span());
+            c.push(span, format!("route.{}.limits", r.name), "a limit keyed by method or tool, or with costs, needs the body read; remove `inspect = \"never\"` or use limits keyed by client_ip, route or header");
+        }
+        r.needs_call |= by_limits;
     }
     if routes.is_empty() {
         c.push(0..0, "route", "no [[route]] is defined; add one with a `path` and a `pool`");
