@@ -46,11 +46,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     }
     if proxy.listen.contains(&admin.listen) {
         let span = raw.admin.listen.as_ref().map_or(0..0, |l| l.span());
-        c.push(
-            span,
-            "admin.listen",
-            format!("{} is also a proxy listener; give the admin API its own port", admin.listen),
-        );
+        c.push(span, "admin.listen", "is also a proxy listener; give the admin API its own port");
     }
     let redis = super::limits::redis(raw.redis.as_ref(), c);
     let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
@@ -121,8 +117,8 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
     let format = match l.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
-        Some((other, span)) => {
-            c.push(span, "log.format", format!("unknown format `{other}`; use \"text\" or \"json\""));
+        Some((_, span)) => {
+            c.push(span, "log.format", "unknown format; use \"text\" or \"json\"");
             LogFormat::Text
         }
     };
@@ -152,8 +148,8 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
             Ok(addr) if (1..=MAX_WEIGHT).contains(&weight) => {
                 backends.push(BackendConfig { addr, weight: weight as usize })
             }
-            Ok(_) => c.push(b.span(), field, format!("weight {weight} must be between 1 and {MAX_WEIGHT}")),
-            Err(_) => c.push(b.span(), field, format!("`{addr}` is not an ip:port address such as \"127.0.0.1:9001\"")),
+            Ok(_) => c.push(b.span(), field, format!("a weight must be between 1 and {MAX_WEIGHT}")),
+            Err(_) => c.push(b.span(), field, "is not an ip:port address such as \"127.0.0.1:9001\""),
         }
     }
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
@@ -199,12 +195,8 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
         Some(("mcp", _)) => HealthKind::Mcp,
         Some(("http", _)) => HealthKind::Http,
         Some(("none", _)) => HealthKind::None,
-        Some((other, span)) => {
-            c.push(
-                span,
-                field("check"),
-                format!("unknown check `{other}`; use \"mcp\", \"http\", \"tcp\" or \"none\""),
-            );
+        Some((_, span)) => {
+            c.push(span, field("check"), "unknown check; use \"mcp\", \"http\", \"tcp\" or \"none\"");
             HealthKind::None
         }
     };
@@ -236,11 +228,7 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let budget = match r.and_then(|r| r.budget.as_ref()) {
         Some(b) if (0.0..=1.0).contains(b.get_ref()) => *b.get_ref(),
         Some(b) => {
-            c.push(
-                b.span(),
-                field("budget"),
-                format!("{} is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)", b.get_ref()),
-            );
+            c.push(b.span(), field("budget"), "is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)");
             0.2
         }
         None => 0.2,
@@ -248,7 +236,7 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let min_per_window = match r.and_then(|r| r.min_per_window.as_ref()) {
         Some(n) if *n.get_ref() >= 0 => *n.get_ref() as u64,
         Some(n) => {
-            c.push(n.span(), field("min_per_window"), format!("{} must be 0 or more", n.get_ref()));
+            c.push(n.span(), field("min_per_window"), "must be 0 or more");
             10
         }
         None => 10,
@@ -277,7 +265,7 @@ pub(super) fn pool_ref(
 pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> Option<SocketAddr> {
     let parsed = s.get_ref().parse().ok();
     if parsed.is_none() {
-        c.push(s.span(), field, format!("`{}` is not an ip:port address such as \"127.0.0.1:8080\"", s.get_ref()));
+        c.push(s.span(), field, "is not an ip:port address such as \"127.0.0.1:8080\"");
     }
     parsed
 }
@@ -300,7 +288,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
         None => default as usize,
         Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
         Some(n) => {
-            c.push(n.span(), field, format!("{} must be 1 or more", n.get_ref()));
+            c.push(n.span(), field, "must be 1 or more");
             default as usize
         }
     }
@@ -308,7 +296,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
 
 pub(super) fn absolute_path(c: &mut Collector<'_>, s: &S<String>, field: &str) -> String {
     if !s.get_ref().starts_with('/') {
-        c.push(s.span(), field, format!("`{}` must start with `/`", s.get_ref()));
+        c.push(s.span(), field, "must start with `/`, e.g. \"/mcp\"");
     }
     s.get_ref().clone()
 }
