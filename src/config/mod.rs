@@ -10,6 +10,7 @@
 //! logs. Messages name the place, the field and the fix; names the operator chose for pools,
 //! routes, limits and tiers may appear, since other parts of the config refer to them.
 
+pub mod admin;
 pub mod duration;
 pub mod error;
 pub mod limits;

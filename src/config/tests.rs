@@ -181,3 +181,40 @@ fn no_error_message_echoes_a_value() {
         assert!(errs.iter().any(|e| e.contains(expected)), "{expected:?} missing for {snippet:?}:\n{all}");
     }
 }
+
+#[test]
+fn the_admin_token_is_read_with_the_config_and_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "  admin-token-0123456789abcdef\n").expect("write token");
+    let admin = format!(
+        "[admin]\ntoken_file = \"{}\"\nallowed_hosts = [\"Admin.Internal\", \"10.0.0.5:9443\", \"*\"]\n",
+        file.display()
+    );
+    let c = parse(Path::new("edge.toml"), &format!("{MINIMAL}{admin}")).expect("valid");
+    let token = c.admin.token.as_ref().expect("token read");
+    assert!(token.matches(b"admin-token-0123456789abcdef"), "surrounding whitespace is not part of it");
+    assert!(!token.matches(b"admin-token-0123456789abcde"));
+    assert_eq!(
+        c.admin.allowed_hosts,
+        vec![
+            HostRule::Name { host: "admin.internal".into(), port: None },
+            HostRule::Name { host: "10.0.0.5".into(), port: Some(9443) },
+            HostRule::Any
+        ]
+    );
+    let shown = super::render::to_json(&c).to_string();
+    assert!(shown.contains("<from token_file, redacted>"), "{shown}");
+    assert!(!shown.contains("admin-token") && !format!("{c:?}").contains("admin-token"));
+
+    std::fs::write(&file, "short-hunter2\n").expect("write token");
+    let errs = errors(&format!("{MINIMAL}{admin}"));
+    assert!(errs.iter().any(|e| e.contains("admin.token_file: holds a token shorter than 16")), "{errs:?}");
+    assert!(!errs.join("\n").contains("hunter2"), "{errs:?}");
+    let missing = admin.replace("token\"", "no-such-token\"");
+    let errs = errors(&format!("{MINIMAL}{missing}"));
+    assert!(errs.iter().any(|e| e.contains("admin.token_file: cannot read the token file")), "{errs:?}");
+    let errs = errors(&format!("{MINIMAL}[admin]\nallowed_hosts = [\"http://hunter2.example/\"]\n"));
+    assert!(errs.iter().any(|e| e.contains("admin.allowed_hosts: is not a host name")), "{errs:?}");
+    assert!(!errs.join("\n").contains("hunter2"), "{errs:?}");
+}

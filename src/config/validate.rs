@@ -18,7 +18,7 @@ const MAX_WEIGHT: i64 = 1000;
 
 pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     let proxy = proxy_settings(&raw.proxy, c);
-    let admin = AdminSettings { listen: addr_or(c, raw.admin.listen.as_ref(), "admin.listen", "127.0.0.1:9090") };
+    let admin = super::admin::settings(&raw.admin, c);
     let sessions = SessionSettings {
         key_file: raw.sessions.key_file.as_ref().map(|k| PathBuf::from(k.get_ref())),
         rotation_overlap: dur_or(
@@ -270,7 +270,7 @@ pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> O
     parsed
 }
 
-fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
+pub(super) fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
     let fallback = default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.and_then(|s| parse_addr(c, s, field)).unwrap_or(fallback)
 }
