@@ -105,7 +105,10 @@ pub fn key_path(text: &str, offset: usize) -> String {
     }
     let table = text[..line_start].lines().rev().map(str::trim_start).find(|l| l.starts_with('[')).map(header_path);
     let before = &text[line_start..offset];
-    let key = before.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty());
+    // Only a bare (dotted) key: a quoted one may be a secret, and an `=` inside a string
+    // of a multi-line array would otherwise cut a value into a "key".
+    let bare = |k: &&str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-. ".contains(&b));
+    let key = before.split_once('=').map(|(k, _)| k.trim()).filter(bare);
     let path = match (table, key) {
         (Some(t), Some(k)) if !t.ends_with(".assign") => format!("{t}.{}", unquote_path(k)),
         (Some(t), _) => t,
@@ -170,5 +173,7 @@ mod tests {
         assert_eq!(key_path(text, text.find("[[limit]]").unwrap_or(0)), "limit");
         assert_eq!(key_path(text, text.find("5\n").unwrap_or(0)), "limit.assign");
         assert_eq!(key_path("threads = 1", 10), "threads");
+        let array = "[proxy]\nlisten = [\n  \"a=b\", \"hunter2\",\n]\n";
+        assert_eq!(key_path(array, array.find("hunter2").unwrap_or(0)), "proxy");
     }
 }
