@@ -145,6 +145,49 @@ pub struct ProxySettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminSettings {
     pub listen: SocketAddr,
+    /// `Host` values allowed besides the loopback names and the listen address.
+    pub allowed_hosts: Vec<HostRule>,
+    pub token_file: Option<PathBuf>,
+    /// The bearer token read from `token_file` when the config was loaded (so every reload
+    /// re-reads it); None: no token required.
+    pub token: Option<AdminToken>,
+}
+
+/// One `admin.allowed_hosts` entry, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRule {
+    /// `"*"`: any Host (for scraping by a changing address; pair it with a token).
+    Any,
+    /// `name` (also with the admin port) or `name:port` (exactly).
+    Name { host: String, port: Option<u16> },
+}
+
+/// The admin bearer token, kept only as its SHA-256 digest: comparing digests in constant
+/// time hides both the token and its length from timing, and nothing can print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    digest: [u8; 32],
+}
+
+impl AdminToken {
+    pub fn new(token: &[u8]) -> AdminToken {
+        use sha2::Digest;
+        AdminToken { digest: sha2::Sha256::digest(token).into() }
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let digest: [u8; 32] = sha2::Sha256::digest(presented).into();
+        digest.ct_eq(&self.digest).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

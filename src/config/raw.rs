@@ -92,6 +92,10 @@ pub struct RawProxy {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<S<String>>,
+    /// Extra `Host` values the admin API answers to (`name` or `name:port`, or `"*"`).
+    pub allowed_hosts: Option<Vec<S<String>>>,
+    /// File holding the bearer token every endpoint but /livez and /readyz requires.
+    pub token_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

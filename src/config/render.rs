@@ -1,5 +1,5 @@
 //! The effective config as JSON for the admin `/config` endpoint. Secrets never appear:
-//! the session key is shown only as whether a key file is configured.
+//! the session key and the admin token are shown only as whether a file is configured.
 
 use serde_json::{json, Value};
 
@@ -18,7 +18,15 @@ pub fn to_json(c: &Config) -> Value {
             "grace_period_ms": c.proxy.grace_period.as_millis() as u64,
             "shutdown_timeout_ms": c.proxy.shutdown_timeout.as_millis() as u64,
         },
-        "admin": { "listen": c.admin.listen.to_string() },
+        "admin": {
+            "listen": c.admin.listen.to_string(),
+            "allowed_hosts": c.admin.allowed_hosts.iter().map(|h| match h {
+                HostRule::Any => "*".to_owned(),
+                HostRule::Name { host, port: Some(p) } => format!("{host}:{p}"),
+                HostRule::Name { host, port: None } => host.clone(),
+            }).collect::<Vec<_>>(),
+            "token": c.admin.token.as_ref().map(|_| "<from token_file, redacted>"),
+        },
         "sessions": {
             "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" },
             "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
