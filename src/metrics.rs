@@ -30,6 +30,13 @@ pub enum Reason {
     RateLimited,
     ConcurrencyLimited,
     LimiterUnavailable,
+    /// A malformed or hostile request head: duplicate MCP headers, `Connection` naming an
+    /// end-to-end header, no `Host`, a path that cannot be canonicalised.
+    BadHead,
+    /// A `Host` a loopback listener does not serve (DNS rebinding).
+    Host,
+    BatchRefused,
+    InvalidParams,
 }
 
 impl Reason {
@@ -49,6 +56,10 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
             Reason::LimiterUnavailable => "limiter_unavailable",
+            Reason::BadHead => "bad_head",
+            Reason::Host => "host",
+            Reason::BatchRefused => "batch_refused",
+            Reason::InvalidParams => "invalid_params",
         }
     }
 }

@@ -2,19 +2,22 @@
 
 use std::time::Duration;
 
-pub fn parse(text: &str) -> Result<Duration, String> {
+const TOO_LONG: &str = "is too long";
+
+/// Errors are static phrases: they never quote the text, which may be a misplaced secret.
+pub fn parse(text: &str) -> Result<Duration, &'static str> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}` has no unit; write it like \"5s\", \"250ms\", \"2m\" or \"1h\""))?;
+        .ok_or("has no unit; write it like \"5s\", \"250ms\", \"2m\" or \"1h\"")?;
     let (num, unit) = text.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{text}` does not start with a number; write it like \"5s\""))?;
+    let n: u64 = num.parse().map_err(|_| "does not start with a whole number; write it like \"5s\"")?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long")),
-        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long")),
-        _ => Err(format!("`{text}` has unknown unit `{unit}`; use ms, s, m or h")),
+        "m" => n.checked_mul(60).map(Duration::from_secs).ok_or(TOO_LONG),
+        "h" => n.checked_mul(3600).map(Duration::from_secs).ok_or(TOO_LONG),
+        _ => Err("has an unknown unit; use ms, s, m or h"),
     }
 }
 

@@ -18,7 +18,7 @@ const MAX_WEIGHT: i64 = 1000;
 
 pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     let proxy = proxy_settings(&raw.proxy, c);
-    let admin = AdminSettings { listen: addr_or(c, raw.admin.listen.as_ref(), "admin.listen", "127.0.0.1:9090") };
+    let admin = super::admin::settings(&raw.admin, c);
     let sessions = SessionSettings {
         key_file: raw.sessions.key_file.as_ref().map(|k| PathBuf::from(k.get_ref())),
         rotation_overlap: dur_or(
@@ -46,11 +46,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     }
     if proxy.listen.contains(&admin.listen) {
         let span = raw.admin.listen.as_ref().map_or(0..0, |l| l.span());
-        c.push(
-            span,
-            "admin.listen",
-            format!("{} is also a proxy listener; give the admin API its own port", admin.listen),
-        );
+        c.push(span, "admin.listen", "is also a proxy listener; give the admin API its own port");
     }
     let redis = super::limits::redis(raw.redis.as_ref(), c);
     let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
@@ -65,13 +61,18 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
                 format!("route `{name}` is defined twice; route names must be unique"),
             );
         }
-        routes.push(super::routes::route(r, &pool_index, &limit_index, c));
+        routes.push(super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c));
     }
     for r in &mut routes {
         let attached = r.limits.iter().chain(r.rules.iter().flat_map(|x| x.limits.iter()));
         let by_call =
             |l: &LimitConfig| !l.costs.is_empty() || l.key.iter().any(|k| matches!(k, KeyPart::Tool | KeyPart::Method));
-        r.needs_call |= attached.filter_map(|&i| limits.get(i)).any(by_call);
+        let by_limits = attached.filter_map(|&i| limits.get(i)).any(by_call);
+        if by_limits && r.inspect == Inspect::Never {
+            let span = raw.routes.iter().find(|x| x.get_ref().name.get_ref() == &r.name).map_or(0..0, |x| x.span());
+            c.push(span, format!("route.{}.limits", r.name), "a limit keyed by method or tool, or with costs, needs the body read; remove `inspect = \"never\"` or use limits keyed by client_ip, route or header");
+        }
+        r.needs_call |= by_limits;
     }
     if routes.is_empty() {
         c.push(0..0, "route", "no [[route]] is defined; add one with a `path` and a `pool`");
@@ -121,8 +122,8 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
     let format = match l.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
-        Some((other, span)) => {
-            c.push(span, "log.format", format!("unknown format `{other}`; use \"text\" or \"json\""));
+        Some((_, span)) => {
+            c.push(span, "log.format", "unknown format; use \"text\" or \"json\"");
             LogFormat::Text
         }
     };
@@ -152,8 +153,8 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
             Ok(addr) if (1..=MAX_WEIGHT).contains(&weight) => {
                 backends.push(BackendConfig { addr, weight: weight as usize })
             }
-            Ok(_) => c.push(b.span(), field, format!("weight {weight} must be between 1 and {MAX_WEIGHT}")),
-            Err(_) => c.push(b.span(), field, format!("`{addr}` is not an ip:port address such as \"127.0.0.1:9001\"")),
+            Ok(_) => c.push(b.span(), field, format!("a weight must be between 1 and {MAX_WEIGHT}")),
+            Err(_) => c.push(b.span(), field, "is not an ip:port address such as \"127.0.0.1:9001\""),
         }
     }
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
@@ -199,12 +200,8 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
         Some(("mcp", _)) => HealthKind::Mcp,
         Some(("http", _)) => HealthKind::Http,
         Some(("none", _)) => HealthKind::None,
-        Some((other, span)) => {
-            c.push(
-                span,
-                field("check"),
-                format!("unknown check `{other}`; use \"mcp\", \"http\", \"tcp\" or \"none\""),
-            );
+        Some((_, span)) => {
+            c.push(span, field("check"), "unknown check; use \"mcp\", \"http\", \"tcp\" or \"none\"");
             HealthKind::None
         }
     };
@@ -236,11 +233,7 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let budget = match r.and_then(|r| r.budget.as_ref()) {
         Some(b) if (0.0..=1.0).contains(b.get_ref()) => *b.get_ref(),
         Some(b) => {
-            c.push(
-                b.span(),
-                field("budget"),
-                format!("{} is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)", b.get_ref()),
-            );
+            c.push(b.span(), field("budget"), "is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)");
             0.2
         }
         None => 0.2,
@@ -248,7 +241,7 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let min_per_window = match r.and_then(|r| r.min_per_window.as_ref()) {
         Some(n) if *n.get_ref() >= 0 => *n.get_ref() as u64,
         Some(n) => {
-            c.push(n.span(), field("min_per_window"), format!("{} must be 0 or more", n.get_ref()));
+            c.push(n.span(), field("min_per_window"), "must be 0 or more");
             10
         }
         None => 10,
@@ -277,12 +270,12 @@ pub(super) fn pool_ref(
 pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> Option<SocketAddr> {
     let parsed = s.get_ref().parse().ok();
     if parsed.is_none() {
-        c.push(s.span(), field, format!("`{}` is not an ip:port address such as \"127.0.0.1:8080\"", s.get_ref()));
+        c.push(s.span(), field, "is not an ip:port address such as \"127.0.0.1:8080\"");
     }
     parsed
 }
 
-fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
+pub(super) fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
     let fallback = default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.and_then(|s| parse_addr(c, s, field)).unwrap_or(fallback)
 }
@@ -300,7 +293,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
         None => default as usize,
         Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
         Some(n) => {
-            c.push(n.span(), field, format!("{} must be 1 or more", n.get_ref()));
+            c.push(n.span(), field, "must be 1 or more");
             default as usize
         }
     }
@@ -308,7 +301,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
 
 pub(super) fn absolute_path(c: &mut Collector<'_>, s: &S<String>, field: &str) -> String {
     if !s.get_ref().starts_with('/') {
-        c.push(s.span(), field, format!("`{}` must start with `/`", s.get_ref()));
+        c.push(s.span(), field, "must start with `/`, e.g. \"/mcp\"");
     }
     s.get_ref().clone()
 }
