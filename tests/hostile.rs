@@ -12,6 +12,7 @@
 //! | `bodies::d1_error_bodies_with_a_forged_session_token_are_refused` | crash: connection closed, process aborted (`slice_ref`) |
 //! | `bodies::d1_error_bodies_on_a_route_with_a_tool_rule_are_refused` | crash: connection closed, process aborted |
 //! | `bodies::d1_error_bodies_on_a_route_whose_limit_refuses_are_refused` | crash: connection closed, process aborted |
+//! | `bodies::d1_error_bodies_on_a_route_whose_body_keyed_limit_refuses_are_refused` | crash: connection closed, process aborted |
 //! | `bodies::d1_chunked_error_bodies_are_refused` | crash: connection closed, process aborted |
 //! | `bodies::d1_a_pipelined_error_body_does_not_carry_the_next_request_in` | crash: connection closed before the first response |
 //! | `bodies::d5_a_null_id_tools_call_is_refused_with_a_null_id` | treated as a notification: 202 from the backend |

@@ -75,6 +75,22 @@ fn d1_error_bodies_on_a_route_whose_limit_refuses_are_refused() {
     main.rec.assert_stays(1);
 }
 
+/// Like the story above, with a limit keyed by tool: one that needs the body, so the body is
+/// read and classified on the way to the limit (the path that aborted the process).
+#[test]
+fn d1_error_bodies_on_a_route_whose_body_keyed_limit_refuses_are_refused() {
+    let main = backend("main");
+    let limit = "[[limit]]\nname = \"once\"\nkey = [\"tool\"]\nrate = \"1/h\"\n\n";
+    let edge = one_pool(&main, "limits = [\"once\"]\n", limit);
+    assert_eq!(post(&edge, "/mcp", &[], &call("echo")).status, 200, "the hour's one echo");
+    for body in ERROR_BODIES {
+        assert_refused(&post(&edge, "/mcp", &[], body), 400, -32600);
+    }
+    let r = post(&edge, "/mcp", &[], &call("echo"));
+    assert_eq!(r.status, 429, "the limit still refuses: {}", r.text());
+    main.rec.assert_stays(1);
+}
+
 #[test]
 fn d1_chunked_error_bodies_are_refused() {
     let (main, deploy) = (backend("main"), backend("deploy"));

@@ -22,12 +22,7 @@ pub fn backend(name: &str) -> Backend {
 /// A pool over one backend. No `path`, so the forwarded path is the proxy's own choice, and
 /// TCP health checks, so the recording holds nothing but traffic.
 pub fn pool(name: &str, b: &Backend) -> String {
-    pool_with(name, b, "")
-}
-
-/// A pool with extra lines, such as `path = "/mcp"`.
-pub fn pool_with(name: &str, b: &Backend, extra: &str) -> String {
-    format!("[[pool]]\nname = \"{name}\"\nbackends = [\"{}\"]\n{extra}\n", b.mock.addr())
+    format!("[[pool]]\nname = \"{name}\"\nbackends = [\"{}\"]\n\n", b.mock.addr())
 }
 
 /// A `tools/call` of `tool` with id `"c-<tool>"`.
