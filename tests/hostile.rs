@@ -39,6 +39,7 @@
 //! | `paths::d2_spellings_of_the_exact_path_land_on_the_exact_route` | all six spellings went to the catch-all |
 //! | `paths::d2_encoded_slashes_and_dot_segments_are_refused` | all three went to the catch-all (404 there) |
 //! | `paths::d9_a_route_bound_to_a_wildcard_listener_serves_it` | 404 -32601 "no route serves this path or host" |
+//! | `smuggling::a_body_left_unread_by_a_refusal_is_never_parsed_as_a_request` | foreign Host not refused: 400 from reading the carrier as JSON, not 403 (guards the new pre-body refusals) |
 //! | `conformance::conformance_dns_rebinding_protection_passes_through_the_proxy` | `localhost-host-rebinding-rejected`: FAILURE (got 200) |
 
 mod common;
@@ -54,3 +55,5 @@ mod conformance;
 mod headers;
 #[path = "hostile/paths.rs"]
 mod paths;
+#[path = "hostile/smuggling.rs"]
+mod smuggling;

@@ -49,21 +49,32 @@ pub fn try_send(port: u16, request: &[u8]) -> io::Result<RawResponse> {
     conn.response()
 }
 
+/// How long `exchange_many` waits for each response after the first: a server that keeps the
+/// connection open and sends nothing more in this time has answered all it will.
+pub const NEXT_RESPONSE: Duration = Duration::from_secs(2);
+
 /// Writes `requests` back to back on one connection (pipelining), then reads responses until
-/// `requests.len()` arrived or the server closed; fewer responses than requests means it
-/// closed the connection after the last one returned.
+/// `requests.len()` arrived, or the server closed or fell silent (`NEXT_RESPONSE`) after at
+/// least one: fewer responses than requests means the rest were never answered as requests.
 pub fn exchange_many(port: u16, requests: &[&[u8]]) -> Vec<RawResponse> {
     let mut conn = Conn::open(port).unwrap_or_else(|e| panic!("connect :{port}: {e}"));
     conn.stream.write_all(&requests.concat()).unwrap_or_else(|e| panic!("write to :{port}: {e}"));
     let mut out = Vec::new();
     while out.len() < requests.len() {
+        if !out.is_empty() {
+            conn.deadline = Instant::now() + NEXT_RESPONSE;
+        }
         match conn.response() {
             Ok(r) => out.push(r),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !out.is_empty() => break,
+            Err(e) if !out.is_empty() && is_end(&e) => break,
             Err(e) => panic!("response {} from :{port}: {e}; did the proxy crash?", out.len() + 1),
         }
     }
     out
+}
+
+fn is_end(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
 }
 
 /// A POST with MCP's usual headers (Host, Content-Type, Accept, Content-Length, close) plus
