@@ -115,11 +115,27 @@ fn a_dead_primary_pool_fails_over_to_the_fallback() {
     edge.wait_metric(r#"mcp_edge_failovers_total{pool="spare",route="mcp"} 1"#);
 }
 
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+#[test]
+fn a_session_opened_on_the_fallback_pool_keeps_working_there() {
+    let spare = Mock::start("spare", true);
+    let pools = pool("main", &[DEAD_BACKEND.into()], "tcp") + &pool("spare", &[spare.addr()], "tcp");
+    let edge = Edge::start(&route_over(&pools, "fallback = [\"spare\"]\n"));
+    let init = post_mcp(edge.port, "/mcp", &[], INITIALIZE);
+    assert_eq!((init.status, init.header("x-mock-backend")), (200, Some("spare")), "failed over");
+    let token = init.header("mcp-session-id").expect("a session token").to_owned();
+
+    let call = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], WHOAMI);
+    assert_eq!(call.status, 200, "the session stays valid on the fallback pool: {}", call.text());
+    assert_eq!(call.header("x-mock-backend"), Some("spare"));
+}
+
 #[test]
 fn a_session_on_an_ejected_backend_gets_404_so_the_client_reinitializes() {
     let (a, b) = (Mock::start("a", true), Mock::start("b", true));
     let edge = Edge::start(&route_over(&pool("main", &[a.addr(), b.addr()], "tcp"), ""));
-    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let init = INITIALIZE;
     let (token, owner) = loop {
         let r = post_mcp(edge.port, "/mcp", &[], init);
         let token = r.header("mcp-session-id").expect("token").to_owned();

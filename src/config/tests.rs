@@ -138,3 +138,41 @@ fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
     assert_eq!(unix.display_url(), "redis+unix:///run/redis.sock?<redacted>");
     assert!(!format!("{redis:?}").contains("hunter2"));
 }
+
+#[test]
+fn a_route_serves_its_pools_fallbacks_and_pool_choosing_rules() {
+    let text = r#"
+[[pool]]
+name = "a"
+backends = ["127.0.0.1:9001"]
+[[pool]]
+name = "b"
+backends = ["127.0.0.1:9002"]
+[[pool]]
+name = "c"
+backends = ["127.0.0.1:9003"]
+[[pool]]
+name = "d"
+backends = ["127.0.0.1:9004"]
+[[pool]]
+name = "e"
+backends = ["127.0.0.1:9005"]
+
+[[route]]
+name = "main"
+pool = "c"
+fallback = ["a", "c"]
+[[route.rule]]
+tool = "t*"
+pool = "d"
+fallback = ["b"]
+[[route.rule]]
+tool = "x"
+fallback = ["e"]
+connect_timeout = "1s"
+"#;
+    let c = parse(Path::new("edge.toml"), text).expect("valid");
+    let route = &c.routes[0];
+    assert_eq!(route.serves, vec![0, 1, 2, 3], "sorted, no repeats; e is a fallback of a rule that picks no pool");
+    assert!(route.serves(1) && !route.serves(4));
+}
