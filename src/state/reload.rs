@@ -105,12 +105,6 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
             .map(|o| format!("limit {} removed", o.name)),
     );
-    out.extend(
-        old.limits
-            .iter()
-            .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
-            .map(|o| format!("limit {} removed", o.name)),
-    );
     if old.redis != new.redis {
         out.push("redis changed".into());
     }
@@ -215,6 +209,12 @@ mod tests {
                 "route r removed"
             ]
         );
+    }
+
+    #[test]
+    fn a_removed_limit_is_listed_once() {
+        let limit = "[[limit]]\nname = \"per-ip\"\nrate = \"10/s\"\nkey = [\"client_ip\"]\n";
+        assert_eq!(changes(&conf(limit), &conf("")), vec!["limit per-ip removed".to_owned()]);
     }
 
     #[test]
