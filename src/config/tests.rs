@@ -114,7 +114,7 @@ fn timeouts_default_and_override_per_route_and_rule() {
     assert_eq!(route.first_byte.as_secs(), 30);
     assert_eq!(route.with(&c.routes[0].rules[0].timeouts).idle.as_secs(), 7200);
     let bad = errors(&MINIMAL.replace("weight = 3 }]", "weight = 3 }]\nfirst_byte_timeout = \"0s\""));
-    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("zero timeout"), "{bad:?}");
+    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("above zero"), "{bad:?}");
 }
 
 #[test]
@@ -175,4 +175,63 @@ connect_timeout = "1s"
     let route = &c.routes[0];
     assert_eq!(route.serves, vec![0, 1, 2, 3], "sorted, no repeats; e is a fallback of a rule that picks no pool");
     assert!(route.serves(1) && !route.serves(4));
+}
+
+/// MINIMAL with extra tables: a `[sessions]` overlap, the pool's health, breaker and retry.
+fn with_durations(sessions: &str, pool: &str) -> String {
+    format!("[sessions]\n{sessions}\n{}", MINIMAL.replace("weight = 3 }]", &format!("weight = 3 }}]\n{pool}")))
+}
+
+#[test]
+fn every_duration_is_bounded_by_a_day() {
+    let ok =
+        with_durations("rotation_overlap = \"24h\"", "idle_timeout = \"1440m\"\n[pool.health]\ninterval = \"86400s\"");
+    parse(Path::new("edge.toml"), &ok).expect("a day is allowed");
+
+    let bad = errors(&with_durations(
+        "rotation_overlap = \"25h\"",
+        "idle_timeout = \"1441m\"\n[pool.health]\ntimeout = \"99999999999h\"\n[pool.breaker]\ncooldown = \"86401s\"\n[pool.retry]\nmax_backoff = \"86400001ms\"",
+    ));
+    let fields = [
+        "sessions.rotation_overlap",
+        "pool.tools.idle_timeout",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "pool.tools.retry.max_backoff",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("at most \"24h\"")), "{field}: {bad:#?}");
+    }
+}
+
+#[test]
+fn zero_is_refused_where_it_would_fail_or_spin_and_kept_where_it_means_none() {
+    let zero_means_none = with_durations(
+        "rotation_overlap = \"0s\"",
+        "[pool.breaker]\nmax_cooldown = \"0s\"\n[pool.retry]\nbackoff = \"0ms\"\nmax_backoff = \"0s\"",
+    );
+    let c = parse(Path::new("edge.toml"), &zero_means_none).expect("zero means none here");
+    assert!(c.sessions.rotation_overlap.is_zero() && c.pools[0].retry.backoff.is_zero());
+    assert_eq!(c.pools[0].breaker.max_cooldown, c.pools[0].breaker.cooldown, "no back-off");
+
+    let bad = errors(&format!(
+        "{}[redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"0ms\"\nretry_interval = \"0s\"\n",
+        with_durations(
+            "",
+            "connect_timeout = \"0s\"\n[pool.health]\ninterval = \"0s\"\ntimeout = \"0ms\"\n[pool.breaker]\ncooldown = \"0s\"",
+        )
+    ));
+    let fields = [
+        "pool.tools.connect_timeout",
+        "pool.tools.health.interval",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "redis.timeout",
+        "redis.retry_interval",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("above zero")), "{field}: {bad:#?}");
+    }
 }

@@ -166,7 +166,7 @@ impl State {
             next.pools.iter().filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p))).cloned().collect();
         let mut probes = tokio::task::JoinSet::new();
         for pool in fresh {
-            let limit = pool.config.health.timeout * 2;
+            let limit = pool.config.health.timeout.saturating_mul(2);
             probes.spawn(async move { tokio::time::timeout(limit, pool.run_health_check()).await });
         }
         while probes.join_next().await.is_some() {}
