@@ -226,7 +226,7 @@ fn a_half_open_probe_whose_client_goes_away_is_handed_back_at_once() {
     let mode = Arc::new(AtomicU8::new(BROKEN));
     let backend = format!("127.0.0.1:{}", scripted(Arc::clone(&mode)));
     // One backend, ejected by one failure for 5 s: a probe left held would block it as long.
-    let pools = pool("main", &[backend.clone()], "none")
+    let pools = pool("main", std::slice::from_ref(&backend), "none")
         .replace("failures = 3", "failures = 1")
         .replace("cooldown = \"30s\"", "cooldown = \"5s\"");
     let edge = Edge::start(&route_over(&pools, ""));
