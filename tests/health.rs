@@ -1,6 +1,6 @@
 //! Active health checks on their own schedules: a pool whose backend hangs on its health check
 //! holds back neither the other pools' checks, nor the access log, nor systemd's watchdog; and
-//! the set of probed pools follows reloads.
+//! the set of probed pools follows reloads (added pools are probed, removed ones no longer).
 
 mod common;
 
@@ -129,4 +129,26 @@ fn pools_added_by_a_reload_are_probed_on_their_own_schedule() {
     let addr = b.addr();
     b.stop();
     wait_until("the added pool's dead backend marked down", FLIP, || healthy(&edge, &addr) == Some(false));
+}
+
+#[test]
+fn a_pool_removed_by_a_reload_is_no_longer_probed() {
+    let (a, b) = (Mock::start("a", false), Mock::start("b", false));
+    let http = "check = \"http\"\npath = \"/healthz\"";
+    let edge = Edge::start(&(pool("a", &a, http) + &pool("b", &b, http) + &route("a")));
+    let before = requests(&b);
+    wait_until("b probed on its schedule", Duration::from_secs(3), || requests(&b) >= before + 3);
+
+    edge.rewrite(&(pool("a", &a, http) + &route("a")), &Opts::default());
+    assert_eq!(request(edge.admin, "POST", "/reload", &[], b"").status, 200);
+    let after = requests(&b);
+    // Six of b's intervals: long enough for a leftover probe task to show.
+    std::thread::sleep(Duration::from_secs(3));
+    // Each look at the stats is itself a request; a pass under way at the swap may still land.
+    assert!(requests(&b) <= after + 2, "b was still probed after its pool was removed");
+}
+
+/// Requests the mock has served so far (this one included).
+fn requests(mock: &Mock) -> u64 {
+    get(mock.port, "/_mock/stats").json()["requests"].as_u64().expect("requests")
 }
