@@ -61,7 +61,10 @@ fn has_controls(r: &RouteConfig) -> bool {
 }
 
 fn serves(r: &RouteConfig) -> impl Iterator<Item = usize> + '_ {
-    r.pool.into_iter().chain(r.fallback.iter().copied()).chain(r.rules.iter().flat_map(|x| x.pool.into_iter().chain(x.fallback.iter().copied())))
+    r.pool
+        .into_iter()
+        .chain(r.fallback.iter().copied())
+        .chain(r.rules.iter().flat_map(|x| x.pool.into_iter().chain(x.fallback.iter().copied())))
 }
 
 fn shares_pool(a: &RouteConfig, b: &RouteConfig) -> bool {
