@@ -74,6 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let _log = mcp_edge::telemetry::init(&log);
+    mcp_edge::fault::install_hook();
+    if let Some(path) = mcp_edge::fault::injected_path() {
+        tracing::warn!(path, "MCP_EDGE_FAULT_PATH is set: requests to this path panic on purpose (tests only)");
+    }
     for w in &warnings {
         tracing::warn!(warning = %w, "config");
     }
