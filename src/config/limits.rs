@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::duration;
+use super::duration::{self, Zero};
 use super::error::Collector;
 use super::model::{KeyPart, LimitBackend, LimitConfig, Quota, RedisFailure, RedisSettings};
 use super::raw::{RawLimit, RawRedis, S};
@@ -30,22 +30,9 @@ pub fn redis(raw: Option<&S<RawRedis>>, c: &mut Collector<'_>) -> Option<RedisSe
         }
         None => 2,
     };
-    let mut dur = |s: &Option<S<String>>, field: &str, default: Duration| match s {
-        None => default,
-        Some(s) => match duration::parse(s.get_ref()) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                c.push(s.span(), field, "must be above zero, e.g. \"50ms\"");
-                default
-            }
-            Err(msg) => {
-                c.push(s.span(), field, msg);
-                default
-            }
-        },
-    };
-    let timeout = dur(&r.timeout, "redis.timeout", Duration::from_millis(50));
-    let retry_interval = dur(&r.retry_interval, "redis.retry_interval", Duration::from_secs(1));
+    let timeout = duration::or(c, r.timeout.as_ref(), "redis.timeout", Duration::from_millis(50), Zero::Refused);
+    let retry_interval =
+        duration::or(c, r.retry_interval.as_ref(), "redis.retry_interval", Duration::from_secs(1), Zero::Refused);
     if let (Some(t), true) = (&r.timeout, timeout > Duration::from_secs(5)) {
         // Every request under a Redis-backed limit may wait this long.
         c.push(t.span(), "redis.timeout", "is over 5s; a limit check should take milliseconds, e.g. \"50ms\"");

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod duration;
 pub mod error;
 pub mod limits;
+pub mod lint;
 pub mod model;
 pub mod origins;
 pub mod raw;

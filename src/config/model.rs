@@ -378,4 +378,15 @@ pub struct RouteConfig {
     /// Whether routing or limits need the JSON-RPC method or target (rules, limits keyed by
     /// method or tool, tool costs, idempotent tools): refused on pass-through routes.
     pub needs_call: bool,
+    /// Every pool a request on this route may be sent to: its pool and fallbacks, and each
+    /// pool-choosing rule's pool and fallbacks (sorted, no repeats). A session token is
+    /// honoured only on a route that serves its pool.
+    pub serves: Vec<usize>,
+}
+
+impl RouteConfig {
+    /// Whether a request on this route may be sent to pool `pool`.
+    pub fn serves(&self, pool: usize) -> bool {
+        self.serves.binary_search(&pool).is_ok()
+    }
 }

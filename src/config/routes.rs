@@ -112,7 +112,7 @@ pub fn route(
             "`batches` and `idempotent_tools` need the body read; remove `inspect = \"never\"` or those keys",
         );
     }
-    RouteConfig {
+    let mut route = RouteConfig {
         name: name.clone(),
         path,
         host: raw.host.as_ref().map(|h| Glob::new(&h.get_ref().to_ascii_lowercase())),
@@ -140,7 +140,25 @@ pub fn route(
             c,
         ),
         idempotent_tools: raw.idempotent_tools.iter().map(|t| Glob::new(t.get_ref())).collect(),
-    }
+        serves: Vec::new(),
+    };
+    route.serves = serves(&route);
+    route
+}
+
+/// The pools a route may send to, as the proxy picks them: a rule's fallbacks apply only when
+/// the rule chose the pool.
+fn serves(route: &RouteConfig) -> Vec<usize> {
+    let rules = route.rules.iter().filter_map(|r| r.pool.map(|p| (p, &r.fallback)));
+    let mut pools: Vec<usize> = route
+        .pool
+        .into_iter()
+        .chain(route.fallback.iter().copied())
+        .chain(rules.flat_map(|(p, fallback)| std::iter::once(p).chain(fallback.iter().copied())))
+        .collect();
+    pools.sort_unstable();
+    pools.dedup();
+    pools
 }
 
 fn era(e: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<crate::mcp::method::Era> {

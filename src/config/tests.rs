@@ -114,7 +114,7 @@ fn timeouts_default_and_override_per_route_and_rule() {
     assert_eq!(route.first_byte.as_secs(), 30);
     assert_eq!(route.with(&c.routes[0].rules[0].timeouts).idle.as_secs(), 7200);
     let bad = errors(&MINIMAL.replace("weight = 3 }]", "weight = 3 }]\nfirst_byte_timeout = \"0s\""));
-    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("zero timeout"), "{bad:?}");
+    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("above zero"), "{bad:?}");
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn no_error_message_echoes_a_value() {
         ("[proxy]\nhunter2-s3cr3t = 1\n", "proxy: unknown key here"),
         ("[proxy]\n\"hunter2-s3cr3t\" = 1\n", "proxy: unknown key here"),
         ("[proxy]\nthreads = 1\nthreads = \"hunter2-s3cr3t\"\n", "edge.toml:12:1: proxy: this key is set twice"),
-        ("[proxy]\ngrace_period = \"hunter2-s3cr3t\"\n", "proxy.grace_period: does not start with a whole number"),
+        ("[proxy]\ngrace_period = \"hunter2-s3cr3t\"\n", "proxy.grace_period: does not start with a number"),
         ("[proxy]\ngrace_period = \"5hunter2-s3cr3t\"\n", "proxy.grace_period: has an unknown unit"),
         ("[proxy]\nlisten = [\"hunter2-s3cr3t\"]\n", "proxy.listen: is not an ip:port address"),
         ("[proxy]\nthreads = hunter2-s3cr3t\n", "proxy.threads: invalid string"),
@@ -179,6 +179,72 @@ fn no_error_message_echoes_a_value() {
         let all = errs.join("\n");
         assert!(!all.contains(SECRET) && !all.contains("hunter2"), "value echoed for {snippet:?}:\n{all}");
         assert!(errs.iter().any(|e| e.contains(expected)), "{expected:?} missing for {snippet:?}:\n{all}");
+    }
+}
+
+#[test]
+fn a_route_serves_its_pools_fallbacks_and_pool_choosing_rules() {
+    let text = r#"
+[[pool]]
+name = "a"
+backends = ["127.0.0.1:9001"]
+[[pool]]
+name = "b"
+backends = ["127.0.0.1:9002"]
+[[pool]]
+name = "c"
+backends = ["127.0.0.1:9003"]
+[[pool]]
+name = "d"
+backends = ["127.0.0.1:9004"]
+[[pool]]
+name = "e"
+backends = ["127.0.0.1:9005"]
+
+[[route]]
+name = "main"
+pool = "c"
+fallback = ["a", "c"]
+[[route.rule]]
+tool = "t*"
+pool = "d"
+fallback = ["b"]
+[[route.rule]]
+tool = "x"
+fallback = ["e"]
+connect_timeout = "1s"
+"#;
+    let c = parse(Path::new("edge.toml"), text).expect("valid");
+    let route = &c.routes[0];
+    assert_eq!(route.serves, vec![0, 1, 2, 3], "sorted, no repeats; e is a fallback of a rule that picks no pool");
+    assert!(route.serves(1) && !route.serves(4));
+}
+
+/// MINIMAL with extra tables: a `[sessions]` overlap, the pool's health, breaker and retry.
+fn with_durations(sessions: &str, pool: &str) -> String {
+    format!("[sessions]\n{sessions}\n{}", MINIMAL.replace("weight = 3 }]", &format!("weight = 3 }}]\n{pool}")))
+}
+
+#[test]
+fn every_duration_is_bounded_by_a_day() {
+    let ok =
+        with_durations("rotation_overlap = \"24h\"", "idle_timeout = \"1440m\"\n[pool.health]\ninterval = \"86400s\"");
+    parse(Path::new("edge.toml"), &ok).expect("a day is allowed");
+
+    let bad = errors(&with_durations(
+        "rotation_overlap = \"25h\"",
+        "idle_timeout = \"1441m\"\n[pool.health]\ntimeout = \"99999999999h\"\n[pool.breaker]\ncooldown = \"86401s\"\n[pool.retry]\nmax_backoff = \"86400001ms\"",
+    ));
+    let fields = [
+        "sessions.rotation_overlap",
+        "pool.tools.idle_timeout",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "pool.tools.retry.max_backoff",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("at most \"24h\"")), "{field}: {bad:#?}");
     }
 }
 
@@ -217,4 +283,35 @@ fn the_admin_token_is_read_with_the_config_and_never_shown() {
     let errs = errors(&format!("{MINIMAL}[admin]\nallowed_hosts = [\"http://hunter2.example/\"]\n"));
     assert!(errs.iter().any(|e| e.contains("admin.allowed_hosts: is not a host name")), "{errs:?}");
     assert!(!errs.join("\n").contains("hunter2"), "{errs:?}");
+}
+
+#[test]
+fn zero_is_refused_where_it_would_fail_or_spin_and_kept_where_it_means_none() {
+    let zero_means_none = with_durations(
+        "rotation_overlap = \"0s\"",
+        "[pool.breaker]\nmax_cooldown = \"0s\"\n[pool.retry]\nbackoff = \"0ms\"\nmax_backoff = \"0s\"",
+    );
+    let c = parse(Path::new("edge.toml"), &zero_means_none).expect("zero means none here");
+    assert!(c.sessions.rotation_overlap.is_zero() && c.pools[0].retry.backoff.is_zero());
+    assert_eq!(c.pools[0].breaker.max_cooldown, c.pools[0].breaker.cooldown, "no back-off");
+
+    let bad = errors(&format!(
+        "{}[redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"0ms\"\nretry_interval = \"0s\"\n",
+        with_durations(
+            "",
+            "connect_timeout = \"0s\"\n[pool.health]\ninterval = \"0s\"\ntimeout = \"0ms\"\n[pool.breaker]\ncooldown = \"0s\"",
+        )
+    ));
+    let fields = [
+        "pool.tools.connect_timeout",
+        "pool.tools.health.interval",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "redis.timeout",
+        "redis.retry_interval",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("above zero")), "{field}: {bad:#?}");
+    }
 }

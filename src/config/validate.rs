@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::duration;
+use super::duration::{self, Zero};
 use super::error::Collector;
 use super::model::*;
 use super::raw::*;
@@ -21,11 +21,12 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     let admin = super::admin::settings(&raw.admin, c);
     let sessions = SessionSettings {
         key_file: raw.sessions.key_file.as_ref().map(|k| PathBuf::from(k.get_ref())),
-        rotation_overlap: dur_or(
+        rotation_overlap: duration::or(
             c,
             raw.sessions.rotation_overlap.as_ref(),
             "sessions.rotation_overlap",
             Duration::from_secs(600),
+            Zero::Allowed,
         ),
     };
     let log = log_settings(&raw.log, c);
@@ -110,8 +111,21 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
         listen,
         threads,
         max_body_bytes,
-        grace_period: dur_or(c, p.grace_period.as_ref(), "proxy.grace_period", Duration::from_secs(30)),
-        shutdown_timeout: dur_or(c, p.shutdown_timeout.as_ref(), "proxy.shutdown_timeout", Duration::from_secs(10)),
+        // Zero: stop at once, without draining.
+        grace_period: duration::or(
+            c,
+            p.grace_period.as_ref(),
+            "proxy.grace_period",
+            Duration::from_secs(30),
+            Zero::Allowed,
+        ),
+        shutdown_timeout: duration::or(
+            c,
+            p.shutdown_timeout.as_ref(),
+            "proxy.shutdown_timeout",
+            Duration::from_secs(10),
+            Zero::Allowed,
+        ),
         pid_file: p.pid_file.as_ref().map_or("/tmp/mcp-edge.pid".into(), |s| s.get_ref().clone()),
         upgrade_sock: p.upgrade_sock.as_ref().map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
         watch_config: p.watch_config.unwrap_or(false),
@@ -207,8 +221,8 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
     };
     HealthConfig {
         kind,
-        interval: dur_or(c, h.interval.as_ref(), &field("interval"), Duration::from_secs(5)),
-        timeout: dur_or(c, h.timeout.as_ref(), &field("timeout"), Duration::from_secs(2)),
+        interval: duration::or(c, h.interval.as_ref(), &field("interval"), Duration::from_secs(5), Zero::Refused),
+        timeout: duration::or(c, h.timeout.as_ref(), &field("timeout"), Duration::from_secs(2), Zero::Refused),
         path: h.path.as_ref().map_or("/".into(), |p| absolute_path(c, p, &field("path"))),
         rise: positive(c, h.rise.as_ref(), &field("rise"), 1),
         fall: positive(c, h.fall.as_ref(), &field("fall"), 1),
@@ -218,9 +232,17 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
 fn breaker(b: Option<&RawBreaker>, pool: &str, c: &mut Collector<'_>) -> BreakerConfig {
     let field = |f: &str| format!("pool.{pool}.breaker.{f}");
     let failures = b.and_then(|b| b.failures.as_ref());
-    let cooldown = dur_or(c, b.and_then(|b| b.cooldown.as_ref()), &field("cooldown"), Duration::from_secs(5));
-    let max_cooldown =
-        dur_or(c, b.and_then(|b| b.max_cooldown.as_ref()), &field("max_cooldown"), Duration::from_secs(120));
+    // A zero cool-down would make every request a half-open probe.
+    let cooldown =
+        duration::or(c, b.and_then(|b| b.cooldown.as_ref()), &field("cooldown"), Duration::from_secs(5), Zero::Refused);
+    // Zero (or anything under `cooldown`) means no back-off: every ejection lasts `cooldown`.
+    let max_cooldown = duration::or(
+        c,
+        b.and_then(|b| b.max_cooldown.as_ref()),
+        &field("max_cooldown"),
+        Duration::from_secs(120),
+        Zero::Allowed,
+    );
     BreakerConfig {
         failures: positive(c, failures, &field("failures"), 5).min(u32::MAX as usize) as u32,
         cooldown,
@@ -246,9 +268,21 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
         }
         None => 10,
     };
-    let backoff = dur_or(c, r.and_then(|r| r.backoff.as_ref()), &field("backoff"), Duration::from_millis(10));
-    let max_backoff =
-        dur_or(c, r.and_then(|r| r.max_backoff.as_ref()), &field("max_backoff"), Duration::from_millis(200));
+    // Zero: retry at once.
+    let backoff = duration::or(
+        c,
+        r.and_then(|r| r.backoff.as_ref()),
+        &field("backoff"),
+        Duration::from_millis(10),
+        Zero::Allowed,
+    );
+    let max_backoff = duration::or(
+        c,
+        r.and_then(|r| r.max_backoff.as_ref()),
+        &field("max_backoff"),
+        Duration::from_millis(200),
+        Zero::Allowed,
+    );
     RetryConfig { budget, min_per_window, backoff, max_backoff: max_backoff.max(backoff) }
 }
 
@@ -278,14 +312,6 @@ pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> O
 pub(super) fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
     let fallback = default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.and_then(|s| parse_addr(c, s, field)).unwrap_or(fallback)
-}
-
-fn dur_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: Duration) -> Duration {
-    let Some(s) = s else { return default };
-    duration::parse(s.get_ref()).unwrap_or_else(|msg| {
-        c.push(s.span(), field, msg);
-        default
-    })
 }
 
 fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64) -> usize {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
@@ -47,6 +48,8 @@ pub struct Ctx {
     pub strip_expect: bool,
     pub pinned: Option<Pinned>,
     pub backend: Option<SocketAddr>,
+    /// The half-open probe this attempt claimed, handed back if it ends without an outcome.
+    pub probe: Option<HeldProbe>,
     /// Backends that failed this request (refused, or failed a safe request) and are
     /// skipped when it is retried.
     pub tried: Vec<SocketAddr>,
@@ -79,6 +82,7 @@ impl Ctx {
             strip_expect: false,
             pinned: None,
             backend: None,
+            probe: None,
             tried: Vec::new(),
             timeouts: None,
             first_byte: None,

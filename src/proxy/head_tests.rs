@@ -26,6 +26,7 @@ fn route(origins: Origins) -> RouteConfig {
         timeouts: TimeoutOverrides::default(),
         idempotent_tools: vec![],
         needs_call: false,
+        serves: vec![0],
     }
 }
 

@@ -244,6 +244,7 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        failure::abandon(ctx);
         finish::record(&self.state, session, ctx);
     }
 }
@@ -268,6 +269,7 @@ fn bind(ctx: &mut Ctx, pool: &crate::upstream::Pool, addr: std::net::SocketAddr)
             timeouts = timeouts.with(&rule.timeouts);
         }
     }
+    failure::bound(ctx, pool, addr);
     ctx.backend = Some(addr);
     ctx.timeouts = Some(timeouts);
     ctx.first_byte = None;

@@ -23,6 +23,9 @@ use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
 use crate::state::State;
 
 pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    if crate::fault::injected_path().is_some_and(|p| p == session.req_header().uri.path()) {
+        panic!("injected fault (MCP_EDGE_FAULT_PATH)");
+    }
     match decide(state, session, ctx).await? {
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
