@@ -258,7 +258,7 @@ fn usable(edge: &Edge, addr: &str) -> bool {
 fn abandoned_call(port: u16) {
     let mut conn = common::http::connect(port);
     let head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{WHOAMI}",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{WHOAMI}",
         WHOAMI.len()
     );
     conn.write_all(head.as_bytes()).expect("send");

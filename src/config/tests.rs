@@ -315,3 +315,18 @@ fn zero_is_refused_where_it_would_fail_or_spin_and_kept_where_it_means_none() {
         assert!(bad.iter().any(|e| e.contains(field) && e.contains("above zero")), "{field}: {bad:#?}");
     }
 }
+
+#[test]
+fn values_that_end_up_on_the_wire_are_checked_at_load() {
+    let pool = |extra: &str| format!("{MINIMAL}[[pool]]\nname = \"w\"\nbackends = [\"127.0.0.1:1\"]\n{extra}\n");
+    let errs = errors(&pool("host = \"a\\r\\nX-Evil: 1\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.host: is not a valid Host header value")), "{errs:?}");
+    let errs = errors(&pool("path = \"/a b\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.path: is not a valid request path")), "{errs:?}");
+    let errs = errors(&pool("[pool.health]\ncheck = \"http\"\npath = \"/he alth\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.health.path: is not a valid request path")), "{errs:?}");
+    let errs = errors(&format!("{MINIMAL}[[limit]]\nname = \"l\"\nkey = [\"header:x y\"]\nrate = \"1/s\"\n"));
+    assert!(errs.iter().any(|e| e.contains("limit.l.key: unknown key part")), "{errs:?}");
+    let errs = errors(&format!("[proxy]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\n{MINIMAL}"));
+    assert!(errs.iter().any(|e| e.contains("proxy.listen: lists the same address twice")), "{errs:?}");
+}

@@ -103,7 +103,19 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             c.push(list.span(), "proxy.listen", "is empty; list at least one address such as \"127.0.0.1:8080\"");
             vec![]
         }
-        Some(list) => list.get_ref().iter().filter_map(|a| parse_addr(c, a, "proxy.listen")).collect(),
+        Some(list) => {
+            let mut out: Vec<SocketAddr> = Vec::new();
+            for a in list.get_ref() {
+                match parse_addr(c, a, "proxy.listen") {
+                    Some(addr) if out.contains(&addr) => {
+                        c.push(a.span(), "proxy.listen", "lists the same address twice; remove the repeat")
+                    }
+                    Some(addr) => out.push(addr),
+                    None => {}
+                }
+            }
+            out
+        }
     };
     let threads = positive(c, p.threads.as_ref(), "proxy.threads", 1);
     let max_body_bytes = positive(c, p.max_body_bytes.as_ref(), "proxy.max_body_bytes", DEFAULT_MAX_BODY as i64);
@@ -172,6 +184,31 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         }
     }
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
+    // Both end up in the upstream request line or Host header: refuse what could not (or
+    // would smuggle another header) at load, not per request.
+    if let Some(h) = &p.host {
+        if http::HeaderValue::from_str(h.get_ref()).is_err() || h.get_ref().is_empty() {
+            c.push(
+                h.span(),
+                format!("pool.{name}.host"),
+                "is not a valid Host header value; write a host name, optionally with :port",
+            );
+        }
+    }
+    for (s, f) in p
+        .path
+        .iter()
+        .map(|s| (s, "path"))
+        .chain(p.health.iter().filter_map(|h| h.get_ref().path.as_ref()).map(|s| (s, "health.path")))
+    {
+        if s.get_ref().parse::<http::uri::PathAndQuery>().is_err() {
+            c.push(
+                s.span(),
+                format!("pool.{name}.{f}"),
+                "is not a valid request path; use plain /segments (percent-encode anything else)",
+            );
+        }
+    }
     let health = health(p.health.as_ref(), &name, c);
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);

@@ -104,6 +104,12 @@ fn rule_matches(rule: &RuleConfig, msg: Msg<'_>) -> bool {
         None => true,
         Some(g) => e.method.target_kind() == Some(wanted) && target.is_some_and(|t| g.is_match(t)),
     };
+    // A request with no JSON-RPC reading (GET, DELETE, a pass-through body) matches only rules
+    // that look at nothing else than its protocol version.
+    let by_call = rule.method.is_some() || rule.tool.is_some() || rule.prompt.is_some() || rule.resource.is_some();
+    if by_call && e.method == crate::mcp::method::Method::None {
+        return false;
+    }
     rule.era.is_none_or(|era| era == msg.era)
         && rule.protocol_version.as_ref().is_none_or(|v| v.is_match(msg.version))
         && rule.method.as_ref().is_none_or(|m| m.is_match(e.method_str()))
@@ -257,6 +263,17 @@ inspect = "never"
         // A wildcard listen address matches whatever concrete address the socket reports.
         assert_eq!(on([10, 0, 0, 5], 9444, "/any").as_deref(), Some("any"));
         assert_eq!(on([10, 0, 0, 5], 9445, "/any"), None);
+    }
+
+    #[test]
+    fn requests_without_a_reading_match_no_method_rule() {
+        let text = CONF.replace("method = \"prompts/*\"", "method = \"*\"");
+        let r = Router::new(&crate::config::parse(Path::new("t.toml"), &text).expect("valid config"));
+        let (_, route) = r.find(None, None, "/mcp").expect("route");
+        let msg = Msg { era: Era::Legacy, version: ASSUMED_VERSION, element: &Element::UNREAD };
+        assert_eq!(route.rule_pool(msg), None, "a GET stream is not a JSON-RPC call");
+        let ping = element("ping", None);
+        assert_eq!(route.rule_pool(Msg { element: &ping, ..msg }), Some(2));
     }
 
     #[test]
