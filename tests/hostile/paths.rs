@@ -29,7 +29,9 @@ fn d2_spellings_of_the_exact_path_land_on_the_exact_route() {
     let variants = [
         ("/%6Dcp", "/mcp"),
         ("/MCP", "/MCP"),
-        ("/mcp/", "/mcp"),
+        // The trailing slash is kept (`router::path`): the exact route matches it, and the
+        // backend is as likely to distinguish it as not.
+        ("/mcp/", "/mcp/"),
         ("//mcp", "/mcp"),
         ("/./mcp", "/mcp"),
         ("/x/../mcp", "/mcp"),
