@@ -2,6 +2,7 @@
 //!
 //! Layout, from the outside in:
 //! - [`server`] assembles the process: proxy service, [`admin`] listener, health loop, SIGHUP.
+//! - [`downstream`] admits client connections (`max_connections`) and times their requests.
 //! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
 //!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
@@ -10,6 +11,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod downstream;
 pub mod glob;
 pub mod limits;
 pub mod mcp;

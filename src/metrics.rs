@@ -7,7 +7,7 @@
 //! streamed over SSE may run for minutes and land in the top bucket.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 const BUCKETS: &[f64] =
@@ -30,6 +30,8 @@ pub enum Reason {
     RateLimited,
     ConcurrencyLimited,
     LimiterUnavailable,
+    RequestTimeout,
+    MalformedBody,
 }
 
 impl Reason {
@@ -49,6 +51,26 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
             Reason::LimiterUnavailable => "limiter_unavailable",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::MalformedBody => "malformed_body",
+        }
+    }
+}
+
+/// Where in its request a client connection was when it gave up or ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Head,
+    Body,
+    Response,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Head => "head",
+            Phase::Body => "body",
+            Phase::Response => "response",
         }
     }
 }
@@ -72,6 +94,10 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
     pub config_last_success: IntGauge,
+    pub connections_open: IntGauge,
+    pub connections_refused: IntCounter,
+    pub client_aborts: IntCounterVec,
+    pub client_timeouts: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +189,23 @@ impl Metrics {
             "Unix time of the last successful reload (0: none since start).",
         )?;
         registry.register(Box::new(config_last_success.clone()))?;
+        let connections_open = IntGauge::new("connections_open", "Client connections open now.")?;
+        registry.register(Box::new(connections_open.clone()))?;
+        let connections_refused = IntCounter::new(
+            "connections_refused_total",
+            "Client connections answered 503 and closed because proxy.max_connections were open.",
+        )?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        let client_aborts = counter(
+            "client_aborts_total",
+            "Requests the client abandoned by closing or resetting its connection, by phase (head, body, response).",
+            &["phase"],
+        )?;
+        let client_timeouts = counter(
+            "client_timeouts_total",
+            "Requests cut off by proxy.header_timeout (head) or proxy.body_timeout (body), by phase.",
+            &["phase"],
+        )?;
 
         Ok(Metrics {
             registry,
@@ -184,6 +227,10 @@ impl Metrics {
             config_generation,
             config_reloads,
             config_last_success,
+            connections_open,
+            connections_refused,
+            client_aborts,
+            client_timeouts,
         })
     }
 
@@ -212,6 +259,7 @@ pub fn status_label(status: u16) -> &'static str {
         404 => "404",
         405 => "405",
         406 => "406",
+        408 => "408",
         411 => "411",
         413 => "413",
         421 => "421",

@@ -13,6 +13,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::downstream::Listener;
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Edge;
 use crate::session::key::KeyError;
@@ -71,11 +72,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let admin_addr = config.admin.listen;
     let state = Arc::new(State::new(Snapshot::build(config, None)?, Metrics::new()?, KeyRing::new(key)));
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Edge { state: Arc::clone(&state) },
-        "mcp-edge proxy",
-    );
+    let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
+    let mut proxy = Service::new("mcp-edge proxy".to_owned(), Listener::new(http, Arc::clone(&state)));
     for addr in &listen {
         proxy.add_tcp(&addr.to_string());
     }
