@@ -159,10 +159,27 @@ pub fn replay(body: &mut Option<Bytes>, full: Option<&Bytes>, sent: &mut bool) {
 pub fn head_read(session: &mut Session) {
     // Pingora drops a request pipelined behind another unless told it may keep reading.
     session.as_downstream_mut().set_pipelining_enabled(true);
+    collapse_length(session);
     let req = session.req_header();
     let upgrade = req.headers.contains_key(header::UPGRADE);
     let has_body = super::has_body(req);
     clock::with(|c| c.head_done(has_body, upgrade));
+}
+
+/// `Content-Length: 10, 10` (or the field twice) becomes `Content-Length: 10`, so the backend
+/// gets the one length the proxy framed the body with (many servers refuse a list).
+fn collapse_length(session: &mut Session) {
+    let headers = &session.req_header().headers;
+    let mut fields = headers.get_all(header::CONTENT_LENGTH).iter();
+    let listed = match (fields.next(), fields.next()) {
+        (Some(first), None) => first.as_bytes().contains(&b','),
+        (Some(_), Some(_)) => true,
+        (None, _) => false,
+    };
+    if let (true, Ok(Some(n))) = (listed, content_length(headers)) {
+        // Only fails on a header name or value that cannot be one; neither can here.
+        let _ = session.req_header_mut().insert_header(header::CONTENT_LENGTH, n);
+    }
 }
 
 #[cfg(test)]
