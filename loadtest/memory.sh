@@ -4,7 +4,7 @@
 # (2) 10,000 idle keep-alive connections (one answered request each), each on a fresh
 # mcp-edge. Targets: 150 MiB and 100 MiB. Loopback only, Python 3 standard library only,
 # bounded in time (each phase by idle.py's deadline), stops by itself.
-#   STREAMS=10000 CONNS=10000 THREADS=2 loadtest/memory.sh   (release build: make release)
+#   STREAMS=10000 CONNS=10000 THREADS=2 [ONLY=sse|keepalive] loadtest/memory.sh   (release build)
 # A proxied stream holds two descriptors in mcp-edge; when the hard `ulimit -n` cannot fit
 # 2 x STREAMS, the stream count is lowered to fit and the 10,000 figure is projected linearly.
 set -euo pipefail
@@ -82,14 +82,17 @@ report() { # label target_mib line n_target
     "$label" "$conns" "$(mib "$before")" "$(mib "$after")" "$per" "$n" "$(mib "$projected")" "$target" "$verdict"
 }
 
-start_edge
-sse=$(python3 loadtest/idle.py sse "$EDGE" "$EPID" "$STREAMS")
-stop_edge
-start_edge
-ka=$(python3 loadtest/idle.py keepalive "$EDGE" "$EPID" "$CONNS")
-stop_edge
-
-echo "$sse"
-echo "$ka"
-report "idle SSE streams" 150 "$sse" 10000
-report "idle keep-alive" 100 "$ka" 10000
+if [[ ${ONLY:-sse} == sse || -z ${ONLY:-} ]]; then
+  start_edge
+  sse=$(python3 loadtest/idle.py sse "$EDGE" "$EPID" "$STREAMS")
+  stop_edge
+  echo "$sse"
+  report "idle SSE streams" 150 "$sse" 10000
+fi
+if [[ ${ONLY:-keepalive} == keepalive ]]; then
+  start_edge
+  ka=$(python3 loadtest/idle.py keepalive "$EDGE" "$EPID" "$CONNS")
+  stop_edge
+  echo "$ka"
+  report "idle keep-alive" 100 "$ka" 10000
+fi

@@ -147,3 +147,36 @@ pub fn record(state: &State, ctx: &Ctx, ok: bool) {
         tracing::warn!(pool = pool.name(), backend, cooldown = ?breaker.remaining(), "backend ejected: circuit open");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::downstream::timed::DeadlineExpired;
+    use crate::metrics::Reason;
+
+    fn down(etype: ErrorType) -> Box<Error> {
+        Error::new(etype).into_down()
+    }
+
+    fn reason(e: &Error) -> Option<Reason> {
+        reply_for(e).map(|r| r.reason)
+    }
+
+    #[test]
+    fn client_side_failures_are_never_blamed_on_a_backend() {
+        let bad_chunk = down(ErrorType::new("InvalidChunk"));
+        assert_eq!(reason(&bad_chunk), Some(Reason::MalformedBody));
+        assert_eq!(reason(&down(ErrorType::ReadTimedout)), Some(Reason::RequestTimeout));
+        for gone in [ErrorType::ReadError, ErrorType::WriteError, ErrorType::ConnectionClosed] {
+            assert_eq!(reason(&down(gone)), None, "a vanished client gets no reply");
+        }
+        assert_eq!(reason(&Error::new(ErrorType::ReadError).into_up()), Some(Reason::UpstreamFailed));
+    }
+
+    #[test]
+    fn a_missed_body_deadline_is_408_however_pingora_wraps_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, DeadlineExpired(Phase::Body));
+        let e = Error::because(ErrorType::ReadError, "when reading body", io).into_down();
+        assert_eq!(reason(&e), Some(Reason::RequestTimeout));
+    }
+}
