@@ -27,8 +27,6 @@ pub enum Stage {
     Body = 2,
     /// The request is read; waiting for the next one is Pingora's keep-alive timeout.
     Done = 3,
-    /// An upgraded connection: after the 101, bytes are no longer requests.
-    Tunnel = 4,
 }
 
 impl Stage {
@@ -37,8 +35,7 @@ impl Stage {
             0 => Stage::Opened,
             1 => Stage::Head,
             2 => Stage::Body,
-            3 => Stage::Done,
-            _ => Stage::Tunnel,
+            _ => Stage::Done,
         }
     }
 }
@@ -76,7 +73,7 @@ impl Clock {
             Stage::Opened | Stage::Head | Stage::Body => {
                 Some(self.start + Duration::from_millis(self.deadline_ms.load(Relaxed)))
             }
-            Stage::Done | Stage::Tunnel => None,
+            Stage::Done => None,
         }
     }
 
@@ -85,7 +82,7 @@ impl Clock {
         match self.stage() {
             Stage::Opened => self.enter(Stage::Head, None),
             Stage::Done => self.enter(Stage::Head, Some(self.header_timeout)),
-            Stage::Head | Stage::Body | Stage::Tunnel => {}
+            Stage::Head | Stage::Body => {}
         }
     }
 
@@ -97,13 +94,14 @@ impl Clock {
         }
     }
 
-    /// Pingora has parsed the head. `has_body`: a body follows (its own deadline starts now);
-    /// `upgrade`: the request asks for a protocol switch, after which nothing is timed.
-    pub fn head_done(&self, has_body: bool, upgrade: bool) {
-        match (upgrade, has_body) {
-            (true, _) => self.enter(Stage::Tunnel, None),
-            (false, true) => self.enter(Stage::Body, Some(self.body_timeout)),
-            (false, false) => self.enter(Stage::Done, None),
+    /// Pingora has parsed the head. `has_body`: a body follows (its own deadline starts now).
+    /// Upgrades (101) get no exemption: MCP has none, and a request header that switched
+    /// deadlines off would let any client turn them off.
+    pub fn head_done(&self, has_body: bool) {
+        if has_body {
+            self.enter(Stage::Body, Some(self.body_timeout));
+        } else {
+            self.enter(Stage::Done, None);
         }
     }
 
@@ -170,7 +168,7 @@ mod tests {
     async fn a_body_gets_its_own_deadline_and_a_finished_request_none() {
         let c = clock();
         c.bytes_arrived();
-        c.head_done(true, false);
+        c.head_done(true);
         assert_eq!(c.stage(), Stage::Body);
         assert!(c.deadline().expect("body deadline") > Instant::now() + Duration::from_secs(50));
         c.body_done();
@@ -180,11 +178,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn upgraded_connections_are_never_timed() {
+    async fn a_pipelined_head_waits_while_the_proxy_still_answers() {
         let c = clock();
-        c.head_done(false, true);
+        c.head_done(false);
         c.bytes_arrived();
-        c.body_done();
-        assert_eq!((c.stage(), c.deadline()), (Stage::Tunnel, None));
+        let first = c.deadline().expect("head deadline");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        c.proxy_wrote();
+        assert!(c.deadline().expect("head deadline") > first, "writing the previous answer pushes it back");
     }
 }

@@ -160,10 +160,8 @@ pub fn head_read(session: &mut Session) {
     // Pingora drops a request pipelined behind another unless told it may keep reading.
     session.as_downstream_mut().set_pipelining_enabled(true);
     collapse_length(session);
-    let req = session.req_header();
-    let upgrade = req.headers.contains_key(header::UPGRADE);
-    let has_body = super::has_body(req);
-    clock::with(|c| c.head_done(has_body, upgrade));
+    let has_body = super::has_body(session.req_header());
+    clock::with(|c| c.head_done(has_body));
 }
 
 /// `Content-Length: 10, 10` (or the field twice) becomes `Content-Length: 10`, so the backend
