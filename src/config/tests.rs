@@ -138,3 +138,22 @@ fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
     assert_eq!(unix.display_url(), "redis+unix:///run/redis.sock?<redacted>");
     assert!(!format!("{redis:?}").contains("hunter2"));
 }
+
+#[test]
+fn request_deadlines_and_the_connection_cap_have_sane_defaults_and_refuse_zero() {
+    let c = parse(Path::new("edge.toml"), MINIMAL).expect("valid");
+    assert_eq!(c.proxy.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(c.proxy.body_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(c.proxy.max_connections, 10_000);
+
+    let errs =
+        errors(&format!("[proxy]\nheader_timeout = \"0s\"\nbody_timeout = \"0ms\"\nmax_connections = 0\n{MINIMAL}"));
+    assert_eq!(
+        errs,
+        [
+            "edge.toml:2:18: proxy.header_timeout: must be at least 1ms, such as \"10s\"",
+            "edge.toml:3:16: proxy.body_timeout: must be at least 1ms, such as \"10s\"",
+            "edge.toml:4:19: proxy.max_connections: 0 must be 1 or more",
+        ]
+    );
+}
