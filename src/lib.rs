@@ -2,6 +2,7 @@
 //!
 //! Layout, from the outside in:
 //! - [`server`] assembles the process: proxy service, [`admin`] listener, health loop, SIGHUP.
+//! - [`downstream`] admits client connections (`max_connections`) and times their requests.
 //! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
 //!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
@@ -11,6 +12,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod downstream;
 pub mod fault;
 pub mod glob;
 pub mod limits;

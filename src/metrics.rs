@@ -7,7 +7,7 @@
 //! streamed over SSE may run for minutes and land in the top bucket.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 const BUCKETS: &[f64] =
@@ -37,6 +37,8 @@ pub enum Reason {
     Host,
     BatchRefused,
     InvalidParams,
+    RequestTimeout,
+    MalformedBody,
 }
 
 impl Reason {
@@ -60,6 +62,26 @@ impl Reason {
             Reason::Host => "host",
             Reason::BatchRefused => "batch_refused",
             Reason::InvalidParams => "invalid_params",
+            Reason::RequestTimeout => "request_timeout",
+            Reason::MalformedBody => "malformed_body",
+        }
+    }
+}
+
+/// Where in its request a client connection was when it gave up or ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Head,
+    Body,
+    Response,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Head => "head",
+            Phase::Body => "body",
+            Phase::Response => "response",
         }
     }
 }
@@ -85,6 +107,10 @@ pub struct Metrics {
     pub config_last_success: IntGauge,
     /// Mirrors `fault::PANICS` (the panic hook cannot reach the registry).
     panics: prometheus::IntCounter,
+    pub connections_open: IntGauge,
+    pub connections_refused: IntCounter,
+    pub client_aborts: IntCounterVec,
+    pub client_timeouts: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +207,23 @@ impl Metrics {
             "Panics contained since start: each ended only the request (task) that hit it; every one is a bug.",
         )?;
         registry.register(Box::new(panics.clone()))?;
+        let connections_open = IntGauge::new("connections_open", "Client connections open now.")?;
+        registry.register(Box::new(connections_open.clone()))?;
+        let connections_refused = IntCounter::new(
+            "connections_refused_total",
+            "Client connections answered 503 and closed because proxy.max_connections were open.",
+        )?;
+        registry.register(Box::new(connections_refused.clone()))?;
+        let client_aborts = counter(
+            "client_aborts_total",
+            "Requests the client abandoned by closing or resetting its connection, by phase (head, body, response).",
+            &["phase"],
+        )?;
+        let client_timeouts = counter(
+            "client_timeouts_total",
+            "Requests cut off by proxy.header_timeout (head) or proxy.body_timeout (body), by phase.",
+            &["phase"],
+        )?;
 
         Ok(Metrics {
             registry,
@@ -203,6 +246,10 @@ impl Metrics {
             config_reloads,
             config_last_success,
             panics,
+            connections_open,
+            connections_refused,
+            client_aborts,
+            client_timeouts,
         })
     }
 
@@ -233,6 +280,7 @@ pub fn status_label(status: u16) -> &'static str {
         404 => "404",
         405 => "405",
         406 => "406",
+        408 => "408",
         411 => "411",
         413 => "413",
         421 => "421",

@@ -140,6 +140,13 @@ pub struct ProxySettings {
     pub upgrade_sock: String,
     /// Reload when the config file changes on disk (debounced).
     pub watch_config: bool,
+    /// Whole-request-head deadline, from the first byte (from accept for a connection's first
+    /// request); a client that misses it gets 408 and is closed.
+    pub header_timeout: Duration,
+    /// Whole-request-body deadline, from the end of the head.
+    pub body_timeout: Duration,
+    /// Client connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -86,6 +86,9 @@ pub struct RawProxy {
     pub pid_file: Option<S<String>>,
     pub upgrade_sock: Option<S<String>>,
     pub watch_config: Option<bool>,
+    pub header_timeout: Option<S<String>>,
+    pub body_timeout: Option<S<String>>,
+    pub max_connections: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

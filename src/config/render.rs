@@ -17,6 +17,9 @@ pub fn to_json(c: &Config) -> Value {
             "max_body_bytes": c.proxy.max_body_bytes,
             "grace_period_ms": c.proxy.grace_period.as_millis() as u64,
             "shutdown_timeout_ms": c.proxy.shutdown_timeout.as_millis() as u64,
+            "header_timeout_ms": c.proxy.header_timeout.as_millis() as u64,
+            "body_timeout_ms": c.proxy.body_timeout.as_millis() as u64,
+            "max_connections": c.proxy.max_connections,
         },
         "admin": {
             "listen": c.admin.listen.to_string(),

@@ -330,3 +330,22 @@ fn values_that_end_up_on_the_wire_are_checked_at_load() {
     let errs = errors(&format!("[proxy]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\n{MINIMAL}"));
     assert!(errs.iter().any(|e| e.contains("proxy.listen: lists the same address twice")), "{errs:?}");
 }
+
+#[test]
+fn request_deadlines_and_the_connection_cap_have_sane_defaults_and_refuse_zero() {
+    let c = parse(Path::new("edge.toml"), MINIMAL).expect("valid");
+    assert_eq!(c.proxy.header_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(c.proxy.body_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(c.proxy.max_connections, 10_000);
+
+    let errs =
+        errors(&format!("[proxy]\nheader_timeout = \"0s\"\nbody_timeout = \"0ms\"\nmax_connections = 0\n{MINIMAL}"));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("edge.toml:2:18: proxy.header_timeout: ") && errs[0].contains("above zero"),
+        "{errs:?}"
+    );
+    assert!(errs[1].starts_with("edge.toml:3:16: proxy.body_timeout: ") && errs[1].contains("above zero"), "{errs:?}");
+    assert!(errs[2].starts_with("edge.toml:4:19: proxy.max_connections: "), "{errs:?}");
+    assert!(!errs[2].contains("0 must"), "no value is echoed: {errs:?}");
+}

@@ -13,6 +13,10 @@ use super::raw::*;
 use super::timeouts::{self, RawTimeouts};
 
 pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
+/// Each proxied connection holds two descriptors (client and backend): 10,000 stays far inside
+/// the systemd unit's `LimitNOFILE` and is the load `loadtest/memory.sh` measures (about
+/// 150 MiB of RSS as idle SSE streams).
+const DEFAULT_MAX_CONNECTIONS: i64 = 10_000;
 /// Pingora's weighted round robin keeps one slot per unit of weight: keep it small.
 const MAX_WEIGHT: i64 = 1000;
 
@@ -141,6 +145,22 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
         pid_file: p.pid_file.as_ref().map_or("/tmp/mcp-edge.pid".into(), |s| s.get_ref().clone()),
         upgrade_sock: p.upgrade_sock.as_ref().map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
         watch_config: p.watch_config.unwrap_or(false),
+        // Zero would close every connection before its first byte.
+        header_timeout: duration::or(
+            c,
+            p.header_timeout.as_ref(),
+            "proxy.header_timeout",
+            Duration::from_secs(10),
+            Zero::Refused,
+        ),
+        body_timeout: duration::or(
+            c,
+            p.body_timeout.as_ref(),
+            "proxy.body_timeout",
+            Duration::from_secs(60),
+            Zero::Refused,
+        ),
+        max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
     }
 }
 

@@ -16,6 +16,9 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use super::ctx::Ctx;
 use super::reply::Reject;
+use crate::downstream::clock::{self, Stage};
+use crate::downstream::timed::DeadlineExpired;
+use crate::metrics::Phase;
 use crate::state::State;
 use crate::upstream::breaker::{Breaker, Probe};
 use crate::upstream::Pool;
@@ -95,7 +98,12 @@ fn try_again(state: &State, ctx: &mut Ctx) -> bool {
 }
 
 /// The local reply for a request that could not be proxied; None when the client is gone.
+/// Client-side failures are never blamed on a backend: a missed body deadline is 408, a
+/// malformed body (bad chunk, bad length) 400, a vanished client gets nothing.
 pub fn reply_for(e: &Error) -> Option<Reject> {
+    if DeadlineExpired::is_cause_of(e.root_cause()) {
+        return Some(Reject::REQUEST_TIMEOUT);
+    }
     Some(match (e.etype(), e.esource()) {
         (ErrorType::HTTPStatus(503), _) => Reject::NO_HEALTHY,
         (ErrorType::HTTPStatus(502), _) => Reject::UPSTREAM,
@@ -105,12 +113,40 @@ pub fn reply_for(e: &Error) -> Option<Reject> {
         (ErrorType::HTTPStatus(404), _) => Reject::NO_POOL,
         (ErrorType::ReadTimedout | ErrorType::ConnectTimedout, ErrorSource::Upstream) => Reject::TIMEOUT,
         (_, ErrorSource::Upstream) => Reject::UPSTREAM,
-        (ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed, ErrorSource::Downstream) => {
-            return None
-        }
-        (_, ErrorSource::Downstream) => Reject::INVALID,
+        (_, ErrorSource::Downstream) if client_gone(e) => return None,
+        // Pingora's own per-read timeout on the client (`read_timeout`).
+        (ErrorType::ReadTimedout, ErrorSource::Downstream) => Reject::REQUEST_TIMEOUT,
+        // What is left from the client's side is framing: a bad chunk, trailer or length.
+        (_, ErrorSource::Downstream) => Reject::MALFORMED_BODY,
         _ => Reject::UPSTREAM,
     })
+}
+
+/// The client closed or reset its connection, or stopped reading (not a missed deadline).
+fn client_gone(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ReadError | ErrorType::WriteError | ErrorType::WriteTimedout | ErrorType::ConnectionClosed
+    ) && !DeadlineExpired::is_cause_of(e.root_cause())
+}
+
+/// Counts a request the client abandoned (its connection closed or reset mid-body or
+/// mid-response) and says so at debug: aborts are the client's business and can come in
+/// floods. False for every other failure.
+pub fn client_aborted(state: &State, session: &mut Session, e: &Error) -> bool {
+    if e.esource() != &ErrorSource::Downstream || !client_gone(e) {
+        return false;
+    }
+    // Pingora marks a body done when its read fails, so ask the request clock instead.
+    let phase = match clock::stage() {
+        Some(Stage::Body) => Phase::Body,
+        Some(_) => Phase::Response,
+        None if session.as_mut().is_body_done() => Phase::Response,
+        None => Phase::Body,
+    };
+    state.metrics.client_aborts.with_label_values(&[phase.as_str()]).inc();
+    tracing::debug!(phase = phase.as_str(), error = %e, "client aborted");
+    true
 }
 
 /// An upstream attempt is bound to `addr` of `pool` (`ctx.pool`): a probe the previous attempt
@@ -145,5 +181,38 @@ pub fn record(state: &State, ctx: &mut Ctx, ok: bool) {
         let backend = addr.to_string();
         state.metrics.ejections.with_label_values(&[pool.name(), &backend]).inc();
         tracing::warn!(pool = pool.name(), backend, cooldown = ?breaker.remaining(), "backend ejected: circuit open");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::downstream::timed::DeadlineExpired;
+    use crate::metrics::Reason;
+
+    fn down(etype: ErrorType) -> Box<Error> {
+        Error::new(etype).into_down()
+    }
+
+    fn reason(e: &Error) -> Option<Reason> {
+        reply_for(e).map(|r| r.reason)
+    }
+
+    #[test]
+    fn client_side_failures_are_never_blamed_on_a_backend() {
+        let bad_chunk = down(ErrorType::new("InvalidChunk"));
+        assert_eq!(reason(&bad_chunk), Some(Reason::MalformedBody));
+        assert_eq!(reason(&down(ErrorType::ReadTimedout)), Some(Reason::RequestTimeout));
+        for gone in [ErrorType::ReadError, ErrorType::WriteError, ErrorType::ConnectionClosed] {
+            assert_eq!(reason(&down(gone)), None, "a vanished client gets no reply");
+        }
+        assert_eq!(reason(&Error::new(ErrorType::ReadError).into_up()), Some(Reason::UpstreamFailed));
+    }
+
+    #[test]
+    fn a_missed_body_deadline_is_408_however_pingora_wraps_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, DeadlineExpired(Phase::Body));
+        let e = Error::because(ErrorType::ReadError, "when reading body", io).into_down();
+        assert_eq!(reason(&e), Some(Reason::RequestTimeout));
     }
 }

@@ -44,6 +44,11 @@ impl ProxyHttp for Edge {
         Ctx::new(self.state.snapshot())
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        body::head_read(session);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         request::filter(&self.state, session, ctx).await
     }
@@ -131,6 +136,7 @@ impl ProxyHttp for Edge {
             return Ok(());
         }
         if end {
+            crate::downstream::clock::with(|c| c.body_done());
             ctx.first_byte.as_ref().inspect(|t| t.start());
         }
         ctx.streamed += body.as_ref().map_or(0, Bytes::len);
@@ -211,6 +217,10 @@ impl ProxyHttp for Edge {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
         let reject = failure::reply_for(e);
+        if e.esource() == &ErrorSource::Downstream {
+            // After a client-side failure the request's framing cannot be trusted: no reuse.
+            session.set_keepalive(None);
+        }
         let code = match reject {
             Some(r) if session.response_written().is_none() => {
                 if let Err(err) = reply::send(session, ctx, r).await {
@@ -222,7 +232,9 @@ impl ProxyHttp for Edge {
             // so nothing counts as a rejection.
             Some(_) | None => 0,
         };
-        if matches!(e.esource(), ErrorSource::Upstream | ErrorSource::Internal) {
+        if failure::client_aborted(&self.state, session, e) {
+            // Counted and logged at debug.
+        } else if matches!(e.esource(), ErrorSource::Upstream | ErrorSource::Internal) {
             tracing::warn!(error = %e, route = ctx.route_name(), backend = ?ctx.backend, "proxying failed");
         } else {
             tracing::debug!(error = %e, route = ctx.route_name(), "client-side failure");
@@ -304,8 +316,9 @@ fn set_path(req: &mut RequestHeader, path: &str) {
     }
 }
 
-/// Whether the request carries a body to stream up (`Content-Length` above zero, or chunked).
+/// Whether the request carries a body (`Content-Length` above zero, or chunked). A length
+/// that does not parse counts as a body: Pingora refuses it before this is asked.
 fn has_body(req: &RequestHeader) -> bool {
-    let len = req.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    len.is_some_and(|n| n > 0) || req.headers.contains_key(http::header::TRANSFER_ENCODING)
+    body::content_length(&req.headers).map_or(true, |n| n.is_some_and(|n| n > 0))
+        || req.headers.contains_key(http::header::TRANSFER_ENCODING)
 }

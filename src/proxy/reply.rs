@@ -95,6 +95,18 @@ impl Reject {
     );
     pub const TOO_LARGE: Reject =
         Reject::new(413, RpcCode::InvalidRequest, Reason::BodyTooLarge, "request body exceeds proxy.max_body_bytes");
+    pub const REQUEST_TIMEOUT: Reject = Reject::new(
+        408,
+        RpcCode::InvalidRequest,
+        Reason::RequestTimeout,
+        "request body not received within proxy.body_timeout",
+    );
+    pub const MALFORMED_BODY: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::MalformedBody,
+        "malformed request: bad chunked encoding or Content-Length",
+    );
     pub const LENGTH_REQUIRED: Reject = Reject::new(
         411,
         RpcCode::InvalidRequest,

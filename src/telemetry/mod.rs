@@ -24,8 +24,13 @@ impl Drop for LogGuard {
 /// [`access`]): they are batched without waking a thread per line.
 pub fn init(log: &LogSettings) -> LogGuard {
     use std::io::IsTerminal;
+    // pingora_proxy is off: in mcp-edge every line it can log is either already reported by
+    // mcp-edge (`fail_to_proxy` logs proxy failures once; retries are counted) or about a
+    // client (a head cut short, a reply the client did not stay for), which mcp-edge counts
+    // in `client_aborts_total`/`client_timeouts_total` and logs at debug. At `error` they
+    // would flood the log whenever clients misbehave.
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},pingora=warn,pingora_core=warn,pingora_proxy=warn", log.level)));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},pingora=warn,pingora_core=warn,pingora_proxy=off", log.level)));
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
