@@ -79,7 +79,7 @@ fn status_of(reply: &[u8]) -> Option<u16> {
 #[test]
 fn trickling_heads_get_408_and_are_closed_while_a_normal_client_is_served() {
     let (edge, _mock) = start("header_timeout = \"1s\"");
-    let head = format!("GET /status/200 HTTP/1.1\r\nHost: x\r\nX-Slow: {}\r\n\r\n", "a".repeat(200));
+    let head = format!("GET /status/200 HTTP/1.1\r\nHost: localhost\r\nX-Slow: {}\r\n\r\n", "a".repeat(200));
     let tricklers: Vec<_> = (0..20)
         .map(|_| {
             let (port, head) = (edge.port, head.clone());
@@ -105,7 +105,7 @@ fn trickled_bodies_get_408_whether_read_by_the_proxy_or_streamed() {
     for path in ["/mcp", "/status/200"] {
         let mut s = connect(&edge);
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
         );
         s.write_all(head.as_bytes()).expect("write");
         let started = Instant::now();
@@ -124,14 +124,14 @@ fn connections_over_max_connections_get_503_and_the_admitted_keep_working() {
     let held: Vec<TcpStream> = (0..3).map(|_| connect(&edge)).collect();
     edge.wait_metric("mcp_edge_connections_open 3");
 
-    let refused = http::raw(edge.port, b"GET /status/200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let refused = http::raw(edge.port, b"GET /status/200 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     assert_eq!(refused.status, 503);
     assert_eq!(refused.header("Retry-After"), Some("1"));
     edge.wait_metric("mcp_edge_connections_refused_total 1");
 
     for s in held {
         let mut r = BufReader::new(s);
-        r.get_mut().write_all(b"GET /status/200 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+        r.get_mut().write_all(b"GET /status/200 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
         assert_eq!(http::read_response(&mut r).status, 200, "an admitted connection is unaffected");
     }
     edge.wait_metric("mcp_edge_connections_open 0");
@@ -151,12 +151,12 @@ fn client_aborts_are_counted_and_never_logged_above_debug() {
     edge.wait_metric("mcp_edge_client_aborts_total{phase=\"head\"} 1");
     for path in ["/mcp", "/status/200"] {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
         );
         drop(abort(head.as_bytes()));
     }
     edge.wait_metric("mcp_edge_client_aborts_total{phase=\"body\"} 2");
-    let hanging = abort(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n");
+    let hanging = abort(b"GET /hang HTTP/1.1\r\nHost: localhost\r\n\r\n");
     common::wait_until("the mock holds /hang", Duration::from_secs(5), || {
         http::get(mock.port, "/_mock/stats").json()["requests"].as_u64() >= Some(4)
     });
@@ -178,7 +178,7 @@ fn malformed_chunked_bodies_get_400_and_blame_no_backend() {
     let (edge, _mock) = start_with("", "[pool.breaker]\nfailures = 1\n", &[]);
     for path in ["/mcp", "/status/200"] {
         let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
         );
         let reply = http::raw(edge.port, req.as_bytes());
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
@@ -195,7 +195,7 @@ fn a_repeated_identical_content_length_is_one_length() {
     let (edge, _mock) = start("max_body_bytes = 1000");
     let mut s = connect(&edge);
     s.write_all(
-        b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000, 5000\r\n\r\n",
+        b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000, 5000\r\n\r\n",
     )
     .expect("write");
     assert_eq!(status_of(&read_to_close(&mut s)), Some(413), "refused before the body is sent");
@@ -203,7 +203,7 @@ fn a_repeated_identical_content_length_is_one_length() {
     let n = TOOL_CALL.len();
     let call = |length: String| {
         let req = format!(
-            "POST /mcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {length}\r\n\r\n{TOOL_CALL}"
+            "POST /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {length}\r\n\r\n{TOOL_CALL}"
         );
         http::raw(edge.port, req.as_bytes())
     };
@@ -216,10 +216,10 @@ fn a_repeated_identical_content_length_is_one_length() {
 #[test]
 fn pipelined_requests_on_one_connection_are_all_answered() {
     let (edge, _mock) = start("");
-    let second = "GET /status/201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let first_get = "GET /status/200 HTTP/1.1\r\nHost: x\r\n\r\n".to_owned();
+    let second = "GET /status/201 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let first_get = "GET /status/200 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned();
     let first_post = format!(
-        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{TOOL_CALL}",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{TOOL_CALL}",
         TOOL_CALL.len()
     );
     for first in [first_get, first_post] {
