@@ -9,6 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::first_byte::FirstByteTimer;
+use super::sse_event::EndpointSniff;
 use crate::config::model::Timeouts;
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Reason;
@@ -61,7 +62,7 @@ pub struct Ctx {
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
-    pub endpoint_sniff: Option<Vec<u8>>,
+    pub endpoint_sniff: Option<EndpointSniff>,
 }
 
 impl Ctx {

@@ -12,6 +12,7 @@ pub mod first_byte;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod sse_event;
 pub mod throttle;
 
 use std::sync::Arc;
