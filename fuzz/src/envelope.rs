@@ -6,6 +6,38 @@
 use mcp_edge::mcp::envelope::{parse, Message};
 use serde_json::Value;
 
+/// Divergences already reported, each with an input under `fuzz/regressions/envelope/known/`
+/// (replayed by an ignored test until fixed): (what the reference says, why).
+pub const KNOWN: [(&str, &str); 6] = [
+    ("invalid unicode code point", "skipped values are not checked for UTF-8"),
+    ("lone leading surrogate", "skipped strings and raw ids are not checked for surrogate pairs"),
+    ("unexpected end of hex escape", "skipped strings and raw ids are not checked for surrogate pairs"),
+    ("number out of range", "skipped numbers are not range-checked"),
+    ("recursion limit exceeded", "batches and skipped values have no depth limit"),
+    ("null id read as a notification", "D5: a present null id is read as absent"),
+];
+
+/// The fuzz run's check: `check`, except for bodies showing a `KNOWN` divergence, so the run
+/// keeps looking for new ones.
+pub fn check_new_only(data: &[u8]) {
+    if known(data).is_none() {
+        check(data);
+    }
+}
+
+/// The `KNOWN` divergence a body shows, if any.
+pub fn known(data: &[u8]) -> Option<&'static str> {
+    let ours = parse(data).ok()?;
+    let said = match serde_json::from_slice::<Value>(data) {
+        Err(e) => e.to_string(),
+        Ok(value) if matches!(ours, Message::Notification { .. }) && value.get("id") == Some(&Value::Null) => {
+            "null id read as a notification".to_owned()
+        }
+        Ok(_) => return None,
+    };
+    KNOWN.iter().find(|(reference, _)| said.contains(reference)).map(|(_, why)| *why)
+}
+
 pub fn check(data: &[u8]) {
     let ours = parse(data);
     let reference = serde_json::from_slice::<Value>(data);
