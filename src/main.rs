@@ -52,8 +52,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    let warnings = mcp_edge::config::lint::warnings(&config);
     if let Some(Command::Check) = cli.command {
-        println!("{}: ok ({} routes, {} pools)", cli.config.display(), config.routes.len(), config.pools.len());
+        for w in &warnings {
+            eprintln!("{}: warning: {w}", cli.config.display());
+        }
+        println!(
+            "{}: ok ({} routes, {} pools, {} warnings)",
+            cli.config.display(),
+            config.routes.len(),
+            config.pools.len(),
+            warnings.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut log = config.log.clone();
@@ -64,6 +74,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let _log = mcp_edge::telemetry::init(&log);
+    mcp_edge::fault::install_hook();
+    if let Some(path) = mcp_edge::fault::injected_path() {
+        tracing::warn!(path, "MCP_EDGE_FAULT_PATH is set: requests to this path panic on purpose (tests only)");
+    }
+    for w in &warnings {
+        tracing::warn!(warning = %w, "config");
+    }
     mcp_edge::server::run(config, mcp_edge::server::RunOptions { upgrade: cli.upgrade }).context("start-up failed")?;
     Ok(ExitCode::SUCCESS)
 }

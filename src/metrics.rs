@@ -30,6 +30,13 @@ pub enum Reason {
     RateLimited,
     ConcurrencyLimited,
     LimiterUnavailable,
+    /// A malformed or hostile request head: duplicate MCP headers, `Connection` naming an
+    /// end-to-end header, no `Host`, a path that cannot be canonicalised.
+    BadHead,
+    /// A `Host` a loopback listener does not serve (DNS rebinding).
+    Host,
+    BatchRefused,
+    InvalidParams,
 }
 
 impl Reason {
@@ -49,6 +56,10 @@ impl Reason {
             Reason::RateLimited => "rate_limited",
             Reason::ConcurrencyLimited => "concurrency_limited",
             Reason::LimiterUnavailable => "limiter_unavailable",
+            Reason::BadHead => "bad_head",
+            Reason::Host => "host",
+            Reason::BatchRefused => "batch_refused",
+            Reason::InvalidParams => "invalid_params",
         }
     }
 }
@@ -72,6 +83,8 @@ pub struct Metrics {
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
     pub config_last_success: IntGauge,
+    /// Mirrors `fault::PANICS` (the panic hook cannot reach the registry).
+    panics: prometheus::IntCounter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +176,11 @@ impl Metrics {
             "Unix time of the last successful reload (0: none since start).",
         )?;
         registry.register(Box::new(config_last_success.clone()))?;
+        let panics = prometheus::IntCounter::new(
+            "panics_total",
+            "Panics contained since start: each ended only the request (task) that hit it; every one is a bug.",
+        )?;
+        registry.register(Box::new(panics.clone()))?;
 
         Ok(Metrics {
             registry,
@@ -184,11 +202,14 @@ impl Metrics {
             config_generation,
             config_reloads,
             config_last_success,
+            panics,
         })
     }
 
     /// The Prometheus text exposition of everything registered.
     pub fn render(&self) -> Vec<u8> {
+        let seen = crate::fault::PANICS.load(std::sync::atomic::Ordering::Relaxed);
+        self.panics.inc_by(seen.saturating_sub(self.panics.get()));
         let mut out = Vec::with_capacity(8192);
         // Encoding into a Vec only fails on invalid metric families, which we never build.
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

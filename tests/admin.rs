@@ -1,10 +1,12 @@
 //! The admin listener: liveness, readiness after the first health pass, status with backend
 //! health, the effective config without secrets, Prometheus metrics with bounded labels, and
-//! reload (a bad file is refused and the old config keeps serving).
+//! reload (a bad file is refused and the old config keeps serving, and no error quotes its
+//! values). The request guard: a DNS-rebinding `Host` and a cross-site `Origin` get 403, and
+//! a configured bearer token is required everywhere but the probes.
 
 mod common;
 
-use common::http::{get, post_mcp, request};
+use common::http::{get, post_mcp, raw, request, Resp};
 use common::{pool, Edge, Mock, Opts};
 
 fn config(mock: &Mock, tools_label: &str) -> String {
@@ -111,4 +113,135 @@ fn each_request_writes_one_access_line_without_secrets() {
         !log.contains(&token) && !log.contains("e1.zzz") && !log.contains("secret-argument"),
         "no tokens or bodies in logs:\n{log}"
     );
+}
+
+/// One request written byte for byte (clients such as curl normalise `Host`), then closed.
+fn raw_request(port: u16, method: &str, path: &str, host: &str, extra: &[(&str, &str)]) -> Resp {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n");
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    raw(port, req.as_bytes())
+}
+
+fn generation(edge: &Edge) -> u64 {
+    get(edge.admin, "/status").json()["config"]["generation"].as_u64().expect("generation")
+}
+
+#[test]
+fn dns_rebinding_hosts_are_refused_and_probes_still_answer() {
+    let mock = Mock::start("m", false);
+    let edge = Edge::start(&config(&mock, "echo"));
+    let evil = format!("evil.example:{}", edge.admin);
+    for path in ["/status", "/config", "/metrics"] {
+        let r = raw_request(edge.admin, "GET", path, &evil, &[]);
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(!r.text().contains(&mock.addr()) && !r.text().contains("evil"), "{path} leaks: {}", r.text());
+    }
+    for probe in ["/livez", "/readyz"] {
+        assert_eq!(raw_request(edge.admin, "GET", probe, &evil, &[]).status, 200, "{probe} answers any Host");
+    }
+    for host in [format!("localhost:{}", edge.admin), "localhost".into(), format!("[::1]:{}", edge.admin)] {
+        assert_eq!(raw_request(edge.admin, "GET", "/status", &host, &[]).status, 200, "{host}");
+    }
+}
+
+#[test]
+fn a_cross_site_reload_is_refused_and_changes_nothing() {
+    let (a, b) = (Mock::start("first", false), Mock::start("second", false));
+    let edge = Edge::start(&config(&a, "echo"));
+    edge.rewrite(&config(&b, "echo"), &Opts::default());
+    let own = format!("127.0.0.1:{}", edge.admin);
+    let r = raw_request(edge.admin, "POST", "/reload", &own, &[("Origin", "http://evil.example")]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(generation(&edge), 1, "a cross-site POST reloads nothing");
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}}"#;
+    assert_eq!(post_mcp(edge.port, "/mcp", &[], ping).header("x-mock-backend"), Some("first"));
+
+    let same_site = format!("http://{own}");
+    let r = raw_request(edge.admin, "POST", "/reload", &own, &[("Origin", &same_site)]);
+    assert_eq!(r.status, 200, "the admin API's own origin may reload: {}", r.text());
+    assert_eq!(generation(&edge), 2);
+}
+
+#[test]
+fn a_configured_token_is_required_everywhere_but_the_probes_and_rotates_on_reload() {
+    let mock = Mock::start("m", false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("admin-token");
+    std::fs::write(&file, "first-admin-token-0123456789\n").expect("token");
+    // The harness writes `[admin]` last before the body, so these lines land in it.
+    let body = format!("token_file = \"{}\"\n\n{}", file.display(), config(&mock, "echo"));
+    let edge = Edge::start(&body);
+    let host = format!("127.0.0.1:{}", edge.admin);
+    let bearer = |t: &str| format!("Bearer {t}");
+    for path in ["/status", "/config", "/metrics"] {
+        let r = raw_request(edge.admin, "GET", path, &host, &[]);
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"mcp-edge admin\""));
+        let wrong = raw_request(edge.admin, "GET", path, &host, &[("Authorization", &bearer("guess-0123456789"))]);
+        assert_eq!(wrong.status, 401, "{path}");
+    }
+    assert_eq!(raw_request(edge.admin, "POST", "/reload", &host, &[]).status, 401);
+    assert_eq!(generation_with(&edge, "first-admin-token-0123456789"), 1, "the right token opens /status");
+    assert_eq!(raw_request(edge.admin, "GET", "/livez", &host, &[]).status, 200);
+    assert_eq!(raw_request(edge.admin, "GET", "/readyz", &host, &[]).status, 200);
+    let config =
+        raw_request(edge.admin, "GET", "/config", &host, &[("Authorization", &bearer("first-admin-token-0123456789"))]);
+    assert_eq!(config.json()["admin"]["token"], "<from token_file, redacted>");
+    assert!(!config.text().contains("first-admin-token"), "{}", config.text());
+
+    // A new token applies on reload; the old one stops working.
+    std::fs::write(&file, "second-admin-token-0123456789\n").expect("token");
+    let r = raw_request(
+        edge.admin,
+        "POST",
+        "/reload",
+        &host,
+        &[("Authorization", &bearer("first-admin-token-0123456789"))],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        raw_request(edge.admin, "GET", "/status", &host, &[("Authorization", &bearer("first-admin-token-0123456789"))])
+            .status,
+        401
+    );
+    assert_eq!(generation_with(&edge, "second-admin-token-0123456789"), 2);
+    assert!(!edge.log().contains("admin-token-0123456789"), "the token is never logged");
+}
+
+fn generation_with(edge: &Edge, token: &str) -> u64 {
+    let host = format!("127.0.0.1:{}", edge.admin);
+    let r = raw_request(edge.admin, "GET", "/status", &host, &[("Authorization", &format!("Bearer {token}"))]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["config"]["generation"].as_u64().expect("generation")
+}
+
+#[test]
+fn a_broken_edit_never_shows_its_values_in_the_reload_answer_status_or_log() {
+    let mock = Mock::start("m", false);
+    let edge = Edge::start(&config(&mock, "echo"));
+    let edits = [
+        // A TOML type error: a password pasted where a number goes.
+        format!("{}[pool.retry]\nmin_per_window = \"sk-live-hunter2\"\n", config(&mock, "echo")),
+        // Validation errors: a Redis URL that does not parse, an API key where a duration goes.
+        format!(
+            "{}[redis]\nurl = \"redis://:sk-live-hunter2@[::1\"\ntimeout = \"sk-live-hunter2\"\n",
+            config(&mock, "echo")
+        ),
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        edge.rewrite(edit, &Opts::default());
+        let r = request(edge.admin, "POST", "/reload", &[], b"");
+        assert_eq!(r.status, 400, "edit {i}: {}", r.text());
+        assert!(r.text().contains("mcp-edge.toml:"), "edit {i} names the place: {}", r.text());
+        assert!(!r.text().contains("hunter2"), "edit {i} echoed in /reload: {}", r.text());
+        let status = get(edge.admin, "/status").json();
+        let last = status["config"]["last_error"].as_str().expect("last_error").to_owned();
+        assert!(last.contains("redis.url") || last.contains("min_per_window"), "{last}");
+        assert!(!last.contains("hunter2"), "edit {i} echoed in /status: {last}");
+    }
+    edge.wait_log("config reload refused");
+    assert!(!edge.log().contains("hunter2"), "echoed in the log:\n{}", edge.log());
 }

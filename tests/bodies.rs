@@ -54,7 +54,7 @@ fn bodies_over_the_limit_get_413_before_reaching_a_backend() {
     let edge = reading_edge(&mock, 4 << 20);
     // Refused from Content-Length alone: the answer comes before the client sends the body.
     let head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         (4 << 20) + 1
     );
     let mut s = http::connect(edge.port);
@@ -85,7 +85,7 @@ fn expect_100_continue_is_answered_and_the_body_forwarded() {
     let body = body_of(150_000);
     let mut s = http::connect(edge.port);
     let head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).expect("head");
@@ -99,7 +99,7 @@ fn expect_100_continue_is_answered_and_the_body_forwarded() {
 }
 
 fn chunked_post(port: u16, body: &[u8]) -> http::Resp {
-    let mut req = b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut req = b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for chunk in body.chunks(8192) {
         req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         req.extend_from_slice(chunk);

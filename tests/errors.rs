@@ -89,12 +89,13 @@ fn no_healthy_backend_is_503_and_failed_connects_are_502() {
     );
     let edge = Edge::start(&body);
     let r = post_mcp(edge.port, "/mcp", &[], r#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
-    assert_rpc_error(&r, 503, -32000, Value::Null);
+    // Every MCP route reads its bodies, so even upstream failures echo the id.
+    assert_rpc_error(&r, 503, -32000, 5.into());
     // Without health checks the proxy tries to connect, is refused, and says 502.
     let body = body.replace("check = \"tcp\"", "check = \"none\"");
     let edge = Edge::start(&body);
     let r = request(edge.port, "POST", "/mcp", &JSON_HEADERS, br#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
-    assert_rpc_error(&r, 502, -32000, Value::Null);
+    assert_rpc_error(&r, 502, -32000, 6.into());
     edge.wait_metric(r#"mcp_edge_rejections_total{reason="upstream_failed"} 1"#);
 }
 

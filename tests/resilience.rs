@@ -1,12 +1,15 @@
 //! Passive health and failover: a backend that answers 500s or refuses connections is ejected
-//! by its circuit breaker and skipped, a dead primary pool fails over to the fallback pool,
-//! and a session on an ejected backend gets 404 so its client re-initializes.
+//! by its circuit breaker and skipped, a half-open probe abandoned by its client is handed
+//! back, a dead primary pool fails over to the fallback pool (where sessions opened there keep
+//! working), and a session on an ejected backend gets 404 so its client re-initializes.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::http::{get, post_mcp};
 use common::{wait_until, Edge, Mock, DEAD_BACKEND};
@@ -15,10 +18,22 @@ const WHOAMI: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{
 
 /// A backend that answers every request with 500 (and keeps the connection).
 fn always_500() -> u16 {
+    scripted(Arc::new(AtomicU8::new(BROKEN)))
+}
+
+/// What a [`scripted`] backend does with each request, switchable while it runs.
+const BROKEN: u8 = 0;
+const HUNG: u8 = 1;
+const FINE: u8 = 2;
+
+/// A backend that answers each request as `mode` says when it arrives: 500, nothing ever
+/// (the connection stays open), or 200 (`X-Mock-Backend: scripted`).
+fn scripted(mode: Arc<AtomicU8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
+            let mode = Arc::clone(&mode);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(conn.try_clone().expect("clone"));
                 let mut conn = conn;
@@ -41,8 +56,15 @@ fn always_500() -> u16 {
                     if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
                         return;
                     }
-                    let answer =
-                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nX-Mock-Backend: broken\r\n\r\n{}";
+                    let answer: &[u8] = match mode.load(Ordering::SeqCst) {
+                        BROKEN => b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\nX-Mock-Backend: broken\r\n\r\n{}",
+                        FINE => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Mock-Backend: scripted\r\n\r\n{}",
+                        // Hung: hold the connection until the peer closes it.
+                        _ => {
+                            let _ = std::io::Read::read_to_end(&mut reader, &mut Vec::new());
+                            return;
+                        }
+                    };
                     if conn.write_all(answer).is_err() {
                         return;
                     }
@@ -115,11 +137,27 @@ fn a_dead_primary_pool_fails_over_to_the_fallback() {
     edge.wait_metric(r#"mcp_edge_failovers_total{pool="spare",route="mcp"} 1"#);
 }
 
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+#[test]
+fn a_session_opened_on_the_fallback_pool_keeps_working_there() {
+    let spare = Mock::start("spare", true);
+    let pools = pool("main", &[DEAD_BACKEND.into()], "tcp") + &pool("spare", &[spare.addr()], "tcp");
+    let edge = Edge::start(&route_over(&pools, "fallback = [\"spare\"]\n"));
+    let init = post_mcp(edge.port, "/mcp", &[], INITIALIZE);
+    assert_eq!((init.status, init.header("x-mock-backend")), (200, Some("spare")), "failed over");
+    let token = init.header("mcp-session-id").expect("a session token").to_owned();
+
+    let call = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], WHOAMI);
+    assert_eq!(call.status, 200, "the session stays valid on the fallback pool: {}", call.text());
+    assert_eq!(call.header("x-mock-backend"), Some("spare"));
+}
+
 #[test]
 fn a_session_on_an_ejected_backend_gets_404_so_the_client_reinitializes() {
     let (a, b) = (Mock::start("a", true), Mock::start("b", true));
     let edge = Edge::start(&route_over(&pool("main", &[a.addr(), b.addr()], "tcp"), ""));
-    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let init = INITIALIZE;
     let (token, owner) = loop {
         let r = post_mcp(edge.port, "/mcp", &[], init);
         let token = r.header("mcp-session-id").expect("token").to_owned();
@@ -181,4 +219,51 @@ fn a_killed_backend_is_ejected_then_readmitted_by_a_half_open_probe_once_it_is_b
     });
     assert_eq!(circuit(&edge, &a_addr), "closed", "the half-open probe succeeded");
     edge.wait_metric(&format!(r#"mcp_edge_upstream_circuit_state{{backend="{a_addr}",pool="main"}} 0"#));
+}
+
+#[test]
+fn a_half_open_probe_whose_client_goes_away_is_handed_back_at_once() {
+    let mode = Arc::new(AtomicU8::new(BROKEN));
+    let backend = format!("127.0.0.1:{}", scripted(Arc::clone(&mode)));
+    // One backend, ejected by one failure for 5 s: a probe left held would block it as long.
+    let pools = pool("main", std::slice::from_ref(&backend), "none")
+        .replace("failures = 3", "failures = 1")
+        .replace("cooldown = \"30s\"", "cooldown = \"5s\"");
+    let edge = Edge::start(&route_over(&pools, ""));
+    assert_eq!(post_mcp(edge.port, "/mcp", &[], WHOAMI).status, 500, "the backend's own 500 goes through");
+    assert_eq!(circuit(&edge, &backend), "open");
+
+    mode.store(HUNG, Ordering::SeqCst);
+    wait_until("the cool-down over", Duration::from_secs(10), || usable(&edge, &backend));
+    abandoned_call(edge.port);
+    assert_eq!(circuit(&edge, &backend), "half_open", "that call was the probe");
+
+    mode.store(FINE, Ordering::SeqCst);
+    let handed_back = Instant::now();
+    wait_until("the next request probes and closes the circuit", Duration::from_secs(2), || {
+        post_mcp(edge.port, "/mcp", &[], WHOAMI).status == 200
+    });
+    assert!(handed_back.elapsed() < Duration::from_secs(2), "well before the 5 s the probe would have had");
+    assert_eq!(circuit(&edge, &backend), "closed");
+}
+
+fn usable(edge: &Edge, addr: &str) -> bool {
+    let status = get(edge.admin, "/status").json();
+    status["pools"][0]["backends"]
+        .as_array()
+        .is_some_and(|bs| bs.iter().any(|b| b["addr"] == addr && b["usable"] == true))
+}
+
+/// Sends a tools/call and hangs up before any answer, once the edge has had time to forward it.
+fn abandoned_call(port: u16) {
+    let mut conn = common::http::connect(port);
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{WHOAMI}",
+        WHOAMI.len()
+    );
+    conn.write_all(head.as_bytes()).expect("send");
+    conn.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+    let mut byte = [0u8; 1];
+    assert!(std::io::Read::read(&mut conn, &mut byte).is_err(), "no answer from a hung backend");
+    drop(conn);
 }

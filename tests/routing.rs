@@ -19,11 +19,15 @@ fn served_by(resp: &common::http::Resp) -> String {
 }
 
 fn two_pool_edge(main: &Mock, deploy: &Mock) -> Edge {
-    Edge::start(&format!(
+    Edge::start(&two_pool_config(main, deploy))
+}
+
+fn two_pool_config(main: &Mock, deploy: &Mock) -> String {
+    format!(
         "{}{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"main\"\n[[route.rule]]\ntool = \"deploy_*\"\npool = \"deploy\"\n",
         pool("main", &[main], ""),
         pool("deploy", &[deploy], "")
-    ))
+    )
 }
 
 #[test]
@@ -72,12 +76,20 @@ fn modern_header_body_mismatch_is_400_with_header_mismatch_error() {
 }
 
 #[test]
-fn legacy_batches_go_to_the_default_pool() {
+fn batches_are_refused_unless_the_route_accepts_them_and_then_route_by_every_element() {
     let (main, deploy) = (Mock::start("main", false), Mock::start("deploy", false));
     let edge = two_pool_edge(&main, &deploy);
-    let batch = format!("[{},{}]", call("deploy_app"), call("echo"));
-    let r = post_mcp(edge.port, "/mcp", &[], &batch);
-    assert_eq!((r.status, served_by(&r)), (200, "main".into()), "{}", r.text());
+    let split = format!("[{},{}]", call("deploy_app"), call("echo"));
+    let r = post_mcp(edge.port, "/mcp", &[], &split);
+    assert_eq!((r.status, served_by(&r), r.json()["error"]["code"].as_i64()), (400, "<none>".into(), Some(-32600)));
+
+    let edge =
+        Edge::start(&two_pool_config(&main, &deploy).replace("pool = \"main\"\n", "pool = \"main\"\nbatches = true\n"));
+    let r = post_mcp(edge.port, "/mcp", &[], &split);
+    assert_eq!((r.status, served_by(&r)), (400, "<none>".into()), "elements for two pools: {}", r.text());
+    let together = format!("[{},{}]", call("deploy_app"), call("deploy_db"));
+    let r = post_mcp(edge.port, "/mcp", &[], &together);
+    assert_eq!((r.status, served_by(&r)), (200, "deploy".into()), "{}", r.text());
     edge.wait_metric(r#"method="batch""#);
 }
 

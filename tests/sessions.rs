@@ -1,5 +1,5 @@
-//! Sticky legacy sessions: a backend's Mcp-Session-Id comes back as a signed token naming that
-//! backend, every follow-up (POST, GET stream, DELETE, Last-Event-ID resume) reaches it, bad
+//! Sticky legacy sessions: a backend's Mcp-Session-Id comes back as an encrypted token naming
+//! that backend (readable by no client), every follow-up (POST, GET stream, DELETE, Last-Event-ID resume) reaches it, bad
 //! tokens get 404, and two proxies sharing a key serve each other's sessions.
 
 mod common;
@@ -70,6 +70,40 @@ fn forged_tokens_get_404_from_the_proxy_and_foreign_ids_go_to_the_backends() {
     let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", "raw-backend-id")], &whoami(9));
     assert_eq!(r.status, 404);
     assert!(r.header("x-mock-backend").is_some(), "forwarded untouched");
+}
+
+/// The bytes a client holds: the token after its `e1.` marker, base64url-decoded.
+fn token_bytes(token: &str) -> Vec<u8> {
+    use base64::Engine;
+    let body = token.strip_prefix("e1.").expect("our marker");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).expect("base64url")
+}
+
+#[test]
+fn a_token_tells_the_client_nothing_and_old_format_tokens_get_404() {
+    let (a, b) = stateful_pair();
+    let edge = edge_for(&a, &b, None);
+    let token = initialize(edge.port);
+    let bytes = token_bytes(&token);
+    let found = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!found(b"tools"), "pool name readable in {token}");
+    for port in [a.port, b.port] {
+        assert!(!token.contains(&port.to_string()) && !found(port.to_string().as_bytes()));
+    }
+    assert!(!found(&[127, 0, 0, 1]), "backend IP readable in {token}");
+
+    // The first (signed, readable) format: version 1, one member, pool, IPv4 backend, id, tag.
+    let mut v1 = vec![1u8, 1, 5];
+    v1.extend_from_slice(b"tools");
+    v1.extend_from_slice(&[4, 127, 0, 0, 1]);
+    v1.extend_from_slice(&a.port.to_be_bytes());
+    v1.extend_from_slice(&[0, 3]);
+    v1.extend_from_slice(b"abc");
+    v1.extend_from_slice(&[0; 16]);
+    let old = format!("e1.{}", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &v1));
+    let r = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &old)], &whoami(7));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.header("x-mock-backend").is_none(), "refused by the proxy itself");
 }
 
 #[test]

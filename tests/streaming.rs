@@ -63,28 +63,34 @@ fn a_client_disconnect_aborts_the_upstream_stream() {
 fn statuses_bodies_and_auth_challenges_pass_through_exactly() {
     let mock = Mock::start("m", false);
     let edge = edge(&[&mock], "");
-    let r = request(edge.port, "POST", "/status/202", &JSON_HEADERS, b"{}");
+    // Every route validates bodies by default: these are well-formed JSON-RPC.
+    let note = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let r = request(edge.port, "POST", "/status/202", &JSON_HEADERS, note);
     assert_eq!((r.status, r.body.len()), (202, 0));
-    let r = request(edge.port, "POST", "/status/401", &JSON_HEADERS, b"{}");
+    let r = request(edge.port, "POST", "/status/401", &JSON_HEADERS, note);
     assert_eq!(r.status, 401);
     assert_eq!(
         r.header("www-authenticate"),
         Some(r#"Bearer resource_metadata="http://x/.well-known/oauth-protected-resource""#)
     );
     for code in [400, 404, 405, 406, 421] {
-        let r = request(edge.port, "POST", &format!("/status/{code}"), &JSON_HEADERS, b"{}");
+        let r = request(edge.port, "POST", &format!("/status/{code}"), &JSON_HEADERS, note);
         assert_eq!((r.status, r.json()["status"].as_u64()), (code, Some(code as u64)));
     }
-    // The backend's own JSON-RPC errors keep their body.
+    // Malformed JSON is answered at the edge (-32700), never forwarded.
     let r = post_mcp(edge.port, "/mcp", &[], "{bad json");
+    assert_eq!((r.status, r.json()["error"]["code"].as_i64()), (400, Some(-32700)));
+    assert!(r.header("x-mock-backend").is_none());
+    let opaque = crate::edge(&[&mock], "inspect = \"never\"\n");
+    let r = post_mcp(opaque.port, "/mcp", &[], "{bad json");
     assert_eq!(r.status, 400);
-    assert_eq!(r.header("x-mock-backend"), Some("m"), "a pass-through route lets the backend answer");
+    assert_eq!(r.header("x-mock-backend"), Some("m"), "an explicit pass-through route lets the backend answer");
 }
 
 #[test]
 fn mcp_headers_reach_the_backend_unchanged_and_host_is_preserved() {
     let mock = Mock::start("m", false);
-    let edge = edge(&[&mock], "");
+    let edge = edge(&[&mock], "allowed_hosts = [\"mcp.example.test\"]\n");
     let headers = [
         ("Accept", "application/json, text/event-stream"),
         ("MCP-Protocol-Version", "2025-06-18"),
@@ -94,7 +100,8 @@ fn mcp_headers_reach_the_backend_unchanged_and_host_is_preserved() {
         ("Last-Event-ID", "7"),
         ("Host", "mcp.example.test"),
     ];
-    let seen = request(edge.port, "POST", "/echo-headers?x=1", &headers, b"{}").json();
+    let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+    let seen = request(edge.port, "POST", "/echo-headers?x=1", &headers, call).json();
     assert_eq!(seen["accept"], "application/json, text/event-stream");
     assert_eq!(seen["mcp-protocol-version"], "2025-06-18");
     assert_eq!(seen["mcp-method"], "tools/call");
@@ -113,7 +120,7 @@ fn a_pool_can_rewrite_host_and_endpoint_path() {
         mock.addr()
     );
     let edge = Edge::start(&body);
-    let seen = request(edge.port, "POST", "/mcp", &JSON_HEADERS, b"{}").json();
+    let seen = request(edge.port, "POST", "/mcp", &JSON_HEADERS, br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).json();
     assert_eq!(seen["host"], "backend.internal");
     assert_eq!(seen["path"], "/echo-headers");
 }

@@ -158,7 +158,7 @@ fn safe_methods_are_resent_to_another_backend_and_other_calls_are_not() {
 fn post_and_drain(port: u16, body: &str) {
     let mut conn = common::http::connect(port);
     let req = format!(
-        "POST /mcp HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     conn.write_all(req.as_bytes()).expect("send");
@@ -210,7 +210,7 @@ fn a_slow_upload_is_the_clients_time_not_the_backends() {
     let body = WHOAMI.as_bytes();
     let mut conn = common::http::connect(edge.port);
     let head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(&body[..10])).expect("send the start");

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::duration;
+use super::duration::{self, Zero};
 use super::error::Collector;
 use super::model::{KeyPart, LimitBackend, LimitConfig, Quota, RedisFailure, RedisSettings};
 use super::raw::{RawLimit, RawRedis, S};
@@ -25,27 +25,14 @@ pub fn redis(raw: Option<&S<RawRedis>>, c: &mut Collector<'_>) -> Option<RedisSe
     let connections = match &r.connections {
         Some(n) if (1..=64).contains(n.get_ref()) => *n.get_ref() as usize,
         Some(n) => {
-            c.push(n.span(), "redis.connections", format!("{} must be between 1 and 64", n.get_ref()));
+            c.push(n.span(), "redis.connections", "must be between 1 and 64");
             1
         }
         None => 2,
     };
-    let mut dur = |s: &Option<S<String>>, field: &str, default: Duration| match s {
-        None => default,
-        Some(s) => match duration::parse(s.get_ref()) {
-            Ok(d) if !d.is_zero() => d,
-            Ok(_) => {
-                c.push(s.span(), field, "must be above zero, e.g. \"50ms\"");
-                default
-            }
-            Err(msg) => {
-                c.push(s.span(), field, msg);
-                default
-            }
-        },
-    };
-    let timeout = dur(&r.timeout, "redis.timeout", Duration::from_millis(50));
-    let retry_interval = dur(&r.retry_interval, "redis.retry_interval", Duration::from_secs(1));
+    let timeout = duration::or(c, r.timeout.as_ref(), "redis.timeout", Duration::from_millis(50), Zero::Refused);
+    let retry_interval =
+        duration::or(c, r.retry_interval.as_ref(), "redis.retry_interval", Duration::from_secs(1), Zero::Refused);
     if let (Some(t), true) = (&r.timeout, timeout > Duration::from_secs(5)) {
         // Every request under a Redis-backed limit may wait this long.
         c.push(t.span(), "redis.timeout", "is over 5s; a limit check should take milliseconds, e.g. \"50ms\"");
@@ -85,12 +72,8 @@ fn backend(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) ->
         None | Some(("local", _)) => RedisFailure::Local,
         Some(("allow", _)) => RedisFailure::Allow,
         Some(("deny", _)) => RedisFailure::Deny,
-        Some((other, span)) => {
-            c.push(
-                span,
-                field("on_redis_error"),
-                format!("unknown policy `{other}`; use \"local\", \"allow\" or \"deny\""),
-            );
+        Some((_, span)) => {
+            c.push(span, field("on_redis_error"), "unknown policy; use \"local\", \"allow\" or \"deny\"");
             RedisFailure::Local
         }
     };
@@ -114,8 +97,8 @@ fn backend(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) ->
             }
             LimitBackend::Redis { on_error }
         }
-        Some((other, span)) => {
-            c.push(span, field("backend"), format!("unknown backend `{other}`; use \"local\" or \"redis\""));
+        Some((_, span)) => {
+            c.push(span, field("backend"), "unknown backend; use \"local\" or \"redis\"");
             LimitBackend::Local
         }
     }
@@ -131,11 +114,13 @@ fn limit(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) -> L
             "route" => key.push(KeyPart::Route),
             "method" => key.push(KeyPart::Method),
             "tool" => key.push(KeyPart::Tool),
-            h if h.starts_with("header:") && h.len() > 7 => key.push(KeyPart::Header(h[7..].to_ascii_lowercase())),
-            other => c.push(
+            h if h.starts_with("header:") && http::HeaderName::from_bytes(&h.as_bytes()[7..]).is_ok() => {
+                key.push(KeyPart::Header(h[7..].to_ascii_lowercase()))
+            }
+            _ => c.push(
                 part.span(),
                 field("key"),
-                format!("unknown key part `{other}`; use client_ip, route, method, tool or header:<name>"),
+                "unknown key part; use client_ip, route, method, tool or header:<name> (a valid header name)",
             ),
         }
     }
@@ -173,7 +158,7 @@ fn limit(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) -> L
     for (tool, cost) in &l.costs {
         match u64::try_from(*cost.get_ref()) {
             Ok(n) if n >= 1 => costs.push((tool.clone(), n)),
-            _ => c.push(cost.span(), field("costs"), format!("cost {} must be 1 or more", cost.get_ref())),
+            _ => c.push(cost.span(), field("costs"), "a cost must be 1 or more"),
         }
     }
     LimitConfig { name: name.to_owned(), key, quota, tiers, assign, costs, backend: backend(l, name, have_redis, c) }
@@ -196,7 +181,7 @@ fn quota(
     let mut count = |v: &Option<S<i64>>, what: &str, min: i64| -> Option<u64> {
         let v = v.as_ref()?;
         if *v.get_ref() < min {
-            c.push(v.span(), format!("{field}.{what}"), format!("{} must be {min} or more", v.get_ref()));
+            c.push(v.span(), format!("{field}.{what}"), format!("must be {min} or more"));
             return None;
         }
         Some(*v.get_ref() as u64)
@@ -207,16 +192,16 @@ fn quota(
 /// `"100/s"`, `"6000/min"`, `"10/h"` → (count, window).
 pub fn parse_rate(text: &str) -> Result<(u64, Duration), String> {
     let fix = "write it like \"100/s\", \"6000/min\" or \"10/h\"";
-    let (n, unit) = text.split_once('/').ok_or_else(|| format!("`{text}` is not a rate; {fix}"))?;
-    let n: u64 = n.trim().parse().map_err(|_| format!("`{text}` does not start with a whole number; {fix}"))?;
+    let (n, unit) = text.split_once('/').ok_or_else(|| format!("is not a rate; {fix}"))?;
+    let n: u64 = n.trim().parse().map_err(|_| format!("does not start with a whole number; {fix}"))?;
     let per = match unit.trim() {
         "s" | "sec" | "second" => Duration::from_secs(1),
         "m" | "min" | "minute" => Duration::from_secs(60),
         "h" | "hour" => Duration::from_secs(3600),
-        other => return Err(format!("`{text}` has unknown unit `{other}`; {fix}")),
+        _ => return Err(format!("has an unknown unit; {fix}")),
     };
     if n == 0 {
-        return Err(format!("`{text}` allows nothing; use at least 1, or remove the limit"));
+        return Err("allows nothing; use at least 1, or remove the limit".to_owned());
     }
     Ok((n, per))
 }

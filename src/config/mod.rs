@@ -2,16 +2,26 @@
 //!
 //! file bytes → `toml` into [`raw`] (serde, `deny_unknown_fields`, spans kept) → [`validate`]
 //! (every error collected, each as `file:line:col: field: message` with the fix) → [`model`]
-//! (typed, resolved, no serde). Nothing outside this module sees raw structs.
+//! (typed, resolved, no serde). Nothing outside this module sees raw structs. A TOML syntax or
+//! shape error stops at the first (the parser cannot go on); validation collects them all.
+//!
+//! No error message carries a value from the file: values may be secrets (a Redis password,
+//! an API key in the wrong place), and errors reach `check`, `POST /reload`, `/status` and the
+//! logs. Messages name the place, the field and the fix; names the operator chose for pools,
+//! routes, limits and tiers may appear, since other parts of the config refer to them.
 
+pub mod admin;
 pub mod duration;
 pub mod error;
 pub mod limits;
+pub mod lint;
 pub mod model;
+pub mod origins;
 pub mod raw;
 pub mod render;
 pub mod routes;
 pub mod timeouts;
+mod toml_error;
 pub mod validate;
 
 #[cfg(test)]
@@ -45,7 +55,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         Ok(raw) => raw,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            c.push(span, field_of(e.message()), e.message().trim_end().to_owned());
+            let field = toml_error::key_path(text, span.start);
+            c.push(span, field, toml_error::message(e.message()));
             return Err(ConfigErrors(c.errors));
         }
     };
@@ -53,11 +64,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     config.source = Some(path.to_path_buf());
     config.digest = hex(&Sha256::digest(text.as_bytes()));
     Ok(config)
-}
-
-/// serde names the offending key in backticks; use it as the field when there is one.
-fn field_of(message: &str) -> String {
-    message.split('`').nth(1).map_or_else(|| "(syntax)".to_owned(), str::to_owned)
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -145,6 +145,49 @@ pub struct ProxySettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminSettings {
     pub listen: SocketAddr,
+    /// `Host` values allowed besides the loopback names and the listen address.
+    pub allowed_hosts: Vec<HostRule>,
+    pub token_file: Option<PathBuf>,
+    /// The bearer token read from `token_file` when the config was loaded (so every reload
+    /// re-reads it); None: no token required.
+    pub token: Option<AdminToken>,
+}
+
+/// One `admin.allowed_hosts` entry, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRule {
+    /// `"*"`: any Host (for scraping by a changing address; pair it with a token).
+    Any,
+    /// `name` (also with the admin port) or `name:port` (exactly).
+    Name { host: String, port: Option<u16> },
+}
+
+/// The admin bearer token, kept only as its SHA-256 digest: comparing digests in constant
+/// time hides both the token and its length from timing, and nothing can print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    digest: [u8; 32],
+}
+
+impl AdminToken {
+    pub fn new(token: &[u8]) -> AdminToken {
+        use sha2::Digest;
+        AdminToken { digest: sha2::Sha256::digest(token).into() }
+    }
+
+    /// Whether `presented` is the token, in time independent of where they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use sha2::Digest;
+        use subtle::ConstantTimeEq;
+        let digest: [u8; 32] = sha2::Sha256::digest(presented).into();
+        digest.ct_eq(&self.digest).into()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -265,19 +308,36 @@ pub enum PathMatch {
     Prefix(String),
 }
 
-/// When the proxy reads a POST body before choosing an upstream.
+/// Whether the proxy reads POST bodies before choosing an upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inspect {
-    /// Only when a rule needs the body (and headers cannot answer).
-    Auto,
-    /// Every POST: validated, classified, counted by method and tool.
+    /// Every POST (the default, also spelled "auto"): validated at the edge, classified,
+    /// routed, limited and counted by what the body says.
     Always,
-    /// Never: plain streaming reverse proxy.
+    /// Never: an explicit opaque pass-through (legacy SSE catch-alls, non-MCP paths). Nothing
+    /// on such a route may depend on the method or target.
     Never,
+}
+
+/// Which `Origin` values a route accepts (an absent `Origin` always passes: it is not a
+/// browser's cross-site request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    /// The default: the request's own authority (`Origin` host and port equal `Host`), plus
+    /// loopback origins on loopback connections.
+    SameHost,
+    /// `allowed_origins = ["*"]`: any origin (an explicit opt-out).
+    Any,
+    /// These origins, normalised (`scheme://host[:port]`, lower case, no trailing `/`).
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleConfig {
+    /// Protocol era the rule applies to (None: both).
+    pub era: Option<crate::mcp::method::Era>,
+    /// `MCP-Protocol-Version` pattern (`2025-03-26` when the header is absent).
+    pub protocol_version: Option<Glob>,
     pub method: Option<Glob>,
     pub tool: Option<Glob>,
     pub resource: Option<Glob>,
@@ -301,7 +361,13 @@ pub struct RouteConfig {
     /// Pools tried in order when `pool` has no usable backend.
     pub fallback: Vec<usize>,
     pub inspect: Inspect,
-    pub allowed_origins: Vec<String>,
+    /// JSON-RPC batches (2025-03-26) are accepted: every element is classified, limited and
+    /// charged, and all must route to one pool. Off: batches get -32600.
+    pub batches: bool,
+    pub origins: Origins,
+    /// Extra `Host` values accepted on loopback connections, besides loopback names and the
+    /// route's own `host` pattern (the MCP DNS-rebinding rule).
+    pub allowed_hosts: Vec<String>,
     pub limits: Vec<usize>,
     pub rules: Vec<RuleConfig>,
     pub timeouts: TimeoutOverrides,
@@ -310,6 +376,17 @@ pub struct RouteConfig {
     pub idempotent_tools: Vec<Glob>,
 
     /// Whether routing or limits need the JSON-RPC method or target (rules, limits keyed by
-    /// method or tool, tool costs): with `inspect = "auto"` the body is then read.
+    /// method or tool, tool costs, idempotent tools): refused on pass-through routes.
     pub needs_call: bool,
+    /// Every pool a request on this route may be sent to: its pool and fallbacks, and each
+    /// pool-choosing rule's pool and fallbacks (sorted, no repeats). A session token is
+    /// honoured only on a route that serves its pool.
+    pub serves: Vec<usize>,
+}
+
+impl RouteConfig {
+    /// Whether a request on this route may be sent to pool `pool`.
+    pub fn serves(&self, pool: usize) -> bool {
+        self.serves.binary_search(&pool).is_ok()
+    }
 }

@@ -92,6 +92,10 @@ pub struct RawProxy {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<S<String>>,
+    /// Extra `Host` values the admin API answers to (`name` or `name:port`, or `"*"`).
+    pub allowed_hosts: Option<Vec<S<String>>>,
+    /// File holding the bearer token every endpoint but /livez and /readyz requires.
+    pub token_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -189,7 +193,9 @@ pub struct RawRoute {
     #[serde(default)]
     pub fallback: Vec<S<String>>,
     pub inspect: Option<S<String>>,
+    pub batches: Option<bool>,
     pub allowed_origins: Option<Vec<S<String>>>,
+    pub allowed_hosts: Option<Vec<S<String>>>,
     #[serde(default)]
     pub limits: Vec<S<String>>,
     #[serde(default)]
@@ -204,6 +210,8 @@ pub struct RawRoute {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
+    pub era: Option<S<String>>,
+    pub protocol_version: Option<S<String>>,
     pub method: Option<S<String>>,
     pub tool: Option<S<String>>,
     pub resource: Option<S<String>>,

@@ -1,5 +1,5 @@
 //! The effective config as JSON for the admin `/config` endpoint. Secrets never appear:
-//! the session key is shown only as whether a key file is configured.
+//! the session key and the admin token are shown only as whether a file is configured.
 
 use serde_json::{json, Value};
 
@@ -18,7 +18,15 @@ pub fn to_json(c: &Config) -> Value {
             "grace_period_ms": c.proxy.grace_period.as_millis() as u64,
             "shutdown_timeout_ms": c.proxy.shutdown_timeout.as_millis() as u64,
         },
-        "admin": { "listen": c.admin.listen.to_string() },
+        "admin": {
+            "listen": c.admin.listen.to_string(),
+            "allowed_hosts": c.admin.allowed_hosts.iter().map(|h| match h {
+                HostRule::Any => "*".to_owned(),
+                HostRule::Name { host, port: Some(p) } => format!("{host}:{p}"),
+                HostRule::Name { host, port: None } => host.clone(),
+            }).collect::<Vec<_>>(),
+            "token": c.admin.token.as_ref().map(|_| "<from token_file, redacted>"),
+        },
         "sessions": {
             "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" },
             "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
@@ -86,7 +94,13 @@ pub fn to_json(c: &Config) -> Value {
             "pool": r.pool.map(pool_name),
             "fallback": r.fallback.iter().map(|&i| pool_name(i)).collect::<Vec<_>>(),
             "inspect": format!("{:?}", r.inspect).to_lowercase(),
-            "allowed_origins": r.allowed_origins,
+            "batches": r.batches,
+            "allowed_origins": match &r.origins {
+                crate::config::model::Origins::SameHost => json!("same-host"),
+                crate::config::model::Origins::Any => json!(["*"]),
+                crate::config::model::Origins::List(l) => json!(l),
+            },
+            "allowed_hosts": r.allowed_hosts,
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),

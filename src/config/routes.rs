@@ -14,6 +14,7 @@ pub fn route(
     r: &S<RawRoute>,
     pools: &HashMap<String, usize>,
     limits: &HashMap<String, usize>,
+    listen: &[std::net::SocketAddr],
     c: &mut Collector<'_>,
 ) -> RouteConfig {
     let raw = r.get_ref();
@@ -29,13 +30,17 @@ pub fn route(
         }
     };
     let pool = raw.pool.as_ref().and_then(|p| pool_ref(p, pools, &field("pool"), c));
+    // "auto" is kept as a spelling of the default: every POST body is read and validated.
     let inspect = match raw.inspect.as_ref().map(|i| (i.get_ref().as_str(), i.span())) {
-        None | Some(("auto", _)) => Inspect::Auto,
-        Some(("always", _)) => Inspect::Always,
+        None | Some(("auto" | "always", _)) => Inspect::Always,
         Some(("never", _)) => Inspect::Never,
-        Some((other, span)) => {
-            c.push(span, field("inspect"), format!("unknown mode `{other}`; use \"auto\", \"always\" or \"never\""));
-            Inspect::Auto
+        Some((_, span)) => {
+            c.push(
+                span,
+                field("inspect"),
+                "unknown mode; use \"always\" (the default) or \"never\" (opaque pass-through)",
+            );
+            Inspect::Always
         }
     };
     let mut rules = Vec::new();
@@ -46,6 +51,8 @@ pub fn route(
         let rule_fallback = rr.fallback.iter().filter_map(|p| pool_ref(p, pools, &field("rule.fallback"), c)).collect();
         let glob = |g: &Option<S<String>>| g.as_ref().map(|s| Glob::new(s.get_ref()));
         let m = RuleConfig {
+            era: rr.era.as_ref().and_then(|e| era(e, &field("rule.era"), c)),
+            protocol_version: glob(&rr.protocol_version),
             method: glob(&rr.method),
             tool: glob(&rr.tool),
             prompt: glob(&rr.prompt),
@@ -66,8 +73,16 @@ pub fn route(
         if m.pool.is_none() && m.limits.is_empty() && rr.pool.is_none() && m.timeouts == TimeoutOverrides::default() {
             c.push(rule.span(), field("rule"), "does nothing; give it a `pool`, `limits` or a timeout");
         }
-        if m.method.is_none() && m.tool.is_none() && m.prompt.is_none() && m.resource.is_none() {
-            c.push(rule.span(), field("rule"), "matches nothing; give it `method`, `tool`, `resource` or `prompt`");
+        let by_call = m.method.is_some() || m.tool.is_some() || m.prompt.is_some() || m.resource.is_some();
+        if !by_call && m.era.is_none() && m.protocol_version.is_none() {
+            c.push(
+                rule.span(),
+                field("rule"),
+                "matches nothing; give it `method`, `tool`, `resource`, `prompt`, `era` or `protocol_version`",
+            );
+        }
+        if by_call && inspect == Inspect::Never {
+            c.push(rule.span(), field("rule"), "matches on the body, but the route passes bodies through unread (`inspect = \"never\"`); remove `inspect` or match only on `era`/`protocol_version`");
         }
         let targets = [&m.tool, &m.prompt, &m.resource].iter().filter(|t| t.is_some()).count();
         if targets > 1 {
@@ -82,18 +97,38 @@ pub fn route(
             "route has no `pool` and no rules, so nothing could be served; add `pool = \"...\"`",
         );
     }
-    RouteConfig {
+    let listener = raw.listener.as_ref().and_then(|l| {
+        let addr = parse_addr(c, l, &field("listener"))?;
+        if !listen.contains(&addr) {
+            c.push(l.span(), field("listener"), "is not one of `proxy.listen`, so the route could never match; use an address from that list (a wildcard such as 0.0.0.0:8080 matches every local address on its port)");
+        }
+        Some(addr)
+    });
+    let batches = raw.batches.unwrap_or(false);
+    if inspect == Inspect::Never && (batches || !raw.idempotent_tools.is_empty()) {
+        c.push(
+            raw.name.span(),
+            field("inspect"),
+            "`batches` and `idempotent_tools` need the body read; remove `inspect = \"never\"` or those keys",
+        );
+    }
+    let mut route = RouteConfig {
         name: name.clone(),
         path,
         host: raw.host.as_ref().map(|h| Glob::new(&h.get_ref().to_ascii_lowercase())),
-        listener: raw.listener.as_ref().and_then(|l| parse_addr(c, l, &field("listener"))),
+        listener,
         pool,
         fallback: raw.fallback.iter().filter_map(|p| pool_ref(p, pools, &field("fallback"), c)).collect(),
         inspect,
-        allowed_origins: raw.allowed_origins.iter().flatten().map(|o| o.get_ref().clone()).collect(),
+        batches,
+        origins: super::origins::origins(raw.allowed_origins.as_deref(), &field("allowed_origins"), c),
+        allowed_hosts: super::origins::hosts(raw.allowed_hosts.as_deref(), &field("allowed_hosts"), c),
         limits: limit_refs(&raw.limits, limits, &field("limits"), c),
         // Idempotent tools are known only from the body.
-        needs_call: !rules.is_empty() || !raw.idempotent_tools.is_empty(),
+        needs_call: rules
+            .iter()
+            .any(|r| r.method.is_some() || r.tool.is_some() || r.prompt.is_some() || r.resource.is_some())
+            || !raw.idempotent_tools.is_empty(),
         rules,
         timeouts: timeouts::overrides(
             RawTimeouts {
@@ -105,6 +140,40 @@ pub fn route(
             c,
         ),
         idempotent_tools: raw.idempotent_tools.iter().map(|t| Glob::new(t.get_ref())).collect(),
+        serves: Vec::new(),
+    };
+    route.serves = serves(&route);
+    route
+}
+
+/// The pools a route may send to, as the proxy picks them: a rule's fallbacks apply only when
+/// the rule chose the pool.
+fn serves(route: &RouteConfig) -> Vec<usize> {
+    let rules = route.rules.iter().filter_map(|r| r.pool.map(|p| (p, &r.fallback)));
+    let mut pools: Vec<usize> = route
+        .pool
+        .into_iter()
+        .chain(route.fallback.iter().copied())
+        .chain(rules.flat_map(|(p, fallback)| std::iter::once(p).chain(fallback.iter().copied())))
+        .collect();
+    pools.sort_unstable();
+    pools.dedup();
+    pools
+}
+
+fn era(e: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<crate::mcp::method::Era> {
+    use crate::mcp::method::Era;
+    match e.get_ref().as_str() {
+        "legacy" => Some(Era::Legacy),
+        "modern" => Some(Era::Modern),
+        _ => {
+            c.push(
+                e.span(),
+                field,
+                "unknown era; use \"legacy\" (2024-11-05 to 2025-11-25) or \"modern\" (2026-07-28 and later)",
+            );
+            None
+        }
     }
 }
 

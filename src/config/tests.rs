@@ -33,7 +33,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.proxy.max_body_bytes, 4 * 1024 * 1024);
     assert_eq!(c.pools[0].backends[1].weight, 3);
     assert_eq!(c.pools[0].health.kind, HealthKind::Tcp);
-    assert_eq!(c.routes[0].inspect, Inspect::Auto);
+    assert_eq!(c.routes[0].inspect, Inspect::Always);
     assert_eq!(c.routes[0].pool, Some(0));
     assert_eq!(c.digest.len(), 64);
 }
@@ -61,11 +61,11 @@ pool = "deploy"
 "#;
     let errs = errors(text);
     let expect = [
-        "edge.toml:3:11: proxy.threads: 0 must be 1 or more",
-        "edge.toml:7:13: pool.tools.backends: `localhost` is not an ip:port address",
-        "edge.toml:9:9: pool.tools.health.check: unknown check `ping`",
-        "edge.toml:10:12: pool.tools.health.interval:",
-        "edge.toml:14:8: route.main.path: `mcp` must start with `/`",
+        "edge.toml:3:11: proxy.threads: must be 1 or more",
+        "edge.toml:7:13: pool.tools.backends: is not an ip:port address",
+        "edge.toml:9:9: pool.tools.health.check: unknown check; use \"mcp\"",
+        "edge.toml:10:12: pool.tools.health.interval: has an unknown unit; use ms, s, m or h",
+        "edge.toml:14:8: route.main.path: must start with `/`",
         "edge.toml:15:8: route.main.pool: no pool named `tool`; defined pools: [tools]",
         "edge.toml:18:8: route.main.rule.pool: no pool named `deploy`",
     ];
@@ -79,7 +79,7 @@ pool = "deploy"
 fn unknown_keys_are_refused_with_their_place() {
     let errs = errors("[proxy]\nlisten = [\"127.0.0.1:1\"]\nthreds = 2\n");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("edge.toml:3:1: threds: unknown field `threds`"), "{errs:?}");
+    assert!(errs[0].starts_with("edge.toml:3:1: proxy: unknown key here; one of `listen`, `threads`"), "{errs:?}");
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn timeouts_default_and_override_per_route_and_rule() {
     assert_eq!(route.first_byte.as_secs(), 30);
     assert_eq!(route.with(&c.routes[0].rules[0].timeouts).idle.as_secs(), 7200);
     let bad = errors(&MINIMAL.replace("weight = 3 }]", "weight = 3 }]\nfirst_byte_timeout = \"0s\""));
-    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("zero timeout"), "{bad:?}");
+    assert!(bad[0].contains("pool.tools.first_byte_timeout") && bad[0].contains("above zero"), "{bad:?}");
 }
 
 #[test]
@@ -137,4 +137,196 @@ fn redis_limits_need_a_redis_section_and_never_echo_its_url() {
     let unix = RedisSettings { url: "redis+unix:///run/redis.sock?db=1&pass=hunter2".into(), ..redis.clone() };
     assert_eq!(unix.display_url(), "redis+unix:///run/redis.sock?<redacted>");
     assert!(!format!("{redis:?}").contains("hunter2"));
+}
+
+/// A secret-looking value in the wrong place, one config at a time (TOML errors stop at the
+/// first): the error names the place and the fix, never the value.
+#[test]
+fn no_error_message_echoes_a_value() {
+    const SECRET: &str = "hunter2-s3cr3t";
+    let cases = [
+        ("[proxy]\nthreads = \"hunter2-s3cr3t\"\n", "proxy.threads: expected an integer; got a string"),
+        ("[proxy]\nlisten = \"hunter2-s3cr3t\"\n", "proxy.listen: expected an array; got a string"),
+        ("[proxy]\nwatch_config = \"hunter2-s3cr3t\"\n", "proxy.watch_config: expected a boolean"),
+        ("[proxy]\nhunter2-s3cr3t = 1\n", "proxy: unknown key here"),
+        ("[proxy]\n\"hunter2-s3cr3t\" = 1\n", "proxy: unknown key here"),
+        ("[proxy]\nthreads = 1\nthreads = \"hunter2-s3cr3t\"\n", "edge.toml:12:1: proxy: this key is set twice"),
+        ("[proxy]\ngrace_period = \"hunter2-s3cr3t\"\n", "proxy.grace_period: does not start with a number"),
+        ("[proxy]\ngrace_period = \"5hunter2-s3cr3t\"\n", "proxy.grace_period: has an unknown unit"),
+        ("[proxy]\nlisten = [\"hunter2-s3cr3t\"]\n", "proxy.listen: is not an ip:port address"),
+        ("[proxy]\nthreads = hunter2-s3cr3t\n", "proxy.threads: invalid string"),
+        ("[admin]\nlisten = \"hunter2-s3cr3t\"\n", "admin.listen: is not an ip:port address"),
+        ("[log]\nformat = \"hunter2-s3cr3t\"\n", "log.format: unknown format"),
+        ("[redis]\nurl = \"redis://:hunter2-s3cr3t@[::1\"\n", "redis.url: is not a usable Redis URL"),
+        ("[redis]\nurl = \"hunter2-s3cr3t\"\n", "redis.url: is not a usable Redis URL"),
+        ("[redis]\nurl = \"redis://h\"\ntimeout = \"hunter2-s3cr3t\"\n", "redis.timeout: does not start"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"hunter2-s3cr3t\"]\nrate = \"1/s\"\n", "limit.l.key: unknown key part"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"hunter2-s3cr3t\"\n", "limit.l.rate: is not a rate"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"1/hunter2-s3cr3t\"\n", "limit.l.rate: has an unknown unit"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"1/s\"\nbackend = \"hunter2-s3cr3t\"\n", "limit.l.backend: unknown backend"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"1/s\"\n[limit.assign]\n\"hunter2-s3cr3t\" = 5\n", "limit.assign: expected a string; got an integer"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"1/s\"\n[limit.assign]\nhunter2-s3cr3t = \"a\"\nhunter2-s3cr3t = \"b\"\n", "limit.assign: this key is set twice"),
+        ("[[limit]]\nname = \"l\"\nkey = [\"route\"]\nrate = \"1/s\"\ncosts = { x = \"hunter2-s3cr3t\" }\n", "limit.costs: expected an integer"),
+        ("[[pool]]\nname = \"x\"\nbackends = [\"hunter2-s3cr3t\"]\n", "pool.x.backends: is not an ip:port address"),
+        ("[[pool]]\nname = \"x\"\nbackends = [{ addr = \"hunter2-s3cr3t\", weight = \"w\" }]\n", "pool.backends: expected \"host:port\""),
+        ("[[pool]]\nname = \"x\"\nbackends = [\"127.0.0.1:1\"]\nhealth = { check = \"hunter2-s3cr3t\" }\n", "pool.x.health.check: unknown check"),
+        ("[[pool]]\nname = \"x\"\nbackends = [\"127.0.0.1:1\"]\npath = \"hunter2-s3cr3t\"\n", "pool.x.path: must start with `/`"),
+        ("[[pool]]\nname = \"x\"\nbackends = [\"127.0.0.1:1\"]\nretry = { budget = \"hunter2-s3cr3t\" }\n", "pool.retry: expected a number; got a string"),
+        ("[sessions]\nrotation_overlap = \"hunter2-s3cr3t\"\n", "sessions.rotation_overlap: does not start"),
+    ];
+    for (snippet, expected) in cases {
+        let errs = errors(&format!("{MINIMAL}{snippet}"));
+        let all = errs.join("\n");
+        assert!(!all.contains(SECRET) && !all.contains("hunter2"), "value echoed for {snippet:?}:\n{all}");
+        assert!(errs.iter().any(|e| e.contains(expected)), "{expected:?} missing for {snippet:?}:\n{all}");
+    }
+}
+
+#[test]
+fn a_route_serves_its_pools_fallbacks_and_pool_choosing_rules() {
+    let text = r#"
+[[pool]]
+name = "a"
+backends = ["127.0.0.1:9001"]
+[[pool]]
+name = "b"
+backends = ["127.0.0.1:9002"]
+[[pool]]
+name = "c"
+backends = ["127.0.0.1:9003"]
+[[pool]]
+name = "d"
+backends = ["127.0.0.1:9004"]
+[[pool]]
+name = "e"
+backends = ["127.0.0.1:9005"]
+
+[[route]]
+name = "main"
+pool = "c"
+fallback = ["a", "c"]
+[[route.rule]]
+tool = "t*"
+pool = "d"
+fallback = ["b"]
+[[route.rule]]
+tool = "x"
+fallback = ["e"]
+connect_timeout = "1s"
+"#;
+    let c = parse(Path::new("edge.toml"), text).expect("valid");
+    let route = &c.routes[0];
+    assert_eq!(route.serves, vec![0, 1, 2, 3], "sorted, no repeats; e is a fallback of a rule that picks no pool");
+    assert!(route.serves(1) && !route.serves(4));
+}
+
+/// MINIMAL with extra tables: a `[sessions]` overlap, the pool's health, breaker and retry.
+fn with_durations(sessions: &str, pool: &str) -> String {
+    format!("[sessions]\n{sessions}\n{}", MINIMAL.replace("weight = 3 }]", &format!("weight = 3 }}]\n{pool}")))
+}
+
+#[test]
+fn every_duration_is_bounded_by_a_day() {
+    let ok =
+        with_durations("rotation_overlap = \"24h\"", "idle_timeout = \"1440m\"\n[pool.health]\ninterval = \"86400s\"");
+    parse(Path::new("edge.toml"), &ok).expect("a day is allowed");
+
+    let bad = errors(&with_durations(
+        "rotation_overlap = \"25h\"",
+        "idle_timeout = \"1441m\"\n[pool.health]\ntimeout = \"99999999999h\"\n[pool.breaker]\ncooldown = \"86401s\"\n[pool.retry]\nmax_backoff = \"86400001ms\"",
+    ));
+    let fields = [
+        "sessions.rotation_overlap",
+        "pool.tools.idle_timeout",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "pool.tools.retry.max_backoff",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("at most \"24h\"")), "{field}: {bad:#?}");
+    }
+}
+
+#[test]
+fn the_admin_token_is_read_with_the_config_and_never_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "  admin-token-0123456789abcdef\n").expect("write token");
+    let admin = format!(
+        "[admin]\ntoken_file = \"{}\"\nallowed_hosts = [\"Admin.Internal\", \"10.0.0.5:9443\", \"*\"]\n",
+        file.display()
+    );
+    let c = parse(Path::new("edge.toml"), &format!("{MINIMAL}{admin}")).expect("valid");
+    let token = c.admin.token.as_ref().expect("token read");
+    assert!(token.matches(b"admin-token-0123456789abcdef"), "surrounding whitespace is not part of it");
+    assert!(!token.matches(b"admin-token-0123456789abcde"));
+    assert_eq!(
+        c.admin.allowed_hosts,
+        vec![
+            HostRule::Name { host: "admin.internal".into(), port: None },
+            HostRule::Name { host: "10.0.0.5".into(), port: Some(9443) },
+            HostRule::Any
+        ]
+    );
+    let shown = super::render::to_json(&c).to_string();
+    assert!(shown.contains("<from token_file, redacted>"), "{shown}");
+    assert!(!shown.contains("admin-token") && !format!("{c:?}").contains("admin-token"));
+
+    std::fs::write(&file, "short-hunter2\n").expect("write token");
+    let errs = errors(&format!("{MINIMAL}{admin}"));
+    assert!(errs.iter().any(|e| e.contains("admin.token_file: holds a token shorter than 16")), "{errs:?}");
+    assert!(!errs.join("\n").contains("hunter2"), "{errs:?}");
+    let missing = admin.replace("token\"", "no-such-token\"");
+    let errs = errors(&format!("{MINIMAL}{missing}"));
+    assert!(errs.iter().any(|e| e.contains("admin.token_file: cannot read the token file")), "{errs:?}");
+    let errs = errors(&format!("{MINIMAL}[admin]\nallowed_hosts = [\"http://hunter2.example/\"]\n"));
+    assert!(errs.iter().any(|e| e.contains("admin.allowed_hosts: is not a host name")), "{errs:?}");
+    assert!(!errs.join("\n").contains("hunter2"), "{errs:?}");
+}
+
+#[test]
+fn zero_is_refused_where_it_would_fail_or_spin_and_kept_where_it_means_none() {
+    let zero_means_none = with_durations(
+        "rotation_overlap = \"0s\"",
+        "[pool.breaker]\nmax_cooldown = \"0s\"\n[pool.retry]\nbackoff = \"0ms\"\nmax_backoff = \"0s\"",
+    );
+    let c = parse(Path::new("edge.toml"), &zero_means_none).expect("zero means none here");
+    assert!(c.sessions.rotation_overlap.is_zero() && c.pools[0].retry.backoff.is_zero());
+    assert_eq!(c.pools[0].breaker.max_cooldown, c.pools[0].breaker.cooldown, "no back-off");
+
+    let bad = errors(&format!(
+        "{}[redis]\nurl = \"redis://127.0.0.1:6379\"\ntimeout = \"0ms\"\nretry_interval = \"0s\"\n",
+        with_durations(
+            "",
+            "connect_timeout = \"0s\"\n[pool.health]\ninterval = \"0s\"\ntimeout = \"0ms\"\n[pool.breaker]\ncooldown = \"0s\"",
+        )
+    ));
+    let fields = [
+        "pool.tools.connect_timeout",
+        "pool.tools.health.interval",
+        "pool.tools.health.timeout",
+        "pool.tools.breaker.cooldown",
+        "redis.timeout",
+        "redis.retry_interval",
+    ];
+    assert_eq!(bad.len(), fields.len(), "{bad:#?}");
+    for field in fields {
+        assert!(bad.iter().any(|e| e.contains(field) && e.contains("above zero")), "{field}: {bad:#?}");
+    }
+}
+
+#[test]
+fn values_that_end_up_on_the_wire_are_checked_at_load() {
+    let pool = |extra: &str| format!("{MINIMAL}[[pool]]\nname = \"w\"\nbackends = [\"127.0.0.1:1\"]\n{extra}\n");
+    let errs = errors(&pool("host = \"a\\r\\nX-Evil: 1\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.host: is not a valid Host header value")), "{errs:?}");
+    let errs = errors(&pool("path = \"/a b\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.path: is not a valid request path")), "{errs:?}");
+    let errs = errors(&pool("[pool.health]\ncheck = \"http\"\npath = \"/he alth\""));
+    assert!(errs.iter().any(|e| e.contains("pool.w.health.path: is not a valid request path")), "{errs:?}");
+    let errs = errors(&format!("{MINIMAL}[[limit]]\nname = \"l\"\nkey = [\"header:x y\"]\nrate = \"1/s\"\n"));
+    assert!(errs.iter().any(|e| e.contains("limit.l.key: unknown key part")), "{errs:?}");
+    let errs = errors(&format!("[proxy]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]\n{MINIMAL}"));
+    assert!(errs.iter().any(|e| e.contains("proxy.listen: lists the same address twice")), "{errs:?}");
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::duration;
+use super::duration::{self, Zero};
 use super::error::Collector;
 use super::model::{TimeoutOverrides, Timeouts};
 use super::raw::S;
@@ -35,17 +35,7 @@ pub fn overrides(raw: RawTimeouts<'_>, prefix: &str, c: &mut Collector<'_>) -> T
     }
 }
 
+/// A zero timeout would fail every request.
 fn one(s: Option<&S<String>>, field: &str, c: &mut Collector<'_>) -> Option<Duration> {
-    let s = s?;
-    match duration::parse(s.get_ref()) {
-        Ok(d) if d.is_zero() => {
-            c.push(s.span(), field, "a zero timeout would fail every request; use at least \"1ms\"");
-            None
-        }
-        Ok(d) => Some(d),
-        Err(msg) => {
-            c.push(s.span(), field, msg);
-            None
-        }
-    }
+    duration::field(c, s, field, Zero::Refused)
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::duration;
+use super::duration::{self, Zero};
 use super::error::Collector;
 use super::model::*;
 use super::raw::*;
@@ -18,14 +18,15 @@ const MAX_WEIGHT: i64 = 1000;
 
 pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     let proxy = proxy_settings(&raw.proxy, c);
-    let admin = AdminSettings { listen: addr_or(c, raw.admin.listen.as_ref(), "admin.listen", "127.0.0.1:9090") };
+    let admin = super::admin::settings(&raw.admin, c);
     let sessions = SessionSettings {
         key_file: raw.sessions.key_file.as_ref().map(|k| PathBuf::from(k.get_ref())),
-        rotation_overlap: dur_or(
+        rotation_overlap: duration::or(
             c,
             raw.sessions.rotation_overlap.as_ref(),
             "sessions.rotation_overlap",
             Duration::from_secs(600),
+            Zero::Allowed,
         ),
     };
     let log = log_settings(&raw.log, c);
@@ -46,11 +47,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     }
     if proxy.listen.contains(&admin.listen) {
         let span = raw.admin.listen.as_ref().map_or(0..0, |l| l.span());
-        c.push(
-            span,
-            "admin.listen",
-            format!("{} is also a proxy listener; give the admin API its own port", admin.listen),
-        );
+        c.push(span, "admin.listen", "is also a proxy listener; give the admin API its own port");
     }
     let redis = super::limits::redis(raw.redis.as_ref(), c);
     let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
@@ -65,13 +62,18 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
                 format!("route `{name}` is defined twice; route names must be unique"),
             );
         }
-        routes.push(super::routes::route(r, &pool_index, &limit_index, c));
+        routes.push(super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c));
     }
     for r in &mut routes {
         let attached = r.limits.iter().chain(r.rules.iter().flat_map(|x| x.limits.iter()));
         let by_call =
             |l: &LimitConfig| !l.costs.is_empty() || l.key.iter().any(|k| matches!(k, KeyPart::Tool | KeyPart::Method));
-        r.needs_call |= attached.filter_map(|&i| limits.get(i)).any(by_call);
+        let by_limits = attached.filter_map(|&i| limits.get(i)).any(by_call);
+        if by_limits && r.inspect == Inspect::Never {
+            let span = raw.routes.iter().find(|x| x.get_ref().name.get_ref() == &r.name).map_or(0..0, |x| x.span());
+            c.push(span, format!("route.{}.limits", r.name), "a limit keyed by method or tool, or with costs, needs the body read; remove `inspect = \"never\"` or use limits keyed by client_ip, route or header");
+        }
+        r.needs_call |= by_limits;
     }
     if routes.is_empty() {
         c.push(0..0, "route", "no [[route]] is defined; add one with a `path` and a `pool`");
@@ -101,7 +103,19 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             c.push(list.span(), "proxy.listen", "is empty; list at least one address such as \"127.0.0.1:8080\"");
             vec![]
         }
-        Some(list) => list.get_ref().iter().filter_map(|a| parse_addr(c, a, "proxy.listen")).collect(),
+        Some(list) => {
+            let mut out: Vec<SocketAddr> = Vec::new();
+            for a in list.get_ref() {
+                match parse_addr(c, a, "proxy.listen") {
+                    Some(addr) if out.contains(&addr) => {
+                        c.push(a.span(), "proxy.listen", "lists the same address twice; remove the repeat")
+                    }
+                    Some(addr) => out.push(addr),
+                    None => {}
+                }
+            }
+            out
+        }
     };
     let threads = positive(c, p.threads.as_ref(), "proxy.threads", 1);
     let max_body_bytes = positive(c, p.max_body_bytes.as_ref(), "proxy.max_body_bytes", DEFAULT_MAX_BODY as i64);
@@ -109,8 +123,21 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
         listen,
         threads,
         max_body_bytes,
-        grace_period: dur_or(c, p.grace_period.as_ref(), "proxy.grace_period", Duration::from_secs(30)),
-        shutdown_timeout: dur_or(c, p.shutdown_timeout.as_ref(), "proxy.shutdown_timeout", Duration::from_secs(10)),
+        // Zero: stop at once, without draining.
+        grace_period: duration::or(
+            c,
+            p.grace_period.as_ref(),
+            "proxy.grace_period",
+            Duration::from_secs(30),
+            Zero::Allowed,
+        ),
+        shutdown_timeout: duration::or(
+            c,
+            p.shutdown_timeout.as_ref(),
+            "proxy.shutdown_timeout",
+            Duration::from_secs(10),
+            Zero::Allowed,
+        ),
         pid_file: p.pid_file.as_ref().map_or("/tmp/mcp-edge.pid".into(), |s| s.get_ref().clone()),
         upgrade_sock: p.upgrade_sock.as_ref().map_or("/tmp/mcp-edge-upgrade.sock".into(), |s| s.get_ref().clone()),
         watch_config: p.watch_config.unwrap_or(false),
@@ -121,8 +148,8 @@ fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
     let format = match l.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
         None | Some(("text", _)) => LogFormat::Text,
         Some(("json", _)) => LogFormat::Json,
-        Some((other, span)) => {
-            c.push(span, "log.format", format!("unknown format `{other}`; use \"text\" or \"json\""));
+        Some((_, span)) => {
+            c.push(span, "log.format", "unknown format; use \"text\" or \"json\"");
             LogFormat::Text
         }
     };
@@ -152,11 +179,36 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
             Ok(addr) if (1..=MAX_WEIGHT).contains(&weight) => {
                 backends.push(BackendConfig { addr, weight: weight as usize })
             }
-            Ok(_) => c.push(b.span(), field, format!("weight {weight} must be between 1 and {MAX_WEIGHT}")),
-            Err(_) => c.push(b.span(), field, format!("`{addr}` is not an ip:port address such as \"127.0.0.1:9001\"")),
+            Ok(_) => c.push(b.span(), field, format!("a weight must be between 1 and {MAX_WEIGHT}")),
+            Err(_) => c.push(b.span(), field, "is not an ip:port address such as \"127.0.0.1:9001\""),
         }
     }
     let path = p.path.as_ref().map(|s| absolute_path(c, s, &format!("pool.{name}.path")));
+    // Both end up in the upstream request line or Host header: refuse what could not (or
+    // would smuggle another header) at load, not per request.
+    if let Some(h) = &p.host {
+        if http::HeaderValue::from_str(h.get_ref()).is_err() || h.get_ref().is_empty() {
+            c.push(
+                h.span(),
+                format!("pool.{name}.host"),
+                "is not a valid Host header value; write a host name, optionally with :port",
+            );
+        }
+    }
+    for (s, f) in p
+        .path
+        .iter()
+        .map(|s| (s, "path"))
+        .chain(p.health.iter().filter_map(|h| h.get_ref().path.as_ref()).map(|s| (s, "health.path")))
+    {
+        if s.get_ref().parse::<http::uri::PathAndQuery>().is_err() {
+            c.push(
+                s.span(),
+                format!("pool.{name}.{f}"),
+                "is not a valid request path; use plain /segments (percent-encode anything else)",
+            );
+        }
+    }
     let health = health(p.health.as_ref(), &name, c);
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
@@ -199,19 +251,15 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
         Some(("mcp", _)) => HealthKind::Mcp,
         Some(("http", _)) => HealthKind::Http,
         Some(("none", _)) => HealthKind::None,
-        Some((other, span)) => {
-            c.push(
-                span,
-                field("check"),
-                format!("unknown check `{other}`; use \"mcp\", \"http\", \"tcp\" or \"none\""),
-            );
+        Some((_, span)) => {
+            c.push(span, field("check"), "unknown check; use \"mcp\", \"http\", \"tcp\" or \"none\"");
             HealthKind::None
         }
     };
     HealthConfig {
         kind,
-        interval: dur_or(c, h.interval.as_ref(), &field("interval"), Duration::from_secs(5)),
-        timeout: dur_or(c, h.timeout.as_ref(), &field("timeout"), Duration::from_secs(2)),
+        interval: duration::or(c, h.interval.as_ref(), &field("interval"), Duration::from_secs(5), Zero::Refused),
+        timeout: duration::or(c, h.timeout.as_ref(), &field("timeout"), Duration::from_secs(2), Zero::Refused),
         path: h.path.as_ref().map_or("/".into(), |p| absolute_path(c, p, &field("path"))),
         rise: positive(c, h.rise.as_ref(), &field("rise"), 1),
         fall: positive(c, h.fall.as_ref(), &field("fall"), 1),
@@ -221,9 +269,17 @@ fn health(h: Option<&S<RawHealth>>, pool: &str, c: &mut Collector<'_>) -> Health
 fn breaker(b: Option<&RawBreaker>, pool: &str, c: &mut Collector<'_>) -> BreakerConfig {
     let field = |f: &str| format!("pool.{pool}.breaker.{f}");
     let failures = b.and_then(|b| b.failures.as_ref());
-    let cooldown = dur_or(c, b.and_then(|b| b.cooldown.as_ref()), &field("cooldown"), Duration::from_secs(5));
-    let max_cooldown =
-        dur_or(c, b.and_then(|b| b.max_cooldown.as_ref()), &field("max_cooldown"), Duration::from_secs(120));
+    // A zero cool-down would make every request a half-open probe.
+    let cooldown =
+        duration::or(c, b.and_then(|b| b.cooldown.as_ref()), &field("cooldown"), Duration::from_secs(5), Zero::Refused);
+    // Zero (or anything under `cooldown`) means no back-off: every ejection lasts `cooldown`.
+    let max_cooldown = duration::or(
+        c,
+        b.and_then(|b| b.max_cooldown.as_ref()),
+        &field("max_cooldown"),
+        Duration::from_secs(120),
+        Zero::Allowed,
+    );
     BreakerConfig {
         failures: positive(c, failures, &field("failures"), 5).min(u32::MAX as usize) as u32,
         cooldown,
@@ -236,11 +292,7 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let budget = match r.and_then(|r| r.budget.as_ref()) {
         Some(b) if (0.0..=1.0).contains(b.get_ref()) => *b.get_ref(),
         Some(b) => {
-            c.push(
-                b.span(),
-                field("budget"),
-                format!("{} is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)", b.get_ref()),
-            );
+            c.push(b.span(), field("budget"), "is not a ratio; use 0.0 to 1.0 (0.2 = retries up to 20 % of requests)");
             0.2
         }
         None => 0.2,
@@ -248,14 +300,26 @@ fn retry(r: Option<&RawRetry>, pool: &str, c: &mut Collector<'_>) -> RetryConfig
     let min_per_window = match r.and_then(|r| r.min_per_window.as_ref()) {
         Some(n) if *n.get_ref() >= 0 => *n.get_ref() as u64,
         Some(n) => {
-            c.push(n.span(), field("min_per_window"), format!("{} must be 0 or more", n.get_ref()));
+            c.push(n.span(), field("min_per_window"), "must be 0 or more");
             10
         }
         None => 10,
     };
-    let backoff = dur_or(c, r.and_then(|r| r.backoff.as_ref()), &field("backoff"), Duration::from_millis(10));
-    let max_backoff =
-        dur_or(c, r.and_then(|r| r.max_backoff.as_ref()), &field("max_backoff"), Duration::from_millis(200));
+    // Zero: retry at once.
+    let backoff = duration::or(
+        c,
+        r.and_then(|r| r.backoff.as_ref()),
+        &field("backoff"),
+        Duration::from_millis(10),
+        Zero::Allowed,
+    );
+    let max_backoff = duration::or(
+        c,
+        r.and_then(|r| r.max_backoff.as_ref()),
+        &field("max_backoff"),
+        Duration::from_millis(200),
+        Zero::Allowed,
+    );
     RetryConfig { budget, min_per_window, backoff, max_backoff: max_backoff.max(backoff) }
 }
 
@@ -277,22 +341,14 @@ pub(super) fn pool_ref(
 pub(super) fn parse_addr(c: &mut Collector<'_>, s: &S<String>, field: &str) -> Option<SocketAddr> {
     let parsed = s.get_ref().parse().ok();
     if parsed.is_none() {
-        c.push(s.span(), field, format!("`{}` is not an ip:port address such as \"127.0.0.1:8080\"", s.get_ref()));
+        c.push(s.span(), field, "is not an ip:port address such as \"127.0.0.1:8080\"");
     }
     parsed
 }
 
-fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
+pub(super) fn addr_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: &str) -> SocketAddr {
     let fallback = default.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     s.and_then(|s| parse_addr(c, s, field)).unwrap_or(fallback)
-}
-
-fn dur_or(c: &mut Collector<'_>, s: Option<&S<String>>, field: &str, default: Duration) -> Duration {
-    let Some(s) = s else { return default };
-    duration::parse(s.get_ref()).unwrap_or_else(|msg| {
-        c.push(s.span(), field, msg);
-        default
-    })
 }
 
 fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64) -> usize {
@@ -300,7 +356,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
         None => default as usize,
         Some(n) if *n.get_ref() >= 1 => *n.get_ref() as usize,
         Some(n) => {
-            c.push(n.span(), field, format!("{} must be 1 or more", n.get_ref()));
+            c.push(n.span(), field, "must be 1 or more");
             default as usize
         }
     }
@@ -308,7 +364,7 @@ fn positive(c: &mut Collector<'_>, v: Option<&S<i64>>, field: &str, default: i64
 
 pub(super) fn absolute_path(c: &mut Collector<'_>, s: &S<String>, field: &str) -> String {
     if !s.get_ref().starts_with('/') {
-        c.push(s.span(), field, format!("`{}` must start with `/`", s.get_ref()));
+        c.push(s.span(), field, "must start with `/`, e.g. \"/mcp\"");
     }
     s.get_ref().clone()
 }

@@ -69,6 +69,13 @@ impl Limiter {
         &self.config.name
     }
 
+    /// Whether the key or cost depends on what the body says (method, tool, costs): such
+    /// limits are checked after the body is read, the others before it.
+    pub fn by_call(&self) -> bool {
+        use crate::config::model::KeyPart;
+        !self.config.costs.is_empty() || self.config.key.iter().any(|k| matches!(k, KeyPart::Method | KeyPart::Tool))
+    }
+
     /// The cost of a call to `tool` (1 unless configured).
     pub fn cost(&self, tool: Option<&str>) -> u64 {
         tool.and_then(|t| self.config.costs.iter().find(|(name, _)| name == t)).map_or(1, |(_, c)| *c)

@@ -1,6 +1,15 @@
-//! One-pass, borrowed parse of a JSON-RPC message: `jsonrpc`, `id`, `method`, and from
-//! `params` only `name` and `uri`. Tool arguments and everything else are skipped without
-//! being built (serde's `IgnoredAny`), and strings borrow from the body unless escaped.
+//! One-pass, borrowed parse of a JSON-RPC body: `jsonrpc`, `id`, `method`, `result`/`error`
+//! presence, and from `params` only `name`, `uri` and `_meta`'s protocol version. Tool
+//! arguments and everything else are skipped without being built (serde's `IgnoredAny`), and
+//! strings borrow from the body unless escaped.
+//!
+//! Owns the JSON-RPC shape rules (what is a request, a notification, a response, a batch; which
+//! ids are valid). It does not know MCP methods or HTTP headers: `classify` does.
+//!
+//! Ids are three-valued on the wire: absent (a notification), `null` (refused: MCP forbids it,
+//! and JSON-RPC would treat it as a request, so a proxy that read it as a notification could be
+//! walked around), or a string or number, which is kept as its raw JSON text, always a slice of
+//! the body that was parsed.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -9,63 +18,123 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// What the client sent, borrowed from the body.
+/// What one JSON-RPC message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Request,
+    Notification,
+    /// A client's answer to a server request (`result` or `error`).
+    Response,
+}
+
+/// One message, borrowed from the body.
 #[derive(Debug, PartialEq)]
-pub enum Message<'a> {
-    Request {
-        id: &'a str,
-        method: Cow<'a, str>,
-        name: Option<Cow<'a, str>>,
-        uri: Option<Cow<'a, str>>,
-    },
-    Notification {
-        method: Cow<'a, str>,
-    },
-    /// A client's response to a server request (result or error).
-    Response {
-        id: &'a str,
-    },
-    /// A JSON array body: legacy 2025-03-26 batching.
-    Batch,
+pub struct Message<'a> {
+    pub kind: Kind,
+    /// Raw JSON of the id (a string with its quotes, or a number): a slice of the body.
+    /// None exactly for notifications.
+    pub id: Option<&'a str>,
+    /// None exactly for responses.
+    pub method: Option<Cow<'a, str>>,
+    /// `params.name`, when it is a string.
+    pub name: Option<Cow<'a, str>>,
+    /// `params.uri`, when it is a string.
+    pub uri: Option<Cow<'a, str>>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 requests).
+    pub version: Option<Cow<'a, str>>,
+}
+
+/// A whole body: one message, or a JSON array of them (2025-03-26 batching).
+#[derive(Debug, PartialEq)]
+pub enum Body<'a> {
+    One(Message<'a>),
+    Batch(Vec<Message<'a>>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum EnvelopeError<'a> {
     /// Not JSON at all (-32700).
     Parse,
-    /// JSON, but not a JSON-RPC 2.0 message (-32600); the id when one was readable.
-    Invalid { id: Option<&'a str> },
+    /// JSON, but not a valid JSON-RPC 2.0 message (-32600). `id` is the raw id when one was
+    /// valid and readable (never `null`), so the error can echo it; `why` is for debug logs.
+    Invalid { id: Option<&'a str>, why: &'static str },
 }
 
-pub fn parse(body: &[u8]) -> Result<Message<'_>, EnvelopeError<'_>> {
+const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+
+pub fn parse(body: &[u8]) -> Result<Body<'_>, EnvelopeError<'_>> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        return match serde_json::from_slice::<IgnoredAny>(body) {
-            Ok(_) => Ok(Message::Batch),
-            Err(e) => Err(classify_err(&e)),
-        };
-    }
-    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| classify_err(&e))?;
-    let id = env.id.map(|r| r.get());
-    if env.jsonrpc.as_deref() != Some("2.0") {
-        return Err(EnvelopeError::Invalid { id });
-    }
-    match (env.method, id) {
-        (Some(method), Some(id)) => {
-            let (name, uri) = env.params.map_or((None, None), |p| (p.name, p.uri));
-            Ok(Message::Request { id, method: method.0, name: name.map(|n| n.0), uri: uri.map(|u| u.0) })
+        let all: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| classify_err(&e, body))?;
+        if all.is_empty() {
+            return Err(invalid(None, "empty batch"));
         }
-        (Some(method), None) => Ok(Message::Notification { method: method.0 }),
-        (None, Some(id)) if env.result.is_some() || env.error.is_some() => Ok(Message::Response { id }),
-        // JSON-RPC allows an error response with a null id (the request id was unreadable).
-        (None, None) if env.error.is_some() => Ok(Message::Response { id: "null" }),
-        (None, id) => Err(EnvelopeError::Invalid { id }),
+        // One bad element refuses the whole batch: the proxy never forwards part of one.
+        let messages = all
+            .into_iter()
+            .map(|raw| {
+                let env: Envelope<'_> = serde_json::from_str(raw.get()).map_err(|e| classify_err(&e, body))?;
+                message(env)
+            })
+            .collect::<Result<Vec<_>, _>>();
+        return messages.map(Body::Batch).map_err(|e| match e {
+            EnvelopeError::Invalid { why, .. } => invalid(None, why),
+            other => other,
+        });
     }
+    let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| classify_err(&e, body))?;
+    message(env).map(Body::One)
 }
 
-fn classify_err(e: &serde_json::Error) -> EnvelopeError<'static> {
+fn invalid<'a>(id: Option<&'a str>, why: &'static str) -> EnvelopeError<'a> {
+    EnvelopeError::Invalid { id, why }
+}
+
+fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
+    let id = match env.id.map(RawValue::get) {
+        None => None,
+        Some(raw) => match raw.as_bytes().first() {
+            Some(b'"' | b'-' | b'0'..=b'9') => Some(raw),
+            Some(b'n') => return Err(invalid(None, "null id")),
+            _ => return Err(invalid(None, "id is not a string or a number")),
+        },
+    };
+    if env.jsonrpc.as_deref() != Some("2.0") {
+        return Err(invalid(id, "jsonrpc is not \"2.0\""));
+    }
+    let answered = env.result.is_some() || env.error.is_some();
+    let kind = match (&env.method, id, answered) {
+        (Some(_), Some(_), false) => Kind::Request,
+        (Some(_), None, false) => Kind::Notification,
+        (None, Some(_), true) if !(env.result.is_some() && env.error.is_some()) => Kind::Response,
+        (Some(_), _, true) => return Err(invalid(id, "method together with result or error")),
+        _ => return Err(invalid(id, "neither a request, a notification nor a response")),
+    };
+    let params = env.params.unwrap_or_default();
+    Ok(Message {
+        kind,
+        id,
+        method: env.method.map(|m| m.0),
+        name: params.name.and_then(as_str),
+        uri: params.uri.and_then(as_str),
+        version: params.version.map(|v| v.0),
+    })
+}
+
+/// A `params` member kept raw, read as a string when it is one (for methods that route on it;
+/// others may carry any JSON there).
+fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<CowStr<'_>>(raw.get()).ok().map(|s| s.0)
+}
+
+/// A shape error is -32600 only when the whole body is valid JSON: serde stops at the first
+/// error, which may be a shape error before a syntax error further on (only on refusals, so
+/// the second pass costs valid requests nothing).
+fn classify_err(e: &serde_json::Error, body: &[u8]) -> EnvelopeError<'static> {
     match e.classify() {
-        serde_json::error::Category::Data => EnvelopeError::Invalid { id: None },
+        serde_json::error::Category::Data if serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+            invalid(None, "not a JSON-RPC object")
+        }
         _ => EnvelopeError::Parse,
     }
 }
@@ -74,7 +143,8 @@ fn classify_err(e: &serde_json::Error) -> EnvelopeError<'static> {
 struct Envelope<'a> {
     #[serde(borrow)]
     jsonrpc: Option<CowStr<'a>>,
-    #[serde(borrow)]
+    /// `default` + `present`: an absent id is None, a present one (even `null`) is Some.
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow)]
     method: Option<CowStr<'a>>,
@@ -82,6 +152,10 @@ struct Envelope<'a> {
     params: Option<Params<'a>>,
     result: Option<IgnoredAny>,
     error: Option<IgnoredAny>,
+}
+
+fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(d).map(Some)
 }
 
 /// A string that borrows from the input unless it had to be unescaped.
@@ -114,12 +188,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
-/// `params`: only `name` and `uri` are kept. Positional (array) params are accepted and
-/// ignored, as JSON-RPC allows them and MCP never routes on them.
+/// `params`: `name` and `uri` kept raw, `_meta`'s protocol version; the rest skipped.
+/// Positional (array) params are accepted and ignored, as JSON-RPC allows them.
 #[derive(Default)]
 struct Params<'a> {
-    name: Option<CowStr<'a>>,
-    uri: Option<CowStr<'a>>,
+    name: Option<&'a RawValue>,
+    uri: Option<&'a RawValue>,
+    version: Option<CowStr<'a>>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
@@ -132,11 +207,16 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut p = Params::default();
+                let mut meta_seen = false;
                 while let Some(key) = map.next_key::<CowStr<'a>>()? {
                     match &*key {
                         "name" if p.name.is_none() => p.name = Some(map.next_value()?),
                         "uri" if p.uri.is_none() => p.uri = Some(map.next_value()?),
-                        "name" | "uri" => return Err(de::Error::custom("duplicate params key")),
+                        "_meta" if !meta_seen => {
+                            meta_seen = true;
+                            p.version = map.next_value::<Meta<'a>>()?.version;
+                        }
+                        "name" | "uri" | "_meta" => return Err(de::Error::custom("duplicate params key")),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -153,67 +233,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// `_meta`: only the protocol version is read; it must be a string when present.
+struct Meta<'a> {
+    version: Option<CowStr<'a>>,
+}
 
-    fn req(body: &str) -> Message<'_> {
-        parse(body.as_bytes()).expect("valid")
-    }
-
-    #[test]
-    fn request_with_tool_name_borrows_and_skips_arguments() {
-        let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"deploy_app","arguments":{"x":[1,{"name":"no"}]}}}"#;
-        let Message::Request { id, method, name, uri } = req(body) else { panic!("not a request") };
-        assert_eq!((id, &*method, name.as_deref(), uri), ("7", "tools/call", Some("deploy_app"), None));
-        assert!(matches!(name, Some(Cow::Borrowed(_))));
-    }
-
-    #[test]
-    fn string_ids_keep_their_quotes_and_uris_are_read() {
-        let body = r#"{"id":"a\"b","jsonrpc":"2.0","method":"resources/read","params":{"uri":"file:///x"}}"#;
-        assert_eq!(
-            req(body),
-            Message::Request {
-                id: r#""a\"b""#,
-                method: "resources/read".into(),
-                name: None,
-                uri: Some("file:///x".into())
+impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Meta<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
             }
-        );
-    }
-
-    #[test]
-    fn notifications_responses_and_batches() {
-        assert_eq!(
-            req(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
-            Message::Notification { method: "notifications/initialized".into() }
-        );
-        assert_eq!(req(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#), Message::Response { id: "1" });
-        assert_eq!(req(r#" [{"jsonrpc":"2.0","id":1,"method":"ping"}]"#), Message::Batch);
-    }
-
-    #[test]
-    fn bad_input_is_parse_or_invalid() {
-        assert_eq!(parse(b"{nope"), Err(EnvelopeError::Parse));
-        assert_eq!(parse(b"[1,"), Err(EnvelopeError::Parse));
-        assert_eq!(parse(b"42"), Err(EnvelopeError::Invalid { id: None }));
-        assert_eq!(parse(br#"{"id":3,"method":"x"}"#), Err(EnvelopeError::Invalid { id: Some("3") }));
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":3}"#), Err(EnvelopeError::Invalid { id: Some("3") }));
-        assert_eq!(
-            parse(br#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#),
-            Err(EnvelopeError::Invalid { id: None })
-        );
-        assert_eq!(
-            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#),
-            Err(EnvelopeError::Invalid { id: None })
-        );
-    }
-
-    #[test]
-    fn escaped_names_are_unescaped() {
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"de\u0070loy"}}"#;
-        let Message::Request { name, .. } = req(body) else { panic!() };
-        assert_eq!(name.as_deref(), Some("deploy"));
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut version = None;
+                while let Some(key) = map.next_key::<CowStr<'a>>()? {
+                    if &*key != VERSION_KEY {
+                        map.next_value::<IgnoredAny>()?;
+                    } else if version.is_none() {
+                        version = Some(map.next_value()?);
+                    } else {
+                        return Err(de::Error::custom("duplicate protocol version"));
+                    }
+                }
+                Ok(Meta { version })
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
+
+#[cfg(test)]
+#[path = "envelope_tests.rs"]
+mod tests;

@@ -6,6 +6,7 @@ pub enum RpcCode {
     ParseError = -32700,
     InvalidRequest = -32600,
     MethodNotFound = -32601,
+    InvalidParams = -32602,
     /// Implementation-defined server error: proxy-side failures (no backend, upstream down).
     ServerError = -32000,
     /// Unknown session (SDK servers use -32001 for "Session not found").

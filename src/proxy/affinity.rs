@@ -47,8 +47,9 @@ pub fn pin_session(
     if !snap.pools[pool].contains(member.backend) {
         return Err(refuse("backend no longer in the pool"));
     }
-    // A token only works on a route that can reach its pool: no hopping across tenants.
-    if route.pool != Some(pool) && !route.rules.iter().any(|r| r.pool == Some(pool)) {
+    // A token only works on a route that can reach its pool (fallbacks included: sessions
+    // opened during a failover stay valid): no hopping across tenants.
+    if !route.serves(pool) {
         return Err(refuse("route does not serve the session's pool"));
     }
     // A backend the health check took out has lost (or cannot serve) its sessions: 404 makes

@@ -1,6 +1,6 @@
 //! Per-request context: the snapshot the request started with and everything the phases
-//! learn about it. Byte fields (`id`, `target`, `body`) are slices of the request body, not
-//! copies.
+//! learn about it. `call` is the one reading of the request ([`crate::mcp::call`]); its byte
+//! fields and `body` share the request body's buffer.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
 use super::sse_event::EndpointSniff;
 use crate::config::model::Timeouts;
+use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Reason;
 use crate::session::Member;
@@ -34,12 +36,10 @@ pub struct Ctx {
     /// The matching rule of the route, if any.
     pub rule: Option<usize>,
     pub pool: Option<usize>,
-    pub era: Era,
-    pub method: Method,
-    /// Tool or prompt name, or resource URI.
-    pub target: Option<Bytes>,
-    /// Raw JSON of the request id, echoed in local errors.
-    pub id: Option<Bytes>,
+    /// What the request is: era, method, target, id (echoed in local errors), batch elements.
+    pub call: Call,
+    /// The canonical path, when it differs from the client's: forwarded instead.
+    pub path: Option<String>,
     /// The pre-read body, replayed upstream by `request_body_filter`.
     pub body: Option<Bytes>,
     /// Whether this upstream attempt has sent the pre-read body yet.
@@ -49,6 +49,8 @@ pub struct Ctx {
     pub strip_expect: bool,
     pub pinned: Option<Pinned>,
     pub backend: Option<SocketAddr>,
+    /// The half-open probe this attempt claimed, handed back if it ends without an outcome.
+    pub probe: Option<HeldProbe>,
     /// Backends that failed this request (refused, or failed a safe request) and are
     /// skipped when it is retried.
     pub tried: Vec<SocketAddr>,
@@ -73,16 +75,15 @@ impl Ctx {
             route: None,
             rule: None,
             pool: None,
-            era: Era::Legacy,
-            method: Method::None,
-            target: None,
-            id: None,
+            call: Call::unread(Era::Legacy),
+            path: None,
             body: None,
             body_sent: false,
             streamed: 0,
             strip_expect: false,
             pinned: None,
             backend: None,
+            probe: None,
             tried: Vec::new(),
             timeouts: None,
             first_byte: None,
@@ -97,15 +98,16 @@ impl Ctx {
     /// Whether resending this request to another backend after it reached one is harmless:
     /// a safe method, or a tool the route declares idempotent.
     pub fn is_safe_to_resend(&self) -> bool {
-        if self.method.is_safe() {
-            return true;
-        }
         let Some(route) = self.route.and_then(|r| self.snap.router.routes().get(r)) else { return false };
-        let tool = self.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
-        match (self.method, tool) {
-            (Method::ToolsCall, Some(tool)) => route.idempotent_tools.iter().any(|g| g.is_match(tool)),
-            _ => false,
-        }
+        // Every element of a batch must be safe to resend.
+        self.call.one.method != Method::None
+            && self.call.elements().iter().all(|e| {
+                e.method.is_safe()
+                    || match (e.method, e.target_str()) {
+                        (Method::ToolsCall, Some(tool)) => route.idempotent_tools.iter().any(|g| g.is_match(tool)),
+                        _ => false,
+                    }
+            })
     }
 
     pub fn route_name(&self) -> &str {
@@ -114,8 +116,9 @@ impl Ctx {
 
     /// The bounded metric label for this request's tool.
     pub fn tool_label(&self) -> &str {
-        match (&self.target, self.method) {
-            (Some(t), Method::ToolsCall) => std::str::from_utf8(t).map_or("other", |t| self.snap.tool_label(t)),
+        match (self.call.one.target_str(), self.call.one.method) {
+            (Some(t), Method::ToolsCall) => self.snap.tool_label(t),
+            (None, Method::ToolsCall) if self.call.one.target.is_some() => "other",
             _ => "-",
         }
     }

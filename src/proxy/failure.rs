@@ -6,6 +6,10 @@
 //!   safe MCP method, or a tool the route declares idempotent), its body can be replayed,
 //!   and it is not pinned to its session's backend;
 //! - every retry spends the pool's retry budget, so a failing pool cannot double its load.
+//!
+//! An attempt that claimed a backend's half-open probe and ends without an outcome to report
+//! (its client went away, a stale pooled connection) hands the probe back, so the circuit is
+//! not left waiting for an answer that will never come.
 
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
@@ -13,6 +17,16 @@ use pingora::{Error, ErrorSource, ErrorType};
 use super::ctx::Ctx;
 use super::reply::Reject;
 use crate::state::State;
+use crate::upstream::breaker::{Breaker, Probe};
+use crate::upstream::Pool;
+
+/// A half-open probe the current upstream attempt holds.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldProbe {
+    pool: usize,
+    backend: std::net::SocketAddr,
+    probe: Probe,
+}
 
 /// Most backends one request is sent to after the first.
 pub const MAX_RETRIES: usize = 2;
@@ -99,8 +113,30 @@ pub fn reply_for(e: &Error) -> Option<Reject> {
     })
 }
 
-/// Feeds the outcome of an upstream exchange to the backend's circuit breaker.
-pub fn record(state: &State, ctx: &Ctx, ok: bool) {
+/// An upstream attempt is bound to `addr` of `pool` (`ctx.pool`): a probe the previous attempt
+/// still holds is handed back, and the probe this one claimed in `select`, if any, is kept.
+pub fn bound(ctx: &mut Ctx, pool: &Pool, addr: std::net::SocketAddr) {
+    abandon(ctx);
+    // A pinned attempt never went through `select`, so it claimed nothing.
+    if ctx.pinned.is_some() {
+        return;
+    }
+    let probe = pool.breaker(addr).and_then(Breaker::probe);
+    ctx.probe = probe.zip(ctx.pool).map(|(probe, pool)| HeldProbe { pool, backend: addr, probe });
+}
+
+/// The attempt ends with no outcome recorded: its probe, if it held one, goes back.
+pub fn abandon(ctx: &mut Ctx) {
+    let Some(held) = ctx.probe.take() else { return };
+    if let Some(breaker) = ctx.snap.pools.get(held.pool).and_then(|p| p.breaker(held.backend)) {
+        breaker.release(held.probe);
+    }
+}
+
+/// Feeds the outcome of an upstream exchange to the backend's circuit breaker (which settles
+/// the attempt's probe, if it held one).
+pub fn record(state: &State, ctx: &mut Ctx, ok: bool) {
+    ctx.probe = None;
     let (Some(pool), Some(addr)) = (ctx.pool.and_then(|i| ctx.snap.pools.get(i)), ctx.backend) else { return };
     let Some(breaker) = pool.breaker(addr) else { return };
     if ok {

@@ -11,7 +11,7 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let elapsed = ctx.start.elapsed();
     let route = ctx.route_name();
-    let method = ctx.method.as_str();
+    let method = ctx.call.one.method.as_str();
     let tool = ctx.tool_label();
     let m = &state.metrics;
     m.requests.with_label_values(&[route, method, tool, status_label(status)]).inc();
@@ -31,6 +31,6 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
         client: session.client_addr().and_then(|a| a.as_inet()).copied(),
         duration_us: elapsed.as_micros() as u64,
         reason: ctx.reason.map(|r| r.as_str()),
-        era: ctx.era.as_str(),
+        era: ctx.call.era.as_str(),
     });
 }

@@ -9,6 +9,7 @@ pub mod ctx;
 pub mod failure;
 pub mod finish;
 pub mod first_byte;
+pub mod head;
 pub mod reply;
 pub mod request;
 pub mod response;
@@ -96,6 +97,10 @@ impl ProxyHttp for Edge {
         let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {
             return Ok(());
         };
+        // The backend sees the path the route matched, never another spelling of it.
+        if let Some(path) = ctx.path.as_deref() {
+            set_path(req, path);
+        }
         if let Some(path) = &pool.config.path {
             rewrite_path(req, ctx, path);
         }
@@ -240,6 +245,7 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        failure::abandon(ctx);
         finish::record(&self.state, session, ctx);
     }
 }
@@ -264,6 +270,7 @@ fn bind(ctx: &mut Ctx, pool: &crate::upstream::Pool, addr: std::net::SocketAddr)
             timeouts = timeouts.with(&rule.timeouts);
         }
     }
+    failure::bound(ctx, pool, addr);
     ctx.backend = Some(addr);
     ctx.timeouts = Some(timeouts);
     ctx.first_byte = None;
@@ -282,12 +289,19 @@ fn rewrite_path(req: &mut RequestHeader, ctx: &Ctx, pool_path: &str) {
     if !matches!(route.path, PathMatch::Exact(_)) || req.uri.path() == pool_path {
         return;
     }
+    set_path(req, pool_path);
+}
+
+/// Replaces the request target by `path` plus the original query, in origin form (an
+/// absolute-form target's authority was checked against `Host` and is not forwarded).
+fn set_path(req: &mut RequestHeader, path: &str) {
     let uri = match req.uri.query() {
-        Some(q) => format!("{pool_path}?{q}"),
-        None => pool_path.to_owned(),
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     };
-    if let Ok(uri) = uri.parse::<http::Uri>() {
-        req.set_uri(uri);
+    match uri.parse::<http::Uri>() {
+        Ok(uri) => req.set_uri(uri),
+        Err(_) => tracing::debug!("canonical path does not form a URI; forwarding as sent"),
     }
 }
 

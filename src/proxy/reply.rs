@@ -35,6 +35,56 @@ impl Reject {
         "no rule matches this request and the route has no default pool",
     );
     pub const ORIGIN: Reject = Reject::new(403, RpcCode::InvalidRequest, Reason::Origin, "Origin not allowed");
+    pub const HOST: Reject = Reject::new(
+        403,
+        RpcCode::InvalidRequest,
+        Reason::Host,
+        "Host not allowed on this listener (DNS rebinding protection); add it to the route's allowed_hosts",
+    );
+    pub const DUPLICATE_HEADER: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "a header that must appear once (Host, Origin, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID) appears twice",
+    );
+    pub const CONNECTION: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "Connection names an end-to-end header (Host, Mcp-*, MCP-Protocol-Version, Content-*, Origin, Authorization, Accept)",
+    );
+    pub const NO_HOST: Reject =
+        Reject::new(400, RpcCode::InvalidRequest, Reason::BadHead, "HTTP/1.1 request without a Host header");
+    pub const HOST_MISMATCH: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "the absolute-form request target names another host than the Host header",
+    );
+    pub const BAD_PATH: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "path cannot be canonicalised: it must start with / and must not encode /, \\, . or NUL",
+    );
+    pub const BATCH: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BatchRefused,
+        "Invalid Request: JSON-RPC batches are not accepted (MCP removed batching in 2025-06-18)",
+    );
+    pub const BATCH_SPLIT: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BatchRefused,
+        "Invalid Request: the batch's elements route to different pools; send them separately",
+    );
+    pub const MISSING_TARGET: Reject = Reject::new(
+        400,
+        RpcCode::InvalidParams,
+        Reason::InvalidParams,
+        "Invalid params: tools/call and prompts/get need params.name, resources/* need params.uri",
+    );
     pub const PARSE: Reject =
         Reject::new(400, RpcCode::ParseError, Reason::ParseError, "Parse error: the body is not valid JSON");
     pub const INVALID: Reject = Reject::new(
@@ -51,17 +101,11 @@ impl Reject {
         Reason::LengthRequired,
         "this route reads the body to route it, and a chunked body over 64 KiB cannot be replayed upstream; send Content-Length",
     );
-    pub const BAD_HEADER: Reject = Reject::new(
-        400,
-        RpcCode::InvalidRequest,
-        Reason::InvalidRequest,
-        "malformed =?base64?...?= encoding in Mcp-Name",
-    );
     pub const HEADER_MISMATCH: Reject = Reject::new(
         400,
         RpcCode::HeaderMismatch,
         Reason::HeaderMismatch,
-        "Mcp-Method/Mcp-Name headers do not match the body",
+        "Header mismatch: MCP-Protocol-Version, Mcp-Method and Mcp-Name must be present (2026-07-28) and match the body",
     );
     pub const UNKNOWN_SESSION: Reject = Reject::new(
         404,
@@ -90,7 +134,7 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
         Refusal::Concurrency => (429, "concurrency limit", 1),
         Refusal::Unavailable { retry_after } => (503, "limit store unreachable for", retry_after),
     };
-    let body = ctx.id.as_ref().map(|id| {
+    let body = ctx.call.one.id.as_ref().map(|id| {
         let message = match status {
             429 => format!("{what} `{}` exceeded; retry after {retry_after} s", limited.limit),
             _ => format!("{what} `{}`; retry after {retry_after} s", limited.limit),
@@ -104,7 +148,7 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
 pub async fn send(session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
     ctx.reason = Some(reject.reason);
-    let body = error_body(ctx.id.as_deref(), reject.code, reject.message);
+    let body = error_body(ctx.call.one.id.as_deref(), reject.code, reject.message);
     tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
     write(session, reject.status, None, Some(body)).await
 }

@@ -4,6 +4,11 @@
 //! Checked once, at the start: a stream already admitted is never cut by a limit. A
 //! `backend = "redis"` limit checks its rate in the shared store and applies its
 //! `on_redis_error` policy here when the store cannot answer.
+//!
+//! Two stages: limits whose key does not depend on the body (client, route, header) run
+//! before the body is read, so a throttled client cannot make the proxy buffer a large body;
+//! the rest run on the one reading of the request, once per message, so every element of a
+//! batch is keyed and charged.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -17,8 +22,10 @@ use super::ctx::Ctx;
 use crate::config::model::{KeyPart, LimitBackend, RedisFailure, RouteConfig};
 use crate::limits::redis_store::RedisStore;
 use crate::limits::{KeyHasher, Limiter, Refusal};
+use crate::mcp::call::Element;
 use crate::mcp::method::Method;
 use crate::metrics::Reason;
+use crate::router::{Msg, RouteExt};
 use crate::state::State;
 
 /// A limit refused the request.
@@ -27,43 +34,99 @@ pub struct Limited {
     pub refusal: Refusal,
 }
 
-pub async fn admit(state: &State, session: &Session, ctx: &mut Ctx, route: &RouteConfig) -> Result<(), Limited> {
-    let snap = std::sync::Arc::clone(&ctx.snap);
-    let rule_limits = ctx.rule.and_then(|r| route.rules.get(r)).map_or(&[][..], |r| &r.limits[..]);
-    for &i in route.limits.iter().chain(rule_limits) {
-        let Some(limiter) = snap.limiters.get(i) else { continue };
-        let tool = ctx.target.as_deref().and_then(|t| std::str::from_utf8(t).ok());
-        let redis = match (limiter.config.backend, snap.redis.as_deref()) {
-            (LimitBackend::Redis { on_error }, Some(store)) => Some((on_error, store)),
-            _ => None,
+/// When limits are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the body is read: limits that key on the client, route or headers only.
+    Head,
+    /// After classification: limits keyed by method or tool or with costs, and rule limits.
+    Call,
+}
+
+pub async fn admit(
+    state: &State,
+    session: &Session,
+    ctx: &mut Ctx,
+    route: &RouteConfig,
+    stage: Stage,
+) -> Result<(), Limited> {
+    let Ctx { snap, call, rule, guards, reason, .. } = ctx;
+    let mut held = Held { guards, reason };
+    let version = session
+        .req_header()
+        .headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(crate::router::ASSUMED_VERSION);
+    for element in call.elements() {
+        let route_limits = route.limits.iter().filter(|&&i| {
+            let by_call = snap.limiters.get(i).is_some_and(|l| l.by_call());
+            by_call == (stage == Stage::Call)
+        });
+        // A batch element's own rule; a single message's rule was found once already.
+        let rule = match (stage, call.batch.is_empty()) {
+            (Stage::Head, _) => None,
+            (Stage::Call, true) => rule.and_then(|r| route.rules.get(r)),
+            (Stage::Call, false) => route.rule(Msg { era: call.era, version, element }).map(|(_, r)| r),
         };
-        // Redis keys must read the same in every replica and every build: SHA-256, not the
-        // process-local hash the estimators use.
-        let mut stable = redis.map(|_| Sha256::new());
-        let (key, tier_value) = key_of(limiter, session, ctx, route, stable.as_mut());
-        let label = || label_of(limiter, session, ctx, route);
-        let outcome = match (redis, stable) {
-            (Some((on_error, store)), Some(stable)) => {
-                let shared_key = SharedKey { local: key, stable: stable.finalize().into() };
-                let cost = limiter.cost(tool);
-                shared(state, store, limiter, on_error, &shared_key, tier_value.as_deref(), cost, &label).await
-            }
-            _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool), &label),
-        };
-        match outcome {
-            Ok(Some(guard)) => ctx.guards.push(guard),
-            Ok(None) => {}
-            Err(refusal) => {
-                let reason = match refusal {
-                    Refusal::Rate { .. } => Reason::RateLimited,
-                    Refusal::Concurrency => Reason::ConcurrencyLimited,
-                    Refusal::Unavailable { .. } => Reason::LimiterUnavailable,
-                };
-                state.metrics.limited.with_label_values(&[&route.name, limiter.name(), reason.as_str()]).inc();
-                ctx.guards.clear();
-                ctx.reason = Some(reason);
-                return Err(Limited { limit: limiter.name().to_owned(), refusal });
-            }
+        let rule_limits = rule.map_or(&[][..], |r| &r.limits[..]);
+        for &i in route_limits.chain(rule_limits) {
+            let Some(limiter) = snap.limiters.get(i) else { continue };
+            check(state, session, &mut held, route, limiter, element, snap).await?;
+        }
+        if stage == Stage::Head {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// What an admission leaves in the context: guards to hold, and why it refused.
+struct Held<'c> {
+    guards: &'c mut Vec<Guard>,
+    reason: &'c mut Option<Reason>,
+}
+
+async fn check(
+    state: &State,
+    session: &Session,
+    held: &mut Held<'_>,
+    route: &RouteConfig,
+    limiter: &Limiter,
+    element: &Element,
+    snap: &crate::state::Snapshot,
+) -> Result<(), Limited> {
+    let tool = (element.method == Method::ToolsCall).then(|| element.target_str()).flatten();
+    let redis = match (limiter.config.backend, snap.redis.as_deref()) {
+        (LimitBackend::Redis { on_error }, Some(store)) => Some((on_error, store)),
+        _ => None,
+    };
+    // Redis keys must read the same in every replica and every build: SHA-256, not the
+    // process-local hash the estimators use.
+    let mut stable = redis.map(|_| Sha256::new());
+    let (key, tier_value) = key_of(limiter, session, element, route, stable.as_mut());
+    let label = || label_of(limiter, session, element, route);
+    let outcome = match (redis, stable) {
+        (Some((on_error, store)), Some(stable)) => {
+            let shared_key = SharedKey { local: key, stable: stable.finalize().into() };
+            let cost = limiter.cost(tool);
+            shared(state, store, limiter, on_error, &shared_key, tier_value.as_deref(), cost, &label).await
+        }
+        _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool), &label),
+    };
+    match outcome {
+        Ok(Some(guard)) => held.guards.push(guard),
+        Ok(None) => {}
+        Err(refusal) => {
+            let reason = match refusal {
+                Refusal::Rate { .. } => Reason::RateLimited,
+                Refusal::Concurrency => Reason::ConcurrencyLimited,
+                Refusal::Unavailable { .. } => Reason::LimiterUnavailable,
+            };
+            state.metrics.limited.with_label_values(&[&route.name, limiter.name(), reason.as_str()]).inc();
+            held.guards.clear();
+            *held.reason = Some(reason);
+            return Err(Limited { limit: limiter.name().to_owned(), refusal });
         }
     }
     Ok(())
@@ -119,7 +182,7 @@ async fn shared(
 fn key_of(
     limiter: &Limiter,
     session: &Session,
-    ctx: &Ctx,
+    element: &Element,
     route: &RouteConfig,
     mut stable: Option<&mut Sha256>,
 ) -> (u64, Option<String>) {
@@ -137,8 +200,8 @@ fn key_of(
                 &ip_bytes
             }
             KeyPart::Route => route.name.as_bytes(),
-            KeyPart::Method => ctx.method.as_str().as_bytes(),
-            KeyPart::Tool => ctx.target.as_deref().unwrap_or_default(),
+            KeyPart::Method => element.method.as_str().as_bytes(),
+            KeyPart::Tool => element.target.as_deref().unwrap_or_default(),
             KeyPart::Header(name) => session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()),
         };
         if n == 0 && !limiter.config.assign.is_empty() {
@@ -160,7 +223,7 @@ fn key_of(
 /// How a busy key reads in `/status`: `client_ip=10.0.0.7 tool=search`. Header values (often
 /// API keys) and resource URIs (which may carry credentials) appear only as a hash keyed with
 /// a random per-process secret, so they cannot be confirmed by guessing; long names are cut.
-fn label_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig) -> String {
+fn label_of(limiter: &Limiter, session: &Session, element: &Element, route: &RouteConfig) -> String {
     let mut out = String::new();
     for part in &limiter.config.key {
         if !out.is_empty() {
@@ -172,8 +235,8 @@ fn label_of(limiter: &Limiter, session: &Session, ctx: &Ctx, route: &RouteConfig
                 out.push_str(&format!("client_ip={}", ip.as_deref().unwrap_or("-")));
             }
             KeyPart::Route => out.push_str(&format!("route={}", route.name)),
-            KeyPart::Method => out.push_str(&format!("method={}", ctx.method.as_str())),
-            KeyPart::Tool => match (ctx.method, ctx.target.as_deref()) {
+            KeyPart::Method => out.push_str(&format!("method={}", element.method.as_str())),
+            KeyPart::Tool => match (element.method, element.target.as_deref()) {
                 (Method::ToolsCall | Method::PromptsGet, Some(name)) => {
                     let name = String::from_utf8_lossy(name);
                     out.push_str(&format!("tool={}", name.chars().take(64).collect::<String>()));

@@ -1,15 +1,24 @@
-//! The session-token HMAC key: from `[sessions] key_file`, or random per process.
+//! The session-token key: from `[sessions] key_file`, or random per process. The configured
+//! bytes are never used directly: the token cipher gets a key derived from them with a fixed
+//! label, so the same file could key another purpose without the two ever sharing a key.
 
 use std::path::Path;
 
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::Sha256;
 
-/// Keys shorter than this are refused: HMAC-SHA256 wants at least its output size.
+/// Keys shorter than this are refused: the derived 256-bit cipher key needs as much entropy.
 pub const MIN_KEY_BYTES: usize = 32;
+
+/// Domain separation for the derived key; a new token format takes a new label.
+const AEAD_LABEL: &[u8] = b"mcp-edge session token v2 xchacha20poly1305";
 
 #[derive(Clone)]
 pub struct SessionKey {
     bytes: Vec<u8>,
+    /// HMAC-SHA256(bytes, AEAD_LABEL), derived once so sealing and opening do not pay for it.
+    aead: [u8; 32],
     /// Whether replicas can share it (false: random, this process only).
     pub shared: bool,
 }
@@ -26,7 +35,7 @@ impl SessionKey {
     pub fn random() -> SessionKey {
         let mut bytes = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
-        SessionKey { bytes, shared: false }
+        SessionKey::new(bytes, false)
     }
 
     /// Reads a key file; surrounding whitespace is ignored so `base64 > file` works.
@@ -37,11 +46,24 @@ impl SessionKey {
         if bytes.len() < MIN_KEY_BYTES {
             return Err(KeyError::TooShort { path: display, len: bytes.len() });
         }
-        Ok(SessionKey { bytes, shared: true })
+        Ok(SessionKey::new(bytes, true))
+    }
+
+    fn new(bytes: Vec<u8>, shared: bool) -> SessionKey {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).unwrap_or_else(|_| unreachable!());
+        mac.update(AEAD_LABEL);
+        let aead = mac.finalize().into_bytes().into();
+        SessionKey { bytes, aead, shared }
     }
 
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The key the token cipher uses.
+    pub(super) fn aead_key(&self) -> &[u8; 32] {
+        &self.aead
     }
 }
 

@@ -69,6 +69,19 @@ mod tests {
     }
 
     #[test]
+    fn replicas_with_the_same_key_file_open_each_others_tokens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("key");
+        std::fs::write(&file, "shared-session-key-material-0123456789abcdef\n").expect("write key");
+        let (a, b) = (SessionKey::from_file(&file).expect("key"), SessionKey::from_file(&file).expect("key"));
+        let (replica_a, replica_b) = (KeyRing::new(a), KeyRing::new(b));
+        let token = replica_a.seal(&[member()]).expect("fits");
+        assert_eq!(replica_b.open(&token), Ok(vec![member()]));
+        let stranger = KeyRing::new(SessionKey::random());
+        assert_eq!(stranger.open(&token), Err(TokenError::BadSignature));
+    }
+
+    #[test]
     fn rotating_to_the_same_key_changes_nothing() {
         let ring = KeyRing::new(SessionKey::random());
         let same = ring.rotate(ring.current.clone(), Duration::from_secs(60));

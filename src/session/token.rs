@@ -1,21 +1,33 @@
-//! Token format: `e1.` + base64url(payload ‖ tag), where tag = HMAC-SHA256(key, domain ‖
-//! payload) truncated to 16 bytes, and payload = version, member count, then per member:
-//! pool name (u8 length), backend address (family byte, IP, port), upstream session id (u16
-//! length). Only visible ASCII, as the spec requires of session ids.
+//! Token format v2: `e1.` + base64url(version ‖ nonce ‖ ciphertext ‖ tag), sealed with
+//! XChaCha20-Poly1305 under a key derived from the session key (see `key`). The version byte
+//! (2) and the prefix are authenticated as associated data; the nonce is 24 random bytes per
+//! seal, so random nonces never collide in practice. The plaintext is the member count, then
+//! per member: pool name (u8 length), backend address (family byte, IP, port), upstream
+//! session id (u16 length). Clients see only ciphertext: no pool, backend or upstream id.
+//!
+//! `e1.` stays the marker of "ours" (callers look for it in query strings); the version byte
+//! inside tells formats apart. Version 1 tokens (readable, HMAC-signed) are refused as
+//! malformed, which the proxy answers like any unknown session: 404, and the client
+//! re-initializes. Only visible ASCII, as the spec requires of session ids.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
 
 use super::SessionKey;
 
 const PREFIX: &str = "e1.";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-const DOMAIN: &[u8] = b"mcp-edge session token v1";
+/// Version byte and nonce, in clear before the ciphertext.
+const HEADER_LEN: usize = 1 + NONCE_LEN;
+/// Associated data: what the cipher authenticates without hiding.
+const AAD: &[u8] = b"e1.\x02";
 /// Longest token accepted from a client; longer is rejected before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -33,70 +45,81 @@ pub enum TokenError {
     Foreign,
     #[error("malformed session token")]
     Malformed,
-    #[error("session token signature does not verify")]
+    /// Sealed by another key (or altered): the ring may try its previous key.
+    #[error("session token does not authenticate under this key")]
     BadSignature,
 }
 
-fn mac(key: &SessionKey) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length, so this cannot fail; SessionKey enforces a minimum.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).unwrap_or_else(|_| unreachable!());
-    m.update(DOMAIN);
-    m
+fn cipher(key: &SessionKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(key.aead_key().into())
 }
 
 /// Seals members into a token. Returns None only if a field does not fit the format
-/// (pool name over 255 bytes, session id over 64 KiB), which callers treat as "pass through".
+/// (pool name over 255 bytes, session id over 64 KiB, token over [`MAX_TOKEN_LEN`]), which
+/// callers treat as "pass through".
 pub fn seal(key: &SessionKey, members: &[Member]) -> Option<String> {
-    let mut payload = Vec::with_capacity(64);
-    payload.push(VERSION);
-    payload.push(u8::try_from(members.len()).ok()?);
-    for m in members {
-        payload.push(u8::try_from(m.pool.len()).ok()?);
-        payload.extend_from_slice(m.pool.as_bytes());
-        match m.backend.ip() {
-            IpAddr::V4(ip) => {
-                payload.push(4);
-                payload.extend_from_slice(&ip.octets());
-            }
-            IpAddr::V6(ip) => {
-                payload.push(6);
-                payload.extend_from_slice(&ip.octets());
-            }
-        }
-        payload.extend_from_slice(&m.backend.port().to_be_bytes());
-        payload.extend_from_slice(&u16::try_from(m.session.len()).ok()?.to_be_bytes());
-        payload.extend_from_slice(m.session.as_bytes());
-    }
-    let mut h = mac(key);
-    h.update(&payload);
-    payload.extend_from_slice(&h.finalize().into_bytes()[..TAG_LEN]);
-    let mut out = String::with_capacity(PREFIX.len() + payload.len() * 4 / 3 + 4);
+    let mut raw = Vec::with_capacity(HEADER_LEN + 64 + TAG_LEN);
+    raw.push(VERSION);
+    raw.resize(HEADER_LEN, 0);
+    rand::thread_rng().fill_bytes(&mut raw[1..HEADER_LEN]);
+    encode(members, &mut raw)?;
+    let (header, plaintext) = raw.split_at_mut(HEADER_LEN);
+    let nonce = XNonce::from_slice(&header[1..]);
+    // Fails only for messages over 256 GiB; the length checks above rule that out.
+    let tag = cipher(key).encrypt_in_place_detached(nonce, AAD, plaintext).ok()?;
+    raw.extend_from_slice(&tag);
+    let mut out = String::with_capacity(PREFIX.len() + raw.len().div_ceil(3) * 4);
     out.push_str(PREFIX);
-    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+    URL_SAFE_NO_PAD.encode_string(&raw, &mut out);
     // A token `open` would refuse is no token at all.
     (out.len() <= MAX_TOKEN_LEN).then_some(out)
 }
 
-/// Opens a token: checks the signature first, then decodes the members.
+/// Opens a token: authenticates and decrypts first, then decodes the members.
 pub fn open(key: &SessionKey, token: &str) -> Result<Vec<Member>, TokenError> {
     let body = token.strip_prefix(PREFIX).ok_or(TokenError::Foreign)?;
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
-    let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Malformed)?;
-    let split = raw.len().checked_sub(TAG_LEN).ok_or(TokenError::Malformed)?;
-    let (payload, tag) = raw.split_at(split);
-    let mut h = mac(key);
-    h.update(payload);
-    h.verify_truncated_left(tag).map_err(|_| TokenError::BadSignature)?;
-    decode(payload).ok_or(TokenError::Malformed)
+    let mut raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Malformed)?;
+    let tag_at = raw.len().checked_sub(TAG_LEN).filter(|&at| at >= HEADER_LEN).ok_or(TokenError::Malformed)?;
+    if raw.first() != Some(&VERSION) {
+        return Err(TokenError::Malformed);
+    }
+    let (sealed, tag) = raw.split_at_mut(tag_at);
+    let (header, ciphertext) = sealed.split_at_mut(HEADER_LEN);
+    let nonce = XNonce::from_slice(&header[1..]);
+    cipher(key)
+        .decrypt_in_place_detached(nonce, AAD, ciphertext, (&*tag).into())
+        .map_err(|_| TokenError::BadSignature)?;
+    decode(ciphertext).ok_or(TokenError::Malformed)
 }
 
-fn decode(payload: &[u8]) -> Option<Vec<Member>> {
-    let mut r = Reader(payload);
-    if r.u8()? != VERSION {
-        return None;
+/// Appends the plaintext for `members` to `out`.
+fn encode(members: &[Member], out: &mut Vec<u8>) -> Option<()> {
+    out.push(u8::try_from(members.len()).ok()?);
+    for m in members {
+        out.push(u8::try_from(m.pool.len()).ok()?);
+        out.extend_from_slice(m.pool.as_bytes());
+        match m.backend.ip() {
+            IpAddr::V4(ip) => {
+                out.push(4);
+                out.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                out.push(6);
+                out.extend_from_slice(&ip.octets());
+            }
+        }
+        out.extend_from_slice(&m.backend.port().to_be_bytes());
+        out.extend_from_slice(&u16::try_from(m.session.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(m.session.as_bytes());
     }
+    Some(())
+}
+
+fn decode(plaintext: &[u8]) -> Option<Vec<Member>> {
+    let mut r = Reader(plaintext);
     let n = r.u8()? as usize;
     let mut members = Vec::with_capacity(n);
     for _ in 0..n {
@@ -139,12 +162,54 @@ mod tests {
         Member { pool: "tools".into(), backend: "127.0.0.1:9001".parse().expect("addr"), session: session.into() }
     }
 
+    /// Every readable rendering of a token a client could try: as sent, and its decoded bytes.
+    fn readable_forms(token: &str) -> Vec<String> {
+        let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
+        vec![token.to_owned(), String::from_utf8_lossy(&raw).into_owned(), format!("{raw:?}")]
+    }
+
     #[test]
     fn sealed_token_opens_with_the_same_key_and_is_visible_ascii() {
         let key = SessionKey::random();
         let token = seal(&key, &[member("abc123")]).expect("fits");
         assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_eq!(open(&key, &token), Ok(vec![member("abc123")]));
+    }
+
+    #[test]
+    fn a_token_hides_the_pool_the_backend_and_the_upstream_id() {
+        let key = SessionKey::random();
+        let secret = member("upstream-session-7f3a9c");
+        let token = seal(&key, std::slice::from_ref(&secret)).expect("fits");
+        let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
+        let octets = [127u8, 0, 0, 1];
+        let port = 9001u16.to_be_bytes();
+        for form in readable_forms(&token) {
+            for needle in ["tools", "127.0.0.1", "9001", "upstream-session-7f3a9c", "7f3a9c"] {
+                assert!(!form.contains(needle), "{needle:?} readable in {form:?}");
+            }
+        }
+        assert!(!raw.windows(4).any(|w| w == octets), "backend IP in the clear");
+        assert!(!raw.windows(5).any(|w| w == b"tools"), "pool name in the clear");
+        assert!(!raw.windows(6).any(|w| w[..4] == octets && w[4..] == port), "backend address in the clear");
+        // A fresh nonce per seal: the same member never gives the same token twice.
+        assert_ne!(seal(&key, std::slice::from_ref(&secret)), Some(token));
+    }
+
+    #[test]
+    fn tampering_with_any_byte_is_refused() {
+        let key = SessionKey::random();
+        let token = seal(&key, &[member("abc")]).expect("fits");
+        let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
+        for i in 0..raw.len() {
+            let mut bad = raw.clone();
+            bad[i] ^= 0x01;
+            let forged = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&bad));
+            let refused = open(&key, &forged);
+            assert!(matches!(refused, Err(TokenError::BadSignature | TokenError::Malformed)), "byte {i}: {refused:?}");
+        }
+        let truncated = open(&key, &token[..token.len() - 1]);
+        assert!(matches!(truncated, Err(TokenError::BadSignature | TokenError::Malformed)), "{truncated:?}");
     }
 
     #[test]
@@ -164,18 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn forged_foreign_and_other_key_tokens_are_refused() {
+    fn foreign_other_key_and_old_format_tokens_are_refused() {
         let key = SessionKey::random();
         let token = seal(&key, &[member("abc")]).expect("fits");
         assert_eq!(open(&SessionKey::random(), &token), Err(TokenError::BadSignature));
-        let mut forged = token.clone().into_bytes();
-        let last = forged.len() - 5;
-        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-        let forged = String::from_utf8(forged).expect("ascii");
-        assert!(matches!(open(&key, &forged), Err(TokenError::BadSignature | TokenError::Malformed)));
         assert_eq!(open(&key, "raw-backend-session"), Err(TokenError::Foreign));
         assert_eq!(open(&key, "e1.!!!"), Err(TokenError::Malformed));
         assert_eq!(open(&key, "e1."), Err(TokenError::Malformed));
         assert_eq!(open(&key, &format!("e1.{}", "A".repeat(5000))), Err(TokenError::Malformed));
+        // A version 1 token (readable payload and a 16-byte HMAC tag) is ours but retired.
+        let mut v1 = vec![1u8, 1, 5];
+        v1.extend_from_slice(b"tools\x04\x7f\0\0\x01\x23\x29\0\x03abc");
+        v1.extend_from_slice(&[0u8; 16]);
+        assert_eq!(open(&key, &format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&v1))), Err(TokenError::Malformed));
     }
 }

@@ -105,12 +105,6 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
             .map(|o| format!("limit {} removed", o.name)),
     );
-    out.extend(
-        old.limits
-            .iter()
-            .filter(|o| !new.limits.iter().any(|l| l.name == o.name))
-            .map(|o| format!("limit {} removed", o.name)),
-    );
     if old.redis != new.redis {
         out.push("redis changed".into());
     }
@@ -130,6 +124,9 @@ impl State {
         match &result {
             Ok((generation, changes)) => {
                 tracing::info!(generation, changes = %if changes.is_empty() { "none".into() } else { changes.join("; ") }, "config reloaded");
+                for w in crate::config::lint::warnings(&self.snapshot().config) {
+                    tracing::warn!(warning = %w, "config");
+                }
                 self.metrics.config_reloads.with_label_values(&["ok"]).inc();
                 self.metrics
                     .config_last_success
@@ -172,7 +169,7 @@ impl State {
             next.pools.iter().filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p))).cloned().collect();
         let mut probes = tokio::task::JoinSet::new();
         for pool in fresh {
-            let limit = pool.config.health.timeout * 2;
+            let limit = pool.config.health.timeout.saturating_mul(2);
             probes.spawn(async move { tokio::time::timeout(limit, pool.run_health_check()).await });
         }
         while probes.join_next().await.is_some() {}
@@ -215,6 +212,12 @@ mod tests {
                 "route r removed"
             ]
         );
+    }
+
+    #[test]
+    fn a_removed_limit_is_listed_once() {
+        let limit = "[[limit]]\nname = \"per-ip\"\nrate = \"10/s\"\nkey = [\"client_ip\"]\n";
+        assert_eq!(changes(&conf(limit), &conf("")), vec!["limit per-ip removed".to_owned()]);
     }
 
     #[test]

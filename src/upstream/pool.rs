@@ -115,7 +115,7 @@ impl Pool {
     pub fn peer(&self, addr: SocketAddr, timeouts: &Timeouts) -> HttpPeer {
         let mut peer = HttpPeer::new(addr, self.config.tls, self.config.sni.clone());
         peer.options.connection_timeout = Some(timeouts.connect);
-        peer.options.total_connection_timeout = Some(timeouts.connect + Duration::from_secs(1));
+        peer.options.total_connection_timeout = Some(timeouts.connect.saturating_add(Duration::from_secs(1)));
         // Pingora applies one timeout to every upstream read, including the gaps between SSE
         // events, so it is the long idle one; the proxy's first-byte timer shortens the wait
         // for the response header.

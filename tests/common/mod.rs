@@ -4,6 +4,8 @@
 
 pub mod http;
 pub mod peers;
+pub mod raw;
+pub mod recording;
 pub mod redis;
 
 use std::io::Write;
@@ -134,7 +136,7 @@ impl Edge {
 
     pub fn start_opts(body: &str, opts: Opts<'_>) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (port, admin) = (free_port(), free_port());
+        let (port, admin) = (opts.port.unwrap_or_else(free_port), free_port());
         let config = dir.path().join("mcp-edge.toml");
         write_config(&config, port, admin, dir.path(), &opts, body);
         let log = std::fs::File::create(dir.path().join("mcp-edge.log")).expect("log file");
@@ -146,11 +148,22 @@ impl Edge {
                 .envs(opts.env.iter().copied())
                 .stderr(log),
         );
-        let edge = Edge { port, admin, dir, config, proc };
-        wait_until("mcp-edge /readyz", Duration::from_secs(20), || {
-            http::try_status(edge.admin, "/readyz") == Some(200)
-        });
+        let mut edge = Edge { port, admin, dir, config, proc };
+        edge.wait_ready();
         edge
+    }
+
+    /// Polls `/readyz` until 200; fails at once, with the log, if mcp-edge exited (a config
+    /// error, say) instead of waiting out the deadline.
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http::try_status(self.admin, "/readyz") != Some(200) {
+            if let Ok(Some(status)) = self.proc.child.try_wait() {
+                panic!("mcp-edge exited ({status}) before it was ready; its log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for mcp-edge /readyz; its log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -202,6 +215,10 @@ pub struct Opts<'a> {
     pub sessions: &'a str,
     /// Environment for the mcp-edge process.
     pub env: &'a [(&'a str, &'a str)],
+    /// The proxy listener's IP; `None` is 127.0.0.1.
+    pub listen_ip: Option<&'a str>,
+    /// The proxy listener's port, when the config must name it; `None` is a free one.
+    pub port: Option<u16>,
 }
 
 fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>, body: &str) {
@@ -209,7 +226,8 @@ fn write_config(path: &Path, port: u16, admin: u16, dir: &Path, opts: &Opts<'_>,
     let d = dir.display();
     writeln!(
         f,
-        "[proxy]\nlisten = [\"127.0.0.1:{port}\"]\nthreads = 2\npid_file = \"{d}/pid\"\nupgrade_sock = \"{d}/upgrade.sock\"\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{}\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+        "[proxy]\nlisten = [\"{}:{port}\"]\nthreads = 2\npid_file = \"{d}/pid\"\nupgrade_sock = \"{d}/upgrade.sock\"\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n{}\n\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+        opts.listen_ip.unwrap_or("127.0.0.1"),
         opts.proxy
     )
     .expect("write config");

@@ -79,3 +79,54 @@ fn tail(bytes: &[u8]) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
+
+/// One check of an official conformance scenario, as its `checks.json` reports it.
+#[derive(Debug)]
+pub struct Check {
+    pub id: String,
+    pub status: String,
+    pub detail: serde_json::Value,
+}
+
+impl Peers {
+    /// Runs the official MCP conformance suite's server `scenario` against `url`
+    /// (`PEERS_CONFORMANCE`, `@modelcontextprotocol/conformance`) and returns its checks.
+    /// The CLI exits non-zero when a check fails, so the checks are read from its result file.
+    pub fn conformance(&self, scenario: &str, url: &str) -> Vec<Check> {
+        let out_dir = tempfile::tempdir().expect("tempdir");
+        let out_path = out_dir.path().to_str().expect("utf8 path");
+        let out = self
+            .command("PEERS_CONFORMANCE")
+            .args(["server", "--url", url, "--scenario", scenario, "-o", out_path])
+            .output()
+            .expect("run the conformance CLI");
+        let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), tail(&out.stderr));
+        let file = find_file(out_dir.path(), "checks.json")
+            .unwrap_or_else(|| panic!("conformance {scenario} wrote no checks.json:\n{log}"));
+        let text = std::fs::read_to_string(&file).expect("read checks.json");
+        let checks: Vec<serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("checks.json ({e}): {text}\n{log}"));
+        checks
+            .into_iter()
+            .map(|c| Check {
+                id: c["id"].as_str().unwrap_or_default().to_owned(),
+                status: c["status"].as_str().unwrap_or_default().to_owned(),
+                detail: c,
+            })
+            .collect()
+    }
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}

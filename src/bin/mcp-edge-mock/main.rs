@@ -3,15 +3,19 @@
 //! MCP behaviour of a Streamable HTTP server, stateless or with sessions (`mcp`), the SSE
 //! streams including the legacy HTTP+SSE transport (`sse`), and the routing of the test helper
 //! endpoints (`/status/{code}`, `/echo-headers`, `/hang`, `/close`, `/_mock/stats`) here.
+//! With `--record FILE`, every request it receives is appended to FILE first (`record`), so
+//! tests can assert what a backend was actually sent.
 //!
 //! ```text
 //! mcp-edge-mock --listen 127.0.0.1:9101 --name a [--stateful] [--threads N] [--legacy-sse]
+//!               [--record FILE]
 //! ```
 //!
 //! Prints `listening on ADDR` once bound; exits cleanly on SIGTERM/SIGINT.
 
 mod http;
 mod mcp;
+mod record;
 mod sse;
 
 use std::collections::{HashMap, HashSet};
@@ -55,6 +59,9 @@ struct Args {
     /// Idle time after which a stream gets a `: ping` comment.
     #[arg(long, default_value_t = 15000)]
     keepalive_ms: u64,
+    /// Append every received request to this file as one JSON line, before answering it.
+    #[arg(long)]
+    record: Option<std::path::PathBuf>,
 }
 
 pub struct State {
@@ -69,6 +76,8 @@ pub struct State {
     pub legacy: Mutex<HashMap<String, UnboundedSender<Vec<u8>>>>,
     requests: AtomicU64,
     pub open_streams: AtomicI64,
+    /// `--record`: where received requests are written; `None` keeps the fast path untouched.
+    record: Option<record::Recorder>,
 }
 
 impl State {
@@ -117,6 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         legacy: Mutex::default(),
         requests: AtomicU64::new(0),
         open_streams: AtomicI64::new(0),
+        record: args.record.as_deref().map(record::Recorder::open).transpose()?,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -155,12 +165,18 @@ async fn serve(st: &'static State, sock: TcpStream) {
             Ok(()) => {}
             Err(ReadError::Bad(status, msg)) => {
                 st.requests.fetch_add(1, Ordering::Relaxed);
+                if let Some(r) = &st.record {
+                    r.unparsed(msg);
+                }
                 let _ = conn.send_bytes(status, Some("text/plain"), &[], msg.as_bytes(), true).await;
                 return;
             }
             Err(ReadError::Closed | ReadError::Io) => return,
         }
         st.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = &st.record {
+            r.request(&req);
+        }
         match route(st, &mut conn, &req).await {
             Ok(true) if req.keep_alive => {}
             _ => return,

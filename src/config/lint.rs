@@ -1,0 +1,97 @@
+//! Warnings about a valid config: things that load but probably do not do what the operator
+//! meant. `mcp-edge check` prints them; start-up and reload log them. Pure over the model.
+//!
+//! - a route that can never match, because an earlier route matches every request it would;
+//! - a prefix route that passes bodies through (`inspect = "never"`) to a pool that an exact
+//!   route with rules, limits or an Origin list also serves: requests for other paths reach
+//!   the same backends without those controls;
+//! - a `first_byte_timeout` at or above `idle_timeout`, which turns the first-byte timer off.
+
+use super::model::{Config, Inspect, Origins, PathMatch, RouteConfig};
+
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let routes = &config.routes;
+    for (i, later) in routes.iter().enumerate() {
+        if let Some(earlier) = routes[..i].iter().find(|e| covers(e, later)) {
+            out.push(format!(
+                "route `{}` can never match: route `{}` before it matches every request it would; move it above `{}` or narrow `{}`",
+                later.name, earlier.name, earlier.name, earlier.name
+            ));
+        }
+    }
+    for open in routes.iter().filter(|r| r.inspect == Inspect::Never && matches!(r.path, PathMatch::Prefix(_))) {
+        let guarded = routes.iter().filter(|r| matches!(r.path, PathMatch::Exact(_)) && has_controls(r));
+        for exact in guarded.filter(|e| shares_pool(open, e)) {
+            out.push(format!(
+                "route `{}` passes bodies through to a pool that route `{}` serves with rules, limits or an Origin list; requests that miss `{}` reach the same backends without them; narrow `{}`'s path_prefix to what the backends need (e.g. /sse and /messages/)",
+                open.name, exact.name, exact.name, open.name
+            ));
+        }
+    }
+    for pool in &config.pools {
+        if pool.timeouts.first_byte >= pool.timeouts.idle {
+            out.push(format!(
+                "pool `{}`: first_byte_timeout is not below idle_timeout, so idle_timeout alone bounds the wait for a response header",
+                pool.name
+            ));
+        }
+    }
+    out
+}
+
+/// Whether `earlier` matches every request `later` could match.
+fn covers(earlier: &RouteConfig, later: &RouteConfig) -> bool {
+    let listener = earlier.listener.is_none() || earlier.listener == later.listener;
+    let host = earlier.host.is_none() || earlier.host == later.host;
+    let path = match (&earlier.path, &later.path) {
+        (PathMatch::Prefix(e), PathMatch::Prefix(l) | PathMatch::Exact(l)) => starts_with_ci(l, e),
+        (PathMatch::Exact(e), PathMatch::Exact(l)) => e.eq_ignore_ascii_case(l),
+        (PathMatch::Exact(_), PathMatch::Prefix(_)) => false,
+    };
+    listener && host && path
+}
+
+fn starts_with_ci(s: &str, prefix: &str) -> bool {
+    s.as_bytes().get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+fn has_controls(r: &RouteConfig) -> bool {
+    !r.rules.is_empty() || !r.limits.is_empty() || matches!(r.origins, Origins::List(_))
+}
+
+fn serves(r: &RouteConfig) -> impl Iterator<Item = usize> + '_ {
+    r.pool
+        .into_iter()
+        .chain(r.fallback.iter().copied())
+        .chain(r.rules.iter().flat_map(|x| x.pool.into_iter().chain(x.fallback.iter().copied())))
+}
+
+fn shares_pool(a: &RouteConfig, b: &RouteConfig) -> bool {
+    serves(a).any(|p| serves(b).any(|q| q == p))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn warnings(routes: &str) -> Vec<String> {
+        let text = format!("[[pool]]\nname = \"tools\"\nbackends = [\"127.0.0.1:9001\"]\n{routes}");
+        super::warnings(&crate::config::parse(Path::new("t.toml"), &text).expect("valid"))
+    }
+
+    #[test]
+    fn a_catch_all_before_an_exact_route_shadows_it() {
+        let w = warnings("[[route]]\nname = \"all\"\npath_prefix = \"/\"\npool = \"tools\"\n[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\n");
+        assert!(w.iter().any(|w| w.starts_with("route `mcp` can never match")), "{w:?}");
+        let w = warnings("[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\n[[route]]\nname = \"all\"\npath_prefix = \"/\"\npool = \"tools\"\n");
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn a_pass_through_catch_all_beside_a_guarded_exact_route_is_named() {
+        let routes = "[[limit]]\nname = \"l\"\nkey = [\"client_ip\"]\nrate = \"10/s\"\n[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nlimits = [\"l\"]\n[[route]]\nname = \"sse\"\npath_prefix = \"/\"\npool = \"tools\"\ninspect = \"never\"\n";
+        let w = warnings(routes);
+        assert!(w.iter().any(|w| w.starts_with("route `sse` passes bodies through")), "{w:?}");
+    }
+}

@@ -1,0 +1,128 @@
+use super::*;
+
+fn one(body: &str) -> Message<'_> {
+    match parse(body.as_bytes()) {
+        Ok(Body::One(m)) => m,
+        other => panic!("not one message: {other:?}"),
+    }
+}
+
+fn refused(body: &str) -> EnvelopeError<'_> {
+    parse(body.as_bytes()).expect_err("refused")
+}
+
+fn is_invalid_without_id(e: &EnvelopeError<'_>) -> bool {
+    matches!(e, EnvelopeError::Invalid { id: None, .. })
+}
+
+#[test]
+fn request_with_tool_name_borrows_and_skips_arguments() {
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"deploy_app","arguments":{"x":[1,{"name":"no"}]}}}"#;
+    let m = one(body);
+    assert_eq!(
+        (m.kind, m.id, m.method.as_deref(), m.name.as_deref()),
+        (Kind::Request, Some("7"), Some("tools/call"), Some("deploy_app"))
+    );
+    assert!(matches!(m.name, Some(Cow::Borrowed(_))));
+}
+
+#[test]
+fn ids_are_slices_of_the_body() {
+    let body = br#"{"id":"a\"b","jsonrpc":"2.0","method":"resources/read","params":{"uri":"file:///x"}}"#;
+    let Ok(Body::One(m)) = parse(body) else { panic!() };
+    let id = m.id.expect("id");
+    assert_eq!(id, r#""a\"b""#);
+    let range = body.as_ptr_range();
+    assert!(range.contains(&id.as_ptr()), "the id points into the body");
+    assert_eq!(m.uri.as_deref(), Some("file:///x"));
+}
+
+#[test]
+fn notifications_and_responses() {
+    let n = one(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert_eq!((n.kind, n.id), (Kind::Notification, None));
+    let r = one(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+    assert_eq!((r.kind, r.id, r.method), (Kind::Response, Some("1"), None));
+    let e = one(r#"{"jsonrpc":"2.0","id":"x","error":{"code":1,"message":"m"}}"#);
+    assert_eq!(e.kind, Kind::Response);
+}
+
+#[test]
+fn a_tools_call_notification_keeps_its_tool() {
+    let n = one(r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"deploy_db"}}"#);
+    assert_eq!((n.kind, n.name.as_deref()), (Kind::Notification, Some("deploy_db")));
+}
+
+#[test]
+fn null_and_odd_ids_are_refused_and_never_echoed() {
+    // The body that once aborted the process: an error response without an id, or with null.
+    for body in [
+        r#"{"jsonrpc":"2.0","error":{"code":0,"message":""}}"#,
+        r#"{"jsonrpc":"2.0","id":null,"error":{"code":0,"message":""}}"#,
+        r#"{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":true,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":[1],"method":"ping"}"#,
+    ] {
+        assert!(is_invalid_without_id(&refused(body)), "{body}");
+    }
+}
+
+#[test]
+fn batches_are_lists_of_messages_and_one_bad_element_refuses_all() {
+    let Ok(Body::Batch(all)) = parse(br#" [{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"n"}]"#)
+    else {
+        panic!("batch")
+    };
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id, Some("1"));
+    assert!(is_invalid_without_id(&refused("[]")));
+    assert!(is_invalid_without_id(&refused(
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":null,"method":"x"}]"#
+    )));
+    assert!(is_invalid_without_id(&refused("[1,2]")));
+    assert_eq!(refused(r#"[{"jsonrpc":"#), EnvelopeError::Parse);
+    assert_eq!(refused("[1,2"), EnvelopeError::Parse, "a shape error before a syntax error is still -32700");
+    assert_eq!(refused(r#"{"jsonrpc":5, nope"#), EnvelopeError::Parse);
+}
+
+#[test]
+fn bad_input_is_parse_or_invalid() {
+    assert_eq!(refused("{nope"), EnvelopeError::Parse);
+    assert!(is_invalid_without_id(&refused("42")));
+    assert!(matches!(refused(r#"{"id":3,"method":"x"}"#), EnvelopeError::Invalid { id: Some("3"), .. }));
+    assert!(matches!(refused(r#"{"jsonrpc":"2.0","id":3}"#), EnvelopeError::Invalid { id: Some("3"), .. }));
+    assert!(matches!(refused(r#"{"jsonrpc":"2.0","id":3,"method":"a","result":{}}"#), EnvelopeError::Invalid { .. }));
+    assert!(matches!(refused(r#"{"jsonrpc":"2.0","id":3,"result":{},"error":{}}"#), EnvelopeError::Invalid { .. }));
+    assert!(is_invalid_without_id(&refused(r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#)));
+    assert!(is_invalid_without_id(&refused(r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"a"}"#)));
+    assert!(is_invalid_without_id(&refused(
+        r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"name":"a","name":"b"}}"#
+    )));
+}
+
+#[test]
+fn non_string_names_are_not_targets() {
+    let m = one(r#"{"jsonrpc":"2.0","id":1,"method":"custom/x","params":{"name":{"first":"a"}}}"#);
+    assert_eq!(m.name, None);
+}
+
+#[test]
+fn escaped_names_are_unescaped() {
+    let m = one(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"de\u0070loy"}}"#);
+    assert_eq!(m.name.as_deref(), Some("deploy"));
+}
+
+#[test]
+fn the_meta_protocol_version_is_read() {
+    let m = one(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"x":1,"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+    );
+    assert_eq!(m.version.as_deref(), Some("2026-07-28"));
+    assert!(matches!(
+        refused(
+            r#"{"jsonrpc":"2.0","id":1,"method":"a","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"a","io.modelcontextprotocol/protocolVersion":"b"}}}"#
+        ),
+        EnvelopeError::Invalid { .. }
+    ));
+}
