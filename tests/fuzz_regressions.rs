@@ -3,12 +3,16 @@
 //! toolchain: an input that once broke a property keeps being checked by `cargo test`, without
 //! nightly or cargo-fuzz.
 
+#[path = "../fuzz/src/classify.rs"]
+mod classify;
 #[path = "../fuzz/src/config.rs"]
 mod config;
 #[path = "../fuzz/src/envelope.rs"]
 mod envelope;
 #[path = "../fuzz/src/input.rs"]
 mod input;
+#[path = "../fuzz/src/path.rs"]
+mod path;
 #[path = "../fuzz/src/session_token.rs"]
 mod session_token;
 #[path = "../fuzz/src/sse_endpoint.rs"]
@@ -16,7 +20,8 @@ mod sse_endpoint;
 
 use std::path::Path;
 
-/// Runs `check` on every file saved for `target`; a panic names the file.
+/// Runs `check` on every file saved for `target` (files only: subfolders are their own sets);
+/// a panic names the file.
 fn replay(target: &str, check: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut seen = 0;
@@ -54,4 +59,22 @@ fn session_token_inputs_round_trip_and_refuse_forgeries() {
 #[test]
 fn sse_endpoint_inputs_forward_every_byte_once() {
     replay("sse_endpoint", sse_endpoint::check);
+}
+
+#[test]
+fn classify_inputs_read_as_json_reads_them() {
+    replay("classify", classify::check);
+}
+
+#[test]
+fn path_inputs_canonicalise_to_a_fixed_point() {
+    replay("path", path::check);
+}
+
+/// Bodies the proxy reads but the reference JSON parser refuses (`envelope::KNOWN`): reported,
+/// not yet fixed. Run with `--ignored` to see them fail.
+#[test]
+#[ignore = "known envelope divergences (fuzz/regressions/envelope/known), reported to the envelope owner"]
+fn envelope_known_divergences_are_fixed() {
+    replay("envelope/known", envelope::check);
 }

@@ -2,8 +2,10 @@
 //! panics when the property fails. Kept free of libFuzzer so `tests/fuzz_regressions.rs` can
 //! replay the seeds and saved regressions through the same code on the stable toolchain.
 
+pub mod classify;
 pub mod config;
 pub mod envelope;
 pub mod input;
+pub mod path;
 pub mod session_token;
 pub mod sse_endpoint;
