@@ -14,7 +14,7 @@ FUZZ_TIME=${FUZZ_TIME:-600}
 # only halve the speed. Debug assertions turn arithmetic overflow into a finding too.
 BUILD_FLAGS=(--sanitizer none --debug-assertions)
 targets=("$@")
-((${#targets[@]})) || targets=(config envelope session_token sse_endpoint)
+((${#targets[@]})) || targets=(classify config envelope path session_token sse_endpoint)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
