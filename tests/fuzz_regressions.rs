@@ -77,4 +77,5 @@ fn path_inputs_canonicalise_to_a_fixed_point() {
 #[ignore = "known envelope divergences (fuzz/regressions/envelope/known), reported to the envelope owner"]
 fn envelope_known_divergences_are_fixed() {
     replay("envelope/known", envelope::check);
+    replay("classify/known", classify::check);
 }
