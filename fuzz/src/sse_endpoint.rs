@@ -1,7 +1,8 @@
 //! `sse_endpoint`: the legacy endpoint-event sniff fed a stream in arbitrary chunks. It never
 //! panics; what it forwards is the stream byte for byte except that at most one session id
 //! is replaced by its token (nothing lost, duplicated or reordered); the result does not
-//! depend on the chunking; and once the first event is decided the stream is released.
+//! depend on the chunking; the stream is released once the first event is decided, and
+//! never held past the sniffing cap.
 //!
 //! Input: a flags byte (bit 0: the wrap declines; bit 1: end the stream with an extra empty
 //! chunk), a count byte (up to 15 cuts), that many chunk lengths, then the stream itself
@@ -9,7 +10,7 @@
 
 use std::cell::RefCell;
 
-use mcp_edge::proxy::sse_event::EndpointSniff;
+use mcp_edge::proxy::sse_event::{EndpointSniff, MAX_SNIFF};
 
 use crate::input::Reader;
 
@@ -48,11 +49,13 @@ fn forward(chunks: &[&[u8]], declines: bool) -> (Vec<u8>, Option<String>) {
     let seen = RefCell::new(None);
     let mut out = Vec::new();
     let mut sniffing = true;
+    let mut held = 0;
     for (i, chunk) in chunks.iter().enumerate() {
         if !sniffing {
             out.extend_from_slice(chunk);
             continue;
         }
+        held += chunk.len();
         let end = i + 1 == chunks.len();
         let wrap = |sid: &str| {
             assert!(seen.replace(Some(sid.to_owned())).is_none(), "asked to wrap twice");
@@ -63,7 +66,10 @@ fn forward(chunks: &[&[u8]], declines: bool) -> (Vec<u8>, Option<String>) {
                 out.extend_from_slice(&released);
                 sniffing = false;
             }
-            None => assert!(!end, "held the end of the stream"),
+            None => {
+                assert!(!end, "held the end of the stream");
+                assert!(held < MAX_SNIFF, "held {held} bytes, past the sniffing cap");
+            }
         }
     }
     (out, seen.into_inner())
