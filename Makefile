@@ -1,10 +1,13 @@
 # mcp-edge: two commands do everything on a fresh machine.
 #   make demo   build, start sample MCP servers and mcp-edge (conf/demo.toml), print what to try
 #   make test   install what the tests need (system packages, pinned MCP peers), run every test
+#   make fuzz   coverage-guided fuzzing, every target FUZZ_TIME seconds (default 600; nightly)
 
 CARGO ?= cargo
 
-.PHONY: demo test build deps peers bench loadtest fmt
+.PHONY: demo test build deps peers bench loadtest fmt fuzz fuzz-smoke
+
+FUZZ_TIME ?= 600
 
 deps:
 	@scripts/deps.sh
@@ -30,3 +33,11 @@ loadtest: build
 
 fmt:
 	$(CARGO) fmt --all
+
+# Installs the pinned cargo-fuzz when missing; the growing corpus is fuzz/corpus/ (gitignored).
+fuzz: deps
+	FUZZ_TIME=$(FUZZ_TIME) fuzz/run.sh
+
+# The CI run: every target for 20 s, failing on any crash.
+fuzz-smoke: deps
+	FUZZ_TIME=20 fuzz/run.sh

@@ -1,7 +1,7 @@
 //! Session affinity on the wire: finding a session token in a request (the `Mcp-Session-Id`
 //! header, or the legacy HTTP+SSE `session_id`/`sessionId` query parameter), unwrapping it
-//! for the backend, and wrapping backend-issued ids (response header, legacy `endpoint` event)
-//! for the client.
+//! for the backend, and wrapping backend-issued ids for the client (the response header here;
+//! the legacy `endpoint` event's bytes in `sse_event`).
 
 use pingora::http::RequestHeader;
 
@@ -66,7 +66,7 @@ fn query_token(query: &str) -> Option<((usize, usize), &str)> {
 }
 
 /// The session parameter of a query (`session_id`, `sessionId`, any case): value range, value.
-fn session_param(query: &str) -> Option<((usize, usize), &str)> {
+pub fn session_param(query: &str) -> Option<((usize, usize), &str)> {
     let mut offset = 0;
     for pair in query.split('&') {
         if let Some((key, value)) = pair.split_once('=') {
@@ -115,41 +115,6 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
     let sealed = state.keys.load().seal(&[member])?;
     state.metrics.sessions_opened.with_label_values(&[pool.name()]).inc();
     Some(sealed)
-}
-
-/// Legacy HTTP+SSE: rewrites the first event when it is an `endpoint` event, wrapping the
-/// session id in its URL and keeping every other line (`id:`, comments) as it was. Returns
-/// None when the event is not an endpoint event or carries no session parameter.
-pub fn rewrite_endpoint_event(state: &State, ctx: &Ctx, event: &str) -> Option<String> {
-    if !event.lines().any(|l| field(l, "event") == Some("endpoint")) {
-        return None;
-    }
-    let mut out = String::with_capacity(event.len() + 128);
-    let mut wrapped = false;
-    for line in event.lines() {
-        match field(line, "data") {
-            Some(url) if !wrapped => {
-                let (path, query) = url.split_once('?')?;
-                let ((start, end), sid) = session_param(query)?;
-                let token = wrap(state, ctx, sid)?;
-                out.push_str(&format!("data: {path}?{}{token}{}\n", &query[..start], &query[end..]));
-                wrapped = true;
-            }
-            _ => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    wrapped.then(|| {
-        out.push('\n');
-        out
-    })
-}
-
-/// The value of an SSE field line (`name: value` or `name:value`).
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    line.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
+use super::sse_event::EndpointSniff;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
@@ -63,7 +64,7 @@ pub struct Ctx {
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
-    pub endpoint_sniff: Option<Vec<u8>>,
+    pub endpoint_sniff: Option<EndpointSniff>,
 }
 
 impl Ctx {

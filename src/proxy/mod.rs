@@ -13,6 +13,7 @@ pub mod head;
 pub mod reply;
 pub mod request;
 pub mod response;
+pub mod sse_event;
 pub mod throttle;
 
 use std::sync::Arc;

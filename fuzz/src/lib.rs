@@ -1,0 +1,11 @@
+//! The properties the fuzz targets check, one module per target, each a `check(&[u8])` that
+//! panics when the property fails. Kept free of libFuzzer so `tests/fuzz_regressions.rs` can
+//! replay the seeds and saved regressions through the same code on the stable toolchain.
+
+pub mod classify;
+pub mod config;
+pub mod envelope;
+pub mod input;
+pub mod path;
+pub mod session_token;
+pub mod sse_endpoint;

@@ -1,0 +1,89 @@
+//! Replays the fuzz seeds and every saved regression (`fuzz/seeds/<target>/`,
+//! `fuzz/regressions/<target>/`) through the fuzz targets' own properties, on the stable
+//! toolchain: an input that once broke a property keeps being checked by `cargo test`, without
+//! nightly or cargo-fuzz.
+
+#[path = "../fuzz/src/classify.rs"]
+mod classify;
+#[path = "../fuzz/src/config.rs"]
+mod config;
+#[path = "../fuzz/src/envelope.rs"]
+mod envelope;
+#[path = "../fuzz/src/input.rs"]
+mod input;
+#[path = "../fuzz/src/path.rs"]
+mod path;
+#[path = "../fuzz/src/session_token.rs"]
+mod session_token;
+#[path = "../fuzz/src/sse_endpoint.rs"]
+mod sse_endpoint;
+
+use std::path::Path;
+
+/// Runs `check` on every file saved for `target` (files only: subfolders are their own sets);
+/// a panic names the file.
+fn replay(target: &str, check: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut seen = 0;
+    for kind in ["seeds", "regressions"] {
+        let Ok(dir) = std::fs::read_dir(root.join(kind).join(target)) else {
+            continue;
+        };
+        let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        files.sort();
+        for file in files {
+            let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            eprintln!("replaying {}", file.display());
+            check(&data);
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no seeds for fuzz target {target}");
+}
+
+#[test]
+fn config_inputs_keep_their_property() {
+    replay("config", config::check);
+}
+
+#[test]
+fn envelope_inputs_read_as_json_reads_them() {
+    replay("envelope", envelope::check);
+}
+
+#[test]
+fn session_token_inputs_round_trip_and_refuse_forgeries() {
+    replay("session_token", session_token::check);
+}
+
+#[test]
+fn sse_endpoint_inputs_forward_every_byte_once() {
+    replay("sse_endpoint", sse_endpoint::check);
+}
+
+#[test]
+fn classify_inputs_read_as_json_reads_them() {
+    replay("classify", classify::check);
+}
+
+#[test]
+fn path_inputs_canonicalise_to_a_fixed_point() {
+    replay("path", path::check);
+}
+
+/// Bodies the proxy reads but the reference JSON parser refuses (`envelope::KNOWN`): reported,
+/// not yet fixed. Run with `--ignored` to see them fail.
+#[test]
+#[ignore = "known envelope divergences (fuzz/regressions/envelope/known), reported to the envelope owner"]
+fn envelope_known_divergences_are_fixed() {
+    replay("envelope/known", envelope::check);
+    replay("classify/known", classify::check);
+}
+
+/// The fuzz runs skip what is already reported, and only that: every known input is one of
+/// `envelope::KNOWN`'s kinds.
+#[test]
+fn the_fuzz_runs_recognise_every_known_divergence() {
+    replay("envelope/known", envelope::check_new_only);
+    replay("classify/known", classify::check_new_only);
+}
