@@ -131,7 +131,9 @@ fn connections_over_max_connections_get_503_and_the_admitted_keep_working() {
 
     for s in held {
         let mut r = BufReader::new(s);
-        r.get_mut().write_all(b"GET /status/200 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("write");
+        r.get_mut()
+            .write_all(b"GET /status/200 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("write");
         assert_eq!(http::read_response(&mut r).status, 200, "an admitted connection is unaffected");
     }
     edge.wait_metric("mcp_edge_connections_open 0");

@@ -70,20 +70,3 @@ fn classify_inputs_read_as_json_reads_them() {
 fn path_inputs_canonicalise_to_a_fixed_point() {
     replay("path", path::check);
 }
-
-/// Bodies the proxy reads but the reference JSON parser refuses (`envelope::KNOWN`): reported,
-/// not yet fixed. Run with `--ignored` to see them fail.
-#[test]
-#[ignore = "known envelope divergences (fuzz/regressions/envelope/known), reported to the envelope owner"]
-fn envelope_known_divergences_are_fixed() {
-    replay("envelope/known", envelope::check);
-    replay("classify/known", classify::check);
-}
-
-/// The fuzz runs skip what is already reported, and only that: every known input is one of
-/// `envelope::KNOWN`'s kinds.
-#[test]
-fn the_fuzz_runs_recognise_every_known_divergence() {
-    replay("envelope/known", envelope::check_new_only);
-    replay("classify/known", classify::check_new_only);
-}

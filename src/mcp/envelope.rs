@@ -1,7 +1,13 @@
 //! One-pass, borrowed parse of a JSON-RPC body: `jsonrpc`, `id`, `method`, `result`/`error`
 //! presence, and from `params` only `name`, `uri` and `_meta`'s protocol version. Tool
-//! arguments and everything else are skipped without being built (serde's `IgnoredAny`), and
-//! strings borrow from the body unless escaped.
+//! arguments and everything else are skipped without being built ([`Skip`]), and strings borrow
+//! from the body unless escaped.
+//!
+//! Skipped values are still read as strictly as a full parse would read them (UTF-8, escapes
+//! and surrogate pairs, number range, nesting depth 128), so the proxy accepts exactly the
+//! bodies a reference parser (`serde_json::Value`) accepts, and reads them the same way: a
+//! body that a strict backend would refuse is refused here, not forwarded (`fuzz/` checks this
+//! property).
 //!
 //! Owns the JSON-RPC shape rules (what is a request, a notification, a response, a batch; which
 //! ids are valid). It does not know MCP methods or HTTP headers: `classify` does.
@@ -14,7 +20,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -93,8 +99,10 @@ fn invalid<'a>(id: Option<&'a str>, why: &'static str) -> EnvelopeError<'a> {
 fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
     let id = match env.id.map(RawValue::get) {
         None => None,
+        // The raw text is echoed in errors: it must be what a strict parser would accept too
+        // (no lone surrogate escape, no out-of-range number).
         Some(raw) => match raw.as_bytes().first() {
-            Some(b'"' | b'-' | b'0'..=b'9') => Some(raw),
+            Some(b'"' | b'-' | b'0'..=b'9') if serde_json::from_str::<Skip>(raw).is_ok() => Some(raw),
             Some(b'n') => return Err(invalid(None, "null id")),
             _ => return Err(invalid(None, "id is not a string or a number")),
         },
@@ -132,7 +140,7 @@ fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 /// the second pass costs valid requests nothing).
 fn classify_err(e: &serde_json::Error, body: &[u8]) -> EnvelopeError<'static> {
     match e.classify() {
-        serde_json::error::Category::Data if serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+        serde_json::error::Category::Data if serde_json::from_slice::<Skip>(body).is_ok() => {
             invalid(None, "not a JSON-RPC object")
         }
         _ => EnvelopeError::Parse,
@@ -150,12 +158,58 @@ struct Envelope<'a> {
     method: Option<CowStr<'a>>,
     #[serde(borrow)]
     params: Option<Params<'a>>,
-    result: Option<IgnoredAny>,
-    error: Option<IgnoredAny>,
+    result: Option<Skip>,
+    error: Option<Skip>,
 }
 
 fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
     <&'a RawValue>::deserialize(d).map(Some)
+}
+
+/// A value skipped without being built, read as strictly as `serde_json::Value` would read
+/// it: strings decoded (UTF-8, escapes, surrogate pairs), numbers range-checked, nesting
+/// bounded by serde_json's recursion limit. Borrowed strings are not copied.
+pub struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
 }
 
 /// A string that borrows from the input unless it had to be unescaped.
@@ -218,14 +272,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                         }
                         "name" | "uri" | "_meta" => return Err(de::Error::custom("duplicate params key")),
                         _ => {
-                            map.next_value::<IgnoredAny>()?;
+                            map.next_value::<Skip>()?;
                         }
                     }
                 }
                 Ok(p)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                while seq.next_element::<Skip>()?.is_some() {}
                 Ok(Params::default())
             }
         }
@@ -250,7 +304,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                 let mut version = None;
                 while let Some(key) = map.next_key::<CowStr<'a>>()? {
                     if &*key != VERSION_KEY {
-                        map.next_value::<IgnoredAny>()?;
+                        map.next_value::<Skip>()?;
                     } else if version.is_none() {
                         version = Some(map.next_value()?);
                     } else {

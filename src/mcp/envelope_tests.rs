@@ -126,3 +126,31 @@ fn the_meta_protocol_version_is_read() {
         EnvelopeError::Invalid { .. }
     ));
 }
+
+#[test]
+fn skipped_values_are_read_as_strictly_as_a_full_parse() {
+    // Each was accepted by a skip that did not look inside (found by the differential fuzzer).
+    let bodies: [&[u8]; 5] = [
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"s":"\ud800"}}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"n":1e400}}}"#,
+        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"x\":\"\xff\"}}",
+        br#"{"jsonrpc":"2.0","id":"\udc00","method":"ping"}"#,
+        br#"{"jsonrpc":"2.0","id":1e400,"method":"ping"}"#,
+    ];
+    for body in bodies {
+        assert!(parse(body).is_err(), "{}", String::from_utf8_lossy(body));
+        assert!(serde_json::from_slice::<serde_json::Value>(body).is_err(), "the reference refuses it too");
+    }
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":{}1{}}}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert!(parse(deep.as_bytes()).is_err(), "nesting beyond serde_json's limit");
+    let fine = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"x":{}1{}}}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert!(parse(fine.as_bytes()).is_ok());
+}
