@@ -70,3 +70,10 @@ fn classify_inputs_read_as_json_reads_them() {
 fn path_inputs_canonicalise_to_a_fixed_point() {
     replay("path", path::check);
 }
+
+/// The fuzz runs' own check (which skips `envelope::KNOWN` kinds) holds on every saved input.
+#[test]
+fn the_fuzz_runs_check_what_the_replays_check() {
+    replay("envelope", envelope::check_new_only);
+    replay("classify", classify::check_new_only);
+}
