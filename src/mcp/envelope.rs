@@ -147,23 +147,61 @@ fn classify_err(e: &serde_json::Error, body: &[u8]) -> EnvelopeError<'static> {
     }
 }
 
-#[derive(Deserialize)]
+/// The top-level members the proxy reads. Written by hand, not derived, so that members it
+/// does not know are skipped with [`Skip`] (strict) rather than serde's `IgnoredAny`, and a
+/// repeated member is refused.
 struct Envelope<'a> {
-    #[serde(borrow)]
     jsonrpc: Option<CowStr<'a>>,
-    /// `default` + `present`: an absent id is None, a present one (even `null`) is Some.
-    #[serde(borrow, default, deserialize_with = "present")]
+    /// An absent id is None, a present one (even `null`) is Some.
     id: Option<&'a RawValue>,
-    #[serde(borrow)]
     method: Option<CowStr<'a>>,
-    #[serde(borrow)]
     params: Option<Params<'a>>,
     result: Option<Skip>,
     error: Option<Skip>,
 }
 
-fn present<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
-    <&'a RawValue>::deserialize(d).map(Some)
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Envelope<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON-RPC object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut env =
+                    Envelope { jsonrpc: None, id: None, method: None, params: None, result: None, error: None };
+                let mut seen = [false; 6];
+                while let Some(key) = map.next_key::<CowStr<'a>>()? {
+                    let slot = match &*key {
+                        "jsonrpc" => 0,
+                        "id" => 1,
+                        "method" => 2,
+                        "params" => 3,
+                        "result" => 4,
+                        "error" => 5,
+                        _ => {
+                            map.next_value::<Skip>()?;
+                            continue;
+                        }
+                    };
+                    if std::mem::replace(&mut seen[slot], true) {
+                        return Err(de::Error::custom("duplicate member"));
+                    }
+                    match slot {
+                        0 => env.jsonrpc = map.next_value()?,
+                        1 => env.id = Some(map.next_value()?),
+                        2 => env.method = map.next_value()?,
+                        3 => env.params = map.next_value()?,
+                        4 => env.result = map.next_value()?,
+                        _ => env.error = map.next_value()?,
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
 /// A value skipped without being built, read as strictly as `serde_json::Value` would read
@@ -264,8 +302,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                 let mut meta_seen = false;
                 while let Some(key) = map.next_key::<CowStr<'a>>()? {
                     match &*key {
-                        "name" if p.name.is_none() => p.name = Some(map.next_value()?),
-                        "uri" if p.uri.is_none() => p.uri = Some(map.next_value()?),
+                        "name" if p.name.is_none() => p.name = Some(strict(map.next_value()?)?),
+                        "uri" if p.uri.is_none() => p.uri = Some(strict(map.next_value()?)?),
                         "_meta" if !meta_seen => {
                             meta_seen = true;
                             p.version = map.next_value::<Meta<'a>>()?.version;
@@ -284,6 +322,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A raw value kept for later, checked now as strictly as [`Skip`] reads (a raw value's own
+/// scan does not decode escapes).
+fn strict<E: de::Error>(raw: &RawValue) -> Result<&RawValue, E> {
+    match serde_json::from_str::<Skip>(raw.get()) {
+        Ok(Skip) => Ok(raw),
+        Err(_) => Err(E::custom("invalid value")),
     }
 }
 

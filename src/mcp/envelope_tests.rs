@@ -154,3 +154,15 @@ fn skipped_values_are_read_as_strictly_as_a_full_parse() {
     );
     assert!(parse(fine.as_bytes()).is_ok());
 }
+
+#[test]
+fn unknown_members_and_kept_values_are_read_strictly_too() {
+    // Found by the classify fuzzer: invalid UTF-8 inside a member the envelope does not know.
+    let body = b"{\"jsonrpc\":\"2.0\",\"id\":\"r1\",\"method\":\"tools/call\",\"extra\":{\"name\":\"deplo\xff\xff\"},\"params\":{\"name\":\"a\"}}";
+    assert!(parse(body).is_err());
+    assert!(serde_json::from_slice::<serde_json::Value>(body).is_err(), "the reference refuses it too");
+    let surrogate_name = br#"{"jsonrpc":"2.0","id":1,"method":"custom/x","params":{"name":"\ud800"}}"#;
+    assert!(parse(surrogate_name).is_err(), "a kept params value is checked like a skipped one");
+    let fine = br#"{"jsonrpc":"2.0","id":1,"method":"ping","extra":{"a":[1,"b",null,true]}}"#;
+    assert!(parse(fine).is_ok());
+}
