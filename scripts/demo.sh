@@ -31,15 +31,19 @@ Backends: tools-a :9001 and tools-b :9002 (pool "tools", sessions), deploy :9003
 
 Try:
   H='-H content-type:application/json -H accept:application/json,text/event-stream'
-  # initialize: the backend's session id comes back wrapped in a signed token naming its backend
+  # initialize: the backend's session id comes back wrapped in an encrypted token (any replica with the key routes it)
   curl -si $H localhost:8080/mcp -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}'
   SID=<the mcp-session-id from above>
   curl -s $H -H "mcp-session-id: $SID" localhost:8080/mcp -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}'
   # a session-less modern-era call, routed by tool rule to the deploy pool
   curl -s $H -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/call' -H 'mcp-name: deploy_app' \
        localhost:8080/mcp -d '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"deploy_app"}}'
-  # bad input gets a JSON-RPC error and never reaches a backend
+  # a header that disagrees with the body is refused at the edge (-32020), never forwarded
+  curl -s $H -H 'mcp-protocol-version: 2026-07-28' -H 'mcp-method: tools/call' -H 'mcp-name: echo' \
+       localhost:8080/mcp -d '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"deploy_app"}}'
+  # bad input gets a JSON-RPC error and never reaches a backend; so does a foreign Host (DNS rebinding)
   curl -s $H localhost:8080/mcp -d '{not json'
+  curl -s $H -H 'host: evil.example' localhost:8080/mcp -d '{"jsonrpc":"2.0","id":5,"method":"ping"}'
   curl -s localhost:9090/status ; curl -s localhost:9090/metrics | grep mcp_edge_requests_total
 
 Ctrl-C to stop.
