@@ -36,7 +36,7 @@ async def initialize(port):
     body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"idle","version":"1"}}}'
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        b"POST /mcp HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n"
         b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body) + body
     )
     status, head = await read_head(reader)
@@ -51,7 +51,7 @@ async def initialize(port):
 async def open_stream(port, sid, held):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
-        b"GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + sid + b"\r\n\r\n"
+        b"GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nMcp-Session-Id: " + sid + b"\r\n\r\n"
     )
     status, _ = await read_head(reader)
     if status != 200:
@@ -62,7 +62,7 @@ async def open_stream(port, sid, held):
 
 async def open_keepalive(port, held):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     status, head = await read_head(reader)
     length = 0
     for line in head.split(b"\r\n"):

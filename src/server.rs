@@ -6,8 +6,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pingora::listeners::ListenerConfig;
-use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -15,6 +13,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::downstream::accept::ProxyService;
 use crate::downstream::Listener;
 use crate::metrics::{Metrics, MetricsError};
 use crate::proxy::Edge;
@@ -71,17 +70,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     server.bootstrap();
 
     let listen = config.proxy.listen.clone();
+    let threads = config.proxy.threads;
     let admin_addr = config.admin.listen;
     let state = Arc::new(State::new(Snapshot::build(config, None)?, Metrics::new()?, KeyRing::new(key)));
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
-    let mut proxy = Service::new("mcp-edge proxy".to_owned(), Listener::new(http, Arc::clone(&state)));
-    for addr in &listen {
-        // No L4 read buffer: Pingora reads heads and bodies into buffers of its own, so the
-        // default 64 KiB one only added a copy (and 3 to 4 KiB of RSS per idle connection).
-        let unbuffered = L4BufferSettings::default().read(0);
-        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(unbuffered));
-    }
+    let proxy = ProxyService::new(listen.clone(), threads, Listener::new(http, Arc::clone(&state)));
     let mut admin = Service::new("mcp-edge admin".to_owned(), Admin { state: Arc::clone(&state) });
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);

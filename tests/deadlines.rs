@@ -231,3 +231,59 @@ fn pipelined_requests_on_one_connection_are_all_answered() {
         assert_eq!(http::read_response(&mut r).status, 201, "the pipelined request is answered too");
     }
 }
+
+#[test]
+fn a_silent_connection_is_closed_at_the_head_deadline_without_an_answer() {
+    let (edge, _mock) = start("header_timeout = \"1s\"");
+    let mut silent = connect(&edge);
+    let opened = Instant::now();
+    let reply = read_to_close(&mut silent);
+    let closed = opened.elapsed();
+    assert!(reply.is_empty(), "nothing was asked, nothing is answered: {}", String::from_utf8_lossy(&reply));
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_secs(4),
+        "closed at the 1 s deadline: {closed:?}"
+    );
+    edge.wait_metric("mcp_edge_client_timeouts_total{phase=\"head\"} 1");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_serves_until_keepalive_timeout_then_is_closed() {
+    let (edge, _mock) = start("keepalive_timeout = \"1s\"\nheader_timeout = \"10s\"");
+    let mut r = BufReader::new(connect(&edge));
+    let ask = "GET /status/200 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for pause in [Duration::ZERO, Duration::from_millis(500)] {
+        thread::sleep(pause);
+        r.get_mut().write_all(ask.as_bytes()).expect("ask");
+        assert_eq!(http::read_response(&mut r).status, 200, "served on the same connection after {pause:?}");
+    }
+    let idle = Instant::now();
+    let rest = read_to_close(r.get_mut());
+    let closed = idle.elapsed();
+    assert!(rest.is_empty(), "an idle connection is closed without an answer");
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_secs(4),
+        "closed after 1 s idle: {closed:?}"
+    );
+    let timeouts = edge.metrics();
+    assert!(
+        !timeouts.contains("mcp_edge_client_timeouts_total{phase=\"head\"} 1"),
+        "idling between requests is no head timeout"
+    );
+}
+
+#[test]
+fn a_draining_proxy_closes_idle_keep_alive_connections_at_once() {
+    let (edge, _mock) = start("keepalive_timeout = \"60s\"");
+    let ask = "GET /status/200 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut idle = BufReader::new(connect(&edge));
+    idle.get_mut().write_all(ask.as_bytes()).expect("ask");
+    assert_eq!(http::read_response(&mut idle).status, 200);
+
+    let asked = Instant::now();
+    edge.proc.signal("TERM");
+    let rest = read_to_close(idle.get_mut());
+    assert!(rest.is_empty());
+    // Closed after the 250 ms handover, long before the 1 s grace period ends the process.
+    assert!(asked.elapsed() < Duration::from_millis(800), "not held until the process ends: {:?}", asked.elapsed());
+}

@@ -145,6 +145,8 @@ pub struct ProxySettings {
     pub header_timeout: Duration,
     /// Whole-request-body deadline, from the end of the head.
     pub body_timeout: Duration,
+    /// How long a connection may wait for its next request; zero closes after each response.
+    pub keepalive_timeout: Duration,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
 }

@@ -88,6 +88,7 @@ pub struct RawProxy {
     pub watch_config: Option<bool>,
     pub header_timeout: Option<S<String>>,
     pub body_timeout: Option<S<String>>,
+    pub keepalive_timeout: Option<S<String>>,
     pub max_connections: Option<S<i64>>,
 }
 

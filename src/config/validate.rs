@@ -160,6 +160,13 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             Duration::from_secs(60),
             Zero::Refused,
         ),
+        keepalive_timeout: duration::or(
+            c,
+            p.keepalive_timeout.as_ref(),
+            "proxy.keepalive_timeout",
+            Duration::from_secs(60),
+            Zero::Allowed,
+        ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
     }
 }

@@ -1,36 +1,40 @@
-//! The client side of every proxy connection, below HTTP: admission against
-//! `proxy.max_connections`, and the request deadlines `proxy.header_timeout` and
-//! `proxy.body_timeout`. It does not parse HTTP (Pingora does) or choose replies beyond the
-//! two that only this layer can send (503 to a refused connection, 408 to a slow head).
+//! The client side of every proxy connection, below HTTP: accepting ([`accept`]), admission
+//! against `proxy.max_connections`, the request deadlines `proxy.header_timeout` and
+//! `proxy.body_timeout` ([`clock`], [`conn`]), and the keep-alive loop. It does not parse
+//! HTTP (Pingora does) or choose replies beyond the two that only this layer can send (503 to
+//! a refused connection, 408 to a slow head).
 //!
-//! Why a wrapper around Pingora's HTTP application: Pingora 0.9.1 has no connection cap and
-//! no whole-head deadline. Its only head timeout is per read (`read_timeout`, or the keep-alive
-//! timeout before the first byte), restarted by every byte, so a client trickling one byte per
-//! second holds a connection forever; the head is read before any `ProxyHttp` hook runs. The
-//! least invasive correct place is the one seam Pingora offers: the `ServerApp` that receives
-//! each accepted stream. [`Listener`] counts the connection, wraps the stream in
-//! [`timed::Timed`] (which enforces the current deadline on reads) and hands it to the
-//! unchanged `HttpProxy`. The proxy phases move the connection's [`clock::Clock`] on through a
-//! task-local: head parsed (`early_request_filter`), body read (`pre_read`, the last
-//! `request_body_filter`).
+//! Why this layer exists: Pingora 0.9.1 has no connection cap and no whole-head deadline (its
+//! only head timeout is per read, restarted by every byte, so a client trickling one byte per
+//! second holds a connection forever), and it keeps an idle keep-alive connection inside a
+//! whole request future with its head buffer (about 18 KiB), which 10,000 idle clients turn
+//! into most of the proxy's memory. Here each request is handed to the unchanged `HttpProxy`
+//! (`process_new_http`), and between requests a connection waits on the bare socket. The
+//! proxy phases move the connection's [`clock::Clock`] on through a task-local: head parsed
+//! (`early_request_filter`), body read (`pre_read`, the last `request_body_filter`).
 
+pub mod accept;
 pub mod clock;
-pub mod timed;
+pub mod conn;
+mod pipelined;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::proxy::Edge;
 use crate::state::State;
 use clock::Clock;
+use conn::Conn;
 
 /// Written to a connection over `max_connections`.
 const OVERLOADED_REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
@@ -42,46 +46,105 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// How long a draining listener keeps reading request heads that are on their way.
 const HANDOVER: Duration = Duration::from_millis(250);
 
-/// The proxy service's application: admission and deadlines around Pingora's `HttpProxy`.
+/// The proxy's per-connection application: admission, deadlines and the keep-alive loop
+/// around Pingora's `HttpProxy`.
 pub struct Listener {
     proxy: Arc<HttpProxy<Edge>>,
     state: Arc<State>,
     open: AtomicUsize,
 }
 
+/// Why a connection waiting for its next request stops waiting.
+enum Wake {
+    Request,
+    Closed,
+    TimedOut,
+    Draining,
+}
+
 impl Listener {
     pub fn new(proxy: HttpProxy<Edge>, state: Arc<State>) -> Listener {
         Listener { proxy: Arc::new(proxy), state, open: AtomicUsize::new(0) }
     }
-}
 
-#[async_trait]
-impl ServerApp for Listener {
-    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        let (max, header_timeout, body_timeout) = {
+    /// One client connection, from accept to close.
+    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, mut shutdown: ShutdownWatch) {
+        let (max, header_timeout, body_timeout, keepalive) = {
             let snap = self.state.snapshot();
             let p = &snap.config.proxy;
-            (p.max_connections, p.header_timeout, p.body_timeout)
+            (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout)
         };
-        let Some(_slot) = Slot::take(self, max) else {
-            refuse(stream, &self.state).await;
-            return None;
+        let Some(_slot) = Slot::take(&self, max) else {
+            refuse(tcp, &self.state).await;
+            return;
         };
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
-        let stream: Stream = Box::new(timed::Timed::new(stream, Arc::clone(&clock), Arc::clone(&self.state)));
-        // Pingora's HTTP/1 loop serves every keep-alive request of the connection in here.
-        clock::scope(clock, self.proxy.process_new(stream, shutdown)).await
+        let mut conn = Box::new(Conn::new(tcp, peer, Arc::clone(&clock), Arc::clone(&self.state)));
+        let mut carried: Option<HttpPersistentSettings> = None;
+        loop {
+            if !carried.as_ref().is_some_and(pipelined::carries_request_bytes) {
+                match idle(&conn, &clock, keepalive, &mut shutdown).await {
+                    Wake::Request => {}
+                    Wake::TimedOut if clock.deadline().is_some() => {
+                        // A new connection that never sent a byte within header_timeout.
+                        self.state
+                            .metrics
+                            .client_timeouts
+                            .with_label_values(&[crate::metrics::Phase::Head.as_str()])
+                            .inc();
+                        tracing::debug!("client too slow: no request within proxy.header_timeout");
+                        return;
+                    }
+                    Wake::Closed | Wake::TimedOut | Wake::Draining => return,
+                }
+            }
+            let mut session = ServerSession::new_http1(conn);
+            match carried.take() {
+                Some(settings) => settings.apply_to_session(&mut session),
+                // Pingora counts in whole seconds; the wait for the next request is ours.
+                None => session.set_keepalive(Some(keepalive.as_secs().max(1))),
+            }
+            if keepalive.is_zero() || *shutdown.borrow() {
+                session.set_keepalive(None);
+            }
+            let reused = clock::scope(Arc::clone(&clock), self.proxy.process_new_http(session, &shutdown)).await;
+            let Some((stream, settings)) = reused.map(|r| r.consume()) else { return };
+            let Some(next) = into_conn(stream) else { return };
+            conn = next;
+            carried = settings;
+        }
     }
 
-    async fn cleanup(&self) {
-        // Pingora's cleanup drops every connection still waiting for a request head, which
-        // includes one accepted just before the listeners closed whose request is on its way:
-        // during a binary upgrade or a drain that is a request failed for nothing (the upgrade
-        // test lost one in eight runs to this). Give such requests a moment to arrive first;
-        // idle keep-alive connections are closed right after.
+    /// After the listeners closed: requests already on their way get [`HANDOVER`], then
+    /// Pingora lets go of connections still inside it.
+    pub async fn drain(&self) {
         tokio::time::sleep(HANDOVER).await;
-        ServerApp::cleanup(&*self.proxy).await
+        self.proxy.http_cleanup().await;
     }
+}
+
+/// Waits for the next request's first byte holding no request state: the head deadline on a
+/// new connection, the keep-alive timeout on a used one, a short handover when the listener
+/// drains.
+async fn idle(conn: &Conn, clock: &Clock, keepalive: Duration, shutdown: &mut ShutdownWatch) -> Wake {
+    let until = match clock.deadline() {
+        Some(due) => due,
+        None => tokio::time::Instant::now() + keepalive,
+    };
+    let mut draining = *shutdown.borrow();
+    loop {
+        let limit = if draining { (tokio::time::Instant::now() + HANDOVER).min(until) } else { until };
+        tokio::select! {
+            more = conn.next_request() => return if more { Wake::Request } else { Wake::Closed },
+            () = tokio::time::sleep_until(limit) => return if draining { Wake::Draining } else { Wake::TimedOut },
+            changed = shutdown.changed(), if !draining => draining = changed.is_err() || *shutdown.borrow(),
+        }
+    }
+}
+
+/// Pingora hands the connection back as its own stream type; it is the [`Conn`] it was given.
+fn into_conn(stream: Stream) -> Option<Box<Conn>> {
+    stream.into_any().downcast::<Conn>().ok()
 }
 
 /// One admitted connection; gives its place back when dropped.
@@ -107,12 +170,12 @@ impl Drop for Slot<'_> {
 
 /// Answers 503 without reading the request, half-closes, and drains what the client sends
 /// for at most [`REFUSAL_LINGER`].
-async fn refuse(mut stream: Stream, state: &State) {
+async fn refuse(mut stream: TcpStream, state: &State) {
     state.metrics.connections_refused.inc();
     tracing::debug!("proxy.max_connections reached: connection refused with 503");
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
         stream.write_all(OVERLOADED_REPLY).await?;
-        AsyncWriteExt::shutdown(&mut stream).await?;
+        stream.shutdown().await?;
         let mut sink = [0u8; 512];
         while stream.read(&mut sink).await? > 0 {}
         Ok::<(), std::io::Error>(())

@@ -17,7 +17,7 @@ use pingora::{Error, ErrorSource, ErrorType};
 use super::ctx::Ctx;
 use super::reply::Reject;
 use crate::downstream::clock::{self, Stage};
-use crate::downstream::timed::DeadlineExpired;
+use crate::downstream::conn::DeadlineExpired;
 use crate::metrics::Phase;
 use crate::state::State;
 use crate::upstream::breaker::{Breaker, Probe};
@@ -187,7 +187,7 @@ pub fn record(state: &State, ctx: &mut Ctx, ok: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::downstream::timed::DeadlineExpired;
+    use crate::downstream::conn::DeadlineExpired;
     use crate::metrics::Reason;
 
     fn down(etype: ErrorType) -> Box<Error> {

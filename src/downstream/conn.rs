@@ -1,0 +1,253 @@
+//! One client connection as Pingora reads and writes it: the TCP socket itself (Pingora's
+//! `l4::Stream` is not used), with the request clock on every read, a write buffer that
+//! exists only while a response is being written, and the digests Pingora asks for.
+//!
+//! Reads: bytes move the [`Clock`] on, and a read that would wait past the current deadline
+//! fails instead, with [`DeadlineExpired`] inside the `io::Error` so the proxy can tell a slow
+//! client from a vanished one. When the head deadline expires on a partly sent head, the
+//! connection itself writes the 408: Pingora reads heads with no hook between reads, so
+//! nothing else could answer. A client that gives up mid-head is counted here for the same
+//! reason.
+//!
+//! Writes: Pingora writes a response head and its body separately; collecting them into one
+//! segment (as Pingora's own L4 write buffer does) saves a syscall and a packet per response.
+//! The buffer is freed on every flush, so an idle keep-alive connection or a silent SSE stream
+//! holds none (Pingora's holds its 1460 bytes for the connection's whole life).
+//!
+//! What it does not do: TLS, HTTP, admission (see [`super::Listener`]).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, UniqueID, UniqueIDType,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use super::clock::{Clock, Stage};
+use crate::metrics::Phase;
+use crate::state::State;
+
+/// Written to a client whose request head missed `header_timeout`.
+const HEAD_TIMEOUT_REPLY: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+
+/// Writes smaller than this are collected until the next flush (one TCP segment's payload,
+/// like Pingora's own L4 write buffer); larger ones go straight to the socket.
+const WRITE_BUFFER: usize = 1460;
+
+/// The cause inside the `io::Error` a read returns once its deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("request {} not received within proxy.{}", .0.as_str(), if matches!(.0, Phase::Head) { "header_timeout" } else { "body_timeout" })]
+pub struct DeadlineExpired(pub Phase);
+
+impl DeadlineExpired {
+    /// Whether `e` (an I/O error somewhere in a Pingora error chain) is a missed deadline.
+    pub fn is_cause_of(e: &(dyn std::error::Error + 'static)) -> bool {
+        e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).is_some_and(|inner| inner.is::<DeadlineExpired>())
+    }
+}
+
+pub struct Conn {
+    tcp: TcpStream,
+    clock: Arc<Clock>,
+    state: Arc<State>,
+    /// Armed only while a read waits against a deadline (most connections idle without one).
+    timer: Option<Pin<Box<Sleep>>>,
+    expired: Option<Phase>,
+    /// Unflushed response bytes; no allocation between responses.
+    pending: Vec<u8>,
+    digest: Arc<SocketDigest>,
+    opened: SystemTime,
+}
+
+impl Conn {
+    pub fn new(tcp: TcpStream, peer: SocketAddr, clock: Arc<Clock>, state: Arc<State>) -> Conn {
+        let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+        let _ = digest.peer_addr.set(Some(peer.into()));
+        Conn {
+            tcp,
+            clock,
+            state,
+            timer: None,
+            expired: None,
+            pending: Vec::new(),
+            digest: Arc::new(digest),
+            opened: SystemTime::now(),
+        }
+    }
+
+    /// Waits, holding nothing but the socket, until the client sends the next request's first
+    /// byte (true) or closes the connection (false).
+    pub async fn next_request(&self) -> bool {
+        let mut first = [0u8; 1];
+        matches!(self.tcp.peek(&mut first).await, Ok(1))
+    }
+
+    /// The inner read would wait: fail when the deadline has passed, else wake up at it.
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(due) = self.clock.deadline() else {
+            self.timer = None;
+            return Poll::Pending;
+        };
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        if timer.deadline() != due {
+            timer.as_mut().reset(due);
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer = None;
+        let phase = if self.clock.stage() == Stage::Body { Phase::Body } else { Phase::Head };
+        self.state.metrics.client_timeouts.with_label_values(&[phase.as_str()]).inc();
+        if self.clock.stage() == Stage::Head {
+            // Best effort: a fresh socket's send buffer takes these few bytes at once.
+            let _ = self.tcp.try_write(HEAD_TIMEOUT_REPLY);
+        }
+        tracing::debug!(phase = phase.as_str(), "client too slow: request deadline expired");
+        self.expired = Some(phase);
+        Poll::Ready(Err(expired(phase)))
+    }
+
+    /// Writes out what is buffered; frees the buffer once it is empty.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut sent = 0;
+        let result = loop {
+            let Some(rest) = self.pending.get(sent..).filter(|r| !r.is_empty()) else { break Ok(()) };
+            match Pin::new(&mut self.tcp).poll_write(cx, rest) {
+                Poll::Ready(Ok(0)) => break Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => sent += n,
+                Poll::Ready(Err(e)) => break Err(e),
+                Poll::Pending => {
+                    self.pending.drain(..sent);
+                    return Poll::Pending;
+                }
+            }
+        };
+        self.pending = Vec::new();
+        Poll::Ready(result)
+    }
+}
+
+fn expired(phase: Phase) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, DeadlineExpired(phase))
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if let Some(phase) = this.expired {
+            return Poll::Ready(Err(expired(phase)));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+            Poll::Pending => this.wait(cx),
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.clock.bytes_arrived();
+                Poll::Ready(Ok(()))
+            }
+            ready => {
+                // End of stream or a reset. Mid-head, Pingora gives up without a hook we
+                // could count or log in; later phases reach `fail_to_proxy`.
+                if this.clock.stage() == Stage::Head {
+                    this.state.metrics.client_aborts.with_label_values(&[Phase::Head.as_str()]).inc();
+                    tracing::debug!("client closed the connection mid-head");
+                }
+                ready
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.clock.proxy_wrote();
+        if this.pending.len() + buf.len() > WRITE_BUFFER {
+            ready!(this.poll_drain(cx))?;
+        }
+        if buf.len() >= WRITE_BUFFER {
+            return Pin::new(&mut this.tcp).poll_write(cx, buf);
+        }
+        if this.pending.capacity() == 0 {
+            this.pending.reserve_exact(WRITE_BUFFER);
+        }
+        this.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.tcp).poll_shutdown(cx)
+    }
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("tcp", &self.tcp).field("stage", &self.clock.stage()).finish()
+    }
+}
+
+#[async_trait]
+impl Shutdown for Conn {
+    async fn shutdown(&mut self) {
+        if let Err(e) = tokio::io::AsyncWriteExt::shutdown(self).await {
+            tracing::debug!(error = %e, "closing a client connection");
+        }
+    }
+}
+
+impl UniqueID for Conn {
+    fn id(&self) -> UniqueIDType {
+        self.tcp.as_raw_fd()
+    }
+}
+
+/// Plain TCP: no TLS digest.
+impl Ssl for Conn {}
+
+impl GetTimingDigest for Conn {
+    fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {
+        vec![Some(pingora::protocols::TimingDigest {
+            established_ts: self.opened,
+            establishment_duration: None,
+            offload_wait_duration: None,
+        })]
+    }
+}
+
+impl GetProxyDigest for Conn {
+    fn get_proxy_digest(&self) -> Option<Arc<pingora::protocols::raw_connect::ProxyDigest>> {
+        None
+    }
+}
+
+impl GetSocketDigest for Conn {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        Some(Arc::clone(&self.digest))
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.digest = Arc::new(digest);
+    }
+}
+
+/// Pingora peeks only for an h2c preface, which this listener does not offer.
+#[async_trait]
+impl Peek for Conn {}
