@@ -41,6 +41,14 @@
 //! | `paths::d9_a_route_bound_to_a_wildcard_listener_serves_it` | 404 -32601 "no route serves this path or host" |
 //! | `smuggling::a_body_left_unread_by_a_refusal_is_never_parsed_as_a_request` | foreign Host not refused: 400 from reading the carrier as JSON, not 403 (guards the new pre-body refusals) |
 //! | `conformance::conformance_dns_rebinding_protection_passes_through_the_proxy` | `localhost-host-rebinding-rejected`: FAILURE (got 200) |
+//!
+//! Found later by attacking the built binary (`targets`), failing on b8dfac9 as observed:
+//!
+//! | test | failure on b8dfac9 |
+//! |------|--------------------|
+//! | `targets::a_target_that_is_not_origin_form_is_refused_not_forwarded_as_sent` | routed as `/` to the catch-all, which received `POST mcp` |
+//! | `targets::path_parameters_are_refused_since_servlet_backends_strip_them` | the catch-all received `/mcp;x` (a servlet backend's `/mcp`) |
+//! | `targets::an_absolute_form_target_without_host_forwards_its_authority_as_host` | the backend received HTTP/1.1 with no `Host` |
 
 mod common;
 
@@ -57,3 +65,5 @@ mod headers;
 mod paths;
 #[path = "hostile/smuggling.rs"]
 mod smuggling;
+#[path = "hostile/targets.rs"]
+mod targets;

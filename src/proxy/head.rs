@@ -67,6 +67,12 @@ pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
         }
         RawTargetAuthority::AmbiguousAuthority => return Err(Reject::HOST_MISMATCH),
     };
+    // Pingora reads a target that is neither origin- nor absolute-form (`mcp`, `?/mcp`) as the
+    // path `/` but forwards its bytes as sent: a backend resolving `mcp` against its base URL
+    // would serve `/mcp` from whatever route `/` chose.
+    if authority.is_none() && req.raw_path().first() != Some(&b'/') {
+        return Err(Reject::BAD_PATH);
+    }
     let host = match (authority, host_header) {
         (Some(authority), Some(host)) if !authority.eq_ignore_ascii_case(host) => return Err(Reject::HOST_MISMATCH),
         (Some(authority), _) => Some(authority),

@@ -65,7 +65,7 @@ impl Reject {
         400,
         RpcCode::InvalidRequest,
         Reason::BadHead,
-        "path cannot be canonicalised: it must start with / and must not encode /, \\, . or NUL",
+        "path cannot be canonicalised: it must start with /, must not contain ; or \\, and must not encode /, \\, . or NUL",
     );
     pub const BATCH: Reject = Reject::new(
         400,
