@@ -46,6 +46,7 @@
 //!
 //! | test | failure on b8dfac9 |
 //! |------|--------------------|
+//! | `targets::a_standard_method_in_another_case_is_refused_not_forwarded_unread` | `post /mcp` unread: the deploy call reached the default pool |
 //! | `targets::a_target_that_is_not_origin_form_is_refused_not_forwarded_as_sent` | routed as `/` to the catch-all, which received `POST mcp` |
 //! | `targets::path_parameters_are_refused_since_servlet_backends_strip_them` | the catch-all received `/mcp;x` (a servlet backend's `/mcp`) |
 //! | `targets::an_absolute_form_target_without_host_forwards_its_authority_as_host` | the backend received HTTP/1.1 with no `Host` |

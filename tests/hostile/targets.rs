@@ -1,7 +1,7 @@
-//! Request targets the proxy must read exactly as it forwards them, found by attacking the
-//! built binary: a target that is neither origin- nor absolute-form, path parameters (`;`) that
-//! servlet containers strip before routing, and an absolute-form target without `Host`, whose
-//! host the backend would otherwise never see.
+//! Request lines the proxy must read exactly as the backend will, found by attacking the built
+//! binary: a standard method in another case, a target that is neither origin- nor
+//! absolute-form, path parameters (`;`) that servlet containers strip before routing, and an
+//! absolute-form target without `Host`, whose host the backend would otherwise never see.
 
 use crate::common::raw::{self, RawResponse};
 use crate::common::Edge;
@@ -19,12 +19,31 @@ fn exact_and_catch_all(exact: &Backend, deploy: &Backend, catchall: &Backend) ->
 }
 
 fn post_target(edge: &Edge, target: &str, host: Option<&str>, body: &str) -> RawResponse {
+    send_as(edge, "POST", target, host, body)
+}
+
+fn send_as(edge: &Edge, method: &str, target: &str, host: Option<&str>, body: &str) -> RawResponse {
     let host = host.map(|h| format!("Host: {h}"));
     let len = format!("Content-Length: {}", body.len());
     let mut lines: Vec<&str> = host.iter().map(String::as_str).collect();
     lines.extend(["Content-Type: application/json", "Accept: application/json, text/event-stream", &len]);
     lines.push("Connection: close");
-    raw::send(edge.port, &raw::lines(&format!("POST {target} HTTP/1.1"), &lines, body))
+    raw::send(edge.port, &raw::lines(&format!("{method} {target} HTTP/1.1"), &lines, body))
+}
+
+#[test]
+fn a_standard_method_in_another_case_is_refused_not_forwarded_unread() {
+    let (exact, deploy, catchall) = (backend("exact"), backend("deploy"), backend("catchall"));
+    let edge = exact_and_catch_all(&exact, &deploy, &catchall);
+    // `post` is not POST to the proxy, so its body was never read and the deploy rule never
+    // ran; ASP.NET Core routing (the C# SDK) matches methods ignoring case and runs the call.
+    for method in ["post", "Post", "pOST"] {
+        let r = send_as(&edge, method, "/mcp", Some(&host(&edge)), &call("deploy_x"));
+        assert_refused(&r, 400, -32600);
+    }
+    deploy.rec.assert_nothing();
+    catchall.rec.assert_nothing();
+    assert_alive_and_only_probe(&edge, "/mcp", &exact);
 }
 
 #[test]
