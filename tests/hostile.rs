@@ -42,11 +42,12 @@
 //! | `smuggling::a_body_left_unread_by_a_refusal_is_never_parsed_as_a_request` | foreign Host not refused: 400 from reading the carrier as JSON, not 403 (guards the new pre-body refusals) |
 //! | `conformance::conformance_dns_rebinding_protection_passes_through_the_proxy` | `localhost-host-rebinding-rejected`: FAILURE (got 200) |
 //!
-//! Found later by attacking the built binary (`targets`, `logs`), failing on b8dfac9 as observed:
+//! Found later by attacking the built binary (`targets`, `floods`), failing on b8dfac9 as observed:
 //!
 //! | test | failure on b8dfac9 |
 //! |------|--------------------|
-//! | `logs::clients_dropping_heads_flood_no_error_lines_under_rust_log` | one `pingora_proxy` ERROR line per dropped head once `RUST_LOG` is set |
+//! | `floods::clients_dropping_heads_flood_no_error_lines_under_rust_log` | one `pingora_proxy` ERROR line per dropped head once `RUST_LOG` is set |
+//! | `floods::heads_over_64_kib_get_431_and_reach_no_backend` | the 100 KiB head was proxied (200; Pingora allows 1 MiB, re-parsed after every read) |
 //! | `targets::a_standard_method_in_another_case_is_refused_not_forwarded_unread` | `post /mcp` unread: the deploy call reached the default pool |
 //! | `targets::a_target_that_is_not_origin_form_is_refused_not_forwarded_as_sent` | routed as `/` to the catch-all, which received `POST mcp` |
 //! | `targets::path_parameters_are_refused_since_servlet_backends_strip_them` | the catch-all received `/mcp;x` (a servlet backend's `/mcp`) |
@@ -61,10 +62,10 @@ mod story;
 mod bodies;
 #[path = "hostile/conformance.rs"]
 mod conformance;
+#[path = "hostile/floods.rs"]
+mod floods;
 #[path = "hostile/headers.rs"]
 mod headers;
-#[path = "hostile/logs.rs"]
-mod logs;
 #[path = "hostile/paths.rs"]
 mod paths;
 #[path = "hostile/smuggling.rs"]

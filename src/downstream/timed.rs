@@ -3,7 +3,8 @@
 //! with [`DeadlineExpired`] inside the `io::Error` so the proxy can tell a slow client from a
 //! vanished one. When the head deadline expires on a partly sent head, the stream itself writes
 //! the 408: Pingora reads heads with no hook between reads, so nothing else could answer.
-//! A client that gives up mid-head is counted here for the same reason.
+//! A client that gives up mid-head is counted here for the same reason, and a head longer
+//! than [`HEAD_LIMIT`] is refused here (431) before Pingora parses it again.
 //!
 //! Everything else (writes, digests, shutdown) is passed through untouched.
 
@@ -28,6 +29,21 @@ use crate::state::State;
 const HEAD_TIMEOUT_REPLY: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
 
+/// The longest request head read (Pingora's own limit is 1 MiB). Pingora parses a head again
+/// from its first byte after every read, so a head trickled in small pieces costs CPU
+/// quadratic in its length: a 1 MiB head sent in 1 KiB writes took about 20 times the CPU of
+/// the same head sent at once (one worker second in a debug build), from one client.
+/// 64 KiB is twice nginx's default maximum (4 x 8 KiB) and far above what MCP clients send.
+pub const HEAD_LIMIT: usize = 64 * 1024;
+
+/// Written to a client whose request head grew past [`HEAD_LIMIT`].
+const HEAD_TOO_LARGE_REPLY: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+
+/// The cause inside the `io::Error` a read returns once the head passed [`HEAD_LIMIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("request head longer than {HEAD_LIMIT} bytes")]
+pub struct HeadTooLarge;
+
 /// The cause inside the `io::Error` a read returns once its deadline has passed.
 #[derive(Debug, thiserror::Error)]
 #[error("request {} not received within proxy.{}", .0.as_str(), if matches!(.0, Phase::Head) { "header_timeout" } else { "body_timeout" })]
@@ -47,11 +63,38 @@ pub struct Timed {
     /// Armed only while a read waits against a deadline (most connections idle without one).
     timer: Option<Pin<Box<Sleep>>>,
     expired: Option<Phase>,
+    /// Bytes of the request head being read so far (counted while the stage is `Head`).
+    head_bytes: usize,
+    /// The head passed `HEAD_LIMIT`: refused, every later read fails.
+    oversized: bool,
 }
 
 impl Timed {
     pub fn new(inner: Stream, clock: Arc<Clock>, state: Arc<State>) -> Timed {
-        Timed { inner, clock, state, timer: None, expired: None }
+        Timed { inner, clock, state, timer: None, expired: None, head_bytes: 0, oversized: false }
+    }
+
+    /// Counts `n` bytes that arrived while the stage was `before` (a new head starts from zero).
+    fn count_head(&mut self, before: Stage, n: usize) {
+        if before != Stage::Head {
+            self.head_bytes = 0;
+        }
+        if self.clock.stage() == Stage::Head {
+            self.head_bytes = self.head_bytes.saturating_add(n);
+        }
+    }
+
+    /// Pingora wants more of a head that already passed the limit: answer 431 (best effort,
+    /// as for a missed deadline) and fail this read and every later one.
+    fn refuse_head(&mut self, cx: &mut Context<'_>) -> io::Error {
+        if !self.oversized {
+            self.oversized = true;
+            if let Poll::Ready(Ok(_)) = Pin::new(&mut self.inner).poll_write(cx, HEAD_TOO_LARGE_REPLY) {
+                let _ = Pin::new(&mut self.inner).poll_flush(cx);
+            }
+            tracing::debug!(limit = HEAD_LIMIT, "request head too large: refused");
+        }
+        io::Error::new(io::ErrorKind::InvalidData, HeadTooLarge)
     }
 
     /// The inner read would wait: fail when the deadline has passed, else wake up at it.
@@ -92,11 +135,16 @@ impl AsyncRead for Timed {
         if let Some(phase) = this.expired {
             return Poll::Ready(Err(expired(phase)));
         }
+        let stage = this.clock.stage();
+        if this.oversized || (stage == Stage::Head && this.head_bytes >= HEAD_LIMIT) {
+            return Poll::Ready(Err(this.refuse_head(cx)));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => this.wait(cx),
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
                 this.clock.bytes_arrived();
+                this.count_head(stage, buf.filled().len().saturating_sub(before));
                 Poll::Ready(Ok(()))
             }
             ready => {
