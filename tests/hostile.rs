@@ -48,6 +48,7 @@
 //! |------|--------------------|
 //! | `floods::clients_dropping_heads_flood_no_error_lines_under_rust_log` | one `pingora_proxy` ERROR line per dropped head once `RUST_LOG` is set |
 //! | `floods::heads_over_64_kib_get_431_and_reach_no_backend` | the 100 KiB head was proxied (200; Pingora allows 1 MiB, re-parsed after every read) |
+//! | `targets::a_host_with_a_trailing_dot_stays_on_its_host_route` | `a.tenant.example.` went to the generic route's pool (`main`) |
 //! | `targets::a_standard_method_in_another_case_is_refused_not_forwarded_unread` | `post /mcp` unread: the deploy call reached the default pool |
 //! | `targets::a_target_that_is_not_origin_form_is_refused_not_forwarded_as_sent` | routed as `/` to the catch-all, which received `POST mcp` |
 //! | `targets::path_parameters_are_refused_since_servlet_backends_strip_them` | the catch-all received `/mcp;x` (a servlet backend's `/mcp`) |

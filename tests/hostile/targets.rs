@@ -1,7 +1,8 @@
 //! Request lines the proxy must read exactly as the backend will, found by attacking the built
 //! binary: a standard method in another case, a target that is neither origin- nor
 //! absolute-form, path parameters (`;`) that servlet containers strip before routing, and an
-//! absolute-form target without `Host`, whose host the backend would otherwise never see.
+//! absolute-form target without `Host`, whose host the backend would otherwise never see; and
+//! the fully qualified spelling of a host (`a.tenant.example.`), which must not skip its route.
 
 use crate::common::raw::{self, RawResponse};
 use crate::common::Edge;
@@ -89,4 +90,21 @@ fn an_absolute_form_target_without_host_forwards_its_authority_as_host() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(exact.rec.wait_count(2)[1].header_all("host"), vec![authority.as_str()]);
     catchall.rec.assert_nothing();
+}
+
+#[test]
+fn a_host_with_a_trailing_dot_stays_on_its_host_route() {
+    let (main, tenant) = (backend("main"), backend("tenant"));
+    // The generic route takes these hosts, as it takes any host on a public listener (here
+    // the loopback Host rule would otherwise refuse them before the story is told).
+    let routes = "[[route]]\nname = \"tenant\"\nhost = \"*.tenant.example\"\npath = \"/mcp\"\npool = \"tenant\"\n\n[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"main\"\nallowed_hosts = [\"a.tenant.example.\", \"a.tenant.example.:8443\"]\n";
+    let edge = Edge::start(&format!("{}{}{routes}", pool("main", &main), pool("tenant", &tenant)));
+    // `a.tenant.example.` is `a.tenant.example` to DNS and to servers routing by host: it must
+    // not skip the tenant route (its pool, rules, limits and origins) for the generic one.
+    for (i, host) in ["a.tenant.example.", "a.tenant.example.:8443"].into_iter().enumerate() {
+        let r = post_target(&edge, "/mcp", Some(host), &call("echo"));
+        assert_eq!(r.header("x-mock-backend"), Some("tenant"), "Host {host}: {} {}", r.status, r.text());
+        assert_eq!(tenant.rec.wait_count(i + 1).len(), i + 1);
+    }
+    main.rec.assert_nothing();
 }
