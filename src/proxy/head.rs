@@ -116,7 +116,9 @@ pub fn guard(
     host: Option<&str>,
     local: Option<SocketAddr>,
 ) -> Result<(), Reject> {
-    let loopback = local.is_some_and(|a| a.ip().is_loopback());
+    // `to_canonical`: on a dual-stack listener (`[::]`) a connection to 127.0.0.1 arrives as
+    // `::ffff:127.0.0.1`, and a rebinding page resolves its name to 127.0.0.1.
+    let loopback = local.is_some_and(|a| a.ip().to_canonical().is_loopback());
     if loopback && route.host.is_none() {
         if let Some(host) = host {
             let bare = normalize_host(host);
