@@ -41,6 +41,20 @@
 //! | `paths::d9_a_route_bound_to_a_wildcard_listener_serves_it` | 404 -32601 "no route serves this path or host" |
 //! | `smuggling::a_body_left_unread_by_a_refusal_is_never_parsed_as_a_request` | foreign Host not refused: 400 from reading the carrier as JSON, not 403 (guards the new pre-body refusals) |
 //! | `conformance::conformance_dns_rebinding_protection_passes_through_the_proxy` | `localhost-host-rebinding-rejected`: FAILURE (got 200) |
+//!
+//! Found later by attacking the built binary (`targets`, `floods`, `listeners`), failing on b8dfac9 as observed:
+//!
+//! | test | failure on b8dfac9 |
+//! |------|--------------------|
+//! | `floods::clients_dropping_heads_flood_no_error_lines_under_rust_log` | one `pingora_proxy` ERROR line per dropped head once `RUST_LOG` is set |
+//! | `floods::heads_over_64_kib_get_431_and_reach_no_backend` | the 100 KiB head was proxied (200; Pingora allows 1 MiB, re-parsed after every read) |
+//! | `targets::a_host_with_a_trailing_dot_stays_on_its_host_route` | `a.tenant.example.` went to the generic route's pool (`main`) |
+//! | `listeners::dns_rebinding_over_ipv4_to_a_dual_stack_listener_is_forbidden` | 200 from the backend: `::ffff:127.0.0.1` was not loopback |
+//! | `listeners::tiers_assigned_to_an_ipv4_client_apply_on_a_dual_stack_listener` | the second request got 429: `::ffff:127.0.0.1` is not `"127.0.0.1"` |
+//! | `targets::a_standard_method_in_another_case_is_refused_not_forwarded_unread` | `post /mcp` unread: the deploy call reached the default pool |
+//! | `targets::a_target_that_is_not_origin_form_is_refused_not_forwarded_as_sent` | routed as `/` to the catch-all, which received `POST mcp` |
+//! | `targets::path_parameters_are_refused_since_servlet_backends_strip_them` | the catch-all received `/mcp;x` (a servlet backend's `/mcp`) |
+//! | `targets::an_absolute_form_target_without_host_forwards_its_authority_as_host` | the backend received HTTP/1.1 with no `Host` |
 
 mod common;
 
@@ -51,9 +65,15 @@ mod story;
 mod bodies;
 #[path = "hostile/conformance.rs"]
 mod conformance;
+#[path = "hostile/floods.rs"]
+mod floods;
 #[path = "hostile/headers.rs"]
 mod headers;
+#[path = "hostile/listeners.rs"]
+mod listeners;
 #[path = "hostile/paths.rs"]
 mod paths;
 #[path = "hostile/smuggling.rs"]
 mod smuggling;
+#[path = "hostile/targets.rs"]
+mod targets;

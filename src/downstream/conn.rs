@@ -7,7 +7,8 @@
 //! client from a vanished one. When the head deadline expires on a partly sent head, the
 //! connection itself writes the 408: Pingora reads heads with no hook between reads, so
 //! nothing else could answer. A client that gives up mid-head is counted here for the same
-//! reason.
+//! reason, and a head longer than [`HEAD_LIMIT`] is refused here (431) before Pingora parses
+//! it again.
 //!
 //! Writes: Pingora writes a response head and its body separately; collecting them into one
 //! segment (as Pingora's own L4 write buffer does) saves a syscall and a packet per response.
@@ -41,6 +42,21 @@ use crate::state::State;
 const HEAD_TIMEOUT_REPLY: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
 
+/// The longest request head read (Pingora's own limit is 1 MiB). Pingora parses a head again
+/// from its first byte after every read, so a head trickled in small pieces costs CPU
+/// quadratic in its length: a 1 MiB head sent in 1 KiB writes took about 20 times the CPU of
+/// the same head sent at once (one worker second in a debug build), from one client.
+/// 64 KiB is twice nginx's default maximum (4 x 8 KiB) and far above what MCP clients send.
+pub const HEAD_LIMIT: usize = 64 * 1024;
+
+/// Written to a client whose request head grew past [`HEAD_LIMIT`].
+const HEAD_TOO_LARGE_REPLY: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+
+/// The cause inside the `io::Error` a read returns once the head passed [`HEAD_LIMIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("request head longer than {HEAD_LIMIT} bytes")]
+pub struct HeadTooLarge;
+
 /// Writes smaller than this are collected until the next flush (one TCP segment's payload,
 /// like Pingora's own L4 write buffer); larger ones go straight to the socket.
 const WRITE_BUFFER: usize = 1460;
@@ -64,6 +80,10 @@ pub struct Conn {
     /// Armed only while a read waits against a deadline (most connections idle without one).
     timer: Option<Pin<Box<Sleep>>>,
     expired: Option<Phase>,
+    /// Bytes of the request head being read so far (counted while the stage is `Head`).
+    head_bytes: usize,
+    /// The head passed `HEAD_LIMIT`: refused, every later read fails.
+    oversized: bool,
     /// Unflushed response bytes; no allocation between responses.
     pending: Vec<u8>,
     digest: Arc<SocketDigest>,
@@ -80,6 +100,8 @@ impl Conn {
             state,
             timer: None,
             expired: None,
+            head_bytes: 0,
+            oversized: false,
             pending: Vec::new(),
             digest: Arc::new(digest),
             opened: SystemTime::now(),
@@ -91,6 +113,27 @@ impl Conn {
     pub async fn next_request(&self) -> bool {
         let mut first = [0u8; 1];
         matches!(self.tcp.peek(&mut first).await, Ok(1))
+    }
+
+    /// Counts `n` bytes that arrived while the stage was `before` (a new head starts from zero).
+    fn count_head(&mut self, before: Stage, n: usize) {
+        if before != Stage::Head {
+            self.head_bytes = 0;
+        }
+        if self.clock.stage() == Stage::Head {
+            self.head_bytes = self.head_bytes.saturating_add(n);
+        }
+    }
+
+    /// Pingora wants more of a head that already passed the limit: answer 431 (best effort,
+    /// as for a missed deadline) and fail this read and every later one.
+    fn refuse_head(&mut self) -> io::Error {
+        if !self.oversized {
+            self.oversized = true;
+            let _ = self.tcp.try_write(HEAD_TOO_LARGE_REPLY);
+            tracing::debug!(limit = HEAD_LIMIT, "request head too large: refused");
+        }
+        io::Error::new(io::ErrorKind::InvalidData, HeadTooLarge)
     }
 
     /// The inner read would wait: fail when the deadline has passed, else wake up at it.
@@ -148,11 +191,16 @@ impl AsyncRead for Conn {
         if let Some(phase) = this.expired {
             return Poll::Ready(Err(expired(phase)));
         }
+        let stage = this.clock.stage();
+        if this.oversized || (stage == Stage::Head && this.head_bytes >= HEAD_LIMIT) {
+            return Poll::Ready(Err(this.refuse_head()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             Poll::Pending => this.wait(cx),
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
                 this.clock.bytes_arrived();
+                this.count_head(stage, buf.filled().len().saturating_sub(before));
                 Poll::Ready(Ok(()))
             }
             ready => {

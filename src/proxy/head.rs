@@ -1,8 +1,9 @@
 //! The HTTP-level reading of a request head, before any route is chosen: the authority and the
 //! canonical path routes match on, and the refusals of heads that could make the proxy and the
-//! backend disagree about a request (duplicate MCP headers, `Connection` naming end-to-end
-//! headers, HTTP/1.1 without `Host`, an absolute-form target for another host, paths that
-//! cannot be canonicalised). Also the route's `Host`/`Origin` guard (DNS rebinding).
+//! backend disagree about a request (a known method in another case, duplicate MCP headers,
+//! `Connection` naming end-to-end headers, HTTP/1.1 without `Host`, an absolute-form target
+//! for another host, targets and paths that cannot be canonicalised). Also the route's
+//! `Host`/`Origin` guard (DNS rebinding).
 //!
 //! Owns no JSON-RPC knowledge (`mcp::call`) and no routing (`router`).
 
@@ -48,7 +49,16 @@ pub struct Head<'a> {
     pub absolute: bool,
 }
 
+/// Methods some servers match ignoring case (`post` is POST to ASP.NET Core routing and to
+/// servers that upper-case the method): sent in another case they would reach a handler the
+/// proxy did not read the request for.
+const KNOWN_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+
 pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
+    let method = req.method.as_str();
+    if KNOWN_METHODS.iter().any(|m| m.eq_ignore_ascii_case(method) && *m != method) {
+        return Err(Reject::METHOD_CASE);
+    }
     let h = &req.headers;
     if SINGLE.iter().any(|name| h.get_all(*name).iter().nth(1).is_some()) {
         return Err(Reject::DUPLICATE_HEADER);
@@ -67,6 +77,12 @@ pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
         }
         RawTargetAuthority::AmbiguousAuthority => return Err(Reject::HOST_MISMATCH),
     };
+    // Pingora reads a target that is neither origin- nor absolute-form (`mcp`, `?/mcp`) as the
+    // path `/` but forwards its bytes as sent: a backend resolving `mcp` against its base URL
+    // would serve `/mcp` from whatever route `/` chose.
+    if authority.is_none() && req.raw_path().first() != Some(&b'/') {
+        return Err(Reject::BAD_PATH);
+    }
     let host = match (authority, host_header) {
         (Some(authority), Some(host)) if !authority.eq_ignore_ascii_case(host) => return Err(Reject::HOST_MISMATCH),
         (Some(authority), _) => Some(authority),
@@ -100,7 +116,9 @@ pub fn guard(
     host: Option<&str>,
     local: Option<SocketAddr>,
 ) -> Result<(), Reject> {
-    let loopback = local.is_some_and(|a| a.ip().is_loopback());
+    // `to_canonical`: on a dual-stack listener (`[::]`) a connection to 127.0.0.1 arrives as
+    // `::ffff:127.0.0.1`, and a rebinding page resolves its name to 127.0.0.1.
+    let loopback = local.is_some_and(|a| a.ip().to_canonical().is_loopback());
     if loopback && route.host.is_none() {
         if let Some(host) = host {
             let bare = normalize_host(host);

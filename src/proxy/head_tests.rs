@@ -114,3 +114,17 @@ fn origin_lists_and_the_wildcard() {
     assert!(with(&listed, "https://other.example.com").is_err());
     assert!(with(&route(Origins::Any), "https://other.example.com").is_ok());
 }
+
+#[test]
+fn a_standard_method_in_another_case_and_targets_not_in_origin_form_are_refused() {
+    let mut r = req("/mcp", &[("host", "h")]);
+    for method in ["post", "Get", "dELETE"] {
+        r.set_method(http::Method::from_bytes(method.as_bytes()).expect("token"));
+        assert_eq!(refusal(&r), Reject::METHOD_CASE.message, "{method}");
+    }
+    r.set_method(http::Method::from_bytes(b"PROPFIND").expect("token"));
+    assert!(read(&r).is_ok(), "other methods are the backend's business");
+    for target in ["mcp", "?/mcp", "*"] {
+        assert_eq!(refusal(&req(target, &[("host", "h")])), Reject::BAD_PATH.message, "{target}");
+    }
+}

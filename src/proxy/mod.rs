@@ -104,6 +104,7 @@ impl ProxyHttp for Edge {
         };
         // The backend sees the path the route matched, never another spelling of it.
         if let Some(path) = ctx.path.as_deref() {
+            keep_authority(req)?;
             set_path(req, path);
         }
         if let Some(path) = &pool.config.path {
@@ -302,6 +303,22 @@ fn rewrite_path(req: &mut RequestHeader, ctx: &Ctx, pool_path: &str) {
         return;
     }
     set_path(req, pool_path);
+}
+
+/// An absolute-form target without `Host` names its host only in the target, which the
+/// origin form sent upstream drops: the authority becomes `Host` (RFC 9112 3.2.2), so the
+/// backend sees the host the request was routed by, not an HTTP/1.1 request without one.
+fn keep_authority(req: &mut RequestHeader) -> Result<()> {
+    use pingora::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
+    if req.headers.contains_key(http::header::HOST) {
+        return Ok(());
+    }
+    let RawTargetAuthority::Absolute { authority, .. } = raw_target_authority(req.raw_path()) else {
+        return Ok(());
+    };
+    let host = http::HeaderValue::from_bytes(authority)
+        .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "absolute-form authority is not a header value"))?;
+    req.insert_header(http::header::HOST, host)
 }
 
 /// Replaces the request target by `path` plus the original query, in origin form (an

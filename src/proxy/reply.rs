@@ -53,6 +53,12 @@ impl Reject {
         Reason::BadHead,
         "Connection names an end-to-end header (Host, Mcp-*, MCP-Protocol-Version, Content-*, Origin, Authorization, Accept)",
     );
+    pub const METHOD_CASE: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "the HTTP method is a standard method in another case (methods are case-sensitive: send POST, GET, DELETE)",
+    );
     pub const NO_HOST: Reject =
         Reject::new(400, RpcCode::InvalidRequest, Reason::BadHead, "HTTP/1.1 request without a Host header");
     pub const HOST_MISMATCH: Reject = Reject::new(
@@ -65,7 +71,7 @@ impl Reject {
         400,
         RpcCode::InvalidRequest,
         Reason::BadHead,
-        "path cannot be canonicalised: it must start with / and must not encode /, \\, . or NUL",
+        "path cannot be canonicalised: it must start with /, must not contain ; or \\, and must not encode /, \\, . or NUL",
     );
     pub const BATCH: Reject = Reject::new(
         400,

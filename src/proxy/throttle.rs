@@ -207,7 +207,11 @@ fn key_of(
         if n == 0 && !limiter.config.assign.is_empty() {
             first = match part {
                 // Tiers are assigned to client addresses as written ("10.0.0.7"), not octets.
-                KeyPart::ClientIp => session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string()),
+                // Canonical: an IPv4 client of a dual-stack listener is `10.0.0.7`, not
+                // `::ffff:10.0.0.7`.
+                KeyPart::ClientIp => {
+                    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_canonical().to_string())
+                }
                 _ => std::str::from_utf8(value).ok().map(str::to_owned),
             };
         }
@@ -231,7 +235,7 @@ fn label_of(limiter: &Limiter, session: &Session, element: &Element, route: &Rou
         }
         match part {
             KeyPart::ClientIp => {
-                let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
+                let ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_canonical().to_string());
                 out.push_str(&format!("client_ip={}", ip.as_deref().unwrap_or("-")));
             }
             KeyPart::Route => out.push_str(&format!("route={}", route.name)),

@@ -118,7 +118,10 @@ fn rule_matches(rule: &RuleConfig, msg: Msg<'_>) -> bool {
         && target_ok(&rule.resource, TargetKind::Resource)
 }
 
-/// Host header without port, lowercased only when needed (clients nearly always send lowercase).
+/// Host header without port and without the trailing dot of a fully qualified name
+/// (`a.example.` is `a.example` to DNS and to servers that route by host, so a host route
+/// must not be skipped by it), lowercased only when needed (clients nearly always send
+/// lowercase).
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
     let bare = match host.rsplit_once(':') {
         Some((h, port)) if !h.ends_with(']') || host.starts_with('[') => {
@@ -130,6 +133,7 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
         }
         _ => host,
     };
+    let bare = bare.strip_suffix('.').filter(|b| !b.is_empty()).unwrap_or(bare);
     if bare.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(bare.to_ascii_lowercase())
     } else {
@@ -208,6 +212,9 @@ inspect = "never"
         let r = router();
         assert_eq!(r.find(None, Some("a.tenant.example:443"), "/mcp").map(|x| x.1.name.as_str()), Some("tenant"));
         assert_eq!(r.find(None, Some("A.TENANT.EXAMPLE"), "/mcp").map(|x| x.1.name.as_str()), Some("tenant"));
+        for fqdn in ["a.tenant.example.", "a.tenant.example.:443"] {
+            assert_eq!(r.find(None, Some(fqdn), "/mcp").map(|x| x.1.name.as_str()), Some("tenant"), "{fqdn}");
+        }
         assert_eq!(r.find(None, Some("localhost"), "/mcp").map(|x| x.1.name.as_str()), Some("main"));
         assert_eq!(route_of(&r, "/legacy/sse").as_deref(), Some("legacy"));
         assert!(r.find(None, None, "/other").is_none());

@@ -8,6 +8,9 @@
 //!   escapes are kept with upper-case hex;
 //! - escapes that would change the path's structure are refused: `%2F` (`/`), `%5C` (`\`),
 //!   `%2E` (`.`, which could hide a dot segment), `%00`; so are raw `\` and malformed escapes;
+//! - a raw `;` is refused: servlet containers and Spring strip `;params` from every segment
+//!   before routing (`/mcp;x` is their `/mcp`, `/a/..;/mcp` their `/mcp`), so a path with one
+//!   would name another resource there than here;
 //! - empty segments (`//`) and `.` segments are removed, `..` removes the segment before it
 //!   (never going above `/`);
 //! - a trailing `/` is kept (`/mcp/` stays `/mcp/`; routes decide whether it matches).
@@ -27,6 +30,8 @@ pub enum PathError {
     Backslash,
     #[error("the path has a malformed % escape")]
     BadEscape,
+    #[error("the path contains a ; (path parameters)")]
+    Semicolon,
 }
 
 /// The canonical form of `raw`; borrowed when `raw` is already canonical (the common case).
@@ -37,6 +42,9 @@ pub fn canonicalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     }
     if bytes.contains(&b'\\') {
         return Err(PathError::Backslash);
+    }
+    if bytes.contains(&b';') {
+        return Err(PathError::Semicolon);
     }
     if is_canonical(bytes) {
         return Ok(Cow::Borrowed(raw));
@@ -161,6 +169,10 @@ mod tests {
             assert_eq!(canonicalize(p), Err(PathError::EncodedSeparator), "{p}");
         }
         assert_eq!(canonicalize("/a\\b"), Err(PathError::Backslash));
+        for p in ["/mcp;x", "/mcp;", "/a/..;/mcp", "/;/mcp"] {
+            assert_eq!(canonicalize(p), Err(PathError::Semicolon), "{p}");
+        }
+        assert_eq!(canon("/mcp%3bx"), "/mcp%3Bx", "an escaped ; is data, not a parameter");
         assert_eq!(canonicalize("/a%2"), Err(PathError::BadEscape));
         assert_eq!(canonicalize("/a%zz"), Err(PathError::BadEscape));
         assert_eq!(canonicalize("mcp"), Err(PathError::NotAbsolute));
