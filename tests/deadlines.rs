@@ -287,3 +287,14 @@ fn a_draining_proxy_closes_idle_keep_alive_connections_at_once() {
     // Closed after the 250 ms handover, long before the 1 s grace period ends the process.
     assert!(asked.elapsed() < Duration::from_millis(800), "not held until the process ends: {:?}", asked.elapsed());
 }
+
+#[test]
+fn a_client_that_stops_reading_its_response_is_disconnected_after_send_timeout() {
+    let (edge, _mock) = start("send_timeout = \"1s\"");
+    let mut stalled = connect(&edge);
+    let ask = "GET /bytes/20000000 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    stalled.write_all(ask.as_bytes()).expect("ask for 20 MB, then read nothing");
+    edge.wait_metric("mcp_edge_client_timeouts_total{phase=\"response\"} 1");
+    edge.wait_metric("mcp_edge_connections_open 0");
+    assert_eq!(http::get(edge.port, "/status/200").status, 200, "the proxy serves on");
+}

@@ -147,6 +147,8 @@ pub struct ProxySettings {
     pub body_timeout: Duration,
     /// How long a connection may wait for its next request; zero closes after each response.
     pub keepalive_timeout: Duration,
+    /// How long a write may wait on a client that does not read; then the connection closes.
+    pub send_timeout: Duration,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
 }

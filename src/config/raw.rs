@@ -89,6 +89,7 @@ pub struct RawProxy {
     pub header_timeout: Option<S<String>>,
     pub body_timeout: Option<S<String>>,
     pub keepalive_timeout: Option<S<String>>,
+    pub send_timeout: Option<S<String>>,
     pub max_connections: Option<S<i64>>,
 }
 

@@ -20,6 +20,7 @@ pub fn to_json(c: &Config) -> Value {
             "header_timeout_ms": c.proxy.header_timeout.as_millis() as u64,
             "body_timeout_ms": c.proxy.body_timeout.as_millis() as u64,
             "keepalive_timeout_ms": c.proxy.keepalive_timeout.as_millis() as u64,
+            "send_timeout_ms": c.proxy.send_timeout.as_millis() as u64,
             "max_connections": c.proxy.max_connections,
         },
         "admin": {

@@ -338,6 +338,7 @@ fn request_deadlines_and_the_connection_cap_have_sane_defaults_and_refuse_zero()
     assert_eq!(c.proxy.body_timeout, std::time::Duration::from_secs(60));
     assert_eq!(c.proxy.max_connections, 10_000);
     assert_eq!(c.proxy.keepalive_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(c.proxy.send_timeout, std::time::Duration::from_secs(60));
     let off = parse(Path::new("edge.toml"), &format!("[proxy]\nkeepalive_timeout = \"0s\"\n{MINIMAL}")).expect("valid");
     assert!(off.proxy.keepalive_timeout.is_zero(), "zero turns keep-alive off");
 

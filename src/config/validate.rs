@@ -167,6 +167,14 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             Duration::from_secs(60),
             Zero::Allowed,
         ),
+        // Zero would fail every write that has to wait at all.
+        send_timeout: duration::or(
+            c,
+            p.send_timeout.as_ref(),
+            "proxy.send_timeout",
+            Duration::from_secs(60),
+            Zero::Refused,
+        ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
     }
 }

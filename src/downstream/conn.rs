@@ -10,7 +10,11 @@
 //! reason, and a head longer than [`HEAD_LIMIT`] is refused here (431) before Pingora parses
 //! it again.
 //!
-//! Writes: Pingora writes a response head and its body separately; collecting them into one
+//! Writes: a write that waits on a client that stopped reading fails after
+//! `proxy.send_timeout` (Pingora 0.9.1 sets no downstream write timeout of its own), so such a
+//! client gives back its connection slot, request task and upstream connection.
+//!
+//! Pingora writes a response head and its body separately; collecting them into one
 //! segment (as Pingora's own L4 write buffer does) saves a syscall and a packet per response.
 //! The buffer is freed on every flush, so an idle keep-alive connection or a silent SSE stream
 //! holds none (Pingora's holds its 1460 bytes for the connection's whole life).
@@ -24,7 +28,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use pingora::protocols::{
@@ -57,6 +61,12 @@ const HEAD_TOO_LARGE_REPLY: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Lar
 #[error("request head longer than {HEAD_LIMIT} bytes")]
 pub struct HeadTooLarge;
 
+/// The cause inside the `io::Error` a write returns once the client stopped reading for
+/// `proxy.send_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("response not read by the client within proxy.send_timeout")]
+pub struct SendTimeout;
+
 /// Writes smaller than this are collected until the next flush (one TCP segment's payload,
 /// like Pingora's own L4 write buffer); larger ones go straight to the socket.
 const WRITE_BUFFER: usize = 1460;
@@ -84,6 +94,9 @@ pub struct Conn {
     head_bytes: usize,
     /// The head passed `HEAD_LIMIT`: refused, every later read fails.
     oversized: bool,
+    /// Armed only while a write waits on a full socket.
+    write_timer: Option<Pin<Box<Sleep>>>,
+    send_timeout: Duration,
     /// Unflushed response bytes; no allocation between responses.
     pending: Vec<u8>,
     digest: Arc<SocketDigest>,
@@ -91,7 +104,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(tcp: TcpStream, peer: SocketAddr, clock: Arc<Clock>, state: Arc<State>) -> Conn {
+    pub fn new(tcp: TcpStream, peer: SocketAddr, clock: Arc<Clock>, state: Arc<State>, send_timeout: Duration) -> Conn {
         let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
         let _ = digest.peer_addr.set(Some(peer.into()));
         Conn {
@@ -102,6 +115,8 @@ impl Conn {
             expired: None,
             head_bytes: 0,
             oversized: false,
+            write_timer: None,
+            send_timeout,
             pending: Vec::new(),
             digest: Arc::new(digest),
             opened: SystemTime::now(),
@@ -161,22 +176,41 @@ impl Conn {
         Poll::Ready(Err(expired(phase)))
     }
 
+    /// One write to the socket, failing once it has waited `send_timeout` for the client to
+    /// read (the clock restarts whenever bytes move).
+    fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(written) = Pin::new(&mut self.tcp).poll_write(cx, buf) {
+            self.write_timer = None;
+            return Poll::Ready(written);
+        }
+        let timeout = self.send_timeout;
+        let timer = self.write_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.write_timer = None;
+        self.state.metrics.client_timeouts.with_label_values(&[Phase::Response.as_str()]).inc();
+        tracing::debug!("client not reading its response: proxy.send_timeout expired");
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, SendTimeout)))
+    }
+
     /// Writes out what is buffered; frees the buffer once it is empty.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut pending = std::mem::take(&mut self.pending);
         let mut sent = 0;
         let result = loop {
-            let Some(rest) = self.pending.get(sent..).filter(|r| !r.is_empty()) else { break Ok(()) };
-            match Pin::new(&mut self.tcp).poll_write(cx, rest) {
+            let Some(rest) = pending.get(sent..).filter(|r| !r.is_empty()) else { break Ok(()) };
+            match self.poll_send(cx, rest) {
                 Poll::Ready(Ok(0)) => break Err(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => sent += n,
                 Poll::Ready(Err(e)) => break Err(e),
                 Poll::Pending => {
-                    self.pending.drain(..sent);
+                    pending.drain(..sent);
+                    self.pending = pending;
                     return Poll::Pending;
                 }
             }
         };
-        self.pending = Vec::new();
         Poll::Ready(result)
     }
 }
@@ -224,7 +258,7 @@ impl AsyncWrite for Conn {
             ready!(this.poll_drain(cx))?;
         }
         if buf.len() >= WRITE_BUFFER {
-            return Pin::new(&mut this.tcp).poll_write(cx, buf);
+            return this.poll_send(cx, buf);
         }
         if this.pending.capacity() == 0 {
             this.pending.reserve_exact(WRITE_BUFFER);

@@ -69,17 +69,17 @@ impl Listener {
 
     /// One client connection, from accept to close.
     pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, mut shutdown: ShutdownWatch) {
-        let (max, header_timeout, body_timeout, keepalive) = {
+        let (max, header_timeout, body_timeout, keepalive, send_timeout) = {
             let snap = self.state.snapshot();
             let p = &snap.config.proxy;
-            (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout)
+            (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout, p.send_timeout)
         };
         let Some(_slot) = Slot::take(&self, max) else {
             refuse(tcp, &self.state).await;
             return;
         };
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
-        let mut conn = Box::new(Conn::new(tcp, peer, Arc::clone(&clock), Arc::clone(&self.state)));
+        let mut conn = Box::new(Conn::new(tcp, peer, Arc::clone(&clock), Arc::clone(&self.state), send_timeout));
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
             if !carried.as_ref().is_some_and(pipelined::carries_request_bytes) {

@@ -239,6 +239,11 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
             }
         }
         _ if path == st.path => return mcp_endpoint(st, conn, req, close).await,
+        // `/bytes/{n}`: n bytes of `x` (at most 64 MiB), for slow-reader and large-body stories.
+        _ if path.starts_with("/bytes/") => {
+            let n = path.trim_start_matches("/bytes/").parse::<usize>().unwrap_or(0).min(64 << 20);
+            conn.send_bytes(200, Some("application/octet-stream"), &[], &vec![b'x'; n], close).await?
+        }
         _ => match path.strip_prefix("/status/").map(str::parse::<u16>) {
             Some(Ok(code)) if (200..=599).contains(&code) => status_echo(conn, code, close).await?,
             _ => conn.send_bytes(404, Some("text/plain"), &[], b"not found\n", close).await?,
