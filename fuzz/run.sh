@@ -6,6 +6,8 @@
 #   FUZZ_TIME=20 fuzz/run.sh                  every target, 20 s each (the CI smoke)
 #   FUZZ_TIME=120 fuzz/run.sh envelope config  some targets
 #   FUZZ_RUNS=100000000 FUZZ_TIME=0 fuzz/run.sh   10^8 executions per target, however long
+#   FUZZ_UNIT_TIMEOUT=600 ...                  per-input limit in s (default 30); raise it when the
+#                                             run may be paused (SIGSTOP) for a benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +36,7 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${FUZZ_TIME} s (0: no limit), ${FUZZ_RUNS} runs (-1: no limit)"
   status=0
   cargo +nightly fuzz run "${BUILD_FLAGS[@]}" "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-    -max_total_time="$FUZZ_TIME" -runs="$FUZZ_RUNS" -timeout=30 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    -max_total_time="$FUZZ_TIME" -runs="$FUZZ_RUNS" -timeout="${FUZZ_UNIT_TIMEOUT:-30}" -print_final_stats=1 >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
   echo "fuzz: $t: ${runs:-?} executions, ${speed:-?}/s, corpus $(ls "fuzz/corpus/$t" | wc -l) files"

@@ -67,6 +67,10 @@ pub struct HeadTooLarge;
 #[error("response not read by the client within proxy.send_timeout")]
 pub struct SendTimeout;
 
+/// How much of the next request an idle connection reads when it arrives (Pingora's own
+/// first head buffer is as large).
+const PREREAD: usize = 4096;
+
 /// Writes smaller than this are collected until the next flush (one TCP segment's payload,
 /// like Pingora's own L4 write buffer); larger ones go straight to the socket.
 const WRITE_BUFFER: usize = 1460;
@@ -97,6 +101,10 @@ pub struct Conn {
     /// Armed only while a write waits on a full socket.
     write_timer: Option<Pin<Box<Sleep>>>,
     send_timeout: Duration,
+    /// The start of a request read while the connection was idle, not yet taken by Pingora
+    /// (from `preread_at` on); no allocation between requests.
+    preread: Vec<u8>,
+    preread_at: usize,
     /// Unflushed response bytes; no allocation between responses.
     pending: Vec<u8>,
     digest: Arc<SocketDigest>,
@@ -117,17 +125,48 @@ impl Conn {
             oversized: false,
             write_timer: None,
             send_timeout,
+            preread: Vec::new(),
+            preread_at: 0,
             pending: Vec::new(),
             digest: Arc::new(digest),
             opened: SystemTime::now(),
         }
     }
 
-    /// Waits, holding nothing but the socket, until the client sends the next request's first
-    /// byte (true) or closes the connection (false).
-    pub async fn next_request(&self) -> bool {
-        let mut first = [0u8; 1];
-        matches!(self.tcp.peek(&mut first).await, Ok(1))
+    /// Waits, holding nothing but the socket, until the client sends the next request (true)
+    /// or closes the connection (false). What arrived is kept for Pingora's first read: reading
+    /// it here costs no more system calls than Pingora's own wait would (a peek would add one
+    /// per request).
+    pub async fn next_request(&mut self) -> bool {
+        loop {
+            if self.tcp.readable().await.is_err() {
+                return false;
+            }
+            let mut arrived = Vec::with_capacity(PREREAD);
+            match self.tcp.try_read_buf(&mut arrived) {
+                Ok(0) => return false,
+                Ok(_) => {
+                    self.preread = arrived;
+                    self.preread_at = 0;
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Hands Pingora what [`Conn::next_request`] read; frees it once all of it is taken.
+    fn take_preread(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        let Some(rest) = self.preread.get(self.preread_at..).filter(|r| !r.is_empty()) else { return false };
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(rest.get(..n).unwrap_or_default());
+        self.preread_at += n;
+        if self.preread_at >= self.preread.len() {
+            self.preread = Vec::new();
+            self.preread_at = 0;
+        }
+        true
     }
 
     /// Counts `n` bytes that arrived while the stage was `before` (a new head starts from zero).
@@ -230,7 +269,9 @@ impl AsyncRead for Conn {
             return Poll::Ready(Err(this.refuse_head()));
         }
         let before = buf.filled().len();
-        match Pin::new(&mut this.tcp).poll_read(cx, buf) {
+        let read =
+            if this.take_preread(buf) { Poll::Ready(Ok(())) } else { Pin::new(&mut this.tcp).poll_read(cx, buf) };
+        match read {
             Poll::Pending => this.wait(cx),
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
                 this.clock.bytes_arrived();

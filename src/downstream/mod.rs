@@ -83,7 +83,7 @@ impl Listener {
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
             if !carried.as_ref().is_some_and(pipelined::carries_request_bytes) {
-                match idle(&conn, &clock, keepalive, &mut shutdown).await {
+                match idle(&mut conn, &clock, keepalive, &mut shutdown).await {
                     Wake::Request => {}
                     Wake::TimedOut if clock.deadline().is_some() => {
                         // A new connection that never sent a byte within header_timeout.
@@ -126,7 +126,7 @@ impl Listener {
 /// Waits for the next request's first byte holding no request state: the head deadline on a
 /// new connection, the keep-alive timeout on a used one, a short handover when the listener
 /// drains.
-async fn idle(conn: &Conn, clock: &Clock, keepalive: Duration, shutdown: &mut ShutdownWatch) -> Wake {
+async fn idle(conn: &mut Conn, clock: &Clock, keepalive: Duration, shutdown: &mut ShutdownWatch) -> Wake {
     let until = match clock.deadline() {
         Some(due) => due,
         None => tokio::time::Instant::now() + keepalive,
