@@ -143,15 +143,21 @@ impl Conn {
                 return false;
             }
             let mut arrived = Vec::with_capacity(PREREAD);
-            match self.tcp.try_read_buf(&mut arrived) {
-                Ok(0) => return false,
-                Ok(_) => {
+            // One read attempt through `poll_read`, which (unlike `try_read`) also forgets a
+            // readiness that a short read proved stale; `Pending` means it was stale, and the
+            // next wait again holds nothing.
+            let tcp = &mut self.tcp;
+            let attempt = std::future::poll_fn(|cx| {
+                Poll::Ready(tokio_util::io::poll_read_buf(Pin::new(&mut *tcp), cx, &mut arrived))
+            });
+            match attempt.await {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return false,
+                Poll::Ready(Ok(_)) => {
                     self.preread = arrived;
                     self.preread_at = 0;
                     return true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(_) => return false,
+                Poll::Pending => continue,
             }
         }
     }
