@@ -1,6 +1,7 @@
 # mcp-edge: two commands do everything on a fresh machine.
 #   make demo   build, start sample MCP servers and mcp-edge (conf/demo.toml), print what to try
-#   make test   install what the tests need (system packages, pinned MCP peers), run every test
+#   make test   install what the tests need (system packages, pinned MCP peers), run every test,
+#               then every fuzz target for 15 s (the CI smoke)
 #   make fuzz   coverage-guided fuzzing, every target FUZZ_TIME seconds (default 600; nightly)
 
 CARGO ?= cargo
@@ -24,6 +25,7 @@ demo: build
 test: peers
 	$(CARGO) build --release --bins
 	$(CARGO) test --release -- --test-threads 2
+	FUZZ_TIME=15 fuzz/run.sh
 
 bench: deps
 	$(CARGO) bench --bench classify --bench limits
@@ -38,6 +40,6 @@ fmt:
 fuzz: deps
 	FUZZ_TIME=$(FUZZ_TIME) fuzz/run.sh
 
-# The CI run: every target for 20 s, failing on any crash.
+# Every target for 20 s, failing on any crash (`make test` runs each for 15 s).
 fuzz-smoke: deps
 	FUZZ_TIME=20 fuzz/run.sh
