@@ -39,12 +39,15 @@ pub enum Reason {
     InvalidParams,
     RequestTimeout,
     MalformedBody,
+    /// The client's address is not allowed on the route (`allow_ips` / `deny_ips`).
+    IpDenied,
 }
 
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NoRoute => "no_route",
+            Reason::IpDenied => "ip_denied",
             Reason::Origin => "origin",
             Reason::ParseError => "parse_error",
             Reason::InvalidRequest => "invalid_request",
@@ -109,6 +112,7 @@ pub struct Metrics {
     panics: prometheus::IntCounter,
     pub connections_open: IntGauge,
     pub connections_refused: IntCounter,
+    pub connections_denied: IntCounter,
     pub client_aborts: IntCounterVec,
     pub client_timeouts: IntCounterVec,
 }
@@ -214,6 +218,11 @@ impl Metrics {
             "Client connections answered 503 and closed because proxy.max_connections were open.",
         )?;
         registry.register(Box::new(connections_refused.clone()))?;
+        let connections_denied = IntCounter::new(
+            "connections_denied_total",
+            "Client connections closed at accept because proxy.allow_ips / proxy.deny_ips do not admit the address.",
+        )?;
+        registry.register(Box::new(connections_denied.clone()))?;
         let client_aborts = counter(
             "client_aborts_total",
             "Requests the client abandoned by closing or resetting its connection, by phase (head, body, response).",
@@ -248,6 +257,7 @@ impl Metrics {
             panics,
             connections_open,
             connections_refused,
+            connections_denied,
             client_aborts,
             client_timeouts,
         })

@@ -69,6 +69,8 @@ mod conformance;
 mod floods;
 #[path = "hostile/headers.rs"]
 mod headers;
+#[path = "hostile/ips.rs"]
+mod ips;
 #[path = "hostile/listeners.rs"]
 mod listeners;
 #[path = "hostile/paths.rs"]

@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod duration;
 pub mod error;
+pub mod ip_filter;
 pub mod limits;
 pub mod lint;
 pub mod model;

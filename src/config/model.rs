@@ -1,6 +1,7 @@
 //! The validated, typed configuration. Built only by `validate`; nothing here parses text or
 //! knows about TOML. Pools and routes refer to each other by index, already resolved.
 
+pub use super::ip_filter::IpFilter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -151,6 +152,8 @@ pub struct ProxySettings {
     pub send_timeout: Duration,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Client addresses the proxy's listeners accept; others are closed at accept.
+    pub ips: IpFilter,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -379,6 +382,8 @@ pub struct RouteConfig {
     /// Extra `Host` values accepted on loopback connections, besides loopback names and the
     /// route's own `host` pattern (the MCP DNS-rebinding rule).
     pub allowed_hosts: Vec<String>,
+    /// Client addresses this route serves; others get 403.
+    pub ips: IpFilter,
     pub limits: Vec<usize>,
     pub rules: Vec<RuleConfig>,
     pub timeouts: TimeoutOverrides,

@@ -90,6 +90,8 @@ pub struct RawProxy {
     pub body_timeout: Option<S<String>>,
     pub keepalive_timeout: Option<S<String>>,
     pub send_timeout: Option<S<String>>,
+    pub allow_ips: Option<Vec<S<String>>>,
+    pub deny_ips: Option<Vec<S<String>>>,
     pub max_connections: Option<S<i64>>,
 }
 
@@ -201,6 +203,8 @@ pub struct RawRoute {
     pub batches: Option<bool>,
     pub allowed_origins: Option<Vec<S<String>>>,
     pub allowed_hosts: Option<Vec<S<String>>>,
+    pub allow_ips: Option<Vec<S<String>>>,
+    pub deny_ips: Option<Vec<S<String>>>,
     #[serde(default)]
     pub limits: Vec<S<String>>,
     #[serde(default)]

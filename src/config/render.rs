@@ -22,6 +22,7 @@ pub fn to_json(c: &Config) -> Value {
             "keepalive_timeout_ms": c.proxy.keepalive_timeout.as_millis() as u64,
             "send_timeout_ms": c.proxy.send_timeout.as_millis() as u64,
             "max_connections": c.proxy.max_connections,
+            "ips": c.proxy.ips.render(),
         },
         "admin": {
             "listen": c.admin.listen.to_string(),
@@ -106,6 +107,7 @@ pub fn to_json(c: &Config) -> Value {
                 crate::config::model::Origins::List(l) => json!(l),
             },
             "allowed_hosts": r.allowed_hosts,
+            "ips": r.ips.render(),
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),

@@ -123,6 +123,12 @@ pub fn route(
         batches,
         origins: super::origins::origins(raw.allowed_origins.as_deref(), &field("allowed_origins"), c),
         allowed_hosts: super::origins::hosts(raw.allowed_hosts.as_deref(), &field("allowed_hosts"), c),
+        ips: super::ip_filter::ip_filter(
+            raw.allow_ips.as_deref(),
+            raw.deny_ips.as_deref(),
+            &format!("route.{name}"),
+            c,
+        ),
         limits: limit_refs(&raw.limits, limits, &field("limits"), c),
         // Idempotent tools are known only from the body.
         needs_call: rules

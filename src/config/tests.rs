@@ -353,3 +353,14 @@ fn request_deadlines_and_the_connection_cap_have_sane_defaults_and_refuse_zero()
     assert!(errs[2].starts_with("edge.toml:4:19: proxy.max_connections: "), "{errs:?}");
     assert!(!errs[2].contains("0 must"), "no value is echoed: {errs:?}");
 }
+
+#[test]
+fn address_lists_take_cidrs_and_bare_addresses_and_name_the_bad_entry_without_echoing_it() {
+    let c = parse(Path::new("edge.toml"), &format!("[proxy]\nallow_ips = [\"10.1.2.3/8\", \"::1\"]\n{MINIMAL}"))
+        .expect("valid");
+    assert_eq!(c.proxy.ips.allow.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.0.0.0/8", "::1/128"]);
+    let errs = errors(&format!("[proxy]\ndeny_ips = [\"10.0.0.0/8\", \"secret-host-7\"]\n{MINIMAL}"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].starts_with("edge.toml:2:27: proxy.deny_ips: not an address or CIDR"), "{errs:?}");
+    assert!(!errs[0].contains("secret-host-7"), "the value is not echoed: {errs:?}");
+}

@@ -176,6 +176,7 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             Zero::Refused,
         ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
+        ips: super::ip_filter::ip_filter(p.allow_ips.as_deref(), p.deny_ips.as_deref(), "proxy", c),
     }
 }
 

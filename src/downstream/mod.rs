@@ -72,6 +72,12 @@ impl Listener {
         let (max, header_timeout, body_timeout, keepalive, send_timeout) = {
             let snap = self.state.snapshot();
             let p = &snap.config.proxy;
+            if !p.ips.admits(peer.ip()) {
+                // Closed unanswered: an address that may not connect learns nothing more.
+                self.state.metrics.connections_denied.inc();
+                tracing::debug!(client = %peer.ip(), "connection refused by proxy.allow_ips / deny_ips");
+                return;
+            }
             (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout, p.send_timeout)
         };
         let Some(_slot) = Slot::take(&self, max) else {

@@ -21,6 +21,7 @@ fn route(origins: Origins) -> RouteConfig {
         batches: false,
         origins,
         allowed_hosts: vec!["mcp.internal".into()],
+        ips: Default::default(),
         limits: vec![],
         rules: vec![],
         timeouts: TimeoutOverrides::default(),

@@ -35,6 +35,12 @@ impl Reject {
         "no rule matches this request and the route has no default pool",
     );
     pub const ORIGIN: Reject = Reject::new(403, RpcCode::InvalidRequest, Reason::Origin, "Origin not allowed");
+    pub const IP_DENIED: Reject = Reject::new(
+        403,
+        RpcCode::InvalidRequest,
+        Reason::IpDenied,
+        "this client address is not allowed on this route (allow_ips / deny_ips)",
+    );
     pub const HOST: Reject = Reject::new(
         403,
         RpcCode::InvalidRequest,

@@ -65,6 +65,12 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     if let Err(reject) = head::guard(route, req, head.host, local) {
         return Ok(Err(reject.into()));
     }
+    if !route.ips.is_open() {
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        if !client.is_some_and(|ip| route.ips.admits(ip)) {
+            return Ok(Err(Reject::IP_DENIED.into()));
+        }
+    }
     if head.absolute || matches!(head.path, std::borrow::Cow::Owned(_)) {
         ctx.path = Some(head.path.into_owned());
     }
