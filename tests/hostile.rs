@@ -42,7 +42,8 @@
 //! | `smuggling::a_body_left_unread_by_a_refusal_is_never_parsed_as_a_request` | foreign Host not refused: 400 from reading the carrier as JSON, not 403 (guards the new pre-body refusals) |
 //! | `conformance::conformance_dns_rebinding_protection_passes_through_the_proxy` | `localhost-host-rebinding-rejected`: FAILURE (got 200) |
 //!
-//! Found later by attacking the built binary (`targets`, `floods`, `listeners`), failing on b8dfac9 as observed:
+//! Found later by attacking the built binary (`targets`, `floods`, `listeners`), failing on b8dfac9 as observed
+//! (`sessions::d16_*` got 404, not 400, before its fix; `ips` stories are new config, refused at start before):
 //!
 //! | test | failure on b8dfac9 |
 //! |------|--------------------|
@@ -75,6 +76,8 @@ mod ips;
 mod listeners;
 #[path = "hostile/paths.rs"]
 mod paths;
+#[path = "hostile/sessions.rs"]
+mod sessions;
 #[path = "hostile/smuggling.rs"]
 mod smuggling;
 #[path = "hostile/targets.rs"]

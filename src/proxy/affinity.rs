@@ -3,6 +3,7 @@
 //! for the backend, and wrapping backend-issued ids for the client (the response header here;
 //! the legacy `endpoint` event's bytes in `sse_event`).
 
+use percent_encoding::percent_decode_str;
 use pingora::http::RequestHeader;
 
 use super::ctx::{Ctx, Pinned};
@@ -23,9 +24,17 @@ pub fn pin_session(
     route: &RouteConfig,
     req: &RequestHeader,
 ) -> Result<Option<Pinned>, Reject> {
+    let query = req.uri.query().unwrap_or_default();
+    let in_query = session_params(query);
+    // Backends read one session id; which one differs (Starlette takes the last parameter,
+    // a header beats nothing or everything): a request naming two is refused, so the proxy
+    // can never pin one session while the backend serves another.
+    if in_query > 1 || (in_query == 1 && req.headers.contains_key(SESSION_HEADER)) {
+        return Err(Reject::AMBIGUOUS_SESSION);
+    }
     let (token, via_query) = match req.headers.get(SESSION_HEADER) {
         Some(v) => (v.to_str().map_err(|_| Reject::UNKNOWN_SESSION)?, false),
-        None => match req.uri.query().and_then(query_token) {
+        None => match query_token(query) {
             Some((_, t)) => (t, true),
             None => return Ok(None),
         },
@@ -63,6 +72,19 @@ pub fn pin_session(
 /// Finds our token in a query string: (byte range of the value, value).
 fn query_token(query: &str) -> Option<((usize, usize), &str)> {
     session_param(query).filter(|(_, v)| v.starts_with("e1."))
+}
+
+/// How many session parameters a query carries, however spelled: any case, and keys
+/// percent-encoded as backends decode them (`session%5Fid`).
+fn session_params(query: &str) -> usize {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split('=').next())
+        .filter(|key| {
+            let key = percent_decode_str(key).decode_utf8_lossy();
+            QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key))
+        })
+        .count()
 }
 
 /// The session parameter of a query (`session_id`, `sessionId`, any case): value range, value.
@@ -119,7 +141,17 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::query_token;
+    use super::{query_token, session_params};
+
+    #[test]
+    fn session_parameters_are_counted_however_spelled() {
+        assert_eq!(session_params("session_id=e1.a"), 1);
+        assert_eq!(session_params("session_id=e1.a&session_id=raw"), 2);
+        assert_eq!(session_params("sessionId=e1.a&SESSION_ID=raw"), 2);
+        assert_eq!(session_params("session_id=e1.a&session%5Fid=raw"), 2);
+        assert_eq!(session_params("session_id=e1.a&x=session_id"), 1);
+        assert_eq!(session_params(""), 0);
+    }
 
     #[test]
     fn finds_only_our_tokens_in_queries() {

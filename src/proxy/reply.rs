@@ -35,6 +35,12 @@ impl Reject {
         "no rule matches this request and the route has no default pool",
     );
     pub const ORIGIN: Reject = Reject::new(403, RpcCode::InvalidRequest, Reason::Origin, "Origin not allowed");
+    pub const AMBIGUOUS_SESSION: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "the request names its session more than once (two session_id/sessionId parameters, or the parameter and Mcp-Session-Id)",
+    );
     pub const IP_DENIED: Reject = Reject::new(
         403,
         RpcCode::InvalidRequest,
