@@ -91,6 +91,8 @@ impl Phase {
 
 pub struct Metrics {
     registry: Registry,
+    /// Every registered metric's name, without the prefix.
+    names: Vec<String>,
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
     pub rejections: IntCounterVec,
@@ -124,9 +126,15 @@ pub struct MetricsError(#[from] prometheus::Error);
 impl Metrics {
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new_custom(Some("mcp_edge".into()), None)?;
+        let names = std::cell::RefCell::new(Vec::new());
+        // Every registration goes through here, so `names` lists them all.
+        let register = |c: Box<dyn prometheus::core::Collector>| -> Result<(), prometheus::Error> {
+            names.borrow_mut().extend(c.desc().iter().map(|d| d.fq_name.trim_start_matches("mcp_edge_").to_owned()));
+            registry.register(c)
+        };
         let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, MetricsError> {
             let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
+            register(Box::new(c.clone()))?;
             Ok(c)
         };
         let requests = counter(
@@ -176,7 +184,7 @@ impl Metrics {
             Opts::new("upstream_circuit_state", "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open."),
             &["pool", "backend"],
         )?;
-        registry.register(Box::new(circuit.clone()))?;
+        register(Box::new(circuit.clone()))?;
         let retries = counter(
             "upstream_retries_total",
             "Failed attempts resent to another backend (connect failures; safe requests after reaching one), by pool.",
@@ -190,39 +198,39 @@ impl Metrics {
             .buckets(BUCKETS.to_vec()),
             &["route", "method"],
         )?;
-        registry.register(Box::new(duration.clone()))?;
+        register(Box::new(duration.clone()))?;
         let upstream_healthy = IntGaugeVec::new(
             Opts::new("upstream_healthy", "1 when the backend passes its health check, else 0."),
             &["pool", "backend"],
         )?;
-        registry.register(Box::new(upstream_healthy.clone()))?;
+        register(Box::new(upstream_healthy.clone()))?;
         let config_generation =
             IntGauge::new("config_generation", "Generation of the running config (1 at start, +1 per reload).")?;
-        registry.register(Box::new(config_generation.clone()))?;
+        register(Box::new(config_generation.clone()))?;
         let config_reloads =
             counter("config_reloads_total", "Config reloads attempted, by result (ok, error).", &["result"])?;
         let config_last_success = IntGauge::new(
             "config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful reload (0: none since start).",
         )?;
-        registry.register(Box::new(config_last_success.clone()))?;
+        register(Box::new(config_last_success.clone()))?;
         let panics = prometheus::IntCounter::new(
             "panics_total",
             "Panics contained since start: each ended only the request (task) that hit it; every one is a bug.",
         )?;
-        registry.register(Box::new(panics.clone()))?;
+        register(Box::new(panics.clone()))?;
         let connections_open = IntGauge::new("connections_open", "Client connections open now.")?;
-        registry.register(Box::new(connections_open.clone()))?;
+        register(Box::new(connections_open.clone()))?;
         let connections_refused = IntCounter::new(
             "connections_refused_total",
             "Client connections answered 503 and closed because proxy.max_connections were open.",
         )?;
-        registry.register(Box::new(connections_refused.clone()))?;
+        register(Box::new(connections_refused.clone()))?;
         let connections_denied = IntCounter::new(
             "connections_denied_total",
             "Client connections closed at accept because proxy.allow_ips / proxy.deny_ips do not admit the address.",
         )?;
-        registry.register(Box::new(connections_denied.clone()))?;
+        register(Box::new(connections_denied.clone()))?;
         let client_aborts = counter(
             "client_aborts_total",
             "Requests the client abandoned by closing or resetting its connection, by phase (head, body, response).",
@@ -234,8 +242,10 @@ impl Metrics {
             &["phase"],
         )?;
 
+        let names = names.into_inner();
         Ok(Metrics {
             registry,
+            names,
             requests,
             duration,
             rejections,
@@ -261,6 +271,12 @@ impl Metrics {
             client_aborts,
             client_timeouts,
         })
+    }
+
+    /// The names of every registered metric, without the `mcp_edge_` prefix (for the check
+    /// that the README documents each one).
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// The Prometheus text exposition of everything registered.
