@@ -8,7 +8,9 @@ use mcp_edge::telemetry::{self, Access};
 
 fn line() -> Access<'static> {
     Access {
+        request_id: "5f1c2a0e9b7d4c3a0000010000000001",
         route: "mcp",
+        pool: "main",
         http_method: "POST",
         path: "/mcp",
         mcp_method: "tools/call",
@@ -17,6 +19,9 @@ fn line() -> Access<'static> {
         upstream: Some("127.0.0.1:9101".parse().expect("addr")),
         client: Some("127.0.0.1:53124".parse().expect("addr")),
         duration_us: 412,
+        ttfb_us: 300,
+        bytes_in: 210,
+        bytes_out: 318,
         reason: None,
         era: "legacy",
     }

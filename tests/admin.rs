@@ -100,14 +100,17 @@ fn each_request_writes_one_access_line_without_secrets() {
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let token = post_mcp(edge.port, "/mcp", &[], init).header("mcp-session-id").expect("token").to_owned();
     let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"secret-argument"}}}"#;
-    assert_eq!(post_mcp(edge.port, "/mcp?session_id=e1.zzz", &[("Mcp-Session-Id", &token)], call).status, 200);
+    let answer =
+        post_mcp(edge.port, "/mcp?debug=e1.zzz", &[("Mcp-Session-Id", &token), ("X-Request-Id", "trace-7")], call);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("x-request-id"), Some("trace-7"), "the request id comes back");
     edge.wait_log("mcp=tools/call tool=echo");
     let log = edge.log();
     let line = log.lines().find(|l| l.contains("mcp=tools/call")).expect("access line");
-    assert!(
-        line.contains(r#"route=main method=POST path="/mcp" mcp=tools/call tool=echo era=legacy status=200"#),
-        "{line}"
-    );
+    assert!(line.contains(" access id=trace-7 route=main pool="), "{line}");
+    assert!(line.contains(r#"method=POST path="/mcp" mcp=tools/call tool=echo era=legacy status=200"#), "{line}");
+    assert!(line.contains(&format!(" in={} ", call.len())) && !line.contains(" out=0 "), "body sizes: {line}");
+    assert!(!line.contains(" ttfb_us=0 "), "time to first byte: {line}");
     assert_eq!(log.lines().filter(|l| l.contains(" access ")).count(), 2, "one line per request:\n{log}");
     assert!(
         !log.contains(&token) && !log.contains("e1.zzz") && !log.contains("secret-argument"),

@@ -113,6 +113,28 @@ fn mcp_headers_reach_the_backend_unchanged_and_host_is_preserved() {
 }
 
 #[test]
+fn the_request_id_reaches_the_backend_and_comes_back_and_a_hostile_one_is_replaced() {
+    let mock = Mock::start("m", false);
+    let edge = edge(&[&mock], "");
+    let ask = |id: Option<&str>| {
+        let mut headers = vec![("Accept", "application/json")];
+        headers.extend(id.map(|id| ("X-Request-Id", id)));
+        request(edge.port, "GET", "/echo-headers", &headers, b"")
+    };
+    let kept = ask(Some("client-id-1"));
+    assert_eq!(
+        (kept.json()["x-request-id"].as_str(), kept.header("x-request-id")),
+        (Some("client-id-1"), Some("client-id-1"))
+    );
+    for hostile in [Some("a b"), Some("x\" route=forged"), None] {
+        let made = ask(hostile);
+        let sent = made.json()["x-request-id"].as_str().map(str::to_owned).expect("the backend got an id");
+        assert_eq!(sent.len(), 32, "{hostile:?} became {sent}");
+        assert_eq!(made.header("x-request-id"), Some(sent.as_str()), "the client gets the id the backend saw");
+    }
+}
+
+#[test]
 fn a_pool_can_rewrite_host_and_endpoint_path() {
     let mock = Mock::start("m", false);
     let body = format!(

@@ -65,6 +65,10 @@ pub struct Ctx {
     pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
     pub endpoint_sniff: Option<EndpointSniff>,
+    /// The client's `X-Request-Id` or one made here (see [`super::request_id`]).
+    pub request_id: String,
+    /// When the response header went to the client (time to first byte).
+    pub responded: Option<Instant>,
 }
 
 impl Ctx {
@@ -92,6 +96,8 @@ impl Ctx {
             reason: None,
             guards: Vec::new(),
             endpoint_sniff: None,
+            request_id: String::new(),
+            responded: None,
         }
     }
 

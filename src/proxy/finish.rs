@@ -20,7 +20,13 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }
     let req = session.req_header();
+    let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
     telemetry::access(&Access {
+        request_id: &ctx.request_id,
+        pool,
+        ttfb_us: ctx.responded.map_or(0, |t| t.saturating_duration_since(ctx.start).as_micros() as u64),
+        bytes_in: session.as_downstream().body_bytes_read() as u64,
+        bytes_out: session.as_downstream().body_bytes_sent() as u64,
         route,
         http_method: req.method.as_str(),
         path: req.uri.path(),

@@ -12,6 +12,7 @@ pub mod first_byte;
 pub mod head;
 pub mod reply;
 pub mod request;
+pub mod request_id;
 pub mod response;
 pub mod sse_event;
 pub mod throttle;
@@ -99,6 +100,7 @@ impl ProxyHttp for Edge {
         ctx: &mut Ctx,
     ) -> Result<()> {
         ctx.body_sent = false;
+        req.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {
             return Ok(());
         };
@@ -188,6 +190,8 @@ impl ProxyHttp for Edge {
 
     async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
+        ctx.responded = Some(std::time::Instant::now());
+        resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         response::headers(&self.state, session, resp, ctx)
     }
 

@@ -172,7 +172,7 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
         error_body(Some(id), RpcCode::ServerError, &message)
     });
     tracing::debug!(limit = %limited.limit, status, retry_after, "limited");
-    write(session, status, Some(retry_after), body).await
+    write(session, ctx, status, Some(retry_after), body).await
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
@@ -180,11 +180,21 @@ pub async fn send(session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Resul
     ctx.reason = Some(reject.reason);
     let body = error_body(ctx.call.one.id.as_deref(), reject.code, reject.message);
     tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
-    write(session, reject.status, None, Some(body)).await
+    write(session, ctx, reject.status, None, Some(body)).await
 }
 
-async fn write(session: &mut Session, status: u16, retry_after: Option<u64>, body: Option<Vec<u8>>) -> Result<bool> {
-    let mut resp = ResponseHeader::build(status, Some(5))?;
+async fn write(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    status: u16,
+    retry_after: Option<u64>,
+    body: Option<Vec<u8>>,
+) -> Result<bool> {
+    let mut resp = ResponseHeader::build(status, Some(6))?;
+    if !ctx.request_id.is_empty() {
+        resp.insert_header(super::request_id::HEADER, ctx.request_id.as_str())?;
+    }
+    ctx.responded = Some(std::time::Instant::now());
     resp.insert_header("Content-Length", body.as_ref().map_or(0, Vec::len).to_string())?;
     resp.insert_header("Cache-Control", "no-store")?;
     if body.is_some() {

@@ -23,6 +23,7 @@ use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
 use crate::state::State;
 
 pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    ctx.request_id = super::request_id::of(session.req_header());
     if crate::fault::injected_path().is_some_and(|p| p == session.req_header().uri.path()) {
         panic!("injected fault (MCP_EDGE_FAULT_PATH)");
     }

@@ -47,7 +47,10 @@ fn write_out(batch: &[u8]) {
 
 /// What one finished request looked like; logged once, in the proxy's `logging` phase.
 pub struct Access<'a> {
+    /// `X-Request-Id` (the client's, or made by the proxy); empty when none was assigned.
+    pub request_id: &'a str,
     pub route: &'a str,
+    pub pool: &'a str,
     pub http_method: &'a str,
     pub path: &'a str,
     pub mcp_method: &'static str,
@@ -56,6 +59,11 @@ pub struct Access<'a> {
     pub upstream: Option<SocketAddr>,
     pub client: Option<SocketAddr>,
     pub duration_us: u64,
+    /// From the request's start to its response header (0: none was sent).
+    pub ttfb_us: u64,
+    /// Request and response body bytes.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
     pub reason: Option<&'static str>,
     pub era: &'static str,
 }
@@ -86,7 +94,14 @@ pub fn access(a: &Access<'_>) {
 
 fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     timestamp(buf);
-    write!(buf, " access route={} method={} path=", a.route, a.http_method)?;
+    write!(
+        buf,
+        " access id={} route={} pool={} method={} path=",
+        or_dash(a.request_id),
+        a.route,
+        a.pool,
+        a.http_method
+    )?;
     quoted(buf, a.path);
     write!(buf, " mcp={} tool={} era={} status={} ", a.mcp_method, a.tool, a.era, a.status)?;
     match a.upstream {
@@ -97,14 +112,26 @@ fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
         Some(c) => write!(buf, " client={c}")?,
         None => buf.extend_from_slice(b" client=-"),
     }
-    writeln!(buf, " us={} reason={}", a.duration_us, a.reason.unwrap_or("-"))
+    writeln!(
+        buf,
+        " us={} ttfb_us={} in={} out={} reason={}",
+        a.duration_us,
+        a.ttfb_us,
+        a.bytes_in,
+        a.bytes_out,
+        a.reason.unwrap_or("-")
+    )
 }
 
 fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     buf.extend_from_slice(br#"{"timestamp":""#);
     timestamp(buf);
-    write!(buf, r#"","target":"mcp_edge::access","route":"#)?;
+    write!(buf, r#"","target":"mcp_edge::access","request_id":"#)?;
+    quoted(buf, a.request_id);
+    buf.extend_from_slice(br#","route":"#);
     quoted(buf, a.route);
+    buf.extend_from_slice(br#","pool":"#);
+    quoted(buf, a.pool);
     write!(buf, r#","http_method":"{}","path":"#, a.http_method)?;
     quoted(buf, a.path);
     write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
@@ -118,13 +145,25 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
         Some(c) => write!(buf, r#","client":"{c}""#)?,
         None => buf.extend_from_slice(br#","client":null"#),
     }
-    write!(buf, r#","duration_us":{},"reason":"#, a.duration_us)?;
+    write!(
+        buf,
+        r#","duration_us":{},"ttfb_us":{},"bytes_in":{},"bytes_out":{},"reason":"#,
+        a.duration_us, a.ttfb_us, a.bytes_in, a.bytes_out
+    )?;
     match a.reason {
         Some(r) => write!(buf, r#""{r}"}}"#)?,
         None => buf.extend_from_slice(b"null}"),
     }
     buf.push(b'\n');
     Ok(())
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() {
+        "-"
+    } else {
+        s
+    }
 }
 
 /// A JSON string literal (quotes included).
@@ -169,7 +208,9 @@ mod tests {
 
     fn sample() -> Access<'static> {
         Access {
+            request_id: "r-1",
             route: "mcp",
+            pool: "main",
             http_method: "POST",
             path: "/mcp\"x\ny",
             mcp_method: "tools/call",
@@ -178,6 +219,9 @@ mod tests {
             upstream: Some("127.0.0.1:9001".parse().expect("addr")),
             client: None,
             duration_us: 412,
+            ttfb_us: 300,
+            bytes_in: 210,
+            bytes_out: 318,
             reason: None,
             era: "legacy",
         }
