@@ -21,6 +21,7 @@ pub mod raw;
 pub mod render;
 pub mod routes;
 pub mod timeouts;
+pub mod tls;
 mod toml_error;
 pub mod validate;
 

@@ -151,6 +151,19 @@ pub struct ProxySettings {
     pub send_timeout: Duration,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Listeners that speak TLS (each one of `listen`), certificates loaded.
+    pub tls: Vec<TlsListener>,
+}
+
+/// `[[proxy.tls]]`: TLS on one listener. The certificates were read when the config was
+/// loaded, so every reload re-reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert_files: Vec<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+    pub require_client_cert: bool,
+    pub server: crate::downstream::tls::TlsServer,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -91,6 +91,28 @@ pub struct RawProxy {
     pub keepalive_timeout: Option<S<String>>,
     pub send_timeout: Option<S<String>>,
     pub max_connections: Option<S<i64>>,
+    /// `[[proxy.tls]]`: listeners that speak TLS.
+    #[serde(default)]
+    pub tls: Vec<S<RawTls>>,
+}
+
+/// `[[proxy.tls]]`: TLS on one of `proxy.listen`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub listen: S<String>,
+    #[serde(default)]
+    pub cert: Vec<S<RawCert>>,
+    pub client_ca_file: Option<S<String>>,
+    pub require_client_cert: Option<S<bool>>,
+}
+
+/// `[[proxy.tls.cert]]`: one certificate chain and its key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCert {
+    pub cert_file: S<String>,
+    pub key_file: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

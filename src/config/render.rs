@@ -22,6 +22,13 @@ pub fn to_json(c: &Config) -> Value {
             "keepalive_timeout_ms": c.proxy.keepalive_timeout.as_millis() as u64,
             "send_timeout_ms": c.proxy.send_timeout.as_millis() as u64,
             "max_connections": c.proxy.max_connections,
+            "tls": c.proxy.tls.iter().map(|t| json!({
+                "listen": t.listen.to_string(),
+                "cert_files": t.cert_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "server_names": t.server.names(),
+                "client_ca_file": t.client_ca_file.as_ref().map(|f| f.display().to_string()),
+                "require_client_cert": t.require_client_cert,
+            })).collect::<Vec<_>>(),
         },
         "admin": {
             "listen": c.admin.listen.to_string(),

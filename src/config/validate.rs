@@ -124,7 +124,6 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
     let threads = positive(c, p.threads.as_ref(), "proxy.threads", 1);
     let max_body_bytes = positive(c, p.max_body_bytes.as_ref(), "proxy.max_body_bytes", DEFAULT_MAX_BODY as i64);
     ProxySettings {
-        listen,
         threads,
         max_body_bytes,
         // Zero: stop at once, without draining.
@@ -176,6 +175,8 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             Zero::Refused,
         ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
+        tls: super::tls::listeners(&p.tls, &listen, c),
+        listen,
     }
 }
 
