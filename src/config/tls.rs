@@ -33,7 +33,11 @@ pub fn listeners(raw: &[S<RawTls>], listen: &[SocketAddr], c: &mut Collector<'_>
             c.push(t.listen.span(), "proxy.tls.listen", "is not one of proxy.listen; add it there or fix the address");
         }
         if out.iter().any(|l| l.listen == addr) {
-            c.push(t.listen.span(), "proxy.tls.listen", "has a second [[proxy.tls]] entry; list all its [[proxy.tls.cert]] under one");
+            c.push(
+                t.listen.span(),
+                "proxy.tls.listen",
+                "has a second [[proxy.tls]] entry; list all its [[proxy.tls.cert]] under one",
+            );
         }
         if let Some(l) = listener(entry, addr, c) {
             out.push(l);
@@ -48,10 +52,15 @@ fn listener(entry: &S<RawTls>, listen: SocketAddr, c: &mut Collector<'_>) -> Opt
     if t.cert.is_empty() {
         c.push(entry.span(), "proxy.tls.cert", "is missing; add a [[proxy.tls.cert]] with cert_file and key_file");
     }
-    let certs: Vec<ServerCert> = t.cert.iter().filter_map(|cert| server_cert(cert.get_ref(), &mut fingerprint, c)).collect();
+    let certs: Vec<ServerCert> =
+        t.cert.iter().filter_map(|cert| server_cert(cert.get_ref(), &mut fingerprint, c)).collect();
     let require_client_cert = t.require_client_cert.as_ref().is_none_or(|r| *r.get_ref());
     if let (Some(r), None) = (&t.require_client_cert, &t.client_ca_file) {
-        c.push(r.span(), "proxy.tls.require_client_cert", "needs client_ca_file (the CAs client certificates are checked against)");
+        c.push(
+            r.span(),
+            "proxy.tls.require_client_cert",
+            "needs client_ca_file (the CAs client certificates are checked against)",
+        );
     }
     let roots = match &t.client_ca_file {
         Some(file) => Some(client_roots(file, &mut fingerprint, c)?),
@@ -113,7 +122,11 @@ fn client_roots(file: &S<String>, fingerprint: &mut Sha256, c: &mut Collector<'_
     let mut roots = RootCertStore::empty();
     let (added, _) = roots.add_parsable_certificates(certificates(&pem).unwrap_or_default());
     if added == 0 {
-        c.push(file.span(), field, "holds no usable CA certificate; give the CAs that issue client certificates as PEM");
+        c.push(
+            file.span(),
+            field,
+            "holds no usable CA certificate; give the CAs that issue client certificates as PEM",
+        );
         return None;
     }
     Some(roots)

@@ -50,7 +50,9 @@ impl Service for ProxyService {
         let mut loops = Vec::with_capacity(self.listen.len());
         for &addr in &self.listen {
             match bind(addr, fds.as_ref()) {
-                Ok(listener) => loops.push(tokio::spawn(accept(listener, addr, Arc::clone(&self.app), shutdown.clone()))),
+                Ok(listener) => {
+                    loops.push(tokio::spawn(accept(listener, addr, Arc::clone(&self.app), shutdown.clone())))
+                }
                 Err(e) => {
                     // Pingora's own listeners abort start-up the same way: a proxy that is
                     // missing one of its listeners must not report itself ready.

@@ -309,8 +309,7 @@ impl AsyncRead for Conn {
             return Poll::Ready(Err(this.refuse_head()));
         }
         let before = buf.filled().len();
-        let read =
-            if this.take_preread(buf) { Poll::Ready(Ok(())) } else { Pin::new(&mut this.io).poll_read(cx, buf) };
+        let read = if this.take_preread(buf) { Poll::Ready(Ok(())) } else { Pin::new(&mut this.io).poll_read(cx, buf) };
         match read {
             Poll::Pending => this.wait(cx),
             Poll::Ready(Ok(())) if buf.filled().len() > before => {

@@ -73,7 +73,13 @@ impl Listener {
     }
 
     /// One client connection to the listener `listen`, from accept to close.
-    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, listen: SocketAddr, mut shutdown: ShutdownWatch) {
+    pub async fn serve(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        listen: SocketAddr,
+        mut shutdown: ShutdownWatch,
+    ) {
         let (max, header_timeout, body_timeout, keepalive, send_timeout, tls) = {
             let snap = self.state.snapshot();
             let p = &snap.config.proxy;
@@ -88,10 +94,12 @@ impl Listener {
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
         let io = match tls {
             None => Transport::Tcp(tcp),
-            Some(server) => match tls::accept(tcp, &server, clock.deadline().unwrap_or_else(tokio::time::Instant::now)).await {
-                Ok(session) => Transport::Tls(session),
-                Err(refused) => return self.refused_tls(&refused),
-            },
+            Some(server) => {
+                match tls::accept(tcp, &server, clock.deadline().unwrap_or_else(tokio::time::Instant::now)).await {
+                    Ok(session) => Transport::Tls(session),
+                    Err(refused) => return self.refused_tls(&refused),
+                }
+            }
         };
         let mut conn = Box::new(Conn::new(io, peer, Arc::clone(&clock), Arc::clone(&self.state), send_timeout));
         if conn.is_h2() {

@@ -110,7 +110,9 @@ impl ResolvesServerCert for Sni {
                 n.eq_ignore_ascii_case(name)
                     || n.strip_prefix("*.").is_some_and(|p| wildcard.is_some_and(|w| p.eq_ignore_ascii_case(w)))
             };
-            self.0.iter().find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+            self.0
+                .iter()
+                .find(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
                 .or_else(|| self.0.iter().find(|c| c.names.iter().any(covers)))
         });
         chosen.or(self.0.first()).map(|c| Arc::clone(&c.key))
@@ -157,8 +159,9 @@ pub async fn accept(tcp: TcpStream, server: &TlsServer, deadline: Instant) -> Re
     let parsed = leaf.and_then(|der| X509Certificate::from_der(der).ok().map(|(_, cert)| cert));
     let cipher = session.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or_default();
     let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or_default();
-    let organization =
-        parsed.as_ref().and_then(|c| c.subject().iter_organization().next().and_then(|o| o.as_str().ok()).map(str::to_owned));
+    let organization = parsed
+        .as_ref()
+        .and_then(|c| c.subject().iter_organization().next().and_then(|o| o.as_str().ok()).map(str::to_owned));
     let serial = parsed.as_ref().map(|c| c.raw_serial_as_string());
     let cert_digest = leaf.map(|der| Sha256::digest(der).to_vec()).unwrap_or_default();
     let digest = Arc::new(SslDigest::new(cipher, version, organization, serial, cert_digest));

@@ -143,7 +143,9 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Transport::Tcp(tcp) => f.debug_tuple("Tcp").field(tcp).finish(),
-            Transport::Tls(tls) => f.debug_struct("Tls").field("tcp", tls.stream.get_ref().0).field("h2", &tls.h2).finish(),
+            Transport::Tls(tls) => {
+                f.debug_struct("Tls").field("tcp", tls.stream.get_ref().0).field("h2", &tls.h2).finish()
+            }
         }
     }
 }
