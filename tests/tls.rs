@@ -185,21 +185,20 @@ fn a_slow_head_inside_tls_gets_408_over_tls() {
 
 #[test]
 fn a_request_rustls_already_decrypted_is_served_without_waiting_on_the_socket() {
-    // Two requests in one TLS record: the first fills the 4 KiB the idle connection reads,
-    // so the second stays decrypted inside rustls while the socket has nothing more.
+    // Two requests in one TLS record. The first fills exactly the 4 KiB an idle connection
+    // reads and is answered by the proxy itself (403), so Pingora never reads past it: the
+    // second stays decrypted inside rustls while the socket has nothing more to read.
     let t = Tls::start("", "keepalive_timeout = \"10s\"");
     let mut conn = t.connect("a.test");
-    let start = "GET /first HTTP/1.1\r\nHost: localhost\r\nX-Pad: ";
+    let start = "GET /first HTTP/1.1\r\nHost: evil.example\r\nX-Pad: ";
     let pad = "x".repeat(4096 - start.len() - 4);
     let both = format!("{start}{pad}\r\n\r\nGET /second HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let started = Instant::now();
     conn.get_mut().write_all(both.as_bytes()).expect("write");
-    let first = http::read_response(&mut conn);
-    let second = http::read_response(&mut conn);
-    assert!(first.status > 0 && second.status > 0);
+    assert_eq!(http::read_response(&mut conn).status, 403);
+    let _second = http::read_response(&mut conn);
     assert!(started.elapsed() < Duration::from_secs(3), "the second waited {:?}", started.elapsed());
-    let got = t.backend.wait_count(2);
-    assert_eq!(got[1].target, "/second");
+    assert_eq!(t.backend.wait_count(1)[0].target, "/second");
 }
 
 #[test]
