@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::http::{self, Resp};
 use common::recording::{self, Recording};
 use common::tls::{self as tlsc, Ca, Issued};
-use common::{free_port, Edge, Mock, Opts, MCP_EDGE};
+use common::{free_port, wait_until, Edge, Mock, Opts, Proc, MCP_EDGE};
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
@@ -111,10 +111,10 @@ fn client_certificates_are_required_with_a_client_ca() {
 
     // TLS 1.3 reports the missing certificate after the client's handshake: at its first read.
     let anonymous = tlsc::connect(t.edge.port, "a.test", t.servers.client(None, &[b"http/1.1"]));
-    assert!(anonymous.and_then(|s| refused_read(s)).is_err(), "a client without a certificate is refused");
+    assert!(anonymous.and_then(refused_read).is_err(), "a client without a certificate is refused");
     let stranger = t.servers.issue(t.dir.path(), "stranger", "stranger", &["stranger.test"]);
     let foreign = tlsc::connect(t.edge.port, "a.test", t.servers.client(Some(&stranger), &[b"http/1.1"]));
-    assert!(foreign.and_then(|s| refused_read(s)).is_err(), "a certificate from another CA is refused");
+    assert!(foreign.and_then(refused_read).is_err(), "a certificate from another CA is refused");
     t.backend.assert_stays(1);
 }
 
@@ -230,4 +230,25 @@ fn check_names_a_bad_key_file_with_its_place_and_never_its_contents() {
     let key = std::fs::read_to_string(&other.key_file).expect("key");
     let body = key.lines().nth(1).expect("a base64 line");
     assert!(!text.contains(body), "the key is never echoed");
+}
+
+#[test]
+fn a_binary_upgrade_hands_the_tls_listener_over() {
+    let mut t = Tls::start("", "");
+    let mut before = t.connect("a.test");
+    assert_eq!(tlsc::exchange(&mut before, &tlsc::post("/mcp", LIST)).expect("response").status, 200);
+    let log = std::fs::File::create(t.dir.path().join("new.log")).expect("log");
+    let mut new = Proc::spawn(
+        "mcp-edge (new)",
+        Command::new(MCP_EDGE).arg("--upgrade").arg("--config").arg(&t.edge.config).stderr(log),
+    );
+    let upgrade_sock = t.edge.dir.path().join("upgrade.sock");
+    wait_until("the new process on the upgrade socket", Duration::from_secs(10), || upgrade_sock.exists());
+    t.edge.proc.signal("QUIT");
+    let exited = t.edge.proc.wait_exit(Duration::from_secs(30)).expect("the old process exits after handing over");
+    assert_eq!(exited.code(), Some(0));
+    let mut after = t.connect("b.test");
+    assert!(tlsc::presented(after.get_ref()) == t.b.der, "the new process serves the same certificates");
+    assert_eq!(tlsc::exchange(&mut after, &tlsc::post("/mcp", LIST)).expect("response").status, 200);
+    assert!(new.wait_exit(Duration::from_millis(10)).is_none(), "the new process keeps running");
 }

@@ -208,3 +208,73 @@ pub async fn scope<F: std::future::Future>(peer: Option<Arc<PeerCert>>, f: F) ->
 pub fn peer() -> Option<Arc<PeerCert>> {
     PEER.try_with(Clone::clone).ok().flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::time::Duration;
+
+    fn issue(
+        name: &str,
+        sans: Vec<SanType>,
+        ca: Option<(&rcgen::Certificate, &KeyPair)>,
+    ) -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.distinguished_name.push(DnType::OrganizationName, "Acme");
+        params.subject_alt_names = sans;
+        let cert = match ca {
+            None => {
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.self_signed(&key)
+            }
+            Some((ca, ca_key)) => params.signed_by(&key, ca, ca_key),
+        };
+        (cert.expect("cert"), key)
+    }
+
+    fn der_key(key: &KeyPair) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::try_from(key.serialize_der()).expect("key der")
+    }
+
+    #[tokio::test]
+    async fn a_verified_client_certificate_names_its_subject_and_sans() {
+        let (ca, ca_key) = issue("ca", vec![], None);
+        let (server, server_key) =
+            issue("edge", vec![SanType::DnsName("edge.test".try_into().expect("name"))], Some((&ca, &ca_key)));
+        let spiffe = SanType::URI("spiffe://acme/agent-7".try_into().expect("uri"));
+        let (client, client_key) = issue("agent-7", vec![spiffe], Some((&ca, &ca_key)));
+        let key = CertifiedKey::from_der(vec![server.der().clone()], der_key(&server_key), &provider()).expect("key");
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).expect("root");
+        let certs = vec![ServerCert { names: vec!["edge.test".into()], key: Arc::new(key) }];
+        let tls = TlsServer::build(certs, Some(roots.clone()), true, [0; 32]).expect("server");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client_config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![CertificateDer::clone(client.der())], der_key(&client_key))
+            .expect("client auth");
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+        let dial = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.expect("connect");
+            connector.connect(ServerName::try_from("edge.test").expect("name"), tcp).await.map(|_| ())
+        });
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let session = accept(tcp, &tls, Instant::now() + Duration::from_secs(5)).await.expect("handshake");
+        dial.await.expect("client task").expect("client handshake");
+
+        let peer = session.peer.as_ref().expect("a peer certificate");
+        assert!(peer.subject.contains("CN=agent-7"), "{}", peer.subject);
+        assert_eq!(peer.sans, vec!["URI:spiffe://acme/agent-7".to_owned()]);
+        assert_eq!(session.digest.organization.as_deref(), Some("Acme"));
+        assert_eq!(session.digest.cert_digest.len(), 32, "SHA-256 of the client certificate");
+        assert!(!session.h2, "no ALPN offered: HTTP/1.1");
+    }
+}
