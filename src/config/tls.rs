@@ -167,3 +167,33 @@ fn dns_names(der: &CertificateDer<'_>) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const ROUTE: &str = "[[pool]]\nname = \"p\"\nbackends = [\"127.0.0.1:9001\"]\n[[route]]\nname = \"r\"\npath = \"/mcp\"\npool = \"p\"\n";
+
+    fn errors(tls: &str) -> Vec<String> {
+        let text = format!("[proxy]\nlisten = [\"127.0.0.1:8443\"]\n{tls}\n{ROUTE}");
+        let refused = super::super::parse(Path::new("edge.toml"), &text).expect_err("refused");
+        refused.0.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn tls_entries_are_checked_with_their_place_and_fix() {
+        let got = errors(
+            "[[proxy.tls]]\nlisten = \"127.0.0.1:9443\"\nrequire_client_cert = false\n[[proxy.tls.cert]]\ncert_file = \"/nonexistent/a.pem\"\nkey_file = \"/nonexistent/a.key\"\n",
+        );
+        let want = [
+            "edge.toml:4:10: proxy.tls.listen: is not one of proxy.listen",
+            "edge.toml:7:13: proxy.tls.cert.cert_file: cannot read the file",
+            "edge.toml:5:23: proxy.tls.require_client_cert: needs client_ca_file",
+        ];
+        for w in want {
+            assert!(got.iter().any(|e| e.starts_with(w)), "missing {w:?} in {got:#?}");
+        }
+        let got = errors("[[proxy.tls]]\nlisten = \"127.0.0.1:8443\"\n");
+        assert!(got.iter().any(|e| e.contains("proxy.tls.cert: is missing; add a [[proxy.tls.cert]]")), "{got:#?}");
+    }
+}
