@@ -92,19 +92,19 @@ impl Listener {
             return;
         };
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
+        // The handshake and HTTP/2 futures are boxed: inline, their state would make every
+        // connection's task larger for its whole life, plain HTTP/1 ones included.
+        let due = clock.deadline().unwrap_or_else(tokio::time::Instant::now);
         let io = match tls {
             None => Transport::Tcp(tcp),
-            Some(server) => {
-                match tls::accept(tcp, &server, clock.deadline().unwrap_or_else(tokio::time::Instant::now)).await {
-                    Ok(session) => Transport::Tls(session),
-                    Err(refused) => return self.refused_tls(&refused),
-                }
-            }
+            Some(server) => match Box::pin(tls::accept(tcp, &server, due)).await {
+                Ok(session) => Transport::Tls(session),
+                Err(refused) => return self.refused_tls(&refused),
+            },
         };
         let mut conn = Box::new(Conn::new(io, peer, Arc::clone(&clock), Arc::clone(&self.state), send_timeout));
         if conn.is_h2() {
-            let due = clock.deadline().unwrap_or_else(tokio::time::Instant::now);
-            return h2::serve(&self.proxy, conn, due, keepalive, shutdown).await;
+            return Box::pin(h2::serve(&self.proxy, conn, due, keepalive, shutdown)).await;
         }
         let peer_cert = conn.peer_cert();
         let mut carried: Option<HttpPersistentSettings> = None;
