@@ -23,6 +23,7 @@ pub mod routes;
 pub mod timeouts;
 pub mod tls;
 mod toml_error;
+pub mod upstream_tls;
 pub mod validate;
 
 #[cfg(test)]

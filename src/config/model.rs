@@ -271,6 +271,8 @@ pub struct PoolConfig {
     pub host: Option<String>,
     pub tls: bool,
     pub sni: String,
+    /// CA bundle and client certificate for TLS to the backends, loaded.
+    pub upstream_tls: super::upstream_tls::UpstreamTls,
     pub timeouts: Timeouts,
     pub health: HealthConfig,
     pub breaker: BreakerConfig,

@@ -156,6 +156,11 @@ pub struct RawPool {
     pub host: Option<S<String>>,
     pub tls: Option<bool>,
     pub sni: Option<S<String>>,
+    /// PEM CAs that verify the backends (instead of the system roots).
+    pub ca_file: Option<S<String>>,
+    /// The client certificate (PEM chain) and key the proxy presents to backends.
+    pub client_cert_file: Option<S<String>>,
+    pub client_key_file: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,

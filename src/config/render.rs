@@ -58,6 +58,8 @@ pub fn to_json(c: &Config) -> Value {
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
             "path": p.path, "host": p.host, "tls": p.tls,
+            "ca_file": p.upstream_tls.ca_file.as_ref().map(|f| f.display().to_string()),
+            "client_cert_file": p.upstream_tls.client_cert_file.as_ref().map(|f| f.display().to_string()),
             "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
             "first_byte_timeout_ms": p.timeouts.first_byte.as_millis() as u64,
             "idle_timeout_ms": p.timeouts.idle.as_millis() as u64,

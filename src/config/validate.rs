@@ -249,6 +249,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
+        upstream_tls: super::upstream_tls::pool(p, &name, c),
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
         host: p.host.as_ref().map(|s| s.get_ref().clone()),
