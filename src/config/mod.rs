@@ -22,7 +22,9 @@ pub mod raw;
 pub mod render;
 pub mod routes;
 pub mod timeouts;
+pub mod tls;
 mod toml_error;
+pub mod upstream_tls;
 pub mod validate;
 
 #[cfg(test)]

@@ -154,6 +154,19 @@ pub struct ProxySettings {
     pub max_connections: usize,
     /// Client addresses the proxy's listeners accept; others are closed at accept.
     pub ips: IpFilter,
+    /// Listeners that speak TLS (each one of `listen`), certificates loaded.
+    pub tls: Vec<TlsListener>,
+}
+
+/// `[[proxy.tls]]`: TLS on one listener. The certificates were read when the config was
+/// loaded, so every reload re-reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsListener {
+    pub listen: SocketAddr,
+    pub cert_files: Vec<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+    pub require_client_cert: bool,
+    pub server: crate::downstream::tls::TlsServer,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -261,6 +274,8 @@ pub struct PoolConfig {
     pub host: Option<String>,
     pub tls: bool,
     pub sni: String,
+    /// CA bundle and client certificate for TLS to the backends, loaded.
+    pub upstream_tls: super::upstream_tls::UpstreamTls,
     pub timeouts: Timeouts,
     pub health: HealthConfig,
     pub breaker: BreakerConfig,

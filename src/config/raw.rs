@@ -93,6 +93,28 @@ pub struct RawProxy {
     pub allow_ips: Option<Vec<S<String>>>,
     pub deny_ips: Option<Vec<S<String>>>,
     pub max_connections: Option<S<i64>>,
+    /// `[[proxy.tls]]`: listeners that speak TLS.
+    #[serde(default)]
+    pub tls: Vec<S<RawTls>>,
+}
+
+/// `[[proxy.tls]]`: TLS on one of `proxy.listen`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub listen: S<String>,
+    #[serde(default)]
+    pub cert: Vec<S<RawCert>>,
+    pub client_ca_file: Option<S<String>>,
+    pub require_client_cert: Option<S<bool>>,
+}
+
+/// `[[proxy.tls.cert]]`: one certificate chain and its key (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCert {
+    pub cert_file: S<String>,
+    pub key_file: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -136,6 +158,11 @@ pub struct RawPool {
     pub host: Option<S<String>>,
     pub tls: Option<bool>,
     pub sni: Option<S<String>>,
+    /// PEM CAs that verify the backends (instead of the system roots).
+    pub ca_file: Option<S<String>>,
+    /// The client certificate (PEM chain) and key the proxy presents to backends.
+    pub client_cert_file: Option<S<String>>,
+    pub client_key_file: Option<S<String>>,
     pub connect_timeout: Option<S<String>>,
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,

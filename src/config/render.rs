@@ -23,6 +23,13 @@ pub fn to_json(c: &Config) -> Value {
             "send_timeout_ms": c.proxy.send_timeout.as_millis() as u64,
             "max_connections": c.proxy.max_connections,
             "ips": c.proxy.ips.render(),
+            "tls": c.proxy.tls.iter().map(|t| json!({
+                "listen": t.listen.to_string(),
+                "cert_files": t.cert_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "server_names": t.server.names(),
+                "client_ca_file": t.client_ca_file.as_ref().map(|f| f.display().to_string()),
+                "require_client_cert": t.require_client_cert,
+            })).collect::<Vec<_>>(),
         },
         "admin": {
             "listen": c.admin.listen.to_string(),
@@ -52,6 +59,8 @@ pub fn to_json(c: &Config) -> Value {
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
             "path": p.path, "host": p.host, "tls": p.tls,
+            "ca_file": p.upstream_tls.ca_file.as_ref().map(|f| f.display().to_string()),
+            "client_cert_file": p.upstream_tls.client_cert_file.as_ref().map(|f| f.display().to_string()),
             "connect_timeout_ms": p.timeouts.connect.as_millis() as u64,
             "first_byte_timeout_ms": p.timeouts.first_byte.as_millis() as u64,
             "idle_timeout_ms": p.timeouts.idle.as_millis() as u64,

@@ -124,7 +124,6 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
     let threads = positive(c, p.threads.as_ref(), "proxy.threads", 1);
     let max_body_bytes = positive(c, p.max_body_bytes.as_ref(), "proxy.max_body_bytes", DEFAULT_MAX_BODY as i64);
     ProxySettings {
-        listen,
         threads,
         max_body_bytes,
         // Zero: stop at once, without draining.
@@ -177,6 +176,8 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
         ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
         ips: super::ip_filter::ip_filter(p.allow_ips.as_deref(), p.deny_ips.as_deref(), "proxy", c),
+        tls: super::tls::listeners(&p.tls, &listen, c),
+        listen,
     }
 }
 
@@ -249,6 +250,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
+        upstream_tls: super::upstream_tls::pool(p, &name, c),
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),
         host: p.host.as_ref().map(|s| s.get_ref().clone()),

@@ -50,7 +50,9 @@ impl Service for ProxyService {
         let mut loops = Vec::with_capacity(self.listen.len());
         for &addr in &self.listen {
             match bind(addr, fds.as_ref()) {
-                Ok(listener) => loops.push(tokio::spawn(accept(listener, Arc::clone(&self.app), shutdown.clone()))),
+                Ok(listener) => {
+                    loops.push(tokio::spawn(accept(listener, addr, Arc::clone(&self.app), shutdown.clone())))
+                }
                 Err(e) => {
                     // Pingora's own listeners abort start-up the same way: a proxy that is
                     // missing one of its listeners must not report itself ready.
@@ -99,8 +101,9 @@ fn bind(addr: SocketAddr, fds: Option<&ListenFds>) -> std::io::Result<TcpListene
     Ok(listener)
 }
 
-/// Accepts until shutdown; each connection becomes a task of its own.
-async fn accept(listener: TcpListener, app: Arc<Listener>, mut shutdown: ShutdownWatch) {
+/// Accepts until shutdown on the listener configured as `addr`; each connection becomes a
+/// task of its own.
+async fn accept(listener: TcpListener, addr: SocketAddr, app: Arc<Listener>, mut shutdown: ShutdownWatch) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -113,7 +116,7 @@ async fn accept(listener: TcpListener, app: Arc<Listener>, mut shutdown: Shutdow
             Ok((tcp, peer)) => {
                 let app = Arc::clone(&app);
                 let shutdown = shutdown.clone();
-                tokio::spawn(async move { app.serve(tcp, peer, shutdown).await });
+                tokio::spawn(async move { app.serve(tcp, peer, addr, shutdown).await });
             }
             Err(e) if e.raw_os_error() == Some(libc::EMFILE) || e.raw_os_error() == Some(libc::ENFILE) => {
                 tracing::warn!(error = %e, "out of file descriptors: not accepting for a second");

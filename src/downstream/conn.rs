@@ -1,5 +1,5 @@
-//! One client connection as Pingora reads and writes it: the TCP socket itself (Pingora's
-//! `l4::Stream` is not used), with the request clock on every read, a write buffer that
+//! One client connection as Pingora reads and writes it: the TCP socket or the TLS session
+//! over it ([`Transport`]; Pingora's `l4::Stream` is not used), with the request clock on every read, a write buffer that
 //! exists only while a response is being written, and the digests Pingora asks for.
 //!
 //! Reads: bytes move the [`Clock`] on, and a read that would wait past the current deadline
@@ -19,7 +19,11 @@
 //! The buffer is freed on every flush, so an idle keep-alive connection or a silent SSE stream
 //! holds none (Pingora's holds its 1460 bytes for the connection's whole life).
 //!
-//! What it does not do: TLS, HTTP, admission (see [`super::Listener`]).
+//! On TLS everything above counts and times plaintext: the head limit is on request bytes,
+//! and the 408 and 431 are sealed like any other answer.
+//!
+//! What it does not do: the TLS handshake ([`super::tls`]), HTTP, admission (see
+//! [`super::Listener`]).
 
 use std::future::Future;
 use std::io;
@@ -31,14 +35,15 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use pingora::protocols::tls::SslDigest;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, UniqueID, UniqueIDType,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::clock::{Clock, Stage};
+use super::transport::Transport;
 use crate::metrics::Phase;
 use crate::state::State;
 
@@ -88,7 +93,10 @@ impl DeadlineExpired {
 }
 
 pub struct Conn {
-    tcp: TcpStream,
+    io: Transport,
+    /// HTTP/2: requests are streams the connection's clock does not see, so reads are not
+    /// timed or counted here.
+    multiplexed: bool,
     clock: Arc<Clock>,
     state: Arc<State>,
     /// Armed only while a read waits against a deadline (most connections idle without one).
@@ -112,11 +120,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(tcp: TcpStream, peer: SocketAddr, clock: Arc<Clock>, state: Arc<State>, send_timeout: Duration) -> Conn {
-        let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+    pub fn new(io: Transport, peer: SocketAddr, clock: Arc<Clock>, state: Arc<State>, send_timeout: Duration) -> Conn {
+        let digest = SocketDigest::from_raw_fd(io.as_raw_fd());
         let _ = digest.peer_addr.set(Some(peer.into()));
         Conn {
-            tcp,
+            io,
+            multiplexed: false,
             clock,
             state,
             timer: None,
@@ -133,22 +142,37 @@ impl Conn {
         }
     }
 
+    /// The TLS session's verified client certificate, if any.
+    pub fn peer_cert(&self) -> Option<Arc<super::tls::PeerCert>> {
+        self.io.tls().and_then(|tls| tls.peer.clone())
+    }
+
+    /// Whether ALPN chose HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.io.tls().is_some_and(|tls| tls.h2)
+    }
+
+    /// Served as HTTP/2 from now on: its reads are no longer timed or counted here.
+    pub fn multiplex(&mut self) {
+        self.multiplexed = true;
+    }
+
     /// Waits, holding nothing but the socket, until the client sends the next request (true)
     /// or closes the connection (false). What arrived is kept for Pingora's first read: reading
     /// it here costs no more system calls than Pingora's own wait would (a peek would add one
     /// per request).
     pub async fn next_request(&mut self) -> bool {
         loop {
-            if self.tcp.readable().await.is_err() {
+            if self.io.readable().await.is_err() {
                 return false;
             }
             let mut arrived = Vec::with_capacity(PREREAD);
             // One read attempt through `poll_read`, which (unlike `try_read`) also forgets a
             // readiness that a short read proved stale; `Pending` means it was stale, and the
             // next wait again holds nothing.
-            let tcp = &mut self.tcp;
+            let io = &mut self.io;
             let attempt = std::future::poll_fn(|cx| {
-                Poll::Ready(tokio_util::io::poll_read_buf(Pin::new(&mut *tcp), cx, &mut arrived))
+                Poll::Ready(tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, &mut arrived))
             });
             match attempt.await {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return false,
@@ -190,7 +214,7 @@ impl Conn {
     fn refuse_head(&mut self) -> io::Error {
         if !self.oversized {
             self.oversized = true;
-            let _ = self.tcp.try_write(HEAD_TOO_LARGE_REPLY);
+            self.io.try_send(HEAD_TOO_LARGE_REPLY);
             tracing::debug!(limit = HEAD_LIMIT, "request head too large: refused");
         }
         io::Error::new(io::ErrorKind::InvalidData, HeadTooLarge)
@@ -214,7 +238,7 @@ impl Conn {
         self.state.metrics.client_timeouts.with_label_values(&[phase.as_str()]).inc();
         if self.clock.stage() == Stage::Head {
             // Best effort: a fresh socket's send buffer takes these few bytes at once.
-            let _ = self.tcp.try_write(HEAD_TIMEOUT_REPLY);
+            self.io.try_send(HEAD_TIMEOUT_REPLY);
         }
         tracing::debug!(phase = phase.as_str(), "client too slow: request deadline expired");
         self.expired = Some(phase);
@@ -224,9 +248,16 @@ impl Conn {
     /// One write to the socket, failing once it has waited `send_timeout` for the client to
     /// read (the clock restarts whenever bytes move).
     fn poll_send(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if let Poll::Ready(written) = Pin::new(&mut self.tcp).poll_write(cx, buf) {
+        let sent = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.timed_write(cx, sent)
+    }
+
+    /// `attempt` (a write or flush) under `send_timeout`: pending, it arms the timer, and the
+    /// timer's expiry fails it; done, it disarms the timer.
+    fn timed_write<T>(&mut self, cx: &mut Context<'_>, attempt: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if let Poll::Ready(done) = attempt {
             self.write_timer = None;
-            return Poll::Ready(written);
+            return Poll::Ready(done);
         }
         let timeout = self.send_timeout;
         let timer = self.write_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
@@ -267,6 +298,9 @@ fn expired(phase: Phase) -> io::Error {
 impl AsyncRead for Conn {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.multiplexed {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
         if let Some(phase) = this.expired {
             return Poll::Ready(Err(expired(phase)));
         }
@@ -275,8 +309,7 @@ impl AsyncRead for Conn {
             return Poll::Ready(Err(this.refuse_head()));
         }
         let before = buf.filled().len();
-        let read =
-            if this.take_preread(buf) { Poll::Ready(Ok(())) } else { Pin::new(&mut this.tcp).poll_read(cx, buf) };
+        let read = if this.take_preread(buf) { Poll::Ready(Ok(())) } else { Pin::new(&mut this.io).poll_read(cx, buf) };
         match read {
             Poll::Pending => this.wait(cx),
             Poll::Ready(Ok(())) if buf.filled().len() > before => {
@@ -317,19 +350,22 @@ impl AsyncWrite for Conn {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.tcp).poll_flush(cx)
+        // On TLS the flush is what moves sealed records to the socket: it waits on the client too.
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        this.timed_write(cx, flushed)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.tcp).poll_shutdown(cx)
+        let closed = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.timed_write(cx, closed)
     }
 }
 
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn").field("tcp", &self.tcp).field("stage", &self.clock.stage()).finish()
+        f.debug_struct("Conn").field("io", &self.io).field("stage", &self.clock.stage()).finish()
     }
 }
 
@@ -344,12 +380,20 @@ impl Shutdown for Conn {
 
 impl UniqueID for Conn {
     fn id(&self) -> UniqueIDType {
-        self.tcp.as_raw_fd()
+        self.io.as_raw_fd()
     }
 }
 
-/// Plain TCP: no TLS digest.
-impl Ssl for Conn {}
+impl Ssl for Conn {
+    fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
+        self.io.tls().map(|tls| Arc::clone(&tls.digest))
+    }
+
+    fn selected_alpn_proto(&self) -> Option<pingora::protocols::ALPN> {
+        use pingora::protocols::ALPN;
+        self.io.tls().map(|tls| if tls.h2 { ALPN::H2 } else { ALPN::H1 })
+    }
+}
 
 impl GetTimingDigest for Conn {
     fn get_timing_digest(&self) -> Vec<Option<pingora::protocols::TimingDigest>> {

@@ -1,5 +1,6 @@
 //! The client side of every proxy connection, below HTTP: accepting ([`accept`]), admission
-//! against `proxy.max_connections`, the request deadlines `proxy.header_timeout` and
+//! against `proxy.max_connections`, TLS ([`tls`]: after admission, under the head deadline;
+//! ALPN `h2` goes to [`h2`]), the request deadlines `proxy.header_timeout` and
 //! `proxy.body_timeout` ([`clock`], [`conn`]), and the keep-alive loop. It does not parse
 //! HTTP (Pingora does) or choose replies beyond the two that only this layer can send (503 to
 //! a refused connection, 408 to a slow head).
@@ -16,7 +17,10 @@
 pub mod accept;
 pub mod clock;
 pub mod conn;
+mod h2;
 mod pipelined;
+pub mod tls;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +39,7 @@ use crate::proxy::Edge;
 use crate::state::State;
 use clock::Clock;
 use conn::Conn;
+use transport::Transport;
 
 /// Written to a connection over `max_connections`.
 const OVERLOADED_REPLY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nCache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
@@ -67,9 +72,15 @@ impl Listener {
         Listener { proxy: Arc::new(proxy), state, open: AtomicUsize::new(0) }
     }
 
-    /// One client connection, from accept to close.
-    pub async fn serve(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr, mut shutdown: ShutdownWatch) {
-        let (max, header_timeout, body_timeout, keepalive, send_timeout) = {
+    /// One client connection to the listener `listen`, from accept to close.
+    pub async fn serve(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        listen: SocketAddr,
+        mut shutdown: ShutdownWatch,
+    ) {
+        let (max, header_timeout, body_timeout, keepalive, send_timeout, tls) = {
             let snap = self.state.snapshot();
             let p = &snap.config.proxy;
             if !p.ips.admits(peer.ip()) {
@@ -78,14 +89,30 @@ impl Listener {
                 tracing::debug!(client = %peer.ip(), "connection refused by proxy.allow_ips / deny_ips");
                 return;
             }
-            (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout, p.send_timeout)
+            // The snapshot's certificates: a reload changes those of new connections only.
+            let tls = p.tls.iter().find(|t| t.listen == listen).map(|t| t.server.clone());
+            (p.max_connections, p.header_timeout, p.body_timeout, p.keepalive_timeout, p.send_timeout, tls)
         };
         let Some(_slot) = Slot::take(&self, max) else {
             refuse(tcp, &self.state).await;
             return;
         };
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
-        let mut conn = Box::new(Conn::new(tcp, peer, Arc::clone(&clock), Arc::clone(&self.state), send_timeout));
+        // The handshake and HTTP/2 futures are boxed: inline, their state would make every
+        // connection's task larger for its whole life, plain HTTP/1 ones included.
+        let due = clock.deadline().unwrap_or_else(tokio::time::Instant::now);
+        let io = match tls {
+            None => Transport::Tcp(tcp),
+            Some(server) => match Box::pin(tls::accept(tcp, &server, due)).await {
+                Ok(session) => Transport::Tls(session),
+                Err(refused) => return self.refused_tls(&refused),
+            },
+        };
+        let mut conn = Box::new(Conn::new(io, peer, Arc::clone(&clock), Arc::clone(&self.state), send_timeout));
+        if conn.is_h2() {
+            return Box::pin(h2::serve(&self.proxy, conn, due, keepalive, shutdown)).await;
+        }
+        let peer_cert = conn.peer_cert();
         let mut carried: Option<HttpPersistentSettings> = None;
         loop {
             if !carried.as_ref().is_some_and(pipelined::carries_request_bytes) {
@@ -113,12 +140,22 @@ impl Listener {
             if keepalive.is_zero() || *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            let reused = clock::scope(Arc::clone(&clock), self.proxy.process_new_http(session, &shutdown)).await;
+            let request = clock::scope(Arc::clone(&clock), self.proxy.process_new_http(session, &shutdown));
+            let reused = tls::scope(peer_cert.clone(), request).await;
             let Some((stream, settings)) = reused.map(|r| r.consume()) else { return };
             let Some(next) = into_conn(stream) else { return };
             conn = next;
             carried = settings;
         }
+    }
+
+    /// A connection that did not complete its TLS handshake: counted like a head that did
+    /// not arrive when it ran out of time, else logged at debug (it concerns that client only).
+    fn refused_tls(&self, refused: &tls::Refused) {
+        if matches!(refused, tls::Refused::TimedOut) {
+            self.state.metrics.client_timeouts.with_label_values(&[crate::metrics::Phase::Head.as_str()]).inc();
+        }
+        tracing::debug!(reason = %refused, "TLS connection refused");
     }
 
     /// After the listeners closed: requests already on their way get [`HANDOVER`], then

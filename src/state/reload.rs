@@ -88,6 +88,11 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
             .filter(|o| !new.routes.iter().any(|r| r.name == o.name))
             .map(|o| format!("route {} removed", o.name)),
     );
+    for t in &new.proxy.tls {
+        if old.proxy.tls.iter().find(|o| o.listen == t.listen) != Some(t) {
+            out.push(format!("tls {} added or changed", t.listen));
+        }
+    }
     if old.sessions != new.sessions {
         out.push("sessions changed".into());
     }

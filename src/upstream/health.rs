@@ -24,6 +24,7 @@ pub struct McpHealthCheck {
     host: Option<String>,
     tls: bool,
     sni: String,
+    upstream_tls: crate::config::upstream_tls::UpstreamTls,
     timeout: std::time::Duration,
     rise: usize,
     fall: usize,
@@ -37,6 +38,7 @@ impl McpHealthCheck {
             host: pool.host.clone(),
             tls: pool.tls,
             sni: pool.sni.clone(),
+            upstream_tls: pool.upstream_tls.clone(),
             timeout: pool.health.timeout,
             rise: pool.health.rise,
             fall: pool.health.fall,
@@ -51,6 +53,7 @@ impl McpHealthCheck {
         peer.options.total_connection_timeout = Some(self.timeout);
         peer.options.read_timeout = Some(self.timeout);
         peer.options.write_timeout = Some(self.timeout);
+        self.upstream_tls.apply(&mut peer);
         Ok(peer)
     }
 

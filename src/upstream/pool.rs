@@ -121,6 +121,7 @@ impl Pool {
         // for the response header.
         peer.options.read_timeout = Some(timeouts.idle);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        self.config.upstream_tls.apply(&mut peer);
         peer
     }
 
@@ -155,6 +156,7 @@ fn health_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync
             c.peer_template.options.connection_timeout = Some(h.timeout);
             c.peer_template.options.total_connection_timeout = Some(h.timeout);
             c.peer_template.options.read_timeout = Some(h.timeout);
+            config.upstream_tls.apply(&mut c.peer_template);
             if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None) {
                 let _ = req.insert_header("Host", host.as_str());
                 c.req = req;

@@ -7,6 +7,7 @@ pub mod peers;
 pub mod raw;
 pub mod recording;
 pub mod redis;
+pub mod tls;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
