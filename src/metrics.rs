@@ -39,6 +39,8 @@ pub enum Reason {
     InvalidParams,
     RequestTimeout,
     MalformedBody,
+    /// A route with `auth` got no valid credential.
+    Unauthenticated,
 }
 
 impl Reason {
@@ -64,6 +66,7 @@ impl Reason {
             Reason::InvalidParams => "invalid_params",
             Reason::RequestTimeout => "request_timeout",
             Reason::MalformedBody => "malformed_body",
+            Reason::Unauthenticated => "unauthenticated",
         }
     }
 }

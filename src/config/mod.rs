@@ -11,6 +11,9 @@
 //! routes, limits and tiers may appear, since other parts of the config refer to them.
 
 pub mod admin;
+pub mod auth_model;
+pub mod authn;
+pub mod jwt_keys;
 pub mod duration;
 pub mod error;
 pub mod limits;
@@ -19,6 +22,7 @@ pub mod model;
 pub mod origins;
 pub mod raw;
 pub mod render;
+pub mod route_auth;
 pub mod routes;
 pub mod timeouts;
 mod toml_error;

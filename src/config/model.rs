@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::glob::Glob;
 
+pub use super::auth_model::*;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file this came from (None for the embedded demo default).
@@ -22,6 +24,7 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub limits: Vec<LimitConfig>,
     pub redis: Option<RedisSettings>,
+    pub authenticators: Vec<AuthenticatorConfig>,
 }
 
 /// `[redis]`: where limits with `backend = "redis"` keep their shared counters.
@@ -106,6 +109,10 @@ pub enum KeyPart {
     Tool,
     /// A request header (lowercased name); absent counts as an empty value.
     Header(String),
+    /// The authenticated identity's id (empty when the route has no `auth`).
+    Identity,
+    /// The identity's tenant (`claim:tenant`; empty when it has none).
+    Tenant,
 }
 
 /// Rate over a window (`count` per `per`) with a burst allowance, and/or an in-flight cap.
@@ -393,6 +400,7 @@ pub struct RouteConfig {
     /// pool-choosing rule's pool and fallbacks (sorted, no repeats). A session token is
     /// honoured only on a route that serves its pool.
     pub serves: Vec<usize>,
+    pub auth: RouteAuth,
 }
 
 impl RouteConfig {

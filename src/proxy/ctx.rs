@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
 use super::sse_event::EndpointSniff;
+use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
@@ -65,6 +66,8 @@ pub struct Ctx {
     pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
     pub endpoint_sniff: Option<EndpointSniff>,
+    /// The authenticated caller, on a route with `auth` (computed once, before limits).
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl Ctx {
@@ -92,6 +95,7 @@ impl Ctx {
             reason: None,
             guards: Vec::new(),
             endpoint_sniff: None,
+            identity: None,
         }
     }
 

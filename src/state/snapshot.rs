@@ -22,6 +22,8 @@ pub struct Snapshot {
     /// connections survive a reload.
     pub redis: Option<Arc<RedisStore>>,
     pub generation: u64,
+    /// Same order as the router's routes: each route's compiled authentication.
+    pub gates: Vec<crate::auth::Gate>,
 }
 
 impl Snapshot {
@@ -48,8 +50,11 @@ impl Snapshot {
                 None => Arc::new(Pool::new(pc)?),
             });
         }
+        let router = Router::new(&config);
+        let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r)).collect();
         Ok(Snapshot {
-            router: Router::new(&config),
+            router,
+            gates,
             generation: previous.map_or(1, |p| p.generation + 1),
             config,
             pools,
