@@ -30,6 +30,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod auth_tests;
 
 use std::path::Path;
 
