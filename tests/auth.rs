@@ -16,9 +16,9 @@ mod story;
 mod api_keys;
 #[path = "auth/jwt.rs"]
 mod jwt;
+#[path = "auth/limits.rs"]
+mod limits;
 #[path = "auth/metadata.rs"]
 mod metadata;
 #[path = "auth/passthrough.rs"]
 mod passthrough;
-#[path = "auth/limits.rs"]
-mod limits;

@@ -17,12 +17,15 @@ use crate::config::model::{ClaimNames, JwtSettings, VerifyKey};
 /// Verified tokens kept at most; past it, expired entries go, then everything.
 const CACHE_CAP: usize = 10_000;
 
+/// Verified tokens by the SHA-256 of the token: the identity and `exp`.
+type Verified = HashMap<[u8; 32], (Arc<Identity>, u64)>;
+
 pub struct JwtVerifier {
     keys: Arc<[VerifyKey]>,
     /// One validation per algorithm the key set allows, built once.
     validations: Vec<(Algorithm, Validation)>,
     claims: ClaimNames,
-    cache: Mutex<HashMap<[u8; 32], (Arc<Identity>, u64)>>,
+    cache: Mutex<Verified>,
 }
 
 impl JwtVerifier {
@@ -98,4 +101,30 @@ fn identity(claims: &Map<String, Value>, names: &ClaimNames) -> Option<Identity>
         _ => Vec::new(),
     };
     Some(Identity { id, tenant, roles: list(&names.roles), scopes: list(&names.scopes) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_map_to_the_identity_by_the_configured_names() {
+        let names =
+            ClaimNames { id: "email".into(), tenant: "org".into(), roles: "groups".into(), scopes: "scope".into() };
+        let claims = serde_json::json!({"email": "a@x", "org": "acme", "groups": ["dev", 7, "ops"], "scope": "tools:read  tools:call"});
+        let Value::Object(claims) = claims else { return };
+        let id = identity(&claims, &names);
+        assert_eq!(
+            id,
+            Some(Identity {
+                id: "a@x".into(),
+                tenant: Some("acme".into()),
+                roles: vec!["dev".into(), "ops".into()],
+                scopes: vec!["tools:read".into(), "tools:call".into()],
+            })
+        );
+        let mut no_id = claims.clone();
+        no_id.insert("email".into(), Value::String(String::new()));
+        assert_eq!(identity(&no_id, &names), None, "an empty id admits no one");
+    }
 }

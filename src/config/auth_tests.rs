@@ -22,7 +22,10 @@ const ROUTE: &str = "[[route]]\nname = \"r\"\npath = \"/mcp\"\npool = \"p\"\n";
 
 #[test]
 fn an_api_key_route_loads_with_digests_only() {
-    let text = format!("{POOL}{}{ROUTE}auth = [\"keys\"]\n", keys("roles = [\"deployer\"]\nnot_after = \"2027-01-01T00:00:00Z\""));
+    let text = format!(
+        "{POOL}{}{ROUTE}auth = [\"keys\"]\n",
+        keys("roles = [\"deployer\"]\nnot_after = \"2027-01-01T00:00:00Z\"")
+    );
     let c = parse(Path::new("edge.toml"), &text).expect("valid");
     assert_eq!(c.routes[0].auth.accept, vec![0]);
     let AuthKind::ApiKey(k) = &c.authenticators[0].kind else { panic!("api_key") };
@@ -55,7 +58,10 @@ fn a_jwt_authenticator_without_audience_needs_the_routes_public_url() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("hs");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef").expect("write");
-    let auth = format!("[[authenticator]]\nname = \"tok\"\nkind = \"jwt\"\nissuer = \"https://a\"\nhs256_secret_file = \"{}\"\n", secret.display());
+    let auth = format!(
+        "[[authenticator]]\nname = \"tok\"\nkind = \"jwt\"\nissuer = \"https://a\"\nhs256_secret_file = \"{}\"\n",
+        secret.display()
+    );
     let errs = errors(&format!("{auth}{ROUTE}auth = [\"tok\"]\n"));
     assert!(errs.iter().any(|e| e.contains("route.r.auth: authenticator `tok` has no `audience`")), "{errs:#?}");
     let ok = format!("{POOL}{auth}{ROUTE}auth = [\"tok\"]\npublic_url = \"https://mcp.example.com/mcp\"\n");
@@ -67,7 +73,8 @@ fn a_keys_file_error_names_the_keys_files_own_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("keys.toml");
     std::fs::write(&file, "[[key]]\nid = \"ci\"\nsha256 = \"not-hex-and-secret\"\n").expect("write");
-    let text = format!("[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\nkeys_file = \"{}\"\n{ROUTE}", file.display());
+    let text =
+        format!("[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\nkeys_file = \"{}\"\n{ROUTE}", file.display());
     let errs = errors(&text);
     let want = format!("{}:3:10: key.sha256: is not a SHA-256 digest", file.display());
     assert!(errs.iter().any(|e| e.starts_with(&want)), "{errs:#?}");
@@ -76,7 +83,8 @@ fn a_keys_file_error_names_the_keys_files_own_line() {
 
 #[test]
 fn identity_and_tenant_are_limit_key_parts() {
-    let text = format!("{POOL}[[limit]]\nname = \"l\"\nkey = [\"identity\", \"claim:tenant\"]\nrate = \"1/s\"\n{ROUTE}");
+    let text =
+        format!("{POOL}[[limit]]\nname = \"l\"\nkey = [\"identity\", \"claim:tenant\"]\nrate = \"1/s\"\n{ROUTE}");
     let c = parse(Path::new("edge.toml"), &text).expect("valid");
     assert_eq!(c.limits[0].key, vec![KeyPart::Identity, KeyPart::Tenant]);
     let errs = errors(&format!("[[limit]]\nname = \"l\"\nkey = [\"claim:sub\"]\nrate = \"1/s\"\n{ROUTE}"));

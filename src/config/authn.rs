@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use super::auth_model::*;
 use super::duration::{self, Zero};
 use super::error::Collector;
-use super::raw::{RawApiKey, RawAuthenticator, RawKeysFile, S};
+use super::raw::{RawApiKey, RawAuthenticator, RawClaims, RawKeysFile, S};
 use crate::auth::identity::{Identity, Secret};
 
 const DIGEST_FIX: &str = "write the key's SHA-256 as 64 hex digits: `printf %s \"$KEY\" | sha256sum`";
@@ -27,16 +27,41 @@ pub fn authenticators(
         let a = a.get_ref();
         let name = a.name.get_ref().clone();
         if index.insert(name.clone(), out.len()).is_some() {
-            c.push(a.name.span(), "authenticator.name", format!("authenticator `{name}` is defined twice; names must be unique"));
+            c.push(
+                a.name.span(),
+                "authenticator.name",
+                format!("authenticator `{name}` is defined twice; names must be unique"),
+            );
         }
         let field = |f: &str| format!("authenticator.{name}.{f}");
         let kind = match a.kind.get_ref().as_str() {
             "api_key" => {
-                only_for(c, "jwt", &field, &[("issuer", a.issuer.as_ref().map(S::span)), ("audience", a.audience.as_ref().map(S::span)), ("leeway", a.leeway.as_ref().map(S::span)), ("jwks_file", a.jwks_file.as_ref().map(S::span)), ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)), ("claims", a.claims.as_ref().map(S::span))]);
+                only_for(
+                    c,
+                    "jwt",
+                    &field,
+                    &[
+                        ("issuer", a.issuer.as_ref().map(S::span)),
+                        ("audience", a.audience.as_ref().map(S::span)),
+                        ("leeway", a.leeway.as_ref().map(S::span)),
+                        ("jwks_file", a.jwks_file.as_ref().map(S::span)),
+                        ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
+                        ("claims", a.claims.as_ref().map(S::span)),
+                    ],
+                );
                 AuthKind::ApiKey(api_key(a, &name, c))
             }
             "jwt" => {
-                only_for(c, "api_key", &field, &[("header", a.header.as_ref().map(S::span)), ("keys_file", a.keys_file.as_ref().map(S::span)), ("key", a.key.first().map(S::span))]);
+                only_for(
+                    c,
+                    "api_key",
+                    &field,
+                    &[
+                        ("header", a.header.as_ref().map(S::span)),
+                        ("keys_file", a.keys_file.as_ref().map(S::span)),
+                        ("key", a.key.first().map(S::span)),
+                    ],
+                );
                 AuthKind::Jwt(jwt(a, &name, c))
             }
             _ => {
@@ -49,7 +74,12 @@ pub fn authenticators(
     (out, index)
 }
 
-fn only_for(c: &mut Collector<'_>, kind: &str, field: &dyn Fn(&str) -> String, keys: &[(&str, Option<std::ops::Range<usize>>)]) {
+fn only_for(
+    c: &mut Collector<'_>,
+    kind: &str,
+    field: &dyn Fn(&str) -> String,
+    keys: &[(&str, Option<std::ops::Range<usize>>)],
+) {
     for (key, span) in keys {
         if let Some(span) = span {
             c.push(span.clone(), field(key), format!("applies only to kind = \"{kind}\"; remove it"));
@@ -64,7 +94,11 @@ fn api_key(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> ApiKeySet
         Some(h) => match http::HeaderName::from_bytes(h.get_ref().as_bytes()) {
             Ok(n) => CredentialHeader::Named(n),
             Err(_) => {
-                c.push(h.span(), format!("authenticator.{name}.header"), "is not a header name; use \"authorization\" (Bearer) or a name like \"x-api-key\"");
+                c.push(
+                    h.span(),
+                    format!("authenticator.{name}.header"),
+                    "is not a header name; use \"authorization\" (Bearer) or a name like \"x-api-key\"",
+                );
                 CredentialHeader::Authorization
             }
         },
@@ -76,7 +110,11 @@ fn api_key(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> ApiKeySet
     }
     if keys.is_empty() && c.errors.is_empty() {
         let span = a.name.span();
-        c.push(span, format!("authenticator.{name}.key"), "admits no one; add [[authenticator.key]] entries or a `keys_file`");
+        c.push(
+            span,
+            format!("authenticator.{name}.key"),
+            "admits no one; add [[authenticator.key]] entries or a `keys_file`",
+        );
     }
     ApiKeySettings { header, keys_file, keys: keys.into() }
 }
@@ -116,7 +154,11 @@ fn key(k: &S<RawApiKey>, field: &str, c: &mut Collector<'_>) -> Option<ApiKey> {
     let not_after = k.not_after.as_ref().and_then(|t| {
         let parsed = instant(t.get_ref());
         if parsed.is_none() {
-            c.push(t.span(), format!("{field}.not_after"), "is not an RFC 3339 UTC time; write it like \"2027-01-01T00:00:00Z\"");
+            c.push(
+                t.span(),
+                format!("{field}.not_after"),
+                "is not an RFC 3339 UTC time; write it like \"2027-01-01T00:00:00Z\"",
+            );
         }
         parsed
     });
@@ -176,7 +218,11 @@ fn jwt(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> JwtSettings {
             String::new()
         }
         None => {
-            c.push(a.name.span(), field("issuer"), "is missing; write the `iss` your tokens carry, e.g. \"https://auth.example.com\"");
+            c.push(
+                a.name.span(),
+                field("issuer"),
+                "is missing; write the `iss` your tokens carry, e.g. \"https://auth.example.com\"",
+            );
             String::new()
         }
     };
@@ -186,15 +232,15 @@ fn jwt(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> JwtSettings {
     }
     let leeway = duration::or(c, a.leeway.as_ref(), &field("leeway"), Duration::from_secs(30), Zero::Allowed);
     let keys = super::jwt_keys::keys(a, name, c);
-    let claim = |v: &Option<S<RawClaimsField>>, default: &str| v.as_ref().map_or(default.to_owned(), |s| s.get_ref().clone());
     let raw = a.claims.as_ref().map(S::get_ref);
+    let claim = |pick: fn(&RawClaims) -> &Option<S<String>>, default: &str| {
+        raw.and_then(|r| pick(r).as_ref()).map_or(default.to_owned(), |s| s.get_ref().clone())
+    };
     let claims = ClaimNames {
-        id: claim(raw.map_or(&None, |r| &r.id), "sub"),
-        tenant: claim(raw.map_or(&None, |r| &r.tenant), "tenant"),
-        roles: claim(raw.map_or(&None, |r| &r.roles), "roles"),
-        scopes: claim(raw.map_or(&None, |r| &r.scopes), "scope"),
+        id: claim(|r| &r.id, "sub"),
+        tenant: claim(|r| &r.tenant, "tenant"),
+        roles: claim(|r| &r.roles, "roles"),
+        scopes: claim(|r| &r.scopes, "scope"),
     };
     JwtSettings { issuer, audience, leeway, keys, claims }
 }
-
-type RawClaimsField = String;

@@ -21,23 +21,28 @@ pub fn keys(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> JwtKeys 
     let field = |f: &str| format!("authenticator.{name}.{f}");
     let empty = JwtKeys { source_digest: [0; 32], keys: Vec::new().into() };
     match (&a.jwks_file, &a.hs256_secret_file) {
-        (Some(f), None) => read(f, &field("jwks_file"), c).map_or(empty, |b| jwks(&b, f.span(), &field("jwks_file"), c)),
-        (None, Some(f)) => read(f, &field("hs256_secret_file"), c).map_or(empty, |b| secret(&b, f.span(), &field("hs256_secret_file"), c)),
+        (Some(f), None) => {
+            read(f, &field("jwks_file"), c).map_or(empty, |b| jwks(&b, f.span(), &field("jwks_file"), c))
+        }
+        (None, Some(f)) => read(f, &field("hs256_secret_file"), c)
+            .map_or(empty, |b| secret(&b, f.span(), &field("hs256_secret_file"), c)),
         (Some(f), Some(_)) => {
             c.push(f.span(), field("jwks_file"), "set either `jwks_file` or `hs256_secret_file`, not both");
             empty
         }
         (None, None) => {
-            c.push(a.name.span(), field("jwks_file"), "has no keys; set `jwks_file` (a JWKS document) or `hs256_secret_file`");
+            c.push(
+                a.name.span(),
+                field("jwks_file"),
+                "has no keys; set `jwks_file` (a JWKS document) or `hs256_secret_file`",
+            );
             empty
         }
     }
 }
 
 fn read(f: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
-    std::fs::read(f.get_ref())
-        .map_err(|e| c.push(f.span(), field, format!("cannot read the file: {e}")))
-        .ok()
+    std::fs::read(f.get_ref()).map_err(|e| c.push(f.span(), field, format!("cannot read the file: {e}"))).ok()
 }
 
 fn secret(bytes: &[u8], span: Range<usize>, field: &str, c: &mut Collector<'_>) -> JwtKeys {
@@ -81,7 +86,9 @@ fn jwks(bytes: &[u8], span: Range<usize>, field: &str, c: &mut Collector<'_>) ->
         };
         match DecodingKey::from_jwk(jwk) {
             Ok(key) => keys.push(VerifyKey { kid: jwk.common.key_id.clone(), algorithms, key }),
-            Err(_) => c.push(span.clone(), field, format!("{which} is not a usable public key (bad or missing parameters)")),
+            Err(_) => {
+                c.push(span.clone(), field, format!("{which} is not a usable public key (bad or missing parameters)"))
+            }
         }
     }
     if keys.is_empty() {

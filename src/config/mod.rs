@@ -13,9 +13,9 @@
 pub mod admin;
 pub mod auth_model;
 pub mod authn;
-pub mod jwt_keys;
 pub mod duration;
 pub mod error;
+pub mod jwt_keys;
 pub mod limits;
 pub mod lint;
 pub mod model;
@@ -29,9 +29,9 @@ mod toml_error;
 pub mod validate;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 

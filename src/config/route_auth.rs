@@ -27,16 +27,25 @@ pub fn route_auth(
     let mut accept = Vec::new();
     if let Some(list) = &raw.auth {
         if list.get_ref().is_empty() {
-            c.push(list.span(), field("auth"), "is empty; list authenticators by name, or remove `auth` to admit everyone");
+            c.push(
+                list.span(),
+                field("auth"),
+                "is empty; list authenticators by name, or remove `auth` to admit everyone",
+            );
         }
         for n in list.get_ref() {
             let Some(&i) = index.get(n.get_ref()) else {
                 let mut known: Vec<_> = index.keys().map(String::as_str).collect();
                 known.sort_unstable();
-                c.push(n.span(), field("auth"), format!("no authenticator named `{}`; defined: [{}]", n.get_ref(), known.join(", ")));
+                c.push(
+                    n.span(),
+                    field("auth"),
+                    format!("no authenticator named `{}`; defined: [{}]", n.get_ref(), known.join(", ")),
+                );
                 continue;
             };
-            let needs_url = authenticators.get(i).is_some_and(|a| matches!(&a.kind, AuthKind::Jwt(j) if j.audience.is_empty()));
+            let needs_url =
+                authenticators.get(i).is_some_and(|a| matches!(&a.kind, AuthKind::Jwt(j) if j.audience.is_empty()));
             if needs_url && public_url.is_none() {
                 c.push(n.span(), field("auth"), format!("authenticator `{}` has no `audience`, so tokens must name this route's URL: set `public_url` on the route (or `audience` on the authenticator)", n.get_ref()));
             }
@@ -71,11 +80,19 @@ fn public(url: &str) -> bool {
 fn document(o: &RawOAuth, resource: &str, field: &str, c: &mut Collector<'_>) -> Option<Arc<str>> {
     let servers: Vec<&str> = o.authorization_servers.get_ref().iter().map(|s| s.get_ref().as_str()).collect();
     if servers.is_empty() {
-        c.push(o.authorization_servers.span(), format!("{field}.authorization_servers"), "is empty; name at least one authorization server's issuer URL");
+        c.push(
+            o.authorization_servers.span(),
+            format!("{field}.authorization_servers"),
+            "is empty; name at least one authorization server's issuer URL",
+        );
     }
     for s in o.authorization_servers.get_ref() {
         if !public(s.get_ref()) {
-            c.push(s.span(), format!("{field}.authorization_servers"), "is not an https:// issuer URL (http:// only for localhost)");
+            c.push(
+                s.span(),
+                format!("{field}.authorization_servers"),
+                "is not an https:// issuer URL (http:// only for localhost)",
+            );
         }
     }
     let scopes: Vec<&str> = o.scopes_supported.iter().map(|s: &S<String>| s.get_ref().as_str()).collect();

@@ -262,10 +262,9 @@ fn label_of(limiter: &Limiter, request: &Request<'_>) -> String {
             }
             // Identity ids and tenants are names, not credentials.
             KeyPart::Identity => out.push_str(&format!("identity={}", cut(identity.map_or("-", |i| i.id.as_str())))),
-            KeyPart::Tenant => out.push_str(&format!(
-                "tenant={}",
-                cut(identity.and_then(|i| i.tenant.as_deref()).unwrap_or("-"))
-            )),
+            KeyPart::Tenant => {
+                out.push_str(&format!("tenant={}", cut(identity.and_then(|i| i.tenant.as_deref()).unwrap_or("-"))))
+            }
         }
     }
     out

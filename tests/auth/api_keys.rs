@@ -9,7 +9,12 @@ const KEY: &str = "ak_live_0123456789abcdef";
 
 fn keyed_edge(b: &Backend, header: &str, extra_route: &str) -> Edge {
     let entries = [key_entry("ci-bot", "acme", KEY, "roles = [\"deployer\"]")];
-    Edge::start(&format!("{}{}{}", pool(b), api_keys(header, &entries), route(&format!("auth = [\"keys\"]\n{extra_route}"))))
+    Edge::start(&format!(
+        "{}{}{}",
+        pool(b),
+        api_keys(header, &entries),
+        route(&format!("auth = [\"keys\"]\n{extra_route}"))
+    ))
 }
 
 #[test]
@@ -98,7 +103,11 @@ fn rotation_an_expired_key_stops_while_its_successor_admits() {
         key_entry("new", "acme", "ak_new_0123456789", "not_after = \"2999-01-01T00:00:00Z\""),
     ];
     let edge = Edge::start(&format!("{}{}{}", pool(&b), api_keys("", &entries), route("auth = [\"keys\"]")));
-    assert_challenged(&post(&edge, &[("Authorization", &bearer("ak_old_0123456789"))]), 401, "Bearer error=\"invalid_token\"");
+    assert_challenged(
+        &post(&edge, &[("Authorization", &bearer("ak_old_0123456789"))]),
+        401,
+        "Bearer error=\"invalid_token\"",
+    );
     assert_forwarded_without_credentials(&post(&edge, &[("Authorization", &bearer("ak_new_0123456789"))]), &b, 1);
 }
 
@@ -107,7 +116,9 @@ fn rotation_the_keys_file_is_reread_on_reload() {
     let b = backend("main");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("keys.toml");
-    let write_keys = |key: &str| std::fs::write(&file, key_entry("ci", "acme", key, "").replace("authenticator.", "")).expect("keys");
+    let write_keys = |key: &str| {
+        std::fs::write(&file, key_entry("ci", "acme", key, "").replace("authenticator.", "")).expect("keys")
+    };
     write_keys("ak_first_0123456789");
     let body = format!(
         "{}[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\nkeys_file = \"{}\"\n{}",
@@ -120,6 +131,10 @@ fn rotation_the_keys_file_is_reread_on_reload() {
     write_keys("ak_second_0123456789");
     edge.rewrite(&body, &Opts::default());
     assert_eq!(request(edge.admin, "POST", "/reload", &[], b"").status, 200, "reload");
-    assert_challenged(&post(&edge, &[("Authorization", &bearer("ak_first_0123456789"))]), 401, "Bearer error=\"invalid_token\"");
+    assert_challenged(
+        &post(&edge, &[("Authorization", &bearer("ak_first_0123456789"))]),
+        401,
+        "Bearer error=\"invalid_token\"",
+    );
     assert_forwarded_without_credentials(&post(&edge, &[("Authorization", &bearer("ak_second_0123456789"))]), &b, 2);
 }

@@ -146,7 +146,11 @@ fn a_configured_audience_list_replaces_the_public_url() {
         route("auth = [\"tokens\"]")
     ));
     let mut claims = issuer.claims("alice", "acme");
-    assert_challenged(&post(&edge, &[("Authorization", &bearer(&issuer.sign(&claims)))]), 401, "Bearer error=\"invalid_token\"");
+    assert_challenged(
+        &post(&edge, &[("Authorization", &bearer(&issuer.sign(&claims)))]),
+        401,
+        "Bearer error=\"invalid_token\"",
+    );
     claims["aud"] = json!("api://mcp");
     assert_forwarded_without_credentials(&post(&edge, &[("Authorization", &bearer(&issuer.sign(&claims)))]), &b, 1);
 }

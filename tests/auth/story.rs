@@ -44,10 +44,7 @@ pub fn sha256_hex(key: &str) -> String {
 
 /// An inline `[[authenticator.key]]`.
 pub fn key_entry(id: &str, tenant: &str, key: &str, extra: &str) -> String {
-    format!(
-        "[[authenticator.key]]\nid = \"{id}\"\ntenant = \"{tenant}\"\nsha256 = \"{}\"\n{extra}\n",
-        sha256_hex(key)
-    )
+    format!("[[authenticator.key]]\nid = \"{id}\"\ntenant = \"{tenant}\"\nsha256 = \"{}\"\n{extra}\n", sha256_hex(key))
 }
 
 /// An `api_key` authenticator named `keys` with these key entries.
@@ -55,7 +52,8 @@ pub fn api_keys(header: &str, entries: &[String]) -> String {
     format!("[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n{header}\n{}", entries.concat())
 }
 
-pub const CALL: &str = r#"{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"search","arguments":{}}}"#;
+pub const CALL: &str =
+    r#"{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"search","arguments":{}}}"#;
 
 pub fn post(edge: &Edge, extra: &[(&str, &str)]) -> RawResponse {
     raw::send(edge.port, &raw::post(edge.port, "/mcp", extra, CALL))
