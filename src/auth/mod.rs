@@ -15,14 +15,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName};
 
-use crate::config::model::{ApiKey, AuthKind, Config, CredentialHeader, RouteConfig};
+use crate::config::model::{AuthKind, Config, CredentialHeader, RouteConfig};
 use challenge::Challenge;
 use identity::Identity;
 use jwt::JwtVerifier;
 
 /// One way a route admits callers.
 enum Method {
-    ApiKey { header: CredentialHeader, keys: Arc<[ApiKey]> },
+    ApiKey { header: CredentialHeader, keys: api_key::KeyIndex },
     Jwt(JwtVerifier),
 }
 
@@ -54,7 +54,9 @@ impl Gate {
             .iter()
             .filter_map(|&i| config.authenticators.get(i))
             .map(|a| match &a.kind {
-                AuthKind::ApiKey(k) => Method::ApiKey { header: k.header.clone(), keys: Arc::clone(&k.keys) },
+                AuthKind::ApiKey(k) => {
+                    Method::ApiKey { header: k.header.clone(), keys: api_key::KeyIndex::new(&k.keys) }
+                }
                 AuthKind::Jwt(j) => {
                     let aud = if j.audience.is_empty() { &audience } else { &j.audience };
                     Method::Jwt(JwtVerifier::new(j, aud))
@@ -93,7 +95,7 @@ impl Gate {
             let Some(credential) = credential(headers, header)? else { continue };
             presented = true;
             let found = match (method, credential) {
-                (Method::ApiKey { keys, .. }, Some(c)) => api_key::check(keys, c, now),
+                (Method::ApiKey { keys, .. }, Some(c)) => keys.check(c, now),
                 (Method::Jwt(v), Some(c)) => std::str::from_utf8(c).ok().and_then(|t| v.verify(t, secs)),
                 (_, None) => None,
             };
