@@ -8,6 +8,7 @@ use pingora::Result;
 
 use super::ctx::Ctx;
 use super::throttle::Limited;
+use crate::auth::Denied;
 use crate::limits::Refusal;
 use crate::mcp::error::{error_body, RpcCode};
 use crate::metrics::Reason;
@@ -165,12 +166,12 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
 
 /// 401 for a request on a route with `auth` that brought no valid credential: the JSON-RPC
 /// error (with the id when it is known) and the route's `WWW-Authenticate` challenge.
-pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, challenge: &str) -> Result<bool> {
+/// A credential header sent twice is a malformed request (RFC 6750 3.1): 400.
+pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, denied: Denied, challenge: &str) -> Result<bool> {
     ctx.reason = Some(Reason::Unauthenticated);
-    let (status, message) = if challenge.contains("invalid_request") {
-        (400, "a credential header (Authorization or the API key header) appears more than once")
-    } else {
-        (401, "Unauthorized: send a valid credential for this route")
+    let (status, message) = match denied {
+        Denied::Duplicate => (400, "a credential header (Authorization or the API key header) appears more than once"),
+        Denied::Missing | Denied::Invalid => (401, "Unauthorized: send a valid credential for this route"),
     };
     let body = error_body(ctx.call.one.id.as_deref(), RpcCode::InvalidRequest, message);
     tracing::debug!(status, route = ctx.route_name(), "unauthenticated");

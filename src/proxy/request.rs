@@ -39,7 +39,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
             }
             let snap = Arc::clone(&ctx.snap);
             let challenge = ctx.route.and_then(|r| snap.gates.get(r)).map_or("Bearer", |g| g.challenge.header(denied));
-            reply::unauthorized(session, ctx, challenge).await
+            reply::unauthorized(session, ctx, denied, challenge).await
         }
         Err(Refused::Limited(limited)) => {
             // The refusal echoes the JSON-RPC id; read a small unread body to learn it.
