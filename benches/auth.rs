@@ -19,7 +19,7 @@ const ROUTE: &str = "[[pool]]\nname = \"p\"\nbackends = [\"127.0.0.1:9001\"]\n[[
 
 fn gate(text: &str) -> Gate {
     let config = mcp_edge::config::parse(Path::new("bench.toml"), text).expect("bench config");
-    Gate::compile(&config, &config.routes[0])
+    Gate::compile(&config, &config.routes[0], &[])
 }
 
 fn headers(credential: &str) -> HeaderMap {
@@ -60,20 +60,22 @@ fn jwt_setup(dir: &Path) -> (Gate, String) {
 }
 
 fn bench(c: &mut Criterion) {
+    // `admit` is async (a fetched key set may be awaited); these paths never wait.
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     for n in [10, 1000] {
         let g = api_key_gate(n);
         let h = headers(&format!("ak_live_{:06}", n / 2));
-        assert!(g.admit(&h).is_ok());
-        c.bench_function(&format!("auth_api_key_among_{n}"), |b| b.iter(|| g.admit(black_box(&h))));
+        assert!(rt.block_on(g.admit(&h)).is_ok());
+        c.bench_function(&format!("auth_api_key_among_{n}"), |b| b.iter(|| rt.block_on(g.admit(black_box(&h)))));
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let (g, token) = jwt_setup(dir.path());
     let h = headers(&token);
-    assert!(g.admit(&h).is_ok());
-    c.bench_function("auth_jwt_es256_cached", |b| b.iter(|| g.admit(black_box(&h))));
+    assert!(rt.block_on(g.admit(&h)).is_ok());
+    c.bench_function("auth_jwt_es256_cached", |b| b.iter(|| rt.block_on(g.admit(black_box(&h)))));
     let text_gate = || jwt_setup(dir.path());
     c.bench_function("auth_jwt_es256_uncached", |b| {
-        b.iter_batched(text_gate, |(g, token)| g.admit(&headers(&token)).is_ok(), BatchSize::PerIteration)
+        b.iter_batched(text_gate, |(g, token)| rt.block_on(g.admit(&headers(&token))).is_ok(), BatchSize::PerIteration)
     });
 }
 

@@ -14,6 +14,8 @@ mod story;
 
 #[path = "auth/api_keys.rs"]
 mod api_keys;
+#[path = "auth/jwks_url.rs"]
+mod jwks_url;
 #[path = "auth/jwt.rs"]
 mod jwt;
 #[path = "auth/limits.rs"]

@@ -12,7 +12,23 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::identity::Identity;
+use super::remote_keys::RemoteKeys;
 use crate::config::model::{ClaimNames, JwtSettings, VerifyKey};
+
+const ALL: [Algorithm; 12] = [
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::EdDSA,
+];
 
 /// Verified tokens kept at most; past it, expired entries go, then everything.
 const CACHE_CAP: usize = 10_000;
@@ -20,8 +36,22 @@ const CACHE_CAP: usize = 10_000;
 /// Verified tokens by the SHA-256 of the token: the identity and `exp`.
 type Verified = HashMap<[u8; 32], (Arc<Identity>, u64)>;
 
+/// Where the verification keys come from.
+pub enum KeySource {
+    Static(Arc<[VerifyKey]>),
+    Remote(Arc<RemoteKeys>),
+}
+
+/// What a token turned out to be.
+pub enum Verdict {
+    Valid(Arc<Identity>),
+    /// It names a key the set does not hold (or there is no set yet): a refetch may help.
+    UnknownKey,
+    Invalid,
+}
+
 pub struct JwtVerifier {
-    keys: Arc<[VerifyKey]>,
+    pub source: KeySource,
     /// One validation per algorithm the key set allows, built once.
     validations: Vec<(Algorithm, Validation)>,
     claims: ClaimNames,
@@ -30,9 +60,12 @@ pub struct JwtVerifier {
 
 impl JwtVerifier {
     /// `audience`: the configured one, or the route's public URL.
-    pub fn new(s: &JwtSettings, audience: &[String]) -> JwtVerifier {
+    pub fn new(s: &JwtSettings, audience: &[String], source: KeySource) -> JwtVerifier {
         let mut algs: Vec<Algorithm> = Vec::new();
-        for alg in s.keys.keys.iter().flat_map(|k| k.algorithms.iter().copied()) {
+        let from_keys = s.keys.keys.iter().flat_map(|k| k.algorithms.iter().copied());
+        // A fetched set may hold any key type; each key still limits its own algorithms.
+        let any = matches!(source, KeySource::Remote(_)).then_some(ALL).into_iter().flatten();
+        for alg in from_keys.chain(any) {
             if !algs.contains(&alg) {
                 algs.push(alg);
             }
@@ -49,28 +82,41 @@ impl JwtVerifier {
                 (alg, v)
             })
             .collect();
-        JwtVerifier { keys: Arc::clone(&s.keys.keys), validations, claims: s.claims.clone(), cache: Mutex::default() }
+        JwtVerifier { source, validations, claims: s.claims.clone(), cache: Mutex::default() }
     }
 
-    /// The identity a valid token names; `None` for anything else.
-    pub fn verify(&self, token: &str, now: u64) -> Option<Arc<Identity>> {
+    /// What the token is: valid (with the identity it names), signed by a key the set does
+    /// not hold, or invalid.
+    pub fn verify(&self, token: &str, now: u64) -> Verdict {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(hit) = self.cached(&digest, now) {
-            return Some(hit);
+            return Verdict::Valid(hit);
         }
-        let header = decode_header(token).ok()?;
-        let (_, validation) = self.validations.iter().find(|(a, _)| *a == header.alg)?;
-        let keys = self.keys.iter().filter(|k| {
-            k.algorithms.contains(&header.alg) && header.kid.as_deref().is_none_or(|kid| k.kid.as_deref() == Some(kid))
-        });
-        for key in keys {
+        let Ok(header) = decode_header(token) else { return Verdict::Invalid };
+        let Some((_, validation)) = self.validations.iter().find(|(a, _)| *a == header.alg) else {
+            return Verdict::Invalid;
+        };
+        let fetched;
+        let set: &[VerifyKey] = match &self.source {
+            KeySource::Static(keys) => keys,
+            KeySource::Remote(remote) => {
+                fetched = remote.current();
+                fetched.as_deref().map_or(&[], Vec::as_slice)
+            }
+        };
+        let named = |k: &&VerifyKey| header.kid.as_deref().is_none_or(|kid| k.kid.as_deref() == Some(kid));
+        if set.is_empty() || !set.iter().any(|k| named(&k)) {
+            return Verdict::UnknownKey;
+        }
+        for key in set.iter().filter(named).filter(|k| k.algorithms.contains(&header.alg)) {
             let Ok(data) = decode::<Map<String, Value>>(token, &key.key, validation) else { continue };
-            let exp = data.claims.get("exp").and_then(Value::as_u64)?;
-            let identity = Arc::new(identity(&data.claims, &self.claims)?);
+            let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) else { return Verdict::Invalid };
+            let Some(identity) = identity(&data.claims, &self.claims) else { return Verdict::Invalid };
+            let identity = Arc::new(identity);
             self.remember(digest, &identity, exp, now);
-            return Some(identity);
+            return Verdict::Valid(identity);
         }
-        None
+        Verdict::Invalid
     }
 
     fn cached(&self, digest: &[u8; 32], now: u64) -> Option<Arc<Identity>> {

@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod challenge;
 pub mod identity;
 pub mod jwt;
+pub mod remote_keys;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +19,8 @@ use http::{HeaderMap, HeaderName};
 use crate::config::model::{AuthKind, Config, CredentialHeader, RouteConfig};
 use challenge::Challenge;
 use identity::Identity;
-use jwt::JwtVerifier;
+use jwt::{JwtVerifier, KeySource, Verdict};
+use remote_keys::RemoteKeys;
 
 /// One way a route admits callers.
 enum Method {
@@ -46,7 +48,8 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn compile(config: &Config, route: &RouteConfig) -> Gate {
+    /// `remotes`: the fetched key sets of the snapshot (see `remote_keys`).
+    pub fn compile(config: &Config, route: &RouteConfig, remotes: &[Arc<RemoteKeys>]) -> Gate {
         let audience: Vec<String> = route.auth.public_url.iter().cloned().collect();
         let methods: Vec<Method> = route
             .auth
@@ -59,7 +62,12 @@ impl Gate {
                 }
                 AuthKind::Jwt(j) => {
                     let aud = if j.audience.is_empty() { &audience } else { &j.audience };
-                    Method::Jwt(JwtVerifier::new(j, aud))
+                    let remote = j.remote.as_ref().and_then(|r| remotes.iter().find(|k| k.config == *r));
+                    let source = match remote {
+                        Some(r) => KeySource::Remote(Arc::clone(r)),
+                        None => KeySource::Static(Arc::clone(&j.keys.keys)),
+                    };
+                    Method::Jwt(JwtVerifier::new(j, aud, source))
                 }
             })
             .collect();
@@ -82,8 +90,9 @@ impl Gate {
         !self.methods.is_empty()
     }
 
-    /// The caller's identity, from the first authenticator that accepts its credential.
-    pub fn admit(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Denied> {
+    /// The caller's identity, from the first authenticator that accepts its credential. A
+    /// token signed by a key a fetched set does not hold waits for one refetch (debounced).
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Denied> {
         let now = SystemTime::now();
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut presented = false;
@@ -96,7 +105,10 @@ impl Gate {
             presented = true;
             let found = match (method, credential) {
                 (Method::ApiKey { keys, .. }, Some(c)) => keys.check(c, now),
-                (Method::Jwt(v), Some(c)) => std::str::from_utf8(c).ok().and_then(|t| v.verify(t, secs)),
+                (Method::Jwt(v), Some(c)) => match std::str::from_utf8(c) {
+                    Ok(token) => jwt_identity(v, token, secs).await,
+                    Err(_) => None,
+                },
                 (_, None) => None,
             };
             if let Some(identity) = found {
@@ -104,6 +116,20 @@ impl Gate {
             }
         }
         Err(if presented { Denied::Invalid } else { Denied::Missing })
+    }
+}
+
+async fn jwt_identity(v: &JwtVerifier, token: &str, secs: u64) -> Option<Arc<Identity>> {
+    match v.verify(token, secs) {
+        Verdict::Valid(identity) => Some(identity),
+        Verdict::UnknownKey => match &v.source {
+            KeySource::Remote(remote) if remote.refetch(true).await => match v.verify(token, secs) {
+                Verdict::Valid(identity) => Some(identity),
+                Verdict::UnknownKey | Verdict::Invalid => None,
+            },
+            _ => None,
+        },
+        Verdict::Invalid => None,
     }
 }
 

@@ -64,8 +64,18 @@ pub struct JwtSettings {
     /// Accepted `aud` values; empty: the public URL of the route using it.
     pub audience: Vec<String>,
     pub leeway: Duration,
+    /// The configured key set (empty with `remote`).
     pub keys: JwtKeys,
+    /// `jwks_url`: keys fetched and refreshed at run time instead.
+    pub remote: Option<RemoteJwks>,
     pub claims: ClaimNames,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwks {
+    pub url: String,
+    /// Refetched when older than this (and on an unknown `kid`, at most every 10 s).
+    pub refresh: Duration,
 }
 
 /// Which claims fill the identity.

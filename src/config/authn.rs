@@ -46,6 +46,7 @@ pub fn authenticators(
                         ("leeway", a.leeway.as_ref().map(S::span)),
                         ("jwks_file", a.jwks_file.as_ref().map(S::span)),
                         ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
+                        ("jwks_url", a.jwks_url.as_ref().map(S::span)),
                         ("claims", a.claims.as_ref().map(S::span)),
                     ],
                 );
@@ -242,5 +243,6 @@ fn jwt(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> JwtSettings {
         roles: claim(|r| &r.roles, "roles"),
         scopes: claim(|r| &r.scopes, "scope"),
     };
-    JwtSettings { issuer, audience, leeway, keys, claims }
+    let remote = super::jwt_keys::remote(a, name, c);
+    JwtSettings { issuer, audience, leeway, keys, remote, claims }
 }

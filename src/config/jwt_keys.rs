@@ -10,7 +10,9 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm
 use jsonwebtoken::{Algorithm, DecodingKey};
 use sha2::{Digest, Sha256};
 
-use super::auth_model::{JwtKeys, VerifyKey};
+use std::time::Duration;
+
+use super::auth_model::{JwtKeys, RemoteJwks, VerifyKey};
 use super::error::Collector;
 use super::raw::{RawAuthenticator, S};
 
@@ -20,25 +22,50 @@ const MIN_SECRET: usize = 32;
 pub fn keys(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> JwtKeys {
     let field = |f: &str| format!("authenticator.{name}.{f}");
     let empty = JwtKeys { source_digest: [0; 32], keys: Vec::new().into() };
-    match (&a.jwks_file, &a.hs256_secret_file) {
-        (Some(f), None) => {
+    let sources = [a.jwks_file.as_ref(), a.hs256_secret_file.as_ref(), a.jwks_url.as_ref()];
+    if let Some(second) = sources.iter().flatten().nth(1) {
+        c.push(second.span(), field("jwks_file"), "set one of `jwks_file`, `hs256_secret_file` or `jwks_url`");
+        return empty;
+    }
+    match sources {
+        [Some(f), _, _] => {
             read(f, &field("jwks_file"), c).map_or(empty, |b| jwks(&b, f.span(), &field("jwks_file"), c))
         }
-        (None, Some(f)) => read(f, &field("hs256_secret_file"), c)
+        [_, Some(f), _] => read(f, &field("hs256_secret_file"), c)
             .map_or(empty, |b| secret(&b, f.span(), &field("hs256_secret_file"), c)),
-        (Some(f), Some(_)) => {
-            c.push(f.span(), field("jwks_file"), "set either `jwks_file` or `hs256_secret_file`, not both");
-            empty
-        }
-        (None, None) => {
+        // Fetched at run time (`auth::remote_keys`).
+        [_, _, Some(_)] => empty,
+        [None, None, None] => {
             c.push(
                 a.name.span(),
                 field("jwks_file"),
-                "has no keys; set `jwks_file` (a JWKS document) or `hs256_secret_file`",
+                "has no keys; set `jwks_file` (a JWKS document), `jwks_url` or `hs256_secret_file`",
             );
             empty
         }
     }
+}
+
+/// `jwks_url`: where the key set is fetched from, and how often it is refreshed.
+pub fn remote(a: &RawAuthenticator, name: &str, c: &mut Collector<'_>) -> Option<RemoteJwks> {
+    let field = |f: &str| format!("authenticator.{name}.{f}");
+    let Some(url) = &a.jwks_url else {
+        if let Some(r) = &a.jwks_refresh {
+            c.push(r.span(), field("jwks_refresh"), "applies only with `jwks_url`; remove it");
+        }
+        return None;
+    };
+    if !super::route_auth::public(url.get_ref()) {
+        c.push(url.span(), field("jwks_url"), "is not an https:// URL (http:// only for localhost), e.g. \"https://auth.example.com/.well-known/jwks.json\"");
+    }
+    let refresh = super::duration::or(
+        c,
+        a.jwks_refresh.as_ref(),
+        &field("jwks_refresh"),
+        Duration::from_secs(300),
+        super::duration::Zero::Refused,
+    );
+    Some(RemoteJwks { url: url.get_ref().clone(), refresh })
 }
 
 fn read(f: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
@@ -61,14 +88,24 @@ fn secret(bytes: &[u8], span: Range<usize>, field: &str, c: &mut Collector<'_>) 
 }
 
 fn jwks(bytes: &[u8], span: Range<usize>, field: &str, c: &mut Collector<'_>) -> JwtKeys {
-    let source_digest = Sha256::digest(bytes).into();
+    let (keys, problems) = parse_jwks(bytes);
+    for p in problems {
+        c.push(span.clone(), field, p);
+    }
+    JwtKeys { source_digest: Sha256::digest(bytes).into(), keys: keys.into() }
+}
+
+/// The signature keys of a JWKS document, and what is wrong with it (value-free messages).
+/// Shared by `jwks_file` (at load) and `jwks_url` (fetched by `auth::remote_keys`).
+pub fn parse_jwks(bytes: &[u8]) -> (Vec<VerifyKey>, Vec<String>) {
+    let mut problems = Vec::new();
     let set: JwkSet = match serde_json::from_slice(bytes) {
         Ok(set) => set,
         Err(e) => {
             // serde_json's message names the place, not the value.
             let at = format!("line {} column {}", e.line(), e.column());
-            c.push(span, field, format!("is not a JWKS document ({at}): write {{\"keys\": [JWK, ...]}} (RFC 7517)"));
-            return JwtKeys { source_digest, keys: Vec::new().into() };
+            problems.push(format!("is not a JWKS document ({at}): write {{\"keys\": [JWK, ...]}} (RFC 7517)"));
+            return (Vec::new(), problems);
         }
     };
     let mut keys = Vec::with_capacity(set.keys.len());
@@ -80,21 +117,19 @@ fn jwks(bytes: &[u8], span: Range<usize>, field: &str, c: &mut Collector<'_>) ->
         let algorithms = match algorithms(jwk.common.key_algorithm, &jwk.algorithm) {
             Ok(algs) => algs,
             Err(why) => {
-                c.push(span.clone(), field, format!("{which}: {why}"));
+                problems.push(format!("{which}: {why}"));
                 continue;
             }
         };
         match DecodingKey::from_jwk(jwk) {
             Ok(key) => keys.push(VerifyKey { kid: jwk.common.key_id.clone(), algorithms, key }),
-            Err(_) => {
-                c.push(span.clone(), field, format!("{which} is not a usable public key (bad or missing parameters)"))
-            }
+            Err(_) => problems.push(format!("{which} is not a usable public key (bad or missing parameters)")),
         }
     }
     if keys.is_empty() {
-        c.push(span, field, "holds no signature key; list the issuer's public keys (`use` \"sig\")");
+        problems.push("holds no signature key; list the issuer's public keys (`use` \"sig\")".to_owned());
     }
-    JwtKeys { source_digest, keys: keys.into() }
+    (keys, problems)
 }
 
 /// The algorithms a key may verify: its own `alg` when it has one (checked against its type),

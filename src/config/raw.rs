@@ -49,6 +49,9 @@ pub struct RawAuthenticator {
     pub leeway: Option<S<String>>,
     pub jwks_file: Option<S<String>>,
     pub hs256_secret_file: Option<S<String>>,
+    /// A JWKS document fetched at run time, refreshed every `jwks_refresh` and on an unknown `kid`.
+    pub jwks_url: Option<S<String>>,
+    pub jwks_refresh: Option<S<String>>,
     pub claims: Option<S<RawClaims>>,
 }
 

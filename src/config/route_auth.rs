@@ -65,7 +65,7 @@ pub fn route_auth(
 
 /// `https://host[:port][/path]`, or `http://` to a loopback host (MCP allows it for local
 /// servers): what an OAuth resource identifier may be (RFC 8707 2).
-fn public(url: &str) -> bool {
+pub(super) fn public(url: &str) -> bool {
     let Ok(uri) = url.parse::<http::Uri>() else { return false };
     let loopback = matches!(uri.host(), Some("localhost" | "127.0.0.1" | "[::1]"));
     let scheme_ok = match uri.scheme_str() {

@@ -90,7 +90,7 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
     // Who the caller is, once, before any limit (limits may key on it).
     if let Some(gate) = snap.gates.get(ri).filter(|g| g.required()) {
-        match gate.admit(&req.headers) {
+        match gate.admit(&req.headers).await {
             Ok(identity) => ctx.identity = Some(identity),
             Err(denied) => return Ok(Err(Refused::Unauthenticated(denied))),
         }

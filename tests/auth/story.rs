@@ -135,3 +135,43 @@ pub fn jwt_authenticator(jwks: &Path, extra: &str) -> String {
         jwks.display()
     )
 }
+
+/// A JWKS endpoint of our own: answers every GET with the current (status, body), counting
+/// requests. Stands in for an issuer that rotates keys or goes down.
+pub struct JwksServer {
+    pub port: u16,
+    pub answer: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    pub fn start(keys: &[serde_json::Value]) -> JwksServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let answer = std::sync::Arc::new(std::sync::Mutex::new((200, serde_json::json!({"keys": keys}).to_string())));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (a, h) = (answer.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, body) = a.lock().expect("answer").clone();
+                let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        JwksServer { port, answer, hits }
+    }
+
+    pub fn set(&self, status: u16, keys: &[serde_json::Value]) {
+        *self.answer.lock().expect("answer") = (status, serde_json::json!({"keys": keys}).to_string());
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
