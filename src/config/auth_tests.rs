@@ -90,3 +90,16 @@ fn identity_and_tenant_are_limit_key_parts() {
     let errs = errors(&format!("[[limit]]\nname = \"l\"\nkey = [\"claim:sub\"]\nrate = \"1/s\"\n{ROUTE}"));
     assert!(errs.iter().any(|e| e.contains("identity, claim:tenant")), "{errs:#?}");
 }
+
+#[test]
+fn a_jwt_authenticator_takes_exactly_one_key_source() {
+    let two = "[[authenticator]]\nname = \"tok\"\nkind = \"jwt\"\nissuer = \"https://a\"\naudience = [\"x\"]\njwks_file = \"/k.json\"\njwks_url = \"https://a/jwks\"\n";
+    let errs = errors(&format!("{two}{ROUTE}"));
+    assert!(errs.iter().any(|e| e.contains("set one of `jwks_file`, `hs256_secret_file` or `jwks_url`")), "{errs:#?}");
+    let refresh_alone = "[[authenticator]]\nname = \"tok\"\nkind = \"jwt\"\nissuer = \"https://a\"\naudience = [\"x\"]\nhs256_secret_file = \"/s\"\njwks_refresh = \"1m\"\n";
+    let errs = errors(&format!("{refresh_alone}{ROUTE}"));
+    assert!(errs.iter().any(|e| e.contains("jwks_refresh: applies only with `jwks_url`")), "{errs:#?}");
+    let url = "[[authenticator]]\nname = \"tok\"\nkind = \"jwt\"\nissuer = \"https://a\"\naudience = [\"x\"]\njwks_url = \"http://idp.example.com/jwks\"\n";
+    let errs = errors(&format!("{url}{ROUTE}"));
+    assert!(errs.iter().any(|e| e.contains("jwks_url: is not an https:// URL")), "{errs:#?}");
+}
