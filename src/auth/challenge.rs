@@ -19,8 +19,17 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    pub fn new(public_url: Option<&str>) -> Challenge {
-        let meta = public_url.map(|url| format!("resource_metadata=\"{}\"", metadata_url(url)));
+    /// `scopes`: the route's `scopes_supported`, named in the challenge (MCP's scope selection
+    /// falls back to them when a 401 names none).
+    pub fn new(public_url: Option<&str>, scopes: &[String]) -> Challenge {
+        let mut params: Vec<String> = Vec::new();
+        if let Some(url) = public_url {
+            params.push(format!("resource_metadata=\"{}\"", metadata_url(url)));
+        }
+        if !scopes.is_empty() {
+            params.push(format!("scope=\"{}\"", scopes.join(" ")));
+        }
+        let meta = (!params.is_empty()).then(|| params.join(", "));
         let with = |error: &str| match &meta {
             Some(m) if error.is_empty() => format!("Bearer {m}"),
             Some(m) => format!("Bearer error=\"{error}\", {m}"),
@@ -88,11 +97,16 @@ mod tests {
     fn the_metadata_url_inserts_the_well_known_path() {
         assert_eq!(metadata_url("https://a.example/mcp"), "https://a.example/.well-known/oauth-protected-resource/mcp");
         assert_eq!(metadata_url("https://a.example"), "https://a.example/.well-known/oauth-protected-resource");
-        let c = Challenge::new(Some("https://a.example/mcp"));
+        let c = Challenge::new(Some("https://a.example/mcp"), &[]);
         assert_eq!(
             c.header(Denied::Invalid),
             "Bearer error=\"invalid_token\", resource_metadata=\"https://a.example/.well-known/oauth-protected-resource/mcp\""
         );
-        assert_eq!(Challenge::new(None).header(Denied::Missing), "Bearer");
+        assert_eq!(Challenge::new(None, &[]).header(Denied::Missing), "Bearer");
+        let scoped = Challenge::new(Some("https://a.example"), &["tools:read".into(), "tools:call".into()]);
+        assert_eq!(
+            scoped.header(Denied::Missing),
+            "Bearer resource_metadata=\"https://a.example/.well-known/oauth-protected-resource\", scope=\"tools:read tools:call\""
+        );
     }
 }

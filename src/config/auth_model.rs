@@ -127,4 +127,6 @@ pub struct RouteAuth {
     pub public_url: Option<String>,
     /// RFC 9728 metadata served for this route, pre-rendered at load.
     pub metadata: Option<Arc<str>>,
+    /// `[route.oauth] scopes_supported`, also named in 401 challenges.
+    pub scopes: Vec<String>,
 }

@@ -60,7 +60,8 @@ pub fn route_auth(
             None
         }
     });
-    RouteAuth { accept, pass_token, public_url, metadata }
+    let scopes = raw.oauth.iter().flat_map(|o| &o.get_ref().scopes_supported).map(|s| s.get_ref().clone()).collect();
+    RouteAuth { accept, pass_token, public_url, metadata, scopes }
 }
 
 /// `https://host[:port][/path]`, or `http://` to a loopback host (MCP allows it for local

@@ -35,6 +35,16 @@ fn the_metadata_document_is_served_unauthenticated_at_both_well_known_forms() {
 }
 
 #[test]
+fn the_challenge_names_the_metadata_and_the_supported_scopes() {
+    let b = backend("main");
+    let edge = oauth_edge(&b);
+    let want = "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"tools:read tools:call\"";
+    assert_challenged(&post(&edge, &[]), 401, want);
+    edge.wait_metric(r#"mcp_edge_rejections_total{reason="unauthenticated"} 1"#);
+    b.rec.assert_nothing();
+}
+
+#[test]
 fn other_well_known_paths_are_not_the_document() {
     let b = backend("main");
     let edge = oauth_edge(&b);
