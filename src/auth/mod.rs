@@ -82,7 +82,7 @@ impl Gate {
                 }
             }
         }
-        Gate { methods, strip, challenge: Challenge::new(route.auth.public_url.as_deref()) }
+        Gate { methods, strip, challenge: Challenge::new(route.auth.public_url.as_deref(), &route.auth.scopes) }
     }
 
     /// Whether the route asks for a credential at all.
