@@ -11,6 +11,7 @@
 //!   keeps a panic inside the request that hit it.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod downstream;
 pub mod fault;

@@ -41,6 +41,8 @@ pub enum Reason {
     MalformedBody,
     /// The client's address is not allowed on the route (`allow_ips` / `deny_ips`).
     IpDenied,
+    /// A route with `auth` got no valid credential.
+    Unauthenticated,
 }
 
 impl Reason {
@@ -67,6 +69,7 @@ impl Reason {
             Reason::InvalidParams => "invalid_params",
             Reason::RequestTimeout => "request_timeout",
             Reason::MalformedBody => "malformed_body",
+            Reason::Unauthenticated => "unauthenticated",
         }
     }
 }

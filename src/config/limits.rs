@@ -114,13 +114,15 @@ fn limit(l: &RawLimit, name: &str, have_redis: bool, c: &mut Collector<'_>) -> L
             "route" => key.push(KeyPart::Route),
             "method" => key.push(KeyPart::Method),
             "tool" => key.push(KeyPart::Tool),
+            "identity" => key.push(KeyPart::Identity),
+            "claim:tenant" => key.push(KeyPart::Tenant),
             h if h.starts_with("header:") && http::HeaderName::from_bytes(&h.as_bytes()[7..]).is_ok() => {
                 key.push(KeyPart::Header(h[7..].to_ascii_lowercase()))
             }
             _ => c.push(
                 part.span(),
                 field("key"),
-                "unknown key part; use client_ip, route, method, tool or header:<name> (a valid header name)",
+                "unknown key part; use client_ip, route, method, tool, identity, claim:tenant or header:<name> (a valid header name)",
             ),
         }
     }

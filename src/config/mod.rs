@@ -11,15 +11,19 @@
 //! routes, limits and tiers may appear, since other parts of the config refer to them.
 
 pub mod admin;
+pub mod auth_model;
+pub mod authn;
 pub mod duration;
 pub mod error;
 pub mod ip_filter;
+pub mod jwt_keys;
 pub mod limits;
 pub mod lint;
 pub mod model;
 pub mod origins;
 pub mod raw;
 pub mod render;
+pub mod route_auth;
 pub mod routes;
 pub mod timeouts;
 pub mod tls;
@@ -27,6 +31,8 @@ mod toml_error;
 pub mod upstream_tls;
 pub mod validate;
 
+#[cfg(test)]
+mod auth_tests;
 #[cfg(test)]
 mod tests;
 

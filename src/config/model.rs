@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::glob::Glob;
 
+pub use super::auth_model::*;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file this came from (None for the embedded demo default).
@@ -23,6 +25,7 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub limits: Vec<LimitConfig>,
     pub redis: Option<RedisSettings>,
+    pub authenticators: Vec<AuthenticatorConfig>,
 }
 
 /// `[redis]`: where limits with `backend = "redis"` keep their shared counters.
@@ -107,6 +110,10 @@ pub enum KeyPart {
     Tool,
     /// A request header (lowercased name); absent counts as an empty value.
     Header(String),
+    /// The authenticated identity's id (empty when the route has no `auth`).
+    Identity,
+    /// The identity's tenant (`claim:tenant`; empty when it has none).
+    Tenant,
 }
 
 /// Rate over a window (`count` per `per`) with a burst allowance, and/or an in-flight cap.
@@ -413,6 +420,7 @@ pub struct RouteConfig {
     /// pool-choosing rule's pool and fallbacks (sorted, no repeats). A session token is
     /// honoured only on a route that serves its pool.
     pub serves: Vec<usize>,
+    pub auth: RouteAuth,
 }
 
 impl RouteConfig {

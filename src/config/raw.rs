@@ -27,6 +27,74 @@ pub struct RawConfig {
     #[serde(default, rename = "limit")]
     pub limits: Vec<S<RawLimit>>,
     pub redis: Option<S<RawRedis>>,
+    #[serde(default, rename = "authenticator")]
+    pub authenticators: Vec<S<RawAuthenticator>>,
+}
+
+/// `[[authenticator]]`: a named way to prove who the caller is; routes list the ones they
+/// accept. `kind` decides which of the other keys apply (checked in `config::authn`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthenticator {
+    pub name: S<String>,
+    /// "api_key" or "jwt".
+    pub kind: S<String>,
+    /// api_key: "authorization" (`Authorization: Bearer <key>`, the default) or a header name.
+    pub header: Option<S<String>>,
+    pub keys_file: Option<S<String>>,
+    #[serde(default)]
+    pub key: Vec<S<RawApiKey>>,
+    pub issuer: Option<S<String>>,
+    pub audience: Option<S<Vec<S<String>>>>,
+    pub leeway: Option<S<String>>,
+    pub jwks_file: Option<S<String>>,
+    pub hs256_secret_file: Option<S<String>>,
+    /// A JWKS document fetched at run time, refreshed every `jwks_refresh` and on an unknown `kid`.
+    pub jwks_url: Option<S<String>>,
+    pub jwks_refresh: Option<S<String>>,
+    pub claims: Option<S<RawClaims>>,
+}
+
+/// One API key: the identity it names and the SHA-256 of the key (never the key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub id: S<String>,
+    pub tenant: Option<S<String>>,
+    #[serde(default)]
+    pub roles: Vec<S<String>>,
+    #[serde(default)]
+    pub scopes: Vec<S<String>>,
+    pub sha256: S<String>,
+    /// RFC 3339, e.g. "2027-01-01T00:00:00Z".
+    pub not_after: Option<S<String>>,
+}
+
+/// A keys file: `[[key]]` entries of the same shape as inline keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeysFile {
+    #[serde(default)]
+    pub key: Vec<S<RawApiKey>>,
+}
+
+/// Which JWT claims fill the identity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaims {
+    pub id: Option<S<String>>,
+    pub tenant: Option<S<String>>,
+    pub roles: Option<S<String>>,
+    pub scopes: Option<S<String>>,
+}
+
+/// `[route.oauth]`: RFC 9728 protected resource metadata for the route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuth {
+    pub authorization_servers: S<Vec<S<String>>>,
+    #[serde(default)]
+    pub scopes_supported: Vec<S<String>>,
 }
 
 /// `[redis]`: the shared store for limits with `backend = "redis"`.
@@ -241,6 +309,11 @@ pub struct RawRoute {
     pub idle_timeout: Option<S<String>>,
     #[serde(default)]
     pub idempotent_tools: Vec<S<String>>,
+    /// Names of `[[authenticator]]`s, any of which may admit the caller.
+    pub auth: Option<S<Vec<S<String>>>>,
+    pub pass_token: Option<S<bool>>,
+    pub public_url: Option<S<String>>,
+    pub oauth: Option<S<RawOAuth>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -90,6 +90,8 @@ pub fn to_json(c: &Config) -> Value {
                 KeyPart::Method => "method".to_owned(),
                 KeyPart::Tool => "tool".to_owned(),
                 KeyPart::Header(h) => format!("header:{h}"),
+                KeyPart::Identity => "identity".to_owned(),
+                KeyPart::Tenant => "claim:tenant".to_owned(),
             }).collect::<Vec<_>>(),
             "quota": quota(&l.quota),
             "tiers": l.tiers.iter().map(|(n, q)| json!({"name": n, "quota": quota(q)})).collect::<Vec<_>>(),
@@ -130,7 +132,15 @@ pub fn to_json(c: &Config) -> Value {
             })).collect::<Vec<_>>(),
             "timeouts": overrides(&r.timeouts),
             "idempotent_tools": r.idempotent_tools.iter().map(|g| g.as_pattern()).collect::<Vec<_>>(),
+            "auth": r.auth.accept.iter().filter_map(|&i| c.authenticators.get(i)).map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            "pass_token": r.auth.pass_token,
+            "public_url": r.auth.public_url,
         })).collect::<Vec<_>>(),
+        // Names and kinds only: key digests, secrets and key sets are never shown.
+        "authenticators": c.authenticators.iter().map(|a| match &a.kind {
+            AuthKind::ApiKey(k) => json!({"name": a.name, "kind": "api_key", "header": k.header.name().as_str(), "keys": k.keys.len()}),
+            AuthKind::Jwt(j) => json!({"name": a.name, "kind": "jwt", "issuer": j.issuer, "audience": j.audience, "leeway_ms": j.leeway.as_millis() as u64, "keys": j.keys.keys.len()}),
+        }).collect::<Vec<_>>(),
     })
 }
 

@@ -55,6 +55,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
     }
     let redis = super::limits::redis(raw.redis.as_ref(), c);
     let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
+    let (authenticators, auth_index) = super::authn::authenticators(&raw.authenticators, c);
     let mut routes = Vec::with_capacity(raw.routes.len());
     let mut route_names: HashMap<&str, ()> = HashMap::new();
     for r in &raw.routes {
@@ -66,7 +67,9 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
                 format!("route `{name}` is defined twice; route names must be unique"),
             );
         }
-        routes.push(super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c));
+        let mut route = super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c);
+        route.auth = super::route_auth::route_auth(r.get_ref(), name, &auth_index, &authenticators, c);
+        routes.push(route);
     }
     for r in &mut routes {
         let attached = r.limits.iter().chain(r.rules.iter().flat_map(|x| x.limits.iter()));
@@ -97,6 +100,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         routes,
         limits,
         redis,
+        authenticators,
     })
 }
 

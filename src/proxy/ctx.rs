@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
 use super::sse_event::EndpointSniff;
+use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
@@ -69,6 +70,8 @@ pub struct Ctx {
     pub request_id: String,
     /// When the response header went to the client (time to first byte).
     pub responded: Option<Instant>,
+    /// The authenticated caller, on a route with `auth` (computed once, before limits).
+    pub identity: Option<Arc<Identity>>,
 }
 
 impl Ctx {
@@ -98,6 +101,7 @@ impl Ctx {
             endpoint_sniff: None,
             request_id: String::new(),
             responded: None,
+            identity: None,
         }
     }
 

@@ -28,6 +28,7 @@ fn route(origins: Origins) -> RouteConfig {
         idempotent_tools: vec![],
         needs_call: false,
         serves: vec![0],
+        auth: Default::default(),
     }
 }
 

@@ -118,6 +118,12 @@ impl ProxyHttp for Edge {
         if let Some(p) = &ctx.pinned {
             affinity::unwrap_for_upstream(req, p)?;
         }
+        // No token passthrough: the caller's credentials are for the proxy, never the backend.
+        if let Some(gate) = ctx.route.and_then(|r| ctx.snap.gates.get(r)) {
+            for name in &gate.strip {
+                req.remove_header(name);
+            }
+        }
         if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
         }

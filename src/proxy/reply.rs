@@ -8,6 +8,7 @@ use pingora::Result;
 
 use super::ctx::Ctx;
 use super::throttle::Limited;
+use crate::auth::Denied;
 use crate::limits::Refusal;
 use crate::mcp::error::{error_body, RpcCode};
 use crate::metrics::Reason;
@@ -172,7 +173,27 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
         error_body(Some(id), RpcCode::ServerError, &message)
     });
     tracing::debug!(limit = %limited.limit, status, retry_after, "limited");
-    write(session, ctx, status, Some(retry_after), body).await
+    write(session, ctx, status, Some(("Retry-After", &retry_after.to_string())), body).await
+}
+
+/// 401 for a request on a route with `auth` that brought no valid credential: the JSON-RPC
+/// error (with the id when it is known) and the route's `WWW-Authenticate` challenge.
+/// A credential header sent twice is a malformed request (RFC 6750 3.1): 400.
+pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, denied: Denied, challenge: &str) -> Result<bool> {
+    ctx.reason = Some(Reason::Unauthenticated);
+    let (status, message) = match denied {
+        Denied::Duplicate => (400, "a credential header (Authorization or the API key header) appears more than once"),
+        Denied::Missing | Denied::Invalid => (401, "Unauthorized: send a valid credential for this route"),
+    };
+    let body = error_body(ctx.call.one.id.as_deref(), RpcCode::InvalidRequest, message);
+    tracing::debug!(status, route = ctx.route_name(), "unauthenticated");
+    write(session, ctx, status, Some(("WWW-Authenticate", challenge)), Some(body)).await
+}
+
+/// 200 with a JSON document the proxy serves itself (OAuth protected resource metadata).
+pub async fn document(session: &mut Session, ctx: &mut Ctx, doc: &str) -> Result<bool> {
+    ctx.reason = None;
+    write(session, ctx, 200, None, Some(doc.as_bytes().to_vec())).await
 }
 
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
@@ -187,7 +208,7 @@ async fn write(
     session: &mut Session,
     ctx: &mut Ctx,
     status: u16,
-    retry_after: Option<u64>,
+    extra: Option<(&'static str, &str)>,
     body: Option<Vec<u8>>,
 ) -> Result<bool> {
     let mut resp = ResponseHeader::build(status, Some(6))?;
@@ -200,8 +221,8 @@ async fn write(
     if body.is_some() {
         resp.insert_header("Content-Type", "application/json")?;
     }
-    if let Some(secs) = retry_after {
-        resp.insert_header("Retry-After", secs.to_string())?;
+    if let Some((name, value)) = extra {
+        resp.insert_header(name, value)?;
     }
     // A body we did not read (or read only in part) is still on the wire: close after replying.
     if !session.is_body_done() {

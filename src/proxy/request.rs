@@ -1,4 +1,5 @@
-//! The request phase, in order: read the head (`head`), route, Host/Origin guard, session,
+//! The request phase, in order: read the head (`head`), OAuth metadata (answered here),
+//! route, Host/Origin guard, authentication (`auth`: the identity), session,
 //! limits that need no body, body and its one reading (`mcp::call`), rules, limits on the
 //! reading, pool. Everything that can be refused is refused here, before an upstream is
 //! chosen, through `reply`.
@@ -15,6 +16,8 @@ use super::ctx::Ctx;
 use super::head;
 use super::reply::{self, Reject};
 use super::throttle::{self, Stage};
+use crate::auth::challenge;
+use crate::auth::Denied;
 use crate::config::model::RouteConfig;
 use crate::mcp::call::{self, Call, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
@@ -30,6 +33,15 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
     match decide(state, session, ctx).await? {
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
+        Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
+        Err(Refused::Unauthenticated(denied)) => {
+            if session.req_header().method == HttpMethod::POST && ctx.body.is_none() {
+                learn_id(session, ctx, &Framing::of(session)).await?;
+            }
+            let snap = Arc::clone(&ctx.snap);
+            let challenge = ctx.route.and_then(|r| snap.gates.get(r)).map_or("Bearer", |g| g.challenge.header(denied));
+            reply::unauthorized(session, ctx, denied, challenge).await
+        }
         Err(Refused::Limited(limited)) => {
             // The refusal echoes the JSON-RPC id; read a small unread body to learn it.
             if session.req_header().method == HttpMethod::POST && ctx.body.is_none() {
@@ -43,6 +55,9 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
 enum Refused {
     Reject(Reject),
     Limited(throttle::Limited),
+    Unauthenticated(Denied),
+    /// A document the proxy serves itself (OAuth protected resource metadata).
+    Document(Arc<str>),
 }
 
 impl From<Reject> for Refused {
@@ -59,6 +74,11 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         Ok(head) => head,
         Err(reject) => return Ok(Err(reject.into())),
     };
+    if req.method == HttpMethod::GET {
+        if let Some(doc) = challenge::metadata(&snap.router, local, head.host, &head.path) {
+            return Ok(Err(Refused::Document(doc)));
+        }
+    }
     let Some((ri, route)) = snap.router.find(local, head.host, &head.path) else {
         return Ok(Err(Reject::NO_ROUTE.into()));
     };
@@ -74,6 +94,13 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
     if head.absolute || matches!(head.path, std::borrow::Cow::Owned(_)) {
         ctx.path = Some(head.path.into_owned());
+    }
+    // Who the caller is, once, before any limit (limits may key on it).
+    if let Some(gate) = snap.gates.get(ri).filter(|g| g.required()) {
+        match gate.admit(&req.headers).await {
+            Ok(identity) => ctx.identity = Some(identity),
+            Err(denied) => return Ok(Err(Refused::Unauthenticated(denied))),
+        }
     }
     let version = req.headers.get("mcp-protocol-version");
     let era = Era::from_version_header(version.map(|v| v.as_bytes()));

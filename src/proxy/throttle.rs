@@ -19,6 +19,7 @@ use pingora_limits::inflight::Guard;
 use sha2::{Digest, Sha256};
 
 use super::ctx::Ctx;
+use crate::auth::identity::Identity;
 use crate::config::model::{KeyPart, LimitBackend, RedisFailure, RouteConfig};
 use crate::limits::redis_store::RedisStore;
 use crate::limits::{KeyHasher, Limiter, Refusal};
@@ -50,7 +51,8 @@ pub async fn admit(
     route: &RouteConfig,
     stage: Stage,
 ) -> Result<(), Limited> {
-    let Ctx { snap, call, rule, guards, reason, .. } = ctx;
+    let Ctx { snap, call, rule, guards, reason, identity, .. } = ctx;
+    let identity = identity.as_deref();
     let mut held = Held { guards, reason };
     let version = session
         .req_header()
@@ -72,7 +74,8 @@ pub async fn admit(
         let rule_limits = rule.map_or(&[][..], |r| &r.limits[..]);
         for &i in route_limits.chain(rule_limits) {
             let Some(limiter) = snap.limiters.get(i) else { continue };
-            check(state, session, &mut held, route, limiter, element, snap).await?;
+            let request = Request { session, route, element, identity };
+            check(state, &request, &mut held, limiter, snap).await?;
         }
         if stage == Stage::Head {
             break;
@@ -87,15 +90,22 @@ struct Held<'c> {
     reason: &'c mut Option<Reason>,
 }
 
+/// What a limit's key is read from.
+struct Request<'r> {
+    session: &'r Session,
+    route: &'r RouteConfig,
+    element: &'r Element,
+    identity: Option<&'r Identity>,
+}
+
 async fn check(
     state: &State,
-    session: &Session,
+    request: &Request<'_>,
     held: &mut Held<'_>,
-    route: &RouteConfig,
     limiter: &Limiter,
-    element: &Element,
     snap: &crate::state::Snapshot,
 ) -> Result<(), Limited> {
+    let Request { route, element, .. } = *request;
     let tool = (element.method == Method::ToolsCall).then(|| element.target_str()).flatten();
     let redis = match (limiter.config.backend, snap.redis.as_deref()) {
         (LimitBackend::Redis { on_error }, Some(store)) => Some((on_error, store)),
@@ -104,8 +114,8 @@ async fn check(
     // Redis keys must read the same in every replica and every build: SHA-256, not the
     // process-local hash the estimators use.
     let mut stable = redis.map(|_| Sha256::new());
-    let (key, tier_value) = key_of(limiter, session, element, route, stable.as_mut());
-    let label = || label_of(limiter, session, element, route);
+    let (key, tier_value) = key_of(limiter, request, stable.as_mut());
+    let label = || label_of(limiter, request);
     let outcome = match (redis, stable) {
         (Some((on_error, store)), Some(stable)) => {
             let shared_key = SharedKey { local: key, stable: stable.finalize().into() };
@@ -179,13 +189,8 @@ async fn shared(
 
 /// The limit's key for this request, and the first part's raw value (for tier assignment,
 /// only when the limit assigns tiers). Hashes borrowed bytes: no allocation per part.
-fn key_of(
-    limiter: &Limiter,
-    session: &Session,
-    element: &Element,
-    route: &RouteConfig,
-    mut stable: Option<&mut Sha256>,
-) -> (u64, Option<String>) {
+fn key_of(limiter: &Limiter, request: &Request<'_>, mut stable: Option<&mut Sha256>) -> (u64, Option<String>) {
+    let Request { session, route, element, identity } = *request;
     let mut h = KeyHasher::new();
     let mut first = None;
     for (n, part) in limiter.config.key.iter().enumerate() {
@@ -203,6 +208,8 @@ fn key_of(
             KeyPart::Method => element.method.as_str().as_bytes(),
             KeyPart::Tool => element.target.as_deref().unwrap_or_default(),
             KeyPart::Header(name) => session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes()),
+            KeyPart::Identity => identity.map_or(&[][..], |i| i.id.as_bytes()),
+            KeyPart::Tenant => identity.and_then(|i| i.tenant.as_deref()).map_or(&[][..], str::as_bytes),
         };
         if n == 0 && !limiter.config.assign.is_empty() {
             first = match part {
@@ -227,7 +234,9 @@ fn key_of(
 /// How a busy key reads in `/status`: `client_ip=10.0.0.7 tool=search`. Header values (often
 /// API keys) and resource URIs (which may carry credentials) appear only as a hash keyed with
 /// a random per-process secret, so they cannot be confirmed by guessing; long names are cut.
-fn label_of(limiter: &Limiter, session: &Session, element: &Element, route: &RouteConfig) -> String {
+fn label_of(limiter: &Limiter, request: &Request<'_>) -> String {
+    let Request { session, route, element, identity } = *request;
+    let cut = |s: &str| s.chars().take(64).collect::<String>();
     let mut out = String::new();
     for part in &limiter.config.key {
         if !out.is_empty() {
@@ -250,6 +259,11 @@ fn label_of(limiter: &Limiter, session: &Session, element: &Element, route: &Rou
             KeyPart::Header(name) => {
                 let value = session.req_header().headers.get(name.as_str()).map_or(&[][..], |v| v.as_bytes());
                 out.push_str(&format!("header:{name}=#{}", fingerprint(value)));
+            }
+            // Identity ids and tenants are names, not credentials.
+            KeyPart::Identity => out.push_str(&format!("identity={}", cut(identity.map_or("-", |i| i.id.as_str())))),
+            KeyPart::Tenant => {
+                out.push_str(&format!("tenant={}", cut(identity.and_then(|i| i.tenant.as_deref()).unwrap_or("-"))))
             }
         }
     }

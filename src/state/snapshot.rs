@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::remote_keys::RemoteKeys;
 use crate::config::Config;
 use crate::limits::redis_store::RedisStore;
 use crate::limits::Limiter;
@@ -22,6 +23,25 @@ pub struct Snapshot {
     /// connections survive a reload.
     pub redis: Option<Arc<RedisStore>>,
     pub generation: u64,
+    /// Same order as the router's routes: each route's compiled authentication.
+    pub gates: Vec<crate::auth::Gate>,
+    /// Key sets fetched from `jwks_url`s; carried over while their config is unchanged, so a
+    /// reload keeps the last good set.
+    pub remote_keys: Vec<Arc<RemoteKeys>>,
+}
+
+fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
+    let mut out: Vec<Arc<RemoteKeys>> = Vec::new();
+    for a in &config.authenticators {
+        let crate::config::model::AuthKind::Jwt(j) = &a.kind else { continue };
+        let Some(r) = &j.remote else { continue };
+        if out.iter().any(|k| k.config == *r) {
+            continue;
+        }
+        let kept = previous.and_then(|p| p.remote_keys.iter().find(|k| k.config == *r));
+        out.push(kept.map_or_else(|| RemoteKeys::new(r.clone()), Arc::clone));
+    }
+    out
 }
 
 impl Snapshot {
@@ -48,8 +68,13 @@ impl Snapshot {
                 None => Arc::new(Pool::new(pc)?),
             });
         }
+        let remote_keys = remote_keys(&config, previous);
+        let router = Router::new(&config);
+        let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
-            router: Router::new(&config),
+            router,
+            gates,
+            remote_keys,
             generation: previous.map_or(1, |p| p.generation + 1),
             config,
             pools,

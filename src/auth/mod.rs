@@ -1,0 +1,160 @@
+//! Authentication at the edge: who the caller is, proven once per request before any limit
+//! runs. A [`Gate`] is compiled per route from its config (the authenticators it accepts, in
+//! order) and kept in the snapshot; `admit` reads the credential headers and yields the
+//! caller's [`identity::Identity`] or why not. Also owns which credential headers are removed
+//! before forwarding (no token passthrough). Not owned here: the 401 reply (`proxy::reply`),
+//! policy over identities, and limits keyed on them (`proxy::throttle`).
+
+pub mod api_key;
+pub mod challenge;
+pub mod identity;
+pub mod jwt;
+pub mod remote_keys;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, HeaderName};
+
+use crate::config::model::{AuthKind, Config, CredentialHeader, RouteConfig};
+use challenge::Challenge;
+use identity::Identity;
+use jwt::{JwtVerifier, KeySource, Verdict};
+use remote_keys::RemoteKeys;
+
+/// One way a route admits callers.
+enum Method {
+    ApiKey { header: CredentialHeader, keys: api_key::KeyIndex },
+    Jwt(JwtVerifier),
+}
+
+/// Why a request on an authenticated route was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// No credential was sent.
+    Missing,
+    /// A credential was sent and no authenticator accepted it.
+    Invalid,
+    /// A credential header appears twice: which one counts is ambiguous, so neither does.
+    Duplicate,
+}
+
+/// A route's authentication, compiled.
+pub struct Gate {
+    methods: Vec<Method>,
+    /// Headers removed before forwarding (empty with `pass_token = true`).
+    pub strip: Vec<HeaderName>,
+    pub challenge: Challenge,
+}
+
+impl Gate {
+    /// `remotes`: the fetched key sets of the snapshot (see `remote_keys`).
+    pub fn compile(config: &Config, route: &RouteConfig, remotes: &[Arc<RemoteKeys>]) -> Gate {
+        let audience: Vec<String> = route.auth.public_url.iter().cloned().collect();
+        let methods: Vec<Method> = route
+            .auth
+            .accept
+            .iter()
+            .filter_map(|&i| config.authenticators.get(i))
+            .map(|a| match &a.kind {
+                AuthKind::ApiKey(k) => {
+                    Method::ApiKey { header: k.header.clone(), keys: api_key::KeyIndex::new(&k.keys) }
+                }
+                AuthKind::Jwt(j) => {
+                    let aud = if j.audience.is_empty() { &audience } else { &j.audience };
+                    let remote = j.remote.as_ref().and_then(|r| remotes.iter().find(|k| k.config == *r));
+                    let source = match remote {
+                        Some(r) => KeySource::Remote(Arc::clone(r)),
+                        None => KeySource::Static(Arc::clone(&j.keys.keys)),
+                    };
+                    Method::Jwt(JwtVerifier::new(j, aud, source))
+                }
+            })
+            .collect();
+        let mut strip = Vec::new();
+        if !route.auth.pass_token {
+            strip.push(http::header::AUTHORIZATION);
+            for m in &methods {
+                if let Method::ApiKey { header: CredentialHeader::Named(n), .. } = m {
+                    if !strip.contains(n) {
+                        strip.push(n.clone());
+                    }
+                }
+            }
+        }
+        Gate { methods, strip, challenge: Challenge::new(route.auth.public_url.as_deref(), &route.auth.scopes) }
+    }
+
+    /// Whether the route asks for a credential at all.
+    pub fn required(&self) -> bool {
+        !self.methods.is_empty()
+    }
+
+    /// The caller's identity, from the first authenticator that accepts its credential. A
+    /// token signed by a key a fetched set does not hold waits for one refetch (debounced).
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Denied> {
+        let now = SystemTime::now();
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut presented = false;
+        for method in &self.methods {
+            let header = match method {
+                Method::ApiKey { header, .. } => header,
+                Method::Jwt(_) => &CredentialHeader::Authorization,
+            };
+            let Some(credential) = credential(headers, header)? else { continue };
+            presented = true;
+            let found = match (method, credential) {
+                (Method::ApiKey { keys, .. }, Some(c)) => keys.check(c, now),
+                (Method::Jwt(v), Some(c)) => match std::str::from_utf8(c) {
+                    Ok(token) => jwt_identity(v, token, secs).await,
+                    Err(_) => None,
+                },
+                (_, None) => None,
+            };
+            if let Some(identity) = found {
+                return Ok(identity);
+            }
+        }
+        Err(if presented { Denied::Invalid } else { Denied::Missing })
+    }
+}
+
+async fn jwt_identity(v: &JwtVerifier, token: &str, secs: u64) -> Option<Arc<Identity>> {
+    match v.verify(token, secs) {
+        Verdict::Valid(identity) => Some(identity),
+        Verdict::UnknownKey => match &v.source {
+            KeySource::Remote(remote) if remote.refetch(true).await => match v.verify(token, secs) {
+                Verdict::Valid(identity) => Some(identity),
+                Verdict::UnknownKey | Verdict::Invalid => None,
+            },
+            _ => None,
+        },
+        Verdict::Invalid => None,
+    }
+}
+
+/// The credential in `header`: `Ok(None)` when absent, `Ok(Some(None))` when present but not
+/// a well-formed credential (another scheme, empty, or with whitespace inside).
+fn credential<'h>(headers: &'h HeaderMap, header: &CredentialHeader) -> Result<Option<Option<&'h [u8]>>, Denied> {
+    let mut values = headers.get_all(header.name()).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Denied::Duplicate);
+    }
+    let raw = value.as_bytes();
+    let token = match header {
+        CredentialHeader::Authorization => bearer(raw),
+        CredentialHeader::Named(_) => Some(raw),
+    };
+    Ok(Some(token.filter(|t| !t.is_empty() && t.iter().all(|b| (0x21..=0x7e).contains(b)))))
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110 11.1).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = rest.strip_prefix(b" ")?;
+    Some(token)
+}
