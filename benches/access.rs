@@ -9,6 +9,7 @@ use mcp_edge::telemetry::{self, Access};
 fn line() -> Access<'static> {
     Access {
         request_id: "5f1c2a0e9b7d4c3a0000010000000001",
+        identity: "ci-bot",
         route: "mcp",
         pool: "main",
         http_method: "POST",

@@ -118,6 +118,7 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     pub connections_refused: IntCounter,
     pub connections_denied: IntCounter,
+    pub tls_handshake_failures: IntCounterVec,
     pub client_aborts: IntCounterVec,
     pub client_timeouts: IntCounterVec,
 }
@@ -229,6 +230,11 @@ impl Metrics {
             "Client connections answered 503 and closed because proxy.max_connections were open.",
         )?;
         register(Box::new(connections_refused.clone()))?;
+        let tls_handshake_failures = counter(
+            "tls_handshake_failures_total",
+            "Client connections to a TLS listener that did not become a TLS session, by reason (timeout, plaintext, failed).",
+            &["reason"],
+        )?;
         let connections_denied = IntCounter::new(
             "connections_denied_total",
             "Client connections closed at accept because proxy.allow_ips / proxy.deny_ips do not admit the address.",
@@ -271,6 +277,7 @@ impl Metrics {
             connections_open,
             connections_refused,
             connections_denied,
+            tls_handshake_failures,
             client_aborts,
             client_timeouts,
         })

@@ -169,6 +169,7 @@ fn a_client_that_stalls_the_handshake_is_closed_at_header_timeout() {
     assert_eq!(n, 0, "closed without an answer");
     assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "closed after {waited:?}");
     t.edge.wait_metric("mcp_edge_client_timeouts_total{phase=\"head\"} 1");
+    t.edge.wait_metric("mcp_edge_tls_handshake_failures_total{reason=\"timeout\"} 1");
 }
 
 #[test]
@@ -208,6 +209,7 @@ fn plain_http_to_a_tls_listener_gets_a_readable_400() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("TLS"), "{}", r.text());
     t.backend.assert_nothing();
+    t.edge.wait_metric("mcp_edge_tls_handshake_failures_total{reason=\"plaintext\"} 1");
 }
 
 #[test]

@@ -152,6 +152,7 @@ impl Listener {
     /// A connection that did not complete its TLS handshake: counted like a head that did
     /// not arrive when it ran out of time, else logged at debug (it concerns that client only).
     fn refused_tls(&self, refused: &tls::Refused) {
+        self.state.metrics.tls_handshake_failures.with_label_values(&[refused.as_str()]).inc();
         if matches!(refused, tls::Refused::TimedOut) {
             self.state.metrics.client_timeouts.with_label_values(&[crate::metrics::Phase::Head.as_str()]).inc();
         }

@@ -139,6 +139,17 @@ pub enum Refused {
     Failed(std::io::Error),
 }
 
+impl Refused {
+    /// The metric label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Refused::TimedOut => "timeout",
+            Refused::Plaintext => "plaintext",
+            Refused::Failed(_) => "failed",
+        }
+    }
+}
+
 /// The TLS handshake of an accepted connection, finished by `deadline` (the head deadline:
 /// the handshake is part of what a client owes before its first request).
 pub async fn accept(tcp: TcpStream, server: &TlsServer, deadline: Instant) -> Result<Box<Tls>, Refused> {

@@ -23,6 +23,7 @@ pub fn record(state: &State, session: &Session, ctx: &Ctx) {
     let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
     telemetry::access(&Access {
         request_id: &ctx.request_id,
+        identity: ctx.identity.as_deref().map_or("", |i| i.id.as_str()),
         pool,
         ttfb_us: ctx.responded.map_or(0, |t| t.saturating_duration_since(ctx.start).as_micros() as u64),
         bytes_in: session.as_downstream().body_bytes_read() as u64,

@@ -49,6 +49,8 @@ fn write_out(batch: &[u8]) {
 pub struct Access<'a> {
     /// `X-Request-Id` (the client's, or made by the proxy); empty when none was assigned.
     pub request_id: &'a str,
+    /// The authenticated caller's id (never the credential); empty when none.
+    pub identity: &'a str,
     pub route: &'a str,
     pub pool: &'a str,
     pub http_method: &'a str,
@@ -94,14 +96,14 @@ pub fn access(a: &Access<'_>) {
 
 fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     timestamp(buf);
-    write!(
-        buf,
-        " access id={} route={} pool={} method={} path=",
-        or_dash(a.request_id),
-        a.route,
-        a.pool,
-        a.http_method
-    )?;
+    write!(buf, " access id={} route={} pool={} identity=", or_dash(a.request_id), a.route, a.pool)?;
+    // Identity ids come from config (API keys) or from verified tokens: quoted like the path.
+    if a.identity.is_empty() {
+        buf.push(b'-');
+    } else {
+        quoted(buf, a.identity);
+    }
+    write!(buf, " method={} path=", a.http_method)?;
     quoted(buf, a.path);
     write!(buf, " mcp={} tool={} era={} status={} ", a.mcp_method, a.tool, a.era, a.status)?;
     match a.upstream {
@@ -132,6 +134,12 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     quoted(buf, a.route);
     buf.extend_from_slice(br#","pool":"#);
     quoted(buf, a.pool);
+    buf.extend_from_slice(br#","identity":"#);
+    if a.identity.is_empty() {
+        buf.extend_from_slice(b"null");
+    } else {
+        quoted(buf, a.identity);
+    }
     write!(buf, r#","http_method":"{}","path":"#, a.http_method)?;
     quoted(buf, a.path);
     write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
@@ -209,6 +217,7 @@ mod tests {
     fn sample() -> Access<'static> {
         Access {
             request_id: "r-1",
+            identity: "ci-bot",
             route: "mcp",
             pool: "main",
             http_method: "POST",
@@ -242,6 +251,7 @@ mod tests {
         let line = String::from_utf8(buf).expect("utf8");
         assert_eq!(line.matches('\n').count(), 1, "one line, the path's newline escaped: {line}");
         assert!(line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#), "{line}");
+        assert!(line.contains(r#" identity="ci-bot" method=POST"#), "{line}");
         let mut buf = Vec::new();
         json(&mut buf, &sample()).expect("json");
         let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");

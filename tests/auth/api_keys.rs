@@ -32,6 +32,9 @@ fn a_valid_bearer_key_is_admitted_and_never_forwarded() {
     assert_forwarded_without_credentials(&post(&edge, &[("Authorization", &bearer(KEY))]), &b, 1);
     // The scheme is case-insensitive (RFC 9110 11.1); the key is not.
     assert_forwarded_without_credentials(&post(&edge, &[("Authorization", &format!("bearer {KEY}"))]), &b, 2);
+    // The access line names the caller by its id, never by its key.
+    edge.wait_log(r#"identity="ci-bot""#);
+    assert!(!edge.log().contains(KEY), "the key is never logged");
 }
 
 #[test]
