@@ -269,7 +269,7 @@ impl ProxyHttp for Edge {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         failure::abandon(ctx);
-        finish::record(&self.state, session, ctx);
+        finish::record(&self.state, &finish::Exchange::of(session), ctx);
     }
 }
 
