@@ -6,7 +6,7 @@
 # bounded in time (each phase by idle.py's deadline), stops by itself.
 #   STREAMS=10000 CONNS=10000 THREADS=2 [ONLY=sse|keepalive] loadtest/memory.sh   (release build)
 # Findings (README "Load tests and benchmarks"): ~3.3 KiB per idle keep-alive connection (met);
-# ~49 KiB per SSE stream (not met: Pingora's request future and its 64 KiB upstream body buffer).
+# ~7.4 KiB per SSE stream (met: GET streams are detached from Pingora's request future).
 # A proxied stream holds two descriptors in mcp-edge; when the hard `ulimit -n` cannot fit
 # 2 x STREAMS, the stream count is lowered to fit and the 10,000 figure is projected linearly.
 set -euo pipefail

@@ -116,6 +116,7 @@ pub struct Metrics {
     /// Mirrors `fault::PANICS` (the panic hook cannot reach the registry).
     panics: prometheus::IntCounter,
     pub connections_open: IntGauge,
+    pub streams_open: IntGauge,
     pub connections_refused: IntCounter,
     pub connections_denied: IntCounter,
     pub tls_handshake_failures: IntCounterVec,
@@ -225,6 +226,11 @@ impl Metrics {
         register(Box::new(panics.clone()))?;
         let connections_open = IntGauge::new("connections_open", "Client connections open now.")?;
         register(Box::new(connections_open.clone()))?;
+        let streams_open = IntGauge::new(
+            "streams_open",
+            "SSE responses being streamed to clients now (GET streams of legacy sessions, streamed tool calls, HTTP+SSE).",
+        )?;
+        register(Box::new(streams_open.clone()))?;
         let connections_refused = IntCounter::new(
             "connections_refused_total",
             "Client connections answered 503 and closed because proxy.max_connections were open.",
@@ -275,6 +281,7 @@ impl Metrics {
             config_last_success,
             panics,
             connections_open,
+            streams_open,
             connections_refused,
             connections_denied,
             tls_handshake_failures,
@@ -299,6 +306,22 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+/// One SSE response counted in `streams_open` for as long as this lives.
+pub struct OpenStream(IntGauge);
+
+impl OpenStream {
+    pub fn new(gauge: &IntGauge) -> OpenStream {
+        gauge.inc();
+        OpenStream(gauge.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

@@ -35,7 +35,7 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::proxy::Edge;
+use crate::proxy::{stream, Edge};
 use crate::state::State;
 use clock::Clock;
 use conn::Conn;
@@ -141,10 +141,19 @@ impl Listener {
                 session.set_keepalive(None);
             }
             let request = clock::scope(Arc::clone(&clock), self.proxy.process_new_http(session, &shutdown));
-            let reused = tls::scope(peer_cert.clone(), request).await;
-            let Some((stream, settings)) = reused.map(|r| r.consume()) else { return };
-            let Some(next) = into_conn(stream) else { return };
+            let (reused, detached) = stream::scope(tls::scope(peer_cert.clone(), request)).await;
+            let Some((io, settings)) = reused.map(|r| r.consume()) else {
+                if let Some(detached) = detached {
+                    stream::dropped(detached);
+                }
+                return;
+            };
+            let Some(next) = into_conn(io) else { return };
             conn = next;
+            if let Some(detached) = detached {
+                // Boxed: inline, its state would make every connection's task larger.
+                return Box::pin(stream::relay(&mut *conn, detached)).await;
+            }
             carried = settings;
         }
     }

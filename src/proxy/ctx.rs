@@ -15,7 +15,7 @@ use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
-use crate::metrics::Reason;
+use crate::metrics::{OpenStream, Reason};
 use crate::session::Member;
 use crate::state::Snapshot;
 
@@ -72,6 +72,11 @@ pub struct Ctx {
     pub responded: Option<Instant>,
     /// The authenticated caller, on a route with `auth` (computed once, before limits).
     pub identity: Option<Arc<Identity>>,
+    /// Held while an SSE response is streamed (the `streams_open` gauge).
+    pub stream: Option<OpenStream>,
+    /// The request became a detached stream ([`super::stream`]): this context is a stand-in
+    /// and the stream counts and logs the request when it ends.
+    pub detached: bool,
 }
 
 impl Ctx {
@@ -102,6 +107,8 @@ impl Ctx {
             request_id: String::new(),
             responded: None,
             identity: None,
+            stream: None,
+            detached: false,
         }
     }
 

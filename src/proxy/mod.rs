@@ -10,11 +10,13 @@ pub mod failure;
 pub mod finish;
 pub mod first_byte;
 pub mod head;
+mod relay;
 pub mod reply;
 pub mod request;
 pub mod request_id;
 pub mod response;
 pub mod sse_event;
+pub mod stream;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -52,7 +54,13 @@ impl ProxyHttp for Edge {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        request::filter(&self.state, session, ctx).await
+        if request::filter(&self.state, session, ctx).await? {
+            return Ok(true);
+        }
+        if stream::detachable(session, ctx) {
+            return stream::open(self, session, ctx).await;
+        }
+        Ok(false)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -268,6 +276,10 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        if ctx.detached {
+            // A stand-in: the detached stream counts and logs the request when it ends.
+            return;
+        }
         failure::abandon(ctx);
         finish::record(&self.state, &finish::Exchange::of(session), ctx);
     }

@@ -11,6 +11,7 @@ use pingora::Result;
 use super::affinity::{self, SESSION_HEADER};
 use super::ctx::Ctx;
 use super::sse_event::EndpointSniff;
+use crate::metrics::OpenStream;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
@@ -25,6 +26,9 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
         }
     }
     let is_sse = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if is_sse {
+        ctx.stream = Some(OpenStream::new(&state.metrics.streams_open));
+    }
     if is_sse && session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200 {
         // A session-less GET stream may be the legacy HTTP+SSE transport: watch its first event.
         ctx.endpoint_sniff = Some(EndpointSniff::default());

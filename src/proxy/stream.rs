@@ -1,0 +1,258 @@
+//! Detached event streams: the GET stream of a legacy session served outside Pingora's
+//! request future.
+//!
+//! Why: a stream can stay open for hours while it carries nothing, and inside Pingora each one
+//! holds a whole request future, a 64 KiB upstream body buffer and two header buffers (about
+//! 50 KiB, so 10,000 open streams cost 500 MiB). Here the request phase does the exchange
+//! with the backend itself: it binds the request to its session's backend, sends the head that
+//! Pingora would have sent (the same `upstream_request_filter`), reads the response head under
+//! the first-byte timeout and runs the same `response_filter` on it. Failures up to this point
+//! are Pingora's usual errors, so the client gets the usual reply and the breaker hears of
+//! them. Then the request ends as "answered" without writing anything, Pingora hands the
+//! connection back to [`crate::downstream`], and [`relay`] copies bytes between the two
+//! sockets with no buffer held while the stream is quiet.
+//!
+//! Only a plain case is detached (anything else takes Pingora's path, as before): an HTTP/1.1
+//! `GET` without a body that asks for `text/event-stream`, pinned to its session's backend,
+//! whose `Connection` header says no more than `keep-alive` or `close`. Both connections
+//! close when the stream ends, so the response's own framing is relayed untouched. Not owned
+//! here: routing, limits, session pinning (the request phase) and the access line (`finish`).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{header, Method, Version};
+use pingora::connectors::TransportConnector;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::v1::client::http_req_header_to_wire;
+use pingora::protocols::Stream;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorType, OrErr, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::ctx::Ctx;
+use super::{failure, Edge};
+use crate::state::State;
+
+pub use super::relay::{dropped, relay};
+
+/// Most bytes of a response head from a backend.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields in a response head from a backend.
+const MAX_FIELDS: usize = 128;
+
+/// Request-side fields that belong to one connection (RFC 9110 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] =
+    ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings"];
+
+tokio::task_local! {
+    /// Where the request phase leaves a detached stream for the connection's task.
+    static HANDOFF: RefCell<Option<Detached>>;
+}
+
+/// Connections to backends for detached streams (never pooled: a stream ends its connection).
+static CONNECTOR: LazyLock<TransportConnector> = LazyLock::new(|| TransportConnector::new(None));
+
+/// A stream whose response head is ready, waiting for the client connection.
+pub struct Detached {
+    pub(super) state: Arc<State>,
+    /// The request's context, moved out of Pingora's request (limits' slots, identity, the
+    /// `streams_open` count): the stream now holds them until it ends.
+    pub(super) ctx: Box<Ctx>,
+    pub(super) upstream: Stream,
+    /// The response head for the client, serialised.
+    pub(super) head: Vec<u8>,
+    /// Body bytes that arrived with the head.
+    pub(super) early: Bytes,
+    /// The body's length when the backend gave one, else the stream runs until a side closes.
+    pub(super) length: Option<u64>,
+    /// How long the backend may stay silent (the pool's `idle_timeout`).
+    pub(super) idle: Duration,
+    pub(super) status: u16,
+    pub(super) path: String,
+    pub(super) client: Option<std::net::SocketAddr>,
+}
+
+/// Runs one request with a place for a detached stream; returns the request's own result
+/// and the stream, if it detached one.
+pub async fn scope<F: Future>(request: F) -> (F::Output, Option<Detached>) {
+    let mut scoped = std::pin::pin!(HANDOFF.scope(RefCell::new(None), request));
+    let out = scoped.as_mut().await;
+    let detached = scoped.as_mut().take_value().and_then(RefCell::into_inner);
+    (out, detached)
+}
+
+/// Whether this request is served as a detached stream (see the module doc).
+pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
+    let req = session.req_header();
+    // The cheap tests first: this runs for every request.
+    if req.method != Method::GET || !ctx.pinned.as_ref().is_some_and(|p| !p.via_query) || ctx.pool.is_none() {
+        return false;
+    }
+    let plain_connection = req.headers.get_all(header::CONNECTION).iter().all(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').map(str::trim).all(|t| t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("close"))
+        })
+    });
+    req.version == Version::HTTP_11
+        && !super::has_body(req)
+        && plain_connection
+        && !req.headers.contains_key(header::UPGRADE)
+        && req
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
+        && HANDOFF.try_with(|_| ()).is_ok()
+}
+
+/// Does the exchange with the backend and leaves the stream for the connection's task.
+/// `Ok(true)`: the request is answered as far as Pingora is concerned.
+pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    let state = &edge.state;
+    let snap = Arc::clone(&ctx.snap);
+    let (Some(pool), Some(backend)) =
+        (ctx.pool.and_then(|i| snap.pools.get(i)), ctx.pinned.as_ref().map(|p| p.member.backend))
+    else {
+        return Ok(false);
+    };
+    let peer = super::bind(ctx, pool, backend);
+    let timeouts = ctx.timeouts.unwrap_or(pool.config.timeouts);
+
+    let mut req = session.req_header().clone();
+    for name in HOP_BY_HOP {
+        req.remove_header(name);
+    }
+    edge.upstream_request_filter(session, &mut req, ctx).await?;
+    req.insert_header(header::CONNECTION, "close")?;
+    let wire = http_req_header_to_wire(&req)
+        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "request target not sendable"))?;
+
+    let mut upstream = match CONNECTOR.new_stream(&peer).await {
+        Ok(s) => s,
+        Err(e) => return Err(failure::connect_failed(state, ctx, e)),
+    };
+    let exchange = async {
+        upstream.write_all(&wire).await.or_err(ErrorType::WriteError, "sending the stream request")?;
+        upstream.flush().await.or_err(ErrorType::WriteError, "sending the stream request")?;
+        read_head(&mut upstream).await
+    };
+    let (mut resp, early) = match tokio::time::timeout(timeouts.first_byte.min(timeouts.idle), exchange).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => {
+            failure::record(state, ctx, false);
+            return Err(e.into_up());
+        }
+        Err(_) => {
+            failure::record(state, ctx, false);
+            return Error::e_explain(ErrorType::ReadTimedout, "no response header within first_byte_timeout")
+                .map_err(|e| e.into_up());
+        }
+    };
+    ctx.header_seen = true;
+    edge.response_filter(session, &mut resp, ctx).await?;
+    let length = framing(&resp)?;
+    strip_response_hop_by_hop(&mut resp);
+    resp.insert_header(header::CONNECTION, "close")?;
+
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(resp.status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(resp.status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    resp.header_to_h1_wire(&mut head);
+    head.extend_from_slice(b"\r\n");
+
+    // Pingora hands the connection back only when it would keep it alive.
+    session.set_keepalive(Some(1));
+    let mut stand_in = Ctx::new(Arc::clone(&snap));
+    stand_in.detached = true;
+    let ctx = Box::new(std::mem::replace(ctx, stand_in));
+    let detached = Detached {
+        state: Arc::clone(state),
+        ctx,
+        upstream,
+        head,
+        early,
+        length,
+        idle: timeouts.idle,
+        status: resp.status.as_u16(),
+        path: session.req_header().uri.path().to_owned(),
+        client: session.client_addr().and_then(|a| a.as_inet()).copied(),
+    };
+    HANDOFF.with(|slot| slot.replace(Some(detached)));
+    Ok(true)
+}
+
+/// Reads a response head (skipping `1xx` interim answers); returns it and the body bytes
+/// that came with it.
+async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        if buf.len() >= MAX_HEAD {
+            return Error::e_explain(ErrorType::InvalidHTTPHeader, "response head too large");
+        }
+        buf.reserve(4096);
+        let n = upstream.read_buf(&mut buf).await.or_err(ErrorType::ReadError, "reading the stream response")?;
+        if n == 0 {
+            return Error::e_explain(ErrorType::ConnectionClosed, "backend closed before its response head");
+        }
+        let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+        let mut parsed = httparse::Response::new(&mut fields);
+        let len = match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => continue,
+            Err(e) => return Error::e_because(ErrorType::InvalidHTTPHeader, "malformed response head", e),
+        };
+        let code = parsed.code.unwrap_or(0);
+        if (100..200).contains(&code) && code != 101 {
+            let _ = buf.split_to(len);
+            continue;
+        }
+        if code == 101 {
+            return Error::e_explain(ErrorType::InvalidHTTPHeader, "protocol switch on an event stream");
+        }
+        let mut resp = ResponseHeader::build(code, Some(parsed.headers.len()))?;
+        for field in parsed.headers.iter() {
+            resp.append_header(field.name.to_owned(), field.value)?;
+        }
+        let early = buf.split_off(len).freeze();
+        return Ok((resp, early));
+    }
+}
+
+/// How the body ends: after `Content-Length` bytes, or when the backend closes (chunked
+/// and close-delimited bodies are relayed as they are and end with the connection).
+fn framing(resp: &ResponseHeader) -> Result<Option<u64>> {
+    if resp.headers.contains_key(header::TRANSFER_ENCODING) {
+        return Ok(None);
+    }
+    let mut lengths = resp.headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(first) = lengths.next() else { return Ok(None) };
+    let n = first.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
+    match n {
+        Some(n) if lengths.all(|v| v == first) => Ok(Some(n)),
+        _ => Error::e_explain(ErrorType::InvalidHTTPHeader, "bad Content-Length in the stream response")
+            .map_err(|e| e.into_up()),
+    }
+}
+
+/// Removes the backend's connection-scoped fields, the ones its `Connection` names included.
+fn strip_response_hop_by_hop(resp: &mut ResponseHeader) {
+    let named: Vec<String> = resp
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty() && !matches!(t.as_str(), "content-length" | "transfer-encoding"))
+        .collect();
+    for name in named.iter().map(String::as_str).chain(["connection", "keep-alive", "proxy-connection", "upgrade"]) {
+        resp.remove_header(name);
+    }
+}

@@ -1,0 +1,240 @@
+//! Detached event streams: the GET stream of a legacy session is served outside Pingora's
+//! request future. Stories about what the backend receives, what the client sees, how a
+//! stream ends and is counted, and what a hostile backend gets for a broken answer.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::http::{self, connect, post_mcp, read_head, Stream};
+use common::{pool, wait_until, Edge, Mock};
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+/// A backend that answers `initialize` with session `sess-1` and every GET with `reply`,
+/// then holds the connection open (`hold`) or closes it. It records every request head.
+struct Scripted {
+    port: u16,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    fn start(reply: &[u8], hold: bool) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let (seen, reply) = (Arc::clone(&heads), reply.to_vec());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (seen, reply) = (Arc::clone(&seen), reply.clone());
+                std::thread::spawn(move || serve(conn, &seen, &reply, hold));
+            }
+        });
+        Scripted { port, heads }
+    }
+
+    /// The last GET head the backend received, lower-cased.
+    fn last_get(&self) -> String {
+        let heads = self.heads.lock().expect("heads");
+        heads.iter().rev().find(|h| h.starts_with("get ")).cloned().unwrap_or_default()
+    }
+}
+
+fn serve(conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &[u8], hold: bool) {
+    let mut reader = BufReader::new(conn);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let head = head.to_ascii_lowercase();
+        seen.lock().expect("heads").push(head.clone());
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let out = reader.get_mut();
+        if head.starts_with("post ") {
+            let result = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: sess-1\r\nContent-Length: {}\r\n\r\n{result}",
+                result.len()
+            );
+            if out.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        let _ = out.write_all(reply);
+        if hold {
+            // Until the proxy lets go of the connection.
+            let _ = reader.read_to_end(&mut Vec::new());
+        }
+        return;
+    }
+}
+
+fn edge_for(backend: u16, pool_extra: &str) -> Edge {
+    Edge::start(&format!(
+        "[[pool]]\nname = \"p\"\nbackends = [\"127.0.0.1:{backend}\"]\npath = \"/mcp\"\n{pool_extra}\n[pool.health]\ncheck = \"none\"\n\n[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n"
+    ))
+}
+
+fn session(edge: &Edge) -> String {
+    post_mcp(edge.port, "/mcp", &[], INIT).header("mcp-session-id").expect("a session token").to_owned()
+}
+
+/// Opens the session's GET stream with `extra` header lines; returns the raw connection.
+fn open_stream(edge: &Edge, token: &str, extra: &str) -> TcpStream {
+    let mut s = connect(edge.port);
+    let req = format!(
+        "GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nMcp-Session-Id: {token}\r\n{extra}\r\n"
+    );
+    s.write_all(req.as_bytes()).expect("send");
+    s
+}
+
+/// Everything the client receives until the proxy closes the connection.
+fn read_all(s: TcpStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut out = Vec::new();
+    let _ = BufReader::new(s).read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status_of(reply: &str) -> u16 {
+    reply.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_stream_is_counted_while_open_and_logged_once_when_the_client_leaves() {
+    let mock = Mock::start_with("m", true, &["--tick-ms", "100"]);
+    let edge =
+        Edge::start(&format!("{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n", pool("p", &[&mock], "")));
+    let token = post_mcp(edge.port, "/mcp", &[], INIT).header("mcp-session-id").expect("session").to_owned();
+    let mut s =
+        Stream::open(edge.port, "GET", "/mcp", &[("Mcp-Session-Id", &token), ("Accept", "text/event-stream")], b"");
+    assert_eq!(s.status, 200);
+    assert!(s.next_event().is_some() && s.next_event().is_some(), "events keep arriving");
+    assert_eq!(s.header("connection"), Some("close"), "a detached stream ends its connection");
+    assert!(s.header("x-request-id").is_some());
+    edge.wait_metric("mcp_edge_streams_open 1");
+    assert!(!edge.log().contains(" method=GET"), "logged only when it ends");
+    drop(s);
+    edge.wait_metric("mcp_edge_streams_open 0");
+    edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
+    edge.wait_log(" method=GET");
+    let line = edge.log().lines().find(|l| l.contains(" method=GET")).unwrap_or_default().to_owned();
+    assert!(line.contains("status=200") && !line.contains("out=0 "), "{line}");
+}
+
+#[test]
+fn the_backend_gets_its_own_session_id_and_no_connection_scoped_fields() {
+    let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n", false);
+    let edge = edge_for(backend.port, "");
+    let token = session(&edge);
+    let extra = "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nAuthorization: Bearer caller-secret\r\nX-Request-Id: stream-1\r\n";
+    let reply = read_all(open_stream(&edge, &token, extra));
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    assert!(reply.ends_with("data: 1\n\n"), "{reply}");
+    let head = backend.last_get();
+    assert!(head.contains("mcp-session-id: sess-1\r\n"), "the backend's own id: {head}");
+    assert!(head.contains("x-request-id: stream-1\r\n") && head.contains("connection: close\r\n"), "{head}");
+    for field in ["keep-alive", "te:", "proxy-connection", "authorization", &token.to_ascii_lowercase()] {
+        assert!(!head.contains(field), "{field} must not reach the backend: {head}");
+    }
+}
+
+#[test]
+fn the_backend_framing_passes_untouched_and_its_connection_fields_do_not() {
+    let reply = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: keep-alive, X-Hop\r\nX-Hop: internal\r\nKeep-Alive: timeout=5\r\nContent-Length: 9\r\n\r\ndata: 1\n\n";
+    // The backend keeps its connection open: the proxy must stop at Content-Length.
+    let backend = Scripted::start(reply, true);
+    let edge = edge_for(backend.port, "");
+    let token = session(&edge);
+    let started = Instant::now();
+    let reply = read_all(open_stream(&edge, &token, ""));
+    assert!(started.elapsed() < Duration::from_secs(5), "ended at its length, not at a timeout");
+    assert!(reply.ends_with("\r\n\r\ndata: 1\n\n"), "{reply}");
+    let head = reply.to_ascii_lowercase();
+    assert!(head.contains("content-length: 9\r\n") && head.contains("connection: close\r\n"), "{reply}");
+    assert!(!head.contains("x-hop") && !head.contains("keep-alive"), "{reply}");
+
+    let chunked = Scripted::start(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 2\n\n\r\n0\r\n\r\n",
+        false,
+    );
+    let edge = edge_for(chunked.port, "");
+    let token = session(&edge);
+    let mut s = BufReader::new(open_stream(&edge, &token, ""));
+    let (status, _) = read_head(&mut s);
+    assert_eq!(status, 200);
+    assert_eq!(http::read_chunk(&mut s).as_deref(), Some(&b"data: 2\n\n"[..]));
+    assert_eq!(http::read_chunk(&mut s), None, "the last chunk arrives as the backend sent it");
+}
+
+#[test]
+fn broken_stream_answers_get_502_and_the_proxy_lives_on() {
+    let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+    huge.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".as_slice(), 2000).flatten());
+    let answers: [&[u8]; 5] = [
+        b"HELLO\r\n\r\n",
+        &huge,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n",
+    ];
+    for answer in answers {
+        let backend = Scripted::start(answer, false);
+        let edge = edge_for(backend.port, "");
+        let token = session(&edge);
+        let reply = read_all(open_stream(&edge, &token, ""));
+        assert_eq!(
+            status_of(&reply),
+            502,
+            "for {:?}: {reply}",
+            String::from_utf8_lossy(&answer[..answer.len().min(40)])
+        );
+        assert_eq!(post_mcp(edge.port, "/mcp", &[], INIT).status, 200, "alive");
+    }
+}
+
+#[test]
+fn a_backend_that_never_starts_its_stream_gets_504_after_first_byte_timeout() {
+    let backend = Scripted::start(b"", true);
+    let edge = edge_for(backend.port, "first_byte_timeout = \"500ms\"");
+    let token = session(&edge);
+    let started = Instant::now();
+    let reply = read_all(open_stream(&edge, &token, ""));
+    assert_eq!(status_of(&reply), 504, "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_silent_stream_is_closed_after_idle_timeout() {
+    let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n", true);
+    let edge = edge_for(backend.port, "idle_timeout = \"1s\"\nfirst_byte_timeout = \"500ms\"");
+    let token = session(&edge);
+    let started = Instant::now();
+    let reply = read_all(open_stream(&edge, &token, ""));
+    assert!(reply.ends_with("data: 1\n\n"), "{reply}");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
+    wait_until("the stream to be logged", Duration::from_secs(5), || edge.log().contains(" method=GET"));
+    edge.wait_metric("mcp_edge_streams_open 0");
+}
