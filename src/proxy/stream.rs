@@ -89,7 +89,7 @@ pub async fn scope<F: Future>(request: F) -> (F::Output, Option<Detached>) {
 pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
     let req = session.req_header();
     // The cheap tests first: this runs for every request.
-    if req.method != Method::GET || !ctx.pinned.as_ref().is_some_and(|p| !p.via_query) || ctx.pool.is_none() {
+    if req.method != Method::GET || ctx.pinned.as_ref().is_none_or(|p| p.via_query) || ctx.pool.is_none() {
         return false;
     }
     let plain_connection = req.headers.get_all(header::CONNECTION).iter().all(|v| {
