@@ -164,7 +164,7 @@
 
   function render(s) {
     $('version').textContent = s.version;
-    $('window').textContent = span(s.window_secs);
+    $('window').textContent = s.window_secs < 60 ? `${s.window_secs.toFixed(1)} s` : span(s.window_secs);
     summary(s);
     routes(s);
     pools(s);
