@@ -63,8 +63,11 @@ fn the_page_is_served_under_a_strict_policy_and_status_answers_in_its_schema() {
     assert!(resp.text().contains("fetch('/status'"), "the page polls /status");
 
     assert_eq!(post_mcp(edge.port, "/mcp", &[], ECHO).status, 200);
-    wait_until("the call counted", Duration::from_secs(5), || status(&edge).routes[0].traffic.requests == 1);
-    let s = status(&edge);
+    let mut s = status(&edge);
+    wait_until("the call counted", Duration::from_secs(5), || {
+        s = status(&edge);
+        s.routes[0].traffic.requests == 1
+    });
     assert_eq!((s.routes[0].name.as_str(), s.routes[0].pools.clone()), ("main", vec!["tools".to_owned()]));
     assert_eq!(s.tools.first().map(|t| (t.name.as_str(), t.traffic.requests)), Some(("echo", 1)));
     assert!(s.routes[0].traffic.p50_ms.is_some_and(|p| p > 0.0), "{:?}", s.routes[0]);

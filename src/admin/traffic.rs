@@ -4,8 +4,8 @@
 //!
 //! A rate is the difference between two samples of those counters over the time between
 //! them. Each `/status` takes a sample; at most one per [`SPACING`] is kept, for [`WINDOW`],
-//! so the page polling every second sees rates over the last ten seconds, and a lone `curl`
-//! (no kept sample that recent) sees averages since start. Quantiles are estimated from the
+//! so the page polling every two seconds sees rates over the last ten, and a lone `curl` (no
+//! kept sample between one and ten seconds old) sees averages since start. Quantiles are estimated from the
 //! histogram's buckets the way Prometheus' `histogram_quantile` does, over the same window.
 //!
 //! Owns the samples and the arithmetic; the schema is [`super::status`]'s, the metric names
@@ -90,8 +90,8 @@ impl Default for Sampler {
 }
 
 impl Sampler {
-    /// Samples the registry and pairs the sample with the oldest kept one in [`WINDOW`] (or
-    /// with the empty counters at start).
+    /// Samples the registry and pairs the sample with the oldest kept one in [`WINDOW`] that is
+    /// at least [`SPACING`] old (else with the empty counters at start).
     pub fn observe(&self, metrics: &Metrics) -> Observed {
         let (now, bounds) = sample(metrics);
         let (now, at) = (Arc::new(now), Instant::now());
@@ -100,7 +100,9 @@ impl Sampler {
             while kept.front().is_some_and(|(t, _)| at.duration_since(*t) > WINDOW) {
                 kept.pop_front();
             }
-            if let Some(oldest) = kept.front() {
+            // A sample younger than SPACING makes a window too short to mean anything (and
+            // hides what happened just before it): averages since start then.
+            if let Some(oldest) = kept.front().filter(|(t, _)| at.duration_since(*t) >= SPACING) {
                 base = oldest.clone();
             }
             if kept.back().is_none_or(|(t, _)| at.duration_since(*t) >= SPACING) {

@@ -86,4 +86,13 @@ fn rates_are_taken_against_the_oldest_sample_in_the_window() {
     }
     let seen = sampler.observe(&m);
     assert!(seen.window_secs < 4.0, "since the sampler started: {}", seen.window_secs);
+
+    // So is one taken a moment ago: it would hide the requests just before it.
+    if let Ok(mut kept) = sampler.kept.lock() {
+        kept.clear();
+        kept.push_back((Instant::now(), Arc::new(sample(&m).0)));
+    }
+    let seen = sampler.observe(&m);
+    assert_eq!(seen.route("main").requests, 9);
+    assert!(seen.route("main").p50_ms.is_some(), "the requests before the fresh sample still count");
 }
