@@ -189,7 +189,8 @@ fn a_configured_token_is_required_everywhere_but_the_probes_and_rotates_on_reloa
     }
     assert_eq!(raw_request(edge.admin, "POST", "/reload", &host, &[]).status, 401);
     assert_eq!(generation_with(&edge, "first-admin-token-0123456789"), 1, "the right token opens /status");
-    let page = raw_request(edge.admin, "GET", "/", &host, &[("Authorization", &bearer("first-admin-token-0123456789"))]);
+    let page =
+        raw_request(edge.admin, "GET", "/", &host, &[("Authorization", &bearer("first-admin-token-0123456789"))]);
     assert_eq!(page.status, 200, "and the status page");
     assert_eq!(raw_request(edge.admin, "GET", "/livez", &host, &[]).status, 200);
     assert_eq!(raw_request(edge.admin, "GET", "/readyz", &host, &[]).status, 200);
