@@ -2,7 +2,8 @@
 //! served under a hash-based CSP and its script runs under it (the DOM holds what only the
 //! script could write), it shows the routes and backends, its counts follow the traffic
 //! driven through the proxy, and a killed backend is drawn red once the health check has
-//! seen it go. A screenshot lands in `target/tmp/`. `/status`, which the page polls, answers
+//! seen it go; a page left open notices within one refresh. A screenshot lands in
+//! `target/tmp/`. `/status`, which the page polls, answers
 //! in the typed schema (`mcp_edge::admin::status::Status`).
 
 mod common;
@@ -16,6 +17,8 @@ use mcp_edge::admin::status::Status;
 
 const ECHO: &str =
     r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
+/// How often the page polls `/status` (`REFRESH_MS` in `src/admin/page.js`).
+const REFRESH: Duration = Duration::from_secs(2);
 /// Virtual time for one page load: the first poll and a refresh (the page polls every 2 s).
 const BUDGET_MS: u32 = 4500;
 
@@ -118,4 +121,30 @@ fn the_page_shows_routes_and_backends_follows_traffic_and_draws_a_killed_backend
         shot.display(),
         started.elapsed()
     );
+}
+
+#[test]
+fn a_page_left_open_follows_traffic_and_shows_a_killed_backend_within_one_refresh() {
+    let Some(browser) = Browser::find_or_skip("status_page live") else { return };
+    let (a, b) = (Mock::start("a", false), Mock::start("b", false));
+    let edge = Edge::start(&config(&[&a, &b]));
+    let live = browser.open(&page(&edge));
+    live.wait_title("the first poll", Duration::from_secs(20), |t| t.starts_with("mcp-edge: 2/2 backends up"));
+
+    for _ in 0..10 {
+        assert_eq!(post_mcp(edge.port, "/mcp", &[], ECHO).status, 200);
+    }
+    let (title, _) = live.wait_title("a request rate", REFRESH * 3, |t| !t.ends_with(" 0 req/s"));
+    assert!(title.ends_with(" req/s"), "{title}");
+
+    let gone = b.addr();
+    b.stop();
+    wait_until("the health check marks the killed backend down", Duration::from_secs(10), || {
+        status(&edge).pools[0].backends.iter().any(|x| x.addr == gone && !x.healthy)
+    });
+    // One refresh, plus a second for the poll itself on a loaded machine.
+    let (_, took) = live.wait_title("the page to show it", REFRESH + Duration::from_secs(1), |t| {
+        t.starts_with("mcp-edge: 1/2 backends down")
+    });
+    println!("the open page showed the backend down {took:?} after /status did (refresh every {REFRESH:?})");
 }

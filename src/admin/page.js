@@ -134,7 +134,11 @@
 
   function summary(s) {
     const t = s.totals;
-    const down = s.pools.flatMap((p) => p.backends).filter((b) => !b.healthy).length;
+    const backends = s.pools.flatMap((p) => p.backends);
+    const down = backends.filter((b) => !b.healthy).length;
+    // The tab's title tells what matters while the page is in the background.
+    const health = down ? `${down}/${backends.length} backends down` : `${backends.length}/${backends.length} backends up`;
+    document.title = `mcp-edge: ${health}, ${rate(t.requests_per_sec)} req/s`;
     terms('summary', [
       ['state', s.ready ? 'ready' : 'not ready', s.ready ? 'good' : 'bad'],
       ['uptime', span(s.uptime_secs)],
@@ -182,6 +186,7 @@
       $('stale').hidden = true;
       $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}.`;
     } catch (e) {
+      document.title = 'mcp-edge: status unreachable';
       $('stale').hidden = false;
       $('stale').textContent = `Cannot read /status (${e.message}); the numbers below are from the last answer.`;
     } finally {

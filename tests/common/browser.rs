@@ -1,5 +1,6 @@
 //! Headless Chromium (Debian's `chromium`, installed by `scripts/deps.sh`) for the status
-//! page: the DOM after the page's scripts ran, and screenshots. Virtual time
+//! page: the DOM after the page's scripts ran, screenshots, and a page left open in real time
+//! whose title is read through the DevTools HTTP endpoint. Virtual time
 //! (`--virtual-time-budget`) lets the page's timers fire without real waiting; Chromium
 //! pauses it while a fetch is in flight, so every poll in the budget completes.
 //!
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::Proc;
+use super::{wait_until, Proc};
 
 const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
@@ -64,6 +65,59 @@ impl Browser {
     pub fn screenshot(&self, url: &str, budget_ms: u32, path: &Path) {
         self.run(url, budget_ms, &["--window-size=1280,1000", &format!("--screenshot={}", path.display())]);
         assert!(path.metadata().is_ok_and(|m| m.len() > 1000), "screenshot written to {}", path.display());
+    }
+}
+
+/// A page open in a running browser, watched through the DevTools HTTP endpoint
+/// (`/json/list` gives each page's current title; no WebSocket needed).
+pub struct LivePage {
+    _proc: Proc,
+    devtools: u16,
+    url: String,
+}
+
+impl Browser {
+    /// Opens `url` in a browser that keeps running (in real time) until the page is dropped.
+    pub fn open(&self, url: &str) -> LivePage {
+        let profile = self.profile.path().join("live");
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--headless=new", "--disable-gpu", "--no-sandbox", "--no-first-run", "--remote-debugging-port=0"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let proc = Proc::spawn("chromium", &mut cmd);
+        // Chromium writes the port it bound once it listens.
+        let port_file = profile.join("DevToolsActivePort");
+        let mut devtools = 0;
+        wait_until("chromium's DevTools port", Duration::from_secs(20), || {
+            let text = std::fs::read_to_string(&port_file).unwrap_or_default();
+            devtools = text.lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+            devtools != 0
+        });
+        LivePage { _proc: proc, devtools, url: url.to_owned() }
+    }
+}
+
+impl LivePage {
+    /// The page's current title.
+    pub fn title(&self) -> String {
+        let targets = super::http::get(self.devtools, "/json/list").json();
+        let page = targets.as_array().and_then(|t| t.iter().find(|t| t["type"] == "page" && t["url"] == self.url));
+        page.and_then(|p| p["title"].as_str()).unwrap_or_default().to_owned()
+    }
+
+    /// Waits until the title satisfies `ready`, at most `limit`; the title and how long it took.
+    pub fn wait_title(&self, what: &str, limit: Duration, ready: impl Fn(&str) -> bool) -> (String, Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let title = self.title();
+            if ready(&title) {
+                return (title, start.elapsed());
+            }
+            assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}; the title: {title:?}");
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 }
 
