@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, Dom};
+use common::browser::{note, Browser, Dom};
 use common::http::{get, post_mcp};
 use common::{wait_until, Edge, Mock};
 use mcp_edge::admin::status::Status;
@@ -116,11 +116,11 @@ fn the_page_shows_routes_and_backends_follows_traffic_and_draws_a_killed_backend
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status_page.png");
     browser.screenshot(&page(&edge), BUDGET_MS, &shot);
-    println!(
-        "screenshot: {} (backend down in /status {seen_down:?} after the kill; test took {:?})",
+    note(&format!(
+        "status page screenshot: {} (backend down in /status {seen_down:?} after the kill; test took {:?})",
         shot.display(),
         started.elapsed()
-    );
+    ));
 }
 
 #[test]
@@ -146,5 +146,7 @@ fn a_page_left_open_follows_traffic_and_shows_a_killed_backend_within_one_refres
     let (_, took) = live.wait_title("the page to show it", REFRESH + Duration::from_secs(1), |t| {
         t.starts_with("mcp-edge: 1/2 backends down")
     });
-    println!("the open page showed the backend down {took:?} after /status did (refresh every {REFRESH:?})");
+    note(&format!(
+        "the open status page showed the backend down {took:?} after /status did (it polls every {REFRESH:?})"
+    ));
 }

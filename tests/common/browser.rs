@@ -15,6 +15,12 @@ use super::{wait_until, Proc};
 
 const NAMES: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
 
+/// Writes a line straight to stderr: the harness hides what `println!` and `eprintln!` print
+/// in a passing test, and a skip or a screenshot's path must be seen.
+pub fn note(line: &str) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
+}
+
 pub struct Browser {
     bin: PathBuf,
     /// Its own profile, so concurrent tests never share a lock.
@@ -32,7 +38,7 @@ impl Browser {
                 panic!("{test}: no chromium on PATH and CI is set; `make deps` installs Debian's chromium")
             }
             None => {
-                eprintln!("SKIPPED {test}: no chromium on PATH (`make deps` installs it; under CI this fails)");
+                note(&format!("SKIPPED {test}: no chromium on PATH (`make deps` installs it; under CI this fails)"));
                 None
             }
         }
