@@ -142,8 +142,8 @@ fn a_page_left_open_follows_traffic_and_shows_a_killed_backend_within_one_refres
     wait_until("the health check marks the killed backend down", Duration::from_secs(10), || {
         status(&edge).pools[0].backends.iter().any(|x| x.addr == gone && !x.healthy)
     });
-    // One refresh, plus a second for the poll itself on a loaded machine.
-    let (_, took) = live.wait_title("the page to show it", REFRESH + Duration::from_secs(1), |t| {
+    // One refresh, plus time for the poll itself on a loaded machine.
+    let (_, took) = live.wait_title("the page to show it", REFRESH + Duration::from_millis(1500), |t| {
         t.starts_with("mcp-edge: 1/2 backends down")
     });
     note(&format!(
