@@ -2,22 +2,25 @@
 //!
 //! | endpoint        | answer                                                              |
 //! |-----------------|---------------------------------------------------------------------|
+//! | `GET /`         | the live status page ([`page`]): HTML that polls `/status` every 2 s, under a strict CSP |
 //! | `GET /metrics`  | Prometheus text, from the owned registry                            |
 //! | `GET /livez`    | 200 while the process runs                                          |
 //! | `GET /readyz`   | 200 once listeners are up and the first health pass is done, else 503 |
-//! | `GET /status`   | JSON: version, config digest and generation, last reload, routes, pools and each backend's health and circuit, limits and their busiest keys, Redis state |
+//! | `GET /status`   | JSON ([`status::Status`]): version, uptime, config digest and generation, reloads, connections, routes with request and error rates and p50/p99, top tools, refusals by reason, pools and each backend's health, weight and circuit, limits and their busiest keys, Redis state |
 //! | `GET /config`   | the effective config as JSON, secrets redacted                      |
 //! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
 //!
 //! Every endpoint but `/livez` and `/readyz` first passes [`guard`]: an allowed `Host`, no
 //! foreign `Origin`, and the bearer token when `admin.token_file` is set (403, or 401).
 //! The guard reads the running snapshot's `[admin]`, so allowed hosts and the token change
-//! on reload.
+//! on reload. No answer may be cached or sniffed (`Cache-Control: no-store`, `nosniff`).
 
 mod guard;
+pub mod page;
+pub mod status;
+pub mod traffic;
 
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
@@ -25,13 +28,24 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
-use crate::config::model::LimitBackend;
 use crate::config::render;
-use crate::limits::hot::Kind;
 use crate::state::State;
 
 pub struct Admin {
     pub state: Arc<State>,
+    /// The counter samples `/status` takes its rates from.
+    traffic: traffic::Sampler,
+}
+
+impl Admin {
+    pub fn new(state: Arc<State>) -> Admin {
+        Admin { state, traffic: traffic::Sampler::default() }
+    }
+
+    /// The status of the running proxy, with rates over the last few polls.
+    pub fn status(&self) -> status::Status {
+        status::build(&self.state, &self.traffic.observe(&self.state.metrics))
+    }
 }
 
 #[async_trait]
@@ -50,6 +64,7 @@ impl ServeHttp for Admin {
             return refuse(refusal);
         }
         match (method, path.as_str()) {
+            (Method::GET, "/") => status_page(),
             (Method::GET, "/metrics") => {
                 respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
             }
@@ -58,17 +73,17 @@ impl ServeHttp for Admin {
                 respond(StatusCode::OK, "text/plain", b"ready\n".to_vec())
             }
             (Method::GET, "/readyz") => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"not ready\n".to_vec()),
-            (Method::GET, "/status") => json_response(StatusCode::OK, &status(&self.state)),
+            (Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
             (Method::GET, "/config") => json_response(StatusCode::OK, &render::to_json(&self.state.snapshot().config)),
             (Method::POST, "/reload") => reload(&self.state).await,
 
-            (_, "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => {
+            (_, "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => {
                 respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
             }
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                b"not found; try /metrics /livez /readyz /status /config /reload\n".to_vec(),
+                b"not found; try / /metrics /livez /readyz /status /config /reload\n".to_vec(),
             ),
         }
     }
@@ -87,56 +102,17 @@ async fn reload(state: &Arc<State>) -> Response<Vec<u8>> {
     }
 }
 
-fn status(state: &State) -> serde_json::Value {
-    let snap = state.snapshot();
-    let last = state.last_reload.lock().map(|l| l.clone()).unwrap_or_default();
-    let secs = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "ready": state.is_ready(),
-        "started_at": secs(state.started),
-        "config": {
-            "source": snap.config.source.as_ref().map(|p| p.display().to_string()),
-            "digest": snap.config.digest,
-            "generation": snap.generation,
-            "last_reload": last.at.map(secs),
-            "last_reload_ok": last.at.map(|_| last.ok),
-            "last_error": last.error,
-            "last_success": last.last_success.map(secs),
-            "last_changes": last.changes,
-        },
-        "sessions": {
-            "shared_key": state.keys.load().current.shared,
-            "previous_key_accepted": state.keys.load().in_overlap(),
-        },
-        "routes": snap.router.routes().iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        "limits": snap.limiters.iter().map(|l| json!({
-            "name": l.name(),
-            "backend": if matches!(l.config.backend, LimitBackend::Local) { "local" } else { "redis" },
-            // Keys seen at half their quota or more in the last minute, busiest first.
-            "busiest": l.hot.busiest().iter().map(|h| json!({
-                "key": h.label,
-                "tier": l.tier_name(h.tier),
-                "kind": match h.kind { Kind::Rate => "rate", Kind::Concurrency => "concurrency" },
-                "used": (h.used * 10.0).round() / 10.0,
-                "quota": h.quota,
-                "seen_ms_ago": h.seen.elapsed().as_millis() as u64,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "redis": snap.redis.as_ref().map(|r| json!({ "url": r.settings.display_url(), "up": r.is_up() })),
-        "pools": snap.pools.iter().map(|p| json!({
-            "name": p.name(),
-            "checked": p.checked_once(),
-            "backends": p.config.backends.iter().map(|b| json!({
-                "addr": b.addr.to_string(),
-                "weight": b.weight,
-                "healthy": p.is_healthy(b.addr),
-                "circuit": p.breaker(b.addr).map(|br| br.state().as_str()),
-                "ejections": p.breaker(b.addr).map(|br| br.ejections.load(std::sync::atomic::Ordering::Relaxed)),
-                "usable": p.usable(b.addr),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
+fn status_page() -> Response<Vec<u8>> {
+    let page = page::page();
+    let mut resp = respond(StatusCode::OK, "text/html; charset=utf-8", page.html.clone().into_bytes());
+    let headers = resp.headers_mut();
+    if let Ok(csp) = http::HeaderValue::from_str(&page.csp) {
+        headers.insert(http::header::CONTENT_SECURITY_POLICY, csp);
+    }
+    for (name, value) in page::HEADERS {
+        headers.insert(name, http::HeaderValue::from_static(value));
+    }
+    resp
 }
 
 fn refuse(refusal: guard::Refusal) -> Response<Vec<u8>> {
@@ -157,7 +133,7 @@ fn refuse(refusal: guard::Refusal) -> Response<Vec<u8>> {
     respond(StatusCode::FORBIDDEN, "text/plain", body.into_bytes())
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Vec<u8>> {
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Vec<u8>> {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
     body.push(b'\n');
     respond(status, "application/json", body)
@@ -170,6 +146,9 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
         resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
     let len = resp.body().len();
-    resp.headers_mut().insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    let headers = resp.headers_mut();
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
     resp
 }

@@ -76,7 +76,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
     let proxy = ProxyService::new(listen.clone(), threads, Listener::new(http, Arc::clone(&state)));
-    let mut admin = Service::new("mcp-edge admin".to_owned(), Admin { state: Arc::clone(&state) });
+    let mut admin = Service::new("mcp-edge admin".to_owned(), Admin::new(Arc::clone(&state)));
     admin.add_tcp(&admin_addr.to_string());
     admin.threads = Some(1);
 

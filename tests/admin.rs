@@ -34,6 +34,7 @@ fn health_status_and_config_endpoints_describe_the_running_proxy() {
     assert_eq!(config.json()["routes"][0]["inspect"], "always");
     assert_eq!(get(edge.admin, "/nope").status, 404);
     assert_eq!(request(edge.admin, "POST", "/status", &[], b"").status, 405);
+    assert_eq!(request(edge.admin, "POST", "/", &[], b"").status, 405, "the status page only reads");
 }
 
 #[test]
@@ -137,7 +138,7 @@ fn dns_rebinding_hosts_are_refused_and_probes_still_answer() {
     let mock = Mock::start("m", false);
     let edge = Edge::start(&config(&mock, "echo"));
     let evil = format!("evil.example:{}", edge.admin);
-    for path in ["/status", "/config", "/metrics"] {
+    for path in ["/", "/status", "/config", "/metrics"] {
         let r = raw_request(edge.admin, "GET", path, &evil, &[]);
         assert_eq!(r.status, 403, "{path}: {}", r.text());
         assert!(!r.text().contains(&mock.addr()) && !r.text().contains("evil"), "{path} leaks: {}", r.text());
@@ -179,7 +180,7 @@ fn a_configured_token_is_required_everywhere_but_the_probes_and_rotates_on_reloa
     let edge = Edge::start(&body);
     let host = format!("127.0.0.1:{}", edge.admin);
     let bearer = |t: &str| format!("Bearer {t}");
-    for path in ["/status", "/config", "/metrics"] {
+    for path in ["/", "/status", "/config", "/metrics"] {
         let r = raw_request(edge.admin, "GET", path, &host, &[]);
         assert_eq!(r.status, 401, "{path}");
         assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"mcp-edge admin\""));
@@ -188,6 +189,9 @@ fn a_configured_token_is_required_everywhere_but_the_probes_and_rotates_on_reloa
     }
     assert_eq!(raw_request(edge.admin, "POST", "/reload", &host, &[]).status, 401);
     assert_eq!(generation_with(&edge, "first-admin-token-0123456789"), 1, "the right token opens /status");
+    let page =
+        raw_request(edge.admin, "GET", "/", &host, &[("Authorization", &bearer("first-admin-token-0123456789"))]);
+    assert_eq!(page.status, 200, "and the status page");
     assert_eq!(raw_request(edge.admin, "GET", "/livez", &host, &[]).status, 200);
     assert_eq!(raw_request(edge.admin, "GET", "/readyz", &host, &[]).status, 200);
     let config =

@@ -2,6 +2,7 @@
 //! ports, wait for readiness by polling with a deadline (never a fixed sleep), and talk HTTP.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod http;
 pub mod peers;
 pub mod raw;
