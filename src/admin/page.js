@@ -144,6 +144,7 @@
       ['uptime', span(s.uptime_secs)],
       ['config', `generation ${s.config.generation}`],
       ['connections', count(s.connections.open)],
+      ['SSE streams', count(s.connections.streams)],
       ['req/s', rate(t.requests_per_sec)],
       ['5xx/s', rate(t.server_errors_per_sec), t.server_errors_per_sec > 0 ? 'bad' : ''],
       ['p50 / p99', `${ms(t.p50_ms)} / ${ms(t.p99_ms)}`],

@@ -73,6 +73,8 @@ pub struct SessionKeys {
 #[serde(deny_unknown_fields)]
 pub struct Connections {
     pub open: i64,
+    /// SSE responses being streamed now (`streams_open`).
+    pub streams: i64,
     pub refused: u64,
     pub denied: u64,
 }
@@ -214,6 +216,7 @@ pub fn build(state: &State, traffic: &Observed) -> Status {
         },
         connections: Connections {
             open: m.connections_open.get(),
+            streams: m.streams_open.get(),
             refused: m.connections_refused.get(),
             denied: m.connections_denied.get(),
         },
