@@ -16,8 +16,8 @@ fn member() -> Member {
 fn sessions(c: &mut Criterion) {
     let ring = KeyRing::new(SessionKey::random());
     let members = [member()];
-    let token = ring.seal(&members).expect("fits");
-    c.bench_function("session/seal", |b| b.iter(|| ring.seal(black_box(&members))));
+    let token = ring.seal(&members, None).expect("fits");
+    c.bench_function("session/seal", |b| b.iter(|| ring.seal(black_box(&members), None)));
     c.bench_function("session/open", |b| b.iter(|| ring.open(black_box(&token))));
 }
 

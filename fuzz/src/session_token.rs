@@ -26,7 +26,9 @@ pub fn check(data: &[u8]) {
     let members = members(&mut input);
     let tamper_at = usize::from(input.u16());
     let tamper_with = input.u8();
-    let Some(token) = ring.seal(&members) else {
+    // Every other input seals an owner too (version 3 tokens).
+    let owner = (tamper_with & 1 == 1).then(|| mcp_edge::session::owner_of("fuzz", None));
+    let Some(token) = ring.seal(&members, owner.as_ref()) else {
         let size: usize = members.iter().map(|m| m.pool.len() + m.session.len() + 32).sum();
         let pool_too_long = members.iter().any(|m| m.pool.len() > 255);
         assert!(size > SURELY_FITS || pool_too_long, "refused to seal {} small members", members.len());
@@ -34,7 +36,8 @@ pub fn check(data: &[u8]) {
     };
     assert!(token.len() <= MAX_TOKEN_LEN, "sealed a token open() refuses for its length");
     assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)), "a token that is not visible ASCII");
-    assert_eq!(ring.open(&token).as_ref(), Ok(&members), "round trip");
+    let opened = ring.open(&token).expect("round trip");
+    assert_eq!((&opened.members, opened.owner), (&members, owner), "round trip");
 
     let mut forged = token.clone().into_bytes();
     let at = tamper_at % forged.len();

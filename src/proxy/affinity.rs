@@ -8,8 +8,9 @@ use pingora::http::RequestHeader;
 
 use super::ctx::{Ctx, Pinned};
 use super::reply::Reject;
+use crate::auth::identity::Identity;
 use crate::config::model::RouteConfig;
-use crate::session::{token, Member};
+use crate::session::{self, token, Member};
 use crate::state::{Snapshot, State};
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -23,6 +24,7 @@ pub fn pin_session(
     snap: &Snapshot,
     route: &RouteConfig,
     req: &RequestHeader,
+    caller: Option<&Identity>,
 ) -> Result<Option<Pinned>, Reject> {
     let query = req.uri.query().unwrap_or_default();
     let in_query = session_params(query);
@@ -39,15 +41,23 @@ pub fn pin_session(
             None => return Ok(None),
         },
     };
-    let members = match state.keys.load().open(token) {
-        Ok(members) => members,
+    let opened = match state.keys.load().open(token) {
+        Ok(opened) => opened,
         Err(token::TokenError::Foreign) => return Ok(None),
         Err(e) => {
             tracing::debug!(error = %e, "session token refused");
             return Err(Reject::UNKNOWN_SESSION);
         }
     };
-    let member = members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
+    // A session opened by an identity is that identity's alone: another caller (or none)
+    // gets the same 404 as for a session that does not exist.
+    if let Some(owner) = opened.owner {
+        if caller.map(|c| session::owner_of(&c.id, c.tenant.as_deref())) != Some(owner) {
+            tracing::debug!("session token refused: opened by another identity");
+            return Err(Reject::UNKNOWN_SESSION);
+        }
+    }
+    let member = opened.members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
     let refuse = |why: &str| {
         tracing::debug!(pool = %member.pool, why, "session token refused");
         Reject::UNKNOWN_SESSION
@@ -134,7 +144,8 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
     }
     let pool = ctx.snap.pools.get(ctx.pool?)?;
     let member = Member { pool: pool.name().to_owned(), backend: ctx.backend?, session: backend_session.to_owned() };
-    let sealed = state.keys.load().seal(&[member])?;
+    let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
+    let sealed = state.keys.load().seal(&[member], owner.as_ref())?;
     state.metrics.sessions_opened.with_label_values(&[pool.name()]).inc();
     Some(sealed)
 }

@@ -107,7 +107,8 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     ctx.call = Call::unread(era);
     // Modern requests have no sessions (servers ignore the header), so nothing is pinned.
     // A bad legacy session is refused after the body is classified, so the error can echo the id.
-    let pin = if era == Era::Modern { Ok(None) } else { pin_session(state, &snap, route, req) };
+    let pin =
+        if era == Era::Modern { Ok(None) } else { pin_session(state, &snap, route, req, ctx.identity.as_deref()) };
     let is_post = req.method == HttpMethod::POST;
     let framing = Framing::of(session);
     let max = snap.config.proxy.max_body_bytes;

@@ -13,4 +13,4 @@ pub mod token;
 pub use key::SessionKey;
 pub use ring::KeyRing;
 
-pub use token::{Member, TokenError};
+pub use token::{owner_of, Member, Opened, Owner, TokenError};

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::token::{self, Member, TokenError};
+use super::token::{self, Member, Opened, Owner, TokenError};
 use super::SessionKey;
 
 #[derive(Debug, Clone)]
@@ -27,11 +27,12 @@ impl KeyRing {
         KeyRing { current: next, previous: Some((self.current.clone(), Instant::now() + overlap)) }
     }
 
-    pub fn seal(&self, members: &[Member]) -> Option<String> {
-        token::seal(&self.current, members)
+    /// Seals `members` into a token, bound to `owner` when the session has one.
+    pub fn seal(&self, members: &[Member], owner: Option<&Owner>) -> Option<String> {
+        token::seal(&self.current, members, owner)
     }
 
-    pub fn open(&self, token: &str) -> Result<Vec<Member>, TokenError> {
+    pub fn open(&self, token: &str) -> Result<Opened, TokenError> {
         match token::open(&self.current, token) {
             Err(TokenError::BadSignature) => match &self.previous {
                 Some((key, until)) if Instant::now() < *until => token::open(key, token),
@@ -58,13 +59,13 @@ mod tests {
     #[test]
     fn tokens_of_the_previous_key_open_during_the_overlap_only() {
         let old = KeyRing::new(SessionKey::random());
-        let token = old.seal(&[member()]).expect("fits");
+        let token = old.seal(&[member()], None).expect("fits");
         let rotated = old.rotate(SessionKey::random(), Duration::from_secs(60));
-        assert_eq!(rotated.open(&token), Ok(vec![member()]));
+        assert_eq!(rotated.open(&token).map(|o| o.members), Ok(vec![member()]));
         assert!(rotated.in_overlap());
         let expired = old.rotate(SessionKey::random(), Duration::ZERO);
         assert_eq!(expired.open(&token), Err(TokenError::BadSignature));
-        let fresh = rotated.seal(&[member()]).expect("fits");
+        let fresh = rotated.seal(&[member()], None).expect("fits");
         assert_eq!(old.open(&fresh), Err(TokenError::BadSignature), "new tokens use the new key");
     }
 
@@ -75,8 +76,8 @@ mod tests {
         std::fs::write(&file, "shared-session-key-material-0123456789abcdef\n").expect("write key");
         let (a, b) = (SessionKey::from_file(&file).expect("key"), SessionKey::from_file(&file).expect("key"));
         let (replica_a, replica_b) = (KeyRing::new(a), KeyRing::new(b));
-        let token = replica_a.seal(&[member()]).expect("fits");
-        assert_eq!(replica_b.open(&token), Ok(vec![member()]));
+        let token = replica_a.seal(&[member()], None).expect("fits");
+        assert_eq!(replica_b.open(&token).map(|o| o.members), Ok(vec![member()]));
         let stranger = KeyRing::new(SessionKey::random());
         assert_eq!(stranger.open(&token), Err(TokenError::BadSignature));
     }

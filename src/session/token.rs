@@ -5,6 +5,11 @@
 //! per member: pool name (u8 length), backend address (family byte, IP, port), upstream
 //! session id (u16 length). Clients see only ciphertext: no pool, backend or upstream id.
 //!
+//! Version 3 is version 2 plus the session's owner: 16 bytes of a digest of the identity
+//! that opened it (routes with `auth`), appended to the plaintext, so a token replayed by
+//! another caller is refused without the digest ever being readable. Tokens of sessions
+//! opened without an identity stay version 2, byte for byte.
+//!
 //! `e1.` stays the marker of "ours" (callers look for it in query strings); the version byte
 //! inside tells formats apart. Version 1 tokens (readable, HMAC-signed) are refused as
 //! malformed, which the proxy answers like any unknown session: 404, and the client
@@ -22,12 +27,41 @@ use super::SessionKey;
 
 const PREFIX: &str = "e1.";
 const VERSION: u8 = 2;
+/// Version 2 with an owner.
+const VERSION_OWNED: u8 = 3;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Version byte and nonce, in clear before the ciphertext.
 const HEADER_LEN: usize = 1 + NONCE_LEN;
-/// Associated data: what the cipher authenticates without hiding.
-const AAD: &[u8] = b"e1.\x02";
+/// Associated data: what the cipher authenticates without hiding (the prefix and version).
+fn aad(version: u8) -> [u8; 4] {
+    [b'e', b'1', b'.', version]
+}
+
+/// A digest of the identity that opened a session (see [`owner_of`]).
+pub type Owner = [u8; 16];
+
+/// The owner digest of an identity: its id and tenant, hashed. Inside the sealed token only.
+pub fn owner_of(id: &str, tenant: Option<&str>) -> Owner {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"mcp-edge session owner\0");
+    h.update(id.as_bytes());
+    h.update(b"\0");
+    h.update(tenant.unwrap_or("").as_bytes());
+    let full = h.finalize();
+    let mut owner = [0u8; 16];
+    owner.copy_from_slice(&full[..16]);
+    owner
+}
+
+/// What an opened token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub members: Vec<Member>,
+    /// The identity that opened the session, when it was opened on a route with `auth`.
+    pub owner: Option<Owner>,
+}
 /// Longest token accepted from a client; longer is rejected before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
 
@@ -57,16 +91,20 @@ fn cipher(key: &SessionKey) -> XChaCha20Poly1305 {
 /// Seals members into a token. Returns None only if a field does not fit the format
 /// (pool name over 255 bytes, session id over 64 KiB, token over [`MAX_TOKEN_LEN`]), which
 /// callers treat as "pass through".
-pub fn seal(key: &SessionKey, members: &[Member]) -> Option<String> {
-    let mut raw = Vec::with_capacity(HEADER_LEN + 64 + TAG_LEN);
-    raw.push(VERSION);
+pub fn seal(key: &SessionKey, members: &[Member], owner: Option<&Owner>) -> Option<String> {
+    let version = if owner.is_some() { VERSION_OWNED } else { VERSION };
+    let mut raw = Vec::with_capacity(HEADER_LEN + 80 + TAG_LEN);
+    raw.push(version);
     raw.resize(HEADER_LEN, 0);
     rand::thread_rng().fill_bytes(&mut raw[1..HEADER_LEN]);
     encode(members, &mut raw)?;
+    if let Some(owner) = owner {
+        raw.extend_from_slice(owner);
+    }
     let (header, plaintext) = raw.split_at_mut(HEADER_LEN);
     let nonce = XNonce::from_slice(&header[1..]);
     // Fails only for messages over 256 GiB; the length checks above rule that out.
-    let tag = cipher(key).encrypt_in_place_detached(nonce, AAD, plaintext).ok()?;
+    let tag = cipher(key).encrypt_in_place_detached(nonce, &aad(version), plaintext).ok()?;
     raw.extend_from_slice(&tag);
     let mut out = String::with_capacity(PREFIX.len() + raw.len().div_ceil(3) * 4);
     out.push_str(PREFIX);
@@ -76,23 +114,31 @@ pub fn seal(key: &SessionKey, members: &[Member]) -> Option<String> {
 }
 
 /// Opens a token: authenticates and decrypts first, then decodes the members.
-pub fn open(key: &SessionKey, token: &str) -> Result<Vec<Member>, TokenError> {
+pub fn open(key: &SessionKey, token: &str) -> Result<Opened, TokenError> {
     let body = token.strip_prefix(PREFIX).ok_or(TokenError::Foreign)?;
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
     let mut raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Malformed)?;
     let tag_at = raw.len().checked_sub(TAG_LEN).filter(|&at| at >= HEADER_LEN).ok_or(TokenError::Malformed)?;
-    if raw.first() != Some(&VERSION) {
-        return Err(TokenError::Malformed);
-    }
+    let version = match raw.first() {
+        Some(&v) if v == VERSION || v == VERSION_OWNED => v,
+        _ => return Err(TokenError::Malformed),
+    };
     let (sealed, tag) = raw.split_at_mut(tag_at);
     let (header, ciphertext) = sealed.split_at_mut(HEADER_LEN);
     let nonce = XNonce::from_slice(&header[1..]);
     cipher(key)
-        .decrypt_in_place_detached(nonce, AAD, ciphertext, (&*tag).into())
+        .decrypt_in_place_detached(nonce, &aad(version), ciphertext, (&*tag).into())
         .map_err(|_| TokenError::BadSignature)?;
-    decode(ciphertext).ok_or(TokenError::Malformed)
+    let (members, owner) = if version == VERSION_OWNED {
+        let at = ciphertext.len().checked_sub(16).ok_or(TokenError::Malformed)?;
+        let (members, owner) = ciphertext.split_at(at);
+        (members, Some(Owner::try_from(owner).map_err(|_| TokenError::Malformed)?))
+    } else {
+        (&ciphertext[..], None)
+    };
+    Ok(Opened { members: decode(members).ok_or(TokenError::Malformed)?, owner })
 }
 
 /// Appends the plaintext for `members` to `out`.
@@ -171,16 +217,16 @@ mod tests {
     #[test]
     fn sealed_token_opens_with_the_same_key_and_is_visible_ascii() {
         let key = SessionKey::random();
-        let token = seal(&key, &[member("abc123")]).expect("fits");
+        let token = seal(&key, &[member("abc123")], None).expect("fits");
         assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
-        assert_eq!(open(&key, &token), Ok(vec![member("abc123")]));
+        assert_eq!(open(&key, &token).map(|o| o.members), Ok(vec![member("abc123")]));
     }
 
     #[test]
     fn a_token_hides_the_pool_the_backend_and_the_upstream_id() {
         let key = SessionKey::random();
         let secret = member("upstream-session-7f3a9c");
-        let token = seal(&key, std::slice::from_ref(&secret)).expect("fits");
+        let token = seal(&key, std::slice::from_ref(&secret), None).expect("fits");
         let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
         let octets = [127u8, 0, 0, 1];
         let port = 9001u16.to_be_bytes();
@@ -193,13 +239,13 @@ mod tests {
         assert!(!raw.windows(5).any(|w| w == b"tools"), "pool name in the clear");
         assert!(!raw.windows(6).any(|w| w[..4] == octets && w[4..] == port), "backend address in the clear");
         // A fresh nonce per seal: the same member never gives the same token twice.
-        assert_ne!(seal(&key, std::slice::from_ref(&secret)), Some(token));
+        assert_ne!(seal(&key, std::slice::from_ref(&secret), None), Some(token));
     }
 
     #[test]
     fn tampering_with_any_byte_is_refused() {
         let key = SessionKey::random();
-        let token = seal(&key, &[member("abc")]).expect("fits");
+        let token = seal(&key, &[member("abc")], None).expect("fits");
         let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
         for i in 0..raw.len() {
             let mut bad = raw.clone();
@@ -215,8 +261,8 @@ mod tests {
     #[test]
     fn ids_too_long_for_a_token_are_not_sealed() {
         let key = SessionKey::random();
-        assert!(seal(&key, &[member(&"x".repeat(2800))]).is_some());
-        assert!(seal(&key, &[member(&"x".repeat(3200))]).is_none(), "open() would refuse it");
+        assert!(seal(&key, &[member(&"x".repeat(2800))], None).is_some());
+        assert!(seal(&key, &[member(&"x".repeat(3200))], None).is_none(), "open() would refuse it");
     }
 
     #[test]
@@ -224,14 +270,35 @@ mod tests {
         let key = SessionKey::random();
         let mut b = member("s2");
         b.backend = "[::1]:9443".parse().expect("addr");
-        let token = seal(&key, &[member("s1"), b.clone()]).expect("fits");
-        assert_eq!(open(&key, &token), Ok(vec![member("s1"), b]));
+        let token = seal(&key, &[member("s1"), b.clone()], None).expect("fits");
+        assert_eq!(open(&key, &token).map(|o| o.members), Ok(vec![member("s1"), b]));
+    }
+
+    #[test]
+    fn an_owner_travels_sealed_and_tokens_without_one_keep_version_2() {
+        let key = SessionKey::random();
+        let owner = owner_of("alice", Some("acme"));
+        let token = seal(&key, &[member("abc")], Some(&owner)).expect("fits");
+        assert_eq!(open(&key, &token), Ok(Opened { members: vec![member("abc")], owner: Some(owner) }));
+        let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
+        assert_eq!(raw[0], VERSION_OWNED);
+        assert!(!raw.windows(16).any(|w| w == owner), "the owner digest is never in the clear");
+        let plain = seal(&key, &[member("abc")], None).expect("fits");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&plain[PREFIX.len()..]).expect("base64url")[0], VERSION);
+        assert_eq!(open(&key, &plain).map(|o| o.owner), Ok(None));
+        assert_ne!(owner_of("alice", Some("acme")), owner_of("alice", None));
+        assert_ne!(owner_of("alice", None), owner_of("bob", None));
+        // Relabelling a version 3 token as version 2 (or back) breaks its authentication.
+        let mut relabelled = raw.clone();
+        relabelled[0] = VERSION;
+        let forged = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&relabelled));
+        assert_eq!(open(&key, &forged), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn foreign_other_key_and_old_format_tokens_are_refused() {
         let key = SessionKey::random();
-        let token = seal(&key, &[member("abc")]).expect("fits");
+        let token = seal(&key, &[member("abc")], None).expect("fits");
         assert_eq!(open(&SessionKey::random(), &token), Err(TokenError::BadSignature));
         assert_eq!(open(&key, "raw-backend-session"), Err(TokenError::Foreign));
         assert_eq!(open(&key, "e1.!!!"), Err(TokenError::Malformed));

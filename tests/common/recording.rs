@@ -40,10 +40,20 @@ pub struct Recording {
 
 /// A stateless mock named `name` that records every request it receives.
 pub fn mock(name: &str) -> (Mock, Recording) {
+    start(name, false)
+}
+
+/// A mock that issues legacy sessions (`Mcp-Session-Id`) and records every request.
+#[allow(dead_code)]
+pub fn stateful_mock(name: &str) -> (Mock, Recording) {
+    start(name, true)
+}
+
+fn start(name: &str, stateful: bool) -> (Mock, Recording) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("requests.jsonl");
     let file = path.to_str().expect("utf8 path").to_owned();
-    let mock = Mock::start_with(name, false, &["--record", &file]);
+    let mock = Mock::start_with(name, stateful, &["--record", &file]);
     (mock, Recording { name: name.to_owned(), path, _dir: dir })
 }
 
