@@ -53,9 +53,11 @@ impl Glob {
         match self {
             Glob::Exact(p) => p.as_bytes().eq_ignore_ascii_case(t),
             Glob::Prefix(p) => t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes())),
-            Glob::Suffix(p) => {
-                t.len().checked_sub(p.len()).and_then(|at| t.get(at..)).is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
-            }
+            Glob::Suffix(p) => t
+                .len()
+                .checked_sub(p.len())
+                .and_then(|at| t.get(at..))
+                .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes())),
             Glob::Any => true,
             Glob::Pattern(p) => wildcard_match(p.as_bytes(), t, true),
         }
@@ -155,7 +157,9 @@ mod tests {
 
     #[test]
     fn folding_ignores_ascii_case_in_every_shape() {
-        for (pattern, text) in [("deploy", "DePlOy"), ("deploy_*", "DEPLOY_app"), ("*.example", "x.EXAMPLE"), ("a*b?c", "AxxBzC")] {
+        for (pattern, text) in
+            [("deploy", "DePlOy"), ("deploy_*", "DEPLOY_app"), ("*.example", "x.EXAMPLE"), ("a*b?c", "AxxBzC")]
+        {
             assert!(Glob::new(pattern).is_match_ignore_ascii_case(text), "{pattern} {text}");
             assert!(!Glob::new(pattern).is_match(text), "{pattern} {text}");
         }

@@ -24,3 +24,5 @@ mod limits;
 mod metadata;
 #[path = "auth/passthrough.rs"]
 mod passthrough;
+#[path = "auth/policy.rs"]
+mod policy;

@@ -78,7 +78,11 @@ fn rule(r: &S<RawPolicyRule>, default: DenyAs, t: &Tables<'_>, field: &str, c: &
     };
     let required = checked(&raw.require_scopes, &f("require_scopes"), c);
     if let (Effect::Deny, Some(s)) = (effect, &raw.require_scopes) {
-        c.push(s.span(), f("require_scopes"), "a deny rule denies whatever the scopes; move `require_scopes` to an allow rule");
+        c.push(
+            s.span(),
+            f("require_scopes"),
+            "a deny rule denies whatever the scopes; move `require_scopes` to an allow rule",
+        );
     }
     let challenge = (!required.is_empty() && effect == Effect::Allow)
         .then(|| crate::auth::challenge::insufficient_scope(t.public_url, &required));
@@ -108,7 +112,11 @@ fn deny_as(v: Option<&S<String>>, field: &str, c: &mut Collector<'_>) -> Option<
 fn checked(list: &List, field: &str, c: &mut Collector<'_>) -> Vec<String> {
     let Some(list) = list else { return Vec::new() };
     if list.get_ref().is_empty() {
-        c.push(list.span(), field, "is empty, so the rule could never match; list values, or remove the key to match any");
+        c.push(
+            list.span(),
+            field,
+            "is empty, so the rule could never match; list values, or remove the key to match any",
+        );
     }
     for v in list.get_ref().iter().filter(|v| v.get_ref().is_empty()) {
         c.push(v.span(), field, "holds an empty value; remove it");

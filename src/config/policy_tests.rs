@@ -25,7 +25,11 @@ fn a_policy_compiles_its_scope_hierarchy_and_forces_the_body_read() {
     assert_eq!(p.scopes, vec!["a", "b", "c"]);
     assert_eq!(p.implies, vec![0b111, 0b110, 0b100], "a ⇒ b ⇒ c, transitively");
     assert_eq!((p.roles.clone(), p.rules[0].who.roles, p.rules[0].require), (vec!["ops".to_owned()], 1, 0b100));
-    assert_eq!((p.deny_as, p.rules[0].deny_as), (DenyAs::Unknown, DenyAs::Unknown), "the policy's deny_as is the rules' default");
+    assert_eq!(
+        (p.deny_as, p.rules[0].deny_as),
+        (DenyAs::Unknown, DenyAs::Unknown),
+        "the policy's deny_as is the rules' default"
+    );
     assert_eq!(p.rules[0].challenge.as_deref(), Some("Bearer error=\"insufficient_scope\", scope=\"c\""));
     let without = parse(Path::new("edge.toml"), &format!("{HEAD}auth = [\"keys\"]\n")).expect("valid");
     assert_eq!(without.routes[0].policy, None, "no policy: unchanged");
@@ -34,7 +38,8 @@ fn a_policy_compiles_its_scope_hierarchy_and_forces_the_body_read() {
 #[test]
 fn a_policy_without_auth_is_refused_with_the_fix() {
     let errs = errors("[route.policy]\n[[route.policy.rule]]\neffect = \"allow\"\n");
-    let want = "edge.toml:14:1: route.r.policy: decides on who the caller is, but the route has no `auth`: add `auth = [";
+    let want =
+        "edge.toml:14:1: route.r.policy: decides on who the caller is, but the route has no `auth`: add `auth = [";
     assert!(errs.iter().any(|e| e.starts_with(want)), "{errs:#?}");
 }
 
@@ -44,7 +49,10 @@ fn policy_mistakes_are_all_reported_with_place_and_fix() {
         "auth = [\"keys\"]\ninspect = \"never\"\n[route.policy]\ndeny_as = \"hidden\"\nscope_implies = { \"a b\" = [\"c\"] }\n[[route.policy.rule]]\neffect = \"permit\"\ntools = []\n[[route.policy.rule]]\neffect = \"deny\"\nrequire_scopes = [\"x\"]\nids = [\"\"]\n",
     );
     let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
-    assert!(has("route.r.policy: decides on each call's method and target, which a route with `inspect = \"never\"`"), "{errs:#?}");
+    assert!(
+        has("route.r.policy: decides on each call's method and target, which a route with `inspect = \"never\"`"),
+        "{errs:#?}"
+    );
     assert!(has("edge.toml:17:11: route.r.policy.deny_as: unknown answer; use \"forbidden\""), "{errs:#?}");
     assert!(has("route.r.policy: names a scope that is not an OAuth scope token"), "{errs:#?}");
     assert!(has("edge.toml:20:10: route.r.policy.rule.effect: unknown effect; use \"allow\" or \"deny\""), "{errs:#?}");

@@ -25,7 +25,9 @@ pub enum RpcCode {
 /// so a caller cannot tell a hidden tool from an absent one.
 pub fn unknown_body(id: Option<&[u8]>, method: Method, target: Option<&str>) -> Vec<u8> {
     match (method.target_kind(), target) {
-        (Some(TargetKind::Tool), Some(name)) => error_body(id, RpcCode::InvalidParams, &format!("Unknown tool: {name}")),
+        (Some(TargetKind::Tool), Some(name)) => {
+            error_body(id, RpcCode::InvalidParams, &format!("Unknown tool: {name}"))
+        }
         (Some(TargetKind::Prompt), Some(name)) => {
             error_body(id, RpcCode::InvalidParams, &format!("Unknown prompt: {name}"))
         }
@@ -81,7 +83,8 @@ mod tests {
     fn unknown_answers_name_what_was_asked_for_like_a_server_would() {
         let json = |b: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&b).expect("valid json");
         let tool = json(unknown_body(Some(b"7"), Method::ToolsCall, Some("deploy \"x\"")));
-        let want = serde_json::json!({"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Unknown tool: deploy \"x\""}});
+        let want =
+            serde_json::json!({"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Unknown tool: deploy \"x\""}});
         assert_eq!(tool, want);
         let prompt = json(unknown_body(Some(b"7"), Method::PromptsGet, Some("p")));
         assert_eq!(prompt["error"]["message"], "Unknown prompt: p");

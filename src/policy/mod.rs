@@ -68,7 +68,8 @@ fn decide(policy: &PolicyConfig, caller: &Caller<'_>, e: &Element) -> Result<(),
         if !who(&rule.who, caller) || !what(&rule.what, e, deny) {
             continue;
         }
-        let denial = |insufficient_scope| Denial { element: 0, rule: Some(i), deny_as: rule.deny_as, insufficient_scope };
+        let denial =
+            |insufficient_scope| Denial { element: 0, rule: Some(i), deny_as: rule.deny_as, insufficient_scope };
         return match rule.effect {
             Effect::Deny => Err(denial(false)),
             Effect::Allow if caller.scopes & rule.require == rule.require => Ok(()),
@@ -84,9 +85,9 @@ fn who(w: &Who, c: &Caller<'_>) -> bool {
         && (w.tenants.is_empty() || id.tenant.as_deref().is_some_and(|t| w.tenants.iter().any(|g| g.is_match(t))))
         && (w.roles == 0 || w.roles & c.roles != 0)
         && (w.scopes == 0 || w.scopes & c.scopes != 0)
-        && w.claims.iter().all(|(name, values)| {
-            id.claims.iter().any(|(n, v)| n == name && values.iter().any(|x| x == v))
-        })
+        && w.claims
+            .iter()
+            .all(|(name, values)| id.claims.iter().any(|(n, v)| n == name && values.iter().any(|x| x == v)))
 }
 
 fn what(w: &What, e: &Element, deny: bool) -> bool {

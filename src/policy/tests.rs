@@ -19,7 +19,13 @@ fn policy(text: &str) -> PolicyConfig {
 
 fn who(id: &str, roles: &[&str], scopes: &[&str]) -> Identity {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
-    Identity { id: id.into(), tenant: Some("acme".into()), roles: strings(roles), scopes: strings(scopes), claims: vec![] }
+    Identity {
+        id: id.into(),
+        tenant: Some("acme".into()),
+        roles: strings(roles),
+        scopes: strings(scopes),
+        claims: vec![],
+    }
 }
 
 fn call(body: &str) -> Call {
@@ -134,12 +140,16 @@ methods = ["tools/list"]
 
 #[test]
 fn resource_allows_never_admit_a_uri_that_walks_out_of_the_pattern() {
-    let p = policy(
-        "[route.policy]\n[[route.policy.rule]]\neffect = \"allow\"\nresources = [\"file:///docs/*\"]\n",
-    );
+    let p = policy("[route.policy]\n[[route.policy.rule]]\neffect = \"allow\"\nresources = [\"file:///docs/*\"]\n");
     let alice = who("a", &[], &[]);
     assert!(check(&p, Some(&alice), &resource("file:///docs/a.md")).is_ok());
-    for walk in ["file:///docs/../etc/passwd", "file:///docs/%2e%2e/x", "file:///docs/a%2Fb", r"file:///docs/..\\x", "file:///docs/."] {
+    for walk in [
+        "file:///docs/../etc/passwd",
+        "file:///docs/%2e%2e/x",
+        "file:///docs/a%2Fb",
+        r"file:///docs/..\\x",
+        "file:///docs/.",
+    ] {
         assert!(check(&p, Some(&alice), &resource(walk)).is_err(), "{walk}");
     }
 }
