@@ -11,6 +11,8 @@
 //! masks once per request, and rules compare masks and compiled globs. Not owned here: the
 //! answer (`proxy::reply`), the audit line (`audit`), filtered discovery.
 
+use std::cell::Cell;
+
 use crate::auth::identity::Identity;
 use crate::config::model::{DenyAs, Effect, PolicyConfig, What, Who};
 use crate::glob::Glob;
@@ -29,11 +31,38 @@ pub struct Denial {
     pub insufficient_scope: bool,
 }
 
-/// The caller as rules see it: role and scope bits (scopes with what they imply).
-struct Caller<'i> {
+/// The caller as rules see it: role and scope bits (scopes with what they imply), computed
+/// when a rule first asks (a call denied by a pattern rule never needs them).
+struct Caller<'p, 'i> {
+    policy: &'p PolicyConfig,
     identity: &'i Identity,
-    roles: u128,
-    scopes: u128,
+    roles: Cell<Option<u128>>,
+    scopes: Cell<Option<u128>>,
+}
+
+impl Caller<'_, '_> {
+    fn roles(&self) -> u128 {
+        let roles = self.roles.get().unwrap_or_else(|| bits(&self.policy.roles, &self.identity.roles, |i| 1u128 << i));
+        self.roles.set(Some(roles));
+        roles
+    }
+
+    fn scopes(&self) -> u128 {
+        let implies = &self.policy.implies;
+        let scopes = self.scopes.get().unwrap_or_else(|| {
+            bits(&self.policy.scopes, &self.identity.scopes, |i| implies.get(i).copied().unwrap_or(0))
+        });
+        self.scopes.set(Some(scopes));
+        scopes
+    }
+}
+
+/// The union of `bit(i)` over the caller's `names` found at `i` in the sorted `table`.
+fn bits(table: &[String], names: &[String], bit: impl Fn(usize) -> u128) -> u128 {
+    if table.is_empty() {
+        return 0;
+    }
+    names.iter().filter_map(|n| table.binary_search_by(|t| t.as_str().cmp(n)).ok()).fold(0, |m, i| m | bit(i))
 }
 
 /// Whether every message of `call` is allowed for `identity` (None, which a route with a
@@ -41,67 +70,65 @@ struct Caller<'i> {
 pub fn check(policy: &PolicyConfig, identity: Option<&Identity>, call: &Call) -> Result<(), Denial> {
     let by_default = Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false };
     let Some(identity) = identity else { return Err(by_default) };
-    let caller = caller(policy, identity);
+    let caller = Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) };
     for (element, e) in call.elements().iter().enumerate() {
         decide(policy, &caller, e).map_err(|d| Denial { element, ..d })?;
     }
     Ok(())
 }
 
-fn caller<'i>(policy: &PolicyConfig, identity: &'i Identity) -> Caller<'i> {
-    let index = |table: &[String], name: &str| table.binary_search_by(|n| n.as_str().cmp(name)).ok();
-    let roles = identity.roles.iter().filter_map(|r| index(&policy.roles, r)).fold(0u128, |m, i| m | 1u128 << i);
-    let scopes = identity
-        .scopes
-        .iter()
-        .filter_map(|s| index(&policy.scopes, s).and_then(|i| policy.implies.get(i)))
-        .fold(0u128, |m, implied| m | implied);
-    Caller { identity, roles, scopes }
-}
-
-fn decide(policy: &PolicyConfig, caller: &Caller<'_>, e: &Element) -> Result<(), Denial> {
+fn decide(policy: &PolicyConfig, caller: &Caller<'_, '_>, e: &Element) -> Result<(), Denial> {
     if matches!(e.method, Method::Response | Method::None) {
         return Ok(());
     }
+    // Read once, not once per rule.
+    let op = Op { method: e.method_str(), kind: e.method.target_kind(), target: e.target_str() };
     for (i, rule) in policy.rules.iter().enumerate() {
         let deny = rule.effect == Effect::Deny;
-        if !who(&rule.who, caller) || !what(&rule.what, e, deny) {
+        if !who(&rule.who, caller) || !what(&rule.what, &op, deny) {
             continue;
         }
         let denial =
             |insufficient_scope| Denial { element: 0, rule: Some(i), deny_as: rule.deny_as, insufficient_scope };
         return match rule.effect {
             Effect::Deny => Err(denial(false)),
-            Effect::Allow if caller.scopes & rule.require == rule.require => Ok(()),
+            Effect::Allow if rule.require == 0 || caller.scopes() & rule.require == rule.require => Ok(()),
             Effect::Allow => Err(denial(true)),
         };
     }
     Err(Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false })
 }
 
-fn who(w: &Who, c: &Caller<'_>) -> bool {
+fn who(w: &Who, c: &Caller<'_, '_>) -> bool {
     let id = c.identity;
     (w.ids.is_empty() || w.ids.iter().any(|g| g.is_match(&id.id)))
         && (w.tenants.is_empty() || id.tenant.as_deref().is_some_and(|t| w.tenants.iter().any(|g| g.is_match(t))))
-        && (w.roles == 0 || w.roles & c.roles != 0)
-        && (w.scopes == 0 || w.scopes & c.scopes != 0)
+        && (w.roles == 0 || w.roles & c.roles() != 0)
+        && (w.scopes == 0 || w.scopes & c.scopes() != 0)
         && w.claims
             .iter()
             .all(|(name, values)| id.claims.iter().any(|(n, v)| n == name && values.iter().any(|x| x == v)))
 }
 
-fn what(w: &What, e: &Element, deny: bool) -> bool {
+/// What rules match a message on.
+struct Op<'e> {
+    method: &'e str,
+    kind: Option<TargetKind>,
+    target: Option<&'e str>,
+}
+
+fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
     if w.is_any() {
         return true;
     }
     let any = |globs: &[Glob], text: &str| {
         globs.iter().any(|g| if deny { g.is_match_ignore_ascii_case(text) } else { g.is_match(text) })
     };
-    if any(&w.methods, e.method_str()) {
+    if any(&w.methods, op.method) {
         return true;
     }
-    let Some(target) = e.target_str() else { return false };
-    match e.method.target_kind() {
+    let Some(target) = op.target else { return false };
+    match op.kind {
         Some(TargetKind::Tool) => any(&w.tools, target),
         Some(TargetKind::Prompt) => any(&w.prompts, target),
         // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`.
