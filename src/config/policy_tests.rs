@@ -31,6 +31,9 @@ fn a_policy_compiles_its_scope_hierarchy_and_forces_the_body_read() {
         "the policy's deny_as is the rules' default"
     );
     assert_eq!(p.rules[0].challenge.as_deref(), Some("Bearer error=\"insufficient_scope\", scope=\"c\""));
+    let shown = super::render::to_json(&c)["routes"][0]["policy"].clone();
+    assert_eq!(shown["rules"][0]["roles"], serde_json::json!(["ops"]), "/config shows names, not masks: {shown}");
+    assert_eq!(shown["rules"][0]["require_scopes"], serde_json::json!(["c"]), "{shown}");
     let without = parse(Path::new("edge.toml"), &format!("{HEAD}auth = [\"keys\"]\n")).expect("valid");
     assert_eq!(without.routes[0].policy, None, "no policy: unchanged");
 }
