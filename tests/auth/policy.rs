@@ -215,6 +215,9 @@ fn bypass_case_and_escape_variants_of_a_denied_tool_are_denied() {
     }
     let r = modern_call(&edge, ADMIN_KEY, "SECRET_KEYS", "SECRET_KEYS");
     assert_eq!(r.header("x-mock-backend"), None, "the modern case variant reached the backend");
+    // Two names in one body: which one a backend reads is its own business, so none is read.
+    let twice = r#"{"jsonrpc":"2.0","id":"c-1","method":"tools/call","params":{"name":"echo","name":"secret_keys"}}"#;
+    assert_eq!(call_as(&edge, ADMIN_KEY, twice).status, 400);
     // An allow matches the exact spelling only: ECHO is no allowed tool.
     assert_forbidden(&call_as(&edge, ADMIN_KEY, &tool_call("ECHO")), None);
     b.rec.assert_nothing();
