@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::error::Collector;
-use super::model::{DenyAs, Effect, Inspect, PolicyConfig, PolicyRule, RouteConfig, What, Who, MAX_NAMES};
+use super::model::{
+    DenyAs, Effect, Inspect, PolicyConfig, PolicyRule, RouteConfig, UnknownStyle, What, Who, MAX_NAMES,
+};
 use super::raw::{RawPolicy, RawPolicyRule, RawRoute, S};
 use crate::glob::Glob;
 
@@ -24,6 +26,15 @@ pub fn policy(raw: &RawRoute, route: &RouteConfig, c: &mut Collector<'_>) -> Opt
     }
     let rp = p.get_ref();
     let deny_as = deny_as(rp.deny_as.as_ref(), &field(".deny_as"), c).unwrap_or(DenyAs::Forbidden);
+    let unknown_style = match rp.unknown_style.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("spec", _)) => UnknownStyle::Spec,
+        Some(("typescript-sdk", _)) => UnknownStyle::TypeScriptSdk,
+        Some(("python-sdk", _)) => UnknownStyle::PythonSdk,
+        Some((_, span)) => {
+            c.push(span, field(".unknown_style"), "unknown style; use \"spec\" (MCP's examples), \"typescript-sdk\" or \"python-sdk\" (what the backend's SDK answers)");
+            UnknownStyle::Spec
+        }
+    };
     let scopes = names(scope_names(rp), &field(""), "scopes", c);
     let roles = names(rp.rule.iter().flat_map(|r| strings(&r.get_ref().roles)).collect(), &field(""), "roles", c);
     for s in scope_names(rp).into_iter().filter(|s| !is_scope_token(s.get_ref())) {
@@ -35,7 +46,7 @@ pub fn policy(raw: &RawRoute, route: &RouteConfig, c: &mut Collector<'_>) -> Opt
     claims.dedup();
     let tables = Tables { scopes: &scopes, roles: &roles, public_url: route.auth.public_url.as_deref() };
     let rules = rp.rule.iter().map(|r| rule(r, deny_as, &tables, &field(".rule"), c)).collect();
-    Some(PolicyConfig { rules, deny_as, scopes, implies, roles, claims })
+    Some(PolicyConfig { rules, deny_as, unknown_style, scopes, implies, roles, claims })
 }
 
 struct Tables<'t> {

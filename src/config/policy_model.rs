@@ -4,6 +4,7 @@
 //! evaluated by `crate::policy`, which owns the semantics.
 
 use crate::glob::Glob;
+pub use crate::mcp::error::UnknownStyle;
 
 /// At most this many distinct scopes (and, separately, roles) per policy: one bit each.
 pub const MAX_NAMES: usize = 128;
@@ -13,6 +14,8 @@ pub struct PolicyConfig {
     pub rules: Vec<PolicyRule>,
     /// How the implicit deny (no rule matched) answers.
     pub deny_as: DenyAs,
+    /// Whose "does not exist" answer `DenyAs::Unknown` copies.
+    pub unknown_style: UnknownStyle,
     /// The scope names the policy mentions, sorted: bit `i` of a scope mask is `scopes[i]`.
     pub scopes: Vec<String>,
     /// Per scope: its own bit and the bits of every scope it implies, transitively.

@@ -325,6 +325,9 @@ pub struct RawRoute {
 pub struct RawPolicy {
     /// How a denial answers unless its rule says otherwise: "forbidden" or "unknown".
     pub deny_as: Option<S<String>>,
+    /// Whose "does not exist" answer `deny_as = "unknown"` copies: "spec", "typescript-sdk",
+    /// "python-sdk".
+    pub unknown_style: Option<S<String>>,
     /// A broader scope → the narrower scopes it implies (expanded transitively at load).
     #[serde(default)]
     pub scope_implies: std::collections::BTreeMap<String, S<Vec<S<String>>>>,

@@ -153,6 +153,7 @@ fn policy(p: &PolicyConfig) -> Value {
     let globs = |g: &[crate::glob::Glob]| g.iter().map(|g| g.as_pattern()).collect::<Vec<_>>();
     json!({
         "deny_as": p.deny_as.as_str(),
+        "unknown_style": format!("{:?}", p.unknown_style),
         "rules": p.rules.iter().map(|r| json!({
             "effect": if r.effect == Effect::Allow { "allow" } else { "deny" },
             "deny_as": r.deny_as.as_str(),

@@ -12,7 +12,7 @@ use crate::auth::Denied;
 use crate::config::model::DenyAs;
 use crate::limits::Refusal;
 use crate::mcp::call::Element;
-use crate::mcp::error::{error_body, unknown_body, RpcCode};
+use crate::mcp::error::{error_body, unknown_body, RpcCode, UnknownStyle};
 use crate::metrics::Reason;
 
 /// A request the proxy answers itself.
@@ -195,13 +195,15 @@ pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, denied: Denied, 
 /// A call the route's policy denied (`element`, whose id the answer echoes). `Forbidden`: 403
 /// and a JSON-RPC error, with the rule's `insufficient_scope` challenge when scopes would make
 /// the call allowed. `Unknown`: what a server answers for a tool, prompt, resource or method
-/// it does not have (200 and the JSON-RPC error, or 202 for a notification), with no header a
-/// proxied answer would lack, so a caller cannot enumerate what it may not use.
+/// it does not have (200 and the answer of the route's `unknown_style`, or 202 for a
+/// notification), with no header a proxied answer would lack and the `Mcp-Session-Id` that SDK
+/// servers repeat on every answer in a session, so a caller cannot enumerate what it may not use.
 pub async fn denied(
     session: &mut Session,
     ctx: &mut Ctx,
     element: &Element,
     deny_as: DenyAs,
+    style: UnknownStyle,
     challenge: Option<&str>,
 ) -> Result<bool> {
     ctx.reason = Some(Reason::Forbidden);
@@ -215,10 +217,17 @@ pub async fn denied(
             let body = error_body(id, RpcCode::InvalidRequest, message);
             write(session, ctx, 403, challenge.map(|c| ("WWW-Authenticate", c)), Some(body)).await
         }
-        DenyAs::Unknown if id.is_none() => write_plain(session, ctx, 202, None).await,
         DenyAs::Unknown => {
-            let body = unknown_body(id, element.method, element.target_str());
-            write_plain(session, ctx, 200, Some(body)).await
+            let (status, body) = match id {
+                None => (202, None),
+                Some(_) => (200, Some(unknown_body(id, element.method, element.target_str(), style))),
+            };
+            let mut resp = head(ctx, status, &body)?;
+            let session_id = session.req_header().headers.get("mcp-session-id").cloned();
+            if let Some(v) = session_id.filter(|_| ctx.call.era == crate::mcp::method::Era::Legacy) {
+                resp.insert_header("Mcp-Session-Id", v)?;
+            }
+            send_head_and_body(session, resp, body).await
         }
     }
 }
@@ -249,12 +258,6 @@ async fn write(
     if let Some((name, value)) = extra {
         resp.insert_header(name, value)?;
     }
-    send_head_and_body(session, resp, body).await
-}
-
-/// An answer shaped like a backend's (no `Cache-Control` of the proxy's own).
-async fn write_plain(session: &mut Session, ctx: &mut Ctx, status: u16, body: Option<Vec<u8>>) -> Result<bool> {
-    let resp = head(ctx, status, &body)?;
     send_head_and_body(session, resp, body).await
 }
 

@@ -23,6 +23,7 @@ use crate::auth::Denied;
 use crate::config::model::RouteConfig;
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
+use crate::mcp::error::UnknownStyle;
 use crate::mcp::method::Era;
 use crate::policy::Denial;
 use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
@@ -45,7 +46,8 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
             let element = ctx.call.elements().get(denial.element).cloned().unwrap_or(Element::UNREAD);
             let identity = ctx.identity.as_deref().map_or("", |i| i.id.as_str());
             crate::audit::denied(identity, ctx.route_name(), &element, &denial);
-            reply::denied(session, ctx, &element, denial.deny_as, challenge).await
+            let style = policy.map_or(UnknownStyle::Spec, |p| p.unknown_style);
+            reply::denied(session, ctx, &element, denial.deny_as, style, challenge).await
         }
         Err(Refused::Unauthenticated(denied)) => {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
