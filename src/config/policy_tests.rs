@@ -49,7 +49,7 @@ fn a_policy_without_auth_is_refused_with_the_fix() {
 #[test]
 fn policy_mistakes_are_all_reported_with_place_and_fix() {
     let errs = errors(
-        "auth = [\"keys\"]\ninspect = \"never\"\n[route.policy]\ndeny_as = \"hidden\"\nscope_implies = { \"a b\" = [\"c\"] }\n[[route.policy.rule]]\neffect = \"permit\"\ntools = []\n[[route.policy.rule]]\neffect = \"deny\"\nrequire_scopes = [\"x\"]\nids = [\"\"]\n",
+        "auth = [\"keys\"]\ninspect = \"never\"\n[route.policy]\ndeny_as = \"hidden\"\nunknown_style = \"go-sdk\"\nscope_implies = { \"a b\" = [\"c\"] }\n[[route.policy.rule]]\neffect = \"permit\"\ntools = []\n[[route.policy.rule]]\neffect = \"deny\"\nrequire_scopes = [\"x\"]\nids = [\"\"]\n",
     );
     let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
     assert!(
@@ -58,11 +58,12 @@ fn policy_mistakes_are_all_reported_with_place_and_fix() {
     );
     assert!(has("edge.toml:17:11: route.r.policy.deny_as: unknown answer; use \"forbidden\""), "{errs:#?}");
     assert!(has("route.r.policy: names a scope that is not an OAuth scope token"), "{errs:#?}");
-    assert!(has("edge.toml:20:10: route.r.policy.rule.effect: unknown effect; use \"allow\" or \"deny\""), "{errs:#?}");
+    assert!(has("edge.toml:21:10: route.r.policy.rule.effect: unknown effect; use \"allow\" or \"deny\""), "{errs:#?}");
     assert!(has("route.r.policy.rule.tools: is empty, so the rule could never match"), "{errs:#?}");
     assert!(has("route.r.policy.rule.require_scopes: a deny rule denies whatever the scopes"), "{errs:#?}");
     assert!(has("route.r.policy.rule.ids: holds an empty value"), "{errs:#?}");
-    assert_eq!(errs.len(), 7, "{errs:#?}");
+    assert!(has("route.r.policy.unknown_style: unknown style; use \"spec\""), "{errs:#?}");
+    assert_eq!(errs.len(), 8, "{errs:#?}");
 }
 
 #[test]
