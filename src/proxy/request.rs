@@ -38,17 +38,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
-        Err(Refused::Denied(denial)) => {
-            let snap = Arc::clone(&ctx.snap);
-            let policy = ctx.route.and_then(|r| snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
-            let rule = denial.rule.and_then(|i| policy.and_then(|p| p.rules.get(i)));
-            let challenge = rule.filter(|_| denial.insufficient_scope).and_then(|r| r.challenge.as_deref());
-            let element = ctx.call.elements().get(denial.element).cloned().unwrap_or(Element::UNREAD);
-            let identity = ctx.identity.as_deref().map_or("", |i| i.id.as_str());
-            crate::audit::denied(identity, ctx.route_name(), &element, &denial);
-            let style = policy.map_or(UnknownStyle::Spec, |p| p.unknown_style);
-            reply::denied(session, ctx, &element, denial.deny_as, style, challenge).await
-        }
+        Err(Refused::Denied(denial)) => denied(session, ctx, denial).await,
         Err(Refused::Unauthenticated(denied)) => {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
             crate::audit::unauthenticated(ctx.route_name(), denied, client);
@@ -196,6 +186,20 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         (None, None) => route.pool,
     };
     Ok(if ctx.pool.is_some() { Ok(()) } else { Err(Reject::NO_POOL.into()) })
+}
+
+/// Audits a policy denial and answers it as its rule says: the denied element's id, the
+/// rule's insufficient-scope challenge when scopes would help, the route's unknown style.
+async fn denied(session: &mut Session, ctx: &mut Ctx, denial: Denial) -> Result<bool> {
+    let snap = Arc::clone(&ctx.snap);
+    let policy = ctx.route.and_then(|r| snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
+    let rule = denial.rule.and_then(|i| policy.and_then(|p| p.rules.get(i)));
+    let challenge = rule.filter(|_| denial.insufficient_scope).and_then(|r| r.challenge.as_deref());
+    let element = ctx.call.elements().get(denial.element).cloned().unwrap_or(Element::UNREAD);
+    let identity = ctx.identity.as_deref().map_or("", |i| i.id.as_str());
+    crate::audit::denied(identity, ctx.route_name(), &element, &denial);
+    let style = policy.map_or(UnknownStyle::Spec, |p| p.unknown_style);
+    reply::denied(session, ctx, &element, denial.deny_as, style, challenge).await
 }
 
 /// The matching rule of the request. A batch's elements must all land on one pool (the
