@@ -42,7 +42,24 @@ impl Glob {
             Glob::Prefix(p) => text.starts_with(p.as_str()),
             Glob::Suffix(p) => text.ends_with(p.as_str()),
             Glob::Any => true,
-            Glob::Pattern(p) => wildcard_match(p.as_bytes(), text.as_bytes()),
+            Glob::Pattern(p) => wildcard_match(p.as_bytes(), text.as_bytes(), false),
+        }
+    }
+
+    /// Like [`Glob::is_match`], ignoring ASCII case: what a deny rule uses, so that `DEPLOY`
+    /// cannot walk around a deny of `deploy` on a backend that folds case.
+    pub fn is_match_ignore_ascii_case(&self, text: &str) -> bool {
+        let t = text.as_bytes();
+        match self {
+            Glob::Exact(p) => p.as_bytes().eq_ignore_ascii_case(t),
+            Glob::Prefix(p) => t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes())),
+            Glob::Suffix(p) => t
+                .len()
+                .checked_sub(p.len())
+                .and_then(|at| t.get(at..))
+                .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes())),
+            Glob::Any => true,
+            Glob::Pattern(p) => wildcard_match(p.as_bytes(), t, true),
         }
     }
 
@@ -60,8 +77,8 @@ impl Glob {
 /// Iterative wildcard match with a single backtrack point: linear for patterns with one star,
 /// O(n*m) worst case, never recursive (patterns come from config, text from clients). A `*` in
 /// the pattern is always a wildcard, also where the text holds a literal `*`; `?` consumes one
-/// UTF-8 character.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+/// UTF-8 character. `fold`: literal bytes compare ignoring ASCII case.
+fn wildcard_match(pattern: &[u8], text: &[u8], fold: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -74,7 +91,7 @@ fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
                 p += 1;
                 t += char_len(text[t]);
             }
-            Some(&c) if c == text[t] => {
+            Some(&c) if c == text[t] || (fold && c.eq_ignore_ascii_case(&text[t])) => {
                 p += 1;
                 t += 1;
             }
@@ -136,6 +153,19 @@ mod tests {
         assert!(Glob::new("a*c").is_match("a**c"));
         assert!(!Glob::new("a*c").is_match("a*b"));
         assert!(Glob::new("*?").is_match("*"));
+    }
+
+    #[test]
+    fn folding_ignores_ascii_case_in_every_shape() {
+        for (pattern, text) in
+            [("deploy", "DePlOy"), ("deploy_*", "DEPLOY_app"), ("*.example", "x.EXAMPLE"), ("a*b?c", "AxxBzC")]
+        {
+            assert!(Glob::new(pattern).is_match_ignore_ascii_case(text), "{pattern} {text}");
+            assert!(!Glob::new(pattern).is_match(text), "{pattern} {text}");
+        }
+        assert!(!Glob::new("deploy").is_match_ignore_ascii_case("deploy2"));
+        assert!(!Glob::new("*ab").is_match_ignore_ascii_case("b"));
+        assert!(!Glob::new("abc*").is_match_ignore_ascii_case("ab"));
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
 //!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
+//! - [`auth`] proves who the caller is, [`policy`] decides what it may call, [`audit`] writes
+//!   both decisions' events.
 //! - [`mcp`] parses JSON-RPC envelopes and knows MCP's methods and eras; [`config`] loads and
 //!   validates TOML; [`glob`] compiles name patterns; [`telemetry`] sets up logging; [`fault`]
 //!   keeps a panic inside the request that hit it.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod downstream;
@@ -19,6 +22,7 @@ pub mod glob;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod router;
 pub mod server;

@@ -43,6 +43,9 @@ pub enum Reason {
     IpDenied,
     /// A route with `auth` got no valid credential.
     Unauthenticated,
+    /// The route's policy denied the call (answered 403, or as an unknown tool with
+    /// `deny_as = "unknown"`).
+    Forbidden,
 }
 
 impl Reason {
@@ -70,6 +73,7 @@ impl Reason {
             Reason::RequestTimeout => "request_timeout",
             Reason::MalformedBody => "malformed_body",
             Reason::Unauthenticated => "unauthenticated",
+            Reason::Forbidden => "forbidden",
         }
     }
 }

@@ -5,7 +5,8 @@
 //! request, or one without the caller's credential). The bypass stories try what an attacker
 //! would: `alg: none`, HS/RS and HS/EC key confusion, wrong `aud`/`iss`, expired and
 //! not-yet-valid tokens, tampered payloads and signatures, unknown `kid`, API key case and
-//! whitespace variants, duplicated `Authorization`.
+//! whitespace variants, duplicated `Authorization`. The policy stories (`auth/policy.rs`)
+//! check who may call what once authenticated.
 
 mod common;
 
@@ -24,5 +25,7 @@ mod limits;
 mod metadata;
 #[path = "auth/passthrough.rs"]
 mod passthrough;
+#[path = "auth/policy.rs"]
+mod policy;
 #[path = "auth/sessions.rs"]
 mod sessions;

@@ -48,6 +48,17 @@ impl Challenge {
     }
 }
 
+/// The 403 challenge of a call that needs scopes the token does not carry (RFC 6750 3.1):
+/// every scope the call needs, in one challenge, and the metadata URL when the route has a
+/// public URL (MCP's step-up authorization reads both). Rendered at load.
+pub fn insufficient_scope(public_url: Option<&str>, scopes: &[String]) -> String {
+    let mut value = format!("Bearer error=\"insufficient_scope\", scope=\"{}\"", scopes.join(" "));
+    if let Some(url) = public_url {
+        value.push_str(&format!(", resource_metadata=\"{}\"", metadata_url(url)));
+    }
+    value
+}
+
 /// RFC 9728 3.1: the well-known path goes between the host and the resource's path.
 fn metadata_url(public_url: &str) -> String {
     let after_scheme = public_url.find("://").map_or(0, |i| i + 3);
@@ -103,6 +114,11 @@ mod tests {
             "Bearer error=\"invalid_token\", resource_metadata=\"https://a.example/.well-known/oauth-protected-resource/mcp\""
         );
         assert_eq!(Challenge::new(None, &[]).header(Denied::Missing), "Bearer");
+        assert_eq!(
+            insufficient_scope(Some("https://a.example/mcp"), &["mcp:write".into(), "deploy".into()]),
+            "Bearer error=\"insufficient_scope\", scope=\"mcp:write deploy\", resource_metadata=\"https://a.example/.well-known/oauth-protected-resource/mcp\""
+        );
+        assert_eq!(insufficient_scope(None, &["a".into()]), "Bearer error=\"insufficient_scope\", scope=\"a\"");
         let scoped = Challenge::new(Some("https://a.example"), &["tools:read".into(), "tools:call".into()]);
         assert_eq!(
             scoped.header(Denied::Missing),

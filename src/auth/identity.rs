@@ -5,13 +5,17 @@
 use std::fmt;
 
 /// The authenticated caller. Built once per request (or shared from a key or token cache) and
-/// kept on the request context; limits key on `id` and `tenant`. Never holds the credential.
+/// kept on the request context; limits key on `id` and `tenant`, policies on all of it. Never
+/// holds the credential.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {
     pub id: String,
     pub tenant: Option<String>,
     pub roles: Vec<String>,
     pub scopes: Vec<String>,
+    /// String claims of a token that a route's policy tests (name, value; an array claim gives
+    /// one pair per string element). Only those: a token's other claims are not kept.
+    pub claims: Vec<(String, String)>,
 }
 
 /// A credential or a digest of one. `Debug` and `Serialize` print `<redacted>`, so a secret

@@ -55,12 +55,15 @@ pub struct JwtVerifier {
     /// One validation per algorithm the key set allows, built once.
     validations: Vec<(Algorithm, Validation)>,
     claims: ClaimNames,
+    /// Claims the route's policy tests, kept on the identity.
+    keep: Vec<String>,
     cache: Mutex<Verified>,
 }
 
 impl JwtVerifier {
-    /// `audience`: the configured one, or the route's public URL.
-    pub fn new(s: &JwtSettings, audience: &[String], source: KeySource) -> JwtVerifier {
+    /// `audience`: the configured one, or the route's public URL. `keep`: the claims the
+    /// route's policy tests.
+    pub fn new(s: &JwtSettings, audience: &[String], source: KeySource, keep: &[String]) -> JwtVerifier {
         let mut algs: Vec<Algorithm> = Vec::new();
         let from_keys = s.keys.keys.iter().flat_map(|k| k.algorithms.iter().copied());
         // A fetched set may hold any key type; each key still limits its own algorithms.
@@ -82,7 +85,7 @@ impl JwtVerifier {
                 (alg, v)
             })
             .collect();
-        JwtVerifier { source, validations, claims: s.claims.clone(), cache: Mutex::default() }
+        JwtVerifier { source, validations, claims: s.claims.clone(), keep: keep.to_vec(), cache: Mutex::default() }
     }
 
     /// What the token is: valid (with the identity it names), signed by a key the set does
@@ -111,7 +114,7 @@ impl JwtVerifier {
         for key in set.iter().filter(named).filter(|k| k.algorithms.contains(&header.alg)) {
             let Ok(data) = decode::<Map<String, Value>>(token, &key.key, validation) else { continue };
             let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) else { return Verdict::Invalid };
-            let Some(identity) = identity(&data.claims, &self.claims) else { return Verdict::Invalid };
+            let Some(identity) = identity(&data.claims, &self.claims, &self.keep) else { return Verdict::Invalid };
             let identity = Arc::new(identity);
             self.remember(digest, &identity, exp, now);
             return Verdict::Valid(identity);
@@ -137,8 +140,9 @@ impl JwtVerifier {
 }
 
 /// The identity the claims name: `id` must be a non-empty string; roles and scopes may be an
-/// array of strings or one space-separated string (OAuth's `scope`, RFC 8693 4.2).
-fn identity(claims: &Map<String, Value>, names: &ClaimNames) -> Option<Identity> {
+/// array of strings or one space-separated string (OAuth's `scope`, RFC 8693 4.2). Of the
+/// other claims, the string ones named in `keep` are kept (arrays: their string elements).
+fn identity(claims: &Map<String, Value>, names: &ClaimNames, keep: &[String]) -> Option<Identity> {
     let id = claims.get(&names.id)?.as_str().filter(|s| !s.is_empty())?.to_owned();
     let tenant = claims.get(&names.tenant).and_then(Value::as_str).map(str::to_owned);
     let list = |name: &str| match claims.get(name) {
@@ -146,7 +150,17 @@ fn identity(claims: &Map<String, Value>, names: &ClaimNames) -> Option<Identity>
         Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
         _ => Vec::new(),
     };
-    Some(Identity { id, tenant, roles: list(&names.roles), scopes: list(&names.scopes) })
+    let mut kept = Vec::new();
+    for name in keep {
+        match claims.get(name) {
+            Some(Value::String(v)) => kept.push((name.clone(), v.clone())),
+            Some(Value::Array(a)) => {
+                kept.extend(a.iter().filter_map(Value::as_str).map(|v| (name.clone(), v.to_owned())));
+            }
+            _ => {}
+        }
+    }
+    Some(Identity { id, tenant, roles: list(&names.roles), scopes: list(&names.scopes), claims: kept })
 }
 
 #[cfg(test)]
@@ -157,9 +171,10 @@ mod tests {
     fn claims_map_to_the_identity_by_the_configured_names() {
         let names =
             ClaimNames { id: "email".into(), tenant: "org".into(), roles: "groups".into(), scopes: "scope".into() };
-        let claims = serde_json::json!({"email": "a@x", "org": "acme", "groups": ["dev", 7, "ops"], "scope": "tools:read  tools:call"});
+        let claims = serde_json::json!({"email": "a@x", "org": "acme", "groups": ["dev", 7, "ops"], "scope": "tools:read  tools:call", "dept": ["eng", 3, "ops"], "level": "5", "secret": "not kept"});
         let Value::Object(claims) = claims else { return };
-        let id = identity(&claims, &names);
+        let keep = ["dept".to_owned(), "level".to_owned(), "absent".to_owned()];
+        let id = identity(&claims, &names, &keep);
         assert_eq!(
             id,
             Some(Identity {
@@ -167,10 +182,15 @@ mod tests {
                 tenant: Some("acme".into()),
                 roles: vec!["dev".into(), "ops".into()],
                 scopes: vec!["tools:read".into(), "tools:call".into()],
+                claims: vec![
+                    ("dept".into(), "eng".into()),
+                    ("dept".into(), "ops".into()),
+                    ("level".into(), "5".into())
+                ],
             })
         );
         let mut no_id = claims.clone();
         no_id.insert("email".into(), Value::String(String::new()));
-        assert_eq!(identity(&no_id, &names), None, "an empty id admits no one");
+        assert_eq!(identity(&no_id, &names, &keep), None, "an empty id admits no one");
     }
 }

@@ -39,6 +39,17 @@ pub enum Denied {
     Duplicate,
 }
 
+impl Denied {
+    /// For audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Denied::Missing => "missing",
+            Denied::Invalid => "invalid",
+            Denied::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// A route's authentication, compiled.
 pub struct Gate {
     methods: Vec<Method>,
@@ -51,6 +62,7 @@ impl Gate {
     /// `remotes`: the fetched key sets of the snapshot (see `remote_keys`).
     pub fn compile(config: &Config, route: &RouteConfig, remotes: &[Arc<RemoteKeys>]) -> Gate {
         let audience: Vec<String> = route.auth.public_url.iter().cloned().collect();
+        let keep = route.policy.as_ref().map_or(&[][..], |p| &p.claims[..]);
         let methods: Vec<Method> = route
             .auth
             .accept
@@ -67,7 +79,7 @@ impl Gate {
                         Some(r) => KeySource::Remote(Arc::clone(r)),
                         None => KeySource::Static(Arc::clone(&j.keys.keys)),
                     };
-                    Method::Jwt(JwtVerifier::new(j, aud, source))
+                    Method::Jwt(JwtVerifier::new(j, aud, source, keep))
                 }
             })
             .collect();

@@ -169,6 +169,7 @@ fn key(k: &S<RawApiKey>, field: &str, c: &mut Collector<'_>) -> Option<ApiKey> {
         tenant: k.tenant.as_ref().map(|t| t.get_ref().clone()),
         roles: strings(&k.roles),
         scopes: strings(&k.scopes),
+        claims: Vec::new(),
     };
     Some(ApiKey { identity: Arc::new(identity), digest: Secret::new(digest?), not_after })
 }

@@ -3,11 +3,12 @@
 //!
 //! - a route that can never match, because an earlier route matches every request it would;
 //! - a prefix route that passes bodies through (`inspect = "never"`) to a pool that an exact
-//!   route with rules, limits or an Origin list also serves: requests for other paths reach
-//!   the same backends without those controls;
+//!   route with rules, limits, `auth`, a policy or an Origin list also serves: requests for
+//!   other paths reach the same backends without those controls;
+//! - a policy that allows `initialize` to no one (legacy clients could never open a session);
 //! - a `first_byte_timeout` at or above `idle_timeout`, which turns the first-byte timer off.
 
-use super::model::{Config, Inspect, Origins, PathMatch, RouteConfig};
+use super::model::{Config, Effect, Inspect, Origins, PathMatch, PolicyConfig, RouteConfig};
 
 pub fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -24,10 +25,16 @@ pub fn warnings(config: &Config) -> Vec<String> {
         let guarded = routes.iter().filter(|r| matches!(r.path, PathMatch::Exact(_)) && has_controls(r));
         for exact in guarded.filter(|e| shares_pool(open, e)) {
             out.push(format!(
-                "route `{}` passes bodies through to a pool that route `{}` serves with rules, limits or an Origin list; requests that miss `{}` reach the same backends without them; narrow `{}`'s path_prefix to what the backends need (e.g. /sse and /messages/)",
+                "route `{}` passes bodies through to a pool that route `{}` serves with rules, limits, auth, a policy or an Origin list; requests that miss `{}` reach the same backends without them; narrow `{}`'s path_prefix to what the backends need (e.g. /sse and /messages/)",
                 open.name, exact.name, exact.name, open.name
             ));
         }
+    }
+    for r in routes.iter().filter(|r| r.policy.as_ref().is_some_and(|p| !allows_initialize(p))) {
+        out.push(format!(
+            "route `{}`: its policy allows `initialize` to no one, so legacy (2025-11-25 and older) clients cannot open a session; add \"initialize\" and \"notifications/*\" to an allow rule's `methods`",
+            r.name
+        ));
     }
     for pool in &config.pools {
         if pool.timeouts.first_byte >= pool.timeouts.idle {
@@ -57,7 +64,18 @@ fn starts_with_ci(s: &str, prefix: &str) -> bool {
 }
 
 fn has_controls(r: &RouteConfig) -> bool {
-    !r.rules.is_empty() || !r.limits.is_empty() || matches!(r.origins, Origins::List(_))
+    !r.rules.is_empty()
+        || !r.limits.is_empty()
+        || matches!(r.origins, Origins::List(_))
+        || !r.auth.accept.is_empty()
+        || r.policy.is_some()
+}
+
+/// Whether some allow rule covers the method `initialize` (for some caller).
+fn allows_initialize(p: &PolicyConfig) -> bool {
+    p.rules.iter().any(|r| {
+        r.effect == Effect::Allow && (r.what.is_any() || r.what.methods.iter().any(|g| g.is_match("initialize")))
+    })
 }
 
 fn serves(r: &RouteConfig) -> impl Iterator<Item = usize> + '_ {
@@ -93,5 +111,18 @@ mod tests {
         let routes = "[[limit]]\nname = \"l\"\nkey = [\"client_ip\"]\nrate = \"10/s\"\n[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nlimits = [\"l\"]\n[[route]]\nname = \"sse\"\npath_prefix = \"/\"\npool = \"tools\"\ninspect = \"never\"\n";
         let w = warnings(routes);
         assert!(w.iter().any(|w| w.starts_with("route `sse` passes bodies through")), "{w:?}");
+    }
+
+    #[test]
+    fn a_policy_that_lets_no_one_initialize_is_named_and_a_guarded_route_beside_a_catch_all_too() {
+        let keys = "[[authenticator]]\nname = \"k\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"a\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n";
+        let route = |methods: &str| {
+            format!("{keys}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nauth = [\"k\"]\n[route.policy]\n[[route.policy.rule]]\neffect = \"allow\"\nmethods = [{methods}]\n[[route]]\nname = \"sse\"\npath_prefix = \"/\"\npool = \"tools\"\ninspect = \"never\"\n")
+        };
+        let w = warnings(&route("\"tools/list\""));
+        assert!(w.iter().any(|w| w.starts_with("route `mcp`: its policy allows `initialize` to no one")), "{w:?}");
+        assert!(w.iter().any(|w| w.starts_with("route `sse` passes bodies through")), "{w:?}");
+        let w = warnings(&route("\"initialize\", \"tools/list\""));
+        assert!(!w.iter().any(|w| w.contains("initialize")), "{w:?}");
     }
 }

@@ -21,6 +21,8 @@ pub mod limits;
 pub mod lint;
 pub mod model;
 pub mod origins;
+pub mod policy;
+pub mod policy_model;
 pub mod raw;
 pub mod render;
 pub mod route_auth;
@@ -33,6 +35,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;
 

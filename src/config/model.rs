@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::glob::Glob;
 
 pub use super::auth_model::*;
+pub use super::policy_model::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -421,6 +422,8 @@ pub struct RouteConfig {
     /// honoured only on a route that serves its pool.
     pub serves: Vec<usize>,
     pub auth: RouteAuth,
+    /// `[route.policy]`, compiled; None: every authenticated caller may call anything.
+    pub policy: Option<PolicyConfig>,
 }
 
 impl RouteConfig {

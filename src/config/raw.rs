@@ -314,6 +314,48 @@ pub struct RawRoute {
     pub pass_token: Option<S<bool>>,
     pub public_url: Option<S<String>>,
     pub oauth: Option<S<RawOAuth>>,
+    /// Who may call what on this route (checked in `config::policy`).
+    pub policy: Option<S<RawPolicy>>,
+}
+
+/// `[route.policy]`: rules over the caller's identity and the call; first match wins, and a
+/// call no rule matches is denied.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    /// How a denial answers unless its rule says otherwise: "forbidden" or "unknown".
+    pub deny_as: Option<S<String>>,
+    /// Whose "does not exist" answer `deny_as = "unknown"` copies: "spec", "typescript-sdk",
+    /// "python-sdk".
+    pub unknown_style: Option<S<String>>,
+    /// A broader scope → the narrower scopes it implies (expanded transitively at load).
+    #[serde(default)]
+    pub scope_implies: std::collections::BTreeMap<String, S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub rule: Vec<S<RawPolicyRule>>,
+}
+
+/// `[[route.policy.rule]]`: who (every condition given must hold), what (any of the lists may
+/// match; none given: every call), and the effect.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicyRule {
+    /// "allow" or "deny".
+    pub effect: S<String>,
+    pub ids: Option<S<Vec<S<String>>>>,
+    pub tenants: Option<S<Vec<S<String>>>>,
+    pub roles: Option<S<Vec<S<String>>>>,
+    pub scopes: Option<S<Vec<S<String>>>>,
+    /// Claim name → accepted values (the caller's claim must hold one of them).
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, S<Vec<S<String>>>>,
+    pub methods: Option<S<Vec<S<String>>>>,
+    pub tools: Option<S<Vec<S<String>>>>,
+    pub resources: Option<S<Vec<S<String>>>>,
+    pub prompts: Option<S<Vec<S<String>>>>,
+    /// Scopes an allowed call needs; a caller lacking one gets 403 `insufficient_scope`.
+    pub require_scopes: Option<S<Vec<S<String>>>>,
+    pub deny_as: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

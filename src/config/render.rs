@@ -135,12 +135,39 @@ pub fn to_json(c: &Config) -> Value {
             "auth": r.auth.accept.iter().filter_map(|&i| c.authenticators.get(i)).map(|a| a.name.as_str()).collect::<Vec<_>>(),
             "pass_token": r.auth.pass_token,
             "public_url": r.auth.public_url,
+            "policy": r.policy.as_ref().map(policy),
         })).collect::<Vec<_>>(),
         // Names and kinds only: key digests, secrets and key sets are never shown.
         "authenticators": c.authenticators.iter().map(|a| match &a.kind {
             AuthKind::ApiKey(k) => json!({"name": a.name, "kind": "api_key", "header": k.header.name().as_str(), "keys": k.keys.len()}),
             AuthKind::Jwt(j) => json!({"name": a.name, "kind": "jwt", "issuer": j.issuer, "audience": j.audience, "leeway_ms": j.leeway.as_millis() as u64, "keys": j.keys.keys.len()}),
         }).collect::<Vec<_>>(),
+    })
+}
+
+/// A policy as it was compiled: role and scope masks shown as names again.
+fn policy(p: &PolicyConfig) -> Value {
+    let names = |mask: u128, table: &[String]| -> Vec<String> {
+        table.iter().enumerate().filter(|(i, _)| mask & (1u128 << i) != 0).map(|(_, n)| n.clone()).collect()
+    };
+    let globs = |g: &[crate::glob::Glob]| g.iter().map(|g| g.as_pattern()).collect::<Vec<_>>();
+    json!({
+        "deny_as": p.deny_as.as_str(),
+        "unknown_style": format!("{:?}", p.unknown_style),
+        "rules": p.rules.iter().map(|r| json!({
+            "effect": if r.effect == Effect::Allow { "allow" } else { "deny" },
+            "deny_as": r.deny_as.as_str(),
+            "ids": globs(&r.who.ids),
+            "tenants": globs(&r.who.tenants),
+            "roles": names(r.who.roles, &p.roles),
+            "scopes": names(r.who.scopes, &p.scopes),
+            "claims": r.who.claims.iter().map(|(k, v)| json!({"claim": k, "values": v})).collect::<Vec<_>>(),
+            "methods": globs(&r.what.methods),
+            "tools": globs(&r.what.tools),
+            "resources": globs(&r.what.resources),
+            "prompts": globs(&r.what.prompts),
+            "require_scopes": names(r.require, &p.scopes),
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -69,6 +69,9 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         }
         let mut route = super::routes::route(r, &pool_index, &limit_index, &proxy.listen, c);
         route.auth = super::route_auth::route_auth(r.get_ref(), name, &auth_index, &authenticators, c);
+        route.policy = super::policy::policy(r.get_ref(), &route, c);
+        // A policy decides on the call: every POST is read and classified.
+        route.needs_call |= route.policy.is_some();
         routes.push(route);
     }
     for r in &mut routes {

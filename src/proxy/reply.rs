@@ -9,8 +9,10 @@ use pingora::Result;
 use super::ctx::Ctx;
 use super::throttle::Limited;
 use crate::auth::Denied;
+use crate::config::model::DenyAs;
 use crate::limits::Refusal;
-use crate::mcp::error::{error_body, RpcCode};
+use crate::mcp::call::Element;
+use crate::mcp::error::{error_body, unknown_body, RpcCode, UnknownStyle};
 use crate::metrics::Reason;
 
 /// A request the proxy answers itself.
@@ -190,6 +192,46 @@ pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, denied: Denied, 
     write(session, ctx, status, Some(("WWW-Authenticate", challenge)), Some(body)).await
 }
 
+/// A call the route's policy denied (`element`, whose id the answer echoes). `Forbidden`: 403
+/// and a JSON-RPC error, with the rule's `insufficient_scope` challenge when scopes would make
+/// the call allowed. `Unknown`: what a server answers for a tool, prompt, resource or method
+/// it does not have (200 and the answer of the route's `unknown_style`, or 202 for a
+/// notification), with no header a proxied answer would lack and the `Mcp-Session-Id` that SDK
+/// servers repeat on every answer in a session, so a caller cannot enumerate what it may not use.
+pub async fn denied(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    element: &Element,
+    deny_as: DenyAs,
+    style: UnknownStyle,
+    challenge: Option<&str>,
+) -> Result<bool> {
+    ctx.reason = Some(Reason::Forbidden);
+    let id = element.id.as_deref();
+    match deny_as {
+        DenyAs::Forbidden => {
+            let message = match challenge {
+                Some(_) => "Forbidden: this call needs scopes the token does not carry (see WWW-Authenticate)",
+                None => "Forbidden: the route's policy does not allow this call",
+            };
+            let body = error_body(id, RpcCode::InvalidRequest, message);
+            write(session, ctx, 403, challenge.map(|c| ("WWW-Authenticate", c)), Some(body)).await
+        }
+        DenyAs::Unknown => {
+            let (status, body) = match id {
+                None => (202, None),
+                Some(_) => (200, Some(unknown_body(id, element.method, element.target_str(), style))),
+            };
+            let mut resp = head(ctx, status, &body)?;
+            let session_id = session.req_header().headers.get("mcp-session-id").cloned();
+            if let Some(v) = session_id.filter(|_| ctx.call.era == crate::mcp::method::Era::Legacy) {
+                resp.insert_header("Mcp-Session-Id", v)?;
+            }
+            send_head_and_body(session, resp, body).await
+        }
+    }
+}
+
 /// 200 with a JSON document the proxy serves itself (OAuth protected resource metadata).
 pub async fn document(session: &mut Session, ctx: &mut Ctx, doc: &str) -> Result<bool> {
     ctx.reason = None;
@@ -211,19 +253,28 @@ async fn write(
     extra: Option<(&'static str, &str)>,
     body: Option<Vec<u8>>,
 ) -> Result<bool> {
+    let mut resp = head(ctx, status, &body)?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    if let Some((name, value)) = extra {
+        resp.insert_header(name, value)?;
+    }
+    send_head_and_body(session, resp, body).await
+}
+
+fn head(ctx: &mut Ctx, status: u16, body: &Option<Vec<u8>>) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(6))?;
     if !ctx.request_id.is_empty() {
         resp.insert_header(super::request_id::HEADER, ctx.request_id.as_str())?;
     }
     ctx.responded = Some(std::time::Instant::now());
     resp.insert_header("Content-Length", body.as_ref().map_or(0, Vec::len).to_string())?;
-    resp.insert_header("Cache-Control", "no-store")?;
     if body.is_some() {
         resp.insert_header("Content-Type", "application/json")?;
     }
-    if let Some((name, value)) = extra {
-        resp.insert_header(name, value)?;
-    }
+    Ok(resp)
+}
+
+async fn send_head_and_body(session: &mut Session, resp: ResponseHeader, body: Option<Vec<u8>>) -> Result<bool> {
     // A body we did not read (or read only in part) is still on the wire: close after replying.
     if !session.is_body_done() {
         session.set_keepalive(None);

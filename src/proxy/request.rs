@@ -1,8 +1,10 @@
 //! The request phase, in order: read the head (`head`), OAuth metadata (answered here),
 //! route, Host/Origin guard, authentication (`auth`: the identity), session,
-//! limits that need no body, body and its one reading (`mcp::call`), rules, limits on the
-//! reading, pool. Everything that can be refused is refused here, before an upstream is
-//! chosen, through `reply`.
+//! limits that need no body, body and its one reading (`mcp::call`), policy (`policy`), rules,
+//! limits on the reading, pool. On a route with a policy the limits that need no body wait
+//! until the policy allowed the call, so a denied call spends no limit budget (the caller is
+//! authenticated by then, so the body read first is an authenticated caller's). Everything
+//! that can be refused is refused here, before an upstream is chosen, through `reply`.
 
 use std::sync::Arc;
 
@@ -19,9 +21,11 @@ use super::throttle::{self, Stage};
 use crate::auth::challenge;
 use crate::auth::Denied;
 use crate::config::model::RouteConfig;
-use crate::mcp::call::{self, Call, Mirrored, Refusal, Why};
+use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
+use crate::mcp::error::UnknownStyle;
 use crate::mcp::method::Era;
+use crate::policy::Denial;
 use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
 use crate::state::State;
 
@@ -34,7 +38,10 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
+        Err(Refused::Denied(denial)) => denied(session, ctx, denial).await,
         Err(Refused::Unauthenticated(denied)) => {
+            let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+            crate::audit::unauthenticated(ctx.route_name(), denied, client);
             if session.req_header().method == HttpMethod::POST && ctx.body.is_none() {
                 learn_id(session, ctx, &Framing::of(session)).await?;
             }
@@ -56,6 +63,8 @@ enum Refused {
     Reject(Reject),
     Limited(throttle::Limited),
     Unauthenticated(Denied),
+    /// The route's policy denied the call.
+    Denied(Denial),
     /// A document the proxy serves itself (OAuth protected resource metadata).
     Document(Arc<str>),
 }
@@ -115,8 +124,10 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     if framing.content_length.is_some_and(|n| n > max) {
         return Ok(Err(Reject::TOO_LARGE.into()));
     }
-    if let Err(limited) = throttle::admit(state, session, ctx, route, Stage::Head).await {
-        return Ok(Err(Refused::Limited(limited)));
+    if route.policy.is_none() {
+        if let Err(limited) = throttle::admit(state, session, ctx, route, Stage::Head).await {
+            return Ok(Err(Refused::Limited(limited)));
+        }
     }
 
     if is_post && route.validates() {
@@ -136,6 +147,14 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         }
         ctx.strip_expect = framing.expect_continue;
         ctx.body = Some(body);
+    }
+    if let Some(policy) = &route.policy {
+        if let Err(denial) = crate::policy::check(policy, ctx.identity.as_deref(), &ctx.call) {
+            return Ok(Err(Refused::Denied(denial)));
+        }
+        if let Err(limited) = throttle::admit(state, session, ctx, route, Stage::Head).await {
+            return Ok(Err(Refused::Limited(limited)));
+        }
     }
     let version = session.req_header().headers.get("mcp-protocol-version");
     let version = version.and_then(|v| v.to_str().ok()).unwrap_or(ASSUMED_VERSION);
@@ -168,6 +187,20 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         (None, None) => route.pool,
     };
     Ok(if ctx.pool.is_some() { Ok(()) } else { Err(Reject::NO_POOL.into()) })
+}
+
+/// Audits a policy denial and answers it as its rule says: the denied element's id, the
+/// rule's insufficient-scope challenge when scopes would help, the route's unknown style.
+async fn denied(session: &mut Session, ctx: &mut Ctx, denial: Denial) -> Result<bool> {
+    let snap = Arc::clone(&ctx.snap);
+    let policy = ctx.route.and_then(|r| snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
+    let rule = denial.rule.and_then(|i| policy.and_then(|p| p.rules.get(i)));
+    let challenge = rule.filter(|_| denial.insufficient_scope).and_then(|r| r.challenge.as_deref());
+    let element = ctx.call.elements().get(denial.element).cloned().unwrap_or(Element::UNREAD);
+    let identity = ctx.identity.as_deref().map_or("", |i| i.id.as_str());
+    crate::audit::denied(identity, ctx.route_name(), &element, &denial);
+    let style = policy.map_or(UnknownStyle::Spec, |p| p.unknown_style);
+    reply::denied(session, ctx, &element, denial.deny_as, style, challenge).await
 }
 
 /// The matching rule of the request. A batch's elements must all land on one pool (the

@@ -1,0 +1,150 @@
+//! Per-route policy: whether the authenticated caller may make the call the proxy read. The
+//! rules (compiled at load into `config::model::PolicyConfig`) are tried in order and the
+//! first whose caller conditions and call patterns both match decides; a call no rule matches
+//! is denied. An allow rule with `require_scopes` denies a caller lacking one of them as
+//! "insufficient scope", so the answer can name the scopes that would help.
+//!
+//! Decides on the one classification (`mcp::call`): every element of a batch, and the first
+//! denied element denies the request. JSON-RPC responses from the client (answers to the
+//! server's own requests) and requests without a reading (GET streams, DELETE) carry no
+//! operation and pass. Pure and allocation-free: the caller's roles and scopes become bit
+//! masks once per request, and rules compare masks and compiled globs. Not owned here: the
+//! answer (`proxy::reply`), the audit line (`audit`), filtered discovery.
+
+use std::cell::Cell;
+
+use crate::auth::identity::Identity;
+use crate::config::model::{DenyAs, Effect, PolicyConfig, What, Who};
+use crate::glob::Glob;
+use crate::mcp::call::{Call, Element};
+use crate::mcp::method::{Method, TargetKind};
+
+/// Why a call was denied. Indexes only, so it outlives the snapshot borrow it was decided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denial {
+    /// The denied message, an index into the request's elements.
+    pub element: usize,
+    /// The rule that denied; None: no rule matched (deny by default).
+    pub rule: Option<usize>,
+    pub deny_as: DenyAs,
+    /// The rule allows the call to callers holding scopes this one lacks: its challenge applies.
+    pub insufficient_scope: bool,
+}
+
+/// The caller as rules see it: role and scope bits (scopes with what they imply), computed
+/// when a rule first asks (a call denied by a pattern rule never needs them).
+struct Caller<'p, 'i> {
+    policy: &'p PolicyConfig,
+    identity: &'i Identity,
+    roles: Cell<Option<u128>>,
+    scopes: Cell<Option<u128>>,
+}
+
+impl Caller<'_, '_> {
+    fn roles(&self) -> u128 {
+        let roles = self.roles.get().unwrap_or_else(|| bits(&self.policy.roles, &self.identity.roles, |i| 1u128 << i));
+        self.roles.set(Some(roles));
+        roles
+    }
+
+    fn scopes(&self) -> u128 {
+        let implies = &self.policy.implies;
+        let scopes = self.scopes.get().unwrap_or_else(|| {
+            bits(&self.policy.scopes, &self.identity.scopes, |i| implies.get(i).copied().unwrap_or(0))
+        });
+        self.scopes.set(Some(scopes));
+        scopes
+    }
+}
+
+/// The union of `bit(i)` over the caller's `names` found at `i` in the sorted `table`.
+fn bits(table: &[String], names: &[String], bit: impl Fn(usize) -> u128) -> u128 {
+    if table.is_empty() {
+        return 0;
+    }
+    names.iter().filter_map(|n| table.binary_search_by(|t| t.as_str().cmp(n)).ok()).fold(0, |m, i| m | bit(i))
+}
+
+/// Whether every message of `call` is allowed for `identity` (None, which a route with a
+/// policy never lets through authentication, is denied).
+pub fn check(policy: &PolicyConfig, identity: Option<&Identity>, call: &Call) -> Result<(), Denial> {
+    let by_default = Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false };
+    let Some(identity) = identity else { return Err(by_default) };
+    let caller = Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) };
+    for (element, e) in call.elements().iter().enumerate() {
+        decide(policy, &caller, e).map_err(|d| Denial { element, ..d })?;
+    }
+    Ok(())
+}
+
+fn decide(policy: &PolicyConfig, caller: &Caller<'_, '_>, e: &Element) -> Result<(), Denial> {
+    if matches!(e.method, Method::Response | Method::None) {
+        return Ok(());
+    }
+    // Read once, not once per rule.
+    let op = Op { method: e.method_str(), kind: e.method.target_kind(), target: e.target_str() };
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let deny = rule.effect == Effect::Deny;
+        if !who(&rule.who, caller) || !what(&rule.what, &op, deny) {
+            continue;
+        }
+        let denial =
+            |insufficient_scope| Denial { element: 0, rule: Some(i), deny_as: rule.deny_as, insufficient_scope };
+        return match rule.effect {
+            Effect::Deny => Err(denial(false)),
+            Effect::Allow if rule.require == 0 || caller.scopes() & rule.require == rule.require => Ok(()),
+            Effect::Allow => Err(denial(true)),
+        };
+    }
+    Err(Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false })
+}
+
+fn who(w: &Who, c: &Caller<'_, '_>) -> bool {
+    let id = c.identity;
+    (w.ids.is_empty() || w.ids.iter().any(|g| g.is_match(&id.id)))
+        && (w.tenants.is_empty() || id.tenant.as_deref().is_some_and(|t| w.tenants.iter().any(|g| g.is_match(t))))
+        && (w.roles == 0 || w.roles & c.roles() != 0)
+        && (w.scopes == 0 || w.scopes & c.scopes() != 0)
+        && w.claims
+            .iter()
+            .all(|(name, values)| id.claims.iter().any(|(n, v)| n == name && values.iter().any(|x| x == v)))
+}
+
+/// What rules match a message on.
+struct Op<'e> {
+    method: &'e str,
+    kind: Option<TargetKind>,
+    target: Option<&'e str>,
+}
+
+fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
+    if w.is_any() {
+        return true;
+    }
+    let any = |globs: &[Glob], text: &str| {
+        globs.iter().any(|g| if deny { g.is_match_ignore_ascii_case(text) } else { g.is_match(text) })
+    };
+    if any(&w.methods, op.method) {
+        return true;
+    }
+    let Some(target) = op.target else { return false };
+    match op.kind {
+        Some(TargetKind::Tool) => any(&w.tools, target),
+        Some(TargetKind::Prompt) => any(&w.prompts, target),
+        // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`.
+        Some(TargetKind::Resource) => (deny || !walks_out(target)) && any(&w.resources, target),
+        None => false,
+    }
+}
+
+/// Whether a URI holds a dot segment, a backslash or an encoded `.`, `/` or `\`: spellings a
+/// backend may resolve to somewhere other than where the pattern looked.
+fn walks_out(uri: &str) -> bool {
+    let b = uri.as_bytes();
+    b.contains(&b'\\')
+        || b.windows(3).any(|w| matches!(w, [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']))
+        || uri.split(['/', '?', '#']).any(|segment| segment == "." || segment == "..")
+}
+
+#[cfg(test)]
+mod tests;
