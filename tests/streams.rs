@@ -14,7 +14,8 @@ use common::{pool, wait_until, Edge, Mock};
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
-/// A backend that answers `initialize` with session `sess-1` and every GET with `reply`,
+/// A backend that answers `initialize` with session `sess-1`, and every GET and
+/// `subscriptions/listen` with `reply`,
 /// then holds the connection open (`hold`) or closes it. It records every request head.
 struct Scripted {
     port: u16,
@@ -38,8 +39,12 @@ impl Scripted {
 
     /// The last GET head the backend received, lower-cased.
     fn last_get(&self) -> String {
+        self.last("get ")
+    }
+
+    fn last(&self, method: &str) -> String {
         let heads = self.heads.lock().expect("heads");
-        heads.iter().rev().find(|h| h.starts_with("get ")).cloned().unwrap_or_default()
+        heads.iter().rev().find(|h| h.starts_with(method)).cloned().unwrap_or_default()
     }
 }
 
@@ -69,7 +74,8 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &[u8], hold: bool) {
             return;
         }
         let out = reader.get_mut();
-        if head.starts_with("post ") {
+        let listen = String::from_utf8_lossy(&body).contains("subscriptions/listen");
+        if head.starts_with("post ") && !listen {
             let result = r#"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#;
             let answer = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nMcp-Session-Id: sess-1\r\nContent-Length: {}\r\n\r\n{result}",
@@ -237,4 +243,33 @@ fn a_silent_stream_is_closed_after_idle_timeout() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
     wait_until("the stream to be logged", Duration::from_secs(5), || edge.log().contains(" method=GET"));
     edge.wait_metric("mcp_edge_streams_open 0");
+}
+
+#[test]
+fn a_modern_listen_stream_is_detached_with_its_body_and_logged_when_it_ends() {
+    let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n", true);
+    let edge = edge_for(backend.port, "");
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"subscriptions/listen","params":{}}"#;
+    let headers = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "subscriptions/listen"),
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+    ];
+    let mut s = Stream::open(edge.port, "POST", "/mcp", &headers, body.as_bytes());
+    assert_eq!(s.status, 200);
+    assert_eq!(s.header("connection"), Some("close"), "a detached stream ends its connection");
+    let (event, _) = s.next_event().expect("the first notification");
+    assert!(event.contains("list_changed"), "{event}");
+    edge.wait_metric("mcp_edge_streams_open 1");
+    let head = backend.last("post ");
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())) && head.contains("connection: close\r\n"),
+        "{head}"
+    );
+    drop(s);
+    edge.wait_metric("mcp_edge_streams_open 0");
+    edge.wait_log(" method=POST");
+    let line = edge.log().lines().find(|l| l.contains(" method=POST")).unwrap_or_default().to_owned();
+    assert!(line.contains("mcp=subscriptions/listen") && line.contains(&format!("in={}", body.len())), "{line}");
 }

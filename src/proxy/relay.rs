@@ -54,10 +54,10 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Det
     }
     let exchange = Exchange {
         status: d.status,
-        http_method: "GET",
+        http_method: d.http_method,
         path: &d.path,
         client: d.client,
-        bytes_in: 0,
+        bytes_in: d.bytes_in,
         bytes_out: sent,
     };
     finish::record(state, &exchange, &d.ctx);

@@ -1,22 +1,25 @@
-//! Detached event streams: the GET stream of a legacy session served outside Pingora's
-//! request future.
+//! Detached event streams: the long-lived streams of both protocol eras, served outside
+//! Pingora's request future. Legacy sessions listen on a `GET` stream; 2026-07-28 clients on
+//! the answer to `subscriptions/listen`, a `POST` that stays open.
 //!
 //! Why: a stream can stay open for hours while it carries nothing, and inside Pingora each one
 //! holds a whole request future, a 64 KiB upstream body buffer and two header buffers (about
 //! 50 KiB, so 10,000 open streams cost 500 MiB). Here the request phase does the exchange
-//! with the backend itself: it binds the request to its session's backend, sends the head that
-//! Pingora would have sent (the same `upstream_request_filter`), reads the response head under
-//! the first-byte timeout and runs the same `response_filter` on it. Failures up to this point
-//! are Pingora's usual errors, so the client gets the usual reply and the breaker hears of
-//! them. Then the request ends as "answered" without writing anything, Pingora hands the
-//! connection back to [`crate::downstream`], and [`relay`] copies bytes between the two
-//! sockets with no buffer held while the stream is quiet.
+//! with the backend itself: it binds the request to a backend (its session's, or one the pool
+//! selects, with connect failures retried elsewhere as on Pingora's path), sends the head
+//! Pingora would have sent (the same `upstream_request_filter`) and the pre-read body, reads
+//! the response head under the first-byte timeout and runs the same `response_filter` on it.
+//! Failures up to this point are Pingora's usual errors, so the client gets the usual reply
+//! and the breaker hears of them. Then the request ends as "answered" without writing
+//! anything, Pingora hands the connection back to [`crate::downstream`], and [`relay`] copies
+//! bytes between the two sockets with no buffer held while the stream is quiet.
 //!
-//! Only a plain case is detached (anything else takes Pingora's path, as before): an HTTP/1.1
-//! `GET` without a body that asks for `text/event-stream`, pinned to its session's backend,
-//! whose `Connection` header says no more than `keep-alive` or `close`. Both connections
-//! close when the stream ends, so the response's own framing is relayed untouched. Not owned
-//! here: routing, limits, session pinning (the request phase) and the access line (`finish`).
+//! Only plain cases are detached (anything else takes Pingora's path, as before): HTTP/1.1,
+//! a `Connection` header that says no more than `keep-alive` or `close`, no `Upgrade`, and
+//! either a bodiless `GET` asking for `text/event-stream` pinned to its session, or a single
+//! `subscriptions/listen` call whose body was read and classified. Both connections close
+//! when the stream ends, so the response's own framing is relayed untouched. Not owned here:
+//! routing, limits, session pinning (the request phase) and the access line (`finish`).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -35,6 +38,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::ctx::Ctx;
 use super::{failure, Edge};
+use crate::mcp::method::Method as McpMethod;
 use crate::state::State;
 
 pub use super::relay::{dropped, relay};
@@ -72,7 +76,10 @@ pub struct Detached {
     /// How long the backend may stay silent (the pool's `idle_timeout`).
     pub(super) idle: Duration,
     pub(super) status: u16,
+    pub(super) http_method: &'static str,
     pub(super) path: String,
+    /// The request body's length (the pre-read body sent upstream).
+    pub(super) bytes_in: u64,
     pub(super) client: Option<std::net::SocketAddr>,
 }
 
@@ -89,7 +96,12 @@ pub async fn scope<F: Future>(request: F) -> (F::Output, Option<Detached>) {
 pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
     let req = session.req_header();
     // The cheap tests first: this runs for every request.
-    if req.method != Method::GET || ctx.pinned.as_ref().is_none_or(|p| p.via_query) || ctx.pool.is_none() {
+    let listen = req.method == Method::POST
+        && ctx.call.one.method == McpMethod::SubscriptionsListen
+        && ctx.call.batch.is_empty()
+        && ctx.body.is_some();
+    let get_stream = req.method == Method::GET && ctx.pinned.as_ref().is_some_and(|p| !p.via_query);
+    if !(listen || get_stream) || ctx.pool.is_none() {
         return false;
     }
     let plain_connection = req.headers.get_all(header::CONNECTION).iter().all(|v| {
@@ -97,15 +109,13 @@ pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
             v.split(',').map(str::trim).all(|t| t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("close"))
         })
     });
+    let asks_for_events = || {
+        req.headers.get_all(header::ACCEPT).iter().any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
+    };
     req.version == Version::HTTP_11
-        && !super::has_body(req)
         && plain_connection
         && !req.headers.contains_key(header::UPGRADE)
-        && req
-            .headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
+        && (listen || (!super::has_body(req) && asks_for_events()))
         && HANDOFF.try_with(|_| ()).is_ok()
 }
 
@@ -114,29 +124,51 @@ pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
 pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
     let state = &edge.state;
     let snap = Arc::clone(&ctx.snap);
-    let (Some(pool), Some(backend)) =
-        (ctx.pool.and_then(|i| snap.pools.get(i)), ctx.pinned.as_ref().map(|p| p.member.backend))
-    else {
-        return Ok(false);
+    let Some(pool) = ctx.pool.and_then(|i| snap.pools.get(i)) else { return Ok(false) };
+    let first = match &ctx.pinned {
+        Some(p) => Some(p.member.backend),
+        None => pool.select(&ctx.tried),
     };
-    let peer = super::bind(ctx, pool, backend);
-    let timeouts = ctx.timeouts.unwrap_or(pool.config.timeouts);
+    // No usable backend: Pingora's path answers it (fallback pools, 503).
+    let Some(mut backend) = first else { return Ok(false) };
+    if ctx.pinned.is_none() {
+        pool.retry.record_request();
+    }
 
     let mut req = session.req_header().clone();
     for name in HOP_BY_HOP {
         req.remove_header(name);
     }
+    let body = ctx.body.clone().unwrap_or_default();
+    let (upstream, timeouts) = loop {
+        let peer = super::bind(ctx, pool, backend);
+        let timeouts = ctx.timeouts.unwrap_or(pool.config.timeouts);
+        match CONNECTOR.new_stream(&peer).await {
+            Ok(s) => break (s, timeouts),
+            Err(e) => {
+                let e = failure::connect_failed(state, ctx, e);
+                match pool.select(&ctx.tried).filter(|_| e.retry()) {
+                    Some(next) => {
+                        tokio::time::sleep(pool.retry.backoff(ctx.tried.len())).await;
+                        backend = next;
+                    }
+                    None => return Err(e),
+                }
+            }
+        }
+    };
     edge.upstream_request_filter(session, &mut req, ctx).await?;
+    if !body.is_empty() {
+        req.insert_header(header::CONTENT_LENGTH, body.len())?;
+    }
     req.insert_header(header::CONNECTION, "close")?;
     let wire = http_req_header_to_wire(&req)
         .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "request target not sendable"))?;
 
-    let mut upstream = match CONNECTOR.new_stream(&peer).await {
-        Ok(s) => s,
-        Err(e) => return Err(failure::connect_failed(state, ctx, e)),
-    };
+    let mut upstream = upstream;
     let exchange = async {
         upstream.write_all(&wire).await.or_err(ErrorType::WriteError, "sending the stream request")?;
+        upstream.write_all(&body).await.or_err(ErrorType::WriteError, "sending the stream request")?;
         upstream.flush().await.or_err(ErrorType::WriteError, "sending the stream request")?;
         read_head(&mut upstream).await
     };
@@ -172,6 +204,7 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
     let mut stand_in = Ctx::new(Arc::clone(&snap));
     stand_in.detached = true;
     let ctx = Box::new(std::mem::replace(ctx, stand_in));
+    let req = session.req_header();
     let detached = Detached {
         state: Arc::clone(state),
         ctx,
@@ -181,8 +214,10 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
         length,
         idle: timeouts.idle,
         status: resp.status.as_u16(),
-        path: session.req_header().uri.path().to_owned(),
+        http_method: if req.method == Method::POST { "POST" } else { "GET" },
+        path: req.uri.path().to_owned(),
         client: session.client_addr().and_then(|a| a.as_inet()).copied(),
+        bytes_in: body.len() as u64,
     };
     HANDOFF.with(|slot| slot.replace(Some(detached)));
     Ok(true)
