@@ -244,6 +244,10 @@ pub struct LogSettings {
     pub level: String,
     /// One access-log line per request.
     pub access: bool,
+    /// Where access lines go; None: stderr.
+    pub access_file: Option<PathBuf>,
+    /// Requests at least this long are logged whatever their route's `access_sample`.
+    pub access_slow: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -421,6 +425,9 @@ pub struct RouteConfig {
     /// honoured only on a route that serves its pool.
     pub serves: Vec<usize>,
     pub auth: RouteAuth,
+    /// The fraction of successful requests that get an access line; errors, refusals and
+    /// slow requests always do.
+    pub access_sample: f64,
 }
 
 impl RouteConfig {

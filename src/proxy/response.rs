@@ -12,6 +12,7 @@ use super::affinity::{self, SESSION_HEADER};
 use super::ctx::Ctx;
 use super::sse_event::EndpointSniff;
 use crate::metrics::OpenStream;
+use crate::session::Fingerprint;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
@@ -20,6 +21,9 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
         // An id too long to wrap passes through raw: its follow-ups are then forwarded as
         // foreign ids, which is exact for one-backend pools and a backend 404 otherwise.
         if let Some(token) = token {
+            if ctx.pinned.is_none() {
+                ctx.new_session = Some(Fingerprint::of(&token));
+            }
             resp.insert_header(SESSION_HEADER, token)?;
         } else {
             tracing::debug!("backend session id too long to wrap; passed through");
