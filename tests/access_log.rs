@@ -242,7 +242,7 @@ fn the_access_file_is_reopened_on_sigusr1_after_a_rename_and_moved_by_a_reload()
         (logs.path().join("access.log"), logs.path().join("access.log.1"), logs.path().join("moved.log"));
     let log_conf = |f: &Path| format!("access_file = \"{}\"", f.display());
     let edge = Edge::start(&config(&mock, &log_conf(&file), ""));
-    edge.wait_log("SIGUSR1 reopens the access log");
+    edge.wait_log("SIGUSR1 handler ready");
 
     assert_eq!(send(&edge, "/mcp", "before", &[], CALL).status, 200);
     lines_of(|| read(&file), &["before"]);
