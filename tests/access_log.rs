@@ -228,6 +228,7 @@ fn an_access_file_that_cannot_be_written_is_a_config_error_with_its_place_and_fi
     assert!(err.contains("create its directory"), "the fix: {err}");
     let ok = check_with_access_file(dir.path(), &dir.path().join("a.log").display().to_string());
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(!dir.path().join("a.log").exists(), "check leaves no file behind (run as root, it would be root's)");
 }
 
 fn read(path: &Path) -> String {

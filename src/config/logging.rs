@@ -1,9 +1,10 @@
 //! Validation of `[log]`: the format, the level, and the access log's switch, destination and
-//! slow-request threshold. An `access_file` is opened for appending here (creating it, as
-//! start-up would), so a path the process cannot write is a config error with its place and
-//! fix, at start, in `mcp-edge check` and on reload, not a surprise after the swap.
+//! slow-request threshold. An `access_file` is checked for appending here, so a path the
+//! process cannot write is a config error with its place and fix, at start, in `mcp-edge check`
+//! and on reload, not a surprise after the swap.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::duration::{self, Zero};
@@ -39,8 +40,8 @@ fn access_file(file: &S<String>, c: &mut Collector<'_>) -> Option<PathBuf> {
         c.push(file.span(), field, "names no file; give a file path such as \"/var/log/mcp-edge/access.log\", or remove the key to log to stderr");
         return None;
     }
-    match crate::telemetry::sink::open(&path) {
-        Ok(_) => Some(path),
+    match writable(&path) {
+        Ok(()) => Some(path),
         Err(e) => {
             // The io error names the failure (not found, permission denied), never a value.
             c.push(
@@ -50,5 +51,20 @@ fn access_file(file: &S<String>, c: &mut Collector<'_>) -> Option<PathBuf> {
             );
             None
         }
+    }
+}
+
+/// Whether the process can append to `path`, leaving no file behind that was not there: a
+/// `mcp-edge check` run as root must not create a root-owned log the service cannot open.
+fn writable(path: &Path) -> io::Result<()> {
+    match std::fs::OpenOptions::new().append(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new().append(true).create_new(true).open(path)?;
+            // Ours alone (create_new): removing it undoes the probe.
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }

@@ -119,8 +119,11 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     if old.redis != new.redis {
         out.push("redis changed".into());
     }
-    if old.log != new.log {
-        out.push("log changed".into());
+    if old.log.access_file != new.log.access_file {
+        out.push("log.access_file changed".into());
+    }
+    if old.log.access_slow != new.log.access_slow {
+        out.push("log.access_slow changed".into());
     }
     out
 }
