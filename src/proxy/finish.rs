@@ -61,7 +61,7 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }
-    if !logged(ctx, x.status, error, elapsed) {
+    if !ctx.snap.config.log.access || !logged(ctx, x.status, error, elapsed) {
         return;
     }
     let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());

@@ -202,8 +202,9 @@ impl State {
     }
 }
 
+/// Whether the reload moves the access log (`[log] access` itself needs a restart).
 fn new_log_file(old: &Config, new: &Config) -> bool {
-    old.log.access_file != new.log.access_file
+    new.log.access && old.log.access_file != new.log.access_file
 }
 
 #[cfg(test)]
