@@ -253,4 +253,17 @@ mod tests {
         new.admin.listen = "127.0.0.1:1".parse().expect("addr");
         assert_eq!(non_reloadable(&old, &new), vec!["proxy.threads", "admin.listen"]);
     }
+
+    #[test]
+    fn the_access_log_file_reloads_and_the_log_format_does_not() {
+        let old = conf("");
+        let mut new = conf("");
+        new.log.access_file = Some("/var/log/mcp-edge/access.log".into());
+        new.log.access_slow = std::time::Duration::from_secs(5);
+        assert!(non_reloadable(&old, &new).is_empty());
+        assert!(new_log_file(&old, &new));
+        assert_eq!(changes(&old, &new), vec!["log.access_file changed", "log.access_slow changed"]);
+        new.log.format = crate::config::model::LogFormat::Json;
+        assert_eq!(non_reloadable(&old, &new), vec!["log.format"]);
+    }
 }
