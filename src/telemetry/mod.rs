@@ -7,6 +7,7 @@ mod access;
 pub mod reopen;
 mod sample;
 pub mod sink;
+mod timestamp;
 
 pub use access::{access, flush as flush_access, Access};
 pub use sample::sampled;
