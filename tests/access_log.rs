@@ -311,3 +311,25 @@ fn latency_histograms_observe_each_request_and_each_upstream_attempt_with_their_
         "the local reply made no attempt: {m}"
     );
 }
+
+#[test]
+fn a_legacy_sse_stream_and_its_posts_share_one_session_fingerprint() {
+    let mock = Mock::start_with("legacy", false, &["--legacy-sse"]);
+    let edge = Edge::start(&format!(
+        "{}[[route]]\nname = \"legacy\"\npath_prefix = \"/\"\npool = \"p\"\ninspect = \"never\"\n",
+        common::pool("p", &[&mock], "")
+    ));
+    let headers = [("Accept", "text/event-stream"), ("X-Request-Id", "sse-stream")];
+    let mut stream = common::http::Stream::open(edge.port, "GET", "/sse", &headers, b"");
+    let (event, _) = stream.next_event().expect("endpoint event");
+    let url = event.lines().find_map(|l| l.strip_prefix("data: ")).expect("data line").trim().to_owned();
+    let token = url.split_once("session_id=").map(|(_, t)| t.split('&').next().unwrap_or(t)).expect("a token");
+    assert_eq!(send(&edge, &url, "sse-post", &[], CALL).status, 202);
+    drop(stream);
+
+    let lines = lines_of(|| edge.log(), &["sse-stream", "sse-post"]);
+    let session = &lines["sse-post"]["session"];
+    assert_eq!(session.len(), 16, "{:?}", lines["sse-post"]);
+    assert_eq!(&lines["sse-stream"]["session"], session, "the stream that opened the session names it");
+    assert!(!edge.log().contains(token), "never the token");
+}

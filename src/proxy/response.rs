@@ -46,8 +46,18 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         return;
     };
     let chunk = body.take().unwrap_or_default();
-    match sniff.push(&chunk, end, |sid| affinity::wrap(state, ctx, sid)) {
+    let mut minted = None;
+    let wrap = |sid: &str| {
+        let token = affinity::wrap(state, ctx, sid);
+        // Once per legacy stream: its access line names the session it opened.
+        minted = token.as_deref().map(Fingerprint::of);
+        token
+    };
+    match sniff.push(&chunk, end, wrap) {
         Some(out) => *body = Some(Bytes::from(out)),
         None => ctx.endpoint_sniff = Some(sniff),
+    }
+    if minted.is_some() {
+        ctx.new_session = minted;
     }
 }
