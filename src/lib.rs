@@ -1,7 +1,8 @@
 //! mcp-edge: an MCP-aware edge proxy on Pingora.
 //!
 //! Layout, from the outside in:
-//! - [`server`] assembles the process: proxy service, [`admin`] listener, health loop, SIGHUP.
+//! - [`server`] assembles the process: proxy service, [`admin`] listener, health loop, SIGHUP (reload),
+//!   SIGUSR1 (reopen the access log).
 //! - [`downstream`] admits client connections (`max_connections`) and times their requests.
 //! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)

@@ -73,7 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(other) => anyhow::bail!("--log-format {other}: use text or json"),
         None => {}
     }
-    let _log = mcp_edge::telemetry::init(&log);
+    let _log = mcp_edge::telemetry::init(&log).context("log.access_file: cannot open it for appending")?;
     mcp_edge::fault::install_hook();
     if let Some(path) = mcp_edge::fault::injected_path() {
         tracing::warn!(path, "MCP_EDGE_FAULT_PATH is set: requests to this path panic on purpose (tests only)");

@@ -5,6 +5,13 @@
 //!
 //! Duration buckets (seconds) span 0.5 ms to 60 s: JSON answers sit at the low end, tool calls
 //! streamed over SSE may run for minutes and land in the top bucket.
+//!
+//! The MCP operation histograms follow the OpenTelemetry MCP semantic conventions
+//! (`mcp.server.operation.duration`, `mcp.client.operation.duration`, with the conventions'
+//! buckets, 10 ms to 300 s), under the registry's `mcp_edge_` prefix like every other metric.
+//! `request_duration_seconds` stays beside them: its finer low buckets (from 0.5 ms) are what
+//! the status page's p50/p99 and the `McpEdgeSlowRequests` rule read, and the conventions'
+//! first bucket (10 ms) would put every answered-from-memory request in one bucket.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -12,6 +19,52 @@ use prometheus::{
 
 const BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The OpenTelemetry MCP semantic conventions' buckets for operation durations (seconds).
+const MCP_BUCKETS: &[f64] = &[0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+
+/// Labels of the server-side MCP histograms (whole request, time to first byte).
+const SERVER_LABELS: &[&str] = &["route", "method", "tool", "status_class", "error_type"];
+/// Labels of the per-attempt upstream histogram.
+const CLIENT_LABELS: &[&str] = &["route", "pool", "method", "tool", "status_class", "error_type"];
+
+/// How an operation failed: the `error_type` label of the MCP histograms (the conventions'
+/// `error.type`), a fixed set so the label stays bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// It did not fail.
+    None,
+    /// An upstream connect, first-byte or idle timeout.
+    Timeout,
+    /// No connection to the backend could be made (refused, unreachable, TLS).
+    Connect,
+    /// The backend broke the exchange after the connection was made (reset, closed early,
+    /// a malformed response).
+    UpstreamError,
+    /// The backend answered with a 5xx status.
+    Upstream5xx,
+    /// No usable backend in the request's pools.
+    NoBackend,
+    /// mcp-edge answered itself: an invalid request, a limit, auth, no route.
+    Refused,
+    /// The client went away (or failed its side of the request) before the answer was complete.
+    ClientGone,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::None => "_none",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Connect => "connect",
+            ErrorType::UpstreamError => "upstream_error",
+            ErrorType::Upstream5xx => "upstream_5xx",
+            ErrorType::NoBackend => "no_backend",
+            ErrorType::Refused => "refused",
+            ErrorType::ClientGone => "client_gone",
+        }
+    }
+}
 
 /// Why the proxy answered a request itself instead of forwarding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +155,11 @@ pub struct Metrics {
     names: Vec<String>,
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
+    /// `mcp.server.operation.duration`: each request as its client sees it.
+    pub server_duration: HistogramVec,
+    /// `mcp.client.operation.duration`: each upstream attempt, retries observed separately.
+    pub client_duration: HistogramVec,
+    pub first_byte: HistogramVec,
     pub rejections: IntCounterVec,
     pub session_overrides: IntCounterVec,
     pub sessions_opened: IntCounterVec,
@@ -208,6 +266,26 @@ impl Metrics {
             &["route", "method"],
         )?;
         register(Box::new(duration.clone()))?;
+        let histogram = |name: &str, help: &str, labels: &[&str]| -> Result<HistogramVec, MetricsError> {
+            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(MCP_BUCKETS.to_vec()), labels)?;
+            register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let server_duration = histogram(
+            "mcp_server_operation_duration_seconds",
+            "MCP requests as their clients see them, from the request's start to its last response byte (OpenTelemetry mcp.server.operation.duration), by route, method, tool, status class and error type.",
+            SERVER_LABELS,
+        )?;
+        let client_duration = histogram(
+            "mcp_client_operation_duration_seconds",
+            "Upstream attempts, from connecting to the backend to the end of its response or the attempt's failure; each retry is one more (OpenTelemetry mcp.client.operation.duration), by route, pool, method, tool, status class and error type.",
+            CLIENT_LABELS,
+        )?;
+        let first_byte = histogram(
+            "time_to_first_byte_seconds",
+            "From the request's start to its response header going to the client, by route, method, tool, status class and error type.",
+            SERVER_LABELS,
+        )?;
         let upstream_healthy = IntGaugeVec::new(
             Opts::new("upstream_healthy", "1 when the backend passes its health check, else 0."),
             &["pool", "backend"],
@@ -267,6 +345,9 @@ impl Metrics {
             names,
             requests,
             duration,
+            server_duration,
+            client_duration,
+            first_byte,
             rejections,
             session_overrides,
             sessions_opened,
@@ -352,6 +433,18 @@ pub fn status_label(status: u16) -> &'static str {
         502 => "502",
         503 => "503",
         504 => "504",
+        0 => "0",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The status class label of the MCP histograms: `2xx` and so on, `0` when no status was sent.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
         0 => "0",
         100..=199 => "1xx",
         200..=299 => "2xx",

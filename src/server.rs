@@ -1,5 +1,5 @@
 //! Process assembly: the Pingora server with the proxy service, the admin service, the health
-//! loop and the SIGHUP reloader. Owns start-up checks (ports free, key readable) so a broken
+//! loop, the SIGHUP reloader and the SIGUSR1 access-log reopener. Owns start-up checks (ports free, key readable) so a broken
 //! start exits non-zero with a clear message instead of leaving a half-alive process.
 
 use std::net::{SocketAddr, TcpListener};
@@ -21,6 +21,7 @@ use crate::session::key::KeyError;
 use crate::session::{KeyRing, SessionKey};
 use crate::state::health_loop::HealthLoop;
 use crate::state::watch::ConfigWatcher;
+use crate::telemetry::reopen::Reopener;
 use crate::upgrade::Upgrader;
 
 use crate::state::{Snapshot, State};
@@ -87,6 +88,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     server.add_service(background_service("reload on SIGHUP", Reloader { state: Arc::clone(&state) }));
     let upgrade_sock = state.snapshot().config.proxy.upgrade_sock.clone().into();
     server.add_service(background_service("upgrade on SIGUSR2", Upgrader { upgrade_sock }));
+    server.add_service(background_service("reopen the access log on SIGUSR1", Reopener));
     tracing::info!(listen = ?listen, admin = %admin_addr, upgrade = opts.upgrade, "mcp-edge starting");
     server.run(RunArgs { shutdown_signal: Box::new(Signals) });
     tracing::info!("mcp-edge stopped");

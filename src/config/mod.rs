@@ -19,6 +19,7 @@ pub mod ip_filter;
 pub mod jwt_keys;
 pub mod limits;
 pub mod lint;
+pub mod logging;
 pub mod model;
 pub mod origins;
 pub mod policy;

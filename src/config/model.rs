@@ -245,6 +245,10 @@ pub struct LogSettings {
     pub level: String,
     /// One access-log line per request.
     pub access: bool,
+    /// Where access lines go; None: stderr.
+    pub access_file: Option<PathBuf>,
+    /// Requests at least this long are logged whatever their route's `access_sample`.
+    pub access_slow: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -424,6 +428,9 @@ pub struct RouteConfig {
     pub auth: RouteAuth,
     /// `[route.policy]`, compiled; None: every authenticated caller may call anything.
     pub policy: Option<PolicyConfig>,
+    /// The fraction of successful requests that get an access line; errors, refusals and
+    /// slow requests always do.
+    pub access_sample: f64,
 }
 
 impl RouteConfig {

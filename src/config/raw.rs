@@ -208,6 +208,10 @@ pub struct RawLog {
     pub format: Option<S<String>>,
     pub level: Option<S<String>>,
     pub access: Option<bool>,
+    /// Access lines go to this file instead of stderr (reopened on SIGUSR1).
+    pub access_file: Option<S<String>>,
+    /// Requests at least this long are logged whatever their route's `access_sample`.
+    pub access_slow: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -313,6 +317,8 @@ pub struct RawRoute {
     pub auth: Option<S<Vec<S<String>>>>,
     pub pass_token: Option<S<bool>>,
     pub public_url: Option<S<String>>,
+    /// The fraction of successful requests that get an access line (0 to 1).
+    pub access_sample: Option<S<f64>>,
     pub oauth: Option<S<RawOAuth>>,
     /// Who may call what on this route (checked in `config::policy`).
     pub policy: Option<S<RawPolicy>>,

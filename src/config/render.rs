@@ -45,7 +45,11 @@ pub fn to_json(c: &Config) -> Value {
             "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
         },
 
-        "log": { "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level, "access": c.log.access },
+        "log": {
+            "format": format!("{:?}", c.log.format).to_lowercase(), "level": c.log.level, "access": c.log.access,
+            "access_file": c.log.access_file.as_ref().map(|f| f.display().to_string()),
+            "access_slow_ms": c.log.access_slow.as_millis() as u64,
+        },
 
         "metrics": { "tools": c.tool_labels },
         "redis": c.redis.as_ref().map(|r| json!({
@@ -120,6 +124,7 @@ pub fn to_json(c: &Config) -> Value {
             "allowed_hosts": r.allowed_hosts,
             "ips": r.ips.render(),
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            "access_sample": r.access_sample,
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),
                 "tool": x.tool.as_ref().map(|g| g.as_pattern()),

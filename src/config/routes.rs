@@ -149,9 +149,21 @@ pub fn route(
         serves: Vec::new(),
         auth: RouteAuth::default(),
         policy: None,
+        access_sample: access_sample(raw.access_sample.as_ref(), &field("access_sample"), c),
     };
     route.serves = serves(&route);
     route
+}
+
+/// A ratio from 0 to 1; 1 (every line) when absent.
+fn access_sample(raw: Option<&S<f64>>, field: &str, c: &mut Collector<'_>) -> f64 {
+    let Some(ratio) = raw else { return 1.0 };
+    let r = *ratio.get_ref();
+    if !(0.0..=1.0).contains(&r) {
+        c.push(ratio.span(), field, "must be from 0 to 1: the fraction of successful requests logged (0.1 logs one in ten; errors, refusals and slow requests are always logged)");
+        return 1.0;
+    }
+    r
 }
 
 /// The pools a route may send to, as the proxy picks them: a rule's fallbacks apply only when

@@ -33,7 +33,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
             Zero::Allowed,
         ),
     };
-    let log = log_settings(&raw.log, c);
+    let log = super::logging::settings(&raw.log, c);
     let tool_labels = raw.metrics.tools.iter().flatten().map(|t| t.get_ref().clone()).collect();
 
     let mut pools = Vec::with_capacity(raw.pools.len());
@@ -185,22 +185,6 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
         ips: super::ip_filter::ip_filter(p.allow_ips.as_deref(), p.deny_ips.as_deref(), "proxy", c),
         tls: super::tls::listeners(&p.tls, &listen, c),
         listen,
-    }
-}
-
-fn log_settings(l: &RawLog, c: &mut Collector<'_>) -> LogSettings {
-    let format = match l.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
-        None | Some(("text", _)) => LogFormat::Text,
-        Some(("json", _)) => LogFormat::Json,
-        Some((_, span)) => {
-            c.push(span, "log.format", "unknown format; use \"text\" or \"json\"");
-            LogFormat::Text
-        }
-    };
-    LogSettings {
-        format,
-        level: l.level.as_ref().map_or("info".into(), |s| s.get_ref().clone()),
-        access: l.access.unwrap_or(true),
     }
 }
 

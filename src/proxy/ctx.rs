@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::attempt::Attempts;
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
 use super::sse_event::EndpointSniff;
@@ -16,7 +17,7 @@ use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
 use crate::metrics::{OpenStream, Reason};
-use crate::session::Member;
+use crate::session::{Fingerprint, Member};
 use crate::state::Snapshot;
 
 /// A request bound to the backend holding its session.
@@ -62,6 +63,15 @@ pub struct Ctx {
     /// A response header came from upstream: from here on nothing may be resent.
     pub header_seen: bool,
     pub reason: Option<Reason>,
+    /// The JSON-RPC error code of a reply mcp-edge made itself (none when the reply had no
+    /// JSON-RPC body).
+    pub rpc_code: Option<i32>,
+    /// The `[[limit]]` that refused the request.
+    pub limit: Option<String>,
+    /// Upstream attempts made (for the client-side histogram and the access line).
+    pub attempts: Attempts,
+    /// The fingerprint of a session token minted for this request's response (a new session).
+    pub new_session: Option<Fingerprint>,
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
     /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
@@ -102,6 +112,10 @@ impl Ctx {
             header_seen: false,
 
             reason: None,
+            rpc_code: None,
+            limit: None,
+            attempts: Attempts::default(),
+            new_session: None,
             guards: Vec::new(),
             endpoint_sniff: None,
             request_id: String::new(),

@@ -37,6 +37,7 @@ pub const MAX_RETRIES: usize = 2;
 /// `fail_to_connect`: nothing reached the backend.
 pub fn connect_failed(state: &State, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Error> {
     record(state, ctx, false);
+    super::attempt::connect_failed(state, ctx, &e);
     // Whether to retry is decided here alone (Pingora may mark connect errors retryable).
     e.set_retry(false);
     if ctx.pinned.is_none() && try_again(state, ctx) {
@@ -57,6 +58,7 @@ pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Erro
     if timed_out || (e.esource() == &ErrorSource::Upstream && !client_reused) {
         record(state, ctx, false);
     }
+    super::attempt::failed(state, ctx, &e);
     let replayable = !session.as_ref().retry_buffer_truncated();
     // The backend's fault (not a client that went away), before any of its answer was used.
     let upstream_fault = timed_out || e.esource() == &ErrorSource::Upstream;

@@ -1,12 +1,17 @@
 //! The one place a finished request is counted and logged, whether Pingora served it to the
-//! end or it ended as a detached event stream ([`super::stream`]).
+//! end or it ended as a detached event stream ([`super::stream`]): its counters and latency
+//! histograms, the end of an upstream attempt still open ([`super::attempt`]), and its access
+//! line, unless the route samples successful lines and this one is left out.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use pingora::proxy::Session;
 
+use super::attempt;
 use super::ctx::Ctx;
-use crate::metrics::status_label;
+use crate::metrics::{status_class, status_label, ErrorType};
+use crate::session::Fingerprint;
 use crate::state::State;
 use crate::telemetry::{self, Access};
 
@@ -39,16 +44,29 @@ impl<'a> Exchange<'a> {
 
 pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     let elapsed = ctx.start.elapsed();
+    let secs = elapsed.as_secs_f64();
     let route = ctx.route_name();
     let method = ctx.call.one.method.as_str();
     let tool = ctx.tool_label();
+    let error = attempt::outcome(ctx, x.status);
     let m = &state.metrics;
     m.requests.with_label_values(&[route, method, tool, status_label(x.status)]).inc();
-    m.duration.with_label_values(&[route, method]).observe(elapsed.as_secs_f64());
+    m.duration.with_label_values(&[route, method]).observe(secs);
+    let labels = [route, method, tool, status_class(x.status), error.as_str()];
+    m.server_duration.with_label_values(&labels).observe(secs);
+    if let Some(responded) = ctx.responded {
+        m.first_byte.with_label_values(&labels).observe(responded.saturating_duration_since(ctx.start).as_secs_f64());
+    }
+    attempt::close(state, ctx);
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }
+    if !ctx.snap.config.log.access || !logged(ctx, x.status, error, elapsed) {
+        return;
+    }
     let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
+    // Hashed only for a line that is written: a fingerprint costs a SHA-256.
+    let session = ctx.pinned.as_ref().map(|p| Fingerprint::of(&p.token)).or(ctx.new_session);
     telemetry::access(&Access {
         request_id: &ctx.request_id,
         identity: ctx.identity.as_deref().map_or("", |i| i.id.as_str()),
@@ -67,5 +85,22 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
         duration_us: elapsed.as_micros() as u64,
         reason: ctx.reason.map(|r| r.as_str()),
         era: ctx.call.era.as_str(),
+        attempts: ctx.attempts.count,
+        rpc_code: ctx.rpc_code,
+        limit: ctx.limit.as_deref().unwrap_or(""),
+        session: session.as_ref().map_or("", Fingerprint::as_str),
+        trace_id: "",
     });
+}
+
+/// Whether the request gets an access line: every one that failed, was refused, answered 4xx
+/// or 5xx or took `[log] access_slow` or longer; of the rest, the route's `access_sample`.
+fn logged(ctx: &Ctx, status: u16, error: ErrorType, elapsed: Duration) -> bool {
+    let ratio = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).map_or(1.0, |r| r.access_sample);
+    ratio >= 1.0
+        || error != ErrorType::None
+        || ctx.reason.is_some()
+        || status >= 400
+        || elapsed >= ctx.snap.config.log.access_slow
+        || telemetry::sampled(&ctx.request_id, ratio)
 }

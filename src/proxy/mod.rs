@@ -4,6 +4,7 @@
 //! `reply` (every local answer), `finish` (count and log once).
 
 pub mod affinity;
+pub mod attempt;
 pub mod body;
 pub mod ctx;
 pub mod failure;
@@ -204,6 +205,7 @@ impl ProxyHttp for Edge {
 
     async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
+        attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());
         resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
         response::headers(&self.state, session, resp, ctx)
@@ -309,7 +311,7 @@ fn bind(ctx: &mut Ctx, pool: &crate::upstream::Pool, addr: std::net::SocketAddr)
     ctx.backend = Some(addr);
     ctx.timeouts = Some(timeouts);
     ctx.first_byte = None;
-
+    attempt::begin(ctx);
     pool.peer(addr, &timeouts)
 }
 

@@ -174,6 +174,8 @@ pub async fn limited(session: &mut Session, ctx: &mut Ctx, limited: &Limited) ->
         };
         error_body(Some(id), RpcCode::ServerError, &message)
     });
+    ctx.rpc_code = body.as_ref().map(|_| RpcCode::ServerError as i32);
+    ctx.limit = Some(limited.limit.clone());
     tracing::debug!(limit = %limited.limit, status, retry_after, "limited");
     write(session, ctx, status, Some(("Retry-After", &retry_after.to_string())), body).await
 }
@@ -188,6 +190,7 @@ pub async fn unauthorized(session: &mut Session, ctx: &mut Ctx, denied: Denied, 
         Denied::Missing | Denied::Invalid => (401, "Unauthorized: send a valid credential for this route"),
     };
     let body = error_body(ctx.call.one.id.as_deref(), RpcCode::InvalidRequest, message);
+    ctx.rpc_code = Some(RpcCode::InvalidRequest as i32);
     tracing::debug!(status, route = ctx.route_name(), "unauthenticated");
     write(session, ctx, status, Some(("WWW-Authenticate", challenge)), Some(body)).await
 }
@@ -241,6 +244,7 @@ pub async fn document(session: &mut Session, ctx: &mut Ctx, doc: &str) -> Result
 /// Writes `reject` to the client and records why. Returns `Ok(true)`: "already responded".
 pub async fn send(session: &mut Session, ctx: &mut Ctx, reject: Reject) -> Result<bool> {
     ctx.reason = Some(reject.reason);
+    ctx.rpc_code = Some(reject.code as i32);
     let body = error_body(ctx.call.one.id.as_deref(), reject.code, reject.message);
     tracing::debug!(status = reject.status, reason = reject.reason.as_str(), "local reply");
     write(session, ctx, reject.status, None, Some(body)).await

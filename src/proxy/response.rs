@@ -12,6 +12,7 @@ use super::affinity::{self, SESSION_HEADER};
 use super::ctx::Ctx;
 use super::sse_event::EndpointSniff;
 use crate::metrics::OpenStream;
+use crate::session::Fingerprint;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
@@ -20,6 +21,9 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
         // An id too long to wrap passes through raw: its follow-ups are then forwarded as
         // foreign ids, which is exact for one-backend pools and a backend 404 otherwise.
         if let Some(token) = token {
+            if ctx.pinned.is_none() {
+                ctx.new_session = Some(Fingerprint::of(&token));
+            }
             resp.insert_header(SESSION_HEADER, token)?;
         } else {
             tracing::debug!("backend session id too long to wrap; passed through");
@@ -42,8 +46,18 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         return;
     };
     let chunk = body.take().unwrap_or_default();
-    match sniff.push(&chunk, end, |sid| affinity::wrap(state, ctx, sid)) {
+    let mut minted = None;
+    let wrap = |sid: &str| {
+        let token = affinity::wrap(state, ctx, sid);
+        // Once per legacy stream: its access line names the session it opened.
+        minted = token.as_deref().map(Fingerprint::of);
+        token
+    };
+    match sniff.push(&chunk, end, wrap) {
         Some(out) => *body = Some(Bytes::from(out)),
         None => ctx.endpoint_sniff = Some(sniff),
+    }
+    if minted.is_some() {
+        ctx.new_session = minted;
     }
 }

@@ -6,10 +6,12 @@
 //! A token carries a list of members so one client session can later stand for several
 //! upstream sessions (federation); today every token has exactly one.
 
+pub mod fingerprint;
 pub mod key;
 pub mod ring;
 pub mod token;
 
+pub use fingerprint::Fingerprint;
 pub use key::SessionKey;
 pub use ring::KeyRing;
 

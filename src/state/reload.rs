@@ -20,12 +20,16 @@ pub enum ReloadError {
     Pool(#[from] crate::upstream::PoolError),
     #[error("{0}")]
     Key(#[from] crate::session::key::KeyError),
+    #[error("cannot open the new log.access_file ({0}); the access log stays where it was")]
+    AccessLog(std::io::Error),
 }
 
 /// Fields that only take effect at start-up.
 pub fn non_reloadable(old: &Config, new: &Config) -> Vec<&'static str> {
     let (o, n) = (&old.proxy, &new.proxy);
-    let checks: [(&'static str, bool); 8] = [
+    let (ol, nl) = (&old.log, &new.log);
+    // The access log's file and slow threshold are reloadable; the rest of `[log]` is not.
+    let checks: [(&'static str, bool); 10] = [
         ("proxy.listen", o.listen != n.listen),
         ("proxy.threads", o.threads != n.threads),
         ("proxy.grace_period", o.grace_period != n.grace_period),
@@ -33,7 +37,9 @@ pub fn non_reloadable(old: &Config, new: &Config) -> Vec<&'static str> {
         ("proxy.pid_file", o.pid_file != n.pid_file),
         ("proxy.upgrade_sock", o.upgrade_sock != n.upgrade_sock),
         ("admin.listen", old.admin.listen != new.admin.listen),
-        ("log", old.log != new.log),
+        ("log.format", ol.format != nl.format),
+        ("log.level", ol.level != nl.level),
+        ("log.access", ol.access != nl.access),
     ];
     checks.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
 }
@@ -113,6 +119,12 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     if old.redis != new.redis {
         out.push("redis changed".into());
     }
+    if old.log.access_file != new.log.access_file {
+        out.push("log.access_file changed".into());
+    }
+    if old.log.access_slow != new.log.access_slow {
+        out.push("log.access_slow changed".into());
+    }
     out
 }
 
@@ -179,12 +191,20 @@ impl State {
         }
         while probes.join_next().await.is_some() {}
         let generation = next.generation;
+        if new_log_file(&current.config, &next.config) {
+            crate::telemetry::sink::set(next.config.log.access_file.as_deref()).map_err(ReloadError::AccessLog)?;
+        }
         if let Some(keys) = keys {
             self.keys.store(Arc::new(keys));
         }
         self.swap(next);
         Ok((generation, changes))
     }
+}
+
+/// Whether the reload moves the access log (`[log] access` itself needs a restart).
+fn new_log_file(old: &Config, new: &Config) -> bool {
+    new.log.access && old.log.access_file != new.log.access_file
 }
 
 #[cfg(test)]
@@ -232,5 +252,18 @@ mod tests {
         new.proxy.threads = 8;
         new.admin.listen = "127.0.0.1:1".parse().expect("addr");
         assert_eq!(non_reloadable(&old, &new), vec!["proxy.threads", "admin.listen"]);
+    }
+
+    #[test]
+    fn the_access_log_file_reloads_and_the_log_format_does_not() {
+        let old = conf("");
+        let mut new = conf("");
+        new.log.access_file = Some("/var/log/mcp-edge/access.log".into());
+        new.log.access_slow = std::time::Duration::from_secs(5);
+        assert!(non_reloadable(&old, &new).is_empty());
+        assert!(new_log_file(&old, &new));
+        assert_eq!(changes(&old, &new), vec!["log.access_file changed", "log.access_slow changed"]);
+        new.log.format = crate::config::model::LogFormat::Json;
+        assert_eq!(non_reloadable(&old, &new), vec!["log.format"]);
     }
 }

@@ -1,6 +1,7 @@
 //! The access log: one line per finished request, formatted by hand into a reused per-thread
 //! buffer (no `fmt` machinery, no allocation) and appended to one shared buffer. The buffer is
-//! written to stderr by whichever request fills it past 32 KiB, and by [`flush`], which the
+//! written out ([`super::sink`]: stderr or `[log] access_file`) by whichever request fills it
+//! past 32 KiB, and by [`flush`], which the
 //! health loop calls every 200 ms: no thread is woken per line and there is one write(2) per
 //! batch. (A writer thread woken per line, pinned to the proxy's core, cost 15x on the p99 at
 //! 5k req/s.) Lines are never dropped. Text lines are `key=value` pairs; JSON lines are one
@@ -10,11 +11,9 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, OnceLock};
 
-use std::sync::Mutex;
-
+use super::timestamp::write as timestamp;
 use crate::config::model::LogFormat;
 
 /// Written out once this much is buffered (or at the next periodic flush).
@@ -41,8 +40,7 @@ pub fn flush() {
 }
 
 fn write_out(batch: &[u8]) {
-    // Nowhere left to report a failing stderr; the proxy keeps serving.
-    let _ = std::io::stderr().lock().write_all(batch);
+    super::sink::write(batch);
 }
 
 /// What one finished request looked like; logged once, in the proxy's `logging` phase.
@@ -68,6 +66,17 @@ pub struct Access<'a> {
     pub bytes_out: u64,
     pub reason: Option<&'static str>,
     pub era: &'static str,
+    /// Upstream attempts made, retries included (0: none was).
+    pub attempts: u8,
+    /// The JSON-RPC error code of a reply mcp-edge made itself.
+    pub rpc_code: Option<i32>,
+    /// The `[[limit]]` that refused the request; empty when none did.
+    pub limit: &'a str,
+    /// The session's fingerprint (`crate::session::Fingerprint`, never the token); empty when
+    /// the request had no session.
+    pub session: &'a str,
+    /// The W3C trace id; empty until requests are traced.
+    pub trace_id: &'a str,
 }
 
 pub fn access(a: &Access<'_>) {
@@ -103,26 +112,38 @@ fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     } else {
         quoted(buf, a.identity);
     }
-    write!(buf, " method={} path=", a.http_method)?;
+    write!(buf, " session={} method={} path=", or_dash(a.session), a.http_method)?;
     quoted(buf, a.path);
-    write!(buf, " mcp={} tool={} era={} status={} ", a.mcp_method, a.tool, a.era, a.status)?;
-    match a.upstream {
-        Some(u) => write!(buf, "upstream={u}")?,
-        None => buf.extend_from_slice(b"upstream=-"),
+    write!(buf, " mcp={} tool={} era={} status={} rpc=", a.mcp_method, a.tool, a.era, a.status)?;
+    match a.rpc_code {
+        Some(code) => write!(buf, "{code}")?,
+        None => buf.push(b'-'),
     }
+    match a.upstream {
+        Some(u) => write!(buf, " upstream={u}")?,
+        None => buf.extend_from_slice(b" upstream=-"),
+    }
+    write!(buf, " attempts={}", a.attempts)?;
     match a.client {
         Some(c) => write!(buf, " client={c}")?,
         None => buf.extend_from_slice(b" client=-"),
     }
-    writeln!(
+    write!(
         buf,
-        " us={} ttfb_us={} in={} out={} reason={}",
+        " us={} ttfb_us={} in={} out={} reason={} limit=",
         a.duration_us,
         a.ttfb_us,
         a.bytes_in,
         a.bytes_out,
         a.reason.unwrap_or("-")
-    )
+    )?;
+    // Limit names come from config: quoted like the identity.
+    if a.limit.is_empty() {
+        buf.push(b'-');
+    } else {
+        quoted(buf, a.limit);
+    }
+    writeln!(buf, " trace_id={}", or_dash(a.trace_id))
 }
 
 fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
@@ -135,20 +156,26 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     buf.extend_from_slice(br#","pool":"#);
     quoted(buf, a.pool);
     buf.extend_from_slice(br#","identity":"#);
-    if a.identity.is_empty() {
-        buf.extend_from_slice(b"null");
-    } else {
-        quoted(buf, a.identity);
-    }
+    quoted_or_null(buf, a.identity);
+    buf.extend_from_slice(br#","session":"#);
+    quoted_or_null(buf, a.session);
+    buf.extend_from_slice(br#","trace_id":"#);
+    quoted_or_null(buf, a.trace_id);
     write!(buf, r#","http_method":"{}","path":"#, a.http_method)?;
     quoted(buf, a.path);
     write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
     quoted(buf, a.tool);
-    write!(buf, r#","era":"{}","status":{},"upstream":"#, a.era, a.status)?;
+    write!(buf, r#","era":"{}","status":{},"rpc_code":"#, a.era, a.status)?;
+    match a.rpc_code {
+        Some(code) => write!(buf, "{code}")?,
+        None => buf.extend_from_slice(b"null"),
+    }
+    buf.extend_from_slice(br#","upstream":"#);
     match a.upstream {
         Some(u) => write!(buf, r#""{u}""#)?,
         None => buf.extend_from_slice(b"null"),
     }
+    write!(buf, r#","attempts":{}"#, a.attempts)?;
     match a.client {
         Some(c) => write!(buf, r#","client":"{c}""#)?,
         None => buf.extend_from_slice(br#","client":null"#),
@@ -159,10 +186,12 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
         a.duration_us, a.ttfb_us, a.bytes_in, a.bytes_out
     )?;
     match a.reason {
-        Some(r) => write!(buf, r#""{r}"}}"#)?,
-        None => buf.extend_from_slice(b"null}"),
+        Some(r) => write!(buf, r#""{r}""#)?,
+        None => buf.extend_from_slice(b"null"),
     }
-    buf.push(b'\n');
+    buf.extend_from_slice(br#","limit":"#);
+    quoted_or_null(buf, a.limit);
+    buf.extend_from_slice(b"}\n");
     Ok(())
 }
 
@@ -174,40 +203,20 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
+/// A JSON string literal, or `null` for an empty one.
+fn quoted_or_null(buf: &mut Vec<u8>, s: &str) {
+    if s.is_empty() {
+        buf.extend_from_slice(b"null");
+    } else {
+        quoted(buf, s);
+    }
+}
+
 /// A JSON string literal (quotes included).
 fn quoted(buf: &mut Vec<u8>, s: &str) {
     if serde_json::to_writer(&mut *buf, s).is_err() {
         buf.extend_from_slice(b"\"?\"");
     }
-}
-
-/// RFC 3339 UTC with milliseconds, from the Unix clock by civil-date arithmetic.
-fn timestamp(buf: &mut Vec<u8>) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        buf,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    );
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -233,15 +242,12 @@ mod tests {
             bytes_out: 318,
             reason: None,
             era: "legacy",
+            attempts: 2,
+            rpc_code: Some(-32600),
+            limit: "per \"client\"",
+            session: "ba7816bf8f01cfea",
+            trace_id: "",
         }
-    }
-
-    #[test]
-    fn civil_dates_are_right() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
@@ -251,7 +257,9 @@ mod tests {
         let line = String::from_utf8(buf).expect("utf8");
         assert_eq!(line.matches('\n').count(), 1, "one line, the path's newline escaped: {line}");
         assert!(line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#), "{line}");
-        assert!(line.contains(r#" identity="ci-bot" method=POST"#), "{line}");
+        assert!(line.contains(r#" identity="ci-bot" session=ba7816bf8f01cfea method=POST"#), "{line}");
+        assert!(line.contains(" status=200 rpc=-32600 upstream=127.0.0.1:9001 attempts=2 client=-"), "{line}");
+        assert!(line.ends_with(" limit=\"per \\\"client\\\"\" trace_id=-\n"), "{line}");
         let mut buf = Vec::new();
         json(&mut buf, &sample()).expect("json");
         let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
@@ -260,5 +268,10 @@ mod tests {
             (Some(200), Some("/mcp\"x\ny"), true)
         );
         assert!(v["timestamp"].as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z')));
+        assert_eq!(
+            (v["attempts"].as_u64(), v["rpc_code"].as_i64(), v["limit"].as_str(), v["session"].as_str()),
+            (Some(2), Some(-32600), Some("per \"client\""), Some("ba7816bf8f01cfea"))
+        );
+        assert!(v["trace_id"].is_null() && v["reason"].is_null(), "{v}");
     }
 }

@@ -1,10 +1,16 @@
 //! Logging set-up (text or JSON, level from config unless `RUST_LOG` says otherwise) and the
-//! access log ([`access`]): one line per finished request. Both go through one background
-//! writer. Session ids, tokens and bodies are never logged.
+//! access log ([`access`]): one line per finished request, to stderr or `[log] access_file`
+//! ([`sink`], reopened on SIGUSR1 by [`reopen`]), sampled per route ([`sample`]). Session ids,
+//! tokens and bodies are never logged.
 
 mod access;
+pub mod reopen;
+mod sample;
+pub mod sink;
+mod timestamp;
 
 pub use access::{access, flush as flush_access, Access};
+pub use sample::sampled;
 
 use tracing_subscriber::EnvFilter;
 
@@ -33,8 +39,9 @@ fn filter(level: &str, rust_log: Option<&str>) -> EnvFilter {
 
 /// Installs the subscriber for operational logs (rare: start, reloads, faults), written by a
 /// background thread through a buffer and never dropped. Access lines bypass it (see
-/// [`access`]): they are batched without waking a thread per line.
-pub fn init(log: &LogSettings) -> LogGuard {
+/// [`access`]): they are batched without waking a thread per line. Fails only when
+/// `access_file` cannot be opened.
+pub fn init(log: &LogSettings) -> std::io::Result<LogGuard> {
     use std::io::IsTerminal;
     // pingora_proxy is off: in mcp-edge every line it can log is either already reported by
     // mcp-edge (`fail_to_proxy` logs proxy failures once; retries are counted) or about a
@@ -48,6 +55,7 @@ pub fn init(log: &LogSettings) -> LogGuard {
         .thread_name("mcp-edge log")
         .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     if log.access {
+        sink::set(log.access_file.as_deref())?;
         access::install(log.format);
     }
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
@@ -56,7 +64,7 @@ pub fn init(log: &LogSettings) -> LogGuard {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    LogGuard(guard)
+    Ok(LogGuard(guard))
 }
 
 #[cfg(test)]
