@@ -148,6 +148,7 @@ pub fn route(
         idempotent_tools: raw.idempotent_tools.iter().map(|t| Glob::new(t.get_ref())).collect(),
         serves: Vec::new(),
         auth: RouteAuth::default(),
+        headers: HeaderRules::default(),
     };
     route.serves = serves(&route);
     route

@@ -29,6 +29,7 @@ fn route(origins: Origins) -> RouteConfig {
         needs_call: false,
         serves: vec![0],
         auth: Default::default(),
+        headers: Default::default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One immutable view of the config and everything compiled from it: router, pools, tool
 //! labels. Built before it is swapped in; pools whose config did not change are carried over
-//! from the previous snapshot so their health state survives a reload.
+//! from the previous snapshot (and pools whose credentials or header rules alone changed keep
+//! their state) so their health and circuit state survives a reload.
 
 use std::sync::Arc;
 
@@ -62,9 +63,12 @@ impl Snapshot {
         });
         let mut pools = Vec::with_capacity(config.pools.len());
         for pc in &config.pools {
-            let reused = previous.and_then(|p| p.pools.iter().find(|old| old.config == *pc));
-            pools.push(match reused {
-                Some(old) => Arc::clone(old),
+            // Unchanged: the same pool. Only credentials or header rules changed: a new pool
+            // carrying the old one's health, circuit and retry state.
+            let kept = previous.and_then(|p| p.pools.iter().find(|old| old.config.same_connections(pc)));
+            pools.push(match kept {
+                Some(old) if old.config == *pc => Arc::clone(old),
+                Some(old) => Arc::new(Pool::carry(old, pc)),
                 None => Arc::new(Pool::new(pc)?),
             });
         }

@@ -1,0 +1,156 @@
+//! The headers the proxy adds and removes between client and backend, per request, in one
+//! documented order. To the backend, after the client's headers lost their hop-by-hop and
+//! credential headers (`upstream_request_filter`):
+//! 1. the route's `forward_identity` (its headers removed, then set from the identity), then
+//!    the route's `[route.headers]` (remove, set, add);
+//! 2. the same for the pool the request goes to;
+//! 3. the pool's credentials, last, so they always win.
+//!
+//! To the client: the pool's `response_remove`/`response_set`, then the route's (the route
+//! is nearer the client, so it has the last word). Compiled rules come from
+//! `config::header_model`; this module only applies them. Detached SSE streams go through the
+//! same filters, so the same headers apply there.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use http::{HeaderName, HeaderValue};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::{Error, ErrorType, Result};
+use sha2::Sha256;
+
+use super::ctx::Ctx;
+use crate::auth::identity::Identity;
+use crate::config::model::{encode, ForwardIdentity, HeaderOp, HeaderRules, Signer};
+
+/// The request to the backend: route rules, pool rules, pool credentials.
+pub fn upstream(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
+    let identity = ctx.identity.as_deref();
+    if let Some(route) = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)) {
+        to_backend(req, &route.headers, identity)?;
+    }
+    if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
+        to_backend(req, &pool.config.headers, identity)?;
+        for c in &pool.config.credentials {
+            // Replaces every value the client sent under this name, in any case.
+            req.insert_header(&c.header, c.value.expose().clone())?;
+        }
+    }
+    Ok(())
+}
+
+/// The response to the client: pool rules, then route rules.
+pub fn downstream(resp: &mut ResponseHeader, ctx: &Ctx) -> Result<()> {
+    let identity = ctx.identity.as_deref();
+    if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
+        apply(resp, &pool.config.headers.response, identity)?;
+    }
+    if let Some(route) = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)) {
+        apply(resp, &route.headers.response, identity)?;
+    }
+    Ok(())
+}
+
+/// One level's rules on the request: identity headers, then transforms.
+pub fn to_backend(req: &mut RequestHeader, rules: &HeaderRules, identity: Option<&Identity>) -> Result<()> {
+    if let Some(f) = &rules.identity {
+        forward(req, f, identity, unix_now())?;
+    }
+    apply(req, &rules.request, identity)
+}
+
+fn apply<H: Headers>(h: &mut H, ops: &[HeaderOp], identity: Option<&Identity>) -> Result<()> {
+    for op in ops {
+        match op {
+            HeaderOp::Remove(name) => h.remove(name),
+            HeaderOp::Set(name, template) => {
+                h.remove(name);
+                if let Some(v) = template.render(identity) {
+                    h.insert(name, v)?;
+                }
+            }
+            HeaderOp::Add(name, template) => {
+                if let Some(v) = template.render(identity) {
+                    h.append(name, v)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The identity as headers: the client's versions removed first, always; then set when the
+/// request has an identity, with the signature over what was set.
+pub fn forward(req: &mut RequestHeader, f: &ForwardIdentity, identity: Option<&Identity>, now: u64) -> Result<()> {
+    for name in f.names() {
+        req.remove_header(name);
+    }
+    let Some(identity) = identity else { return Ok(()) };
+    let mut id = String::with_capacity(identity.id.len());
+    encode(&identity.id, &mut id);
+    let mut tenant = String::new();
+    if let Some(t) = &identity.tenant {
+        encode(t, &mut tenant);
+    }
+    if let Some(s) = &f.sign {
+        req.insert_header(&s.header, signature(s, &id, &tenant, now)?)?;
+        req.insert_header(&s.timestamp, value(now.to_string())?)?;
+    }
+    if let (Some(name), Some(_)) = (&f.tenant, &identity.tenant) {
+        req.insert_header(name, value(tenant)?)?;
+    }
+    if let Some(name) = &f.id {
+        req.insert_header(name, value(id)?)?;
+    }
+    Ok(())
+}
+
+/// Lowercase hex HMAC-SHA256 of `v1\n<id>\n<tenant>\n<unix seconds>`: the header values as
+/// sent (percent-encoded; an absent tenant is empty). The README shows a backend's check.
+pub fn signature(s: &Signer, id: &str, tenant: &str, now: u64) -> Result<HeaderValue> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(s.key.expose())
+        .map_err(|_| Error::explain(ErrorType::InternalError, "identity signing key unusable"))?;
+    for part in [b"v1\n".as_slice(), id.as_bytes(), b"\n", tenant.as_bytes(), b"\n", now.to_string().as_bytes()] {
+        mac.update(part);
+    }
+    value(crate::config::hex(&mac.finalize().into_bytes()))
+}
+
+fn value(text: String) -> Result<HeaderValue> {
+    HeaderValue::try_from(text).map_err(|_| Error::explain(ErrorType::InternalError, "identity header value"))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What `apply` needs of a request or response header (Pingora's two types share no trait).
+trait Headers {
+    fn remove(&mut self, name: &HeaderName);
+    fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()>;
+    fn append(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()>;
+}
+
+impl Headers for RequestHeader {
+    fn remove(&mut self, name: &HeaderName) {
+        self.remove_header(name);
+    }
+    fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()> {
+        self.insert_header(name, value)
+    }
+    fn append(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()> {
+        self.append_header(name, value).map(|_| ())
+    }
+}
+
+impl Headers for ResponseHeader {
+    fn remove(&mut self, name: &HeaderName) {
+        self.remove_header(name);
+    }
+    fn insert(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()> {
+        self.insert_header(name, value)
+    }
+    fn append(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()> {
+        self.append_header(name, value).map(|_| ())
+    }
+}
