@@ -74,13 +74,14 @@ fn a_rotated_file_applies_on_reload_and_keeps_the_circuit_state() {
     write_secret(dir.path(), "new-secret");
     edge.rewrite(&body(&file), &Opts::default());
     reload(&edge);
+    // Before any request: a rebuilt pool would show a closed circuit until traffic hit it.
+    let after = backend_status(&edge, DEAD_BACKEND);
+    assert_eq!(after["circuit"], before["circuit"], "circuit state survives: {after}");
+    assert_eq!(after["ejections"], before["ejections"], "ejections survive: {after}");
     let n = b.rec.count();
     assert_eq!(post(&edge, &[]).status, 200);
     let last = b.rec.wait_count(n + 1).pop().expect("a request");
     assert_eq!(last.header_all(HEADER), vec!["new-secret"], "the rotated credential is sent");
-    let after = backend_status(&edge, DEAD_BACKEND);
-    assert_eq!(after["circuit"], before["circuit"], "circuit state survives: {after}");
-    assert_eq!(after["ejections"], before["ejections"], "ejections survive: {after}");
     let changes = get(edge.admin, "/status").json()["config"]["last_changes"].to_string();
     assert!(changes.contains("pool main credentials or headers changed"), "{changes}");
     assert!(!changes.contains("secret"), "{changes}");
@@ -113,6 +114,26 @@ fn mcp_health_checks_send_the_credential() {
 #[test]
 fn http_health_checks_send_the_credential() {
     healthy_only_with_the_credential("http");
+}
+
+#[test]
+fn health_checks_send_a_rotated_credential_after_reload() {
+    let mock = Mock::start_with("strict", false, &["--require-header", &format!("{HEADER}=second")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_secret(dir.path(), "first");
+    let body = format!(
+        "[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n[pool.health]\ncheck = \"mcp\"\ninterval = \"200ms\"\n{}\n{}",
+        mock.addr(),
+        credential(&file),
+        route("")
+    );
+    let edge = Edge::start(&body);
+    assert_eq!(backend_status(&edge, &mock.addr())["healthy"], false, "the backend refuses the first credential");
+    write_secret(dir.path(), "second");
+    reload(&edge);
+    wait_until("the probes to send the rotated credential", Duration::from_secs(5), || {
+        backend_status(&edge, &mock.addr())["healthy"] == true
+    });
 }
 
 #[test]
