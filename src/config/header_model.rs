@@ -100,7 +100,9 @@ enum Part {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("names an unknown field; only {{identity.id}} and {{identity.tenant}} exist (write {{{{ for a literal brace)")]
+    #[error(
+        "names an unknown field; only {{identity.id}} and {{identity.tenant}} exist (write {{{{ for a literal brace)"
+    )]
     UnknownField,
     #[error("has an unmatched brace; close the placeholder, or write {{{{ or }}}} for a literal brace")]
     Unclosed,

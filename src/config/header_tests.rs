@@ -30,7 +30,8 @@ fn secret_file(content: &str) -> (tempfile::TempDir, String) {
 #[test]
 fn a_file_credential_is_trimmed_held_secret_and_never_shown() {
     let (_dir, file) = secret_file("  s3cr3t-backend-token\n");
-    let text = config(&format!("[[pool.credential]]\nheader = \"Authorization\"\nfile = \"{file}\"\nprefix = \"Bearer \"\n"));
+    let text =
+        config(&format!("[[pool.credential]]\nheader = \"Authorization\"\nfile = \"{file}\"\nprefix = \"Bearer \"\n"));
     let c = parse(Path::new("edge.toml"), &text).expect("valid");
     let cred = &c.pools[0].credentials[0];
     assert_eq!(cred.header, http::header::AUTHORIZATION);
@@ -48,14 +49,20 @@ fn a_missing_environment_variable_is_named_by_place_not_by_name() {
     let var = "MCP_EDGE_TEST_SURELY_UNSET_CREDENTIAL";
     let got = errors(&config(&format!("[[pool.credential]]\nheader = \"X-Backend-Key\"\nenv = \"{var}\"\n")));
     assert_eq!(got.len(), 1, "{got:#?}");
-    assert!(got[0].starts_with("edge.toml:6:7: pool.p.credential.env: names an environment variable that is not set"), "{got:#?}");
+    assert!(
+        got[0].starts_with("edge.toml:6:7: pool.p.credential.env: names an environment variable that is not set"),
+        "{got:#?}"
+    );
     assert!(!got[0].contains(var), "the variable's name was echoed: {got:#?}");
 }
 
 #[test]
 fn an_unreadable_or_empty_file_is_an_error_with_its_fix() {
     let got = errors(&config("[[pool.credential]]\nheader = \"X-Backend-Key\"\nfile = \"/nonexistent/backend.key\"\n"));
-    assert!(got[0].starts_with("edge.toml:6:8: pool.p.credential.file: cannot read the file (entity not found)"), "{got:#?}");
+    assert!(
+        got[0].starts_with("edge.toml:6:8: pool.p.credential.file: cannot read the file (entity not found)"),
+        "{got:#?}"
+    );
     assert!(!got[0].contains("/nonexistent"), "{got:#?}");
     let (_dir, file) = secret_file(" \n");
     let got = errors(&config(&format!("[[pool.credential]]\nheader = \"X-Backend-Key\"\nfile = \"{file}\"\n")));
@@ -68,7 +75,10 @@ fn a_credential_needs_exactly_one_source_and_a_single_line_value() {
     assert!(got[0].contains("pool.p.credential.header: needs a value source"), "{got:#?}");
     let (_dir, file) = secret_file("line-one\nline-two-secret\n");
     let got = errors(&config(&format!("[[pool.credential]]\nheader = \"X-Backend-Key\"\nfile = \"{file}\"\n")));
-    assert!(got[0].starts_with("edge.toml:6:8: pool.p.credential.file: the value is not a valid header value"), "{got:#?}");
+    assert!(
+        got[0].starts_with("edge.toml:6:8: pool.p.credential.file: the value is not a valid header value"),
+        "{got:#?}"
+    );
     assert!(!got[0].contains("line-two-secret"), "{got:#?}");
 }
 
@@ -79,11 +89,23 @@ fn bad_and_reserved_header_names_are_refused_without_echo() {
         "[[pool.credential]]\nheader = \"Bad Name:evil\"\nfile = \"{file}\"\n[pool.headers]\nset = {{ \"Content-Length\" = \"0\", \"X-Ok\" = \"{{request.path}}\" }}\nremove = [\"Transfer-Encoding\"]\n"
     ));
     let got = errors(&text);
-    assert!(got.iter().any(|e| e.starts_with("edge.toml:5:10: pool.p.credential.header: is not a header name")), "{got:#?}");
+    assert!(
+        got.iter().any(|e| e.starts_with("edge.toml:5:10: pool.p.credential.header: is not a header name")),
+        "{got:#?}"
+    );
     assert!(got.iter().all(|e| !e.contains("evil")), "{got:#?}");
-    assert!(got.iter().any(|e| e.starts_with("edge.toml:8:28: pool.p.headers.set: names a header the proxy manages")), "{got:#?}");
-    assert!(got.iter().any(|e| e.starts_with("edge.toml:8:42: pool.p.headers.set: names an unknown field")), "{got:#?}");
-    assert!(got.iter().any(|e| e.starts_with("edge.toml:9:11: pool.p.headers.remove: names a header the proxy manages")), "{got:#?}");
+    assert!(
+        got.iter().any(|e| e.starts_with("edge.toml:8:28: pool.p.headers.set: names a header the proxy manages")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("edge.toml:8:42: pool.p.headers.set: names an unknown field")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter().any(|e| e.starts_with("edge.toml:9:11: pool.p.headers.remove: names a header the proxy manages")),
+        "{got:#?}"
+    );
 }
 
 #[test]
@@ -94,7 +116,11 @@ fn forward_identity_signing_needs_an_id_and_a_long_key() {
         config("")
     );
     let got = errors(&text);
-    assert!(got.iter().any(|e| e.contains("route.r.forward_identity.sign_with.key_file: holds a key shorter than 32 bytes")), "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|e| e.contains("route.r.forward_identity.sign_with.key_file: holds a key shorter than 32 bytes")),
+        "{got:#?}"
+    );
     assert!(got.iter().any(|e| e.contains("route.r.forward_identity.id: must be set when `sign_with` is")), "{got:#?}");
     assert!(got.iter().all(|e| !e.contains("short-key")), "{got:#?}");
 }

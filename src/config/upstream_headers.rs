@@ -56,7 +56,9 @@ pub fn credentials(raw: &[S<RawCredential>], pool: &str, c: &mut Collector<'_>) 
             c.push(p.span(), field("prefix"), "holds a line break or control character; remove it");
         }
         let read = match (&r.env, &r.file) {
-            (Some(var), None) => from_env(var, &field("env"), c).map(|v| (CredentialSource::Env(var.get_ref().clone()), v)),
+            (Some(var), None) => {
+                from_env(var, &field("env"), c).map(|v| (CredentialSource::Env(var.get_ref().clone()), v))
+            }
             (None, Some(file)) => {
                 let path = PathBuf::from(file.get_ref());
                 from_file(file, &field("file"), c).map(|v| (CredentialSource::File(path), v))
@@ -97,14 +99,26 @@ fn from_env(var: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u
         c.push(var.span(), field, "names an environment variable that is not set for mcp-edge; export it (systemd: Environment= or EnvironmentFile=), or use `file`");
         return None;
     };
-    nonempty(value.as_bytes().trim_ascii(), var.span(), field, "the environment variable is empty; set it to the credential", c)
+    nonempty(
+        value.as_bytes().trim_ascii(),
+        var.span(),
+        field,
+        "the environment variable is empty; set it to the credential",
+        c,
+    )
 }
 
 fn from_file(file: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
     match std::fs::read(file.get_ref()) {
-        Ok(bytes) => nonempty(bytes.trim_ascii(), file.span(), field, "the file is empty; write the credential into it", c),
+        Ok(bytes) => {
+            nonempty(bytes.trim_ascii(), file.span(), field, "the file is empty; write the credential into it", c)
+        }
         Err(e) => {
-            c.push(file.span(), field, format!("cannot read the file ({}); check the path and that mcp-edge may read it", e.kind()));
+            c.push(
+                file.span(),
+                field,
+                format!("cannot read the file ({}); check the path and that mcp-edge may read it", e.kind()),
+            );
             None
         }
     }
@@ -136,7 +150,8 @@ pub fn rules(
     for r in &h.response_remove {
         out.response.extend(name(r.get_ref(), r.span(), &field("response_remove"), c).map(HeaderOp::Remove));
     }
-    out.response.extend(values(&h.response_set, &field("response_set"), c).into_iter().map(|(n, t)| HeaderOp::Set(n, t)));
+    out.response
+        .extend(values(&h.response_set, &field("response_set"), c).into_iter().map(|(n, t)| HeaderOp::Set(n, t)));
     out
 }
 
@@ -165,7 +180,11 @@ fn identity(f: &S<RawForwardIdentity>, at: &str, c: &mut Collector<'_>) -> Optio
     let id = raw.id.as_ref().and_then(|n| name(n.get_ref(), n.span(), &field("id"), c));
     let tenant = raw.tenant.as_ref().and_then(|n| name(n.get_ref(), n.span(), &field("tenant"), c));
     if raw.id.is_none() && raw.tenant.is_none() {
-        c.push(f.span(), field("id"), "names no header; set `id` (and optionally `tenant`), e.g. id = \"X-MCP-Identity\"");
+        c.push(
+            f.span(),
+            field("id"),
+            "names no header; set `id` (and optionally `tenant`), e.g. id = \"X-MCP-Identity\"",
+        );
     }
     let sign = raw.sign_with.as_ref().and_then(|s| signer(s.get_ref(), &field, c));
     if raw.sign_with.is_some() && raw.id.is_none() {
@@ -189,7 +208,12 @@ fn signer(s: &RawSignWith, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>
         c.push(s.key_file.span(), key_field, format!("holds a key shorter than {MIN_KEY} bytes; write a longer random one: `head -c 32 /dev/urandom | base64 > FILE`"));
         return None;
     }
-    Some(Signer { key_file: PathBuf::from(s.key_file.get_ref()), key: Secret::new(key), header: header?, timestamp: timestamp? })
+    Some(Signer {
+        key_file: PathBuf::from(s.key_file.get_ref()),
+        key: Secret::new(key),
+        header: header?,
+        timestamp: timestamp?,
+    })
 }
 
 fn header_or(n: Option<&S<String>>, default: &'static str, field: &str, c: &mut Collector<'_>) -> Option<HeaderName> {
@@ -206,7 +230,11 @@ fn name(text: &str, span: Range<usize>, field: &str, c: &mut Collector<'_>) -> O
         return None;
     };
     if RESERVED.contains(&n.as_str()) || n.as_str().starts_with("proxy-") {
-        c.push(span, field, "names a header the proxy manages (framing, hop-by-hop, Host or MCP routing); choose another");
+        c.push(
+            span,
+            field,
+            "names a header the proxy manages (framing, hop-by-hop, Host or MCP routing); choose another",
+        );
         return None;
     }
     Some(n)

@@ -59,7 +59,10 @@ fn an_api_key_identity_reaches_the_backend_signed_and_forgeries_do_not() {
     assert!(age <= 5, "the timestamp is now, not the client's: {}", ts[0]);
     assert!(verify(SIGNING_KEY.as_bytes(), "ci-bot", "acme", ts[0], sig[0]), "the signature verifies");
     assert!(!verify(SIGNING_KEY.as_bytes(), "admin", "acme", ts[0], sig[0]), "and binds the id");
-    assert!(!edge.log().contains(SIGNING_KEY) && !crate::common::http::get(edge.admin, "/config").text().contains(SIGNING_KEY));
+    assert!(
+        !edge.log().contains(SIGNING_KEY)
+            && !crate::common::http::get(edge.admin, "/config").text().contains(SIGNING_KEY)
+    );
 }
 
 #[test]

@@ -132,7 +132,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         requests: AtomicU64::new(0),
         open_streams: AtomicI64::new(0),
         record: args.record.as_deref().map(record::Recorder::open).transpose()?,
-        require: args.require_header.as_deref().and_then(|r| r.split_once('=')).map(|(n, v)| (n.to_owned(), v.to_owned())),
+        require: args
+            .require_header
+            .as_deref()
+            .and_then(|r| r.split_once('='))
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
