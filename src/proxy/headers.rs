@@ -21,7 +21,7 @@ use sha2::Sha256;
 
 use super::ctx::Ctx;
 use crate::auth::identity::Identity;
-use crate::config::model::{encode, ForwardIdentity, HeaderOp, HeaderRules, Signer};
+use crate::config::model::{encode, Credential, ForwardIdentity, HeaderOp, HeaderRules, Signer};
 
 /// The request to the backend: route rules, pool rules, pool credentials.
 pub fn upstream(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
@@ -31,10 +31,16 @@ pub fn upstream(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     }
     if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
         to_backend(req, &pool.config.headers, identity)?;
-        for c in &pool.config.credentials {
-            // Replaces every value the client sent under this name, in any case.
-            req.insert_header(&c.header, c.value.expose().clone())?;
-        }
+        credentials(req, &pool.config.credentials)?;
+    }
+    Ok(())
+}
+
+/// A pool's credentials, each replacing every value the client sent under its name (in any
+/// case: header names compare case-insensitively, and Pingora's case map is replaced too).
+pub fn credentials(req: &mut RequestHeader, credentials: &[Credential]) -> Result<()> {
+    for c in credentials {
+        req.insert_header(&c.header, c.value.expose().clone())?;
     }
     Ok(())
 }
