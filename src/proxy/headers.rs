@@ -94,8 +94,9 @@ pub fn forward(req: &mut RequestHeader, f: &ForwardIdentity, identity: Option<&I
     let Some(identity) = identity else { return Ok(()) };
     let mut id = String::with_capacity(identity.id.len());
     encode(&identity.id, &mut id);
+    // Signed as sent: empty when the tenant is not forwarded (not configured, or none).
     let mut tenant = String::new();
-    if let Some(t) = &identity.tenant {
+    if let (Some(t), Some(_)) = (&identity.tenant, &f.tenant) {
         encode(t, &mut tenant);
     }
     if let Some(s) = &f.sign {
@@ -112,7 +113,7 @@ pub fn forward(req: &mut RequestHeader, f: &ForwardIdentity, identity: Option<&I
 }
 
 /// Lowercase hex HMAC-SHA256 of `v1\n<id>\n<tenant>\n<unix seconds>`: the header values as
-/// sent (percent-encoded; an absent tenant is empty). The README shows a backend's check.
+/// sent (percent-encoded; a tenant not sent is empty). The README shows a backend's check.
 pub fn signature(s: &Signer, id: &str, tenant: &str, now: u64) -> Result<HeaderValue> {
     let mut mac = Hmac::<Sha256>::new_from_slice(s.key.expose())
         .map_err(|_| Error::explain(ErrorType::InternalError, "identity signing key unusable"))?;
@@ -158,5 +159,48 @@ impl Headers for ResponseHeader {
     }
     fn append(&mut self, name: &HeaderName, value: HeaderValue) -> Result<()> {
         self.append_header(name, value).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::identity::Secret;
+
+    fn signed(tenant_header: Option<&'static str>) -> RequestHeader {
+        let f = ForwardIdentity {
+            id: Some(HeaderName::from_static("x-id")),
+            tenant: tenant_header.map(HeaderName::from_static),
+            sign: Some(Signer {
+                key_file: "k".into(),
+                key: Secret::new(b"k".repeat(32)),
+                header: HeaderName::from_static("x-sig"),
+                timestamp: HeaderName::from_static("x-ts"),
+            }),
+        };
+        let who = Identity { id: "a b".into(), tenant: Some("acme".into()), ..Identity::default() };
+        let mut req = RequestHeader::build("POST", b"/mcp", None).expect("request");
+        forward(&mut req, &f, Some(&who), 1_700_000_000).expect("forward");
+        req
+    }
+
+    fn expected(tenant: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&b"k".repeat(32)).expect("key");
+        mac.update(format!("v1\na%20b\n{tenant}\n1700000000").as_bytes());
+        crate::config::hex(&mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn the_signature_covers_exactly_the_values_sent() {
+        let req = signed(Some("x-tenant"));
+        let h = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(
+            (h("x-id"), h("x-tenant"), h("x-ts")),
+            (Some("a%20b".into()), Some("acme".into()), Some("1700000000".into()))
+        );
+        assert_eq!(h("x-sig"), Some(expected("acme")));
+        // A tenant that is not forwarded is not signed either: the backend could not check it.
+        let req = signed(None);
+        assert_eq!(req.headers.get("x-sig").and_then(|v| v.to_str().ok()), Some(expected("").as_str()));
     }
 }

@@ -36,3 +36,30 @@ fn route_then_pool_then_credential_and_back_pool_then_route() {
     assert_eq!(got.header_all("x-caller"), vec!["ci-bot@acme"], "set from the identity, never the client's");
     assert_eq!(got.header_all("x-backend-key"), vec!["the-credential"], "credentials always win");
 }
+
+/// A legacy session's GET stream is relayed outside Pingora's request future, through the
+/// same filters: it gets the pool's credential and the route's response headers too.
+#[test]
+fn a_detached_event_stream_gets_the_same_headers() {
+    use crate::common::http::{post_mcp, Stream};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, record) = (dir.path().join("backend.key"), dir.path().join("requests.jsonl"));
+    std::fs::write(&file, "stream-credential").expect("write");
+    let record = record.to_str().expect("utf8").to_owned();
+    let mock = crate::common::Mock::start_with("m", true, &["--tick-ms", "100", "--record", &record]);
+    let edge = Edge::start(&format!(
+        "{}[[pool.credential]]\nheader = \"X-Backend-Key\"\nfile = \"{}\"\n[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n[route.headers]\nresponse_set = {{ \"X-Answer\" = \"route\" }}\n",
+        crate::common::pool("p", &[&mock], ""),
+        file.display()
+    ));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let token = post_mcp(edge.port, "/mcp", &[], init).header("mcp-session-id").expect("session").to_owned();
+    let headers = [("Mcp-Session-Id", token.as_str()), ("Accept", "text/event-stream"), ("x-backend-key", "forged")];
+    let mut s = Stream::open(edge.port, "GET", "/mcp", &headers, b"");
+    assert_eq!((s.status, s.header("x-answer")), (200, Some("route")));
+    assert!(s.next_event().is_some(), "events arrive");
+    edge.wait_metric("mcp_edge_streams_open 1");
+    let text = std::fs::read_to_string(&record).expect("record");
+    let get = text.lines().find(|l| l.contains("\"GET\"")).expect("the GET reached the backend");
+    assert!(get.contains("stream-credential") && !get.contains("forged"), "{get}");
+}
