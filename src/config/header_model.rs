@@ -106,7 +106,7 @@ pub enum TemplateError {
     UnknownField,
     #[error("has an unmatched brace; close the placeholder, or write {{{{ or }}}} for a literal brace")]
     Unclosed,
-    #[error("holds a character a header value cannot (a line break or control character); remove it")]
+    #[error("holds a character a header value cannot (a line break, a control or non-ASCII character); remove it")]
     BadText,
 }
 
@@ -173,7 +173,8 @@ impl Template {
                 Part::Tenant => encode(identity?.tenant.as_deref()?, &mut out),
             }
         }
-        HeaderValue::from_str(&out).ok()
+        // Visible ASCII only (checked text, encoded values): no copy, no failure in practice.
+        HeaderValue::try_from(out).ok()
     }
 }
 

@@ -69,12 +69,11 @@ fn apply<H: Headers>(h: &mut H, ops: &[HeaderOp], identity: Option<&Identity>) -
     for op in ops {
         match op {
             HeaderOp::Remove(name) => h.remove(name),
-            HeaderOp::Set(name, template) => {
-                h.remove(name);
-                if let Some(v) = template.render(identity) {
-                    h.insert(name, v)?;
-                }
-            }
+            // Inserting replaces every value; without a value the client's copies still go.
+            HeaderOp::Set(name, template) => match template.render(identity) {
+                Some(v) => h.insert(name, v)?,
+                None => h.remove(name),
+            },
             HeaderOp::Add(name, template) => {
                 if let Some(v) = template.render(identity) {
                     h.append(name, v)?;
@@ -100,8 +99,9 @@ pub fn forward(req: &mut RequestHeader, f: &ForwardIdentity, identity: Option<&I
         encode(t, &mut tenant);
     }
     if let Some(s) = &f.sign {
-        req.insert_header(&s.header, signature(s, &id, &tenant, now)?)?;
-        req.insert_header(&s.timestamp, value(now.to_string())?)?;
+        let ts = now.to_string();
+        req.insert_header(&s.header, signature(s, &id, &tenant, &ts)?)?;
+        req.insert_header(&s.timestamp, value(ts)?)?;
     }
     if let (Some(name), Some(_)) = (&f.tenant, &identity.tenant) {
         req.insert_header(name, value(tenant)?)?;
@@ -114,10 +114,10 @@ pub fn forward(req: &mut RequestHeader, f: &ForwardIdentity, identity: Option<&I
 
 /// Lowercase hex HMAC-SHA256 of `v1\n<id>\n<tenant>\n<unix seconds>`: the header values as
 /// sent (percent-encoded; a tenant not sent is empty). The README shows a backend's check.
-pub fn signature(s: &Signer, id: &str, tenant: &str, now: u64) -> Result<HeaderValue> {
+pub fn signature(s: &Signer, id: &str, tenant: &str, timestamp: &str) -> Result<HeaderValue> {
     let mut mac = Hmac::<Sha256>::new_from_slice(s.key.expose())
         .map_err(|_| Error::explain(ErrorType::InternalError, "identity signing key unusable"))?;
-    for part in [b"v1\n".as_slice(), id.as_bytes(), b"\n", tenant.as_bytes(), b"\n", now.to_string().as_bytes()] {
+    for part in [b"v1\n".as_slice(), id.as_bytes(), b"\n", tenant.as_bytes(), b"\n", timestamp.as_bytes()] {
         mac.update(part);
     }
     value(crate::config::hex(&mac.finalize().into_bytes()))
