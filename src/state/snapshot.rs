@@ -61,15 +61,25 @@ impl Snapshot {
                 None => Arc::new(RedisStore::new(settings)),
             }
         });
+        // Unchanged: the same pool. Only credentials or header rules changed: a new pool
+        // carrying the old one's health, circuit and retry state. New pools are built first:
+        // that can fail, and `carry` gives the running pool's probes the new credentials.
+        let kept: Vec<_> = config
+            .pools
+            .iter()
+            .map(|pc| previous.and_then(|p| p.pools.iter().find(|old| old.config.same_connections(pc))))
+            .collect();
+        let mut built = Vec::with_capacity(config.pools.len());
+        for (pc, kept) in config.pools.iter().zip(&kept) {
+            built.push(if kept.is_none() { Some(Arc::new(Pool::new(pc)?)) } else { None });
+        }
         let mut pools = Vec::with_capacity(config.pools.len());
-        for pc in &config.pools {
-            // Unchanged: the same pool. Only credentials or header rules changed: a new pool
-            // carrying the old one's health, circuit and retry state.
-            let kept = previous.and_then(|p| p.pools.iter().find(|old| old.config.same_connections(pc)));
-            pools.push(match kept {
-                Some(old) if old.config == *pc => Arc::clone(old),
-                Some(old) => Arc::new(Pool::carry(old, pc)),
-                None => Arc::new(Pool::new(pc)?),
+        for ((pc, kept), built) in config.pools.iter().zip(kept).zip(built) {
+            pools.push(match (kept, built) {
+                (_, Some(new)) => new,
+                (Some(old), None) if old.config == *pc => Arc::clone(old),
+                (Some(old), None) => Arc::new(Pool::carry(old, pc)),
+                (None, None) => Arc::new(Pool::new(pc)?),
             });
         }
         let remote_keys = remote_keys(&config, previous);
