@@ -6,7 +6,9 @@
 //!   route with rules, limits, `auth`, a policy or an Origin list also serves: requests for
 //!   other paths reach the same backends without those controls;
 //! - a policy that allows `initialize` to no one (legacy clients could never open a session);
-//! - a `first_byte_timeout` at or above `idle_timeout`, which turns the first-byte timer off.
+//! - a `first_byte_timeout` at or above `idle_timeout`, which turns the first-byte timer off;
+//! - a route with `forward_identity` but no `auth` (its identity headers are only removed);
+//! - a pool that sends credentials in clear text to a backend off this host.
 
 use super::model::{Config, Effect, Inspect, Origins, PathMatch, PolicyConfig, RouteConfig};
 
@@ -40,6 +42,20 @@ pub fn warnings(config: &Config) -> Vec<String> {
         if pool.timeouts.first_byte >= pool.timeouts.idle {
             out.push(format!(
                 "pool `{}`: first_byte_timeout is not below idle_timeout, so idle_timeout alone bounds the wait for a response header",
+                pool.name
+            ));
+        }
+    }
+    for r in routes.iter().filter(|r| r.headers.identity.is_some() && r.auth.accept.is_empty()) {
+        out.push(format!(
+            "route `{}` has forward_identity but no `auth`: no identity is ever forwarded, the headers are only removed; add `auth` or move forward_identity to the pool",
+            r.name
+        ));
+    }
+    for pool in config.pools.iter().filter(|p| !p.credentials.is_empty() && !p.tls) {
+        if pool.backends.iter().any(|b| !b.addr.ip().is_loopback()) {
+            out.push(format!(
+                "pool `{}` sends its credentials without TLS to a backend off this host; set `tls = true` (or keep the network path private)",
                 pool.name
             ));
         }
@@ -124,5 +140,16 @@ mod tests {
         assert!(w.iter().any(|w| w.starts_with("route `sse` passes bodies through")), "{w:?}");
         let w = warnings(&route("\"initialize\", \"tools/list\""));
         assert!(!w.iter().any(|w| w.contains("initialize")), "{w:?}");
+    }
+
+    #[test]
+    fn identity_forwarding_without_auth_and_clear_text_credentials_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("k");
+        std::fs::write(&key, "secret").expect("write");
+        let text = format!("[[pool]]\nname = \"far\"\nbackends = [\"10.0.0.5:9001\"]\n[[pool.credential]]\nheader = \"X-Key\"\nfile = \"{}\"\n[[route]]\nname = \"open\"\npath = \"/mcp\"\npool = \"far\"\nforward_identity = {{ id = \"X-Id\" }}\n", key.display());
+        let w = super::warnings(&crate::config::parse(Path::new("t.toml"), &text).expect("valid"));
+        assert!(w.iter().any(|w| w.starts_with("route `open` has forward_identity but no `auth`")), "{w:?}");
+        assert!(w.iter().any(|w| w.starts_with("pool `far` sends its credentials without TLS")), "{w:?}");
     }
 }

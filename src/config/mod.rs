@@ -15,6 +15,7 @@ pub mod auth_model;
 pub mod authn;
 pub mod duration;
 pub mod error;
+pub mod header_model;
 pub mod ip_filter;
 pub mod jwt_keys;
 pub mod limits;
@@ -31,11 +32,14 @@ pub mod routes;
 pub mod timeouts;
 pub mod tls;
 mod toml_error;
+pub mod upstream_headers;
 pub mod upstream_tls;
 pub mod validate;
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod header_tests;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]

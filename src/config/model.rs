@@ -10,6 +10,7 @@ use crate::glob::Glob;
 
 pub use super::auth_model::*;
 pub use super::policy_model::*;
+pub use super::header_model::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -292,6 +293,45 @@ pub struct PoolConfig {
     pub health: HealthConfig,
     pub breaker: BreakerConfig,
     pub retry: RetryConfig,
+    // Upstream headers: what the pool adds to requests, not how it connects (see `same_connections`).
+    /// `[[pool.credential]]`, sent last on every request and health check.
+    pub credentials: Vec<Credential>,
+    pub headers: HeaderRules,
+}
+
+impl PoolConfig {
+    /// Whether a pool built from `other` would connect, balance and check health like one
+    /// built from `self`, credentials and header rules aside: then the pool's health, circuit
+    /// and retry state carry over (`Pool::carry`), so rotating a credential resets nothing.
+    pub fn same_connections(&self, other: &PoolConfig) -> bool {
+        // Destructured without `..`: a new field must be placed on one side of this line.
+        let PoolConfig {
+            name,
+            backends,
+            path,
+            host,
+            tls,
+            sni,
+            upstream_tls,
+            timeouts,
+            health,
+            breaker,
+            retry,
+            credentials: _,
+            headers: _,
+        } = self;
+        *name == other.name
+            && *backends == other.backends
+            && *path == other.path
+            && *host == other.host
+            && *tls == other.tls
+            && *sni == other.sni
+            && *upstream_tls == other.upstream_tls
+            && *timeouts == other.timeouts
+            && *health == other.health
+            && *breaker == other.breaker
+            && *retry == other.retry
+    }
 }
 
 /// Upstream timeouts of a pool; routes and rules may override each one.
@@ -431,6 +471,8 @@ pub struct RouteConfig {
     /// The fraction of successful requests that get an access line; errors, refusals and
     /// slow requests always do.
     pub access_sample: f64,
+    /// `[route.headers]` and `forward_identity`, applied before the pool's.
+    pub headers: HeaderRules,
 }
 
 impl RouteConfig {

@@ -241,6 +241,11 @@ pub struct RawPool {
     pub health: Option<S<RawHealth>>,
     pub breaker: Option<S<RawBreaker>>,
     pub retry: Option<S<RawRetry>>,
+    // Upstream headers (see `config::upstream_headers`).
+    #[serde(default)]
+    pub credential: Vec<S<RawCredential>>,
+    pub headers: Option<S<RawHeaderRules>>,
+    pub forward_identity: Option<S<RawForwardIdentity>>,
 }
 
 /// `[pool.retry]`: the connect-retry budget and back-off.
@@ -320,6 +325,9 @@ pub struct RawRoute {
     /// The fraction of successful requests that get an access line (0 to 1).
     pub access_sample: Option<S<f64>>,
     pub oauth: Option<S<RawOAuth>>,
+    // Upstream headers (see `config::upstream_headers`).
+    pub headers: Option<S<RawHeaderRules>>,
+    pub forward_identity: Option<S<RawForwardIdentity>>,
     /// Who may call what on this route (checked in `config::policy`).
     pub policy: Option<S<RawPolicy>>,
 }
@@ -381,4 +389,54 @@ pub struct RawRule {
     pub connect_timeout: Option<S<String>>,
     pub first_byte_timeout: Option<S<String>>,
     pub idle_timeout: Option<S<String>>,
+}
+
+// --- Upstream headers: pool credentials, header transforms, identity forwarding ---
+
+/// `[[pool.credential]]`: a header the proxy sends to every backend of the pool (and with its
+/// health checks), its value read from an environment variable or a file (trimmed). Never
+/// an inline value: non-secret headers go in `[pool.headers] set`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCredential {
+    pub header: S<String>,
+    pub env: Option<S<String>>,
+    pub file: Option<S<String>>,
+    /// Literal text before the secret, e.g. "Bearer ".
+    pub prefix: Option<S<String>>,
+}
+
+/// `[route.headers]` / `[pool.headers]`: header names map to templates that may name
+/// `{identity.id}` and `{identity.tenant}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderRules {
+    #[serde(default)]
+    pub remove: Vec<S<String>>,
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub add: std::collections::BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub response_remove: Vec<S<String>>,
+    #[serde(default)]
+    pub response_set: std::collections::BTreeMap<String, S<String>>,
+}
+
+/// `forward_identity = { id = "X-MCP-Identity", tenant = "X-MCP-Tenant", sign_with = {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardIdentity {
+    pub id: Option<S<String>>,
+    pub tenant: Option<S<String>>,
+    pub sign_with: Option<S<RawSignWith>>,
+}
+
+/// HMAC-SHA256 over the forwarded identity, so a backend can trust it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignWith {
+    pub key_file: S<String>,
+    pub header: Option<S<String>>,
+    pub timestamp_header: Option<S<String>>,
 }

@@ -1,5 +1,6 @@
 //! The effective config as JSON for the admin `/config` endpoint. Secrets never appear:
-//! the session key and the admin token are shown only as whether a file is configured.
+//! the session key and the admin token are shown only as whether a file is configured, pool
+//! credentials and the identity signing key as `<redacted>` with where they come from.
 
 use serde_json::{json, Value};
 
@@ -85,6 +86,8 @@ pub fn to_json(c: &Config) -> Value {
                 "timeout_ms": p.health.timeout.as_millis() as u64,
                 "path": p.health.path, "rise": p.health.rise, "fall": p.health.fall,
             },
+            "credentials": p.credentials.iter().map(credential).collect::<Vec<_>>(),
+            "headers": header_rules(&p.headers),
         })).collect::<Vec<_>>(),
         "limits": c.limits.iter().map(|l| json!({
             "name": l.name,
@@ -141,6 +144,7 @@ pub fn to_json(c: &Config) -> Value {
             "pass_token": r.auth.pass_token,
             "public_url": r.auth.public_url,
             "policy": r.policy.as_ref().map(policy),
+            "headers": header_rules(&r.headers),
         })).collect::<Vec<_>>(),
         // Names and kinds only: key digests, secrets and key sets are never shown.
         "authenticators": c.authenticators.iter().map(|a| match &a.kind {
@@ -186,5 +190,41 @@ fn quota(q: &Quota) -> Value {
         "rate": q.rate.map(|(n, per)| format!("{n}/{}s", per.as_secs())),
         "burst": q.burst,
         "concurrency": q.concurrency,
+    })
+}
+
+/// A pool credential: its header and source, never its value.
+fn credential(c: &Credential) -> Value {
+    match &c.source {
+        CredentialSource::Env(var) => json!({"header": c.header.as_str(), "env": var, "value": "<redacted>"}),
+        CredentialSource::File(f) => {
+            json!({"header": c.header.as_str(), "file": f.display().to_string(), "value": "<redacted>"})
+        }
+    }
+}
+
+fn header_rules(h: &HeaderRules) -> Value {
+    let ops = |ops: &[HeaderOp]| {
+        ops.iter()
+            .map(|op| match op {
+                HeaderOp::Remove(n) => json!({"remove": n.as_str()}),
+                HeaderOp::Set(n, t) => json!({"set": n.as_str(), "value": t.as_str()}),
+                HeaderOp::Add(n, t) => json!({"add": n.as_str(), "value": t.as_str()}),
+            })
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "forward_identity": h.identity.as_ref().map(|f| json!({
+            "id": f.id.as_ref().map(|n| n.as_str()),
+            "tenant": f.tenant.as_ref().map(|n| n.as_str()),
+            "sign_with": f.sign.as_ref().map(|s| json!({
+                "key_file": s.key_file.display().to_string(),
+                "key": "<redacted>",
+                "header": s.header.as_str(),
+                "timestamp_header": s.timestamp.as_str(),
+            })),
+        })),
+        "request": ops(&h.request),
+        "response": ops(&h.response),
     })
 }

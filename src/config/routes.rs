@@ -150,6 +150,7 @@ pub fn route(
         auth: RouteAuth::default(),
         policy: None,
         access_sample: access_sample(raw.access_sample.as_ref(), &field("access_sample"), c),
+        headers: HeaderRules::default(),
     };
     route.serves = serves(&route);
     route

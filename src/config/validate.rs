@@ -72,6 +72,13 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         route.policy = super::policy::policy(r.get_ref(), &route, c);
         // A policy decides on the call: every POST is read and classified.
         route.needs_call |= route.policy.is_some();
+        let raw_route = r.get_ref();
+        route.headers = super::upstream_headers::rules(
+            raw_route.headers.as_ref(),
+            raw_route.forward_identity.as_ref(),
+            &format!("route.{name}"),
+            c,
+        );
         routes.push(route);
     }
     for r in &mut routes {
@@ -241,6 +248,13 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
+        credentials: super::upstream_headers::credentials(&p.credential, &name, c),
+        headers: super::upstream_headers::rules(
+            p.headers.as_ref(),
+            p.forward_identity.as_ref(),
+            &format!("pool.{name}"),
+            c,
+        ),
         upstream_tls: super::upstream_tls::pool(p, &name, c),
         tls: p.tls.unwrap_or(false),
         sni: p.sni.as_ref().or(p.host.as_ref()).map_or(String::new(), |s| s.get_ref().clone()),

@@ -31,6 +31,7 @@ fn route(origins: Origins) -> RouteConfig {
         serves: vec![0],
         auth: Default::default(),
         policy: None,
+        headers: Default::default(),
     }
 }
 

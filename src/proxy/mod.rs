@@ -11,6 +11,7 @@ pub mod failure;
 pub mod finish;
 pub mod first_byte;
 pub mod head;
+pub mod headers;
 mod relay;
 pub mod reply;
 pub mod request;
@@ -136,6 +137,7 @@ impl ProxyHttp for Edge {
         if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
         }
+        headers::upstream(req, ctx)?;
         // A pre-read body goes up at once; a streamed one starts the clock when it ends.
         if ctx.body.is_some() || !has_body(req) {
             ctx.first_byte.as_ref().inspect(|t| t.start());
@@ -208,6 +210,7 @@ impl ProxyHttp for Edge {
         attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());
         resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        headers::downstream(resp, ctx)?;
         response::headers(&self.state, session, resp, ctx)
     }
 

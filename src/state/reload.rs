@@ -51,6 +51,8 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
         match old.pools.iter().find(|o| o.name == p.name) {
             None => out.push(format!("pool {} added", p.name)),
             Some(o) if o == p => {}
+            // Never the values: only that they changed.
+            Some(o) if o.same_connections(p) => out.push(format!("pool {} credentials or headers changed", p.name)),
             Some(o) => {
                 let added: Vec<_> = p
                     .backends
@@ -183,7 +185,7 @@ impl State {
         let next = Snapshot::build(new, Some(&current))?;
         // New or changed pools would count every backend healthy until probed: probe first.
         let fresh: Vec<_> =
-            next.pools.iter().filter(|p| !current.pools.iter().any(|o| Arc::ptr_eq(o, p))).cloned().collect();
+            next.pools.iter().filter(|p| !current.pools.iter().any(|o| o.shares_state(p))).cloned().collect();
         let mut probes = tokio::task::JoinSet::new();
         for pool in fresh {
             let limit = pool.config.health.timeout.saturating_mul(2);

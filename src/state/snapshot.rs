@@ -1,6 +1,7 @@
 //! One immutable view of the config and everything compiled from it: router, pools, tool
 //! labels. Built before it is swapped in; pools whose config did not change are carried over
-//! from the previous snapshot so their health state survives a reload.
+//! from the previous snapshot (and pools whose credentials or header rules alone changed keep
+//! their state) so their health and circuit state survives a reload.
 
 use std::sync::Arc;
 
@@ -60,12 +61,25 @@ impl Snapshot {
                 None => Arc::new(RedisStore::new(settings)),
             }
         });
+        // Unchanged: the same pool. Only credentials or header rules changed: a new pool
+        // carrying the old one's health, circuit and retry state. New pools are built first:
+        // that can fail, and `carry` gives the running pool's probes the new credentials.
+        let kept: Vec<_> = config
+            .pools
+            .iter()
+            .map(|pc| previous.and_then(|p| p.pools.iter().find(|old| old.config.same_connections(pc))))
+            .collect();
+        let mut built = Vec::with_capacity(config.pools.len());
+        for (pc, kept) in config.pools.iter().zip(&kept) {
+            built.push(if kept.is_none() { Some(Arc::new(Pool::new(pc)?)) } else { None });
+        }
         let mut pools = Vec::with_capacity(config.pools.len());
-        for pc in &config.pools {
-            let reused = previous.and_then(|p| p.pools.iter().find(|old| old.config == *pc));
-            pools.push(match reused {
-                Some(old) => Arc::clone(old),
-                None => Arc::new(Pool::new(pc)?),
+        for ((pc, kept), built) in config.pools.iter().zip(kept).zip(built) {
+            pools.push(match (kept, built) {
+                (_, Some(new)) => new,
+                (Some(old), None) if old.config == *pc => Arc::clone(old),
+                (Some(old), None) => Arc::new(Pool::carry(old, pc)),
+                (None, None) => Arc::new(Pool::new(pc)?),
             });
         }
         let remote_keys = remote_keys(&config, previous);

@@ -1,6 +1,8 @@
 //! The MCP-level health check: a backend is healthy when it answers a JSON-RPC `initialize`
 //! (legacy servers) or `server/discover` (modern-only servers) with a JSON-RPC result. A
 //! session the probe opened is closed again with DELETE so probes do not pile up sessions.
+//! Also [`SwapCheck`]: a pool's HTTP or MCP check behind a swap, so a reload that rotates the
+//! pool's credentials gives its probes the new ones without touching its health state.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use pingora::{Error, ErrorType, Result};
 use pingora_load_balancing::health_check::HealthCheck;
 use pingora_load_balancing::Backend;
 
-use crate::config::model::PoolConfig;
+use crate::config::model::{Credential, PoolConfig};
 
 const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-edge-health","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-edge-health","version":"1"}}}"#;
 const DISCOVER: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-edge-health","method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
@@ -28,6 +30,8 @@ pub struct McpHealthCheck {
     timeout: std::time::Duration,
     rise: usize,
     fall: usize,
+    /// The pool's `[[pool.credential]]` headers, sent with every probe.
+    credentials: Vec<Credential>,
 }
 
 impl McpHealthCheck {
@@ -42,6 +46,7 @@ impl McpHealthCheck {
             timeout: pool.health.timeout,
             rise: pool.health.rise,
             fall: pool.health.fall,
+            credentials: pool.credentials.clone(),
         }
     }
 
@@ -69,6 +74,9 @@ impl McpHealthCheck {
         if modern {
             req.insert_header("MCP-Protocol-Version", crate::mcp::method::FIRST_MODERN_VERSION)?;
             req.insert_header("Mcp-Method", "server/discover")?;
+        }
+        for c in &self.credentials {
+            req.insert_header(&c.header, c.value.expose().clone())?;
         }
         Ok(req)
     }
@@ -152,5 +160,33 @@ impl HealthCheck for McpHealthCheck {
         } else {
             self.fall
         }
+    }
+}
+
+/// The health check a pool's `Backends` runs, replaceable while they keep running: the pool
+/// and its check share it, and `Pool::carry` stores a check built with the new credentials.
+/// The health state lives in `Backends`, not in the check, so nothing is reset.
+#[derive(Clone)]
+pub struct SwapCheck(std::sync::Arc<arc_swap::ArcSwap<Box<dyn HealthCheck + Send + Sync>>>);
+
+impl SwapCheck {
+    pub fn new(check: Box<dyn HealthCheck + Send + Sync>) -> SwapCheck {
+        SwapCheck(std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(check)))
+    }
+
+    pub fn store(&self, check: Box<dyn HealthCheck + Send + Sync>) {
+        self.0.store(std::sync::Arc::new(check));
+    }
+}
+
+#[async_trait]
+impl HealthCheck for SwapCheck {
+    async fn check(&self, target: &Backend) -> Result<()> {
+        let current = self.0.load_full();
+        current.check(target).await
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        self.0.load().health_threshold(success)
     }
 }

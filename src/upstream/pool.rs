@@ -1,11 +1,13 @@
 //! One pool: a pingora `LoadBalancer` (weighted round robin over health state) plus the
 //! per-pool settings used to build peers. Built from config once and reused across reloads
-//! while its config is unchanged, so health state survives.
+//! while its config is unchanged, so health state survives; when only its credentials or
+//! header rules changed, a new `Pool` carries the old one's state over (`carry`).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 
 use super::breaker::Breaker;
-use super::health::McpHealthCheck;
+use super::health::{McpHealthCheck, SwapCheck};
 use super::retry::RetryBudget;
 use crate::config::model::{HealthKind, PoolConfig, Timeouts};
 
@@ -30,12 +32,15 @@ pub enum PoolError {
 
 pub struct Pool {
     pub config: PoolConfig,
-    lb: LoadBalancer<RoundRobin>,
+    // The state below is shared with every pool carried over from this one.
+    lb: Arc<LoadBalancer<RoundRobin>>,
     /// One per backend, same order as `config.backends`.
-    breakers: Vec<Breaker>,
-    pub retry: RetryBudget,
+    breakers: Arc<[Breaker]>,
+    pub retry: Arc<RetryBudget>,
     /// Set after the first completed health pass (readiness).
-    checked: AtomicBool,
+    checked: Arc<AtomicBool>,
+    /// The HTTP or MCP check (they send the credentials), replaced by `carry`.
+    check: Option<SwapCheck>,
 }
 
 impl Pool {
@@ -50,8 +55,11 @@ impl Pool {
             set.insert(backend);
         }
         let mut backends = Backends::new(Static::new(set));
-        if let Some(check) = health_check(config) {
-            backends.set_health_check(check);
+        let check = sent_check(config).map(SwapCheck::new);
+        match (&check, config.health.kind) {
+            (Some(swap), _) => backends.set_health_check(Box::new(swap.clone())),
+            (None, HealthKind::Tcp) => backends.set_health_check(tcp_check(config)),
+            (None, _) => {}
         }
         let lb = LoadBalancer::<RoundRobin>::from_backends(backends);
         // Static discovery never waits; poll its update once instead of needing a runtime.
@@ -61,11 +69,34 @@ impl Pool {
         }
         Ok(Pool {
             config: config.clone(),
-            lb,
+            lb: Arc::new(lb),
             breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
-            retry: RetryBudget::new(&config.retry),
-            checked: AtomicBool::new(config.health.kind == HealthKind::None),
+            retry: Arc::new(RetryBudget::new(&config.retry)),
+            checked: Arc::new(AtomicBool::new(config.health.kind == HealthKind::None)),
+            check,
         })
+    }
+
+    /// A pool with `config` that keeps `old`'s health, circuit and retry state: for a config
+    /// that differs only in credentials or header rules (`PoolConfig::same_connections`). Its
+    /// health checks send the new credentials from now on, `old`'s included (they are one).
+    pub fn carry(old: &Pool, config: &PoolConfig) -> Pool {
+        if let (Some(swap), Some(check)) = (&old.check, sent_check(config)) {
+            swap.store(check);
+        }
+        Pool {
+            config: config.clone(),
+            lb: Arc::clone(&old.lb),
+            breakers: Arc::clone(&old.breakers),
+            retry: Arc::clone(&old.retry),
+            checked: Arc::clone(&old.checked),
+            check: old.check.clone(),
+        }
+    }
+
+    /// Whether `other` is this pool or one carried over from it (or it from this).
+    pub fn shares_state(&self, other: &Pool) -> bool {
+        Arc::ptr_eq(&self.lb, &other.lb)
     }
 
     pub fn name(&self) -> &str {
@@ -137,17 +168,20 @@ impl Pool {
     }
 }
 
-fn health_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync>> {
+fn tcp_check(config: &PoolConfig) -> Box<dyn HealthCheck + Send + Sync> {
+    let h = &config.health;
+    let mut c = TcpHealthCheck::new();
+    c.consecutive_success = h.rise;
+    c.consecutive_failure = h.fall;
+    c.peer_template.options.connection_timeout = Some(h.timeout);
+    c
+}
+
+/// The check that sends requests (and so the pool's credentials), for `http` and `mcp`.
+fn sent_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync>> {
     let h = &config.health;
     match h.kind {
-        HealthKind::None => None,
-        HealthKind::Tcp => {
-            let mut c = TcpHealthCheck::new();
-            c.consecutive_success = h.rise;
-            c.consecutive_failure = h.fall;
-            c.peer_template.options.connection_timeout = Some(h.timeout);
-            Some(c)
-        }
+        HealthKind::None | HealthKind::Tcp => None,
         HealthKind::Http => {
             let host = config.host.clone().unwrap_or_else(|| "localhost".into());
             let mut c = HttpHealthCheck::new(&host, config.tls);
@@ -159,6 +193,9 @@ fn health_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync
             config.upstream_tls.apply(&mut c.peer_template);
             if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None) {
                 let _ = req.insert_header("Host", host.as_str());
+                for cred in &config.credentials {
+                    let _ = req.insert_header(&cred.header, cred.value.expose().clone());
+                }
                 c.req = req;
             }
             Some(Box::new(c))

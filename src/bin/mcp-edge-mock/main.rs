@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! mcp-edge-mock --listen 127.0.0.1:9101 --name a [--stateful] [--threads N] [--legacy-sse]
-//!               [--record FILE]
+//!               [--record FILE] [--require-header NAME=VALUE]
 //! ```
 //!
 //! Prints `listening on ADDR` once bound; exits cleanly on SIGTERM/SIGINT.
@@ -62,6 +62,10 @@ struct Args {
     /// Append every received request to this file as one JSON line, before answering it.
     #[arg(long)]
     record: Option<std::path::PathBuf>,
+    /// Answer 401 to every request without this header and value (a backend that checks the
+    /// proxy's credential, health probes included).
+    #[arg(long, value_name = "NAME=VALUE")]
+    require_header: Option<String>,
 }
 
 pub struct State {
@@ -78,6 +82,7 @@ pub struct State {
     pub open_streams: AtomicI64,
     /// `--record`: where received requests are written; `None` keeps the fast path untouched.
     record: Option<record::Recorder>,
+    require: Option<(String, String)>,
 }
 
 impl State {
@@ -127,6 +132,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         requests: AtomicU64::new(0),
         open_streams: AtomicI64::new(0),
         record: args.record.as_deref().map(record::Recorder::open).transpose()?,
+        require: args
+            .require_header
+            .as_deref()
+            .and_then(|r| r.split_once('='))
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -189,6 +199,12 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
     let close = !req.keep_alive;
     let path = req.path();
     let method = req.method();
+    if let Some((name, value)) = &st.require {
+        if req.header(name) != Some(value.as_str()) {
+            conn.send_bytes(401, Some("text/plain"), &[], b"credential required\n", close).await?;
+            return Ok(true);
+        }
+    }
     // The helper endpoints take precedence over `--path` (tests point `--path` at one of them).
     match path {
         "/_mock/stats" => {
