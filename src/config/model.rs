@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::glob::Glob;
 
 pub use super::auth_model::*;
-pub use super::policy_model::*;
 pub use super::header_model::*;
+pub use super::policy_model::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {

@@ -35,7 +35,7 @@ enum End {
 }
 
 /// Relays one detached stream to `client` and records the request when it ends.
-pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Detached) {
+pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box<Detached>) {
     let mut sent = 0u64;
     let end = run(client, &mut d, &mut sent).await;
     let state = &d.state;
@@ -65,7 +65,7 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Det
 
 /// A detached stream whose client connection Pingora did not hand back (it could not be
 /// flushed, or the client had pipelined more bytes): the client sees the connection close.
-pub fn dropped(d: Detached) {
+pub fn dropped(d: Box<Detached>) {
     d.state.metrics.client_aborts.with_label_values(&[Phase::Response.as_str()]).inc();
     let exchange =
         Exchange { status: 0, http_method: "GET", path: &d.path, client: d.client, bytes_in: 0, bytes_out: 0 };

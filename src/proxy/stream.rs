@@ -54,7 +54,8 @@ const HOP_BY_HOP: [&str; 8] =
 
 tokio::task_local! {
     /// Where the request phase leaves a detached stream for the connection's task.
-    static HANDOFF: RefCell<Option<Detached>>;
+    /// Boxed: the slot lives in every request's future, the stream in few.
+    static HANDOFF: RefCell<Option<Box<Detached>>>;
 }
 
 /// Connections to backends for detached streams (never pooled: a stream ends its connection).
@@ -85,7 +86,7 @@ pub struct Detached {
 
 /// Runs one request with a place for a detached stream; returns the request's own result
 /// and the stream, if it detached one.
-pub async fn scope<F: Future>(request: F) -> (F::Output, Option<Detached>) {
+pub async fn scope<F: Future>(request: F) -> (F::Output, Option<Box<Detached>>) {
     let mut scoped = std::pin::pin!(HANDOFF.scope(RefCell::new(None), request));
     let out = scoped.as_mut().await;
     let detached = scoped.as_mut().take_value().and_then(RefCell::into_inner);
@@ -219,7 +220,7 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
         client: session.client_addr().and_then(|a| a.as_inet()).copied(),
         bytes_in: body.len() as u64,
     };
-    HANDOFF.with(|slot| slot.replace(Some(detached)));
+    HANDOFF.with(|slot| slot.replace(Some(Box::new(detached))));
     Ok(true)
 }
 
