@@ -123,6 +123,16 @@ fn read_all(s: TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Waits until the per-attempt histogram has an observation with `error_type`.
+fn wait_attempt_outcome(edge: &Edge, error_type: &str) {
+    let needle = format!("error_type=\"{error_type}\"");
+    wait_until(&format!("an attempt ending {error_type}"), Duration::from_secs(5), || {
+        edge.metrics()
+            .lines()
+            .any(|l| l.starts_with("mcp_edge_mcp_client_operation_duration_seconds_count{") && l.contains(&needle))
+    });
+}
+
 fn status_of(reply: &str) -> u16 {
     reply.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
@@ -144,6 +154,7 @@ fn a_stream_is_counted_while_open_and_logged_once_when_the_client_leaves() {
     drop(s);
     edge.wait_metric("mcp_edge_streams_open 0");
     edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
+    wait_attempt_outcome(&edge, "client_gone");
     edge.wait_log(" method=GET");
     let line = edge.log().lines().find(|l| l.contains(" method=GET")).unwrap_or_default().to_owned();
     assert!(line.contains("status=200") && !line.contains("out=0 "), "{line}");
@@ -243,6 +254,7 @@ fn a_silent_stream_is_closed_after_idle_timeout() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
     wait_until("the stream to be logged", Duration::from_secs(5), || edge.log().contains(" method=GET"));
     edge.wait_metric("mcp_edge_streams_open 0");
+    wait_attempt_outcome(&edge, "timeout");
 }
 
 #[test]

@@ -89,6 +89,11 @@ pub fn close(state: &State, ctx: &Ctx) {
     observe(state, ctx, open, kind);
 }
 
+/// A detached stream ended other than by completing: its attempt ends with `kind`.
+pub fn stream_broke(state: &State, ctx: &mut Ctx, kind: ErrorType) {
+    end(state, ctx, kind);
+}
+
 fn end(state: &State, ctx: &mut Ctx, kind: ErrorType) {
     let Some(open) = ctx.attempts.open.take() else { return };
     ctx.attempts.failed = Some(kind);
