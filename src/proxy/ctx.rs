@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
-use super::sse_event::EndpointSniff;
+use super::transform::Transform;
 use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
@@ -64,8 +64,9 @@ pub struct Ctx {
     pub reason: Option<Reason>,
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
-    /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
-    pub endpoint_sniff: Option<EndpointSniff>,
+    /// The rewrite this response gets, if any ([`super::transform`]): a legacy stream's
+    /// endpoint event, or list answers filtered per caller.
+    pub transform: Option<Transform>,
     /// The client's `X-Request-Id` or one made here (see [`super::request_id`]).
     pub request_id: String,
     /// When the response header went to the client (time to first byte).
@@ -103,7 +104,7 @@ impl Ctx {
 
             reason: None,
             guards: Vec::new(),
-            endpoint_sniff: None,
+            transform: None,
             request_id: String::new(),
             responded: None,
             identity: None,
