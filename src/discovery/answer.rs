@@ -50,11 +50,16 @@ enum Mode {
     /// Until the response head is seen.
     Armed,
     Json(Vec<u8>),
-    Sse { events: EventReader, answered: u64 },
+    Sse {
+        events: EventReader,
+        answered: u64,
+    },
     /// Every wanted list was answered: the rest passes as it comes.
     Through,
     /// The error answer is sent (or goes with the next chunk); the backend's bytes are dropped.
-    Refused { sent: bool },
+    Refused {
+        sent: bool,
+    },
 }
 
 /// One request's list answers on their way to the client.
@@ -109,7 +114,12 @@ impl Answer {
 
     /// Takes the next chunk of the body (`end`: the last). `allows(kind, name)`: whether the
     /// caller may use the entry. A refusal is returned the once it happens.
-    pub fn push<A: Fn(ListKind, &str) -> bool>(&mut self, chunk: &[u8], end: bool, allows: &A) -> (Out, Option<Refusal>) {
+    pub fn push<A: Fn(ListKind, &str) -> bool>(
+        &mut self,
+        chunk: &[u8],
+        end: bool,
+        allows: &A,
+    ) -> (Out, Option<Refusal>) {
         match &mut self.mode {
             Mode::Armed | Mode::Through => (Out::Same, None),
             Mode::Refused { sent: true } => (Out::Bytes(Vec::new()), None),

@@ -50,7 +50,12 @@ struct Unreadable;
 
 type Step<T> = Result<T, Unreadable>;
 
-fn batch<A: Fn(ListKind, &str) -> bool>(text: &str, w: &Wanted, allows: &A, answered: &mut u64) -> Step<Option<Vec<u8>>> {
+fn batch<A: Fn(ListKind, &str) -> bool>(
+    text: &str,
+    w: &Wanted,
+    allows: &A,
+    answered: &mut u64,
+) -> Step<Option<Vec<u8>>> {
     let all: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| Unreadable)?;
     let mut changed = Vec::with_capacity(all.len());
     for m in &all {
@@ -96,10 +101,13 @@ fn one<A: Fn(ListKind, &str) -> bool>(text: &str, w: &Wanted, allows: &A, answer
         }
     }
     let mut results = results.into_iter();
-    write_object(&mut out, pairs.iter().map(|(k, v)| {
-        let value = if k == "result" { results.next() } else { None };
-        (k.as_ref(), Value::from(value, v))
-    }))?;
+    write_object(
+        &mut out,
+        pairs.iter().map(|(k, v)| {
+            let value = if k == "result" { results.next() } else { None };
+            (k.as_ref(), Value::from(value, v))
+        }),
+    )?;
     Ok(Some(out))
 }
 

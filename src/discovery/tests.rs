@@ -41,7 +41,13 @@ fn an_emptied_page_keeps_its_cursor_and_a_modern_one_is_private() {
 fn each_list_is_judged_by_its_own_field() {
     let cases = [
         (ListKind::Prompts, r#"{"prompts":[{"name":"greet"},{"name":"secret_p"}]}"#, "prompts", "name", "greet"),
-        (ListKind::Resources, r#"{"resources":[{"uri":"secret://x"},{"uri":"doc://a"}]}"#, "resources", "uri", "doc://a"),
+        (
+            ListKind::Resources,
+            r#"{"resources":[{"uri":"secret://x"},{"uri":"doc://a"}]}"#,
+            "resources",
+            "uri",
+            "doc://a",
+        ),
         (
             ListKind::Templates,
             r#"{"resourceTemplates":[{"uriTemplate":"doc://{id}"},{"uriTemplate":"secret://{id}"}]}"#,
@@ -125,13 +131,13 @@ fn a_multi_line_data_answer_is_one_data_line_after() {
 #[test]
 fn unfilterable_answers_are_refused_with_the_request_id() {
     let mut compressed = Answer::new(wanted(Era::Legacy, ListKind::Tools));
-    assert_eq!(
-        compressed.head(200, Some(b"application/json"), Some(b"gzip")),
-        Head::Refuse(Refusal::Compressed)
-    );
+    assert_eq!(compressed.head(200, Some(b"application/json"), Some(b"gzip")), Head::Refuse(Refusal::Compressed));
     let (Out::Bytes(body), _) = compressed.push(b"\x1f\x8b...", true, &allows) else { panic!("no error body") };
     let error: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-    assert_eq!((error["id"].clone(), error["error"]["code"].clone()), (serde_json::json!(7), serde_json::json!(-32603)));
+    assert_eq!(
+        (error["id"].clone(), error["error"]["code"].clone()),
+        (serde_json::json!(7), serde_json::json!(-32603))
+    );
 
     let mut huge = Answer::new(wanted(Era::Legacy, ListKind::Tools));
     assert_eq!(huge.head(200, Some(b"application/json"), None), Head::Reframe);

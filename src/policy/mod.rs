@@ -101,7 +101,8 @@ pub struct Viewer<'p, 'i> {
 
 impl<'p, 'i> Viewer<'p, 'i> {
     pub fn new(policy: &'p PolicyConfig, identity: Option<&'i Identity>) -> Viewer<'p, 'i> {
-        let caller = identity.map(|identity| Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) });
+        let caller =
+            identity.map(|identity| Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) });
         Viewer { policy, caller }
     }
 
