@@ -147,8 +147,12 @@ impl Answer {
                 let mut out = Vec::with_capacity(chunk.len());
                 let mut refused = None;
                 let (wanted, mut done) = (&self.wanted, *answered);
+                let all = u32::try_from(wanted.lists.len()).ok().and_then(|n| 1u64.checked_shl(n)).map(|a| a - 1);
                 let fed = events.feed(chunk, |event| {
-                    if refused.is_none() {
+                    if Some(done) == all {
+                        // Answered: later events in this chunk pass as later chunks will.
+                        out.extend_from_slice(event);
+                    } else if refused.is_none() {
                         refused = pass_event(event, wanted, allows, &mut done, &mut out).err();
                     }
                 });
@@ -157,7 +161,11 @@ impl Answer {
                 }
                 if end && refused.is_none() {
                     let rest = events.take_rest();
-                    refused = pass_event(&rest, wanted, allows, &mut done, &mut out).err();
+                    if Some(done) == all {
+                        out.extend_from_slice(&rest);
+                    } else {
+                        refused = pass_event(&rest, wanted, allows, &mut done, &mut out).err();
+                    }
                 }
                 *answered = done;
                 if let Some(why) = refused {
@@ -166,8 +174,7 @@ impl Answer {
                     out.extend_from_slice(&error);
                     return (Out::Bytes(out), why);
                 }
-                let all = u32::try_from(self.wanted.lists.len()).ok().and_then(|n| 1u64.checked_shl(n));
-                if all.is_some_and(|all| done == all - 1) {
+                if Some(done) == all {
                     // Every answer is out; bytes already cut into a later event go out as they are.
                     out.extend_from_slice(&events.take_rest());
                     self.mode = Mode::Through;
