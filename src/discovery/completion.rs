@@ -47,12 +47,12 @@ pub fn check(
     identity: Option<&Identity>,
     call: &Call,
     body: &[u8],
-) -> Result<(), (Denial, Element)> {
+) -> Result<(), Box<(Denial, Element)>> {
     if !call.elements().iter().any(|e| e.method == Method::CompletionComplete) {
         return Ok(());
     }
     let by_default = |element: usize, e: &Element| {
-        (Denial { element, rule: None, deny_as: policy.deny_as, insufficient_scope: false }, e.clone())
+        Box::new((Denial { element, rule: None, deny_as: policy.deny_as, insufficient_scope: false }, e.clone()))
     };
     let messages: Vec<&RawValue> = if call.batch.is_empty() {
         serde_json::from_slice::<&RawValue>(body).map(|m| vec![m])
@@ -79,7 +79,7 @@ pub fn check(
                 target: Some(Bytes::copy_from_slice(target.as_bytes())),
                 id: e.id.clone(),
             };
-            (Denial { element: i, ..d }, element)
+            Box::new((Denial { element: i, ..d }, element))
         })?;
     }
     Ok(())

@@ -157,7 +157,8 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             return Ok(Err(Refused::Denied(denial, None)));
         }
         let body = ctx.body.as_deref().unwrap_or_default();
-        if let Err((denial, element)) = completion::check(policy, ctx.identity.as_deref(), &ctx.call, body) {
+        if let Err(denied) = completion::check(policy, ctx.identity.as_deref(), &ctx.call, body) {
+            let (denial, element) = *denied;
             return Ok(Err(Refused::Denied(denial, Some(element))));
         }
         ctx.transform = transform::arm(route, &ctx.call);
