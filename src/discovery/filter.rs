@@ -2,7 +2,7 @@
 //! from the answers to its list requests. Everything else is kept as it came: other result
 //! fields (`nextCursor`, `_meta`, `ttlMs`), the kept entries byte for byte, error answers,
 //! answers to other ids, requests and notifications. A 2026-07-28 answer that was filtered is
-//! marked `cacheScope: "private"` (it differs per caller).
+//! marked `cacheScope: "private"` (it differs per caller), as is any that carried a scope.
 //!
 //! Fails closed: an entry whose name (or URI) is missing, not a string, or given twice with one
 //! spelling denied is dropped; a result or entry list of the wrong shape, or a body that is not
@@ -32,12 +32,12 @@ pub enum Filtered {
 /// Filters `json` for a caller that may use an entry iff `allows(kind, name)`. `answered`
 /// gains bit `i` for each wanted list `i` this message answers (a result or an error).
 pub fn filter<A: Fn(ListKind, &str) -> bool>(json: &[u8], wanted: &Wanted, allows: &A, answered: &mut u64) -> Filtered {
-    let Ok(value) = serde_json::from_slice::<&RawValue>(json) else { return Filtered::Unreadable };
-    let text = value.get();
-    let out = match text.as_bytes().first() {
+    // Objects and arrays are validated by their own parse; anything else only needs to be JSON.
+    let Ok(text) = std::str::from_utf8(json) else { return Filtered::Unreadable };
+    let out = match text.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
         Some(b'{') => one(text, wanted, allows, answered),
         Some(b'[') => batch(text, wanted, allows, answered),
-        _ => Ok(None),
+        _ => serde_json::from_str::<&RawValue>(text).map(|_| None).map_err(|_| Unreadable),
     };
     match out {
         Ok(Some(bytes)) => Filtered::Rewritten(bytes),
@@ -120,12 +120,14 @@ fn result<A: Fn(ListKind, &str) -> bool>(text: &str, kind: ListKind, era: Era, a
         }
     }
     let mut lists = lists.into_iter();
-    let modern = era == Era::Modern;
-    let kept = pairs.iter().filter(|(k, _)| !(modern && k == "cacheScope")).map(|(k, v)| {
+    // A cache must not share a per-caller list: a 2026-07-28 answer is marked private, and so
+    // is any answer that already had a scope.
+    let private = era == Era::Modern || pairs.iter().any(|(k, _)| k == "cacheScope");
+    let kept = pairs.iter().filter(|(k, _)| !(private && k == "cacheScope")).map(|(k, v)| {
         let value = if k == kind.key() { lists.next() } else { None };
         (k.as_ref(), Value::from(value, v))
     });
-    let private = modern.then_some(("cacheScope", Value::Raw(br#""private""#)));
+    let private = private.then_some(("cacheScope", Value::Raw(br#""private""#)));
     let mut out = Vec::with_capacity(text.len());
     write_object(&mut out, kept.chain(private))?;
     Ok(out)

@@ -35,6 +35,10 @@ fn an_emptied_page_keeps_its_cursor_and_a_modern_one_is_private() {
     let json = r#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"secret_a"}],"nextCursor":"c3","ttlMs":5000,"cacheScope":"public"}}"#;
     let out = filtered(json, &wanted(Era::Modern, ListKind::Tools));
     assert_eq!(out["result"], serde_json::json!({"tools":[],"nextCursor":"c3","ttlMs":5000,"cacheScope":"private"}));
+    // An older era's answer gets no scope it did not have, but loses a public one.
+    let legacy = filtered(json, &wanted(Era::Legacy, ListKind::Tools));
+    assert_eq!(legacy["result"]["cacheScope"], "private");
+    assert_eq!(filtered(TOOLS, &wanted(Era::Legacy, ListKind::Tools))["result"].get("cacheScope"), None);
 }
 
 #[test]
