@@ -149,10 +149,12 @@ impl Answer {
                 let (wanted, mut done) = (&self.wanted, *answered);
                 let all = u32::try_from(wanted.lists.len()).ok().and_then(|n| 1u64.checked_shl(n)).map(|a| a - 1);
                 let fed = events.feed(chunk, |event| {
-                    if Some(done) == all {
+                    if refused.is_some() {
+                        // Nothing of the backend's answer follows a refusal.
+                    } else if Some(done) == all {
                         // Answered: later events in this chunk pass as later chunks will.
                         out.extend_from_slice(event);
-                    } else if refused.is_none() {
+                    } else {
                         refused = pass_event(event, wanted, allows, &mut done, &mut out).err();
                     }
                 });

@@ -159,3 +159,15 @@ fn http_errors_are_not_touched() {
     assert_eq!(answer.head(500, Some(b"application/json"), None), Head::Untouched);
     assert_eq!(answer.push(b"{}", true, &allows), (Out::Same, None));
 }
+
+#[test]
+fn nothing_of_the_stream_follows_a_refused_answer_event() {
+    let events = b": c\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"oops\"}\n\ndata: later\n\n";
+    let mut answer = Answer::new(wanted(Era::Legacy, ListKind::Tools));
+    assert_eq!(answer.head(200, Some(b"text/event-stream"), None), Head::Reframe);
+    let (Out::Bytes(out), why) = answer.push(events, true, &allows) else { panic!("not rewritten") };
+    assert_eq!(why, Some(Refusal::Unreadable));
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.starts_with(": c\n\nevent: message\ndata: {") && out.contains("-32603"), "{out}");
+    assert!(!out.contains("later") && !out.contains("oops"), "{out}");
+}
