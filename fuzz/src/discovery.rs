@@ -1,7 +1,8 @@
 //! `discovery`: a list answer (JSON body or SSE stream) driven through filtered discovery in
 //! arbitrary chunks. It never panics; the result does not depend on the chunking; an SSE event
-//! that is not the wanted answer comes out byte for byte, the answer event comes out as valid
-//! JSON holding no entry the caller may not use, and a refusal ends the stream; a JSON body
+//! that is not the wanted answer comes out byte for byte, the answer event comes out as the
+//! filtered JSON (valid when the input was) holding no entry the caller may not use, and a
+//! refusal ends the stream; a JSON body
 //! that was JSON comes out as JSON (filtered, untouched or the -32603 error).
 //!
 //! Input: a flags byte (bit 0: SSE, else JSON; bit 1: the 2026-07-28 era; bits 2-3: the list
@@ -89,10 +90,14 @@ fn events_kept_or_filtered(wanted: &Wanted, input: &[u8], output: &[u8]) {
             Filtered::Untouched => assert_eq!(got, *event, "an event that is not the answer changed"),
             Filtered::Rewritten(json) => {
                 let (out_data, _) = sse_event::data(got).expect("the answer keeps a data line");
-                let out: serde_json::Value = serde_json::from_slice(&out_data).expect("the answer is JSON");
-                let want: serde_json::Value = serde_json::from_slice(&json).expect("the filtered JSON is JSON");
-                assert_eq!(out, want, "the answer event carries the filtered JSON");
-                assert_no_denied(&out, wanted.lists[0].1);
+                let flat: Vec<u8> = json.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect();
+                assert_eq!(out_data, flat, "the answer event carries the filtered JSON on one line");
+                // Kept values are raw input: JSON out when JSON in (a lone surrogate escape is
+                // passed as it came, as JSON parsers differ on it).
+                if serde_json::from_slice::<serde_json::Value>(&data).is_ok() {
+                    let out: serde_json::Value = serde_json::from_slice(&out_data).expect("JSON in, JSON out");
+                    assert_no_denied(&out, wanted.lists[0].1);
+                }
             }
             Filtered::Unreadable => {
                 let error = String::from_utf8_lossy(got);
