@@ -233,12 +233,15 @@ fn pass_event<A: Fn(ListKind, &str) -> bool>(
         Filtered::Rewritten(json) => json,
         Filtered::Unreadable => return Err(Refusal::Unreadable),
     };
-    // The event with its data lines replaced by one: every other line (id, event, comments)
-    // and every line ending kept. JSON whitespace may hold line breaks; they become spaces.
+    // The event with its data lines replaced by one, in the place of the last: every other line
+    // (id, event, comments) and every line ending kept. The last data line keeps its own ending,
+    // so what followed it still follows the same bytes (a CR before a blank LF line stays a
+    // line end, not half of a CRLF). JSON whitespace may hold line breaks; they become spaces.
+    let last = lines.len().saturating_sub(1);
     let mut at = 0;
     for (i, line) in lines.iter().enumerate() {
         out.extend_from_slice(event.get(at..line.start).unwrap_or_default());
-        if i == 0 {
+        if i == last {
             let body = event.get(line.clone()).unwrap_or_default();
             let ending = body.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |p| p + 1);
             out.extend_from_slice(b"data: ");

@@ -133,6 +133,15 @@ fn a_multi_line_data_answer_is_one_data_line_after() {
 }
 
 #[test]
+fn a_cr_ended_data_line_before_a_blank_lf_line_still_ends_the_event() {
+    // Two data lines, the first ended by CR: rewritten in place of the first, the CR would
+    // meet the blank line's LF as one CRLF and the event would run into the next.
+    let text = "data\rdata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[]}}\n\ndata: next\n\n";
+    let out = String::from_utf8(stream(&[text.as_bytes()])).expect("utf-8");
+    assert_eq!(out, "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[]}}\n\ndata: next\n\n");
+}
+
+#[test]
 fn unfilterable_answers_are_refused_with_the_request_id() {
     let mut compressed = Answer::new(wanted(Era::Legacy, ListKind::Tools));
     assert_eq!(compressed.head(200, Some(b"application/json"), Some(b"gzip")), Head::Refuse(Refusal::Compressed));
