@@ -7,8 +7,8 @@
 //! - [`proxy`] is the `ProxyHttp` implementation; each phase delegates to a small module.
 //! - [`state`] holds the current [`state::Snapshot`] (config, [`router`], [`upstream`] pools)
 //!   behind an `ArcSwap`, plus [`metrics`] and the [`session`] key.
-//! - [`auth`] proves who the caller is, [`policy`] decides what it may call, [`audit`] writes
-//!   both decisions' events.
+//! - [`auth`] proves who the caller is, [`policy`] decides what it may call, [`discovery`]
+//!   shows it only that in lists, [`audit`] writes both decisions' events.
 //! - [`mcp`] parses JSON-RPC envelopes and knows MCP's methods and eras; [`config`] loads and
 //!   validates TOML; [`glob`] compiles name patterns; [`telemetry`] sets up logging; [`fault`]
 //!   keeps a panic inside the request that hit it.
@@ -17,6 +17,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod discovery;
 pub mod downstream;
 pub mod fault;
 pub mod glob;

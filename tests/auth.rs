@@ -6,7 +6,8 @@
 //! would: `alg: none`, HS/RS and HS/EC key confusion, wrong `aud`/`iss`, expired and
 //! not-yet-valid tokens, tampered payloads and signatures, unknown `kid`, API key case and
 //! whitespace variants, duplicated `Authorization`. The policy stories (`auth/policy.rs`)
-//! check who may call what once authenticated.
+//! check who may call what once authenticated; the discovery stories (`auth/discovery.rs`)
+//! that lists show a caller only that.
 
 mod common;
 
@@ -15,6 +16,8 @@ mod story;
 
 #[path = "auth/api_keys.rs"]
 mod api_keys;
+#[path = "auth/discovery.rs"]
+mod discovery;
 #[path = "auth/jwks_url.rs"]
 mod jwks_url;
 #[path = "auth/jwt.rs"]

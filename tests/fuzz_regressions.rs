@@ -7,6 +7,8 @@
 mod classify;
 #[path = "../fuzz/src/config.rs"]
 mod config;
+#[path = "../fuzz/src/discovery.rs"]
+mod discovery;
 #[path = "../fuzz/src/envelope.rs"]
 mod envelope;
 #[path = "../fuzz/src/input.rs"]
@@ -39,6 +41,11 @@ fn replay(target: &str, check: fn(&[u8])) {
         }
     }
     assert!(seen > 0, "no seeds for fuzz target {target}");
+}
+
+#[test]
+fn discovery_inputs_keep_their_property() {
+    replay("discovery", discovery::check);
 }
 
 #[test]

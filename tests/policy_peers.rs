@@ -2,7 +2,9 @@
 //! answered as the server itself answers a tool it does not have. Each story asks the real
 //! server (through mcp-edge) for an absent tool and the proxy for a hidden one, and compares
 //! the two answers byte for byte once the names are swapped. Backends from `.peers/`: FastMCP
-//! (Python SDK 1.x) and `server-everything` (TypeScript SDK 1.x `McpServer`).
+//! (Python SDK 1.x) and `server-everything` (TypeScript SDK 1.x `McpServer`). And filtered
+//! discovery against a real client: the Python SDK 2.x client, walking the paged tool list of
+//! the Python SDK 2.x server through mcp-edge, sees only the tools its policy allows.
 
 mod common;
 
@@ -16,6 +18,15 @@ const KEY: &str = "ak_peer_0123456789";
 /// One route on `/mcp` to `server`, with a key authenticator and a policy hiding `secret_*`
 /// in `style`.
 fn edge(server: &PeerServer, style: &str) -> Edge {
+    let policy = format!(
+        "unknown_style = \"{style}\"\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"secret_*\"]\ndeny_as = \"unknown\"\n[[route.policy.rule]]\neffect = \"allow\"\n"
+    );
+    edge_with(server, &policy)
+}
+
+/// One route on `/mcp` to `server`, with a key authenticator and `policy` (the lines under
+/// `[route.policy]`).
+fn edge_with(server: &PeerServer, policy: &str) -> Edge {
     let digest: String = Sha256::digest(KEY.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     Edge::start(&format!(
         r#"[[pool]]
@@ -34,14 +45,7 @@ path = "/mcp"
 pool = "main"
 auth = ["keys"]
 [route.policy]
-unknown_style = "{style}"
-[[route.policy.rule]]
-effect = "deny"
-tools = ["secret_*"]
-deny_as = "unknown"
-[[route.policy.rule]]
-effect = "allow"
-"#,
+{policy}"#,
         server.addr()
     ))
 }
@@ -98,4 +102,33 @@ fn a_hidden_tool_is_answered_as_the_typescript_sdk_answers_an_absent_one_in_a_se
     // Both repeat the session, as the SDK does on every answer.
     assert_eq!(hidden.header("mcp-session-id"), Some(sid.as_str()));
     assert_eq!(absent.header("mcp-session-id"), Some(sid.as_str()));
+}
+
+/// The session plumbing, the lists, and a dozen of the py2 server's 66 tools (whoami, echo,
+/// tool_000 .. tool_009), its greeting resource and prompt.
+const READER: &str = r#"[[route.policy.rule]]
+effect = "allow"
+methods = ["initialize", "notifications/*", "ping", "server/discover", "tools/list", "resources/list", "resources/templates/list", "prompts/list"]
+tools = ["whoami", "echo", "tool_00?"]
+resources = ["res://*"]
+prompts = ["greet"]
+"#;
+
+#[test]
+fn the_python_sdk_client_lists_only_its_allowed_tools_in_both_eras() {
+    let peers = Peers::load();
+    // Stateful, answering over SSE, 25 tools a page: 66 tools in 3 pages.
+    let server = peers.server("PEERS_PY2_SERVER", &["--name", "py"]);
+    let edge = edge_with(&server, READER);
+    let url = edge.url("/mcp");
+    let auth = format!("Authorization: Bearer {KEY}");
+    for scenario in ["basic", "modern"] {
+        let r = peers.client("PEERS_PY2_CLIENT", &url, &["--scenario", scenario, "--header", &auth]);
+        assert_eq!((r["tools_count"].as_u64(), r["pages"].as_u64()), (Some(12), Some(3)), "{scenario}: {r}");
+        let names: Vec<&str> = r["tool_names"].as_array().expect("names").iter().filter_map(|n| n.as_str()).collect();
+        let want =
+            ["echo", "tool_000", "tool_001", "tool_002", "tool_003", "tool_004", "tool_005", "tool_006", "tool_007"];
+        assert_eq!(names[..9], want, "{scenario}: {r}");
+        assert_eq!((r["echo"].as_str(), r["server"].as_str()), (Some("hello proxy"), Some("py")), "{scenario}: {r}");
+    }
 }

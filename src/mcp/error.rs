@@ -9,6 +9,8 @@ pub enum RpcCode {
     InvalidRequest = -32600,
     MethodNotFound = -32601,
     InvalidParams = -32602,
+    /// A list answer the proxy could not filter (filtered discovery).
+    InternalError = -32603,
     /// Implementation-defined server error: proxy-side failures (no backend, upstream down).
     ServerError = -32000,
     /// Unknown session (SDK servers use -32001 for "Session not found").

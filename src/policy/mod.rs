@@ -9,7 +9,8 @@
 //! server's own requests) and requests without a reading (GET streams, DELETE) carry no
 //! operation and pass. Pure and allocation-free: the caller's roles and scopes become bit
 //! masks once per request, and rules compare masks and compiled globs. Not owned here: the
-//! answer (`proxy::reply`), the audit line (`audit`), filtered discovery.
+//! answer (`proxy::reply`), the audit line (`audit`), filtered discovery (`discovery`, which
+//! asks [`Viewer::allows`] per list entry: the same decision a call on the entry would get).
 
 use std::cell::Cell;
 
@@ -77,15 +78,55 @@ pub fn check(policy: &PolicyConfig, identity: Option<&Identity>, call: &Call) ->
     Ok(())
 }
 
+/// Whether `identity` may call `method` (`tools/call`, `prompts/get`, `resources/read`) on
+/// `target`, as if it sent that call: what a `completion/complete` reference is judged by.
+pub fn check_target(
+    policy: &PolicyConfig,
+    identity: Option<&Identity>,
+    method: Method,
+    target: &str,
+) -> Result<(), Denial> {
+    let by_default = Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false };
+    let Some(identity) = identity else { return Err(by_default) };
+    let caller = Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) };
+    decide_op(policy, &caller, &Op { method: method.as_str(), kind: method.target_kind(), target: Some(target) })
+}
+
+/// One caller's view of a route's policy, for judging many targets (the entries of a list):
+/// the caller's role and scope bits are computed once, not once per entry.
+pub struct Viewer<'p, 'i> {
+    policy: &'p PolicyConfig,
+    caller: Option<Caller<'p, 'i>>,
+}
+
+impl<'p, 'i> Viewer<'p, 'i> {
+    pub fn new(policy: &'p PolicyConfig, identity: Option<&'i Identity>) -> Viewer<'p, 'i> {
+        let caller =
+            identity.map(|identity| Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) });
+        Viewer { policy, caller }
+    }
+
+    /// Whether calling `method` on `target` would be allowed, scopes included: a list shows an
+    /// entry iff this holds, so list and call never disagree.
+    pub fn allows(&self, method: Method, target: &str) -> bool {
+        let Some(caller) = &self.caller else { return false };
+        let op = Op { method: method.as_str(), kind: method.target_kind(), target: Some(target) };
+        decide_op(self.policy, caller, &op).is_ok()
+    }
+}
+
 fn decide(policy: &PolicyConfig, caller: &Caller<'_, '_>, e: &Element) -> Result<(), Denial> {
     if matches!(e.method, Method::Response | Method::None) {
         return Ok(());
     }
     // Read once, not once per rule.
-    let op = Op { method: e.method_str(), kind: e.method.target_kind(), target: e.target_str() };
+    decide_op(policy, caller, &Op { method: e.method_str(), kind: e.method.target_kind(), target: e.target_str() })
+}
+
+fn decide_op(policy: &PolicyConfig, caller: &Caller<'_, '_>, op: &Op<'_>) -> Result<(), Denial> {
     for (i, rule) in policy.rules.iter().enumerate() {
         let deny = rule.effect == Effect::Deny;
-        if !who(&rule.who, caller) || !what(&rule.what, &op, deny) {
+        if !who(&rule.who, caller) || !what(&rule.what, op, deny) {
             continue;
         }
         let denial =

@@ -166,3 +166,25 @@ fn every_batch_element_is_checked_and_client_responses_pass() {
     let response = call(r#"{"jsonrpc":"2.0","id":5,"result":{}}"#);
     assert_eq!(check(&p, Some(&alice), &response), Ok(()));
 }
+
+#[test]
+fn a_viewer_allows_exactly_the_calls_check_allows() {
+    let p = policy(&format!(
+        "{TOOLS}[[route.policy.rule]]\neffect = \"allow\"\ntools = [\"admin_*\"]\nrequire_scopes = [\"mcp:admin\"]\n[[route.policy.rule]]\neffect = \"allow\"\nresources = [\"docs://*\"]\n"
+    ));
+    let (reader, admin) = (who("r", &[], &[]), who("a", &[], &["mcp:admin"]));
+    let names = ["search", "echo", "deploy_x", "DEPLOY_x", "admin_reset", "other"];
+    for identity in [&reader, &admin] {
+        let viewer = Viewer::new(&p, Some(identity));
+        for name in names {
+            let allowed = check(&p, Some(identity), &tool(name)).is_ok();
+            assert_eq!(viewer.allows(Method::ToolsCall, name), allowed, "{} {name}", identity.id);
+            assert_eq!(check_target(&p, Some(identity), Method::ToolsCall, name).is_ok(), allowed);
+        }
+        for uri in ["docs://a", "docs://a/../secret", "file:///etc"] {
+            let allowed = check(&p, Some(identity), &resource(uri)).is_ok();
+            assert_eq!(viewer.allows(Method::ResourcesRead, uri), allowed, "{uri}");
+        }
+    }
+    assert!(!Viewer::new(&p, None).allows(Method::ToolsCall, "search"), "no identity, nothing listed");
+}

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::attempt::Attempts;
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
-use super::sse_event::EndpointSniff;
+use super::transform::Transform;
 use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
@@ -74,8 +74,9 @@ pub struct Ctx {
     pub new_session: Option<Fingerprint>,
     /// In-flight slots held for concurrency caps, released when the request ends.
     pub guards: Vec<pingora_limits::inflight::Guard>,
-    /// Legacy HTTP+SSE: the start of a GET stream, held until its first event is complete.
-    pub endpoint_sniff: Option<EndpointSniff>,
+    /// The rewrite this response gets, if any ([`super::transform`]): a legacy stream's
+    /// endpoint event, or list answers filtered per caller.
+    pub transform: Option<Transform>,
     /// The client's `X-Request-Id` or one made here (see [`super::request_id`]).
     pub request_id: String,
     /// When the response header went to the client (time to first byte).
@@ -117,7 +118,7 @@ impl Ctx {
             attempts: Attempts::default(),
             new_session: None,
             guards: Vec::new(),
-            endpoint_sniff: None,
+            transform: None,
             request_id: String::new(),
             responded: None,
             identity: None,

@@ -1,6 +1,6 @@
 //! The Pingora `ProxyHttp` implementation. Each phase is a short delegation:
 //! `request` (route, refuse, classify, pick a pool), `upstream_peer` (pick a backend),
-//! `body` (replay a pre-read body), `response` (wrap sessions, watch legacy endpoints),
+//! `body` (replay a pre-read body), `response` (wrap sessions, run the response `transform`),
 //! `reply` (every local answer), `finish` (count and log once).
 
 pub mod affinity;
@@ -20,6 +20,7 @@ pub mod response;
 pub mod sse_event;
 pub mod stream;
 pub mod throttle;
+pub mod transform;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +138,7 @@ impl ProxyHttp for Edge {
         if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
         }
+        transform::upstream_request(req, ctx)?;
         headers::upstream(req, ctx)?;
         // A pre-read body goes up at once; a streamed one starts the clock when it ends.
         if ctx.body.is_some() || !has_body(req) {

@@ -1,7 +1,8 @@
 //! The request phase, in order: read the head (`head`), OAuth metadata (answered here),
 //! route, Host/Origin guard, authentication (`auth`: the identity), session,
-//! limits that need no body, body and its one reading (`mcp::call`), policy (`policy`), rules,
-//! limits on the reading, pool. On a route with a policy the limits that need no body wait
+//! limits that need no body, body and its one reading (`mcp::call`), policy (`policy`; with
+//! `completion/complete` references, and the list filter armed: `discovery`), rules, limits on
+//! the reading, pool. On a route with a policy the limits that need no body wait
 //! until the policy allowed the call, so a denied call spends no limit budget (the caller is
 //! authenticated by then, so the body read first is an authenticated caller's). Everything
 //! that can be refused is refused here, before an upstream is chosen, through `reply`.
@@ -18,9 +19,11 @@ use super::ctx::Ctx;
 use super::head;
 use super::reply::{self, Reject};
 use super::throttle::{self, Stage};
+use super::transform;
 use crate::auth::challenge;
 use crate::auth::Denied;
 use crate::config::model::RouteConfig;
+use crate::discovery::completion;
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
 use crate::mcp::error::UnknownStyle;
@@ -38,7 +41,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
-        Err(Refused::Denied(denial)) => denied(session, ctx, denial).await,
+        Err(Refused::Denied(denial, element)) => denied(session, ctx, denial, element).await,
         Err(Refused::Unauthenticated(denied)) => {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
             crate::audit::unauthenticated(ctx.route_name(), denied, client);
@@ -63,8 +66,9 @@ enum Refused {
     Reject(Reject),
     Limited(throttle::Limited),
     Unauthenticated(Denied),
-    /// The route's policy denied the call.
-    Denied(Denial),
+    /// The route's policy denied the call; with the element to answer for when it is not the
+    /// request's own (a `completion/complete` reference, judged as the call it names).
+    Denied(Denial, Option<Element>),
     /// A document the proxy serves itself (OAuth protected resource metadata).
     Document(Arc<str>),
 }
@@ -150,8 +154,14 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
     if let Some(policy) = &route.policy {
         if let Err(denial) = crate::policy::check(policy, ctx.identity.as_deref(), &ctx.call) {
-            return Ok(Err(Refused::Denied(denial)));
+            return Ok(Err(Refused::Denied(denial, None)));
         }
+        let body = ctx.body.as_deref().unwrap_or_default();
+        if let Err(denied) = completion::check(policy, ctx.identity.as_deref(), &ctx.call, body) {
+            let (denial, element) = *denied;
+            return Ok(Err(Refused::Denied(denial, Some(element))));
+        }
+        ctx.transform = transform::arm(route, &ctx.call);
         if let Err(limited) = throttle::admit(state, session, ctx, route, Stage::Head).await {
             return Ok(Err(Refused::Limited(limited)));
         }
@@ -191,12 +201,12 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
 
 /// Audits a policy denial and answers it as its rule says: the denied element's id, the
 /// rule's insufficient-scope challenge when scopes would help, the route's unknown style.
-async fn denied(session: &mut Session, ctx: &mut Ctx, denial: Denial) -> Result<bool> {
+async fn denied(session: &mut Session, ctx: &mut Ctx, denial: Denial, element: Option<Element>) -> Result<bool> {
     let snap = Arc::clone(&ctx.snap);
     let policy = ctx.route.and_then(|r| snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
     let rule = denial.rule.and_then(|i| policy.and_then(|p| p.rules.get(i)));
     let challenge = rule.filter(|_| denial.insufficient_scope).and_then(|r| r.challenge.as_deref());
-    let element = ctx.call.elements().get(denial.element).cloned().unwrap_or(Element::UNREAD);
+    let element = element.or_else(|| ctx.call.elements().get(denial.element).cloned()).unwrap_or(Element::UNREAD);
     let identity = ctx.identity.as_deref().map_or("", |i| i.id.as_str());
     crate::audit::denied(identity, ctx.route_name(), &element, &denial);
     let style = policy.map_or(UnknownStyle::Spec, |p| p.unknown_style);

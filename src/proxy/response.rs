@@ -1,6 +1,7 @@
 //! The response phase: pass status, headers and body through untouched, except what must
-//! change: a backend session id becomes a proxy token, and the legacy `endpoint` event gets
-//! its session id wrapped. SSE is never buffered: chunks are forwarded as they arrive.
+//! change: a backend session id becomes a proxy token, and the answers a response transform
+//! was armed for (`transform`: the legacy `endpoint` event gets its session id wrapped, list
+//! answers are filtered per caller). SSE is never buffered: events are forwarded as they arrive.
 
 use bytes::Bytes;
 use http::{header, Method as HttpMethod};
@@ -10,7 +11,7 @@ use pingora::Result;
 
 use super::affinity::{self, SESSION_HEADER};
 use super::ctx::Ctx;
-use super::sse_event::EndpointSniff;
+use super::transform;
 use crate::metrics::OpenStream;
 use crate::session::Fingerprint;
 use crate::state::State;
@@ -33,31 +34,12 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
     if is_sse {
         ctx.stream = Some(OpenStream::new(&state.metrics.streams_open));
     }
-    if is_sse && session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200 {
-        // A session-less GET stream may be the legacy HTTP+SSE transport: watch its first event.
-        ctx.endpoint_sniff = Some(EndpointSniff::default());
-        resp.remove_header(&header::CONTENT_LENGTH);
-    }
-    Ok(())
+    // A session-less GET stream may be the legacy HTTP+SSE transport: watch its first event.
+    let legacy_stream =
+        is_sse && session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200;
+    transform::headers(resp, ctx, legacy_stream)
 }
 
 pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
-    let Some(mut sniff) = ctx.endpoint_sniff.take() else {
-        return;
-    };
-    let chunk = body.take().unwrap_or_default();
-    let mut minted = None;
-    let wrap = |sid: &str| {
-        let token = affinity::wrap(state, ctx, sid);
-        // Once per legacy stream: its access line names the session it opened.
-        minted = token.as_deref().map(Fingerprint::of);
-        token
-    };
-    match sniff.push(&chunk, end, wrap) {
-        Some(out) => *body = Some(Bytes::from(out)),
-        None => ctx.endpoint_sniff = Some(sniff),
-    }
-    if minted.is_some() {
-        ctx.new_session = minted;
-    }
+    transform::body(state, body, end, ctx);
 }

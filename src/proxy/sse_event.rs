@@ -1,8 +1,10 @@
-//! The first event of a legacy HTTP+SSE stream, read as it streams past: where it ends (an
-//! incremental, bounded scan that knows all three SSE line endings, CRLF, LF and CR) and, when
-//! it is the `endpoint` event, the same bytes with the session id in its URL replaced by a
-//! token. Pure: the caller supplies the wrapping (sealing) and owns the stream. Nothing here
-//! reads past the first event, decides what a session is, or parses events in general.
+//! Server-sent events read as they stream past: where each event ends (an incremental, bounded
+//! scan that knows all three SSE line endings, CRLF, LF and CR, with events split across
+//! chunks at any byte: [`EventEnd`], [`EventReader`]), an event's `data` ([`data`]), and two
+//! users of them: the first event of a legacy HTTP+SSE stream, rewritten when it is the
+//! `endpoint` event so its session id becomes a token ([`EndpointSniff`]), and filtered
+//! discovery's answer events (`crate::discovery`). Pure: callers supply the rewriting (sealing,
+//! filtering) and own the stream. Nothing here decides what a session or an answer is.
 
 use std::ops::Range;
 
@@ -15,7 +17,7 @@ pub const MAX_SNIFF: usize = 4096;
 #[derive(Debug, Default)]
 pub struct EndpointSniff {
     held: Vec<u8>,
-    first: FirstEvent,
+    first: EventEnd,
 }
 
 impl EndpointSniff {
@@ -23,27 +25,30 @@ impl EndpointSniff {
     /// event is decided: all bytes held so far, the event rewritten when it is an endpoint event
     /// that `wrap` accepts. None: keep holding (the caller forwards nothing yet).
     pub fn push(&mut self, chunk: &[u8], end: bool, wrap: impl FnOnce(&str) -> Option<String>) -> Option<Vec<u8>> {
+        let before = self.held.len();
         self.held.extend_from_slice(chunk);
-        match self.first.scan(&self.held, MAX_SNIFF) {
-            Split::Ends(n) => {
-                let rewritten = self.held.split_at_checked(n).and_then(|(event, rest)| {
+        let stop = self.held.len().min(MAX_SNIFF);
+        let fresh = self.held.get(before.min(stop)..stop).unwrap_or_default();
+        match self.first.find(fresh) {
+            Some(n) => {
+                let rewritten = self.held.split_at_checked(before + n).and_then(|(event, rest)| {
                     let mut out = rewrite_endpoint(event, wrap)?;
                     out.extend_from_slice(rest);
                     Some(out)
                 });
                 Some(rewritten.unwrap_or_else(|| std::mem::take(&mut self.held)))
             }
-            Split::TooLong => Some(std::mem::take(&mut self.held)),
-            Split::Pending if end => Some(std::mem::take(&mut self.held)),
-            Split::Pending => None,
+            // No blank line within the cap: not an event worth holding the stream for.
+            None if stop >= MAX_SNIFF || end => Some(std::mem::take(&mut self.held)),
+            None => None,
         }
     }
 }
 
-/// Where the first event of a stream ends, found a chunk at a time: each byte is looked at once.
+/// Where SSE events end, found a chunk at a time: each byte is looked at once, and the state
+/// carries over between chunks, so an event (or a CRLF) may be split at any byte.
 #[derive(Debug, Default)]
-pub struct FirstEvent {
-    scanned: usize,
+pub struct EventEnd {
     state: Scan,
 }
 
@@ -61,23 +66,11 @@ impl Default for Scan {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum Split {
-    /// The first event may end in a later chunk.
-    Pending,
-    /// The first event is the first `n` bytes, its blank line included.
-    Ends(usize),
-    /// No blank line within the cap: not an event worth holding the stream for.
-    TooLong,
-}
-
-impl FirstEvent {
-    /// `held` is the stream so far; earlier calls saw a prefix of it, which is not rescanned.
-    /// The event must end (its blank line seen) within the first `cap` bytes.
-    pub fn scan(&mut self, held: &[u8], cap: usize) -> Split {
-        let stop = held.len().min(cap);
-        let fresh = held.get(self.scanned..stop).unwrap_or_default();
-        for (i, &b) in (self.scanned..).zip(fresh) {
+impl EventEnd {
+    /// Reads `fresh`, the bytes after those read before. Some(n): the current event ends after
+    /// `fresh[..n]`, its blank line included, and what follows starts a new event.
+    pub fn find(&mut self, fresh: &[u8]) -> Option<usize> {
+        for (i, &b) in fresh.iter().enumerate() {
             let empty = match (self.state, b) {
                 (Scan::Cr, b'\n') => {
                     self.state = Scan::Line { empty: true };
@@ -87,22 +80,104 @@ impl FirstEvent {
                 (Scan::Line { empty }, _) => empty,
             };
             self.state = match b {
-                b'\n' if empty => return Split::Ends(i + 1),
-                // A CR ends the event at once: waiting for a possible LF could stall a
-                // CR-framed stream until the server next writes. An LF at hand goes with it.
-                b'\r' if empty => return Split::Ends(i + 1 + usize::from(held.get(i + 1) == Some(&b'\n'))),
+                b'\n' | b'\r' if empty => {
+                    self.state = Scan::default();
+                    // A CR ends the event at once: waiting for a possible LF could stall a
+                    // CR-framed stream until the server next writes. An LF at hand goes with it.
+                    let lf = b == b'\r' && fresh.get(i + 1) == Some(&b'\n');
+                    return Some(i + 1 + usize::from(lf));
+                }
                 b'\n' => Scan::Line { empty: true },
                 b'\r' => Scan::Cr,
                 _ => Scan::Line { empty: false },
             };
         }
-        self.scanned = stop;
-        if stop >= cap {
-            Split::TooLong
-        } else {
-            Split::Pending
-        }
+        None
     }
+}
+
+/// An unfinished event grew past the reader's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong;
+
+/// A stream cut into whole events, a chunk at a time: an event is handed over as soon as its
+/// blank line arrives, and only an unfinished event is held (at most `cap` bytes).
+#[derive(Debug)]
+pub struct EventReader {
+    end: EventEnd,
+    partial: Vec<u8>,
+    cap: usize,
+}
+
+impl EventReader {
+    pub fn new(cap: usize) -> EventReader {
+        EventReader { end: EventEnd::default(), partial: Vec::new(), cap }
+    }
+
+    /// Calls `each` with every event `chunk` completes, in order (events wholly inside the
+    /// chunk are borrowed from it, not copied), and holds the unfinished rest.
+    pub fn feed(&mut self, chunk: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), TooLong> {
+        let mut rest = chunk;
+        while let Some(n) = self.end.find(rest) {
+            let (tail, after) = rest.split_at_checked(n).unwrap_or((rest, &[]));
+            if self.partial.is_empty() {
+                each(tail);
+            } else {
+                self.partial.extend_from_slice(tail);
+                each(&self.partial);
+                self.partial.clear();
+            }
+            rest = after;
+        }
+        if self.partial.len().saturating_add(rest.len()) > self.cap {
+            return Err(TooLong);
+        }
+        self.partial.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// The unfinished event at the end of the stream (empty when the stream ended cleanly).
+    pub fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.partial)
+    }
+}
+
+/// An event's data as a client reads it (SSE: the values of its `data` lines, one leading
+/// space dropped, joined with LF), and the byte range of every `data` line in `event`, each
+/// with its line ending. None: the event has no `data` line.
+pub fn data(event: &[u8]) -> Option<(Vec<u8>, Vec<Range<usize>>)> {
+    let mut out: Option<(Vec<u8>, Vec<Range<usize>>)> = None;
+    for (at, line, full) in raw_lines(event) {
+        let value = match line.strip_prefix(b"data") {
+            Some([]) => &[][..],
+            Some([b':', v @ ..]) => v.strip_prefix(b" ").unwrap_or(v),
+            _ => continue,
+        };
+        let (text, ranges) = out.get_or_insert_with(Default::default);
+        if !ranges.is_empty() {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(value);
+        ranges.push(at..at + full);
+    }
+    out
+}
+
+/// The lines of an event: offset, the line without its terminator, and its length with it.
+fn raw_lines(event: &[u8]) -> impl Iterator<Item = (usize, &[u8], usize)> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let rest = event.get(at..).filter(|r| !r.is_empty())?;
+        let len = rest.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(rest.len());
+        let terminator = match rest.get(len..) {
+            Some([b'\r', b'\n', ..]) => 2,
+            Some([_, ..]) => 1,
+            _ => 0,
+        };
+        let line = (at, rest.get(..len)?, len + terminator);
+        at += len + terminator;
+        Some(line)
+    })
 }
 
 /// The event with the session id in its endpoint URL replaced by `wrap(id)`; every other byte

@@ -42,7 +42,7 @@ fn an_endpoint_event_split_at_every_byte_is_rewritten_once() {
 #[test]
 fn a_crlf_event_followed_by_an_lf_event_ends_at_its_own_blank_line() {
     let text = "event: message\r\ndata: hi\r\n\r\nevent: endpoint\ndata: /m?session_id=abc\n\n";
-    assert_eq!(FirstEvent::default().scan(text.as_bytes(), MAX_SNIFF), Split::Ends(28));
+    assert_eq!(EventEnd::default().find(text.as_bytes()), Some(28));
     assert_eq!(whole(text), text, "only the first event is ever rewritten");
 }
 
@@ -51,7 +51,7 @@ fn crlf_and_cr_framed_endpoint_events_keep_their_line_endings() {
     let crlf = "event: endpoint\r\ndata: /m?session_id=abc\r\n\r\n: ping\r\n\r\n";
     assert_eq!(whole(crlf), "event: endpoint\r\ndata: /m?session_id=e1.<abc>\r\n\r\n: ping\r\n\r\n");
     let cr = "event: endpoint\rdata: /m?session_id=abc\r\r: ping\r\r";
-    assert_eq!(FirstEvent::default().scan(cr.as_bytes(), MAX_SNIFF), Split::Ends(41));
+    assert_eq!(EventEnd::default().find(cr.as_bytes()), Some(41));
     assert_eq!(whole(cr), "event: endpoint\rdata: /m?session_id=e1.<abc>\r\r: ping\r\r");
 }
 

@@ -38,9 +38,16 @@ impl Peers {
         Peers { env }
     }
 
+    /// The command `key` names. Its scripts come from this checkout's `tests/peers`, not from
+    /// the one `.peers` was installed from (a worktree may share another's `.peers`).
     fn command(&self, key: &str) -> Command {
         let value = self.env.get(key).unwrap_or_else(|| panic!("{key} missing from .peers/env"));
-        let mut parts = value.split(' ');
+        let scripts = self.env.get("PEERS_SCRIPTS").map(String::as_str).filter(|s| !s.is_empty());
+        let here = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
+        let mut parts = value.split(' ').map(|p| match scripts.and_then(|s| p.strip_prefix(s)) {
+            Some(rest) => format!("{here}{rest}"),
+            None => p.to_owned(),
+        });
         let mut cmd = Command::new(parts.next().expect("a program"));
         cmd.args(parts);
         cmd

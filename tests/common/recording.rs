@@ -50,10 +50,22 @@ pub fn stateful_mock(name: &str) -> (Mock, Recording) {
 }
 
 fn start(name: &str, stateful: bool) -> (Mock, Recording) {
+    start_with(name, stateful, &[])
+}
+
+/// A stateless recording mock started with more flags (`--page-size 2`, `--sse-lists`).
+#[allow(dead_code)]
+pub fn mock_with(name: &str, extra: &[&str]) -> (Mock, Recording) {
+    start_with(name, false, extra)
+}
+
+fn start_with(name: &str, stateful: bool, extra: &[&str]) -> (Mock, Recording) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("requests.jsonl");
     let file = path.to_str().expect("utf8 path").to_owned();
-    let mock = Mock::start_with(name, stateful, &["--record", &file]);
+    let mut args = vec!["--record", file.as_str()];
+    args.extend_from_slice(extra);
+    let mock = Mock::start_with(name, stateful, &args);
     (mock, Recording { name: name.to_owned(), path, _dir: dir })
 }
 

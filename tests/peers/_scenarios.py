@@ -137,6 +137,16 @@ def add_common_args(ap):
     ap.add_argument("--args", default="{}", help="JSON arguments for --tool")
     ap.add_argument("--count", type=int, default=20, help="calls for many_calls")
     ap.add_argument("--timeout", type=float, default=60.0, help="whole-scenario timeout, seconds")
+    ap.add_argument("--header", action="append", default=[], help="'Name: value' sent on every request (repeatable)")
+
+
+def headers(args) -> dict:
+    """--header values ('Name: value') as a dict for the HTTP client."""
+    out = {}
+    for h in args.header:
+        name, _, value = h.partition(":")
+        out[name.strip()] = value.strip()
+    return out
 
 
 class HttpLog:

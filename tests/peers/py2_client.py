@@ -42,7 +42,7 @@ async def run(args) -> dict:
         transport = sse_client(args.url, httpx_client_factory=factory, on_session_created=sse_session.append)
         http = None
     else:
-        http = httpx2.AsyncClient(timeout=timeout, event_hooks=hooks)
+        http = httpx2.AsyncClient(timeout=timeout, event_hooks=hooks, headers=_scenarios.headers(args))
         transport = streamable_http_client(args.url, http_client=http)
 
     scenario = "basic" if args.scenario == "modern" else args.scenario

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! mcp-edge-mock --listen 127.0.0.1:9101 --name a [--stateful] [--threads N] [--legacy-sse]
-//!               [--record FILE] [--require-header NAME=VALUE]
+//!               [--record FILE] [--require-header NAME=VALUE] [--page-size N] [--sse-lists]
 //! ```
 //!
 //! Prints `listening on ADDR` once bound; exits cleanly on SIGTERM/SIGINT.
@@ -66,6 +66,13 @@ struct Args {
     /// proxy's credential, health probes included).
     #[arg(long, value_name = "NAME=VALUE")]
     require_header: Option<String>,
+    /// Page `tools/list` this many tools at a time (cursor: the decimal offset); 0: one page.
+    #[arg(long, default_value_t = 0)]
+    page_size: usize,
+    /// Answer list requests that accept `text/event-stream` as SSE: a logging event, a
+    /// comment, then the answer event cut across two chunks.
+    #[arg(long)]
+    sse_lists: bool,
 }
 
 pub struct State {
@@ -83,6 +90,8 @@ pub struct State {
     /// `--record`: where received requests are written; `None` keeps the fast path untouched.
     record: Option<record::Recorder>,
     require: Option<(String, String)>,
+    pub page_size: usize,
+    sse_lists: bool,
 }
 
 impl State {
@@ -137,6 +146,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .as_deref()
             .and_then(|r| r.split_once('='))
             .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        page_size: args.page_size,
+        sse_lists: args.sse_lists,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -295,6 +306,14 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                     conn.send(202, None, &[], close).await?;
                 }
                 mcp::Outcome::Json(status) => conn.send(status, Some("application/json"), &[], close).await?,
+                mcp::Outcome::Listed => {
+                    let sse = req.header("accept").is_some_and(|a| a.contains("text/event-stream"));
+                    if st.sse_lists && sse {
+                        let answer = std::mem::take(&mut conn.obuf);
+                        return sse::list_stream(st, conn, &answer, close).await;
+                    }
+                    conn.send(200, Some("application/json"), &[], close).await?
+                }
                 mcp::Outcome::Initialized(sid) => {
                     conn.send(200, Some("application/json"), &[("Mcp-Session-Id", &sid)], close).await?
                 }

@@ -22,6 +22,8 @@ pub enum Outcome {
     Initialized(String),
     /// A `slow` tool call: stream progress (or wait) and then answer.
     Slow(SlowCall),
+    /// 200 with a list answer in `out` (`--sse-lists`: sent as an SSE stream instead).
+    Listed,
 }
 
 pub struct SlowCall {
@@ -105,15 +107,35 @@ struct UriParams<'a> {
 
 const DEFAULT_VERSION: &str = "2025-06-18";
 
-const TOOLS: &str = concat!(
-    r#"{"tools":["#,
-    r#"{"name":"echo","description":"Returns arguments.text","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]},"annotations":{"readOnlyHint":true}},"#,
-    r#"{"name":"whoami","description":"Returns the name of the backend that served the call","inputSchema":{"type":"object","properties":{}},"annotations":{"readOnlyHint":true,"idempotentHint":true}},"#,
-    r#"{"name":"slow","description":"Sends `steps` progress notifications `delay_ms` apart, then the result","inputSchema":{"type":"object","properties":{"steps":{"type":"integer"},"delay_ms":{"type":"integer"}}},"annotations":{"readOnlyHint":true}},"#,
-    r#"{"name":"bytes","description":"Returns the length and SHA-256 of the raw HTTP request body","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}},"#,
+const TOOLS: [&str; 5] = [
+    r#"{"name":"echo","description":"Returns arguments.text","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]},"annotations":{"readOnlyHint":true}}"#,
+    r#"{"name":"whoami","description":"Returns the name of the backend that served the call","inputSchema":{"type":"object","properties":{}},"annotations":{"readOnlyHint":true,"idempotentHint":true}}"#,
+    r#"{"name":"slow","description":"Sends `steps` progress notifications `delay_ms` apart, then the result","inputSchema":{"type":"object","properties":{"steps":{"type":"integer"},"delay_ms":{"type":"integer"}}},"annotations":{"readOnlyHint":true}}"#,
+    r#"{"name":"bytes","description":"Returns the length and SHA-256 of the raw HTTP request body","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":true}}"#,
     r#"{"name":"deploy_app","description":"Pretends to deploy an application","inputSchema":{"type":"object","properties":{"app":{"type":"string"},"env":{"type":"string"}}},"annotations":{"readOnlyHint":false,"destructiveHint":true,"idempotentHint":false}}"#,
-    r#"]}"#
-);
+];
+
+#[derive(Deserialize, Default)]
+struct ListParams<'a> {
+    #[serde(borrow, default)]
+    cursor: Option<Cow<'a, str>>,
+}
+
+/// `tools/list`: every tool, or with `--page-size N` N per page, the cursor being the decimal
+/// offset of the page (`nextCursor` on every page but the last).
+fn tools_list(st: &State, params: Option<&RawValue>, out: &mut Vec<u8>) {
+    let page = if st.page_size == 0 { TOOLS.len() } else { st.page_size };
+    let p: ListParams = parse(params).unwrap_or_default();
+    let from = p.cursor.and_then(|c| c.parse::<usize>().ok()).unwrap_or(0).min(TOOLS.len());
+    let to = from.saturating_add(page).min(TOOLS.len());
+    out.extend_from_slice(br#"{"tools":["#);
+    out.extend_from_slice(TOOLS[from..to].join(",").as_bytes());
+    out.push(b']');
+    if to < TOOLS.len() {
+        out.extend_from_slice(format!(r#","nextCursor":"{to}""#).as_bytes());
+    }
+    out.push(b'}');
+}
 
 const CAPABILITIES: &str = r#"{"tools":{},"resources":{},"prompts":{}}"#;
 
@@ -240,18 +262,36 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
         }
         "tools/list" => {
             result_start(out, id);
-            out.extend_from_slice(TOOLS.as_bytes());
+            tools_list(st, params, out);
             out.push(b'}');
+            return Outcome::Listed;
         }
         "resources/list" => {
             result_start(out, id);
             out.extend_from_slice(br#"{"resources":[{"uri":"mock://"#);
             esc(out, st.name);
-            out.extend_from_slice(br#"/readme","name":"readme","mimeType":"text/plain"}]}}"#);
+            out.extend_from_slice(br#"/readme","name":"readme","mimeType":"text/plain"},{"uri":"mock://"#);
+            esc(out, st.name);
+            out.extend_from_slice(br#"/secret","name":"secret","mimeType":"text/plain"}]}}"#);
+            return Outcome::Listed;
+        }
+        "resources/templates/list" => {
+            result_start(out, id);
+            out.extend_from_slice(br#"{"resourceTemplates":[{"uriTemplate":"mock://"#);
+            esc(out, st.name);
+            out.extend_from_slice(
+                br#"/files/{path}","name":"files"},{"uriTemplate":"secret://{id}","name":"secrets"}]}}"#,
+            );
+            return Outcome::Listed;
         }
         "prompts/list" => {
             result_start(out, id);
-            out.extend_from_slice(br#"{"prompts":[{"name":"greet","description":"A greeting","arguments":[{"name":"who","required":false}]}]}}"#);
+            out.extend_from_slice(br#"{"prompts":[{"name":"greet","description":"A greeting","arguments":[{"name":"who","required":false}]},{"name":"secret_plan","description":"Not for everyone"}]}}"#);
+            return Outcome::Listed;
+        }
+        "completion/complete" => {
+            result_start(out, id);
+            out.extend_from_slice(br#"{"completion":{"values":["world"],"total":1,"hasMore":false}}}"#);
         }
         "resources/read" => {
             let Some(p) = parse::<UriParams>(params) else {

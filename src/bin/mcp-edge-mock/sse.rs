@@ -88,6 +88,27 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
     Ok(true)
 }
 
+/// `--sse-lists`: a list answer as a stream, the way SDK servers answer with events first: a
+/// `notifications/message` logging event, a comment, then the answer event, written in two
+/// chunks cut inside its JSON. Returns true: the connection may serve another request.
+pub async fn list_stream(st: &'static State, conn: &mut Conn, answer: &[u8], close: bool) -> io::Result<bool> {
+    let _guard = StreamGuard::new(st);
+    sse_head(conn, close);
+    conn.flush().await?;
+    let mut ev = Vec::new();
+    let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"listing"}}"#;
+    event(&mut ev, Some(1), log);
+    ev.extend_from_slice(b": listing\n\n");
+    conn.chunk(&ev).await?;
+    ev.clear();
+    event(&mut ev, Some(2), answer);
+    let (a, b) = ev.split_at(ev.len() / 2);
+    conn.chunk(a).await?;
+    conn.chunk(b).await?;
+    conn.end_chunks().await?;
+    Ok(true)
+}
+
 /// Stateful GET stream: a `notifications/message` event with `id: N` every tick, numbering
 /// after `last_id`. Ends (cleanly) when the session is deleted, or when the client goes away.
 pub async fn session_stream(
@@ -156,7 +177,7 @@ pub fn legacy_post(st: &'static State, conn: &mut Conn, sid: &str, body: &[u8]) 
     match mcp::handle(st, body, &mut conn.obuf, &ctx) {
         mcp::Outcome::Accepted => 202,
         mcp::Outcome::Json(status) if status >= 400 => status,
-        mcp::Outcome::Json(_) | mcp::Outcome::Initialized(_) => {
+        mcp::Outcome::Json(_) | mcp::Outcome::Initialized(_) | mcp::Outcome::Listed => {
             let mut ev = Vec::with_capacity(conn.obuf.len() + 32);
             event(&mut ev, None, &conn.obuf);
             let _ = tx.send(ev);

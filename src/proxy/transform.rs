@@ -1,0 +1,115 @@
+//! Response transforms: the few answers the proxy rewrites on their way to the client, each
+//! armed for one request and driven by the response phase (`response::headers`/`body`) through
+//! one place here, so adding one is a variant, not a special case in the hooks.
+//!
+//! - [`Transform::Endpoint`]: the first event of a legacy HTTP+SSE stream, whose session id
+//!   becomes a token (armed at the response head of a session-less GET stream).
+//! - [`Transform::Discovery`]: list answers filtered per caller (armed in the request phase
+//!   for a list request on a route with a policy; see `crate::discovery`). The backend is asked
+//!   for an uncompressed answer; the body changes length, so `Content-Length` is dropped and the
+//!   answer goes out chunked (HTTP/1.1) or framed by HTTP/2.
+//!
+//! A request that armed nothing costs one `Option` test per hook.
+
+use bytes::Bytes;
+use http::header;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::Result;
+
+use super::affinity;
+use super::ctx::Ctx;
+use super::sse_event::EndpointSniff;
+use crate::session::Fingerprint;
+use crate::config::model::RouteConfig;
+use crate::discovery::answer::{Answer, Head, Out};
+use crate::discovery::{self, ListKind};
+use crate::mcp::call::Call;
+use crate::policy::Viewer;
+use crate::state::State;
+
+#[derive(Debug)]
+pub enum Transform {
+    Endpoint(EndpointSniff),
+    Discovery(Answer),
+}
+
+/// Arms filtered discovery when `call` asks for a list on a route with a policy.
+pub fn arm(route: &RouteConfig, call: &Call) -> Option<Transform> {
+    route.policy.as_ref()?;
+    discovery::arm(call).map(|wanted| Transform::Discovery(Answer::new(wanted)))
+}
+
+/// Before the request goes upstream: a filtered answer must arrive uncompressed.
+pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
+    if matches!(ctx.transform, Some(Transform::Discovery(_))) {
+        req.insert_header(header::ACCEPT_ENCODING, "identity")?;
+    }
+    Ok(())
+}
+
+/// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and
+/// reframes (or refuses) an armed discovery answer.
+pub fn headers(resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_stream: bool) -> Result<()> {
+    if legacy_stream && ctx.transform.is_none() {
+        ctx.transform = Some(Transform::Endpoint(EndpointSniff::default()));
+        resp.remove_header(&header::CONTENT_LENGTH);
+        return Ok(());
+    }
+    let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
+    let raw = |name| resp.headers.get(name).map(|v: &http::HeaderValue| v.as_bytes());
+    match answer.head(resp.status.as_u16(), raw(header::CONTENT_TYPE), raw(header::CONTENT_ENCODING)) {
+        Head::Untouched => {
+            ctx.transform = None;
+            return Ok(());
+        }
+        Head::Reframe => {}
+        Head::Refuse(why) => {
+            tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
+            resp.remove_header(&header::CONTENT_ENCODING);
+            resp.insert_header(header::CONTENT_TYPE, "application/json")?;
+        }
+    }
+    if resp.remove_header(&header::CONTENT_LENGTH).is_some() && !resp.headers.contains_key(header::TRANSFER_ENCODING) {
+        // Without a length an HTTP/1.1 body would be close-delimited; HTTP/2 drops this header.
+        resp.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+    }
+    Ok(())
+}
+
+/// A chunk of the response body on its way to the client.
+pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
+    match ctx.transform.take() {
+        None => {}
+        Some(Transform::Endpoint(mut sniff)) => {
+            let chunk = body.take().unwrap_or_default();
+            let mut minted = None;
+            let wrap = |sid: &str| {
+                let token = affinity::wrap(state, ctx, sid);
+                // Once per legacy stream: its access line names the session it opened.
+                minted = token.as_deref().map(Fingerprint::of);
+                token
+            };
+            match sniff.push(&chunk, end, wrap) {
+                Some(out) => *body = Some(Bytes::from(out)),
+                None => ctx.transform = Some(Transform::Endpoint(sniff)),
+            }
+            if minted.is_some() {
+                ctx.new_session = minted;
+            }
+        }
+        Some(Transform::Discovery(mut answer)) => {
+            let policy = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
+            let viewer = policy.map(|p| Viewer::new(p, ctx.identity.as_deref()));
+            let allows = |kind: ListKind, name: &str| viewer.as_ref().is_some_and(|v| v.allows(kind.call(), name));
+            let chunk = body.as_deref().unwrap_or_default();
+            let (out, refused) = answer.push(chunk, end, &allows);
+            if let Some(why) = refused {
+                tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
+            }
+            if let Out::Bytes(out) = out {
+                *body = (!out.is_empty()).then(|| Bytes::from(out));
+            }
+            ctx.transform = Some(Transform::Discovery(answer));
+        }
+    }
+}
