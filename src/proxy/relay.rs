@@ -10,14 +10,16 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
+use super::attempt;
 use super::finish::{self, Exchange};
 use super::stream::Detached;
-use crate::metrics::Phase;
+use crate::metrics::{ErrorType, Phase};
 
 /// Most bytes taken from the backend per read.
 const CHUNK: usize = 16 * 1024;
@@ -38,19 +40,25 @@ enum End {
 pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box<Detached>) {
     let mut sent = 0u64;
     let end = run(client, &mut d, &mut sent).await;
-    let state = &d.state;
-    match end {
+    let state = Arc::clone(&d.state);
+    let broke = match end {
         End::ClientGone => {
             state.metrics.client_aborts.with_label_values(&[Phase::Response.as_str()]).inc();
             tracing::debug!(route = d.ctx.route_name(), "client closed its event stream");
+            Some(ErrorType::ClientGone)
         }
         End::Idle => {
-            tracing::debug!(route = d.ctx.route_name(), idle = ?d.idle, "event stream idle past idle_timeout; closed")
+            tracing::debug!(route = d.ctx.route_name(), idle = ?d.idle, "event stream idle past idle_timeout; closed");
+            Some(ErrorType::Timeout)
         }
         End::Backend => {
-            tracing::debug!(route = d.ctx.route_name(), backend = ?d.ctx.backend, "backend broke its event stream")
+            tracing::debug!(route = d.ctx.route_name(), backend = ?d.ctx.backend, "backend broke its event stream");
+            Some(ErrorType::UpstreamError)
         }
-        End::Complete => {}
+        End::Complete => None,
+    };
+    if let Some(kind) = broke {
+        attempt::stream_broke(&state, &mut d.ctx, kind);
     }
     let exchange = Exchange {
         status: d.status,
@@ -60,7 +68,7 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box
         bytes_in: d.bytes_in,
         bytes_out: sent,
     };
-    finish::record(state, &exchange, &d.ctx);
+    finish::record(&state, &exchange, &d.ctx);
 }
 
 /// A detached stream whose client connection Pingora did not hand back (it could not be

@@ -19,12 +19,12 @@ use pingora::Result;
 use super::affinity;
 use super::ctx::Ctx;
 use super::sse_event::EndpointSniff;
-use crate::session::Fingerprint;
 use crate::config::model::RouteConfig;
 use crate::discovery::answer::{Answer, Head, Out};
 use crate::discovery::{self, ListKind};
 use crate::mcp::call::Call;
 use crate::policy::Viewer;
+use crate::session::Fingerprint;
 use crate::state::State;
 
 #[derive(Debug)]
