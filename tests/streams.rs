@@ -222,6 +222,20 @@ fn a_length_beside_chunked_coding_does_not_reach_the_client() {
 }
 
 #[test]
+fn a_backend_connection_header_cannot_remove_what_the_proxy_adds() {
+    let backend = Scripted::start(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: X-Request-Id, Cache-Control\r\nContent-Length: 9\r\n\r\ndata: 1\n\n",
+        false,
+    );
+    let edge = edge_for(backend.port, "[pool.headers]\nresponse_set = { \"Cache-Control\" = \"no-store\" }");
+    let token = session(&edge);
+    let reply = read_all(open_stream(&edge, &token, "X-Request-Id: stream-2\r\n")).to_ascii_lowercase();
+    assert!(reply.contains("x-request-id: stream-2\r\n"), "{reply}");
+    assert!(reply.contains("cache-control: no-store\r\n") && reply.ends_with("data: 1\n\n"), "{reply}");
+    assert!(backend.last_get().contains("x-request-id: stream-2\r\n"), "the backend got the GET");
+}
+
+#[test]
 fn a_client_asking_to_close_still_gets_its_stream() {
     // Pingora does not hand back a connection its client asked to close: such a stream must
     // take Pingora's path, not be detached and dropped unanswered.

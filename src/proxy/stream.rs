@@ -187,9 +187,11 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
         }
     };
     ctx.header_seen = true;
+    // Before the response filter: a backend's `Connection` must not name away the headers the
+    // proxy adds (`X-Request-Id`, the route's `response_set`).
+    strip_response_hop_by_hop(&mut resp);
     edge.response_filter(session, &mut resp, ctx).await?;
     let length = framing(&mut resp)?;
-    strip_response_hop_by_hop(&mut resp);
     resp.insert_header(header::CONNECTION, "close")?;
 
     let mut head = Vec::with_capacity(512);
