@@ -206,11 +206,74 @@ fn the_backend_framing_passes_untouched_and_its_connection_fields_do_not() {
 }
 
 #[test]
+fn a_length_beside_chunked_coding_does_not_reach_the_client() {
+    // A client trusting the length would read the rest of the body as a second response.
+    let backend = Scripted::start(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n9\r\ndata: 3\n\n\r\n0\r\n\r\n",
+        false,
+    );
+    let edge = edge_for(backend.port, "");
+    let token = session(&edge);
+    let reply = read_all(open_stream(&edge, &token, ""));
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    let head = reply.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked\r\n") && !head.contains("content-length"), "{reply}");
+    assert!(reply.ends_with("9\r\ndata: 3\n\n\r\n0\r\n\r\n"), "{reply}");
+}
+
+#[test]
+fn a_backend_connection_header_cannot_remove_what_the_proxy_adds() {
+    let backend = Scripted::start(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: X-Request-Id, Cache-Control\r\nContent-Length: 9\r\n\r\ndata: 1\n\n",
+        false,
+    );
+    let edge = edge_for(backend.port, "[pool.headers]\nresponse_set = { \"Cache-Control\" = \"no-store\" }");
+    let token = session(&edge);
+    let reply = read_all(open_stream(&edge, &token, "X-Request-Id: stream-2\r\n")).to_ascii_lowercase();
+    assert!(reply.contains("x-request-id: stream-2\r\n"), "{reply}");
+    assert!(reply.contains("cache-control: no-store\r\n") && reply.ends_with("data: 1\n\n"), "{reply}");
+    assert!(backend.last_get().contains("x-request-id: stream-2\r\n"), "the backend got the GET");
+}
+
+#[test]
+fn a_client_asking_to_close_still_gets_its_stream() {
+    // Pingora does not hand back a connection its client asked to close: such a stream must
+    // take Pingora's path, not be detached and dropped unanswered.
+    let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n", false);
+    let edge = edge_for(backend.port, "");
+    let token = session(&edge);
+    let reply = read_all(open_stream(&edge, &token, "Connection: close\r\n"));
+    assert_eq!(status_of(&reply), 200, "{reply}");
+    assert!(reply.contains("data: 1\n\n"), "{reply}");
+    assert!(backend.last_get().contains("mcp-session-id: sess-1\r\n"), "the backend got the GET");
+}
+
+#[test]
+fn an_interim_answer_read_together_with_the_head_starts_the_stream() {
+    // One write: the proxy reads both heads at once, and the backend then stays silent.
+    let backend = Scripted::start(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n",
+        true,
+    );
+    let edge = edge_for(backend.port, "first_byte_timeout = \"3s\"");
+    let token = session(&edge);
+    let s = open_stream(&edge, &token, "");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut s = BufReader::new(s);
+    let (status, _) = read_head(&mut s);
+    assert_eq!(status, 200, "the final head, not a first-byte timeout");
+    let mut event = String::new();
+    s.read_line(&mut event).expect("the first event");
+    assert_eq!(event, "data: 1\n");
+}
+
+#[test]
 fn broken_stream_answers_get_502_and_the_proxy_lives_on() {
     let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
     huge.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".as_slice(), 2000).flatten());
-    let answers: [&[u8]; 5] = [
+    let answers: [&[u8]; 6] = [
         b"HELLO\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
         &huge,
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",

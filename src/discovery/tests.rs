@@ -180,3 +180,18 @@ fn nothing_of_the_stream_follows_a_refused_answer_event() {
     assert!(out.starts_with(": c\n\nevent: message\ndata: {") && out.contains("-32603"), "{out}");
     assert!(!out.contains("later") && !out.contains("oops"), "{out}");
 }
+
+#[test]
+fn a_numeric_id_is_matched_by_value_however_the_request_spelled_it() {
+    // SDK servers answer `1.0`, `1e0` and `10.0e-1` as `1`, and round integers past 2^53.
+    for (asked, answered) in
+        [("1.0", "1"), ("1e0", "1"), ("10.0e-1", "1"), ("-0", "0"), ("9007199254740993", "9007199254740992")]
+    {
+        let w = Wanted { era: Era::Legacy, lists: vec![(Bytes::from(asked.to_owned()), ListKind::Tools)] };
+        let json = format!(
+            r#"{{"jsonrpc":"2.0","id":{answered},"result":{{"tools":[{{"name":"echo"}},{{"name":"secret_keys"}}]}}}}"#
+        );
+        let out = filtered(&json, &w);
+        assert_eq!(out["result"]["tools"], serde_json::json!([{"name":"echo"}]), "asked {asked}, answered {answered}");
+    }
+}

@@ -15,8 +15,8 @@
 //! bytes between the two sockets with no buffer held while the stream is quiet.
 //!
 //! Only plain cases are detached (anything else takes Pingora's path, as before): HTTP/1.1,
-//! a `Connection` header that says no more than `keep-alive` or `close`, no `Upgrade`, and
-//! either a bodiless `GET` asking for `text/event-stream` pinned to its session, or a single
+//! a `Connection` header that says no more than `keep-alive` (Pingora does not hand back a
+//! connection its client asked to `close`), no `Upgrade`, and either a bodiless `GET` asking for `text/event-stream` pinned to its session, or a single
 //! `subscriptions/listen` call whose body was read and classified. Both connections close
 //! when the stream ends, so the response's own framing is relayed untouched. Not owned here:
 //! routing, limits, session pinning (the request phase) and the access line (`finish`).
@@ -105,11 +105,12 @@ pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
     if !(listen || get_stream) || ctx.pool.is_none() {
         return false;
     }
-    let plain_connection = req.headers.get_all(header::CONNECTION).iter().all(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',').map(str::trim).all(|t| t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("close"))
-        })
-    });
+    // `close` is not plain: Pingora does not hand back a connection its client asked to close,
+    // so a detached stream on it would be dropped unanswered.
+    let plain_connection =
+        req.headers.get_all(header::CONNECTION).iter().all(|v| {
+            v.to_str().is_ok_and(|v| v.split(',').map(str::trim).all(|t| t.eq_ignore_ascii_case("keep-alive")))
+        });
     let asks_for_events = || {
         req.headers.get_all(header::ACCEPT).iter().any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
     };
@@ -186,9 +187,11 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
         }
     };
     ctx.header_seen = true;
-    edge.response_filter(session, &mut resp, ctx).await?;
-    let length = framing(&resp)?;
+    // Before the response filter: a backend's `Connection` must not name away the headers the
+    // proxy adds (`X-Request-Id`, the route's `response_set`).
     strip_response_hop_by_hop(&mut resp);
+    edge.response_filter(session, &mut resp, ctx).await?;
+    let length = framing(&mut resp)?;
     resp.insert_header(header::CONNECTION, "close")?;
 
     let mut head = Vec::with_capacity(512);
@@ -228,14 +231,19 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
 /// that came with it.
 async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
     let mut buf = BytesMut::with_capacity(4096);
+    // Whether `buf` may already hold a whole head: the final head can arrive in the same read
+    // as an interim one, and the backend may then send nothing more until its first event.
+    let mut parse_first = false;
     loop {
-        if buf.len() >= MAX_HEAD {
-            return Error::e_explain(ErrorType::InvalidHTTPHeader, "response head too large");
-        }
-        buf.reserve(4096);
-        let n = upstream.read_buf(&mut buf).await.or_err(ErrorType::ReadError, "reading the stream response")?;
-        if n == 0 {
-            return Error::e_explain(ErrorType::ConnectionClosed, "backend closed before its response head");
+        if !std::mem::take(&mut parse_first) {
+            if buf.len() >= MAX_HEAD {
+                return Error::e_explain(ErrorType::InvalidHTTPHeader, "response head too large");
+            }
+            buf.reserve(4096);
+            let n = upstream.read_buf(&mut buf).await.or_err(ErrorType::ReadError, "reading the stream response")?;
+            if n == 0 {
+                return Error::e_explain(ErrorType::ConnectionClosed, "backend closed before its response head");
+            }
         }
         let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
         let mut parsed = httparse::Response::new(&mut fields);
@@ -247,6 +255,7 @@ async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
         let code = parsed.code.unwrap_or(0);
         if (100..200).contains(&code) && code != 101 {
             let _ = buf.split_to(len);
+            parse_first = !buf.is_empty();
             continue;
         }
         if code == 101 {
@@ -263,13 +272,22 @@ async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
 
 /// How the body ends: after `Content-Length` bytes, or when the backend closes (chunked
 /// and close-delimited bodies are relayed as they are and end with the connection).
-fn framing(resp: &ResponseHeader) -> Result<Option<u64>> {
+/// A `Content-Length` beside `Transfer-Encoding` is removed (RFC 9112 6.3): a client that
+/// trusted it would read the rest of the body as another response.
+fn framing(resp: &mut ResponseHeader) -> Result<Option<u64>> {
     if resp.headers.contains_key(header::TRANSFER_ENCODING) {
+        resp.remove_header(&header::CONTENT_LENGTH);
         return Ok(None);
     }
     let mut lengths = resp.headers.get_all(header::CONTENT_LENGTH).iter();
     let Some(first) = lengths.next() else { return Ok(None) };
-    let n = first.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
+    // Digits only: `parse` would take a `+5` that clients read differently, and forward it.
+    let n = first
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u64>().ok());
     match n {
         Some(n) if lengths.all(|v| v == first) => Ok(Some(n)),
         _ => Error::e_explain(ErrorType::InvalidHTTPHeader, "bad Content-Length in the stream response")

@@ -261,3 +261,54 @@ fn a_filtered_answer_keeps_the_connection_reusable() {
         assert_eq!(names(&r.json()["result"]["tools"], "name"), ["echo", "whoami"]);
     }
 }
+
+/// A backend that answers every request as SDK servers answer `tools/list`: with the id it
+/// parsed, re-serialised (`1.0` comes back as `1`). Returns its port and the bodies it got.
+fn normalising_backend() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn);
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            seen.lock().expect("bodies").push(String::from_utf8_lossy(&body).into_owned());
+            let answer = r#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"deploy_app"}]}}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = reader.get_mut().write_all(reply.as_bytes());
+        }
+    });
+    (port, bodies)
+}
+
+#[test]
+fn a_request_id_spelled_as_a_float_cannot_walk_around_the_filter() {
+    let (port, bodies) = normalising_backend();
+    let pool =
+        format!("[[pool]]\nname = \"main\"\nbackends = [\"127.0.0.1:{port}\"]\n[pool.health]\ncheck = \"none\"\n\n");
+    let route = route(&format!("auth = [\"keys\"]\npublic_url = \"{PUBLIC_URL}\"\n"));
+    let edge = Edge::start(&format!("{pool}{}{route}{POLICY}", keys()));
+    for id in ["1", "1.0", "1e0"] {
+        let auth = bearer(DEV);
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#);
+        let r = raw::send(edge.port, &raw::post(edge.port, "/mcp", &[("Authorization", auth.as_str())], &body));
+        assert_eq!(names(&answer(&r)["result"]["tools"], "name"), ["echo"], "id {id}: {}", r.text());
+        let last = bodies.lock().expect("bodies").last().cloned().unwrap_or_default();
+        assert_eq!(last, body, "the backend got the request as sent");
+    }
+}
