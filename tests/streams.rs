@@ -271,7 +271,11 @@ fn an_interim_answer_read_together_with_the_head_starts_the_stream() {
 fn broken_stream_answers_get_502_and_the_proxy_lives_on() {
     let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
     huge.extend(std::iter::repeat_n(b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".as_slice(), 2000).flatten());
-    let answers: [&[u8]; 6] = [
+    // A backend looping interim answers (then a valid head it never gets to).
+    let mut interims = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(20);
+    interims.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n");
+    let answers: [&[u8]; 7] = [
+        &interims,
         b"HELLO\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
         &huge,

@@ -45,6 +45,9 @@ pub use super::relay::{dropped, relay};
 
 /// Most bytes of a response head from a backend.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most interim (`1xx`) answers before the final head: a backend looping `100 Continue`
+/// would otherwise keep a core busy until the first-byte timeout.
+const MAX_INTERIM: usize = 8;
 /// Most header fields in a response head from a backend.
 const MAX_FIELDS: usize = 128;
 
@@ -234,6 +237,7 @@ async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
     // Whether `buf` may already hold a whole head: the final head can arrive in the same read
     // as an interim one, and the backend may then send nothing more until its first event.
     let mut parse_first = false;
+    let mut interim = 0;
     loop {
         if !std::mem::take(&mut parse_first) {
             if buf.len() >= MAX_HEAD {
@@ -254,6 +258,10 @@ async fn read_head(upstream: &mut Stream) -> Result<(ResponseHeader, Bytes)> {
         };
         let code = parsed.code.unwrap_or(0);
         if (100..200).contains(&code) && code != 101 {
+            interim += 1;
+            if interim > MAX_INTERIM {
+                return Error::e_explain(ErrorType::InvalidHTTPHeader, "too many interim answers");
+            }
             let _ = buf.split_to(len);
             parse_first = !buf.is_empty();
             continue;

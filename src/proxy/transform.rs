@@ -44,7 +44,20 @@ pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     if matches!(ctx.transform, Some(Transform::Discovery(_))) {
         req.insert_header(header::ACCEPT_ENCODING, "identity")?;
     }
+    // A resumed GET stream replays past events, list answers included, and GET streams are
+    // not filtered: on a route with a policy the stream starts afresh instead, so an answer
+    // the caller's policy filtered can never come back whole. (Resumption is lost there.)
+    if req.method == http::Method::GET && req.headers.contains_key(LAST_EVENT_ID) && has_policy(ctx) {
+        req.remove_header(LAST_EVENT_ID);
+        tracing::debug!(route = ctx.route_name(), "Last-Event-ID dropped on a route with a policy");
+    }
     Ok(())
+}
+
+const LAST_EVENT_ID: &str = "last-event-id";
+
+fn has_policy(ctx: &Ctx) -> bool {
+    ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).is_some_and(|r| r.policy.is_some())
 }
 
 /// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and

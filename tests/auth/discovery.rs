@@ -312,3 +312,29 @@ fn a_request_id_spelled_as_a_float_cannot_walk_around_the_filter() {
         assert_eq!(last, body, "the backend got the request as sent");
     }
 }
+
+#[test]
+fn a_resumed_get_stream_on_a_policy_route_starts_afresh_so_no_unfiltered_answer_is_replayed() {
+    let (mock, rec) = recording::stateful_mock("main");
+    let edge = edge(&mock, true);
+    let auth = bearer(DEV);
+    let init = r#"{"jsonrpc":"2.0","id":"i-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let opened = raw::send(edge.port, &raw::post(edge.port, "/mcp", &[("Authorization", &auth)], init));
+    let token = opened.header("mcp-session-id").expect("a session").to_owned();
+    let stream = crate::common::http::Stream::open(
+        edge.port,
+        "GET",
+        "/mcp",
+        &[
+            ("Authorization", &auth),
+            ("Mcp-Session-Id", &token),
+            ("Accept", "text/event-stream"),
+            ("Last-Event-ID", "7"),
+        ],
+        b"",
+    );
+    assert_eq!(stream.status, 200);
+    let got = rec.wait_count(2);
+    let get = got.iter().find(|r| r.method == "GET").expect("the GET reached the backend");
+    assert_eq!(get.header("last-event-id"), None, "resumption must not replay unfiltered answers: {get:?}");
+}
