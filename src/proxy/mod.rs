@@ -45,28 +45,30 @@ pub struct Edge {
 
 #[async_trait]
 impl ProxyHttp for Edge {
-    type CTX = Ctx;
+    type CTX = Box<Ctx>;
 
-    fn new_ctx(&self) -> Ctx {
-        Ctx::new(self.state.snapshot())
+    fn new_ctx(&self) -> Box<Ctx> {
+        Box::new(Ctx::new(self.state.snapshot()))
     }
 
-    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Box<Ctx>) -> Result<()> {
         body::head_read(session);
         Ok(())
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Box<Ctx>) -> Result<bool> {
         if request::filter(&self.state, session, ctx).await? {
             return Ok(true);
         }
         if stream::detachable(session, ctx) {
-            return stream::open(self, session, ctx).await;
+            // Boxed: opening a stream holds a connect future of about 9 KiB, which inline
+            // would be copied into every request's `request_filter` future.
+            return Box::pin(stream::open(self, session, ctx)).await;
         }
         Ok(false)
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Box<Ctx>) -> Result<Box<HttpPeer>> {
         let snap = Arc::clone(&ctx.snap);
         let pool = ctx
             .pool
@@ -108,7 +110,7 @@ impl ProxyHttp for Edge {
         &self,
         _session: &mut Session,
         req: &mut RequestHeader,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         ctx.body_sent = false;
         req.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
@@ -152,7 +154,7 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if ctx.body.is_some() {
             body::replay(body, ctx.body.as_ref(), &mut ctx.body_sent);
@@ -177,7 +179,7 @@ impl ProxyHttp for Edge {
         _peer: &HttpPeer,
         fd: std::os::unix::io::RawFd,
         _digest: Option<&pingora::protocols::Digest>,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         ctx.first_byte = match ctx.timeouts {
             Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),
@@ -190,7 +192,7 @@ impl ProxyHttp for Edge {
         &self,
         _session: &mut Session,
         resp: &mut ResponseHeader,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if resp.status.is_informational() {
             return Ok(());
@@ -207,7 +209,7 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
-    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Box<Ctx>) -> Result<()> {
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
         attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());
@@ -221,7 +223,7 @@ impl ProxyHttp for Edge {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end: bool,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
     ) -> Result<Option<Duration>> {
         response::body(&self.state, body, end, ctx);
         Ok(None)
@@ -232,17 +234,17 @@ impl ProxyHttp for Edge {
         peer: &HttpPeer,
         session: &mut Session,
         e: Box<Error>,
-        ctx: &mut Ctx,
+        ctx: &mut Box<Ctx>,
         client_reused: bool,
     ) -> Box<Error> {
         failure::proxy_failed(&self.state, session, ctx, e.more_context(format!("Peer: {peer}")), client_reused)
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Ctx, e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Box<Ctx>, e: Box<Error>) -> Box<Error> {
         failure::connect_failed(&self.state, ctx, e)
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Box<Ctx>) -> FailToProxy {
         let reject = failure::reply_for(e);
         if e.esource() == &ErrorSource::Downstream {
             // After a client-side failure the request's framing cannot be trusted: no reuse.
@@ -271,18 +273,18 @@ impl ProxyHttp for Edge {
 
     /// Pingora's summary of a request for its own log lines: method and path only, never the
     /// query (legacy session tokens travel there).
-    fn request_summary(&self, session: &Session, _ctx: &Ctx) -> String {
+    fn request_summary(&self, session: &Session, _ctx: &Box<Ctx>) -> String {
         let req = session.req_header();
         format!("{} {}", req.method, req.uri.path())
     }
 
     /// `fail_to_proxy` logs server faults once, with route and backend; Pingora's own line
     /// would repeat it.
-    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, _error: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Box<Ctx>, _error: &Error) -> bool {
         true
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Box<Ctx>) {
         if ctx.detached {
             // A stand-in: the detached stream counts and logs the request when it ends.
             return;

@@ -126,7 +126,7 @@ pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
 
 /// Does the exchange with the backend and leaves the stream for the connection's task.
 /// `Ok(true)`: the request is answered as far as Pingora is concerned.
-pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Box<Ctx>) -> Result<bool> {
     let state = &edge.state;
     let snap = Arc::clone(&ctx.snap);
     let Some(pool) = ctx.pool.and_then(|i| snap.pools.get(i)) else { return Ok(false) };
@@ -210,7 +210,7 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result<b
     session.set_keepalive(Some(1));
     let mut stand_in = Ctx::new(Arc::clone(&snap));
     stand_in.detached = true;
-    let ctx = Box::new(std::mem::replace(ctx, stand_in));
+    let ctx = std::mem::replace(ctx, Box::new(stand_in));
     let req = session.req_header();
     let detached = Detached {
         state: Arc::clone(state),
