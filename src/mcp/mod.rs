@@ -5,4 +5,5 @@
 pub mod call;
 pub mod envelope;
 pub mod error;
+pub mod header;
 pub mod method;

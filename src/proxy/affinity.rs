@@ -13,7 +13,7 @@ use crate::config::model::RouteConfig;
 use crate::session::{self, token, Member};
 use crate::state::{Snapshot, State};
 
-pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const SESSION_HEADER: http::HeaderName = crate::mcp::header::MCP_SESSION_ID;
 /// Query parameters the Python (`session_id`) and TypeScript (`sessionId`) SDKs use.
 const QUERY_KEYS: [&str; 2] = ["session_id", "sessionId"];
 

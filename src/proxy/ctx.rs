@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::attempt::Attempts;
 use super::failure::HeldProbe;
 use super::first_byte::FirstByteTimer;
+use super::request_id::RequestId;
 use super::transform::Transform;
 use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
@@ -78,7 +79,7 @@ pub struct Ctx {
     /// endpoint event, or list answers filtered per caller.
     pub transform: Option<Transform>,
     /// The client's `X-Request-Id` or one made here (see [`super::request_id`]).
-    pub request_id: String,
+    pub request_id: RequestId,
     /// When the response header went to the client (time to first byte).
     pub responded: Option<Instant>,
     /// The authenticated caller, on a route with `auth` (computed once, before limits).
@@ -119,7 +120,7 @@ impl Ctx {
             new_session: None,
             guards: Vec::new(),
             transform: None,
-            request_id: String::new(),
+            request_id: RequestId::default(),
             responded: None,
             identity: None,
             stream: None,

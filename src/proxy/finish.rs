@@ -68,7 +68,7 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     // Hashed only for a line that is written: a fingerprint costs a SHA-256.
     let session = ctx.pinned.as_ref().map(|p| Fingerprint::of(&p.token)).or(ctx.new_session);
     telemetry::access(&Access {
-        request_id: &ctx.request_id,
+        request_id: ctx.request_id.as_str(),
         identity: ctx.identity.as_deref().map_or("", |i| i.id.as_str()),
         pool,
         ttfb_us: ctx.responded.map_or(0, |t| t.saturating_duration_since(ctx.start).as_micros() as u64),
@@ -102,5 +102,5 @@ fn logged(ctx: &Ctx, status: u16, error: ErrorType, elapsed: Duration) -> bool {
         || ctx.reason.is_some()
         || status >= 400
         || elapsed >= ctx.snap.config.log.access_slow
-        || telemetry::sampled(&ctx.request_id, ratio)
+        || telemetry::sampled(ctx.request_id.as_str(), ratio)
 }

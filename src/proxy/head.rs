@@ -10,19 +10,27 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use http::{header, HeaderMap, Version};
+use http::{header, HeaderMap, HeaderName, Version};
 use pingora::http::RequestHeader;
 use pingora::protocols::http::authority::{raw_target_authority, RawTargetAuthority};
 
 use super::reply::Reject;
 use crate::config::model::{Origins, RouteConfig};
 use crate::config::origins::normalize_origin;
+use crate::mcp::header as mcp;
 use crate::router::{normalize_host, path};
 
 /// Headers that must appear at most once: the proxy routes, limits or pins on them, and a
 /// backend reading the other copy would see another request.
-const SINGLE: [&str; 7] =
-    ["host", "origin", "mcp-protocol-version", "mcp-method", "mcp-name", "mcp-session-id", "last-event-id"];
+const SINGLE: [HeaderName; 7] = [
+    header::HOST,
+    header::ORIGIN,
+    mcp::MCP_PROTOCOL_VERSION,
+    mcp::MCP_METHOD,
+    mcp::MCP_NAME,
+    mcp::MCP_SESSION_ID,
+    mcp::LAST_EVENT_ID,
+];
 
 /// End-to-end headers a client may not declare hop-by-hop: a hop would strip them after the
 /// proxy decided on them.
@@ -60,7 +68,7 @@ pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
         return Err(Reject::METHOD_CASE);
     }
     let h = &req.headers;
-    if SINGLE.iter().any(|name| h.get_all(*name).iter().nth(1).is_some()) {
+    if SINGLE.iter().any(|name| h.get_all(name).iter().nth(1).is_some()) {
         return Err(Reject::DUPLICATE_HEADER);
     }
     if names_end_to_end(h) {

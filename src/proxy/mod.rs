@@ -113,7 +113,10 @@ impl ProxyHttp for Edge {
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         ctx.body_sent = false;
-        req.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        // A client's own id is already in the request.
+        if let Some(id) = ctx.request_id.header().filter(|_| !ctx.request_id.given) {
+            req.insert_header(request_id::HEADER, id)?;
+        }
         let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {
             return Ok(());
         };
@@ -213,7 +216,9 @@ impl ProxyHttp for Edge {
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
         attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());
-        resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        if let Some(id) = ctx.request_id.header() {
+            resp.insert_header(request_id::HEADER, id)?;
+        }
         headers::downstream(resp, ctx)?;
         response::headers(&self.state, session, resp, ctx)
     }

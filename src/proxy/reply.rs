@@ -226,7 +226,7 @@ pub async fn denied(
                 Some(_) => (200, Some(unknown_body(id, element.method, element.target_str(), style))),
             };
             let mut resp = head(ctx, status, &body)?;
-            let session_id = session.req_header().headers.get("mcp-session-id").cloned();
+            let session_id = session.req_header().headers.get(crate::mcp::header::MCP_SESSION_ID).cloned();
             if let Some(v) = session_id.filter(|_| ctx.call.era == crate::mcp::method::Era::Legacy) {
                 resp.insert_header("Mcp-Session-Id", v)?;
             }
@@ -267,8 +267,8 @@ async fn write(
 
 fn head(ctx: &mut Ctx, status: u16, body: &Option<Vec<u8>>) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(6))?;
-    if !ctx.request_id.is_empty() {
-        resp.insert_header(super::request_id::HEADER, ctx.request_id.as_str())?;
+    if let Some(id) = ctx.request_id.header() {
+        resp.insert_header(super::request_id::HEADER, id)?;
     }
     ctx.responded = Some(std::time::Instant::now());
     resp.insert_header("Content-Length", body.as_ref().map_or(0, Vec::len).to_string())?;

@@ -26,6 +26,7 @@ use crate::config::model::RouteConfig;
 use crate::discovery::completion;
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
+use crate::mcp::header::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use crate::mcp::error::UnknownStyle;
 use crate::mcp::method::Era;
 use crate::policy::Denial;
@@ -115,7 +116,7 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             Err(denied) => return Ok(Err(Refused::Unauthenticated(denied))),
         }
     }
-    let version = req.headers.get("mcp-protocol-version");
+    let version = req.headers.get(MCP_PROTOCOL_VERSION);
     let era = Era::from_version_header(version.map(|v| v.as_bytes()));
     ctx.call = Call::unread(era);
     // Modern requests have no sessions (servers ignore the header), so nothing is pinned.
@@ -141,9 +142,9 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         };
         let h = &session.req_header().headers;
         let mirrored = Mirrored {
-            version: h.get("mcp-protocol-version").map(|v| v.as_bytes()),
-            method: h.get("mcp-method").map(|v| v.as_bytes()),
-            name: h.get("mcp-name").map(|v| v.as_bytes()),
+            version: h.get(MCP_PROTOCOL_VERSION).map(|v| v.as_bytes()),
+            method: h.get(MCP_METHOD).map(|v| v.as_bytes()),
+            name: h.get(MCP_NAME).map(|v| v.as_bytes()),
         };
         match call::classify(era, mirrored, &body, route.batches) {
             Ok(call) => ctx.call = call,
@@ -166,7 +167,7 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             return Ok(Err(Refused::Limited(limited)));
         }
     }
-    let version = session.req_header().headers.get("mcp-protocol-version");
+    let version = session.req_header().headers.get(MCP_PROTOCOL_VERSION);
     let version = version.and_then(|v| v.to_str().ok()).unwrap_or(ASSUMED_VERSION);
     ctx.rule = match rule_of(route, &ctx.call, version) {
         Ok(rule) => rule,

@@ -7,20 +7,42 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest client-supplied id kept (longer ones are replaced, not truncated).
 const MAX_LEN: usize = 128;
 
+/// A request's id, held as the header value it travels in (copied into headers by reference
+/// count, not by bytes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestId {
+    value: Option<HeaderValue>,
+    /// The client sent it: the request already carries it upstream.
+    pub given: bool,
+}
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Always visible ASCII: a client's id passed `is_token`, a fresh one is hex.
+        self.value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The header value; None before the request was read.
+    pub fn header(&self) -> Option<HeaderValue> {
+        self.value.clone()
+    }
+}
+
 /// The id for this request: the client's when it is 1 to 128 characters of `[A-Za-z0-9._:_-]`
 /// (anything else could forge log lines or carry secrets), else a new one.
-pub fn of(req: &RequestHeader) -> String {
+pub fn of(req: &RequestHeader) -> RequestId {
     let mut given = req.headers.get_all(HEADER).iter();
     match (given.next(), given.next()) {
-        (Some(v), None) if is_token(v.as_bytes()) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        _ => fresh(),
+        (Some(v), None) if is_token(v.as_bytes()) => RequestId { value: Some(v.clone()), given: true },
+        _ => RequestId { value: Some(fresh()), given: false },
     }
 }
 
@@ -30,7 +52,7 @@ fn is_token(v: &[u8]) -> bool {
 
 /// 32 hex digits, unique per process and unpredictable across processes: a random 64-bit
 /// process prefix, then a per-thread random start advanced by one per request.
-fn fresh() -> String {
+fn fresh() -> HeaderValue {
     static PROCESS: OnceLock<u64> = OnceLock::new();
     static THREADS: AtomicU64 = AtomicU64::new(0);
     thread_local! {
@@ -46,7 +68,14 @@ fn fresh() -> String {
         next.set(n.wrapping_add(1));
         n
     });
-    format!("{process:016x}{n:016x}")
+    let mut hex = [0u8; 32];
+    for (i, digit) in hex.iter_mut().enumerate() {
+        let word = if i < 16 { process } else { n };
+        let nibble = (word >> (60 - 4 * (i % 16))) & 0xf;
+        *digit = b"0123456789abcdef"[nibble as usize];
+    }
+    // Hex digits are always a valid header value.
+    HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("-"))
 }
 
 fn random_u64() -> u64 {
@@ -72,20 +101,24 @@ mod tests {
 
     #[test]
     fn a_sane_client_id_is_kept_and_anything_else_replaced() {
-        assert_eq!(of(&req(&["abc-123.x:y_z"])), "abc-123.x:y_z");
+        let kept = of(&req(&["abc-123.x:y_z"]));
+        assert_eq!((kept.as_str(), kept.given), ("abc-123.x:y_z", true));
         for bad in ["", "a b", "a\"b", "x=1", &"a".repeat(129)] {
             let id = of(&req(&[bad]));
-            assert_ne!(id, bad);
-            assert_eq!(id.len(), 32, "{id}");
+            assert_ne!(id.as_str(), bad);
+            assert!(!id.given);
+            assert_eq!(id.as_str().len(), 32, "{id:?}");
+            assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()), "{id:?}");
         }
-        assert_eq!(of(&req(&["a", "b"])).len(), 32, "two ids: neither is believed");
+        assert_eq!(of(&req(&["a", "b"])).as_str().len(), 32, "two ids: neither is believed");
     }
 
     #[test]
     fn fresh_ids_differ() {
-        let a = of(&req(&[]));
-        let b = of(&req(&[]));
+        let (a, b) = (of(&req(&[])), of(&req(&[])));
+        let (a, b) = (a.as_str(), b.as_str());
         assert_ne!(a, b);
         assert_eq!(a[..16], b[..16], "same process prefix");
+        assert_eq!(u128::from_str_radix(b, 16).ok(), u128::from_str_radix(a, 16).ok().map(|n| n + 1), "next in sequence");
     }
 }

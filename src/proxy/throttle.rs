@@ -57,7 +57,7 @@ pub async fn admit(
     let version = session
         .req_header()
         .headers
-        .get("mcp-protocol-version")
+        .get(crate::mcp::header::MCP_PROTOCOL_VERSION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or(crate::router::ASSUMED_VERSION);
     for element in call.elements() {

@@ -22,6 +22,7 @@ use super::sse_event::EndpointSniff;
 use crate::config::model::RouteConfig;
 use crate::discovery::answer::{Answer, Head, Out};
 use crate::discovery::{self, ListKind};
+use crate::mcp::header::LAST_EVENT_ID;
 use crate::mcp::call::Call;
 use crate::policy::Viewer;
 use crate::session::Fingerprint;
@@ -47,14 +48,13 @@ pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     // A resumed GET stream replays past events, list answers included, and GET streams are
     // not filtered: on a route with a policy the stream starts afresh instead, so an answer
     // the caller's policy filtered can never come back whole. (Resumption is lost there.)
-    if req.method == http::Method::GET && req.headers.contains_key(LAST_EVENT_ID) && has_policy(ctx) {
-        req.remove_header(LAST_EVENT_ID);
+    if req.method == http::Method::GET && req.headers.contains_key(&LAST_EVENT_ID) && has_policy(ctx) {
+        req.remove_header(&LAST_EVENT_ID);
         tracing::debug!(route = ctx.route_name(), "Last-Event-ID dropped on a route with a policy");
     }
     Ok(())
 }
 
-const LAST_EVENT_ID: &str = "last-event-id";
 
 fn has_policy(ctx: &Ctx) -> bool {
     ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).is_some_and(|r| r.policy.is_some())

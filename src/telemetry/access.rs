@@ -84,11 +84,10 @@ pub fn access(a: &Access<'_>) {
     LINE.with(|cell| {
         let mut line = cell.borrow_mut();
         line.clear();
-        // Writing into a Vec cannot fail.
-        let _ = match format {
+        match format {
             LogFormat::Text => text(&mut line, a),
             LogFormat::Json => json(&mut line, a),
-        };
+        }
         let full = match shared.lock() {
             Ok(mut buf) => {
                 buf.extend_from_slice(&line);
@@ -103,53 +102,62 @@ pub fn access(a: &Access<'_>) {
     });
 }
 
-fn text(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
+fn text(buf: &mut Vec<u8>, a: &Access<'_>) {
     timestamp(buf);
-    write!(buf, " access id={} route={} pool={} identity=", or_dash(a.request_id), a.route, a.pool)?;
+    put(buf, " access id=", or_dash(a.request_id));
+    put(buf, " route=", a.route);
+    put(buf, " pool=", a.pool);
     // Identity ids come from config (API keys) or from verified tokens: quoted like the path.
+    buf.extend_from_slice(b" identity=");
     if a.identity.is_empty() {
         buf.push(b'-');
     } else {
         quoted(buf, a.identity);
     }
-    write!(buf, " session={} method={} path=", or_dash(a.session), a.http_method)?;
+    put(buf, " session=", or_dash(a.session));
+    put(buf, " method=", a.http_method);
+    buf.extend_from_slice(b" path=");
     quoted(buf, a.path);
-    write!(buf, " mcp={} tool={} era={} status={} rpc=", a.mcp_method, a.tool, a.era, a.status)?;
+    put(buf, " mcp=", a.mcp_method);
+    put(buf, " tool=", a.tool);
+    put(buf, " era=", a.era);
+    buf.extend_from_slice(b" status=");
+    number(buf, a.status);
+    buf.extend_from_slice(b" rpc=");
     match a.rpc_code {
-        Some(code) => write!(buf, "{code}")?,
+        Some(code) => number(buf, code),
         None => buf.push(b'-'),
     }
-    match a.upstream {
-        Some(u) => write!(buf, " upstream={u}")?,
-        None => buf.extend_from_slice(b" upstream=-"),
-    }
-    write!(buf, " attempts={}", a.attempts)?;
-    match a.client {
-        Some(c) => write!(buf, " client={c}")?,
-        None => buf.extend_from_slice(b" client=-"),
-    }
-    write!(
-        buf,
-        " us={} ttfb_us={} in={} out={} reason={} limit=",
-        a.duration_us,
-        a.ttfb_us,
-        a.bytes_in,
-        a.bytes_out,
-        a.reason.unwrap_or("-")
-    )?;
+    buf.extend_from_slice(b" upstream=");
+    address(buf, a.upstream, b"-");
+    buf.extend_from_slice(b" attempts=");
+    number(buf, a.attempts);
+    buf.extend_from_slice(b" client=");
+    address(buf, a.client, b"-");
+    buf.extend_from_slice(b" us=");
+    number(buf, a.duration_us);
+    buf.extend_from_slice(b" ttfb_us=");
+    number(buf, a.ttfb_us);
+    buf.extend_from_slice(b" in=");
+    number(buf, a.bytes_in);
+    buf.extend_from_slice(b" out=");
+    number(buf, a.bytes_out);
+    put(buf, " reason=", a.reason.unwrap_or("-"));
     // Limit names come from config: quoted like the identity.
+    buf.extend_from_slice(b" limit=");
     if a.limit.is_empty() {
         buf.push(b'-');
     } else {
         quoted(buf, a.limit);
     }
-    writeln!(buf, " trace_id={}", or_dash(a.trace_id))
+    put(buf, " trace_id=", or_dash(a.trace_id));
+    buf.push(b'\n');
 }
 
-fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
+fn json(buf: &mut Vec<u8>, a: &Access<'_>) {
     buf.extend_from_slice(br#"{"timestamp":""#);
     timestamp(buf);
-    write!(buf, r#"","target":"mcp_edge::access","request_id":"#)?;
+    buf.extend_from_slice(br#"","target":"mcp_edge::access","request_id":"#);
     quoted(buf, a.request_id);
     buf.extend_from_slice(br#","route":"#);
     quoted(buf, a.route);
@@ -161,38 +169,84 @@ fn json(buf: &mut Vec<u8>, a: &Access<'_>) -> std::io::Result<()> {
     quoted_or_null(buf, a.session);
     buf.extend_from_slice(br#","trace_id":"#);
     quoted_or_null(buf, a.trace_id);
-    write!(buf, r#","http_method":"{}","path":"#, a.http_method)?;
+    buf.extend_from_slice(br#","http_method":"#);
+    quoted(buf, a.http_method);
+    buf.extend_from_slice(br#","path":"#);
     quoted(buf, a.path);
-    write!(buf, r#","mcp_method":"{}","tool":"#, a.mcp_method)?;
+    buf.extend_from_slice(br#","mcp_method":"#);
+    quoted(buf, a.mcp_method);
+    buf.extend_from_slice(br#","tool":"#);
     quoted(buf, a.tool);
-    write!(buf, r#","era":"{}","status":{},"rpc_code":"#, a.era, a.status)?;
+    buf.extend_from_slice(br#","era":"#);
+    quoted(buf, a.era);
+    buf.extend_from_slice(br#","status":"#);
+    number(buf, a.status);
+    buf.extend_from_slice(br#","rpc_code":"#);
     match a.rpc_code {
-        Some(code) => write!(buf, "{code}")?,
+        Some(code) => number(buf, code),
         None => buf.extend_from_slice(b"null"),
     }
     buf.extend_from_slice(br#","upstream":"#);
-    match a.upstream {
-        Some(u) => write!(buf, r#""{u}""#)?,
-        None => buf.extend_from_slice(b"null"),
-    }
-    write!(buf, r#","attempts":{}"#, a.attempts)?;
-    match a.client {
-        Some(c) => write!(buf, r#","client":"{c}""#)?,
-        None => buf.extend_from_slice(br#","client":null"#),
-    }
-    write!(
-        buf,
-        r#","duration_us":{},"ttfb_us":{},"bytes_in":{},"bytes_out":{},"reason":"#,
-        a.duration_us, a.ttfb_us, a.bytes_in, a.bytes_out
-    )?;
-    match a.reason {
-        Some(r) => write!(buf, r#""{r}""#)?,
-        None => buf.extend_from_slice(b"null"),
-    }
+    quoted_address(buf, a.upstream);
+    buf.extend_from_slice(br#","attempts":"#);
+    number(buf, a.attempts);
+    buf.extend_from_slice(br#","client":"#);
+    quoted_address(buf, a.client);
+    buf.extend_from_slice(br#","duration_us":"#);
+    number(buf, a.duration_us);
+    buf.extend_from_slice(br#","ttfb_us":"#);
+    number(buf, a.ttfb_us);
+    buf.extend_from_slice(br#","bytes_in":"#);
+    number(buf, a.bytes_in);
+    buf.extend_from_slice(br#","bytes_out":"#);
+    number(buf, a.bytes_out);
+    buf.extend_from_slice(br#","reason":"#);
+    quoted_or_null(buf, a.reason.unwrap_or(""));
     buf.extend_from_slice(br#","limit":"#);
     quoted_or_null(buf, a.limit);
     buf.extend_from_slice(b"}\n");
-    Ok(())
+}
+
+/// ` key=value` for values that are the proxy's own words (names from config, method
+/// names, fixed labels): never client input, which goes through [`quoted`].
+fn put(buf: &mut Vec<u8>, key: &str, value: &str) {
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(value.as_bytes());
+}
+
+fn number(buf: &mut Vec<u8>, n: impl itoa::Integer) {
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `ip:port` (`[ip]:port` for IPv6), or `none`.
+fn address(buf: &mut Vec<u8>, addr: Option<SocketAddr>, none: &[u8]) {
+    match addr {
+        Some(SocketAddr::V4(a)) => {
+            for (i, octet) in a.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                number(buf, octet);
+            }
+            buf.push(b':');
+            number(buf, a.port());
+        }
+        // Rare enough on the hot path to go through `fmt`.
+        Some(a @ SocketAddr::V6(_)) => {
+            let _ = write!(buf, "{a}");
+        }
+        None => buf.extend_from_slice(none),
+    }
+}
+
+fn quoted_address(buf: &mut Vec<u8>, addr: Option<SocketAddr>) {
+    if addr.is_some() {
+        buf.push(b'"');
+        address(buf, addr, b"");
+        buf.push(b'"');
+    } else {
+        buf.extend_from_slice(b"null");
+    }
 }
 
 fn or_dash(s: &str) -> &str {
@@ -253,7 +307,7 @@ mod tests {
     #[test]
     fn lines_escape_client_input_and_json_lines_parse() {
         let mut buf = Vec::new();
-        text(&mut buf, &sample()).expect("text");
+        text(&mut buf, &sample());
         let line = String::from_utf8(buf).expect("utf8");
         assert_eq!(line.matches('\n').count(), 1, "one line, the path's newline escaped: {line}");
         assert!(line.contains(r#"path="/mcp\"x\ny" mcp=tools/call"#), "{line}");
@@ -261,7 +315,7 @@ mod tests {
         assert!(line.contains(" status=200 rpc=-32600 upstream=127.0.0.1:9001 attempts=2 client=-"), "{line}");
         assert!(line.ends_with(" limit=\"per \\\"client\\\"\" trace_id=-\n"), "{line}");
         let mut buf = Vec::new();
-        json(&mut buf, &sample()).expect("json");
+        json(&mut buf, &sample());
         let v: serde_json::Value = serde_json::from_slice(&buf).expect("valid JSON");
         assert_eq!(
             (v["status"].as_u64(), v["path"].as_str(), v["client"].is_null()),
