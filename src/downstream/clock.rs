@@ -25,7 +25,7 @@ pub enum Stage {
     Head = 1,
     /// The head is complete and a body follows.
     Body = 2,
-    /// The request is read; waiting for the next one is Pingora's keep-alive timeout.
+    /// The request is read; the wait for the next one is the keep-alive wait (`super::idle`).
     Done = 3,
 }
 

@@ -134,8 +134,10 @@ impl Listener {
             let mut session = ServerSession::new_http1(conn);
             match carried.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
-                // Pingora counts in whole seconds; the wait for the next request is ours.
-                None => session.set_keepalive(Some(keepalive.as_secs().max(1))),
+                // Reusable, with no Pingora timer on the head read (0: no timeout): the wait
+                // for the next request ([`idle`]) and the head deadline ([`Conn`]) are ours,
+                // and a timer per request costs a registration on Pingora's timer thread.
+                None => session.set_keepalive(Some(0)),
             }
             if keepalive.is_zero() || *shutdown.borrow() {
                 session.set_keepalive(None);

@@ -6,9 +6,11 @@
 //! the wait for the header short: when it fires first, it shuts the upstream socket down, the
 //! pending read fails, and the proxy answers 504 (or retries a safe request elsewhere).
 //!
-//! The watch holds its own duplicate of the socket's descriptor, so the descriptor number it
-//! acts on can never belong to another connection: the socket lives at least as long as the
-//! watch. It is armed only when `first_byte` is shorter than `idle` (else Pingora's own read
+//! The watch knows the connection by its descriptor number and the socket's cookie (Linux's
+//! `SO_COOKIE`, unique for the kernel's lifetime): Pingora may close the connection and the
+//! number may be reused before the watch fires, so firing duplicates the number, checks the
+//! duplicate's cookie and shuts down only the socket it watched, through its own duplicate.
+//! It is armed only when `first_byte` is shorter than `idle` (else Pingora's own read
 //! timeout already is the first-byte timeout). The clock starts once the request is fully
 //! sent (a slow upload is the client's time) and stops when the header arrives or the
 //! request ends. Upstream connections are HTTP/1.1 (Pingora's default ALPN), so shutting one
@@ -17,12 +19,12 @@
 //!
 //! Cost: a task and a tokio timer per request cost about 10 % of throughput in the shared
 //! benchmark, so watches are plain entries in a few sharded lists instead, swept every
-//! [`TICK`] by one thread: per request that is one `dup`, one small allocation and one
-//! uncontended lock. The price is resolution (a timeout fires up to one tick late) and
-//! descriptors closed up to one tick after the request let go of them.
+//! [`TICK`] by one thread: per request that is one `getsockopt`, one small allocation and one
+//! uncontended lock (holding a duplicate descriptor instead cost a `dup` and a `close`). The
+//! price is resolution: a timeout fires up to one tick late.
 
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -46,7 +48,8 @@ enum Phase {
 
 struct Watch {
     phase: Arc<Mutex<Phase>>,
-    socket: TcpStream,
+    fd: RawFd,
+    cookie: u64,
 }
 
 static WATCHES: [Mutex<Vec<Watch>>; SHARDS] = [const { Mutex::new(Vec::new()) }; SHARDS];
@@ -66,18 +69,18 @@ pub struct FirstByteTimer {
 
 impl FirstByteTimer {
     /// Watches the upstream connection `fd`; the clock starts with [`FirstByteTimer::start`].
-    /// None if the descriptor cannot be duplicated (out of descriptors) or the sweeper thread
-    /// could not start: the request then runs under the idle timeout alone.
+    /// None if the socket's cookie cannot be read or the sweeper thread could not start: the
+    /// request then runs under the idle timeout alone.
     pub fn arm(fd: RawFd, after: Duration) -> Option<FirstByteTimer> {
         SWEEPER.call_once(start_sweeper);
         if !SWEEPING.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: Pingora hands us the descriptor of the live connection it is about to use;
-        // it stays open for the duration of this call, and we only duplicate it.
-        let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok()?;
+        // Pingora hands us the descriptor of the live connection it is about to use: the
+        // cookie read now is that connection's.
+        let cookie = cookie_of(fd)?;
         let phase = Arc::new(Mutex::new(Phase::Armed));
-        let watch = Watch { phase: Arc::clone(&phase), socket: owned.into() };
+        let watch = Watch { phase: Arc::clone(&phase), fd, cookie };
         let shard = SHARD.with(|s| *s);
         WATCHES.get(shard)?.lock().ok()?.push(watch);
         Some(FirstByteTimer { phase, after })
@@ -150,10 +153,92 @@ fn keep(w: &Watch, now: Instant) -> bool {
         Phase::Running(deadline) if deadline > now => true,
         Phase::Running(_) => {
             *phase = Phase::Expired;
-            // Fails only if the peer already closed it, which ends the read as well.
-            let _ = w.socket.shutdown(Shutdown::Both);
+            cut(w.fd, w.cookie);
             false
         }
         Phase::Done | Phase::Expired => false,
+    }
+}
+
+/// The socket cookie of `fd`: an id the kernel never reuses, unlike descriptor numbers.
+fn cookie_of(fd: RawFd) -> Option<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64 of that size;
+    // on a descriptor that is not a socket (or not open) it fails and writes nothing.
+    let rc = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_COOKIE, (&raw mut cookie).cast(), &raw mut len)
+    };
+    (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+}
+
+/// Shuts down the socket with `cookie`, if `fd` still is it. The number may have been closed
+/// and given to another file since the watch was armed: the duplicate taken here pins
+/// whatever it now names, and its cookie tells whether that is the watched socket. Shutting
+/// down fails only if the peer already closed it, which ends the read as well.
+fn cut(fd: RawFd, cookie: u64) {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads the descriptor table; on a closed number it
+    // fails with EBADF. A new descriptor it returns is ours alone, so `OwnedFd` may close it.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return;
+    }
+    // SAFETY: see above: `dup` is a fresh descriptor nothing else owns.
+    let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+    use std::os::fd::AsRawFd;
+    if cookie_of(dup.as_raw_fd()) == Some(cookie) {
+        let _ = TcpStream::from(dup).shutdown(Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+
+    /// A connected pair: (the proxy's end, the backend's end).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let ours = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (theirs, _) = listener.accept().expect("accept");
+        (ours, theirs)
+    }
+
+    fn sees_eof(theirs: &mut TcpStream) -> bool {
+        theirs.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        matches!(theirs.read(&mut [0u8; 1]), Ok(0))
+    }
+
+    #[test]
+    fn firing_shuts_down_the_watched_connection() {
+        let (ours, mut theirs) = pair();
+        let cookie = cookie_of(ours.as_raw_fd()).expect("a socket has a cookie");
+        cut(ours.as_raw_fd(), cookie);
+        assert!(sees_eof(&mut theirs), "the backend sees the connection end");
+    }
+
+    #[test]
+    fn firing_after_the_number_was_reused_leaves_the_new_connection_alone() {
+        let (ours, _theirs) = pair();
+        let (fd, cookie) = (ours.as_raw_fd(), cookie_of(ours.as_raw_fd()).expect("cookie"));
+        drop(ours);
+        // The lowest free number is the one just closed (tests in this binary run on other
+        // threads, so retry until this thread gets it back).
+        let (other, mut other_peer) = (0..100)
+            .map(|_| pair())
+            .find(|(o, _)| o.as_raw_fd() == fd)
+            .expect("the descriptor number is reused");
+        cut(fd, cookie);
+        assert!(!sees_eof(&mut other_peer), "another connection on the same number must survive");
+        drop(other);
+    }
+
+    #[test]
+    fn a_number_that_is_not_a_socket_has_no_cookie() {
+        let file = std::fs::File::open("/proc/self/stat").expect("open");
+        assert_eq!(cookie_of(file.as_raw_fd()), None);
+        assert_eq!(cookie_of(-1), None);
     }
 }
