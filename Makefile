@@ -6,7 +6,7 @@
 
 CARGO ?= cargo
 
-.PHONY: demo test build deps peers bench loadtest fmt fuzz fuzz-smoke
+.PHONY: demo test build dist deps peers bench loadtest fmt fuzz fuzz-smoke
 
 FUZZ_TIME ?= 600
 
@@ -18,6 +18,10 @@ peers: deps
 
 build: deps
 	$(CARGO) build --release --bins
+
+# The binary to install and to benchmark: release plus LTO (Cargo.toml [profile.dist]).
+dist: deps
+	$(CARGO) build --profile dist --bins
 
 demo: build
 	scripts/demo.sh
