@@ -166,9 +166,7 @@ fn cookie_of(fd: RawFd) -> Option<u64> {
     let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64 of that size;
     // on a descriptor that is not a socket (or not open) it fails and writes nothing.
-    let rc = unsafe {
-        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_COOKIE, (&raw mut cookie).cast(), &raw mut len)
-    };
+    let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_COOKIE, (&raw mut cookie).cast(), &raw mut len) };
     (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
 }
 
@@ -226,10 +224,8 @@ mod tests {
         drop(ours);
         // The lowest free number is the one just closed (tests in this binary run on other
         // threads, so retry until this thread gets it back).
-        let (other, mut other_peer) = (0..100)
-            .map(|_| pair())
-            .find(|(o, _)| o.as_raw_fd() == fd)
-            .expect("the descriptor number is reused");
+        let (other, mut other_peer) =
+            (0..100).map(|_| pair()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
         cut(fd, cookie);
         assert!(!sees_eof(&mut other_peer), "another connection on the same number must survive");
         drop(other);

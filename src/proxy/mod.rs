@@ -212,7 +212,12 @@ impl ProxyHttp for Edge {
         Ok(())
     }
 
-    async fn response_filter(&self, session: &mut Session, resp: &mut ResponseHeader, ctx: &mut Box<Ctx>) -> Result<()> {
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Box<Ctx>,
+    ) -> Result<()> {
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
         attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());
@@ -245,7 +250,13 @@ impl ProxyHttp for Edge {
         failure::proxy_failed(&self.state, session, ctx, e.more_context(format!("Peer: {peer}")), client_reused)
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut Box<Ctx>, e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Box<Ctx>,
+        e: Box<Error>,
+    ) -> Box<Error> {
         failure::connect_failed(&self.state, ctx, e)
     }
 

@@ -119,6 +119,10 @@ mod tests {
         let (a, b) = (a.as_str(), b.as_str());
         assert_ne!(a, b);
         assert_eq!(a[..16], b[..16], "same process prefix");
-        assert_eq!(u128::from_str_radix(b, 16).ok(), u128::from_str_radix(a, 16).ok().map(|n| n + 1), "next in sequence");
+        assert_eq!(
+            u128::from_str_radix(b, 16).ok(),
+            u128::from_str_radix(a, 16).ok().map(|n| n + 1),
+            "next in sequence"
+        );
     }
 }

@@ -22,8 +22,8 @@ use super::sse_event::EndpointSniff;
 use crate::config::model::RouteConfig;
 use crate::discovery::answer::{Answer, Head, Out};
 use crate::discovery::{self, ListKind};
-use crate::mcp::header::LAST_EVENT_ID;
 use crate::mcp::call::Call;
+use crate::mcp::header::LAST_EVENT_ID;
 use crate::policy::Viewer;
 use crate::session::Fingerprint;
 use crate::state::State;
@@ -54,7 +54,6 @@ pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     }
     Ok(())
 }
-
 
 fn has_policy(ctx: &Ctx) -> bool {
     ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).is_some_and(|r| r.policy.is_some())
