@@ -54,7 +54,8 @@ fn tools_list() -> Vec<u8> {
 }
 
 fn filter(body: &[u8], sse: bool, policy: &PolicyConfig, alice: &Identity) -> usize {
-    let wanted = Wanted { era: Era::Legacy, lists: vec![(Bytes::from_static(b"1"), ListKind::Tools)] };
+    let wanted =
+        Wanted { era: Era::Legacy, lists: vec![(Bytes::from_static(b"1"), ListKind::Tools)], others: Vec::new() };
     let mut answer = Answer::new(wanted);
     let content_type: &[u8] = if sse { b"text/event-stream" } else { b"application/json" };
     assert_eq!(answer.head(200, Some(content_type), None), Head::Reframe);

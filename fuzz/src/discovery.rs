@@ -32,7 +32,8 @@ pub fn check(data: &[u8]) {
     let era = if flags & 2 != 0 { Era::Modern } else { Era::Legacy };
     let kind =
         [ListKind::Tools, ListKind::Prompts, ListKind::Resources, ListKind::Templates][usize::from(flags >> 2) & 3];
-    let wanted = Wanted { era, lists: vec![(Bytes::from_static(b"1"), kind)] };
+    // Id 1 asked for the list, id 2 for something else (its results pass).
+    let wanted = Wanted { era, lists: vec![(Bytes::from_static(b"1"), kind)], others: vec![Bytes::from_static(b"2")] };
 
     let mut chunks = Vec::new();
     let mut rest = body;

@@ -1,13 +1,14 @@
 //! One JSON-RPC message (or a batch of them) with the entries a caller may not use removed
 //! from the answers to its list requests. Everything else is kept as it came: other result
 //! fields (`nextCursor`, `_meta`, `ttlMs`), the kept entries byte for byte, error answers,
-//! answers to other ids, requests and notifications. A 2026-07-28 answer that was filtered is
+//! answers to the body's other requests, requests and notifications. A 2026-07-28 answer that was filtered is
 //! marked `cacheScope: "private"` (it differs per caller), as is any that carried a scope.
 //!
 //! Fails closed: an entry whose name (or URI) is missing, not a string, or given twice with one
 //! spelling denied is dropped; a result or entry list of the wrong shape, or a body that is not
-//! JSON, is [`Filtered::Unreadable`] and the caller refuses the answer. Duplicate keys are all
-//! filtered, whichever one a client reads.
+//! JSON, is [`Filtered::Unreadable`] and the caller refuses the answer, as is a result under an
+//! id that none of the body's requests had (nothing tells what it lists). Duplicate keys are
+//! all filtered, whichever one a client reads.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -87,7 +88,11 @@ fn one<A: Fn(ListKind, &str) -> bool>(text: &str, w: &Wanted, allows: &A, answer
         return Ok(None);
     }
     let ids = || pairs.iter().filter(|(k, _)| k == "id").map(|(_, v)| *v);
-    let Some(index) = w.lists.iter().position(|(id, _)| ids().any(|v| same_id(id, v))) else { return Ok(None) };
+    let Some(index) = w.lists.iter().position(|(id, _)| ids().any(|v| same_id(id, v))) else {
+        let stray_result =
+            pairs.iter().any(|(k, _)| k == "result") && !w.others.iter().any(|id| ids().any(|v| same_id(id, v)));
+        return if stray_result { Err(Unreadable) } else { Ok(None) };
+    };
     *answered |= 1u64.checked_shl(u32::try_from(index).unwrap_or(u32::MAX)).unwrap_or(0);
     let Some(&(_, kind)) = w.lists.get(index) else { return Ok(None) };
     if !pairs.iter().any(|(k, _)| k == "result") {

@@ -74,18 +74,27 @@ impl ListKind {
 
 /// The list requests of one HTTP request whose answers are filtered: their raw ids (slices of
 /// the request body) and kinds, and the era (2026-07-28 answers are marked `cacheScope: private`).
+/// `others` are the ids of the body's other requests: a result answering none of the body's
+/// requests is refused, since it could be a list the filter did not recognise as one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wanted {
     pub era: Era,
     pub lists: Vec<(Bytes, ListKind)>,
+    pub others: Vec<Bytes>,
 }
 
 /// The lists `call` asks for, if any (a batch may hold several). Requests without an id
 /// (notifications) get no answer and want nothing.
 pub fn arm(call: &Call) -> Option<Wanted> {
-    let lists: Vec<(Bytes, ListKind)> =
-        call.elements().iter().filter_map(|e| Some((e.id.clone()?, ListKind::of(e.method)?))).collect();
-    (!lists.is_empty()).then_some(Wanted { era: call.era, lists })
+    let (mut lists, mut others) = (Vec::new(), Vec::new());
+    for e in call.elements() {
+        let Some(id) = e.id.clone() else { continue };
+        match ListKind::of(e.method) {
+            Some(kind) => lists.push((id, kind)),
+            None => others.push(id),
+        }
+    }
+    (!lists.is_empty()).then_some(Wanted { era: call.era, lists, others })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::{ListKind, Wanted};
 use crate::mcp::method::Era;
 
 fn wanted(era: Era, kind: ListKind) -> Wanted {
-    Wanted { era, lists: vec![(Bytes::from_static(b"7"), kind)] }
+    Wanted { era, lists: vec![(Bytes::from_static(b"7"), kind)], others: vec![Bytes::from_static(b"8")] }
 }
 
 /// Hides everything whose name starts with `secret`.
@@ -75,6 +75,22 @@ fn entries_that_cannot_be_judged_are_dropped_and_escapes_are_decoded() {
 }
 
 #[test]
+fn a_result_under_an_id_nobody_asked_for_is_refused() {
+    // The body asked for a list under id 7 and something else under id 8.
+    let w = wanted(Era::Legacy, ListKind::Tools);
+    for json in [
+        r#"{"jsonrpc":"2.0","id":9,"result":{"tools":[{"name":"secret"}]}}"#,
+        r#"{"jsonrpc":"2.0","id":"7","result":{"tools":[{"name":"secret"}]}}"#,
+        r#"[{"jsonrpc":"2.0","id":8,"result":{}},{"jsonrpc":"2.0","id":null,"result":{"tools":[{"name":"secret"}]}}]"#,
+    ] {
+        assert_eq!(filter(json.as_bytes(), &w, &allows, &mut 0), Filtered::Unreadable, "{json}");
+    }
+    // An error under an unknown id lists nothing (a backend's parse error has a null id).
+    let error = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse"}}"#;
+    assert_eq!(filter(error.as_bytes(), &w, &allows, &mut 0), Filtered::Untouched);
+}
+
+#[test]
 fn errors_other_ids_and_notifications_pass_untouched() {
     let w = wanted(Era::Legacy, ListKind::Tools);
     for json in [
@@ -91,7 +107,8 @@ fn errors_other_ids_and_notifications_pass_untouched() {
 
 #[test]
 fn an_id_spelled_another_way_is_still_the_answer() {
-    let w = Wanted { era: Era::Legacy, lists: vec![(Bytes::from_static(br#""a1""#), ListKind::Tools)] };
+    let w =
+        Wanted { lists: vec![(Bytes::from_static(br#""a1""#), ListKind::Tools)], era: Era::Legacy, others: Vec::new() };
     let json = r#"{"jsonrpc":"2.0","id":"\u00611","result":{"tools":[{"name":"secret"}]}}"#;
     assert_eq!(filtered(json, &w)["result"]["tools"], serde_json::json!([]));
 }
@@ -187,7 +204,11 @@ fn a_numeric_id_is_matched_by_value_however_the_request_spelled_it() {
     for (asked, answered) in
         [("1.0", "1"), ("1e0", "1"), ("10.0e-1", "1"), ("-0", "0"), ("9007199254740993", "9007199254740992")]
     {
-        let w = Wanted { era: Era::Legacy, lists: vec![(Bytes::from(asked.to_owned()), ListKind::Tools)] };
+        let w = Wanted {
+            lists: vec![(Bytes::from(asked.to_owned()), ListKind::Tools)],
+            era: Era::Legacy,
+            others: Vec::new(),
+        };
         let json = format!(
             r#"{{"jsonrpc":"2.0","id":{answered},"result":{{"tools":[{{"name":"echo"}},{{"name":"secret_keys"}}]}}}}"#
         );

@@ -338,3 +338,20 @@ fn a_resumed_get_stream_on_a_policy_route_starts_afresh_so_no_unfiltered_answer_
     let get = got.iter().find(|r| r.method == "GET").expect("the GET reached the backend");
     assert_eq!(get.header("last-event-id"), None, "resumption must not replay unfiltered answers: {get:?}");
 }
+
+#[test]
+fn a_list_answered_under_another_id_is_refused_not_passed_unfiltered() {
+    for sse in [false, true] {
+        let flags: &[&str] = if sse { &["--sse-lists", "--stray-list-id"] } else { &["--stray-list-id"] };
+        let mock = Mock::start_with("main", false, flags);
+        let edge = edge(&mock, true);
+        // The backend does list the tool the caller may not see, under an id nobody asked for.
+        let direct = raw::send(mock.port, &raw::post(mock.port, "/mcp", &[], &request("tools/list", "{}")));
+        assert!(direct.text().contains(r#""id":"stray""#) && direct.text().contains("deploy_app"), "{}", direct.text());
+
+        let through = answer(&ask(edge.port, DEV, Era::Legacy, "tools/list", "{}"));
+        assert_eq!(through["id"], "l-1", "the refusal answers the request: {through} (sse: {sse})");
+        assert_eq!(through["error"]["code"], -32603, "{through}");
+        assert!(!through.to_string().contains("deploy_app"), "nothing of the answer passes: {through}");
+    }
+}

@@ -73,6 +73,10 @@ struct Args {
     /// comment, then the answer event cut across two chunks.
     #[arg(long)]
     sse_lists: bool,
+    /// Answer list requests under another id (`"stray"`): a broken backend whose list the
+    /// proxy cannot attribute to the request.
+    #[arg(long)]
+    stray_list_id: bool,
 }
 
 pub struct State {
@@ -92,6 +96,7 @@ pub struct State {
     require: Option<(String, String)>,
     pub page_size: usize,
     sse_lists: bool,
+    stray_list_id: bool,
 }
 
 impl State {
@@ -148,6 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .map(|(n, v)| (n.to_owned(), v.to_owned())),
         page_size: args.page_size,
         sse_lists: args.sse_lists,
+        stray_list_id: args.stray_list_id,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -307,6 +313,9 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                 }
                 mcp::Outcome::Json(status) => conn.send(status, Some("application/json"), &[], close).await?,
                 mcp::Outcome::Listed => {
+                    if st.stray_list_id {
+                        restamp(&mut conn.obuf);
+                    }
                     let sse = req.header("accept").is_some_and(|a| a.contains("text/event-stream"));
                     if st.sse_lists && sse {
                         let answer = std::mem::take(&mut conn.obuf);
@@ -368,4 +377,14 @@ async fn mcp_error(conn: &mut Conn, status: u16, code: i32, msg: &str, close: bo
 
 fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+}
+
+/// Replaces the id of the JSON-RPC answer in `answer` by `"stray"` (`--stray-list-id`).
+fn restamp(answer: &mut Vec<u8>) {
+    if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(answer) {
+        v["id"] = serde_json::Value::from("stray");
+        if let Ok(out) = serde_json::to_vec(&v) {
+            *answer = out;
+        }
+    }
 }
