@@ -162,6 +162,7 @@ pub struct Metrics {
     pub first_byte: HistogramVec,
     pub rejections: IntCounterVec,
     pub session_overrides: IntCounterVec,
+    pub list_answers_refused: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
@@ -217,6 +218,11 @@ impl Metrics {
         )?;
         let sessions_opened =
             counter("sessions_opened_total", "Backend sessions wrapped into proxy tokens, by pool.", &["pool"])?;
+        let list_answers_refused = counter(
+            "list_answers_refused_total",
+            "List answers a policy route could not filter and refused, by route and reason.",
+            &["route", "reason"],
+        )?;
         let limited = counter(
             "limit_rejections_total",
             "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited, limiter_unavailable).",
@@ -350,6 +356,7 @@ impl Metrics {
             first_byte,
             rejections,
             session_overrides,
+            list_answers_refused,
             sessions_opened,
             retries,
             limited,

@@ -32,6 +32,16 @@ impl Refusal {
             Refusal::UnexpectedType => "answer neither application/json nor text/event-stream",
         }
     }
+
+    /// The `reason` label of `list_answers_refused_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::TooLarge => "too_large",
+            Refusal::Unreadable => "unreadable",
+            Refusal::Compressed => "compressed",
+            Refusal::UnexpectedType => "unexpected_type",
+        }
+    }
 }
 
 /// How the response head must change, decided once from it.

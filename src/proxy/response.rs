@@ -37,7 +37,7 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
     // A session-less GET stream may be the legacy HTTP+SSE transport: watch its first event.
     let legacy_stream =
         is_sse && session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200;
-    transform::headers(resp, ctx, legacy_stream)
+    transform::headers(state, resp, ctx, legacy_stream)
 }
 
 pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {

@@ -20,7 +20,7 @@ use super::affinity;
 use super::ctx::Ctx;
 use super::sse_event::EndpointSniff;
 use crate::config::model::RouteConfig;
-use crate::discovery::answer::{Answer, Head, Out};
+use crate::discovery::answer::{Answer, Head, Out, Refusal};
 use crate::discovery::{self, ListKind};
 use crate::mcp::call::Call;
 use crate::mcp::header::LAST_EVENT_ID;
@@ -61,7 +61,7 @@ fn has_policy(ctx: &Ctx) -> bool {
 
 /// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and
 /// reframes (or refuses) an armed discovery answer.
-pub fn headers(resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_stream: bool) -> Result<()> {
+pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_stream: bool) -> Result<()> {
     if legacy_stream && ctx.transform.is_none() {
         ctx.transform = Some(Transform::Endpoint(EndpointSniff::default()));
         resp.remove_header(&header::CONTENT_LENGTH);
@@ -76,7 +76,7 @@ pub fn headers(resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_stream: bool) ->
         }
         Head::Reframe => {}
         Head::Refuse(why) => {
-            tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
+            refused(state, ctx, why);
             resp.remove_header(&header::CONTENT_ENCODING);
             resp.insert_header(header::CONTENT_TYPE, "application/json")?;
         }
@@ -116,7 +116,7 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             let chunk = body.as_deref().unwrap_or_default();
             let (out, refused) = answer.push(chunk, end, &allows);
             if let Some(why) = refused {
-                tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
+                self::refused(state, ctx, why);
             }
             if let Out::Bytes(out) = out {
                 *body = (!out.is_empty()).then(|| Bytes::from(out));
@@ -124,4 +124,10 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             ctx.transform = Some(Transform::Discovery(answer));
         }
     }
+}
+
+/// A list answer that could not be filtered was replaced by an error: logged once and counted.
+fn refused(state: &State, ctx: &Ctx, why: Refusal) {
+    tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
+    state.metrics.list_answers_refused.with_label_values(&[ctx.route_name(), why.label()]).inc();
 }

@@ -353,5 +353,7 @@ fn a_list_answered_under_another_id_is_refused_not_passed_unfiltered() {
         assert_eq!(through["id"], "l-1", "the refusal answers the request: {through} (sse: {sse})");
         assert_eq!(through["error"]["code"], -32603, "{through}");
         assert!(!through.to_string().contains("deploy_app"), "nothing of the answer passes: {through}");
+        let counted = r#"mcp_edge_list_answers_refused_total{reason="unreadable",route="mcp"} 1"#;
+        assert!(edge.metrics().contains(counted), "{}", edge.metrics());
     }
 }
