@@ -32,7 +32,7 @@ test: peers
 	FUZZ_TIME=15 fuzz/run.sh
 
 bench: deps
-	$(CARGO) bench --bench classify --bench limits
+	$(CARGO) bench --benches
 
 loadtest: build
 	loadtest/run.sh
