@@ -132,6 +132,15 @@ fn the_request_id_reaches_the_backend_and_comes_back_and_a_hostile_one_is_replac
         assert_eq!(sent.len(), 32, "{hostile:?} became {sent}");
         assert_eq!(made.header("x-request-id"), Some(sent.as_str()), "the client gets the id the backend saw");
     }
+    // Named hop-by-hop, the client's header is stripped on the way up: the id still arrives.
+    let hop = request(
+        edge.port,
+        "GET",
+        "/echo-headers",
+        &[("Accept", "application/json"), ("Connection", "keep-alive, X-Request-Id"), ("X-Request-Id", "hop-1")],
+        b"",
+    );
+    assert_eq!((hop.json()["x-request-id"].as_str(), hop.header("x-request-id")), (Some("hop-1"), Some("hop-1")));
 }
 
 #[test]

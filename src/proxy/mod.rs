@@ -113,8 +113,10 @@ impl ProxyHttp for Edge {
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         ctx.body_sent = false;
-        // A client's own id is already in the request.
-        if let Some(id) = ctx.request_id.header().filter(|_| !ctx.request_id.given) {
+        // Skipped only when the request already carries exactly this id (a client's sane one);
+        // a replaced one, or one the client named in `Connection` (Pingora has removed
+        // hop-by-hop headers by now), is set.
+        if let Some(id) = ctx.request_id.header().filter(|id| req.headers.get(&request_id::HEADER) != Some(id)) {
             req.insert_header(request_id::HEADER, id)?;
         }
         let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {

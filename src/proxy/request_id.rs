@@ -20,8 +20,6 @@ const MAX_LEN: usize = 128;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestId {
     value: Option<HeaderValue>,
-    /// The client sent it: the request already carries it upstream.
-    pub given: bool,
 }
 
 impl RequestId {
@@ -41,8 +39,8 @@ impl RequestId {
 pub fn of(req: &RequestHeader) -> RequestId {
     let mut given = req.headers.get_all(HEADER).iter();
     match (given.next(), given.next()) {
-        (Some(v), None) if is_token(v.as_bytes()) => RequestId { value: Some(v.clone()), given: true },
-        _ => RequestId { value: Some(fresh()), given: false },
+        (Some(v), None) if is_token(v.as_bytes()) => RequestId { value: Some(v.clone()) },
+        _ => RequestId { value: Some(fresh()) },
     }
 }
 
@@ -102,11 +100,10 @@ mod tests {
     #[test]
     fn a_sane_client_id_is_kept_and_anything_else_replaced() {
         let kept = of(&req(&["abc-123.x:y_z"]));
-        assert_eq!((kept.as_str(), kept.given), ("abc-123.x:y_z", true));
+        assert_eq!(kept.as_str(), "abc-123.x:y_z");
         for bad in ["", "a b", "a\"b", "x=1", &"a".repeat(129)] {
             let id = of(&req(&[bad]));
             assert_ne!(id.as_str(), bad);
-            assert!(!id.given);
             assert_eq!(id.as_str().len(), 32, "{id:?}");
             assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()), "{id:?}");
         }
