@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod challenge;
 pub mod identity;
+pub mod issuer;
 pub mod jwt;
 pub mod remote_keys;
 

@@ -1,18 +1,14 @@
 //! A JWT key set fetched from `jwks_url`: fetched on first need, refetched when older than
 //! `jwks_refresh` or when a token names an unknown `kid` (at most every [`MIN_REFETCH`], so
 //! forged `kid`s cannot make the proxy hammer the issuer), and the last good set kept while
-//! the issuer is down or answers garbage. Fetches run in their own task with Pingora's HTTP
-//! client (rustls for `https://`); requests never wait on more than one fetch, bounded by
-//! [`FETCH_TIMEOUT`]. Shared by every route using the URL and carried over reloads.
+//! the issuer is down or answers garbage. Fetches run in their own task ([`super::issuer`]);
+//! requests never wait on more than one fetch, bounded by [`FETCH_TIMEOUT`]. Shared by every route using the URL and carried over reloads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
 use tokio::sync::Notify;
 
 use crate::config::jwt_keys::parse_jwks;
@@ -122,40 +118,11 @@ impl RemoteKeys {
 
 /// GETs `url` and compiles its key set. Errors are value-free descriptions.
 async fn fetch(url: &str) -> Result<Vec<VerifyKey>, String> {
-    let uri: http::Uri = url.parse().map_err(|_| "bad URL".to_owned())?;
-    let tls = uri.scheme_str() == Some("https");
-    let host = uri.host().ok_or("no host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let addr = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| format!("cannot resolve: {e}"))?
-        .next()
-        .ok_or("no address")?;
-    let mut peer = HttpPeer::new(addr, tls, host.clone());
-    peer.options.connection_timeout = Some(FETCH_TIMEOUT);
-    peer.options.total_connection_timeout = Some(FETCH_TIMEOUT);
-    peer.options.read_timeout = Some(FETCH_TIMEOUT);
-    let err = |e: Box<pingora::Error>| e.to_string();
-    let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut req = RequestHeader::build("GET", path.as_bytes(), None).map_err(err)?;
-    req.insert_header("Host", uri.authority().map_or(host.as_str(), |a| a.as_str())).map_err(err)?;
-    req.insert_header("Accept", "application/json").map_err(err)?;
-    s.write_request_header(Box::new(req)).await.map_err(err)?;
-    s.finish_request_body().await.map_err(err)?;
-    s.read_response_header().await.map_err(err)?;
-    let status = s.response_header().map_or(0, |h| h.status.as_u16());
-    if status != 200 {
-        return Err(format!("status {status}"));
+    let answer = super::issuer::request("GET", url, &[], &[], MAX_BODY, FETCH_TIMEOUT).await?;
+    if answer.status != 200 {
+        return Err(format!("status {}", answer.status));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = s.read_response_body().await.map_err(err)? {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_BODY {
-            return Err("key set over 1 MiB".to_owned());
-        }
-    }
-    let (keys, problems) = parse_jwks(&body);
+    let (keys, problems) = parse_jwks(&answer.body);
     if keys.is_empty() {
         return Err(problems.join("; "));
     }
