@@ -99,6 +99,8 @@ pub enum Reason {
     /// The route's policy denied the call (answered 403, or as an unknown tool with
     /// `deny_as = "unknown"`).
     Forbidden,
+    /// The pool's `[pool.oauth]` token could not be obtained.
+    UpstreamCredential,
 }
 
 impl Reason {
@@ -127,6 +129,7 @@ impl Reason {
             Reason::MalformedBody => "malformed_body",
             Reason::Unauthenticated => "unauthenticated",
             Reason::Forbidden => "forbidden",
+            Reason::UpstreamCredential => "upstream_credential",
         }
     }
 }
@@ -163,6 +166,7 @@ pub struct Metrics {
     pub rejections: IntCounterVec,
     pub session_overrides: IntCounterVec,
     pub list_answers_refused: IntCounterVec,
+    pub token_fetches: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
@@ -222,6 +226,11 @@ impl Metrics {
             "list_answers_refused_total",
             "List answers a policy route could not filter and refused, by route and reason.",
             &["route", "reason"],
+        )?;
+        let token_fetches = counter(
+            "upstream_token_fetches_total",
+            "Token requests to a pool's [pool.oauth] token endpoint, by pool and result (ok, refused, invalid, unreachable).",
+            &["pool", "result"],
         )?;
         let limited = counter(
             "limit_rejections_total",
@@ -357,6 +366,7 @@ impl Metrics {
             rejections,
             session_overrides,
             list_answers_refused,
+            token_fetches,
             sessions_opened,
             retries,
             limited,

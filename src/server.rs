@@ -73,7 +73,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let listen = config.proxy.listen.clone();
     let threads = config.proxy.threads;
     let admin_addr = config.admin.listen;
-    let state = Arc::new(State::new(Snapshot::build(config, None)?, Metrics::new()?, KeyRing::new(key)));
+    let metrics = Metrics::new()?;
+    let state = Arc::new(State::new(Snapshot::build(config, None, &metrics)?, metrics, KeyRing::new(key)));
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
     let proxy = ProxyService::new(listen.clone(), threads, Listener::new(http, Arc::clone(&state)));

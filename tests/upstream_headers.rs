@@ -15,5 +15,7 @@ mod story;
 mod credentials;
 #[path = "upstream_headers/identity.rs"]
 mod identity;
+#[path = "upstream_headers/oauth.rs"]
+mod oauth;
 #[path = "upstream_headers/transforms.rs"]
 mod transforms;

@@ -30,8 +30,9 @@ limits = ["per-key"]
 
 fn state() -> State {
     let config = crate::config::parse(Path::new("t.toml"), CONFIG).expect("valid config");
-    let snapshot = Snapshot::build(config, None).expect("snapshot");
-    State::new(snapshot, Metrics::new().expect("metrics"), KeyRing::new(SessionKey::random()))
+    let metrics = Metrics::new().expect("metrics");
+    let snapshot = Snapshot::build(config, None, &metrics).expect("snapshot");
+    State::new(snapshot, metrics, KeyRing::new(SessionKey::random()))
 }
 
 #[test]

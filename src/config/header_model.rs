@@ -29,6 +29,43 @@ pub enum CredentialSource {
     File(PathBuf),
 }
 
+/// `[pool.oauth]`: an OAuth client whose access token the proxy sends to the pool's backends
+/// (and with its health checks) as `Authorization: Bearer`, fetched from `token_url` and
+/// renewed before it expires (`upstream::token`). The client secret is read at every load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OAuthClient {
+    /// The token endpoint, `https://` (or `http://` to a loopback address).
+    pub token_url: String,
+    pub client_id: String,
+    pub secret: Secret<String>,
+    pub secret_source: CredentialSource,
+    pub client_auth: ClientAuth,
+    /// Space-separated scopes to ask for (RFC 6749 3.3).
+    pub scope: Option<String>,
+    /// The backend's resource indicator (RFC 8707).
+    pub resource: Option<String>,
+    /// An `audience` parameter, for authorization servers that use one instead.
+    pub audience: Option<String>,
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret (`client_secret_basic`, the default).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`).
+    Post,
+}
+
+impl ClientAuth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Basic => "basic",
+            ClientAuth::Post => "post",
+        }
+    }
+}
+
 /// What one level (a route or a pool) does to headers.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct HeaderRules {

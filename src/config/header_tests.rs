@@ -145,3 +145,64 @@ fn route_and_pool_rules_compile_in_order() {
     assert_eq!(kinds, ["remove", "set", "add"]);
     assert_eq!(c.routes[0].headers.response.len(), 1);
 }
+
+/// `[pool.oauth]` lines with the secret in a file.
+fn oauth(extra: &str, file: &str) -> String {
+    format!(
+        "[pool.oauth]\ntoken_url = \"https://auth.example/oauth/token\"\nclient_id = \"edge\"\nclient_secret_file = \"{file}\"\n{extra}"
+    )
+}
+
+#[test]
+fn an_oauth_client_reads_its_secret_and_never_shows_it() {
+    let (_dir, file) = secret_file("oauth-client-s3cr3t\n");
+    let text = config(&oauth("scope = \"tools:call tools:read\"\nresource = \"https://tools.example/mcp\"\n", &file));
+    let c = parse(Path::new("edge.toml"), &text).expect("valid");
+    let o = c.pools[0].oauth.as_ref().expect("oauth");
+    assert_eq!((o.secret.expose().as_str(), o.client_auth), ("oauth-client-s3cr3t", ClientAuth::Basic));
+    assert_eq!(o.scope.as_deref(), Some("tools:call tools:read"));
+    let rendered = super::render::to_json(&c);
+    assert_eq!(rendered["pools"][0]["oauth"]["client_secret"], "<redacted>");
+    assert_eq!(rendered["pools"][0]["oauth"]["client_secret_source"]["file"], file.as_str());
+    let shown = format!("{c:?} {rendered}");
+    assert!(!shown.contains("oauth-client-s3cr3t"), "the secret was shown: {shown}");
+}
+
+#[test]
+fn oauth_mistakes_are_reported_with_their_place_and_fix_and_no_value() {
+    let (_dir, file) = secret_file("oauth-client-s3cr3t\n");
+    let cases = [
+        (oauth("grant = \"password\"\n", &file), "pool.p.oauth.grant", "client_credentials"),
+        (oauth("client_auth = \"jwt\"\n", &file), "pool.p.oauth.client_auth", "\"basic\" or \"post\""),
+        (oauth("scope = \"a \\\"b\\\"\"\n", &file), "pool.p.oauth.scope", "space-separated"),
+        (oauth("resource = \"tools\"\n", &file), "pool.p.oauth.resource", "absolute URI"),
+        (oauth("client_secret_env = \"X\"\n", &file), "pool.p.oauth.client_secret_env", "not both"),
+        (
+            oauth("", &file).replace("https://auth.example", "http://auth.example"),
+            "pool.p.oauth.token_url",
+            "use https://",
+        ),
+        (
+            oauth("", &file).replace("https://auth.example/oauth/token", "auth.example"),
+            "pool.p.oauth.token_url",
+            "absolute https://",
+        ),
+        (
+            oauth("", &file).replace(&format!("client_secret_file = \"{file}\"\n"), ""),
+            "pool.p.oauth.client_secret_env",
+            "never written inline",
+        ),
+        (
+            format!("[[pool.credential]]\nheader = \"authorization\"\nfile = \"{file}\"\n{}", oauth("", &file)),
+            "pool.p.credential.header",
+            "keep one",
+        ),
+    ];
+    for (lines, field, fix) in cases {
+        let got = errors(&config(&lines));
+        assert!(got.iter().any(|e| e.contains(field) && e.contains(fix)), "{field}: {got:?}");
+        assert!(got.iter().all(|e| !e.contains("oauth-client-s3cr3t")), "{got:?}");
+    }
+    let plain_loopback = oauth("", &file).replace("https://auth.example", "http://127.0.0.1:9");
+    assert!(parse(Path::new("edge.toml"), &config(&plain_loopback)).is_ok(), "plain http is fine on loopback");
+}

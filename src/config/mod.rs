@@ -22,6 +22,7 @@ pub mod limits;
 pub mod lint;
 pub mod logging;
 pub mod model;
+mod oauth_client;
 pub mod origins;
 pub mod policy;
 pub mod policy_model;

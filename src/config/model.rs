@@ -296,6 +296,8 @@ pub struct PoolConfig {
     // Upstream headers: what the pool adds to requests, not how it connects (see `same_connections`).
     /// `[[pool.credential]]`, sent last on every request and health check.
     pub credentials: Vec<Credential>,
+    /// `[pool.oauth]`: the proxy's own OAuth token, sent as `Authorization`.
+    pub oauth: Option<OAuthClient>,
     pub headers: HeaderRules,
 }
 
@@ -318,6 +320,7 @@ impl PoolConfig {
             breaker,
             retry,
             credentials: _,
+            oauth: _,
             headers: _,
         } = self;
         *name == other.name

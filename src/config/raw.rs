@@ -246,6 +246,23 @@ pub struct RawPool {
     pub credential: Vec<S<RawCredential>>,
     pub headers: Option<S<RawHeaderRules>>,
     pub forward_identity: Option<S<RawForwardIdentity>>,
+    pub oauth: Option<S<RawPoolOAuth>>,
+}
+
+/// `[pool.oauth]`: the proxy's own OAuth token for the pool's backends (see
+/// `config::oauth_client`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPoolOAuth {
+    pub grant: Option<S<String>>,
+    pub token_url: S<String>,
+    pub client_id: S<String>,
+    pub client_secret_env: Option<S<String>>,
+    pub client_secret_file: Option<S<String>>,
+    pub client_auth: Option<S<String>>,
+    pub scope: Option<S<String>>,
+    pub resource: Option<S<String>>,
+    pub audience: Option<S<String>>,
 }
 
 /// `[pool.retry]`: the connect-retry budget and back-off.

@@ -87,6 +87,7 @@ pub fn to_json(c: &Config) -> Value {
                 "path": p.health.path, "rise": p.health.rise, "fall": p.health.fall,
             },
             "credentials": p.credentials.iter().map(credential).collect::<Vec<_>>(),
+            "oauth": p.oauth.as_ref().map(oauth),
             "headers": header_rules(&p.headers),
         })).collect::<Vec<_>>(),
         "limits": c.limits.iter().map(|l| json!({
@@ -201,6 +202,25 @@ fn credential(c: &Credential) -> Value {
             json!({"header": c.header.as_str(), "file": f.display().to_string(), "value": "<redacted>"})
         }
     }
+}
+
+/// A pool's OAuth client: where its secret comes from, never the secret.
+fn oauth(o: &OAuthClient) -> Value {
+    let source = match &o.secret_source {
+        CredentialSource::Env(var) => json!({"env": var}),
+        CredentialSource::File(f) => json!({"file": f.display().to_string()}),
+    };
+    json!({
+        "grant": "client_credentials",
+        "token_url": o.token_url,
+        "client_id": o.client_id,
+        "client_auth": o.client_auth.as_str(),
+        "client_secret": "<redacted>",
+        "client_secret_source": source,
+        "scope": o.scope,
+        "resource": o.resource,
+        "audience": o.audience,
+    })
 }
 
 fn header_rules(h: &HeaderRules) -> Value {

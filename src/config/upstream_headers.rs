@@ -92,7 +92,7 @@ pub fn credentials(raw: &[S<RawCredential>], pool: &str, c: &mut Collector<'_>) 
     out
 }
 
-fn from_env(var: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
+pub(super) fn from_env(var: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
     let value = std::env::var_os(var.get_ref()).filter(|_| !var.get_ref().is_empty());
     let Some(value) = value else {
@@ -108,7 +108,7 @@ fn from_env(var: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u
     )
 }
 
-fn from_file(file: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
+pub(super) fn from_file(file: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<Vec<u8>> {
     match std::fs::read(file.get_ref()) {
         Ok(bytes) => {
             nonempty(bytes.trim_ascii(), file.span(), field, "the file is empty; write the credential into it", c)

@@ -249,6 +249,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
         credentials: super::upstream_headers::credentials(&p.credential, &name, c),
+        oauth: p.oauth.as_ref().and_then(|o| super::oauth_client::oauth(o, &p.credential, &name, c)),
         headers: super::upstream_headers::rules(
             p.headers.as_ref(),
             p.forward_identity.as_ref(),

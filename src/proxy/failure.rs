@@ -48,6 +48,12 @@ pub fn connect_failed(state: &State, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Er
 
 /// `error_while_proxy`: the request may have reached the backend.
 pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Error>, client_reused: bool) -> Box<Error> {
+    if crate::upstream::token::is_unavailable(&e) {
+        // Nothing was sent: no backend is blamed, and another one would need the same token.
+        let mut e = e;
+        e.set_retry(false);
+        return e;
+    }
     let timed_out = ctx.first_byte.as_ref().is_some_and(|t| t.expired());
     let mut e = if timed_out {
         Error::because(ErrorType::ReadTimedout, "no response header within first_byte_timeout", e).into_up()
@@ -105,6 +111,9 @@ fn try_again(state: &State, ctx: &mut Ctx) -> bool {
 pub fn reply_for(e: &Error) -> Option<Reject> {
     if DeadlineExpired::is_cause_of(e.root_cause()) {
         return Some(Reject::REQUEST_TIMEOUT);
+    }
+    if crate::upstream::token::is_unavailable(e) {
+        return Some(Reject::CREDENTIAL);
     }
     Some(match (e.etype(), e.esource()) {
         (ErrorType::HTTPStatus(503), _) => Reject::NO_HEALTHY,

@@ -122,6 +122,7 @@ impl ProxyHttp for Edge {
         let Some(pool) = ctx.pool.and_then(|i| ctx.snap.pools.get(i)) else {
             return Ok(());
         };
+        let token = pool.token.clone();
         // The backend sees the path the route matched, never another spelling of it.
         if let Some(path) = ctx.path.as_deref() {
             keep_authority(req)?;
@@ -147,6 +148,14 @@ impl ProxyHttp for Edge {
         }
         transform::upstream_request(req, ctx)?;
         headers::upstream(req, ctx)?;
+        // The proxy's own token for the pool's backends, in place of anything else.
+        if let Some(token) = token {
+            let Some(value) = token.header().await else {
+                ctx.reason = Some(Reject::CREDENTIAL.reason);
+                return Err(crate::upstream::token::unavailable());
+            };
+            req.insert_header(http::header::AUTHORIZATION, value)?;
+        }
         // A pre-read body goes up at once; a streamed one starts the clock when it ends.
         if ctx.body.is_some() || !has_body(req) {
             ctx.first_byte.as_ref().inspect(|t| t.start());

@@ -150,6 +150,12 @@ impl Reject {
         Reject::new(503, RpcCode::ServerError, Reason::NoHealthyBackend, "no healthy backend in the pool");
     pub const UPSTREAM: Reject =
         Reject::new(502, RpcCode::ServerError, Reason::UpstreamFailed, "upstream connection failed");
+    pub const CREDENTIAL: Reject = Reject::new(
+        503,
+        RpcCode::ServerError,
+        Reason::UpstreamCredential,
+        "the proxy could not obtain its credential for the backend ([pool.oauth]); retry later",
+    );
     pub const TIMEOUT: Reject = Reject::new(
         504,
         RpcCode::ServerError,

@@ -182,7 +182,7 @@ impl State {
             None => None,
         };
         let changes = changes(&current.config, &new);
-        let next = Snapshot::build(new, Some(&current))?;
+        let next = Snapshot::build(new, Some(&current), &self.metrics)?;
         // New or changed pools would count every backend healthy until probed: probe first.
         let fresh: Vec<_> =
             next.pools.iter().filter(|p| !current.pools.iter().any(|o| o.shares_state(p))).cloned().collect();

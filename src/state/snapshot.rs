@@ -9,7 +9,9 @@ use crate::auth::remote_keys::RemoteKeys;
 use crate::config::Config;
 use crate::limits::redis_store::RedisStore;
 use crate::limits::Limiter;
+use crate::metrics::Metrics;
 use crate::router::Router;
+use crate::upstream::token::TokenSource;
 use crate::upstream::{Pool, PoolError};
 
 pub struct Snapshot {
@@ -45,8 +47,23 @@ fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKe
     out
 }
 
+/// The `[pool.oauth]` token source of pool `pc`: the previous snapshot's pool's while its
+/// table is unchanged (the token survives the reload), else a new one.
+fn token(
+    pc: &crate::config::model::PoolConfig,
+    previous: Option<&Snapshot>,
+    metrics: &Metrics,
+) -> Option<Arc<TokenSource>> {
+    let oauth = pc.oauth.as_ref()?;
+    let kept = previous
+        .and_then(|p| p.pools.iter().find(|old| old.name() == pc.name))
+        .and_then(|old| old.token.as_ref())
+        .filter(|t| t.config == *oauth);
+    Some(kept.map_or_else(|| TokenSource::new(oauth.clone(), &pc.name, metrics.token_fetches.clone()), Arc::clone))
+}
+
 impl Snapshot {
-    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Snapshot, PoolError> {
+    pub fn build(config: Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Result<Snapshot, PoolError> {
         let limiters = config
             .limits
             .iter()
@@ -71,15 +88,19 @@ impl Snapshot {
             .collect();
         let mut built = Vec::with_capacity(config.pools.len());
         for (pc, kept) in config.pools.iter().zip(&kept) {
-            built.push(if kept.is_none() { Some(Arc::new(Pool::new(pc)?)) } else { None });
+            built.push(if kept.is_none() {
+                Some(Arc::new(Pool::new(pc, token(pc, previous, metrics))?))
+            } else {
+                None
+            });
         }
         let mut pools = Vec::with_capacity(config.pools.len());
         for ((pc, kept), built) in config.pools.iter().zip(kept).zip(built) {
             pools.push(match (kept, built) {
                 (_, Some(new)) => new,
                 (Some(old), None) if old.config == *pc => Arc::clone(old),
-                (Some(old), None) => Arc::new(Pool::carry(old, pc)),
-                (None, None) => Arc::new(Pool::new(pc)?),
+                (Some(old), None) => Arc::new(Pool::carry(old, pc, token(pc, previous, metrics))),
+                (None, None) => Arc::new(Pool::new(pc, token(pc, previous, metrics))?),
             });
         }
         let remote_keys = remote_keys(&config, previous);

@@ -10,9 +10,10 @@ use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
-use pingora_load_balancing::health_check::HealthCheck;
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck};
 use pingora_load_balancing::Backend;
 
+use super::token::TokenSource;
 use crate::config::model::{Credential, PoolConfig};
 
 const INITIALIZE: &[u8] = br#"{"jsonrpc":"2.0","id":"mcp-edge-health","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-edge-health","version":"1"}}}"#;
@@ -32,10 +33,12 @@ pub struct McpHealthCheck {
     fall: usize,
     /// The pool's `[[pool.credential]]` headers, sent with every probe.
     credentials: Vec<Credential>,
+    /// The pool's `[pool.oauth]` token, sent with every probe when there is one.
+    token: Option<std::sync::Arc<TokenSource>>,
 }
 
 impl McpHealthCheck {
-    pub fn new(pool: &PoolConfig) -> Self {
+    pub fn new(pool: &PoolConfig, token: Option<std::sync::Arc<TokenSource>>) -> Self {
         McpHealthCheck {
             connector: Connector::new(None),
             path: pool.path.clone().unwrap_or_else(|| "/mcp".into()),
@@ -47,6 +50,7 @@ impl McpHealthCheck {
             rise: pool.health.rise,
             fall: pool.health.fall,
             credentials: pool.credentials.clone(),
+            token,
         }
     }
 
@@ -62,7 +66,7 @@ impl McpHealthCheck {
         Ok(peer)
     }
 
-    fn request(&self, method: &str, target: &Backend, body_len: usize, modern: bool) -> Result<RequestHeader> {
+    async fn request(&self, method: &str, target: &Backend, body_len: usize, modern: bool) -> Result<RequestHeader> {
         let mut req = RequestHeader::build(method, self.path.as_bytes(), None)?;
         let host = self.host.clone().unwrap_or_else(|| target.addr.to_string());
         req.insert_header("Host", host)?;
@@ -78,6 +82,12 @@ impl McpHealthCheck {
         for c in &self.credentials {
             req.insert_header(&c.header, c.value.expose().clone())?;
         }
+        // Without a token the probe goes without one: the backend's answer decides.
+        if let Some(token) = &self.token {
+            if let Some(value) = token.header().await {
+                req.insert_header(http::header::AUTHORIZATION, value)?;
+            }
+        }
         Ok(req)
     }
 
@@ -85,7 +95,7 @@ impl McpHealthCheck {
     async fn probe(&self, target: &Backend, body: &'static [u8], modern: bool) -> Result<Option<String>> {
         let peer = self.peer(target)?;
         let (mut s, _) = self.connector.get_http_session(&peer).await?;
-        s.write_request_header(Box::new(self.request("POST", target, body.len(), modern)?)).await?;
+        s.write_request_header(Box::new(self.request("POST", target, body.len(), modern).await?)).await?;
         s.write_request_body(Bytes::from_static(body), true).await?;
         s.finish_request_body().await?;
         s.read_response_header().await?;
@@ -116,7 +126,7 @@ impl McpHealthCheck {
         let Ok((mut s, _)) = self.connector.get_http_session(&peer).await else {
             return;
         };
-        let Ok(mut req) = self.request("DELETE", target, 0, false) else {
+        let Ok(mut req) = self.request("DELETE", target, 0, false).await else {
             return;
         };
         if req.insert_header("Mcp-Session-Id", session).is_err() {
@@ -159,6 +169,58 @@ impl HealthCheck for McpHealthCheck {
             self.rise
         } else {
             self.fall
+        }
+    }
+}
+
+/// Pingora's HTTP check for `pool`, sending its credentials and `auth` as `Authorization`.
+pub fn http_check(pool: &PoolConfig, auth: Option<http::HeaderValue>) -> HttpHealthCheck {
+    let h = &pool.health;
+    let host = pool.host.clone().unwrap_or_else(|| "localhost".into());
+    let mut c = HttpHealthCheck::new(&host, pool.tls);
+    c.consecutive_success = h.rise;
+    c.consecutive_failure = h.fall;
+    c.peer_template.options.connection_timeout = Some(h.timeout);
+    c.peer_template.options.total_connection_timeout = Some(h.timeout);
+    c.peer_template.options.read_timeout = Some(h.timeout);
+    pool.upstream_tls.apply(&mut c.peer_template);
+    if let Ok(mut req) = RequestHeader::build("GET", h.path.as_bytes(), None) {
+        let _ = req.insert_header("Host", host.as_str());
+        for cred in &pool.credentials {
+            let _ = req.insert_header(&cred.header, cred.value.expose().clone());
+        }
+        if let Some(auth) = auth {
+            let _ = req.insert_header(http::header::AUTHORIZATION, auth);
+        }
+        c.req = req;
+    }
+    c
+}
+
+/// The HTTP check of a pool with `[pool.oauth]`: Pingora's check sends a request fixed when
+/// it is built, so each probe builds one with the current token.
+pub struct TokenHttpCheck {
+    pool: PoolConfig,
+    token: std::sync::Arc<TokenSource>,
+}
+
+impl TokenHttpCheck {
+    pub fn new(pool: &PoolConfig, token: std::sync::Arc<TokenSource>) -> TokenHttpCheck {
+        TokenHttpCheck { pool: pool.clone(), token }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for TokenHttpCheck {
+    async fn check(&self, target: &Backend) -> Result<()> {
+        http_check(&self.pool, self.token.header().await).check(target).await
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        if success {
+            self.pool.health.rise
+        } else {
+            self.pool.health.fall
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod breaker;
 pub mod health;
 pub mod pool;
 pub mod retry;
+pub mod token;
 
 pub use pool::{Pool, PoolError};

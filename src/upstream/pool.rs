@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use pingora::upstreams::peer::HttpPeer;
 use pingora_load_balancing::discovery::Static;
-use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
+use pingora_load_balancing::health_check::{HealthCheck, TcpHealthCheck};
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 
 use super::breaker::Breaker;
-use super::health::{McpHealthCheck, SwapCheck};
+use super::health::{self, McpHealthCheck, SwapCheck, TokenHttpCheck};
 use super::retry::RetryBudget;
+use super::token::TokenSource;
 use crate::config::model::{HealthKind, PoolConfig, Timeouts};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +42,12 @@ pub struct Pool {
     checked: Arc<AtomicBool>,
     /// The HTTP or MCP check (they send the credentials), replaced by `carry`.
     check: Option<SwapCheck>,
+    /// `[pool.oauth]`'s token, kept by a reload that leaves that table unchanged.
+    pub token: Option<Arc<TokenSource>>,
 }
 
 impl Pool {
-    pub fn new(config: &PoolConfig) -> Result<Pool, PoolError> {
+    pub fn new(config: &PoolConfig, token: Option<Arc<TokenSource>>) -> Result<Pool, PoolError> {
         let mut set = std::collections::BTreeSet::new();
         for b in &config.backends {
             let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| PoolError::Backend {
@@ -55,7 +58,7 @@ impl Pool {
             set.insert(backend);
         }
         let mut backends = Backends::new(Static::new(set));
-        let check = sent_check(config).map(SwapCheck::new);
+        let check = sent_check(config, token.as_ref()).map(SwapCheck::new);
         match (&check, config.health.kind) {
             (Some(swap), _) => backends.set_health_check(Box::new(swap.clone())),
             (None, HealthKind::Tcp) => backends.set_health_check(tcp_check(config)),
@@ -74,14 +77,15 @@ impl Pool {
             retry: Arc::new(RetryBudget::new(&config.retry)),
             checked: Arc::new(AtomicBool::new(config.health.kind == HealthKind::None)),
             check,
+            token,
         })
     }
 
     /// A pool with `config` that keeps `old`'s health, circuit and retry state: for a config
     /// that differs only in credentials or header rules (`PoolConfig::same_connections`). Its
     /// health checks send the new credentials from now on, `old`'s included (they are one).
-    pub fn carry(old: &Pool, config: &PoolConfig) -> Pool {
-        if let (Some(swap), Some(check)) = (&old.check, sent_check(config)) {
+    pub fn carry(old: &Pool, config: &PoolConfig, token: Option<Arc<TokenSource>>) -> Pool {
+        if let (Some(swap), Some(check)) = (&old.check, sent_check(config, token.as_ref())) {
             swap.store(check);
         }
         Pool {
@@ -91,6 +95,7 @@ impl Pool {
             retry: Arc::clone(&old.retry),
             checked: Arc::clone(&old.checked),
             check: old.check.clone(),
+            token,
         }
     }
 
@@ -178,28 +183,11 @@ fn tcp_check(config: &PoolConfig) -> Box<dyn HealthCheck + Send + Sync> {
 }
 
 /// The check that sends requests (and so the pool's credentials), for `http` and `mcp`.
-fn sent_check(config: &PoolConfig) -> Option<Box<dyn HealthCheck + Send + Sync>> {
-    let h = &config.health;
-    match h.kind {
-        HealthKind::None | HealthKind::Tcp => None,
-        HealthKind::Http => {
-            let host = config.host.clone().unwrap_or_else(|| "localhost".into());
-            let mut c = HttpHealthCheck::new(&host, config.tls);
-            c.consecutive_success = h.rise;
-            c.consecutive_failure = h.fall;
-            c.peer_template.options.connection_timeout = Some(h.timeout);
-            c.peer_template.options.total_connection_timeout = Some(h.timeout);
-            c.peer_template.options.read_timeout = Some(h.timeout);
-            config.upstream_tls.apply(&mut c.peer_template);
-            if let Ok(mut req) = pingora::http::RequestHeader::build("GET", h.path.as_bytes(), None) {
-                let _ = req.insert_header("Host", host.as_str());
-                for cred in &config.credentials {
-                    let _ = req.insert_header(&cred.header, cred.value.expose().clone());
-                }
-                c.req = req;
-            }
-            Some(Box::new(c))
-        }
-        HealthKind::Mcp => Some(Box::new(McpHealthCheck::new(config))),
+fn sent_check(config: &PoolConfig, token: Option<&Arc<TokenSource>>) -> Option<Box<dyn HealthCheck + Send + Sync>> {
+    match (config.health.kind, token) {
+        (HealthKind::None | HealthKind::Tcp, _) => None,
+        (HealthKind::Http, None) => Some(Box::new(health::http_check(config, None))),
+        (HealthKind::Http, Some(token)) => Some(Box::new(TokenHttpCheck::new(config, Arc::clone(token)))),
+        (HealthKind::Mcp, _) => Some(Box::new(McpHealthCheck::new(config, token.cloned()))),
     }
 }
