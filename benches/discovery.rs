@@ -75,6 +75,7 @@ fn bench(c: &mut Criterion) {
         roles: vec!["dev".into(), "reader".into()],
         scopes: vec!["mcp:write".into(), "openid".into()],
         claims: vec![],
+        token_exp: None,
     };
     let json = tools_list();
     let mut sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\nevent: message\ndata: ".to_vec();

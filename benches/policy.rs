@@ -74,6 +74,7 @@ fn bench(c: &mut Criterion) {
         roles: vec!["dev".into(), "reader".into()],
         scopes: vec!["mcp:write".into(), "openid".into()],
         claims: vec![],
+        token_exp: None,
     };
     let (last, first, none) = (tool("search_docs"), tool("deploy_app"), tool("unlisted"));
     let check = |call: &Call| mcp_edge::policy::check(&policy, Some(&alice), call);

@@ -16,6 +16,9 @@ pub struct Identity {
     /// String claims of a token that a route's policy tests (name, value; an array claim gives
     /// one pair per string element). Only those: a token's other claims are not kept.
     pub claims: Vec<(String, String)>,
+    /// When the caller came with a verified bearer token (a JWT): its `exp`, unix seconds.
+    /// None for API keys. Token exchange (`[pool.oauth] grant = "token_exchange"`) needs one.
+    pub token_exp: Option<u64>,
 }
 
 /// A credential or a digest of one. `Debug` and `Serialize` print `<redacted>`, so a secret

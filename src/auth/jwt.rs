@@ -114,7 +114,8 @@ impl JwtVerifier {
         for key in set.iter().filter(named).filter(|k| k.algorithms.contains(&header.alg)) {
             let Ok(data) = decode::<Map<String, Value>>(token, &key.key, validation) else { continue };
             let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) else { return Verdict::Invalid };
-            let Some(identity) = identity(&data.claims, &self.claims, &self.keep) else { return Verdict::Invalid };
+            let Some(mut identity) = identity(&data.claims, &self.claims, &self.keep) else { return Verdict::Invalid };
+            identity.token_exp = Some(exp);
             let identity = Arc::new(identity);
             self.remember(digest, &identity, exp, now);
             return Verdict::Valid(identity);
@@ -160,7 +161,7 @@ fn identity(claims: &Map<String, Value>, names: &ClaimNames, keep: &[String]) ->
             _ => {}
         }
     }
-    Some(Identity { id, tenant, roles: list(&names.roles), scopes: list(&names.scopes), claims: kept })
+    Some(Identity { id, tenant, roles: list(&names.roles), scopes: list(&names.scopes), claims: kept, token_exp: None })
 }
 
 #[cfg(test)]
@@ -187,6 +188,7 @@ mod tests {
                     ("dept".into(), "ops".into()),
                     ("level".into(), "5".into())
                 ],
+                token_exp: None,
             })
         );
         let mut no_id = claims.clone();

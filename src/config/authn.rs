@@ -170,6 +170,7 @@ fn key(k: &S<RawApiKey>, field: &str, c: &mut Collector<'_>) -> Option<ApiKey> {
         roles: strings(&k.roles),
         scopes: strings(&k.scopes),
         claims: Vec::new(),
+        token_exp: None,
     };
     Some(ApiKey { identity: Arc::new(identity), digest: Secret::new(digest?), not_after })
 }

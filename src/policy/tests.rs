@@ -25,6 +25,7 @@ fn who(id: &str, roles: &[&str], scopes: &[&str]) -> Identity {
         roles: strings(roles),
         scopes: strings(scopes),
         claims: vec![],
+        token_exp: None,
     }
 }
 
