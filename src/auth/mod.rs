@@ -162,6 +162,21 @@ fn credential<'h>(headers: &'h HeaderMap, header: &CredentialHeader) -> Result<O
     Ok(Some(token.filter(|t| !t.is_empty() && t.iter().all(|b| (0x21..=0x7e).contains(b)))))
 }
 
+/// Seconds since the Unix epoch (0 before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The caller's bearer token: the one `Authorization: Bearer` header's token, when it is a
+/// well-formed one. For a caller whose identity has a `token_exp`, this is the token the route
+/// verified (a second `Authorization` header is refused before).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    match credential(headers, &CredentialHeader::Authorization) {
+        Ok(Some(Some(token))) => std::str::from_utf8(token).ok(),
+        _ => None,
+    }
+}
+
 /// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 9110 11.1).
 fn bearer(value: &[u8]) -> Option<&[u8]> {
     let (scheme, rest) = value.split_at_checked(6)?;

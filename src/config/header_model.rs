@@ -34,6 +34,7 @@ pub enum CredentialSource {
 /// renewed before it expires (`upstream::token`). The client secret is read at every load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthClient {
+    pub grant: Grant,
     /// The token endpoint, `https://` (or `http://` to a loopback address).
     pub token_url: String,
     pub client_id: String,
@@ -46,6 +47,26 @@ pub struct OAuthClient {
     pub resource: Option<String>,
     /// An `audience` parameter, for authorization servers that use one instead.
     pub audience: Option<String>,
+}
+
+/// Which token the proxy asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// One token for the proxy itself (RFC 6749 4.4), shared by every request to the pool.
+    ClientCredentials,
+    /// A token per caller, exchanged for the caller's own bearer token (RFC 8693): the
+    /// backend sees who is calling, through a token meant for it. `subject_token_type` is the
+    /// URN the caller's token is declared as.
+    TokenExchange { subject_token_type: &'static str },
+}
+
+impl Grant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::TokenExchange { .. } => "token_exchange",
+        }
+    }
 }
 
 /// How the client authenticates at the token endpoint (RFC 6749 2.3.1).

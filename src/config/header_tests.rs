@@ -172,7 +172,13 @@ fn an_oauth_client_reads_its_secret_and_never_shows_it() {
 fn oauth_mistakes_are_reported_with_their_place_and_fix_and_no_value() {
     let (_dir, file) = secret_file("oauth-client-s3cr3t\n");
     let cases = [
-        (oauth("grant = \"password\"\n", &file), "pool.p.oauth.grant", "client_credentials"),
+        (oauth("grant = \"password\"\n", &file), "pool.p.oauth.grant", "\"client_credentials\" or \"token_exchange\""),
+        (
+            oauth("subject_token_type = \"saml\"\ngrant = \"token_exchange\"\n", &file),
+            "pool.p.oauth.subject_token_type",
+            "\"access_token\" or \"jwt\"",
+        ),
+        (oauth("subject_token_type = \"jwt\"\n", &file), "pool.p.oauth.subject_token_type", "token_exchange\" only"),
         (oauth("client_auth = \"jwt\"\n", &file), "pool.p.oauth.client_auth", "\"basic\" or \"post\""),
         (oauth("scope = \"a \\\"b\\\"\"\n", &file), "pool.p.oauth.scope", "space-separated"),
         (oauth("resource = \"tools\"\n", &file), "pool.p.oauth.resource", "absolute URI"),

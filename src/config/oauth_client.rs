@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::error::Collector;
-use super::header_model::{ClientAuth, CredentialSource, OAuthClient};
+use super::header_model::{ClientAuth, CredentialSource, Grant, OAuthClient};
 use super::raw::{RawCredential, RawPoolOAuth, S};
 use super::upstream_headers::{from_env, from_file};
 use crate::auth::identity::Secret;
@@ -21,8 +21,30 @@ pub fn oauth(
     let field = |f: &str| format!("pool.{pool}.oauth.{f}");
     let r = raw.get_ref();
     let before = c.errors.len();
-    if let Some(g) = r.grant.as_ref().filter(|g| g.get_ref() != "client_credentials") {
-        c.push(g.span(), field("grant"), "is not a grant mcp-edge requests; use \"client_credentials\"");
+    let subject_token_type = match r.subject_token_type.as_ref().map(|t| t.get_ref().as_str()) {
+        None | Some("access_token") => "urn:ietf:params:oauth:token-type:access_token",
+        Some("jwt") => "urn:ietf:params:oauth:token-type:jwt",
+        Some(_) => {
+            let span = r.subject_token_type.as_ref().map_or(0..0, S::span);
+            c.push(span, field("subject_token_type"), "is not a subject token type; use \"access_token\" or \"jwt\"");
+            ""
+        }
+    };
+    let grant = match r.grant.as_ref().map(|g| g.get_ref().as_str()) {
+        None | Some("client_credentials") => Grant::ClientCredentials,
+        Some("token_exchange") => Grant::TokenExchange { subject_token_type },
+        Some(_) => {
+            let span = r.grant.as_ref().map_or(0..0, S::span);
+            c.push(
+                span,
+                field("grant"),
+                "is not a grant mcp-edge requests; use \"client_credentials\" or \"token_exchange\"",
+            );
+            Grant::ClientCredentials
+        }
+    };
+    if let (Grant::ClientCredentials, Some(t)) = (grant, &r.subject_token_type) {
+        c.push(t.span(), field("subject_token_type"), "applies to grant = \"token_exchange\" only; remove it");
     }
     token_url(&r.token_url, &field("token_url"), c);
     if r.client_id.get_ref().is_empty() || r.client_id.get_ref().chars().any(char::is_control) {
@@ -96,6 +118,7 @@ pub fn oauth(
         return None;
     }
     Some(OAuthClient {
+        grant,
         token_url: r.token_url.get_ref().clone(),
         client_id: r.client_id.get_ref().clone(),
         secret: Secret::new(secret),

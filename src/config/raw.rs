@@ -255,6 +255,7 @@ pub struct RawPool {
 #[serde(deny_unknown_fields)]
 pub struct RawPoolOAuth {
     pub grant: Option<S<String>>,
+    pub subject_token_type: Option<S<String>>,
     pub token_url: S<String>,
     pub client_id: S<String>,
     pub client_secret_env: Option<S<String>>,

@@ -211,7 +211,7 @@ fn oauth(o: &OAuthClient) -> Value {
         CredentialSource::File(f) => json!({"file": f.display().to_string()}),
     };
     json!({
-        "grant": "client_credentials",
+        "grant": o.grant.as_str(),
         "token_url": o.token_url,
         "client_id": o.client_id,
         "client_auth": o.client_auth.as_str(),

@@ -48,7 +48,7 @@ pub fn connect_failed(state: &State, ctx: &mut Ctx, mut e: Box<Error>) -> Box<Er
 
 /// `error_while_proxy`: the request may have reached the backend.
 pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Error>, client_reused: bool) -> Box<Error> {
-    if crate::upstream::token::is_unavailable(&e) {
+    if crate::upstream::token::refusal_of(&e).is_some() {
         // Nothing was sent: no backend is blamed, and another one would need the same token.
         let mut e = e;
         e.set_retry(false);
@@ -112,8 +112,8 @@ pub fn reply_for(e: &Error) -> Option<Reject> {
     if DeadlineExpired::is_cause_of(e.root_cause()) {
         return Some(Reject::REQUEST_TIMEOUT);
     }
-    if crate::upstream::token::is_unavailable(e) {
-        return Some(Reject::CREDENTIAL);
+    if let Some(refusal) = crate::upstream::token::refusal_of(e) {
+        return Some(super::reply::for_token(refusal));
     }
     Some(match (e.etype(), e.esource()) {
         (ErrorType::HTTPStatus(503), _) => Reject::NO_HEALTHY,

@@ -108,7 +108,7 @@ impl ProxyHttp for Edge {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
@@ -148,13 +148,17 @@ impl ProxyHttp for Edge {
         }
         transform::upstream_request(req, ctx)?;
         headers::upstream(req, ctx)?;
-        // The proxy's own token for the pool's backends, in place of anything else.
+        // The proxy's token for the pool's backends (its own, or the caller's exchanged one),
+        // in place of anything else.
         if let Some(token) = token {
-            let Some(value) = token.header().await else {
-                ctx.reason = Some(Reject::CREDENTIAL.reason);
-                return Err(crate::upstream::token::unavailable());
-            };
-            req.insert_header(http::header::AUTHORIZATION, value)?;
+            let subject = crate::auth::bearer_token(&session.req_header().headers);
+            match token.header_for(ctx.identity.as_deref(), subject).await {
+                Ok(value) => req.insert_header(http::header::AUTHORIZATION, value)?,
+                Err(refusal) => {
+                    ctx.reason = Some(reply::for_token(refusal).reason);
+                    return Err(refusal.error());
+                }
+            }
         }
         // A pre-read body goes up at once; a streamed one starts the clock when it ends.
         if ctx.body.is_some() || !has_body(req) {

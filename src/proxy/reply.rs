@@ -156,12 +156,26 @@ impl Reject {
         Reason::UpstreamCredential,
         "the proxy could not obtain its credential for the backend ([pool.oauth]); retry later",
     );
+    pub const NO_SUBJECT: Reject = Reject::new(
+        403,
+        RpcCode::InvalidRequest,
+        Reason::Forbidden,
+        "this backend acts on the caller's behalf (token exchange): authenticate with a bearer token, not an API key",
+    );
     pub const TIMEOUT: Reject = Reject::new(
         504,
         RpcCode::ServerError,
         Reason::UpstreamTimeout,
         "upstream timed out (connect_timeout, first_byte_timeout or idle_timeout)",
     );
+}
+
+/// The reply for a request that gets no token for its pool's backends.
+pub fn for_token(refusal: crate::upstream::token::Refusal) -> Reject {
+    match refusal {
+        crate::upstream::token::Refusal::Unavailable => Reject::CREDENTIAL,
+        crate::upstream::token::Refusal::NoSubject => Reject::NO_SUBJECT,
+    }
 }
 
 /// 429 for a request a `[[limit]]` refused: `Retry-After`, and for JSON-RPC requests an error

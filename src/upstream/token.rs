@@ -7,6 +7,11 @@
 //! than sent without one. Shared by a pool and its health checks; a reload keeps it while the
 //! `[pool.oauth]` table is unchanged, so the token survives reloads.
 //!
+//! With `grant = "token_exchange"` (RFC 8693) the token is per caller instead: the caller's
+//! verified bearer token is exchanged for one meant for the backend ([`super::exchange`]
+//! keeps them), and a caller without one (an API key) is refused (403). Health probes then go
+//! without a token.
+//!
 //! Not owned here: removing the caller's `Authorization` (`proxy::headers`), the 503
 //! (`proxy::reply`). Nothing here logs or returns the secret or the token.
 
@@ -21,7 +26,9 @@ use prometheus::IntCounterVec;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
-use crate::config::model::{ClientAuth, OAuthClient};
+use super::exchange;
+use crate::auth::identity::Identity;
+use crate::config::model::{ClientAuth, Grant, OAuthClient};
 
 /// The error type of a request whose pool has no valid token (answered 503, no backend blamed).
 pub const UNAVAILABLE: &str = "upstream token unavailable";
@@ -31,8 +38,36 @@ pub fn unavailable() -> Box<pingora::Error> {
     pingora::Error::explain(pingora::ErrorType::Custom(UNAVAILABLE), "no valid [pool.oauth] token")
 }
 
-pub fn is_unavailable(e: &pingora::Error) -> bool {
-    e.etype() == &pingora::ErrorType::Custom(UNAVAILABLE)
+/// The refusal an error from [`Refusal::error`] stands for.
+pub fn refusal_of(e: &pingora::Error) -> Option<Refusal> {
+    match e.etype() {
+        pingora::ErrorType::Custom(UNAVAILABLE) => Some(Refusal::Unavailable),
+        pingora::ErrorType::Custom(NO_SUBJECT) => Some(Refusal::NoSubject),
+        _ => None,
+    }
+}
+
+/// The error type of a request to a token-exchange pool from a caller without a bearer token.
+pub const NO_SUBJECT: &str = "no subject token to exchange";
+
+/// Why a request gets no token for the pool's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The token endpoint failed (and no valid token is left): 503.
+    Unavailable,
+    /// Token exchange, and the caller did not come with a verified bearer token: 403.
+    NoSubject,
+}
+
+impl Refusal {
+    pub fn error(self) -> Box<pingora::Error> {
+        match self {
+            Refusal::Unavailable => unavailable(),
+            Refusal::NoSubject => {
+                pingora::Error::explain(pingora::ErrorType::Custom(NO_SUBJECT), "token exchange needs a bearer token")
+            }
+        }
+    }
 }
 
 /// How long one token request may take.
@@ -62,6 +97,8 @@ pub struct TokenSource {
     /// When the last fetch failed; cleared by a success.
     failed: Mutex<Option<Instant>>,
     fetches: IntCounterVec,
+    /// Per-caller tokens, for `grant = "token_exchange"`.
+    exchanged: exchange::Cache,
 }
 
 /// Why a token request failed; the metric's `result` label and the log line.
@@ -105,13 +142,61 @@ impl TokenSource {
             fetched: Notify::new(),
             failed: Mutex::new(None),
             fetches,
+            exchanged: exchange::Cache::default(),
         })
+    }
+
+    /// The `Authorization` value for a request from `identity` that came with bearer token
+    /// `subject`: the pool's own token, or (token exchange) the one exchanged for the caller's.
+    pub async fn header_for(
+        self: &Arc<Self>,
+        identity: Option<&Identity>,
+        subject: Option<&str>,
+    ) -> Result<HeaderValue, Refusal> {
+        let Grant::TokenExchange { .. } = self.config.grant else {
+            return self.header().await.ok_or(Refusal::Unavailable);
+        };
+        let (Some(exp), Some(subject)) = (identity.and_then(|i| i.token_exp), subject) else {
+            return Err(Refusal::NoSubject);
+        };
+        // Never used past the caller's own token.
+        let left = Duration::from_secs(exp.saturating_sub(crate::auth::unix_now()));
+        self.exchanged
+            .get(subject, || async {
+                let (value, lifetime) = self.request(Some(subject)).await?;
+                Some((value, Instant::now() + usable(lifetime).min(left)))
+            })
+            .await
+            .ok_or(Refusal::Unavailable)
+    }
+
+    /// One request to the token endpoint, counted and (failed) logged once.
+    async fn request(&self, subject: Option<&str>) -> Option<(HeaderValue, Duration)> {
+        let result = match tokio::time::timeout(FETCH_TIMEOUT, fetch(&self.config, subject)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Unreachable("timed out".to_owned())),
+        };
+        match result {
+            Ok(token) => {
+                self.fetches.with_label_values(&[&self.pool, "ok"]).inc();
+                Some(token)
+            }
+            Err(failure) => {
+                self.fetches.with_label_values(&[&self.pool, failure.label()]).inc();
+                tracing::warn!(pool = %self.pool, grant = self.config.grant.as_str(), why = %failure, "[pool.oauth] token request failed");
+                None
+            }
+        }
     }
 
     /// The `Authorization` value for the pool's backends: the current token (renewal started
     /// in the background when it is due), else the one a fetch brings within
     /// [`FETCH_TIMEOUT`]; None when there is no valid token.
     pub async fn header(self: &Arc<Self>) -> Option<HeaderValue> {
+        if let Grant::TokenExchange { .. } = self.config.grant {
+            // A token per caller: nothing to send for the proxy itself (health probes).
+            return None;
+        }
         let now = Instant::now();
         if let Some(token) = self.current.load().as_deref() {
             if now < token.renew_at {
@@ -142,39 +227,30 @@ impl TokenSource {
         }
         let me = Arc::clone(self);
         handle.spawn(async move {
-            let result = match tokio::time::timeout(FETCH_TIMEOUT, fetch(&me.config)).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::Unreachable("timed out".to_owned())),
-            };
-            match result {
-                Ok((value, lifetime)) => {
-                    let now = Instant::now();
-                    // Renew at three quarters of its life; count it expired a little early,
-                    // for the time a request takes to reach the backend.
-                    let margin = (lifetime / 10).min(Duration::from_secs(30));
-                    me.current.store(Some(Arc::new(Token {
-                        value,
-                        renew_at: now + lifetime * 3 / 4,
-                        expires_at: now + lifetime - margin,
-                    })));
-                    me.fetches.with_label_values(&[&me.pool, "ok"]).inc();
-                    if let Ok(mut failed) = me.failed.lock() {
-                        *failed = None;
-                    }
-                }
-                Err(failure) => {
-                    if let Ok(mut failed) = me.failed.lock() {
-                        *failed = Some(Instant::now());
-                    }
-                    me.fetches.with_label_values(&[&me.pool, failure.label()]).inc();
-                    tracing::warn!(pool = %me.pool, why = %failure, "[pool.oauth] token request failed; the current token (if any) serves until it expires");
-                }
+            let fetched = me.request(None).await;
+            if let Ok(mut failed) = me.failed.lock() {
+                *failed = if fetched.is_some() { None } else { Some(Instant::now()) };
+            }
+            if let Some((value, lifetime)) = fetched {
+                let now = Instant::now();
+                // Renew at three quarters of its life.
+                me.current.store(Some(Arc::new(Token {
+                    value,
+                    renew_at: now + lifetime * 3 / 4,
+                    expires_at: now + usable(lifetime),
+                })));
             }
             me.fetching.store(false, Ordering::Release);
             me.fetched.notify_waiters();
         });
         true
     }
+}
+
+/// How long a token of `lifetime` is used: a little less, for the time a request takes to
+/// reach the backend.
+fn usable(lifetime: Duration) -> Duration {
+    lifetime - (lifetime / 10).min(Duration::from_secs(30))
 }
 
 #[derive(Deserialize)]
@@ -184,9 +260,10 @@ struct Answer {
     expires_in: Option<f64>,
 }
 
-/// One token request: the value to send and how long it lives.
-async fn fetch(c: &OAuthClient) -> Result<(HeaderValue, Duration), Failure> {
-    let (form, basic) = request_of(c);
+/// One token request (exchanging `subject` with token exchange): the value to send and how
+/// long it lives.
+async fn fetch(c: &OAuthClient, subject: Option<&str>) -> Result<(HeaderValue, Duration), Failure> {
+    let (form, basic) = request_of(c, subject);
     let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
     if let Some(basic) = &basic {
         headers.push(("Authorization", basic.as_str()));
@@ -203,9 +280,19 @@ async fn fetch(c: &OAuthClient) -> Result<(HeaderValue, Duration), Failure> {
 
 /// The form body and, for `client_secret_basic`, the `Authorization` value (RFC 6749 2.3.1:
 /// id and secret form-encoded, then joined and base64-encoded).
-fn request_of(c: &OAuthClient) -> (String, Option<String>) {
+fn request_of(c: &OAuthClient, subject: Option<&str>) -> (String, Option<String>) {
     let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", "client_credentials");
+    match (c.grant, subject) {
+        (Grant::TokenExchange { subject_token_type }, Some(subject)) => {
+            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange");
+            form.append_pair("subject_token", subject);
+            form.append_pair("subject_token_type", subject_token_type);
+            form.append_pair("requested_token_type", "urn:ietf:params:oauth:token-type:access_token");
+        }
+        _ => {
+            form.append_pair("grant_type", "client_credentials");
+        }
+    }
     for (name, value) in [("scope", &c.scope), ("resource", &c.resource), ("audience", &c.audience)] {
         if let Some(v) = value {
             form.append_pair(name, v);
@@ -254,6 +341,7 @@ mod tests {
 
     fn client(auth: ClientAuth) -> OAuthClient {
         OAuthClient {
+            grant: crate::config::model::Grant::ClientCredentials,
             token_url: "http://127.0.0.1:1/token".into(),
             client_id: "edge one".into(),
             secret: Secret::new("s3cr&t:x".into()),
@@ -267,7 +355,7 @@ mod tests {
 
     #[test]
     fn basic_client_authentication_form_encodes_id_and_secret_before_base64() {
-        let (form, basic) = request_of(&client(ClientAuth::Basic));
+        let (form, basic) = request_of(&client(ClientAuth::Basic), None);
         assert_eq!(
             form,
             "grant_type=client_credentials&scope=tools%3Aread+tools%3Acall&resource=https%3A%2F%2Ftools.example%2Fmcp"
@@ -280,7 +368,7 @@ mod tests {
 
     #[test]
     fn post_client_authentication_puts_the_credentials_in_the_form() {
-        let (form, basic) = request_of(&client(ClientAuth::Post));
+        let (form, basic) = request_of(&client(ClientAuth::Post), None);
         assert!(basic.is_none());
         assert!(form.ends_with("&client_id=edge+one&client_secret=s3cr%26t%3Ax"), "{form}");
     }

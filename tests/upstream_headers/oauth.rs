@@ -237,3 +237,74 @@ fn mcp_health_probes_carry_the_token() {
 fn http_health_probes_carry_the_token() {
     probes_carry_the_token("http");
 }
+
+/// A route admitting JWTs (`tokens`) and API keys (`keys`) to a pool whose backends get a
+/// token exchanged for the caller's own (RFC 8693).
+fn exchange_edge(b: &Backend, tokens: &TokenServer, dir: &std::path::Path, issuer: &Issuer) -> Edge {
+    let auth = jwt_authenticator(&jwks_file(dir, &[issuer.jwk()]), "")
+        + &api_keys("", &[key_entry("ci-bot", "acme", "api-key-0001", "")]);
+    let body = format!(
+        "{auth}{}{}{}",
+        pool(b),
+        oauth(tokens, "grant = \"token_exchange\"\n"),
+        route(&format!("auth = [\"tokens\", \"keys\"]\npublic_url = \"{PUBLIC_URL}\""))
+    );
+    Edge::start_opts(&body, Opts { env: &SECRET_ENV, ..Opts::default() })
+}
+
+#[test]
+fn token_exchange_gives_each_caller_its_own_token_once_and_never_forwards_theirs() {
+    let b = backend("main");
+    let tokens = TokenServer::start(3600);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issuer = Issuer::new("k1");
+    let edge = exchange_edge(&b, &tokens, dir.path(), &issuer);
+    let (alice, bob) = (issuer.sign(&issuer.claims("alice", "acme")), issuer.sign(&issuer.claims("bob", "acme")));
+    for caller in [&alice, &alice, &bob, &alice] {
+        let r = post(&edge, &[("Authorization", &bearer(caller))]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let seen: Vec<String> = authorization_received(&b, 4).into_iter().map(|v| v.join(",")).collect();
+    assert_eq!(seen, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-1"], "one exchange per caller");
+    assert_eq!(tokens.hits(), 2);
+    let (head, form) = tokens.first();
+    assert!(field(&head, "authorization").starts_with("Basic "), "the proxy authenticates as its client: {head}");
+    let expected = form_of(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", &alice),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+        ("scope", "tools:call"),
+        ("resource", "https://tools.example/mcp"),
+    ]);
+    assert_eq!(form, expected);
+    let shown = get(edge.admin, "/config").text() + &edge.metrics() + &edge.log();
+    assert!(!shown.contains(&alice) && !shown.contains("tok-1"), "a caller's or an exchanged token was shown");
+}
+
+#[test]
+fn token_exchange_refuses_a_caller_without_a_bearer_token() {
+    let b = backend("main");
+    let tokens = TokenServer::start(3600);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = exchange_edge(&b, &tokens, dir.path(), &Issuer::new("k1"));
+    let r = post(&edge, &[("Authorization", "Bearer api-key-0001")]);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("token exchange"), "{}", r.text());
+    b.rec.assert_stays(0);
+    assert_eq!(tokens.hits(), 0, "nothing to exchange");
+}
+
+fn form_of(pairs: &[(&str, &str)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&")
+}
+
+fn form_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => (b as char).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
