@@ -77,7 +77,8 @@ impl Cache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.lock().map_or(0, |e| e.len())
     }
 }
