@@ -8,9 +8,10 @@
 //! - a policy that allows `initialize` to no one (legacy clients could never open a session);
 //! - a `first_byte_timeout` at or above `idle_timeout`, which turns the first-byte timer off;
 //! - a route with `forward_identity` but no `auth` (its identity headers are only removed);
-//! - a pool that sends credentials in clear text to a backend off this host.
+//! - a pool that sends credentials (or its OAuth token) in clear text to a backend off this host;
+//! - a route to a token-exchange pool that admits no bearer token (every call would get 403).
 
-use super::model::{Config, Effect, Inspect, Origins, PathMatch, PolicyConfig, RouteConfig};
+use super::model::{AuthKind, Config, Effect, Grant, Inspect, Origins, PathMatch, PolicyConfig, RouteConfig};
 
 pub fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
@@ -52,11 +53,23 @@ pub fn warnings(config: &Config) -> Vec<String> {
             r.name
         ));
     }
-    for pool in config.pools.iter().filter(|p| !p.credentials.is_empty() && !p.tls) {
+    for pool in config.pools.iter().filter(|p| (!p.credentials.is_empty() || p.oauth.is_some()) && !p.tls) {
         if pool.backends.iter().any(|b| !b.addr.ip().is_loopback()) {
             out.push(format!(
                 "pool `{}` sends its credentials without TLS to a backend off this host; set `tls = true` (or keep the network path private)",
                 pool.name
+            ));
+        }
+    }
+    for r in routes {
+        let bearer = r.auth.accept.iter().any(|&a| config.authenticators.get(a).is_some_and(|a| matches!(a.kind, AuthKind::Jwt(_))));
+        let exchanging = serves(r).filter_map(|p| config.pools.get(p)).find(|p| {
+            p.oauth.as_ref().is_some_and(|o| matches!(o.grant, Grant::TokenExchange { .. }))
+        });
+        if let (false, Some(pool)) = (bearer, exchanging) {
+            out.push(format!(
+                "route `{}` sends to pool `{}`, whose [pool.oauth] exchanges the caller's bearer token, but admits no bearer token (no jwt authenticator in `auth`): its calls to that pool get 403; add a jwt authenticator",
+                r.name, pool.name
             ));
         }
     }
@@ -112,6 +125,21 @@ mod tests {
     fn warnings(routes: &str) -> Vec<String> {
         let text = format!("[[pool]]\nname = \"tools\"\nbackends = [\"127.0.0.1:9001\"]\n{routes}");
         super::warnings(&crate::config::parse(Path::new("t.toml"), &text).expect("valid"))
+    }
+
+    #[test]
+    fn a_route_to_a_token_exchange_pool_without_a_jwt_authenticator_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("s");
+        std::fs::write(&secret, "x").expect("write");
+        let pool = format!("[pool.oauth]\ngrant = \"token_exchange\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"e\"\nclient_secret_file = \"{}\"\n", secret.display());
+        let w = warnings(&format!("{pool}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\n"));
+        assert!(w.iter().any(|w| w.starts_with("route `mcp` sends to pool `tools`, whose [pool.oauth] exchanges")), "{w:?}");
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, r#"{"keys":[{"kty":"oct","kid":"k","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#).expect("write");
+        let jwt = format!("[[authenticator]]\nname = \"t\"\nkind = \"jwt\"\nissuer = \"https://a.example\"\naudience = [\"x\"]\njwks_file = \"{}\"\n", jwks.display());
+        let w = warnings(&format!("{pool}{jwt}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nauth = [\"t\"]\n"));
+        assert!(!w.iter().any(|w| w.contains("exchanges")), "{w:?}");
     }
 
     #[test]
