@@ -254,3 +254,37 @@ fn a_binary_upgrade_hands_the_tls_listener_over() {
     assert_eq!(tlsc::exchange(&mut after, &tlsc::post("/mcp", LIST)).expect("response").status, 200);
     assert!(new.wait_exit(Duration::from_millis(10)).is_none(), "the new process keeps running");
 }
+
+/// A client certificate names the caller (`kind = "client_cert"`): its URI SAN (a SPIFFE
+/// id) is the identity the backend is told about; a certificate outside `allow`, or none,
+/// is not admitted.
+#[test]
+fn a_client_certificate_names_the_caller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (servers, clients) = (Ca::new(dir.path(), "servers"), Ca::new(dir.path(), "clients"));
+    let a = servers.issue(dir.path(), "a", "a.test", &["a.test", "127.0.0.1"]);
+    let (mock, backend) = recording::mock("mtls-backend");
+    let port = free_port();
+    let listener = format!("client_ca_file = \"{}\"\nrequire_client_cert = false", clients.pem.display());
+    let proxy = tlsc::listener_toml(port, &[&a], &listener);
+    let body = format!(
+        "[[authenticator]]\nname = \"agents\"\nkind = \"client_cert\"\nidentity = \"uri\"\nallow = [\"spiffe://acme.example/agent/*\"]\ntenant = \"acme\"\nroles = [\"agent\"]\n\n[[pool]]\nname = \"main\"\nbackends = [\"{}\"]\n\n[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"main\"\nauth = [\"agents\"]\nforward_identity = {{ id = \"X-MCP-Identity\", tenant = \"X-MCP-Tenant\" }}\n",
+        mock.addr()
+    );
+    let edge = Edge::start_opts(&body, Opts { proxy: &proxy, port: Some(port), ..Opts::default() });
+    let send = |cert: Option<&Issued>| {
+        let stream = tlsc::connect(edge.port, "a.test", servers.client(cert, &[b"http/1.1"])).expect("handshake");
+        tlsc::exchange(&mut BufReader::new(stream), &tlsc::post("/mcp", LIST)).expect("response")
+    };
+    let agent = clients.issue(dir.path(), "agent", "agent-7", &["spiffe://acme.example/agent/7"]);
+    let r = send(Some(&agent));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = backend.wait_count(1);
+    assert_eq!(got[0].header("x-mcp-identity"), Some("spiffe://acme.example/agent/7"), "{got:#?}");
+    assert_eq!(got[0].header("x-mcp-tenant"), Some("acme"));
+    let other = clients.issue(dir.path(), "other", "other-1", &["spiffe://acme.example/other/1"]);
+    assert_eq!(send(Some(&other)).status, 401, "outside allow");
+    assert_eq!(send(None).status, 401, "no certificate");
+    backend.assert_stays(1);
+    drop(mock);
+}

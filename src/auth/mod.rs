@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod challenge;
+pub mod client_cert;
 pub mod identity;
 pub mod issuer;
 pub mod jwt;
@@ -17,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName};
 
-use crate::config::model::{AuthKind, Config, CredentialHeader, RouteConfig};
+use crate::config::model::{AuthKind, ClientCertSettings, Config, CredentialHeader, RouteConfig};
 use challenge::Challenge;
 use identity::Identity;
 use jwt::{JwtVerifier, KeySource, Verdict};
@@ -27,6 +28,7 @@ use remote_keys::RemoteKeys;
 enum Method {
     ApiKey { header: CredentialHeader, keys: api_key::KeyIndex },
     Jwt(JwtVerifier),
+    ClientCert(ClientCertSettings),
 }
 
 /// Why a request on an authenticated route was not admitted.
@@ -82,6 +84,7 @@ impl Gate {
                     };
                     Method::Jwt(JwtVerifier::new(j, aud, source, keep))
                 }
+                AuthKind::ClientCert(k) => Method::ClientCert(k.clone()),
             })
             .collect();
         let mut strip = Vec::new();
@@ -113,6 +116,15 @@ impl Gate {
             let header = match method {
                 Method::ApiKey { header, .. } => header,
                 Method::Jwt(_) => &CredentialHeader::Authorization,
+                Method::ClientCert(settings) => {
+                    // The certificate the listener verified; a plain connection has none.
+                    let Some(cert) = crate::downstream::tls::peer() else { continue };
+                    presented = true;
+                    match client_cert::identity(settings, &cert) {
+                        Some(identity) => return Ok(identity),
+                        None => continue,
+                    }
+                }
             };
             let Some(credential) = credential(headers, header)? else { continue };
             presented = true;
@@ -122,7 +134,7 @@ impl Gate {
                     Ok(token) => jwt_identity(v, token, secs).await,
                     Err(_) => None,
                 },
-                (_, None) => None,
+                (Method::ClientCert(_), _) | (_, None) => None,
             };
             if let Some(identity) = found {
                 return Ok(identity);

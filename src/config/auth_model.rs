@@ -20,6 +20,41 @@ pub struct AuthenticatorConfig {
 pub enum AuthKind {
     ApiKey(ApiKeySettings),
     Jwt(JwtSettings),
+    ClientCert(ClientCertSettings),
+}
+
+/// `kind = "client_cert"`: the client certificate a TLS listener verified (`client_ca_file`)
+/// names the caller. Which field is the id, which ids are admitted (none listed: any), and the
+/// tenant, roles and scopes every admitted certificate gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientCertSettings {
+    pub field: CertField,
+    pub allow: Vec<crate::glob::Glob>,
+    pub tenant: Option<String>,
+    pub roles: Vec<String>,
+    pub scopes: Vec<String>,
+}
+
+/// The certificate field that is the caller's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertField {
+    /// The subject's common name.
+    Cn,
+    /// The first `URI:` subject alternative name (a SPIFFE id).
+    Uri,
+    Dns,
+    Email,
+}
+
+impl CertField {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertField::Cn => "cn",
+            CertField::Uri => "uri",
+            CertField::Dns => "dns",
+            CertField::Email => "email",
+        }
+    }
 }
 
 /// Where a credential travels.

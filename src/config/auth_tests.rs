@@ -103,3 +103,36 @@ fn a_jwt_authenticator_takes_exactly_one_key_source() {
     let errs = errors(&format!("{url}{ROUTE}"));
     assert!(errs.iter().any(|e| e.contains("jwks_url: is not an https:// URL")), "{errs:#?}");
 }
+
+#[test]
+fn a_client_cert_authenticator_loads_and_its_mistakes_are_named() {
+    let agents = "[[authenticator]]\nname = \"agents\"\nkind = \"client_cert\"\nidentity = \"uri\"\nallow = [\"spiffe://acme.example/agent/*\"]\ntenant = \"acme\"\nroles = [\"agent\"]\n";
+    let c = parse(Path::new("edge.toml"), &format!("{POOL}{agents}{ROUTE}auth = [\"agents\"]\n")).expect("valid");
+    let AuthKind::ClientCert(k) = &c.authenticators[0].kind else { panic!("client_cert") };
+    assert_eq!(
+        (k.field, k.tenant.as_deref(), k.roles.as_slice()),
+        (CertField::Uri, Some("acme"), &["agent".to_owned()][..])
+    );
+    let cases = [
+        (
+            agents.replace("\"uri\"", "\"serial\""),
+            "authenticator.agents.identity",
+            "\"cn\", \"uri\", \"dns\" or \"email\"",
+        ),
+        (
+            format!("{agents}issuer = \"https://a.example\"\n"),
+            "authenticator.agents.issuer",
+            "does not apply to kind = \"client_cert\"",
+        ),
+        (
+            keys("").replace("[[authenticator.key]]", "tenant = \"acme\"\n[[authenticator.key]]"),
+            "authenticator.keys.tenant",
+            "applies only to kind = \"client_cert\"",
+        ),
+        (agents.replace("[\"agent\"]", "[\"\"]"), "authenticator.agents.roles", "one name per entry"),
+    ];
+    for (text, field, fix) in cases {
+        let got = errors(&text);
+        assert!(got.iter().any(|e| e.contains(field) && e.contains(fix)), "{field}: {got:?}");
+    }
+}

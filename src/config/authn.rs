@@ -14,6 +14,7 @@ use super::duration::{self, Zero};
 use super::error::Collector;
 use super::raw::{RawApiKey, RawAuthenticator, RawClaims, RawKeysFile, S};
 use crate::auth::identity::{Identity, Secret};
+use crate::glob::Glob;
 
 const DIGEST_FIX: &str = "write the key's SHA-256 as 64 hex digits: `printf %s \"$KEY\" | sha256sum`";
 
@@ -50,6 +51,7 @@ pub fn authenticators(
                         ("claims", a.claims.as_ref().map(S::span)),
                     ],
                 );
+                not_cert(a, &field, c);
                 AuthKind::ApiKey(api_key(a, &name, c))
             }
             "jwt" => {
@@ -63,16 +65,78 @@ pub fn authenticators(
                         ("key", a.key.first().map(S::span)),
                     ],
                 );
+                not_cert(a, &field, c);
                 AuthKind::Jwt(jwt(a, &name, c))
             }
+            "client_cert" => {
+                for (key, span) in [
+                    ("header", a.header.as_ref().map(S::span)),
+                    ("keys_file", a.keys_file.as_ref().map(S::span)),
+                    ("key", a.key.first().map(S::span)),
+                    ("issuer", a.issuer.as_ref().map(S::span)),
+                    ("audience", a.audience.as_ref().map(S::span)),
+                    ("leeway", a.leeway.as_ref().map(S::span)),
+                    ("jwks_file", a.jwks_file.as_ref().map(S::span)),
+                    ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
+                    ("jwks_url", a.jwks_url.as_ref().map(S::span)),
+                    ("claims", a.claims.as_ref().map(S::span)),
+                ] {
+                    if let Some(span) = span {
+                        c.push(span, field(key), "does not apply to kind = \"client_cert\"; remove it");
+                    }
+                }
+                AuthKind::ClientCert(client_cert(a, &field, c))
+            }
             _ => {
-                c.push(a.kind.span(), field("kind"), "unknown kind; use \"api_key\" or \"jwt\"");
+                c.push(a.kind.span(), field("kind"), "unknown kind; use \"api_key\", \"jwt\" or \"client_cert\"");
                 continue;
             }
         };
         out.push(AuthenticatorConfig { name, kind });
     }
     (out, index)
+}
+
+/// The `client_cert` keys, refused on other kinds.
+fn not_cert(a: &RawAuthenticator, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>) {
+    only_for(
+        c,
+        "client_cert",
+        field,
+        &[
+            ("identity", a.identity.as_ref().map(S::span)),
+            ("allow", a.allow.as_ref().map(S::span)),
+            ("tenant", a.tenant.as_ref().map(S::span)),
+            ("roles", a.roles.as_ref().map(S::span)),
+            ("scopes", a.scopes.as_ref().map(S::span)),
+        ],
+    );
+}
+
+fn client_cert(a: &RawAuthenticator, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> ClientCertSettings {
+    let cert_field = match a.identity.as_ref().map(|i| i.get_ref().as_str()) {
+        None | Some("cn") => CertField::Cn,
+        Some("uri") => CertField::Uri,
+        Some("dns") => CertField::Dns,
+        Some("email") => CertField::Email,
+        Some(_) => {
+            let span = a.identity.as_ref().map_or(0..0, S::span);
+            c.push(span, field("identity"), "is not a certificate field; use \"cn\", \"uri\", \"dns\" or \"email\"");
+            CertField::Cn
+        }
+    };
+    let list = |v: &Option<S<Vec<S<String>>>>, name: &str, c: &mut Collector<'_>| -> Vec<String> {
+        let items = v.as_ref().map_or(&[][..], |v| v.get_ref().as_slice());
+        for item in items.iter().filter(|i| i.get_ref().is_empty() || i.get_ref().chars().any(char::is_control)) {
+            c.push(item.span(), field(name), "holds an empty or multi-line entry; write one name per entry");
+        }
+        items.iter().map(|i| i.get_ref().clone()).collect()
+    };
+    let allow = list(&a.allow, "allow", c).iter().map(|p| Glob::new(p)).collect();
+    let roles = list(&a.roles, "roles", c);
+    let scopes = list(&a.scopes, "scopes", c);
+    let tenant = a.tenant.as_ref().map(|t| t.get_ref().clone());
+    ClientCertSettings { field: cert_field, allow, tenant, roles, scopes }
 }
 
 fn only_for(

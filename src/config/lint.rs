@@ -62,10 +62,14 @@ pub fn warnings(config: &Config) -> Vec<String> {
         }
     }
     for r in routes {
-        let bearer = r.auth.accept.iter().any(|&a| config.authenticators.get(a).is_some_and(|a| matches!(a.kind, AuthKind::Jwt(_))));
-        let exchanging = serves(r).filter_map(|p| config.pools.get(p)).find(|p| {
-            p.oauth.as_ref().is_some_and(|o| matches!(o.grant, Grant::TokenExchange { .. }))
-        });
+        let bearer = r
+            .auth
+            .accept
+            .iter()
+            .any(|&a| config.authenticators.get(a).is_some_and(|a| matches!(a.kind, AuthKind::Jwt(_))));
+        let exchanging = serves(r)
+            .filter_map(|p| config.pools.get(p))
+            .find(|p| p.oauth.as_ref().is_some_and(|o| matches!(o.grant, Grant::TokenExchange { .. })));
         if let (false, Some(pool)) = (bearer, exchanging) {
             out.push(format!(
                 "route `{}` sends to pool `{}`, whose [pool.oauth] exchanges the caller's bearer token, but admits no bearer token (no jwt authenticator in `auth`): its calls to that pool get 403; add a jwt authenticator",
@@ -134,11 +138,20 @@ mod tests {
         std::fs::write(&secret, "x").expect("write");
         let pool = format!("[pool.oauth]\ngrant = \"token_exchange\"\ntoken_url = \"https://a.example/t\"\nclient_id = \"e\"\nclient_secret_file = \"{}\"\n", secret.display());
         let w = warnings(&format!("{pool}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\n"));
-        assert!(w.iter().any(|w| w.starts_with("route `mcp` sends to pool `tools`, whose [pool.oauth] exchanges")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.starts_with("route `mcp` sends to pool `tools`, whose [pool.oauth] exchanges")),
+            "{w:?}"
+        );
         let jwks = dir.path().join("jwks.json");
-        std::fs::write(&jwks, r#"{"keys":[{"kty":"oct","kid":"k","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#).expect("write");
+        std::fs::write(
+            &jwks,
+            r#"{"keys":[{"kty":"oct","kid":"k","alg":"HS256","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC0"}]}"#,
+        )
+        .expect("write");
         let jwt = format!("[[authenticator]]\nname = \"t\"\nkind = \"jwt\"\nissuer = \"https://a.example\"\naudience = [\"x\"]\njwks_file = \"{}\"\n", jwks.display());
-        let w = warnings(&format!("{pool}{jwt}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nauth = [\"t\"]\n"));
+        let w = warnings(&format!(
+            "{pool}{jwt}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"tools\"\nauth = [\"t\"]\n"
+        ));
         assert!(!w.iter().any(|w| w.contains("exchanges")), "{w:?}");
     }
 

@@ -53,6 +53,13 @@ pub struct RawAuthenticator {
     pub jwks_url: Option<S<String>>,
     pub jwks_refresh: Option<S<String>>,
     pub claims: Option<S<RawClaims>>,
+    // client_cert: which certificate field is the identity, which ids are admitted, and
+    // what every admitted certificate gets.
+    pub identity: Option<S<String>>,
+    pub allow: Option<S<Vec<S<String>>>>,
+    pub tenant: Option<S<String>>,
+    pub roles: Option<S<Vec<S<String>>>>,
+    pub scopes: Option<S<Vec<S<String>>>>,
 }
 
 /// One API key: the identity it names and the SHA-256 of the key (never the key).

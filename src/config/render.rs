@@ -151,6 +151,7 @@ pub fn to_json(c: &Config) -> Value {
         "authenticators": c.authenticators.iter().map(|a| match &a.kind {
             AuthKind::ApiKey(k) => json!({"name": a.name, "kind": "api_key", "header": k.header.name().as_str(), "keys": k.keys.len()}),
             AuthKind::Jwt(j) => json!({"name": a.name, "kind": "jwt", "issuer": j.issuer, "audience": j.audience, "leeway_ms": j.leeway.as_millis() as u64, "keys": j.keys.keys.len()}),
+            AuthKind::ClientCert(k) => json!({"name": a.name, "kind": "client_cert", "identity": k.field.as_str(), "allow": k.allow.len(), "tenant": k.tenant, "roles": k.roles, "scopes": k.scopes}),
         }).collect::<Vec<_>>(),
     })
 }

@@ -124,6 +124,8 @@ impl ResolvesServerCert for Sni {
 pub struct PeerCert {
     /// The subject as RFC 4514 text, e.g. `CN=agent-7,O=Acme`.
     pub subject: String,
+    /// The subject's first common name.
+    pub cn: Option<String>,
     /// Subject alternative names: `DNS:…`, `URI:…` (SPIFFE ids), `email:…`, `IP:…`.
     pub sans: Vec<String>,
 }
@@ -187,7 +189,8 @@ fn peer_cert(cert: &X509Certificate<'_>) -> PeerCert {
         .flatten()
         .map(|ext| ext.value.general_names.iter().filter_map(san).collect())
         .unwrap_or_default();
-    PeerCert { subject: cert.subject().to_string(), sans }
+    let cn = cert.subject().iter_common_name().next().and_then(|n| n.as_str().ok()).map(str::to_owned);
+    PeerCert { subject: cert.subject().to_string(), cn, sans }
 }
 
 fn san(name: &GeneralName<'_>) -> Option<String> {

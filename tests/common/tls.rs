@@ -43,7 +43,8 @@ impl Ca {
         Ca { cert, key, pem }
     }
 
-    /// A certificate for `names` (DNS names or IP addresses), files named after `file`.
+    /// A certificate for `names` (DNS names, IP addresses or `scheme://` URIs), files named
+    /// after `file`.
     pub fn issue(&self, dir: &Path, file: &str, common_name: &str, names: &[&str]) -> Issued {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -51,6 +52,7 @@ impl Ca {
             .iter()
             .map(|n| match n.parse() {
                 Ok(ip) => SanType::IpAddress(ip),
+                Err(_) if n.contains("://") => SanType::URI((*n).try_into().expect("uri")),
                 Err(_) => SanType::DnsName((*n).try_into().expect("dns name")),
             })
             .collect();
