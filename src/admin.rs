@@ -76,17 +76,62 @@ impl ServeHttp for Admin {
             (Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
             (Method::GET, "/config") => json_response(StatusCode::OK, &render::to_json(&self.state.snapshot().config)),
             (Method::POST, "/reload") => reload(&self.state).await,
+            (Method::GET, "/sessions") => {
+                let sessions = self.state.sessions.list();
+                let shown: Vec<_> = sessions.iter().take(SESSIONS_SHOWN).collect();
+                json_response(StatusCode::OK, &json!({"count": sessions.len(), "sessions": shown}))
+            }
+            (Method::GET, p) if session_path(p).is_some() => match session_path(p)
+                .and_then(|fp| self.state.sessions.get(fp))
+            {
+                Some(s) => json_response(StatusCode::OK, &s),
+                None => json_response(StatusCode::NOT_FOUND, &json!({"error": "no such session seen by this replica"})),
+            },
+            (Method::DELETE, p) if session_path(p).is_some() => {
+                end_session(&self.state, session_path(p).unwrap_or_default()).await
+            }
 
-            (_, "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload") => {
+            (_, "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload" | "/sessions") => {
                 respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
             }
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                b"not found; try / /metrics /livez /readyz /status /config /reload\n".to_vec(),
+                b"not found; try / /metrics /livez /readyz /status /config /reload /sessions\n".to_vec(),
             ),
         }
     }
+}
+
+/// Most sessions `GET /sessions` lists (the most recently used); `count` has them all.
+const SESSIONS_SHOWN: usize = 1000;
+
+/// The fingerprint in `/sessions/{fingerprint}`: 16 lower-case hex digits.
+fn session_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/sessions/")
+        .filter(|fp| fp.len() == 16 && fp.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// `DELETE /sessions/{fingerprint}`: the token is refused from now on, and the backend is
+/// asked to end its session.
+async fn end_session(state: &Arc<State>, fp: &str) -> Response<Vec<u8>> {
+    let Some(session) = state.sessions.revoke(fp) else {
+        return json_response(StatusCode::NOT_FOUND, &json!({"error": "no such session seen by this replica"}));
+    };
+    let snap = state.snapshot();
+    let upstream = match snap.pool_index(&session.pool).and_then(|i| snap.pools.get(i)) {
+        Some(pool) => crate::upstream::session_end::end(pool, session.backend, &session.upstream_session).await,
+        None => Err("the pool is no longer configured".to_owned()),
+    };
+    tracing::info!(fingerprint = fp, pool = %session.pool, backend = %session.backend, upstream = ?upstream.as_ref().ok(), "session ended by the admin API");
+    let (status, error) = match upstream {
+        Ok(status) => (Some(status), None),
+        Err(e) => (None, Some(e)),
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({"ended": true, "session": session, "upstream_status": status, "upstream_error": error}),
+    )
 }
 
 async fn reload(state: &Arc<State>) -> Response<Vec<u8>> {

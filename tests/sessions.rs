@@ -188,3 +188,53 @@ fn a_token_only_works_on_routes_that_reach_its_pool() {
     assert_eq!(r.status, 404, "tenant b's route cannot use tenant a's session");
     assert!(r.header("x-mock-backend").is_none());
 }
+
+/// The first 16 hex digits of the token's SHA-256: how the admin API names a session.
+fn fingerprint(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_admin_api_lists_a_session_and_ending_it_deletes_it_upstream_and_refuses_its_token() {
+    let (mock, rec) = common::recording::stateful_mock("a");
+    let body =
+        format!("{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"tools\"\n", pool("tools", &[&mock], ""));
+    let edge = Edge::start(&body);
+    let token = initialize(edge.port);
+    served_by(edge.port, &token, 1);
+    served_by(edge.port, &token, 2);
+    let fp = fingerprint(&token);
+    let list = request(edge.admin, "GET", "/sessions", &[], b"");
+    let listed = list.json();
+    assert_eq!(listed["count"], 1, "{}", list.text());
+    let s = &listed["sessions"][0];
+    assert_eq!(
+        (s["fingerprint"].as_str(), s["route"].as_str(), s["pool"].as_str()),
+        (Some(fp.as_str()), Some("main"), Some("tools"))
+    );
+    assert_eq!(s["backend"].as_str(), Some(mock.addr().as_str()));
+    assert_eq!(s["requests"], 3, "initialize and two calls");
+    let calls = rec.lines();
+    let call = calls.iter().rev().find(|r| r.body.contains("whoami")).expect("the calls reached the backend");
+    let upstream_id = call.header("mcp-session-id").expect("the backend's own id").to_owned();
+    assert!(!list.text().contains(&upstream_id) && !list.text().contains(&token), "{}", list.text());
+    assert_eq!(request(edge.admin, "GET", &format!("/sessions/{fp}"), &[], b"").json()["requests"], 3);
+
+    let ended = request(edge.admin, "DELETE", &format!("/sessions/{fp}"), &[], b"");
+    assert_eq!(ended.status, 200, "{}", ended.text());
+    assert_eq!(ended.json()["upstream_status"], 200, "{}", ended.text());
+    // Health probes open and delete sessions of their own: only this session's DELETE counts.
+    let deletes = rec
+        .lines()
+        .into_iter()
+        .filter(|r| r.method == "DELETE" && r.header("mcp-session-id") == Some(&upstream_id))
+        .count();
+    assert_eq!(deletes, 1, "the backend was asked, with its own id, to end the session");
+
+    let refused = post_mcp(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], &whoami(3));
+    assert_eq!((refused.status, refused.header("x-mock-backend")), (404, None), "the proxy refuses the ended session");
+    assert_eq!(request(edge.admin, "GET", "/sessions", &[], b"").json()["count"], 0);
+    assert_eq!(request(edge.admin, "DELETE", &format!("/sessions/{fp}"), &[], b"").status, 404);
+    assert_eq!(request(edge.admin, "DELETE", "/sessions/not-a-fingerprint", &[], b"").status, 404);
+}

@@ -10,7 +10,8 @@ use super::ctx::{Ctx, Pinned};
 use super::reply::Reject;
 use crate::auth::identity::Identity;
 use crate::config::model::RouteConfig;
-use crate::session::{self, token, Member};
+use crate::session::seen::Use;
+use crate::session::{self, token, Fingerprint, Member};
 use crate::state::{Snapshot, State};
 
 pub const SESSION_HEADER: http::HeaderName = crate::mcp::header::MCP_SESSION_ID;
@@ -76,7 +77,22 @@ pub fn pin_session(
     if !snap.pools[pool].usable(member.backend) {
         return Err(refuse("backend unhealthy"));
     }
-    Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query }))
+    let fingerprint = Fingerprint::of(token);
+    // Ended by an operator (`DELETE /sessions/{fingerprint}`): gone, as on the backend.
+    if state.sessions.is_revoked(&fingerprint) {
+        return Err(refuse("ended by an operator"));
+    }
+    state.sessions.used(
+        fingerprint,
+        Use {
+            route: &route.name,
+            pool: &member.pool,
+            backend: member.backend,
+            identity: caller.map(|c| c.id.as_str()),
+            upstream_session: &member.session,
+        },
+    );
+    Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query, fingerprint }))
 }
 
 /// Finds our token in a query string: (byte range of the value, value).
@@ -145,8 +161,18 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
     let pool = ctx.snap.pools.get(ctx.pool?)?;
     let member = Member { pool: pool.name().to_owned(), backend: ctx.backend?, session: backend_session.to_owned() };
     let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
-    let sealed = state.keys.load().seal(&[member], owner.as_ref())?;
+    let sealed = state.keys.load().seal(std::slice::from_ref(&member), owner.as_ref())?;
     state.metrics.sessions_opened.with_label_values(&[pool.name()]).inc();
+    state.sessions.used(
+        Fingerprint::of(&sealed),
+        Use {
+            route: ctx.route_name(),
+            pool: &member.pool,
+            backend: member.backend,
+            identity: ctx.identity.as_deref().map(|i| i.id.as_str()),
+            upstream_session: backend_session,
+        },
+    );
     Some(sealed)
 }
 

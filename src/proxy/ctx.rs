@@ -30,6 +30,8 @@ pub struct Pinned {
     pub token: String,
     /// Legacy HTTP+SSE: the token travels in the query string, not in `Mcp-Session-Id`.
     pub via_query: bool,
+    /// The token's fingerprint (logs, `/sessions`).
+    pub fingerprint: Fingerprint,
 }
 
 pub struct Ctx {

@@ -66,7 +66,7 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     }
     let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
     // Hashed only for a line that is written: a fingerprint costs a SHA-256.
-    let session = ctx.pinned.as_ref().map(|p| Fingerprint::of(&p.token)).or(ctx.new_session);
+    let session = ctx.pinned.as_ref().map(|p| p.fingerprint).or(ctx.new_session);
     telemetry::access(&Access {
         request_id: ctx.request_id.as_str(),
         identity: ctx.identity.as_deref().map_or("", |i| i.id.as_str()),

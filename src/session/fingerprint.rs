@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha256};
 
 /// 16 lower-case hex digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint([u8; 16]);
 
 impl Fingerprint {

@@ -9,6 +9,7 @@
 pub mod fingerprint;
 pub mod key;
 pub mod ring;
+pub mod seen;
 pub mod token;
 
 pub use fingerprint::Fingerprint;

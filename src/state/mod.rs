@@ -37,6 +37,8 @@ pub struct State {
     pub last_reload: Mutex<ReloadStatus>,
     /// Serializes reloads (SIGHUP, admin, file watch) so they never interleave.
     reloading: tokio::sync::Mutex<()>,
+    /// Legacy sessions served recently, and the ones an operator ended (`/sessions`).
+    pub sessions: crate::session::seen::Seen,
 }
 
 impl State {
@@ -50,6 +52,7 @@ impl State {
             started: SystemTime::now(),
             last_reload: Mutex::new(ReloadStatus::default()),
             reloading: tokio::sync::Mutex::new(()),
+            sessions: crate::session::seen::Seen::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod exchange;
 pub mod health;
 pub mod pool;
 pub mod retry;
+pub mod session_end;
 pub mod token;
 
 pub use pool::{Pool, PoolError};
