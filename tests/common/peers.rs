@@ -66,19 +66,34 @@ impl Peers {
     /// Runs a client scenario (`key`: PEERS_PY2_CLIENT, PEERS_PY1_CLIENT, PEERS_TS_CLIENT) and
     /// returns the JSON it printed last; fails the test when the scenario failed.
     pub fn client(&self, key: &str, url: &str, args: &[&str]) -> serde_json::Value {
-        let out = self.command(key).args(["--url", url, "--timeout", "60"]).args(args).output().expect("run client");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let last = stdout.lines().last().unwrap_or_default();
-        let result: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| {
-            panic!("{key} {args:?} printed no JSON:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-        });
-        assert!(
-            out.status.success() && result["ok"] == true,
-            "{key} {args:?} against {url} failed: {result}\n{}",
-            tail(&out.stderr)
-        );
-        result
+        let mut cmd = self.command(key);
+        cmd.args(["--url", url, "--timeout", "60"]).args(args);
+        run_json(&format!("{key} {args:?} against {url}"), &mut cmd)
     }
+
+    /// `script` (a file in this checkout's `tests/peers`) run by the interpreter `key` names
+    /// (PEERS_PY2, PEERS_PY1 or PEERS_NODE), with `PEERS_NODE_MODULES` in its environment.
+    pub fn script(&self, key: &str, script: &str) -> Command {
+        let interpreter = self.env.get(key).unwrap_or_else(|| panic!("{key} missing from .peers/env"));
+        let mut cmd = Command::new(interpreter);
+        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/").to_owned() + script);
+        if let Some(modules) = self.env.get("PEERS_NODE_MODULES") {
+            cmd.env("PEERS_NODE_MODULES", modules);
+        }
+        cmd
+    }
+}
+
+/// Runs a peer client that prints one JSON object on its last stdout line and returns it;
+/// fails the test, with the client's output, unless it exited 0 with `"ok": true`.
+pub fn run_json(what: &str, cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let result: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("{what} printed no JSON:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success() && result["ok"] == true, "{what} failed: {result}\n{}", tail(&out.stderr));
+    result
 }
 
 fn tail(bytes: &[u8]) -> String {

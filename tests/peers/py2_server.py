@@ -7,6 +7,7 @@ tools/list is paginated (PAGE_SIZE tools per page, cursor = decimal offset).
 """
 
 import argparse
+import json
 import os
 import sys
 from typing import Annotated
@@ -109,6 +110,21 @@ def build(server_name: str) -> MCPServer:
     return mcp
 
 
+def recording(app, path: str):
+    """Wraps an ASGI app: appends one JSON line per HTTP request (method, path, headers) to path
+    before the app sees it, so a test can prove what the server received."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http":
+            headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
+            line = json.dumps({"method": scope["method"], "path": scope["path"], "headers": headers})
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--port", type=int, required=True)
@@ -117,6 +133,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="application/json responses instead of SSE")
     ap.add_argument("--host-check", action="store_true", help="keep the SDK's DNS-rebinding Host/Origin check")
     ap.add_argument("--log-level", default="warning")
+    ap.add_argument("--record", metavar="FILE", help="append one JSON line per HTTP request received")
     args = ap.parse_args()
 
     security = None if args.host_check else TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -126,7 +143,7 @@ def main() -> None:
         stateless_http=args.stateless,
         transport_security=security,
     )
-    serve(app, args.port, args.log_level)
+    serve(recording(app, args.record) if args.record else app, args.port, args.log_level)
 
 
 if __name__ == "__main__":
