@@ -122,7 +122,7 @@ fn a_client_cert_authenticator_loads_and_its_mistakes_are_named() {
         (
             format!("{agents}issuer = \"https://a.example\"\n"),
             "authenticator.agents.issuer",
-            "does not apply to kind = \"client_cert\"",
+            "applies only to kind = \"jwt\"",
         ),
         (
             keys("").replace("[[authenticator.key]]", "tenant = \"acme\"\n[[authenticator.key]]"),

@@ -35,56 +35,21 @@ pub fn authenticators(
             );
         }
         let field = |f: &str| format!("authenticator.{name}.{f}");
+        let (api_keys, jwts, certs) = (api_key_keys(a), jwt_keys(a), cert_keys(a));
         let kind = match a.kind.get_ref().as_str() {
             "api_key" => {
-                only_for(
-                    c,
-                    "jwt",
-                    &field,
-                    &[
-                        ("issuer", a.issuer.as_ref().map(S::span)),
-                        ("audience", a.audience.as_ref().map(S::span)),
-                        ("leeway", a.leeway.as_ref().map(S::span)),
-                        ("jwks_file", a.jwks_file.as_ref().map(S::span)),
-                        ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
-                        ("jwks_url", a.jwks_url.as_ref().map(S::span)),
-                        ("claims", a.claims.as_ref().map(S::span)),
-                    ],
-                );
-                not_cert(a, &field, c);
+                only_for(c, "jwt", &field, &jwts);
+                only_for(c, "client_cert", &field, &certs);
                 AuthKind::ApiKey(api_key(a, &name, c))
             }
             "jwt" => {
-                only_for(
-                    c,
-                    "api_key",
-                    &field,
-                    &[
-                        ("header", a.header.as_ref().map(S::span)),
-                        ("keys_file", a.keys_file.as_ref().map(S::span)),
-                        ("key", a.key.first().map(S::span)),
-                    ],
-                );
-                not_cert(a, &field, c);
+                only_for(c, "api_key", &field, &api_keys);
+                only_for(c, "client_cert", &field, &certs);
                 AuthKind::Jwt(jwt(a, &name, c))
             }
             "client_cert" => {
-                for (key, span) in [
-                    ("header", a.header.as_ref().map(S::span)),
-                    ("keys_file", a.keys_file.as_ref().map(S::span)),
-                    ("key", a.key.first().map(S::span)),
-                    ("issuer", a.issuer.as_ref().map(S::span)),
-                    ("audience", a.audience.as_ref().map(S::span)),
-                    ("leeway", a.leeway.as_ref().map(S::span)),
-                    ("jwks_file", a.jwks_file.as_ref().map(S::span)),
-                    ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
-                    ("jwks_url", a.jwks_url.as_ref().map(S::span)),
-                    ("claims", a.claims.as_ref().map(S::span)),
-                ] {
-                    if let Some(span) = span {
-                        c.push(span, field(key), "does not apply to kind = \"client_cert\"; remove it");
-                    }
-                }
+                only_for(c, "api_key", &field, &api_keys);
+                only_for(c, "jwt", &field, &jwts);
                 AuthKind::ClientCert(client_cert(a, &field, c))
             }
             _ => {
@@ -97,20 +62,37 @@ pub fn authenticators(
     (out, index)
 }
 
-/// The `client_cert` keys, refused on other kinds.
-fn not_cert(a: &RawAuthenticator, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>) {
-    only_for(
-        c,
-        "client_cert",
-        field,
-        &[
-            ("identity", a.identity.as_ref().map(S::span)),
-            ("allow", a.allow.as_ref().map(S::span)),
-            ("tenant", a.tenant.as_ref().map(S::span)),
-            ("roles", a.roles.as_ref().map(S::span)),
-            ("scopes", a.scopes.as_ref().map(S::span)),
-        ],
-    );
+/// Each kind's own keys, with where they are set: refused on the other kinds.
+type Keys = [(&'static str, Option<std::ops::Range<usize>>)];
+
+fn api_key_keys(a: &RawAuthenticator) -> [(&'static str, Option<std::ops::Range<usize>>); 3] {
+    [
+        ("header", a.header.as_ref().map(S::span)),
+        ("keys_file", a.keys_file.as_ref().map(S::span)),
+        ("key", a.key.first().map(S::span)),
+    ]
+}
+
+fn jwt_keys(a: &RawAuthenticator) -> [(&'static str, Option<std::ops::Range<usize>>); 7] {
+    [
+        ("issuer", a.issuer.as_ref().map(S::span)),
+        ("audience", a.audience.as_ref().map(S::span)),
+        ("leeway", a.leeway.as_ref().map(S::span)),
+        ("jwks_file", a.jwks_file.as_ref().map(S::span)),
+        ("hs256_secret_file", a.hs256_secret_file.as_ref().map(S::span)),
+        ("jwks_url", a.jwks_url.as_ref().map(S::span)),
+        ("claims", a.claims.as_ref().map(S::span)),
+    ]
+}
+
+fn cert_keys(a: &RawAuthenticator) -> [(&'static str, Option<std::ops::Range<usize>>); 5] {
+    [
+        ("identity", a.identity.as_ref().map(S::span)),
+        ("allow", a.allow.as_ref().map(S::span)),
+        ("tenant", a.tenant.as_ref().map(S::span)),
+        ("roles", a.roles.as_ref().map(S::span)),
+        ("scopes", a.scopes.as_ref().map(S::span)),
+    ]
 }
 
 fn client_cert(a: &RawAuthenticator, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> ClientCertSettings {
@@ -139,12 +121,7 @@ fn client_cert(a: &RawAuthenticator, field: &dyn Fn(&str) -> String, c: &mut Col
     ClientCertSettings { field: cert_field, allow, tenant, roles, scopes }
 }
 
-fn only_for(
-    c: &mut Collector<'_>,
-    kind: &str,
-    field: &dyn Fn(&str) -> String,
-    keys: &[(&str, Option<std::ops::Range<usize>>)],
-) {
+fn only_for(c: &mut Collector<'_>, kind: &str, field: &dyn Fn(&str) -> String, keys: &Keys) {
     for (key, span) in keys {
         if let Some(span) = span {
             c.push(span.clone(), field(key), format!("applies only to kind = \"{kind}\"; remove it"));
