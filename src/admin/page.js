@@ -163,6 +163,7 @@
       ['connections', `${s.connections.open} open, ${s.connections.refused} refused at max_connections, ${s.connections.denied} denied by address`],
       ['redis', s.redis == null ? 'not configured' : `${s.redis.url} ${s.redis.up ? 'up' : 'DOWN'}`, s.redis && !s.redis.up ? 'bad' : ''],
       ['session key', s.sessions.shared_key ? 'shared (key file)' : 'generated at start', ''],
+      ['legacy sessions', `${count(s.sessions.seen)} seen recently (GET /sessions)`],
       ['started', when(s.started_at)],
     ]);
   }

@@ -67,6 +67,8 @@ pub struct ConfigState {
 pub struct SessionKeys {
     pub shared_key: bool,
     pub previous_key_accepted: bool,
+    /// Legacy sessions this replica served recently (`GET /sessions` lists them).
+    pub seen: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +215,7 @@ pub fn build(state: &State, traffic: &Observed) -> Status {
         sessions: SessionKeys {
             shared_key: state.keys.load().current.shared,
             previous_key_accepted: state.keys.load().in_overlap(),
+            seen: state.sessions.len() as u64,
         },
         connections: Connections {
             open: m.connections_open.get(),
