@@ -68,7 +68,7 @@ impl Seen {
         let now = Instant::now();
         if let Some(e) = sessions.get_mut(&fp) {
             e.last = now;
-            e.session.requests += 1;
+            e.session.requests = e.session.requests.saturating_add(1);
             return;
         }
         if sessions.len() >= CAP {
