@@ -11,7 +11,7 @@ use super::reply::Reject;
 use crate::auth::identity::Identity;
 use crate::config::model::RouteConfig;
 use crate::session::seen::Use;
-use crate::session::{self, token, Fingerprint, Member};
+use crate::session::{self, Fingerprint, Member};
 use crate::state::{Snapshot, State};
 
 pub const SESSION_HEADER: http::HeaderName = crate::mcp::header::MCP_SESSION_ID;
@@ -28,25 +28,27 @@ pub fn pin_session(
     caller: Option<&Identity>,
 ) -> Result<Option<Pinned>, Reject> {
     let query = req.uri.query().unwrap_or_default();
-    let in_query = session_params(query);
+    let mut in_query = session_params(query);
+    let first = in_query.next();
     // Backends read one session id; which one differs (Starlette takes the last parameter,
     // a header beats nothing or everything): a request naming two is refused, so the proxy
     // can never pin one session while the backend serves another.
-    if in_query > 1 || (in_query == 1 && req.headers.contains_key(SESSION_HEADER)) {
+    if in_query.next().is_some() || (first.is_some() && req.headers.contains_key(SESSION_HEADER)) {
         return Err(Reject::AMBIGUOUS_SESSION);
     }
     let (token, via_query) = match req.headers.get(SESSION_HEADER) {
         Some(v) => (v.to_str().map_err(|_| Reject::UNKNOWN_SESSION)?, false),
-        None => match query_token(query) {
+        None => match first {
             Some((_, t)) => (t, true),
             None => return Ok(None),
         },
     };
+    // Only ids this proxy minted go on: a raw backend id (leaked, guessed, or spelled so a
+    // backend decodes it) would skip the identity binding, the route check and revocation.
     let opened = match state.keys.load().open(token) {
         Ok(opened) => opened,
-        Err(token::TokenError::Foreign) => return Ok(None),
         Err(e) => {
-            tracing::debug!(error = %e, "session token refused");
+            tracing::debug!(error = %e, "session id refused");
             return Err(Reject::UNKNOWN_SESSION);
         }
     };
@@ -95,37 +97,27 @@ pub fn pin_session(
     Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query, fingerprint }))
 }
 
-/// Finds our token in a query string: (byte range of the value, value).
-fn query_token(query: &str) -> Option<((usize, usize), &str)> {
-    session_param(query).filter(|(_, v)| v.starts_with("e1."))
-}
-
-/// How many session parameters a query carries, however spelled: any case, and keys
-/// percent-encoded as backends decode them (`session%5Fid`).
-fn session_params(query: &str) -> usize {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split('=').next())
-        .filter(|key| {
-            let key = percent_decode_str(key).decode_utf8_lossy();
-            QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key))
-        })
-        .count()
-}
-
-/// The session parameter of a query (`session_id`, `sessionId`, any case): value range, value.
-pub fn session_param(query: &str) -> Option<((usize, usize), &str)> {
+/// Every session parameter of a query (value range, value), spelled any way a backend may
+/// read it: either key (`session_id`, `sessionId`) in any case, percent-encoded
+/// (`session%5Fid`), with or without a value, after `&` or `;` (older query parsers split on
+/// both).
+fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str)> {
     let mut offset = 0;
-    for pair in query.split('&') {
-        if let Some((key, value)) = pair.split_once('=') {
-            if QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-                let start = offset + key.len() + 1;
-                return Some(((start, start + value.len()), value));
-            }
-        }
+    query.split(['&', ';']).filter_map(move |pair| {
+        let at = offset;
         offset += pair.len() + 1;
-    }
-    None
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode_str(key).decode_utf8_lossy();
+        QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key)).then(|| {
+            let start = at + pair.len() - value.len();
+            ((start, start + value.len()), value)
+        })
+    })
+}
+
+/// The (first) session parameter of a query: value range, value.
+pub fn session_param(query: &str) -> Option<((usize, usize), &str)> {
+    session_params(query).next()
 }
 
 /// Replaces the client's token by the backend's own session id before forwarding.
@@ -139,7 +131,7 @@ pub fn unwrap_for_upstream(req: &mut RequestHeader, pinned: &Pinned) -> pingora:
     let Some(query) = pq.query() else {
         return Ok(());
     };
-    let Some(((start, end), _)) = query_token(query) else {
+    let Some(((start, end), _)) = session_param(query) else {
         return Ok(());
     };
     let rewritten = format!("{}?{}{}{}", pq.path(), &query[..start], pinned.member.session, &query[end..]);
@@ -178,24 +170,32 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{query_token, session_params};
+    use super::{session_param, session_params};
 
-    #[test]
-    fn session_parameters_are_counted_however_spelled() {
-        assert_eq!(session_params("session_id=e1.a"), 1);
-        assert_eq!(session_params("session_id=e1.a&session_id=raw"), 2);
-        assert_eq!(session_params("sessionId=e1.a&SESSION_ID=raw"), 2);
-        assert_eq!(session_params("session_id=e1.a&session%5Fid=raw"), 2);
-        assert_eq!(session_params("session_id=e1.a&x=session_id"), 1);
-        assert_eq!(session_params(""), 0);
+    fn count(query: &str) -> usize {
+        session_params(query).count()
     }
 
     #[test]
-    fn finds_only_our_tokens_in_queries() {
-        assert_eq!(query_token("session_id=e1.abc"), Some(((11, 17), "e1.abc")));
-        assert_eq!(query_token("SessionId=e1.q"), Some(((10, 14), "e1.q")));
-        assert_eq!(query_token("x=1&sessionId=e1.zz&y=2"), Some(((14, 19), "e1.zz")));
-        assert_eq!(query_token("session_id=raw123"), None);
-        assert_eq!(query_token("foo=bar"), None);
+    fn session_parameters_are_counted_however_spelled() {
+        assert_eq!(count("session_id=e1.a"), 1);
+        assert_eq!(count("session_id=e1.a&session_id=raw"), 2);
+        assert_eq!(count("sessionId=e1.a&SESSION_ID=raw"), 2);
+        assert_eq!(count("session_id=e1.a&session%5Fid=raw"), 2);
+        assert_eq!(count("session_id=e1.a;session_%69d=raw"), 2);
+        assert_eq!(count("x=1;session_id"), 1);
+        assert_eq!(count("session_id=e1.a&x=session_id"), 1);
+        assert_eq!(count(""), 0);
+    }
+
+    #[test]
+    fn finds_the_value_of_the_session_parameter() {
+        assert_eq!(session_param("session_id=e1.abc"), Some(((11, 17), "e1.abc")));
+        assert_eq!(session_param("SessionId=e1.q"), Some(((10, 14), "e1.q")));
+        assert_eq!(session_param("x=1&sessionId=e1.zz&y=2"), Some(((14, 19), "e1.zz")));
+        assert_eq!(session_param("x=1;session%5Fid=e1.zz"), Some(((17, 22), "e1.zz")));
+        assert_eq!(session_param("a=b&session_id"), Some(((14, 14), "")));
+        assert_eq!(session_param("session_id=raw123"), Some(((11, 17), "raw123")));
+        assert_eq!(session_param("foo=bar"), None);
     }
 }

@@ -39,6 +39,9 @@ use ctx::Ctx;
 use first_byte::FirstByteTimer;
 use reply::Reject;
 
+/// The HTTP/2 cleartext upgrade's settings (RFC 7540 3.2), hop-by-hop like `Upgrade`.
+const HTTP2_SETTINGS: http::HeaderName = http::HeaderName::from_static("http2-settings");
+
 pub struct Edge {
     pub state: Arc<State>,
 }
@@ -145,6 +148,14 @@ impl ProxyHttp for Edge {
         }
         if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
+        }
+        // MCP has no upgraded transport, and a tunnel would carry the pool's credentials past
+        // every check: a client's `Upgrade` (WebSocket, h2c) is hop-by-hop and ends here, so
+        // the backend answers plain HTTP (a 101 anyway is refused by Pingora).
+        if req.headers.contains_key(http::header::UPGRADE) {
+            for name in [http::header::UPGRADE, http::header::CONNECTION, HTTP2_SETTINGS] {
+                req.remove_header(&name);
+            }
         }
         transform::upstream_request(req, ctx)?;
         headers::upstream(req, ctx)?;

@@ -119,10 +119,11 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     let version = req.headers.get(MCP_PROTOCOL_VERSION);
     let era = Era::from_version_header(version.map(|v| v.as_bytes()));
     ctx.call = Call::unread(era);
-    // Modern requests have no sessions (servers ignore the header), so nothing is pinned.
-    // A bad legacy session is refused after the body is classified, so the error can echo the id.
-    let pin =
-        if era == Era::Modern { Ok(None) } else { pin_session(state, &snap, route, req, ctx.identity.as_deref()) };
+    // Every era's session ids are checked (a request claiming the modern era must not carry a
+    // raw id to a legacy backend), but modern requests have no sessions, so nothing is pinned.
+    // A bad session is refused after the body is classified, so the error can echo the id.
+    let pin = pin_session(state, &snap, route, req, ctx.identity.as_deref())
+        .map(|pinned| pinned.filter(|_| era != Era::Modern));
     let is_post = req.method == HttpMethod::POST;
     let framing = Framing::of(session);
     let max = snap.config.proxy.max_body_bytes;

@@ -19,15 +19,17 @@ use crate::state::State;
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
     if let Some(sid) = resp.headers.get(SESSION_HEADER) {
         let token = sid.to_str().ok().and_then(|sid| affinity::wrap(state, ctx, sid));
-        // An id too long to wrap passes through raw: its follow-ups are then forwarded as
-        // foreign ids, which is exact for one-backend pools and a backend 404 otherwise.
         if let Some(token) = token {
             if ctx.pinned.is_none() {
                 ctx.new_session = Some(Fingerprint::of(&token));
             }
             resp.insert_header(SESSION_HEADER, token)?;
         } else {
-            tracing::debug!("backend session id too long to wrap; passed through");
+            // Only minted ids are accepted back, so a raw one would be useless to the client:
+            // it is dropped, and the backend's fault (an id too long to carry) logged once.
+            resp.remove_header(&SESSION_HEADER);
+            static LOGGED: std::sync::Once = std::sync::Once::new();
+            LOGGED.call_once(|| tracing::warn!("a backend issued a session id too long to carry in a session token; dropped (logged once)"));
         }
     }
     let is_sse = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));

@@ -201,3 +201,33 @@ fn dns_rebinding_a_foreign_origin_on_a_loopback_listener_is_forbidden() {
         assert_eq!(main.rec.wait_count(i + 1).len(), i + 1);
     }
 }
+
+#[test]
+fn f2_an_upgrade_ends_at_the_proxy_and_the_backend_answers_plain_http() {
+    let main = backend("main");
+    let edge =
+        Edge::start(&format!("{}[[route]]\nname = \"mcp\"\npath = \"/mcp\"\npool = \"main\"\n", pool("main", &main)));
+    let upgrades: [&[&str]; 2] = [
+        &["Upgrade: websocket", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"],
+        &["Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"],
+    ];
+    for (n, extra) in upgrades.iter().enumerate() {
+        let host = format!("Host: {}", host(&edge));
+        let body = call("echo");
+        let len = format!("Content-Length: {}", body.len());
+        let mut lines = vec![host.as_str(), "Content-Type: application/json", "Accept: application/json, text/event-stream"];
+        lines.extend_from_slice(&[&len, "Connection: Upgrade, HTTP2-Settings"]);
+        lines.extend_from_slice(extra);
+        let r = raw::send(edge.port, &raw::lines("POST /mcp HTTP/1.1", &lines, &body));
+        assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("main")), "{}", r.text());
+        let got = main.rec.wait_count(n + 1);
+        let seen = &got[n];
+        for name in ["upgrade", "http2-settings"] {
+            assert_eq!(seen.header(name), None, "{name} reached the backend: {seen:#?}");
+        }
+        assert!(
+            !seen.header_all("connection").iter().any(|v| v.to_ascii_lowercase().contains("upgrade")),
+            "Connection: Upgrade reached the backend: {seen:#?}"
+        );
+    }
+}
