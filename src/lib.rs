@@ -32,5 +32,6 @@ pub mod session;
 pub mod state;
 pub mod systemd;
 pub mod telemetry;
+pub mod trace;
 pub mod upgrade;
 pub mod upstream;

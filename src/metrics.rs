@@ -167,6 +167,7 @@ pub struct Metrics {
     pub session_overrides: IntCounterVec,
     pub list_answers_refused: IntCounterVec,
     pub token_fetches: IntCounterVec,
+    pub trace_spans: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
@@ -231,6 +232,11 @@ impl Metrics {
             "upstream_token_fetches_total",
             "Token requests to a pool's [pool.oauth] token endpoint, by pool and result (ok, refused, invalid, unreachable).",
             &["pool", "result"],
+        )?;
+        let trace_spans = counter(
+            "trace_spans_total",
+            "Trace spans by what became of them: exported (the collector took them), failed (an export failed or timed out; not retried), dropped (the export queue was full).",
+            &["result"],
         )?;
         let limited = counter(
             "limit_rejections_total",
@@ -367,6 +373,7 @@ impl Metrics {
             session_overrides,
             list_answers_refused,
             token_fetches,
+            trace_spans,
             sessions_opened,
             retries,
             limited,

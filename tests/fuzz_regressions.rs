@@ -15,6 +15,8 @@ mod envelope;
 mod input;
 #[path = "../fuzz/src/path.rs"]
 mod path;
+#[path = "../fuzz/src/session_query.rs"]
+mod session_query;
 #[path = "../fuzz/src/session_token.rs"]
 mod session_token;
 #[path = "../fuzz/src/sse_endpoint.rs"]
@@ -61,6 +63,11 @@ fn envelope_inputs_read_as_json_reads_them() {
 #[test]
 fn session_token_inputs_round_trip_and_refuse_forgeries() {
     replay("session_token", session_token::check);
+}
+
+#[test]
+fn session_query_inputs_name_every_session_a_backend_reads() {
+    replay("session_query", session_query::check);
 }
 
 #[test]

@@ -8,5 +8,6 @@ pub mod discovery;
 pub mod envelope;
 pub mod input;
 pub mod path;
+pub mod session_query;
 pub mod session_token;
 pub mod sse_endpoint;

@@ -32,6 +32,7 @@ pub mod route_auth;
 pub mod routes;
 pub mod timeouts;
 pub mod tls;
+pub mod traces;
 mod toml_error;
 pub mod upstream_headers;
 pub mod upstream_tls;

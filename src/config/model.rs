@@ -28,6 +28,31 @@ pub struct Config {
     pub limits: Vec<LimitConfig>,
     pub redis: Option<RedisSettings>,
     pub authenticators: Vec<AuthenticatorConfig>,
+    /// `[traces]`: None, tracing is off and costs nothing.
+    pub traces: Option<TraceSettings>,
+}
+
+/// `[traces]`: OTLP export of spans and the head-sampling rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSettings {
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    /// The share of requests traced where the route does not say.
+    pub sample: f64,
+    /// A client's sampled context (`traceparent`, `_meta`) is traced whatever the ratio.
+    pub follow_parent: bool,
+    pub queue: usize,
+    pub batch: usize,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    Http,
 }
 
 /// `[redis]`: where limits with `backend = "redis"` keep their shared counters.
@@ -474,6 +499,8 @@ pub struct RouteConfig {
     /// The fraction of successful requests that get an access line; errors, refusals and
     /// slow requests always do.
     pub access_sample: f64,
+    /// The share of requests traced; None: `[traces] sample`.
+    pub trace_sample: Option<f64>,
     /// `[route.headers]` and `forward_identity`, applied before the pool's.
     pub headers: HeaderRules,
 }

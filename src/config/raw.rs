@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// `[traces]`: OpenTelemetry spans exported over OTLP; absent, tracing is off.
+    pub traces: Option<S<RawTraces>>,
     #[serde(default, rename = "pool")]
     pub pools: Vec<S<RawPool>>,
     #[serde(default, rename = "route")]
@@ -221,6 +223,31 @@ pub struct RawLog {
     pub access_slow: Option<S<String>>,
 }
 
+/// `[traces]`: where spans go and which requests get them (validated in `config::traces`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraces {
+    /// The collector: `http://host:4317` (gRPC) or `http://host:4318/v1/traces` (HTTP).
+    pub endpoint: S<String>,
+    /// "grpc" (the default) or "http" (OTLP/HTTP with protobuf bodies).
+    pub protocol: Option<S<String>>,
+    /// The share of requests traced on routes without their own `trace_sample`.
+    pub sample: Option<S<f64>>,
+    /// "follow" (the default): a client's sampled context is traced whatever the ratio;
+    /// "ratio": the ratio alone decides.
+    pub parent: Option<S<String>>,
+    /// Spans held for export; past it new spans are dropped and counted.
+    pub queue: Option<S<i64>>,
+    /// Spans per export call.
+    pub batch: Option<S<i64>>,
+    /// The longest wait for one export.
+    pub timeout: Option<S<String>>,
+    /// How often a partial batch is sent.
+    pub interval: Option<S<String>>,
+    /// `service.name` of the spans' resource.
+    pub service_name: Option<S<String>>,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
@@ -349,6 +376,8 @@ pub struct RawRoute {
     pub public_url: Option<S<String>>,
     /// The fraction of successful requests that get an access line (0 to 1).
     pub access_sample: Option<S<f64>>,
+    /// The share of this route's requests traced (overrides `[traces] sample`).
+    pub trace_sample: Option<S<f64>>,
     pub oauth: Option<S<RawOAuth>>,
     // Upstream headers (see `config::upstream_headers`).
     pub headers: Option<S<RawHeaderRules>>,

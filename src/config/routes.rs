@@ -150,6 +150,7 @@ pub fn route(
         auth: RouteAuth::default(),
         policy: None,
         access_sample: access_sample(raw.access_sample.as_ref(), &field("access_sample"), c),
+        trace_sample: raw.trace_sample.as_ref().and_then(|r| super::traces::ratio(r, &field("trace_sample"), c)),
         headers: HeaderRules::default(),
     };
     route.serves = serves(&route);

@@ -54,6 +54,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         c.push(span, "admin.listen", "is also a proxy listener; give the admin API its own port");
     }
     let redis = super::limits::redis(raw.redis.as_ref(), c);
+    let traces = raw.traces.as_ref().map(|t| super::traces::settings(t.get_ref(), c));
     let (limits, limit_index) = super::limits::limits(&raw.limits, redis.is_some(), c);
     let (authenticators, auth_index) = super::authn::authenticators(&raw.authenticators, c);
     let mut routes = Vec::with_capacity(raw.routes.len());
@@ -110,6 +111,7 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
         routes,
         limits,
         redis,
+        traces,
         authenticators,
     })
 }

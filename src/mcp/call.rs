@@ -47,11 +47,15 @@ pub struct Call {
     pub one: Element,
     /// A batch's elements, in order; empty otherwise.
     pub batch: Vec<Element>,
+    /// The message's `params._meta.traceparent`/`.tracestate` (one message only), unparsed:
+    /// read by `trace` only when tracing is on.
+    pub traceparent: Option<Bytes>,
+    pub tracestate: Option<Bytes>,
 }
 
 impl Call {
     pub fn unread(era: Era) -> Call {
-        Call { era, one: Element::UNREAD, batch: Vec::new() }
+        Call { era, one: Element::UNREAD, batch: Vec::new(), traceparent: None, tracestate: None }
     }
 
     /// Every message the request carries: the batch's elements, or the one message.
@@ -107,7 +111,9 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
             if era == Era::Modern && m.kind == Kind::Response {
                 return Err(refuse(Why::Invalid("2026-07-28 clients send no responses"), m.id));
             }
-            Ok(Call { era, one, batch: Vec::new() })
+            let traceparent = m.traceparent.as_deref().map(|t| slice_of(body, t));
+            let tracestate = m.tracestate.as_deref().map(|t| slice_of(body, t));
+            Ok(Call { era, one, batch: Vec::new(), traceparent, tracestate })
         }
         Body::Batch(all) => {
             if !batches {
@@ -122,7 +128,7 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
             let batch = all.iter().map(|m| element(body, m)).collect::<Result<Vec<_>, _>>();
             let batch = batch.map_err(|why| refuse(why, None))?;
             let one = Element { method: Method::Batch, ..Element::UNREAD };
-            Ok(Call { era, one, batch })
+            Ok(Call { era, one, batch, ..Call::unread(era) })
         }
     }
 }

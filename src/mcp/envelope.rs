@@ -48,6 +48,10 @@ pub struct Message<'a> {
     pub uri: Option<Cow<'a, str>>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 requests).
     pub version: Option<Cow<'a, str>>,
+    /// `params._meta.traceparent` and `.tracestate` (W3C Trace Context carried in the
+    /// message), when they are strings; the last of duplicate keys, as JSON readers take it.
+    pub traceparent: Option<Cow<'a, str>>,
+    pub tracestate: Option<Cow<'a, str>>,
 }
 
 /// A whole body: one message, or a JSON array of them (2025-03-26 batching).
@@ -125,7 +129,9 @@ fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
         method: env.method.map(|m| m.0),
         name: params.name.and_then(as_str),
         uri: params.uri.and_then(as_str),
-        version: params.version.map(|v| v.0),
+        version: params.meta.version.map(|v| v.0),
+        traceparent: params.meta.traceparent.and_then(as_str),
+        tracestate: params.meta.tracestate.and_then(as_str),
     })
 }
 
@@ -280,13 +286,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
-/// `params`: `name` and `uri` kept raw, `_meta`'s protocol version; the rest skipped.
+/// `params`: `name` and `uri` kept raw, `_meta`'s protocol version and trace context; the
+/// rest skipped.
 /// Positional (array) params are accepted and ignored, as JSON-RPC allows them.
 #[derive(Default)]
 struct Params<'a> {
     name: Option<&'a RawValue>,
     uri: Option<&'a RawValue>,
-    version: Option<CowStr<'a>>,
+    meta: Meta<'a>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
@@ -306,7 +313,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                         "uri" if p.uri.is_none() => p.uri = Some(strict(map.next_value()?)?),
                         "_meta" if !meta_seen => {
                             meta_seen = true;
-                            p.version = map.next_value::<Meta<'a>>()?.version;
+                            p.meta = map.next_value::<Meta<'a>>()?;
                         }
                         "name" | "uri" | "_meta" => return Err(de::Error::custom("duplicate params key")),
                         _ => {
@@ -334,9 +341,13 @@ fn strict<E: de::Error>(raw: &RawValue) -> Result<&RawValue, E> {
     }
 }
 
-/// `_meta`: only the protocol version is read; it must be a string when present.
+/// `_meta`: the protocol version (it must be a string when present) and the W3C trace
+/// context (kept raw: any JSON is accepted there, and only strings are read).
+#[derive(Default)]
 struct Meta<'a> {
     version: Option<CowStr<'a>>,
+    traceparent: Option<&'a RawValue>,
+    tracestate: Option<&'a RawValue>,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
@@ -348,17 +359,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut version = None;
+                let mut meta = Meta::default();
                 while let Some(key) = map.next_key::<CowStr<'a>>()? {
-                    if &*key != VERSION_KEY {
-                        map.next_value::<Skip>()?;
-                    } else if version.is_none() {
-                        version = Some(map.next_value()?);
-                    } else {
-                        return Err(de::Error::custom("duplicate protocol version"));
+                    match &*key {
+                        VERSION_KEY if meta.version.is_none() => meta.version = Some(map.next_value()?),
+                        VERSION_KEY => return Err(de::Error::custom("duplicate protocol version")),
+                        "traceparent" => meta.traceparent = Some(strict(map.next_value()?)?),
+                        "tracestate" => meta.tracestate = Some(strict(map.next_value()?)?),
+                        _ => {
+                            map.next_value::<Skip>()?;
+                        }
                     }
                 }
-                Ok(Meta { version })
+                Ok(meta)
             }
         }
         d.deserialize_map(V(std::marker::PhantomData))

@@ -101,7 +101,7 @@ pub fn pin_session(
 /// read it: either key (`session_id`, `sessionId`) in any case, percent-encoded
 /// (`session%5Fid`), with or without a value, after `&` or `;` (older query parsers split on
 /// both).
-fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str)> {
+pub fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str)> {
     let mut offset = 0;
     query.split(['&', ';']).filter_map(move |pair| {
         let at = offset;

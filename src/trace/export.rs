@@ -1,0 +1,146 @@
+//! Getting finished spans to the collector without ever slowing a request: a bounded queue
+//! that the request path only `try_send`s into (a full queue drops the span and counts it),
+//! and one thread of its own that batches (up to `batch` spans, or whatever came within
+//! `interval`) and exports each batch with the OTLP exporter for the configured protocol,
+//! under `timeout`. A failed export is counted and logged at most once a minute, never retried
+//! (traces are best effort; a retrying exporter would only grow the backlog).
+//!
+//! The thread runs a current-thread Tokio runtime, apart from Pingora's: the exporter's
+//! connections and timers never share a worker with requests. Dropping the last [`Exporter`]
+//! (a reload that changed `[traces]`, or shutdown) closes the queue; the thread sends what is
+//! left, then ends.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+use prometheus::IntCounter;
+
+use crate::config::model::{OtlpProtocol, TraceSettings};
+
+/// Failed exports are logged at most this often (each is counted).
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The queue into the export thread, and its settings (a reload keeps an equal one).
+pub struct Exporter {
+    pub settings: TraceSettings,
+    queue: SyncSender<SpanData>,
+    dropped: IntCounter,
+}
+
+/// The `trace_spans_total` counters by result.
+#[derive(Clone)]
+pub struct Counters {
+    pub exported: IntCounter,
+    pub failed: IntCounter,
+    pub dropped: IntCounter,
+}
+
+impl Exporter {
+    /// Starts the export thread. Fails only if the thread cannot be spawned.
+    pub fn start(settings: TraceSettings, counters: Counters) -> std::io::Result<Exporter> {
+        let (queue, rx) = mpsc::sync_channel(settings.queue);
+        let thread_settings = settings.clone();
+        let dropped = counters.dropped.clone();
+        std::thread::Builder::new()
+            .name("mcp-edge-traces".into())
+            .spawn(move || run(thread_settings, rx, counters))?;
+        Ok(Exporter { settings, queue, dropped })
+    }
+
+    /// Hands a finished span to the export thread, or drops it (counted) when the queue is full.
+    pub fn send(&self, span: SpanData) {
+        match self.queue.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped.inc(),
+        }
+    }
+}
+
+fn run(settings: TraceSettings, rx: Receiver<SpanData>, counters: Counters) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "trace export thread: no runtime; spans are dropped");
+            return;
+        }
+    };
+    let exporter = match rt.block_on(async { build(&settings) }) {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            tracing::error!(error = %e, "trace exporter could not be built; spans are dropped");
+            return;
+        }
+    };
+    let mut last_logged: Option<Instant> = None;
+    let mut batch = Vec::with_capacity(settings.batch);
+    loop {
+        let open = collect(&rx, &mut batch, settings.batch, settings.interval);
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            let sent = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch));
+            let result = rt.block_on(async { tokio::time::timeout(settings.timeout, exporter.export(sent)).await });
+            match result {
+                Ok(Ok(())) => counters.exported.inc_by(n),
+                failure => {
+                    counters.failed.inc_by(n);
+                    if last_logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                        last_logged = Some(Instant::now());
+                        let why = match failure {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => format!("no answer within {:?}", settings.timeout),
+                        };
+                        tracing::warn!(error = %why, spans = n, "trace export failed (logged at most once a minute; see trace_spans_total)");
+                    }
+                }
+            }
+        }
+        if !open {
+            let _ = exporter.shutdown();
+            return;
+        }
+    }
+}
+
+/// Fills `batch` until it holds `max` spans or `interval` passed since its first span came;
+/// false once the queue is closed (after taking what it still held).
+fn collect(rx: &Receiver<SpanData>, batch: &mut Vec<SpanData>, max: usize, interval: Duration) -> bool {
+    // Wait for a first span as long as it takes (an idle proxy exports nothing).
+    match rx.recv() {
+        Ok(span) => batch.push(span),
+        Err(_) => return false,
+    }
+    let deadline = Instant::now() + interval;
+    while batch.len() < max {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(span) => batch.push(span),
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+    true
+}
+
+fn build(s: &TraceSettings) -> Result<opentelemetry_otlp::SpanExporter, opentelemetry_otlp::ExporterBuildError> {
+    let mut exporter = match s.protocol {
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(s.endpoint.clone())
+            .with_timeout(s.timeout)
+            .build()?,
+        OtlpProtocol::Http => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(s.endpoint.clone())
+            .with_timeout(s.timeout)
+            .build()?,
+    };
+    let resource = Resource::builder_empty()
+        .with_service_name(s.service_name.clone())
+        .with_attribute(opentelemetry::KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    exporter.set_resource(&resource);
+    Ok(exporter)
+}
