@@ -53,6 +53,12 @@ pub fn to_json(c: &Config) -> Value {
         },
 
         "metrics": { "tools": c.tool_labels },
+        "traces": c.traces.as_ref().map(|t| json!({
+            "endpoint": t.endpoint, "protocol": format!("{:?}", t.protocol).to_lowercase(), "sample": t.sample,
+            "parent": if t.follow_parent { "follow" } else { "ratio" }, "queue": t.queue, "batch": t.batch,
+            "timeout_ms": t.timeout.as_millis() as u64, "interval_ms": t.interval.as_millis() as u64,
+            "service_name": t.service_name,
+        })),
         "redis": c.redis.as_ref().map(|r| json!({
             "url": r.display_url(),
             "connections": r.connections,
@@ -129,6 +135,7 @@ pub fn to_json(c: &Config) -> Value {
             "ips": r.ips.render(),
             "limits": r.limits.iter().filter_map(|&i| c.limits.get(i)).map(|l| l.name.as_str()).collect::<Vec<_>>(),
             "access_sample": r.access_sample,
+            "trace_sample": r.trace_sample,
             "rules": r.rules.iter().map(|x| json!({
                 "method": x.method.as_ref().map(|g| g.as_pattern()),
                 "tool": x.tool.as_ref().map(|g| g.as_pattern()),

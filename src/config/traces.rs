@@ -24,7 +24,13 @@ pub fn settings(t: &RawTraces, c: &mut Collector<'_>) -> TraceSettings {
     let usable = endpoint.parse::<http::Uri>().ok().filter(|u| {
         matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
     });
-    if usable.is_none() {
+    if usable.as_ref().and_then(|u| u.authority()).is_some_and(|a| a.as_str().contains('@')) {
+        c.push(
+            t.endpoint.span(),
+            "traces.endpoint",
+            "carries credentials; give the collector's address alone (mcp-edge sends no credentials to collectors; run a local collector or sidecar that adds them)",
+        );
+    } else if usable.is_none() {
         c.push(
             t.endpoint.span(),
             "traces.endpoint",

@@ -39,6 +39,9 @@ pub fn begin(ctx: &mut Ctx) {
     a.count = a.count.saturating_add(1);
     a.open = Some(Open { start: Instant::now(), status: 0 });
     a.failed = None;
+    if let Some(trace) = ctx.trace.as_mut() {
+        trace.begin_attempt();
+    }
 }
 
 /// The backend's response header arrived.
@@ -72,9 +75,10 @@ pub fn failed(state: &State, ctx: &mut Ctx, e: &Error) {
 }
 
 /// The request finished: an attempt still open ends with it. Read-only, so the detached
-/// stream's context, which outlives Pingora's, is recorded the same way.
-pub fn close(state: &State, ctx: &Ctx) {
-    let Some(open) = ctx.attempts.open else { return };
+/// stream's context, which outlives Pingora's, is recorded the same way. Returns how that
+/// attempt ended (backend status, error type), for its span.
+pub fn close(state: &State, ctx: &Ctx) -> Option<(u16, ErrorType)> {
+    let open = ctx.attempts.open?;
     let kind = match open.status {
         500.. => ErrorType::Upstream5xx,
         // No header ever came and no hook said why (a detached stream's exchange failed):
@@ -87,6 +91,7 @@ pub fn close(state: &State, ctx: &Ctx) {
         _ => ErrorType::None,
     };
     observe(state, ctx, open, kind);
+    Some((open.status, kind))
 }
 
 /// A detached stream ended other than by completing: its attempt ends with `kind`.
@@ -98,6 +103,10 @@ fn end(state: &State, ctx: &mut Ctx, kind: ErrorType) {
     let Some(open) = ctx.attempts.open.take() else { return };
     ctx.attempts.failed = Some(kind);
     observe(state, ctx, open, kind);
+    let backend = ctx.backend;
+    if let Some(trace) = ctx.trace.as_mut() {
+        trace.end_attempt(backend, open.status, kind.as_str());
+    }
 }
 
 fn observe(state: &State, ctx: &Ctx, open: Open, kind: ErrorType) {

@@ -91,6 +91,10 @@ pub struct Ctx {
     /// The request became a detached stream ([`super::stream`]): this context is a stand-in
     /// and the stream counts and logs the request when it ends.
     pub detached: bool,
+    /// This request's trace, when `[traces]` sampled it ([`crate::trace`]).
+    pub trace: Option<Box<crate::trace::Trace>>,
+    /// Whether the sampling decision was made (after the one reading; else at the end).
+    pub trace_decided: bool,
 }
 
 impl Ctx {
@@ -127,6 +131,8 @@ impl Ctx {
             identity: None,
             stream: None,
             detached: false,
+            trace: None,
+            trace_decided: false,
         }
     }
 

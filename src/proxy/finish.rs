@@ -14,6 +14,7 @@ use crate::metrics::{status_class, status_label, ErrorType};
 use crate::session::Fingerprint;
 use crate::state::State;
 use crate::telemetry::{self, Access};
+use crate::trace::{self, span};
 
 /// What the client side of a finished exchange looked like.
 pub struct Exchange<'a> {
@@ -25,6 +26,9 @@ pub struct Exchange<'a> {
     /// Request and response body bytes.
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The request's headers, for a trace decided only now (a request refused before it was
+    /// read); None for a detached stream, decided long before.
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 impl<'a> Exchange<'a> {
@@ -38,6 +42,7 @@ impl<'a> Exchange<'a> {
             client: session.client_addr().and_then(|a| a.as_inet()).copied(),
             bytes_in: session.as_downstream().body_bytes_read() as u64,
             bytes_out: session.as_downstream().body_bytes_sent() as u64,
+            headers: Some(&req.headers),
         }
     }
 }
@@ -57,10 +62,11 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     if let Some(responded) = ctx.responded {
         m.first_byte.with_label_values(&labels).observe(responded.saturating_duration_since(ctx.start).as_secs_f64());
     }
-    attempt::close(state, ctx);
+    let last_attempt = attempt::close(state, ctx);
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }
+    let trace_id = export_trace(x, ctx, error, last_attempt);
     if !ctx.snap.config.log.access || !logged(ctx, x.status, error, elapsed) {
         return;
     }
@@ -89,8 +95,46 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
         rpc_code: ctx.rpc_code,
         limit: ctx.limit.as_deref().unwrap_or(""),
         session: session.as_ref().map_or("", Fingerprint::as_str),
-        trace_id: "",
+        trace_id: trace_id.as_deref().unwrap_or(""),
     });
+}
+
+/// Sends a traced request's spans to the exporter; returns its trace id (hex) for the access
+/// line. A request refused before it was read is decided here, with what is known of it.
+fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16, ErrorType)>) -> Option<String> {
+    let exporter = ctx.snap.traces.as_ref()?;
+    let late;
+    let t = match (&ctx.trace, ctx.trace_decided, x.headers) {
+        (Some(t), _, _) => t,
+        (None, false, Some(headers)) => {
+            let ratio = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.trace_sample);
+            late = trace::decide(&exporter.settings, ratio, headers, &ctx.call, ctx.start.elapsed())?;
+            &late
+        }
+        _ => return None,
+    };
+    let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
+    let session = ctx.pinned.as_ref().map(|p| p.fingerprint).or(ctx.new_session);
+    let version = x.headers.and_then(|h| h.get(crate::mcp::header::MCP_PROTOCOL_VERSION)).and_then(|v| v.to_str().ok());
+    let finished = span::Finished {
+        call: &ctx.call,
+        http_method: x.http_method,
+        status: x.status,
+        error: error.as_str(),
+        rpc_code: ctx.rpc_code,
+        route: ctx.route_name(),
+        pool,
+        limit: ctx.limit.as_deref().unwrap_or(""),
+        request_id: ctx.request_id.as_str(),
+        client: x.client,
+        protocol_version: version,
+        session: session.as_ref().map(Fingerprint::as_str),
+    };
+    let open = last.map(|(status, kind)| (ctx.backend, status, kind.as_str()));
+    for s in span::build(t, &finished, open) {
+        exporter.send(s);
+    }
+    Some(format!("{:032x}", t.trace_id))
 }
 
 /// Whether the request gets an access line: every one that failed, was refused, answered 4xx

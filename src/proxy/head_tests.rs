@@ -12,6 +12,7 @@ fn req(target: &str, headers: &[(&str, &str)]) -> RequestHeader {
 fn route(origins: Origins) -> RouteConfig {
     RouteConfig {
         access_sample: 1.0,
+        trace_sample: None,
         name: "r".into(),
         path: PathMatch::Exact("/mcp".into()),
         host: None,

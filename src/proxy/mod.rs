@@ -42,6 +42,26 @@ use reply::Reject;
 /// The HTTP/2 cleartext upgrade's settings (RFC 7540 3.2), hop-by-hop like `Upgrade`.
 const HTTP2_SETTINGS: http::HeaderName = http::HeaderName::from_static("http2-settings");
 
+/// A sampled request tells the backend its trace: this attempt's CLIENT span as the parent,
+/// in `traceparent` and, when the message carried one, in `_meta.traceparent`. Unsampled
+/// requests pass the client's context untouched.
+fn propagate(req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
+    let Some(t) = ctx.trace.as_deref() else { return Ok(()) };
+    let Some(parent) = t.upstream_parent() else { return Ok(()) };
+    let value = http::HeaderValue::from_bytes(&parent).map_err(|_| Error::new(ErrorType::InternalError))?;
+    req.insert_header(crate::trace::TRACEPARENT, value)?;
+    match t.state.as_deref() {
+        Some(state) => req.insert_header(crate::trace::TRACESTATE, state)?,
+        None => {
+            req.remove_header(&crate::trace::TRACESTATE);
+        }
+    }
+    if let Some(body) = ctx.body.as_ref().and_then(|b| t.rewrite_meta(b, &parent)) {
+        ctx.body = Some(body);
+    }
+    Ok(())
+}
+
 pub struct Edge {
     pub state: Arc<State>,
 }
@@ -158,6 +178,7 @@ impl ProxyHttp for Edge {
             }
         }
         transform::upstream_request(req, ctx)?;
+        propagate(req, ctx)?;
         headers::upstream(req, ctx)?;
         // The proxy's token for the pool's backends (its own, or the caller's exchanged one),
         // in place of anything else.

@@ -67,6 +67,7 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box
         client: d.client,
         bytes_in: d.bytes_in,
         bytes_out: sent,
+        headers: None,
     };
     finish::record(&state, &exchange, &d.ctx);
 }
@@ -75,8 +76,15 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box
 /// flushed, or the client had pipelined more bytes): the client sees the connection close.
 pub fn dropped(d: Box<Detached>) {
     d.state.metrics.client_aborts.with_label_values(&[Phase::Response.as_str()]).inc();
-    let exchange =
-        Exchange { status: 0, http_method: "GET", path: &d.path, client: d.client, bytes_in: 0, bytes_out: 0 };
+    let exchange = Exchange {
+        status: 0,
+        http_method: "GET",
+        path: &d.path,
+        client: d.client,
+        bytes_in: 0,
+        bytes_out: 0,
+        headers: None,
+    };
     finish::record(&d.state, &exchange, &d.ctx);
 }
 

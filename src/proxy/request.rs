@@ -32,6 +32,7 @@ use crate::mcp::method::Era;
 use crate::policy::Denial;
 use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
 use crate::state::State;
+use crate::trace;
 
 pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
     ctx.request_id = super::request_id::of(session.req_header());
@@ -154,6 +155,14 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         ctx.strip_expect = framing.expect_continue;
         ctx.body = Some(body);
     }
+    if let Some(traces) = &snap.traces {
+        let headers = &session.req_header().headers;
+        ctx.trace = trace::decide(&traces.settings, route.trace_sample, headers, &ctx.call, ctx.start.elapsed());
+        if let (Some(t), Some(body)) = (ctx.trace.as_mut(), &ctx.body) {
+            t.meta_at = trace::meta_offset(body, &ctx.call);
+        }
+    }
+    ctx.trace_decided = true;
     if let Some(policy) = &route.policy {
         if let Err(denial) = crate::policy::check(policy, ctx.identity.as_deref(), &ctx.call) {
             return Ok(Err(Refused::Denied(denial, None)));

@@ -11,6 +11,7 @@ use crate::limits::redis_store::RedisStore;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::router::Router;
+use crate::trace::export::{Counters, Exporter};
 use crate::upstream::token::TokenSource;
 use crate::upstream::{Pool, PoolError};
 
@@ -31,6 +32,9 @@ pub struct Snapshot {
     /// Key sets fetched from `jwks_url`s; carried over while their config is unchanged, so a
     /// reload keeps the last good set.
     pub remote_keys: Vec<Arc<RemoteKeys>>,
+    /// The span export queue and thread, when `[traces]` is on; carried over while its
+    /// settings are unchanged (a change starts a new one; the old one sends what it holds).
+    pub traces: Option<Arc<Exporter>>,
 }
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
@@ -60,6 +64,22 @@ fn token(
         .and_then(|old| old.token.as_ref())
         .filter(|t| t.config == *oauth);
     Some(kept.map_or_else(|| TokenSource::new(oauth.clone(), &pc.name, metrics.token_fetches.clone()), Arc::clone))
+}
+
+fn traces(config: &Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Option<Arc<Exporter>> {
+    let settings = config.traces.as_ref()?;
+    if let Some(kept) = previous.and_then(|p| p.traces.as_ref()).filter(|t| t.settings == *settings) {
+        return Some(Arc::clone(kept));
+    }
+    let result = |r: &str| metrics.trace_spans.with_label_values(&[r]);
+    let counters = Counters { exported: result("exported"), failed: result("failed"), dropped: result("dropped") };
+    match Exporter::start(settings.clone(), counters) {
+        Ok(exporter) => Some(Arc::new(exporter)),
+        Err(e) => {
+            tracing::error!(error = %e, "trace export thread could not start; tracing is off");
+            None
+        }
+    }
 }
 
 impl Snapshot {
@@ -104,6 +124,7 @@ impl Snapshot {
             });
         }
         let remote_keys = remote_keys(&config, previous);
+        let traces = traces(&config, previous, metrics);
         let router = Router::new(&config);
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
@@ -115,6 +136,7 @@ impl Snapshot {
             pools,
             limiters,
             redis,
+            traces,
         })
     }
 

@@ -45,7 +45,14 @@ pub struct Trace {
     pub attempts: Vec<Attempt>,
     /// The attempt in flight: its CLIENT span id (sent upstream) and start.
     pub current: Option<(SpanId, SystemTime)>,
+    /// Where the message's `_meta.traceparent` value sits in the body, when it can be
+    /// rewritten in place (a version-00 value, unescaped, in a body of at most
+    /// [`MAX_REWRITE`] bytes).
+    pub meta_at: Option<usize>,
 }
+
+/// Bodies up to this size get their `_meta.traceparent` rewritten (a copy per attempt).
+pub const MAX_REWRITE: usize = 64 * 1024;
 
 /// One upstream attempt's CLIENT span.
 #[derive(Debug, Clone)]
@@ -93,7 +100,17 @@ pub fn decide(
         start: SystemTime::now().checked_sub(elapsed).unwrap_or_else(SystemTime::now),
         attempts: Vec::new(),
         current: None,
+        meta_at: None,
     }))
+}
+
+/// The offset of the message's `_meta.traceparent` in `body`, when it is a slice of it (not
+/// unescaped) of a version-00 value's length and the body is small enough to copy.
+pub fn meta_offset(body: &bytes::Bytes, call: &Call) -> Option<usize> {
+    let value = call.traceparent.as_ref()?;
+    let at = (value.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let fits = value.len() == context::LEN && at + context::LEN <= body.len() && body.len() <= MAX_REWRITE;
+    (fits && body[at..at + context::LEN] == value[..]).then_some(at)
 }
 
 impl Trace {
@@ -114,6 +131,15 @@ impl Trace {
     /// The `traceparent` for the backend: this trace, the attempt's CLIENT span as parent.
     pub fn upstream_parent(&self) -> Option<[u8; context::LEN]> {
         self.current.map(|(id, _)| context::format(self.trace_id, id, true))
+    }
+
+    /// `body` with its `_meta.traceparent` replaced by `parent` (same length, so framing
+    /// holds), when [`meta_offset`] found one.
+    pub fn rewrite_meta(&self, body: &bytes::Bytes, parent: &[u8; context::LEN]) -> Option<bytes::Bytes> {
+        let at = self.meta_at?;
+        let mut copy = bytes::BytesMut::from(&body[..]);
+        copy.get_mut(at..at + context::LEN)?.copy_from_slice(parent);
+        Some(copy.freeze())
     }
 }
 
