@@ -21,6 +21,8 @@ mod session_query;
 mod session_token;
 #[path = "../fuzz/src/sse_endpoint.rs"]
 mod sse_endpoint;
+#[path = "../fuzz/src/traceparent.rs"]
+mod traceparent;
 
 use std::path::Path;
 
@@ -73,6 +75,11 @@ fn session_query_inputs_name_every_session_a_backend_reads() {
 #[test]
 fn sse_endpoint_inputs_forward_every_byte_once() {
     replay("sse_endpoint", sse_endpoint::check);
+}
+
+#[test]
+fn traceparent_inputs_read_strictly_and_write_back() {
+    replay("traceparent", traceparent::check);
 }
 
 #[test]

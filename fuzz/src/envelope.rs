@@ -1,7 +1,7 @@
 //! `envelope` (differential): the proxy's one-pass reading of a body against serde_json's
 //! `Value`. When the proxy accepts a body, the reference accepts it too and agrees, message by
 //! message, on the kind, `jsonrpc`, `method`, `id`, `params.name`, `params.uri` and the
-//! `_meta` protocol version, and every id is a slice of the body; when the reference refuses a
+//! `_meta` protocol version and trace context, and every id is a slice of the body; when the reference refuses a
 //! body, so does the proxy. (The proxy may refuse more: duplicate keys, null ids, empty batches.)
 
 use mcp_edge::mcp::envelope::{parse, Body, Kind, Message};
@@ -76,6 +76,9 @@ pub fn agrees(body: &[u8], m: &Message<'_>, v: &Value) {
     assert_eq!(m.uri.as_deref(), param("uri"), "params.uri");
     let version = params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(VERSION_KEY)).and_then(Value::as_str);
     assert_eq!(m.version.as_deref(), version, "params._meta protocol version");
+    let meta_str = |key: &str| params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(key)).and_then(Value::as_str);
+    assert_eq!(m.traceparent.as_deref(), meta_str("traceparent"), "params._meta.traceparent");
+    assert_eq!(m.tracestate.as_deref(), meta_str("tracestate"), "params._meta.tracestate");
 }
 
 pub fn is_slice_of(body: &[u8], s: &str) -> bool {

@@ -10,4 +10,5 @@ pub mod input;
 pub mod path;
 pub mod session_query;
 pub mod session_token;
+pub mod traceparent;
 pub mod sse_endpoint;
