@@ -212,3 +212,22 @@ fn a_stalled_collector_drops_spans_and_never_slows_a_request() {
     let enough = "80 spans, a queue of 4 and one stalled batch of 2: at least 74 dropped";
     common::wait_until(enough, std::time::Duration::from_secs(5), || dropped() >= 74);
 }
+
+#[test]
+fn a_reload_that_moves_the_collector_sends_later_spans_to_the_new_one_and_keeps_the_rest() {
+    let (backend, _rec) = recording_backend();
+    let (old, new) = (Receiver::start(), Receiver::start());
+    let edge = Edge::start(&(traces(&old, "grpc", "") + &route_to(&backend.addr(), "")));
+    assert_eq!(call(&edge, "echo", None, &[]).status, 200);
+    old.wait_spans(2);
+
+    edge.rewrite(&(traces(&new, "http", "") + &route_to(&backend.addr(), "")), &common::Opts::default());
+    let r = common::http::request(edge.admin, "POST", "/reload", &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(call(&edge, "echo", None, &[]).status, 200);
+    let spans = new.wait_spans(2);
+    assert!(spans.iter().all(|s| s.protocol == "http"), "{spans:#?}");
+    old.assert_stays(2);
+    let config = common::http::get(edge.admin, "/config").json();
+    assert_eq!(config["traces"]["protocol"], "http", "{config}");
+}
