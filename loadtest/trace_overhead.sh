@@ -53,9 +53,11 @@ mkdir -p "$WORK/nginx"
 setsid taskset -c 1 nginx -p "$WORK/nginx" -c "$(realpath "$BENCH/nginx-upstream.conf")" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
 PIDS+=($!)
 NAMES=(base access sample1 sample100)
-for name in "${NAMES[@]}"; do
-  setsid taskset -c 1 "$BIN" --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+declare -A VARIANT_PID
+for i in 0 1 2 3; do
+  setsid taskset -c 1 "$BIN" --config "$WORK/${NAMES[$i]}.toml" >"$WORK/${NAMES[$i]}.log" 2>&1 &
   PIDS+=($!)
+  VARIANT_PID[$((9200 + i))]=$!
 done
 for port in 9200 9201 9202 9203; do
   for _ in $(seq 100); do
@@ -67,20 +69,34 @@ for port in 9200 9201 9202 9203; do
   [[ $code == 200 ]] || { echo "port $port answered $code" >&2; exit 1; }
 done
 
-run() { taskset -c 0 wrk -t2 -c64 -d"$2"s -s loadtest/post.lua "http://127.0.0.1:$1/mcp" | awk '/Requests\/sec/{print $2}'; }
+# One wrk run against port $1 for $2 seconds: "req/s cpu_us_per_request", the proxy's CPU time
+# (user + system, from /proc) divided by the requests it served: its own cost, whatever the
+# receiver, nginx or wrk sharing the machine take.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() {
+  local pid=${VARIANT_PID[$1]} before after out
+  before=$(cpu_ticks "$pid")
+  out=$(taskset -c 0 wrk -t2 -c64 -d"$2"s -s loadtest/post.lua "http://127.0.0.1:$1/mcp")
+  after=$(cpu_ticks "$pid")
+  local rps total
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  total=$(awk '/requests in/{print $1}' <<<"$out")
+  python3 -c "import os,sys; t=os.sysconf('SC_CLK_TCK'); print(f'{float(sys.argv[1]):.0f}/{(int(sys.argv[3]) - int(sys.argv[2])) / t * 1e6 / int(sys.argv[4]):.1f}')" "$rps" "$before" "$after" "$total"
+}
 for port in 9200 9201 9202 9203; do run $port 3 >/dev/null; done
 declare -A got
 for _ in $(seq "$ROUNDS"); do
   for i in 0 1 2 3; do got[$i]+="$(run $((9200 + i)) "$DURATION") "; done
 done
-for i in 0 1 2 3; do echo "${NAMES[$i]}: ${got[$i]}"; done
+for i in 0 1 2 3; do echo "${NAMES[$i]} (req/s / proxy CPU µs per request): ${got[$i]}"; done
 python3 -c "
 import statistics as s, sys
 names = ['base', 'access log on', '1 % sampled', '100 % sampled']
-runs = [[float(x) for x in a.split()] for a in sys.argv[1:]]
-base = s.median(runs[0])
-for name, r in zip(names, runs):
-    print(f'{name:>14}: median {s.median(r):8.0f} req/s  {100 * (1 - s.median(r) / base):5.1f} % below base')
+runs = [[tuple(map(float, x.split('/'))) for x in a.split()] for a in sys.argv[1:]]
+rps = [s.median(r[0] for r in v) for v in runs]
+cpu = [s.median(r[1] for r in v) for v in runs]
+for name, r, c in zip(names, rps, cpu):
+    print(f'{name:>14}: {r:8.0f} req/s ({100 * (1 - r / rps[0]):5.1f} % below base), {c:5.1f} µs proxy CPU per request ({100 * (c / cpu[0] - 1):5.1f} % over base)')
 " "${got[0]}" "${got[1]}" "${got[2]}" "${got[3]}"
 for admin in 9292 9293; do
   echo "spans on :$admin: $(curl -s "http://127.0.0.1:$admin/metrics" | grep '^mcp_edge_trace_spans_total' | tr '\n' ' ')"
