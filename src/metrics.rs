@@ -3,6 +3,10 @@
 //! come from config, methods from a fixed list, tools from `[metrics] tools` or `other`, and
 //! reasons from [`Reason`]. Raw client input never becomes a label.
 //!
+//! `upstream_attempts_total` is counted once per upstream attempt, beside the client histogram;
+//! its backend label is the configured address, rendered once per pool build
+//! (`Pool::backend_label`), so counting allocates nothing.
+//!
 //! Duration buckets (seconds) span 0.5 ms to 60 s: JSON answers sit at the low end, tool calls
 //! streamed over SSE may run for minutes and land in the top bucket.
 //!
@@ -63,6 +67,49 @@ impl ErrorType {
             ErrorType::Refused => "refused",
             ErrorType::ClientGone => "client_gone",
         }
+    }
+}
+
+/// How one upstream attempt ended: the `result` label of `upstream_attempts_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The backend answered with a status below 400.
+    Ok,
+    ClientError,
+    ServerError,
+    /// The backend gave no complete answer: no connection, a timeout, a reset or a broken
+    /// exchange (also after its header, a stream cut by the backend).
+    Failed,
+    /// The client went away, or one of mcp-edge's own filters stopped the request, before the
+    /// backend answered: not the backend's doing.
+    Cancelled,
+}
+
+impl AttemptResult {
+    /// The result of an attempt that got `status` from the backend (0: none) and ended as `kind`.
+    pub fn of(status: u16, kind: ErrorType) -> AttemptResult {
+        match (kind, status) {
+            (ErrorType::Timeout | ErrorType::Connect | ErrorType::UpstreamError, _) => AttemptResult::Failed,
+            (_, 0) => AttemptResult::Cancelled,
+            (_, 500..) => AttemptResult::ServerError,
+            (_, 400..) => AttemptResult::ClientError,
+            _ => AttemptResult::Ok,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptResult::Ok => "ok",
+            AttemptResult::ClientError => "4xx",
+            AttemptResult::ServerError => "5xx",
+            AttemptResult::Failed => "failed",
+            AttemptResult::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether it counts as the backend's error on the status page (5xx or failed).
+    pub fn is_error(self) -> bool {
+        matches!(self, AttemptResult::ServerError | AttemptResult::Failed)
     }
 }
 
@@ -173,6 +220,9 @@ pub struct Metrics {
     pub limited: IntCounterVec,
     pub retries_denied: IntCounterVec,
     pub ejections: IntCounterVec,
+    /// Upstream attempts by pool, backend and [`AttemptResult`]: the status page's per-backend
+    /// rates.
+    pub upstream_attempts: IntCounterVec,
     pub failovers: IntCounterVec,
     pub redis_errors: IntCounterVec,
     pub redis_fallbacks: IntCounterVec,
@@ -252,6 +302,11 @@ impl Metrics {
             "upstream_ejections_total",
             "Backends ejected by their circuit breaker (passive health), by pool and backend.",
             &["pool", "backend"],
+        )?;
+        let upstream_attempts = counter(
+            "upstream_attempts_total",
+            "Upstream attempts (each retry is one more), by pool, backend and result: ok (answered below 400), 4xx, 5xx, failed (no complete answer: connect error, timeout, reset), cancelled (the client left, or mcp-edge stopped the request, before the backend answered).",
+            &["pool", "backend", "result"],
         )?;
         let failovers = counter(
             "failovers_total",
@@ -379,6 +434,7 @@ impl Metrics {
             limited,
             retries_denied,
             ejections,
+            upstream_attempts,
             failovers,
             redis_errors,
             redis_fallbacks,

@@ -86,7 +86,7 @@
         tr.className = usable ? 'pool' : 'pool down';
         tr.dataset.pool = pool.name;
         cell(tr, pool.name);
-        cell(tr, `${usable}/${pool.backends.length} taking requests${pool.checked ? '' : ' (first health check pending)'}`).colSpan = 6;
+        cell(tr, `${usable}/${pool.backends.length} taking requests${pool.checked ? '' : ' (first health check pending)'}`).colSpan = 8;
         return;
       }
       const [cls, health] = backendState(backend);
@@ -99,6 +99,9 @@
       cell(tr, backend.circuit ?? '–');
       cell(tr, backend.ejections == null ? '–' : count(backend.ejections), 'num');
       cell(tr, backend.usable ? 'yes' : 'no');
+      const t = backend.traffic;
+      cell(tr, rate(t.attempts_per_sec), 'num');
+      cell(tr, rate(t.errors_per_sec), t.errors_per_sec > 0 ? 'num bad' : 'num');
     });
   }
 

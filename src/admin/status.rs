@@ -175,6 +175,19 @@ pub struct BackendState {
     pub ejections: Option<u64>,
     /// Healthy and its circuit lets requests through.
     pub usable: bool,
+    pub traffic: BackendTraffic,
+}
+
+/// Upstream attempts to one backend (`upstream_attempts_total`; each retry is one more):
+/// counts since start, rates over `window_secs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTraffic {
+    pub attempts: u64,
+    /// Attempts that got a 5xx or no complete answer (connect error, timeout, reset).
+    pub errors: u64,
+    pub attempts_per_sec: f64,
+    pub errors_per_sec: f64,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -289,6 +302,7 @@ pub fn build(state: &State, traffic: &Observed) -> Status {
                         circuit: p.breaker(b.addr).map(|br| br.state().as_str().to_owned()),
                         ejections: p.breaker(b.addr).map(|br| br.ejections.load(Ordering::Relaxed)),
                         usable: p.usable(b.addr),
+                        traffic: traffic.backend(p.name(), p.backend_label(b.addr).unwrap_or_default()),
                     })
                     .collect(),
             })

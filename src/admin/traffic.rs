@@ -1,14 +1,17 @@
 //! Live traffic for `/status`: request and error rates and p50/p99 per route, the busiest
-//! tools and refusals by reason, all computed from the owned registry (`requests_total`,
-//! `request_duration_seconds`, `rejections_total`); nothing is counted on the request path.
+//! tools, refusals by reason and attempt and error rates per backend, all computed from the
+//! owned registry (`requests_total`, `request_duration_seconds`, `rejections_total`,
+//! `upstream_attempts_total`); nothing is counted on the request path for them.
 //!
 //! A rate is the difference between two samples of those counters over the time between
 //! them. Each `/status` takes a sample; at most one per [`SPACING`] is kept, for [`WINDOW`],
 //! so the page polling every two seconds sees rates over the last ten, and a lone `curl` (no
 //! kept sample between one and ten seconds old) sees averages since start. Quantiles are
 //! estimated from the histogram's buckets the way Prometheus' `histogram_quantile` does, over
-//! the same window. Cost: one pass over the series of three metrics per `/status` (about
-//! 2 ms for 900 series in a debug build), on the admin thread.
+//! the same window. A backend's errors are its attempts that ended `5xx` or `failed` (not
+//! `4xx`: a client's mistake; not `cancelled`: the client's doing). Cost: one pass over the
+//! series of four metrics per `/status` (about 2 ms for 900 series in a debug build), on the
+//! admin thread.
 //!
 //! Owns the samples and the arithmetic; the schema is [`super::status`]'s, the metric names
 //! `crate::metrics`'.
@@ -20,8 +23,8 @@ use std::time::{Duration, Instant};
 use prometheus::core::Collector;
 use prometheus::proto::Metric;
 
-use super::status::Traffic;
-use crate::metrics::Metrics;
+use super::status::{BackendTraffic, Traffic};
+use crate::metrics::{AttemptResult, Metrics};
 
 /// The longest span a rate is taken over.
 pub const WINDOW: Duration = Duration::from_secs(10);
@@ -61,13 +64,29 @@ impl Counts {
     }
 }
 
+/// Cumulative upstream attempts of one backend of one pool.
+#[derive(Debug, Clone, Copy, Default)]
+struct Attempts {
+    attempts: u64,
+    /// Ended `5xx` or `failed`.
+    errors: u64,
+}
+
 /// The counters at one instant.
 #[derive(Debug, Default)]
 struct Sample {
     routes: HashMap<String, Counts>,
     tools: HashMap<String, Counts>,
     rejections: HashMap<String, u64>,
+    /// By pool, then backend address.
+    backends: HashMap<String, HashMap<String, Attempts>>,
     total: Counts,
+}
+
+impl Sample {
+    fn backend(&self, pool: &str, addr: &str) -> Attempts {
+        self.backends.get(pool).and_then(|b| b.get(addr)).copied().unwrap_or_default()
+    }
 }
 
 /// The kept samples; one per admin listener.
@@ -136,6 +155,17 @@ impl Observed {
         tools.sort_by(|a, b| busier(&b.1, &a.1).then_with(|| a.0.cmp(&b.0)));
         tools.truncate(top);
         tools
+    }
+
+    /// Upstream attempts to backend `addr` (its configured address) of `pool`.
+    pub fn backend(&self, pool: &str, addr: &str) -> BackendTraffic {
+        let (now, base) = (self.now.backend(pool, addr), self.base.backend(pool, addr));
+        BackendTraffic {
+            attempts: now.attempts,
+            errors: now.errors,
+            attempts_per_sec: self.per_sec(now.attempts, base.attempts),
+            errors_per_sec: self.per_sec(now.errors, base.errors),
+        }
     }
 
     /// Refusal reasons seen since start: (reason, total, per second), most frequent first.
@@ -219,6 +249,16 @@ fn sample(metrics: &Metrics) -> (Sample, Vec<f64>) {
     }
     for m in metrics.rejections.collect().iter().flat_map(|f| f.get_metric()) {
         *s.rejections.entry(label(m, "reason").to_owned()).or_default() += m.get_counter().get_value() as u64;
+    }
+    let errors = [AttemptResult::ServerError.as_str(), AttemptResult::Failed.as_str()];
+    for m in metrics.upstream_attempts.collect().iter().flat_map(|f| f.get_metric()) {
+        let n = m.get_counter().get_value() as u64;
+        let pool = s.backends.entry(label(m, "pool").to_owned()).or_default();
+        let backend = pool.entry(label(m, "backend").to_owned()).or_default();
+        backend.attempts += n;
+        if errors.contains(&label(m, "result")) {
+            backend.errors += n;
+        }
     }
     (s, bounds)
 }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::metrics::ErrorType;
 
 const BOUNDS: [f64; 4] = [0.01, 0.1, 1.0, 10.0];
 
@@ -95,4 +96,52 @@ fn rates_are_taken_against_the_oldest_sample_in_the_window() {
     let seen = sampler.observe(&m);
     assert_eq!(seen.route("main").requests, 9);
     assert!(seen.route("main").p50_ms.is_some(), "the requests before the fresh sample still count");
+}
+
+#[test]
+fn backend_rates_count_every_attempt_and_errors_are_5xx_or_failed() {
+    let m = Metrics::new().expect("metrics");
+    let sampler = Sampler::default();
+    let attempt = |backend: &str, status: u16, kind: ErrorType| {
+        let result = AttemptResult::of(status, kind).as_str();
+        m.upstream_attempts.with_label_values(&["tools", backend, result]).inc();
+    };
+    for _ in 0..6 {
+        attempt("127.0.0.1:9101", 200, ErrorType::None);
+    }
+    attempt("127.0.0.1:9101", 404, ErrorType::None);
+    attempt("127.0.0.1:9101", 0, ErrorType::ClientGone);
+    attempt("127.0.0.1:9102", 502, ErrorType::Upstream5xx);
+    attempt("127.0.0.1:9102", 0, ErrorType::Connect);
+    attempt("127.0.0.1:9102", 200, ErrorType::UpstreamError);
+
+    let seen = sampler.observe(&m);
+    let a = seen.backend("tools", "127.0.0.1:9101");
+    assert_eq!((a.attempts, a.errors), (8, 0), "a 4xx and a client gone are not the backend's errors: {a:?}");
+    assert!(a.attempts_per_sec > 0.0 && a.errors_per_sec == 0.0, "{a:?}");
+    let b = seen.backend("tools", "127.0.0.1:9102");
+    assert_eq!((b.attempts, b.errors), (3, 3), "a 5xx, a refused connection, a stream cut by the backend: {b:?}");
+    assert!(b.errors_per_sec > 0.0, "{b:?}");
+    let none = seen.backend("other", "127.0.0.1:9101");
+    assert_eq!((none.attempts, none.attempts_per_sec), (0, 0.0), "by pool and backend");
+}
+
+#[test]
+fn an_attempt_result_is_the_backend_s_answer_unless_the_exchange_broke() {
+    use AttemptResult::*;
+    let cases = [
+        (200, ErrorType::None, Ok),
+        (302, ErrorType::None, Ok),
+        (200, ErrorType::ClientGone, Ok),
+        (429, ErrorType::None, ClientError),
+        (503, ErrorType::Upstream5xx, ServerError),
+        (0, ErrorType::Timeout, Failed),
+        (0, ErrorType::Connect, Failed),
+        (200, ErrorType::Timeout, Failed),
+        (0, ErrorType::ClientGone, Cancelled),
+        (0, ErrorType::Refused, Cancelled),
+    ];
+    for (status, kind, want) in cases {
+        assert_eq!(AttemptResult::of(status, kind), want, "{status} {kind:?}");
+    }
 }

@@ -1,5 +1,6 @@
-//! Upstream attempts of one request, for `mcp_client_operation_duration_seconds` and the
-//! access line's `attempts`. An attempt begins when the request is bound to a backend (before
+//! Upstream attempts of one request, for `mcp_client_operation_duration_seconds`,
+//! `upstream_attempts_total` (per backend: the status page's backend rates) and the access
+//! line's `attempts`. An attempt begins when the request is bound to a backend (before
 //! connecting, so connect time counts) and ends at the first of: the connection failing, the
 //! exchange failing (the hooks in [`super::failure`]), or the request finishing
 //! ([`super::finish`], which ends a successful attempt with the response). Each attempt is
@@ -13,7 +14,7 @@ use std::time::Instant;
 use pingora::{Error, ErrorSource, ErrorType as Kind};
 
 use super::ctx::Ctx;
-use crate::metrics::{status_class, ErrorType, Reason};
+use crate::metrics::{status_class, AttemptResult, ErrorType, Reason};
 use crate::state::State;
 
 /// The attempts one request made.
@@ -110,7 +111,11 @@ fn end(state: &State, ctx: &mut Ctx, kind: ErrorType) {
 }
 
 fn observe(state: &State, ctx: &Ctx, open: Open, kind: ErrorType) {
-    let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p)).map_or("-", |p| p.name());
+    let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p));
+    let backend = pool.zip(ctx.backend).and_then(|(p, addr)| p.backend_label(addr)).unwrap_or("-");
+    let pool = pool.map_or("-", |p| p.name());
+    let result = AttemptResult::of(open.status, kind);
+    state.metrics.upstream_attempts.with_label_values(&[pool, backend, result.as_str()]).inc();
     let labels = [
         ctx.route_name(),
         pool,

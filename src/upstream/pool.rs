@@ -37,6 +37,9 @@ pub struct Pool {
     lb: Arc<LoadBalancer<RoundRobin>>,
     /// One per backend, same order as `config.backends`.
     breakers: Arc<[Breaker]>,
+    /// Each backend's address as a metric label, same order as `config.backends`: rendered
+    /// once here so counting an attempt allocates nothing.
+    labels: Arc<[String]>,
     pub retry: Arc<RetryBudget>,
     /// Set after the first completed health pass (readiness).
     checked: Arc<AtomicBool>,
@@ -74,6 +77,7 @@ impl Pool {
             config: config.clone(),
             lb: Arc::new(lb),
             breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
+            labels: config.backends.iter().map(|b| b.addr.to_string()).collect(),
             retry: Arc::new(RetryBudget::new(&config.retry)),
             checked: Arc::new(AtomicBool::new(config.health.kind == HealthKind::None)),
             check,
@@ -92,6 +96,8 @@ impl Pool {
             config: config.clone(),
             lb: Arc::clone(&old.lb),
             breakers: Arc::clone(&old.breakers),
+            // `same_connections` holds: the backends are the same.
+            labels: Arc::clone(&old.labels),
             retry: Arc::clone(&old.retry),
             checked: Arc::clone(&old.checked),
             check: old.check.clone(),
@@ -126,6 +132,12 @@ impl Pool {
     /// The circuit breaker of a backend of this pool.
     pub fn breaker(&self, addr: SocketAddr) -> Option<&Breaker> {
         self.config.backends.iter().position(|b| b.addr == addr).and_then(|i| self.breakers.get(i))
+    }
+
+    /// The `backend` metric label of a backend of this pool (its configured address), without
+    /// allocating; None for an address the pool does not have.
+    pub fn backend_label(&self, addr: SocketAddr) -> Option<&str> {
+        self.config.backends.iter().position(|b| b.addr == addr).and_then(|i| self.labels.get(i)).map(String::as_str)
     }
 
     /// Active health check and circuit breaker both allow the backend.
