@@ -70,7 +70,10 @@ fn a_tools_call_to_a_real_python_server_is_a_server_and_a_client_span_under_the_
     // HTTP context is linked.
     assert_eq!((s.trace_id.as_str(), s.parent_span_id.as_str()), (CLIENT_TRACE, "00f067aa0ba902b7"));
     assert_eq!(s.links.len(), 1, "{s:#?}");
-    assert_eq!((s.links[0].trace_id.as_str(), s.links[0].span_id.as_str()), ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"));
+    assert_eq!(
+        (s.links[0].trace_id.as_str(), s.links[0].span_id.as_str()),
+        ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    );
     assert_eq!(s.name, "tools/call whoami");
     for (key, want) in [
         ("mcp.method.name", "tools/call"),

@@ -76,7 +76,8 @@ pub fn agrees(body: &[u8], m: &Message<'_>, v: &Value) {
     assert_eq!(m.uri.as_deref(), param("uri"), "params.uri");
     let version = params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(VERSION_KEY)).and_then(Value::as_str);
     assert_eq!(m.version.as_deref(), version, "params._meta protocol version");
-    let meta_str = |key: &str| params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(key)).and_then(Value::as_str);
+    let meta_str =
+        |key: &str| params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(key)).and_then(Value::as_str);
     assert_eq!(m.traceparent.as_deref(), meta_str("traceparent"), "params._meta.traceparent");
     assert_eq!(m.tracestate.as_deref(), meta_str("tracestate"), "params._meta.tracestate");
 }

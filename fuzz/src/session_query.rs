@@ -28,7 +28,9 @@ pub fn check(data: &[u8]) {
                 continue;
             }
             let Some(((start, _), _)) = found.first() else {
-                panic!("a backend splitting on {separators:?} reads the session at {key_at} the proxy missed: {query:?}");
+                panic!(
+                    "a backend splitting on {separators:?} reads the session at {key_at} the proxy missed: {query:?}"
+                );
             };
             assert_eq!(value_at, *start, "a backend reads another session parameter than the proxy: {query:?}");
         }

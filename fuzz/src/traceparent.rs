@@ -25,6 +25,9 @@ pub fn check(data: &[u8]) {
         }
     }
     if let Some(s) = state(data) {
-        assert!(s.len() <= MAX_STATE && s.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)), "tracestate {s:?}");
+        assert!(
+            s.len() <= MAX_STATE && s.bytes().all(|b| b == b'\t' || (0x20..=0x7e).contains(&b)),
+            "tracestate {s:?}"
+        );
     }
 }

@@ -16,14 +16,19 @@ pub fn settings(t: &RawTraces, c: &mut Collector<'_>) -> TraceSettings {
         None | Some(("grpc", _)) => OtlpProtocol::Grpc,
         Some(("http", _)) => OtlpProtocol::Http,
         Some((_, span)) => {
-            c.push(span, "traces.protocol", "unknown protocol; use \"grpc\" (OTLP/gRPC, port 4317) or \"http\" (OTLP/HTTP protobuf, port 4318)");
+            c.push(
+                span,
+                "traces.protocol",
+                "unknown protocol; use \"grpc\" (OTLP/gRPC, port 4317) or \"http\" (OTLP/HTTP protobuf, port 4318)",
+            );
             OtlpProtocol::Grpc
         }
     };
     let endpoint = t.endpoint.get_ref();
-    let usable = endpoint.parse::<http::Uri>().ok().filter(|u| {
-        matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
-    });
+    let usable = endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .filter(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty()));
     if usable.as_ref().and_then(|u| u.authority()).is_some_and(|a| a.as_str().contains('@')) {
         c.push(
             t.endpoint.span(),
@@ -48,7 +53,11 @@ pub fn settings(t: &RawTraces, c: &mut Collector<'_>) -> TraceSettings {
     let queue = count(t.queue.as_ref(), "traces.queue", 1 << 20, 4096, c);
     let batch = count(t.batch.as_ref(), "traces.batch", 8192, 512, c);
     if let (Some(b), true) = (&t.batch, batch > queue) {
-        c.push(b.span(), "traces.batch", "is larger than traces.queue; a batch is taken from the queue, so make it at most the queue's size");
+        c.push(
+            b.span(),
+            "traces.batch",
+            "is larger than traces.queue; a batch is taken from the queue, so make it at most the queue's size",
+        );
     }
     let parent = match t.parent.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
         None | Some(("follow", _)) => true,

@@ -29,7 +29,11 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
             // it is dropped, and the backend's fault (an id too long to carry) logged once.
             resp.remove_header(&SESSION_HEADER);
             static LOGGED: std::sync::Once = std::sync::Once::new();
-            LOGGED.call_once(|| tracing::warn!("a backend issued a session id too long to carry in a session token; dropped (logged once)"));
+            LOGGED.call_once(|| {
+                tracing::warn!(
+                    "a backend issued a session id too long to carry in a session token; dropped (logged once)"
+                )
+            });
         }
     }
     let is_sse = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));

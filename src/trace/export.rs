@@ -44,9 +44,7 @@ impl Exporter {
         let (queue, rx) = mpsc::sync_channel(settings.queue);
         let thread_settings = settings.clone();
         let dropped = counters.dropped.clone();
-        std::thread::Builder::new()
-            .name("mcp-edge-traces".into())
-            .spawn(move || run(thread_settings, rx, counters))?;
+        std::thread::Builder::new().name("mcp-edge-traces".into()).spawn(move || run(thread_settings, rx, counters))?;
         Ok(Exporter { settings, queue, dropped })
     }
 

@@ -195,7 +195,9 @@ fn remote(r: Remote, state: Option<TraceState>) -> SpanContext {
 
 fn scope() -> InstrumentationScope {
     static SCOPE: std::sync::OnceLock<InstrumentationScope> = std::sync::OnceLock::new();
-    SCOPE.get_or_init(|| InstrumentationScope::builder("mcp-edge").with_version(env!("CARGO_PKG_VERSION")).build()).clone()
+    SCOPE
+        .get_or_init(|| InstrumentationScope::builder("mcp-edge").with_version(env!("CARGO_PKG_VERSION")).build())
+        .clone()
 }
 
 /// `text` within [`MAX_VALUE`] bytes, cut at a character boundary.

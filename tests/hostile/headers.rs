@@ -215,7 +215,8 @@ fn f2_an_upgrade_ends_at_the_proxy_and_the_backend_answers_plain_http() {
         let host = format!("Host: {}", host(&edge));
         let body = call("echo");
         let len = format!("Content-Length: {}", body.len());
-        let mut lines = vec![host.as_str(), "Content-Type: application/json", "Accept: application/json, text/event-stream"];
+        let mut lines =
+            vec![host.as_str(), "Content-Type: application/json", "Accept: application/json, text/event-stream"];
         lines.extend_from_slice(&[&len, "Connection: Upgrade, HTTP2-Settings"]);
         lines.extend_from_slice(extra);
         let r = raw::send(edge.port, &raw::lines("POST /mcp HTTP/1.1", &lines, &body));
