@@ -118,6 +118,7 @@ fn the_backend_gets_the_attempts_context_in_the_header_and_in_meta_and_the_body_
     assert!(!sent.body.contains(META_PARENT), "{}", sent.body);
     assert_eq!(sent.header("content-length").map(str::to_owned), Some(sent.body.len().to_string()));
     assert_eq!(sent.header("tracestate"), None, "the header's state belonged to no context the proxy continued");
+    edge.wait_log(&format!("trace_id={CLIENT_TRACE}"));
 }
 
 #[test]

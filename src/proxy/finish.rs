@@ -15,6 +15,7 @@ use crate::session::Fingerprint;
 use crate::state::State;
 use crate::telemetry::{self, Access};
 use crate::trace::{self, span};
+use opentelemetry::trace::TraceId;
 
 /// What the client side of a finished exchange looked like.
 pub struct Exchange<'a> {
@@ -95,13 +96,13 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
         rpc_code: ctx.rpc_code,
         limit: ctx.limit.as_deref().unwrap_or(""),
         session: session.as_ref().map_or("", Fingerprint::as_str),
-        trace_id: trace_id.as_deref().unwrap_or(""),
+        trace_id: trace_id.map(|id| format!("{id:032x}")).as_deref().unwrap_or(""),
     });
 }
 
-/// Sends a traced request's spans to the exporter; returns its trace id (hex) for the access
-/// line. A request refused before it was read is decided here, with what is known of it.
-fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16, ErrorType)>) -> Option<String> {
+/// Sends a traced request's spans to the exporter; returns its trace id for the access line.
+/// A request refused before it was read is decided here, with what is known of it.
+fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16, ErrorType)>) -> Option<TraceId> {
     let exporter = ctx.snap.traces.as_ref()?;
     let late;
     let t = match (&ctx.trace, ctx.trace_decided, x.headers) {
@@ -134,7 +135,7 @@ fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16
     for s in span::build(t, &finished, open) {
         exporter.send(s);
     }
-    Some(format!("{:032x}", t.trace_id))
+    Some(t.trace_id)
 }
 
 /// Whether the request gets an access line: every one that failed, was refused, answered 4xx
