@@ -240,6 +240,18 @@ pub struct Metrics {
     pub tls_handshake_failures: IntCounterVec,
     pub client_aborts: IntCounterVec,
     pub client_timeouts: IntCounterVec,
+    /// Request and response body bytes, by route.
+    pub bytes_in: IntCounterVec,
+    pub bytes_out: IntCounterVec,
+    /// Upstream connections per attempt, by pool and whether a pooled one was reused.
+    pub upstream_connections: IntCounterVec,
+    /// Health probes by pool and result, and their latency by pool.
+    pub health_checks: IntCounterVec,
+    pub health_check_duration: HistogramVec,
+    /// Authentication outcomes by route and result.
+    pub auth: IntCounterVec,
+    /// Legacy sessions seen recently (set when `/metrics` is rendered).
+    pub sessions_seen: IntGauge,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -415,6 +427,40 @@ impl Metrics {
             &["phase"],
         )?;
 
+        let bytes_in = counter("request_body_bytes_total", "Request body bytes read from clients, by route.", &["route"])?;
+        let bytes_out = counter("response_body_bytes_total", "Response body bytes sent to clients, by route.", &["route"])?;
+        let upstream_connections = counter(
+            "upstream_connections_total",
+            "Upstream attempts by the connection they used: reused (\"true\", from the keep-alive pool) or new (\"false\"), by pool.",
+            &["pool", "reused"],
+        )?;
+        let health_checks = counter(
+            "health_checks_total",
+            "Active health probes by pool and result (ok, failed).",
+            &["pool", "result"],
+        )?;
+        let health_check_duration = HistogramVec::new(
+            HistogramOpts::new("health_check_duration_seconds", "Active health probe latency, by pool.")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["pool"],
+        )?;
+        register(Box::new(health_check_duration.clone()))?;
+        let auth = counter(
+            "auth_total",
+            "Authentication on routes with `auth`, by route and result (ok, missing: no credential, invalid: a credential no authenticator accepts, duplicate: a credential header sent twice).",
+            &["route", "result"],
+        )?;
+        let sessions_seen = IntGauge::new(
+            "sessions_seen",
+            "Legacy sessions seen recently (the admin /sessions list; bounded, oldest forgotten first).",
+        )?;
+        register(Box::new(sessions_seen.clone()))?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; the running build's version in a label."),
+            &["version"],
+        )?;
+        register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let names = names.into_inner();
         Ok(Metrics {
             registry,
@@ -452,6 +498,13 @@ impl Metrics {
             tls_handshake_failures,
             client_aborts,
             client_timeouts,
+            bytes_in,
+            bytes_out,
+            upstream_connections,
+            health_checks,
+            health_check_duration,
+            auth,
+            sessions_seen,
         })
     }
 

@@ -252,3 +252,45 @@ fn a_broken_edit_never_shows_its_values_in_the_reload_answer_status_or_log() {
     edge.wait_log("config reload refused");
     assert!(!edge.log().contains("hunter2"), "echoed in the log:\n{}", edge.log());
 }
+
+/// The value of the series `line` names exactly (labels in Prometheus' sorted order).
+fn value_of(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_bytes_connection_reuse_probes_authentication_and_the_build() {
+    use sha2::Digest;
+    let mock = Mock::start("m", false);
+    let key: String = sha2::Sha256::digest(b"ak_metrics_0123456789").iter().map(|b| format!("{b:02x}")).collect();
+    let body = format!(
+        "[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"alice\"\nsha256 = \"{key}\"\n\n{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\nauth = [\"keys\"]\n",
+        pool("p", &[&mock], "")
+    );
+    let edge = Edge::start(&body);
+    let call = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}"#;
+    for _ in 0..3 {
+        let r = post_mcp(edge.port, "/mcp", &[("Authorization", "Bearer ak_metrics_0123456789")], call);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(post_mcp(edge.port, "/mcp", &[], call).status, 401);
+    assert_eq!(post_mcp(edge.port, "/mcp", &[("Authorization", "Bearer wrong")], call).status, 401);
+    edge.wait_metric(r#"mcp_edge_auth_total{result="invalid",route="main"} 1"#);
+    let m = edge.metrics();
+    assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="ok",route="main"}"#), Some(3.0), "{m}");
+    assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="missing",route="main"}"#), Some(1.0), "{m}");
+    assert_eq!(value_of(&m, r#"mcp_edge_request_body_bytes_total{route="main"}"#), Some((5 * call.len()) as f64), "{m}");
+    assert!(value_of(&m, r#"mcp_edge_response_body_bytes_total{route="main"}"#).is_some_and(|n| n > 0.0), "{m}");
+    // Three requests over one client connection each: the first opens an upstream connection,
+    // later ones may reuse it; every attempt is counted once.
+    let new = value_of(&m, r#"mcp_edge_upstream_connections_total{pool="p",reused="false"}"#).unwrap_or(0.0);
+    let reused = value_of(&m, r#"mcp_edge_upstream_connections_total{pool="p",reused="true"}"#).unwrap_or(0.0);
+    assert_eq!((new >= 1.0, new + reused), (true, 3.0), "{m}");
+    // The first health pass ran before /readyz said yes.
+    assert!(value_of(&m, r#"mcp_edge_health_checks_total{pool="p",result="ok"}"#).is_some_and(|n| n >= 1.0), "{m}");
+    assert!(value_of(&m, r#"mcp_edge_health_check_duration_seconds_count{pool="p"}"#).is_some_and(|n| n >= 1.0), "{m}");
+    let build = format!(r#"mcp_edge_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"));
+    assert_eq!(value_of(&m, &build), Some(1.0), "{m}");
+    assert_eq!(value_of(&m, "mcp_edge_sessions_seen"), Some(0.0), "{m}");
+    assert!(!m.contains("ak_metrics") && !m.contains("wrong"), "no credential in a label");
+}

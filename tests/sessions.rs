@@ -213,6 +213,7 @@ fn the_admin_api_lists_a_session_and_ending_it_deletes_it_upstream_and_refuses_i
     assert_eq!(s["backend"].as_str(), Some(mock.addr().as_str()));
     assert_eq!(s["requests"], 3, "initialize and two calls");
     assert_eq!(request(edge.admin, "GET", "/status", &[], b"").json()["sessions"]["seen"], 1);
+    assert!(edge.metrics().lines().any(|l| l == "mcp_edge_sessions_seen 1"), "the gauge follows the list");
     let calls = rec.lines();
     let call = calls.iter().rev().find(|r| r.body.contains("whoami")).expect("the calls reached the backend");
     let upstream_id = call.header("mcp-session-id").expect("the backend's own id").to_owned();

@@ -64,6 +64,10 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
         m.first_byte.with_label_values(&labels).observe(responded.saturating_duration_since(ctx.start).as_secs_f64());
     }
     let last_attempt = attempt::close(state, ctx);
+    if ctx.route.is_some() {
+        m.bytes_in.with_label_values(&[route]).inc_by(x.bytes_in);
+        m.bytes_out.with_label_values(&[route]).inc_by(x.bytes_out);
+    }
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();
     }

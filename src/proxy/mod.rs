@@ -225,12 +225,16 @@ impl ProxyHttp for Edge {
     async fn connected_to_upstream(
         &self,
         _session: &mut Session,
-        _reused: bool,
+        reused: bool,
         _peer: &HttpPeer,
         fd: std::os::unix::io::RawFd,
         _digest: Option<&pingora::protocols::Digest>,
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
+        if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
+            let reused = if reused { "true" } else { "false" };
+            self.state.metrics.upstream_connections.with_label_values(&[pool.name(), reused]).inc();
+        }
         ctx.first_byte = match ctx.timeouts {
             Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),
             _ => None,

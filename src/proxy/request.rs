@@ -112,7 +112,10 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
     // Who the caller is, once, before any limit (limits may key on it).
     if let Some(gate) = snap.gates.get(ri).filter(|g| g.required()) {
-        match gate.admit(&req.headers).await {
+        let outcome = gate.admit(&req.headers).await;
+        let result = outcome.as_ref().map_or_else(|d| d.as_str(), |_| "ok");
+        state.metrics.auth.with_label_values(&[&route.name, result]).inc();
+        match outcome {
             Ok(identity) => ctx.identity = Some(identity),
             Err(denied) => return Ok(Err(Refused::Unauthenticated(denied))),
         }

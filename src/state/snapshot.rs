@@ -109,7 +109,7 @@ impl Snapshot {
         let mut built = Vec::with_capacity(config.pools.len());
         for (pc, kept) in config.pools.iter().zip(&kept) {
             built.push(if kept.is_none() {
-                Some(Arc::new(Pool::new(pc, token(pc, previous, metrics))?))
+                Some(Arc::new(Pool::new(pc, token(pc, previous, metrics), metrics)?))
             } else {
                 None
             });
@@ -120,7 +120,7 @@ impl Snapshot {
                 (_, Some(new)) => new,
                 (Some(old), None) if old.config == *pc => Arc::clone(old),
                 (Some(old), None) => Arc::new(Pool::carry(old, pc, token(pc, previous, metrics))),
-                (None, None) => Arc::new(Pool::new(pc, token(pc, previous, metrics))?),
+                (None, None) => Arc::new(Pool::new(pc, token(pc, previous, metrics), metrics)?),
             });
         }
         let remote_keys = remote_keys(&config, previous);

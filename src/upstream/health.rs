@@ -252,3 +252,38 @@ impl HealthCheck for SwapCheck {
         self.0.load().health_threshold(success)
     }
 }
+
+/// Counts and times every probe of a pool's check, whatever its kind
+/// (`health_checks_total`, `health_check_duration_seconds`).
+pub struct Observed {
+    inner: Box<dyn HealthCheck + Send + Sync>,
+    ok: prometheus::IntCounter,
+    failed: prometheus::IntCounter,
+    latency: prometheus::Histogram,
+}
+
+impl Observed {
+    pub fn wrap(inner: Box<dyn HealthCheck + Send + Sync>, pool: &str, m: &crate::metrics::Metrics) -> Box<Observed> {
+        Box::new(Observed {
+            inner,
+            ok: m.health_checks.with_label_values(&[pool, "ok"]),
+            failed: m.health_checks.with_label_values(&[pool, "failed"]),
+            latency: m.health_check_duration.with_label_values(&[pool]),
+        })
+    }
+}
+
+#[async_trait]
+impl HealthCheck for Observed {
+    async fn check(&self, target: &Backend) -> Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.inner.check(target).await;
+        self.latency.observe(started.elapsed().as_secs_f64());
+        if result.is_ok() { &self.ok } else { &self.failed }.inc();
+        result
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        self.inner.health_threshold(success)
+    }
+}

@@ -50,7 +50,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(config: &PoolConfig, token: Option<Arc<TokenSource>>) -> Result<Pool, PoolError> {
+    pub fn new(config: &PoolConfig, token: Option<Arc<TokenSource>>, metrics: &crate::metrics::Metrics) -> Result<Pool, PoolError> {
         let mut set = std::collections::BTreeSet::new();
         for b in &config.backends {
             let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| PoolError::Backend {
@@ -62,9 +62,10 @@ impl Pool {
         }
         let mut backends = Backends::new(Static::new(set));
         let check = sent_check(config, token.as_ref()).map(SwapCheck::new);
+        let observed = |c| super::health::Observed::wrap(c, &config.name, metrics);
         match (&check, config.health.kind) {
-            (Some(swap), _) => backends.set_health_check(Box::new(swap.clone())),
-            (None, HealthKind::Tcp) => backends.set_health_check(tcp_check(config)),
+            (Some(swap), _) => backends.set_health_check(observed(Box::new(swap.clone()))),
+            (None, HealthKind::Tcp) => backends.set_health_check(observed(tcp_check(config))),
             (None, _) => {}
         }
         let lb = LoadBalancer::<RoundRobin>::from_backends(backends);
