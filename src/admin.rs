@@ -66,10 +66,8 @@ impl ServeHttp for Admin {
         match (method, path.as_str()) {
             (Method::GET, "/") => status_page(),
             (Method::GET, "/metrics") => {
-                {
-                    self.state.metrics.sessions_seen.set(self.state.sessions.len() as i64);
-                    respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
-                }
+                self.state.metrics.sessions_seen.set(self.state.sessions.len() as i64);
+                respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
             }
             (Method::GET, "/livez") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
             (Method::GET, "/readyz") if self.state.is_ready() => {

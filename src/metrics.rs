@@ -107,6 +107,14 @@ impl AttemptResult {
         }
     }
 
+    pub const ALL: [AttemptResult; 5] = [
+        AttemptResult::Ok,
+        AttemptResult::ClientError,
+        AttemptResult::ServerError,
+        AttemptResult::Failed,
+        AttemptResult::Cancelled,
+    ];
+
     /// Whether it counts as the backend's error on the status page (5xx or failed).
     pub fn is_error(self) -> bool {
         matches!(self, AttemptResult::ServerError | AttemptResult::Failed)
@@ -427,8 +435,10 @@ impl Metrics {
             &["phase"],
         )?;
 
-        let bytes_in = counter("request_body_bytes_total", "Request body bytes read from clients, by route.", &["route"])?;
-        let bytes_out = counter("response_body_bytes_total", "Response body bytes sent to clients, by route.", &["route"])?;
+        let bytes_in =
+            counter("request_body_bytes_total", "Request body bytes read from clients, by route.", &["route"])?;
+        let bytes_out =
+            counter("response_body_bytes_total", "Response body bytes sent to clients, by route.", &["route"])?;
         let upstream_connections = counter(
             "upstream_connections_total",
             "Upstream attempts by the connection they used: reused (\"true\", from the keep-alive pool) or new (\"false\"), by pool.",
@@ -524,6 +534,52 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+/// A pool's upstream counters, each series resolved on its first use and then held, so
+/// counting an attempt hashes no labels (series still appear only once used).
+pub struct PoolCounters {
+    pool: String,
+    backends: Vec<String>,
+    attempts_vec: IntCounterVec,
+    connections_vec: IntCounterVec,
+    /// Per backend (the pool's order), per [`AttemptResult::ALL`].
+    attempts: Vec<[std::sync::OnceLock<IntCounter>; 5]>,
+    /// New, reused.
+    connections: [std::sync::OnceLock<IntCounter>; 2],
+}
+
+impl PoolCounters {
+    pub fn new(m: &Metrics, pool: &str, backends: Vec<String>) -> PoolCounters {
+        PoolCounters {
+            pool: pool.to_owned(),
+            attempts: backends.iter().map(|_| Default::default()).collect(),
+            backends,
+            attempts_vec: m.upstream_attempts.clone(),
+            connections_vec: m.upstream_connections.clone(),
+            connections: Default::default(),
+        }
+    }
+
+    /// The `backend` label of the backend at `index`.
+    pub fn backend_label(&self, index: usize) -> Option<&str> {
+        self.backends.get(index).map(String::as_str)
+    }
+
+    /// Counts an attempt of the backend at `index` (the pool's order).
+    pub fn attempt(&self, index: usize, result: AttemptResult) {
+        let (Some(slots), Some(backend)) = (self.attempts.get(index), self.backends.get(index)) else { return };
+        let i = AttemptResult::ALL.iter().position(|r| *r == result).unwrap_or(0);
+        let series = || self.attempts_vec.with_label_values(&[&self.pool, backend, result.as_str()]);
+        slots[i].get_or_init(series).inc();
+    }
+
+    /// Counts an upstream connection, new or reused.
+    pub fn connection(&self, reused: bool) {
+        let label = if reused { "true" } else { "false" };
+        let series = || self.connections_vec.with_label_values(&[&self.pool, label]);
+        self.connections[usize::from(reused)].get_or_init(series).inc();
     }
 }
 

@@ -279,7 +279,11 @@ fn metrics_count_bytes_connection_reuse_probes_authentication_and_the_build() {
     let m = edge.metrics();
     assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="ok",route="main"}"#), Some(3.0), "{m}");
     assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="missing",route="main"}"#), Some(1.0), "{m}");
-    assert_eq!(value_of(&m, r#"mcp_edge_request_body_bytes_total{route="main"}"#), Some((5 * call.len()) as f64), "{m}");
+    assert_eq!(
+        value_of(&m, r#"mcp_edge_request_body_bytes_total{route="main"}"#),
+        Some((5 * call.len()) as f64),
+        "{m}"
+    );
     assert!(value_of(&m, r#"mcp_edge_response_body_bytes_total{route="main"}"#).is_some_and(|n| n > 0.0), "{m}");
     // Three requests over one client connection each: the first opens an upstream connection,
     // later ones may reuse it; every attempt is counted once.

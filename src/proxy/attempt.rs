@@ -112,10 +112,10 @@ fn end(state: &State, ctx: &mut Ctx, kind: ErrorType) {
 
 fn observe(state: &State, ctx: &Ctx, open: Open, kind: ErrorType) {
     let pool = ctx.pool.and_then(|p| ctx.snap.pools.get(p));
-    let backend = pool.zip(ctx.backend).and_then(|(p, addr)| p.backend_label(addr)).unwrap_or("-");
+    if let (Some(pool), Some(addr)) = (pool, ctx.backend) {
+        pool.count_attempt(addr, AttemptResult::of(open.status, kind));
+    }
     let pool = pool.map_or("-", |p| p.name());
-    let result = AttemptResult::of(open.status, kind);
-    state.metrics.upstream_attempts.with_label_values(&[pool, backend, result.as_str()]).inc();
     let labels = [
         ctx.route_name(),
         pool,

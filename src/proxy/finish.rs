@@ -64,9 +64,9 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
         m.first_byte.with_label_values(&labels).observe(responded.saturating_duration_since(ctx.start).as_secs_f64());
     }
     let last_attempt = attempt::close(state, ctx);
-    if ctx.route.is_some() {
-        m.bytes_in.with_label_values(&[route]).inc_by(x.bytes_in);
-        m.bytes_out.with_label_values(&[route]).inc_by(x.bytes_out);
+    if let Some([bytes_in, bytes_out]) = ctx.route.and_then(|r| ctx.snap.route_bytes.get(r)) {
+        bytes_in.inc_by(x.bytes_in);
+        bytes_out.inc_by(x.bytes_out);
     }
     if let Some(reason) = ctx.reason {
         m.rejections.with_label_values(&[reason.as_str()]).inc();

@@ -232,8 +232,7 @@ impl ProxyHttp for Edge {
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
         if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
-            let reused = if reused { "true" } else { "false" };
-            self.state.metrics.upstream_connections.with_label_values(&[pool.name(), reused]).inc();
+            pool.count_connection(reused);
         }
         ctx.first_byte = match ctx.timeouts {
             Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),

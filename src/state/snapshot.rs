@@ -35,6 +35,8 @@ pub struct Snapshot {
     /// The span export queue and thread, when `[traces]` is on; carried over while its
     /// settings are unchanged (a change starts a new one; the old one sends what it holds).
     pub traces: Option<Arc<Exporter>>,
+    /// Same order as the router's routes: the body-byte counters (in, out), resolved once.
+    pub route_bytes: Vec<[prometheus::IntCounter; 2]>,
 }
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
@@ -125,7 +127,13 @@ impl Snapshot {
         }
         let remote_keys = remote_keys(&config, previous);
         let traces = traces(&config, previous, metrics);
+
         let router = Router::new(&config);
+        let route_bytes = router
+            .routes()
+            .iter()
+            .map(|r| [metrics.bytes_in.with_label_values(&[&r.name]), metrics.bytes_out.with_label_values(&[&r.name])])
+            .collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
             router,
@@ -137,6 +145,7 @@ impl Snapshot {
             limiters,
             redis,
             traces,
+            route_bytes,
         })
     }
 

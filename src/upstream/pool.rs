@@ -22,6 +22,7 @@ use super::health::{self, McpHealthCheck, SwapCheck, TokenHttpCheck};
 use super::retry::RetryBudget;
 use super::token::TokenSource;
 use crate::config::model::{HealthKind, PoolConfig, Timeouts};
+use crate::metrics::{AttemptResult, PoolCounters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -37,9 +38,9 @@ pub struct Pool {
     lb: Arc<LoadBalancer<RoundRobin>>,
     /// One per backend, same order as `config.backends`.
     breakers: Arc<[Breaker]>,
-    /// Each backend's address as a metric label, same order as `config.backends`: rendered
-    /// once here so counting an attempt allocates nothing.
-    labels: Arc<[String]>,
+    /// Each backend's address as a metric label and the pool's upstream counters, resolved
+    /// once so counting an attempt or a connection allocates and hashes nothing.
+    counters: Arc<PoolCounters>,
     pub retry: Arc<RetryBudget>,
     /// Set after the first completed health pass (readiness).
     checked: Arc<AtomicBool>,
@@ -50,7 +51,11 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(config: &PoolConfig, token: Option<Arc<TokenSource>>, metrics: &crate::metrics::Metrics) -> Result<Pool, PoolError> {
+    pub fn new(
+        config: &PoolConfig,
+        token: Option<Arc<TokenSource>>,
+        metrics: &crate::metrics::Metrics,
+    ) -> Result<Pool, PoolError> {
         let mut set = std::collections::BTreeSet::new();
         for b in &config.backends {
             let backend = Backend::new_with_weight(&b.addr.to_string(), b.weight).map_err(|e| PoolError::Backend {
@@ -78,7 +83,11 @@ impl Pool {
             config: config.clone(),
             lb: Arc::new(lb),
             breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
-            labels: config.backends.iter().map(|b| b.addr.to_string()).collect(),
+            counters: Arc::new(PoolCounters::new(
+                metrics,
+                &config.name,
+                config.backends.iter().map(|b| b.addr.to_string()).collect(),
+            )),
             retry: Arc::new(RetryBudget::new(&config.retry)),
             checked: Arc::new(AtomicBool::new(config.health.kind == HealthKind::None)),
             check,
@@ -98,7 +107,7 @@ impl Pool {
             lb: Arc::clone(&old.lb),
             breakers: Arc::clone(&old.breakers),
             // `same_connections` holds: the backends are the same.
-            labels: Arc::clone(&old.labels),
+            counters: Arc::clone(&old.counters),
             retry: Arc::clone(&old.retry),
             checked: Arc::clone(&old.checked),
             check: old.check.clone(),
@@ -138,7 +147,19 @@ impl Pool {
     /// The `backend` metric label of a backend of this pool (its configured address), without
     /// allocating; None for an address the pool does not have.
     pub fn backend_label(&self, addr: SocketAddr) -> Option<&str> {
-        self.config.backends.iter().position(|b| b.addr == addr).and_then(|i| self.labels.get(i)).map(String::as_str)
+        self.config.backends.iter().position(|b| b.addr == addr).and_then(|i| self.counters.backend_label(i))
+    }
+
+    /// Counts an upstream attempt of `addr` (`upstream_attempts_total`).
+    pub fn count_attempt(&self, addr: SocketAddr, result: AttemptResult) {
+        if let Some(i) = self.config.backends.iter().position(|b| b.addr == addr) {
+            self.counters.attempt(i, result);
+        }
+    }
+
+    /// Counts the connection an attempt used (`upstream_connections_total`).
+    pub fn count_connection(&self, reused: bool) {
+        self.counters.connection(reused);
     }
 
     /// Active health check and circuit breaker both allow the backend.
