@@ -257,6 +257,9 @@ pub struct SessionSettings {
     pub key_file: Option<PathBuf>,
     /// After a key rotation, how long tokens sealed with the previous key still open.
     pub rotation_overlap: Duration,
+    /// Session ids mcp-edge did not mint are forwarded untouched on routes without `auth`
+    /// (else, and always on routes with `auth`, they get 404).
+    pub forward_foreign: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -209,6 +209,9 @@ pub struct RawAdmin {
 pub struct RawSessions {
     pub key_file: Option<S<String>>,
     pub rotation_overlap: Option<S<String>>,
+    /// "refuse" (the default) or "forward": session ids mcp-edge did not mint, on routes
+    /// without `auth`.
+    pub foreign_ids: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -44,6 +44,7 @@ pub fn to_json(c: &Config) -> Value {
         "sessions": {
             "key": if c.sessions.key_file.is_some() { "<from key_file, redacted>" } else { "<random per process>" },
             "rotation_overlap_ms": c.sessions.rotation_overlap.as_millis() as u64,
+            "foreign_ids": if c.sessions.forward_foreign { "forward" } else { "refuse" },
         },
 
         "log": {

@@ -162,6 +162,7 @@ fn no_error_message_echoes_a_value() {
         ("[[route]]\nname = \"s\"\npath = \"/s\"\npool = \"tools\"\naccess_sample = 1.5\n", "route.s.access_sample: must be from 0 to 1"),
         ("[redis]\nurl = \"redis://:hunter2-s3cr3t@[::1\"\n", "redis.url: is not a usable Redis URL"),
         ("[traces]\nendpoint = \"hunter2-s3cr3t\"\n", "traces.endpoint: is not an http(s) URL"),
+        ("[sessions]\nforeign_ids = \"hunter2-s3cr3t\"\n", "sessions.foreign_ids: unknown choice"),
         ("[traces]\nendpoint = \"http://u:hunter2-s3cr3t@collector:4317\"\n", "traces.endpoint: carries credentials"),
         ("[traces]\nendpoint = \"http://c:4317\"\nprotocol = \"hunter2-s3cr3t\"\n", "traces.protocol: unknown protocol"),
         ("[traces]\nendpoint = \"http://c:4317\"\nsample = 2.0\n", "traces.sample: must be from 0 to 1"),

@@ -32,6 +32,14 @@ pub fn validate(raw: RawConfig, c: &mut Collector<'_>) -> Option<Config> {
             Duration::from_secs(600),
             Zero::Allowed,
         ),
+        forward_foreign: match raw.sessions.foreign_ids.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+            None | Some(("refuse", _)) => false,
+            Some(("forward", _)) => true,
+            Some((_, span)) => {
+                c.push(span, "sessions.foreign_ids", "unknown choice; use \"refuse\" (ids mcp-edge did not mint get 404) or \"forward\" (they reach the backend untouched on routes without auth)");
+                false
+            }
+        },
     };
     let log = super::logging::settings(&raw.log, c);
     let tool_labels = raw.metrics.tools.iter().flatten().map(|t| t.get_ref().clone()).collect();

@@ -11,7 +11,7 @@ use super::reply::Reject;
 use crate::auth::identity::Identity;
 use crate::config::model::RouteConfig;
 use crate::session::seen::Use;
-use crate::session::{self, Fingerprint, Member};
+use crate::session::{self, token, Fingerprint, Member};
 use crate::state::{Snapshot, State};
 
 pub const SESSION_HEADER: http::HeaderName = crate::mcp::header::MCP_SESSION_ID;
@@ -45,8 +45,12 @@ pub fn pin_session(
     };
     // Only ids this proxy minted go on: a raw backend id (leaked, guessed, or spelled so a
     // backend decodes it) would skip the identity binding, the route check and revocation.
+    // `foreign_ids = "forward"` lets them through where there is no identity to bind.
     let opened = match state.keys.load().open(token) {
         Ok(opened) => opened,
+        Err(token::TokenError::Foreign) if snap.config.sessions.forward_foreign && route.auth.accept.is_empty() => {
+            return Ok(None)
+        }
         Err(e) => {
             tracing::debug!(error = %e, "session id refused");
             return Err(Reject::UNKNOWN_SESSION);

@@ -97,3 +97,20 @@ fn f1_a_token_under_any_spelling_of_the_parameter_reaches_the_backend_as_its_own
         assert_eq!(*forwarded, format!("/messages/?{}", query.replace("{t}", &raw)), "{target}");
     }
 }
+
+#[test]
+fn f1_foreign_ids_forward_only_where_configured_and_never_on_a_route_with_auth() {
+    use sha2::Digest;
+    let main = backend("main");
+    let key: String = sha2::Sha256::digest(b"ak_f1_0123456789abc").iter().map(|b| format!("{b:02x}")).collect();
+    let edge = Edge::start(&format!(
+        "[sessions]\nforeign_ids = \"forward\"\n\n[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"alice\"\nsha256 = \"{key}\"\n\n{}[[route]]\nname = \"open\"\npath = \"/mcp\"\npool = \"main\"\n\n[[route]]\nname = \"closed\"\npath = \"/auth\"\npool = \"main\"\nauth = [\"keys\"]\n",
+        pool("main", &main)
+    ));
+    let r = post_to(&edge, "/auth", &[("Mcp-Session-Id", "raw-victim"), ("Authorization", "Bearer ak_f1_0123456789abc")]);
+    assert_refused(&r, 404, -32001);
+    let r = post_to(&edge, "/mcp", &[("Mcp-Session-Id", "raw-victim")]);
+    assert_eq!(r.header("x-mock-backend"), Some("main"), "forwarded: {}", r.text());
+    let got = main.rec.wait_count(1);
+    assert_eq!(got[0].header("mcp-session-id"), Some("raw-victim"), "untouched");
+}
