@@ -46,6 +46,8 @@ pub struct Finished<'a> {
 /// The request's spans: its attempts' CLIENT spans, then its SERVER span. `open` is the
 /// attempt still in flight when the request ended (backend, status, error type).
 pub fn build(t: &Trace, f: &Finished<'_>, open: Option<(Option<SocketAddr>, u16, &'static str)>) -> Vec<SpanData> {
+    // Strings every span of the request shares are made once (names of known methods are
+    // static: no copy at all).
     let end = SystemTime::now();
     let name = name(f);
     let mut out = Vec::with_capacity(t.attempts.len() + 2);
@@ -60,9 +62,9 @@ pub fn build(t: &Trace, f: &Finished<'_>, open: Option<(Option<SocketAddr>, u16,
     out
 }
 
-fn server_span(t: &Trace, f: &Finished<'_>, name: String, end: SystemTime) -> SpanData {
+fn server_span(t: &Trace, f: &Finished<'_>, name: Cow<'static, str>, end: SystemTime) -> SpanData {
     let mut attrs = mcp_attributes(f);
-    attrs.push(KeyValue::new("http.request.method", f.http_method.to_owned()));
+    attrs.push(KeyValue::new("http.request.method", http_method(f.http_method)));
     if f.status != 0 {
         attrs.push(KeyValue::new("http.response.status_code", i64::from(f.status)));
     }
@@ -97,7 +99,7 @@ fn server_span(t: &Trace, f: &Finished<'_>, name: String, end: SystemTime) -> Sp
         parent_span_id: t.parent.map_or(SpanId::INVALID, |p| p.span_id),
         parent_span_is_remote: t.parent.is_some(),
         span_kind: SpanKind::Server,
-        name: Cow::Owned(name),
+        name,
         start_time: t.start,
         end_time: end,
         attributes: attrs,
@@ -109,7 +111,7 @@ fn server_span(t: &Trace, f: &Finished<'_>, name: String, end: SystemTime) -> Sp
     }
 }
 
-fn client_span(t: &Trace, f: &Finished<'_>, name: &str, a: &Attempt, n: usize) -> SpanData {
+fn client_span(t: &Trace, f: &Finished<'_>, name: &Cow<'static, str>, a: &Attempt, n: usize) -> SpanData {
     let mut attrs = mcp_attributes(f);
     if let Some(backend) = a.backend {
         attrs.push(KeyValue::new("server.address", backend.ip().to_string()));
@@ -131,7 +133,7 @@ fn client_span(t: &Trace, f: &Finished<'_>, name: &str, a: &Attempt, n: usize) -
         parent_span_id: t.span_id,
         parent_span_is_remote: false,
         span_kind: SpanKind::Client,
-        name: Cow::Owned(name.to_owned()),
+        name: name.clone(),
         start_time: a.start,
         end_time: a.end,
         attributes: attrs,
@@ -145,15 +147,35 @@ fn client_span(t: &Trace, f: &Finished<'_>, name: &str, a: &Attempt, n: usize) -
 
 /// `{mcp.method.name} {target}` for tool and prompt calls, the method alone otherwise (a URI
 /// is too varied for a span name), the HTTP method for requests with no MCP method.
-fn name(f: &Finished<'_>) -> String {
+fn name(f: &Finished<'_>) -> Cow<'static, str> {
     let one = &f.call.one;
-    let method = cut(one.method_str());
-    if method.is_empty() {
-        return f.http_method.to_owned();
+    if one.method == Method::None {
+        return http_method(f.http_method);
     }
     match (one.method.target_kind(), one.target_str()) {
-        (Some(TargetKind::Tool | TargetKind::Prompt), Some(target)) => format!("{method} {}", cut(target)),
-        _ => method.to_owned(),
+        (Some(TargetKind::Tool | TargetKind::Prompt), Some(target)) => {
+            Cow::Owned(format!("{} {}", cut(one.method_str()), cut(target)))
+        }
+        _ => method_name(f.call),
+    }
+}
+
+/// The method as sent: static for the methods the proxy knows, a copy otherwise.
+fn method_name(call: &Call) -> Cow<'static, str> {
+    match call.one.method {
+        Method::Notification | Method::Response | Method::Batch | Method::Other | Method::None => {
+            Cow::Owned(cut(call.one.method_str()).to_owned())
+        }
+        known => Cow::Borrowed(known.as_str()),
+    }
+}
+
+fn http_method(m: &str) -> Cow<'static, str> {
+    match m {
+        "POST" => Cow::Borrowed("POST"),
+        "GET" => Cow::Borrowed("GET"),
+        "DELETE" => Cow::Borrowed("DELETE"),
+        other => Cow::Owned(other.to_owned()),
     }
 }
 
@@ -162,7 +184,7 @@ fn mcp_attributes(f: &Finished<'_>) -> Vec<KeyValue> {
     let one = &f.call.one;
     let mut attrs = Vec::with_capacity(16);
     if one.method != Method::None {
-        attrs.push(KeyValue::new("mcp.method.name", cut(one.method_str()).to_owned()));
+        attrs.push(KeyValue::new("mcp.method.name", method_name(f.call)));
     }
     if let Some(target) = one.target_str() {
         let key = match one.method.target_kind() {
