@@ -235,3 +235,28 @@ fn a_reload_that_moves_the_collector_sends_later_spans_to_the_new_one_and_keeps_
     let config = common::http::get(edge.admin, "/config").json();
     assert_eq!(config["traces"]["protocol"], "http", "{config}");
 }
+
+#[test]
+fn client_chosen_values_are_cut_and_a_doubled_meta_context_is_refused() {
+    let (backend, rec) = recording_backend();
+    let receiver = Receiver::start();
+    let edge = Edge::start(&(traces(&receiver, "grpc", "") + &route_to(&backend.addr(), "")));
+    // A 1,000-byte HTTP method: answered (by the backend: 405 or so), and cut in the spans.
+    let method = "A".repeat(1000);
+    let r = raw::send(edge.port, &raw::lines(&format!("{method} /mcp HTTP/1.1"), &["Host: localhost", "Content-Length: 0"], ""));
+    assert!(r.status > 0, "answered");
+    let spans = receiver.wait_spans(1);
+    for s in &spans {
+        assert!(s.name.len() <= 256, "span name of {} bytes", s.name.len());
+        assert!(s.attr_str("http.request.method").is_none_or(|m| m.len() <= 256), "{s:#?}");
+    }
+    // Two `traceparent` keys in `_meta`: a backend may read the other one; refused.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"t1","method":"tools/call","params":{{"name":"echo","_meta":{{"traceparent":"{META_PARENT}","traceparent":"{HTTP_PARENT}"}}}}}}"#
+    );
+    let r = raw::send(edge.port, &raw::post(edge.port, "/mcp", &[], &body));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.header("x-mock-backend"), None);
+    let first = rec.count();
+    assert!(rec.lines().iter().take(first).all(|l| !l.body.contains(META_PARENT)), "the doubled context reached no backend");
+}

@@ -2,7 +2,8 @@
 //! proxy's reading (`affinity::session_params`) never panics, its value ranges are the values,
 //! and it misses nothing a backend would take for a session id: for each way backends split
 //! and decode a query (on `&` alone as Python 3.10+ and Express do, or on `&` and `;` as older
-//! parsers did; keys percent-decoded, `+` a space) and each parameter name the SDKs read
+//! parsers did; keys percent-decoded, `+` a space, a `[...]` suffix dropped as Express's `qs`
+//! does) and each parameter name the SDKs read
 //! (`session_id`, `sessionId`), every value such a backend reads comes from the one parameter
 //! the proxy found, or the proxy saw more than one and refuses the request. So a raw id can
 //! never ride past the proxy's check next to (or instead of) a token.
@@ -24,7 +25,9 @@ pub fn check(data: &[u8]) {
     }
     for separators in [&['&'][..], &['&', ';'][..]] {
         for (key_at, key, value_at) in pieces(&query, separators) {
-            if !NAMES.contains(&decode(key).as_str()) {
+            // Express's `qs` reads `sessionId[]` and `sessionId[0]` as the parameter too.
+            let decoded = decode(key);
+            if !NAMES.contains(&decoded.split('[').next().unwrap_or_default()) {
                 continue;
             }
             let Some(((start, _), _)) = found.first() else {

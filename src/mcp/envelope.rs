@@ -49,7 +49,7 @@ pub struct Message<'a> {
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 requests).
     pub version: Option<Cow<'a, str>>,
     /// `params._meta.traceparent` and `.tracestate` (W3C Trace Context carried in the
-    /// message), when they are strings; the last of duplicate keys, as JSON readers take it.
+    /// message), when they are strings (a key sent twice is refused).
     pub traceparent: Option<Cow<'a, str>>,
     pub tracestate: Option<Cow<'a, str>>,
 }
@@ -364,8 +364,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                     match &*key {
                         VERSION_KEY if meta.version.is_none() => meta.version = Some(map.next_value()?),
                         VERSION_KEY => return Err(de::Error::custom("duplicate protocol version")),
-                        "traceparent" => meta.traceparent = Some(strict(map.next_value()?)?),
-                        "tracestate" => meta.tracestate = Some(strict(map.next_value()?)?),
+                        // Twice, a backend may read the other one than the proxy continued.
+                        "traceparent" if meta.traceparent.is_none() => meta.traceparent = Some(strict(map.next_value()?)?),
+                        "tracestate" if meta.tracestate.is_none() => meta.tracestate = Some(strict(map.next_value()?)?),
+                        "traceparent" | "tracestate" => return Err(de::Error::custom("duplicate trace context")),
                         _ => {
                             map.next_value::<Skip>()?;
                         }

@@ -103,8 +103,8 @@ pub fn pin_session(
 
 /// Every session parameter of a query (value range, value), spelled any way a backend may
 /// read it: either key (`session_id`, `sessionId`) in any case, percent-encoded
-/// (`session%5Fid`), with or without a value, after `&` or `;` (older query parsers split on
-/// both).
+/// (`session%5Fid`), with a bracket suffix (`sessionId[]`), with or without a value, after
+/// `&` or `;` (older query parsers split on both).
 pub fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str)> {
     let mut offset = 0;
     query.split(['&', ';']).filter_map(move |pair| {
@@ -112,7 +112,9 @@ pub fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str
         offset += pair.len() + 1;
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = percent_decode_str(key).decode_utf8_lossy();
-        QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(&key)).then(|| {
+        // `qs` (Express) reads `sessionId[]=x` and `sessionId[0]=x` as the parameter too.
+        let key = key.split('[').next().unwrap_or_default();
+        QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)).then(|| {
             let start = at + pair.len() - value.len();
             ((start, start + value.len()), value)
         })
@@ -188,6 +190,7 @@ mod tests {
         assert_eq!(count("session_id=e1.a&session%5Fid=raw"), 2);
         assert_eq!(count("session_id=e1.a;session_%69d=raw"), 2);
         assert_eq!(count("x=1;session_id"), 1);
+        assert_eq!(count("sessionId[]=raw&session_id%5B0%5D=raw"), 2);
         assert_eq!(count("session_id=e1.a&x=session_id"), 1);
         assert_eq!(count(""), 0);
     }

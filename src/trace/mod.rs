@@ -75,7 +75,8 @@ pub fn decide(
     elapsed: Duration,
 ) -> Option<Box<Trace>> {
     let from_http = one(headers, &TRACEPARENT).and_then(context::parse);
-    let from_meta = call.traceparent.as_deref().and_then(context::parse);
+    // In the body only the exact form counts: the one the proxy can replace in place.
+    let from_meta = call.traceparent.as_deref().filter(|v| v.len() == context::LEN).and_then(context::parse);
     let parent = from_meta.or(from_http);
     let ratio = route_ratio.unwrap_or(settings.sample);
     let trace_id = parent.map_or_else(|| TraceId::from(rand::thread_rng().gen::<u128>()), |p| p.trace_id);

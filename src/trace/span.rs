@@ -175,7 +175,7 @@ fn http_method(m: &str) -> Cow<'static, str> {
         "POST" => Cow::Borrowed("POST"),
         "GET" => Cow::Borrowed("GET"),
         "DELETE" => Cow::Borrowed("DELETE"),
-        other => Cow::Owned(other.to_owned()),
+        other => Cow::Owned(cut(other).to_owned()),
     }
 }
 

@@ -63,7 +63,9 @@ fn f1_a_session_id_the_proxy_never_minted_reaches_no_backend() {
     let edge = edge_for(&main);
     let modern = modern_call("echo");
     let with_modern = |extra: &[(&'static str, &'static str)]| [modern.as_slice(), extra].concat();
-    let attacks: [(&str, Vec<(&str, &str)>); 10] = [
+    let attacks: [(&str, Vec<(&str, &str)>); 12] = [
+        ("/messages/?sessionId[]=raw-victim", vec![]),
+        ("/messages/?sessionId%5B0%5D=raw-victim", vec![]),
         ("/mcp", vec![("Mcp-Session-Id", "raw-victim")]),
         ("/messages/?session_id=raw-victim", vec![]),
         ("/messages/?SESSIONID=raw-victim", vec![]),
