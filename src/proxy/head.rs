@@ -68,7 +68,7 @@ pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
         return Err(Reject::METHOD_CASE);
     }
     let h = &req.headers;
-    if SINGLE.iter().any(|name| h.get_all(name).iter().nth(1).is_some()) {
+    if SINGLE.iter().any(|name| h.get_all(name).iter().nth(1).is_some()) || aliases_single(h) {
         return Err(Reject::DUPLICATE_HEADER);
     }
     if names_end_to_end(h) {
@@ -102,6 +102,20 @@ pub fn read(req: &RequestHeader) -> Result<Head<'_>, Reject> {
         Reject::BAD_PATH
     })?;
     Ok(Head { host, path, absolute: authority.is_some() })
+}
+
+/// A header a CGI-style backend would read as one of [`SINGLE`]: it maps `-` and `_` both to
+/// `_` (`Mcp_Session_Id` is `HTTP_MCP_SESSION_ID` too), so such a name is a second copy the
+/// proxy did not read. Names are lower-case here; only names with `_` are compared.
+fn aliases_single(h: &HeaderMap) -> bool {
+    h.keys().any(|name| {
+        let n = name.as_str().as_bytes();
+        n.contains(&b'_')
+            && SINGLE.iter().any(|s| {
+                let s = s.as_str().as_bytes();
+                s.len() == n.len() && s.iter().zip(n).all(|(a, b)| a == b || (*a == b'-' && *b == b'_'))
+            })
+    })
 }
 
 fn names_end_to_end(h: &HeaderMap) -> bool {

@@ -60,7 +60,7 @@ impl Reject {
         400,
         RpcCode::InvalidRequest,
         Reason::BadHead,
-        "a header that must appear once (Host, Origin, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID) appears twice",
+        "a header that must appear once (Host, Origin, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID) appears twice, or under a spelling with `_` that CGI-style servers read as the same",
     );
     pub const CONNECTION: Reject = Reject::new(
         400,

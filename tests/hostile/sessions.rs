@@ -116,3 +116,14 @@ fn f1_foreign_ids_forward_only_where_configured_and_never_on_a_route_with_auth()
     let got = main.rec.wait_count(1);
     assert_eq!(got[0].header("mcp-session-id"), Some("raw-victim"), "untouched");
 }
+
+#[test]
+fn f4_a_header_a_cgi_backend_reads_as_the_session_header_is_refused() {
+    let main = backend("main");
+    let edge = edge_for(&main);
+    for (name, value) in [("Mcp_Session_Id", "raw-victim"), ("mcp-session_id", "raw-victim"), ("Mcp_Method", "tools/call")] {
+        let r = post_to(&edge, "/mcp", &[(name, value)]);
+        assert_refused(&r, 400, -32600);
+    }
+    assert_alive_and_only_probe(&edge, "/mcp", &main);
+}
