@@ -92,6 +92,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     server.add_service(background_service("reopen the access log on SIGUSR1", Reopener));
     tracing::info!(listen = ?listen, admin = %admin_addr, upgrade = opts.upgrade, "mcp-edge starting");
     server.run(RunArgs { shutdown_signal: Box::new(Signals) });
+    // Spans of the last requests are still queued: sent before the process ends.
+    if let Some(traces) = state.snapshot().traces.clone() {
+        if !traces.flush(std::time::Duration::from_secs(5)) {
+            tracing::warn!("trace spans still queued at exit were not all sent within 5s");
+        }
+    }
     tracing::info!("mcp-edge stopped");
     Ok(())
 }

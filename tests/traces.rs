@@ -260,3 +260,18 @@ fn client_chosen_values_are_cut_and_a_doubled_meta_context_is_refused() {
     let first = rec.count();
     assert!(rec.lines().iter().take(first).all(|l| !l.body.contains(META_PARENT)), "the doubled context reached no backend");
 }
+
+#[test]
+fn spans_still_queued_at_a_graceful_stop_reach_the_collector() {
+    let (backend, _rec) = recording_backend();
+    let receiver = Receiver::start();
+    // A minute between partial batches: only the stop's flush can send these spans.
+    let body = traces(&receiver, "grpc", "").replace("interval = \"100ms\"", "interval = \"60s\"");
+    let mut edge = Edge::start(&(body + &route_to(&backend.addr(), "")));
+    assert_eq!(call(&edge, "echo", None, &[]).status, 200);
+    receiver.assert_stays(0);
+    edge.proc.signal("TERM");
+    assert!(edge.proc.wait_exit(std::time::Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", edge.log());
+    let spans = receiver.wait_spans(2);
+    assert_eq!(by_kind(&spans, "SERVER").len(), 1, "{spans:#?}");
+}

@@ -12,7 +12,9 @@
 //! (a reload that changed `[traces]`, or shutdown) closes the queue; the thread sends what is
 //! left, then ends.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -33,6 +35,9 @@ pub struct Exporter {
     pub settings: TraceSettings,
     queue: SyncSender<SpanData>,
     dropped: IntCounter,
+    /// Set at shutdown: the thread sends what is queued now, then says so on `flushed`.
+    closing: Arc<AtomicBool>,
+    flushed: Mutex<Receiver<()>>,
 }
 
 /// The `trace_spans_total` counters by result.
@@ -47,10 +52,21 @@ impl Exporter {
     /// Starts the export thread. Fails only if the thread cannot be spawned.
     pub fn start(settings: TraceSettings, counters: Counters) -> std::io::Result<Exporter> {
         let (queue, rx) = mpsc::sync_channel(settings.queue);
+        let (done, flushed) = mpsc::channel();
+        let closing = Arc::new(AtomicBool::new(false));
+        let shutdown = Shutdown { closing: Arc::clone(&closing), done };
         let thread_settings = settings.clone();
         let dropped = counters.dropped.clone();
-        std::thread::Builder::new().name("mcp-edge-traces".into()).spawn(move || run(thread_settings, rx, counters))?;
-        Ok(Exporter { settings, queue, dropped })
+        std::thread::Builder::new()
+            .name("mcp-edge-traces".into())
+            .spawn(move || run(thread_settings, rx, counters, shutdown))?;
+        Ok(Exporter { settings, queue, dropped, closing, flushed: Mutex::new(flushed) })
+    }
+
+    /// At shutdown: has the thread send what is queued now, waiting at most `limit` for it.
+    pub fn flush(&self, limit: Duration) -> bool {
+        self.closing.store(true, Ordering::Release);
+        self.flushed.lock().map(|rx| rx.recv_timeout(limit).is_ok()).unwrap_or(false)
     }
 
     /// Hands a finished span to the export thread, or drops it (counted) when the queue is full.
@@ -62,7 +78,13 @@ impl Exporter {
     }
 }
 
-fn run(settings: TraceSettings, rx: Receiver<SpanData>, counters: Counters) {
+/// The thread's side of a shutdown flush.
+struct Shutdown {
+    closing: Arc<AtomicBool>,
+    done: mpsc::Sender<()>,
+}
+
+fn run(settings: TraceSettings, rx: Receiver<SpanData>, counters: Counters, shutdown: Shutdown) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -80,7 +102,13 @@ fn run(settings: TraceSettings, rx: Receiver<SpanData>, counters: Counters) {
     let mut last_logged: Option<Instant> = None;
     let mut batch = Vec::with_capacity(settings.batch);
     loop {
-        let open = collect(&rx, &mut batch, settings.batch, settings.interval);
+        let open = collect(&rx, &mut batch, settings.batch, settings.interval, &shutdown.closing);
+        if batch.is_empty() && shutdown.closing.load(Ordering::Acquire) {
+            // Flushed: everything queued when the flush began has been sent.
+            let _ = shutdown.done.send(());
+            let _ = exporter.shutdown();
+            return;
+        }
         if !batch.is_empty() {
             let n = batch.len() as u64;
             let sent = std::mem::replace(&mut batch, Vec::with_capacity(settings.batch));
@@ -108,9 +136,15 @@ fn run(settings: TraceSettings, rx: Receiver<SpanData>, counters: Counters) {
 }
 
 /// Fills `batch` until it holds `max` spans or `interval` passed since it began to fill,
-/// looking at the queue every [`TICK`]; false once the queue is closed (after taking what it
-/// still held).
-fn collect(rx: &Receiver<SpanData>, batch: &mut Vec<SpanData>, max: usize, interval: Duration) -> bool {
+/// looking at the queue every [`TICK`]; at once, with whatever is queued, while `closing`.
+/// False once the queue is closed (after taking what it still held).
+fn collect(
+    rx: &Receiver<SpanData>,
+    batch: &mut Vec<SpanData>,
+    max: usize,
+    interval: Duration,
+    closing: &AtomicBool,
+) -> bool {
     let mut since: Option<Instant> = None;
     loop {
         while batch.len() < max {
@@ -120,7 +154,7 @@ fn collect(rx: &Receiver<SpanData>, batch: &mut Vec<SpanData>, max: usize, inter
                 Err(TryRecvError::Disconnected) => return false,
             }
         }
-        if batch.len() >= max {
+        if batch.len() >= max || closing.load(Ordering::Acquire) {
             return true;
         }
         // An idle proxy keeps ticking, but exports nothing.
