@@ -235,6 +235,7 @@ pub struct Metrics {
     pub redis_errors: IntCounterVec,
     pub redis_fallbacks: IntCounterVec,
     pub circuit: IntGaugeVec,
+    pub circuit_transitions: IntCounterVec,
     pub upstream_healthy: IntGaugeVec,
     pub config_generation: IntGauge,
     pub config_reloads: IntCounterVec,
@@ -444,6 +445,11 @@ impl Metrics {
             "Upstream attempts by the connection they used: reused (\"true\", from the keep-alive pool) or new (\"false\"), by pool.",
             &["pool", "reused"],
         )?;
+        let circuit_transitions = counter(
+            "upstream_circuit_transitions_total",
+            "Circuit breaker transitions by pool, backend and the state entered (half_open: a probe let through; closed: the probe succeeded); openings are upstream_ejections_total. Exported with the health loop's pass, so up to one interval late.",
+            &["pool", "backend", "to"],
+        )?;
         let health_checks = counter(
             "health_checks_total",
             "Active health probes by pool and result (ok, failed).",
@@ -510,6 +516,7 @@ impl Metrics {
             client_timeouts,
             bytes_in,
             bytes_out,
+            circuit_transitions,
             upstream_connections,
             health_checks,
             health_check_duration,

@@ -219,6 +219,13 @@ fn a_killed_backend_is_ejected_then_readmitted_by_a_half_open_probe_once_it_is_b
     });
     assert_eq!(circuit(&edge, &a_addr), "closed", "the half-open probe succeeded");
     edge.wait_metric(&format!(r#"mcp_edge_upstream_circuit_state{{backend="{a_addr}",pool="main"}} 0"#));
+    for to in ["half_open", "closed"] {
+        let line =
+            format!(r#"mcp_edge_upstream_circuit_transitions_total{{backend="{a_addr}",pool="main",to="{to}"}}"#);
+        edge.wait_metric(&line);
+        let n: u64 = edge.metrics().lines().find_map(|l| l.strip_prefix(&line)?.trim().parse().ok()).unwrap_or(0);
+        assert!(n >= 1, "{line} {n}");
+    }
 }
 
 #[test]

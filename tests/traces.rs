@@ -243,7 +243,10 @@ fn client_chosen_values_are_cut_and_a_doubled_meta_context_is_refused() {
     let edge = Edge::start(&(traces(&receiver, "grpc", "") + &route_to(&backend.addr(), "")));
     // A 1,000-byte HTTP method: answered (by the backend: 405 or so), and cut in the spans.
     let method = "A".repeat(1000);
-    let r = raw::send(edge.port, &raw::lines(&format!("{method} /mcp HTTP/1.1"), &["Host: localhost", "Content-Length: 0"], ""));
+    let r = raw::send(
+        edge.port,
+        &raw::lines(&format!("{method} /mcp HTTP/1.1"), &["Host: localhost", "Content-Length: 0"], ""),
+    );
     assert!(r.status > 0, "answered");
     let spans = receiver.wait_spans(1);
     for s in &spans {
@@ -258,7 +261,10 @@ fn client_chosen_values_are_cut_and_a_doubled_meta_context_is_refused() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.header("x-mock-backend"), None);
     let first = rec.count();
-    assert!(rec.lines().iter().take(first).all(|l| !l.body.contains(META_PARENT)), "the doubled context reached no backend");
+    assert!(
+        rec.lines().iter().take(first).all(|l| !l.body.contains(META_PARENT)),
+        "the doubled context reached no backend"
+    );
 }
 
 #[test]

@@ -365,7 +365,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                         VERSION_KEY if meta.version.is_none() => meta.version = Some(map.next_value()?),
                         VERSION_KEY => return Err(de::Error::custom("duplicate protocol version")),
                         // Twice, a backend may read the other one than the proxy continued.
-                        "traceparent" if meta.traceparent.is_none() => meta.traceparent = Some(strict(map.next_value()?)?),
+                        "traceparent" if meta.traceparent.is_none() => {
+                            meta.traceparent = Some(strict(map.next_value()?)?)
+                        }
                         "tracestate" if meta.tracestate.is_none() => meta.tracestate = Some(strict(map.next_value()?)?),
                         "traceparent" | "tracestate" => return Err(de::Error::custom("duplicate trace context")),
                         _ => {

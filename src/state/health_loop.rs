@@ -146,8 +146,20 @@ impl HealthLoop {
                 if pool.checked_once() {
                     metrics.upstream_healthy.with_label_values(&pair).set(pool.is_healthy(b.addr) as i64);
                 }
-                let circuit = pool.breaker(b.addr).map_or(0, |br| br.state() as i64);
-                metrics.circuit.with_label_values(&pair).set(circuit);
+                let breaker = pool.breaker(b.addr);
+                metrics.circuit.with_label_values(&pair).set(breaker.map_or(0, |br| br.state() as i64));
+                if let Some(br) = breaker {
+                    for (to, count) in [("half_open", &br.half_opened), ("closed", &br.closed)] {
+                        // A counter cannot be set: it catches up with the breaker's count. (A
+                        // pool rebuilt by a reload starts new breakers at 0; its series waits
+                        // until they pass the old count.)
+                        let series = metrics.circuit_transitions.with_label_values(&[pair[0], pair[1], to]);
+                        let now = count.load(std::sync::atomic::Ordering::Relaxed);
+                        if now > series.get() {
+                            series.inc_by(now - series.get());
+                        }
+                    }
+                }
                 current.push(labels);
             }
         }

@@ -64,6 +64,10 @@ pub struct Breaker {
     /// and two callers cannot both claim the probe.
     ejection: Mutex<Ejection>,
     pub ejections: AtomicU64,
+    /// Open to half-open (a probe let through), and half-open to closed (the probe
+    /// succeeded): counted here, exported by the health loop.
+    pub half_opened: AtomicU64,
+    pub closed: AtomicU64,
 }
 
 impl Breaker {
@@ -75,6 +79,8 @@ impl Breaker {
             failures: AtomicU32::new(0),
             ejection: Mutex::new(Ejection::default()),
             ejections: AtomicU64::new(0),
+            half_opened: AtomicU64::new(0),
+            closed: AtomicU64::new(0),
         }
     }
 
@@ -111,7 +117,8 @@ impl Breaker {
             return true;
         }
         let mut e = self.lock();
-        let due = match self.state() {
+        let was = self.state();
+        let due = match was {
             Circuit::Closed => return true,
             Circuit::Open => e.open_until,
             Circuit::HalfOpen => e.probe_until,
@@ -121,6 +128,9 @@ impl Breaker {
         }
         e.probe_until = now.saturating_add(e.backoff.max(1));
         self.set(Circuit::HalfOpen);
+        if was == Circuit::Open {
+            self.half_opened.fetch_add(1, Ordering::Relaxed);
+        }
         true
     }
 
@@ -178,6 +188,7 @@ impl Breaker {
                     *e = Ejection::default();
                     self.failures.store(0, Ordering::Release);
                     self.set(Circuit::Closed);
+                    self.closed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
@@ -344,5 +355,15 @@ mod tests {
         assert!(!b.failure_at(50) && !b.failure_at(60));
         assert_eq!(b.remaining_at(50), Duration::from_millis(50));
         assert_eq!(b.ejections.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn transitions_are_counted_once_each() {
+        let b = half_open();
+        assert!(b.allows_at(10_000), "a lost probe is replaced: still half-open");
+        assert_eq!(b.half_opened.load(Ordering::Relaxed), 1, "half-open again is no transition");
+        b.success();
+        b.success();
+        assert_eq!((b.state(), b.closed.load(Ordering::Relaxed)), (Circuit::Closed, 1));
     }
 }

@@ -109,7 +109,8 @@ fn f1_foreign_ids_forward_only_where_configured_and_never_on_a_route_with_auth()
         "[sessions]\nforeign_ids = \"forward\"\n\n[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"alice\"\nsha256 = \"{key}\"\n\n{}[[route]]\nname = \"open\"\npath = \"/mcp\"\npool = \"main\"\n\n[[route]]\nname = \"closed\"\npath = \"/auth\"\npool = \"main\"\nauth = [\"keys\"]\n",
         pool("main", &main)
     ));
-    let r = post_to(&edge, "/auth", &[("Mcp-Session-Id", "raw-victim"), ("Authorization", "Bearer ak_f1_0123456789abc")]);
+    let r =
+        post_to(&edge, "/auth", &[("Mcp-Session-Id", "raw-victim"), ("Authorization", "Bearer ak_f1_0123456789abc")]);
     assert_refused(&r, 404, -32001);
     let r = post_to(&edge, "/mcp", &[("Mcp-Session-Id", "raw-victim")]);
     assert_eq!(r.header("x-mock-backend"), Some("main"), "forwarded: {}", r.text());
@@ -121,7 +122,9 @@ fn f1_foreign_ids_forward_only_where_configured_and_never_on_a_route_with_auth()
 fn f4_a_header_a_cgi_backend_reads_as_the_session_header_is_refused() {
     let main = backend("main");
     let edge = edge_for(&main);
-    for (name, value) in [("Mcp_Session_Id", "raw-victim"), ("mcp-session_id", "raw-victim"), ("Mcp_Method", "tools/call")] {
+    for (name, value) in
+        [("Mcp_Session_Id", "raw-victim"), ("mcp-session_id", "raw-victim"), ("Mcp_Method", "tools/call")]
+    {
         let r = post_to(&edge, "/mcp", &[(name, value)]);
         assert_refused(&r, 400, -32600);
     }
