@@ -31,6 +31,7 @@ use crate::mcp::header::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use crate::mcp::method::Era;
 use crate::policy::Denial;
 use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
+use crate::state::snapshot::AUTH_RESULTS;
 use crate::state::State;
 use crate::trace;
 
@@ -114,7 +115,10 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     if let Some(gate) = snap.gates.get(ri).filter(|g| g.required()) {
         let outcome = gate.admit(&req.headers).await;
         let result = outcome.as_ref().map_or_else(|d| d.as_str(), |_| "ok");
-        state.metrics.auth.with_label_values(&[&route.name, result]).inc();
+        let counted = snap.route_auth.get(ri).and_then(Option::as_ref);
+        if let Some(counter) = counted.zip(AUTH_RESULTS.iter().position(|r| *r == result)).map(|(c, i)| &c[i]) {
+            counter.inc();
+        }
         match outcome {
             Ok(identity) => ctx.identity = Some(identity),
             Err(denied) => return Ok(Err(Refused::Unauthenticated(denied))),

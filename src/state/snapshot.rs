@@ -37,7 +37,13 @@ pub struct Snapshot {
     pub traces: Option<Arc<Exporter>>,
     /// Same order as the router's routes: the body-byte counters (in, out), resolved once.
     pub route_bytes: Vec<[prometheus::IntCounter; 2]>,
+    /// Same order as the router's routes: `auth_total` by [`AUTH_RESULTS`], for routes with
+    /// `auth` (resolved once: no label hashing per authenticated request).
+    pub route_auth: Vec<Option<[prometheus::IntCounter; 4]>>,
 }
+
+/// The `result` label values of `auth_total`, in the order of [`Snapshot::route_auth`].
+pub const AUTH_RESULTS: [&str; 4] = ["ok", "missing", "invalid", "duplicate"];
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
     let mut out: Vec<Arc<RemoteKeys>> = Vec::new();
@@ -134,6 +140,14 @@ impl Snapshot {
             .iter()
             .map(|r| [metrics.bytes_in.with_label_values(&[&r.name]), metrics.bytes_out.with_label_values(&[&r.name])])
             .collect();
+        let route_auth = router
+            .routes()
+            .iter()
+            .map(|r| {
+                let series = |result: &str| metrics.auth.with_label_values(&[&r.name, result]);
+                (!r.auth.accept.is_empty()).then(|| AUTH_RESULTS.map(series))
+            })
+            .collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
             router,
@@ -146,6 +160,7 @@ impl Snapshot {
             redis,
             traces,
             route_bytes,
+            route_auth,
         })
     }
 

@@ -110,8 +110,8 @@ pub fn decide(
 pub fn meta_offset(body: &bytes::Bytes, call: &Call) -> Option<usize> {
     let value = call.traceparent.as_ref()?;
     let at = (value.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
-    let fits = value.len() == context::LEN && at + context::LEN <= body.len() && body.len() <= MAX_REWRITE;
-    (fits && body[at..at + context::LEN] == value[..]).then_some(at)
+    let window = body.get(at..at.checked_add(context::LEN)?)?;
+    (value.len() == context::LEN && body.len() <= MAX_REWRITE && window == &value[..]).then_some(at)
 }
 
 impl Trace {
@@ -169,6 +169,19 @@ fn new_span_id() -> SpanId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_slice_of_the_body_is_rewritten_in_place() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let body = bytes::Bytes::from(format!(r#"{{"params":{{"_meta":{{"traceparent":"{tp}"}}}}}}"#));
+        let at = body.windows(tp.len()).position(|w| w == tp.as_bytes()).expect("in the body");
+        let mut call = Call::unread(crate::mcp::method::Era::Legacy);
+        call.traceparent = Some(body.slice(at..at + tp.len()));
+        assert_eq!(meta_offset(&body, &call), Some(at));
+        // A copy (an unescaped value) lives elsewhere: never taken for the body's bytes.
+        call.traceparent = Some(bytes::Bytes::copy_from_slice(tp.as_bytes()));
+        assert_eq!(meta_offset(&body, &call), None);
+    }
 
     #[test]
     fn the_ratio_decides_by_the_trace_id() {
