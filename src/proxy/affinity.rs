@@ -39,6 +39,13 @@ pub fn pin_session(
     let (token, via_query) = match req.headers.get(SESSION_HEADER) {
         Some(v) => (v.to_str().map_err(|_| Reject::UNKNOWN_SESSION)?, false),
         None => match first {
+            // A parameter without a value is never a token; and where it is a `;`-split piece
+            // of a longer key (`sessionId[;]=x`), a backend splitting on `&` alone reads a
+            // value the proxy never saw. Refused in every mode.
+            Some((_, "")) => {
+                tracing::debug!("session parameter without a value refused");
+                return Err(Reject::UNKNOWN_SESSION);
+            }
             Some((_, t)) => (t, true),
             None => return Ok(None),
         },

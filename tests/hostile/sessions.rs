@@ -116,6 +116,13 @@ fn f1_foreign_ids_forward_only_where_configured_and_never_on_a_route_with_auth()
     assert_eq!(r.header("x-mock-backend"), Some("main"), "forwarded: {}", r.text());
     let got = main.rec.wait_count(1);
     assert_eq!(got[0].header("mcp-session-id"), Some("raw-victim"), "untouched");
+    // Even there, a parameter the proxy reads without a value is refused: `sessionId[;]=x` is
+    // `sessionId[` (no value) to the proxy and `x` to a backend splitting on `&` alone.
+    for target in ["/mcp?sessionId[;]=raw-victim", "/mcp?session_id"] {
+        let r = post_to(&edge, target, &[]);
+        assert_refused(&r, 404, -32001);
+    }
+    main.rec.assert_stays(1);
 }
 
 #[test]
