@@ -1,21 +1,17 @@
 //! What a trace costs, in its parts: the sampling decision for an unsampled request (the 1 %
-//! case's common path) and for one continuing a `_meta` context, building a traced request's
-//! two spans (SERVER and one CLIENT), and, apart, the OTLP exporter's own work per span (the
-//! OpenTelemetry SDK's conversion to protobuf and prost's encoding, as the export thread does
-//! it for a batch of 512). `loadtest/trace_overhead.sh` measures the whole under load.
+//! case's common path) and for one continuing a `_meta` context, and encoding a traced
+//! request's two spans (SERVER and one CLIENT) as OTLP protobuf into a fresh buffer, as the
+//! request path does (the export thread then only concatenates). `loadtest/trace_overhead.sh`
+//! measures the whole under load.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use mcp_edge::config::model::{OtlpProtocol, TraceSettings};
 use mcp_edge::mcp::call::{classify, Mirrored};
 use mcp_edge::mcp::method::Era;
 use mcp_edge::trace::{self, span};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use prost::Message;
 
 const BODY: &str = r#"{"jsonrpc":"2.0","id":"c-17","method":"tools/call","params":{"name":"search","arguments":{"q":"weather in Paris"},"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}"#;
 
@@ -61,21 +57,12 @@ fn bench(c: &mut Criterion) {
         session: None,
     };
     let backend = Some("127.0.0.1:9101".parse().expect("addr"));
-    g.bench_function("build SERVER + CLIENT spans", |b| {
-        b.iter(|| black_box(span::build(&t, &finished, Some((backend, 200, "_none")))))
-    });
-    let resource = opentelemetry_sdk::Resource::builder_empty().with_service_name("mcp-edge").build();
-    let resource = ResourceAttributesWithSchema::from(&resource);
-    g.bench_function("export: convert and encode 512 spans (the export thread, per batch)", |b| {
-        b.iter_batched(
-            || (0..256).flat_map(|_| span::build(&t, &finished, Some((backend, 200, "_none")))).collect::<Vec<_>>(),
-            |batch| {
-                let request =
-                    ExportTraceServiceRequest { resource_spans: group_spans_by_resource_and_scope(batch, &resource) };
-                black_box(request.encode_to_vec())
-            },
-            BatchSize::LargeInput,
-        )
+    g.bench_function("encode SERVER + CLIENT spans", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(1024);
+            let n = span::build(&t, &finished, Some((backend, 200, "_none")), &mut out);
+            black_box((out, n))
+        })
     });
     g.finish();
 }

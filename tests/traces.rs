@@ -90,6 +90,9 @@ fn a_tools_call_to_a_real_python_server_is_a_server_and_a_client_span_under_the_
     assert!(s.attr("mcp.session.id").is_none(), "no session in the 2026-07-28 era: {s:#?}");
     assert!(s.attr("error.type").is_none() && s.status.code == "UNSET", "{s:#?}");
     assert_eq!(s.resource.get("service.name").and_then(|v| v.as_str()), Some("mcp-edge"));
+    assert_eq!(s.scope, "mcp-edge");
+    // Sampled, with a remote parent (0x300: the parent's remoteness is known, and remote).
+    assert_eq!((s.flags, c.flags), (0x301, 0x101), "{spans:#?}");
 
     assert_eq!((c.trace_id.as_str(), c.parent_span_id.as_str()), (CLIENT_TRACE, s.span_id.as_str()));
     assert_eq!(c.name, "tools/call whoami");

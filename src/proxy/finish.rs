@@ -104,6 +104,9 @@ pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     });
 }
 
+/// Room for a request's encoded spans (a SERVER and a CLIENT span are about 700 bytes).
+const SPANS_CAPACITY: usize = 1024;
+
 /// Sends a traced request's spans to the exporter; returns its trace id for the access line.
 /// A request refused before it was read is decided here, with what is known of it.
 fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16, ErrorType)>) -> Option<TraceId> {
@@ -136,9 +139,9 @@ fn export_trace(x: &Exchange<'_>, ctx: &Ctx, error: ErrorType, last: Option<(u16
         session: session.as_ref().map(Fingerprint::as_str),
     };
     let open = last.map(|(status, kind)| (ctx.backend, status, kind.as_str()));
-    for s in span::build(t, &finished, open) {
-        exporter.send(s);
-    }
+    let mut spans = Vec::with_capacity(SPANS_CAPACITY);
+    let count = span::build(t, &finished, open, &mut spans);
+    exporter.send(spans, count);
     Some(t.trace_id)
 }
 

@@ -1,5 +1,6 @@
 //! Traces by the OpenTelemetry MCP conventions: one SERVER span per request and one CLIENT
-//! span per upstream attempt, exported over OTLP ([`export`]).
+//! span per upstream attempt, encoded as OTLP protobuf on the request's thread ([`span`],
+//! [`wire`]) and exported ([`export`], [`transport`]).
 //!
 //! Owns the head-sampling decision (made once per request, after the one reading, so a
 //! route's ratio and the message's `_meta` context are known), the per-request record of
@@ -13,6 +14,8 @@
 pub mod context;
 pub mod export;
 pub mod span;
+mod transport;
+mod wire;
 
 use std::time::{Duration, SystemTime};
 

@@ -7,21 +7,44 @@
 //! is a bearer credential), or a caller's credential. Values the client chose (method, tool,
 //! URI, id) are cut to [`MAX_VALUE`] bytes.
 
-use std::borrow::Cow;
-use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceState};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry::trace::SpanId;
 
 use super::context::Remote;
+use super::wire;
 use super::{Attempt, Trace};
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method, TargetKind};
 
 /// Client-chosen values are cut to this many bytes (at a character boundary).
 pub const MAX_VALUE: usize = 256;
+
+/// `ScopeSpans.spans`: each span is written as this field, so the export thread sends a
+/// batch by putting a scope in front of the requests' bytes.
+const SPANS: u32 = 2;
+/// `Span` fields.
+const TRACE_ID: u32 = 1;
+const SPAN_ID: u32 = 2;
+const TRACE_STATE: u32 = 3;
+const PARENT_SPAN_ID: u32 = 4;
+const NAME: u32 = 5;
+const KIND: u32 = 6;
+const START: u32 = 7;
+const END: u32 = 8;
+const ATTRIBUTES: u32 = 9;
+const LINKS: u32 = 13;
+const STATUS: u32 = 15;
+const FLAGS: u32 = 16;
+/// `SpanKind` and `Status.StatusCode` values.
+const KIND_SERVER: u64 = 2;
+const KIND_CLIENT: u64 = 3;
+const STATUS_ERROR: u64 = 2;
+/// `SpanFlags`: the W3C sampled bit, and whether the parent's remoteness is known / remote.
+const SAMPLED: u32 = 0x01;
+const HAS_IS_REMOTE: u32 = 0x100;
+const IS_REMOTE: u32 = 0x200;
 
 /// What the proxy knows about a request once it is over.
 pub struct Finished<'a> {
@@ -43,148 +66,179 @@ pub struct Finished<'a> {
     pub session: Option<&'a str>,
 }
 
-/// The request's spans: its attempts' CLIENT spans, then its SERVER span. `open` is the
-/// attempt still in flight when the request ended (backend, status, error type).
-pub fn build(t: &Trace, f: &Finished<'_>, open: Option<(Option<SocketAddr>, u16, &'static str)>) -> Vec<SpanData> {
-    // Strings every span of the request shares are made once (names of known methods are
-    // static: no copy at all).
+/// Writes the request's spans to `out` as OTLP `ScopeSpans.spans` fields: its attempts'
+/// CLIENT spans, then its SERVER span; returns how many. `open` is the attempt still in
+/// flight when the request ended (backend, status, error type).
+pub fn build(
+    t: &Trace,
+    f: &Finished<'_>,
+    open: Option<(Option<SocketAddr>, u16, &'static str)>,
+    out: &mut Vec<u8>,
+) -> usize {
     let end = SystemTime::now();
     let name = name(f);
-    let mut out = Vec::with_capacity(t.attempts.len() + 2);
     let last = open.and_then(|(backend, status, error)| {
         let (span_id, start) = t.current?;
         Some(Attempt { span_id, start, end, backend, status, error })
     });
+    let mut count = 1;
     for (n, a) in t.attempts.iter().chain(last.as_ref()).enumerate() {
-        out.push(client_span(t, f, &name, a, n + 1));
+        wire::message(out, SPANS, |o| client_span(o, t, f, &name, a, n + 1));
+        count += 1;
     }
-    out.push(server_span(t, f, name, end));
-    out
+    wire::message(out, SPANS, |o| server_span(o, t, f, &name, end));
+    count
 }
 
-fn server_span(t: &Trace, f: &Finished<'_>, name: Cow<'static, str>, end: SystemTime) -> SpanData {
-    let mut attrs = mcp_attributes(f);
-    attrs.push(KeyValue::new("http.request.method", http_method(f.http_method)));
+fn server_span(out: &mut Vec<u8>, t: &Trace, f: &Finished<'_>, name: &[&str; 3], end: SystemTime) {
+    let remote = t.parent.is_some();
+    head(out, t, t.span_id, t.parent.map(|p| p.span_id), name, KIND_SERVER, t.start, end);
+    mcp_attributes(out, f);
+    wire::attr_str(out, ATTRIBUTES, "http.request.method", cut(f.http_method));
     if f.status != 0 {
-        attrs.push(KeyValue::new("http.response.status_code", i64::from(f.status)));
+        wire::attr_int(out, ATTRIBUTES, "http.response.status_code", i64::from(f.status));
     }
     if let Some(code) = f.rpc_code {
-        attrs.push(KeyValue::new("rpc.response.status_code", code.to_string()));
+        wire::attr_str(out, ATTRIBUTES, "rpc.response.status_code", &code.to_string());
     }
     if let Some(client) = f.client {
-        attrs.push(KeyValue::new("client.address", client.ip().to_string()));
-        attrs.push(KeyValue::new("client.port", i64::from(client.port())));
+        let mut text = [0u8; IP_TEXT];
+        wire::attr_str(out, ATTRIBUTES, "client.address", ip_text(client.ip(), &mut text));
+        wire::attr_int(out, ATTRIBUTES, "client.port", i64::from(client.port()));
     }
     if f.call.era == Era::Legacy {
         if let Some(session) = f.session {
-            attrs.push(KeyValue::new("mcp.session.id", session.to_owned()));
+            wire::attr_str(out, ATTRIBUTES, "mcp.session.id", session);
         }
     }
     for (key, value) in [("mcp_edge.route", f.route), ("mcp_edge.pool", f.pool), ("mcp_edge.limit", f.limit)] {
         if !value.is_empty() && value != "-" {
-            attrs.push(KeyValue::new(key, value.to_owned()));
+            wire::attr_str(out, ATTRIBUTES, key, value);
         }
     }
-    attrs.push(KeyValue::new("mcp_edge.request_id", f.request_id.to_owned()));
+    wire::attr_str(out, ATTRIBUTES, "mcp_edge.request_id", f.request_id);
     let failed = f.error != "_none";
     if failed {
-        attrs.push(KeyValue::new("error.type", f.error));
+        wire::attr_str(out, ATTRIBUTES, "error.type", f.error);
     }
-    let mut links = SpanLinks::default();
     if let Some(http) = t.link {
-        links.links.push(opentelemetry::trace::Link::with_context(remote(http, None)));
+        wire::message(out, LINKS, |o| link(o, http));
     }
-    SpanData {
-        span_context: own(t, t.span_id),
-        parent_span_id: t.parent.map_or(SpanId::INVALID, |p| p.span_id),
-        parent_span_is_remote: t.parent.is_some(),
-        span_kind: SpanKind::Server,
-        name,
-        start_time: t.start,
-        end_time: end,
-        attributes: attrs,
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links,
-        status: if failed { Status::error(f.error) } else { Status::Unset },
-        instrumentation_scope: scope(),
+    if failed {
+        status_error(out, f.error);
     }
+    wire::fixed32(out, FLAGS, SAMPLED | HAS_IS_REMOTE | if remote { IS_REMOTE } else { 0 });
 }
 
-fn client_span(t: &Trace, f: &Finished<'_>, name: &Cow<'static, str>, a: &Attempt, n: usize) -> SpanData {
-    let mut attrs = mcp_attributes(f);
+fn client_span(out: &mut Vec<u8>, t: &Trace, f: &Finished<'_>, name: &[&str; 3], a: &Attempt, n: usize) {
+    head(out, t, a.span_id, Some(t.span_id), name, KIND_CLIENT, a.start, a.end);
+    mcp_attributes(out, f);
     if let Some(backend) = a.backend {
-        attrs.push(KeyValue::new("server.address", backend.ip().to_string()));
-        attrs.push(KeyValue::new("server.port", i64::from(backend.port())));
+        let mut text = [0u8; IP_TEXT];
+        wire::attr_str(out, ATTRIBUTES, "server.address", ip_text(backend.ip(), &mut text));
+        wire::attr_int(out, ATTRIBUTES, "server.port", i64::from(backend.port()));
     }
     if a.status != 0 {
-        attrs.push(KeyValue::new("http.response.status_code", i64::from(a.status)));
+        wire::attr_int(out, ATTRIBUTES, "http.response.status_code", i64::from(a.status));
     }
     if f.pool != "-" {
-        attrs.push(KeyValue::new("mcp_edge.pool", f.pool.to_owned()));
+        wire::attr_str(out, ATTRIBUTES, "mcp_edge.pool", f.pool);
     }
-    attrs.push(KeyValue::new("mcp_edge.attempt", n as i64));
+    wire::attr_int(out, ATTRIBUTES, "mcp_edge.attempt", n as i64);
     let failed = a.error != "_none";
     if failed {
-        attrs.push(KeyValue::new("error.type", a.error));
+        wire::attr_str(out, ATTRIBUTES, "error.type", a.error);
+        status_error(out, a.error);
     }
-    SpanData {
-        span_context: own(t, a.span_id),
-        parent_span_id: t.span_id,
-        parent_span_is_remote: false,
-        span_kind: SpanKind::Client,
-        name: name.clone(),
-        start_time: a.start,
-        end_time: a.end,
-        attributes: attrs,
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: if failed { Status::error(a.error) } else { Status::Unset },
-        instrumentation_scope: scope(),
+    wire::fixed32(out, FLAGS, SAMPLED | HAS_IS_REMOTE);
+}
+
+/// The fields every span has: ids, the trace state, name, kind and times.
+#[allow(clippy::too_many_arguments)]
+fn head(
+    out: &mut Vec<u8>,
+    t: &Trace,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    name: &[&str; 3],
+    kind: u64,
+    start: SystemTime,
+    end: SystemTime,
+) {
+    wire::bytes(out, TRACE_ID, &t.trace_id.to_bytes());
+    wire::bytes(out, SPAN_ID, &span_id.to_bytes());
+    wire::string(out, TRACE_STATE, t.state.as_deref().unwrap_or_default());
+    if let Some(parent) = parent {
+        wire::bytes(out, PARENT_SPAN_ID, &parent.to_bytes());
     }
+    wire::string_of(out, NAME, name);
+    wire::varint(out, KIND, kind);
+    wire::fixed64(out, START, unix_nanos(start));
+    wire::fixed64(out, END, unix_nanos(end));
+}
+
+/// The HTTP header's context, linked when `_meta`'s became the parent.
+fn link(out: &mut Vec<u8>, r: Remote) {
+    wire::bytes(out, 1, &r.trace_id.to_bytes());
+    wire::bytes(out, 2, &r.span_id.to_bytes());
+    let sampled = if r.sampled { SAMPLED } else { 0 };
+    wire::fixed32(out, 6, sampled | HAS_IS_REMOTE | IS_REMOTE);
+}
+
+fn status_error(out: &mut Vec<u8>, message: &str) {
+    wire::message(out, STATUS, |o| {
+        wire::string(o, 2, message);
+        wire::varint(o, 3, STATUS_ERROR);
+    });
+}
+
+fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Room for any IP address as text (an IPv6 address with an embedded IPv4 one: 45 bytes).
+const IP_TEXT: usize = 48;
+
+/// An address as text, written on the stack.
+fn ip_text(ip: IpAddr, buf: &mut [u8; IP_TEXT]) -> &str {
+    use std::io::Write;
+    let free = {
+        let mut w = &mut buf[..];
+        let _ = write!(w, "{ip}");
+        w.len()
+    };
+    std::str::from_utf8(&buf[..IP_TEXT - free]).unwrap_or_default()
 }
 
 /// `{mcp.method.name} {target}` for tool and prompt calls, the method alone otherwise (a URI
-/// is too varied for a span name), the HTTP method for requests with no MCP method.
-fn name(f: &Finished<'_>) -> Cow<'static, str> {
+/// is too varied for a span name), the HTTP method for requests with no MCP method; in parts
+/// written one after another.
+fn name<'a>(f: &Finished<'a>) -> [&'a str; 3] {
     let one = &f.call.one;
     if one.method == Method::None {
-        return http_method(f.http_method);
+        return [cut(f.http_method), "", ""];
     }
     match (one.method.target_kind(), one.target_str()) {
-        (Some(TargetKind::Tool | TargetKind::Prompt), Some(target)) => {
-            Cow::Owned(format!("{} {}", cut(one.method_str()), cut(target)))
-        }
-        _ => method_name(f.call),
+        (Some(TargetKind::Tool | TargetKind::Prompt), Some(target)) => [cut(one.method_str()), " ", cut(target)],
+        _ => [method_name(f.call), "", ""],
     }
 }
 
-/// The method as sent: static for the methods the proxy knows, a copy otherwise.
-fn method_name(call: &Call) -> Cow<'static, str> {
+/// The method as sent: static for the methods the proxy knows, cut otherwise.
+fn method_name(call: &Call) -> &str {
     match call.one.method {
         Method::Notification | Method::Response | Method::Batch | Method::Other | Method::None => {
-            Cow::Owned(cut(call.one.method_str()).to_owned())
+            cut(call.one.method_str())
         }
-        known => Cow::Borrowed(known.as_str()),
-    }
-}
-
-fn http_method(m: &str) -> Cow<'static, str> {
-    match m {
-        "POST" => Cow::Borrowed("POST"),
-        "GET" => Cow::Borrowed("GET"),
-        "DELETE" => Cow::Borrowed("DELETE"),
-        other => Cow::Owned(cut(other).to_owned()),
+        known => known.as_str(),
     }
 }
 
 /// The conventions' MCP attributes, on both kinds of span.
-fn mcp_attributes(f: &Finished<'_>) -> Vec<KeyValue> {
+fn mcp_attributes(out: &mut Vec<u8>, f: &Finished<'_>) {
     let one = &f.call.one;
-    let mut attrs = Vec::with_capacity(16);
     if one.method != Method::None {
-        attrs.push(KeyValue::new("mcp.method.name", method_name(f.call)));
+        wire::attr_str(out, ATTRIBUTES, "mcp.method.name", method_name(f.call));
     }
     if let Some(target) = one.target_str() {
         let key = match one.method.target_kind() {
@@ -192,34 +246,16 @@ fn mcp_attributes(f: &Finished<'_>) -> Vec<KeyValue> {
             Some(TargetKind::Prompt) => "gen_ai.prompt.name",
             _ => "mcp.resource.uri",
         };
-        attrs.push(KeyValue::new(key, cut(target).to_owned()));
+        wire::attr_str(out, ATTRIBUTES, key, cut(target));
     }
     if let Some(id) = one.id.as_deref().and_then(|i| std::str::from_utf8(i).ok()) {
         // A string id without its JSON quotes (escapes kept), a number as written.
         let id = id.strip_prefix('"').and_then(|i| i.strip_suffix('"')).unwrap_or(id);
-        attrs.push(KeyValue::new("jsonrpc.request.id", cut(id).to_owned()));
+        wire::attr_str(out, ATTRIBUTES, "jsonrpc.request.id", cut(id));
     }
     if let Some(v) = f.protocol_version {
-        attrs.push(KeyValue::new("mcp.protocol.version", cut(v).to_owned()));
+        wire::attr_str(out, ATTRIBUTES, "mcp.protocol.version", cut(v));
     }
-    attrs
-}
-
-fn own(t: &Trace, span_id: SpanId) -> SpanContext {
-    let state = t.state.as_deref().and_then(|s| s.parse::<TraceState>().ok()).unwrap_or_default();
-    SpanContext::new(t.trace_id, span_id, TraceFlags::SAMPLED, false, state)
-}
-
-fn remote(r: Remote, state: Option<TraceState>) -> SpanContext {
-    let flags = if r.sampled { TraceFlags::SAMPLED } else { TraceFlags::NOT_SAMPLED };
-    SpanContext::new(r.trace_id, r.span_id, flags, true, state.unwrap_or_default())
-}
-
-fn scope() -> InstrumentationScope {
-    static SCOPE: std::sync::OnceLock<InstrumentationScope> = std::sync::OnceLock::new();
-    SCOPE
-        .get_or_init(|| InstrumentationScope::builder("mcp-edge").with_version(env!("CARGO_PKG_VERSION")).build())
-        .clone()
 }
 
 /// `text` within [`MAX_VALUE`] bytes, cut at a character boundary.
