@@ -35,11 +35,17 @@ pub fn settings(t: &RawTraces, c: &mut Collector<'_>) -> TraceSettings {
             "traces.endpoint",
             "carries credentials; give the collector's address alone (mcp-edge sends no credentials to collectors; run a local collector or sidecar that adds them)",
         );
+    } else if usable.as_ref().is_some_and(|u| u.scheme_str() == Some("https")) {
+        c.push(
+            t.endpoint.span(),
+            "traces.endpoint",
+            "uses https, which the exporter does not speak; send to a collector or agent on loopback or a sidecar (\"http://127.0.0.1:4317\") and let it forward over TLS",
+        );
     } else if usable.is_none() {
         c.push(
             t.endpoint.span(),
             "traces.endpoint",
-            "is not an http(s) URL; write the collector's address, e.g. \"http://127.0.0.1:4317\" (grpc) or \"http://127.0.0.1:4318/v1/traces\" (http)",
+            "is not an http URL; write the collector's address, e.g. \"http://127.0.0.1:4317\" (grpc) or \"http://127.0.0.1:4318/v1/traces\" (http)",
         );
     }
     let count = |raw: Option<&S<i64>>, field: &str, max: i64, default: usize, c: &mut Collector<'_>| match raw {
