@@ -106,23 +106,23 @@ fn bench(c: &mut Criterion) {
     for n in [10, 1000] {
         let g = api_key_gate(n);
         let h = headers(&format!("ak_live_{:06}", n / 2));
-        assert!(rt.block_on(g.admit(&h)).is_ok());
+        assert!(rt.block_on(g.admit(&h)).0.is_ok());
         c.bench_function(&format!("auth_api_key_among_{n}"), |b| b.iter(|| rt.block_on(g.admit(black_box(&h)))));
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let (g, token) = jwt_setup(dir.path(), Algorithm::ES256);
     let h = headers(&token);
-    assert!(rt.block_on(g.admit(&h)).is_ok());
+    assert!(rt.block_on(g.admit(&h)).0.is_ok());
     c.bench_function("auth_jwt_es256_cached", |b| b.iter(|| rt.block_on(g.admit(black_box(&h)))));
     use Algorithm::*;
     for alg in [ES256, ES384, EdDSA, RS256, PS256, HS256, HS384, HS512] {
         let (g, token) = jwt_setup(dir.path(), alg);
-        assert!(rt.block_on(g.admit(&headers(&token))).is_ok(), "{alg:?} verifies");
+        assert!(rt.block_on(g.admit(&headers(&token))).0.is_ok(), "{alg:?} verifies");
         drop(g);
         // A new gate per iteration: its cache is empty, so each admit verifies.
         let fresh = || (gate_again(dir.path()), headers(&token));
         c.bench_function(&format!("auth_jwt_{}_uncached", format!("{alg:?}").to_lowercase()), |b| {
-            b.iter_batched(fresh, |(g, h)| rt.block_on(g.admit(&h)).is_ok(), BatchSize::PerIteration)
+            b.iter_batched(fresh, |(g, h)| rt.block_on(g.admit(&h)).0.is_ok(), BatchSize::PerIteration)
         });
     }
 }

@@ -17,6 +17,7 @@
 //! the status page's p50/p99 and the `McpEdgeSlowRequests` rule read, and the conventions'
 //! first bucket (10 ms) would put every answered-from-memory request in one bucket.
 
+use crate::auth::{AuthMethod, Denied};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -463,8 +464,8 @@ impl Metrics {
         register(Box::new(health_check_duration.clone()))?;
         let auth = counter(
             "auth_total",
-            "Authentication on routes with `auth`, by route and result (ok, missing: no credential, invalid: a credential no authenticator accepts, duplicate: a credential header sent twice).",
-            &["route", "result"],
+            "Authentication on routes with `auth`, by route, method (the authenticator kind that decided: api_key, jwt, client_cert; none when no credential was presented) and result (ok, missing: no credential, invalid: a credential no authenticator accepts, duplicate: a credential header sent twice).",
+            &["route", "method", "result"],
         )?;
         let sessions_seen = IntGauge::new(
             "sessions_seen",
@@ -587,6 +588,34 @@ impl PoolCounters {
         let label = if reused { "true" } else { "false" };
         let series = || self.connections_vec.with_label_values(&[&self.pool, label]);
         self.connections[usize::from(reused)].get_or_init(series).inc();
+    }
+}
+
+/// `auth_total` for one route with `auth`, by authenticator kind and result; each series
+/// resolved on first use (no label hashing per request, no zero series for kinds the route
+/// does not accept).
+pub struct AuthCounters {
+    route: String,
+    vec: IntCounterVec,
+    /// Per [`AuthMethod::ALL`], per result (`ok`, then [`Denied::ALL`]).
+    cells: [[std::sync::OnceLock<IntCounter>; 4]; 4],
+}
+
+impl AuthCounters {
+    pub fn new(m: &Metrics, route: &str) -> AuthCounters {
+        AuthCounters { route: route.to_owned(), vec: m.auth.clone(), cells: Default::default() }
+    }
+
+    pub fn count(&self, method: AuthMethod, result: Result<(), Denied>) {
+        let m = AuthMethod::ALL.iter().position(|k| *k == method).unwrap_or(3);
+        let (r, label) = match result {
+            Ok(()) => (0, "ok"),
+            Err(d) => (1 + Denied::ALL.iter().position(|k| *k == d).unwrap_or(0), d.as_str()),
+        };
+        let series = || self.vec.with_label_values(&[&self.route, method.as_str(), label]);
+        if let Some(cell) = self.cells.get(m).and_then(|row| row.get(r)) {
+            cell.get_or_init(series).inc();
+        }
     }
 }
 

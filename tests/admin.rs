@@ -275,10 +275,14 @@ fn metrics_count_bytes_connection_reuse_probes_authentication_and_the_build() {
     }
     assert_eq!(post_mcp(edge.port, "/mcp", &[], call).status, 401);
     assert_eq!(post_mcp(edge.port, "/mcp", &[("Authorization", "Bearer wrong")], call).status, 401);
-    edge.wait_metric(r#"mcp_edge_auth_total{result="invalid",route="main"} 1"#);
+    edge.wait_metric(r#"mcp_edge_auth_total{method="api_key",result="invalid",route="main"} 1"#);
     let m = edge.metrics();
-    assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="ok",route="main"}"#), Some(3.0), "{m}");
-    assert_eq!(value_of(&m, r#"mcp_edge_auth_total{result="missing",route="main"}"#), Some(1.0), "{m}");
+    // By the authenticator kind that decided; `none` when no credential came.
+    for (method, result, n) in [("api_key", "ok", 3.0), ("none", "missing", 1.0), ("api_key", "invalid", 1.0)] {
+        let series = format!(r#"mcp_edge_auth_total{{method="{method}",result="{result}",route="main"}}"#);
+        assert_eq!(value_of(&m, &series), Some(n), "{series}: {m}");
+    }
+    assert!(!m.contains(r#"method="jwt""#), "no series for kinds the route does not accept: {m}");
     assert_eq!(
         value_of(&m, r#"mcp_edge_request_body_bytes_total{route="main"}"#),
         Some((5 * call.len()) as f64),

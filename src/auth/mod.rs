@@ -42,7 +42,42 @@ pub enum Denied {
     Duplicate,
 }
 
+/// Which kind of authenticator decided: `auth_total`'s `method` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ApiKey,
+    Jwt,
+    ClientCert,
+    /// No credential of any accepted kind was presented.
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [AuthMethod::ApiKey, AuthMethod::Jwt, AuthMethod::ClientCert, AuthMethod::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::ClientCert => "client_cert",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+impl Method {
+    fn kind(&self) -> AuthMethod {
+        match self {
+            Method::ApiKey { .. } => AuthMethod::ApiKey,
+            Method::Jwt(_) => AuthMethod::Jwt,
+            Method::ClientCert(_) => AuthMethod::ClientCert,
+        }
+    }
+}
+
 impl Denied {
+    pub const ALL: [Denied; 3] = [Denied::Missing, Denied::Invalid, Denied::Duplicate];
+
     /// For audit lines.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -106,12 +141,14 @@ impl Gate {
         !self.methods.is_empty()
     }
 
-    /// The caller's identity, from the first authenticator that accepts its credential. A
-    /// token signed by a key a fetched set does not hold waits for one refetch (debounced).
-    pub async fn admit(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Denied> {
+    /// The caller's identity, from the first authenticator that accepts its credential, and
+    /// which kind of authenticator decided: the one that accepted, else the last one given a
+    /// credential (`None` when none was). A token signed by a key a fetched set does not hold
+    /// waits for one refetch (debounced).
+    pub async fn admit(&self, headers: &HeaderMap) -> (Result<Arc<Identity>, Denied>, AuthMethod) {
         let now = SystemTime::now();
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut presented = false;
+        let mut presented = AuthMethod::None;
         for method in &self.methods {
             let header = match method {
                 Method::ApiKey { header, .. } => header,
@@ -119,15 +156,19 @@ impl Gate {
                 Method::ClientCert(settings) => {
                     // The certificate the listener verified; a plain connection has none.
                     let Some(cert) = crate::downstream::tls::peer() else { continue };
-                    presented = true;
+                    presented = AuthMethod::ClientCert;
                     match client_cert::identity(settings, &cert) {
-                        Some(identity) => return Ok(identity),
+                        Some(identity) => return (Ok(identity), presented),
                         None => continue,
                     }
                 }
             };
-            let Some(credential) = credential(headers, header)? else { continue };
-            presented = true;
+            let credential = match credential(headers, header) {
+                Ok(Some(credential)) => credential,
+                Ok(None) => continue,
+                Err(denied) => return (Err(denied), method.kind()),
+            };
+            presented = method.kind();
             let found = match (method, credential) {
                 (Method::ApiKey { keys, .. }, Some(c)) => keys.check(c, now),
                 (Method::Jwt(v), Some(c)) => match std::str::from_utf8(c) {
@@ -137,10 +178,11 @@ impl Gate {
                 (Method::ClientCert(_), _) | (_, None) => None,
             };
             if let Some(identity) = found {
-                return Ok(identity);
+                return (Ok(identity), presented);
             }
         }
-        Err(if presented { Denied::Invalid } else { Denied::Missing })
+        let denied = if presented == AuthMethod::None { Denied::Missing } else { Denied::Invalid };
+        (Err(denied), presented)
     }
 }
 

@@ -31,7 +31,6 @@ use crate::mcp::header::{MCP_METHOD, MCP_NAME, MCP_PROTOCOL_VERSION};
 use crate::mcp::method::Era;
 use crate::policy::Denial;
 use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
-use crate::state::snapshot::AUTH_RESULTS;
 use crate::state::State;
 use crate::trace;
 
@@ -113,11 +112,9 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
     }
     // Who the caller is, once, before any limit (limits may key on it).
     if let Some(gate) = snap.gates.get(ri).filter(|g| g.required()) {
-        let outcome = gate.admit(&req.headers).await;
-        let result = outcome.as_ref().map_or_else(|d| d.as_str(), |_| "ok");
-        let counted = snap.route_auth.get(ri).and_then(Option::as_ref);
-        if let Some(counter) = counted.zip(AUTH_RESULTS.iter().position(|r| *r == result)).map(|(c, i)| &c[i]) {
-            counter.inc();
+        let (outcome, method) = gate.admit(&req.headers).await;
+        if let Some(counters) = snap.route_auth.get(ri).and_then(Option::as_ref) {
+            counters.count(method, outcome.as_ref().map(|_| ()).map_err(|d| *d));
         }
         match outcome {
             Ok(identity) => ctx.identity = Some(identity),

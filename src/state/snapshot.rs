@@ -37,13 +37,9 @@ pub struct Snapshot {
     pub traces: Option<Arc<Exporter>>,
     /// Same order as the router's routes: the body-byte counters (in, out), resolved once.
     pub route_bytes: Vec<[prometheus::IntCounter; 2]>,
-    /// Same order as the router's routes: `auth_total` by [`AUTH_RESULTS`], for routes with
-    /// `auth` (resolved once: no label hashing per authenticated request).
-    pub route_auth: Vec<Option<[prometheus::IntCounter; 4]>>,
+    /// Same order as the router's routes: `auth_total`, for routes with `auth`.
+    pub route_auth: Vec<Option<crate::metrics::AuthCounters>>,
 }
-
-/// The `result` label values of `auth_total`, in the order of [`Snapshot::route_auth`].
-pub const AUTH_RESULTS: [&str; 4] = ["ok", "missing", "invalid", "duplicate"];
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
     let mut out: Vec<Arc<RemoteKeys>> = Vec::new();
@@ -143,10 +139,7 @@ impl Snapshot {
         let route_auth = router
             .routes()
             .iter()
-            .map(|r| {
-                let series = |result: &str| metrics.auth.with_label_values(&[&r.name, result]);
-                (!r.auth.accept.is_empty()).then(|| AUTH_RESULTS.map(series))
-            })
+            .map(|r| (!r.auth.accept.is_empty()).then(|| crate::metrics::AuthCounters::new(metrics, &r.name)))
             .collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
