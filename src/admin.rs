@@ -46,6 +46,17 @@ impl Admin {
     pub fn status(&self) -> status::Status {
         status::build(&self.state, &self.traffic.observe(&self.state.metrics))
     }
+
+    /// Gauges read from state rather than kept current on the request path: legacy sessions
+    /// seen, and each limit's busiest key's usage (limits a reload removed disappear).
+    fn refresh_gauges(&self) {
+        let metrics = &self.state.metrics;
+        metrics.sessions_seen.set(self.state.sessions.len() as i64);
+        metrics.limit_usage.reset();
+        for limiter in &self.state.snapshot().limiters {
+            metrics.limit_usage.with_label_values(&[limiter.name()]).set(limiter.hot.usage());
+        }
+    }
 }
 
 #[async_trait]
@@ -66,7 +77,7 @@ impl ServeHttp for Admin {
         match (method, path.as_str()) {
             (Method::GET, "/") => status_page(),
             (Method::GET, "/metrics") => {
-                self.state.metrics.sessions_seen.set(self.state.sessions.len() as i64);
+                self.refresh_gauges();
                 respond(StatusCode::OK, "text/plain; version=0.0.4", self.state.metrics.render())
             }
             (Method::GET, "/livez") => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),

@@ -19,7 +19,8 @@
 
 use crate::auth::{AuthMethod, Denied};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 const BUCKETS: &[f64] =
@@ -227,6 +228,9 @@ pub struct Metrics {
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
     pub limited: IntCounterVec,
+    pub limit_admitted: IntCounterVec,
+    /// Set when `/metrics` is read, from each limit's busiest keys.
+    pub limit_usage: GaugeVec,
     pub retries_denied: IntCounterVec,
     pub ejections: IntCounterVec,
     /// Upstream attempts by pool, backend and [`AttemptResult`]: the status page's per-backend
@@ -315,6 +319,19 @@ impl Metrics {
             "Requests refused by a [[limit]], by route, limit and reason (rate_limited, concurrency_limited, limiter_unavailable).",
             &["route", "limit", "reason"],
         )?;
+        let limit_admitted = counter(
+            "limit_admitted_total",
+            "Checks a [[limit]] let through, by limit (with limit_rejections_total: the share of traffic a limit refuses).",
+            &["limit"],
+        )?;
+        let limit_usage = GaugeVec::new(
+            Opts::new(
+                "limit_usage_ratio",
+                "The busiest key's use of its quota in the last minute, by limit: 1 is the whole quota (0 while no key reached half of it).",
+            ),
+            &["limit"],
+        )?;
+        register(Box::new(limit_usage.clone()))?;
         let retries_denied = counter(
             "upstream_retries_denied_total",
             "Failed attempts not retried because the pool's retry budget was spent, by pool.",
@@ -495,6 +512,8 @@ impl Metrics {
             sessions_opened,
             retries,
             limited,
+            limit_admitted,
+            limit_usage,
             retries_denied,
             ejections,
             upstream_attempts,

@@ -40,6 +40,14 @@ fn over_the_rate_gets_429_with_retry_after_and_a_json_rpc_error_naming_the_limit
     let note = post_mcp(edge.port, "/mcp", &[], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     assert_eq!((note.status, note.body.len()), (429, 0), "notifications get a bare 429");
     edge.wait_metric(r#"mcp_edge_limit_rejections_total{limit="per-client",reason="rate_limited",route="mcp"} 2"#);
+    // Usage: what the limit let through, and how much of its quota the busiest key used.
+    let m = edge.metrics();
+    assert!(m.contains("mcp_edge_limit_admitted_total{limit=\"per-client\"} 7\n"), "{m}");
+    let usage = m.lines().find_map(|l| l.strip_prefix("mcp_edge_limit_usage_ratio{limit=\"per-client\"} "));
+    assert!(
+        usage.and_then(|v| v.parse::<f64>().ok()).is_some_and(|u| u >= 1.0),
+        "the client used its whole quota: {m}"
+    );
 }
 
 #[test]

@@ -64,6 +64,13 @@ impl HotKeys {
         }
     }
 
+    /// The busiest fresh key's usage as a fraction of its quota (0 when none is busy).
+    pub fn usage(&self) -> f64 {
+        let now = Instant::now();
+        let Ok(slots) = self.slots.lock() else { return 0.0 };
+        slots.iter().filter(|e| !stale(e, now)).map(|e| e.used / e.quota.max(1.0)).fold(0.0, f64::max)
+    }
+
     /// The entries seen in the last minute, busiest first.
     pub fn busiest(&self) -> Vec<Hot> {
         let now = Instant::now();
@@ -100,5 +107,7 @@ mod tests {
         hot.record(41, 0, Kind::Rate, 1.0, 20.0, || "k41".into());
         assert_eq!(labels(&hot), ["k12", "k40", "k19", "k18", "k17", "k16", "k15", "k14"]);
         assert!(HotKeys::is_busy(10.0, 20.0) && !HotKeys::is_busy(9.9, 20.0));
+        assert_eq!(hot.usage(), 1.0);
+        assert_eq!(HotKeys::default().usage(), 0.0);
     }
 }

@@ -48,6 +48,8 @@ pub struct Limiter {
     assign: HashMap<String, usize>,
     /// Keys seen near or over their quota, for `/status`.
     pub hot: HotKeys,
+    /// This limit's `limit_admitted_total` series, resolved on first use.
+    admitted: std::sync::OnceLock<prometheus::IntCounter>,
 }
 
 impl Limiter {
@@ -62,7 +64,13 @@ impl Limiter {
             inflight: Inflight::new(),
             assign: config.assign.iter().map(|(k, i)| (k.clone(), *i)).collect(),
             hot: HotKeys::default(),
+            admitted: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Counts a check this limit let through.
+    pub fn count_admitted(&self, counters: &prometheus::IntCounterVec) {
+        self.admitted.get_or_init(|| counters.with_label_values(&[self.name()])).inc();
     }
 
     pub fn name(&self) -> &str {

@@ -124,6 +124,9 @@ async fn check(
         }
         _ => limiter.admit(key, tier_value.as_deref(), limiter.cost(tool), &label),
     };
+    if outcome.is_ok() {
+        limiter.count_admitted(&state.metrics.limit_admitted);
+    }
     match outcome {
         Ok(Some(guard)) => held.guards.push(guard),
         Ok(None) => {}
