@@ -33,7 +33,8 @@ GRPC=$(python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["grpc
 python3 - "$WORK" "$GRPC" <<'PY'
 import sys
 out, grpc = sys.argv[1], sys.argv[2]
-base = open("loadtest/bench.toml").read()
+# bench.toml's own `[log]` (access log off, as compare.sh runs it) gives way to each variant's.
+base = open("loadtest/bench.toml").read().replace("[log]\naccess = false\n", "")
 variants = {
     "base": (9200, 9290, '[log]\naccess = false\n'),
     "access": (9201, 9291, f'[log]\naccess_file = "{out}/access.log"\n'),
