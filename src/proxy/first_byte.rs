@@ -19,13 +19,17 @@
 //!
 //! Cost: a task and a tokio timer per request cost about 10 % of throughput in the shared
 //! benchmark, so watches are plain entries in a few sharded lists instead, swept every
-//! [`TICK`] by one thread: per request that is one `getsockopt`, one small allocation and one
-//! uncontended lock (holding a duplicate descriptor instead cost a `dup` and a `close`). The
-//! price is resolution: a timeout fires up to one tick late.
+//! [`TICK`] by one thread: per request that is one small allocation and one uncontended lock
+//! (holding a duplicate descriptor instead cost a `dup` and a `close`). The cookie is read
+//! with `getsockopt` once per upstream connection and kept by descriptor number ([`COOKIES`]):
+//! a pooled connection holds its number while it lives, so a reused one finds its own; a new
+//! connection forgets what an earlier holder of the number left (read per request, the
+//! system call cost 2 % of throughput). The price is resolution: a timeout fires up to one
+//! tick late.
 
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -57,6 +61,9 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 static SWEEPER: Once = Once::new();
 static SWEEPING: AtomicBool = AtomicBool::new(false);
 
+/// Socket cookies by descriptor number (0: not known), for numbers below its length.
+static COOKIES: [AtomicU64; 1 << 16] = [const { AtomicU64::new(0) }; 1 << 16];
+
 thread_local! {
     /// Each worker thread registers in its own shard, so registrations do not contend.
     static SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
@@ -77,8 +84,8 @@ impl FirstByteTimer {
             return None;
         }
         // Pingora hands us the descriptor of the live connection it is about to use: the
-        // cookie read now is that connection's.
-        let cookie = cookie_of(fd)?;
+        // cookie read now (or kept since it connected) is that connection's.
+        let cookie = known_cookie(fd)?;
         let phase = Arc::new(Mutex::new(Phase::Armed));
         let watch = Watch { phase: Arc::clone(&phase), fd, cookie };
         let shard = SHARD.with(|s| *s);
@@ -160,6 +167,30 @@ fn keep(w: &Watch, now: Instant) -> bool {
     }
 }
 
+/// A new upstream connection took descriptor number `fd`: a cookie kept for an earlier
+/// holder of the number is no longer true.
+pub fn connected(fd: RawFd) {
+    if let Some(slot) = usize::try_from(fd).ok().and_then(|i| COOKIES.get(i)) {
+        slot.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The cookie of the live connection on `fd`: kept since [`connected`] and the first read,
+/// or read now.
+fn known_cookie(fd: RawFd) -> Option<u64> {
+    let slot = usize::try_from(fd).ok().and_then(|i| COOKIES.get(i));
+    match slot.map(|s| s.load(Ordering::Relaxed)) {
+        Some(cookie) if cookie != 0 => Some(cookie),
+        _ => {
+            let cookie = cookie_of(fd)?;
+            if let Some(slot) = slot {
+                slot.store(cookie, Ordering::Relaxed);
+            }
+            Some(cookie)
+        }
+    }
+}
+
 /// The socket cookie of `fd`: an id the kernel never reuses, unlike descriptor numbers.
 fn cookie_of(fd: RawFd) -> Option<u64> {
     let mut cookie: u64 = 0;
@@ -228,6 +259,23 @@ mod tests {
             (0..100).map(|_| pair()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
         cut(fd, cookie);
         assert!(!sees_eof(&mut other_peer), "another connection on the same number must survive");
+        drop(other);
+    }
+
+    #[test]
+    fn a_kept_cookie_is_the_connections_own_until_a_new_connection_takes_the_number() {
+        let (ours, _theirs) = pair();
+        let fd = ours.as_raw_fd();
+        connected(fd);
+        let cookie = known_cookie(fd).expect("read once");
+        assert_eq!(known_cookie(fd), Some(cookie), "kept: a reused connection reads nothing");
+        drop(ours);
+        let (other, _peer) =
+            (0..100).map(|_| pair()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
+        let real = cookie_of(fd).expect("cookie");
+        assert_ne!(real, cookie);
+        connected(fd);
+        assert_eq!(known_cookie(fd), Some(real), "a new connection on the number is read afresh");
         drop(other);
     }
 

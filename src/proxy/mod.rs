@@ -234,6 +234,9 @@ impl ProxyHttp for Edge {
         if let Some(pool) = ctx.pool.and_then(|p| ctx.snap.pools.get(p)) {
             pool.count_connection(reused);
         }
+        if !reused {
+            first_byte::connected(fd);
+        }
         ctx.first_byte = match ctx.timeouts {
             Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),
             _ => None,
