@@ -38,20 +38,28 @@ pub const TICK: Duration = Duration::from_millis(20);
 
 const SHARDS: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Connected, the request still going up: the clock has not started.
-    Armed,
-    /// The request is sent; the header is due by this instant.
-    Running(Instant),
-    /// The header arrived, or the request ended.
-    Done,
-    /// Fired: the socket was shut down.
-    Expired,
+/// A watch's phase, in one atomic: [`ARMED`] (connected, the request still going up: the clock
+/// has not started), [`DONE`] (the header arrived, or the request ended), [`EXPIRED`] (fired:
+/// the socket was shut down), or else the deadline for the header, in nanoseconds since
+/// [`base`]. Changes are compare-and-swaps, so a header that arrived first can never have its
+/// connection cut afterwards, and one that arrives after the cut is refused.
+type Phase = AtomicU64;
+const ARMED: u64 = u64::MAX;
+const DONE: u64 = u64::MAX - 1;
+const EXPIRED: u64 = u64::MAX - 2;
+
+/// The instant deadlines count from.
+fn base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn nanos_since_base(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(base()).as_nanos()).unwrap_or(EXPIRED - 1).min(EXPIRED - 1)
 }
 
 struct Watch {
-    phase: Arc<Mutex<Phase>>,
+    phase: Arc<Phase>,
     fd: RawFd,
     cookie: u64,
 }
@@ -70,7 +78,7 @@ thread_local! {
 }
 
 pub struct FirstByteTimer {
-    phase: Arc<Mutex<Phase>>,
+    phase: Arc<Phase>,
     after: Duration,
 }
 
@@ -86,7 +94,7 @@ impl FirstByteTimer {
         // Pingora hands us the descriptor of the live connection it is about to use: the
         // cookie read now (or kept since it connected) is that connection's.
         let cookie = known_cookie(fd)?;
-        let phase = Arc::new(Mutex::new(Phase::Armed));
+        let phase = Arc::new(Phase::new(ARMED));
         let watch = Watch { phase: Arc::clone(&phase), fd, cookie };
         let shard = SHARD.with(|s| *s);
         WATCHES.get(shard)?.lock().ok()?.push(watch);
@@ -96,27 +104,18 @@ impl FirstByteTimer {
     /// The request is fully sent: the backend's time starts now (a slow upload is the
     /// client's time, never counted against the backend).
     pub fn start(&self) {
-        if let Ok(mut p) = self.phase.lock() {
-            if *p == Phase::Armed {
-                *p = Phase::Running(Instant::now() + self.after);
-            }
-        }
+        let due = nanos_since_base(Instant::now() + self.after);
+        let _ = self.phase.compare_exchange(ARMED, due, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The response header arrived: stop the clock. False if the timer fired first; the
     /// connection is then shut down and must not be used for this response or reused.
     pub fn arrived(&self) -> bool {
-        self.phase.lock().map_or(true, |mut p| match *p {
-            Phase::Expired => false,
-            _ => {
-                *p = Phase::Done;
-                true
-            }
-        })
+        self.phase.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| (p != EXPIRED).then_some(DONE)).is_ok()
     }
 
     pub fn expired(&self) -> bool {
-        self.phase.lock().is_ok_and(|p| *p == Phase::Expired)
+        self.phase.load(Ordering::Acquire) == EXPIRED
     }
 }
 
@@ -151,19 +150,20 @@ fn sweep(now: Instant) {
     }
 }
 
-/// Whether a watch is still waiting; fires it when due. The phase lock is held across the
-/// shutdown, so a header that `arrived` first can never have its connection cut afterwards.
+/// Whether a watch is still waiting; fires it when due. The phase turns [`EXPIRED`] before
+/// the shutdown, and only from the deadline it had: a header that `arrived` first (the phase
+/// is [`DONE`]) keeps its connection.
 fn keep(w: &Watch, now: Instant) -> bool {
-    let Ok(mut phase) = w.phase.lock() else { return false };
-    match *phase {
-        Phase::Armed => true,
-        Phase::Running(deadline) if deadline > now => true,
-        Phase::Running(_) => {
-            *phase = Phase::Expired;
-            cut(w.fd, w.cookie);
+    match w.phase.load(Ordering::Acquire) {
+        ARMED => true,
+        DONE | EXPIRED => false,
+        due if due > nanos_since_base(now) => true,
+        due => {
+            if w.phase.compare_exchange(due, EXPIRED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                cut(w.fd, w.cookie);
+            }
             false
         }
-        Phase::Done | Phase::Expired => false,
     }
 }
 
@@ -227,6 +227,10 @@ mod tests {
     use std::net::TcpListener;
     use std::os::fd::AsRawFd;
 
+    /// Held by every test here: they open and close descriptors, and one of them needs the
+    /// number it just closed back, which the others would take.
+    static SOCKETS: Mutex<()> = Mutex::new(());
+
     /// A connected pair: (the proxy's end, the backend's end).
     fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -242,6 +246,7 @@ mod tests {
 
     #[test]
     fn firing_shuts_down_the_watched_connection() {
+        let _one_at_a_time = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
         let (ours, mut theirs) = pair();
         let cookie = cookie_of(ours.as_raw_fd()).expect("a socket has a cookie");
         cut(ours.as_raw_fd(), cookie);
@@ -250,13 +255,19 @@ mod tests {
 
     #[test]
     fn firing_after_the_number_was_reused_leaves_the_new_connection_alone() {
-        let (ours, _theirs) = pair();
+        let _one_at_a_time = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let connect = || {
+            let ours = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+            (ours, listener.accept().expect("accept").0)
+        };
+        let (ours, _theirs) = connect();
         let (fd, cookie) = (ours.as_raw_fd(), cookie_of(ours.as_raw_fd()).expect("cookie"));
         drop(ours);
-        // The lowest free number is the one just closed (tests in this binary run on other
-        // threads, so retry until this thread gets it back).
+        // The lowest free number is the one just closed, and a connect is the next to take
+        // one (tests in this binary run on other threads, so retry until this one gets it).
         let (other, mut other_peer) =
-            (0..100).map(|_| pair()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
+            (0..1000).map(|_| connect()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
         cut(fd, cookie);
         assert!(!sees_eof(&mut other_peer), "another connection on the same number must survive");
         drop(other);
@@ -264,23 +275,23 @@ mod tests {
 
     #[test]
     fn a_kept_cookie_is_the_connections_own_until_a_new_connection_takes_the_number() {
+        let _one_at_a_time = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
         let (ours, _theirs) = pair();
         let fd = ours.as_raw_fd();
-        connected(fd);
-        let cookie = known_cookie(fd).expect("read once");
-        assert_eq!(known_cookie(fd), Some(cookie), "kept: a reused connection reads nothing");
-        drop(ours);
-        let (other, _peer) =
-            (0..100).map(|_| pair()).find(|(o, _)| o.as_raw_fd() == fd).expect("the descriptor number is reused");
         let real = cookie_of(fd).expect("cookie");
-        assert_ne!(real, cookie);
+        // What an earlier connection on this number left behind is believed until the new
+        // connection says it is new...
+        COOKIES[fd as usize].store(real ^ 1, Ordering::Relaxed);
+        assert_eq!(known_cookie(fd), Some(real ^ 1), "kept: nothing is read");
         connected(fd);
         assert_eq!(known_cookie(fd), Some(real), "a new connection on the number is read afresh");
-        drop(other);
+        // ...and its own is kept for its reuses.
+        assert_eq!(known_cookie(fd), Some(real));
     }
 
     #[test]
     fn a_number_that_is_not_a_socket_has_no_cookie() {
+        let _one_at_a_time = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
         let file = std::fs::File::open("/proc/self/stat").expect("open");
         assert_eq!(cookie_of(file.as_raw_fd()), None);
         assert_eq!(cookie_of(-1), None);
