@@ -86,8 +86,14 @@ impl Exporter {
     /// Hands a request's encoded spans to the export thread, or drops them (counted) when the
     /// queue holds `queue` spans already.
     pub fn send(&self, bytes: Vec<u8>, count: usize) {
-        let before = self.queued.fetch_add(count, Ordering::AcqRel);
-        if before + count > self.settings.queue || self.queue.send(Spans { bytes, count }).is_err() {
+        // Admitted only if the count stays within the bound: never raised past it, even for a
+        // moment, so a refused request cannot make another that fits look refused.
+        let fits = |n: usize| n.checked_add(count).filter(|&m| m <= self.settings.queue);
+        if self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, fits).is_err() {
+            self.dropped.inc_by(count as u64);
+            return;
+        }
+        if self.queue.send(Spans { bytes, count }).is_err() {
             self.queued.fetch_sub(count, Ordering::AcqRel);
             self.dropped.inc_by(count as u64);
         }
@@ -110,14 +116,14 @@ impl Thread {
             Ok(rt) => rt,
             Err(e) => {
                 tracing::error!(error = %e, "trace export thread: no runtime; spans are dropped");
-                return;
+                return self.drop_queued();
             }
         };
         let mut transport = match rt.block_on(async { Transport::new(&self.settings) }) {
             Ok(transport) => transport,
             Err(e) => {
                 tracing::error!(error = %e, "trace exporter could not be built; spans are dropped");
-                return;
+                return self.drop_queued();
             }
         };
         let envelope = Envelope::new(&self.settings);
@@ -155,6 +161,14 @@ impl Thread {
             if !open {
                 return;
             }
+        }
+    }
+
+    /// The thread cannot export: what was queued already is counted as dropped (later sends
+    /// find the queue closed and count themselves).
+    fn drop_queued(&self) {
+        while let Ok(spans) = self.rx.try_recv() {
+            self.counters.dropped.inc_by(spans.count as u64);
         }
     }
 
