@@ -3,7 +3,7 @@
 //! and it misses nothing a backend would take for a session id: for each way backends split
 //! and decode a query (on `&` alone as Python 3.10+ and Express do, or on `&` and `;` as older
 //! parsers did; keys percent-decoded, `+` a space, a `[...]` suffix dropped as Express's `qs`
-//! does) and each parameter name the SDKs read
+//! does, or as PHP mangles names) and each parameter name the SDKs read
 //! (`session_id`, `sessionId`), every value such a backend reads comes from the one parameter
 //! the proxy found, or the proxy saw more than one and refuses the request. So a raw id can
 //! never ride past the proxy's check next to (or instead of) a token. A parameter the proxy
@@ -29,7 +29,8 @@ pub fn check(data: &[u8]) {
         for (key_at, key, value_at) in pieces(&query, separators) {
             // Express's `qs` reads `sessionId[]` and `sessionId[0]` as the parameter too.
             let decoded = decode(key);
-            if !NAMES.contains(&decoded.split('[').next().unwrap_or_default()) {
+            let qs = decoded.split('[').next().unwrap_or_default();
+            if !NAMES.contains(&qs) && !NAMES.contains(&php(&decoded).as_str()) {
                 continue;
             }
             let Some(((start, _), value)) = found.first() else {
@@ -54,6 +55,18 @@ fn pieces<'a>(query: &'a str, separators: &'a [char]) -> impl Iterator<Item = (u
         let key = piece.split('=').next().unwrap_or_default();
         (key_at, key, key_at + (key.len() + 1).min(piece.len()))
     })
+}
+
+/// A decoded name as PHP reads it into `$_GET`: leading spaces dropped, an unmatched first
+/// `[` read as `_`, the name ending at a `[`, spaces and dots read as `_`.
+fn php(name: &str) -> String {
+    let mut name = name.trim_start_matches(' ').to_owned();
+    if let Some(i) = name.find('[') {
+        if !name[i..].contains(']') {
+            name.replace_range(i..=i, "_");
+        }
+    }
+    name.split('[').next().unwrap_or_default().replace([' ', '.'], "_")
 }
 
 /// Percent-decoding as `urllib.parse.unquote_plus` does it: `+` is a space, `%XX` with two hex

@@ -110,22 +110,51 @@ pub fn pin_session(
 
 /// Every session parameter of a query (value range, value), spelled any way a backend may
 /// read it: either key (`session_id`, `sessionId`) in any case, percent-encoded
-/// (`session%5Fid`), with a bracket suffix (`sessionId[]`), with or without a value, after
-/// `&` or `;` (older query parsers split on both).
+/// (`session%5Fid`), with a bracket suffix (`sessionId[]`), as PHP mangles names (see
+/// [`names_session`]), with or without a value, after `&` or `;` (older query parsers split
+/// on both).
 pub fn session_params(query: &str) -> impl Iterator<Item = ((usize, usize), &str)> {
     let mut offset = 0;
     query.split(['&', ';']).filter_map(move |pair| {
         let at = offset;
         offset += pair.len() + 1;
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = percent_decode_str(key).decode_utf8_lossy();
-        // `qs` (Express) reads `sessionId[]=x` and `sessionId[0]=x` as the parameter too.
-        let key = key.split('[').next().unwrap_or_default();
-        QUERY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)).then(|| {
+        names_session(key).then(|| {
             let start = at + pair.len() - value.len();
             ((start, start + value.len()), value)
         })
     })
+}
+
+/// Whether a raw query key names the session for some backend. Percent-decoded; the name ends
+/// at `[` (`qs` and PHP read `sessionId[]=x`, `sessionId[0]=x` as the parameter); compared
+/// in any case; and as PHP reads names: leading spaces dropped, a space (`+`), `.` or an
+/// unmatched first `[` read as `_` (`session.id`, `session+id`, `session[id`). Matching more
+/// spellings than one backend reads only refuses more requests; matching fewer would let a
+/// raw id through.
+fn names_session(raw: &str) -> bool {
+    let decoded = percent_decode_str(raw).decode_utf8_lossy();
+    let key = decoded.trim_start_matches([' ', '+']);
+    let is = |name: &str| QUERY_KEYS.iter().any(|k| php_eq(k, name));
+    if is(key.split('[').next().unwrap_or_default()) {
+        return true;
+    }
+    // PHP: a `[` with no `]` after it is an `_`, and the name goes on.
+    match key.split_once('[') {
+        Some((head, tail)) if !tail.contains(']') => {
+            is(&format!("{head}_{}", tail.split('[').next().unwrap_or_default()))
+        }
+        _ => false,
+    }
+}
+
+/// `name` is `key` in any case, reading a space, `+` or `.` in `name` as the `_` of `key`.
+fn php_eq(key: &str, name: &str) -> bool {
+    key.len() == name.len()
+        && key
+            .bytes()
+            .zip(name.bytes())
+            .all(|(k, n)| k.eq_ignore_ascii_case(&n) || (k == b'_' && matches!(n, b' ' | b'+' | b'.')))
 }
 
 /// The (first) session parameter of a query: value range, value.
@@ -199,6 +228,15 @@ mod tests {
         assert_eq!(count("x=1;session_id"), 1);
         assert_eq!(count("sessionId[]=raw&session_id%5B0%5D=raw"), 2);
         assert_eq!(count("session_id=e1.a&x=session_id"), 1);
+        // As PHP reads names.
+        for php in
+            ["session.id", "session+id", "session%20id", "%20session_id", "+session_id", "session[id", "session[id[x"]
+        {
+            assert_eq!(count(&format!("{php}=raw")), 1, "{php}");
+        }
+        for other in ["session_idx", "session[id]", "xsession_id", "session__id", "session[]id"] {
+            assert_eq!(count(&format!("{other}=raw")), 0, "{other}");
+        }
         assert_eq!(count(""), 0);
     }
 

@@ -63,7 +63,13 @@ fn f1_a_session_id_the_proxy_never_minted_reaches_no_backend() {
     let edge = edge_for(&main);
     let modern = modern_call("echo");
     let with_modern = |extra: &[(&'static str, &'static str)]| [modern.as_slice(), extra].concat();
-    let attacks: [(&str, Vec<(&str, &str)>); 12] = [
+    let attacks: [(&str, Vec<(&str, &str)>); 17] = [
+        // As PHP reads names: `$_GET['session_id']` for each.
+        ("/messages/?session[id=raw-victim", vec![]),
+        ("/messages/?%20session_id=raw-victim", vec![]),
+        ("/messages/?session.id=raw-victim", vec![]),
+        ("/messages/?session+id=raw-victim", vec![]),
+        ("/messages/?session%20id=raw-victim", vec![]),
         ("/messages/?sessionId[]=raw-victim", vec![]),
         ("/messages/?sessionId%5B0%5D=raw-victim", vec![]),
         ("/mcp", vec![("Mcp-Session-Id", "raw-victim")]),
