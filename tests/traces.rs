@@ -144,7 +144,7 @@ fn a_routes_own_ratio_decides_for_its_requests() {
     let (backend, _rec) = recording_backend();
     let receiver = Receiver::start();
     let routes = route_to(&backend.addr(), "trace_sample = 1.0")
-        + &format!("[[route]]\nname = \"quiet\"\npath = \"/quiet\"\npool = \"main\"\ntrace_sample = 0.0\n");
+        + "[[route]]\nname = \"quiet\"\npath = \"/quiet\"\npool = \"main\"\ntrace_sample = 0.0\n";
     let edge = Edge::start(&(traces(&receiver, "grpc", "sample = 0.5\nparent = \"ratio\"") + &routes));
     let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
     for _ in 0..5 {
@@ -164,7 +164,9 @@ fn hostile_trace_contexts_start_a_new_trace_and_the_request_is_served() {
     let edge = Edge::start(&(traces(&receiver, "grpc", "") + &route_to(&backend.addr(), "")));
     let upper = HTTP_PARENT.to_uppercase();
     let long = format!("{HTTP_PARENT}{}", "x".repeat(4000));
-    let hostile: [(Option<&str>, Vec<(&str, &str)>); 6] = [
+    // (a `_meta` traceparent, the request's headers)
+    type Case<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+    let hostile: [Case; 6] = [
         (None, vec![("traceparent", upper.as_str())]),
         (None, vec![("traceparent", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]),
         (None, vec![("traceparent", "00-00000000000000000000000000000000-b7ad6b7169203331-01")]),

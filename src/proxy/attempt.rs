@@ -14,7 +14,8 @@ use std::time::Instant;
 use pingora::{Error, ErrorSource, ErrorType as Kind};
 
 use super::ctx::Ctx;
-use crate::metrics::{status_class, AttemptResult, ErrorType, Reason};
+use crate::metrics::{AttemptResult, ErrorType, Reason};
+use crate::state::series::Attempt;
 use crate::state::State;
 
 /// The attempts one request made.
@@ -115,16 +116,9 @@ fn observe(state: &State, ctx: &Ctx, open: Open, kind: ErrorType) {
     if let (Some(pool), Some(addr)) = (pool, ctx.backend) {
         pool.count_attempt(addr, AttemptResult::of(open.status, kind));
     }
-    let pool = pool.map_or("-", |p| p.name());
-    let labels = [
-        ctx.route_name(),
-        pool,
-        ctx.call.one.method.as_str(),
-        ctx.tool_label(),
-        status_class(open.status),
-        kind.as_str(),
-    ];
-    state.metrics.client_duration.with_label_values(&labels).observe(open.start.elapsed().as_secs_f64());
+    let labels =
+        Attempt { labels: ctx.labels(open.status, kind), pool: ctx.pool, pool_name: pool.map_or("-", |p| p.name()) };
+    ctx.snap.series.attempt(&state.metrics, &labels, open.start.elapsed().as_secs_f64());
 }
 
 /// The request's `error_type`: why it failed as its client saw it, `None` when it did not.

@@ -17,8 +17,9 @@ use crate::auth::identity::Identity;
 use crate::config::model::Timeouts;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method};
-use crate::metrics::{OpenStream, Reason};
+use crate::metrics::{ErrorType, OpenStream, Reason};
 use crate::session::{Fingerprint, Member};
+use crate::state::series::Labels;
 use crate::state::Snapshot;
 
 /// A request bound to the backend holding its session.
@@ -155,12 +156,27 @@ impl Ctx {
         self.route.and_then(|r| self.snap.router.routes().get(r)).map_or("-", |r| r.name.as_str())
     }
 
-    /// The bounded metric label for this request's tool.
-    pub fn tool_label(&self) -> &str {
+    /// The bounded metric label for this request's tool, with its number
+    /// ([`crate::state::Snapshot::tool_label`]).
+    pub fn tool_label(&self) -> (usize, &str) {
         match (self.call.one.target_str(), self.call.one.method) {
             (Some(t), Method::ToolsCall) => self.snap.tool_label(t),
-            (None, Method::ToolsCall) if self.call.one.target.is_some() => "other",
-            _ => "-",
+            (None, Method::ToolsCall) if self.call.one.target.is_some() => (1, "other"),
+            _ => (0, "-"),
+        }
+    }
+
+    /// This request's metric labels, with the status and error type of the request or attempt.
+    pub fn labels(&self, status: u16, error: ErrorType) -> Labels<'_> {
+        let (tool, tool_name) = self.tool_label();
+        Labels {
+            route: self.route,
+            route_name: self.route_name(),
+            method: self.call.one.method,
+            tool,
+            tool_name,
+            status,
+            error,
         }
     }
 }

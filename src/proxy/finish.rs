@@ -10,7 +10,7 @@ use pingora::proxy::Session;
 
 use super::attempt;
 use super::ctx::Ctx;
-use crate::metrics::{status_class, status_label, ErrorType};
+use crate::metrics::ErrorType;
 use crate::session::Fingerprint;
 use crate::state::State;
 use crate::telemetry::{self, Access};
@@ -51,18 +51,12 @@ impl<'a> Exchange<'a> {
 pub fn record(state: &State, x: &Exchange<'_>, ctx: &Ctx) {
     let elapsed = ctx.start.elapsed();
     let secs = elapsed.as_secs_f64();
-    let route = ctx.route_name();
-    let method = ctx.call.one.method.as_str();
-    let tool = ctx.tool_label();
     let error = attempt::outcome(ctx, x.status);
+    let labels = ctx.labels(x.status, error);
+    let (route, method, tool) = (labels.route_name, labels.method.as_str(), labels.tool_name);
     let m = &state.metrics;
-    m.requests.with_label_values(&[route, method, tool, status_label(x.status)]).inc();
-    m.duration.with_label_values(&[route, method]).observe(secs);
-    let labels = [route, method, tool, status_class(x.status), error.as_str()];
-    m.server_duration.with_label_values(&labels).observe(secs);
-    if let Some(responded) = ctx.responded {
-        m.first_byte.with_label_values(&labels).observe(responded.saturating_duration_since(ctx.start).as_secs_f64());
-    }
+    let first_byte = ctx.responded.map(|t| t.saturating_duration_since(ctx.start).as_secs_f64());
+    ctx.snap.series.finish(m, &labels, secs, first_byte);
     let last_attempt = attempt::close(state, ctx);
     if let Some([bytes_in, bytes_out]) = ctx.route.and_then(|r| ctx.snap.route_bytes.get(r)) {
         bytes_in.inc_by(x.bytes_in);

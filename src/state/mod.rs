@@ -5,6 +5,7 @@
 
 pub mod health_loop;
 pub mod reload;
+pub mod series;
 pub mod snapshot;
 pub mod watch;
 

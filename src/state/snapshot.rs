@@ -39,6 +39,9 @@ pub struct Snapshot {
     pub route_bytes: Vec<[prometheus::IntCounter; 2]>,
     /// Same order as the router's routes: `auth_total`, for routes with `auth`.
     pub route_auth: Vec<Option<crate::metrics::AuthCounters>>,
+    /// The request path's metric series, resolved per worker thread on first use; indexed by
+    /// this snapshot's route and pool numbers, so it starts empty with every snapshot.
+    pub series: super::series::Series,
 }
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
@@ -154,6 +157,7 @@ impl Snapshot {
             traces,
             route_bytes,
             route_auth,
+            series: Default::default(),
         })
     }
 
@@ -161,8 +165,12 @@ impl Snapshot {
         self.pools.iter().position(|p| p.name() == name)
     }
 
-    /// The metric label for a tool: its name when listed under `[metrics] tools`, else `other`.
-    pub fn tool_label<'a>(&'a self, tool: &str) -> &'a str {
-        self.config.tool_labels.iter().find(|t| *t == tool).map_or("other", String::as_str)
+    /// The metric label for a tool, and its number for [`super::series`]: its name when listed
+    /// under `[metrics] tools` (numbered from 2), else `other` (1). 0 is `-`, no tool.
+    pub fn tool_label<'a>(&'a self, tool: &str) -> (usize, &'a str) {
+        match self.config.tool_labels.iter().enumerate().find(|(_, t)| *t == tool) {
+            Some((i, t)) => (i + 2, t.as_str()),
+            None => (1, "other"),
+        }
     }
 }
