@@ -20,6 +20,7 @@ pub mod config;
 pub mod discovery;
 pub mod downstream;
 pub mod fault;
+pub mod federation;
 pub mod glob;
 pub mod limits;
 pub mod mcp;

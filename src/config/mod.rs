@@ -15,6 +15,7 @@ pub mod auth_model;
 pub mod authn;
 pub mod duration;
 pub mod error;
+pub mod federation;
 pub mod header_model;
 pub mod ip_filter;
 pub mod jwt_keys;
@@ -40,6 +41,8 @@ pub mod validate;
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod federation_tests;
 #[cfg(test)]
 mod header_tests;
 #[cfg(test)]

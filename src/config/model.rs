@@ -506,6 +506,22 @@ pub struct RouteConfig {
     pub trace_sample: Option<f64>,
     /// `[route.headers]` and `forward_identity`, applied before the pool's.
     pub headers: HeaderRules,
+    /// `[[route.member]]`s: the route offers their tools as one MCP server.
+    pub federation: Option<Federation>,
+}
+
+/// A federated route's members and how long their merged tool list is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Federation {
+    pub members: Vec<Member>,
+    pub catalog_ttl: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub pool: usize,
+    /// Letters, digits and '-': the first '_' of an offered name ends it.
+    pub prefix: String,
 }
 
 impl RouteConfig {

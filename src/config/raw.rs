@@ -387,6 +387,19 @@ pub struct RawRoute {
     pub forward_identity: Option<S<RawForwardIdentity>>,
     /// Who may call what on this route (checked in `config::policy`).
     pub policy: Option<S<RawPolicy>>,
+    /// Federation: the pools whose tools this route offers under their prefixes (checked in
+    /// `config::federation`).
+    #[serde(default)]
+    pub member: Vec<S<RawMember>>,
+    pub catalog_ttl: Option<S<String>>,
+}
+
+/// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMember {
+    pub pool: S<String>,
+    pub prefix: S<String>,
 }
 
 /// `[route.policy]`: rules over the caller's identity and the call; first match wins, and a

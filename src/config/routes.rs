@@ -90,7 +90,8 @@ pub fn route(
         }
         rules.push(m);
     }
-    if pool.is_none() && raw.pool.is_none() && rules.is_empty() {
+    let federation = super::federation::members(raw, pools, &field, c);
+    if pool.is_none() && raw.pool.is_none() && rules.is_empty() && federation.is_none() {
         c.push(
             raw.name.span(),
             field("pool"),
@@ -134,7 +135,8 @@ pub fn route(
         needs_call: rules
             .iter()
             .any(|r| r.method.is_some() || r.tool.is_some() || r.prompt.is_some() || r.resource.is_some())
-            || !raw.idempotent_tools.is_empty(),
+            || !raw.idempotent_tools.is_empty()
+            || !raw.member.is_empty(),
         rules,
         timeouts: timeouts::overrides(
             RawTimeouts {
@@ -152,6 +154,7 @@ pub fn route(
         access_sample: access_sample(raw.access_sample.as_ref(), &field("access_sample"), c),
         trace_sample: raw.trace_sample.as_ref().and_then(|r| super::traces::ratio(r, &field("trace_sample"), c)),
         headers: HeaderRules::default(),
+        federation,
     };
     route.serves = serves(&route);
     route
@@ -177,6 +180,7 @@ fn serves(route: &RouteConfig) -> Vec<usize> {
         .into_iter()
         .chain(route.fallback.iter().copied())
         .chain(rules.flat_map(|(p, fallback)| std::iter::once(p).chain(fallback.iter().copied())))
+        .chain(route.federation.iter().flat_map(|f| f.members.iter().map(|m| m.pool)))
         .collect();
     pools.sort_unstable();
     pools.dedup();

@@ -33,6 +33,7 @@ fn route(origins: Origins) -> RouteConfig {
         auth: Default::default(),
         policy: None,
         headers: Default::default(),
+        federation: None,
     }
 }
 

@@ -45,6 +45,23 @@ const HTTP2_SETTINGS: http::HeaderName = http::HeaderName::from_static("http2-se
 /// A sampled request tells the backend its trace: this attempt's CLIENT span as the parent,
 /// in `traceparent` and, when the message carried one, in `_meta.traceparent`. Unsampled
 /// requests pass the client's context untouched.
+/// A federated call's head: the member's own tool name in `Mcp-Name` (when the client sent
+/// one; a name no header can carry drops it), and the renamed body's length.
+fn federated_request(req: &mut RequestHeader, tool: &str, len: usize) -> Result<()> {
+    if req.headers.contains_key(crate::mcp::header::MCP_NAME) {
+        match http::HeaderValue::from_str(tool) {
+            Ok(v) => req.insert_header(crate::mcp::header::MCP_NAME, v)?,
+            Err(_) => {
+                req.remove_header(&crate::mcp::header::MCP_NAME);
+            }
+        }
+    }
+    if req.headers.contains_key(http::header::CONTENT_LENGTH) {
+        req.insert_header(http::header::CONTENT_LENGTH, len)?;
+    }
+    Ok(())
+}
+
 fn propagate(req: &mut RequestHeader, ctx: &mut Ctx) -> Result<()> {
     let Some(t) = ctx.trace.as_deref() else { return Ok(()) };
     let Some(parent) = t.upstream_parent() else { return Ok(()) };
@@ -176,6 +193,9 @@ impl ProxyHttp for Edge {
             for name in [http::header::UPGRADE, http::header::CONNECTION, HTTP2_SETTINGS] {
                 req.remove_header(&name);
             }
+        }
+        if let Some(tool) = ctx.member_tool.as_deref() {
+            federated_request(req, tool, ctx.body.as_ref().map_or(0, Bytes::len))?;
         }
         transform::upstream_request(req, ctx)?;
         propagate(req, ctx)?;

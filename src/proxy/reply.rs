@@ -162,6 +162,18 @@ impl Reject {
         Reason::Forbidden,
         "this backend acts on the caller's behalf (token exchange): authenticate with a bearer token, not an API key",
     );
+    pub const FEDERATED_STREAM: Reject = Reject::new(
+        405,
+        RpcCode::InvalidRequest,
+        Reason::BadHead,
+        "this route federates stateless servers: it has no GET stream and no session to end; send POST",
+    );
+    pub const FEDERATED_METHOD: Reject = Reject::new(
+        200,
+        RpcCode::MethodNotFound,
+        Reason::InvalidRequest,
+        "Method not found: this federated route offers tools only",
+    );
     pub const TIMEOUT: Reject = Reject::new(
         504,
         RpcCode::ServerError,
@@ -253,6 +265,21 @@ pub async fn denied(
             send_head_and_body(session, resp, body).await
         }
     }
+}
+
+/// A federated route's own answer: 200 with `{"jsonrpc":"2.0","id":<the request's>,"result":…}`,
+/// or 202 with no body for a notification or a response.
+pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<&str>) -> Result<bool> {
+    ctx.reason = None;
+    let Some(result) = result else { return write(session, ctx, 202, None, None).await };
+    let id = ctx.call.one.id.as_deref().unwrap_or(b"null");
+    let mut body = Vec::with_capacity(40 + id.len() + result.len());
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    body.extend_from_slice(id);
+    body.extend_from_slice(br#","result":"#);
+    body.extend_from_slice(result.as_bytes());
+    body.push(b'}');
+    write(session, ctx, 200, None, Some(body)).await
 }
 
 /// 200 with a JSON document the proxy serves itself (OAuth protected resource metadata).

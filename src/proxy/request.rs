@@ -22,8 +22,9 @@ use super::throttle::{self, Stage};
 use super::transform;
 use crate::auth::challenge;
 use crate::auth::Denied;
-use crate::config::model::RouteConfig;
+use crate::config::model::{DenyAs, Federation, RouteConfig};
 use crate::discovery::completion;
+use crate::federation::{self, Outcome};
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
 use crate::mcp::error::UnknownStyle;
@@ -43,6 +44,11 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
+        Err(Refused::Answer(result)) => reply::answer(session, ctx, result.as_deref()).await,
+        Err(Refused::UnknownTool) => {
+            let element = ctx.call.one.clone();
+            reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await
+        }
         Err(Refused::Denied(denial, element)) => denied(session, ctx, denial, element).await,
         Err(Refused::Unauthenticated(denied)) => {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
@@ -73,6 +79,10 @@ enum Refused {
     Denied(Denial, Option<Element>),
     /// A document the proxy serves itself (OAuth protected resource metadata).
     Document(Arc<str>),
+    /// A federated route's own answer: a JSON-RPC result (200), or None: 202, no body.
+    Answer(Option<String>),
+    /// A federated route has no such tool.
+    UnknownTool,
 }
 
 impl From<Reject> for Refused {
@@ -200,6 +210,9 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             return Ok(Err(reject.into()));
         }
     }
+    if let Some(fed) = &route.federation {
+        return Ok(federated(session, ctx, ri, fed).await);
+    }
     let rule_pool = ctx.rule.and_then(|r| route.rules.get(r)).and_then(|r| r.pool);
     ctx.pool = match (&ctx.pinned, rule_pool) {
         (Some(p), rule) => {
@@ -212,6 +225,32 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         (None, None) => route.pool,
     };
     Ok(if ctx.pool.is_some() { Ok(()) } else { Err(Reject::NO_POOL.into()) })
+}
+
+/// A federated route's request: answered here, or bound to the member that owns its tool.
+async fn federated(session: &Session, ctx: &mut Ctx, route: usize, fed: &Federation) -> Result<(), Refused> {
+    if session.req_header().method != HttpMethod::POST {
+        return Err(Reject::FEDERATED_STREAM.into());
+    }
+    let snap = Arc::clone(&ctx.snap);
+    let body = ctx.body.clone().unwrap_or_default();
+    match federation::decide(&snap, route, fed, &ctx.call, &body).await {
+        Outcome::Forward { pool, body, name } => {
+            ctx.body = Some(body);
+            ctx.member_tool = Some(name);
+            ctx.pool = Some(pool);
+            // The body changed: a `_meta.traceparent` found in the client's is not where it was.
+            if let Some(t) = ctx.trace.as_mut() {
+                t.meta_at = None;
+            }
+            Ok(())
+        }
+        Outcome::Answer(result) => Err(Refused::Answer(Some(result))),
+        Outcome::Accepted => Err(Refused::Answer(None)),
+        Outcome::UnknownTool => Err(Refused::UnknownTool),
+        Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
+        Outcome::Unreadable => Err(Reject::INVALID.into()),
+    }
 }
 
 /// Audits a policy denial and answers it as its rule says: the denied element's id, the

@@ -42,6 +42,8 @@ pub struct Snapshot {
     /// The request path's metric series, resolved per worker thread on first use; indexed by
     /// this snapshot's route and pool numbers, so it starts empty with every snapshot.
     pub series: super::series::Series,
+    /// Same order as the router's routes: the merged tool lists of federated routes.
+    pub catalogs: Vec<Option<crate::federation::catalog::Catalog>>,
 }
 
 fn remote_keys(config: &Config, previous: Option<&Snapshot>) -> Vec<Arc<RemoteKeys>> {
@@ -144,6 +146,7 @@ impl Snapshot {
             .iter()
             .map(|r| (!r.auth.accept.is_empty()).then(|| crate::metrics::AuthCounters::new(metrics, &r.name)))
             .collect();
+        let catalogs = router.routes().iter().map(|r| r.federation.as_ref().map(|_| Default::default())).collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
             router,
@@ -158,6 +161,7 @@ impl Snapshot {
             route_bytes,
             route_auth,
             series: Default::default(),
+            catalogs,
         })
     }
 

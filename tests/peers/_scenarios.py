@@ -121,12 +121,22 @@ async def tool(s, args, info):
     return {"tool": args.tool, "text": _text(r), "is_error": bool(_a(r, "is_error", "isError"))}
 
 
+async def catalog(s, args, info):
+    """Every page of the tool list, then (with --tool) one call: for federated routes."""
+    tools, pages = await list_tools(s)
+    out = {"tool_names": sorted(tools), "pages": pages}
+    if args.tool:
+        r = await s.call_tool(args.tool, json.loads(args.args))
+        out["text"], out["is_error"] = _text(r), bool(_a(r, "is_error", "isError"))
+    return out
+
+
 async def terminate(s, args, info):
     tools, _ = await list_tools(s)
     return {"server": await whoami(s, tools, info)}  # the DELETE happens when the client closes
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate}
+SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog}
 
 
 def add_common_args(ap):

@@ -1,0 +1,68 @@
+//! Validation of a federated route's `[[route.member]]`s: one MCP endpoint over several pools,
+//! each member's tools offered under its prefix. Part of the raw → model pipeline; what a
+//! federated route does with requests is `crate::federation`'s.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::duration::{self, Zero};
+use super::error::Collector;
+use super::model::{Federation, Member};
+use super::raw::RawRoute;
+use super::validate::pool_ref;
+
+/// How long a merged tool list is served before the members are asked again.
+pub const DEFAULT_CATALOG_TTL: Duration = Duration::from_secs(30);
+/// Longest member prefix: a prefixed name must leave room for the tool's own name within the
+/// 64 characters model APIs accept.
+pub const MAX_PREFIX: usize = 24;
+
+/// The route's federation, when it lists members; errors go to `c`.
+pub fn members(
+    raw: &RawRoute,
+    pools: &HashMap<String, usize>,
+    field: &dyn Fn(&str) -> String,
+    c: &mut Collector<'_>,
+) -> Option<Federation> {
+    let first = raw.member.first()?;
+    let mut members: Vec<Member> = Vec::with_capacity(raw.member.len());
+    for m in &raw.member {
+        let prefix = m.get_ref().prefix.get_ref();
+        if prefix.is_empty()
+            || prefix.len() > MAX_PREFIX
+            || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            c.push(m.get_ref().prefix.span(), field("member.prefix"), format!("must be 1 to {MAX_PREFIX} letters, digits or '-' (the '_' after it separates prefix and tool name, so it cannot occur in a prefix)"));
+            continue;
+        }
+        if members.iter().any(|other| other.prefix.eq_ignore_ascii_case(prefix)) {
+            c.push(
+                m.get_ref().prefix.span(),
+                field("member.prefix"),
+                "is already another member's (prefixes are compared ignoring case); give each member its own",
+            );
+            continue;
+        }
+        let Some(pool) = pool_ref(&m.get_ref().pool, pools, &field("member.pool"), c) else { continue };
+        members.push(Member { pool, prefix: prefix.clone() });
+    }
+    let conflicts = [
+        (raw.pool.is_some(), "pool"),
+        (!raw.fallback.is_empty(), "fallback"),
+        (!raw.rule.is_empty(), "rule"),
+        (raw.batches == Some(true), "batches"),
+        (raw.inspect.as_ref().is_some_and(|i| i.get_ref() == "never"), "inspect"),
+        // Tool lists are answered from the merged catalog, which is not filtered per caller yet.
+        (raw.policy.is_some(), "policy"),
+    ];
+    for (_, key) in conflicts.iter().filter(|(set, _)| *set) {
+        c.push(
+            first.span(),
+            field(key),
+            format!("a route with members picks the pool from the tool's prefix; remove `{key}` (or the members)"),
+        );
+    }
+    let catalog_ttl =
+        duration::or(c, raw.catalog_ttl.as_ref(), &field("catalog_ttl"), DEFAULT_CATALOG_TTL, Zero::Allowed);
+    Some(Federation { members, catalog_ttl })
+}

@@ -1,0 +1,69 @@
+//! Federated routes in the config pipeline: members resolved to pools, prefixes checked, and
+//! the keys a route with members cannot have refused with their fix.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::parse;
+
+const POOLS: &str = "[[pool]]\nname = \"a\"\nbackends = [\"127.0.0.1:9001\"]\n[[pool]]\nname = \"b\"\nbackends = [\"127.0.0.1:9002\"]\n";
+
+fn route(extra: &str, members: &[(&str, &str)]) -> String {
+    let members: String = members
+        .iter()
+        .map(|(pool, prefix)| format!("[[route.member]]\npool = \"{pool}\"\nprefix = \"{prefix}\"\n"))
+        .collect();
+    format!("{POOLS}[[route]]\nname = \"all\"\npath = \"/mcp\"\n{extra}{members}")
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(Path::new("edge.toml"), text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn members_resolve_to_pools_and_the_route_serves_them_all() {
+    let c = parse(Path::new("edge.toml"), &route("catalog_ttl = \"5s\"\n", &[("a", "alpha"), ("b", "beta-2")]))
+        .expect("valid");
+    let r = &c.routes[0];
+    let fed = r.federation.as_ref().expect("federated");
+    assert_eq!(
+        fed.members.iter().map(|m| (m.pool, m.prefix.as_str())).collect::<Vec<_>>(),
+        [(0, "alpha"), (1, "beta-2")]
+    );
+    assert_eq!(fed.catalog_ttl, Duration::from_secs(5));
+    assert_eq!(r.serves, [0, 1]);
+    assert!(r.needs_call && r.pool.is_none());
+}
+
+#[test]
+fn prefixes_are_short_unique_and_free_of_the_separator() {
+    for bad in ["", "has_underscore", "dot.ted", "ünï", &"x".repeat(25)] {
+        let errs = errors(&route("", &[("a", bad), ("b", "ok")]));
+        assert!(
+            errs.iter().any(|e| e.contains("route.all.member.prefix") && e.contains("letters, digits or '-'")),
+            "{bad:?}: {errs:#?}"
+        );
+    }
+    let errs = errors(&route("", &[("a", "same"), ("b", "SAME")]));
+    assert!(errs.iter().any(|e| e.contains("already another member's")), "{errs:#?}");
+    let errs = errors(&route("", &[("a", "x"), ("nope", "y")]));
+    assert!(errs.iter().any(|e| e.contains("route.all.member.pool") && e.contains("no pool named")), "{errs:#?}");
+}
+
+#[test]
+fn keys_that_choose_a_pool_or_filter_lists_are_refused_beside_members() {
+    for (extra, key) in [
+        ("pool = \"a\"\n", "pool"),
+        ("fallback = [\"b\"]\n", "fallback"),
+        ("inspect = \"never\"\n", "inspect"),
+        ("batches = true\n", "batches"),
+    ] {
+        let errs = errors(&route(extra, &[("a", "x")]));
+        assert!(errs.iter().any(|e| e.contains(&format!("route.all.{key}")) && e.contains("picks the pool from the tool's prefix")), "{key}: {errs:#?}");
+    }
+    let errs = errors(&route("[[route.rule]]\ntool = \"x\"\npool = \"a\"\n", &[("a", "x")]));
+    assert!(errs.iter().any(|e| e.contains("route.all.rule")), "{errs:#?}");
+}

@@ -1,0 +1,201 @@
+//! A federated route's merged tool list, one per era: every member's tools (all their pages),
+//! renamed to their offered names, with the map back to (member, own name). Kept for the
+//! route's `catalog_ttl`; one refresh at a time (callers arriving meanwhile wait for it and
+//! share its result). Fail-open: a member that does not answer keeps the tools it had in the
+//! previous list, or has none, and is named in the log; the others are served. Lives in the
+//! snapshot, so a reload starts empty. Not owned here: the requests (`fanout`) or the answer
+//! to the client (`super`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::fanout::{self, Failed};
+use super::names;
+use crate::config::model::Federation;
+use crate::upstream::Pool;
+
+/// Pages asked of one member before its list is taken as complete.
+const MAX_PAGES: usize = 100;
+/// Tools kept of one member.
+const MAX_TOOLS: usize = 10_000;
+/// Longest wait for one member's page.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where an offered tool lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub member: usize,
+    pub name: String,
+}
+
+/// One merged list.
+#[derive(Debug)]
+pub struct Merged {
+    made: Instant,
+    /// Each member's offered tools, as JSON objects, in the member's own order.
+    members: Vec<Vec<(String, Box<RawValue>)>>,
+    pub owners: HashMap<String, Owner>,
+    /// Every tool list result was `cacheScope: "public"` (or said nothing).
+    pub public: bool,
+    /// Members whose list is missing or stale, and why.
+    pub failed: Vec<(usize, Failed)>,
+}
+
+impl Merged {
+    /// The offered tools, members in order.
+    pub fn tools(&self) -> impl Iterator<Item = &RawValue> {
+        self.members.iter().flatten().map(|(_, tool)| &**tool)
+    }
+
+    pub fn made(&self) -> Instant {
+        self.made
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    current: Mutex<Option<Arc<Merged>>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+/// The route's lists: legacy era, 2026-07-28 era.
+#[derive(Default)]
+pub struct Catalog {
+    slots: [Slot; 2],
+}
+
+impl Catalog {
+    /// The merged list for the era (`modern`), fresh within the route's `catalog_ttl`.
+    pub async fn get(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool) -> Arc<Merged> {
+        let slot = &self.slots[usize::from(modern)];
+        if let Some(fresh) = fresh(slot, fed.catalog_ttl) {
+            return fresh;
+        }
+        let _one = slot.refresh.lock().await;
+        if let Some(fresh) = fresh(slot, fed.catalog_ttl) {
+            return fresh;
+        }
+        let previous = slot.current.lock().ok().and_then(|c| c.clone());
+        let merged = Arc::new(merge(fed, pools, modern, previous.as_deref()).await);
+        if let Ok(mut current) = slot.current.lock() {
+            *current = Some(Arc::clone(&merged));
+        }
+        merged
+    }
+}
+
+fn fresh(slot: &Slot, ttl: Duration) -> Option<Arc<Merged>> {
+    let current = slot.current.lock().ok()?;
+    current.as_ref().filter(|m| m.made.elapsed() < ttl).cloned()
+}
+
+/// One member's tools, every page.
+struct Listed {
+    tools: Vec<Box<RawValue>>,
+    public: bool,
+}
+
+async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Option<&Merged>) -> Merged {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, member) in fed.members.iter().enumerate() {
+        let Some(pool) = pools.get(member.pool).cloned() else { continue };
+        asks.spawn(async move { (i, list(&pool, modern).await) });
+    }
+    let mut answers: Vec<Option<Result<Listed, Failed>>> = (0..fed.members.len()).map(|_| None).collect();
+    while let Some(joined) = asks.join_next().await {
+        if let Ok((i, answer)) = joined {
+            if let Some(a) = answers.get_mut(i) {
+                *a = Some(answer);
+            }
+        }
+    }
+    let mut merged =
+        Merged { made: Instant::now(), members: Vec::new(), owners: HashMap::new(), public: true, failed: Vec::new() };
+    for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
+        let mut offered = Vec::new();
+        match answer.unwrap_or(Err(Failed::Unreadable)) {
+            Ok(listed) => {
+                merged.public &= listed.public;
+                for tool in listed.tools {
+                    if let Some((name, own, renamed)) = rename(&member.prefix, &tool) {
+                        if merged.owners.contains_key(&name) {
+                            tracing::warn!(member = %member.prefix, "federation: two tools are offered under one name; the second is left out");
+                            continue;
+                        }
+                        merged.owners.insert(name.clone(), Owner { member: i, name: own });
+                        offered.push((name, renamed));
+                    }
+                }
+            }
+            Err(failed) => {
+                tracing::warn!(member = %member.prefix, error = %failed, "federation: a member's tool list is missing");
+                // Stale beats absent: the tools it offered before stay offered.
+                if let Some(previous) = previous {
+                    merged.public &= previous.public;
+                    for (name, tool) in previous.members.get(i).into_iter().flatten() {
+                        if let Some(owner) = previous.owners.get(name) {
+                            merged.owners.insert(name.clone(), owner.clone());
+                            offered.push((name.clone(), tool.clone()));
+                        }
+                    }
+                }
+                merged.failed.push((i, failed));
+            }
+        }
+        merged.members.push(offered);
+    }
+    merged
+}
+
+/// A member's tool under its offered name: (offered name, own name, the renamed object).
+fn rename(prefix: &str, tool: &RawValue) -> Option<(String, String, Box<RawValue>)> {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(tool.get()).ok()?;
+    let own = object.get("name").and_then(|n| n.as_str())?.to_owned();
+    let offered = names::offered(prefix, &own);
+    object.insert("name".into(), serde_json::Value::String(offered.clone()));
+    let renamed = serde_json::value::to_raw_value(&object).ok()?;
+    Some((offered, own, renamed))
+}
+
+async fn list(pool: &Pool, modern: bool) -> Result<Listed, Failed> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        tools: Vec<Box<RawValue>>,
+        #[serde(rename = "nextCursor")]
+        next_cursor: Option<String>,
+        #[serde(rename = "cacheScope")]
+        cache_scope: Option<String>,
+    }
+    let mut listed = Listed { tools: Vec::new(), public: true };
+    let mut cursor: Option<String> = None;
+    for page in 0..MAX_PAGES {
+        let mut params = serde_json::Map::new();
+        if let Some(c) = &cursor {
+            params.insert("cursor".into(), c.as_str().into());
+        }
+        if modern {
+            // 2026-07-28: every request carries the version and the client's capabilities.
+            let meta = serde_json::json!({
+                "io.modelcontextprotocol/protocolVersion": crate::mcp::method::FIRST_MODERN_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": { "name": "mcp-edge", "version": env!("CARGO_PKG_VERSION") },
+            });
+            params.insert("_meta".into(), meta);
+        }
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": page + 1, "method": "tools/list", "params": params });
+        let body = Bytes::from(serde_json::to_vec(&body).map_err(|_| Failed::Unreadable)?);
+        let answer = fanout::call(pool, "tools/list", body, modern, MEMBER_TIMEOUT).await?;
+        let page: Page = serde_json::from_str(answer.get()).map_err(|_| Failed::Unreadable)?;
+        listed.public &= page.cache_scope.as_deref() != Some("private");
+        listed.tools.extend(page.tools.into_iter().take(MAX_TOOLS.saturating_sub(listed.tools.len())));
+        match page.next_cursor {
+            Some(next) if !next.is_empty() && listed.tools.len() < MAX_TOOLS => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(listed)
+}

@@ -1,0 +1,156 @@
+//! One JSON-RPC request from the proxy itself to a member's pool, for what a federated route
+//! answers on its members' behalf (their tool lists): a healthy backend of the pool, the pool's
+//! path, `Host`, TLS settings and credentials (its `[pool.oauth]` token too), never the
+//! caller's. The answer is read whole, bounded, as JSON or as the SSE event carrying the
+//! response. Not owned here: what is asked (`catalog`) or how answers are merged.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use serde_json::value::RawValue;
+
+use crate::discovery::MAX_ANSWER;
+use crate::mcp::method::FIRST_MODERN_VERSION;
+use crate::proxy::sse_event::{self, EventReader};
+use crate::upstream::Pool;
+
+/// Why a member gave no answer (value-free: logged and shown in `/status`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failed {
+    #[error("no healthy backend")]
+    NoBackend,
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("connection or exchange failed: {0}")]
+    Exchange(String),
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("answer over 8 MiB")]
+    TooLarge,
+    #[error("answer holds no JSON-RPC response")]
+    Unreadable,
+    #[error("answered JSON-RPC error {0}")]
+    Rpc(i64),
+}
+
+/// What a member answered: its JSON-RPC result, raw.
+pub type Answer = Box<RawValue>;
+
+/// Sends `body` (a JSON-RPC request whose method is `method`) in the 2026-07-28 era when
+/// `modern`, else as a sessionless legacy request; waits at most `timeout`.
+pub async fn call(pool: &Pool, method: &str, body: Bytes, modern: bool, timeout: Duration) -> Result<Answer, Failed> {
+    match tokio::time::timeout(timeout, send(pool, method, body, modern)).await {
+        Ok(answer) => answer,
+        Err(_) => Err(Failed::Timeout(timeout)),
+    }
+}
+
+async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<Answer, Failed> {
+    let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
+    let backend = pool.select(&[]).ok_or(Failed::NoBackend)?;
+    let peer = pool.peer(backend, &pool.config.timeouts);
+    let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
+    let path = pool.config.path.as_deref().unwrap_or("/mcp");
+    let mut req = RequestHeader::build("POST", path.as_bytes(), None).map_err(err)?;
+    let host = pool.config.host.clone().unwrap_or_else(|| backend.to_string());
+    req.insert_header(http::header::HOST, host).map_err(err)?;
+    req.insert_header(http::header::ACCEPT, "application/json, text/event-stream").map_err(err)?;
+    req.insert_header(http::header::CONTENT_TYPE, "application/json").map_err(err)?;
+    req.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(err)?;
+    if modern {
+        req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
+        req.insert_header("Mcp-Method", method).map_err(err)?;
+    }
+    for c in &pool.config.credentials {
+        req.insert_header(&c.header, c.value.expose().clone()).map_err(err)?;
+    }
+    if let Some(token) = &pool.token {
+        if let Some(value) = token.header().await {
+            req.insert_header(http::header::AUTHORIZATION, value).map_err(err)?;
+        }
+    }
+    s.write_request_header(Box::new(req)).await.map_err(err)?;
+    s.write_request_body(body, true).await.map_err(err)?;
+    s.finish_request_body().await.map_err(err)?;
+    s.read_response_header().await.map_err(err)?;
+    let (status, sse) = match s.response_header() {
+        Some(h) => {
+            let sse = h
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            (h.status.as_u16(), sse)
+        }
+        None => (0, false),
+    };
+    if status != 200 {
+        return Err(Failed::Status(status));
+    }
+    let mut events = EventReader::new(MAX_ANSWER);
+    let mut whole = Vec::new();
+    let mut found: Option<Result<Answer, Failed>> = None;
+    while let Some(chunk) = s.read_response_body().await.map_err(err)? {
+        if !sse {
+            if whole.len().saturating_add(chunk.len()) > MAX_ANSWER {
+                return Err(Failed::TooLarge);
+            }
+            whole.extend_from_slice(&chunk);
+            continue;
+        }
+        let fed = events.feed(&chunk, |event| {
+            if found.is_none() {
+                found = sse_event::data(event).and_then(|(data, _)| response(&data));
+            }
+        });
+        fed.map_err(|_| Failed::TooLarge)?;
+        if let Some(answer) = found.take() {
+            return answer;
+        }
+    }
+    if sse {
+        return Err(Failed::Unreadable);
+    }
+    response(&whole).unwrap_or(Err(Failed::Unreadable))
+}
+
+/// The result of a JSON-RPC response, its error, or None when `json` is not a response.
+fn response(json: &[u8]) -> Option<Result<Answer, Failed>> {
+    #[derive(serde::Deserialize)]
+    struct Response {
+        result: Option<Box<RawValue>>,
+        error: Option<ErrorObject>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorObject {
+        code: i64,
+    }
+    let r: Response = serde_json::from_slice(json).ok()?;
+    match (r.result, r.error) {
+        (Some(result), _) => Some(Ok(result)),
+        (None, Some(e)) => Some(Err(Failed::Rpc(e.code))),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_is_its_result_or_its_error() {
+        assert_eq!(
+            response(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#).map(|r| r.map(|a| a.get().to_owned())),
+            Some(Ok(r#"{"tools":[]}"#.to_owned()))
+        );
+        assert_eq!(
+            response(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#)
+                .map(|r| r.map(|a| a.get().to_owned())),
+            Some(Err(Failed::Rpc(-32601)))
+        );
+        // A notification (progress) is not the answer; neither is junk.
+        assert!(response(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#).is_none());
+        assert!(response(b"not json").is_none());
+    }
+}

@@ -1,0 +1,166 @@
+//! A federated route: one MCP endpoint over several members (pools), each member's tools
+//! offered as `<prefix>_<tool>`. What the route answers itself: `initialize` (legacy era, no
+//! session), `server/discover` (2026-07-28), `ping`, notifications, and `tools/list` (the
+//! merged list from [`catalog`]). What it forwards: `tools/call`, to the member that owns the
+//! tool, with the member's own tool name in the body and in `Mcp-Name`. Every other method is
+//! "method not found", as the merged capabilities offer tools only.
+//!
+//! This is federation's first part: stateless members (2026-07-28 servers, or legacy servers
+//! that issue no session), tools only, one merged page, no policy filtering (a route with
+//! members refuses `[route.policy]` at load). Not owned here: the request's reading
+//! (`mcp::call`), the replies (`proxy::reply`), the members' config (`config::federation`).
+
+pub mod catalog;
+pub mod fanout;
+pub mod names;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use crate::config::model::Federation;
+use crate::mcp::call::Call;
+use crate::mcp::method::{Era, Method, FIRST_MODERN_VERSION};
+use crate::state::Snapshot;
+
+/// Legacy protocol versions a federated route accepts in `initialize`, newest first.
+const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// What a federated route does with a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send to member pool `pool` with `body` (the member's own tool name in it); `name` is
+    /// that name, for `Mcp-Name`.
+    Forward { pool: usize, body: Bytes, name: String },
+    /// Answer 200 with this JSON-RPC result (the id is added by the reply).
+    Answer(String),
+    /// A notification or a response: 202, nothing forwarded.
+    Accepted,
+    /// No member offers the tool.
+    UnknownTool,
+    /// A method the merged capabilities do not offer.
+    NotFound,
+    /// The body could not be rewritten for the member (not an object with `params.name`).
+    Unreadable,
+}
+
+pub async fn decide(snap: &Snapshot, route: usize, fed: &Federation, call: &Call, body: &[u8]) -> Outcome {
+    let modern = call.era == Era::Modern;
+    match call.one.method {
+        Method::Notification | Method::Response => Outcome::Accepted,
+        Method::Ping => Outcome::Answer("{}".into()),
+        Method::Initialize => Outcome::Answer(initialize(body, snap, route)),
+        Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed)),
+        Method::ToolsList => {
+            let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
+            let merged = catalog.get(fed, &snap.pools, modern).await;
+            Outcome::Answer(list(&merged, fed, modern))
+        }
+        Method::ToolsCall => {
+            let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
+            let Some(offered) = call.one.target_str() else { return Outcome::UnknownTool };
+            let merged = catalog.get(fed, &snap.pools, modern).await;
+            let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
+            let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
+            match renamed(body, &owner.name) {
+                Some(body) => Outcome::Forward { pool: member.pool, body, name: owner.name.clone() },
+                None => Outcome::Unreadable,
+            }
+        }
+        _ => Outcome::NotFound,
+    }
+}
+
+fn server_info(snap: &Snapshot, route: usize) -> serde_json::Value {
+    let name = snap.router.routes().get(route).map_or("mcp-edge", |r| r.name.as_str());
+    serde_json::json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// The legacy handshake: the client's version when the route speaks it, else the newest.
+fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
+    #[derive(serde::Deserialize)]
+    struct Init {
+        params: Option<Params>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: Option<String>,
+    }
+    let asked = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params).and_then(|p| p.protocol_version);
+    let version =
+        asked.as_deref().and_then(|a| LEGACY_VERSIONS.iter().find(|v| **v == a)).unwrap_or(&LEGACY_VERSIONS[0]);
+    let result = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": {} },
+        "serverInfo": server_info(snap, route),
+    });
+    result.to_string()
+}
+
+fn ttl_ms(fed: &Federation) -> u64 {
+    u64::try_from(fed.catalog_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
+    let result = serde_json::json!({
+        "supportedVersions": [FIRST_MODERN_VERSION],
+        "capabilities": { "tools": {} },
+        "serverInfo": server_info(snap, route),
+        "cacheScope": "public",
+        "ttlMs": ttl_ms(fed),
+        "resultType": "complete",
+    });
+    result.to_string()
+}
+
+/// The merged list as one page (no `nextCursor`); in the 2026-07-28 era with its cache hints:
+/// private when any member's was, valid for what is left of the list's time.
+fn list(merged: &catalog::Merged, fed: &Federation, modern: bool) -> String {
+    let mut out = String::with_capacity(64 + merged.tools().map(|t| t.get().len() + 1).sum::<usize>());
+    out.push_str("{\"tools\":[");
+    for (i, tool) in merged.tools().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(tool.get());
+    }
+    out.push(']');
+    if modern {
+        let left = fed.catalog_ttl.saturating_sub(merged.made().elapsed());
+        let scope = if merged.public { "public" } else { "private" };
+        out.push_str(&format!(
+            ",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"",
+            left.as_millis()
+        ));
+    }
+    out.push('}');
+    out
+}
+
+/// `body` with `params.name` set to `name`; every other value kept as sent (raw).
+fn renamed(body: &[u8], name: &str) -> Option<Bytes> {
+    let mut top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).ok()?;
+    let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_str(top.get("params")?.get()).ok()?;
+    params.insert("name".into(), serde_json::value::to_raw_value(name).ok()?);
+    top.insert("params".into(), serde_json::value::to_raw_value(&params).ok()?);
+    serde_json::to_vec(&top).ok().map(Bytes::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renamed_call_keeps_every_other_value_as_sent() {
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a_echo","arguments":{"n":1.50,"big":123456789012345678901234567890}}}"#;
+        let out = renamed(body, "echo").unwrap();
+        let text = std::str::from_utf8(&out).unwrap();
+        assert!(text.contains(r#""name":"echo""#) && !text.contains("a_echo"), "{text}");
+        assert!(text.contains(r#"{"n":1.50,"big":123456789012345678901234567890}"#), "{text}");
+        assert!(text.contains(r#""id":7"#));
+        assert_eq!(renamed(b"[1]", "x"), None);
+        assert_eq!(renamed(br#"{"params":3}"#, "x"), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! One endpoint over several MCP servers: a federated route offers each member's tools under
+//! its prefix, lists them merged (every page of every member), and sends each call to the
+//! member that owns the tool with the member's own name, in the body and in `Mcp-Name`.
+//! Stories over recording mocks assert what each backend received; the last one runs the
+//! Python SDK client in both eras against two Python SDK servers.
+
+mod common;
+
+use common::peers::Peers;
+use common::raw::{self, RawResponse};
+use common::recording::{self, Recording};
+use common::{free_port, Edge, Mock};
+use serde_json::Value;
+
+const MODERN: &str = "2026-07-28";
+
+struct Member {
+    _mock: Mock,
+    rec: Recording,
+    addr: String,
+}
+
+/// A recording mock listing its 5 tools `page_size` at a time.
+fn member(name: &str, page_size: &str) -> Member {
+    let (mock, rec) = recording::mock_with(name, &["--page-size", page_size]);
+    let addr = mock.addr();
+    Member { _mock: mock, rec, addr }
+}
+
+/// Pools `a` and `b` at `addrs`, and `/mcp` federating them under prefixes `a` and `b`.
+fn federated(addrs: [&str; 2]) -> String {
+    let mut out = String::new();
+    for (name, addr) in ["a", "b"].iter().zip(addrs) {
+        out += &format!("[[pool]]\nname = \"{name}\"\nbackends = [\"{addr}\"]\npath = \"/mcp\"\n[pool.health]\ncheck = \"none\"\n\n");
+    }
+    out + "[[route]]\nname = \"all\"\npath = \"/mcp\"\n[[route.member]]\npool = \"a\"\nprefix = \"a\"\n[[route.member]]\npool = \"b\"\nprefix = \"b\"\n"
+}
+
+fn post(edge: &Edge, extra: &[(&str, &str)], body: &str) -> RawResponse {
+    raw::send(edge.port, &raw::post(edge.port, "/mcp", extra, body))
+}
+
+fn call(name: &str, args: &str) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{{"name":"{name}","arguments":{args}}}}}"#)
+}
+
+fn modern(method: &'static str, name: Option<&'static str>) -> Vec<(&'static str, &'static str)> {
+    let mut h = vec![("MCP-Protocol-Version", MODERN), ("Mcp-Method", method)];
+    h.extend(name.map(|n| ("Mcp-Name", n)));
+    h
+}
+
+fn tool_names(r: &RawResponse) -> Vec<String> {
+    let v = r.json();
+    let tools = v["result"]["tools"].as_array().unwrap_or_else(|| panic!("a tool list: {}", r.text()));
+    tools.iter().map(|t| t["name"].as_str().unwrap_or_default().to_owned()).collect()
+}
+
+fn calls_received(rec: &Recording) -> Vec<common::recording::Recorded> {
+    rec.lines().into_iter().filter(|l| l.body.contains("tools/call")).collect()
+}
+
+#[test]
+fn the_merged_list_offers_every_page_of_every_member_under_its_prefix() {
+    let (a, b) = (member("A", "2"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let own = ["echo", "whoami", "slow", "bytes", "deploy_app"];
+    let want: Vec<String> = ["a", "b"].iter().flat_map(|p| own.iter().map(move |t| format!("{p}_{t}"))).collect();
+    assert_eq!(tool_names(&r), want);
+    assert_eq!(r.json()["result"].get("nextCursor"), None, "one merged page");
+    // A walked its three pages, B answered one; nobody received a call.
+    assert_eq!((a.rec.count(), b.rec.count()), (3, 1));
+    // Within catalog_ttl the list is served without asking again, in the modern era with its hints.
+    let again = post(&edge, &[], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    assert_eq!((tool_names(&again).len(), a.rec.count()), (10, 3));
+    let m = post(&edge, &modern("tools/list", None), r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#);
+    assert_eq!(tool_names(&m).len(), 10, "{}", m.text());
+    assert_eq!((m.json()["result"]["cacheScope"].as_str(), m.json()["id"].as_i64()), (Some("public"), Some(3)));
+    assert!(m.json()["result"]["ttlMs"].as_u64().is_some_and(|t| t <= 30_000), "{}", m.text());
+}
+
+#[test]
+fn a_call_reaches_the_owner_with_its_own_name_in_the_body_and_in_mcp_name() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let r = post(&edge, &[], &call("b_whoami", "{}"));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("B")), "{}", r.text());
+    let got = calls_received(&b.rec);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].body.contains(r#""name":"whoami""#) && !got[0].body.contains("b_whoami"), "{}", got[0].body);
+    assert!(calls_received(&a.rec).is_empty(), "A got no call");
+
+    // 2026-07-28: the body and Mcp-Name both carry the member's name; arguments arrive as
+    // sent (the number keeps its spelling) and the new length frames the body.
+    let args = r#"{"text":"hi \"there\"","n":1.50}"#;
+    let r = post(&edge, &modern("tools/call", Some("a_echo")), &call("a_echo", args));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+    assert!(r.text().contains(r#"hi \"there\""#), "{}", r.text());
+    let got = calls_received(&a.rec);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header("mcp-name"), Some("echo"));
+    assert!(got[0].body.contains(&format!(r#""arguments":{args}"#)), "{}", got[0].body);
+    assert_eq!(got[0].header("content-length"), Some(got[0].body.len().to_string().as_str()));
+}
+
+#[test]
+fn names_no_member_owns_are_unknown_and_reach_no_backend() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    for name in ["c_echo", "A_echo", "echo", "a_", "_echo", "a_nonexistent", "a_echo ", "a\\u0000_echo", "b__whoami"] {
+        let r = post(&edge, &[], &call(name, "{}"));
+        assert_eq!((r.status, r.rpc_code()), (200, Some(-32602)), "{name}: {}", r.text());
+        assert_eq!((r.header("x-mock-backend"), r.json()["id"].as_str()), (None, Some("c1")), "{name}");
+    }
+    // An escaped name is the name it decodes to, for the proxy and the member alike.
+    let r = post(&edge, &[], &call("a\\u005fwhoami", "{}"));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+    assert_eq!(calls_received(&a.rec).len(), 1);
+    assert!(calls_received(&b.rec).is_empty());
+    // The header must agree with the body, before any member is chosen.
+    let r = post(&edge, &modern("tools/call", Some("b_whoami")), &call("a_whoami", "{}"));
+    assert_eq!(r.rpc_code(), Some(-32020), "{}", r.text());
+    assert_eq!(calls_received(&a.rec).len() + calls_received(&b.rec).len(), 1, "the mismatch reached nobody");
+}
+
+#[test]
+fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = post(&edge, &[], init);
+    assert_eq!((r.status, r.header("mcp-session-id")), (200, None), "stateless: {}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["result"]["protocolVersion"].as_str(), v["result"]["serverInfo"]["name"].as_str()),
+        (Some("2025-06-18"), Some("all"))
+    );
+    assert_eq!(v["result"]["capabilities"], serde_json::json!({ "tools": {} }));
+    let r = post(&edge, &modern("server/discover", None), r#"{"jsonrpc":"2.0","id":"d","method":"server/discover"}"#);
+    assert_eq!(r.json()["result"]["supportedVersions"], serde_json::json!([MODERN]), "{}", r.text());
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert_eq!((r.status, r.body.len()), (202, 0));
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"prompts/list"}"#);
+    assert_eq!((r.status, r.rpc_code(), r.json()["id"].as_i64()), (200, Some(-32601), Some(5)));
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
+    assert_eq!(r.json()["result"], serde_json::json!({}));
+    for method in ["GET", "DELETE"] {
+        let req = raw::lines(
+            &format!("{method} /mcp HTTP/1.1"),
+            &[&format!("Host: 127.0.0.1:{}", edge.port), "Accept: text/event-stream"],
+            "",
+        );
+        assert_eq!(raw::send(edge.port, &req).status, 405, "{method}");
+    }
+    assert_eq!(a.rec.count() + b.rec.count(), 0, "nothing of this reached a member");
+}
+
+#[test]
+fn a_member_that_is_down_leaves_the_others_listed_and_callable() {
+    let a = member("A", "5");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let edge = Edge::start(&federated([&a.addr, &dead]));
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(tool_names(&r).iter().all(|n| n.starts_with("a_")) && tool_names(&r).len() == 5, "{}", r.text());
+    let r = post(&edge, &[], &call("a_whoami", "{}"));
+    assert_eq!(r.header("x-mock-backend"), Some("A"), "{}", r.text());
+    let r = post(&edge, &[], &call("b_whoami", "{}"));
+    assert_eq!(r.rpc_code(), Some(-32602), "the dead member's tools are unknown: {}", r.text());
+}
+
+#[test]
+fn python_sdk_clients_in_both_eras_list_and_call_across_two_python_sdk_servers() {
+    let peers = Peers::load();
+    let (a, b) = (
+        peers.server("PEERS_PY2_SERVER", &["--name", "A", "--stateless"]),
+        peers.server("PEERS_PY2_SERVER", &["--name", "B", "--stateless", "--json"]),
+    );
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let url = edge.url("/mcp");
+    for era in ["legacy", "modern"] {
+        let r = peers.client("PEERS_PY2_CLIENT", &url, &["--era", era, "--scenario", "catalog", "--tool", "b_whoami"]);
+        let names: Vec<&str> = r["tool_names"].as_array().expect("names").iter().filter_map(Value::as_str).collect();
+        assert_eq!(names.len(), 132, "66 tools from each server: {r}");
+        assert!(names.contains(&"a_echo") && names.contains(&"b_deploy_db"), "{r}");
+        assert_eq!((r["text"].as_str(), r["is_error"].as_bool()), (Some("B"), Some(false)), "{era}: {r}");
+        let r = peers.client(
+            "PEERS_PY2_CLIENT",
+            &url,
+            &["--era", era, "--scenario", "catalog", "--tool", "a_echo", "--args", r#"{"text":"through the edge"}"#],
+        );
+        assert_eq!(r["text"].as_str(), Some("through the edge"), "{era}: {r}");
+    }
+}
