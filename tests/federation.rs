@@ -194,3 +194,17 @@ fn python_sdk_clients_in_both_eras_list_and_call_across_two_python_sdk_servers()
         assert_eq!(r["text"].as_str(), Some("through the edge"), "{era}: {r}");
     }
 }
+
+#[test]
+fn a_session_token_from_another_route_is_refused_and_reaches_no_member() {
+    let (mock, rec) = recording::stateful_mock("A");
+    let b = member("B", "5");
+    let plain = "[[route]]\nname = \"plain\"\npath = \"/plain\"\npool = \"a\"\n";
+    let edge = Edge::start(&(federated([&mock.addr(), &b.addr]) + plain));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = raw::send(edge.port, &raw::post(edge.port, "/plain", &[], init));
+    let token = r.header("mcp-session-id").expect("a session on the plain route").to_owned();
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.rpc_code(), r.header("x-mock-backend")), (404, Some(-32001), None), "{}", r.text());
+    assert_eq!((rec.count(), b.rec.count()), (1, 0), "only the initialize reached a backend");
+}

@@ -11,6 +11,8 @@ mod config;
 mod discovery;
 #[path = "../fuzz/src/envelope.rs"]
 mod envelope;
+#[path = "../fuzz/src/federation.rs"]
+mod federation;
 #[path = "../fuzz/src/input.rs"]
 mod input;
 #[path = "../fuzz/src/path.rs"]
@@ -97,4 +99,9 @@ fn path_inputs_canonicalise_to_a_fixed_point() {
 fn the_fuzz_runs_check_what_the_replays_check() {
     replay("envelope", envelope::check_new_only);
     replay("classify", classify::check_new_only);
+}
+
+#[test]
+fn federation_inputs_reach_the_member_as_the_call_the_proxy_read() {
+    replay("federation", federation::check);
 }

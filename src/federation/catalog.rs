@@ -24,6 +24,8 @@ const MAX_PAGES: usize = 100;
 const MAX_TOOLS: usize = 10_000;
 /// Longest wait for one member's page.
 pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for one member's whole list (all its pages).
+pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Where an offered tool lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +105,10 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = pools.get(member.pool).cloned() else { continue };
-        asks.spawn(async move { (i, list(&pool, modern).await) });
+        asks.spawn(async move {
+            let listed = tokio::time::timeout(LIST_DEADLINE, list(&pool, modern)).await;
+            (i, listed.unwrap_or(Err(Failed::Timeout(LIST_DEADLINE))))
+        });
     }
     let mut answers: Vec<Option<Result<Listed, Failed>>> = (0..fed.members.len()).map(|_| None).collect();
     while let Some(joined) = asks.join_next().await {

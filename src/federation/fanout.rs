@@ -49,7 +49,7 @@ pub async fn call(pool: &Pool, method: &str, body: Bytes, modern: bool, timeout:
 
 async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<Answer, Failed> {
     let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
-    let backend = pool.select(&[]).ok_or(Failed::NoBackend)?;
+    let backend = usable_backend(pool).ok_or(Failed::NoBackend)?;
     let peer = pool.peer(backend, &pool.config.timeouts);
     let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
     let path = pool.config.path.as_deref().unwrap_or("/mcp");
@@ -113,6 +113,18 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
         return Err(Failed::Unreadable);
     }
     response(&whole).unwrap_or(Err(Failed::Unreadable))
+}
+
+/// A usable backend of the pool, starting the search at a random one so lists spread over the
+/// pool. Unlike `Pool::select`, it never claims a half-open circuit's one probe: this request's
+/// outcome is not reported to the breaker.
+fn usable_backend(pool: &Pool) -> Option<std::net::SocketAddr> {
+    let backends = &pool.config.backends;
+    let start = rand::random::<usize>() % backends.len().max(1);
+    (0..backends.len())
+        .filter_map(|i| backends.get((start + i) % backends.len()))
+        .map(|b| b.addr)
+        .find(|a| pool.usable(*a))
 }
 
 /// The result of a JSON-RPC response, its error, or None when `json` is not a response.

@@ -140,7 +140,7 @@ fn list(merged: &catalog::Merged, fed: &Federation, modern: bool) -> String {
 }
 
 /// `body` with `params.name` set to `name`; every other value kept as sent (raw).
-fn renamed(body: &[u8], name: &str) -> Option<Bytes> {
+pub fn renamed(body: &[u8], name: &str) -> Option<Bytes> {
     let mut top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).ok()?;
     let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_str(top.get("params")?.get()).ok()?;
     params.insert("name".into(), serde_json::value::to_raw_value(name).ok()?);

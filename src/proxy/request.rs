@@ -232,6 +232,11 @@ async fn federated(session: &Session, ctx: &mut Ctx, route: usize, fed: &Federat
     if session.req_header().method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
     }
+    // A federated route opens no sessions: a token minted elsewhere must not carry a member
+    // pool's session to whichever member owns the tool.
+    if ctx.pinned.is_some() {
+        return Err(Reject::UNKNOWN_SESSION.into());
+    }
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
     match federation::decide(&snap, route, fed, &ctx.call, &body).await {
