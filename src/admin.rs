@@ -8,6 +8,7 @@
 //! | `GET /readyz`   | 200 once listeners are up and the first health pass is done, else 503 |
 //! | `GET /status`   | JSON ([`status::Status`]): version, uptime, config digest and generation, reloads, connections, routes with request and error rates and p50/p99, top tools, refusals by reason, pools and each backend's health, weight and circuit, limits and their busiest keys, Redis state |
 //! | `GET /config`   | the effective config as JSON, secrets redacted                      |
+//! | `GET /servers`  | federated routes' members ([`servers`]): pool, usable backends, tools listed per era, list age, last error |
 //! | `POST /reload`  | reload the config file; 200 with the new generation, or 400 with the errors |
 //!
 //! Every endpoint but `/livez` and `/readyz` first passes [`guard`]: an allowed `Host`, no
@@ -17,6 +18,7 @@
 
 mod guard;
 pub mod page;
+pub mod servers;
 pub mod status;
 pub mod traffic;
 
@@ -86,6 +88,7 @@ impl ServeHttp for Admin {
             }
             (Method::GET, "/readyz") => respond(StatusCode::SERVICE_UNAVAILABLE, "text/plain", b"not ready\n".to_vec()),
             (Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (Method::GET, "/servers") => json_response(StatusCode::OK, &servers::build(&self.state)),
             (Method::GET, "/config") => json_response(StatusCode::OK, &render::to_json(&self.state.snapshot().config)),
             (Method::POST, "/reload") => reload(&self.state).await,
             (Method::GET, "/sessions") => {
@@ -103,9 +106,10 @@ impl ServeHttp for Admin {
                 end_session(&self.state, session_path(p).unwrap_or_default()).await
             }
 
-            (_, "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload" | "/sessions") => {
-                respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec())
-            }
+            (
+                _,
+                "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload" | "/sessions" | "/servers",
+            ) => respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec()),
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "text/plain",

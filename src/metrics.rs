@@ -224,6 +224,8 @@ pub struct Metrics {
     pub session_overrides: IntCounterVec,
     pub list_answers_refused: IntCounterVec,
     pub token_fetches: IntCounterVec,
+    /// Tool lists asked of a federated route's members, by route, member prefix and result.
+    pub member_lists: IntCounterVec,
     pub trace_spans: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
@@ -303,6 +305,11 @@ impl Metrics {
             "list_answers_refused_total",
             "List answers a policy route could not filter and refused, by route and reason.",
             &["route", "reason"],
+        )?;
+        let member_lists = counter(
+            "federation_member_lists_total",
+            "Tool lists a federated route asked of its members (every page), by route, member prefix and result (ok, failed).",
+            &["route", "member", "result"],
         )?;
         let token_fetches = counter(
             "upstream_token_fetches_total",
@@ -508,6 +515,7 @@ impl Metrics {
             session_overrides,
             list_answers_refused,
             token_fetches,
+            member_lists,
             trace_spans,
             sessions_opened,
             retries,

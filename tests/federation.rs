@@ -169,6 +169,30 @@ fn a_member_that_is_down_leaves_the_others_listed_and_callable() {
     assert_eq!(r.header("x-mock-backend"), Some("A"), "{}", r.text());
     let r = post(&edge, &[], &call("b_whoami", "{}"));
     assert_eq!(r.rpc_code(), Some(-32602), "the dead member's tools are unknown: {}", r.text());
+
+    // The operator sees which member is missing, and why, on /servers and in the metrics.
+    let servers = common::http::get(edge.admin, "/servers").json();
+    let members = &servers["routes"][0]["members"];
+    assert_eq!(
+        (members[0]["prefix"].as_str(), members[0]["legacy"]["tools"].as_u64()),
+        (Some("a"), Some(5)),
+        "{servers}"
+    );
+    assert_eq!(members[0]["legacy"]["last_error"], Value::Null);
+    assert_eq!(
+        (members[1]["legacy"]["tools"].as_u64(), members[1]["usable_backends"].as_u64()),
+        (Some(0), Some(1)),
+        "{servers}"
+    );
+    assert!(members[1]["legacy"]["last_error"].as_str().is_some_and(|e| e.contains("connection")), "{servers}");
+    assert_eq!(members[1]["modern"], Value::Null, "no client asked in the 2026-07-28 era");
+    let metrics = edge.metrics();
+    for (member, result) in [("a", "ok"), ("b", "failed")] {
+        let line = format!(
+            "mcp_edge_federation_member_lists_total{{member=\"{member}\",result=\"{result}\",route=\"all\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
 }
 
 #[test]

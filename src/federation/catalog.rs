@@ -72,7 +72,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// The merged list for the era (`modern`), fresh within the route's `catalog_ttl`.
-    pub async fn get(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool) -> Arc<Merged> {
+    pub async fn get(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool, counted: &Counted<'_>) -> Arc<Merged> {
         let slot = &self.slots[usize::from(modern)];
         if let Some(fresh) = fresh(slot, fed.catalog_ttl) {
             return fresh;
@@ -83,10 +83,39 @@ impl Catalog {
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
         let merged = Arc::new(merge(fed, pools, modern, previous.as_deref()).await);
+        for (i, member) in fed.members.iter().enumerate() {
+            let result = if merged.failed.iter().any(|(m, _)| *m == i) { "failed" } else { "ok" };
+            counted.metrics.member_lists.with_label_values(&[counted.route, &member.prefix, result]).inc();
+        }
         if let Ok(mut current) = slot.current.lock() {
             *current = Some(Arc::clone(&merged));
         }
         merged
+    }
+}
+
+/// Where a refresh is counted: `federation_member_lists_total`.
+pub struct Counted<'a> {
+    pub metrics: &'a crate::metrics::Metrics,
+    pub route: &'a str,
+}
+
+impl Catalog {
+    /// The latest lists (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
+    pub fn latest(&self) -> [Option<Arc<Merged>>; 2] {
+        self.slots.each_ref().map(|s| s.current.lock().ok().and_then(|c| c.clone()))
+    }
+}
+
+impl Merged {
+    /// How many tools member `i` offers in this list.
+    pub fn tools_of(&self, i: usize) -> usize {
+        self.members.get(i).map_or(0, Vec::len)
+    }
+
+    /// Why member `i`'s list is missing or stale in this one, if it is.
+    pub fn failure_of(&self, i: usize) -> Option<&Failed> {
+        self.failed.iter().find(|(m, _)| *m == i).map(|(_, f)| f)
     }
 }
 

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use crate::config::model::Federation;
 use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method, FIRST_MODERN_VERSION};
+use crate::metrics::Metrics;
 use crate::state::Snapshot;
 
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
@@ -45,8 +46,17 @@ pub enum Outcome {
     Unreadable,
 }
 
-pub async fn decide(snap: &Snapshot, route: usize, fed: &Federation, call: &Call, body: &[u8]) -> Outcome {
+pub async fn decide(
+    snap: &Snapshot,
+    metrics: &Metrics,
+    route: usize,
+    fed: &Federation,
+    call: &Call,
+    body: &[u8],
+) -> Outcome {
     let modern = call.era == Era::Modern;
+    let route_name = snap.router.routes().get(route).map_or("-", |r| r.name.as_str());
+    let counted = catalog::Counted { metrics, route: route_name };
     match call.one.method {
         Method::Notification | Method::Response => Outcome::Accepted,
         Method::Ping => Outcome::Answer("{}".into()),
@@ -54,13 +64,13 @@ pub async fn decide(snap: &Snapshot, route: usize, fed: &Federation, call: &Call
         Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed)),
         Method::ToolsList => {
             let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
-            let merged = catalog.get(fed, &snap.pools, modern).await;
+            let merged = catalog.get(fed, &snap.pools, modern, &counted).await;
             Outcome::Answer(list(&merged, fed, modern))
         }
         Method::ToolsCall => {
             let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
             let Some(offered) = call.one.target_str() else { return Outcome::UnknownTool };
-            let merged = catalog.get(fed, &snap.pools, modern).await;
+            let merged = catalog.get(fed, &snap.pools, modern, &counted).await;
             let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
             let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
             match renamed(body, &owner.name) {

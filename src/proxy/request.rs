@@ -211,7 +211,7 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         }
     }
     if let Some(fed) = &route.federation {
-        return Ok(federated(session, ctx, ri, fed).await);
+        return Ok(federated(state, session, ctx, ri, fed).await);
     }
     let rule_pool = ctx.rule.and_then(|r| route.rules.get(r)).and_then(|r| r.pool);
     ctx.pool = match (&ctx.pinned, rule_pool) {
@@ -228,7 +228,13 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
 }
 
 /// A federated route's request: answered here, or bound to the member that owns its tool.
-async fn federated(session: &Session, ctx: &mut Ctx, route: usize, fed: &Federation) -> Result<(), Refused> {
+async fn federated(
+    state: &State,
+    session: &Session,
+    ctx: &mut Ctx,
+    route: usize,
+    fed: &Federation,
+) -> Result<(), Refused> {
     if session.req_header().method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
     }
@@ -239,7 +245,7 @@ async fn federated(session: &Session, ctx: &mut Ctx, route: usize, fed: &Federat
     }
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
-    match federation::decide(&snap, route, fed, &ctx.call, &body).await {
+    match federation::decide(&snap, &state.metrics, route, fed, &ctx.call, &body).await {
         Outcome::Forward { pool, body, name } => {
             ctx.body = Some(body);
             ctx.member_tool = Some(name);
