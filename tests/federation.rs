@@ -15,7 +15,7 @@ use serde_json::Value;
 const MODERN: &str = "2026-07-28";
 
 struct Member {
-    _mock: Mock,
+    mock: Mock,
     rec: Recording,
     addr: String,
 }
@@ -24,7 +24,7 @@ struct Member {
 fn member(name: &str, page_size: &str) -> Member {
     let (mock, rec) = recording::mock_with(name, &["--page-size", page_size]);
     let addr = mock.addr();
-    Member { _mock: mock, rec, addr }
+    Member { mock, rec, addr }
 }
 
 /// Pools `a` and `b` at `addrs`, and `/mcp` federating them under prefixes `a` and `b`.
@@ -231,4 +231,59 @@ fn a_session_token_from_another_route_is_refused_and_reaches_no_member() {
     let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
     assert_eq!((r.status, r.rpc_code(), r.header("x-mock-backend")), (404, Some(-32001), None), "{}", r.text());
     assert_eq!((rec.count(), b.rec.count()), (1, 0), "only the initialize reached a backend");
+}
+
+#[test]
+fn a_stale_list_is_served_while_a_hung_member_is_asked_again() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(
+        &federated([&a.addr, &b.addr])
+            .replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\ncatalog_ttl = \"200ms\"\n[[route.member]]"),
+    );
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10);
+    // B now accepts connections and never answers; the list goes stale.
+    b.mock.signal("STOP");
+    common::wait_until("the list to pass catalog_ttl", std::time::Duration::from_secs(5), || {
+        common::http::get(edge.admin, "/servers").json()["routes"][0]["members"][0]["legacy"]["age_ms"].as_u64()
+            > Some(300)
+    });
+    // Callers get the stale list and their calls at once; the refresh waits on B behind them.
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10);
+        let r = post(&edge, &[], &call("a_whoami", "{}"));
+        assert_eq!(r.header("x-mock-backend"), Some("A"), "{}", r.text());
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "callers waited for the hung member: {:?}",
+        started.elapsed()
+    );
+    b.mock.signal("CONT");
+}
+
+#[test]
+fn answers_on_a_kept_alive_connection_are_not_held_back_by_nagle() {
+    use std::io::{Read, Write};
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let request = raw::post(edge.port, "/mcp", &[("Connection", "keep-alive")], body);
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("timeout");
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        conn.write_all(&request).expect("send");
+        // The merged list ends the answer: read until its closing bytes.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while !got.ends_with(b"]}}") {
+            let n = conn.read(&mut buf).expect("read");
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    // Held back by Nagle and the client's delayed ACK, each answer took 40 ms or more.
+    assert!(started.elapsed() < std::time::Duration::from_millis(600), "20 answers took {:?}", started.elapsed());
 }

@@ -5,11 +5,13 @@
 //! member's own name, whose every other member and parameter is what a reference JSON reading
 //! of the client's body holds, so the member runs exactly the call the proxy decided on.
 //!
+//! The member's name goes into `Mcp-Name` as a valid header value that reads back as it.
+//!
 //! Input: a length byte and a member tool name (UTF-8, lossy), then the client's body.
 
 use bytes::Bytes;
 use mcp_edge::federation::{names, renamed};
-use mcp_edge::mcp::call::{classify, Mirrored};
+use mcp_edge::mcp::call::{classify, decode_name, encode_name, Mirrored};
 use mcp_edge::mcp::method::{Era, Method};
 use serde_json::Value;
 
@@ -25,6 +27,13 @@ pub fn check(data: &[u8]) {
     assert!(offered.len() <= names::MAX_NAME, "{offered:?}");
     assert!(offered.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{offered:?}");
     assert_eq!(names::prefix_of(&offered), Some("pre-1"));
+    // The member's name in `Mcp-Name`: a valid header value that reads back as the name.
+    let header = encode_name(&own);
+    assert!(
+        header.bytes().all(|b| (0x20..0x7f).contains(&b)) && !header.starts_with(' ') && !header.ends_with(' '),
+        "{header:?}"
+    );
+    assert_eq!(decode_name(header.as_bytes()).as_deref(), Some(own.as_bytes()), "{header:?}");
 
     let none = Mirrored { version: None, method: None, name: None };
     let Ok(call) = classify(Era::Legacy, none, &body, false) else { return };

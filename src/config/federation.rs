@@ -63,6 +63,6 @@ pub fn members(
         );
     }
     let catalog_ttl =
-        duration::or(c, raw.catalog_ttl.as_ref(), &field("catalog_ttl"), DEFAULT_CATALOG_TTL, Zero::Allowed);
+        duration::or(c, raw.catalog_ttl.as_ref(), &field("catalog_ttl"), DEFAULT_CATALOG_TTL, Zero::Refused);
     Some(Federation { members, catalog_ttl })
 }

@@ -97,6 +97,12 @@ impl Listener {
             refuse(tcp, &self.state).await;
             return;
         };
+        // As Pingora's own listener does: Nagle would hold a response's second write (a local
+        // answer's body after its head, a stream's next event) until the client's delayed ACK,
+        // 40 ms later.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on a client connection");
+        }
         let clock = Arc::new(Clock::new(header_timeout, body_timeout));
         // The handshake and HTTP/2 futures are boxed: inline, their state would make every
         // connection's task larger for its whole life, plain HTTP/1 ones included.

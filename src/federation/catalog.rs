@@ -7,6 +7,7 @@
 //! to the client (`super`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,12 @@ use crate::upstream::Pool;
 const MAX_PAGES: usize = 100;
 /// Tools kept of one member.
 const MAX_TOOLS: usize = 10_000;
+/// Largest tool definition kept (larger ones are left out, logged).
+const MAX_TOOL_BYTES: usize = 64 << 10;
+/// Most bytes of tool definitions kept of one member; its list ends there.
+const MAX_MEMBER_BYTES: usize = 4 << 20;
+/// Longest `nextCursor` followed: a member's cursor is sent back to it.
+const MAX_CURSOR: usize = 1024;
 /// Longest wait for one member's page.
 pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for one member's whole list (all its pages).
@@ -61,7 +68,10 @@ impl Merged {
 #[derive(Default)]
 struct Slot {
     current: Mutex<Option<Arc<Merged>>>,
+    /// One refresh at a time; a cold list's callers wait on it.
     refresh: tokio::sync::Mutex<()>,
+    /// A background refresh of a stale list is under way.
+    refreshing: AtomicBool,
 }
 
 /// The route's lists: legacy era, 2026-07-28 era.
@@ -70,37 +80,75 @@ pub struct Catalog {
     slots: [Slot; 2],
 }
 
+/// What the catalog holds for an era.
+pub enum Lookup {
+    Fresh(Arc<Merged>),
+    /// Past `catalog_ttl`: served while one refresh runs in the background.
+    Stale(Arc<Merged>),
+    /// Never listed: the caller waits for the first list.
+    Cold,
+}
+
+/// Where a refresh is counted: `federation_member_lists_total`.
+pub struct Counted {
+    pub lists: prometheus::IntCounterVec,
+    pub route: String,
+}
+
+/// A claimed background refresh; released when dropped (also when its task is cancelled).
+pub struct Claim<'a>(&'a AtomicBool);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl Catalog {
-    /// The merged list for the era (`modern`), fresh within the route's `catalog_ttl`.
-    pub async fn get(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool, counted: &Counted<'_>) -> Arc<Merged> {
-        let slot = &self.slots[usize::from(modern)];
-        if let Some(fresh) = fresh(slot, fed.catalog_ttl) {
-            return fresh;
+    fn slot(&self, modern: bool) -> &Slot {
+        &self.slots[usize::from(modern)]
+    }
+
+    pub fn lookup(&self, modern: bool, ttl: Duration) -> Lookup {
+        let current = self.slot(modern).current.lock().ok().and_then(|c| c.clone());
+        match current {
+            Some(m) if m.made.elapsed() < ttl => Lookup::Fresh(m),
+            Some(m) => Lookup::Stale(m),
+            None => Lookup::Cold,
         }
+    }
+
+    /// Whether a background refresh of the era's list is under way.
+    pub fn refreshing(&self, modern: bool) -> bool {
+        self.slot(modern).refreshing.load(Ordering::Acquire)
+    }
+
+    /// The right to refresh a stale list in the background, unless one already runs.
+    pub fn claim(&self, modern: bool) -> Option<Claim<'_>> {
+        let flag = &self.slot(modern).refreshing;
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).ok().map(|_| Claim(flag))
+    }
+
+    /// Asks the members (unless a refresh that finished while this one waited made the list
+    /// fresh) and keeps the result.
+    pub async fn refresh(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool, counted: &Counted) -> Arc<Merged> {
+        let slot = self.slot(modern);
         let _one = slot.refresh.lock().await;
-        if let Some(fresh) = fresh(slot, fed.catalog_ttl) {
+        if let Lookup::Fresh(fresh) = self.lookup(modern, fed.catalog_ttl) {
             return fresh;
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
         let merged = Arc::new(merge(fed, pools, modern, previous.as_deref()).await);
         for (i, member) in fed.members.iter().enumerate() {
-            let result = if merged.failed.iter().any(|(m, _)| *m == i) { "failed" } else { "ok" };
-            counted.metrics.member_lists.with_label_values(&[counted.route, &member.prefix, result]).inc();
+            let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
+            counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, result]).inc();
         }
         if let Ok(mut current) = slot.current.lock() {
             *current = Some(Arc::clone(&merged));
         }
         merged
     }
-}
 
-/// Where a refresh is counted: `federation_member_lists_total`.
-pub struct Counted<'a> {
-    pub metrics: &'a crate::metrics::Metrics,
-    pub route: &'a str,
-}
-
-impl Catalog {
     /// The latest lists (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
     pub fn latest(&self) -> [Option<Arc<Merged>>; 2] {
         self.slots.each_ref().map(|s| s.current.lock().ok().and_then(|c| c.clone()))
@@ -117,11 +165,6 @@ impl Merged {
     pub fn failure_of(&self, i: usize) -> Option<&Failed> {
         self.failed.iter().find(|(m, _)| *m == i).map(|(_, f)| f)
     }
-}
-
-fn fresh(slot: &Slot, ttl: Duration) -> Option<Arc<Merged>> {
-    let current = slot.current.lock().ok()?;
-    current.as_ref().filter(|m| m.made.elapsed() < ttl).cloned()
 }
 
 /// One member's tools, every page.
@@ -206,6 +249,7 @@ async fn list(pool: &Pool, modern: bool) -> Result<Listed, Failed> {
     }
     let mut listed = Listed { tools: Vec::new(), public: true };
     let mut cursor: Option<String> = None;
+    let (mut bytes, mut seen) = (0usize, Vec::<String>::new());
     for page in 0..MAX_PAGES {
         let mut params = serde_json::Map::new();
         if let Some(c) = &cursor {
@@ -225,9 +269,26 @@ async fn list(pool: &Pool, modern: bool) -> Result<Listed, Failed> {
         let answer = fanout::call(pool, "tools/list", body, modern, MEMBER_TIMEOUT).await?;
         let page: Page = serde_json::from_str(answer.get()).map_err(|_| Failed::Unreadable)?;
         listed.public &= page.cache_scope.as_deref() != Some("private");
-        listed.tools.extend(page.tools.into_iter().take(MAX_TOOLS.saturating_sub(listed.tools.len())));
+        for tool in page.tools {
+            let size = tool.get().len();
+            if size > MAX_TOOL_BYTES {
+                tracing::warn!(pool = %pool.name(), bytes = size, "federation: a tool definition over 64 KiB is left out");
+                continue;
+            }
+            if listed.tools.len() >= MAX_TOOLS || bytes + size > MAX_MEMBER_BYTES {
+                tracing::warn!(pool = %pool.name(), "federation: a member's tools beyond 10,000 or 4 MiB are left out");
+                return Ok(listed);
+            }
+            bytes += size;
+            listed.tools.push(tool);
+        }
+        // A cursor is followed once, and only when it is a sane size: a member cannot make
+        // the proxy loop or echo megabytes back to it.
         match page.next_cursor {
-            Some(next) if !next.is_empty() && listed.tools.len() < MAX_TOOLS => cursor = Some(next),
+            Some(next) if !next.is_empty() && next.len() <= MAX_CURSOR && !seen.contains(&next) => {
+                seen.push(next.clone());
+                cursor = Some(next);
+            }
             _ => break,
         }
     }

@@ -16,6 +16,8 @@ pub mod names;
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
@@ -24,6 +26,7 @@ use crate::mcp::call::Call;
 use crate::mcp::method::{Era, Method, FIRST_MODERN_VERSION};
 use crate::metrics::Metrics;
 use crate::state::Snapshot;
+use catalog::{Lookup, Merged};
 
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
 const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -47,7 +50,7 @@ pub enum Outcome {
 }
 
 pub async fn decide(
-    snap: &Snapshot,
+    snap: &Arc<Snapshot>,
     metrics: &Metrics,
     route: usize,
     fed: &Federation,
@@ -55,22 +58,18 @@ pub async fn decide(
     body: &[u8],
 ) -> Outcome {
     let modern = call.era == Era::Modern;
-    let route_name = snap.router.routes().get(route).map_or("-", |r| r.name.as_str());
-    let counted = catalog::Counted { metrics, route: route_name };
     match call.one.method {
         Method::Notification | Method::Response => Outcome::Accepted,
         Method::Ping => Outcome::Answer("{}".into()),
         Method::Initialize => Outcome::Answer(initialize(body, snap, route)),
         Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed)),
-        Method::ToolsList => {
-            let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
-            let merged = catalog.get(fed, &snap.pools, modern, &counted).await;
-            Outcome::Answer(list(&merged, fed, modern))
-        }
+        Method::ToolsList => match merged(snap, metrics, route, fed, modern).await {
+            Some(merged) => Outcome::Answer(list(&merged, fed, modern)),
+            None => Outcome::NotFound,
+        },
         Method::ToolsCall => {
-            let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return Outcome::NotFound };
             let Some(offered) = call.one.target_str() else { return Outcome::UnknownTool };
-            let merged = catalog.get(fed, &snap.pools, modern, &counted).await;
+            let Some(merged) = merged(snap, metrics, route, fed, modern).await else { return Outcome::NotFound };
             let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
             let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
             match renamed(body, &owner.name) {
@@ -80,6 +79,42 @@ pub async fn decide(
         }
         _ => Outcome::NotFound,
     }
+}
+
+/// The route's merged list for the era: fresh; or stale while one refresh runs in the
+/// background (a slow member delays no caller once a list exists); or, the first time, the
+/// list the caller waits for.
+async fn merged(
+    snap: &Arc<Snapshot>,
+    metrics: &Metrics,
+    route: usize,
+    fed: &Federation,
+    modern: bool,
+) -> Option<Arc<Merged>> {
+    let catalog = snap.catalogs.get(route).and_then(Option::as_ref)?;
+    let counted = || catalog::Counted {
+        lists: metrics.member_lists.clone(),
+        route: snap.router.routes().get(route).map_or("-", |r| r.name.as_str()).to_owned(),
+    };
+    Some(match catalog.lookup(modern, fed.catalog_ttl) {
+        Lookup::Fresh(m) => m,
+        Lookup::Stale(m) => {
+            if !catalog.refreshing(modern) {
+                let (snap, counted) = (Arc::clone(snap), counted());
+                tokio::spawn(async move { background(&snap, route, modern, &counted).await });
+            }
+            m
+        }
+        Lookup::Cold => catalog.refresh(fed, &snap.pools, modern, &counted()).await,
+    })
+}
+
+/// Refreshes a stale list, unless another refresh claimed it first.
+async fn background(snap: &Snapshot, route: usize, modern: bool, counted: &catalog::Counted) {
+    let Some(fed) = snap.router.routes().get(route).and_then(|r| r.federation.as_ref()) else { return };
+    let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) else { return };
+    let Some(_claim) = catalog.claim(modern) else { return };
+    catalog.refresh(fed, &snap.pools, modern, counted).await;
 }
 
 fn server_info(snap: &Snapshot, route: usize) -> serde_json::Value {

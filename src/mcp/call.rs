@@ -194,6 +194,22 @@ pub fn decode_name(raw: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     }
 }
 
+/// A name as `Mcp-Name` carries it: plain when it is printable ASCII without surrounding
+/// spaces and cannot be read as the encoded form, else `=?base64?<base64 of UTF-8>?=`
+/// ([`decode_name`] reads both back to `name`).
+pub fn encode_name(name: &str) -> std::borrow::Cow<'_, str> {
+    use base64::Engine;
+    let plain = name.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !name.starts_with([' ', '\t'])
+        && !name.ends_with([' ', '\t'])
+        && !name.starts_with("=?base64?");
+    if plain && !name.is_empty() {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+    std::borrow::Cow::Owned(format!("=?base64?{encoded}?="))
+}
+
 /// `s` as a slice of `body` when it points into it (borrowed strings), else a copy (strings
 /// that were unescaped). Never panics, whatever `s` is.
 pub fn slice_of(body: &Bytes, s: &str) -> Bytes {

@@ -118,3 +118,19 @@ fn slices_never_panic_on_foreign_strings() {
     assert_eq!(slice_of(&body, inside), Bytes::from_static(b"world"));
     assert_eq!(slice_of(&Bytes::new(), ""), Bytes::new());
 }
+
+#[test]
+fn names_are_encoded_for_mcp_name_only_when_a_header_cannot_carry_them_plainly() {
+    for (name, header) in [
+        ("echo", "echo"),
+        ("get weather", "get weather"),
+        ("ünï", "=?base64?w7xuw68=?="),
+        (" lead", "=?base64?IGxlYWQ=?="),
+        ("=?base64?eA==?=", "=?base64?PT9iYXNlNjQ/ZUE9PT89?="),
+        ("", "=?base64??="),
+    ] {
+        let encoded = encode_name(name);
+        assert_eq!(encoded, header, "{name:?}");
+        assert_eq!(decode_name(encoded.as_bytes()).as_deref(), Some(name.as_bytes()), "{name:?}");
+    }
+}

@@ -46,15 +46,12 @@ const HTTP2_SETTINGS: http::HeaderName = http::HeaderName::from_static("http2-se
 /// in `traceparent` and, when the message carried one, in `_meta.traceparent`. Unsampled
 /// requests pass the client's context untouched.
 /// A federated call's head: the member's own tool name in `Mcp-Name` (when the client sent
-/// one; a name no header can carry drops it), and the renamed body's length.
+/// one; base64-encoded as the spec says when it is not plain ASCII), and the renamed body's
+/// length.
 fn federated_request(req: &mut RequestHeader, tool: &str, len: usize) -> Result<()> {
     if req.headers.contains_key(crate::mcp::header::MCP_NAME) {
-        match http::HeaderValue::from_str(tool) {
-            Ok(v) => req.insert_header(crate::mcp::header::MCP_NAME, v)?,
-            Err(_) => {
-                req.remove_header(&crate::mcp::header::MCP_NAME);
-            }
-        }
+        let value = crate::mcp::call::encode_name(tool);
+        req.insert_header(crate::mcp::header::MCP_NAME, value.as_ref())?;
     }
     if req.headers.contains_key(http::header::CONTENT_LENGTH) {
         req.insert_header(http::header::CONTENT_LENGTH, len)?;

@@ -115,6 +115,12 @@ impl Mock {
     }
 
     pub fn stop(self) {}
+
+    /// Sends the mock a signal (`STOP` makes a backend that accepts but never answers).
+    #[allow(dead_code)]
+    pub fn signal(&self, sig: &str) {
+        self._proc.signal(sig);
+    }
 }
 
 /// A running mcp-edge with its own temp dir, config file and ports.
