@@ -63,14 +63,7 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
         req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
         req.insert_header("Mcp-Method", method).map_err(err)?;
     }
-    for c in &pool.config.credentials {
-        req.insert_header(&c.header, c.value.expose().clone()).map_err(err)?;
-    }
-    if let Some(token) = &pool.token {
-        if let Some(value) = token.header().await {
-            req.insert_header(http::header::AUTHORIZATION, value).map_err(err)?;
-        }
-    }
+    pool.own_credentials(&mut req).await.map_err(err)?;
     s.write_request_header(Box::new(req)).await.map_err(err)?;
     s.write_request_body(body, true).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;

@@ -124,6 +124,22 @@ impl Pool {
         &self.config.name
     }
 
+    /// Puts the pool's own credentials on a request the proxy makes itself (a session's
+    /// DELETE, a federated route's list): its static credential headers and its
+    /// `[pool.oauth]` token when it has its own (a token-exchange pool has none without a
+    /// caller, and the request goes without).
+    pub async fn own_credentials(&self, req: &mut pingora::http::RequestHeader) -> pingora::Result<()> {
+        for c in &self.config.credentials {
+            req.insert_header(&c.header, c.value.expose().clone())?;
+        }
+        if let Some(token) = &self.token {
+            if let Some(value) = token.header().await {
+                req.insert_header(http::header::AUTHORIZATION, value)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A healthy backend, skipping `exclude` (backends that already failed this request).
     pub fn select(&self, exclude: &[SocketAddr]) -> Option<SocketAddr> {
         let n = self.config.backends.len().max(1) * 2;

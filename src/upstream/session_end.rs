@@ -34,14 +34,7 @@ async fn send(pool: &Pool, backend: SocketAddr, session: &str) -> Result<u16, St
     req.insert_header(http::header::HOST, host).map_err(err)?;
     req.insert_header("Mcp-Session-Id", session).map_err(err)?;
     req.insert_header(http::header::CONTENT_LENGTH, "0").map_err(err)?;
-    for c in &pool.config.credentials {
-        req.insert_header(&c.header, c.value.expose().clone()).map_err(err)?;
-    }
-    if let Some(token) = &pool.token {
-        if let Some(value) = token.header().await {
-            req.insert_header(http::header::AUTHORIZATION, value).map_err(err)?;
-        }
-    }
+    pool.own_credentials(&mut req).await.map_err(err)?;
     s.write_request_header(Box::new(req)).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;
     s.read_response_header().await.map_err(err)?;
