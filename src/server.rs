@@ -69,6 +69,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let opt = Opt { upgrade: opts.upgrade, ..Opt::default() };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
+    // Built now, not by the first request that needs it (it reads the platform's trust roots).
+    crate::upstream::client::connector();
 
     let listen = config.proxy.listen.clone();
     let threads = config.proxy.threads;

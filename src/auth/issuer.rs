@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 
@@ -43,7 +42,7 @@ pub async fn request(
     peer.options.read_timeout = Some(timeout);
     peer.options.write_timeout = Some(timeout);
     let err = |e: Box<pingora::Error>| e.to_string();
-    let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
+    let (mut s, _) = crate::upstream::client::connector().get_http_session(&peer).await.map_err(err)?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut req = RequestHeader::build(method, path.as_bytes(), None).map_err(err)?;
     req.insert_header("Host", uri.authority().map_or(host.as_str(), |a| a.as_str())).map_err(err)?;

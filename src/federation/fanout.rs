@@ -7,14 +7,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
+use pingora::upstreams::peer::Peer;
 use serde_json::value::RawValue;
 
 use crate::discovery::MAX_ANSWER;
 use crate::mcp::method::FIRST_MODERN_VERSION;
 use crate::proxy::sse_event::{self, EventReader};
-use crate::upstream::Pool;
+use crate::upstream::{client, Pool};
 
 /// Why a member gave no answer (value-free: logged and shown in `/status`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +51,7 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
     let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
     let backend = usable_backend(pool).ok_or(Failed::NoBackend)?;
     let peer = pool.peer(backend, &pool.config.timeouts);
-    let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
+    let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
     let path = pool.config.path.as_deref().unwrap_or("/mcp");
     let mut req = RequestHeader::build("POST", path.as_bytes(), None).map_err(err)?;
     let host = pool.config.host.clone().unwrap_or_else(|| backend.to_string());
@@ -105,6 +105,8 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
     if sse {
         return Err(Failed::Unreadable);
     }
+    // Read to its end: the connection can carry the next page or the next refresh.
+    client::connector().release_http_session(s, &peer, peer.idle_timeout()).await;
     response(&whole).unwrap_or(Err(Failed::Unreadable))
 }
 

@@ -3,6 +3,7 @@
 //! which pool, and for a session which backend.
 
 pub mod breaker;
+pub mod client;
 pub mod exchange;
 pub mod health;
 pub mod pool;

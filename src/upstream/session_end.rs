@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 
 use super::Pool;
@@ -27,7 +26,7 @@ async fn send(pool: &Pool, backend: SocketAddr, session: &str) -> Result<u16, St
     let err = |e: Box<pingora::Error>| e.to_string();
     let mut peer = pool.peer(backend, &pool.config.timeouts);
     peer.options.read_timeout = Some(TIMEOUT);
-    let (mut s, _) = Connector::new(None).get_http_session(&peer).await.map_err(err)?;
+    let (mut s, _) = crate::upstream::client::connector().get_http_session(&peer).await.map_err(err)?;
     let path = pool.config.path.as_deref().unwrap_or("/mcp");
     let mut req = RequestHeader::build("DELETE", path.as_bytes(), None).map_err(err)?;
     let host = pool.config.host.clone().unwrap_or_else(|| backend.to_string());
