@@ -56,6 +56,16 @@ fn tool_names(r: &RawResponse) -> Vec<String> {
     tools.iter().map(|t| t["name"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
+/// How many `tools/list` requests a member received.
+fn lists(rec: &Recording) -> usize {
+    rec.lines().iter().filter(|l| l.body.contains("\"tools/list\"")).count()
+}
+
+/// The methods a member received, in order.
+fn methods(rec: &Recording) -> Vec<String> {
+    rec.lines().iter().map(|l| serde_json::from_str::<Value>(&l.body).map_or(l.method.clone(), |v| v["method"].as_str().unwrap_or("").to_owned())).collect()
+}
+
 fn calls_received(rec: &Recording) -> Vec<common::recording::Recorded> {
     rec.lines().into_iter().filter(|l| l.body.contains("tools/call")).collect()
 }
@@ -70,11 +80,12 @@ fn the_merged_list_offers_every_page_of_every_member_under_its_prefix() {
     let want: Vec<String> = ["a", "b"].iter().flat_map(|p| own.iter().map(move |t| format!("{p}_{t}"))).collect();
     assert_eq!(tool_names(&r), want);
     assert_eq!(r.json()["result"].get("nextCursor"), None, "one merged page");
-    // A walked its three pages, B answered one; nobody received a call.
-    assert_eq!((a.rec.count(), b.rec.count()), (3, 1));
+    // A walked its three pages, B answered one (each after its handshake); nobody received a call.
+    assert_eq!((lists(&a.rec), lists(&b.rec)), (3, 1));
+    assert!(calls_received(&a.rec).is_empty() && calls_received(&b.rec).is_empty());
     // Within catalog_ttl the list is served without asking again, in the modern era with its hints.
     let again = post(&edge, &[], r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
-    assert_eq!((tool_names(&again).len(), a.rec.count()), (10, 3));
+    assert_eq!((tool_names(&again).len(), lists(&a.rec)), (10, 3));
     let m = post(&edge, &modern("tools/list", None), r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#);
     assert_eq!(tool_names(&m).len(), 10, "{}", m.text());
     assert_eq!((m.json()["result"]["cacheScope"].as_str(), m.json()["id"].as_i64()), (Some("public"), Some(3)));
@@ -131,7 +142,11 @@ fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
     let edge = Edge::start(&federated([&a.addr, &b.addr]));
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let r = post(&edge, &[], init);
-    assert_eq!((r.status, r.header("mcp-session-id")), (200, None), "stateless: {}", r.text());
+    assert_eq!((r.status, r.header("mcp-session-id")), (200, None), "no member issued a session: {}", r.text());
+    // Each member had the client's handshake, and no session to carry.
+    for rec in [&a.rec, &b.rec] {
+        assert_eq!(methods(rec), ["initialize", "notifications/initialized"]);
+    }
     let v = r.json();
     assert_eq!(
         (v["result"]["protocolVersion"].as_str(), v["result"]["serverInfo"]["name"].as_str()),
@@ -154,7 +169,7 @@ fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
         );
         assert_eq!(raw::send(edge.port, &req).status, 405, "{method}");
     }
-    assert_eq!(a.rec.count() + b.rec.count(), 0, "nothing of this reached a member");
+    assert_eq!(a.rec.count() + b.rec.count(), 4, "nothing but the handshake reached a member");
 }
 
 #[test]
@@ -286,4 +301,85 @@ fn answers_on_a_kept_alive_connection_are_not_held_back_by_nagle() {
     }
     // Held back by Nagle and the client's delayed ACK, each answer took 40 ms or more.
     assert!(started.elapsed() < std::time::Duration::from_millis(600), "20 answers took {:?}", started.elapsed());
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+/// The session ids a member issued, in the order of the handshakes it completed (each
+/// `notifications/initialized` carries the one just issued).
+fn issued(rec: &Recording) -> Vec<String> {
+    let handshakes = rec.lines().into_iter().filter(|l| l.body.contains("notifications/initialized"));
+    handshakes.filter_map(|l| l.header("mcp-session-id").map(str::to_owned)).collect()
+}
+
+/// The session ids of the DELETEs a member received.
+fn ended(rec: &Recording) -> Vec<String> {
+    let deletes = rec.lines().into_iter().filter(|l| l.method == "DELETE");
+    deletes.filter_map(|l| l.header("mcp-session-id").map(str::to_owned)).collect()
+}
+
+fn delete(edge: &Edge, token: &str) -> RawResponse {
+    let host = format!("Host: 127.0.0.1:{}", edge.port);
+    raw::send(edge.port, &raw::lines("DELETE /mcp HTTP/1.1", &[&host, &format!("Mcp-Session-Id: {token}")], ""))
+}
+
+#[test]
+fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_owners() {
+    let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let r = post(&edge, &[], INIT);
+    let token = r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned();
+    let (sa, sb) = (issued(&ra)[0].clone(), issued(&rb)[0].clone());
+    assert!(token.starts_with("e1.") && !token.contains(&sa) && !token.contains(&sb), "{token}");
+    for (tool, rec, own, backend) in [("a_whoami", &ra, &sa, "A"), ("b_whoami", &rb, &sb, "B")] {
+        let r = post(&edge, &[("Mcp-Session-Id", &token)], &call(tool, "{}"));
+        assert_eq!((r.status, r.header("x-mock-backend")), (200, Some(backend)), "{}", r.text());
+        assert!(r.header("mcp-session-id").is_none_or(|t| t == token), "the client's session id stays the proxy's");
+        let received = calls_received(rec);
+        assert_eq!(received.last().and_then(|c| c.header("mcp-session-id")), Some(own.as_str()), "{tool}");
+    }
+    // The catalog listed each member in a session of its own, ended once read.
+    for rec in [&ra, &rb] {
+        let own = issued(rec);
+        assert_eq!(own.len(), 2, "the client's handshake and the catalog's");
+        common::wait_until("the catalog's session ended", std::time::Duration::from_secs(5), || ended(rec).contains(&own[1]));
+        assert!(!ended(rec).contains(&own[0]), "the client's session is still open");
+    }
+    // The client ends its session: every member's ends with it, and the token is refused.
+    assert_eq!(delete(&edge, &token).status, 204);
+    assert!(ended(&ra).contains(&sa) && ended(&rb).contains(&sb));
+    let before = ra.count();
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.rpc_code()), (404, Some(-32001)), "{}", r.text());
+    assert_eq!(ra.count(), before, "nothing reached the member");
+}
+
+#[test]
+fn a_member_without_sessions_is_called_without_one_beside_a_member_with_them() {
+    let (a, (b, rb)) = (member("A", "5"), recording::stateful_mock("B"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr()]));
+    let token = post(&edge, &[], INIT).header("mcp-session-id").expect("B issued a session").to_owned();
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_echo", r#"{"text":"hi"}"#));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+    assert_eq!(calls_received(&a.rec)[0].header("mcp-session-id"), None, "no session id to a member without sessions");
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("b_echo", r#"{"text":"hi"}"#));
+    assert_eq!(r.header("x-mock-backend"), Some("B"), "{}", r.text());
+    assert_eq!(calls_received(&rb)[0].header("mcp-session-id"), Some(issued(&rb)[0].as_str()));
+}
+
+#[test]
+fn a_federated_token_is_refused_on_a_plain_route_and_a_forged_one_everywhere() {
+    let (a, _ra) = recording::stateful_mock("A");
+    let b = member("B", "5");
+    let plain = "[[route]]\nname = \"plain\"\npath = \"/plain\"\npool = \"a\"\n";
+    let edge = Edge::start(&(federated([&a.addr(), &b.addr]) + plain));
+    let token = post(&edge, &[], INIT).header("mcp-session-id").expect("a session").to_owned();
+    let on_plain = raw::send(edge.port, &raw::post(edge.port, "/plain", &[("Mcp-Session-Id", &token)], &call("whoami", "{}")));
+    assert_eq!((on_plain.status, on_plain.rpc_code()), (404, Some(-32001)), "{}", on_plain.text());
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    let r = post(&edge, &[("Mcp-Session-Id", &forged)], &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.rpc_code()), (404, Some(-32001)), "{}", r.text());
 }

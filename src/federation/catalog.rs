@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use super::fanout::{self, Failed};
-use super::names;
+use super::fanout::{self, Ask, Era, Failed};
+use super::{names, session};
 use crate::config::model::Federation;
 use crate::upstream::Pool;
 
@@ -238,7 +238,28 @@ fn rename(prefix: &str, tool: &RawValue) -> Option<(String, String, Box<RawValue
     Some((offered, own, renamed))
 }
 
-async fn list(pool: &Pool, modern: bool) -> Result<Listed, Failed> {
+/// Every page of a member's tools. In the legacy era in a session of the proxy's own (members
+/// may require one), ended when the list is read.
+async fn list(pool: &Arc<Pool>, modern: bool) -> Result<Listed, Failed> {
+    if modern {
+        return pages(pool, Era::Modern, None).await;
+    }
+    let own = session::handshake(pool, session::own_initialize(), MEMBER_TIMEOUT).await?;
+    let era = Era::Legacy { session: own.session.as_deref(), version: own.version.as_deref() };
+    let listed = pages(pool, era, Some(own.backend)).await;
+    if let Some(id) = own.session {
+        let pool = Arc::clone(pool);
+        tokio::spawn(async move {
+            if let Err(why) = crate::upstream::session_end::end(&pool, own.backend, &id).await {
+                tracing::debug!(pool = %pool.name(), why, "federation: the catalog's member session did not end");
+            }
+        });
+    }
+    listed
+}
+
+async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>) -> Result<Listed, Failed> {
+    let modern = matches!(era, Era::Modern);
     #[derive(serde::Deserialize)]
     struct Page {
         tools: Vec<Box<RawValue>>,
@@ -266,7 +287,8 @@ async fn list(pool: &Pool, modern: bool) -> Result<Listed, Failed> {
         }
         let body = serde_json::json!({ "jsonrpc": "2.0", "id": page + 1, "method": "tools/list", "params": params });
         let body = Bytes::from(serde_json::to_vec(&body).map_err(|_| Failed::Unreadable)?);
-        let answer = fanout::call(pool, "tools/list", body, modern, MEMBER_TIMEOUT).await?;
+        let ask = Ask { method: "tools/list", body, era, backend, timeout: MEMBER_TIMEOUT };
+        let answer = fanout::ask(pool, ask).await?.result.ok_or(Failed::Unreadable)?;
         let page: Page = serde_json::from_str(answer.get()).map_err(|_| Failed::Unreadable)?;
         listed.public &= page.cache_scope.as_deref() != Some("private");
         for tool in page.tools {

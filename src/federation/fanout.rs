@@ -4,6 +4,7 @@
 //! caller's. The answer is read whole, bounded, as JSON or as the SSE event carrying the
 //! response. Not owned here: what is asked (`catalog`) or how answers are merged.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,18 +39,53 @@ pub enum Failed {
 /// What a member answered: its JSON-RPC result, raw.
 pub type Answer = Box<RawValue>;
 
-/// Sends `body` (a JSON-RPC request whose method is `method`) in the 2026-07-28 era when
-/// `modern`, else as a sessionless legacy request; waits at most `timeout`.
-pub async fn call(pool: &Pool, method: &str, body: Bytes, modern: bool, timeout: Duration) -> Result<Answer, Failed> {
-    match tokio::time::timeout(timeout, send(pool, method, body, modern)).await {
+/// How a request to a member is framed.
+#[derive(Debug, Clone, Copy)]
+pub enum Era<'a> {
+    /// 2026-07-28: the version and method in headers, no session.
+    Modern,
+    /// Earlier: the member's session, when it issued one, and the version it negotiated.
+    Legacy { session: Option<&'a str>, version: Option<&'a str> },
+}
+
+/// One request of the proxy's own to a member.
+pub struct Ask<'a> {
+    /// The JSON-RPC method `body` calls (`Mcp-Method` in the modern era).
+    pub method: &'a str,
+    pub body: Bytes,
+    pub era: Era<'a>,
+    /// The backend holding the member's session; else any usable one of the pool.
+    pub backend: Option<SocketAddr>,
+    pub timeout: Duration,
+}
+
+/// A member's answer: the result (None for an accepted notification), the session id it
+/// issued (legacy `initialize`), and the backend that answered.
+pub struct Reply {
+    pub result: Option<Answer>,
+    pub session: Option<String>,
+    pub backend: SocketAddr,
+}
+
+/// Longest member session id kept: a token must carry every member's.
+const MAX_SESSION: usize = 1024;
+
+/// Sends one request and reads its answer, within `ask.timeout`.
+pub async fn ask(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
+    let timeout = ask.timeout;
+    match tokio::time::timeout(timeout, send(pool, ask)).await {
         Ok(answer) => answer,
         Err(_) => Err(Failed::Timeout(timeout)),
     }
 }
 
-async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<Answer, Failed> {
+async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
-    let backend = usable_backend(pool).ok_or(Failed::NoBackend)?;
+    let backend = match ask.backend {
+        Some(b) if pool.usable(b) => b,
+        Some(_) => return Err(Failed::NoBackend),
+        None => usable_backend(pool).ok_or(Failed::NoBackend)?,
+    };
     let peer = pool.peer(backend, &pool.config.timeouts);
     let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
     let path = pool.config.path.as_deref().unwrap_or("/mcp");
@@ -58,26 +94,46 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
     req.insert_header(http::header::HOST, host).map_err(err)?;
     req.insert_header(http::header::ACCEPT, "application/json, text/event-stream").map_err(err)?;
     req.insert_header(http::header::CONTENT_TYPE, "application/json").map_err(err)?;
-    req.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(err)?;
-    if modern {
-        req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
-        req.insert_header("Mcp-Method", method).map_err(err)?;
+    req.insert_header(http::header::CONTENT_LENGTH, ask.body.len().to_string()).map_err(err)?;
+    match ask.era {
+        Era::Modern => {
+            req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
+            req.insert_header("Mcp-Method", ask.method).map_err(err)?;
+        }
+        Era::Legacy { session, version } => {
+            if let Some(session) = session {
+                req.insert_header("Mcp-Session-Id", session).map_err(err)?;
+            }
+            if let Some(version) = version {
+                req.insert_header("MCP-Protocol-Version", version).map_err(err)?;
+            }
+        }
     }
     pool.own_credentials(&mut req).await.map_err(err)?;
     s.write_request_header(Box::new(req)).await.map_err(err)?;
-    s.write_request_body(body, true).await.map_err(err)?;
+    s.write_request_body(ask.body, true).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;
     s.read_response_header().await.map_err(err)?;
-    let (status, sse) = match s.response_header() {
+    let (status, sse, session) = match s.response_header() {
         Some(h) => {
             let sse = h
                 .headers
                 .get(http::header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-            (h.status.as_u16(), sse)
+            let session = h.headers.get("Mcp-Session-Id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            (h.status.as_u16(), sse, session)
         }
-        None => (0, false),
+        None => (0, false, None),
     };
+    // Only visible ASCII, as the spec requires, and short enough to travel in a token.
+    if session.as_deref().is_some_and(|s| s.len() > MAX_SESSION || !s.bytes().all(|b| (0x21..=0x7e).contains(&b))) {
+        return Err(Failed::Unreadable);
+    }
+    let notification = ask.method.starts_with("notifications/");
+    if notification && (status == 202 || status == 200) {
+        // Nothing to wait for; the connection is reused only when the answer is read whole.
+        return Ok(Reply { result: None, session, backend });
+    }
     if status != 200 {
         return Err(Failed::Status(status));
     }
@@ -99,7 +155,7 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
         });
         fed.map_err(|_| Failed::TooLarge)?;
         if let Some(answer) = found.take() {
-            return answer;
+            return answer.map(|result| Reply { result: Some(result), session, backend });
         }
     }
     if sse {
@@ -107,7 +163,8 @@ async fn send(pool: &Pool, method: &str, body: Bytes, modern: bool) -> Result<An
     }
     // Read to its end: the connection can carry the next page or the next refresh.
     client::connector().release_http_session(s, &peer, peer.idle_timeout()).await;
-    response(&whole).unwrap_or(Err(Failed::Unreadable))
+    let result = response(&whole).unwrap_or(Err(Failed::Unreadable))?;
+    Ok(Reply { result: Some(result), session, backend })
 }
 
 /// A usable backend of the pool, starting the search at a random one so lists spread over the

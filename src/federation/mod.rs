@@ -13,6 +13,7 @@
 pub mod catalog;
 pub mod fanout;
 pub mod names;
+pub mod session;
 
 use std::collections::BTreeMap;
 
@@ -29,14 +30,16 @@ use crate::state::Snapshot;
 use catalog::{Lookup, Merged};
 
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
-const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub(crate) const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
 /// What a federated route does with a request.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Send to member pool `pool` with `body` (the member's own tool name in it); `name` is
-    /// that name, for `Mcp-Name`.
-    Forward { pool: usize, body: Bytes, name: String },
+    /// Send to member `member` (route order), pool `pool`, with `body` (the member's own tool
+    /// name in it); `name` is that name, for `Mcp-Name`.
+    Forward { member: usize, pool: usize, body: Bytes, name: String },
+    /// A legacy `initialize`: open a session with every member ([`open`]).
+    Initialize,
     /// Answer 200 with this JSON-RPC result (the id is added by the reply).
     Answer(String),
     /// A notification or a response: 202, nothing forwarded.
@@ -61,6 +64,7 @@ pub async fn decide(
     match call.one.method {
         Method::Notification | Method::Response => Outcome::Accepted,
         Method::Ping => Outcome::Answer("{}".into()),
+        Method::Initialize if !modern => Outcome::Initialize,
         Method::Initialize => Outcome::Answer(initialize(body, snap, route)),
         Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed)),
         Method::ToolsList => match merged(snap, metrics, route, fed, modern).await {
@@ -73,7 +77,7 @@ pub async fn decide(
             let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
             let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
             match renamed(body, &owner.name) {
-                Some(body) => Outcome::Forward { pool: member.pool, body, name: owner.name.clone() },
+                Some(body) => Outcome::Forward { member: owner.member, pool: member.pool, body, name: owner.name.clone() },
                 None => Outcome::Unreadable,
             }
         }
@@ -122,8 +126,28 @@ fn server_info(snap: &Snapshot, route: usize) -> serde_json::Value {
     serde_json::json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
 }
 
-/// The legacy handshake: the client's version when the route speaks it, else the newest.
-fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
+/// A federated session being opened: the merged `initialize` result, and the token's members
+/// (see [`session`]); `sessions` is how many members issued a session.
+pub struct Opening {
+    pub result: String,
+    pub members: Vec<crate::session::Member>,
+    pub sessions: usize,
+}
+
+/// A legacy `initialize`: the client's request sent to every member (each keeps the client's
+/// capabilities and info), and the merged answer.
+pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes) -> Opening {
+    let done = session::handshakes(fed, &snap.pools, body).await;
+    let name = snap.router.routes().get(route).map_or("", |r| r.name.as_str());
+    Opening {
+        result: session::result(version_asked(body), server_info(snap, route), fed, &done),
+        members: session::members(name, fed, &snap.pools, &done),
+        sessions: done.iter().flatten().filter(|d| d.session.is_some()).count(),
+    }
+}
+
+/// The client's version when the route speaks it, else the newest.
+fn version_asked(body: &[u8]) -> &'static str {
     #[derive(serde::Deserialize)]
     struct Init {
         params: Option<Params>,
@@ -134,10 +158,14 @@ fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
         protocol_version: Option<String>,
     }
     let asked = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params).and_then(|p| p.protocol_version);
-    let version =
-        asked.as_deref().and_then(|a| LEGACY_VERSIONS.iter().find(|v| **v == a)).unwrap_or(&LEGACY_VERSIONS[0]);
+    asked.as_deref().and_then(|a| LEGACY_VERSIONS.iter().find(|v| **v == a)).unwrap_or(&LEGACY_VERSIONS[0])
+}
+
+/// A sessionless `initialize` answer (the 2026-07-28 era has no handshake; answered for
+/// clients that send one anyway).
+fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
     let result = serde_json::json!({
-        "protocolVersion": version,
+        "protocolVersion": version_asked(body),
         "capabilities": { "tools": {} },
         "serverInfo": server_info(snap, route),
     });

@@ -71,6 +71,9 @@ pub fn pin_session(
             return Err(Reject::UNKNOWN_SESSION);
         }
     }
+    if let Some(fed) = &route.federation {
+        return pin_federated(state, snap, route, fed, opened.members, token, via_query, caller);
+    }
     let member = opened.members.into_iter().next().ok_or(Reject::UNKNOWN_SESSION)?;
     let refuse = |why: &str| {
         tracing::debug!(pool = %member.pool, why, "session token refused");
@@ -105,7 +108,50 @@ pub fn pin_session(
             upstream_session: &member.session,
         },
     );
-    Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query, fingerprint }))
+    Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query, fingerprint, federated: Vec::new() }))
+}
+
+/// A federated route's session: its token must name this route and carry one entry per
+/// member. Which member the request goes to is decided later (`request::federated`), so
+/// nothing is pinned to a backend yet, and a member's unhealthy backend fails only the calls
+/// of that member's tools.
+#[allow(clippy::too_many_arguments)]
+fn pin_federated(
+    state: &State,
+    snap: &Snapshot,
+    route: &RouteConfig,
+    fed: &crate::config::model::Federation,
+    sealed: Vec<Member>,
+    token: &str,
+    via_query: bool,
+    caller: Option<&Identity>,
+) -> Result<Option<Pinned>, Reject> {
+    // The legacy HTTP+SSE transport (tokens in the query) is not federated.
+    let members = crate::federation::session::opened(&route.name, fed, &snap.pools, sealed)
+        .filter(|_| !via_query)
+        .ok_or_else(|| {
+            tracing::debug!("session token refused: not a session of this federated route");
+            Reject::UNKNOWN_SESSION
+        })?;
+    let fingerprint = Fingerprint::of(token);
+    if state.sessions.is_revoked(&fingerprint) {
+        tracing::debug!("session token refused: ended");
+        return Err(Reject::UNKNOWN_SESSION);
+    }
+    let first = fed.members.first().map_or(usize::MAX, |m| m.pool);
+    let shown = members.iter().find(|m| !m.session.is_empty()).or(members.first());
+    if let Some(m) = shown {
+        let at = Use {
+            route: &route.name,
+            pool: &m.pool,
+            backend: m.backend,
+            identity: caller.map(|c| c.id.as_str()),
+            upstream_session: &m.session,
+        };
+        state.sessions.used(fingerprint, at);
+    }
+    let member = members.first().cloned().ok_or(Reject::UNKNOWN_SESSION)?;
+    Ok(Some(Pinned { pool: first, member, token: token.to_owned(), via_query, fingerprint, federated: members }))
 }
 
 /// Every session parameter of a query (value range, value), spelled any way a backend may

@@ -33,6 +33,9 @@ pub struct Pinned {
     pub via_query: bool,
     /// The token's fingerprint (logs, `/sessions`).
     pub fingerprint: Fingerprint,
+    /// On a federated route, every member's session in the route's order (an empty id where
+    /// the member issued none); `pool` and `member` are then the called member's.
+    pub federated: Vec<Member>,
 }
 
 pub struct Ctx {

@@ -7,6 +7,7 @@ pub mod affinity;
 pub mod attempt;
 pub mod body;
 pub mod ctx;
+pub mod federated;
 pub mod failure;
 pub mod finish;
 pub mod first_byte;
@@ -193,6 +194,10 @@ impl ProxyHttp for Edge {
         }
         if let Some(tool) = ctx.member_tool.as_deref() {
             federated_request(req, tool, ctx.body.as_ref().map_or(0, Bytes::len))?;
+            // A member without a session of its own never sees the client's (the proxy's) id.
+            if ctx.pinned.is_none() {
+                req.remove_header(&affinity::SESSION_HEADER);
+            }
         }
         transform::upstream_request(req, ctx)?;
         propagate(req, ctx)?;

@@ -166,7 +166,19 @@ impl Reject {
         405,
         RpcCode::InvalidRequest,
         Reason::BadHead,
-        "this route federates stateless servers: it has no GET stream and no session to end; send POST",
+        "this federated route has no GET stream (and DELETE ends a session: send its Mcp-Session-Id); send POST",
+    );
+    pub const MEMBER_SESSION_GONE: Reject = Reject::new(
+        404,
+        RpcCode::SessionNotFound,
+        Reason::UnknownSession,
+        "Session not found: the server owning this tool lost its part of the session; re-initialize",
+    );
+    pub const FEDERATED_SESSION: Reject = Reject::new(
+        503,
+        RpcCode::ServerError,
+        Reason::UpstreamFailed,
+        "the members' sessions could not be opened as one session; retry later",
     );
     pub const FEDERATED_METHOD: Reject = Reject::new(
         200,
@@ -268,8 +280,9 @@ pub async fn denied(
 }
 
 /// A federated route's own answer: 200 with `{"jsonrpc":"2.0","id":<the request's>,"result":…}`,
-/// or 202 with no body for a notification or a response.
-pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<&str>) -> Result<bool> {
+/// or 202 with no body for a notification or a response; with `Mcp-Session-Id` when it
+/// opened a session.
+pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<&str>, token: Option<&str>) -> Result<bool> {
     ctx.reason = None;
     let Some(result) = result else { return write(session, ctx, 202, None, None).await };
     let id = ctx.call.one.id.as_deref().unwrap_or(b"null");
@@ -279,7 +292,13 @@ pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<&str>) 
     body.extend_from_slice(br#","result":"#);
     body.extend_from_slice(result.as_bytes());
     body.push(b'}');
-    write(session, ctx, 200, None, Some(body)).await
+    write(session, ctx, 200, token.map(|t| ("Mcp-Session-Id", t)), Some(body)).await
+}
+
+/// 204: a federated session the client ended.
+pub async fn ended(session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    ctx.reason = None;
+    write(session, ctx, 204, None, None).await
 }
 
 /// 200 with a JSON document the proxy serves itself (OAuth protected resource metadata).

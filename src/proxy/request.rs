@@ -22,9 +22,8 @@ use super::throttle::{self, Stage};
 use super::transform;
 use crate::auth::challenge;
 use crate::auth::Denied;
-use crate::config::model::{DenyAs, Federation, RouteConfig};
+use crate::config::model::{DenyAs, RouteConfig};
 use crate::discovery::completion;
-use crate::federation::{self, Outcome};
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
 use crate::mcp::error::UnknownStyle;
@@ -44,7 +43,8 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
-        Err(Refused::Answer(result)) => reply::answer(session, ctx, result.as_deref()).await,
+        Err(Refused::Answer(result, token)) => reply::answer(session, ctx, result.as_deref(), token.as_deref()).await,
+        Err(Refused::Ended) => reply::ended(session, ctx).await,
         Err(Refused::UnknownTool) => {
             let element = ctx.call.one.clone();
             reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await
@@ -70,7 +70,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
     }
 }
 
-enum Refused {
+pub(super) enum Refused {
     Reject(Reject),
     Limited(throttle::Limited),
     Unauthenticated(Denied),
@@ -79,8 +79,11 @@ enum Refused {
     Denied(Denial, Option<Element>),
     /// A document the proxy serves itself (OAuth protected resource metadata).
     Document(Arc<str>),
-    /// A federated route's own answer: a JSON-RPC result (200), or None: 202, no body.
-    Answer(Option<String>),
+    /// A federated route's own answer: a JSON-RPC result (200), or None: 202, no body; with
+    /// the token of the session it opened.
+    Answer(Option<String>, Option<String>),
+    /// A federated session ended: 204.
+    Ended,
     /// A federated route has no such tool.
     UnknownTool,
 }
@@ -211,7 +214,7 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         }
     }
     if let Some(fed) = &route.federation {
-        return Ok(federated(state, session, ctx, ri, fed).await);
+        return Ok(super::federated::request(state, session, ctx, ri, fed).await);
     }
     let rule_pool = ctx.rule.and_then(|r| route.rules.get(r)).and_then(|r| r.pool);
     ctx.pool = match (&ctx.pinned, rule_pool) {
@@ -225,43 +228,6 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         (None, None) => route.pool,
     };
     Ok(if ctx.pool.is_some() { Ok(()) } else { Err(Reject::NO_POOL.into()) })
-}
-
-/// A federated route's request: answered here, or bound to the member that owns its tool.
-async fn federated(
-    state: &State,
-    session: &Session,
-    ctx: &mut Ctx,
-    route: usize,
-    fed: &Federation,
-) -> Result<(), Refused> {
-    if session.req_header().method != HttpMethod::POST {
-        return Err(Reject::FEDERATED_STREAM.into());
-    }
-    // A federated route opens no sessions: a token minted elsewhere must not carry a member
-    // pool's session to whichever member owns the tool.
-    if ctx.pinned.is_some() {
-        return Err(Reject::UNKNOWN_SESSION.into());
-    }
-    let snap = Arc::clone(&ctx.snap);
-    let body = ctx.body.clone().unwrap_or_default();
-    match federation::decide(&snap, &state.metrics, route, fed, &ctx.call, &body).await {
-        Outcome::Forward { pool, body, name } => {
-            ctx.body = Some(body);
-            ctx.member_tool = Some(name);
-            ctx.pool = Some(pool);
-            // The body changed: a `_meta.traceparent` found in the client's is not where it was.
-            if let Some(t) = ctx.trace.as_mut() {
-                t.meta_at = None;
-            }
-            Ok(())
-        }
-        Outcome::Answer(result) => Err(Refused::Answer(Some(result))),
-        Outcome::Accepted => Err(Refused::Answer(None)),
-        Outcome::UnknownTool => Err(Refused::UnknownTool),
-        Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
-        Outcome::Unreadable => Err(Reject::INVALID.into()),
-    }
 }
 
 /// Audits a policy denial and answers it as its rule says: the denied element's id, the

@@ -17,7 +17,13 @@ use crate::session::Fingerprint;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
-    if let Some(sid) = resp.headers.get(SESSION_HEADER) {
+    if ctx.member_tool.is_some() {
+        // A federated call: the client's session is the proxy's, whatever id the member names.
+        match &ctx.pinned {
+            Some(p) if resp.headers.contains_key(SESSION_HEADER) => resp.insert_header(SESSION_HEADER, p.token.as_str())?,
+            _ => drop(resp.remove_header(&SESSION_HEADER)),
+        }
+    } else if let Some(sid) = resp.headers.get(SESSION_HEADER) {
         let token = sid.to_str().ok().and_then(|sid| affinity::wrap(state, ctx, sid));
         if let Some(token) = token {
             if ctx.pinned.is_none() {

@@ -1,0 +1,152 @@
+//! Legacy-era sessions of a federated route, ended at the proxy. The client's `initialize`
+//! goes to every member at once, each with its own handshake (`initialize`, then
+//! `notifications/initialized` in the session the member issued); the client gets one token
+//! sealing every member's session, so any replica holding the session key serves it without
+//! a store. The token's first entry names the route (an empty pool name, which no pool can
+//! have, and the route's name), so a token of a plain route or of another federated route is
+//! never read as this route's. Members that issued no session, or did not answer, have an
+//! entry with an empty session: their tools are called without one.
+//!
+//! Not owned here: the token's format (`session::token`), pinning a request to a member's
+//! backend (`proxy::affinity`), ending the member sessions (`upstream::session_end`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::fanout::{self, Ask, Era, Failed};
+use crate::config::model::Federation;
+use crate::session::Member;
+use crate::upstream::Pool;
+
+/// Longest wait for one member's handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A member's side of a federated session.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    pub backend: SocketAddr,
+    /// The session the member issued, if it did.
+    pub session: Option<String>,
+    /// The protocol version it agreed to.
+    pub version: Option<String>,
+    pub instructions: Option<String>,
+}
+
+/// A member's handshake: `body` (an `initialize` request) sent sessionless to a usable backend,
+/// then `notifications/initialized` to the same backend in the session it issued.
+pub async fn handshake(pool: &Pool, body: Bytes, timeout: Duration) -> Result<Handshake, Failed> {
+    #[derive(serde::Deserialize)]
+    struct Init {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: Option<String>,
+        instructions: Option<String>,
+    }
+    let era = Era::Legacy { session: None, version: None };
+    let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
+    let init: Init = reply
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .ok_or(Failed::Unreadable)?;
+    let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
+    let done = Handshake { backend: reply.backend, session: reply.session, version, instructions: init.instructions };
+    let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let era = Era::Legacy { session: done.session.as_deref(), version: done.version.as_deref() };
+    let ask = Ask { method: "notifications/initialized", body: initialized, era, backend: Some(done.backend), timeout };
+    fanout::ask(pool, ask).await?;
+    Ok(done)
+}
+
+/// The `initialize` the proxy sends for its own sessions (the catalog's lists).
+pub fn own_initialize() -> Bytes {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {
+            "protocolVersion": super::LEGACY_VERSIONS[0],
+            "capabilities": {},
+            "clientInfo": { "name": "mcp-edge", "version": env!("CARGO_PKG_VERSION") },
+        },
+    });
+    Bytes::from(body.to_string())
+}
+
+/// Every member's handshake, concurrently, each within [`HANDSHAKE_TIMEOUT`]; in member order,
+/// a failed one logged and None.
+pub async fn handshakes(fed: &Federation, pools: &[std::sync::Arc<Pool>], body: &Bytes) -> Vec<Option<Handshake>> {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, member) in fed.members.iter().enumerate() {
+        let Some(pool) = pools.get(member.pool).cloned() else { continue };
+        let body = body.clone();
+        asks.spawn(async move { (i, handshake(&pool, body, HANDSHAKE_TIMEOUT).await) });
+    }
+    let mut out: Vec<Option<Handshake>> = vec![None; fed.members.len()];
+    while let Some(joined) = asks.join_next().await {
+        let Ok((i, done)) = joined else { continue };
+        match done {
+            Ok(done) => {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(done);
+                }
+            }
+            Err(failed) => {
+                let prefix = fed.members.get(i).map_or("-", |m| m.prefix.as_str());
+                tracing::warn!(member = %prefix, error = %failed, "federation: a member's session did not open; its tools are called without one");
+            }
+        }
+    }
+    out
+}
+
+/// The members a federated session's token carries: the route's entry first, then one per
+/// member in the route's order.
+pub fn members(route: &str, fed: &Federation, pools: &[std::sync::Arc<Pool>], done: &[Option<Handshake>]) -> Vec<Member> {
+    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let mut out = Vec::with_capacity(fed.members.len() + 1);
+    out.push(Member { pool: String::new(), backend: unspecified, session: route.to_owned() });
+    for (member, done) in fed.members.iter().zip(done) {
+        let pool = pools.get(member.pool).map_or("", |p| p.name()).to_owned();
+        let (backend, session) = match done {
+            Some(h) => (h.backend, h.session.clone().unwrap_or_default()),
+            None => (unspecified, String::new()),
+        };
+        out.push(Member { pool, backend, session });
+    }
+    out
+}
+
+/// A token's members when they are a session of this federated route (its entry first, one
+/// per member, each naming the member's pool): the members, in the route's order.
+pub fn opened(route: &str, fed: &Federation, pools: &[std::sync::Arc<Pool>], mut sealed: Vec<Member>) -> Option<Vec<Member>> {
+    let first = sealed.first()?;
+    if !first.pool.is_empty() || first.session != route || sealed.len() != fed.members.len() + 1 {
+        return None;
+    }
+    sealed.remove(0);
+    let same = sealed.iter().zip(&fed.members).all(|(s, m)| pools.get(m.pool).is_some_and(|p| p.name() == s.pool));
+    same.then_some(sealed)
+}
+
+/// The merged `initialize` result: the version the route speaks, tools, and the members'
+/// instructions, each under its prefix.
+pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, done: &[Option<Handshake>]) -> String {
+    let mut result = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": {} },
+        "serverInfo": server_info,
+    });
+    let instructions: Vec<String> = fed
+        .members
+        .iter()
+        .zip(done)
+        .filter_map(|(m, d)| {
+            let text = d.as_ref()?.instructions.as_deref()?;
+            Some(format!("Tools prefixed `{}_`: {text}", m.prefix))
+        })
+        .collect();
+    if !instructions.is_empty() {
+        result["instructions"] = instructions.join("\n\n").into();
+    }
+    result.to_string()
+}

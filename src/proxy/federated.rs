@@ -1,0 +1,133 @@
+//! The proxy's side of a federated route (`crate::federation` decides): binding a call to the
+//! member that owns its tool (and in a legacy session to the backend holding that member's
+//! session), opening a federated session on `initialize` and ending it on DELETE. Not owned
+//! here: the merged catalog and the members' handshakes (`federation`), the replies (`reply`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method as HttpMethod;
+use pingora::proxy::Session;
+
+use super::ctx::Ctx;
+use super::reply::Reject;
+use super::request::Refused;
+use crate::config::model::Federation;
+use crate::federation::{self, Outcome};
+use crate::session::seen::Use;
+use crate::session::{self, Fingerprint, Member};
+use crate::state::{Snapshot, State};
+
+/// A federated route's request: answered here, or bound to the member that owns its tool
+/// (and, in a legacy session, to the backend holding that member's session).
+pub(super) async fn request(
+    state: &State,
+    session: &Session,
+    ctx: &mut Ctx,
+    route: usize,
+    fed: &Federation,
+) -> Result<(), Refused> {
+    let method = &session.req_header().method;
+    if *method == HttpMethod::DELETE && ctx.pinned.is_some() {
+        return Err(end_federated(state, ctx).await);
+    }
+    if *method != HttpMethod::POST {
+        return Err(Reject::FEDERATED_STREAM.into());
+    }
+    let snap = Arc::clone(&ctx.snap);
+    let body = ctx.body.clone().unwrap_or_default();
+    match federation::decide(&snap, &state.metrics, route, fed, &ctx.call, &body).await {
+        Outcome::Forward { member, pool, body, name } => {
+            bind_member(&snap, ctx, member, pool)?;
+            ctx.body = Some(body);
+            ctx.member_tool = Some(name);
+            ctx.pool = Some(pool);
+            // The body changed: a `_meta.traceparent` found in the client's is not where it was.
+            if let Some(t) = ctx.trace.as_mut() {
+                t.meta_at = None;
+            }
+            Ok(())
+        }
+        Outcome::Initialize => Err(open_federated(state, ctx, route, fed, &body).await),
+        Outcome::Answer(result) => Err(Refused::Answer(Some(result), None)),
+        Outcome::Accepted => Err(Refused::Answer(None, None)),
+        Outcome::UnknownTool => Err(Refused::UnknownTool),
+        Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
+        Outcome::Unreadable => Err(Reject::INVALID.into()),
+    }
+}
+
+/// In a federated session, the call goes to the backend holding the member's session; a
+/// member that issued none is called without one (any usable backend).
+fn bind_member(snap: &Snapshot, ctx: &mut Ctx, member: usize, pool: usize) -> Result<(), Refused> {
+    let Some(pinned) = ctx.pinned.as_mut() else { return Ok(()) };
+    let Some(own) = pinned.federated.get(member).filter(|m| !m.session.is_empty()).cloned() else {
+        ctx.pinned = None;
+        return Ok(());
+    };
+    // The member's backend left the pool or failed its checks: its session is gone with it.
+    // Only this member's calls fail; the client re-initializes to open a new one.
+    if !snap.pools.get(pool).is_some_and(|p| p.contains(own.backend) && p.usable(own.backend)) {
+        return Err(Reject::MEMBER_SESSION_GONE.into());
+    }
+    pinned.pool = pool;
+    pinned.member = own;
+    Ok(())
+}
+
+/// A legacy `initialize` on a federated route: every member's session opened, one token
+/// sealing them all (none when no member issued a session).
+async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federation, body: &Bytes) -> Refused {
+    let snap = Arc::clone(&ctx.snap);
+    let opening = federation::open(&snap, route, fed, body).await;
+    if opening.sessions == 0 {
+        return Refused::Answer(Some(opening.result), None);
+    }
+    let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
+    let Some(token) = state.keys.load().seal(&opening.members, owner.as_ref()) else {
+        tracing::warn!(route = ctx.route_name(), "federation: the members' session ids do not fit in one session token");
+        end_members(&snap, &opening.members).await;
+        return Reject::FEDERATED_SESSION.into();
+    };
+    for m in opening.members.iter().filter(|m| !m.session.is_empty()) {
+        state.metrics.sessions_opened.with_label_values(&[m.pool.as_str()]).inc();
+    }
+    let fingerprint = Fingerprint::of(&token);
+    ctx.new_session = Some(fingerprint);
+    if let Some(m) = opening.members.iter().find(|m| !m.session.is_empty()) {
+        let at = Use {
+            route: ctx.route_name(),
+            pool: &m.pool,
+            backend: m.backend,
+            identity: ctx.identity.as_deref().map(|i| i.id.as_str()),
+            upstream_session: &m.session,
+        };
+        state.sessions.used(fingerprint, at);
+    }
+    Refused::Answer(Some(opening.result), Some(token))
+}
+
+/// The client ends its federated session: every member's session ended upstream, the token
+/// refused from now on.
+async fn end_federated(state: &State, ctx: &mut Ctx) -> Refused {
+    let Some(pinned) = ctx.pinned.take() else { return Reject::UNKNOWN_SESSION.into() };
+    end_members(&ctx.snap, &pinned.federated).await;
+    state.sessions.revoke(pinned.fingerprint.as_str());
+    Refused::Ended
+}
+
+/// Ends members' sessions upstream, concurrently; best effort (a member that does not answer
+/// forgets the session on its own).
+async fn end_members(snap: &Snapshot, members: &[Member]) {
+    let mut ends = tokio::task::JoinSet::new();
+    for m in members.iter().filter(|m| !m.session.is_empty()) {
+        let Some(pool) = snap.pool_index(&m.pool).and_then(|i| snap.pools.get(i)).cloned() else { continue };
+        let (backend, id) = (m.backend, m.session.clone());
+        ends.spawn(async move { crate::upstream::session_end::end(&pool, backend, &id).await });
+    }
+    while let Some(ended) = ends.join_next().await {
+        if let Ok(Err(why)) = ended {
+            tracing::debug!(why, "federation: a member session did not end");
+        }
+    }
+}
