@@ -63,7 +63,13 @@ fn lists(rec: &Recording) -> usize {
 
 /// The methods a member received, in order.
 fn methods(rec: &Recording) -> Vec<String> {
-    rec.lines().iter().map(|l| serde_json::from_str::<Value>(&l.body).map_or(l.method.clone(), |v| v["method"].as_str().unwrap_or("").to_owned())).collect()
+    rec.lines()
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(&l.body)
+                .map_or(l.method.clone(), |v| v["method"].as_str().unwrap_or("").to_owned())
+        })
+        .collect()
 }
 
 fn calls_received(rec: &Recording) -> Vec<common::recording::Recorded> {
@@ -342,7 +348,9 @@ fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_own
     for rec in [&ra, &rb] {
         let own = issued(rec);
         assert_eq!(own.len(), 2, "the client's handshake and the catalog's");
-        common::wait_until("the catalog's session ended", std::time::Duration::from_secs(5), || ended(rec).contains(&own[1]));
+        common::wait_until("the catalog's session ended", std::time::Duration::from_secs(5), || {
+            ended(rec).contains(&own[1])
+        });
         assert!(!ended(rec).contains(&own[0]), "the client's session is still open");
     }
     // The client ends its session: every member's ends with it, and the token is refused.
@@ -374,7 +382,8 @@ fn a_federated_token_is_refused_on_a_plain_route_and_a_forged_one_everywhere() {
     let plain = "[[route]]\nname = \"plain\"\npath = \"/plain\"\npool = \"a\"\n";
     let edge = Edge::start(&(federated([&a.addr(), &b.addr]) + plain));
     let token = post(&edge, &[], INIT).header("mcp-session-id").expect("a session").to_owned();
-    let on_plain = raw::send(edge.port, &raw::post(edge.port, "/plain", &[("Mcp-Session-Id", &token)], &call("whoami", "{}")));
+    let on_plain =
+        raw::send(edge.port, &raw::post(edge.port, "/plain", &[("Mcp-Session-Id", &token)], &call("whoami", "{}")));
     assert_eq!((on_plain.status, on_plain.rpc_code()), (404, Some(-32001)), "{}", on_plain.text());
     let mut forged = token.clone().into_bytes();
     let last = forged.len() - 2;
@@ -382,4 +391,32 @@ fn a_federated_token_is_refused_on_a_plain_route_and_a_forged_one_everywhere() {
     let forged = String::from_utf8(forged).expect("ascii");
     let r = post(&edge, &[("Mcp-Session-Id", &forged)], &call("a_whoami", "{}"));
     assert_eq!((r.status, r.rpc_code()), (404, Some(-32001)), "{}", r.text());
+}
+
+#[test]
+fn real_stateful_servers_behind_one_route_serve_python_and_typescript_clients_in_their_sessions() {
+    let peers = Peers::load();
+    let (py1, everything) = (
+        peers.server("PEERS_PY1_SERVER", &["--name", "P"]),
+        peers.server("PEERS_EVERYTHING", &["--mode", "streamableHttp"]),
+    );
+    let edge = Edge::start(&federated([&py1.addr(), &everything.addr()]));
+    let url = edge.url("/mcp");
+    let args = |tool: &'static str, text: &'static str| ["--scenario", "catalog", "--tool", tool, "--args", text];
+    let r = peers.client("PEERS_PY1_CLIENT", &url, &args("a_echo", r#"{"text":"to the python server"}"#));
+    let names: Vec<&str> = r["tool_names"].as_array().expect("names").iter().filter_map(Value::as_str).collect();
+    assert!(names.contains(&"a_whoami") && names.contains(&"b_echo") && names.contains(&"b_get-sum"), "{r}");
+    assert_eq!((r["text"].as_str(), r["is_error"].as_bool()), (Some("to the python server"), Some(false)), "{r}");
+    let r = peers.client(
+        "PEERS_PY2_CLIENT",
+        &url,
+        &["--era", "legacy"].iter().chain(&args("b_echo", r#"{"message":"hi"}"#)).copied().collect::<Vec<_>>(),
+    );
+    assert_eq!(r["text"].as_str(), Some("Echo: hi"), "{r}");
+    let r = peers.client(
+        "PEERS_TS_CLIENT",
+        &url,
+        &["--scenario", "tool", "--tool", "b_echo", "--args", r#"{"message":"from ts"}"#],
+    );
+    assert_eq!((r["text"].as_str(), r["is_error"].as_bool()), (Some("Echo: from ts"), Some(false)), "{r}");
 }

@@ -77,7 +77,9 @@ pub async fn decide(
             let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
             let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
             match renamed(body, &owner.name) {
-                Some(body) => Outcome::Forward { member: owner.member, pool: member.pool, body, name: owner.name.clone() },
+                Some(body) => {
+                    Outcome::Forward { member: owner.member, pool: member.pool, body, name: owner.name.clone() }
+                }
                 None => Outcome::Unreadable,
             }
         }

@@ -45,11 +45,8 @@ pub async fn handshake(pool: &Pool, body: Bytes, timeout: Duration) -> Result<Ha
     }
     let era = Era::Legacy { session: None, version: None };
     let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
-    let init: Init = reply
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str(r.get()).ok())
-        .ok_or(Failed::Unreadable)?;
+    let init: Init =
+        reply.result.as_deref().and_then(|r| serde_json::from_str(r.get()).ok()).ok_or(Failed::Unreadable)?;
     let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
     let done = Handshake { backend: reply.backend, session: reply.session, version, instructions: init.instructions };
     let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
@@ -101,7 +98,12 @@ pub async fn handshakes(fed: &Federation, pools: &[std::sync::Arc<Pool>], body: 
 
 /// The members a federated session's token carries: the route's entry first, then one per
 /// member in the route's order.
-pub fn members(route: &str, fed: &Federation, pools: &[std::sync::Arc<Pool>], done: &[Option<Handshake>]) -> Vec<Member> {
+pub fn members(
+    route: &str,
+    fed: &Federation,
+    pools: &[std::sync::Arc<Pool>],
+    done: &[Option<Handshake>],
+) -> Vec<Member> {
     let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
     let mut out = Vec::with_capacity(fed.members.len() + 1);
     out.push(Member { pool: String::new(), backend: unspecified, session: route.to_owned() });
@@ -118,7 +120,12 @@ pub fn members(route: &str, fed: &Federation, pools: &[std::sync::Arc<Pool>], do
 
 /// A token's members when they are a session of this federated route (its entry first, one
 /// per member, each naming the member's pool): the members, in the route's order.
-pub fn opened(route: &str, fed: &Federation, pools: &[std::sync::Arc<Pool>], mut sealed: Vec<Member>) -> Option<Vec<Member>> {
+pub fn opened(
+    route: &str,
+    fed: &Federation,
+    pools: &[std::sync::Arc<Pool>],
+    mut sealed: Vec<Member>,
+) -> Option<Vec<Member>> {
     let first = sealed.first()?;
     if !first.pool.is_empty() || first.session != route || sealed.len() != fed.members.len() + 1 {
         return None;

@@ -59,7 +59,7 @@ pub(super) async fn request(
 
 /// In a federated session, the call goes to the backend holding the member's session; a
 /// member that issued none is called without one (any usable backend).
-fn bind_member(snap: &Snapshot, ctx: &mut Ctx, member: usize, pool: usize) -> Result<(), Refused> {
+fn bind_member(snap: &Snapshot, ctx: &mut Ctx, member: usize, pool: usize) -> Result<(), Reject> {
     let Some(pinned) = ctx.pinned.as_mut() else { return Ok(()) };
     let Some(own) = pinned.federated.get(member).filter(|m| !m.session.is_empty()).cloned() else {
         ctx.pinned = None;
@@ -68,7 +68,7 @@ fn bind_member(snap: &Snapshot, ctx: &mut Ctx, member: usize, pool: usize) -> Re
     // The member's backend left the pool or failed its checks: its session is gone with it.
     // Only this member's calls fail; the client re-initializes to open a new one.
     if !snap.pools.get(pool).is_some_and(|p| p.contains(own.backend) && p.usable(own.backend)) {
-        return Err(Reject::MEMBER_SESSION_GONE.into());
+        return Err(Reject::MEMBER_SESSION_GONE);
     }
     pinned.pool = pool;
     pinned.member = own;
@@ -85,7 +85,10 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
     }
     let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
     let Some(token) = state.keys.load().seal(&opening.members, owner.as_ref()) else {
-        tracing::warn!(route = ctx.route_name(), "federation: the members' session ids do not fit in one session token");
+        tracing::warn!(
+            route = ctx.route_name(),
+            "federation: the members' session ids do not fit in one session token"
+        );
         end_members(&snap, &opening.members).await;
         return Reject::FEDERATED_SESSION.into();
     };

@@ -20,7 +20,9 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
     if ctx.member_tool.is_some() {
         // A federated call: the client's session is the proxy's, whatever id the member names.
         match &ctx.pinned {
-            Some(p) if resp.headers.contains_key(SESSION_HEADER) => resp.insert_header(SESSION_HEADER, p.token.as_str())?,
+            Some(p) if resp.headers.contains_key(SESSION_HEADER) => {
+                resp.insert_header(SESSION_HEADER, p.token.as_str())?
+            }
             _ => drop(resp.remove_header(&SESSION_HEADER)),
         }
     } else if let Some(sid) = resp.headers.get(SESSION_HEADER) {
