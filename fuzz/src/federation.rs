@@ -40,7 +40,7 @@ pub fn check(data: &[u8]) {
     if call.one.method != Method::ToolsCall {
         return;
     }
-    let out = renamed(&body, &own).expect("an accepted tools/call is an object with params");
+    let out = renamed(&body, call.one.target.as_ref(), &own).expect("an accepted tools/call is an object with params");
     let again = classify(Era::Legacy, Mirrored { version: None, method: None, name: None }, &out, false)
         .unwrap_or_else(|r| panic!("the renamed body is refused ({:?}): {}", r.why, String::from_utf8_lossy(&out)));
     assert_eq!(again.one.method, Method::ToolsCall);

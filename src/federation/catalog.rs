@@ -52,6 +52,8 @@ pub struct Merged {
     pub public: bool,
     /// Members whose list is missing or stale, and why.
     pub failed: Vec<(usize, Failed)>,
+    /// `{"tools":[…]` (no closing brace): the answer's shared piece, rendered once.
+    rendered: Bytes,
 }
 
 impl Merged {
@@ -62,6 +64,24 @@ impl Merged {
 
     pub fn made(&self) -> Instant {
         self.made
+    }
+
+    /// `{"tools":[…]`, every offered tool, members in order; the answer closes the object.
+    pub fn rendered(&self) -> &Bytes {
+        &self.rendered
+    }
+
+    fn render(&mut self) {
+        let mut out = Vec::with_capacity(16 + self.tools().map(|t| t.get().len() + 1).sum::<usize>());
+        out.extend_from_slice(b"{\"tools\":[");
+        for (i, tool) in self.tools().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(tool.get().as_bytes());
+        }
+        out.push(b']');
+        self.rendered = Bytes::from(out);
     }
 }
 
@@ -190,8 +210,14 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
             }
         }
     }
-    let mut merged =
-        Merged { made: Instant::now(), members: Vec::new(), owners: HashMap::new(), public: true, failed: Vec::new() };
+    let mut merged = Merged {
+        made: Instant::now(),
+        members: Vec::new(),
+        owners: HashMap::new(),
+        public: true,
+        failed: Vec::new(),
+        rendered: Bytes::new(),
+    };
     for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
         let mut offered = Vec::new();
         match answer.unwrap_or(Err(Failed::Unreadable)) {
@@ -225,15 +251,22 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
         }
         merged.members.push(offered);
     }
+    merged.render();
     merged
 }
 
-/// A member's tool under its offered name: (offered name, own name, the renamed object).
+/// A member's tool under its offered name: (offered name, own name, the renamed object). Only
+/// the name changes: every other value is kept as the member wrote it (raw), so numbers keep
+/// their spelling and the size checked when listed is the size held.
 fn rename(prefix: &str, tool: &RawValue) -> Option<(String, String, Box<RawValue>)> {
-    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(tool.get()).ok()?;
-    let own = object.get("name").and_then(|n| n.as_str())?.to_owned();
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    let own = serde_json::from_str::<Named>(tool.get()).ok()?.name;
+    let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(tool.get()).ok()?;
     let offered = names::offered(prefix, &own);
-    object.insert("name".into(), serde_json::Value::String(offered.clone()));
+    object.insert("name".into(), serde_json::value::to_raw_value(&offered).ok()?);
     let renamed = serde_json::value::to_raw_value(&object).ok()?;
     Some((offered, own, renamed))
 }

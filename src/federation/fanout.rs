@@ -67,6 +67,8 @@ pub struct Reply {
     pub backend: SocketAddr,
 }
 
+/// Interim (1xx) answers skipped before a member's answer.
+const MAX_INTERIM: usize = 8;
 /// Longest member session id kept: a token must carry every member's.
 const MAX_SESSION: usize = 1024;
 
@@ -111,9 +113,16 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     }
     pool.own_credentials(&mut req).await.map_err(err)?;
     s.write_request_header(Box::new(req)).await.map_err(err)?;
+    let id = request_id(&ask.body);
     s.write_request_body(ask.body, true).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;
-    s.read_response_header().await.map_err(err)?;
+    // Interim answers (100 Continue, 103 Early Hints) come before the answer; a few at most.
+    for _ in 0..MAX_INTERIM {
+        s.read_response_header().await.map_err(err)?;
+        if !s.response_header().is_some_and(|h| h.status.is_informational() && h.status.as_u16() != 101) {
+            break;
+        }
+    }
     let (status, sse, session) = match s.response_header() {
         Some(h) => {
             let sse = h
@@ -139,18 +148,22 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     }
     let mut events = EventReader::new(MAX_ANSWER);
     let mut whole = Vec::new();
+    // Every byte read counts against one bound, SSE too: a stream of comments or of other
+    // messages ends at it, not at the timeout.
+    let mut read = 0usize;
     let mut found: Option<Result<Answer, Failed>> = None;
     while let Some(chunk) = s.read_response_body().await.map_err(err)? {
+        read = read.saturating_add(chunk.len());
+        if read > MAX_ANSWER {
+            return Err(Failed::TooLarge);
+        }
         if !sse {
-            if whole.len().saturating_add(chunk.len()) > MAX_ANSWER {
-                return Err(Failed::TooLarge);
-            }
             whole.extend_from_slice(&chunk);
             continue;
         }
         let fed = events.feed(&chunk, |event| {
             if found.is_none() {
-                found = sse_event::data(event).and_then(|(data, _)| response(&data));
+                found = sse_event::data(event).and_then(|(data, _)| response(&data, &id));
             }
         });
         fed.map_err(|_| Failed::TooLarge)?;
@@ -163,7 +176,7 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     }
     // Read to its end: the connection can carry the next page or the next refresh.
     client::connector().release_http_session(s, &peer, peer.idle_timeout()).await;
-    let result = response(&whole).unwrap_or(Err(Failed::Unreadable))?;
+    let result = response(&whole, &id).unwrap_or(Err(Failed::Unreadable))?;
     Ok(Reply { result: Some(result), session, backend })
 }
 
@@ -179,10 +192,22 @@ fn usable_backend(pool: &Pool) -> Option<std::net::SocketAddr> {
         .find(|a| pool.usable(*a))
 }
 
-/// The result of a JSON-RPC response, its error, or None when `json` is not a response.
-fn response(json: &[u8]) -> Option<Result<Answer, Failed>> {
+/// The id of the proxy's own request (None for a notification).
+fn request_id(body: &[u8]) -> Option<serde_json::Value> {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        id: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Request>(body).ok().and_then(|r| r.id)
+}
+
+/// The result of the JSON-RPC response to request `id`, its error, or None when `json` is not
+/// that response (another message, or an answer to another id: a member's stray or leftover
+/// answer is never taken for this one).
+fn response(json: &[u8], id: &Option<serde_json::Value>) -> Option<Result<Answer, Failed>> {
     #[derive(serde::Deserialize)]
     struct Response {
+        id: Option<serde_json::Value>,
         result: Option<Box<RawValue>>,
         error: Option<ErrorObject>,
     }
@@ -191,6 +216,9 @@ fn response(json: &[u8]) -> Option<Result<Answer, Failed>> {
         code: i64,
     }
     let r: Response = serde_json::from_slice(json).ok()?;
+    if r.id != *id {
+        return None;
+    }
     match (r.result, r.error) {
         (Some(result), _) => Some(Ok(result)),
         (None, Some(e)) => Some(Err(Failed::Rpc(e.code))),
@@ -203,18 +231,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_response_is_its_result_or_its_error() {
-        assert_eq!(
-            response(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#).map(|r| r.map(|a| a.get().to_owned())),
-            Some(Ok(r#"{"tools":[]}"#.to_owned()))
-        );
-        assert_eq!(
-            response(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#)
-                .map(|r| r.map(|a| a.get().to_owned())),
-            Some(Err(Failed::Rpc(-32601)))
-        );
-        // A notification (progress) is not the answer; neither is junk.
-        assert!(response(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#).is_none());
-        assert!(response(b"not json").is_none());
+    fn a_response_is_its_result_or_its_error_when_it_answers_this_request() {
+        let one = Some(serde_json::json!(1));
+        let read = |json: &[u8]| response(json, &one).map(|r| r.map(|a| a.get().to_owned()));
+        assert_eq!(read(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#), Some(Ok(r#"{"tools":[]}"#.to_owned())));
+        assert_eq!(read(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#), Some(Err(Failed::Rpc(-32601))));
+        // An answer to another request, a notification (progress) or junk is not the answer.
+        assert!(read(br#"{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}"#).is_none());
+        assert!(read(br#"{"jsonrpc":"2.0","id":"1","result":{"tools":[]}}"#).is_none());
+        assert!(read(br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#).is_none());
+        assert!(read(b"not json").is_none());
+        assert_eq!(request_id(br#"{"jsonrpc":"2.0","id":"x","method":"initialize"}"#), Some(serde_json::json!("x")));
     }
 }

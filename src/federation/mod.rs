@@ -32,6 +32,28 @@ use catalog::{Lookup, Merged};
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
 pub(crate) const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
+/// A JSON-RPC result the route answers itself, as pieces written one after another: a merged
+/// list's tools are one piece, rendered once per list and shared by every answer, so a client
+/// that reads slowly holds a reference, not a copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts(pub Vec<Bytes>);
+
+impl From<String> for Parts {
+    fn from(s: String) -> Parts {
+        Parts(vec![Bytes::from(s)])
+    }
+}
+
+impl Parts {
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a federated route does with a request.
 #[derive(Debug)]
 pub enum Outcome {
@@ -41,7 +63,7 @@ pub enum Outcome {
     /// A legacy `initialize`: open a session with every member ([`open`]).
     Initialize,
     /// Answer 200 with this JSON-RPC result (the id is added by the reply).
-    Answer(String),
+    Answer(Parts),
     /// A notification or a response: 202, nothing forwarded.
     Accepted,
     /// No member offers the tool.
@@ -58,15 +80,15 @@ pub async fn decide(
     route: usize,
     fed: &Federation,
     call: &Call,
-    body: &[u8],
+    body: &Bytes,
 ) -> Outcome {
     let modern = call.era == Era::Modern;
     match call.one.method {
         Method::Notification | Method::Response => Outcome::Accepted,
-        Method::Ping => Outcome::Answer("{}".into()),
+        Method::Ping => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),
         Method::Initialize if !modern => Outcome::Initialize,
-        Method::Initialize => Outcome::Answer(initialize(body, snap, route)),
-        Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed)),
+        Method::Initialize => Outcome::Answer(initialize(body, snap, route).into()),
+        Method::ServerDiscover => Outcome::Answer(discover(snap, route, fed).into()),
         Method::ToolsList => match merged(snap, metrics, route, fed, modern).await {
             Some(merged) => Outcome::Answer(list(&merged, fed, modern)),
             None => Outcome::NotFound,
@@ -76,7 +98,7 @@ pub async fn decide(
             let Some(merged) = merged(snap, metrics, route, fed, modern).await else { return Outcome::NotFound };
             let Some(owner) = merged.owners.get(offered) else { return Outcome::UnknownTool };
             let Some(member) = fed.members.get(owner.member) else { return Outcome::UnknownTool };
-            match renamed(body, &owner.name) {
+            match renamed(body, call.one.target.as_ref(), &owner.name) {
                 Some(body) => {
                     Outcome::Forward { member: owner.member, pool: member.pool, body, name: owner.name.clone() }
                 }
@@ -190,37 +212,50 @@ fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
     result.to_string()
 }
 
-/// The merged list as one page (no `nextCursor`); in the 2026-07-28 era with its cache hints:
-/// private when any member's was, valid for what is left of the list's time.
-fn list(merged: &catalog::Merged, fed: &Federation, modern: bool) -> String {
-    let mut out = String::with_capacity(64 + merged.tools().map(|t| t.get().len() + 1).sum::<usize>());
-    out.push_str("{\"tools\":[");
-    for (i, tool) in merged.tools().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(tool.get());
-    }
-    out.push(']');
-    if modern {
+/// The merged list as one page (no `nextCursor`): the list's rendered tools, then in the
+/// 2026-07-28 era its cache hints: private when any member's was, valid for what is left of
+/// the list's time.
+fn list(merged: &catalog::Merged, fed: &Federation, modern: bool) -> Parts {
+    let tail = if modern {
         let left = fed.catalog_ttl.saturating_sub(merged.made().elapsed());
         let scope = if merged.public { "public" } else { "private" };
-        out.push_str(&format!(
-            ",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"",
-            left.as_millis()
-        ));
-    }
-    out.push('}');
-    out
+        Bytes::from(format!(",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"}}", left.as_millis()))
+    } else {
+        Bytes::from_static(b"}")
+    };
+    Parts(vec![merged.rendered().clone(), tail])
 }
 
-/// `body` with `params.name` set to `name`; every other value kept as sent (raw).
-pub fn renamed(body: &[u8], name: &str) -> Option<Bytes> {
+/// `body` with `params.name` set to `name`, every other byte as sent. `target` is the one
+/// reading's `params.name` (a slice of `body` when the name had no escapes): the name's string
+/// is spliced out and `name` written in its place, so repeated keys, key order and number
+/// spellings reach the member exactly as the proxy read them. A name written with escapes
+/// is rewritten by re-serializing the object and `params` (values kept raw).
+pub fn renamed(body: &Bytes, target: Option<&Bytes>, name: &str) -> Option<Bytes> {
+    if let Some(spliced) = target.and_then(|t| splice(body, t, name)) {
+        return Some(spliced);
+    }
     let mut top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).ok()?;
     let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_str(top.get("params")?.get()).ok()?;
     params.insert("name".into(), serde_json::value::to_raw_value(name).ok()?);
     top.insert("params".into(), serde_json::value::to_raw_value(&params).ok()?);
     serde_json::to_vec(&top).ok().map(Bytes::from)
+}
+
+/// `body` with the string whose content is the slice `target` of it replaced by `name`.
+fn splice(body: &Bytes, target: &Bytes, name: &str) -> Option<Bytes> {
+    let start = (target.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start.checked_add(target.len()).filter(|&e| e < body.len())?;
+    // The content of a string token without escapes: the quotes are the bytes around it.
+    if start == 0 || body.get(start - 1) != Some(&b'"') || body.get(end) != Some(&b'"') {
+        return None;
+    }
+    let quoted = serde_json::to_string(name).ok()?;
+    let mut out = Vec::with_capacity(body.len() + quoted.len());
+    out.extend_from_slice(body.get(..start - 1)?);
+    out.extend_from_slice(quoted.as_bytes());
+    out.extend_from_slice(body.get(end + 1..)?);
+    Some(Bytes::from(out))
 }
 
 #[cfg(test)]
@@ -229,13 +264,29 @@ mod tests {
 
     #[test]
     fn a_renamed_call_keeps_every_other_value_as_sent() {
-        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a_echo","arguments":{"n":1.50,"big":123456789012345678901234567890}}}"#;
-        let out = renamed(body, "echo").unwrap();
+        let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a_echo","arguments":{"n":1.50,"big":123456789012345678901234567890}}}"#);
+        let out = renamed(&body, None, "echo").unwrap();
         let text = std::str::from_utf8(&out).unwrap();
         assert!(text.contains(r#""name":"echo""#) && !text.contains("a_echo"), "{text}");
         assert!(text.contains(r#"{"n":1.50,"big":123456789012345678901234567890}"#), "{text}");
         assert!(text.contains(r#""id":7"#));
-        assert_eq!(renamed(b"[1]", "x"), None);
-        assert_eq!(renamed(br#"{"params":3}"#, "x"), None);
+        assert_eq!(renamed(&Bytes::from_static(b"[1]"), None, "x"), None);
+        assert_eq!(renamed(&Bytes::from_static(br#"{"params":3}"#), None, "x"), None);
+    }
+
+    #[test]
+    fn a_name_read_from_the_body_is_spliced_and_everything_else_is_sent_byte_for_byte() {
+        let body = Bytes::from_static(
+            br#"{"x":1,"x":2,"method":"tools/call","params":{"arguments":{"a":1e15},"name":"a_echo","arguments":{"a":-0}},"id":1}"#,
+        );
+        let at = body.windows(6).position(|w| w == b"a_echo").unwrap();
+        let target = body.slice(at..at + 6);
+        let out = renamed(&body, Some(&target), "e\"cho").unwrap();
+        let want = br#"{"x":1,"x":2,"method":"tools/call","params":{"arguments":{"a":1e15},"name":"e\"cho","arguments":{"a":-0}},"id":1}"#;
+        assert_eq!(std::str::from_utf8(&out).unwrap(), std::str::from_utf8(want).unwrap());
+        // A name that is not a slice of the body (it had escapes) is rewritten the other way.
+        let copy = Bytes::copy_from_slice(b"a_echo");
+        let out = renamed(&body, Some(&copy), "echo").unwrap();
+        assert!(std::str::from_utf8(&out).unwrap().contains(r#""name":"echo""#));
     }
 }

@@ -81,7 +81,7 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
     let snap = Arc::clone(&ctx.snap);
     let opening = federation::open(&snap, route, fed, body).await;
     if opening.sessions == 0 {
-        return Refused::Answer(Some(opening.result), None);
+        return Refused::Answer(Some(opening.result.into()), None);
     }
     let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
     let Some(token) = state.keys.load().seal(&opening.members, owner.as_ref()) else {
@@ -107,7 +107,7 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
         };
         state.sessions.used(fingerprint, at);
     }
-    Refused::Answer(Some(opening.result), Some(token))
+    Refused::Answer(Some(opening.result.into()), Some(token))
 }
 
 /// The client ends its federated session: every member's session ended upstream, the token

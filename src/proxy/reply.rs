@@ -10,6 +10,7 @@ use super::ctx::Ctx;
 use super::throttle::Limited;
 use crate::auth::Denied;
 use crate::config::model::DenyAs;
+use crate::federation::Parts;
 use crate::limits::Refusal;
 use crate::mcp::call::Element;
 use crate::mcp::error::{error_body, unknown_body, RpcCode, UnknownStyle};
@@ -269,7 +270,7 @@ pub async fn denied(
                 None => (202, None),
                 Some(_) => (200, Some(unknown_body(id, element.method, element.target_str(), style))),
             };
-            let mut resp = head(ctx, status, &body)?;
+            let mut resp = head(ctx, status, body.as_ref().map(Vec::len))?;
             let session_id = session.req_header().headers.get(crate::mcp::header::MCP_SESSION_ID).cloned();
             if let Some(v) = session_id.filter(|_| ctx.call.era == crate::mcp::method::Era::Legacy) {
                 resp.insert_header("Mcp-Session-Id", v)?;
@@ -282,17 +283,30 @@ pub async fn denied(
 /// A federated route's own answer: 200 with `{"jsonrpc":"2.0","id":<the request's>,"result":…}`,
 /// or 202 with no body for a notification or a response; with `Mcp-Session-Id` when it
 /// opened a session.
-pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<&str>, token: Option<&str>) -> Result<bool> {
+pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<Parts>, token: Option<&str>) -> Result<bool> {
     ctx.reason = None;
     let Some(result) = result else { return write(session, ctx, 202, None, None).await };
     let id = ctx.call.one.id.as_deref().unwrap_or(b"null");
-    let mut body = Vec::with_capacity(40 + id.len() + result.len());
-    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-    body.extend_from_slice(id);
-    body.extend_from_slice(br#","result":"#);
-    body.extend_from_slice(result.as_bytes());
-    body.push(b'}');
-    write(session, ctx, 200, token.map(|t| ("Mcp-Session-Id", t)), Some(body)).await
+    let mut open = Vec::with_capacity(32 + id.len());
+    open.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    open.extend_from_slice(id);
+    open.extend_from_slice(br#","result":"#);
+    let close = Bytes::from_static(b"}");
+    let mut resp = head(ctx, 200, Some(open.len() + result.len() + close.len()))?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    if let Some(token) = token {
+        resp.insert_header("Mcp-Session-Id", token)?;
+    }
+    if !session.is_body_done() {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    let pieces: Vec<Bytes> = std::iter::once(Bytes::from(open)).chain(result.0).chain([close]).collect();
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        session.write_response_body(Some(piece), i == last).await?;
+    }
+    Ok(true)
 }
 
 /// 204: a federated session the client ended.
@@ -323,7 +337,7 @@ async fn write(
     extra: Option<(&'static str, &str)>,
     body: Option<Vec<u8>>,
 ) -> Result<bool> {
-    let mut resp = head(ctx, status, &body)?;
+    let mut resp = head(ctx, status, body.as_ref().map(Vec::len))?;
     resp.insert_header("Cache-Control", "no-store")?;
     if let Some((name, value)) = extra {
         resp.insert_header(name, value)?;
@@ -331,14 +345,15 @@ async fn write(
     send_head_and_body(session, resp, body).await
 }
 
-fn head(ctx: &mut Ctx, status: u16, body: &Option<Vec<u8>>) -> Result<ResponseHeader> {
+/// A local reply's head: status, request id, and the body's length (a JSON body) or none.
+fn head(ctx: &mut Ctx, status: u16, json_len: Option<usize>) -> Result<ResponseHeader> {
     let mut resp = ResponseHeader::build(status, Some(6))?;
     if let Some(id) = ctx.request_id.header() {
         resp.insert_header(super::request_id::HEADER, id)?;
     }
     ctx.responded = Some(std::time::Instant::now());
-    resp.insert_header("Content-Length", body.as_ref().map_or(0, Vec::len).to_string())?;
-    if body.is_some() {
+    resp.insert_header("Content-Length", json_len.unwrap_or(0).to_string())?;
+    if json_len.is_some() {
         resp.insert_header("Content-Type", "application/json")?;
     }
     Ok(resp)

@@ -43,7 +43,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
-        Err(Refused::Answer(result, token)) => reply::answer(session, ctx, result.as_deref(), token.as_deref()).await,
+        Err(Refused::Answer(result, token)) => reply::answer(session, ctx, result, token.as_deref()).await,
         Err(Refused::Ended) => reply::ended(session, ctx).await,
         Err(Refused::UnknownTool) => {
             let element = ctx.call.one.clone();
@@ -81,7 +81,7 @@ pub(super) enum Refused {
     Document(Arc<str>),
     /// A federated route's own answer: a JSON-RPC result (200), or None: 202, no body; with
     /// the token of the session it opened.
-    Answer(Option<String>, Option<String>),
+    Answer(Option<crate::federation::Parts>, Option<String>),
     /// A federated session ended: 204.
     Ended,
     /// A federated route has no such tool.
