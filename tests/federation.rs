@@ -120,6 +120,14 @@ fn a_call_reaches_the_owner_with_its_own_name_in_the_body_and_in_mcp_name() {
     assert_eq!(got[0].header("mcp-name"), Some("echo"));
     assert!(got[0].body.contains(&format!(r#""arguments":{args}"#)), "{}", got[0].body);
     assert_eq!(got[0].header("content-length"), Some(got[0].body.len().to_string().as_str()));
+
+    // Everything but the name reaches the member byte for byte: key order, repeated keys,
+    // spacing, number spellings (a member reading the last `x` reads what the proxy read).
+    let sent = r#"{"x":1, "id":"c2","x":2,"method":"tools/call","params":{"arguments":{"n":1e15},"name":"a_echo" ,"arguments":{"text":"-0"}},"jsonrpc":"2.0"}"#;
+    let r = post(&edge, &[], sent);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = calls_received(&a.rec);
+    assert_eq!(got.last().map(|c| c.body.as_str()), Some(sent.replace("a_echo", "echo").as_str()));
 }
 
 #[test]
@@ -419,4 +427,17 @@ fn real_stateful_servers_behind_one_route_serve_python_and_typescript_clients_in
         &["--scenario", "tool", "--tool", "b_echo", "--args", r#"{"message":"from ts"}"#],
     );
     assert_eq!((r["text"].as_str(), r["is_error"].as_bool()), (Some("Echo: from ts"), Some(false)), "{r}");
+}
+
+#[test]
+fn a_member_answering_under_another_id_is_left_out_of_the_list() {
+    let (stray, rec) = recording::mock_with("A", &["--stray-list-id"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&stray.addr(), &b.addr]));
+    let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(tool_names(&r).iter().all(|n| n.starts_with("b_")) && tool_names(&r).len() == 5, "{}", r.text());
+    assert_eq!(lists(&rec), 1, "the stray answer was read, and refused");
+    let servers = common::http::get(edge.admin, "/servers").text();
+    assert!(servers.contains("holds no JSON-RPC response"), "{servers}");
 }

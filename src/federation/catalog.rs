@@ -14,23 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use super::fanout::{self, Ask, Era, Failed};
-use super::{names, session};
+use super::fanout::Failed;
+use super::listing::{self, Listed};
+use super::names;
 use crate::config::model::Federation;
 use crate::upstream::Pool;
 
-/// Pages asked of one member before its list is taken as complete.
-const MAX_PAGES: usize = 100;
-/// Tools kept of one member.
-const MAX_TOOLS: usize = 10_000;
-/// Largest tool definition kept (larger ones are left out, logged).
-const MAX_TOOL_BYTES: usize = 64 << 10;
-/// Most bytes of tool definitions kept of one member; its list ends there.
-const MAX_MEMBER_BYTES: usize = 4 << 20;
-/// Longest `nextCursor` followed: a member's cursor is sent back to it.
-const MAX_CURSOR: usize = 1024;
-/// Longest wait for one member's page.
-pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for one member's whole list (all its pages).
 pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -187,18 +176,12 @@ impl Merged {
     }
 }
 
-/// One member's tools, every page.
-struct Listed {
-    tools: Vec<Box<RawValue>>,
-    public: bool,
-}
-
 async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Option<&Merged>) -> Merged {
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = pools.get(member.pool).cloned() else { continue };
         asks.spawn(async move {
-            let listed = tokio::time::timeout(LIST_DEADLINE, list(&pool, modern)).await;
+            let listed = tokio::time::timeout(LIST_DEADLINE, listing::list(&pool, modern)).await;
             (i, listed.unwrap_or(Err(Failed::Timeout(LIST_DEADLINE))))
         });
     }
@@ -271,81 +254,47 @@ fn rename(prefix: &str, tool: &RawValue) -> Option<(String, String, Box<RawValue
     Some((offered, own, renamed))
 }
 
-/// Every page of a member's tools. In the legacy era in a session of the proxy's own (members
-/// may require one), ended when the list is read.
-async fn list(pool: &Arc<Pool>, modern: bool) -> Result<Listed, Failed> {
-    if modern {
-        return pages(pool, Era::Modern, None).await;
-    }
-    let own = session::handshake(pool, session::own_initialize(), MEMBER_TIMEOUT).await?;
-    let era = Era::Legacy { session: own.session.as_deref(), version: own.version.as_deref() };
-    let listed = pages(pool, era, Some(own.backend)).await;
-    if let Some(id) = own.session {
-        let pool = Arc::clone(pool);
-        tokio::spawn(async move {
-            if let Err(why) = crate::upstream::session_end::end(&pool, own.backend, &id).await {
-                tracing::debug!(pool = %pool.name(), why, "federation: the catalog's member session did not end");
-            }
-        });
-    }
-    listed
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>) -> Result<Listed, Failed> {
-    let modern = matches!(era, Era::Modern);
-    #[derive(serde::Deserialize)]
-    struct Page {
-        tools: Vec<Box<RawValue>>,
-        #[serde(rename = "nextCursor")]
-        next_cursor: Option<String>,
-        #[serde(rename = "cacheScope")]
-        cache_scope: Option<String>,
+    #[test]
+    fn a_renamed_tool_keeps_every_other_value_as_the_member_wrote_it() {
+        let tool = RawValue::from_string(
+            r#"{"name":"echo","inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"x":"\u00e9"}"#.into(),
+        )
+        .unwrap();
+        let (offered, own, renamed) = rename("a", &tool).unwrap();
+        assert_eq!((offered.as_str(), own.as_str()), ("a_echo", "echo"));
+        assert_eq!(
+            renamed.get(),
+            r#"{"inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"name":"a_echo","x":"\u00e9"}"#
+        );
+        // A definition naming itself twice is ambiguous: left out.
+        assert!(rename("a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none());
     }
-    let mut listed = Listed { tools: Vec::new(), public: true };
-    let mut cursor: Option<String> = None;
-    let (mut bytes, mut seen) = (0usize, Vec::<String>::new());
-    for page in 0..MAX_PAGES {
-        let mut params = serde_json::Map::new();
-        if let Some(c) = &cursor {
-            params.insert("cursor".into(), c.as_str().into());
-        }
-        if modern {
-            // 2026-07-28: every request carries the version and the client's capabilities.
-            let meta = serde_json::json!({
-                "io.modelcontextprotocol/protocolVersion": crate::mcp::method::FIRST_MODERN_VERSION,
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": { "name": "mcp-edge", "version": env!("CARGO_PKG_VERSION") },
-            });
-            params.insert("_meta".into(), meta);
-        }
-        let body = serde_json::json!({ "jsonrpc": "2.0", "id": page + 1, "method": "tools/list", "params": params });
-        let body = Bytes::from(serde_json::to_vec(&body).map_err(|_| Failed::Unreadable)?);
-        let ask = Ask { method: "tools/list", body, era, backend, timeout: MEMBER_TIMEOUT };
-        let answer = fanout::ask(pool, ask).await?.result.ok_or(Failed::Unreadable)?;
-        let page: Page = serde_json::from_str(answer.get()).map_err(|_| Failed::Unreadable)?;
-        listed.public &= page.cache_scope.as_deref() != Some("private");
-        for tool in page.tools {
-            let size = tool.get().len();
-            if size > MAX_TOOL_BYTES {
-                tracing::warn!(pool = %pool.name(), bytes = size, "federation: a tool definition over 64 KiB is left out");
-                continue;
-            }
-            if listed.tools.len() >= MAX_TOOLS || bytes + size > MAX_MEMBER_BYTES {
-                tracing::warn!(pool = %pool.name(), "federation: a member's tools beyond 10,000 or 4 MiB are left out");
-                return Ok(listed);
-            }
-            bytes += size;
-            listed.tools.push(tool);
-        }
-        // A cursor is followed once, and only when it is a sane size: a member cannot make
-        // the proxy loop or echo megabytes back to it.
-        match page.next_cursor {
-            Some(next) if !next.is_empty() && next.len() <= MAX_CURSOR && !seen.contains(&next) => {
-                seen.push(next.clone());
-                cursor = Some(next);
-            }
-            _ => break,
-        }
+
+    #[test]
+    fn every_answer_of_a_list_shares_one_rendering_of_its_tools() {
+        let tool = |n: &str| (n.to_owned(), RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap());
+        let mut merged = Merged {
+            made: Instant::now(),
+            members: vec![vec![tool("a_x"), tool("a_y")], vec![tool("b_z")]],
+            owners: HashMap::new(),
+            public: true,
+            failed: Vec::new(),
+            rendered: Bytes::new(),
+        };
+        merged.render();
+        let fed = Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30) };
+        let (one, two) = (super::super::list(&merged, &fed, false), super::super::list(&merged, &fed, true));
+        assert_eq!(one.0[0].as_ptr(), two.0[0].as_ptr(), "the tools are one buffer, not a copy per answer");
+        let text: Vec<u8> = one.0.concat();
+        assert_eq!(std::str::from_utf8(&text).unwrap(), r#"{"tools":[{"name":"a_x"},{"name":"a_y"},{"name":"b_z"}]}"#);
+        let modern: serde_json::Value = serde_json::from_slice(&two.0.concat()).unwrap();
+        assert_eq!(
+            (modern["tools"].as_array().map(Vec::len), modern["cacheScope"].as_str()),
+            (Some(3), Some("public"))
+        );
     }
-    Ok(listed)
 }

@@ -235,7 +235,10 @@ mod tests {
         let one = Some(serde_json::json!(1));
         let read = |json: &[u8]| response(json, &one).map(|r| r.map(|a| a.get().to_owned()));
         assert_eq!(read(br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#), Some(Ok(r#"{"tools":[]}"#.to_owned())));
-        assert_eq!(read(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#), Some(Err(Failed::Rpc(-32601))));
+        assert_eq!(
+            read(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"x"}}"#),
+            Some(Err(Failed::Rpc(-32601)))
+        );
         // An answer to another request, a notification (progress) or junk is not the answer.
         assert!(read(br#"{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}"#).is_none());
         assert!(read(br#"{"jsonrpc":"2.0","id":"1","result":{"tools":[]}}"#).is_none());

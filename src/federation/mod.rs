@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod fanout;
+pub mod listing;
 pub mod names;
 pub mod session;
 
