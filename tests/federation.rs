@@ -361,6 +361,14 @@ fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_own
         });
         assert!(!ended(rec).contains(&own[0]), "the client's session is still open");
     }
+    // The operator sees it under a member's pool, never the token's route entry.
+    let sessions = common::http::get(edge.admin, "/sessions").json();
+    assert_eq!(sessions["sessions"][0]["pool"].as_str(), Some("a"), "{sessions}");
+    let metrics = common::http::get(edge.admin, "/metrics").text();
+    assert!(
+        metrics.contains("mcp_edge_sessions_opened_total{pool=\"b\"} 1") && !metrics.contains("pool=\"\"}"),
+        "{metrics}"
+    );
     // The client ends its session: every member's ends with it, and the token is refused.
     assert_eq!(delete(&edge, &token).status, 204);
     assert!(ended(&ra).contains(&sa) && ended(&rb).contains(&sb));
@@ -440,4 +448,17 @@ fn a_member_answering_under_another_id_is_left_out_of_the_list() {
     assert_eq!(lists(&rec), 1, "the stray answer was read, and refused");
     let servers = common::http::get(edge.admin, "/servers").text();
     assert!(servers.contains("holds no JSON-RPC response"), "{servers}");
+}
+
+#[test]
+fn a_raw_session_id_never_reaches_a_member_even_where_foreign_ids_are_forwarded() {
+    let (a, ra) = recording::stateful_mock("A");
+    let b = member("B", "5");
+    let edge =
+        Edge::start(&("[sessions]\nforeign_ids = \"forward\"\n\n".to_owned() + &federated([&a.addr(), &b.addr])));
+    for (target, extra) in [("/mcp?session_id=raw-1", vec![]), ("/mcp", vec![("Mcp-Session-Id", "raw-1")])] {
+        let r = raw::send(edge.port, &raw::post(edge.port, target, &extra, &call("a_whoami", "{}")));
+        assert_eq!((r.status, r.rpc_code()), (404, Some(-32001)), "{target}: {}", r.text());
+    }
+    assert!(calls_received(&ra).is_empty(), "no call reached the member");
 }

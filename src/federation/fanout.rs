@@ -117,7 +117,7 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     s.write_request_body(ask.body, true).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;
     // Interim answers (100 Continue, 103 Early Hints) come before the answer; a few at most.
-    for _ in 0..MAX_INTERIM {
+    for _ in 0..=MAX_INTERIM {
         s.read_response_header().await.map_err(err)?;
         if !s.response_header().is_some_and(|h| h.status.is_informational() && h.status.as_u16() != 101) {
             break;
@@ -129,7 +129,8 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
                 .headers
                 .get(http::header::CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-            let session = h.headers.get("Mcp-Session-Id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            // Bytes, not text: an id that is not visible ASCII is refused below, not dropped.
+            let session = h.headers.get("Mcp-Session-Id").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             (h.status.as_u16(), sse, session)
         }
         None => (0, false, None),

@@ -11,6 +11,7 @@
 //! backend (`proxy::affinity`), ending the member sessions (`upstream::session_end`).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,8 @@ use crate::config::model::Federation;
 use crate::session::Member;
 use crate::upstream::Pool;
 
+/// Longest member `instructions` passed on (longer ones are left out).
+const MAX_INSTRUCTIONS: usize = 16 << 10;
 /// Longest wait for one member's handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -36,7 +39,7 @@ pub struct Handshake {
 
 /// A member's handshake: `body` (an `initialize` request) sent sessionless to a usable backend,
 /// then `notifications/initialized` to the same backend in the session it issued.
-pub async fn handshake(pool: &Pool, body: Bytes, timeout: Duration) -> Result<Handshake, Failed> {
+pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Result<Handshake, Failed> {
     #[derive(serde::Deserialize)]
     struct Init {
         #[serde(rename = "protocolVersion")]
@@ -48,11 +51,20 @@ pub async fn handshake(pool: &Pool, body: Bytes, timeout: Duration) -> Result<Ha
     let init: Init =
         reply.result.as_deref().and_then(|r| serde_json::from_str(r.get()).ok()).ok_or(Failed::Unreadable)?;
     let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
-    let done = Handshake { backend: reply.backend, session: reply.session, version, instructions: init.instructions };
+    // Every client's `initialize` answer carries them: kept to a size that answer can afford.
+    let instructions = init.instructions.filter(|i| i.len() <= MAX_INSTRUCTIONS);
+    let done = Handshake { backend: reply.backend, session: reply.session, version, instructions };
     let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let era = Era::Legacy { session: done.session.as_deref(), version: done.version.as_deref() };
     let ask = Ask { method: "notifications/initialized", body: initialized, era, backend: Some(done.backend), timeout };
-    fanout::ask(pool, ask).await?;
+    if let Err(failed) = fanout::ask(pool, ask).await {
+        // The member opened a session it will not be asked to use: ended, not left behind.
+        if let Some(id) = done.session {
+            let pool = Arc::clone(pool);
+            tokio::spawn(async move { crate::upstream::session_end::end(&pool, done.backend, &id).await });
+        }
+        return Err(failed);
+    }
     Ok(done)
 }
 
@@ -71,7 +83,7 @@ pub fn own_initialize() -> Bytes {
 
 /// Every member's handshake, concurrently, each within [`HANDSHAKE_TIMEOUT`]; in member order,
 /// a failed one logged and None.
-pub async fn handshakes(fed: &Federation, pools: &[std::sync::Arc<Pool>], body: &Bytes) -> Vec<Option<Handshake>> {
+pub async fn handshakes(fed: &Federation, pools: &[Arc<Pool>], body: &Bytes) -> Vec<Option<Handshake>> {
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = pools.get(member.pool).cloned() else { continue };
@@ -98,12 +110,7 @@ pub async fn handshakes(fed: &Federation, pools: &[std::sync::Arc<Pool>], body: 
 
 /// The members a federated session's token carries: the route's entry first, then one per
 /// member in the route's order.
-pub fn members(
-    route: &str,
-    fed: &Federation,
-    pools: &[std::sync::Arc<Pool>],
-    done: &[Option<Handshake>],
-) -> Vec<Member> {
+pub fn members(route: &str, fed: &Federation, pools: &[Arc<Pool>], done: &[Option<Handshake>]) -> Vec<Member> {
     let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
     let mut out = Vec::with_capacity(fed.members.len() + 1);
     out.push(Member { pool: String::new(), backend: unspecified, session: route.to_owned() });
@@ -120,12 +127,7 @@ pub fn members(
 
 /// A token's members when they are a session of this federated route (its entry first, one
 /// per member, each naming the member's pool): the members, in the route's order.
-pub fn opened(
-    route: &str,
-    fed: &Federation,
-    pools: &[std::sync::Arc<Pool>],
-    mut sealed: Vec<Member>,
-) -> Option<Vec<Member>> {
+pub fn opened(route: &str, fed: &Federation, pools: &[Arc<Pool>], mut sealed: Vec<Member>) -> Option<Vec<Member>> {
     let first = sealed.first()?;
     if !first.pool.is_empty() || first.session != route || sealed.len() != fed.members.len() + 1 {
         return None;

@@ -55,7 +55,10 @@ pub fn pin_session(
     // `foreign_ids = "forward"` lets them through where there is no identity to bind.
     let opened = match state.keys.load().open(token) {
         Ok(opened) => opened,
-        Err(token::TokenError::Foreign) if snap.config.sessions.forward_foreign && route.auth.accept.is_empty() => {
+        // Never on a federated route: its members' sessions are the proxy's to open.
+        Err(token::TokenError::Foreign)
+            if snap.config.sessions.forward_foreign && route.auth.accept.is_empty() && route.federation.is_none() =>
+        {
             return Ok(None)
         }
         Err(e) => {

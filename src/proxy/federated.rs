@@ -92,12 +92,14 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
         end_members(&snap, &opening.members).await;
         return Reject::FEDERATED_SESSION.into();
     };
-    for m in opening.members.iter().filter(|m| !m.session.is_empty()) {
+    // The first entry is the route's own, not a member's.
+    let members = opening.members.get(1..).unwrap_or_default();
+    for m in members.iter().filter(|m| !m.session.is_empty()) {
         state.metrics.sessions_opened.with_label_values(&[m.pool.as_str()]).inc();
     }
     let fingerprint = Fingerprint::of(&token);
     ctx.new_session = Some(fingerprint);
-    if let Some(m) = opening.members.iter().find(|m| !m.session.is_empty()) {
+    if let Some(m) = members.iter().find(|m| !m.session.is_empty()) {
         let at = Use {
             route: ctx.route_name(),
             pool: &m.pool,
