@@ -128,6 +128,11 @@ fn a_call_reaches_the_owner_with_its_own_name_in_the_body_and_in_mcp_name() {
     assert_eq!(r.status, 200, "{}", r.text());
     let got = calls_received(&a.rec);
     assert_eq!(got.last().map(|c| c.body.as_str()), Some(sent.replace("a_echo", "echo").as_str()));
+    // However the name is spelled.
+    let escaped = sent.replace("a_echo", "a_\\u0065cho");
+    assert_eq!(post(&edge, &[], &escaped).status, 200);
+    let got = calls_received(&a.rec);
+    assert_eq!(got.last().map(|c| c.body.as_str()), Some(sent.replace("a_echo", "echo").as_str()));
 }
 
 #[test]

@@ -16,8 +16,6 @@ pub mod listing;
 pub mod names;
 pub mod session;
 
-use std::collections::BTreeMap;
-
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -227,24 +225,34 @@ fn list(merged: &catalog::Merged, fed: &Federation, modern: bool) -> Parts {
     Parts(vec![merged.rendered().clone(), tail])
 }
 
-/// `body` with `params.name` set to `name`, every other byte as sent. `target` is the one
-/// reading's `params.name` (a slice of `body` when the name had no escapes): the name's string
-/// is spliced out and `name` written in its place, so repeated keys, key order and number
-/// spellings reach the member exactly as the proxy read them. A name written with escapes
-/// is rewritten by re-serializing the object and `params` (values kept raw).
+/// `body` with `params.name` set to `name`, every other byte as sent: repeated keys, key
+/// order, spacing and number spellings reach the member exactly as the proxy read them.
+/// `target` is the one reading's `params.name`, a slice of `body` when the name had no
+/// escapes: its string is replaced in place. A name written with escapes is found by a
+/// reading of the body that keeps it raw (only then: it costs a second parse).
 pub fn renamed(body: &Bytes, target: Option<&Bytes>, name: &str) -> Option<Bytes> {
     if let Some(spliced) = target.and_then(|t| splice(body, t, name)) {
         return Some(spliced);
     }
-    let mut top: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(body).ok()?;
-    let mut params: BTreeMap<String, Box<RawValue>> = serde_json::from_str(top.get("params")?.get()).ok()?;
-    params.insert("name".into(), serde_json::value::to_raw_value(name).ok()?);
-    top.insert("params".into(), serde_json::value::to_raw_value(&params).ok()?);
-    serde_json::to_vec(&top).ok().map(Bytes::from)
+    #[derive(serde::Deserialize)]
+    struct Top<'a> {
+        #[serde(borrow)]
+        params: Params<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        name: &'a RawValue,
+    }
+    let top: Top = serde_json::from_slice(body).ok()?;
+    let raw = top.params.name.get();
+    // The raw token with its quotes: the content is what lies between them.
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    splice(body, inner.as_bytes(), name)
 }
 
 /// `body` with the string whose content is the slice `target` of it replaced by `name`.
-fn splice(body: &Bytes, target: &Bytes, name: &str) -> Option<Bytes> {
+fn splice(body: &[u8], target: &[u8], name: &str) -> Option<Bytes> {
     let start = (target.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
     let end = start.checked_add(target.len()).filter(|&e| e < body.len())?;
     // The content of a string token without escapes: the quotes are the bytes around it.
@@ -285,9 +293,9 @@ mod tests {
         let out = renamed(&body, Some(&target), "e\"cho").unwrap();
         let want = br#"{"x":1,"x":2,"method":"tools/call","params":{"arguments":{"a":1e15},"name":"e\"cho","arguments":{"a":-0}},"id":1}"#;
         assert_eq!(std::str::from_utf8(&out).unwrap(), std::str::from_utf8(want).unwrap());
-        // A name that is not a slice of the body (it had escapes) is rewritten the other way.
-        let copy = Bytes::copy_from_slice(b"a_echo");
-        let out = renamed(&body, Some(&copy), "echo").unwrap();
-        assert!(std::str::from_utf8(&out).unwrap().contains(r#""name":"echo""#));
+        // A name written with escapes (the one reading holds a decoded copy) is found raw.
+        let escaped = Bytes::from_static(br#"{"x":1,"x":2,"params":{"name":"a_\u0065cho", "n":1.0e+0},"id":1}"#);
+        let out = renamed(&escaped, Some(&Bytes::copy_from_slice(b"a_echo")), "echo").unwrap();
+        assert_eq!(&out[..], br#"{"x":1,"x":2,"params":{"name":"echo", "n":1.0e+0},"id":1}"#);
     }
 }
