@@ -308,8 +308,8 @@ impl Metrics {
         )?;
         let member_lists = counter(
             "federation_member_lists_total",
-            "Tool lists a federated route asked of its members (every page), by route, member prefix and result (ok, failed).",
-            &["route", "member", "result"],
+            "Lists a federated route asked of its members (every page), by route, member prefix, list (tools, prompts, resources, resourceTemplates) and result (ok, failed).",
+            &["route", "member", "list", "result"],
         )?;
         let token_fetches = counter(
             "upstream_token_fetches_total",

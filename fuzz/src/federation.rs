@@ -10,7 +10,8 @@
 //! Input: a length byte and a member tool name (UTF-8, lossy), then the client's body.
 
 use bytes::Bytes;
-use mcp_edge::federation::{names, renamed};
+use mcp_edge::federation::names;
+use mcp_edge::federation::rewrite::{renamed, Field};
 use mcp_edge::mcp::call::{classify, decode_name, encode_name, Mirrored};
 use mcp_edge::mcp::method::{Era, Method};
 use serde_json::Value;
@@ -40,7 +41,8 @@ pub fn check(data: &[u8]) {
     if call.one.method != Method::ToolsCall {
         return;
     }
-    let out = renamed(&body, call.one.target.as_ref(), &own).expect("an accepted tools/call is an object with params");
+    let out = renamed(&body, call.one.target.as_ref(), Field::Name, &own)
+        .expect("an accepted tools/call is an object with params");
     let again = classify(Era::Legacy, Mirrored { version: None, method: None, name: None }, &out, false)
         .unwrap_or_else(|r| panic!("the renamed body is refused ({:?}): {}", r.why, String::from_utf8_lossy(&out)));
     assert_eq!(again.one.method, Method::ToolsCall);

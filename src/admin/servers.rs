@@ -1,9 +1,15 @@
 //! `GET /servers`: the members of every federated route as this replica sees them: their
-//! pool and its usable backends, and for each era the tool count of the latest merged list,
-//! its age, and why the member's part is missing or stale. Built from the snapshot on each
+//! pool and its usable backends, and for each era the counts of the latest merged lists
+//! (tools, prompts, resources, templates: null until a client asked), the tool list's age, and
+//! why the member's part of a list is missing or stale. Built from the snapshot on each
 //! request; asks no member anything (a list is refreshed by client traffic, not by a look).
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::federation::catalog::Merged;
+use crate::federation::kind::Kind;
 
 use crate::state::State;
 
@@ -33,9 +39,14 @@ pub struct Member {
 
 #[derive(Debug, Serialize)]
 pub struct Listing {
-    pub tools: usize,
+    pub tools: Option<usize>,
+    pub prompts: Option<usize>,
+    pub resources: Option<usize>,
+    pub resource_templates: Option<usize>,
+    /// Age of the oldest of these lists.
     pub age_ms: u64,
-    /// Why this member's part of the list is missing or stale (no values from the member).
+    /// Why this member's part of a list is missing or stale, the list named (no values from
+    /// the member).
     pub last_error: Option<String>,
 }
 
@@ -44,7 +55,7 @@ pub fn build(state: &State) -> Servers {
     let mut routes = Vec::new();
     for (ri, route) in snap.router.routes().iter().enumerate() {
         let (Some(fed), Some(Some(catalog))) = (&route.federation, snap.catalogs.get(ri)) else { continue };
-        let latest = catalog.latest();
+        let latest = Kind::ALL.map(|kind| catalog.latest(kind));
         let members = fed
             .members
             .iter()
@@ -52,10 +63,18 @@ pub fn build(state: &State) -> Servers {
             .map(|(i, m)| {
                 let pool = snap.pools.get(m.pool);
                 let listing = |era: usize| {
-                    latest.get(era).and_then(Option::as_ref).map(|merged| Listing {
-                        tools: merged.tools_of(i),
-                        age_ms: u64::try_from(merged.made().elapsed().as_millis()).unwrap_or(u64::MAX),
-                        last_error: merged.failure_of(i).map(ToString::to_string),
+                    let lists: Vec<(Kind, &Arc<Merged>)> =
+                        Kind::ALL.iter().zip(&latest).filter_map(|(k, l)| Some((*k, l.get(era)?.as_ref()?))).collect();
+                    let oldest = lists.iter().map(|(_, m)| m.made().elapsed()).max()?;
+                    let count = |kind: Kind| lists.iter().find(|(k, _)| *k == kind).map(|(_, m)| m.count_of(i));
+                    let error = lists.iter().find_map(|(k, m)| Some(format!("{}: {}", k.key(), m.failure_of(i)?)));
+                    Some(Listing {
+                        tools: count(Kind::Tools),
+                        prompts: count(Kind::Prompts),
+                        resources: count(Kind::Resources),
+                        resource_templates: count(Kind::Templates),
+                        age_ms: u64::try_from(oldest.as_millis()).unwrap_or(u64::MAX),
+                        last_error: error,
                     })
                 };
                 Member {

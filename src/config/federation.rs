@@ -28,11 +28,12 @@ pub fn members(
     let mut members: Vec<Member> = Vec::with_capacity(raw.member.len());
     for m in &raw.member {
         let prefix = m.get_ref().prefix.get_ref();
-        if prefix.is_empty()
+        // A letter first: `<prefix>+<scheme>` is then a valid URI scheme for offered resources.
+        if !prefix.starts_with(|c: char| c.is_ascii_alphabetic())
             || prefix.len() > MAX_PREFIX
             || !prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         {
-            c.push(m.get_ref().prefix.span(), field("member.prefix"), format!("must be 1 to {MAX_PREFIX} letters, digits or '-' (the '_' after it separates prefix and tool name, so it cannot occur in a prefix)"));
+            c.push(m.get_ref().prefix.span(), field("member.prefix"), format!("must be 1 to {MAX_PREFIX} letters, digits or '-', starting with a letter (the '_' or '+' after it separates prefix and name, and `<prefix>+<scheme>` must be a URI scheme)"));
             continue;
         }
         if members.iter().any(|other| other.prefix.eq_ignore_ascii_case(prefix)) {

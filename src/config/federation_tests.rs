@@ -40,7 +40,7 @@ fn members_resolve_to_pools_and_the_route_serves_them_all() {
 
 #[test]
 fn prefixes_are_short_unique_and_free_of_the_separator() {
-    for bad in ["", "has_underscore", "dot.ted", "ünï", &"x".repeat(25)] {
+    for bad in ["", "has_underscore", "dot.ted", "ünï", &"x".repeat(25), "1st", "-x", "a+b"] {
         let errs = errors(&route("", &[("a", bad), ("b", "ok")]));
         assert!(
             errs.iter().any(|e| e.contains("route.all.member.prefix") && e.contains("letters, digits or '-'")),

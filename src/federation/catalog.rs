@@ -1,7 +1,8 @@
-//! A federated route's merged tool list, one per era: every member's tools (all their pages),
-//! renamed to their offered names, with the map back to (member, own name). Kept for the
+//! A federated route's merged lists, one per era and [`Kind`]: every member's entries (all
+//! their pages), renamed to their offered names, with the map back to (member, own name).
+//! Each list is asked for only when a client first needs it. Kept for the
 //! route's `catalog_ttl`; one refresh at a time (callers arriving meanwhile wait for it and
-//! share its result). Fail-open: a member that does not answer keeps the tools it had in the
+//! share its result). Fail-open: a member that does not answer keeps the entries it had in the
 //! previous list, or has none, and is named in the log; the others are served. Lives in the
 //! snapshot, so a reload starts empty. Not owned here: the requests (`fanout`) or the answer
 //! to the client (`super`).
@@ -15,15 +16,15 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::fanout::Failed;
+use super::kind::Kind;
 use super::listing::{self, Listed};
-use super::names;
 use crate::config::model::Federation;
 use crate::upstream::Pool;
 
 /// Longest wait for one member's whole list (all its pages).
 pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Where an offered tool lives.
+/// Where an offered entry lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub member: usize,
@@ -34,40 +35,44 @@ pub struct Owner {
 #[derive(Debug)]
 pub struct Merged {
     made: Instant,
-    /// Each member's offered tools, as JSON objects, in the member's own order.
+    kind: Kind,
+    /// Each member's offered entries, as JSON objects, in the member's own order.
     members: Vec<Vec<(String, Box<RawValue>)>>,
     pub owners: HashMap<String, Owner>,
-    /// Every tool list result was `cacheScope: "public"` (or said nothing).
+    /// Every list result was `cacheScope: "public"` (or said nothing).
     pub public: bool,
     /// Members whose list is missing or stale, and why.
     pub failed: Vec<(usize, Failed)>,
-    /// `{"tools":[…]` (no closing brace): the answer's shared piece, rendered once.
+    /// `{"tools":[…]` (no closing brace; the kind's own key): the answer's shared piece,
+    /// rendered once.
     rendered: Bytes,
 }
 
 impl Merged {
-    /// The offered tools, members in order.
-    pub fn tools(&self) -> impl Iterator<Item = &RawValue> {
-        self.members.iter().flatten().map(|(_, tool)| &**tool)
+    /// The offered entries, members in order.
+    pub fn entries(&self) -> impl Iterator<Item = &RawValue> {
+        self.members.iter().flatten().map(|(_, entry)| &**entry)
     }
 
     pub fn made(&self) -> Instant {
         self.made
     }
 
-    /// `{"tools":[…]`, every offered tool, members in order; the answer closes the object.
+    /// `{"<key>":[…]`, every offered entry, members in order; the answer closes the object.
     pub fn rendered(&self) -> &Bytes {
         &self.rendered
     }
 
     fn render(&mut self) {
-        let mut out = Vec::with_capacity(16 + self.tools().map(|t| t.get().len() + 1).sum::<usize>());
-        out.extend_from_slice(b"{\"tools\":[");
-        for (i, tool) in self.tools().enumerate() {
+        let mut out = Vec::with_capacity(32 + self.entries().map(|t| t.get().len() + 1).sum::<usize>());
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(self.kind.key().as_bytes());
+        out.extend_from_slice(b"\":[");
+        for (i, entry) in self.entries().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(tool.get().as_bytes());
+            out.extend_from_slice(entry.get().as_bytes());
         }
         out.push(b']');
         self.rendered = Bytes::from(out);
@@ -83,10 +88,10 @@ struct Slot {
     refreshing: AtomicBool,
 }
 
-/// The route's lists: legacy era, 2026-07-28 era.
+/// The route's lists: legacy era, then 2026-07-28 era; in each, one per [`Kind`].
 #[derive(Default)]
 pub struct Catalog {
-    slots: [Slot; 2],
+    slots: [Slot; 8],
 }
 
 /// What the catalog holds for an era.
@@ -114,12 +119,12 @@ impl Drop for Claim<'_> {
 }
 
 impl Catalog {
-    fn slot(&self, modern: bool) -> &Slot {
-        &self.slots[usize::from(modern)]
+    fn slot(&self, modern: bool, kind: Kind) -> &Slot {
+        &self.slots[usize::from(modern) * Kind::ALL.len() + kind.index()]
     }
 
-    pub fn lookup(&self, modern: bool, ttl: Duration) -> Lookup {
-        let current = self.slot(modern).current.lock().ok().and_then(|c| c.clone());
+    pub fn lookup(&self, modern: bool, kind: Kind, ttl: Duration) -> Lookup {
+        let current = self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone());
         match current {
             Some(m) if m.made.elapsed() < ttl => Lookup::Fresh(m),
             Some(m) => Lookup::Stale(m),
@@ -127,30 +132,37 @@ impl Catalog {
         }
     }
 
-    /// Whether a background refresh of the era's list is under way.
-    pub fn refreshing(&self, modern: bool) -> bool {
-        self.slot(modern).refreshing.load(Ordering::Acquire)
+    /// Whether a background refresh of the list is under way.
+    pub fn refreshing(&self, modern: bool, kind: Kind) -> bool {
+        self.slot(modern, kind).refreshing.load(Ordering::Acquire)
     }
 
     /// The right to refresh a stale list in the background, unless one already runs.
-    pub fn claim(&self, modern: bool) -> Option<Claim<'_>> {
-        let flag = &self.slot(modern).refreshing;
+    pub fn claim(&self, modern: bool, kind: Kind) -> Option<Claim<'_>> {
+        let flag = &self.slot(modern, kind).refreshing;
         flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).ok().map(|_| Claim(flag))
     }
 
     /// Asks the members (unless a refresh that finished while this one waited made the list
     /// fresh) and keeps the result.
-    pub async fn refresh(&self, fed: &Federation, pools: &[Arc<Pool>], modern: bool, counted: &Counted) -> Arc<Merged> {
-        let slot = self.slot(modern);
+    pub async fn refresh(
+        &self,
+        fed: &Federation,
+        pools: &[Arc<Pool>],
+        modern: bool,
+        kind: Kind,
+        counted: &Counted,
+    ) -> Arc<Merged> {
+        let slot = self.slot(modern, kind);
         let _one = slot.refresh.lock().await;
-        if let Lookup::Fresh(fresh) = self.lookup(modern, fed.catalog_ttl) {
+        if let Lookup::Fresh(fresh) = self.lookup(modern, kind, fed.catalog_ttl) {
             return fresh;
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
-        let merged = Arc::new(merge(fed, pools, modern, previous.as_deref()).await);
+        let merged = Arc::new(merge(fed, pools, modern, kind, previous.as_deref()).await);
         for (i, member) in fed.members.iter().enumerate() {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
-            counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, result]).inc();
+            counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
         }
         if let Ok(mut current) = slot.current.lock() {
             *current = Some(Arc::clone(&merged));
@@ -158,15 +170,15 @@ impl Catalog {
         merged
     }
 
-    /// The latest lists (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
-    pub fn latest(&self) -> [Option<Arc<Merged>>; 2] {
-        self.slots.each_ref().map(|s| s.current.lock().ok().and_then(|c| c.clone()))
+    /// The latest lists of `kind` (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
+    pub fn latest(&self, kind: Kind) -> [Option<Arc<Merged>>; 2] {
+        [false, true].map(|modern| self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone()))
     }
 }
 
 impl Merged {
-    /// How many tools member `i` offers in this list.
-    pub fn tools_of(&self, i: usize) -> usize {
+    /// How many entries member `i` offers in this list.
+    pub fn count_of(&self, i: usize) -> usize {
         self.members.get(i).map_or(0, Vec::len)
     }
 
@@ -176,12 +188,12 @@ impl Merged {
     }
 }
 
-async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Option<&Merged>) -> Merged {
+async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind, previous: Option<&Merged>) -> Merged {
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = pools.get(member.pool).cloned() else { continue };
         asks.spawn(async move {
-            let listed = tokio::time::timeout(LIST_DEADLINE, listing::list(&pool, modern)).await;
+            let listed = tokio::time::timeout(LIST_DEADLINE, listing::list(&pool, modern, kind)).await;
             (i, listed.unwrap_or(Err(Failed::Timeout(LIST_DEADLINE))))
         });
     }
@@ -195,6 +207,7 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
     }
     let mut merged = Merged {
         made: Instant::now(),
+        kind,
         members: Vec::new(),
         owners: HashMap::new(),
         public: true,
@@ -206,10 +219,10 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
         match answer.unwrap_or(Err(Failed::Unreadable)) {
             Ok(listed) => {
                 merged.public &= listed.public;
-                for tool in listed.tools {
-                    if let Some((name, own, renamed)) = rename(&member.prefix, &tool) {
+                for entry in listed.entries {
+                    if let Some((name, own, renamed)) = rename(kind, &member.prefix, &entry) {
                         if merged.owners.contains_key(&name) {
-                            tracing::warn!(member = %member.prefix, "federation: two tools are offered under one name; the second is left out");
+                            tracing::warn!(member = %member.prefix, list = kind.key(), "federation: two entries are offered under one name; the second is left out");
                             continue;
                         }
                         merged.owners.insert(name.clone(), Owner { member: i, name: own });
@@ -218,8 +231,8 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
                 }
             }
             Err(failed) => {
-                tracing::warn!(member = %member.prefix, error = %failed, "federation: a member's tool list is missing");
-                // Stale beats absent: the tools it offered before stay offered.
+                tracing::warn!(member = %member.prefix, list = kind.key(), error = %failed, "federation: a member's list is missing");
+                // Stale beats absent: the entries it offered before stay offered.
                 if let Some(previous) = previous {
                     merged.public &= previous.public;
                     for (name, tool) in previous.members.get(i).into_iter().flatten() {
@@ -238,18 +251,29 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, previous: Op
     merged
 }
 
-/// A member's tool under its offered name: (offered name, own name, the renamed object). Only
-/// the name changes: every other value is kept as the member wrote it (raw), so numbers keep
-/// their spelling and the size checked when listed is the size held.
-fn rename(prefix: &str, tool: &RawValue) -> Option<(String, String, Box<RawValue>)> {
+/// A member's entry under its offered name: (offered name, own name, the renamed object). Only
+/// the naming field changes: every other value is kept as the member wrote it (raw), so
+/// numbers keep their spelling and the size checked when listed is the size held. An entry
+/// naming itself twice is ambiguous: left out.
+fn rename(kind: Kind, prefix: &str, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
+    // Declared fields refuse to appear twice (serde's duplicate-field error).
     #[derive(serde::Deserialize)]
     struct Named {
-        name: String,
+        name: Option<String>,
+        uri: Option<String>,
+        #[serde(rename = "uriTemplate")]
+        uri_template: Option<String>,
     }
-    let own = serde_json::from_str::<Named>(tool.get()).ok()?.name;
-    let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(tool.get()).ok()?;
-    let offered = names::offered(prefix, &own);
-    object.insert("name".into(), serde_json::value::to_raw_value(&offered).ok()?);
+    let named = serde_json::from_str::<Named>(entry.get()).ok()?;
+    let own = match kind {
+        Kind::Tools | Kind::Prompts => named.name,
+        Kind::Resources => named.uri,
+        Kind::Templates => named.uri_template,
+    }?;
+    let field = kind.id_field();
+    let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(entry.get()).ok()?;
+    let offered = kind.offered(prefix, &own);
+    object.insert(field.into(), serde_json::value::to_raw_value(&offered).ok()?);
     let renamed = serde_json::value::to_raw_value(&object).ok()?;
     Some((offered, own, renamed))
 }
@@ -264,14 +288,16 @@ mod tests {
             r#"{"name":"echo","inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"x":"\u00e9"}"#.into(),
         )
         .unwrap();
-        let (offered, own, renamed) = rename("a", &tool).unwrap();
+        let (offered, own, renamed) = rename(Kind::Tools, "a", &tool).unwrap();
         assert_eq!((offered.as_str(), own.as_str()), ("a_echo", "echo"));
         assert_eq!(
             renamed.get(),
             r#"{"inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"name":"a_echo","x":"\u00e9"}"#
         );
         // A definition naming itself twice is ambiguous: left out.
-        assert!(rename("a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none());
+        assert!(
+            rename(Kind::Tools, "a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()
+        );
     }
 
     #[test]
@@ -279,6 +305,7 @@ mod tests {
         let tool = |n: &str| (n.to_owned(), RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap());
         let mut merged = Merged {
             made: Instant::now(),
+            kind: Kind::Tools,
             members: vec![vec![tool("a_x"), tool("a_y")], vec![tool("b_z")]],
             owners: HashMap::new(),
             public: true,
@@ -287,7 +314,8 @@ mod tests {
         };
         merged.render();
         let fed = Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30) };
-        let (one, two) = (super::super::list(&merged, &fed, false), super::super::list(&merged, &fed, true));
+        let (one, two) =
+            (super::super::answer::list(&merged, &fed, false), super::super::answer::list(&merged, &fed, true));
         assert_eq!(one.0[0].as_ptr(), two.0[0].as_ptr(), "the tools are one buffer, not a copy per answer");
         let text: Vec<u8> = one.0.concat();
         assert_eq!(std::str::from_utf8(&text).unwrap(), r#"{"tools":[{"name":"a_x"},{"name":"a_y"},{"name":"b_z"}]}"#);

@@ -4,6 +4,11 @@
 //! a shortened name that ends in a hash of its own name, so it is stable across lists and
 //! replicas. Mapping an offered name back is the catalog's (it knows every member's tools);
 //! splitting at the first '_' names the member, since prefixes hold no '_'.
+//!
+//! Resource URIs and URI templates are offered as `<prefix>+<uri>`: `+` cannot occur in a
+//! prefix, and a prefix that starts with a letter makes `<prefix>+<scheme>` a valid scheme, so
+//! the offered URI is still a URI. Mapping back needs no catalog: a URI a client expanded from
+//! an offered template names its member the same way.
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +36,19 @@ pub fn offered(prefix: &str, tool: &str) -> String {
     format!("{prefix}{SEPARATOR}{head}-{hash}")
 }
 
+/// Ends a member's prefix in an offered URI.
+pub const URI_SEPARATOR: char = '+';
+
+/// The URI a member's resource (or template) `uri` is offered under.
+pub fn offered_uri(prefix: &str, uri: &str) -> String {
+    format!("{prefix}{URI_SEPARATOR}{uri}")
+}
+
+/// An offered URI split into the member's prefix and the member's own URI.
+pub fn split_uri(offered: &str) -> Option<(&str, &str)> {
+    offered.split_once(URI_SEPARATOR).filter(|(prefix, own)| !prefix.is_empty() && !own.is_empty())
+}
+
 /// The member prefix of an offered name, if it has one.
 pub fn prefix_of(name: &str) -> Option<&str> {
     name.split_once(SEPARATOR).map(|(prefix, _)| prefix).filter(|p| !p.is_empty())
@@ -46,6 +64,18 @@ mod tests {
         assert_eq!(prefix_of("weather_get_forecast"), Some("weather"));
         assert_eq!(prefix_of("_x"), None);
         assert_eq!(prefix_of("plain"), None);
+    }
+
+    #[test]
+    fn an_offered_uri_maps_back_to_its_member_and_its_own_uri() {
+        let offered = offered_uri("docs", "file:///a+b?q=1");
+        assert_eq!(offered, "docs+file:///a+b?q=1");
+        assert_eq!(split_uri(&offered), Some(("docs", "file:///a+b?q=1")));
+        // A template expanded by the client keeps the prefix in front.
+        assert_eq!(split_uri("docs+note://{id}"), Some(("docs", "note://{id}")));
+        assert_eq!(split_uri("file:///plain"), None);
+        assert_eq!(split_uri("+file:///x"), None);
+        assert_eq!(split_uri("docs+"), None);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::answer::{self, Offers};
 use super::fanout::{self, Ask, Era, Failed};
 use crate::config::model::Federation;
 use crate::session::Member;
@@ -35,6 +36,8 @@ pub struct Handshake {
     /// The protocol version it agreed to.
     pub version: Option<String>,
     pub instructions: Option<String>,
+    /// What it announced besides tools.
+    pub offers: Offers,
 }
 
 /// A member's handshake: `body` (an `initialize` request) sent sessionless to a usable backend,
@@ -45,6 +48,15 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
         #[serde(rename = "protocolVersion")]
         protocol_version: Option<String>,
         instructions: Option<String>,
+        #[serde(default)]
+        capabilities: Capabilities,
+    }
+    // Present or not is all that is read: their contents are the member's.
+    #[derive(serde::Deserialize, Default)]
+    struct Capabilities {
+        prompts: Option<serde::de::IgnoredAny>,
+        resources: Option<serde::de::IgnoredAny>,
+        completions: Option<serde::de::IgnoredAny>,
     }
     let era = Era::Legacy { session: None, version: None };
     let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
@@ -53,7 +65,13 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
     let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
     // Every client's `initialize` answer carries them: kept to a size that answer can afford.
     let instructions = init.instructions.filter(|i| i.len() <= MAX_INSTRUCTIONS);
-    let done = Handshake { backend: reply.backend, session: reply.session, version, instructions };
+    let caps = init.capabilities;
+    let offers = Offers {
+        prompts: caps.prompts.is_some(),
+        resources: caps.resources.is_some(),
+        completions: caps.completions.is_some(),
+    };
+    let done = Handshake { backend: reply.backend, session: reply.session, version, instructions, offers };
     let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let era = Era::Legacy { session: done.session.as_deref(), version: done.version.as_deref() };
     let ask = Ask { method: "notifications/initialized", body: initialized, era, backend: Some(done.backend), timeout };
@@ -137,12 +155,14 @@ pub fn opened(route: &str, fed: &Federation, pools: &[Arc<Pool>], mut sealed: Ve
     same.then_some(sealed)
 }
 
-/// The merged `initialize` result: the version the route speaks, tools, and the members'
-/// instructions, each under its prefix.
+/// The merged `initialize` result: the version the route speaks, tools and what any member
+/// offers besides (everything when no member answered: what they offer is unknown), and the
+/// members' instructions, each under its prefix.
 pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, done: &[Option<Handshake>]) -> String {
+    let offers = done.iter().flatten().map(|d| d.offers).reduce(Offers::or).unwrap_or(Offers::ALL);
     let mut result = serde_json::json!({
         "protocolVersion": version,
-        "capabilities": { "tools": {} },
+        "capabilities": answer::capabilities(offers),
         "serverInfo": server_info,
     });
     let instructions: Vec<String> = fed
@@ -151,7 +171,7 @@ pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, d
         .zip(done)
         .filter_map(|(m, d)| {
             let text = d.as_ref()?.instructions.as_deref()?;
-            Some(format!("Tools prefixed `{}_`: {text}", m.prefix))
+            Some(format!("Tools and prompts prefixed `{0}_`, resources `{0}+`: {text}", m.prefix))
         })
         .collect();
     if !instructions.is_empty() {

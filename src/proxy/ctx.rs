@@ -56,9 +56,9 @@ pub struct Ctx {
     /// Body bytes streamed (not pre-read) so far, for the size limit.
     pub streamed: usize,
     pub strip_expect: bool,
-    /// On a federated route, the called tool's name at its member (the body already carries
-    /// it; `Mcp-Name` gets it in `upstream_request_filter`).
-    pub member_tool: Option<String>,
+    /// On a federated route, the name (tool, prompt) or URI the call reaches its member with
+    /// (the body already carries it; `Mcp-Name` gets it in `upstream_request_filter`).
+    pub member_name: Option<String>,
     pub pinned: Option<Pinned>,
     pub backend: Option<SocketAddr>,
     /// The half-open probe this attempt claimed, handed back if it ends without an outcome.
@@ -118,7 +118,7 @@ impl Ctx {
             body_sent: false,
             streamed: 0,
             strip_expect: false,
-            member_tool: None,
+            member_name: None,
             pinned: None,
             backend: None,
             probe: None,

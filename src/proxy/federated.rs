@@ -40,7 +40,7 @@ pub(super) async fn request(
         Outcome::Forward { member, pool, body, name } => {
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
-            ctx.member_tool = Some(name);
+            ctx.member_name = Some(name);
             ctx.pool = Some(pool);
             // The body changed: a `_meta.traceparent` found in the client's is not where it was.
             if let Some(t) = ctx.trace.as_mut() {
@@ -51,7 +51,7 @@ pub(super) async fn request(
         Outcome::Initialize => Err(open_federated(state, ctx, route, fed, &body).await),
         Outcome::Answer(result) => Err(Refused::Answer(Some(result), None)),
         Outcome::Accepted => Err(Refused::Answer(None, None)),
-        Outcome::UnknownTool => Err(Refused::UnknownTool),
+        Outcome::Unknown(element) => Err(Refused::Unknown(element)),
         Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
         Outcome::Unreadable => Err(Reject::INVALID.into()),
     }

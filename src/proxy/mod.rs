@@ -192,7 +192,7 @@ impl ProxyHttp for Edge {
                 req.remove_header(&name);
             }
         }
-        if let Some(tool) = ctx.member_tool.as_deref() {
+        if let Some(tool) = ctx.member_name.as_deref() {
             federated_request(req, tool, ctx.body.as_ref().map_or(0, Bytes::len))?;
             // A member without a session of its own never sees the client's (the proxy's) id.
             if ctx.pinned.is_none() {

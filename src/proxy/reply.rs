@@ -185,7 +185,7 @@ impl Reject {
         200,
         RpcCode::MethodNotFound,
         Reason::InvalidRequest,
-        "Method not found: this federated route offers tools only",
+        "Method not found: this federated route offers tools, prompts, resources and completions only",
     );
     pub const TIMEOUT: Reject = Reject::new(
         504,

@@ -45,8 +45,8 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
         Err(Refused::Answer(result, token)) => reply::answer(session, ctx, result, token.as_deref()).await,
         Err(Refused::Ended) => reply::ended(session, ctx).await,
-        Err(Refused::UnknownTool) => {
-            let element = ctx.call.one.clone();
+        Err(Refused::Unknown(element)) => {
+            let element = element.unwrap_or_else(|| ctx.call.one.clone());
             reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await
         }
         Err(Refused::Denied(denial, element)) => denied(session, ctx, denial, element).await,
@@ -84,8 +84,9 @@ pub(super) enum Refused {
     Answer(Option<crate::federation::Parts>, Option<String>),
     /// A federated session ended: 204.
     Ended,
-    /// A federated route has no such tool.
-    UnknownTool,
+    /// A federated route has no such tool, prompt or resource; answered for the request's own
+    /// element, or for this one (a completion's reference, as the call it names).
+    Unknown(Option<Element>),
 }
 
 impl From<Reject> for Refused {

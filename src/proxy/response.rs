@@ -17,7 +17,7 @@ use crate::session::Fingerprint;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
-    if ctx.member_tool.is_some() {
+    if ctx.member_name.is_some() {
         // A federated call: the client's session is the proxy's, whatever id the member names.
         match &ctx.pinned {
             Some(p) if resp.headers.contains_key(SESSION_HEADER) => {

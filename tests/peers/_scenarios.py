@@ -28,12 +28,12 @@ def _text(result) -> str:
     return "".join(getattr(c, "text", "") for c in result.content)
 
 
-async def _list_all(method, items_attr):
+async def _list_all(method, *items_attr):
     items, pages, cursor = [], 0, None
     while True:
         r = await method(cursor=cursor)
         pages += 1
-        items += _a(r, items_attr)
+        items += _a(r, *items_attr)
         cursor = _a(r, "next_cursor", "nextCursor")
         if not cursor or pages >= MAX_PAGES:
             return items, pages
@@ -131,12 +131,43 @@ async def catalog(s, args, info):
     return out
 
 
+async def members(s, args, info):
+    """A federated route: every list, then one prompt got and one resource read per member
+    (grouped by the prefix before `_` or `+`); prompts without required arguments first, the
+    others' required arguments filled with "proxy"."""
+    tools, _ = await list_tools(s)
+    prompts, _ = await _list_all(s.list_prompts, "prompts")
+    resources, _ = await _list_all(s.list_resources, "resources")
+    templates, _ = await _list_all(s.list_resource_templates, "resource_templates", "resourceTemplates")
+    out = {
+        "tool_names": sorted(tools),
+        "prompt_names": [p.name for p in prompts],
+        "resource_uris": [str(r.uri) for r in resources],
+        "template_uris": [str(_a(t, "uri_template", "uriTemplate")) for t in templates],
+        "got": {},
+        "read": {},
+    }
+    def required(p):
+        return [a.name for a in (p.arguments or []) if a.required]
+    for p in sorted(prompts, key=lambda p: len(required(p))):
+        prefix = p.name.split("_", 1)[0]
+        if prefix not in out["got"]:
+            gp = await s.get_prompt(p.name, {a: "proxy" for a in required(p)})
+            out["got"][prefix] = {"name": p.name, "text": getattr(gp.messages[0].content, "text", None)}
+    for uri in out["resource_uris"]:
+        prefix = uri.split("+", 1)[0]
+        if prefix not in out["read"]:
+            rr = await s.read_resource(uri)
+            out["read"][prefix] = {"uri": uri, "text": (getattr(rr.contents[0], "text", None) or "")[:200]}
+    return out
+
+
 async def terminate(s, args, info):
     tools, _ = await list_tools(s)
     return {"server": await whoami(s, tools, info)}  # the DELETE happens when the client closes
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog}
+SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog, "members": members}
 
 
 def add_common_args(ap):

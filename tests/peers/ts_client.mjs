@@ -1,6 +1,6 @@
 // Scenario runner on the TypeScript SDK client (@modelcontextprotocol/sdk from .peers/node).
 //
-//   $PEERS_NODE tests/peers/ts_client.mjs --url URL [--scenario basic|progress|many_calls|terminate|tool]
+//   $PEERS_NODE tests/peers/ts_client.mjs --url URL [--scenario basic|progress|many_calls|terminate|tool|members]
 //       [--transport streamable-http|sse] [--tool NAME --args JSON] [--count N] [--timeout S]
 //
 // Legacy era only (SDK 1.x). Prints ONE JSON object as the last stdout line; exit 0 on success,
@@ -128,6 +128,36 @@ const scenarios = {
     if (!args.tool) throw new Error("--scenario tool needs --tool NAME");
     const r = await c.callTool({ name: args.tool, arguments: JSON.parse(args.args) });
     return { tool: args.tool, text: text(r), is_error: Boolean(r.isError) };
+  },
+  // A federated route: every list, then one prompt got and one resource read per member
+  // (grouped by the prefix before `_` or `+`), as the Python clients' `members` scenario.
+  async members(c) {
+    const { tools } = await listTools(c);
+    const prompts = (await listAll((p) => c.listPrompts(p), "prompts")).items;
+    const resources = (await listAll((p) => c.listResources(p), "resources")).items;
+    const templates = (await listAll((p) => c.listResourceTemplates(p), "resourceTemplates")).items;
+    const out = {
+      tool_names: Object.keys(tools).sort(),
+      prompt_names: prompts.map((p) => p.name),
+      resource_uris: resources.map((r) => r.uri),
+      template_uris: templates.map((t) => t.uriTemplate),
+      got: {},
+      read: {},
+    };
+    const required = (p) => (p.arguments ?? []).filter((a) => a.required).map((a) => a.name);
+    for (const p of [...prompts].sort((x, y) => required(x).length - required(y).length)) {
+      const prefix = p.name.split("_")[0];
+      if (prefix in out.got) continue;
+      const gp = await c.getPrompt({ name: p.name, arguments: Object.fromEntries(required(p).map((a) => [a, "proxy"])) });
+      out.got[prefix] = { name: p.name, text: gp.messages[0]?.content?.text ?? null };
+    }
+    for (const uri of out.resource_uris) {
+      const prefix = uri.split("+")[0];
+      if (prefix in out.read) continue;
+      const rr = await c.readResource({ uri });
+      out.read[prefix] = { uri, text: (rr.contents[0]?.text ?? "").slice(0, 200) };
+    }
+    return out;
   },
   async terminate(c) {
     const { tools } = await listTools(c);

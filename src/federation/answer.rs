@@ -1,0 +1,109 @@
+//! The answers a federated route gives itself: `initialize` without a session, the
+//! 2026-07-28 `server/discover`, a merged list, and the capabilities they announce. Not owned
+//! here: deciding to answer (`super::decide`), writing the reply (`proxy::reply`).
+
+use bytes::Bytes;
+
+use super::catalog::Merged;
+use super::{Parts, LEGACY_VERSIONS};
+use crate::config::model::Federation;
+use crate::mcp::method::FIRST_MODERN_VERSION;
+use crate::state::Snapshot;
+
+/// What the route offers besides tools (which it always offers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offers {
+    pub prompts: bool,
+    pub resources: bool,
+    pub completions: bool,
+}
+
+impl Offers {
+    /// Everything: what a route announces when it cannot know its members' (the 2026-07-28
+    /// era asks no member before answering); a list of something no member has is empty.
+    pub const ALL: Offers = Offers { prompts: true, resources: true, completions: true };
+
+    /// What either offers.
+    pub fn or(self, other: Offers) -> Offers {
+        Offers {
+            prompts: self.prompts || other.prompts,
+            resources: self.resources || other.resources,
+            completions: self.completions || other.completions,
+        }
+    }
+}
+
+/// The `capabilities` object. No `listChanged` and no `subscribe`: the route has no stream to
+/// send them on yet.
+pub fn capabilities(offers: Offers) -> serde_json::Value {
+    let mut caps = serde_json::json!({ "tools": {} });
+    for (offered, key) in
+        [(offers.prompts, "prompts"), (offers.resources, "resources"), (offers.completions, "completions")]
+    {
+        if offered {
+            caps[key] = serde_json::json!({});
+        }
+    }
+    caps
+}
+
+pub fn server_info(snap: &Snapshot, route: usize) -> serde_json::Value {
+    let name = snap.router.routes().get(route).map_or("mcp-edge", |r| r.name.as_str());
+    serde_json::json!({ "name": name, "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// The client's version when the route speaks it, else the newest.
+pub fn version_asked(body: &[u8]) -> &'static str {
+    #[derive(serde::Deserialize)]
+    struct Init {
+        params: Option<Params>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(rename = "protocolVersion")]
+        protocol_version: Option<String>,
+    }
+    let asked = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params).and_then(|p| p.protocol_version);
+    asked.as_deref().and_then(|a| LEGACY_VERSIONS.iter().find(|v| **v == a)).unwrap_or(&LEGACY_VERSIONS[0])
+}
+
+/// A sessionless `initialize` answer (the 2026-07-28 era has no handshake; answered for
+/// clients that send one anyway).
+pub fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
+    let result = serde_json::json!({
+        "protocolVersion": version_asked(body),
+        "capabilities": capabilities(Offers::ALL),
+        "serverInfo": server_info(snap, route),
+    });
+    result.to_string()
+}
+
+fn ttl_ms(fed: &Federation) -> u64 {
+    u64::try_from(fed.catalog_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
+    let result = serde_json::json!({
+        "supportedVersions": [FIRST_MODERN_VERSION],
+        "capabilities": capabilities(Offers::ALL),
+        "serverInfo": server_info(snap, route),
+        "cacheScope": "public",
+        "ttlMs": ttl_ms(fed),
+        "resultType": "complete",
+    });
+    result.to_string()
+}
+
+/// The merged list as one page (no `nextCursor`): the list's rendered tools, then in the
+/// 2026-07-28 era its cache hints: private when any member's was, valid for what is left of
+/// the list's time.
+pub fn list(merged: &Merged, fed: &Federation, modern: bool) -> Parts {
+    let tail = if modern {
+        let left = fed.catalog_ttl.saturating_sub(merged.made().elapsed());
+        let scope = if merged.public { "public" } else { "private" };
+        Bytes::from(format!(",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"}}", left.as_millis()))
+    } else {
+        Bytes::from_static(b"}")
+    };
+    Parts(vec![merged.rendered().clone(), tail])
+}
