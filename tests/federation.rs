@@ -629,7 +629,7 @@ fn prompts_resources_and_references_no_member_owns_are_unknown_and_reach_no_back
             &[],
             &rpc(4, "completion/complete", &format!(r#"{{"ref":{reference},"argument":{{"name":"a","value":""}}}}"#)),
         );
-        assert_eq!((r.status, r.rpc_code()), (400, Some(-32600)), "{reference}: {}", r.text());
+        assert_eq!((r.status, r.rpc_code()), (400, Some(-32602)), "{reference}: {}", r.text());
     }
     // Only the catalog's own requests (for prompts, to resolve names) reached the members.
     for rec in [&a.rec, &b.rec] {
@@ -699,4 +699,41 @@ fn a_client_of_either_era_gets_a_prompt_and_reads_a_resource_of_each_stateless_m
         assert_eq!(r["read"]["a"]["text"].as_str(), Some("Hello from A"), "{era}: {r}");
         assert_eq!(r["read"]["b"]["uri"].as_str(), Some("b+res://greeting"), "{era}: {r}");
     }
+}
+
+#[test]
+fn a_member_without_prompts_or_resources_has_none_and_the_others_are_offered() {
+    let b = member("B", "5");
+    let (tools_only, rec) = recording::mock_with("T", &["--tools-only"]);
+    let edge = Edge::start(&federated([&tools_only.addr(), &b.addr]));
+    let r = post(&edge, &[], &rpc(1, "prompts/list", "{}"));
+    assert_eq!(listed(&r, "prompts", "name"), ["b_greet", "b_secret_plan"], "{}", r.text());
+    let r = post(&edge, &modern("resources/list", None), &rpc(2, "resources/list", "{}"));
+    assert_eq!(listed(&r, "resources", "uri"), ["b+mock://B/readme", "b+mock://B/secret"], "{}", r.text());
+    assert_eq!(received(&rec, "prompts/list").len(), 1, "asked, and its 'method not found' taken as none");
+    // Not a failure: /servers names no error, and counts none.
+    let servers = common::http::get(edge.admin, "/servers").json();
+    let t = &servers["routes"][0]["members"][0];
+    assert_eq!((t["legacy"]["prompts"].as_u64(), &t["legacy"]["last_error"]), (Some(0), &Value::Null), "{servers}");
+    assert_eq!((t["modern"]["resources"].as_u64(), &t["modern"]["tools"]), (Some(0), &Value::Null), "{servers}");
+    // The session's capabilities are what some member announced.
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = post(&edge, &[], init);
+    assert_eq!(r.json()["result"]["capabilities"], serde_json::json!({ "tools": {}, "prompts": {}, "resources": {} }));
+    drop(tools_only);
+    let (t1, _) = recording::mock_with("T1", &["--tools-only"]);
+    let (t2, _) = recording::mock_with("T2", &["--tools-only"]);
+    let edge = Edge::start(&federated([&t1.addr(), &t2.addr()]));
+    assert_eq!(post(&edge, &[], init).json()["result"]["capabilities"], serde_json::json!({ "tools": {} }));
+
+    // Any other error is a failure, not an absence: named on /servers and counted as failed
+    // (and, as for tools, the entries of an earlier list would stay offered).
+    let (failing, _) = recording::mock_with("F", &["--list-error", "-32603"]);
+    let edge = Edge::start(&federated([&failing.addr(), &b.addr]));
+    assert_eq!(listed(&post(&edge, &[], &rpc(1, "prompts/list", "{}")), "prompts", "name").len(), 2);
+    let servers = common::http::get(edge.admin, "/servers").json();
+    let f = &servers["routes"][0]["members"][0]["legacy"];
+    assert!(f["last_error"].as_str().is_some_and(|e| e.contains("prompts") && e.contains("-32603")), "{servers}");
+    let line = r#"mcp_edge_federation_member_lists_total{list="prompts",member="a",result="failed",route="all"} 1"#;
+    assert!(edge.metrics().contains(line), "{line}");
 }

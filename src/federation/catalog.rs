@@ -24,7 +24,8 @@ use crate::upstream::Pool;
 /// Longest wait for one member's whole list (all its pages).
 pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Where an offered entry lives.
+/// Where an offered entry lives: the member, and its own name for a tool or prompt (empty for
+/// a resource or template: the offered URI without its prefix is the member's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub member: usize,
@@ -219,15 +220,24 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind, 
         match answer.unwrap_or(Err(Failed::Unreadable)) {
             Ok(listed) => {
                 merged.public &= listed.public;
+                let (mut unnamed, mut twice) = (0usize, 0usize);
                 for entry in listed.entries {
-                    if let Some((name, own, renamed)) = rename(kind, &member.prefix, &entry) {
-                        if merged.owners.contains_key(&name) {
-                            tracing::warn!(member = %member.prefix, list = kind.key(), "federation: two entries are offered under one name; the second is left out");
-                            continue;
-                        }
-                        merged.owners.insert(name.clone(), Owner { member: i, name: own });
-                        offered.push((name, renamed));
+                    let Some((name, own, renamed)) = rename(kind, &member.prefix, &entry) else {
+                        unnamed += 1;
+                        continue;
+                    };
+                    if merged.owners.contains_key(&name) {
+                        twice += 1;
+                        continue;
                     }
+                    // A URI's own form is the offered one without its prefix: not kept twice.
+                    let own = if kind.by_uri() { String::new() } else { own };
+                    merged.owners.insert(name.clone(), Owner { member: i, name: own });
+                    offered.push((name, renamed));
+                }
+                // Once per list, however many: a member cannot flood the log.
+                if unnamed + twice > 0 {
+                    tracing::warn!(member = %member.prefix, list = kind.key(), unnamed, twice, "federation: entries without a readable name, or offered under a name already taken, are left out");
                 }
             }
             Err(failed) => {
@@ -251,25 +261,41 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind, 
     merged
 }
 
+/// Longest own name (tool, prompt) kept: model APIs take 64 characters, the spec suggests 128;
+/// a longer one is offered shortened, and its owner entry holds it.
+const MAX_OWN_NAME: usize = 1024;
+
+/// The entry's naming field (only the kind's own: other fields are the member's business). A
+/// declared field refuses to appear twice (serde's duplicate-field error).
+fn own_name(kind: Kind, entry: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Name {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Uri {
+        uri: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Template {
+        #[serde(rename = "uriTemplate")]
+        uri_template: String,
+    }
+    match kind {
+        Kind::Tools | Kind::Prompts => {
+            serde_json::from_str::<Name>(entry).ok().map(|n| n.name).filter(|n| n.len() <= MAX_OWN_NAME)
+        }
+        Kind::Resources => serde_json::from_str::<Uri>(entry).ok().map(|u| u.uri),
+        Kind::Templates => serde_json::from_str::<Template>(entry).ok().map(|t| t.uri_template),
+    }
+}
+
 /// A member's entry under its offered name: (offered name, own name, the renamed object). Only
 /// the naming field changes: every other value is kept as the member wrote it (raw), so
 /// numbers keep their spelling and the size checked when listed is the size held. An entry
 /// naming itself twice is ambiguous: left out.
 fn rename(kind: Kind, prefix: &str, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
-    // Declared fields refuse to appear twice (serde's duplicate-field error).
-    #[derive(serde::Deserialize)]
-    struct Named {
-        name: Option<String>,
-        uri: Option<String>,
-        #[serde(rename = "uriTemplate")]
-        uri_template: Option<String>,
-    }
-    let named = serde_json::from_str::<Named>(entry.get()).ok()?;
-    let own = match kind {
-        Kind::Tools | Kind::Prompts => named.name,
-        Kind::Resources => named.uri,
-        Kind::Templates => named.uri_template,
-    }?;
+    let own = own_name(kind, entry.get())?;
     let field = kind.id_field();
     let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(entry.get()).ok()?;
     let offered = kind.offered(prefix, &own);
@@ -294,6 +320,11 @@ mod tests {
             renamed.get(),
             r#"{"inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"name":"a_echo","x":"\u00e9"}"#
         );
+        // Only the kind's own naming field is read: other fields are the member's business.
+        let odd = RawValue::from_string(r#"{"name":"t","uri":{"x":1},"uriTemplate":["a"],"uri":2}"#.into()).unwrap();
+        assert_eq!(rename(Kind::Tools, "a", &odd).map(|r| r.0), Some("a_t".to_owned()));
+        let resource = RawValue::from_string(r#"{"uri":"x://1","name":7}"#.into()).unwrap();
+        assert_eq!(rename(Kind::Resources, "a", &resource).map(|r| r.0), Some("a+x://1".to_owned()));
         // A definition naming itself twice is ambiguous: left out.
         assert!(
             rename(Kind::Tools, "a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()

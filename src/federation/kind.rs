@@ -53,10 +53,16 @@ impl Kind {
 
     /// A member's entry named `own`, as offered under `prefix`.
     pub fn offered(self, prefix: &str, own: &str) -> String {
-        match self {
-            Kind::Tools | Kind::Prompts => names::offered(prefix, own),
-            Kind::Resources | Kind::Templates => names::offered_uri(prefix, own),
+        if self.by_uri() {
+            names::offered_uri(prefix, own)
+        } else {
+            names::offered(prefix, own)
         }
+    }
+
+    /// Whether it is named by a URI (resources, templates) rather than a name.
+    pub fn by_uri(self) -> bool {
+        matches!(self, Kind::Resources | Kind::Templates)
     }
 
     /// Whether a member must answer its list. Tools are what every member is there for: a

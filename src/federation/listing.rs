@@ -22,6 +22,10 @@ const MAX_ENTRIES: usize = 10_000;
 const MAX_ENTRY_BYTES: usize = 64 << 10;
 /// Most bytes of entries kept of one member's list; the list ends there.
 const MAX_MEMBER_BYTES: usize = 4 << 20;
+/// Most bytes of answers read for one member's list, entries kept or not.
+const MAX_READ: usize = 2 * MAX_MEMBER_BYTES;
+/// JSON-RPC "method not found": the member does not offer what was asked.
+const METHOD_NOT_FOUND: i64 = -32601;
 /// Longest `nextCursor` followed: a member's cursor is sent back to it.
 const MAX_CURSOR: usize = 1024;
 /// Longest wait for one member's page.
@@ -70,8 +74,10 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
     }
     let mut listed = Listed { entries: Vec::new(), public: true };
     let mut cursor: Option<String> = None;
-    let (mut bytes, mut seen) = (0usize, Vec::<String>::new());
-    for page in 0..MAX_PAGES {
+    let (mut bytes, mut read, mut skipped, mut seen) = (0usize, 0usize, 0usize, Vec::<String>::new());
+    let method = kind.method();
+    let mut truncated = false;
+    'pages: for page in 0..MAX_PAGES {
         let mut params = serde_json::Map::new();
         if let Some(c) = &cursor {
             params.insert("cursor".into(), c.as_str().into());
@@ -85,15 +91,16 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
             });
             params.insert("_meta".into(), meta);
         }
-        let method = kind.method();
         let body = serde_json::json!({ "jsonrpc": "2.0", "id": page + 1, "method": method, "params": params });
         let body = Bytes::from(serde_json::to_vec(&body).map_err(|_| Failed::Unreadable)?);
         let ask = Ask { method, body, era, backend, timeout: MEMBER_TIMEOUT };
         let answer = match fanout::ask(pool, ask).await {
-            // An error answer to the first page: a member without the capability has none.
-            Err(Failed::Rpc(_)) if !kind.required() && page == 0 => return Ok(listed),
+            // "Method not found" for the first page: a member without the capability has none.
+            // Any other error is a failure: the entries it had stay offered.
+            Err(Failed::Rpc(code)) if code == METHOD_NOT_FOUND && !kind.required() && page == 0 => return Ok(listed),
             answer => answer?.result.ok_or(Failed::Unreadable)?,
         };
+        read = read.saturating_add(answer.get().len());
         let page: Page = serde_json::from_str(answer.get()).map_err(|_| Failed::Unreadable)?;
         listed.public &= page.cache_scope.as_deref() != Some("private");
         let entries = match kind {
@@ -105,15 +112,21 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
         for entry in entries.ok_or(Failed::Unreadable)? {
             let size = entry.get().len();
             if size > MAX_ENTRY_BYTES {
-                tracing::warn!(pool = %pool.name(), list = method, bytes = size, "federation: an entry over 64 KiB is left out");
+                skipped += 1;
                 continue;
             }
             if listed.entries.len() >= MAX_ENTRIES || bytes + size > MAX_MEMBER_BYTES {
-                tracing::warn!(pool = %pool.name(), list = method, "federation: a member's entries beyond 10,000 or 4 MiB are left out");
-                return Ok(listed);
+                truncated = true;
+                break 'pages;
             }
             bytes += size;
             listed.entries.push(entry);
+        }
+        // Everything read counts, kept or not: pages of oversized entries or of padding end
+        // the walk at twice the bytes kept, not at the 100th page.
+        if read > MAX_READ {
+            truncated = true;
+            break;
         }
         // A cursor is followed once, and only when it is a sane size: a member cannot make
         // the proxy loop or echo megabytes back to it.
@@ -124,6 +137,13 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
             }
             _ => break,
         }
+    }
+    // Logged once per list, however many entries: a member cannot flood the log.
+    if skipped > 0 {
+        tracing::warn!(pool = %pool.name(), list = method, skipped, "federation: entries over 64 KiB are left out");
+    }
+    if truncated {
+        tracing::warn!(pool = %pool.name(), list = method, "federation: a member's list beyond 10,000 entries, 4 MiB kept or 8 MiB read is left out");
     }
     Ok(listed)
 }

@@ -78,6 +78,9 @@ pub enum Outcome {
     NotFound,
     /// The body could not be rewritten for the member (not an object with the named field).
     Unreadable,
+    /// A `completion/complete` whose `params.ref` names no prompt or resource, or names it
+    /// twice.
+    BadReference,
 }
 
 /// Where a federated request is known to be going, before its body is rewritten.
@@ -126,7 +129,7 @@ pub async fn decide(
             forward(fed, owned, body)
         }
         Method::CompletionComplete => {
-            let Some(reference) = rewrite::reference(body) else { return Outcome::Unreadable };
+            let Some(reference) = rewrite::reference(body) else { return Outcome::BadReference };
             let owned = if reference.prompt {
                 let Some(merged) = merged(snap, metrics, route, fed, modern, Kind::Prompts).await else {
                     return Outcome::NotFound;

@@ -54,6 +54,7 @@ pub(super) async fn request(
         Outcome::Unknown(element) => Err(Refused::Unknown(element)),
         Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
         Outcome::Unreadable => Err(Reject::INVALID.into()),
+        Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
     }
 }
 

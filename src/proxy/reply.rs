@@ -107,6 +107,12 @@ impl Reject {
         Reason::InvalidParams,
         "Invalid params: tools/call and prompts/get need params.name, resources/* need params.uri",
     );
+    pub const COMPLETION_REFERENCE: Reject = Reject::new(
+        400,
+        RpcCode::InvalidParams,
+        Reason::InvalidParams,
+        "Invalid params: completion/complete needs params.ref of type ref/prompt (with name) or ref/resource (with uri), each named once",
+    );
     pub const PARSE: Reject =
         Reject::new(400, RpcCode::ParseError, Reason::ParseError, "Parse error: the body is not valid JSON");
     pub const INVALID: Reject = Reject::new(

@@ -47,7 +47,10 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Err(Refused::Ended) => reply::ended(session, ctx).await,
         Err(Refused::Unknown(element)) => {
             let element = element.unwrap_or_else(|| ctx.call.one.clone());
-            reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await
+            let done = reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await;
+            // Not a policy's denial: the name is the client's mistake.
+            ctx.reason = Some(crate::metrics::Reason::InvalidParams);
+            done
         }
         Err(Refused::Denied(denial, element)) => denied(session, ctx, denial, element).await,
         Err(Refused::Unauthenticated(denied)) => {

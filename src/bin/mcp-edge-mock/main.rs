@@ -77,6 +77,14 @@ struct Args {
     /// proxy cannot attribute to the request.
     #[arg(long)]
     stray_list_id: bool,
+    /// Offer tools only: announce no prompts or resources, and answer their methods (and
+    /// completions) with "method not found".
+    #[arg(long)]
+    tools_only: bool,
+    /// Answer `prompts/list`, `resources/list` and `resources/templates/list` with this
+    /// JSON-RPC error code (a member whose lists fail, not one without them).
+    #[arg(long, allow_hyphen_values = true)]
+    list_error: Option<i32>,
 }
 
 pub struct State {
@@ -97,6 +105,8 @@ pub struct State {
     pub page_size: usize,
     sse_lists: bool,
     stray_list_id: bool,
+    pub tools_only: bool,
+    pub list_error: Option<i32>,
 }
 
 impl State {
@@ -154,6 +164,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         page_size: args.page_size,
         sse_lists: args.sse_lists,
         stray_list_id: args.stray_list_id,
+        tools_only: args.tools_only,
+        list_error: args.list_error,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;

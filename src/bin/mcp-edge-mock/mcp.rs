@@ -138,6 +138,8 @@ fn tools_list(st: &State, params: Option<&RawValue>, out: &mut Vec<u8>) {
 }
 
 const CAPABILITIES: &str = r#"{"tools":{},"resources":{},"prompts":{}}"#;
+/// `--tools-only`.
+const TOOLS_ONLY: &str = r#"{"tools":{}}"#;
 
 /// Handles one POST body. `out` receives the response body (for `Json` and `Initialized`).
 pub fn handle(st: &State, body: &[u8], out: &mut Vec<u8>, ctx: &Ctx) -> Outcome {
@@ -234,6 +236,17 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
         (Some(m), Some(id)) => (m.as_ref(), id),
     };
     let params = msg.params;
+    let capabilities = if st.tools_only { TOOLS_ONLY } else { CAPABILITIES };
+    if st.tools_only
+        && (method.starts_with("prompts/") || method.starts_with("resources/") || method.starts_with("completion/"))
+    {
+        error(out, Some(id), -32601, "Method not found");
+        return Outcome::Json(200);
+    }
+    if let Some(code) = st.list_error.filter(|_| method.ends_with("/list") && method != "tools/list") {
+        error(out, Some(id), code, "the list failed");
+        return Outcome::Json(200);
+    }
     match method {
         "tools/call" => return tools_call(st, id, params, body, out),
         "ping" => {
@@ -246,7 +259,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
             out.extend_from_slice(br#"{"protocolVersion":""#);
             esc(out, p.protocol_version.as_deref().unwrap_or(DEFAULT_VERSION));
             out.extend_from_slice(br#"","capabilities":"#);
-            out.extend_from_slice(CAPABILITIES.as_bytes());
+            out.extend_from_slice(capabilities.as_bytes());
             server_info(st, out);
             out.extend_from_slice(b"}}");
             if mint_session {
@@ -256,7 +269,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
         "server/discover" => {
             result_start(out, id);
             out.extend_from_slice(br#"{"supportedVersions":["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"],"capabilities":"#);
-            out.extend_from_slice(CAPABILITIES.as_bytes());
+            out.extend_from_slice(capabilities.as_bytes());
             server_info(st, out);
             out.extend_from_slice(b"}}");
         }
