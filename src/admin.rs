@@ -66,6 +66,7 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let (method, path) = (req.method.clone(), req.uri.path().to_owned());
+        let req_query = req.uri.query().map(str::to_owned);
         let refused = match path.as_str() {
             "/livez" | "/readyz" => None,
             _ => guard::check(&self.state.snapshot().config.admin, req).err(),
@@ -91,6 +92,7 @@ impl ServeHttp for Admin {
             (Method::GET, "/servers") => json_response(StatusCode::OK, &servers::build(&self.state)),
             (Method::GET, "/config") => json_response(StatusCode::OK, &render::to_json(&self.state.snapshot().config)),
             (Method::POST, "/reload") => reload(&self.state).await,
+            (Method::POST, "/cache/invalidate") => invalidate(&self.state, req_query.as_deref()),
             (Method::GET, "/sessions") => {
                 let sessions = self.state.sessions.list();
                 let shown: Vec<_> = sessions.iter().take(SESSIONS_SHOWN).collect();
@@ -108,15 +110,38 @@ impl ServeHttp for Admin {
 
             (
                 _,
-                "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload" | "/sessions" | "/servers",
+                "/" | "/metrics" | "/livez" | "/readyz" | "/status" | "/config" | "/reload" | "/sessions" | "/servers"
+                | "/cache/invalidate",
             ) => respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", b"method not allowed\n".to_vec()),
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "text/plain",
-                b"not found; try / /metrics /livez /readyz /status /config /reload /sessions\n".to_vec(),
+                b"not found; try / /metrics /livez /readyz /status /config /reload /sessions /servers /cache/invalidate\n".to_vec(),
             ),
         }
     }
+}
+
+/// `POST /cache/invalidate[?route=NAME]`: every merged list of the federated routes (or of the
+/// one named) is asked of the members again by the next client that needs it. Reload does the
+/// same for every route (a new snapshot starts with empty catalogs).
+fn invalidate(state: &State, query: Option<&str>) -> Response<Vec<u8>> {
+    let asked = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("route=")));
+    let snap = state.snapshot();
+    let mut invalidated = Vec::new();
+    for (route, catalog) in snap.router.routes().iter().zip(&snap.catalogs) {
+        let Some(catalog) = catalog else { continue };
+        if asked.is_none_or(|name| name == route.name) {
+            catalog.invalidate();
+            invalidated.push(route.name.as_str());
+        }
+    }
+    if asked.is_some() && invalidated.is_empty() {
+        // The name is the caller's: not echoed.
+        return json_response(StatusCode::NOT_FOUND, &json!({"error": "no federated route of that name"}));
+    }
+    tracing::info!(routes = ?invalidated, "federation: catalogs invalidated");
+    json_response(StatusCode::OK, &json!({ "invalidated": invalidated }))
 }
 
 /// Most sessions `GET /sessions` lists (the most recently used); `count` has them all.

@@ -737,3 +737,33 @@ fn a_member_without_prompts_or_resources_has_none_and_the_others_are_offered() {
     let line = r#"mcp_edge_federation_member_lists_total{list="prompts",member="a",result="failed",route="all"} 1"#;
     assert!(edge.metrics().contains(line), "{line}");
 }
+
+#[test]
+fn an_operator_invalidates_a_routes_lists_and_the_next_client_gets_them_anew() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let prompts = |id| post(&edge, &[], &rpc(id, "prompts/list", "{}"));
+    assert_eq!(listed(&prompts(1), "prompts", "name").len(), 4);
+    assert_eq!(listed(&prompts(2), "prompts", "name").len(), 4);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 1, "served from the catalog within catalog_ttl");
+    let servers = common::http::get(edge.admin, "/servers").json();
+    assert!(servers["routes"][0]["members"][0]["legacy"]["bytes"].as_u64().is_some_and(|b| b > 100), "{servers}");
+
+    // A name that is no federated route's is refused, and not echoed.
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate?route=nope", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("nope"), "{}", r.text());
+    assert_eq!(common::http::request(edge.admin, "GET", "/cache/invalidate", &[], b"").status, 405);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 1);
+
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate?route=all", &[], b"");
+    assert_eq!((r.status, r.json()["invalidated"].clone()), (200, serde_json::json!(["all"])), "{}", r.text());
+    assert_eq!(listed(&prompts(3), "prompts", "name").len(), 4);
+    assert_eq!((received(&a.rec, "prompts/list").len(), received(&b.rec, "prompts/list").len()), (2, 2));
+    assert_eq!(listed(&prompts(4), "prompts", "name").len(), 4);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 2, "and cached again");
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate", &[], b"");
+    assert_eq!(r.json()["invalidated"], serde_json::json!(["all"]));
+    assert_eq!(tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)).len(), 10);
+    assert_eq!(lists(&a.rec), 1, "tools were never listed before: asked once");
+}

@@ -1,9 +1,12 @@
-//! `federation`: what a federated route does with a client's `tools/call`. The offered name of
-//! any tool a member lists is within 64 characters of `[A-Za-z0-9_-]` and names its member;
-//! and a body the one reading accepts as a `tools/call` is rewritten (`federation::renamed`)
-//! into a body that the one reading accepts again as the same call (method, id) of the
-//! member's own name, whose every other member and parameter is what a reference JSON reading
-//! of the client's body holds, so the member runs exactly the call the proxy decided on.
+//! `federation`: what a federated route does with a client's `tools/call`, `prompts/get`,
+//! `resources/read` and `completion/complete`. The offered name of any tool a member lists is
+//! within 64 characters of `[A-Za-z0-9_-]` and names its member, and an offered URI splits
+//! back into its prefix and the member's own. A body the one reading accepts as one of those
+//! calls is rewritten (`rewrite::renamed`) into a body that the one reading accepts again as
+//! the same call (method, id) of the member's own name or URI; a completion's reference, when
+//! read (`rewrite::reference`), is rewritten (`rewrite::complete`) to name the member's own.
+//! Every other member and parameter is what a reference JSON reading of the client's body
+//! holds, so the member runs exactly the call the proxy decided on.
 //!
 //! The member's name goes into `Mcp-Name` as a valid header value that reads back as it.
 //!
@@ -11,7 +14,7 @@
 
 use bytes::Bytes;
 use mcp_edge::federation::names;
-use mcp_edge::federation::rewrite::{renamed, Field};
+use mcp_edge::federation::rewrite::{complete, reference, renamed, Field};
 use mcp_edge::mcp::call::{classify, decode_name, encode_name, Mirrored};
 use mcp_edge::mcp::method::{Era, Method};
 use serde_json::Value;
@@ -36,37 +39,60 @@ pub fn check(data: &[u8]) {
     );
     assert_eq!(decode_name(header.as_bytes()).as_deref(), Some(own.as_bytes()), "{header:?}");
 
+    // An offered URI maps back to the member's own, whatever it holds.
+    if !own.is_empty() {
+        assert_eq!(names::split_uri(&names::offered_uri("pre-1", &own)), Some(("pre-1", own.as_str())));
+    }
+
     let none = Mirrored { version: None, method: None, name: None };
     let Ok(call) = classify(Era::Legacy, none, &body, false) else { return };
-    if call.one.method != Method::ToolsCall {
-        return;
-    }
-    let out = renamed(&body, call.one.target.as_ref(), Field::Name, &own)
-        .expect("an accepted tools/call is an object with params");
+    let field = match call.one.method {
+        Method::ToolsCall | Method::PromptsGet => Field::Name,
+        Method::ResourcesRead => Field::Uri,
+        Method::CompletionComplete => return completion(&body, &own),
+        _ => return,
+    };
+    let out = renamed(&body, call.one.target.as_ref(), field, &own).expect("an accepted call is an object with params");
     let again = classify(Era::Legacy, Mirrored { version: None, method: None, name: None }, &out, false)
         .unwrap_or_else(|r| panic!("the renamed body is refused ({:?}): {}", r.why, String::from_utf8_lossy(&out)));
-    assert_eq!(again.one.method, Method::ToolsCall);
+    assert_eq!(again.one.method, call.one.method);
     assert_eq!(again.one.target_str(), Some(own.as_str()));
     let ids = |c: &mcp_edge::mcp::call::Call| c.one.id.as_deref().map(|i| serde_json::from_slice::<Value>(i).ok());
     assert_eq!(ids(&again), ids(&call));
-    let (Ok(Value::Object(sent)), Ok(Value::Object(got))) =
-        (serde_json::from_slice::<Value>(&body), serde_json::from_slice::<Value>(&out))
-    else {
-        panic!("both bodies are JSON objects");
+    let key = if field == Field::Name { "name" } else { "uri" };
+    same_but(&body, &out, &["params", key]);
+}
+
+/// A `completion/complete`: when the proxy reads a reference, the body it sends names `own`
+/// instead, read back the same way, and every other value is as sent.
+fn completion(body: &[u8], own: &str) {
+    let Some(reference) = reference(body) else { return };
+    let out = complete(body, &reference, own).expect("a read reference is spliced");
+    let again = reference_of(&out);
+    assert_eq!((again.prompt, again.target.as_ref()), (reference.prompt, own));
+    let key = if reference.prompt { "name" } else { "uri" };
+    same_but(body, &out, &["params", "ref", key]);
+}
+
+fn reference_of(body: &[u8]) -> mcp_edge::federation::rewrite::Reference<'_> {
+    reference(body).unwrap_or_else(|| panic!("the spliced body has its reference: {}", String::from_utf8_lossy(body)))
+}
+
+/// `got` holds what a reference JSON reading of `sent` holds, except at `path`.
+fn same_but(sent: &[u8], got: &[u8], path: &[&str]) {
+    let (Ok(sent), Ok(got)) = (serde_json::from_slice::<Value>(sent), serde_json::from_slice::<Value>(got)) else {
+        panic!("both bodies are JSON");
     };
-    for (key, value) in &sent {
-        if key != "params" {
-            assert_eq!(got.get(key), Some(value), "{key}");
+    fn walk(sent: &Value, got: &Value, path: &[&str]) {
+        let (Value::Object(s), Value::Object(g)) = (sent, got) else { panic!("objects stay objects") };
+        assert_eq!(s.len(), g.len());
+        for (key, value) in s {
+            match path {
+                [one] if key == one => {}
+                [first, rest @ ..] if key == first => walk(value, &g[key.as_str()], rest),
+                _ => assert_eq!(g.get(key), Some(value), "{key}"),
+            }
         }
     }
-    assert_eq!(got.len(), sent.len());
-    let (Some(Value::Object(p_sent)), Some(Value::Object(p_got))) = (sent.get("params"), got.get("params")) else {
-        panic!("params stay an object");
-    };
-    for (key, value) in p_sent {
-        if key != "name" {
-            assert_eq!(p_got.get(key), Some(value), "params.{key}");
-        }
-    }
-    assert_eq!(p_got.len(), p_sent.len());
+    walk(&sent, &got, path);
 }

@@ -43,6 +43,9 @@ pub struct Listing {
     pub prompts: Option<usize>,
     pub resources: Option<usize>,
     pub resource_templates: Option<usize>,
+    /// Bytes of this member's entries held in these lists (as offered; each list's answer
+    /// holds them once more).
+    pub bytes: usize,
     /// Age of the oldest of these lists.
     pub age_ms: u64,
     /// Why this member's part of a list is missing or stale, the list named (no values from
@@ -73,6 +76,7 @@ pub fn build(state: &State) -> Servers {
                         prompts: count(Kind::Prompts),
                         resources: count(Kind::Resources),
                         resource_templates: count(Kind::Templates),
+                        bytes: lists.iter().map(|(_, m)| m.bytes_of(i)).sum(),
                         age_ms: u64::try_from(oldest.as_millis()).unwrap_or(u64::MAX),
                         last_error: error,
                     })

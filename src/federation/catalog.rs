@@ -8,7 +8,7 @@
 //! to the client (`super`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ pub struct Owner {
 #[derive(Debug)]
 pub struct Merged {
     made: Instant,
+    /// The catalog's epoch when this list was asked for: an invalidation since makes it cold.
+    epoch: u64,
     kind: Kind,
     /// Each member's offered entries, as JSON objects, in the member's own order.
     members: Vec<Vec<(String, Box<RawValue>)>>,
@@ -93,6 +95,9 @@ struct Slot {
 #[derive(Default)]
 pub struct Catalog {
     slots: [Slot; 8],
+    /// Bumped by [`Catalog::invalidate`]: lists asked for before are cold (callers wait for a
+    /// new one), but still kept, so a member that fails the new list keeps its old entries.
+    epoch: AtomicU64,
 }
 
 /// What the catalog holds for an era.
@@ -127,6 +132,7 @@ impl Catalog {
     pub fn lookup(&self, modern: bool, kind: Kind, ttl: Duration) -> Lookup {
         let current = self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone());
         match current {
+            Some(m) if m.epoch != self.epoch.load(Ordering::Acquire) => Lookup::Cold,
             Some(m) if m.made.elapsed() < ttl => Lookup::Fresh(m),
             Some(m) => Lookup::Stale(m),
             None => Lookup::Cold,
@@ -160,7 +166,8 @@ impl Catalog {
             return fresh;
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
-        let merged = Arc::new(merge(fed, pools, modern, kind, previous.as_deref()).await);
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let merged = Arc::new(merge(fed, pools, modern, kind, previous.as_deref(), epoch).await);
         for (i, member) in fed.members.iter().enumerate() {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
             counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
@@ -171,6 +178,13 @@ impl Catalog {
         merged
     }
 
+    /// Every list is asked for again by the next caller that needs it (`POST
+    /// /cache/invalidate`). A refresh under way when this is called keeps its result, which is
+    /// still cold for the next caller.
+    pub fn invalidate(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The latest lists of `kind` (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
     pub fn latest(&self, kind: Kind) -> [Option<Arc<Merged>>; 2] {
         [false, true].map(|modern| self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone()))
@@ -178,6 +192,12 @@ impl Catalog {
 }
 
 impl Merged {
+    /// How many bytes of entries member `i` offers in this list (as offered, once; the
+    /// rendered answer holds them again).
+    pub fn bytes_of(&self, i: usize) -> usize {
+        self.members.get(i).map_or(0, |m| m.iter().map(|(_, e)| e.get().len()).sum())
+    }
+
     /// How many entries member `i` offers in this list.
     pub fn count_of(&self, i: usize) -> usize {
         self.members.get(i).map_or(0, Vec::len)
@@ -189,7 +209,14 @@ impl Merged {
     }
 }
 
-async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind, previous: Option<&Merged>) -> Merged {
+async fn merge(
+    fed: &Federation,
+    pools: &[Arc<Pool>],
+    modern: bool,
+    kind: Kind,
+    previous: Option<&Merged>,
+    epoch: u64,
+) -> Merged {
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = pools.get(member.pool).cloned() else { continue };
@@ -208,6 +235,7 @@ async fn merge(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind, 
     }
     let mut merged = Merged {
         made: Instant::now(),
+        epoch,
         kind,
         members: Vec::new(),
         owners: HashMap::new(),
@@ -336,6 +364,7 @@ mod tests {
         let tool = |n: &str| (n.to_owned(), RawValue::from_string(format!(r#"{{"name":"{n}"}}"#)).unwrap());
         let mut merged = Merged {
             made: Instant::now(),
+            epoch: 0,
             kind: Kind::Tools,
             members: vec![vec![tool("a_x"), tool("a_y")], vec![tool("b_z")]],
             owners: HashMap::new(),
