@@ -767,3 +767,33 @@ fn an_operator_invalidates_a_routes_lists_and_the_next_client_gets_them_anew() {
     assert_eq!(tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)).len(), 10);
     assert_eq!(lists(&a.rec), 1, "tools were never listed before: asked once");
 }
+
+/// `federated`, fail-closed.
+fn fail_closed(addrs: [&str; 2]) -> String {
+    federated(addrs)
+        .replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\nfailure_mode = \"closed\"\n[[route.member]]")
+}
+
+#[test]
+fn a_fail_closed_route_refuses_lists_and_sessions_a_member_is_missing_from() {
+    let a = member("A", "5");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let edge = Edge::start(&fail_closed([&a.addr, &dead]));
+    for (method, era) in [("tools/list", modern("tools/list", None)), ("prompts/list", vec![])] {
+        let r = post(&edge, &era, &rpc(1, method, "{}"));
+        assert_eq!((r.status, r.rpc_code()), (503, Some(-32000)), "{method}: {}", r.text());
+        assert!(r.text().contains("fail-closed"), "{}", r.text());
+    }
+    // A call to a member that answers still goes through: only lists are refused.
+    let r = post(&edge, &modern("tools/call", Some("a_whoami")), &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+
+    // A session the dead member cannot join is not opened: the live member's part is ended.
+    let (mock, rec) = recording::stateful_mock("S");
+    let edge = Edge::start(&fail_closed([&mock.addr(), &dead]));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = post(&edge, &[], init);
+    assert_eq!((r.status, r.header("mcp-session-id")), (503, None), "{}", r.text());
+    assert_eq!(issued(&rec).len(), 1, "{:?}", methods(&rec));
+    assert_eq!(issued(&rec), ended(&rec), "the member session opened was ended");
+}

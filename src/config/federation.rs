@@ -24,7 +24,15 @@ pub fn members(
     field: &dyn Fn(&str) -> String,
     c: &mut Collector<'_>,
 ) -> Option<Federation> {
-    let first = raw.member.first()?;
+    let Some(first) = raw.member.first() else {
+        // Federation settings on a route without members would be silently ignored.
+        for (set, key) in [(&raw.catalog_ttl, "catalog_ttl"), (&raw.failure_mode, "failure_mode")] {
+            if let Some(v) = set {
+                c.push(v.span(), field(key), "applies to a federated route only; add [[route.member]]s or remove it");
+            }
+        }
+        return None;
+    };
     let mut members: Vec<Member> = Vec::with_capacity(raw.member.len());
     for m in &raw.member {
         let prefix = m.get_ref().prefix.get_ref();
@@ -65,5 +73,13 @@ pub fn members(
     }
     let catalog_ttl =
         duration::or(c, raw.catalog_ttl.as_ref(), &field("catalog_ttl"), DEFAULT_CATALOG_TTL, Zero::Refused);
-    Some(Federation { members, catalog_ttl })
+    let fail_closed = match raw.failure_mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("open", _)) => false,
+        Some(("closed", _)) => true,
+        Some((_, span)) => {
+            c.push(span, field("failure_mode"), "must be \"open\" (serve what the members that answer offer) or \"closed\" (refuse a list or session a member is missing from)");
+            false
+        }
+    };
+    Some(Federation { members, catalog_ttl, fail_closed })
 }

@@ -67,3 +67,21 @@ fn keys_that_choose_a_pool_or_filter_lists_are_refused_beside_members() {
     let errs = errors(&route("[[route.rule]]\ntool = \"x\"\npool = \"a\"\n", &[("a", "x")]));
     assert!(errs.iter().any(|e| e.contains("route.all.rule")), "{errs:#?}");
 }
+
+#[test]
+fn a_failure_mode_is_open_or_closed_and_federation_keys_need_members() {
+    let fed = |extra: &str| {
+        let c = parse(Path::new("edge.toml"), &route(extra, &[("a", "x")])).expect("valid");
+        c.routes[0].federation.as_ref().map(|f| f.fail_closed)
+    };
+    assert_eq!(fed(""), Some(false));
+    assert_eq!(fed("failure_mode = \"open\"\n"), Some(false));
+    assert_eq!(fed("failure_mode = \"closed\"\n"), Some(true));
+    let errs = errors(&route("failure_mode = \"secret-value\"\n", &[("a", "x")]));
+    assert!(errs.iter().any(|e| e.contains("route.all.failure_mode") && e.contains("\"open\"")), "{errs:#?}");
+    assert!(errs.iter().all(|e| !e.contains("secret-value")), "the value is not echoed: {errs:#?}");
+    for key in ["failure_mode = \"closed\"\n", "catalog_ttl = \"5s\"\n"] {
+        let errs = errors(&route(&format!("pool = \"a\"\n{key}"), &[]));
+        assert!(errs.iter().any(|e| e.contains("applies to a federated route only")), "{key}: {errs:#?}");
+    }
+}

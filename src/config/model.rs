@@ -515,6 +515,9 @@ pub struct RouteConfig {
 pub struct Federation {
     pub members: Vec<Member>,
     pub catalog_ttl: std::time::Duration,
+    /// `failure_mode = "closed"`: a list missing a member's part, or a session a member did not
+    /// join, is refused (503) rather than served partial.
+    pub fail_closed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

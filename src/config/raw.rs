@@ -392,6 +392,8 @@ pub struct RawRoute {
     #[serde(default)]
     pub member: Vec<S<RawMember>>,
     pub catalog_ttl: Option<S<String>>,
+    /// Federation: `"open"` (default) or `"closed"` (checked in `config::federation`).
+    pub failure_mode: Option<S<String>>,
 }
 
 /// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.

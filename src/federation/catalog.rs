@@ -373,7 +373,7 @@ mod tests {
             rendered: Bytes::new(),
         };
         merged.render();
-        let fed = Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30) };
+        let fed = Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30), fail_closed: false };
         let (one, two) =
             (super::super::answer::list(&merged, &fed, false), super::super::answer::list(&merged, &fed, true));
         assert_eq!(one.0[0].as_ptr(), two.0[0].as_ptr(), "the tools are one buffer, not a copy per answer");

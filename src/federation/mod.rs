@@ -74,6 +74,8 @@ pub enum Outcome {
     /// No member offers the tool, prompt or resource; answered as the spec says for the
     /// request's own method and target, or for this element's (a completion's reference).
     Unknown(Option<Element>),
+    /// A fail-closed route's list is missing a member's part.
+    Incomplete,
     /// A method the merged capabilities do not offer.
     NotFound,
     /// The body could not be rewritten for the member (not an object with the named field).
@@ -100,6 +102,7 @@ pub async fn decide(
     let modern = call.era == Era::Modern;
     let list = |kind| async move {
         match merged(snap, metrics, route, fed, modern, kind).await {
+            Some(merged) if fed.fail_closed && !merged.failed.is_empty() => Outcome::Incomplete,
             Some(merged) => Outcome::Answer(answer::list(&merged, fed, modern)),
             None => Outcome::NotFound,
         }
@@ -210,11 +213,13 @@ async fn background(snap: &Snapshot, route: usize, modern: bool, kind: Kind, cou
 }
 
 /// A federated session being opened: the merged `initialize` result, and the token's members
-/// (see [`session`]); `sessions` is how many members issued a session.
+/// (see [`session`]); `sessions` is how many members issued a session, `failed` how many
+/// did not answer the handshake.
 pub struct Opening {
     pub result: String,
     pub members: Vec<crate::session::Member>,
     pub sessions: usize,
+    pub failed: usize,
 }
 
 /// A legacy `initialize`: the client's request sent to every member (each keeps the client's
@@ -226,5 +231,6 @@ pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes)
         result: session::result(answer::version_asked(body), answer::server_info(snap, route), fed, &done),
         members: session::members(name, fed, &snap.pools, &done),
         sessions: done.iter().flatten().filter(|d| d.session.is_some()).count(),
+        failed: done.iter().filter(|d| d.is_none()).count(),
     }
 }

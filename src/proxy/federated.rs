@@ -53,6 +53,7 @@ pub(super) async fn request(
         Outcome::Accepted => Err(Refused::Answer(None, None)),
         Outcome::Unknown(element) => Err(Refused::Unknown(element)),
         Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
+        Outcome::Incomplete => Err(Reject::FEDERATED_INCOMPLETE.into()),
         Outcome::Unreadable => Err(Reject::INVALID.into()),
         Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
     }
@@ -81,6 +82,15 @@ fn bind_member(snap: &Snapshot, ctx: &mut Ctx, member: usize, pool: usize) -> Re
 async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federation, body: &Bytes) -> Refused {
     let snap = Arc::clone(&ctx.snap);
     let opening = federation::open(&snap, route, fed, body).await;
+    if fed.fail_closed && opening.failed > 0 {
+        tracing::warn!(
+            route = ctx.route_name(),
+            failed = opening.failed,
+            "federation: a member did not join the session; the route is fail-closed"
+        );
+        end_members(&snap, &opening.members).await;
+        return Reject::FEDERATED_INCOMPLETE.into();
+    }
     if opening.sessions == 0 {
         return Refused::Answer(Some(opening.result.into()), None);
     }

@@ -187,6 +187,12 @@ impl Reject {
         Reason::UpstreamFailed,
         "the members' sessions could not be opened as one session; retry later",
     );
+    pub const FEDERATED_INCOMPLETE: Reject = Reject::new(
+        503,
+        RpcCode::ServerError,
+        Reason::UpstreamFailed,
+        "a member of this federated route did not answer, and the route is fail-closed; retry later",
+    );
     pub const FEDERATED_METHOD: Reject = Reject::new(
         200,
         RpcCode::MethodNotFound,
