@@ -784,6 +784,13 @@ fn a_fail_closed_route_refuses_lists_and_sessions_a_member_is_missing_from() {
         assert_eq!((r.status, r.rpc_code()), (503, Some(-32000)), "{method}: {}", r.text());
         assert!(r.text().contains("fail-closed"), "{}", r.text());
     }
+    let config = common::http::get(edge.admin, "/config").json();
+    let fed = &config["routes"][0]["federation"];
+    assert_eq!(
+        (fed["failure_mode"].as_str(), fed["members"][1]["prefix"].as_str()),
+        (Some("closed"), Some("b")),
+        "{config}"
+    );
     // A call to a member that answers still goes through: only lists are refused.
     let r = post(&edge, &modern("tools/call", Some("a_whoami")), &call("a_whoami", "{}"));
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
