@@ -276,6 +276,8 @@ fn metrics_count_bytes_connection_reuse_probes_authentication_and_the_build() {
     assert_eq!(post_mcp(edge.port, "/mcp", &[], call).status, 401);
     assert_eq!(post_mcp(edge.port, "/mcp", &[("Authorization", "Bearer wrong")], call).status, 401);
     edge.wait_metric(r#"mcp_edge_auth_total{method="api_key",result="invalid",route="main"} 1"#);
+    // Bytes are counted when a request is logged, after its answer is sent: waited for too.
+    edge.wait_metric(&format!(r#"mcp_edge_request_body_bytes_total{{route="main"}} {}"#, 5 * call.len()));
     let m = edge.metrics();
     // By the authenticator kind that decided; `none` when no credential came.
     for (method, result, n) in [("api_key", "ok", 3.0), ("none", "missing", 1.0), ("api_key", "invalid", 1.0)] {

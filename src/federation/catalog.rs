@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
+use super::entry;
 use super::fanout::Failed;
 use super::kind::Kind;
 use super::listing::{self, Listed};
@@ -250,7 +251,7 @@ async fn merge(
                 merged.public &= listed.public;
                 let (mut unnamed, mut twice) = (0usize, 0usize);
                 for entry in listed.entries {
-                    let Some((name, own, renamed)) = rename(kind, &member.prefix, &entry) else {
+                    let Some((name, own, renamed)) = entry::rename(kind, &member.prefix, &entry) else {
                         unnamed += 1;
                         continue;
                     };
@@ -289,75 +290,9 @@ async fn merge(
     merged
 }
 
-/// Longest own name (tool, prompt) kept: model APIs take 64 characters, the spec suggests 128;
-/// a longer one is offered shortened, and its owner entry holds it.
-const MAX_OWN_NAME: usize = 1024;
-
-/// The entry's naming field (only the kind's own: other fields are the member's business). A
-/// declared field refuses to appear twice (serde's duplicate-field error).
-fn own_name(kind: Kind, entry: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Name {
-        name: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Uri {
-        uri: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Template {
-        #[serde(rename = "uriTemplate")]
-        uri_template: String,
-    }
-    match kind {
-        Kind::Tools | Kind::Prompts => {
-            serde_json::from_str::<Name>(entry).ok().map(|n| n.name).filter(|n| n.len() <= MAX_OWN_NAME)
-        }
-        Kind::Resources => serde_json::from_str::<Uri>(entry).ok().map(|u| u.uri),
-        Kind::Templates => serde_json::from_str::<Template>(entry).ok().map(|t| t.uri_template),
-    }
-}
-
-/// A member's entry under its offered name: (offered name, own name, the renamed object). Only
-/// the naming field changes: every other value is kept as the member wrote it (raw), so
-/// numbers keep their spelling and the size checked when listed is the size held. An entry
-/// naming itself twice is ambiguous: left out.
-fn rename(kind: Kind, prefix: &str, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
-    let own = own_name(kind, entry.get())?;
-    let field = kind.id_field();
-    let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(entry.get()).ok()?;
-    let offered = kind.offered(prefix, &own);
-    object.insert(field.into(), serde_json::value::to_raw_value(&offered).ok()?);
-    let renamed = serde_json::value::to_raw_value(&object).ok()?;
-    Some((offered, own, renamed))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_renamed_tool_keeps_every_other_value_as_the_member_wrote_it() {
-        let tool = RawValue::from_string(
-            r#"{"name":"echo","inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"x":"\u00e9"}"#.into(),
-        )
-        .unwrap();
-        let (offered, own, renamed) = rename(Kind::Tools, "a", &tool).unwrap();
-        assert_eq!((offered.as_str(), own.as_str()), ("a_echo", "echo"));
-        assert_eq!(
-            renamed.get(),
-            r#"{"inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"name":"a_echo","x":"\u00e9"}"#
-        );
-        // Only the kind's own naming field is read: other fields are the member's business.
-        let odd = RawValue::from_string(r#"{"name":"t","uri":{"x":1},"uriTemplate":["a"],"uri":2}"#.into()).unwrap();
-        assert_eq!(rename(Kind::Tools, "a", &odd).map(|r| r.0), Some("a_t".to_owned()));
-        let resource = RawValue::from_string(r#"{"uri":"x://1","name":7}"#.into()).unwrap();
-        assert_eq!(rename(Kind::Resources, "a", &resource).map(|r| r.0), Some("a+x://1".to_owned()));
-        // A definition naming itself twice is ambiguous: left out.
-        assert!(
-            rename(Kind::Tools, "a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()
-        );
-    }
 
     #[test]
     fn every_answer_of_a_list_shares_one_rendering_of_its_tools() {

@@ -14,6 +14,7 @@
 
 pub mod answer;
 pub mod catalog;
+pub mod entry;
 pub mod fanout;
 pub mod kind;
 pub mod listing;
