@@ -144,35 +144,45 @@ impl Edge {
     }
 
     pub fn start_opts(body: &str, opts: Opts<'_>) -> Edge {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (port, admin) = (opts.port.unwrap_or_else(free_port), free_port());
-        let config = dir.path().join("mcp-edge.toml");
-        write_config(&config, port, admin, dir.path(), &opts, body);
-        let log = std::fs::File::create(dir.path().join("mcp-edge.log")).expect("log file");
-        let proc = Proc::spawn(
-            "mcp-edge",
-            Command::new(MCP_EDGE)
-                .args(["--config", config.to_str().expect("utf8 path")])
-                .env("RUST_LOG", "info")
-                .envs(opts.env.iter().copied())
-                .stderr(log),
-        );
-        let mut edge = Edge { port, admin, dir, config, proc };
-        edge.wait_ready();
-        edge
+        // A port `free_port` found free can be taken by another test before mcp-edge binds
+        // it: such a start is tried again on new ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (port, admin) = (opts.port.unwrap_or_else(free_port), free_port());
+            let config = dir.path().join("mcp-edge.toml");
+            write_config(&config, port, admin, dir.path(), &opts, body);
+            let log = std::fs::File::create(dir.path().join("mcp-edge.log")).expect("log file");
+            let proc = Proc::spawn(
+                "mcp-edge",
+                Command::new(MCP_EDGE)
+                    .args(["--config", config.to_str().expect("utf8 path")])
+                    .env("RUST_LOG", "info")
+                    .envs(opts.env.iter().copied())
+                    .stderr(log),
+            );
+            let mut edge = Edge { port, admin, dir, config, proc };
+            match edge.wait_ready() {
+                Ok(()) => return edge,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("mcp-edge exited before it was ready; its log:\n{log}"),
+            }
+        }
     }
 
-    /// Polls `/readyz` until 200; fails at once, with the log, if mcp-edge exited (a config
+    /// Polls `/readyz` until 200; returns at once, with the log, if mcp-edge exited (a config
     /// error, say) instead of waiting out the deadline.
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while http::try_status(self.admin, "/readyz") != Some(200) {
-            if let Ok(Some(status)) = self.proc.child.try_wait() {
-                panic!("mcp-edge exited ({status}) before it was ready; its log:\n{}", self.log());
+            if let Ok(Some(_)) = self.proc.child.try_wait() {
+                return Err(self.log());
             }
             assert!(Instant::now() < deadline, "timed out waiting for mcp-edge /readyz; its log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(25));
         }
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {
