@@ -21,9 +21,21 @@ pub const MCP_EDGE: &str = env!("CARGO_BIN_EXE_mcp-edge");
 pub const MOCK: &str = env!("CARGO_BIN_EXE_mcp-edge-mock");
 
 /// A loopback port that was free a moment ago (Pingora cannot report an ephemeral port).
+///
+/// Never the same port twice in one test binary: two tests running at once could otherwise be
+/// given one port (it is free again between `free_port` and the child's bind), and one of
+/// them would talk to the other's server. Test binaries run one after another.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = l.local_addr().expect("local addr").port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Polls `ready` until it holds or `limit` passes.
@@ -130,6 +142,22 @@ pub struct Edge {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub proc: Proc,
+}
+
+/// The last `n` lines of `bytes`, for a failed test's report.
+pub fn tail(bytes: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A failed test shows what mcp-edge logged: the assertion alone rarely says why.
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- mcp-edge log (last 40 lines) ---\n{}", tail(self.log().as_bytes(), 40));
+        }
+    }
 }
 
 impl Edge {

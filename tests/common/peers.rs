@@ -16,6 +16,17 @@ pub struct Peers {
 pub struct PeerServer {
     pub port: u16,
     _proc: Proc,
+    stderr: tempfile::NamedTempFile,
+}
+
+/// A failed test shows what the server wrote to stderr.
+impl Drop for PeerServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read(self.stderr.path()).unwrap_or_default();
+            eprintln!("--- {} on :{} stderr ---\n{}", self._proc.name, self.port, super::tail(&text, 20));
+        }
+    }
 }
 
 impl PeerServer {
@@ -57,10 +68,12 @@ impl Peers {
     pub fn server(&self, key: &str, args: &[&str]) -> PeerServer {
         let port = free_port();
         let mut cmd = self.command(key);
-        cmd.args(["--port", &port.to_string()]).args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        let stderr = tempfile::NamedTempFile::new().expect("a file for stderr");
+        let into = stderr.reopen().expect("reopen the stderr file");
+        cmd.args(["--port", &port.to_string()]).args(args).stdout(Stdio::null()).stderr(into);
         let proc = Proc::spawn(key, &mut cmd);
         wait_until(&format!("{key} {args:?} on :{port}"), Duration::from_secs(30), || port_open(port));
-        PeerServer { port, _proc: proc }
+        PeerServer { port, _proc: proc, stderr }
     }
 
     /// Runs a client scenario (`key`: PEERS_PY2_CLIENT, PEERS_PY1_CLIENT, PEERS_TS_CLIENT) and
@@ -92,15 +105,10 @@ pub fn run_json(what: &str, cmd: &mut Command) -> serde_json::Value {
     let last = stdout.lines().last().unwrap_or_default();
     let result: serde_json::Value = serde_json::from_str(last)
         .unwrap_or_else(|_| panic!("{what} printed no JSON:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(out.status.success() && result["ok"] == true, "{what} failed: {result}\n{}", tail(&out.stderr));
+    assert!(out.status.success() && result["ok"] == true, "{what} failed: {result}\n{}", super::tail(&out.stderr, 15));
     result
 }
 
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
 
 /// One check of an official conformance scenario, as its `checks.json` reports it.
 #[derive(Debug)]
@@ -122,7 +130,7 @@ impl Peers {
             .args(["server", "--url", url, "--scenario", scenario, "-o", out_path])
             .output()
             .expect("run the conformance CLI");
-        let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), tail(&out.stderr));
+        let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), super::tail(&out.stderr, 15));
         let file = find_file(out_dir.path(), "checks.json")
             .unwrap_or_else(|| panic!("conformance {scenario} wrote no checks.json:\n{log}"));
         let text = std::fs::read_to_string(&file).expect("read checks.json");
