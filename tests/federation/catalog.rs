@@ -1,0 +1,103 @@
+//! The catalog cache of a federated route: stale lists served while a member is asked
+//! again, invalidation by the operator, fail-closed routes, and the cache's statistics.
+
+use super::sessions::{ended, issued};
+use super::*;
+
+#[test]
+fn a_stale_list_is_served_while_a_hung_member_is_asked_again() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(
+        &federated([&a.addr, &b.addr])
+            .replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\ncatalog_ttl = \"200ms\"\n[[route.member]]"),
+    );
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10);
+    // B now accepts connections and never answers; the list goes stale.
+    b.mock.signal("STOP");
+    common::wait_until("the list to pass catalog_ttl", std::time::Duration::from_secs(5), || {
+        common::http::get(edge.admin, "/servers").json()["routes"][0]["members"][0]["legacy"]["age_ms"].as_u64()
+            > Some(300)
+    });
+    // Callers get the stale list and their calls at once; the refresh waits on B behind them.
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10);
+        let r = post(&edge, &[], &call("a_whoami", "{}"));
+        assert_eq!(r.header("x-mock-backend"), Some("A"), "{}", r.text());
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "callers waited for the hung member: {:?}",
+        started.elapsed()
+    );
+    b.mock.signal("CONT");
+}
+
+
+#[test]
+fn an_operator_invalidates_a_routes_lists_and_the_next_client_gets_them_anew() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let prompts = |id| post(&edge, &[], &rpc(id, "prompts/list", "{}"));
+    assert_eq!(listed(&prompts(1), "prompts", "name").len(), 4);
+    assert_eq!(listed(&prompts(2), "prompts", "name").len(), 4);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 1, "served from the catalog within catalog_ttl");
+    let servers = common::http::get(edge.admin, "/servers").json();
+    assert!(servers["routes"][0]["members"][0]["legacy"]["bytes"].as_u64().is_some_and(|b| b > 100), "{servers}");
+
+    // A name that is no federated route's is refused, and not echoed.
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate?route=nope", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("nope"), "{}", r.text());
+    assert_eq!(common::http::request(edge.admin, "GET", "/cache/invalidate", &[], b"").status, 405);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 1);
+
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate?route=all", &[], b"");
+    assert_eq!((r.status, r.json()["invalidated"].clone()), (200, serde_json::json!(["all"])), "{}", r.text());
+    assert_eq!(listed(&prompts(3), "prompts", "name").len(), 4);
+    assert_eq!((received(&a.rec, "prompts/list").len(), received(&b.rec, "prompts/list").len()), (2, 2));
+    assert_eq!(listed(&prompts(4), "prompts", "name").len(), 4);
+    assert_eq!(received(&a.rec, "prompts/list").len(), 2, "and cached again");
+    let r = common::http::request(edge.admin, "POST", "/cache/invalidate", &[], b"");
+    assert_eq!(r.json()["invalidated"], serde_json::json!(["all"]));
+    assert_eq!(tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)).len(), 10);
+    assert_eq!(lists(&a.rec), 1, "tools were never listed before: asked once");
+}
+
+/// `federated`, fail-closed.
+fn fail_closed(addrs: [&str; 2]) -> String {
+    federated(addrs)
+        .replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\nfailure_mode = \"closed\"\n[[route.member]]")
+}
+
+#[test]
+fn a_fail_closed_route_refuses_lists_and_sessions_a_member_is_missing_from() {
+    let a = member("A", "5");
+    let dead = format!("127.0.0.1:{}", free_port());
+    let edge = Edge::start(&fail_closed([&a.addr, &dead]));
+    for (method, era) in [("tools/list", modern("tools/list", None)), ("prompts/list", vec![])] {
+        let r = post(&edge, &era, &rpc(1, method, "{}"));
+        assert_eq!((r.status, r.rpc_code()), (503, Some(-32000)), "{method}: {}", r.text());
+        assert!(r.text().contains("fail-closed"), "{}", r.text());
+    }
+    let config = common::http::get(edge.admin, "/config").json();
+    let fed = &config["routes"][0]["federation"];
+    assert_eq!(
+        (fed["failure_mode"].as_str(), fed["members"][1]["prefix"].as_str()),
+        (Some("closed"), Some("b")),
+        "{config}"
+    );
+    // A call to a member that answers still goes through: only lists are refused.
+    let r = post(&edge, &modern("tools/call", Some("a_whoami")), &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+
+    // A session the dead member cannot join is not opened: the live member's part is ended.
+    let (mock, rec) = recording::stateful_mock("S");
+    let edge = Edge::start(&fail_closed([&mock.addr(), &dead]));
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let r = post(&edge, &[], init);
+    assert_eq!((r.status, r.header("mcp-session-id")), (503, None), "{}", r.text());
+    assert_eq!(issued(&rec).len(), 1, "{:?}", methods(&rec));
+    assert_eq!(issued(&rec), ended(&rec), "the member session opened was ended");
+}
