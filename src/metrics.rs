@@ -226,6 +226,8 @@ pub struct Metrics {
     pub token_fetches: IntCounterVec,
     /// Tool lists asked of a federated route's members, by route, member prefix and result.
     pub member_lists: IntCounterVec,
+    /// A federated route's merged lists: how they were served, what they hold.
+    pub catalog: CatalogMetrics,
     pub trace_spans: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
@@ -270,6 +272,17 @@ pub struct Metrics {
     pub sessions_seen: IntGauge,
 }
 
+/// The catalog cache of federated routes (`federation::stats` resolves them per catalog).
+pub struct CatalogMetrics {
+    /// By route, list and result (`hit`, `stale`, `miss`).
+    pub lookups: IntCounterVec,
+    /// By route and reason (`invalidated`).
+    pub evictions: IntCounterVec,
+    /// Entries and bytes held, by route, member and list (both eras summed).
+    pub entries: IntGaugeVec,
+    pub bytes: IntGaugeVec,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("metrics registry: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
@@ -311,6 +324,31 @@ impl Metrics {
             "Lists a federated route asked of its members (every page), by route, member prefix, list (tools, prompts, resources, resourceTemplates) and result (ok, failed).",
             &["route", "member", "list", "result"],
         )?;
+        let catalog_gauge = |name: &str, help: &str| -> Result<IntGaugeVec, MetricsError> {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["route", "member", "list"])?;
+            register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let catalog = CatalogMetrics {
+            lookups: counter(
+                "federation_catalog_lookups_total",
+                "Merged lists a federated route's clients asked for, by route, list and result: hit (fresh), stale (served while one refresh runs in the background), miss (the caller waited for the members).",
+                &["route", "list", "result"],
+            )?,
+            evictions: counter(
+                "federation_catalog_evictions_total",
+                "Merged lists made cold before their catalog_ttl, by route and reason (invalidated: POST /cache/invalidate).",
+                &["route", "reason"],
+            )?,
+            entries: catalog_gauge(
+                "federation_catalog_entries",
+                "Entries a federated route's latest merged lists hold, by route, member prefix and list (both protocol eras summed).",
+            )?,
+            bytes: catalog_gauge(
+                "federation_catalog_bytes",
+                "Bytes of entries a federated route's latest merged lists hold, by route, member prefix and list (both protocol eras summed; as offered).",
+            )?,
+        };
         let token_fetches = counter(
             "upstream_token_fetches_total",
             "Token requests to a pool's [pool.oauth] token endpoint, by pool and result (ok, refused, invalid, unreachable).",
@@ -516,6 +554,7 @@ impl Metrics {
             list_answers_refused,
             token_fetches,
             member_lists,
+            catalog,
             trace_spans,
             sessions_opened,
             retries,

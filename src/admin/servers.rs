@@ -3,14 +3,18 @@
 //! (tools, prompts, resources, templates: null until a client asked), the tool list's age, and
 //! why the member's part of a list is missing or stale. Built from the snapshot on each
 //! request; asks no member anything (a list is refreshed by client traffic, not by a look).
+//! Also the catalog statistics `/status` shows ([`CatalogState`]), read from the counters
+//! `federation::stats` keeps.
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::federation::catalog::Merged;
 use crate::federation::kind::Kind;
 
+use crate::metrics::Metrics;
+use crate::state::snapshot::Snapshot;
 use crate::state::State;
 
 #[derive(Debug, Serialize)]
@@ -99,4 +103,77 @@ pub fn build(state: &State) -> Servers {
         });
     }
     Servers { routes }
+}
+
+/// One federated route's catalog cache, in `/status`: counts since start (they outlive a
+/// reload), entries and bytes as the route's latest lists hold them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogState {
+    pub route: String,
+    /// Lists made cold by `POST /cache/invalidate`.
+    pub evictions: u64,
+    pub lists: Vec<ListStats>,
+    pub members: Vec<MemberStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListStats {
+    /// `tools`, `prompts`, `resources` or `resourceTemplates`.
+    pub list: String,
+    /// Served fresh from the cache.
+    pub hits: u64,
+    /// Served past `catalog_ttl` while one refresh ran in the background.
+    pub stale: u64,
+    /// The caller waited for the members.
+    pub misses: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberStats {
+    pub prefix: String,
+    /// Over every list and both eras.
+    pub entries: u64,
+    pub bytes: u64,
+    /// The member's lists asked for (each refresh of each list), and those it failed.
+    pub refreshes: u64,
+    pub failed_refreshes: u64,
+}
+
+pub fn catalogs(snap: &Snapshot, metrics: &Metrics) -> Vec<CatalogState> {
+    let mut out = Vec::new();
+    for (route, catalog) in snap.router.routes().iter().zip(&snap.catalogs) {
+        let (Some(fed), Some(catalog)) = (&route.federation, catalog) else { continue };
+        let lists = Kind::ALL
+            .iter()
+            .map(|k| {
+                let [hits, stale, misses] = catalog.stats.lookups(*k);
+                ListStats { list: k.key().to_owned(), hits, stale, misses }
+            })
+            .collect();
+        let members = fed
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let asked = |result: &str| -> u64 {
+                    let labels = |k: &Kind| [route.name.as_str(), m.prefix.as_str(), k.key(), result];
+                    Kind::ALL.iter().map(|k| metrics.member_lists.with_label_values(&labels(k)).get()).sum()
+                };
+                let (entries, bytes) = catalog.stats.held_by(i);
+                let failed = asked("failed");
+                MemberStats {
+                    prefix: m.prefix.clone(),
+                    entries,
+                    bytes,
+                    refreshes: asked("ok") + failed,
+                    failed_refreshes: failed,
+                }
+            })
+            .collect();
+        out.push(CatalogState { route: route.name.clone(), evictions: catalog.stats.evictions(), lists, members });
+    }
+    out
 }

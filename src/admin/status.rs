@@ -45,6 +45,8 @@ pub struct Status {
     pub limits: Vec<LimitState>,
     pub redis: Option<RedisState>,
     pub pools: Vec<PoolState>,
+    /// The catalog cache of each federated route (`GET /servers` has the members' lists).
+    pub catalogs: Vec<super::servers::CatalogState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -285,6 +287,7 @@ pub fn build(state: &State, traffic: &Observed) -> Status {
             })
             .collect(),
         redis: snap.redis.as_ref().map(|r| RedisState { url: r.settings.display_url(), up: r.is_up() }),
+        catalogs: super::servers::catalogs(&snap, m),
         pools: snap
             .pools
             .iter()

@@ -19,6 +19,7 @@ use super::entry;
 use super::fanout::Failed;
 use super::kind::Kind;
 use super::listing::{self, Listed};
+use super::stats::Stats;
 use crate::config::model::Federation;
 use crate::upstream::Pool;
 
@@ -93,12 +94,12 @@ struct Slot {
 }
 
 /// The route's lists: legacy era, then 2026-07-28 era; in each, one per [`Kind`].
-#[derive(Default)]
 pub struct Catalog {
     slots: [Slot; 8],
     /// Bumped by [`Catalog::invalidate`]: lists asked for before are cold (callers wait for a
     /// new one), but still kept, so a member that fails the new list keeps its old entries.
     epoch: AtomicU64,
+    pub stats: Stats,
 }
 
 /// What the catalog holds for an era.
@@ -126,6 +127,11 @@ impl Drop for Claim<'_> {
 }
 
 impl Catalog {
+    /// An empty catalog for a route, counted under `stats`.
+    pub fn new(stats: Stats) -> Catalog {
+        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), stats }
+    }
+
     fn slot(&self, modern: bool, kind: Kind) -> &Slot {
         &self.slots[usize::from(modern) * Kind::ALL.len() + kind.index()]
     }
@@ -176,6 +182,12 @@ impl Catalog {
         if let Ok(mut current) = slot.current.lock() {
             *current = Some(Arc::clone(&merged));
         }
+        let latest = self.latest(kind);
+        for i in 0..fed.members.len() {
+            let lists = latest.iter().flatten();
+            let (entries, bytes) = lists.fold((0, 0), |(e, b), m| (e + m.count_of(i), b + m.bytes_of(i)));
+            self.stats.held(i, kind, entries, bytes);
+        }
         merged
     }
 
@@ -183,7 +195,10 @@ impl Catalog {
     /// /cache/invalidate`). A refresh under way when this is called keeps its result, which is
     /// still cold for the next caller.
     pub fn invalidate(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel);
+        let warm =
+            self.slots.iter().filter(|s| s.current.lock().is_ok_and(|c| c.as_ref().is_some_and(|m| m.epoch == epoch)));
+        self.stats.evicted(warm.count() as u64);
     }
 
     /// The latest lists of `kind` (legacy era, 2026-07-28 era), fresh or not, for `/servers`.

@@ -21,6 +21,7 @@ pub mod listing;
 pub mod names;
 pub mod rewrite;
 pub mod session;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -192,7 +193,9 @@ async fn merged(
         lists: metrics.member_lists.clone(),
         route: snap.router.routes().get(route).map_or("-", |r| r.name.as_str()).to_owned(),
     };
-    Some(match catalog.lookup(modern, kind, fed.catalog_ttl) {
+    let found = catalog.lookup(modern, kind, fed.catalog_ttl);
+    catalog.stats.looked_up(kind, &found);
+    Some(match found {
         Lookup::Fresh(m) => m,
         Lookup::Stale(m) => {
             if !catalog.refreshing(modern, kind) {

@@ -146,7 +146,14 @@ impl Snapshot {
             .iter()
             .map(|r| (!r.auth.accept.is_empty()).then(|| crate::metrics::AuthCounters::new(metrics, &r.name)))
             .collect();
-        let catalogs = router.routes().iter().map(|r| r.federation.as_ref().map(|_| Default::default())).collect();
+        let catalogs = router
+            .routes()
+            .iter()
+            .map(|r| {
+                let stats = |fed| crate::federation::stats::Stats::new(&r.name, fed, metrics);
+                r.federation.as_ref().map(|fed| crate::federation::catalog::Catalog::new(stats(fed)))
+            })
+            .collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();
         Ok(Snapshot {
             router,

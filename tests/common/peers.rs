@@ -109,7 +109,6 @@ pub fn run_json(what: &str, cmd: &mut Command) -> serde_json::Value {
     result
 }
 
-
 /// One check of an official conformance scenario, as its `checks.json` reports it.
 #[derive(Debug)]
 pub struct Check {

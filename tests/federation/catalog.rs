@@ -34,7 +34,6 @@ fn a_stale_list_is_served_while_a_hung_member_is_asked_again() {
     b.mock.signal("CONT");
 }
 
-
 #[test]
 fn an_operator_invalidates_a_routes_lists_and_the_next_client_gets_them_anew() {
     let (a, b) = (member("A", "5"), member("B", "5"));
@@ -63,6 +62,63 @@ fn an_operator_invalidates_a_routes_lists_and_the_next_client_gets_them_anew() {
     assert_eq!(r.json()["invalidated"], serde_json::json!(["all"]));
     assert_eq!(tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#)).len(), 10);
     assert_eq!(lists(&a.rec), 1, "tools were never listed before: asked once");
+}
+
+/// `federated`, with `catalog_ttl`.
+fn with_ttl(addrs: [&str; 2], ttl: &str) -> String {
+    federated(addrs).replace(
+        "path = \"/mcp\"\n[[route.member]]",
+        &format!("path = \"/mcp\"\ncatalog_ttl = \"{ttl}\"\n[[route.member]]"),
+    )
+}
+
+/// A catalog series of route `all`, as `/metrics` prints it.
+fn catalog_line(metric: &str, labels: &str, value: u64) -> String {
+    format!("mcp_edge_federation_catalog_{metric}{{{labels}route=\"all\"}} {value}")
+}
+
+#[test]
+fn the_catalog_counts_how_each_list_was_served_and_what_each_member_holds() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&with_ttl([&a.addr, &b.addr], "300ms"));
+    let list = || tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)).len();
+    let lookups = |result, n| {
+        edge.wait_metric(&catalog_line("lookups_total", &format!("list=\"tools\",result=\"{result}\","), n))
+    };
+    assert_eq!((list(), list()), (10, 10));
+    lookups("miss", 1);
+    lookups("hit", 1);
+    edge.wait_metric(&catalog_line("entries", "list=\"tools\",member=\"a\",", 5));
+    let servers = common::http::get(edge.admin, "/servers").json();
+    let bytes = servers["routes"][0]["members"][0]["legacy"]["bytes"].as_u64().expect("bytes held");
+    edge.wait_metric(&catalog_line("bytes", "list=\"tools\",member=\"a\",", bytes));
+
+    // Past catalog_ttl: served stale while one refresh runs in the background.
+    common::wait_until("the list to pass catalog_ttl", std::time::Duration::from_secs(5), || {
+        common::http::get(edge.admin, "/servers").json()["routes"][0]["members"][0]["legacy"]["age_ms"].as_u64()
+            > Some(400)
+    });
+    assert_eq!(list(), 10);
+    lookups("stale", 1);
+    edge.wait_metric(r#"mcp_edge_federation_member_lists_total{list="tools",member="a",result="ok",route="all"} 2"#);
+
+    // Invalidated: the one warm list is evicted, and the next caller waits for a new one.
+    assert_eq!(common::http::request(edge.admin, "POST", "/cache/invalidate", &[], b"").status, 200);
+    edge.wait_metric(&catalog_line("evictions_total", "reason=\"invalidated\",", 1));
+    assert_eq!(list(), 10);
+    lookups("miss", 2);
+
+    let status = common::http::get(edge.admin, "/status").json();
+    let catalog = &status["catalogs"][0];
+    assert_eq!((catalog["route"].as_str(), catalog["evictions"].as_u64()), (Some("all"), Some(1)), "{catalog}");
+    let tools = &catalog["lists"][0];
+    assert_eq!(tools, &serde_json::json!({"list": "tools", "hits": 1, "stale": 1, "misses": 2}), "{catalog}");
+    assert_eq!(
+        catalog["members"][0],
+        serde_json::json!({"prefix": "a", "entries": 5, "bytes": bytes, "refreshes": 3, "failed_refreshes": 0}),
+        "{catalog}"
+    );
+    assert_eq!(catalog["members"][1]["entries"], 5, "{catalog}");
 }
 
 /// `federated`, fail-closed.
