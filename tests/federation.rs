@@ -168,6 +168,9 @@ fn names_no_member_owns_are_unknown_and_reach_no_backend() {
         assert_eq!((r.status, r.rpc_code()), (200, Some(-32602)), "{name}: {}", r.text());
         assert_eq!((r.header("x-mock-backend"), r.json()["id"].as_str()), (None, Some("c1")), "{name}");
     }
+    // The client's mistake, not a policy's denial.
+    edge.wait_metric(r#"mcp_edge_rejections_total{reason="invalid_params"} 9"#);
+    assert!(!edge.metrics().contains(r#"reason="forbidden""#));
     // An escaped name is the name it decodes to, for the proxy and the member alike.
     let r = post(&edge, &[], &call("a\\u005fwhoami", "{}"));
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());

@@ -113,7 +113,7 @@ pub fn reply_for(e: &Error) -> Option<Reject> {
         return Some(Reject::REQUEST_TIMEOUT);
     }
     if let Some(refusal) = crate::upstream::token::refusal_of(e) {
-        return Some(super::reply::for_token(refusal));
+        return Some(super::reject::for_token(refusal));
     }
     Some(match (e.etype(), e.esource()) {
         (ErrorType::HTTPStatus(503), _) => Reject::NO_HEALTHY,

@@ -14,6 +14,7 @@ pub mod first_byte;
 pub mod head;
 pub mod headers;
 mod relay;
+pub mod reject;
 pub mod reply;
 pub mod request;
 pub mod request_id;
@@ -209,7 +210,7 @@ impl ProxyHttp for Edge {
             match token.header_for(ctx.identity.as_deref(), subject).await {
                 Ok(value) => req.insert_header(http::header::AUTHORIZATION, value)?,
                 Err(refusal) => {
-                    ctx.reason = Some(reply::for_token(refusal).reason);
+                    ctx.reason = Some(reject::for_token(refusal).reason);
                     return Err(refusal.error());
                 }
             }

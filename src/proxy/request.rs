@@ -22,7 +22,7 @@ use super::throttle::{self, Stage};
 use super::transform;
 use crate::auth::challenge;
 use crate::auth::Denied;
-use crate::config::model::{DenyAs, RouteConfig};
+use crate::config::model::RouteConfig;
 use crate::discovery::completion;
 use crate::mcp::call::{self, Call, Element, Mirrored, Refusal, Why};
 use crate::mcp::envelope;
@@ -47,10 +47,9 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Err(Refused::Ended) => reply::ended(session, ctx).await,
         Err(Refused::Unknown(element)) => {
             let element = element.unwrap_or_else(|| ctx.call.one.clone());
-            let done = reply::denied(session, ctx, &element, DenyAs::Unknown, UnknownStyle::Spec, None).await;
             // Not a policy's denial: the name is the client's mistake.
             ctx.reason = Some(crate::metrics::Reason::InvalidParams);
-            done
+            reply::unknown(session, ctx, &element, UnknownStyle::Spec).await
         }
         Err(Refused::Denied(denial, element)) => denied(session, ctx, denial, element).await,
         Err(Refused::Unauthenticated(denied)) => {
