@@ -61,8 +61,6 @@ pub fn members(
         (!raw.rule.is_empty(), "rule"),
         (raw.batches == Some(true), "batches"),
         (raw.inspect.as_ref().is_some_and(|i| i.get_ref() == "never"), "inspect"),
-        // Tool lists are answered from the merged catalog, which is not filtered per caller yet.
-        (raw.policy.is_some(), "policy"),
     ];
     for (_, key) in conflicts.iter().filter(|(set, _)| *set) {
         c.push(

@@ -16,6 +16,7 @@ use crate::limits::Refusal;
 use crate::mcp::call::Element;
 use crate::mcp::error::{error_body, unknown_body, RpcCode, UnknownStyle};
 use crate::metrics::Reason;
+use crate::state::State;
 
 pub use super::reject::Reject;
 
@@ -103,7 +104,13 @@ pub async fn unknown(session: &mut Session, ctx: &mut Ctx, element: &Element, st
 /// A federated route's own answer: 200 with `{"jsonrpc":"2.0","id":<the request's>,"result":…}`,
 /// or 202 with no body for a notification or a response; with `Mcp-Session-Id` when it
 /// opened a session.
-pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<Parts>, token: Option<&str>) -> Result<bool> {
+pub async fn answer(
+    state: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    result: Option<Parts>,
+    token: Option<&str>,
+) -> Result<bool> {
     ctx.reason = None;
     let Some(result) = result else { return write(session, ctx, 202, None, None).await };
     let id = ctx.call.one.id.as_deref().unwrap_or(b"null");
@@ -112,7 +119,12 @@ pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<Parts>,
     open.extend_from_slice(id);
     open.extend_from_slice(br#","result":"#);
     let close = Bytes::from_static(b"}");
-    let mut resp = head(ctx, 200, Some(open.len() + result.len() + close.len()))?;
+    let mut pieces: Vec<Bytes> = std::iter::once(Bytes::from(open)).chain(result.0).chain([close]).collect();
+    // A merged list on a route with a policy: filtered for the caller, as a backend's would be.
+    if let Some(filtered) = super::transform::local(state, ctx, &pieces) {
+        pieces = vec![filtered];
+    }
+    let mut resp = head(ctx, 200, Some(pieces.iter().map(Bytes::len).sum()))?;
     resp.insert_header("Cache-Control", "no-store")?;
     if let Some(token) = token {
         resp.insert_header("Mcp-Session-Id", token)?;
@@ -121,7 +133,6 @@ pub async fn answer(session: &mut Session, ctx: &mut Ctx, result: Option<Parts>,
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(resp), false).await?;
-    let pieces: Vec<Bytes> = std::iter::once(Bytes::from(open)).chain(result.0).chain([close]).collect();
     let last = pieces.len() - 1;
     for (i, piece) in pieces.into_iter().enumerate() {
         session.write_response_body(Some(piece), i == last).await?;

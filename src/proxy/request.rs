@@ -43,7 +43,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Ok(()) => Ok(false),
         Err(Refused::Reject(reject)) => reply::send(session, ctx, reject).await,
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
-        Err(Refused::Answer(result, token)) => reply::answer(session, ctx, result, token.as_deref()).await,
+        Err(Refused::Answer(result, token)) => reply::answer(state, session, ctx, result, token.as_deref()).await,
         Err(Refused::Ended) => reply::ended(session, ctx).await,
         Err(Refused::Unknown(element)) => {
             let element = element.unwrap_or_else(|| ctx.call.one.clone());

@@ -126,6 +126,19 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
     }
 }
 
+/// A JSON answer the proxy makes itself (a federated route's merged list, in `pieces`) when
+/// discovery is armed: driven through the very filter a backend's answer gets, in one piece.
+/// None when nothing is armed (the answer goes as it is).
+pub fn local(state: &State, ctx: &mut Ctx, pieces: &[Bytes]) -> Option<Bytes> {
+    let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return None };
+    // 200 and JSON: always read whole and filtered (`Head::Reframe`), never passed as it is.
+    answer.head(200, Some(b"application/json"), None);
+    let mut whole = Some(Bytes::from(pieces.concat()));
+    body(state, &mut whole, true, ctx);
+    ctx.transform = None;
+    Some(whole.unwrap_or_default())
+}
+
 /// A list answer that could not be filtered was replaced by an error: logged once and counted.
 fn refused(state: &State, ctx: &Ctx, why: Refusal) {
     tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");

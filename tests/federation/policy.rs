@@ -1,0 +1,61 @@
+//! A federated route with a policy: its rules name what clients see (`a_echo`), each caller's
+//! lists are filtered from the one merged catalog, and a denied call reaches no member.
+
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+const KEY: &str = "ak_federated_0123456789";
+
+/// `federated`, for callers with an API key, with a policy hiding B's tools and A's
+/// `deploy_app`.
+fn with_policy(addrs: [&str; 2]) -> String {
+    let digest: String = Sha256::digest(KEY.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let keys = format!("[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"caller\"\nsha256 = \"{digest}\"\n");
+    keys + &federated(addrs).replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\nauth = [\"keys\"]\n[[route.member]]")
+        + "[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"b_*\", \"a_deploy_app\"]\n[[route.policy.rule]]\neffect = \"allow\"\n"
+}
+
+/// A request with the caller's key.
+fn send(edge: &Edge, extra: &[(&str, &str)], body: &str) -> RawResponse {
+    let auth = format!("Bearer {KEY}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    post(edge, &headers, body)
+}
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
+
+#[test]
+fn each_caller_sees_only_the_members_tools_its_policy_allows_and_calls_no_other() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&with_policy([&a.addr, &b.addr]));
+    let allowed = ["a_echo", "a_whoami", "a_slow", "a_bytes"];
+    for _ in 0..2 {
+        let r = send(&edge, &[], LIST);
+        assert_eq!((r.status, r.json()["id"].as_u64()), (200, Some(7)), "{}", r.text());
+        assert_eq!(tool_names(&r), allowed, "{}", r.text());
+    }
+    let r = send(&edge, &modern("tools/list", None), LIST);
+    assert_eq!(tool_names(&r), allowed, "{}", r.text());
+    assert_eq!(r.json()["result"]["cacheScope"], "private", "a filtered answer differs per caller");
+    // One catalog for every caller, holding every member's tools; only answers are filtered.
+    assert_eq!((lists(&a.rec), lists(&b.rec)), (2, 2), "each member listed once per era");
+    let servers = common::http::get(edge.admin, "/servers").json();
+    assert_eq!(servers["routes"][0]["members"][1]["legacy"]["tools"], 5, "{servers}");
+
+    for hidden in ["b_whoami", "b\\u005fwhoami", "a_deploy_app"] {
+        let r = send(&edge, &[], &call(hidden, "{}"));
+        assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{hidden}: {}", r.text());
+    }
+    let r = send(&edge, &modern("tools/call", Some("b_whoami")), &call("b_whoami", "{}"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(calls_received(&b.rec).is_empty(), "no denied call reached B");
+    assert!(calls_received(&a.rec).is_empty(), "nor A");
+    let r = send(&edge, &[], &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+    let received = calls_received(&a.rec);
+    assert!(received[0].header_all("authorization").is_empty(), "the caller's key is not passed on");
+    // Without the key, nothing is listed.
+    assert_eq!(post(&edge, &[], LIST).status, 401);
+}
