@@ -8,8 +8,10 @@
 //! `completion/complete` (by its reference). Every other method is "method not found": the
 //! route announces no subscriptions, logging or list changes, as it has no stream yet.
 //!
-//! Not done yet: one merged page (no proxy cursors), no per-caller filtering (a route with
-//! members refuses `[route.policy]` at load). Not owned here: the request's reading
+//! A route's `[route.policy]` judges the offered names before anything here runs, and its
+//! merged lists are filtered per caller on their way out (`proxy::transform::local`); the
+//! catalog itself is shared by every caller. Not done yet: one merged page (no proxy
+//! cursors). Not owned here: the request's reading
 //! (`mcp::call`), the replies (`proxy::reply`), the members' config (`config::federation`).
 
 pub mod answer;

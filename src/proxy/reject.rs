@@ -203,4 +203,3 @@ pub fn for_token(refusal: crate::upstream::token::Refusal) -> Reject {
         crate::upstream::token::Refusal::NoSubject => Reject::NO_SUBJECT,
     }
 }
-

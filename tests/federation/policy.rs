@@ -7,13 +7,13 @@ use super::*;
 
 const KEY: &str = "ak_federated_0123456789";
 
-/// `federated`, for callers with an API key, with a policy hiding B's tools and A's
-/// `deploy_app`.
+/// `federated`, for callers with an API key, with a policy hiding B's tools, A's
+/// `deploy_app`, the secret prompts and the secret resources.
 fn with_policy(addrs: [&str; 2]) -> String {
     let digest: String = Sha256::digest(KEY.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let keys = format!("[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"caller\"\nsha256 = \"{digest}\"\n");
     keys + &federated(addrs).replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\nauth = [\"keys\"]\n[[route.member]]")
-        + "[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"b_*\", \"a_deploy_app\"]\n[[route.policy.rule]]\neffect = \"allow\"\n"
+        + "[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"b_*\", \"a_deploy_app\"]\nprompts = [\"*_secret_plan\"]\nresources = [\"*/secret\"]\n[[route.policy.rule]]\neffect = \"allow\"\n"
 }
 
 /// A request with the caller's key.
@@ -58,4 +58,36 @@ fn each_caller_sees_only_the_members_tools_its_policy_allows_and_calls_no_other(
     assert!(received[0].header_all("authorization").is_empty(), "the caller's key is not passed on");
     // Without the key, nothing is listed.
     assert_eq!(post(&edge, &[], LIST).status, 401);
+}
+
+#[test]
+fn hidden_prompts_and_resources_are_left_out_of_the_lists_and_reach_no_member() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&with_policy([&a.addr, &b.addr]));
+    let prompts = send(&edge, &[], &rpc(1, "prompts/list", "{}"));
+    assert_eq!(listed(&prompts, "prompts", "name"), ["a_greet", "b_greet"], "{}", prompts.text());
+    let resources = send(&edge, &[], &rpc(2, "resources/list", "{}"));
+    let uris = listed(&resources, "resources", "uri");
+    assert_eq!(uris.len(), 2, "{uris:?}");
+    assert!(uris.iter().all(|u| u.ends_with("/readme")), "{uris:?}");
+
+    let secret = uris[0].replace("/readme", "/secret");
+    for (method, params) in [
+        ("prompts/get", r#"{"name":"b_secret_plan"}"#.to_owned()),
+        ("resources/read", format!(r#"{{"uri":"{secret}"}}"#)),
+        (
+            "completion/complete",
+            r#"{"ref":{"type":"ref/prompt","name":"a_secret_plan"},"argument":{"name":"x","value":""}}"#.to_owned(),
+        ),
+    ] {
+        let r = send(&edge, &[], &rpc(3, method, &params));
+        assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{method}: {}", r.text());
+    }
+    for m in [&a, &b] {
+        for method in ["prompts/get", "resources/read", "completion/complete"] {
+            assert!(received(&m.rec, method).is_empty(), "a denied {method} reached a member");
+        }
+    }
+    let r = send(&edge, &[], &rpc(4, "prompts/get", r#"{"name":"b_greet"}"#));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("B")), "{}", r.text());
 }
