@@ -148,3 +148,32 @@ fn a_raw_session_id_never_reaches_a_member_even_where_foreign_ids_are_forwarded(
     }
     assert!(calls_received(&ra).is_empty(), "no call reached the member");
 }
+
+#[test]
+fn two_replicas_sharing_a_key_serve_each_others_federated_sessions() {
+    let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("session.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    let body = federated([&a.addr(), &b.addr()]);
+    let (one, two) = (Edge::start_with_key(&body, Some(&key)), Edge::start_with_key(&body, Some(&key)));
+    let r = post(&one, &[], INIT);
+    let token = r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned();
+    let (sa, sb) = (issued(&ra)[0].clone(), issued(&rb)[0].clone());
+    // The other replica holds nothing of the session: the token carries every member's.
+    for (tool, rec, own, backend) in [("a_whoami", &ra, &sa, "A"), ("b_whoami", &rb, &sb, "B")] {
+        let r = post(&two, &[("Mcp-Session-Id", &token)], &call(tool, "{}"));
+        assert_eq!((r.status, r.header("x-mock-backend")), (200, Some(backend)), "{}", r.text());
+        let received = calls_received(rec);
+        assert_eq!(received.last().and_then(|c| c.header("mcp-session-id")), Some(own.as_str()), "{tool}");
+    }
+    // Ended on the second replica: every member's session ends.
+    assert_eq!(delete(&two, &token).status, 204);
+    assert!(ended(&ra).contains(&sa) && ended(&rb).contains(&sb));
+    // A replica with another key refuses the token, and no member hears of it.
+    let other = Edge::start(&body);
+    let before = (ra.count(), rb.count());
+    let r = post(&other, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!((ra.count(), rb.count()), before);
+}
