@@ -83,15 +83,16 @@ pub struct Wanted {
     pub others: Vec<Bytes>,
 }
 
-/// The lists `call` asks for, if any (a batch may hold several). Requests without an id
-/// (notifications) get no answer and want nothing.
+/// The lists `call` asks for, if any (a batch may hold several). A list request without an
+/// id is a notification and should get no answer; one a server answers anyway (under a null
+/// id) is filtered all the same. Other requests without an id want nothing.
 pub fn arm(call: &Call) -> Option<Wanted> {
     let (mut lists, mut others) = (Vec::new(), Vec::new());
     for e in call.elements() {
-        let Some(id) = e.id.clone() else { continue };
-        match ListKind::of(e.method) {
-            Some(kind) => lists.push((id, kind)),
-            None => others.push(id),
+        match (ListKind::of(e.method), e.id.clone()) {
+            (Some(kind), id) => lists.push((id.unwrap_or(Bytes::from_static(b"null")), kind)),
+            (None, Some(id)) => others.push(id),
+            (None, None) => {}
         }
     }
     (!lists.is_empty()).then_some(Wanted { era: call.era, lists, others })

@@ -216,3 +216,12 @@ fn a_numeric_id_is_matched_by_value_however_the_request_spelled_it() {
         assert_eq!(out["result"]["tools"], serde_json::json!([{"name":"echo"}]), "asked {asked}, answered {answered}");
     }
 }
+
+#[test]
+fn a_list_request_without_an_id_is_filtered_when_a_server_answers_it_anyway() {
+    let body = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"tools/list"}"#);
+    let call = crate::mcp::call::classify(Era::Legacy, Default::default(), &body, false).expect("a request");
+    let w = super::arm(&call).expect("armed, though it should get no answer");
+    let answer = r#"{"jsonrpc":"2.0","id":null,"result":{"tools":[{"name":"echo"},{"name":"secret_keys"}]}}"#;
+    assert_eq!(filtered(answer, &w)["result"]["tools"], serde_json::json!([{"name":"echo"}]));
+}

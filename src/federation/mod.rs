@@ -112,6 +112,20 @@ pub async fn decide(
         }
     };
     let target = call.one.target.as_ref();
+    let answered_here = matches!(
+        call.one.method,
+        Method::Ping
+            | Method::ServerDiscover
+            | Method::ToolsList
+            | Method::PromptsList
+            | Method::ResourcesList
+            | Method::ResourcesTemplatesList
+    ) || (call.one.method == Method::Initialize && modern);
+    // No id: a notification, which gets no answer (JSON-RPC); above all no list, whose filter
+    // for the caller's policy picks the answers it filters by their ids.
+    if call.one.id.is_none() && answered_here {
+        return Outcome::Accepted;
+    }
     match call.one.method {
         Method::Notification | Method::Response => Outcome::Accepted,
         Method::Ping => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),

@@ -91,3 +91,18 @@ fn hidden_prompts_and_resources_are_left_out_of_the_lists_and_reach_no_member() 
     let r = send(&edge, &[], &rpc(4, "prompts/get", r#"{"name":"b_greet"}"#));
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("B")), "{}", r.text());
 }
+
+#[test]
+fn a_list_asked_without_an_id_is_a_notification_and_gets_no_list() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&with_policy([&a.addr, &b.addr]));
+    for method in
+        ["tools/list", "prompts/list", "resources/list", "resources/templates/list", "server/discover", "ping"]
+    {
+        let body = format!(r#"{{"jsonrpc":"2.0","method":"{method}"}}"#);
+        for era in [vec![], modern(method, None)] {
+            let r = send(&edge, &era, &body);
+            assert_eq!((r.status, r.text()), (202, String::new()), "{method}");
+        }
+    }
+}

@@ -69,6 +69,10 @@ struct Args {
     /// Page `tools/list` this many tools at a time (cursor: the decimal offset); 0: one page.
     #[arg(long, default_value_t = 0)]
     page_size: usize,
+    /// Offer this many more tools (`tool_000`, `tool_001`, …, each about 250 bytes) after the
+    /// five built-in ones: a large list for load tests.
+    #[arg(long, default_value_t = 0)]
+    extra_tools: usize,
     /// Answer list requests that accept `text/event-stream` as SSE: a logging event, a
     /// comment, then the answer event cut across two chunks.
     #[arg(long)]
@@ -103,6 +107,8 @@ pub struct State {
     record: Option<record::Recorder>,
     require: Option<(String, String)>,
     pub page_size: usize,
+    /// The built-in tools, then `--extra-tools` generated ones.
+    pub tools: Vec<String>,
     sse_lists: bool,
     stray_list_id: bool,
     pub tools_only: bool,
@@ -162,6 +168,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .and_then(|r| r.split_once('='))
             .map(|(n, v)| (n.to_owned(), v.to_owned())),
         page_size: args.page_size,
+        tools: mcp::tools(args.extra_tools),
         sse_lists: args.sse_lists,
         stray_list_id: args.stray_list_id,
         tools_only: args.tools_only,

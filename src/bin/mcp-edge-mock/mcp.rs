@@ -124,17 +124,28 @@ struct ListParams<'a> {
 /// `tools/list`: every tool, or with `--page-size N` N per page, the cursor being the decimal
 /// offset of the page (`nextCursor` on every page but the last).
 fn tools_list(st: &State, params: Option<&RawValue>, out: &mut Vec<u8>) {
-    let page = if st.page_size == 0 { TOOLS.len() } else { st.page_size };
+    let all = &st.tools;
+    let page = if st.page_size == 0 { all.len() } else { st.page_size };
     let p: ListParams = parse(params).unwrap_or_default();
-    let from = p.cursor.and_then(|c| c.parse::<usize>().ok()).unwrap_or(0).min(TOOLS.len());
-    let to = from.saturating_add(page).min(TOOLS.len());
+    let from = p.cursor.and_then(|c| c.parse::<usize>().ok()).unwrap_or(0).min(all.len());
+    let to = from.saturating_add(page).min(all.len());
     out.extend_from_slice(br#"{"tools":["#);
-    out.extend_from_slice(TOOLS[from..to].join(",").as_bytes());
+    out.extend_from_slice(all[from..to].join(",").as_bytes());
     out.push(b']');
-    if to < TOOLS.len() {
+    if to < all.len() {
         out.extend_from_slice(format!(r#","nextCursor":"{to}""#).as_bytes());
     }
     out.push(b'}');
+}
+
+/// The built-in tools and `extra` generated ones.
+pub fn tools(extra: usize) -> Vec<String> {
+    let generated = (0..extra).map(|i| {
+        format!(
+            r#"{{"name":"tool_{i:03}","description":"Generated tool {i} for load tests: takes a query and returns it","inputSchema":{{"type":"object","properties":{{"query":{{"type":"string"}}}},"required":["query"]}},"annotations":{{"readOnlyHint":true}}}}"#
+        )
+    });
+    TOOLS.iter().map(|t| (*t).to_owned()).chain(generated).collect()
 }
 
 const CAPABILITIES: &str = r#"{"tools":{},"resources":{},"prompts":{}}"#;
