@@ -12,6 +12,8 @@
 //! answer (`proxy::reply`), the audit line (`audit`), filtered discovery (`discovery`, which
 //! asks [`Viewer::allows`] per list entry: the same decision a call on the entry would get).
 
+pub mod uri;
+
 use std::cell::Cell;
 
 use crate::auth::identity::Identity;
@@ -172,8 +174,12 @@ fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
     match op.kind {
         Some(TargetKind::Tool) => any(&w.tools, target),
         Some(TargetKind::Prompt) => any(&w.prompts, target),
-        // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`.
-        Some(TargetKind::Resource) => (deny || !walks_out(target)) && any(&w.resources, target),
+        // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`;
+        // a deny pattern denies every spelling that may name what it matches.
+        Some(TargetKind::Resource) if deny => {
+            any(&w.resources, target) || uri::resolved(target).is_some_and(|r| any(&w.resources, &r))
+        }
+        Some(TargetKind::Resource) => !walks_out(target) && any(&w.resources, target),
         None => false,
     }
 }

@@ -83,6 +83,12 @@ fn hidden_prompts_and_resources_are_left_out_of_the_lists_and_reach_no_member() 
         let r = send(&edge, &[], &rpc(3, method, &params));
         assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{method}: {}", r.text());
     }
+    // Spellings a lenient member may read as the hidden resource are denied with it.
+    let spellings = ["%73ecret", "x/../secret", "/secret", "secret#x", "secret?", "secret%00", "secret/."];
+    for spelling in spellings.map(|s| secret.replace("secret", s)) {
+        let r = send(&edge, &[], &rpc(5, "resources/read", &format!(r#"{{"uri":"{spelling}"}}"#)));
+        assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{spelling}: {}", r.text());
+    }
     for m in [&a, &b] {
         for method in ["prompts/get", "resources/read", "completion/complete"] {
             assert!(received(&m.rec, method).is_empty(), "a denied {method} reached a member");

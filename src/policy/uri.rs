@@ -1,0 +1,103 @@
+//! The spellings of one resource URI a deny rule must see through. A backend may decode
+//! percent-escapes, resolve dot segments, merge repeated slashes, read `\` as `/`, drop a
+//! default port, or ignore a query, a fragment or what follows a NUL before it looks the
+//! resource up; so a deny pattern is matched against the URI as sent and against
+//! [`resolved`], and `*/secret` denies `mock://b/%73ecret`, `mock://b/x/../secret`,
+//! `mock://b//secret/.`, `mock://b:80/secret` and `mock://b/secret?#x` like `mock://b/secret`.
+//! Resolving errs towards the resource a rule names: it may deny a URI that a backend would
+//! read as another one, never the reverse. Allow rules do not use it: they refuse such
+//! spellings outright (`walks_out`). Not here: the matching (`super`).
+
+/// The URI as a lenient backend may resolve it; None when that is the URI as sent.
+pub fn resolved(uri: &str) -> Option<String> {
+    let decoded = percent_decoded(uri);
+    let text = decoded.split('\0').next().unwrap_or_default();
+    let text = text.split(['?', '#']).next().unwrap_or_default().replace('\\', "/");
+    // `scheme://authority` (its port dropped) or `scheme:`, then the path.
+    let (head, path) = match text.find("://") {
+        Some(i) => {
+            let rest = &text[i + 3..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            let authority = &rest[..end];
+            let authority = match authority.rsplit_once(':') {
+                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+                _ => authority,
+            };
+            (format!("{}://{authority}", &text[..i]), &rest[end..])
+        }
+        None => match text.find(':') {
+            Some(i) => (text[..=i].to_owned(), &text[i + 1..]),
+            None => (String::new(), text.as_str()),
+        },
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let rooted = path.starts_with('/') || !head.ends_with(':');
+    let mut out = head;
+    for (i, s) in segments.iter().enumerate() {
+        if rooted || i > 0 {
+            out.push('/');
+        }
+        out.push_str(s);
+    }
+    (out != uri).then_some(out)
+}
+
+/// Every `%XX` decoded (whatever byte it names); invalid UTF-8 replaced.
+fn percent_decoded(uri: &str) -> String {
+    if !uri.contains('%') {
+        return uri.to_owned();
+    }
+    let b = uri.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolved;
+
+    #[test]
+    fn lenient_spellings_resolve_to_the_uri_they_may_name() {
+        for spelling in [
+            "mock://B/%73ecret",
+            "mock://B/secret#x",
+            "mock://B/secret?",
+            "mock://B/secret%00.txt",
+            "mock://B/secret/.",
+            "mock://B/./secret",
+            "mock://B/x/../secret",
+            "mock://B//secret",
+            "mock://B:80/secret",
+            r"mock://B\secret",
+            "mock://B/%2e%2e/x/../secret",
+        ] {
+            assert_eq!(resolved(spelling).as_deref(), Some("mock://B/secret"), "{spelling}");
+        }
+        assert_eq!(resolved("mock://B/secret"), None);
+        assert_eq!(resolved("urn:x:%79"), Some("urn:x:y".into()));
+        assert_eq!(resolved("b+secret://1"), None);
+    }
+}
