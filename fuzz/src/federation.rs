@@ -10,6 +10,9 @@
 //!
 //! The member's name goes into `Mcp-Name` as a valid header value that reads back as it.
 //!
+//! The member name read as a URI, resolved for a deny rule (`policy::uri::resolved`), holds
+//! no query, fragment, NUL, backslash or dot segment.
+//!
 //! Input: a length byte and a member tool name (UTF-8, lossy), then the client's body.
 
 use bytes::Bytes;
@@ -42,6 +45,18 @@ pub fn check(data: &[u8]) {
     // An offered URI maps back to the member's own, whatever it holds.
     if !own.is_empty() {
         assert_eq!(names::split_uri(&names::offered_uri("pre-1", &own)), Some(("pre-1", own.as_str())));
+    }
+    // A URI as a deny rule sees it resolved: no query, fragment, NUL or backslash is left,
+    // and no `.` or `..` segment after its scheme and authority.
+    if let Some(r) = mcp_edge::policy::uri::resolved(&own) {
+        assert!(!r.contains(['?', '#', '\\', '\0']), "{own:?} -> {r:?}");
+        // What follows `scheme://authority` (the only place `//` may remain), or all of it.
+        let path = match r.find("://") {
+            Some(i) => r[i + 3..].find('/').map_or("", |j| &r[i + 3 + j..]),
+            None => r.as_str(),
+        };
+        let dotted = |s: &str| s == "." || s == "..";
+        assert!(!path.split('/').any(dotted), "{own:?} -> {r:?}");
     }
 
     let none = Mirrored { version: None, method: None, name: None };

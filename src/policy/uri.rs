@@ -13,22 +13,13 @@ pub fn resolved(uri: &str) -> Option<String> {
     let decoded = percent_decoded(uri);
     let text = decoded.split('\0').next().unwrap_or_default();
     let text = text.split(['?', '#']).next().unwrap_or_default().replace('\\', "/");
-    // `scheme://authority` (its port dropped) or `scheme:`, then the path.
-    let (head, path) = match text.find("://") {
-        Some(i) => {
-            let rest = &text[i + 3..];
-            let end = rest.find('/').unwrap_or(rest.len());
-            let authority = &rest[..end];
-            let authority = match authority.rsplit_once(':') {
-                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-                _ => authority,
-            };
-            (format!("{}://{authority}", &text[..i]), &rest[end..])
+    let (head, path) = split(&text);
+    // The authority's port dropped.
+    let head = match head.rsplit_once(':') {
+        Some((host, port)) if host.contains("://") && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
         }
-        None => match text.find(':') {
-            Some(i) => (text[..=i].to_owned(), &text[i + 1..]),
-            None => (String::new(), text.as_str()),
-        },
+        _ => head,
     };
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
@@ -40,8 +31,8 @@ pub fn resolved(uri: &str) -> Option<String> {
             s => segments.push(s),
         }
     }
-    let rooted = path.starts_with('/') || !head.ends_with(':');
-    let mut out = head;
+    let rooted = path.starts_with('/');
+    let mut out = head.to_owned();
     for (i, s) in segments.iter().enumerate() {
         if rooted || i > 0 {
             out.push('/');
@@ -49,6 +40,25 @@ pub fn resolved(uri: &str) -> Option<String> {
         out.push_str(s);
     }
     (out != uri).then_some(out)
+}
+
+/// `scheme://authority` or `scheme:` (a scheme being a letter, then letters, digits, `+`, `-`
+/// or `.`), and the path after it; no head when the URI has no scheme.
+pub fn split(uri: &str) -> (&str, &str) {
+    let Some(colon) = uri.find(':') else { return ("", uri) };
+    let scheme = uri[..colon].as_bytes();
+    let valid = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !valid {
+        return ("", uri);
+    }
+    match uri[colon..].strip_prefix("://") {
+        Some(rest) => {
+            let end = colon + 3 + rest.find('/').unwrap_or(rest.len());
+            uri.split_at(end)
+        }
+        None => uri.split_at(colon + 1),
+    }
 }
 
 /// Every `%XX` decoded (whatever byte it names); invalid UTF-8 replaced.
@@ -99,5 +109,7 @@ mod tests {
         assert_eq!(resolved("mock://B/secret"), None);
         assert_eq!(resolved("urn:x:%79"), Some("urn:x:y".into()));
         assert_eq!(resolved("b+secret://1"), None);
+        assert_eq!(resolved("docs/./a"), Some("docs/a".into()));
+        assert_eq!(resolved(r"a\b:c/./d"), Some("a/b:c/d".into()), "no scheme: all of it is path");
     }
 }
