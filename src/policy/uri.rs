@@ -10,7 +10,8 @@
 
 /// The URI as a lenient backend may resolve it; None when that is the URI as sent.
 pub fn resolved(uri: &str) -> Option<String> {
-    let decoded = percent_decoded(uri);
+    // Every `%XX`, whatever byte it names; invalid UTF-8 replaced.
+    let decoded = percent_encoding::percent_decode_str(uri).decode_utf8_lossy();
     let text = decoded.split('\0').next().unwrap_or_default();
     let text = text.split(['?', '#']).next().unwrap_or_default().replace('\\', "/");
     let (head, path) = split(&text);
@@ -59,30 +60,6 @@ pub fn split(uri: &str) -> (&str, &str) {
         }
         None => uri.split_at(colon + 1),
     }
-}
-
-/// Every `%XX` decoded (whatever byte it names); invalid UTF-8 replaced.
-fn percent_decoded(uri: &str) -> String {
-    if !uri.contains('%') {
-        return uri.to_owned();
-    }
-    let b = uri.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
