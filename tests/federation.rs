@@ -10,6 +10,8 @@ mod common;
 mod catalog;
 #[path = "federation/kinds.rs"]
 mod kinds;
+#[path = "federation/pages.rs"]
+mod pages;
 #[path = "federation/policy.rs"]
 mod policy;
 #[path = "federation/sessions.rs"]

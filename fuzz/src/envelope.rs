@@ -1,6 +1,6 @@
 //! `envelope` (differential): the proxy's one-pass reading of a body against serde_json's
 //! `Value`. When the proxy accepts a body, the reference accepts it too and agrees, message by
-//! message, on the kind, `jsonrpc`, `method`, `id`, `params.name`, `params.uri` and the
+//! message, on the kind, `jsonrpc`, `method`, `id`, `params.name`, `params.uri`, `params.cursor` and the
 //! `_meta` protocol version and trace context, and every id is a slice of the body; when the reference refuses a
 //! body, so does the proxy. (The proxy may refuse more: duplicate keys, null ids, empty batches.)
 
@@ -74,6 +74,7 @@ pub fn agrees(body: &[u8], m: &Message<'_>, v: &Value) {
     let param = |key: &str| params.and_then(|p| p.get(key)).and_then(Value::as_str);
     assert_eq!(m.name.as_deref(), param("name"), "params.name");
     assert_eq!(m.uri.as_deref(), param("uri"), "params.uri");
+    assert_eq!(m.cursor.as_deref(), param("cursor"), "params.cursor");
     let version = params.and_then(|p| p.get("_meta")).and_then(|meta| meta.get(VERSION_KEY)).and_then(Value::as_str);
     assert_eq!(m.version.as_deref(), version, "params._meta protocol version");
     let meta_str =

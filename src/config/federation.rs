@@ -16,6 +16,8 @@ pub const DEFAULT_CATALOG_TTL: Duration = Duration::from_secs(30);
 /// Longest member prefix: a prefixed name must leave room for the tool's own name within the
 /// 64 characters model APIs accept.
 pub const MAX_PREFIX: usize = 24;
+/// Largest page of a merged list: a member's list is at most 10,000 entries.
+pub const MAX_PAGE_SIZE: i64 = 10_000;
 
 /// The route's federation, when it lists members; errors go to `c`.
 pub fn members(
@@ -26,9 +28,14 @@ pub fn members(
 ) -> Option<Federation> {
     let Some(first) = raw.member.first() else {
         // Federation settings on a route without members would be silently ignored.
-        for (set, key) in [(&raw.catalog_ttl, "catalog_ttl"), (&raw.failure_mode, "failure_mode")] {
-            if let Some(v) = set {
-                c.push(v.span(), field(key), "applies to a federated route only; add [[route.member]]s or remove it");
+        let set = [
+            (raw.catalog_ttl.as_ref().map(|v| v.span()), "catalog_ttl"),
+            (raw.failure_mode.as_ref().map(|v| v.span()), "failure_mode"),
+            (raw.page_size.as_ref().map(|v| v.span()), "page_size"),
+        ];
+        for (span, key) in set {
+            if let Some(span) = span {
+                c.push(span, field(key), "applies to a federated route only; add [[route.member]]s or remove it");
             }
         }
         return None;
@@ -79,5 +86,17 @@ pub fn members(
             false
         }
     };
-    Some(Federation { members, catalog_ttl, fail_closed })
+    let page_size = match raw.page_size.as_ref().map(|n| (*n.get_ref(), n.span())) {
+        None => 0,
+        Some((n, _)) if (0..=MAX_PAGE_SIZE).contains(&n) => n as usize,
+        Some((_, span)) => {
+            c.push(
+                span,
+                field("page_size"),
+                format!("must be 0 (each merged list is one page) to {MAX_PAGE_SIZE} entries a page"),
+            );
+            0
+        }
+    };
+    Some(Federation { members, catalog_ttl, fail_closed, page_size })
 }

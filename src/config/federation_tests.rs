@@ -85,3 +85,22 @@ fn a_failure_mode_is_open_or_closed_and_federation_keys_need_members() {
         assert!(errs.iter().any(|e| e.contains("applies to a federated route only")), "{key}: {errs:#?}");
     }
 }
+
+#[test]
+fn a_page_size_is_zero_to_ten_thousand_entries_and_needs_members() {
+    let size = |extra: &str| {
+        let c = parse(Path::new("edge.toml"), &route(extra, &[("a", "x")])).expect("valid");
+        c.routes[0].federation.as_ref().map(|f| f.page_size)
+    };
+    assert_eq!((size(""), size("page_size = 50\n"), size("page_size = 10000\n")), (Some(0), Some(50), Some(10_000)));
+    for bad in ["-1", "10001", "987654321"] {
+        let errs = errors(&route(&format!("page_size = {bad}\n"), &[("a", "x")]));
+        assert!(errs.iter().any(|e| e.contains("route.all.page_size") && e.contains("10000")), "{bad}: {errs:#?}");
+        assert!(errs.iter().all(|e| !e.contains(bad)), "the value is not echoed: {errs:#?}");
+    }
+    let errs = errors(&route("pool = \"a\"\npage_size = 5\n", &[]));
+    assert!(
+        errs.iter().any(|e| e.contains("route.all.page_size") && e.contains("applies to a federated route only")),
+        "{errs:#?}"
+    );
+}

@@ -518,6 +518,8 @@ pub struct Federation {
     /// `failure_mode = "closed"`: a list missing a member's part, or a session a member did not
     /// join, is refused (503) rather than served partial.
     pub fail_closed: bool,
+    /// Entries in a page of a merged list (0: the whole list is one page).
+    pub page_size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -394,6 +394,8 @@ pub struct RawRoute {
     pub catalog_ttl: Option<S<String>>,
     /// Federation: `"open"` (default) or `"closed"` (checked in `config::federation`).
     pub failure_mode: Option<S<String>>,
+    /// Federation: entries in a page of a merged list (checked in `config::federation`).
+    pub page_size: Option<S<i64>>,
 }
 
 /// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.

@@ -158,6 +158,7 @@ pub fn to_json(c: &Config) -> Value {
                 "members": f.members.iter().map(|m| json!({"pool": pool_name(m.pool), "prefix": m.prefix})).collect::<Vec<_>>(),
                 "catalog_ttl_ms": u64::try_from(f.catalog_ttl.as_millis()).unwrap_or(u64::MAX),
                 "failure_mode": if f.fail_closed { "closed" } else { "open" },
+                "page_size": f.page_size,
             })),
         })).collect::<Vec<_>>(),
         // Names and kinds only: key digests, secrets and key sets are never shown.

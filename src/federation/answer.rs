@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::catalog::Merged;
+use super::page::Page;
 use super::{Parts, LEGACY_VERSIONS};
 use crate::config::model::Federation;
 use crate::mcp::method::FIRST_MODERN_VERSION;
@@ -94,16 +95,23 @@ pub fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
     result.to_string()
 }
 
-/// The merged list as one page (no `nextCursor`): the list's rendered tools, then in the
-/// 2026-07-28 era its cache hints: private when any member's was, valid for what is left of
-/// the list's time.
-pub fn list(merged: &Merged, fed: &Federation, modern: bool) -> Parts {
-    let tail = if modern {
+/// One page of the merged list: its rendered entries, `nextCursor` when another page
+/// follows, then in the 2026-07-28 era the cache hints: private when any member's was, valid
+/// for what is left of the list's time.
+pub fn list(merged: &Merged, page: &Page, next: Option<String>, fed: &Federation, modern: bool) -> Parts {
+    let mut tail = String::new();
+    if let Some(next) = next {
+        // Sealed base64url: nothing in it needs escaping.
+        tail = format!(",\"nextCursor\":\"{next}\"");
+    }
+    if modern {
         let left = fed.catalog_ttl.saturating_sub(merged.made().elapsed());
         let scope = if merged.public { "public" } else { "private" };
-        Bytes::from(format!(",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"}}", left.as_millis()))
+        tail += &format!(",\"cacheScope\":\"{scope}\",\"ttlMs\":{},\"resultType\":\"complete\"}}", left.as_millis());
+    } else if tail.is_empty() {
+        return Parts(vec![page.body.clone(), Bytes::from_static(b"}")]);
     } else {
-        Bytes::from_static(b"}")
-    };
-    Parts(vec![merged.rendered().clone(), tail])
+        tail.push('}');
+    }
+    Parts(vec![page.body.clone(), Bytes::from(tail)])
 }

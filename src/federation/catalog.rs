@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::entry;
 use super::fanout::Failed;
 use super::kind::Kind;
 use super::listing::{self, Listed};
+use super::page::{self, At, Page};
 use super::stats::Stats;
 use crate::config::model::Federation;
 use crate::upstream::Pool;
@@ -48,9 +48,10 @@ pub struct Merged {
     pub public: bool,
     /// Members whose list is missing or stale, and why.
     pub failed: Vec<(usize, Failed)>,
-    /// `{"tools":[…]` (no closing brace; the kind's own key): the answer's shared piece,
-    /// rendered once.
-    rendered: Bytes,
+    /// Entries a page (0: one page).
+    page_size: usize,
+    /// The pages from the start, each rendered once and shared by every answer.
+    pages: Vec<Page>,
 }
 
 impl Merged {
@@ -63,24 +64,13 @@ impl Merged {
         self.made
     }
 
-    /// `{"<key>":[…]`, every offered entry, members in order; the answer closes the object.
-    pub fn rendered(&self) -> &Bytes {
-        &self.rendered
+    /// The page starting at `from` (`At::START`: the first).
+    pub fn page(&self, from: At) -> Page {
+        page::find(&self.pages, self.kind, &self.members, from, self.page_size)
     }
 
     fn render(&mut self) {
-        let mut out = Vec::with_capacity(32 + self.entries().map(|t| t.get().len() + 1).sum::<usize>());
-        out.extend_from_slice(b"{\"");
-        out.extend_from_slice(self.kind.key().as_bytes());
-        out.extend_from_slice(b"\":[");
-        for (i, entry) in self.entries().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(entry.get().as_bytes());
-        }
-        out.push(b']');
-        self.rendered = Bytes::from(out);
+        self.pages = page::cut(self.kind, &self.members, self.page_size);
     }
 }
 
@@ -257,7 +247,8 @@ async fn merge(
         owners: HashMap::new(),
         public: true,
         failed: Vec::new(),
-        rendered: Bytes::new(),
+        page_size: fed.page_size,
+        pages: Vec::new(),
     };
     for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
         let mut offered = Vec::new();
@@ -320,12 +311,17 @@ mod tests {
             owners: HashMap::new(),
             public: true,
             failed: Vec::new(),
-            rendered: Bytes::new(),
+            page_size: 0,
+            pages: Vec::new(),
         };
         merged.render();
-        let fed = Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30), fail_closed: false };
-        let (one, two) =
-            (super::super::answer::list(&merged, &fed, false), super::super::answer::list(&merged, &fed, true));
+        let fed =
+            Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30), fail_closed: false, page_size: 0 };
+        let page = merged.page(At::START);
+        let (one, two) = (
+            super::super::answer::list(&merged, &page, None, &fed, false),
+            super::super::answer::list(&merged, &page, None, &fed, true),
+        );
         assert_eq!(one.0[0].as_ptr(), two.0[0].as_ptr(), "the tools are one buffer, not a copy per answer");
         let text: Vec<u8> = one.0.concat();
         assert_eq!(std::str::from_utf8(&text).unwrap(), r#"{"tools":[{"name":"a_x"},{"name":"a_y"},{"name":"b_z"}]}"#);

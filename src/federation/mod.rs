@@ -10,17 +10,20 @@
 //!
 //! A route's `[route.policy]` judges the offered names before anything here runs, and its
 //! merged lists are filtered per caller on their way out (`proxy::transform::local`); the
-//! catalog itself is shared by every caller. Not done yet: one merged page (no proxy
-//! cursors). Not owned here: the request's reading
+//! catalog itself is shared by every caller. A merged list is served `page_size` entries a
+//! page ([`page`]), walked with the route's own sealed [`cursor`]s. Not owned here: the
+//! request's reading
 //! (`mcp::call`), the replies (`proxy::reply`), the members' config (`config::federation`).
 
 pub mod answer;
 pub mod catalog;
+pub mod cursor;
 pub mod entry;
 pub mod fanout;
 pub mod kind;
 pub mod listing;
 pub mod names;
+pub mod page;
 pub mod rewrite;
 pub mod session;
 pub mod stats;
@@ -33,9 +36,11 @@ use crate::config::model::Federation;
 use crate::mcp::call::{Call, Element};
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Metrics;
+use crate::session::KeyRing;
 use crate::state::Snapshot;
 use catalog::{Lookup, Merged};
 use kind::Kind;
+use page::At;
 use rewrite::Field;
 
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
@@ -87,6 +92,8 @@ pub enum Outcome {
     /// A `completion/complete` whose `params.ref` names no prompt or resource, or names it
     /// twice.
     BadReference,
+    /// A list's `params.cursor` is not one this route issued for that list.
+    BadCursor,
 }
 
 /// Where a federated request is known to be going, before its body is rewritten.
@@ -95,9 +102,11 @@ struct Owned<'a> {
     own: std::borrow::Cow<'a, str>,
 }
 
+/// What the route does with `call`. `keys` seal and open the lists' cursors.
 pub async fn decide(
     snap: &Arc<Snapshot>,
     metrics: &Metrics,
+    keys: &KeyRing,
     route: usize,
     fed: &Federation,
     call: &Call,
@@ -105,9 +114,21 @@ pub async fn decide(
 ) -> Outcome {
     let modern = call.era == Era::Modern;
     let list = |kind| async move {
+        // A cursor is read before any member is asked: a forged one costs no fan-out.
+        let from = match &call.cursor {
+            None => At::START,
+            Some(c) => match cursor::open(keys, c, modern, kind) {
+                Some(at) => at,
+                None => return Outcome::BadCursor,
+            },
+        };
         match merged(snap, metrics, route, fed, modern, kind).await {
             Some(merged) if fed.fail_closed && !merged.failed.is_empty() => Outcome::Incomplete,
-            Some(merged) => Outcome::Answer(answer::list(&merged, fed, modern)),
+            Some(merged) => {
+                let page = merged.page(from);
+                let next = page.next.and_then(|at| cursor::seal(keys, cursor::Position { modern, kind, at }));
+                Outcome::Answer(answer::list(&merged, &page, next, fed, modern))
+            }
             None => Outcome::NotFound,
         }
     };

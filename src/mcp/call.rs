@@ -51,11 +51,13 @@ pub struct Call {
     /// read by `trace` only when tracing is on.
     pub traceparent: Option<Bytes>,
     pub tracestate: Option<Bytes>,
+    /// The message's `params.cursor` (one message only): the page a list request asks for.
+    pub cursor: Option<Bytes>,
 }
 
 impl Call {
     pub fn unread(era: Era) -> Call {
-        Call { era, one: Element::UNREAD, batch: Vec::new(), traceparent: None, tracestate: None }
+        Call { era, one: Element::UNREAD, batch: Vec::new(), traceparent: None, tracestate: None, cursor: None }
     }
 
     /// Every message the request carries: the batch's elements, or the one message.
@@ -113,7 +115,8 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
             }
             let traceparent = m.traceparent.as_deref().map(|t| slice_of(body, t));
             let tracestate = m.tracestate.as_deref().map(|t| slice_of(body, t));
-            Ok(Call { era, one, batch: Vec::new(), traceparent, tracestate })
+            let cursor = m.cursor.as_deref().map(|c| slice_of(body, c));
+            Ok(Call { era, one, batch: Vec::new(), traceparent, tracestate, cursor })
         }
         Body::Batch(all) => {
             if !batches {

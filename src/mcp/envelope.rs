@@ -1,5 +1,5 @@
 //! One-pass, borrowed parse of a JSON-RPC body: `jsonrpc`, `id`, `method`, `result`/`error`
-//! presence, and from `params` only `name`, `uri` and `_meta`'s protocol version. Tool
+//! presence, and from `params` only `name`, `uri`, `cursor` and `_meta`'s protocol version. Tool
 //! arguments and everything else are skipped without being built ([`Skip`]), and strings borrow
 //! from the body unless escaped.
 //!
@@ -46,6 +46,8 @@ pub struct Message<'a> {
     pub name: Option<Cow<'a, str>>,
     /// `params.uri`, when it is a string.
     pub uri: Option<Cow<'a, str>>,
+    /// `params.cursor`, when it is a string (a list's next page).
+    pub cursor: Option<Cow<'a, str>>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28 requests).
     pub version: Option<Cow<'a, str>>,
     /// `params._meta.traceparent` and `.tracestate` (W3C Trace Context carried in the
@@ -129,6 +131,7 @@ fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
         method: env.method.map(|m| m.0),
         name: params.name.and_then(as_str),
         uri: params.uri.and_then(as_str),
+        cursor: params.cursor.and_then(as_str),
         version: params.meta.version.map(|v| v.0),
         traceparent: params.meta.traceparent.and_then(as_str),
         tracestate: params.meta.tracestate.and_then(as_str),
@@ -286,13 +289,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
     }
 }
 
-/// `params`: `name` and `uri` kept raw, `_meta`'s protocol version and trace context; the
-/// rest skipped.
+/// `params`: `name`, `uri` and `cursor` kept raw, `_meta`'s protocol version and trace
+/// context; the rest skipped.
 /// Positional (array) params are accepted and ignored, as JSON-RPC allows them.
 #[derive(Default)]
 struct Params<'a> {
     name: Option<&'a RawValue>,
     uri: Option<&'a RawValue>,
+    cursor: Option<&'a RawValue>,
     meta: Meta<'a>,
 }
 
@@ -311,11 +315,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                     match &*key {
                         "name" if p.name.is_none() => p.name = Some(strict(map.next_value()?)?),
                         "uri" if p.uri.is_none() => p.uri = Some(strict(map.next_value()?)?),
+                        "cursor" if p.cursor.is_none() => p.cursor = Some(strict(map.next_value()?)?),
                         "_meta" if !meta_seen => {
                             meta_seen = true;
                             p.meta = map.next_value::<Meta<'a>>()?;
                         }
-                        "name" | "uri" | "_meta" => return Err(de::Error::custom("duplicate params key")),
+                        "name" | "uri" | "cursor" | "_meta" => return Err(de::Error::custom("duplicate params key")),
                         _ => {
                             map.next_value::<Skip>()?;
                         }

@@ -36,7 +36,8 @@ pub(super) async fn request(
     }
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
-    match federation::decide(&snap, &state.metrics, route, fed, &ctx.call, &body).await {
+    let keys = state.keys.load();
+    match federation::decide(&snap, &state.metrics, &keys, route, fed, &ctx.call, &body).await {
         Outcome::Forward { member, pool, body, name } => {
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
@@ -56,6 +57,7 @@ pub(super) async fn request(
         Outcome::Incomplete => Err(Reject::FEDERATED_INCOMPLETE.into()),
         Outcome::Unreadable => Err(Reject::INVALID.into()),
         Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
+        Outcome::BadCursor => Err(Reject::CURSOR.into()),
     }
 }
 

@@ -102,6 +102,12 @@ impl Reject {
         Reason::InvalidParams,
         "Invalid params: completion/complete needs params.ref of type ref/prompt (with name) or ref/resource (with uri), each named once",
     );
+    pub const CURSOR: Reject = Reject::new(
+        400,
+        RpcCode::InvalidParams,
+        Reason::InvalidParams,
+        "Invalid params: params.cursor is not a cursor this route gave for this list; list again without one",
+    );
     pub const PARSE: Reject =
         Reject::new(400, RpcCode::ParseError, Reason::ParseError, "Parse error: the body is not valid JSON");
     pub const INVALID: Reject = Reject::new(

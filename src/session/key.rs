@@ -13,12 +13,16 @@ pub const MIN_KEY_BYTES: usize = 32;
 
 /// Domain separation for the derived key; a new token format takes a new label.
 const AEAD_LABEL: &[u8] = b"mcp-edge session token v2 xchacha20poly1305";
+/// The list cursors' key (`super::sealed`): never the tokens'.
+const CURSOR_LABEL: &[u8] = b"mcp-edge list cursor v1 xchacha20poly1305";
 
 #[derive(Clone)]
 pub struct SessionKey {
     bytes: Vec<u8>,
     /// HMAC-SHA256(bytes, AEAD_LABEL), derived once so sealing and opening do not pay for it.
     aead: [u8; 32],
+    /// HMAC-SHA256(bytes, CURSOR_LABEL), for list cursors.
+    cursor: [u8; 32],
     /// Whether replicas can share it (false: random, this process only).
     pub shared: bool,
 }
@@ -50,11 +54,14 @@ impl SessionKey {
     }
 
     fn new(bytes: Vec<u8>, shared: bool) -> SessionKey {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).unwrap_or_else(|_| unreachable!());
-        mac.update(AEAD_LABEL);
-        let aead = mac.finalize().into_bytes().into();
-        SessionKey { bytes, aead, shared }
+        let derive = |label: &[u8]| -> [u8; 32] {
+            // HMAC accepts keys of any length, so this cannot fail.
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).unwrap_or_else(|_| unreachable!());
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        };
+        let (aead, cursor) = (derive(AEAD_LABEL), derive(CURSOR_LABEL));
+        SessionKey { bytes, aead, cursor, shared }
     }
 
     pub fn bytes(&self) -> &[u8] {
@@ -64,6 +71,11 @@ impl SessionKey {
     /// The key the token cipher uses.
     pub(super) fn aead_key(&self) -> &[u8; 32] {
         &self.aead
+    }
+
+    /// The key list cursors are sealed with.
+    pub(super) fn cursor_key(&self) -> &[u8; 32] {
+        &self.cursor
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod fingerprint;
 pub mod key;
 pub mod ring;
+pub mod sealed;
 pub mod seen;
 pub mod token;
 

@@ -42,6 +42,20 @@ impl KeyRing {
         }
     }
 
+    /// `plain` sealed for a client to hand back ([`super::sealed`]).
+    pub fn seal_opaque(&self, plain: &[u8]) -> Option<String> {
+        super::sealed::seal(&self.current, plain)
+    }
+
+    /// What [`KeyRing::seal_opaque`] sealed, under the current key or, in the overlap, the
+    /// previous one.
+    pub fn open_opaque(&self, sealed: &str) -> Option<Vec<u8>> {
+        super::sealed::open(&self.current, sealed).or_else(|| match &self.previous {
+            Some((key, until)) if Instant::now() < *until => super::sealed::open(key, sealed),
+            _ => None,
+        })
+    }
+
     /// Whether a previous key is still accepted (for `/status`).
     pub fn in_overlap(&self) -> bool {
         self.previous.as_ref().is_some_and(|(_, until)| Instant::now() < *until)
