@@ -10,8 +10,8 @@
 //!
 //! The member's name goes into `Mcp-Name` as a valid header value that reads back as it.
 //!
-//! The member name read as a URI, resolved for a deny rule (`policy::uri::resolved`), holds
-//! no query, fragment, NUL, backslash or dot segment.
+//! The member name read as a URI, spelled for a deny rule (`policy::uri::spellings`), holds
+//! no query, fragment, NUL, backslash or dot segment in any spelling.
 //!
 //! Input: a length byte and a member tool name (UTF-8, lossy), then the client's body.
 
@@ -46,9 +46,9 @@ pub fn check(data: &[u8]) {
     if !own.is_empty() {
         assert_eq!(names::split_uri(&names::offered_uri("pre-1", &own)), Some(("pre-1", own.as_str())));
     }
-    // A URI as a deny rule sees it resolved: no query, fragment, NUL or backslash is left,
+    // A URI as a deny rule sees it spelled: no query, fragment, NUL or backslash is left,
     // and no `.` or `..` segment after its scheme and authority.
-    if let Some(r) = mcp_edge::policy::uri::resolved(&own) {
+    for r in mcp_edge::policy::uri::spellings(&own) {
         assert!(!r.contains(['?', '#', '\\', '\0']), "{own:?} -> {r:?}");
         // What follows `scheme://authority` (the only place `//` may remain), or all of it.
         let path = match r.find("://") {

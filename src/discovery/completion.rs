@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use crate::auth::identity::Identity;
 use crate::config::model::PolicyConfig;
 use crate::mcp::call::{Call, Element};
+use crate::mcp::fold;
 use crate::mcp::method::Method;
 use crate::policy::{self, Denial};
 
@@ -25,7 +26,7 @@ struct Msg<'a> {
 #[derive(Deserialize)]
 struct Params<'a> {
     #[serde(borrow, default, rename = "ref")]
-    reference: Option<Ref<'a>>,
+    reference: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -65,12 +66,17 @@ pub fn check(
             continue;
         }
         let msg: Msg<'_> = serde_json::from_str(raw.get()).map_err(|_| by_default(i, e))?;
-        let Some(r) = msg.params.and_then(|p| p.reference) else { continue };
+        // No reference, one a case-insensitive reader reads otherwise, or one of no known
+        // type: what it names cannot be judged, so it is denied.
+        let raw_ref = msg.params.and_then(|p| p.reference).ok_or_else(|| by_default(i, e))?;
+        if fold::object_aliases(raw_ref.get(), &["type", "name", "uri"]) {
+            return Err(by_default(i, e));
+        }
+        let r: Ref<'_> = serde_json::from_str(raw_ref.get()).map_err(|_| by_default(i, e))?;
         let (method, target) = match (r.kind.as_deref(), r.name, r.uri) {
             (Some("ref/prompt"), Some(name), _) => (Method::PromptsGet, name),
             (Some("ref/resource"), _, Some(uri)) => (Method::ResourcesRead, uri),
-            // Anything else names nothing the policy guards; the backend answers it.
-            _ => continue,
+            _ => return Err(by_default(i, e)),
         };
         policy::check_target(policy, identity, method, &target).map_err(|d| {
             let element = Element {

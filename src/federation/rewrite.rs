@@ -68,7 +68,7 @@ pub fn reference(body: &[u8]) -> Option<Reference<'_>> {
     #[derive(serde::Deserialize)]
     struct Params<'a> {
         #[serde(borrow, rename = "ref")]
-        reference: Ref<'a>,
+        reference: &'a RawValue,
     }
     #[derive(serde::Deserialize)]
     struct Ref<'a> {
@@ -79,7 +79,12 @@ pub fn reference(body: &[u8]) -> Option<Reference<'_>> {
         #[serde(borrow)]
         uri: Option<&'a RawValue>,
     }
-    let r = serde_json::from_slice::<Top>(body).ok()?.params.reference;
+    let raw_ref = serde_json::from_slice::<Top>(body).ok()?.params.reference;
+    // A key a case-insensitive member reads for `type`, `name` or `uri`: not read at all.
+    if crate::mcp::fold::object_aliases(raw_ref.get(), &["type", "name", "uri"]) {
+        return None;
+    }
+    let r: Ref<'_> = serde_json::from_str(raw_ref.get()).ok()?;
     let (prompt, raw) = match r.kind.as_ref() {
         "ref/prompt" => (true, r.name?),
         "ref/resource" => (false, r.uri?),
@@ -174,6 +179,9 @@ mod tests {
         // Named twice, of another type, or without its target: no reference.
         assert!(reference(br#"{"params":{"ref":{"type":"ref/prompt","name":"a","name":"b"}}}"#).is_none());
         assert!(reference(br#"{"params":{"ref":{"type":"ref/tool","name":"a"}}}"#).is_none());
+        // A key a Go member reads as `name` or `type` (it matches keys ignoring case).
+        assert!(reference(br#"{"params":{"ref":{"type":"ref/prompt","name":"a","Name":"b"}}}"#).is_none());
+        assert!(reference(br#"{"params":{"ref":{"TYPE":"ref/tool","type":"ref/prompt","name":"a"}}}"#).is_none());
         assert!(reference(br#"{"params":{"ref":{"type":"ref/resource","name":"a"}}}"#).is_none());
     }
 }

@@ -9,6 +9,9 @@
 //! body that a strict backend would refuse is refused here, not forwarded (`fuzz/` checks this
 //! property).
 //!
+//! A key another JSON reader may take for one read here (`"Method"`, `"paramſ"`: Go matches
+//! keys ignoring case) is refused like a repeated one ([`super::fold`]).
+//!
 //! Owns the JSON-RPC shape rules (what is a request, a notification, a response, a batch; which
 //! ids are valid). It does not know MCP methods or HTTP headers: `classify` does.
 //!
@@ -23,6 +26,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::fold;
 
 /// What one JSON-RPC message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,13 @@ pub enum EnvelopeError<'a> {
 }
 
 const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// The keys read at each level; a key another reader may take for one of them is refused
+/// ([`fold`]). `ref` is read by the completion readers, from the same `params`.
+const TOP_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+const PARAMS_KEYS: [&str; 5] = ["name", "uri", "cursor", "_meta", "ref"];
+const META_KEYS: [&str; 3] = [VERSION_KEY, "traceparent", "tracestate"];
+const ALIAS: &str = "a key spelled so a case-insensitive reader takes it for one the proxy reads";
 
 pub fn parse(body: &[u8]) -> Result<Body<'_>, EnvelopeError<'_>> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
@@ -189,6 +201,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
                         "params" => 3,
                         "result" => 4,
                         "error" => 5,
+                        other if fold::aliases(other, &TOP_KEYS) => return Err(de::Error::custom(ALIAS)),
                         _ => {
                             map.next_value::<Skip>()?;
                             continue;
@@ -321,6 +334,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
                             p.meta = map.next_value::<Meta<'a>>()?;
                         }
                         "name" | "uri" | "cursor" | "_meta" => return Err(de::Error::custom("duplicate params key")),
+                        other if fold::aliases(other, &PARAMS_KEYS) => return Err(de::Error::custom(ALIAS)),
                         _ => {
                             map.next_value::<Skip>()?;
                         }
@@ -375,6 +389,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                         }
                         "tracestate" if meta.tracestate.is_none() => meta.tracestate = Some(strict(map.next_value()?)?),
                         "traceparent" | "tracestate" => return Err(de::Error::custom("duplicate trace context")),
+                        other if fold::aliases(other, &META_KEYS) => return Err(de::Error::custom(ALIAS)),
                         _ => {
                             map.next_value::<Skip>()?;
                         }

@@ -166,3 +166,24 @@ fn unknown_members_and_kept_values_are_read_strictly_too() {
     let fine = br#"{"jsonrpc":"2.0","id":1,"method":"ping","extra":{"a":[1,"b",null,true]}}"#;
     assert!(parse(fine).is_ok());
 }
+
+#[test]
+fn a_key_a_case_insensitive_reader_takes_for_one_read_here_is_refused() {
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"deploy"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Name":"deploy"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a://ok","URI":"a://secret"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","paramſ":{"name":"deploy"},"params":{"name":"echo"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"deploy"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{},"REF":{}}}"#,
+        r#"{"jsonrpc":"2.0","ID":1,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"TRACEPARENT":"x"}}}"#,
+    ] {
+        assert!(matches!(refused(body), EnvelopeError::Invalid { .. }), "{body}");
+    }
+    // Other keys, in any case, are nobody's business here.
+    let m = one(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Arguments":{},"NAMES":1},"X":1}"#,
+    );
+    assert_eq!(m.name.as_deref(), Some("echo"));
+}

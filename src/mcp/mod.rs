@@ -5,5 +5,6 @@
 pub mod call;
 pub mod envelope;
 pub mod error;
+pub mod fold;
 pub mod header;
 pub mod method;

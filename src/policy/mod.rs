@@ -171,24 +171,32 @@ fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
         return true;
     }
     let Some(target) = op.target else { return false };
+    // A deny pattern on names also denies the name a backend may read after cutting it at a
+    // NUL or stripping control characters; an allow pattern never admits such a name.
+    let named = |globs: &[Glob]| {
+        any(globs, target)
+            || (deny && uri::has_controls(target) && uri::controls_gone(target).iter().any(|t| any(globs, t)))
+    };
     match op.kind {
-        Some(TargetKind::Tool) => any(&w.tools, target),
-        Some(TargetKind::Prompt) => any(&w.prompts, target),
+        Some(TargetKind::Tool) => named(&w.tools),
+        Some(TargetKind::Prompt) => named(&w.prompts),
         // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`;
         // a deny pattern denies every spelling that may name what it matches.
         Some(TargetKind::Resource) if deny => {
-            any(&w.resources, target) || uri::resolved(target).is_some_and(|r| any(&w.resources, &r))
+            any(&w.resources, target) || uri::spellings(target).iter().any(|r| any(&w.resources, r))
         }
         Some(TargetKind::Resource) => !walks_out(target) && any(&w.resources, target),
         None => false,
     }
 }
 
-/// Whether a URI holds a dot segment, a backslash or an encoded `.`, `/` or `\`: spellings a
-/// backend may resolve to somewhere other than where the pattern looked.
+/// Whether a URI holds a dot segment, a backslash, an encoded `.`, `/` or `\`, or a control
+/// character or space (which parsers strip, so `..\t` is `..` to them): spellings a backend
+/// may resolve to somewhere other than where the pattern looked.
 fn walks_out(uri: &str) -> bool {
     let b = uri.as_bytes();
-    b.contains(&b'\\')
+    uri::has_controls(uri)
+        || b.contains(&b'\\')
         || b.windows(3).any(|w| matches!(w, [b'%', b'2', b'e' | b'E' | b'f' | b'F'] | [b'%', b'5', b'c' | b'C']))
         || uri.split(['/', '?', '#']).any(|segment| segment == "." || segment == "..")
 }

@@ -150,8 +150,25 @@ fn resource_allows_never_admit_a_uri_that_walks_out_of_the_pattern() {
         "file:///docs/a%2Fb",
         r"file:///docs/..\\x",
         "file:///docs/.",
+        "file:///docs/..\\t/etc/passwd",
+        "file:///docs/.\\n./etc/passwd",
+        "file:///docs/a b",
     ] {
         assert!(check(&p, Some(&alice), &resource(walk)).is_err(), "{walk}");
+    }
+}
+
+#[test]
+fn a_denied_name_cut_at_a_nul_or_stripped_of_controls_is_denied_and_never_allowed() {
+    let p = policy("[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"deploy_db\"]\n[[route.policy.rule]]\neffect = \"allow\"\ntools = [\"*\"]\n");
+    let alice = who("alice", &[], &[]);
+    for spelling in ["deploy_db\\u0000", "deploy_db\\u0000x", "dep\\tloy_db", " deploy_db", "deploy_db\\r\\n"] {
+        assert!(check(&p, Some(&alice), &tool(spelling)).is_err(), "{spelling}");
+    }
+    assert!(check(&p, Some(&alice), &tool("deploy_dbx")).is_ok(), "another tool");
+    let p = policy(TOOLS);
+    for spelling in ["echo\\u0000", "ec\\tho", "echo "] {
+        assert!(check(&p, Some(&alice), &tool(spelling)).is_err(), "not the allowed echo: {spelling}");
     }
 }
 

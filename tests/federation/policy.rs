@@ -84,13 +84,47 @@ fn hidden_prompts_and_resources_are_left_out_of_the_lists_and_reach_no_member() 
         assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{method}: {}", r.text());
     }
     // Spellings a lenient member may read as the hidden resource are denied with it.
-    let spellings = ["%73ecret", "x/../secret", "/secret", "secret#x", "secret?", "secret%00", "secret/."];
+    let spellings = [
+        "%73ecret",
+        "x/../secret",
+        "/secret",
+        "secret#x",
+        "secret?",
+        "secret%00",
+        "secret/.",
+        // Tabs, newlines and edge spaces, which WHATWG parsers (`new URL()`, pydantic) strip.
+        "sec\\tret",
+        "sec\\nret",
+        "secret ",
+        "secret\\u0001",
+    ];
     for spelling in spellings.map(|s| secret.replace("secret", s)) {
         let r = send(&edge, &[], &rpc(5, "resources/read", &format!(r#"{{"uri":"{spelling}"}}"#)));
         assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{spelling}: {}", r.text());
     }
+    // A URI as the member parses the part after the prefix: a space after it, an empty port.
+    let (prefix, rest) = secret.split_once('+').expect("a prefixed URI");
+    for spelling in
+        [format!("{prefix}+ {rest}"), format!("{prefix}+\\t{rest}"), secret.replacen("/secret", ":/secret", 1)]
+    {
+        let r = send(&edge, &[], &rpc(6, "resources/read", &format!(r#"{{"uri":"{spelling}"}}"#)));
+        assert_eq!((r.status, r.header("x-mock-backend")), (403, None), "{spelling}: {}", r.text());
+    }
+    // Keys a member that matches keys ignoring case (Go) reads instead of the ones judged.
+    // Refused as no JSON-RPC message (400); a completion whose reference cannot be judged is
+    // denied (403).
+    for (body, status) in [
+        (r#"{"jsonrpc":"2.0","id":7,"method":"prompts/get","params":{"name":"a_greet","Name":"a_secret_plan"}}"#.to_owned(), 400),
+        (format!(r#"{{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{{"uri":"{}","URI":"{secret}"}}}}"#, uris[0]), 400),
+        (r#"{"jsonrpc":"2.0","id":7,"method":"ping","Method":"prompts/get","params":{"name":"a_secret_plan"}}"#.to_owned(), 400),
+        (r#"{"jsonrpc":"2.0","id":7,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"a_greet","NAME":"a_secret_plan"},"argument":{"name":"x","value":""}}}"#.to_owned(), 403),
+        (r#"{"jsonrpc":"2.0","id":7,"method":"completion/complete","params":{"ref":{"type":"REF/PROMPT","name":"a_secret_plan"},"argument":{"name":"x","value":""}}}"#.to_owned(), 403),
+    ] {
+        let r = send(&edge, &[], &body);
+        assert_eq!((r.status, r.header("x-mock-backend")), (status, None), "{body}: {}", r.text());
+    }
     for m in [&a, &b] {
-        for method in ["prompts/get", "resources/read", "completion/complete"] {
+        for method in ["prompts/get", "resources/read", "completion/complete", "ping"] {
             assert!(received(&m.rec, method).is_empty(), "a denied {method} reached a member");
         }
     }

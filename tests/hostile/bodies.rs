@@ -226,3 +226,22 @@ fn edge_validation_is_off_on_an_explicit_pass_through_route() {
         assert_eq!(main.rec.wait_count(i + 1)[i].body, body, "forwarded byte-exact");
     }
 }
+
+#[test]
+fn d8_keys_a_case_insensitive_backend_reads_instead_of_the_routed_ones_are_refused() {
+    // Go's encoding/json matches keys ignoring case (and reads `ſ` as `s`): such a backend
+    // runs the second spelling while the proxy routed on the first (CVE-2026-27896's class).
+    let (main, deploy) = (backend("main"), backend("deploy"));
+    let edge = deploy_rule(&main, &deploy, "", "");
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","NAME":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call","params":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"},"paramſ":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"deploy_db"}}"#,
+    ] {
+        assert_refused(&post(&edge, "/mcp", &[], body), 400, -32600);
+    }
+    assert_alive_and_only_probe(&edge, "/mcp", &main);
+    deploy.rec.assert_nothing();
+}

@@ -1,0 +1,51 @@
+//! Keys that a case-insensitive JSON reader takes for keys the proxy reads. Go's
+//! `encoding/json` matches object keys to struct fields ignoring case, and folds `ſ` (U+017F)
+//! to `s` and the Kelvin sign (U+212A) to `k` (CVE-2026-27896 in the Go MCP SDK before 1.3.1):
+//! given `"method":"ping","Method":"tools/call"`, the proxy judges a ping and such a backend
+//! runs the call. So a message holding a key spelled that way is refused, before any decision
+//! reads it. Not here: which keys are read (`envelope`, and the completion reference readers).
+
+/// Whether `key` is none of `known` but folds to one of them.
+pub fn aliases(key: &str, known: &[&str]) -> bool {
+    !known.contains(&key) && known.iter().any(|k| folded_eq(key, k))
+}
+
+/// Whether the JSON object `json` holds a key that [`aliases`] one of `known` (false for
+/// anything that is not an object: its reader refuses that itself).
+pub fn object_aliases(json: &str, known: &[&str]) -> bool {
+    use std::borrow::Cow;
+    type Keys<'a> = std::collections::HashMap<Cow<'a, str>, serde::de::IgnoredAny>;
+    serde_json::from_str::<Keys<'_>>(json).is_ok_and(|keys| keys.keys().any(|k| aliases(k, known)))
+}
+
+fn folded_eq(a: &str, b: &str) -> bool {
+    a.chars().map(fold).eq(b.chars().map(fold))
+}
+
+/// A character as Go's key matching sees it, for the keys the proxy reads (ASCII): ASCII
+/// letters in one case, and the two non-ASCII characters that fold to ASCII letters.
+fn fold(c: char) -> char {
+    match c {
+        '\u{17F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aliases;
+
+    #[test]
+    fn case_variants_and_go_folds_alias_a_known_key_and_the_key_itself_does_not() {
+        let known = ["method", "params", "name", "_meta"];
+        for alias in ["Method", "METHOD", "paramſ", "PARAMS", "Name", "_META", "\u{212A}ey"] {
+            let expected = alias != "\u{212A}ey";
+            assert_eq!(aliases(alias, &known), expected, "{alias}");
+        }
+        for other in ["method", "params", "arguments", "methods", "nam", "méthod", ""] {
+            assert!(!aliases(other, &known), "{other}");
+        }
+        assert!(aliases("\u{212A}ind", &["kind"]), "the Kelvin sign folds to k");
+    }
+}
