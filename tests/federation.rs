@@ -274,12 +274,18 @@ fn python_sdk_clients_in_both_eras_list_and_call_across_two_python_sdk_servers()
         peers.server("PEERS_PY2_SERVER", &["--name", "A", "--stateless"]),
         peers.server("PEERS_PY2_SERVER", &["--name", "B", "--stateless", "--json"]),
     );
-    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    // Paged by the route, 10 tools a page: the clients follow its cursors in both eras.
+    let route = "path = \"/mcp\"\n[[route.member]]";
+    let body = federated([&a.addr(), &b.addr()]).replacen(route, "path = \"/mcp\"\npage_size = 10\n[[route.member]]", 1);
+    let edge = Edge::start(&body);
     let url = edge.url("/mcp");
     for era in ["legacy", "modern"] {
         let r = peers.client("PEERS_PY2_CLIENT", &url, &["--era", era, "--scenario", "catalog", "--tool", "b_whoami"]);
         let names: Vec<&str> = r["tool_names"].as_array().expect("names").iter().filter_map(Value::as_str).collect();
         assert_eq!(names.len(), 132, "66 tools from each server: {r}");
+        assert_eq!(r["pages"], 14, "{era}: {r}");
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), 132, "each tool once: {r}");
         assert!(names.contains(&"a_echo") && names.contains(&"b_deploy_db"), "{r}");
         assert_eq!((r["text"].as_str(), r["is_error"].as_bool()), (Some("B"), Some(false)), "{era}: {r}");
         let r = peers.client(

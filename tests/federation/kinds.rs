@@ -172,7 +172,11 @@ fn real_servers_offer_their_prompts_and_resources_through_one_route_to_every_cli
         peers.server("PEERS_PY2_SERVER", &["--name", "Q"]),
         peers.server("PEERS_EVERYTHING", &["--mode", "streamableHttp"]),
     );
-    let edge = Edge::start(&federated3([&py1.addr(), &py2.addr(), &everything.addr()]));
+    // Paged by the route: 10 entries a page, whatever each member's own pages.
+    let route = "path = \"/mcp\"\n[[route.member]]";
+    let body = federated3([&py1.addr(), &py2.addr(), &everything.addr()])
+        .replacen(route, "path = \"/mcp\"\npage_size = 10\n[[route.member]]", 1);
+    let edge = Edge::start(&body);
     let url = edge.url("/mcp");
     let runs: [(&str, &[&str]); 3] =
         [("PEERS_PY1_CLIENT", &[]), ("PEERS_PY2_CLIENT", &["--era", "legacy"]), ("PEERS_TS_CLIENT", &[])];
@@ -192,6 +196,13 @@ fn real_servers_offer_their_prompts_and_resources_through_one_route_to_every_cli
         assert!(read["c"]["text"].as_str().is_some_and(|t| !t.is_empty()), "{client}: {r}");
         let templates = r["template_uris"].as_array().expect("templates");
         assert!(templates.iter().any(|t| t == "b+res://items/{item_id}"), "{client}: {r}");
+        // Each list walked page by page with the route's cursors, every entry once.
+        for (list, names) in [("tools", "tool_names"), ("prompts", "prompt_names"), ("resources", "resource_uris")] {
+            let names = r[names].as_array().expect("names");
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            assert!(unique.len() == names.len() && (list != "tools" || names.len() > 10), "{client} {list}: {r}");
+            assert_eq!(r["pages"][list].as_u64(), Some(names.len().div_ceil(10) as u64), "{client} {list}: {r}");
+        }
     }
 }
 

@@ -135,11 +135,12 @@ async def members(s, args, info):
     """A federated route: every list, then one prompt got and one resource read per member
     (grouped by the prefix before `_` or `+`); prompts without required arguments first, the
     others' required arguments filled with "proxy"."""
-    tools, _ = await list_tools(s)
-    prompts, _ = await _list_all(s.list_prompts, "prompts")
-    resources, _ = await _list_all(s.list_resources, "resources")
+    tools, tool_pages = await list_tools(s)
+    prompts, prompt_pages = await _list_all(s.list_prompts, "prompts")
+    resources, resource_pages = await _list_all(s.list_resources, "resources")
     templates, _ = await _list_all(s.list_resource_templates, "resource_templates", "resourceTemplates")
     out = {
+        "pages": {"tools": tool_pages, "prompts": prompt_pages, "resources": resource_pages},
         "tool_names": sorted(tools),
         "prompt_names": [p.name for p in prompts],
         "resource_uris": [str(r.uri) for r in resources],

@@ -132,20 +132,21 @@ const scenarios = {
   // A federated route: every list, then one prompt got and one resource read per member
   // (grouped by the prefix before `_` or `+`), as the Python clients' `members` scenario.
   async members(c) {
-    const { tools } = await listTools(c);
-    const prompts = (await listAll((p) => c.listPrompts(p), "prompts")).items;
-    const resources = (await listAll((p) => c.listResources(p), "resources")).items;
+    const { tools, pages: toolPages } = await listTools(c);
+    const prompts = await listAll((p) => c.listPrompts(p), "prompts");
+    const resources = await listAll((p) => c.listResources(p), "resources");
     const templates = (await listAll((p) => c.listResourceTemplates(p), "resourceTemplates")).items;
     const out = {
+      pages: { tools: toolPages, prompts: prompts.pages, resources: resources.pages },
       tool_names: Object.keys(tools).sort(),
-      prompt_names: prompts.map((p) => p.name),
-      resource_uris: resources.map((r) => r.uri),
+      prompt_names: prompts.items.map((p) => p.name),
+      resource_uris: resources.items.map((r) => r.uri),
       template_uris: templates.map((t) => t.uriTemplate),
       got: {},
       read: {},
     };
     const required = (p) => (p.arguments ?? []).filter((a) => a.required).map((a) => a.name);
-    for (const p of [...prompts].sort((x, y) => required(x).length - required(y).length)) {
+    for (const p of [...prompts.items].sort((x, y) => required(x).length - required(y).length)) {
       const prefix = p.name.split("_")[0];
       if (prefix in out.got) continue;
       const gp = await c.getPrompt({ name: p.name, arguments: Object.fromEntries(required(p).map((a) => [a, "proxy"])) });
