@@ -154,7 +154,7 @@ fn session_path(path: &str) -> Option<&str> {
 }
 
 /// `DELETE /sessions/{fingerprint}`: the token is refused from now on, and the backend is
-/// asked to end its session.
+/// asked to end its session (for a federated session, every member's).
 async fn end_session(state: &Arc<State>, fp: &str) -> Response<Vec<u8>> {
     let Some(session) = state.sessions.revoke(fp) else {
         return json_response(StatusCode::NOT_FOUND, &json!({"error": "no such session seen by this replica"}));
@@ -164,7 +164,9 @@ async fn end_session(state: &Arc<State>, fp: &str) -> Response<Vec<u8>> {
         Some(pool) => crate::upstream::session_end::end(pool, session.backend, &session.upstream_session).await,
         None => Err("the pool is no longer configured".to_owned()),
     };
-    tracing::info!(fingerprint = fp, pool = %session.pool, backend = %session.backend, upstream = ?upstream.as_ref().ok(), "session ended by the admin API");
+    // A federated session: every other member's session ends with it.
+    crate::federation::session::end_members(&snap, &session.others).await;
+    tracing::info!(fingerprint = fp, pool = %session.pool, backend = %session.backend, upstream = ?upstream.as_ref().ok(), members = session.members, "session ended by the admin API");
     let (status, error) = match upstream {
         Ok(status) => (Some(status), None),
         Err(e) => (None, Some(e)),

@@ -179,3 +179,19 @@ pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, d
     }
     result.to_string()
 }
+
+/// Ends members' sessions upstream, concurrently; best effort (a member that does not answer
+/// forgets the session on its own).
+pub async fn end_members(snap: &crate::state::Snapshot, members: &[Member]) {
+    let mut ends = tokio::task::JoinSet::new();
+    for m in members.iter().filter(|m| !m.session.is_empty()) {
+        let Some(pool) = snap.pool_index(&m.pool).and_then(|i| snap.pools.get(i)).cloned() else { continue };
+        let (backend, id) = (m.backend, m.session.clone());
+        ends.spawn(async move { crate::upstream::session_end::end(&pool, backend, &id).await });
+    }
+    while let Some(ended) = ends.join_next().await {
+        if let Ok(Err(why)) = ended {
+            tracing::debug!(why, "federation: a member session did not end");
+        }
+    }
+}

@@ -109,6 +109,7 @@ pub fn pin_session(
             backend: member.backend,
             identity: caller.map(|c| c.id.as_str()),
             upstream_session: &member.session,
+            members: &[],
         },
     );
     Ok(Some(Pinned { pool, member, token: token.to_owned(), via_query, fingerprint, federated: Vec::new() }))
@@ -150,6 +151,7 @@ fn pin_federated(
             backend: m.backend,
             identity: caller.map(|c| c.id.as_str()),
             upstream_session: &m.session,
+            members: &members,
         };
         state.sessions.used(fingerprint, at);
     }
@@ -254,6 +256,7 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
             backend: member.backend,
             identity: ctx.identity.as_deref().map(|i| i.id.as_str()),
             upstream_session: backend_session,
+            members: &[],
         },
     );
     Some(sealed)

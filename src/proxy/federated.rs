@@ -15,7 +15,7 @@ use super::request::Refused;
 use crate::config::model::Federation;
 use crate::federation::{self, Outcome};
 use crate::session::seen::Use;
-use crate::session::{self, Fingerprint, Member};
+use crate::session::{self, Fingerprint};
 use crate::state::{Snapshot, State};
 
 /// A federated route's request: answered here, or bound to the member that owns its tool
@@ -90,7 +90,7 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
             failed = opening.failed,
             "federation: a member did not join the session; the route is fail-closed"
         );
-        end_members(&snap, &opening.members).await;
+        federation::session::end_members(&snap, &opening.members).await;
         return Reject::FEDERATED_INCOMPLETE.into();
     }
     if opening.sessions == 0 {
@@ -102,7 +102,7 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
             route = ctx.route_name(),
             "federation: the members' session ids do not fit in one session token"
         );
-        end_members(&snap, &opening.members).await;
+        federation::session::end_members(&snap, &opening.members).await;
         return Reject::FEDERATED_SESSION.into();
     };
     // The first entry is the route's own, not a member's.
@@ -119,6 +119,7 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
             backend: m.backend,
             identity: ctx.identity.as_deref().map(|i| i.id.as_str()),
             upstream_session: &m.session,
+            members,
         };
         state.sessions.used(fingerprint, at);
     }
@@ -129,23 +130,8 @@ async fn open_federated(state: &State, ctx: &mut Ctx, route: usize, fed: &Federa
 /// refused from now on.
 async fn end_federated(state: &State, ctx: &mut Ctx) -> Refused {
     let Some(pinned) = ctx.pinned.take() else { return Reject::UNKNOWN_SESSION.into() };
-    end_members(&ctx.snap, &pinned.federated).await;
+    federation::session::end_members(&ctx.snap, &pinned.federated).await;
     state.sessions.revoke(pinned.fingerprint.as_str());
     Refused::Ended
 }
 
-/// Ends members' sessions upstream, concurrently; best effort (a member that does not answer
-/// forgets the session on its own).
-async fn end_members(snap: &Snapshot, members: &[Member]) {
-    let mut ends = tokio::task::JoinSet::new();
-    for m in members.iter().filter(|m| !m.session.is_empty()) {
-        let Some(pool) = snap.pool_index(&m.pool).and_then(|i| snap.pools.get(i)).cloned() else { continue };
-        let (backend, id) = (m.backend, m.session.clone());
-        ends.spawn(async move { crate::upstream::session_end::end(&pool, backend, &id).await });
-    }
-    while let Some(ended) = ends.join_next().await {
-        if let Ok(Err(why)) = ended {
-            tracing::debug!(why, "federation: a member session did not end");
-        }
-    }
-}

@@ -35,8 +35,14 @@ pub struct Session {
     pub opened_at: u64,
     pub idle_seconds: u64,
     pub requests: u64,
+    /// Upstream sessions the client's session stands for: 1, or a federated session's members
+    /// that issued one.
+    pub members: usize,
     #[serde(skip)]
     pub upstream_session: String,
+    /// A federated session's other members' sessions, ended with it (`DELETE /sessions/{fp}`).
+    #[serde(skip)]
+    pub others: Vec<super::Member>,
 }
 
 struct Entry {
@@ -51,6 +57,8 @@ pub struct Use<'a> {
     pub backend: SocketAddr,
     pub identity: Option<&'a str>,
     pub upstream_session: &'a str,
+    /// A federated session's members (the one above among them); empty otherwise.
+    pub members: &'a [super::Member],
 }
 
 #[derive(Default)]
@@ -75,6 +83,12 @@ impl Seen {
             evict(&mut sessions);
         }
         let opened_at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let others: Vec<super::Member> = at
+            .members
+            .iter()
+            .filter(|m| !m.session.is_empty() && !(m.pool == at.pool && m.session == at.upstream_session))
+            .cloned()
+            .collect();
         let session = Session {
             fingerprint: fp.as_str().to_owned(),
             route: at.route.to_owned(),
@@ -84,7 +98,9 @@ impl Seen {
             opened_at,
             idle_seconds: 0,
             requests: 1,
+            members: 1 + others.len(),
             upstream_session: at.upstream_session.to_owned(),
+            others,
         };
         sessions.insert(fp, Entry { session, last: now });
     }

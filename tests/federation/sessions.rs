@@ -177,3 +177,26 @@ fn two_replicas_sharing_a_key_serve_each_others_federated_sessions() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!((ra.count(), rb.count()), before);
 }
+
+#[test]
+fn an_operator_ends_a_federated_session_and_every_members_session_ends_with_it_on_any_replica() {
+    let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("session.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    let body = federated([&a.addr(), &b.addr()]);
+    let (one, two) = (Edge::start_with_key(&body, Some(&key)), Edge::start_with_key(&body, Some(&key)));
+    let token = post(&one, &[], INIT).header("mcp-session-id").map(str::to_owned).expect("a session");
+    let (sa, sb) = (issued(&ra)[0].clone(), issued(&rb)[0].clone());
+    // The second replica first sees the session when a call to B arrives on it.
+    assert_eq!(post(&two, &[("Mcp-Session-Id", &token)], &call("b_whoami", "{}")).status, 200);
+    let sessions = common::http::get(two.admin, "/sessions").json();
+    let seen = &sessions["sessions"][0];
+    assert_eq!(seen["members"], 2, "{sessions}");
+    let fp = seen["fingerprint"].as_str().expect("a fingerprint").to_owned();
+    let r = common::http::request(two.admin, "DELETE", &format!("/sessions/{fp}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(ended(&ra).contains(&sa) && ended(&rb).contains(&sb), "A ended {:?}, B ended {:?}", ended(&ra), ended(&rb));
+    let r = post(&two, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
+    assert_eq!((r.status, r.rpc_code()), (404, Some(-32001)), "{}", r.text());
+}
