@@ -276,7 +276,8 @@ fn python_sdk_clients_in_both_eras_list_and_call_across_two_python_sdk_servers()
     );
     // Paged by the route, 10 tools a page: the clients follow its cursors in both eras.
     let route = "path = \"/mcp\"\n[[route.member]]";
-    let body = federated([&a.addr(), &b.addr()]).replacen(route, "path = \"/mcp\"\npage_size = 10\n[[route.member]]", 1);
+    let body =
+        federated([&a.addr(), &b.addr()]).replacen(route, "path = \"/mcp\"\npage_size = 10\n[[route.member]]", 1);
     let edge = Edge::start(&body);
     let url = edge.url("/mcp");
     for era in ["legacy", "modern"] {

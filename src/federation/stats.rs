@@ -84,3 +84,30 @@ impl Stats {
         (sum(|(e, _)| e.get()), sum(|(_, b)| b.get()))
     }
 }
+
+/// Removes the held-entries and held-bytes series of members `next` no longer has (a route
+/// removed or made plain, a member removed), so `/metrics` stops reporting what a catalog that
+/// is gone once held. Called just before `next` serves; its own series were made when its
+/// catalogs were.
+pub fn retire(metrics: &Metrics, next: &crate::state::Snapshot) {
+    let live: Vec<(&str, &str)> = next
+        .router
+        .routes()
+        .iter()
+        .filter_map(|r| r.federation.as_ref().map(|f| (r, f)))
+        .flat_map(|(r, f)| f.members.iter().map(move |m| (r.name.as_str(), m.prefix.as_str())))
+        .collect();
+    for gauge in [&metrics.catalog.entries, &metrics.catalog.bytes] {
+        for family in prometheus::core::Collector::collect(gauge) {
+            for metric in family.get_metric() {
+                let label = |name: &str| metric.get_label().iter().find(|l| l.name() == name).map(|l| l.value());
+                let (Some(route), Some(member), Some(list)) = (label("route"), label("member"), label("list")) else {
+                    continue;
+                };
+                if !live.contains(&(route, member)) {
+                    let _ = gauge.remove_label_values(&[route, member, list]);
+                }
+            }
+        }
+    }
+}

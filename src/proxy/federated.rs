@@ -134,4 +134,3 @@ async fn end_federated(state: &State, ctx: &mut Ctx) -> Refused {
     state.sessions.revoke(pinned.fingerprint.as_str());
     Refused::Ended
 }
-

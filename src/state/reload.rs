@@ -199,6 +199,7 @@ impl State {
         if let Some(keys) = keys {
             self.keys.store(Arc::new(keys));
         }
+        crate::federation::stats::retire(&self.metrics, &next);
         self.swap(next);
         Ok((generation, changes))
     }

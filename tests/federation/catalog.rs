@@ -157,3 +157,34 @@ fn a_fail_closed_route_refuses_lists_and_sessions_a_member_is_missing_from() {
     assert_eq!(issued(&rec).len(), 1, "{:?}", methods(&rec));
     assert_eq!(issued(&rec), ended(&rec), "the member session opened was ended");
 }
+
+#[test]
+fn a_reload_that_removes_a_member_or_the_federation_stops_reporting_what_it_held() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let body = federated([&a.addr, &b.addr]);
+    let edge = Edge::start(&body);
+    assert_eq!(tool_names(&post(&edge, &[], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)).len(), 10);
+    edge.wait_metric(&catalog_line("entries", "list=\"tools\",member=\"b\",", 5));
+    let reload = |body: &str| {
+        edge.rewrite(body, &common::Opts::default());
+        let r = common::http::request(edge.admin, "POST", "/reload", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+    // B is no member any more: its series go; A's start again from nothing.
+    let without_b = body.replace("[[route.member]]\npool = \"b\"\nprefix = \"b\"\n", "");
+    reload(&without_b);
+    let metrics = edge.metrics();
+    let held = |m: &str| {
+        m.lines().filter(|l| l.starts_with("mcp_edge_federation_catalog_")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert!(!held(&metrics).iter().any(|l| l.contains("member=\"b\"")), "{metrics}");
+    assert!(metrics.contains(&catalog_line("entries", "list=\"tools\",member=\"a\",", 0)), "{metrics}");
+    // The route is plain now: nothing of its catalog is reported.
+    let plain = without_b.replace("[[route.member]]\npool = \"a\"\nprefix = \"a\"\n", "pool = \"a\"\n");
+    reload(&plain);
+    let metrics = edge.metrics();
+    assert!(
+        !metrics.contains("federation_catalog_entries") && !metrics.contains("federation_catalog_bytes"),
+        "{metrics}"
+    );
+}

@@ -174,8 +174,11 @@ fn real_servers_offer_their_prompts_and_resources_through_one_route_to_every_cli
     );
     // Paged by the route: 10 entries a page, whatever each member's own pages.
     let route = "path = \"/mcp\"\n[[route.member]]";
-    let body = federated3([&py1.addr(), &py2.addr(), &everything.addr()])
-        .replacen(route, "path = \"/mcp\"\npage_size = 10\n[[route.member]]", 1);
+    let body = federated3([&py1.addr(), &py2.addr(), &everything.addr()]).replacen(
+        route,
+        "path = \"/mcp\"\npage_size = 10\n[[route.member]]",
+        1,
+    );
     let edge = Edge::start(&body);
     let url = edge.url("/mcp");
     let runs: [(&str, &[&str]); 3] =
