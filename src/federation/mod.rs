@@ -113,11 +113,14 @@ pub async fn decide(
     body: &Bytes,
 ) -> Outcome {
     let modern = call.era == Era::Modern;
+    let route_name = snap.router.routes().get(route).map_or("", |r| r.name.as_str());
     let list = |kind| async move {
         // A cursor is read before any member is asked: a forged one costs no fan-out.
+        // A route that pages nothing issued no cursor.
         let from = match &call.cursor {
             None => At::START,
-            Some(c) => match cursor::open(keys, c, modern, kind) {
+            Some(_) if fed.page_size == 0 => return Outcome::BadCursor,
+            Some(c) => match cursor::open(keys, c, route_name, modern, kind) {
                 Some(at) => at,
                 None => return Outcome::BadCursor,
             },
@@ -126,7 +129,8 @@ pub async fn decide(
             Some(merged) if fed.fail_closed && !merged.failed.is_empty() => Outcome::Incomplete,
             Some(merged) => {
                 let page = merged.page(from);
-                let next = page.next.and_then(|at| cursor::seal(keys, cursor::Position { modern, kind, at }));
+                let position = |at| cursor::Position { route: route_name, modern, kind, at };
+                let next = page.next.and_then(|at| cursor::seal(keys, position(at)));
                 Outcome::Answer(answer::list(&merged, &page, next, fed, modern))
             }
             None => Outcome::NotFound,

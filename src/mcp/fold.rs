@@ -28,6 +28,8 @@ fn fold(c: char) -> char {
     match c {
         '\u{17F}' => 's',
         '\u{212A}' => 'k',
+        // Not Go's, but Java's `equalsIgnoreCase` reads a dotless i as `I`.
+        '\u{131}' => 'i',
         c => c.to_ascii_lowercase(),
     }
 }
@@ -47,5 +49,6 @@ mod tests {
             assert!(!aliases(other, &known), "{other}");
         }
         assert!(aliases("\u{212A}ind", &["kind"]), "the Kelvin sign folds to k");
+        assert!(aliases("ur\u{131}", &["uri"]), "a dotless i folds to i");
     }
 }

@@ -91,7 +91,7 @@ pub fn check_target(
     let by_default = Denial { element: 0, rule: None, deny_as: policy.deny_as, insufficient_scope: false };
     let Some(identity) = identity else { return Err(by_default) };
     let caller = Caller { policy, identity, roles: Cell::new(None), scopes: Cell::new(None) };
-    decide_op(policy, &caller, &Op { method: method.as_str(), kind: method.target_kind(), target: Some(target) })
+    decide_op(policy, &caller, &Op::new(method.as_str(), method.target_kind(), Some(target)))
 }
 
 /// One caller's view of a route's policy, for judging many targets (the entries of a list):
@@ -112,7 +112,7 @@ impl<'p, 'i> Viewer<'p, 'i> {
     /// entry iff this holds, so list and call never disagree.
     pub fn allows(&self, method: Method, target: &str) -> bool {
         let Some(caller) = &self.caller else { return false };
-        let op = Op { method: method.as_str(), kind: method.target_kind(), target: Some(target) };
+        let op = Op::new(method.as_str(), method.target_kind(), Some(target));
         decide_op(self.policy, caller, &op).is_ok()
     }
 }
@@ -122,7 +122,7 @@ fn decide(policy: &PolicyConfig, caller: &Caller<'_, '_>, e: &Element) -> Result
         return Ok(());
     }
     // Read once, not once per rule.
-    decide_op(policy, caller, &Op { method: e.method_str(), kind: e.method.target_kind(), target: e.target_str() })
+    decide_op(policy, caller, &Op::new(e.method_str(), e.method.target_kind(), e.target_str()))
 }
 
 fn decide_op(policy: &PolicyConfig, caller: &Caller<'_, '_>, op: &Op<'_>) -> Result<(), Denial> {
@@ -158,6 +158,15 @@ struct Op<'e> {
     method: &'e str,
     kind: Option<TargetKind>,
     target: Option<&'e str>,
+    /// The target's other spellings (`uri::spellings`), made when a deny rule on resources
+    /// first needs them: once per message, not once per rule.
+    spelled: std::cell::OnceCell<Vec<String>>,
+}
+
+impl<'e> Op<'e> {
+    fn new(method: &'e str, kind: Option<TargetKind>, target: Option<&'e str>) -> Op<'e> {
+        Op { method, kind, target, spelled: std::cell::OnceCell::new() }
+    }
 }
 
 fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
@@ -173,9 +182,12 @@ fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
     let Some(target) = op.target else { return false };
     // A deny pattern on names also denies the name a backend may read after cutting it at a
     // NUL or stripping control characters; an allow pattern never admits such a name.
-    let named = |globs: &[Glob]| {
-        any(globs, target)
-            || (deny && uri::has_controls(target) && uri::controls_gone(target).iter().any(|t| any(globs, t)))
+    let named = |globs: &[Glob]| match deny {
+        true => {
+            any(globs, target)
+                || (uri::has_controls(target) && uri::controls_gone(target).iter().any(|t| any(globs, t)))
+        }
+        false => !uri::has_controls(target) && any(globs, target),
     };
     match op.kind {
         Some(TargetKind::Tool) => named(&w.tools),
@@ -183,7 +195,9 @@ fn what(w: &What, op: &Op<'_>, deny: bool) -> bool {
         // An allow pattern such as `file:///docs/*` must not admit `file:///docs/../secret`;
         // a deny pattern denies every spelling that may name what it matches.
         Some(TargetKind::Resource) if deny => {
-            any(&w.resources, target) || uri::spellings(target).iter().any(|r| any(&w.resources, r))
+            !w.resources.is_empty()
+                && (any(&w.resources, target)
+                    || op.spelled.get_or_init(|| uri::spellings(target)).iter().any(|r| any(&w.resources, r)))
         }
         Some(TargetKind::Resource) => !walks_out(target) && any(&w.resources, target),
         None => false,

@@ -86,7 +86,7 @@ impl Seen {
         let others: Vec<super::Member> = at
             .members
             .iter()
-            .filter(|m| !m.session.is_empty() && !(m.pool == at.pool && m.session == at.upstream_session))
+            .filter(|m| !(m.session.is_empty() || m.pool == at.pool && m.session == at.upstream_session))
             .cloned()
             .collect();
         let session = Session {
@@ -179,6 +179,7 @@ mod tests {
             backend: backend.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1))),
             identity: Some("alice"),
             upstream_session: "upstream-secret-id",
+            members: &[],
         }
     }
 

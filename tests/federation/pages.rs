@@ -118,6 +118,15 @@ fn replicas_sharing_a_key_continue_each_others_walks() {
         cursor = r.json()["result"]["nextCursor"].as_str().map(str::to_owned);
     }
     assert_eq!((names.len(), cursor), (10, None), "{names:?}");
+    // The same key, but another route's name, or a route that pages nothing: not its cursor.
+    let second = page(&one, "tools/list", None, true).json()["result"]["nextCursor"].as_str().map(str::to_owned);
+    let second = second.expect("a second page");
+    let renamed = Edge::start_with_key(&body.replace("name = \"all\"", "name = \"other\""), Some(&key));
+    let unpaged = Edge::start_with_key(&federated([&a.addr, &b.addr]), Some(&key));
+    for edge in [&renamed, &unpaged] {
+        let r = page(edge, "tools/list", Some(&second), true);
+        assert_eq!(refused(&r), (400, Some(-32602)), "{}", r.text());
+    }
     let second = ["a_deploy_app", "b_echo", "b_whoami", "b_slow"];
     assert_eq!(names[4..8], second, "the second replica went on where the first stopped");
 }
