@@ -69,16 +69,17 @@ mod tests {
     fn a_cursor_opens_for_its_own_list_and_era_only() {
         let keys = KeyRing::new(SessionKey::random());
         let at = At { member: 2, offset: 70_000 };
-        let cursor = seal(&keys, Position { modern: true, kind: Kind::Resources, at }).unwrap();
-        assert_eq!(open(&keys, cursor.as_bytes(), true, Kind::Resources), Some(at));
-        assert_eq!(open(&keys, cursor.as_bytes(), false, Kind::Resources), None, "the other era's list");
-        assert_eq!(open(&keys, cursor.as_bytes(), true, Kind::Templates), None, "another list");
+        let cursor = seal(&keys, Position { route: "all", modern: true, kind: Kind::Resources, at }).unwrap();
+        assert_eq!(open(&keys, cursor.as_bytes(), "all", true, Kind::Resources), Some(at));
+        assert_eq!(open(&keys, cursor.as_bytes(), "all", false, Kind::Resources), None, "the other era's list");
+        assert_eq!(open(&keys, cursor.as_bytes(), "all", true, Kind::Templates), None, "another list");
+        assert_eq!(open(&keys, cursor.as_bytes(), "other", true, Kind::Resources), None, "another route's");
         let other = KeyRing::new(SessionKey::random());
-        assert_eq!(open(&other, cursor.as_bytes(), true, Kind::Resources), None, "another key");
+        assert_eq!(open(&other, cursor.as_bytes(), "all", true, Kind::Resources), None, "another key");
         for junk in
             [&b"10"[..], b"", b"c1.\xff", b"c1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
         {
-            assert_eq!(open(&keys, junk, true, Kind::Resources), None, "{junk:?}");
+            assert_eq!(open(&keys, junk, "all", true, Kind::Resources), None, "{junk:?}");
         }
     }
 }
