@@ -47,6 +47,15 @@ fn federated(addrs: [&str; 2]) -> String {
     out + "[[route]]\nname = \"all\"\npath = \"/mcp\"\n[[route.member]]\npool = \"a\"\nprefix = \"a\"\n[[route.member]]\npool = \"b\"\nprefix = \"b\"\n"
 }
 
+/// A session key file for replicas that serve each other's sessions and cursors (the
+/// directory lives as long as the returned guard).
+fn shared_key() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("session.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    (dir, key)
+}
+
 fn post(edge: &Edge, extra: &[(&str, &str)], body: &str) -> RawResponse {
     raw::send(edge.port, &raw::post(edge.port, "/mcp", extra, body))
 }

@@ -104,9 +104,7 @@ fn a_cursor_the_route_did_not_issue_for_that_list_is_invalid_params_and_asks_no_
 #[test]
 fn replicas_sharing_a_key_continue_each_others_walks() {
     let (a, b) = (member("A", "5"), member("B", "5"));
-    let dir = tempfile::tempdir().expect("dir");
-    let key = dir.path().join("session.key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    let (_dir, key) = shared_key();
     let body = paged([&a.addr, &b.addr], 4);
     let (one, two) = (Edge::start_with_key(&body, Some(&key)), Edge::start_with_key(&body, Some(&key)));
     let mut names = Vec::new();

@@ -152,9 +152,7 @@ fn a_raw_session_id_never_reaches_a_member_even_where_foreign_ids_are_forwarded(
 #[test]
 fn two_replicas_sharing_a_key_serve_each_others_federated_sessions() {
     let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("session.key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    let (_dir, key) = shared_key();
     let body = federated([&a.addr(), &b.addr()]);
     let (one, two) = (Edge::start_with_key(&body, Some(&key)), Edge::start_with_key(&body, Some(&key)));
     let r = post(&one, &[], INIT);
@@ -181,9 +179,7 @@ fn two_replicas_sharing_a_key_serve_each_others_federated_sessions() {
 #[test]
 fn an_operator_ends_a_federated_session_and_every_members_session_ends_with_it_on_any_replica() {
     let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
-    let dir = tempfile::tempdir().expect("dir");
-    let key = dir.path().join("session.key");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef-federated-test-key").expect("key");
+    let (_dir, key) = shared_key();
     let body = federated([&a.addr(), &b.addr()]);
     let (one, two) = (Edge::start_with_key(&body, Some(&key)), Edge::start_with_key(&body, Some(&key)));
     let token = post(&one, &[], INIT).header("mcp-session-id").map(str::to_owned).expect("a session");
