@@ -31,6 +31,7 @@ pub mod router;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod stdio;
 pub mod systemd;
 pub mod telemetry;
 pub mod trace;

@@ -270,6 +270,9 @@ pub struct Metrics {
     pub auth: IntCounterVec,
     /// Legacy sessions seen recently (set when `/metrics` is rendered).
     pub sessions_seen: IntGauge,
+    /// stdio pools: processes restarted, and processes serving, by pool.
+    pub stdio_restarts: IntCounterVec,
+    pub stdio_up: IntGaugeVec,
 }
 
 /// The catalog cache of federated routes (`federation::stats` resolves them per catalog).
@@ -349,6 +352,16 @@ impl Metrics {
                 "Bytes of entries a federated route's latest merged lists hold, by route, member prefix and list (both protocol eras summed; as offered).",
             )?,
         };
+        let stdio_restarts = counter(
+            "stdio_restarts_total",
+            "stdio server processes started again after one exited or failed to start, by pool.",
+            &["pool"],
+        )?;
+        let stdio_up = IntGaugeVec::new(
+            Opts::new("stdio_up", "stdio server processes serving (started and initialized), by pool."),
+            &["pool"],
+        )?;
+        register(Box::new(stdio_up.clone()))?;
         let token_fetches = counter(
             "upstream_token_fetches_total",
             "Token requests to a pool's [pool.oauth] token endpoint, by pool and result (ok, refused, invalid, unreachable).",
@@ -555,6 +568,8 @@ impl Metrics {
             token_fetches,
             member_lists,
             catalog,
+            stdio_restarts,
+            stdio_up,
             trace_spans,
             sessions_opened,
             retries,

@@ -76,7 +76,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let threads = config.proxy.threads;
     let admin_addr = config.admin.listen;
     let metrics = Metrics::new()?;
-    let state = Arc::new(State::new(Snapshot::build(config, None, &metrics)?, metrics, KeyRing::new(key)));
+    let stdio = crate::stdio::Supervisor::new(&metrics);
+    let snapshot = Snapshot::build(config, None, &metrics, &stdio)?;
+    let state = Arc::new(State::new(snapshot, metrics, KeyRing::new(key), stdio));
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
     let proxy = ProxyService::new(listen.clone(), threads, Listener::new(http, Arc::clone(&state)));
@@ -100,6 +102,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             tracing::warn!("trace spans still queued at exit were not all sent within 5s");
         }
     }
+    state.stdio.shutdown(std::time::Duration::from_secs(5));
     tracing::info!("mcp-edge stopped");
     Ok(())
 }

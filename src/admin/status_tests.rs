@@ -31,8 +31,9 @@ limits = ["per-key"]
 fn state() -> State {
     let config = crate::config::parse(Path::new("t.toml"), CONFIG).expect("valid config");
     let metrics = Metrics::new().expect("metrics");
-    let snapshot = Snapshot::build(config, None, &metrics).expect("snapshot");
-    State::new(snapshot, metrics, KeyRing::new(SessionKey::random()))
+    let stdio = crate::stdio::Supervisor::new(&metrics);
+    let snapshot = Snapshot::build(config, None, &metrics, &stdio).expect("snapshot");
+    State::new(snapshot, metrics, KeyRing::new(SessionKey::random()), stdio)
 }
 
 #[test]

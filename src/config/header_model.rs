@@ -27,6 +27,8 @@ pub enum CredentialSource {
     Env(String),
     /// This file, trimmed (re-read on every reload: rotation is "write it, reload").
     File(PathBuf),
+    /// Made by mcp-edge for its own stdio bridge (`crate::stdio`), never configured.
+    Bridge,
 }
 
 /// `[pool.oauth]`: an OAuth client whose access token the proxy sends to the pool's backends

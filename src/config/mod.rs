@@ -31,6 +31,7 @@ pub mod raw;
 pub mod render;
 pub mod route_auth;
 pub mod routes;
+pub mod stdio;
 pub mod timeouts;
 pub mod tls;
 mod toml_error;

@@ -308,7 +308,11 @@ pub struct HealthConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolConfig {
     pub name: String,
+    /// For a stdio pool: empty in the validated config, its bridges' addresses once running
+    /// (`state::snapshot`).
     pub backends: Vec<BackendConfig>,
+    /// `[pool.stdio]`: the local servers mcp-edge runs for this pool.
+    pub stdio: Option<super::stdio::StdioConfig>,
     /// Upstream MCP endpoint path; None keeps the client's path.
     pub path: Option<String>,
     /// Host header to send upstream; None preserves the client's Host.
@@ -338,6 +342,7 @@ impl PoolConfig {
         let PoolConfig {
             name,
             backends,
+            stdio,
             path,
             host,
             tls,
@@ -353,6 +358,7 @@ impl PoolConfig {
         } = self;
         *name == other.name
             && *backends == other.backends
+            && *stdio == other.stdio
             && *path == other.path
             && *host == other.host
             && *tls == other.tls

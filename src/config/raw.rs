@@ -262,7 +262,9 @@ pub struct RawMetrics {
 #[serde(deny_unknown_fields)]
 pub struct RawPool {
     pub name: S<String>,
-    pub backends: S<Vec<S<RawBackend>>>,
+    /// Absent when `stdio` runs the pool's servers instead.
+    pub backends: Option<S<Vec<S<RawBackend>>>>,
+    pub stdio: Option<S<RawStdio>>,
     pub path: Option<S<String>>,
     pub host: Option<S<String>>,
     pub tls: Option<bool>,
@@ -284,6 +286,27 @@ pub struct RawPool {
     pub headers: Option<S<RawHeaderRules>>,
     pub forward_identity: Option<S<RawForwardIdentity>>,
     pub oauth: Option<S<RawPoolOAuth>>,
+}
+
+/// `[pool.stdio]`: local MCP servers the proxy starts and supervises (see `config::stdio`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStdio {
+    pub command: S<String>,
+    #[serde(default)]
+    pub args: Vec<S<String>>,
+    pub cwd: Option<S<String>>,
+    /// Plain variables; the child's environment is cleared first.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, S<String>>,
+    /// Variables whose values are read from files (secrets), re-read on every reload.
+    #[serde(default)]
+    pub env_file: std::collections::BTreeMap<String, S<String>>,
+    pub user: Option<S<String>>,
+    pub processes: Option<S<i64>>,
+    pub start_timeout: Option<S<String>>,
+    pub restart_backoff: Option<S<String>>,
+    pub max_restart_backoff: Option<S<String>>,
 }
 
 /// `[pool.oauth]`: the proxy's own OAuth token for the pool's backends (see

@@ -70,6 +70,7 @@ pub fn to_json(c: &Config) -> Value {
         "pools": c.pools.iter().map(|p| json!({
             "name": p.name,
             "backends": p.backends.iter().map(|b| json!({"addr": b.addr.to_string(), "weight": b.weight})).collect::<Vec<_>>(),
+            "stdio": p.stdio.as_ref().map(stdio),
             "path": p.path, "host": p.host, "tls": p.tls,
             "ca_file": p.upstream_tls.ca_file.as_ref().map(|f| f.display().to_string()),
             "client_cert_file": p.upstream_tls.client_cert_file.as_ref().map(|f| f.display().to_string()),
@@ -209,9 +210,26 @@ fn quota(q: &Quota) -> Value {
     })
 }
 
+/// A stdio pool's processes: the command, how many arguments (an argument may hold a secret
+/// written inline, so none is shown) and the names of the environment variables.
+fn stdio(s: &super::stdio::StdioConfig) -> Value {
+    json!({
+        "command": s.command.display().to_string(),
+        "args": s.args.len(),
+        "cwd": s.cwd.as_ref().map(|d| d.display().to_string()),
+        "env": s.env_names,
+        "user": s.user.as_ref().map(|u| &u.name),
+        "processes": s.processes,
+        "start_timeout_ms": s.start_timeout.as_millis() as u64,
+        "restart_backoff_ms": s.restart_backoff.as_millis() as u64,
+        "max_restart_backoff_ms": s.max_restart_backoff.as_millis() as u64,
+    })
+}
+
 /// A pool credential: its header and source, never its value.
 fn credential(c: &Credential) -> Value {
     match &c.source {
+        CredentialSource::Bridge => json!({"header": c.header.as_str(), "stdio_bridge": true, "value": "<redacted>"}),
         CredentialSource::Env(var) => json!({"header": c.header.as_str(), "env": var, "value": "<redacted>"}),
         CredentialSource::File(f) => {
             json!({"header": c.header.as_str(), "file": f.display().to_string(), "value": "<redacted>"})
@@ -224,6 +242,7 @@ fn oauth(o: &OAuthClient) -> Value {
     let source = match &o.secret_source {
         CredentialSource::Env(var) => json!({"env": var}),
         CredentialSource::File(f) => json!({"file": f.display().to_string()}),
+        CredentialSource::Bridge => json!({"stdio_bridge": true}),
     };
     json!({
         "grant": o.grant.as_str(),

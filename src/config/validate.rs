@@ -211,10 +211,24 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         c.push(p.name.span(), "pool.name", "is empty; give the pool a name that routes can refer to");
     }
     let mut backends = Vec::new();
-    if p.backends.get_ref().is_empty() {
-        c.push(p.backends.span(), format!("pool.{name}.backends"), "is empty; list at least one \"host:port\"");
+    let stdio = p.stdio.as_ref().and_then(|s| super::stdio::stdio(s, &name, c));
+    match (&p.backends, &p.stdio) {
+        (Some(b), None) if b.get_ref().is_empty() => {
+            c.push(b.span(), format!("pool.{name}.backends"), "is empty; list at least one \"host:port\"")
+        }
+        (Some(b), Some(_)) => c.push(
+            b.span(),
+            format!("pool.{name}.backends"),
+            "is set with [pool.stdio]; a pool either reaches servers at addresses or runs them, not both",
+        ),
+        (None, None) => c.push(
+            p.name.span(),
+            format!("pool.{name}.backends"),
+            "is missing; list at least one \"host:port\", or run local servers with [pool.stdio]",
+        ),
+        _ => {}
     }
-    for b in p.backends.get_ref() {
+    for b in p.backends.iter().flat_map(|b| b.get_ref()) {
         let (addr, weight) = match b.get_ref() {
             RawBackend::Addr(a) => (a.as_str(), 1),
             RawBackend::Table(t) => (t.addr.as_str(), t.weight.unwrap_or(1)),
@@ -254,7 +268,11 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
             );
         }
     }
-    let health = health(p.health.as_ref(), &name, c);
+    let mut health = health(p.health.as_ref(), &name, c);
+    // A stdio bridge always accepts connections: only an MCP probe sees its process down.
+    if p.stdio.is_some() && p.health.as_ref().and_then(|h| h.get_ref().check.as_ref()).is_none() {
+        health.kind = HealthKind::Mcp;
+    }
     let breaker = breaker(p.breaker.as_ref().map(|b| b.get_ref()), &name, c);
     let retry = retry(p.retry.as_ref().map(|r| r.get_ref()), &name, c);
     PoolConfig {
@@ -281,6 +299,7 @@ fn pool(p: &RawPool, c: &mut Collector<'_>) -> PoolConfig {
         ),
         name,
         backends,
+        stdio,
         path,
         health,
         breaker,

@@ -40,10 +40,12 @@ pub struct State {
     reloading: tokio::sync::Mutex<()>,
     /// Legacy sessions served recently, and the ones an operator ended (`/sessions`).
     pub sessions: crate::session::seen::Seen,
+    /// The processes of stdio pools, across reloads.
+    pub stdio: crate::stdio::Supervisor,
 }
 
 impl State {
-    pub fn new(snapshot: Snapshot, metrics: Metrics, keys: KeyRing) -> State {
+    pub fn new(snapshot: Snapshot, metrics: Metrics, keys: KeyRing, stdio: crate::stdio::Supervisor) -> State {
         metrics.config_generation.set(snapshot.generation as i64);
         State {
             current: ArcSwap::from_pointee(snapshot),
@@ -54,6 +56,7 @@ impl State {
             last_reload: Mutex::new(ReloadStatus::default()),
             reloading: tokio::sync::Mutex::new(()),
             sessions: crate::session::seen::Seen::default(),
+            stdio,
         }
     }
 

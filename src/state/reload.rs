@@ -182,7 +182,15 @@ impl State {
             None => None,
         };
         let changes = changes(&current.config, &new);
-        let next = Snapshot::build(new, Some(&current), &self.metrics)?;
+        let next = Snapshot::build(new, Some(&current), &self.metrics, &self.stdio);
+        // Processes a failed build started are stopped again; on success, the ones it replaced.
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                self.stdio.retain(&stdio_pools(&current.config));
+                return Err(e.into());
+            }
+        };
         // New or changed pools would count every backend healthy until probed: probe first.
         let fresh: Vec<_> =
             next.pools.iter().filter(|p| !current.pools.iter().any(|o| o.shares_state(p))).cloned().collect();
@@ -200,9 +208,16 @@ impl State {
             self.keys.store(Arc::new(keys));
         }
         crate::federation::stats::retire(&self.metrics, &next);
+        let keep = stdio_pools(&next.config).into_iter().map(|(p, c)| (p.to_owned(), c.clone())).collect::<Vec<_>>();
         self.swap(next);
+        self.stdio.retain(&keep.iter().map(|(p, c)| (p.as_str(), c)).collect::<Vec<_>>());
         Ok((generation, changes))
     }
+}
+
+/// The stdio pools of `config`, by name, for `Supervisor::retain`.
+fn stdio_pools(config: &Config) -> Vec<(&str, &crate::config::stdio::StdioConfig)> {
+    config.pools.iter().filter_map(|p| p.stdio.as_ref().map(|s| (p.name.as_str(), s))).collect()
 }
 
 /// Whether the reload moves the access log (`[log] access` itself needs a restart).

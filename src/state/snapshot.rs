@@ -6,11 +6,13 @@
 use std::sync::Arc;
 
 use crate::auth::remote_keys::RemoteKeys;
+use crate::config::model::BackendConfig;
 use crate::config::Config;
 use crate::limits::redis_store::RedisStore;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::router::Router;
+use crate::stdio::Supervisor;
 use crate::trace::export::{Counters, Exporter};
 use crate::upstream::token::TokenSource;
 use crate::upstream::{Pool, PoolError};
@@ -92,7 +94,20 @@ fn traces(config: &Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Op
 }
 
 impl Snapshot {
-    pub fn build(config: Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Result<Snapshot, PoolError> {
+    pub fn build(
+        mut config: Config,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+        stdio: &Supervisor,
+    ) -> Result<Snapshot, PoolError> {
+        // A stdio pool's backends are its bridges, running (or kept running) before it is built.
+        for pc in &mut config.pools {
+            if let Some(sc) = &pc.stdio {
+                let bridges = stdio.ensure(&pc.name, sc)?;
+                pc.backends = bridges.addrs.into_iter().map(|addr| BackendConfig { addr, weight: 1 }).collect();
+                pc.credentials.push(bridges.credential);
+            }
+        }
         let limiters = config
             .limits
             .iter()

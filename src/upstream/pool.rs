@@ -30,6 +30,8 @@ pub enum PoolError {
     Backend { pool: String, addr: SocketAddr, message: String },
     #[error("pool `{pool}`: backend discovery did not complete synchronously")]
     Discovery { pool: String },
+    #[error(transparent)]
+    Stdio(#[from] crate::stdio::StdioError),
 }
 
 pub struct Pool {

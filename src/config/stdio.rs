@@ -1,0 +1,149 @@
+//! `[pool.stdio]`: a pool whose servers are local processes speaking MCP over stdio, started
+//! by mcp-edge from config only (never from a request) and supervised by `crate::stdio`.
+//! Validated here: an absolute command, the environment (cleared, then the listed variables;
+//! secrets read from files, re-read on every reload), the working directory, the user, the
+//! number of processes and the restart back-off. No message echoes a value or a file's
+//! content. Not owned here: starting, bridging or restarting processes (`crate::stdio`).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::duration::{self, Zero};
+use super::error::Collector;
+use super::raw::{RawStdio, S};
+use crate::auth::identity::Secret;
+
+/// Most processes one pool may run.
+pub const MAX_PROCESSES: i64 = 64;
+
+/// How one stdio pool's processes are started; equal configs share their running processes
+/// across a reload, so a changed secret file restarts them and nothing else does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StdioConfig {
+    pub command: PathBuf,
+    pub args: Vec<OsString>,
+    pub cwd: Option<PathBuf>,
+    /// The child's whole environment (mcp-edge's own is never inherited).
+    pub env: Vec<(OsString, Secret<OsString>)>,
+    /// The variable names, for `/config` (values are never shown).
+    pub env_names: Vec<String>,
+    pub user: Option<User>,
+    pub processes: usize,
+    /// How long a new process has to answer `initialize`.
+    pub start_timeout: Duration,
+    pub restart_backoff: Duration,
+    pub max_restart_backoff: Duration,
+}
+
+/// The account a process runs as (mcp-edge must be allowed to switch to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<StdioConfig> {
+    let field = |f: &str| format!("pool.{pool}.stdio.{f}");
+    let r = raw.get_ref();
+    let before = c.errors.len();
+    let command = PathBuf::from(r.command.get_ref());
+    if !command.is_absolute() {
+        c.push(r.command.span(), field("command"), "is not an absolute path; write the full path (the environment is cleared, so there is no PATH to search)");
+    }
+    for a in &r.args {
+        if a.get_ref().contains('\0') {
+            c.push(a.span(), field("args"), "holds a NUL character; remove it");
+        }
+    }
+    let cwd = r.cwd.as_ref().map(|d| {
+        if !d.get_ref().starts_with('/') {
+            c.push(d.span(), field("cwd"), "is not an absolute path; write the full path of the directory");
+        }
+        PathBuf::from(d.get_ref())
+    });
+    let mut env = Vec::with_capacity(r.env.len() + r.env_file.len());
+    let mut env_names = Vec::with_capacity(env.capacity());
+    for (name, value) in &r.env {
+        if env_name(name, value, &field("env"), c) && !value.get_ref().contains('\0') {
+            env.push((OsString::from(name), Secret::new(OsString::from(value.get_ref()))));
+            env_names.push(name.clone());
+        } else if value.get_ref().contains('\0') {
+            c.push(value.span(), field("env"), "the value holds a NUL character; remove it");
+        }
+    }
+    for (name, file) in &r.env_file {
+        if !env_name(name, file, &field("env_file"), c) {
+            continue;
+        }
+        if r.env.contains_key(name) {
+            c.push(file.span(), field("env_file"), "sets a variable `env` sets too; keep one");
+            continue;
+        }
+        if let Some(bytes) = super::upstream_headers::from_file(file, &field("env_file"), c) {
+            if bytes.contains(&0) {
+                c.push(file.span(), field("env_file"), "the file holds a NUL character; write the value as text");
+            } else {
+                env.push((OsString::from(name), Secret::new(OsString::from_vec(bytes))));
+                env_names.push(name.clone());
+            }
+        }
+    }
+    let user = r.user.as_ref().and_then(|u| user(u, &field("user"), c));
+    let processes = match r.processes.as_ref() {
+        None => 1,
+        Some(n) if (1..=MAX_PROCESSES).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            c.push(n.span(), field("processes"), format!("must be between 1 and {MAX_PROCESSES}"));
+            1
+        }
+    };
+    let start_timeout =
+        duration::or(c, r.start_timeout.as_ref(), &field("start_timeout"), Duration::from_secs(10), Zero::Refused);
+    let restart_backoff = duration::or(
+        c,
+        r.restart_backoff.as_ref(),
+        &field("restart_backoff"),
+        Duration::from_millis(500),
+        Zero::Refused,
+    );
+    let max_restart_backoff = duration::or(
+        c,
+        r.max_restart_backoff.as_ref(),
+        &field("max_restart_backoff"),
+        Duration::from_secs(30),
+        Zero::Refused,
+    );
+    (c.errors.len() == before).then(|| StdioConfig {
+        command,
+        args: r.args.iter().map(|a| OsString::from(a.get_ref())).collect(),
+        cwd,
+        env,
+        env_names,
+        user,
+        processes,
+        start_timeout,
+        restart_backoff,
+        max_restart_backoff: max_restart_backoff.max(restart_backoff),
+    })
+}
+
+fn env_name(name: &str, value: &S<String>, field: &str, c: &mut Collector<'_>) -> bool {
+    let ok = !name.is_empty() && !name.contains(['=', '\0']);
+    if !ok {
+        c.push(value.span(), field, "a variable name is empty or holds `=` or NUL; use names like API_TOKEN");
+    }
+    ok
+}
+
+fn user(u: &S<String>, field: &str, c: &mut Collector<'_>) -> Option<User> {
+    match nix::unistd::User::from_name(u.get_ref()) {
+        Ok(Some(found)) => Some(User { name: found.name, uid: found.uid.as_raw(), gid: found.gid.as_raw() }),
+        Ok(None) | Err(_) => {
+            c.push(u.span(), field, "names no account on this machine; create it or name another");
+            None
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The bridge: a Streamable HTTP face on loopback for one slot's process, so a stdio pool is
+//! a pool like any other (health checks, breakers, routes, federation). It answers only the
+//! proxy: every request must carry the slot's random secret (`x-mcp-edge-bridge`, sent as a
+//! pool credential); anything else on the machine gets 403. Stateless: no `Mcp-Session-Id`,
+//! `initialize` answered from the process's own answer, POST only. A request is answered as
+//! JSON, or as SSE when the client accepts it and asked for progress.
+//! Not owned here: the process (`stdio::process`), message rewriting (`stdio::frame`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::answer::{Answer, Stream};
+use super::frame::{self, Inbound};
+use super::Slot;
+
+/// The header carrying the slot's secret.
+pub const HEADER: &str = "x-mcp-edge-bridge";
+/// Largest request body relayed to a process.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Accepts connections until `stop` changes.
+pub async fn serve(listener: TcpListener, slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let slot = Arc::clone(&slot);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| handle(Arc::clone(&slot), req));
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // Out of descriptors: wait a little instead of spinning on accept.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
+    let allowed = req.headers().get(HEADER).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
+    if !allowed {
+        return Ok(plain(StatusCode::FORBIDDEN, "this port answers mcp-edge only\n"));
+    }
+    if req.method() != Method::POST {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "a stdio server has no stream or session; POST only\n");
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Ok(r);
+    }
+    let sse = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream")));
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short\n")),
+    };
+    let Some(link) = slot.link.load_full() else {
+        return Ok(rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, -32603, "the stdio server is not running"));
+    };
+    let number = link.number();
+    let inbound = match frame::inbound(&body, number) {
+        Ok(inbound) => inbound,
+        Err(refused) => return Ok(rpc_error(StatusCode::BAD_REQUEST, &Value::Null, -32600, &refused.to_string())),
+    };
+    match inbound {
+        Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
+        Inbound::Notification(line) => Ok(match link.send(line).await {
+            Ok(()) => status(StatusCode::ACCEPTED),
+            Err(gone) => rpc_error(StatusCode::BAD_GATEWAY, &Value::Null, -32603, &gone.to_string()),
+        }),
+        Inbound::Initialize { id } => Ok(match link.init() {
+            Some(result) => json(StatusCode::OK, frame::initialized(&id, result)),
+            None => rpc_error(StatusCode::SERVICE_UNAVAILABLE, &id, -32603, "the stdio server is starting"),
+        }),
+        Inbound::Request { id, progress, line } => {
+            let streamed = sse && progress.is_some();
+            let mut call = match link.call(number, line, streamed).await {
+                Ok(call) => call,
+                Err(gone) => return Ok(rpc_error(StatusCode::BAD_GATEWAY, &id, -32603, &gone.to_string())),
+            };
+            if let (true, Some(token)) = (streamed, progress) {
+                let mut r = Response::new(Answer::Stream(Stream { call, id, token, done: false }));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+                r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                return Ok(r);
+            }
+            Ok(match (&mut call.answer).await {
+                Ok(msg) => json(StatusCode::OK, frame::answer(msg, id)),
+                Err(_) => rpc_error(StatusCode::BAD_GATEWAY, &id, -32603, "the stdio server exited"),
+            })
+        }
+    }
+}
+
+fn status(code: StatusCode) -> Response<Answer> {
+    let mut r = Response::new(Answer::empty());
+    *r.status_mut() = code;
+    r
+}
+
+fn plain(code: StatusCode, text: &'static str) -> Response<Answer> {
+    let mut r = Response::new(Answer::Whole(Some(Bytes::from_static(text.as_bytes()))));
+    *r.status_mut() = code;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    r
+}
+
+fn json(code: StatusCode, body: Vec<u8>) -> Response<Answer> {
+    let mut r = Response::new(Answer::json(body));
+    *r.status_mut() = code;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn rpc_error(code: StatusCode, id: &Value, rpc: i64, message: &str) -> Response<Answer> {
+    json(code, frame::error(id, rpc, message))
+}

@@ -1,0 +1,67 @@
+use serde_json::{json, Value};
+
+use super::*;
+
+fn parsed(line: &[u8]) -> Value {
+    assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line: {:?}", String::from_utf8_lossy(line));
+    assert_eq!(line.last(), Some(&b'\n'));
+    serde_json::from_slice(line).unwrap()
+}
+
+#[test]
+fn a_request_reaches_the_process_under_the_bridges_number_and_token() {
+    let body = br#"{"jsonrpc":"2.0","id":"a",
+        "method":"tools/call","params":{"name":"x\n","_meta":{"progressToken":7}}}"#;
+    let Ok(Inbound::Request { id, progress, line }) = inbound(body, 42) else { panic!("not a request") };
+    assert_eq!((id, progress), (json!("a"), Some(json!(7))));
+    let sent = parsed(&line);
+    assert_eq!(sent["id"], json!(42));
+    assert_eq!(sent["params"]["_meta"]["progressToken"], json!("mcp-edge-42"));
+    assert_eq!(sent["params"]["name"], json!("x\n"), "a newline inside a string stays escaped");
+}
+
+#[test]
+fn the_answer_and_its_progress_get_the_clients_id_and_token_back() {
+    let Outbound::Response { number, msg } = outbound(br#"{"jsonrpc":"2.0","id":42,"result":{"ok":true}}"#) else {
+        panic!("not a response")
+    };
+    assert_eq!(number, 42);
+    let back: Value = serde_json::from_slice(&answer(msg, json!("a"))).unwrap();
+    assert_eq!(back, json!({"jsonrpc":"2.0","id":"a","result":{"ok":true}}));
+
+    let line = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcp-edge-42","progress":1}}"#;
+    let Outbound::Progress { number, msg } = outbound(line) else { panic!("not progress") };
+    assert_eq!(number, 42);
+    let back: Value = serde_json::from_slice(&progress(msg, json!(7))).unwrap();
+    assert_eq!(back["params"]["progressToken"], json!(7));
+}
+
+#[test]
+fn the_bridge_keeps_what_the_process_must_not_see() {
+    for kept in [
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}"#,
+        r#"{"jsonrpc":"2.0","id":9,"result":{}}"#,
+    ] {
+        assert_eq!(inbound(kept.as_bytes(), 1), Ok(Inbound::Kept), "{kept}");
+    }
+    assert_eq!(
+        inbound(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#, 5),
+        Ok(Inbound::Initialize { id: json!(1) })
+    );
+    assert_eq!(inbound(b"[]", 1), Err(Refused::Batch));
+    assert_eq!(inbound(b"{\"method\":1}", 1), Err(Refused::NotMessage));
+    assert_eq!(inbound(b"{", 1), Err(Refused::NotJson));
+}
+
+#[test]
+fn server_requests_are_answered_by_the_bridge() {
+    let Outbound::Request { id, method } = outbound(br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage"}"#)
+    else {
+        panic!("not a request")
+    };
+    assert_eq!(parsed(&refusal(&id, &method))["error"]["code"], json!(-32601));
+    assert_eq!(parsed(&refusal(&json!(1), "ping"))["result"], json!({}));
+    assert_eq!(outbound(br#"{"jsonrpc":"2.0","id":"x","result":{}}"#), Outbound::Other, "not a number we issued");
+    assert_eq!(outbound(b"hello"), Outbound::Unreadable);
+}

@@ -1,0 +1,163 @@
+//! One running process as the bridge sees it: the writer to its stdin, the requests awaiting
+//! an answer by the bridge's number, and the process's answer to the bridge's `initialize`
+//! (what every client's `initialize` is answered with). A request whose client goes away
+//! before the answer is cancelled at the process (`notifications/cancelled` under the
+//! bridge's number): the only cancellation that can be mapped, as clients' ids collide.
+//! Not owned here: reading the process's output (`stdio::process`) or HTTP (`stdio::bridge`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame::{self, Outbound};
+
+/// Progress notifications buffered per request for a slow client; more are dropped.
+const PROGRESS_BUFFER: usize = 64;
+/// Lines queued for the process's stdin before writers wait.
+pub const STDIN_QUEUE: usize = 256;
+
+type Msg = Map<String, Value>;
+
+struct Waiter {
+    answer: oneshot::Sender<Msg>,
+    progress: Option<mpsc::Sender<Msg>>,
+}
+
+/// Why a process gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Gone {
+    #[error("the stdio server exited")]
+    Exited,
+    #[error("the stdio server did not answer initialize within {0:?}")]
+    Slow(Duration),
+    #[error("the stdio server refused initialize")]
+    Refused,
+}
+
+pub struct Link {
+    stdin: mpsc::Sender<Vec<u8>>,
+    waiting: Mutex<HashMap<u64, Waiter>>,
+    next: AtomicU64,
+    /// The process's `initialize` result, once the handshake is done.
+    init: std::sync::OnceLock<Value>,
+}
+
+/// A request in flight: its answer, its progress (when asked for), and on drop before the
+/// answer, the cancellation.
+pub struct Call {
+    link: Arc<Link>,
+    number: u64,
+    pub answer: oneshot::Receiver<Msg>,
+    pub progress: Option<mpsc::Receiver<Msg>>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let unanswered = self.link.waiting.lock().map(|mut w| w.remove(&self.number).is_some()).unwrap_or(false);
+        if unanswered {
+            let cancel = serde_json::json!({
+                "jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": self.number, "reason": "the client went away"},
+            });
+            let mut line = serde_json::to_vec(&cancel).unwrap_or_default();
+            line.push(b'\n');
+            // Best effort: a full queue means the process is far behind anyway.
+            let _ = self.link.stdin.try_send(line);
+        }
+    }
+}
+
+impl Link {
+    pub fn new(stdin: mpsc::Sender<Vec<u8>>) -> Arc<Link> {
+        Arc::new(Link {
+            stdin,
+            waiting: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(frame::INIT_ID + 1),
+            init: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The number the next client request is sent under.
+    pub fn number(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn init(&self) -> Option<&Value> {
+        self.init.get()
+    }
+
+    /// Sends a request already numbered `number` and returns what awaits its answer.
+    pub async fn call(self: &Arc<Self>, number: u64, line: Vec<u8>, progress: bool) -> Result<Call, Gone> {
+        let (answer_tx, answer) = oneshot::channel();
+        let (progress_tx, progress) = match progress {
+            true => {
+                let (tx, rx) = mpsc::channel(PROGRESS_BUFFER);
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        self.waiting
+            .lock()
+            .map_err(|_| Gone::Exited)?
+            .insert(number, Waiter { answer: answer_tx, progress: progress_tx });
+        let call = Call { link: Arc::clone(self), number, answer, progress };
+        self.send(line).await?;
+        Ok(call)
+    }
+
+    /// Writes one line (a notification, or a request `call` registered).
+    pub async fn send(&self, line: Vec<u8>) -> Result<(), Gone> {
+        self.stdin.send(line).await.map_err(|_| Gone::Exited)
+    }
+
+    /// The bridge's own `initialize` and `notifications/initialized`; the process serves
+    /// clients only after it answered.
+    pub async fn handshake(self: &Arc<Self>, version: &str, within: Duration) -> Result<(), Gone> {
+        let (init, initialized) = frame::handshake(version);
+        let mut call = self.call(frame::INIT_ID, init, false).await?;
+        let answer = match tokio::time::timeout(within, &mut call.answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => return Err(Gone::Exited),
+            Err(_) => return Err(Gone::Slow(within)),
+        };
+        let Some(result) = answer.get("result").filter(|r| r.is_object()) else {
+            return Err(Gone::Refused);
+        };
+        let _ = self.init.set(result.clone());
+        self.send(initialized).await
+    }
+
+    /// The process is gone: every waiting request gets "exited" now.
+    pub fn close(&self) {
+        if let Ok(mut w) = self.waiting.lock() {
+            w.clear();
+        }
+    }
+
+    /// Hands one line the process wrote to whoever waits for it.
+    pub fn dispatch(&self, out: Outbound) {
+        match out {
+            Outbound::Response { number, msg } => {
+                let waiter = self.waiting.lock().ok().and_then(|mut w| w.remove(&number));
+                if let Some(w) = waiter {
+                    let _ = w.answer.send(msg);
+                }
+            }
+            Outbound::Progress { number, msg } => {
+                if let Ok(w) = self.waiting.lock() {
+                    if let Some(tx) = w.get(&number).and_then(|w| w.progress.as_ref()) {
+                        let _ = tx.try_send(msg);
+                    }
+                }
+            }
+            Outbound::Request { id, method } => {
+                let _ = self.stdin.try_send(frame::refusal(&id, &method));
+            }
+            Outbound::Other | Outbound::Unreadable => {}
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One slot's process, supervised: started from config (cleared environment, its own process
+//! group, killed if mcp-edge dies), initialized by the bridge, its stdout read line by line
+//! (bounded) into the [`Link`], its stderr into the log under the pool's name, and restarted
+//! with jittered exponential back-off when it exits or fails to start. On exit or stop the
+//! whole process group is ended (SIGTERM, then SIGKILL), so helpers a server started go too.
+//! Not owned here: HTTP (`stdio::bridge`), the registry of slots (`stdio`).
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::{AnyDelimiterCodec, FramedRead};
+
+use super::frame;
+use super::link::{Gone, Link, STDIN_QUEUE};
+use super::Slot;
+use crate::config::stdio::StdioConfig;
+
+/// Longest line a process may write to stdout (a whole JSON-RPC message).
+const MAX_LINE: usize = 8 * 1024 * 1024;
+/// Longest stderr line logged as one; longer output is drained unlogged.
+const MAX_LOG_LINE: usize = 16 * 1024;
+/// A process that served this long restarts from the shortest back-off again.
+const STABLE: Duration = Duration::from_secs(60);
+/// How long a process group has between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the slot's process until `stop` changes, restarting it whenever it ends.
+pub async fn supervise(slot: Arc<Slot>, config: Arc<StdioConfig>, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        let started = Instant::now();
+        match spawn(&config) {
+            Ok(child) => run(&slot, &config, child, &mut stop).await,
+            Err(e) => tracing::error!(pool = %slot.pool, process = slot.index, error = %e, "stdio server did not start"),
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if started.elapsed() >= STABLE {
+            failures = 0;
+        }
+        let delay = backoff(&config, failures);
+        failures = failures.saturating_add(1);
+        slot.restarts.inc();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// `restart_backoff` doubled per failure in a row, at most `max_restart_backoff`, then a
+/// random half to all of it, so processes that failed together do not restart together.
+fn backoff(config: &StdioConfig, failures: u32) -> Duration {
+    let full = config.restart_backoff.saturating_mul(1u32 << failures.min(20)).min(config.max_restart_backoff);
+    full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+}
+
+fn spawn(config: &StdioConfig) -> std::io::Result<Child> {
+    let mut cmd = Command::new(&config.command);
+    cmd.args(&config.args)
+        .env_clear()
+        .envs(config.env.iter().map(|(k, v)| (k, v.expose())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &config.cwd {
+        cmd.current_dir(dir);
+    }
+    if let Some(user) = &config.user {
+        cmd.uid(user.uid).gid(user.gid);
+    }
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
+    // It ends the process when the thread that started it (the supervisor's, which lives as
+    // long as mcp-edge) dies, so a crashed mcp-edge leaves no orphans behind.
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+    }
+    cmd.spawn()
+}
+
+async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mut watch::Receiver<bool>) {
+    let pid = child.id().unwrap_or(0);
+    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return end(slot, &mut child, pid).await;
+    };
+    let (tx, rx) = mpsc::channel(STDIN_QUEUE);
+    let link = Link::new(tx);
+    let writer = tokio::spawn(write(stdin, rx));
+    let mut reader = tokio::spawn(read(stdout, Arc::clone(&link)));
+    tokio::spawn(log(stderr, slot.pool.clone(), slot.index));
+    let version = crate::federation::LEGACY_VERSIONS[0];
+    let ready = tokio::select! {
+        ready = link.handshake(version, config.start_timeout) => ready,
+        _ = child.wait() => Err(Gone::Exited),
+        _ = stop.changed() => Err(Gone::Exited),
+    };
+    match ready {
+        Ok(()) => {
+            slot.link.store(Some(Arc::clone(&link)));
+            slot.up.inc();
+            tracing::info!(pool = %slot.pool, process = slot.index, pid, "stdio server ready");
+            tokio::select! {
+                status = child.wait() => {
+                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, status = ?status.ok(), "stdio server exited; restarting it")
+                }
+                _ = &mut reader => {
+                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server closed or broke its stdout; restarting it")
+                }
+                _ = stop.changed() => {}
+            }
+            slot.link.store(None);
+            slot.up.dec();
+        }
+        Err(e) if !*stop.borrow() => {
+            tracing::warn!(pool = %slot.pool, process = slot.index, pid, error = %e, "stdio server failed its start; restarting it")
+        }
+        Err(_) => {}
+    }
+    // Requests still waiting get "exited" now, not when their clients give up.
+    link.close();
+    writer.abort();
+    reader.abort();
+    end(slot, &mut child, pid).await;
+}
+
+/// Ends the process group: SIGTERM, a grace period, SIGKILL.
+async fn end(slot: &Slot, child: &mut Child, pid: u32) {
+    let group = Pid::from_raw(pid as i32);
+    if pid > 0 {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
+        tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server ignored SIGTERM; killing it");
+    }
+    if pid > 0 {
+        // Also whatever the server started and left running in its group.
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let _ = child.wait().await;
+}
+
+async fn write(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {
+    while let Some(line) = lines.recv().await {
+        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands each stdout line to the link; ends at EOF or at a line over `MAX_LINE`.
+async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>) {
+    let mut lines = FramedRead::new(stdout, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE));
+    while let Some(Ok(line)) = lines.next().await {
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if !line.trim_ascii().is_empty() {
+            link.dispatch(frame::outbound(line));
+        }
+    }
+}
+
+/// Logs each stderr line under the pool's name (escaped: a server cannot forge log lines).
+async fn log(stderr: impl AsyncRead + Unpin, pool: String, index: usize) {
+    let mut lines =
+        FramedRead::new(stderr, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LOG_LINE));
+    while let Some(line) = lines.next().await {
+        match line {
+            Ok(line) => {
+                let text = String::from_utf8_lossy(&line);
+                tracing::info!(target: "mcp_edge::stdio", pool = %pool, process = index, line = ?text.trim_end(), "stdio server stderr");
+            }
+            Err(_) => break,
+        }
+    }
+    // A line too long to log: keep draining, or the process would block on a full pipe.
+    let mut rest = lines.into_inner();
+    let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
+}
