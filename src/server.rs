@@ -78,6 +78,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let metrics = Metrics::new()?;
     let stdio = crate::stdio::Supervisor::new(&metrics);
     let snapshot = Snapshot::build(config, None, &metrics, &stdio)?;
+    stdio.started_blocking();
     let state = Arc::new(State::new(snapshot, metrics, KeyRing::new(key), stdio));
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });

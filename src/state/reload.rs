@@ -191,6 +191,7 @@ impl State {
                 return Err(e.into());
             }
         };
+        self.stdio.started().await;
         // New or changed pools would count every backend healthy until probed: probe first.
         let fresh: Vec<_> =
             next.pools.iter().filter(|p| !current.pools.iter().any(|o| o.shares_state(p))).cloned().collect();

@@ -44,6 +44,8 @@ pub struct Slot {
     pub link: ArcSwapOption<link::Link>,
     restarts: IntCounter,
     up: IntGauge,
+    /// Counts the pool's processes that finished their first start.
+    started: Arc<watch::Sender<usize>>,
 }
 
 /// What a pool needs to reach its processes: their bridges and the credential they want.
@@ -67,6 +69,9 @@ struct Running {
     credential: Credential,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Set until [`Supervisor::started`] waited for this pool's first start.
+    fresh: bool,
+    started: watch::Receiver<usize>,
 }
 
 pub struct Supervisor {
@@ -132,6 +137,8 @@ impl Supervisor {
         let secret = secret();
         let config = Arc::new(config.clone());
         let (stop, _) = watch::channel(false);
+        let (started, started_rx) = watch::channel(0);
+        let started = Arc::new(started);
         let mut tasks = Vec::with_capacity(2 * listeners.len());
         for (index, listener) in listeners.into_iter().enumerate() {
             let slot = Arc::new(Slot {
@@ -141,6 +148,7 @@ impl Supervisor {
                 link: ArcSwapOption::empty(),
                 restarts: self.restarts.with_label_values(&[pool]),
                 up: self.up.with_label_values(&[pool]),
+                started: Arc::clone(&started),
             });
             let (s, c, rx) = (Arc::clone(&slot), Arc::clone(&config), stop.subscribe());
             tasks.push(handle.spawn(process::supervise(s, c, rx)));
@@ -160,8 +168,42 @@ impl Supervisor {
             value: Secret::new(value),
         };
         tracing::info!(pool, processes = config.processes, "stdio pool starting");
-        running.push(Running { pool: pool.to_owned(), config, addrs: addrs.clone(), credential: credential.clone(), stop, tasks });
+        running.push(Running {
+            pool: pool.to_owned(),
+            config,
+            addrs: addrs.clone(),
+            credential: credential.clone(),
+            stop,
+            tasks,
+            fresh: true,
+            started: started_rx,
+        });
         Ok(Bridges { addrs, credential })
+    }
+
+    /// Waits until the processes of pools started since the last call answered their first
+    /// `initialize` (each pool at most its `start_timeout`), so the first health pass sees them
+    /// up. A pool that does not start in time is left to its restarts and health checks.
+    pub async fn started(&self) {
+        let waits: Vec<_> = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running
+                .iter_mut()
+                .filter_map(|r| {
+                    std::mem::take(&mut r.fresh).then(|| (r.started.clone(), r.config.processes, r.config.start_timeout))
+                })
+                .collect()
+        };
+        for (mut rx, processes, within) in waits {
+            let _ = tokio::time::timeout(within, rx.wait_for(|n| *n >= processes)).await;
+        }
+    }
+
+    /// [`Supervisor::started`] from outside any runtime (mcp-edge's start).
+    pub fn started_blocking(&self) {
+        if let Some(Ok(handle)) = self.runtime.get() {
+            handle.block_on(self.started());
+        }
     }
 
     /// Stops, after a drain, the processes of pools `keep` no longer names with the same

@@ -110,6 +110,7 @@ async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mu
         Ok(()) => {
             slot.link.store(Some(Arc::clone(&link)));
             slot.up.inc();
+            slot.started.send_modify(|n| *n += 1);
             tracing::info!(pool = %slot.pool, process = slot.index, pid, "stdio server ready");
             tokio::select! {
                 status = child.wait() => {

@@ -94,6 +94,12 @@ impl Proc {
     }
 }
 
+/// Sends a signal by name to any process (through kill(1)).
+pub fn signal_pid(pid: u32, sig: &str) {
+    let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().map(|s| s.success());
+    assert_eq!(ok.ok(), Some(true), "kill -{sig} {pid}");
+}
+
 /// The fast mock MCP server from this repository.
 pub struct Mock {
     pub port: u16,

@@ -76,6 +76,17 @@ impl Peers {
         PeerServer { port, _proc: proc, stderr }
     }
 
+    /// The program and arguments that run the server `key` names over stdio (`--stdio`), for
+    /// a `[pool.stdio]` table: mcp-edge starts it, not the test.
+    pub fn stdio_server(&self, key: &str, args: &[&str]) -> (String, Vec<String>) {
+        let cmd = self.command(key);
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let mut all: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        all.push("--stdio".into());
+        all.extend(args.iter().map(|a| a.to_string()));
+        (program, all)
+    }
+
     /// Runs a client scenario (`key`: PEERS_PY2_CLIENT, PEERS_PY1_CLIENT, PEERS_TS_CLIENT) and
     /// returns the JSON it printed last; fails the test when the scenario failed.
     pub fn client(&self, key: &str, url: &str, args: &[&str]) -> serde_json::Value {

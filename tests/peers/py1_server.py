@@ -1,7 +1,8 @@
 """MCP test backend on FastMCP from the Python SDK 1.x (run with .peers/py1/bin/python).
 
 Streamable HTTP at http://127.0.0.1:PORT/mcp (legacy era only: initialize + Mcp-Session-Id,
-or no sessions with --stateless). With --sse the same app also serves the deprecated
+or no sessions with --stateless). With --stdio, the same server over stdin/stdout instead (as
+mcp-edge's [pool.stdio] runs it), with two more tools: pid and env. With --sse the same app also serves the deprecated
 HTTP+SSE transport: GET /sse, whose first event names POST /messages/?session_id=ID.
 """
 
@@ -52,6 +53,18 @@ def build(server_name: str, args) -> FastMCP:
             await anyio.sleep(delay_s)
         return "done"
 
+    if args.stdio:
+
+        @mcp.tool()
+        def pid() -> int:
+            """This process's id (a test kills it to see it restarted)."""
+            return os.getpid()
+
+        @mcp.tool()
+        def env(name: str) -> str:
+            """The value of environment variable `name`, or <unset>."""
+            return os.environ.get(name, "<unset>")
+
     @mcp.resource("res://greeting", mime_type="text/plain")
     def greeting() -> str:
         return f"Hello from {server_name}"
@@ -66,7 +79,8 @@ def build(server_name: str, args) -> FastMCP:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, help="HTTP port (required unless --stdio)")
+    ap.add_argument("--stdio", action="store_true", help="serve over stdin/stdout, not HTTP")
     ap.add_argument("--name", default="py1")
     ap.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
     ap.add_argument("--json", action="store_true", help="application/json responses instead of SSE")
@@ -76,6 +90,12 @@ def main() -> None:
     args = ap.parse_args()
 
     mcp = build(args.name, args)
+    if args.stdio:
+        print(f"{args.name}: serving MCP over stdio", file=sys.stderr, flush=True)
+        mcp.run("stdio")
+        return
+    if args.port is None:
+        ap.error("--port is required unless --stdio")
     app = mcp.streamable_http_app()  # its lifespan runs the session manager
     if args.sse:
         app.router.routes.extend(mcp.sse_app().router.routes)

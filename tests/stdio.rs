@@ -1,0 +1,180 @@
+//! stdio pools: mcp-edge runs a real Python SDK server (FastMCP 1.x over stdin/stdout) from
+//! `[pool.stdio]`, and clients reach it over HTTP like any pool: the Python and TypeScript
+//! SDK clients, through a plain route and a federated one. The stories check what the process
+//! was given (a cleared environment plus the configured variables, a secret from a file),
+//! that progress streams through as sent, that a killed server is restarted, that a reload
+//! keeps or replaces processes, and that the loopback bridge answers no one but the proxy.
+
+mod common;
+
+use std::time::Duration;
+
+use common::peers::Peers;
+use common::raw::{self, RawResponse};
+use common::{wait_until, Edge, Mock, Opts};
+use serde_json::{json, Value};
+
+/// A stdio pool `name` running the py1 server (named `name` too), plus `extra` lines for its
+/// `[pool.stdio]` table; the MCP health check probes it every 200 ms.
+fn stdio_pool(name: &str, extra: &str) -> String {
+    let (program, args) = Peers::load().stdio_server("PEERS_PY1_SERVER", &["--name", name]);
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[[pool]]\nname = \"{name}\"\npath = \"/mcp\"\n[pool.stdio]\ncommand = {program:?}\nargs = [{}]\nrestart_backoff = \"100ms\"\n{extra}\n[pool.health]\ncheck = \"mcp\"\ninterval = \"200ms\"\n\n",
+        args.join(", ")
+    )
+}
+
+fn route(pool: &str) -> String {
+    format!("[[route]]\nname = \"plain\"\npath = \"/mcp\"\npool = \"{pool}\"\n")
+}
+
+fn rpc(edge: &Edge, body: Value) -> RawResponse {
+    raw::send(edge.port, &raw::post(edge.port, "/mcp", &[], &body.to_string()))
+}
+
+/// Calls `tool` and returns its text (the JSON or SSE answer's first content item).
+fn call(edge: &Edge, tool: &str, args: Value) -> String {
+    let r = rpc(edge, json!({"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":tool,"arguments":args}}));
+    assert_eq!(r.status, 200, "{tool}: {}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["id"], "c1", "the client's id comes back: {answer}");
+    answer["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{tool}: {answer}")).to_owned()
+}
+
+fn pid(edge: &Edge) -> u32 {
+    call(edge, "pid", json!({})).parse().expect("a pid")
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+}
+
+#[test]
+fn a_real_sdk_server_over_stdio_serves_the_python_and_typescript_clients() {
+    let secret = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(secret.path(), "s3cret-from-file\n").expect("write");
+    let extra = format!("env = {{ GREETING = \"hi\" }}\nenv_file = {{ API_TOKEN = {:?} }}\n", secret.path());
+    let edge = Edge::start_opts(
+        &(stdio_pool("files", &extra) + &route("files")),
+        Opts { env: &[("MCP_EDGE_PARENT_ONLY", "leak")], ..Opts::default() },
+    );
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"files\"} 1");
+
+    assert_eq!(call(&edge, "whoami", json!({})), "files");
+    assert_eq!(call(&edge, "env", json!({"name": "GREETING"})), "hi");
+    assert_eq!(call(&edge, "env", json!({"name": "API_TOKEN"})), "s3cret-from-file", "read from the file, trimmed");
+    for inherited in ["MCP_EDGE_PARENT_ONLY", "PATH", "HOME", "RUST_LOG"] {
+        assert_eq!(call(&edge, "env", json!({"name": inherited})), "<unset>", "{inherited}: the environment is cleared");
+    }
+    edge.wait_log("files: serving MCP over stdio");
+    assert!(edge.log().contains("pool=files"), "stderr is logged under the pool's name");
+
+    let peers = Peers::load();
+    let url = edge.url("/mcp");
+    let py = peers.client("PEERS_PY2_CLIENT", &url, &["--scenario", "basic"]);
+    assert_eq!((py["echo"].as_str(), py["server"].as_str()), (Some("hello proxy"), Some("files")), "{py}");
+    assert_eq!(py["resource_text"], "Hello from files", "{py}");
+    let ts = peers.client("PEERS_TS_CLIENT", &url, &["--scenario", "basic"]);
+    assert_eq!(ts["server"], "files", "{ts}");
+
+    // Both clients each opened their own "session"; the process saw one initialize, the
+    // bridge's own, and nobody's secret reached /config.
+    let config = common::http::get(edge.admin, "/config").text();
+    assert!(!config.contains("s3cret-from-file"), "{config}");
+    assert!(config.contains("\"API_TOKEN\""), "variable names are shown: {config}");
+}
+
+#[test]
+fn progress_from_a_stdio_server_streams_as_it_is_sent() {
+    let edge = Edge::start(&(stdio_pool("slow", "") + &route("slow")));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"slow\"} 1");
+    let out = Peers::load().client("PEERS_PY2_CLIENT", &edge.url("/mcp"), &["--scenario", "progress"]);
+    let events = out["progress"].as_array().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(events.len(), 3, "{out}");
+    let (first, result) = (events[0]["t"].as_f64().unwrap_or(99.0), out["result_t"].as_f64().unwrap_or(0.0));
+    assert!(first + 0.8 < result, "the first progress came {first}s in, the result {result}s: not held back");
+    assert_eq!(out["result"], "done");
+
+    // Two clients using the same id and progress token at once each get their own.
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let port = edge.port;
+            std::thread::spawn(move || {
+                let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":format!("client {i}")},"_meta":{"progressToken":"same"}}});
+                raw::send(port, &raw::post(port, "/mcp", &[], &body.to_string())).text()
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let text = h.join().expect("client");
+        assert!(text.contains(&format!("client {i}")) && text.contains("\"id\":1"), "{text}");
+    }
+}
+
+#[test]
+fn a_killed_stdio_server_is_restarted_and_a_reload_keeps_or_replaces_it() {
+    let body = stdio_pool("tools", "") + &route("tools");
+    let edge = Edge::start(&body);
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"tools\"} 1");
+    let first = pid(&edge);
+    common::signal_pid(first, "KILL");
+    let mut second = first;
+    wait_until("a new process answering", Duration::from_secs(20), || {
+        second = raw::try_send(edge.port, &raw::post(edge.port, "/mcp", &[], &json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pid","arguments":{}}}).to_string()))
+            .ok()
+            .and_then(|r| r.json()["result"]["content"][0]["text"].as_str().and_then(|t| t.parse().ok()))
+            .unwrap_or(first);
+        second != first
+    });
+    edge.wait_metric("mcp_edge_stdio_restarts_total{pool=\"tools\"} 1");
+    assert!(!alive(first));
+
+    // The same [pool.stdio]: the same process. Another environment: a new one, the old ended.
+    reload(&edge, &body);
+    assert_eq!(pid(&edge), second, "an unchanged pool keeps its process across a reload");
+    reload(&edge, &(stdio_pool("tools", "env = { MODE = \"b\" }") + &route("tools")));
+    let third = pid(&edge);
+    assert_ne!(third, second);
+    assert_eq!(call(&edge, "env", json!({"name": "MODE"})), "b");
+    wait_until("the replaced process ended after its drain", Duration::from_secs(15), || !alive(second));
+}
+
+#[test]
+fn the_bridge_answers_the_proxy_only() {
+    let edge = Edge::start(&(stdio_pool("locked", "") + &route("locked")));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"locked\"} 1");
+    let config: Value = common::http::get(edge.admin, "/config").json();
+    let addr = config["pools"][0]["backends"][0]["addr"].as_str().expect("the bridge's address").to_owned();
+    let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
+    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
+    for extra in [&[][..], &[("X-Mcp-Edge-Bridge", "guess")][..], &[("X-Mcp-Edge-Bridge", "")][..]] {
+        let r = raw::send(port, &raw::post(port, "/mcp", extra, &call));
+        assert_eq!(r.status, 403, "{extra:?}: {}", r.text());
+    }
+    let cred = &config["pools"][0]["credentials"][0];
+    assert_eq!((cred["stdio_bridge"].as_bool(), cred["value"].as_str()), (Some(true), Some("<redacted>")), "{cred}");
+}
+
+#[test]
+fn a_federated_route_offers_a_stdio_member_beside_an_http_one() {
+    let mock = Mock::start("web", false);
+    let body = format!(
+        "{}[[pool]]\nname = \"web\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n\n[[route]]\nname = \"all\"\npath = \"/mcp\"\n[[route.member]]\npool = \"web\"\nprefix = \"w\"\n[[route.member]]\npool = \"local\"\nprefix = \"s\"\n",
+        stdio_pool("local", ""),
+        mock.addr()
+    );
+    let edge = Edge::start(&body);
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"local\"} 1");
+    let out = Peers::load().client("PEERS_PY2_CLIENT", &edge.url("/mcp"), &["--scenario", "catalog", "--tool", "s_whoami"]);
+    assert_eq!(out["text"], "local", "{out}");
+    let names: Vec<&str> = out["tool_names"].as_array().expect("tools").iter().filter_map(|t| t.as_str()).collect();
+    assert!(names.contains(&"s_pid") && names.contains(&"w_echo"), "{names:?}");
+}
+
+fn reload(edge: &Edge, body: &str) {
+    edge.rewrite(body, &Opts::default());
+    let r = common::http::request(edge.admin, "POST", "/reload", &[], b"");
+    assert_eq!(r.status, 200, "reload: {}", r.text());
+}
