@@ -88,6 +88,13 @@ fn one<A: Fn(ListKind, &str) -> bool>(text: &str, w: &Wanted, allows: &A, answer
         return Ok(None);
     }
     let ids = || pairs.iter().filter(|(k, _)| k == "id").map(|(_, v)| *v);
+    // An answer two requests could claim is judged by neither: refused (the envelope already
+    // refuses batches whose ids repeat; this holds whatever reaches here).
+    let claims = w.lists.iter().filter(|(id, _)| ids().any(|v| same_id(id, v))).count()
+        + w.others.iter().filter(|id| ids().any(|v| same_id(id, v))).count();
+    if claims > 1 {
+        return Err(Unreadable);
+    }
     let Some(index) = w.lists.iter().position(|(id, _)| ids().any(|v| same_id(id, v))) else {
         let stray_result =
             pairs.iter().any(|(k, _)| k == "result") && !w.others.iter().any(|id| ids().any(|v| same_id(id, v)));

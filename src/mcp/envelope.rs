@@ -101,13 +101,33 @@ pub fn parse(body: &[u8]) -> Result<Body<'_>, EnvelopeError<'_>> {
                 message(env)
             })
             .collect::<Result<Vec<_>, _>>();
-        return messages.map(Body::Batch).map_err(|e| match e {
+        let messages = messages.map_err(|e| match e {
             EnvelopeError::Invalid { why, .. } => invalid(None, why),
             other => other,
-        });
+        })?;
+        if !distinct_ids(&messages) {
+            return Err(invalid(None, "two requests of the batch share an id"));
+        }
+        return Ok(Body::Batch(messages));
     }
     let env: Envelope<'_> = serde_json::from_slice(body).map_err(|e| classify_err(&e, body))?;
     message(env).map(Body::One)
+}
+
+/// Whether no two requests of a batch have ids equal by value (`1`, `1.0` and `1e0`; `"a"`
+/// and `"\u0061"`): their answers could not be told apart, by a client or by the filter that
+/// judges each list answer by the request it answers.
+fn distinct_ids(messages: &[Message<'_>]) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(messages.len());
+    messages.iter().filter_map(|m| m.id).all(|raw| {
+        let key = match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(serde_json::Value::String(s)) => format!("s{s}"),
+            // -0 and 0 are one id; numbers compare as a JSON reader would read them.
+            Ok(serde_json::Value::Number(n)) => format!("n{}", n.as_f64().map_or(0, |f| (f + 0.0).to_bits())),
+            _ => format!("r{raw}"),
+        };
+        seen.insert(key)
+    })
 }
 
 fn invalid<'a>(id: Option<&'a str>, why: &'static str) -> EnvelopeError<'a> {
@@ -136,7 +156,16 @@ fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
         (Some(_), _, true) => return Err(invalid(id, "method together with result or error")),
         _ => return Err(invalid(id, "neither a request, a notification nor a response")),
     };
+    let method = env.method.as_ref().map(|m| &*m.0);
+    if method.is_some_and(super::fold::method_alias) {
+        return Err(invalid(id, "a method spelled so a lenient reader takes it for a known one"));
+    }
     let params = env.params.unwrap_or_default();
+    // A list's cursor is a string; any other cursor would be ignored here and read by someone.
+    let lists = matches!(method, Some("tools/list" | "prompts/list" | "resources/list" | "resources/templates/list"));
+    if lists && params.cursor.is_some_and(|c| as_str(c).is_none()) {
+        return Err(invalid(id, "a list cursor that is not a string"));
+    }
     Ok(Message {
         kind,
         id,

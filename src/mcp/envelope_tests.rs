@@ -187,3 +187,32 @@ fn a_key_a_case_insensitive_reader_takes_for_one_read_here_is_refused() {
     );
     assert_eq!(m.name.as_deref(), Some("echo"));
 }
+
+#[test]
+fn a_batch_whose_requests_share_an_id_by_value_is_refused() {
+    for batch in [
+        r#"[{"jsonrpc":"2.0","id":7,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"resources/list"}]"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":1.0,"method":"ping"}]"#,
+        r#"[{"jsonrpc":"2.0","id":-0,"method":"ping"},{"jsonrpc":"2.0","id":0,"method":"ping"}]"#,
+        r#"[{"jsonrpc":"2.0","id":"a","method":"ping"},{"jsonrpc":"2.0","id":"\u0061","method":"ping"}]"#,
+    ] {
+        assert!(is_invalid_without_id(&refused(batch)), "{batch}");
+    }
+    let fine = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":"1","method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","method":"notifications/y"}]"#;
+    assert!(matches!(parse(fine.as_bytes()), Ok(Body::Batch(_))), "a number and a string are two ids");
+}
+
+#[test]
+fn a_method_a_lenient_reader_takes_for_a_known_one_and_a_non_string_list_cursor_are_refused() {
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"Tools/Call","params":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call\u0000","params":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":" tools/call","params":{"name":"deploy_db"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":2}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"prompts/list","params":{"cursor":null}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/list","params":{"cursor":["c1.x"]}}"#,
+    ] {
+        assert!(matches!(refused(body), EnvelopeError::Invalid { id: Some("1"), .. }), "{body}");
+    }
+    assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"x/y","params":{"cursor":2}}"#).is_ok(), "not a list");
+}

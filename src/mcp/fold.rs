@@ -18,6 +18,32 @@ pub fn object_aliases(json: &str, known: &[&str]) -> bool {
     serde_json::from_str::<Keys<'_>>(json).is_ok_and(|keys| keys.keys().any(|k| aliases(k, known)))
 }
 
+/// Whether `method` is no method the proxy knows, but a reader that cuts at a NUL, trims or
+/// strips invisible characters, or ignores case takes it for one (`Tools/Call`,
+/// `"tools/call\u0000"`, `" tools/call"`): the proxy would judge an unknown method, the
+/// backend run a known one.
+pub fn method_alias(method: &str) -> bool {
+    use super::method::{Method, KNOWN_METHODS};
+    if Method::parse(method) != Method::Other {
+        return false;
+    }
+    let cut = method.split('\0').next().unwrap_or_default();
+    let seen: String = cut.chars().filter(|&c| !invisible(c)).collect();
+    KNOWN_METHODS.iter().any(|k| folded_eq(&seen, k))
+        || seen.get(..NOTIFICATIONS.len()).is_some_and(|head| folded_eq(head, NOTIFICATIONS))
+}
+
+const NOTIFICATIONS: &str = "notifications/";
+
+/// Characters a lenient reader strips or trims, and a reader of names never sees: controls,
+/// every Unicode space (NBSP, U+2028, U+3000, …), and the invisible format characters (soft
+/// hyphen, zero-width spaces and joiners, bidirectional marks, the byte-order mark).
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || matches!(c, '\u{AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
 fn folded_eq(a: &str, b: &str) -> bool {
     a.chars().map(fold).eq(b.chars().map(fold))
 }
@@ -28,8 +54,9 @@ fn fold(c: char) -> char {
     match c {
         '\u{17F}' => 's',
         '\u{212A}' => 'k',
-        // Not Go's, but Java's `equalsIgnoreCase` reads a dotless i as `I`.
-        '\u{131}' => 'i',
+        // Not Go's, but Java's `equalsIgnoreCase` reads a dotless i as `I`, and a dotted
+        // capital I lowercases to `i`.
+        '\u{131}' | '\u{130}' => 'i',
         c => c.to_ascii_lowercase(),
     }
 }
@@ -50,5 +77,17 @@ mod tests {
         }
         assert!(aliases("\u{212A}ind", &["kind"]), "the Kelvin sign folds to k");
         assert!(aliases("ur\u{131}", &["uri"]), "a dotless i folds to i");
+        assert!(aliases("ur\u{130}", &["uri"]), "a dotted capital I folds to i");
+    }
+
+    #[test]
+    fn a_method_spelled_so_a_lenient_reader_takes_it_for_a_known_one_is_an_alias() {
+        use super::method_alias;
+        for alias in ["Tools/Call", "TOOLS/CALL", "tools/call\0", " tools/call", "tools/call\t", "tools/call\u{A0}", "\u{FEFF}prompts/get", "Notifications/cancelled"] {
+            assert!(method_alias(alias), "{alias:?}");
+        }
+        for fine in ["tools/call", "logging/setLevel", "notifications/anything", "x/y", "tools/calls", ""] {
+            assert!(!method_alias(fine), "{fine:?}");
+        }
     }
 }

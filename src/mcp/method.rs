@@ -21,6 +21,16 @@ impl Era {
         }
     }
 
+    /// Whether a version header is a protocol version with something after it
+    /// (`2026-07-28x`): read as legacy here, while a backend reading a prefix sees the date.
+    pub fn spoofed(value: &[u8]) -> bool {
+        let date = |d: &[u8]| {
+            d.len() == 10
+                && d.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
+        };
+        value.len() > 10 && value.get(..10).is_some_and(date)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Era::Legacy => "legacy",
@@ -64,6 +74,25 @@ pub enum Method {
     /// Not a JSON-RPC POST (GET stream, DELETE, or a body the route did not read).
     None,
 }
+
+/// Every method name [`Method::parse`] knows (notifications aside: any `notifications/…`).
+pub const KNOWN_METHODS: [&str; 15] = [
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+];
 
 impl Method {
     pub fn parse(name: &str) -> Method {
@@ -151,6 +180,13 @@ mod tests {
         assert_eq!(Era::from_version_header(Some(b"2026-07-28")), Era::Modern);
         assert_eq!(Era::from_version_header(Some(b"2027-01-01")), Era::Modern);
         assert_eq!(Era::from_version_header(Some(b"zzzz")), Era::Legacy);
+        assert!(KNOWN_METHODS.iter().all(|m| Method::parse(m) != Method::Other));
+        for bad in [&b"2026-07-28x"[..], b"2025-06-18 ", b"2026-07-28-1"] {
+            assert!(Era::spoofed(bad), "{:?}", String::from_utf8_lossy(bad));
+        }
+        for fine in [&b"2026-07-28"[..], b"2025-06-18", b"DRAFT-2026-v1", b"zzzz"] {
+            assert!(!Era::spoofed(fine), "{:?}", String::from_utf8_lossy(fine));
+        }
     }
 
     #[test]

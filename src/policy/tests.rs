@@ -162,13 +162,22 @@ fn resource_allows_never_admit_a_uri_that_walks_out_of_the_pattern() {
 fn a_denied_name_cut_at_a_nul_or_stripped_of_controls_is_denied_and_never_allowed() {
     let p = policy("[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"deploy_db\"]\n[[route.policy.rule]]\neffect = \"allow\"\ntools = [\"*\"]\n");
     let alice = who("alice", &[], &[]);
-    for spelling in ["deploy_db\\u0000", "deploy_db\\u0000x", "dep\\tloy_db", " deploy_db", "deploy_db\\r\\n"] {
+    for spelling in [
+        "deploy_db\\u0000",
+        "deploy_db\\u0000x",
+        "dep\\tloy_db",
+        " deploy_db",
+        "deploy_db\\r\\n",
+        "deploy_db\\u00a0",
+        "\\u2028deploy_db",
+        "deploy_db\\ufeff",
+    ] {
         assert!(check(&p, Some(&alice), &tool(spelling)).is_err(), "{spelling}");
     }
     assert!(check(&p, Some(&alice), &tool("deploy_dbx")).is_ok(), "another tool");
     let p = policy("[route.policy]\n[[route.policy.rule]]\neffect = \"allow\"\ntools = [\"*_ro\"]\n");
     assert!(check(&p, Some(&alice), &tool("list_ro")).is_ok());
-    for spelling in ["drop_all\\u0000_ro", "drop_all\\t_ro", "drop_all _ro"] {
+    for spelling in ["drop_all\\u0000_ro", "drop_all\\t_ro", "drop_all _ro", "drop_all\\u3000_ro"] {
         assert!(check(&p, Some(&alice), &tool(spelling)).is_err(), "not an allowed *_ro tool: {spelling}");
     }
 }

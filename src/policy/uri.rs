@@ -12,6 +12,8 @@
 //! URI that a backend would read as another one, never the reverse. Allow rules do not use it:
 //! they refuse such spellings outright (`policy::walks_out`). Not here: the matching (`super`).
 
+use crate::mcp::fold::invisible;
+
 /// Every spelling of `uri` a lenient backend may resolve it to, other than `uri` itself.
 pub fn spellings(uri: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -31,17 +33,19 @@ pub fn spellings(uri: &str) -> Vec<String> {
     out
 }
 
-/// Whether a name or URI holds a control character or a space: nothing a client has a
-/// reason to send, and something parsers strip, cut at or trim.
+/// Whether a name or URI holds a control character, a space of any kind or an invisible
+/// format character: nothing a client has a reason to send, and something parsers strip, cut
+/// at or trim (Python's `strip()` and JavaScript's `trim()` take NBSP, U+2028, U+3000, U+FEFF).
 pub fn has_controls(text: &str) -> bool {
-    text.bytes().any(|b| b <= b' ' || b == 0x7f)
+    // ASCII text (the usual case) needs no character decoding.
+    text.bytes().any(|b| b <= b' ' || b == 0x7f) || (!text.is_ascii() && text.chars().any(invisible))
 }
 
 /// `text` as read by a backend that stops at a NUL, and by one that strips control characters
 /// and spaces (WHATWG parsers strip tabs and newlines anywhere, controls and spaces at the
 /// ends); one text when they agree.
 pub fn controls_gone(text: &str) -> Vec<String> {
-    let strip = |t: &str| t.chars().filter(|&c| c > ' ' && c != '\x7f').collect::<String>();
+    let strip = |t: &str| t.chars().filter(|&c| c > ' ' && c != '\x7f' && !invisible(c)).collect::<String>();
     let cut = strip(text.split('\0').next().unwrap_or_default());
     let whole = strip(text);
     if cut == whole {

@@ -47,6 +47,13 @@ fn control_characters_and_spaces_are_stripped_and_a_nul_also_ends_the_uri() {
         "mock://\tB/secret",
         "mock://B\t/secret",
         "mock://B/secret\0.txt",
+        "mock://B/secret\u{A0}",
+        "\u{2028}mock://B/secret",
+        "mock://B/secret\u{3000}",
+        "\u{FEFF}mock://B/secret",
+        "mock://B/secret\u{85}",
+        "mock://B/secret\u{1680}",
+        "mock://B/sec\u{200B}ret",
     ] {
         assert!(names(spelling, "mock://B/secret"), "{spelling:?}: {:?}", spellings(spelling));
     }

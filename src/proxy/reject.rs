@@ -108,6 +108,12 @@ impl Reject {
         Reason::InvalidParams,
         "Invalid params: params.cursor is not a cursor this route gave for this list; list again without one",
     );
+    pub const VERSION_SUFFIX: Reject = Reject::new(
+        400,
+        RpcCode::InvalidRequest,
+        Reason::InvalidRequest,
+        "Invalid Request: MCP-Protocol-Version holds a protocol version with more after it; send the version alone",
+    );
     pub const PARSE: Reject =
         Reject::new(400, RpcCode::ParseError, Reason::ParseError, "Parse error: the body is not valid JSON");
     pub const INVALID: Reject = Reject::new(

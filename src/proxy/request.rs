@@ -138,6 +138,9 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
         }
     }
     let version = req.headers.get(MCP_PROTOCOL_VERSION);
+    if version.is_some_and(|v| Era::spoofed(v.as_bytes())) {
+        return Ok(Err(Reject::VERSION_SUFFIX.into()));
+    }
     let era = Era::from_version_header(version.map(|v| v.as_bytes()));
     ctx.call = Call::unread(era);
     // Every era's session ids are checked (a request claiming the modern era must not carry a

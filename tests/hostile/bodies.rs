@@ -245,3 +245,51 @@ fn d8_keys_a_case_insensitive_backend_reads_instead_of_the_routed_ones_are_refus
     assert_alive_and_only_probe(&edge, "/mcp", &main);
     deploy.rec.assert_nothing();
 }
+
+/// `main` behind a route with API-key auth and `policy`; [`post`] with [`KEY`] passes the auth.
+fn policy_route(main: &Backend, policy: &str) -> Edge {
+    let keys = "[[authenticator]]\nname = \"keys\"\nkind = \"api_key\"\n[[authenticator.key]]\nid = \"caller\"\nsha256 = \"cbd1af04c3403e37799c34fe7c2e9dabbcf4854523b90b93dce890f2922924b7\"\n\n";
+    one_pool(main, &format!("auth = [\"keys\"]\n{policy}"), keys)
+}
+
+/// The caller's key for [`policy_route`]s.
+const KEY: (&str, &str) = ("Authorization", "Bearer k-hostile-policy");
+
+#[test]
+fn d9_a_batch_whose_requests_share_an_id_is_refused() {
+    // Two list requests under one id: the discovery filter judged both answers as the first
+    // request's kind, and the second list (hidden resources, tools, prompts) passed unfiltered.
+    let main = backend("main");
+    let policy = "batches = true\n[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\nresources = [\"mock://A/secret\"]\n[[route.policy.rule]]\neffect = \"allow\"\n";
+    let edge = policy_route(&main, policy);
+    for batch in [
+        r#"[{"jsonrpc":"2.0","id":7,"method":"tools/list"},{"jsonrpc":"2.0","id":7,"method":"resources/list"}]"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":1.0,"method":"resources/list"}]"#,
+        r#"[{"jsonrpc":"2.0","id":"a","method":"ping"},{"jsonrpc":"2.0","id":"\u0061","method":"resources/list"}]"#,
+    ] {
+        assert_refused(&post(&edge, "/mcp", &[KEY], batch), 400, -32600);
+    }
+    assert_alive_and_only_probe_as(&edge, "/mcp", &main, &[KEY]);
+}
+
+#[test]
+fn d10_what_a_lenient_backend_would_trim_or_fold_is_judged_or_refused() {
+    let main = backend("main");
+    let policy = "[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"deploy_db\"]\nresources = [\"mock://A/secret\"]\n[[route.policy.rule]]\neffect = \"allow\"\n";
+    let edge = policy_route(&main, policy);
+    // Python's strip() and JavaScript's trim() remove Unicode spaces and the BOM.
+    for target in [r#""uri":"mock://A/secret\u00a0""#, r#""uri":"\u2028mock://A/secret""#, r#""uri":"mock://A/secret\ufeff""#] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{{{target}}}}}"#);
+        assert_refused(&post(&edge, "/mcp", &[KEY], &body), 403, -32600);
+    }
+    assert_refused(&post(&edge, "/mcp", &[KEY], &call("deploy_db\\u3000")), 403, -32600);
+    // A method a case-insensitive or trimming dispatcher runs as tools/call.
+    for method in ["Tools/Call", "tools/call\\u0000", "tools/call ", "TOOLS/CALL"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"name":"deploy_db"}}}}"#);
+        assert_refused(&post(&edge, "/mcp", &[KEY], &body), 400, -32600);
+    }
+    // A list cursor that is not a string, and a version header with more after the date.
+    assert_refused(&post(&edge, "/mcp", &[KEY], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":2}}"#), 400, -32600);
+    assert_refused(&post(&edge, "/mcp", &[KEY, ("MCP-Protocol-Version", "2026-07-28x")], &call("echo")), 400, -32600);
+    assert_alive_and_only_probe_as(&edge, "/mcp", &main, &[KEY]);
+}

@@ -64,8 +64,13 @@ pub fn assert_local(r: &RawResponse) {
 /// received that probe and nothing before it: since the probe's answer comes after the
 /// attack's, anything the attack had smuggled through would be recorded too.
 pub fn assert_alive_and_only_probe(edge: &Edge, path: &str, b: &Backend) {
+    assert_alive_and_only_probe_as(edge, path, b, &[]);
+}
+
+/// [`assert_alive_and_only_probe`], the probe sent with `extra` headers (a credential).
+pub fn assert_alive_and_only_probe_as(edge: &Edge, path: &str, b: &Backend, extra: &[(&str, &str)]) {
     assert_eq!(http::try_status(edge.admin, "/livez"), Some(200), "mcp-edge /livez");
-    let r = post(edge, path, &[], r#"{"jsonrpc":"2.0","id":"probe","method":"tools/list"}"#);
+    let r = post(edge, path, extra, r#"{"jsonrpc":"2.0","id":"probe","method":"tools/list"}"#);
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some(b.rec.name.as_str())), "probe: {}", r.text());
     let lines = b.rec.wait_count(1);
     assert!(
