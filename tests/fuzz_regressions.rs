@@ -23,6 +23,8 @@ mod session_query;
 mod session_token;
 #[path = "../fuzz/src/sse_endpoint.rs"]
 mod sse_endpoint;
+#[path = "../fuzz/src/stdio_frame.rs"]
+mod stdio_frame;
 #[path = "../fuzz/src/traceparent.rs"]
 mod traceparent;
 
@@ -104,4 +106,9 @@ fn the_fuzz_runs_check_what_the_replays_check() {
 #[test]
 fn federation_inputs_reach_the_member_as_the_call_the_proxy_read() {
     replay("federation", federation::check);
+}
+
+#[test]
+fn stdio_frame_inputs_reach_the_process_as_one_line_under_the_bridges_number() {
+    replay("stdio_frame", stdio_frame::check);
 }

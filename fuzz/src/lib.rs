@@ -12,4 +12,5 @@ pub mod path;
 pub mod session_query;
 pub mod session_token;
 pub mod sse_endpoint;
+pub mod stdio_frame;
 pub mod traceparent;

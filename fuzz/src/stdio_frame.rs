@@ -1,0 +1,45 @@
+//! `stdio_frame`: the stdio bridge's rewriting of messages (`stdio::frame`). For any client
+//! body: a request reaches the process as exactly one line of JSON, under the bridge's number
+//! (and, when it asked for progress, the bridge's token), never the client's; a notification
+//! as one line; nothing can add a second line (a message smuggled to the process). For any
+//! line the process writes: the reading never panics, and an answer given back to a client
+//! carries the client's id.
+//!
+//! Input: the whole input, as a client body and as a process line.
+
+use mcp_edge::stdio::frame::{self, Inbound, Outbound};
+use serde_json::Value;
+
+const NUMBER: u64 = 4242;
+
+fn one_line(line: &[u8]) -> Value {
+    assert_eq!(line.last(), Some(&b'\n'), "a line ends with a newline");
+    assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "exactly one line");
+    let v: Value = serde_json::from_slice(line).expect("the line is JSON");
+    assert!(v.is_object(), "the line is one message");
+    v
+}
+
+pub fn check(data: &[u8]) {
+    match frame::inbound(data, NUMBER) {
+        Ok(Inbound::Request { progress, line, .. }) => {
+            let sent = one_line(&line);
+            assert_eq!(sent["id"], NUMBER, "the process sees the bridge's number");
+            let token = &sent["params"]["_meta"]["progressToken"];
+            match progress {
+                Some(_) => assert_eq!(token, &Value::from(format!("mcp-edge-{NUMBER}"))),
+                None => assert!(token.is_null(), "no token the client did not send"),
+            }
+        }
+        Ok(Inbound::Notification(line)) => {
+            let sent = one_line(&line);
+            assert!(sent.get("id").is_none(), "a notification stays one");
+        }
+        Ok(Inbound::Initialize { .. } | Inbound::Kept) | Err(_) => {}
+    }
+    if let Outbound::Response { number, msg } = frame::outbound(data) {
+        assert_eq!(msg.get("id").and_then(Value::as_u64), Some(number));
+        let back: Value = serde_json::from_slice(&frame::answer(msg, Value::from("client-id"))).expect("JSON");
+        assert_eq!(back["id"], "client-id");
+    }
+}
