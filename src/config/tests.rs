@@ -378,3 +378,30 @@ fn address_lists_take_cidrs_and_bare_addresses_and_name_the_bad_entry_without_ec
     assert!(errs[0].starts_with("edge.toml:2:27: proxy.deny_ips: not an address or CIDR"), "{errs:?}");
     assert!(!errs[0].contains("secret-host-7"), "the value is not echoed: {errs:?}");
 }
+
+#[test]
+fn a_stdio_pool_needs_an_absolute_command_and_no_backends_and_echoes_no_value() {
+    let route = "[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"files\"\n";
+    let e = errors(&format!(
+        "[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"python3\"\nenv = {{ \"A=B\" = \"hunter2\" }}\nenv_file = {{ TOKEN = \"/nonexistent/hunter2\" }}\nprocesses = 0\n{route}"
+    ));
+    let text = e.join("\n");
+    for field in ["pool.files.stdio.command", "pool.files.stdio.env", "pool.files.stdio.env_file", "pool.files.stdio.processes"] {
+        assert!(text.contains(field), "{field} missing from:\n{text}");
+    }
+    assert!(!text.contains("hunter2"), "a value was echoed:\n{text}");
+    let both = errors(&format!("[[pool]]\nname = \"files\"\nbackends = [\"127.0.0.1:1\"]\n[pool.stdio]\ncommand = \"/bin/cat\"\n{route}"));
+    assert!(both.iter().any(|e| e.contains("pool.files.backends") && e.contains("not both")), "{both:?}");
+    let neither = errors(&format!("[[pool]]\nname = \"files\"\n{route}"));
+    assert!(neither.iter().any(|e| e.contains("pool.files.backends") && e.contains("[pool.stdio]")), "{neither:?}");
+
+    let ok = parse(
+        Path::new("edge.toml"),
+        &format!("[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"/bin/cat\"\nenv = {{ A = \"1\" }}\n{route}"),
+    )
+    .expect("valid");
+    let pool = &ok.pools[0];
+    let stdio = pool.stdio.as_ref().expect("stdio");
+    assert_eq!((stdio.processes, pool.health.kind, pool.backends.len()), (1, HealthKind::Mcp, 0), "MCP probe by default");
+    assert_eq!(stdio.env_names, ["A"]);
+}
