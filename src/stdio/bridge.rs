@@ -27,19 +27,30 @@ use super::Slot;
 pub const HEADER: &str = "x-mcp-edge-bridge";
 /// Largest request body relayed to a process.
 const MAX_BODY: usize = 8 * 1024 * 1024;
+/// Connections one bridge holds at once: more than mcp-edge's pool opens, and a bound on what
+/// another local user can make it hold (descriptors are mcp-edge's).
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a connection may take to send a request head (a local slowloris).
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Accepts connections until `stop` changes.
 pub async fn serve(listener: TcpListener, slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Over the bound: closed at once, unanswered.
+                    let Ok(permit) = Arc::clone(&open).try_acquire_owned() else { continue };
                     let slot = Arc::clone(&slot);
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| handle(Arc::clone(&slot), req));
                         let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(HEAD_TIMEOUT)
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
+                        drop(permit);
                     });
                 }
                 // Out of descriptors: wait a little instead of spinning on accept.

@@ -27,6 +27,8 @@ use crate::config::stdio::StdioConfig;
 const MAX_LINE: usize = 8 * 1024 * 1024;
 /// Longest stderr line logged as one; longer output is drained unlogged.
 const MAX_LOG_LINE: usize = 16 * 1024;
+/// stderr lines logged per second and process; more are counted, not logged.
+const LOG_LINES_PER_SEC: u32 = 100;
 /// A process that served this long restarts from the shortest back-off again.
 const STABLE: Duration = Duration::from_secs(60);
 /// How long a process group has between SIGTERM and SIGKILL.
@@ -171,17 +173,27 @@ async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>) {
     }
 }
 
-/// Logs each stderr line under the pool's name (escaped: a server cannot forge log lines).
+/// Logs each stderr line under the pool's name (escaped: a server cannot forge log lines), at
+/// most `LOG_LINES_PER_SEC` a second (a chatty or hostile server must not fill the disk); the
+/// rest are counted in one line per second.
 async fn log(stderr: impl AsyncRead + Unpin, pool: String, index: usize) {
     let mut lines =
         FramedRead::new(stderr, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LOG_LINE));
+    let (mut window, mut logged, mut dropped) = (Instant::now(), 0u32, 0u64);
     while let Some(line) = lines.next().await {
-        match line {
-            Ok(line) => {
-                let text = String::from_utf8_lossy(&line);
-                tracing::info!(target: "mcp_edge::stdio", pool = %pool, process = index, line = ?text.trim_end(), "stdio server stderr");
+        let Ok(line) = line else { break };
+        if window.elapsed() >= Duration::from_secs(1) {
+            if dropped > 0 {
+                tracing::warn!(target: "mcp_edge::stdio", pool = %pool, process = index, dropped, "stdio server stderr lines not logged (over {LOG_LINES_PER_SEC} a second)");
             }
-            Err(_) => break,
+            (window, logged, dropped) = (Instant::now(), 0, 0);
+        }
+        if logged < LOG_LINES_PER_SEC {
+            logged += 1;
+            let text = String::from_utf8_lossy(&line);
+            tracing::info!(target: "mcp_edge::stdio", pool = %pool, process = index, line = ?text.trim_end(), "stdio server stderr");
+        } else {
+            dropped += 1;
         }
     }
     // A line too long to log: keep draining, or the process would block on a full pipe.
