@@ -18,6 +18,9 @@ pub const DEFAULT_CATALOG_TTL: Duration = Duration::from_secs(30);
 pub const MAX_PREFIX: usize = 24;
 /// Largest page of a merged list: a member's list is at most 10,000 entries.
 pub const MAX_PAGE_SIZE: i64 = 10_000;
+/// `catalog_max_bytes`: default, and the range it may take (64 KiB to 4 GiB).
+pub const DEFAULT_CATALOG_MAX_BYTES: usize = 64 << 20;
+const CATALOG_BYTES: std::ops::RangeInclusive<i64> = (64 << 10)..=(4 << 30);
 
 /// The route's federation, when it lists members; errors go to `c`.
 pub fn members(
@@ -32,6 +35,7 @@ pub fn members(
             (raw.catalog_ttl.as_ref().map(|v| v.span()), "catalog_ttl"),
             (raw.failure_mode.as_ref().map(|v| v.span()), "failure_mode"),
             (raw.page_size.as_ref().map(|v| v.span()), "page_size"),
+            (raw.catalog_max_bytes.as_ref().map(|v| v.span()), "catalog_max_bytes"),
         ];
         for (span, key) in set {
             if let Some(span) = span {
@@ -98,5 +102,13 @@ pub fn members(
             0
         }
     };
-    Some(Federation { members, catalog_ttl, fail_closed, page_size })
+    let catalog_max_bytes = match raw.catalog_max_bytes.as_ref().map(|n| (*n.get_ref(), n.span())) {
+        None => DEFAULT_CATALOG_MAX_BYTES,
+        Some((n, _)) if CATALOG_BYTES.contains(&n) => n as usize,
+        Some((_, span)) => {
+            c.push(span, field("catalog_max_bytes"), "must be 65536 (64 KiB) to 4294967296 (4 GiB) bytes");
+            DEFAULT_CATALOG_MAX_BYTES
+        }
+    };
+    Some(Federation { members, catalog_ttl, fail_closed, page_size, catalog_max_bytes })
 }

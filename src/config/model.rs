@@ -526,6 +526,8 @@ pub struct Federation {
     pub fail_closed: bool,
     /// Entries in a page of a merged list (0: the whole list is one page).
     pub page_size: usize,
+    /// The most bytes the route's merged lists hold at once (entries and rendered pages).
+    pub catalog_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -419,6 +419,9 @@ pub struct RawRoute {
     pub failure_mode: Option<S<String>>,
     /// Federation: entries in a page of a merged list (checked in `config::federation`).
     pub page_size: Option<S<i64>>,
+    /// Federation: the most bytes the route's merged lists may hold (checked in
+    /// `config::federation`).
+    pub catalog_max_bytes: Option<S<i64>>,
 }
 
 /// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.

@@ -155,12 +155,7 @@ pub fn to_json(c: &Config) -> Value {
             "public_url": r.auth.public_url,
             "policy": r.policy.as_ref().map(policy),
             "headers": header_rules(&r.headers),
-            "federation": r.federation.as_ref().map(|f| json!({
-                "members": f.members.iter().map(|m| json!({"pool": pool_name(m.pool), "prefix": m.prefix})).collect::<Vec<_>>(),
-                "catalog_ttl_ms": u64::try_from(f.catalog_ttl.as_millis()).unwrap_or(u64::MAX),
-                "failure_mode": if f.fail_closed { "closed" } else { "open" },
-                "page_size": f.page_size,
-            })),
+            "federation": r.federation.as_ref().map(|f| federation(f, &pool_name)),
         })).collect::<Vec<_>>(),
         // Names and kinds only: key digests, secrets and key sets are never shown.
         "authenticators": c.authenticators.iter().map(|a| match &a.kind {
@@ -207,6 +202,17 @@ fn quota(q: &Quota) -> Value {
         "rate": q.rate.map(|(n, per)| format!("{n}/{}s", per.as_secs())),
         "burst": q.burst,
         "concurrency": q.concurrency,
+    })
+}
+
+/// A federated route's members and catalog settings.
+fn federation<'a>(f: &super::model::Federation, pool_name: &dyn Fn(usize) -> &'a str) -> Value {
+    json!({
+        "members": f.members.iter().map(|m| json!({"pool": pool_name(m.pool), "prefix": m.prefix})).collect::<Vec<_>>(),
+        "catalog_ttl_ms": u64::try_from(f.catalog_ttl.as_millis()).unwrap_or(u64::MAX),
+        "failure_mode": if f.fail_closed { "closed" } else { "open" },
+        "page_size": f.page_size,
+        "catalog_max_bytes": f.catalog_max_bytes,
     })
 }
 

@@ -169,9 +169,7 @@ impl Catalog {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
             counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
         }
-        if let Ok(mut current) = slot.current.lock() {
-            *current = Some(Arc::clone(&merged));
-        }
+        self.keep(modern, kind, &merged, fed.catalog_max_bytes);
         let latest = self.latest(kind);
         for i in 0..fed.members.len() {
             let lists = latest.iter().flatten();
@@ -179,6 +177,48 @@ impl Catalog {
             self.stats.held(i, kind, entries, bytes);
         }
         merged
+    }
+
+    /// Keeps `merged` as the list of its slot within `budget` bytes for all the route's lists:
+    /// other lists, oldest first, are dropped to make room (their next caller waits for the
+    /// members again); a list over the budget on its own is served to the callers waiting for
+    /// it and not kept.
+    fn keep(&self, modern: bool, kind: Kind, merged: &Arc<Merged>, budget: usize) {
+        let own = (usize::from(modern) * Kind::ALL.len()) + kind.index();
+        let held = |s: &Slot| s.current.lock().ok().and_then(|c| c.as_ref().map(|m| (m.held(), m.made)));
+        let mut others: Vec<(usize, usize, Instant)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != own)
+            .filter_map(|(i, s)| held(s).map(|(bytes, made)| (i, bytes, made)))
+            .collect();
+        let size = merged.held();
+        let mut total = size + others.iter().map(|(_, b, _)| b).sum::<usize>();
+        let mut evicted = 0;
+        if size > budget {
+            tracing::warn!(list = kind.key(), bytes = size, budget, "federation: a merged list is larger than catalog_max_bytes; served, not kept");
+            if let Ok(mut current) = self.slots[own].current.lock() {
+                *current = None;
+            }
+            self.stats.evicted_for_size(1);
+            return;
+        }
+        others.sort_by_key(|(_, _, made)| *made);
+        for (i, bytes, _) in others {
+            if total <= budget {
+                break;
+            }
+            if let Ok(mut current) = self.slots[i].current.lock() {
+                *current = None;
+            }
+            total -= bytes;
+            evicted += 1;
+        }
+        self.stats.evicted_for_size(evicted);
+        if let Ok(mut current) = self.slots[own].current.lock() {
+            *current = Some(Arc::clone(merged));
+        }
     }
 
     /// Every list is asked for again by the next caller that needs it (`POST
@@ -202,6 +242,12 @@ impl Merged {
     /// rendered answer holds them again).
     pub fn bytes_of(&self, i: usize) -> usize {
         self.members.get(i).map_or(0, |m| m.iter().map(|(_, e)| e.get().len()).sum())
+    }
+
+    /// What the list holds: its entries and its rendered pages.
+    pub fn held(&self) -> usize {
+        let entries: usize = self.members.iter().flatten().map(|(name, e)| name.len() + e.get().len()).sum();
+        entries + self.pages.iter().map(|p| p.body.len()).sum::<usize>()
     }
 
     /// How many entries member `i` offers in this list.
@@ -316,7 +362,13 @@ mod tests {
         };
         merged.render();
         let fed =
-            Federation { members: Vec::new(), catalog_ttl: Duration::from_secs(30), fail_closed: false, page_size: 0 };
+            Federation {
+                members: Vec::new(),
+                catalog_ttl: Duration::from_secs(30),
+                fail_closed: false,
+                page_size: 0,
+                catalog_max_bytes: 1 << 20,
+            };
         let page = merged.page(At::START);
         let (one, two) = (
             super::super::answer::list(&merged, &page, None, &fed, false),

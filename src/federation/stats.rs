@@ -18,6 +18,8 @@ pub struct Stats {
     /// Per kind, in [`Kind::ALL`]'s order: hits, stale serves, misses.
     lookups: [[IntCounter; 3]; 4],
     evicted: IntCounter,
+    /// Lists dropped to keep the route within `catalog_max_bytes`.
+    evicted_size: IntCounter,
     /// Per member: entries and bytes per kind.
     held: Vec<[(IntGauge, IntGauge); 4]>,
 }
@@ -41,7 +43,12 @@ impl Stats {
                 })
             })
             .collect();
-        Stats { lookups, evicted: m.evictions.with_label_values(&[route, "invalidated"]), held }
+        Stats {
+            lookups,
+            evicted: m.evictions.with_label_values(&[route, "invalidated"]),
+            evicted_size: m.evictions.with_label_values(&[route, "size"]),
+            held,
+        }
     }
 
     /// Counts how a client's list was served.
@@ -56,6 +63,10 @@ impl Stats {
 
     pub fn evicted(&self, lists: u64) {
         self.evicted.inc_by(lists);
+    }
+
+    pub fn evicted_for_size(&self, lists: u64) {
+        self.evicted_size.inc_by(lists);
     }
 
     /// What member `i`'s part of the `kind` lists (both eras) now holds.

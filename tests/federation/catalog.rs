@@ -188,3 +188,37 @@ fn a_reload_that_removes_a_member_or_the_federation_stops_reporting_what_it_held
         "{metrics}"
     );
 }
+
+/// A recording member offering `extra` more tools of about 250 bytes each.
+fn large_member(name: &str, extra: &str) -> Member {
+    let (mock, rec) = recording::mock_with(name, &["--extra-tools", extra]);
+    let addr = mock.addr();
+    Member { mock, rec, addr }
+}
+
+#[test]
+fn the_catalog_stays_within_catalog_max_bytes() {
+    // A's 105 tools make a list of about 50 KiB held (entries and the rendered page): one fits
+    // in 64 KiB, the legacy and the 2026-07-28 list together do not.
+    let (a, b) = (large_member("A", "100"), member("B", "5"));
+    let budget = "path = \"/mcp\"\ncatalog_max_bytes = 65536\n[[route.member]]";
+    let edge = Edge::start(&federated([&a.addr, &b.addr]).replacen("path = \"/mcp\"\n[[route.member]]", budget, 1));
+    let legacy = |id| post(&edge, &[], &rpc(id, "tools/list", "{}"));
+    let modern_list = || post(&edge, &modern("tools/list", None), &rpc(9, "tools/list", "{}"));
+    assert_eq!(tool_names(&legacy(1)).len(), 110);
+    assert_eq!(tool_names(&legacy(2)).len(), 110);
+    assert_eq!(lists(&a.rec), 1, "kept while it fits");
+    assert_eq!(tool_names(&modern_list()).len(), 110);
+    assert_eq!(lists(&a.rec), 2);
+    assert_eq!(tool_names(&legacy(3)).len(), 110);
+    assert_eq!(lists(&a.rec), 3, "the legacy list was dropped to keep the modern one");
+    edge.wait_metric(&catalog_line("evictions_total", "reason=\"size\",", 2));
+
+    // A list over the budget on its own is served, and asked for again every time.
+    let big = large_member("C", "300");
+    let edge = Edge::start(&federated([&big.addr, &b.addr]).replacen("path = \"/mcp\"\n[[route.member]]", budget, 1));
+    for id in 1..=2 {
+        assert_eq!(tool_names(&post(&edge, &[], &rpc(id, "tools/list", "{}"))).len(), 310);
+    }
+    assert_eq!(lists(&big.rec), 2, "not kept");
+}
