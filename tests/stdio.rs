@@ -178,3 +178,50 @@ fn reload(edge: &Edge, body: &str) {
     let r = common::http::request(edge.admin, "POST", "/reload", &[], b"");
     assert_eq!(r.status, 200, "reload: {}", r.text());
 }
+
+/// A pool `name` running `tests/peers/stdio_misbehaves.py <mode> <pidfile>`, pinged every
+/// 200 ms and given 1 s to answer.
+fn misbehaving_pool(name: &str, mode: &str, pidfile: &std::path::Path, extra: &str) -> String {
+    let (python, _) = Peers::load().stdio_server("PEERS_PY1_SERVER", &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_misbehaves.py");
+    format!(
+        "[[pool]]\nname = \"{name}\"\npath = \"/mcp\"\n[pool.stdio]\ncommand = {python:?}\nargs = [{script:?}, {mode:?}, {:?}]\nrestart_backoff = \"100ms\"\nstart_timeout = \"1s\"\nping_interval = \"200ms\"\n{extra}\n[pool.health]\ncheck = \"none\"\n\n",
+        pidfile.display().to_string()
+    )
+}
+
+#[test]
+fn a_server_that_stops_answering_is_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pids = dir.path().join("pids");
+    let edge = Edge::start(&(misbehaving_pool("hung", "hang", &pids, "") + &route("hung")));
+    // It answers initialize, then reads nothing: only the supervisor's ping can tell.
+    edge.wait_metric("mcp_edge_stdio_restarts_total{pool=\"hung\"} 1");
+    wait_until("the hung process ended", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&pids).unwrap_or_default();
+        text.lines().next().and_then(|p| p.parse().ok()).is_some_and(|first: u32| !alive(first))
+    });
+    edge.wait_log("stdio server stopped answering ping; restarting it");
+}
+
+#[test]
+fn helpers_a_server_started_end_with_it_even_outside_its_process_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper_file = dir.path().join("helper");
+    let edge = Edge::start(&(misbehaving_pool("d", "daemon", &helper_file, "") + &route("d")));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"d\"} 1");
+    let mut helper = 0u32;
+    wait_until("the helper's pid", Duration::from_secs(10), || {
+        helper = std::fs::read_to_string(&helper_file).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+        helper > 0
+    });
+    assert!(alive(helper));
+    // A reload that changes the pool ends the old server, and its setsid helper with it.
+    reload(&edge, &(misbehaving_pool("d", "daemon", &helper_file, "env = { X = \"2\" }") + &route("d")));
+    wait_until("the old server's helper ended", Duration::from_secs(15), || !alive(helper));
+    // The new server's helper outlives a killed mcp-edge (only a service manager's cgroup
+    // catches that): ended here.
+    if let Ok(text) = std::fs::read_to_string(&helper_file) {
+        let _ = std::process::Command::new("kill").args(["-9", text.trim()]).status();
+    }
+}

@@ -307,6 +307,7 @@ pub struct RawStdio {
     pub start_timeout: Option<S<String>>,
     pub restart_backoff: Option<S<String>>,
     pub max_restart_backoff: Option<S<String>>,
+    pub ping_interval: Option<S<String>>,
 }
 
 /// `[pool.oauth]`: the proxy's own OAuth token for the pool's backends (see

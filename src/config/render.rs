@@ -229,6 +229,7 @@ fn stdio(s: &super::stdio::StdioConfig) -> Value {
         "start_timeout_ms": s.start_timeout.as_millis() as u64,
         "restart_backoff_ms": s.restart_backoff.as_millis() as u64,
         "max_restart_backoff_ms": s.max_restart_backoff.as_millis() as u64,
+        "ping_interval_ms": s.ping_interval.as_millis() as u64,
     })
 }
 

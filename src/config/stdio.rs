@@ -35,6 +35,8 @@ pub struct StdioConfig {
     pub start_timeout: Duration,
     pub restart_backoff: Duration,
     pub max_restart_backoff: Duration,
+    /// How often a running process must answer `ping` (within `start_timeout`); zero: never.
+    pub ping_interval: Duration,
 }
 
 /// The account a process runs as (mcp-edge must be allowed to switch to it).
@@ -52,6 +54,9 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
     let command = PathBuf::from(r.command.get_ref());
     if !command.is_absolute() {
         c.push(r.command.span(), field("command"), "is not an absolute path; write the full path (the environment is cleared, so there is no PATH to search)");
+    } else if !executable(&command) {
+        // Checked here so that `check` and a reload refuse it, not the first start after.
+        c.push(r.command.span(), field("command"), "names no executable file; check the path and that its mode lets mcp-edge run it");
     }
     for a in &r.args {
         if a.get_ref().contains('\0') {
@@ -116,7 +121,10 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
         Duration::from_secs(30),
         Zero::Refused,
     );
+    let ping_interval =
+        duration::or(c, r.ping_interval.as_ref(), &field("ping_interval"), Duration::from_secs(10), Zero::Allowed);
     (c.errors.len() == before).then(|| StdioConfig {
+        ping_interval,
         command,
         args: r.args.iter().map(|a| OsString::from(a.get_ref())).collect(),
         cwd,
@@ -128,6 +136,11 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
         restart_backoff,
         max_restart_backoff: max_restart_backoff.max(restart_backoff),
     })
+}
+
+fn executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn env_name(name: &str, value: &S<String>, field: &str, c: &mut Collector<'_>) -> bool {

@@ -392,6 +392,8 @@ fn a_stdio_pool_needs_an_absolute_command_and_no_backends_and_echoes_no_value() 
     assert!(!text.contains("hunter2"), "a value was echoed:\n{text}");
     let both = errors(&format!("[[pool]]\nname = \"files\"\nbackends = [\"127.0.0.1:1\"]\n[pool.stdio]\ncommand = \"/bin/cat\"\n{route}"));
     assert!(both.iter().any(|e| e.contains("pool.files.backends") && e.contains("not both")), "{both:?}");
+    let missing = errors(&format!("[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"/nonexistent/server\"\n{route}"));
+    assert!(missing.iter().any(|e| e.contains("pool.files.stdio.command") && e.contains("no executable")), "{missing:?}");
     let neither = errors(&format!("[[pool]]\nname = \"files\"\n{route}"));
     assert!(neither.iter().any(|e| e.contains("pool.files.backends") && e.contains("[pool.stdio]")), "{neither:?}");
 

@@ -64,7 +64,10 @@ pub async fn serve(listener: TcpListener, slot: Arc<Slot>, mut stop: watch::Rece
 async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
     let allowed = req.headers().get(HEADER).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
     if !allowed {
-        return Ok(plain(StatusCode::FORBIDDEN, "this port answers mcp-edge only\n"));
+        // And the connection is closed: nothing else of a stranger's is read or kept.
+        let mut r = plain(StatusCode::FORBIDDEN, "this port answers mcp-edge only\n");
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(r);
     }
     if req.method() != Method::POST {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "a stdio server has no stream or session; POST only\n");
@@ -92,7 +95,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answ
         Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
         Inbound::Notification(line) => Ok(match link.send(line).await {
             Ok(()) => status(StatusCode::ACCEPTED),
-            Err(gone) => rpc_error(StatusCode::BAD_GATEWAY, &Value::Null, -32603, &gone.to_string()),
+            Err(gone) => rpc_error(unavailable(&gone), &Value::Null, -32603, &gone.to_string()),
         }),
         Inbound::Initialize { id } => Ok(match link.init() {
             Some(result) => json(StatusCode::OK, frame::initialized(&id, result)),
@@ -102,7 +105,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answ
             let streamed = sse && progress.is_some();
             let mut call = match link.call(number, line, streamed).await {
                 Ok(call) => call,
-                Err(gone) => return Ok(rpc_error(StatusCode::BAD_GATEWAY, &id, -32603, &gone.to_string())),
+                Err(gone) => return Ok(rpc_error(unavailable(&gone), &id, -32603, &gone.to_string())),
             };
             if let (true, Some(token)) = (streamed, progress) {
                 let mut r = Response::new(Answer::Stream(Stream { call, id, token, done: false }));
@@ -115,6 +118,14 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answ
                 Err(_) => rpc_error(StatusCode::BAD_GATEWAY, &id, -32603, "the stdio server exited"),
             })
         }
+    }
+}
+
+/// 503 for a process too far behind to take more (the proxy may try another), else 502.
+fn unavailable(gone: &super::link::Gone) -> StatusCode {
+    match gone {
+        super::link::Gone::Full => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -19,6 +19,9 @@ use super::frame::{self, Outbound};
 const PROGRESS_BUFFER: usize = 64;
 /// Lines queued for the process's stdin before writers wait.
 pub const STDIN_QUEUE: usize = 256;
+/// Bytes queued for the process's stdin: a request that would queue more is refused at once
+/// (a process that stopped reading must not make mcp-edge hold every body sent to it).
+pub const MAX_QUEUED: usize = 16 << 20;
 
 type Msg = Map<String, Value>;
 
@@ -32,14 +35,23 @@ struct Waiter {
 pub enum Gone {
     #[error("the stdio server exited")]
     Exited,
-    #[error("the stdio server did not answer initialize within {0:?}")]
+    #[error("the stdio server did not answer within {0:?}")]
     Slow(Duration),
     #[error("the stdio server refused initialize")]
     Refused,
+    #[error("the stdio server is not reading its input")]
+    Full,
+}
+
+/// One line for the process's stdin, holding its share of [`MAX_QUEUED`] until written.
+pub struct Line {
+    pub bytes: Vec<u8>,
+    _queued: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 pub struct Link {
-    stdin: mpsc::Sender<Vec<u8>>,
+    stdin: mpsc::Sender<Line>,
+    queued: Arc<tokio::sync::Semaphore>,
     waiting: Mutex<HashMap<u64, Waiter>>,
     next: AtomicU64,
     /// The process's `initialize` result, once the handshake is done.
@@ -66,15 +78,16 @@ impl Drop for Call {
             let mut line = serde_json::to_vec(&cancel).unwrap_or_default();
             line.push(b'\n');
             // Best effort: a full queue means the process is far behind anyway.
-            let _ = self.link.stdin.try_send(line);
+            let _ = self.link.stdin.try_send(Line { bytes: line, _queued: None });
         }
     }
 }
 
 impl Link {
-    pub fn new(stdin: mpsc::Sender<Vec<u8>>) -> Arc<Link> {
+    pub fn new(stdin: mpsc::Sender<Line>) -> Arc<Link> {
         Arc::new(Link {
             stdin,
+            queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED)),
             waiting: Mutex::new(HashMap::new()),
             next: AtomicU64::new(frame::INIT_ID + 1),
             init: std::sync::OnceLock::new(),
@@ -109,9 +122,26 @@ impl Link {
         Ok(call)
     }
 
-    /// Writes one line (a notification, or a request `call` registered).
+    /// Queues one line (a notification, or a request `call` registered), or refuses it when
+    /// the bytes already queued leave no room.
     pub async fn send(&self, line: Vec<u8>) -> Result<(), Gone> {
-        self.stdin.send(line).await.map_err(|_| Gone::Exited)
+        let share = u32::try_from(line.len().min(MAX_QUEUED)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.queued).try_acquire_many_owned(share).map_err(|_| Gone::Full)?;
+        self.stdin.send(Line { bytes: line, _queued: Some(permit) }).await.map_err(|_| Gone::Exited)
+    }
+
+    /// Asks the process for a `ping` under `number` and waits at most `within` for its answer:
+    /// the supervisor's check that the process still reads and answers.
+    pub async fn ping(self: &Arc<Self>, within: Duration) -> Result<(), Gone> {
+        let number = self.number();
+        let mut line = format!(r#"{{"jsonrpc":"2.0","id":{number},"method":"ping"}}"#).into_bytes();
+        line.push(b'\n');
+        let mut call = self.call(number, line, false).await?;
+        match tokio::time::timeout(within, &mut call.answer).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Gone::Exited),
+            Err(_) => Err(Gone::Slow(within)),
+        }
     }
 
     /// The bridge's own `initialize` and `notifications/initialized`; the process serves
@@ -155,7 +185,7 @@ impl Link {
                 }
             }
             Outbound::Request { id, method } => {
-                let _ = self.stdin.try_send(frame::refusal(&id, &method));
+                let _ = self.stdin.try_send(Line { bytes: frame::refusal(&id, &method), _queued: None });
             }
             Outbound::Other | Outbound::Unreadable => {}
         }

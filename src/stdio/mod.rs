@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod frame;
 pub mod link;
 pub mod process;
+mod tree;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -91,14 +92,20 @@ impl Supervisor {
         }
     }
 
-    /// The supervisor's runtime: one thread for every bridge and process, started once. The
-    /// thread never ends, which `process::spawn`'s parent-death signal relies on.
+    /// The supervisor's runtime: two worker threads for every bridge and process (one busy
+    /// server cannot stall the others), started once. Its workers never end, which
+    /// `process::spawn`'s parent-death signal relies on.
     fn handle(&self) -> Result<Handle, StdioError> {
         let started = self.runtime.get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name("mcp-edge stdio".into())
-                .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                .spawn(move || match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("mcp-edge stdio")
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => {
                         let _ = tx.send(Ok(rt.handle().clone()));
                         rt.block_on(std::future::pending::<()>());
@@ -194,8 +201,10 @@ impl Supervisor {
                 })
                 .collect()
         };
+        // One deadline for all: pools start at once, so waiting is not summed over them.
+        let start = tokio::time::Instant::now();
         for (mut rx, processes, within) in waits {
-            let _ = tokio::time::timeout(within, rx.wait_for(|n| *n >= processes)).await;
+            let _ = tokio::time::timeout_at(start + within, rx.wait_for(|n| *n >= processes)).await;
         }
     }
 

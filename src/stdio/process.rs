@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{AnyDelimiterCodec, FramedRead};
 
 use super::frame;
-use super::link::{Gone, Link, STDIN_QUEUE};
+use super::link::{Gone, Line, Link, STDIN_QUEUE};
 use super::Slot;
 use crate::config::stdio::StdioConfig;
 
@@ -83,10 +83,11 @@ fn spawn(config: &StdioConfig) -> std::io::Result<Child> {
         cmd.uid(user.uid).gid(user.gid);
     }
     // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
-    // It ends the process when the thread that started it (the supervisor's, which lives as
-    // long as mcp-edge) dies, so a crashed mcp-edge leaves no orphans behind.
+    // It kills the process when the thread that started it (a supervisor worker, which lives
+    // as long as mcp-edge) dies: a crashed mcp-edge leaves no server behind (SIGKILL: one that
+    // ignores SIGTERM too). Helpers a server started are the server's to end.
     unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from));
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
     }
     cmd.spawn()
 }
@@ -100,7 +101,7 @@ async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mu
     let (tx, rx) = mpsc::channel(STDIN_QUEUE);
     let link = Link::new(tx);
     let writer = tokio::spawn(write(stdin, rx));
-    let mut reader = tokio::spawn(read(stdout, Arc::clone(&link)));
+    let mut reader = tokio::spawn(read(stdout, Arc::clone(&link), slot.pool.clone()));
     tokio::spawn(log(stderr, slot.pool.clone(), slot.index));
     let version = crate::federation::LEGACY_VERSIONS[0];
     let ready = tokio::select! {
@@ -121,6 +122,9 @@ async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mu
                 _ = &mut reader => {
                     tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server closed or broke its stdout; restarting it")
                 }
+                hung = watch_liveness(&link, config) => {
+                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, error = %hung, "stdio server stopped answering ping; restarting it")
+                }
                 _ = stop.changed() => {}
             }
             slot.link.store(None);
@@ -138,37 +142,72 @@ async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mu
     end(slot, &mut child, pid).await;
 }
 
-/// Ends the process group: SIGTERM, a grace period, SIGKILL.
+/// Pings the process every `ping_interval` (a hung server accepts connections through its
+/// bridge but answers nothing); returns when a ping goes unanswered for `start_timeout`.
+/// Never returns when `ping_interval` is zero.
+async fn watch_liveness(link: &Arc<Link>, config: &StdioConfig) -> Gone {
+    if config.ping_interval.is_zero() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(config.ping_interval).await;
+        match link.ping(config.start_timeout).await {
+            // A full queue is a process far behind, not a hung one: asked again next time.
+            Ok(()) | Err(Gone::Full) => {}
+            Err(gone) => return gone,
+        }
+    }
+}
+
+/// Ends the process group, and every descendant that left it (`setsid`): SIGTERM, a grace
+/// period, SIGKILL.
 async fn end(slot: &Slot, child: &mut Child, pid: u32) {
     let group = Pid::from_raw(pid as i32);
-    if pid > 0 {
-        let _ = killpg(group, Signal::SIGTERM);
-    }
+    // Found while the server lives: a daemon's parent is the server until the server is gone.
+    let descendants = if pid > 0 { super::tree::descendants(pid) } else { Vec::new() };
+    let signal_all = |signal| {
+        if pid > 0 {
+            let _ = killpg(group, signal);
+        }
+        for &d in &descendants {
+            let _ = killpg(Pid::from_raw(d as i32), signal);
+            let _ = nix::sys::signal::kill(Pid::from_raw(d as i32), signal);
+        }
+    };
+    signal_all(Signal::SIGTERM);
     if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
         tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server ignored SIGTERM; killing it");
     }
-    if pid > 0 {
-        // Also whatever the server started and left running in its group.
-        let _ = killpg(group, Signal::SIGKILL);
-    }
+    // Also whatever the server started and left running.
+    signal_all(Signal::SIGKILL);
     let _ = child.wait().await;
 }
 
-async fn write(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Vec<u8>>) {
+async fn write(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Line>) {
     while let Some(line) = lines.recv().await {
-        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+        if stdin.write_all(&line.bytes).await.is_err() || stdin.flush().await.is_err() {
             return;
         }
     }
 }
 
-/// Hands each stdout line to the link; ends at EOF or at a line over `MAX_LINE`.
-async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>) {
+/// Hands each stdout line to the link; ends at EOF or at a line over `MAX_LINE`. The first
+/// line that is not JSON-RPC is logged (once per process: a server printing banners to stdout
+/// breaks the protocol, and says why here).
+async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>, pool: String) {
     let mut lines = FramedRead::new(stdout, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE));
+    let mut told = false;
     while let Some(Ok(line)) = lines.next().await {
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if !line.trim_ascii().is_empty() {
-            link.dispatch(frame::outbound(line));
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match frame::outbound(line) {
+            frame::Outbound::Unreadable if !told => {
+                told = true;
+                tracing::warn!(pool = %pool, bytes = line.len(), "stdio server wrote a line to stdout that is not JSON-RPC (dropped; logs belong on stderr)");
+            }
+            out => link.dispatch(out),
         }
     }
 }
@@ -180,8 +219,21 @@ async fn log(stderr: impl AsyncRead + Unpin, pool: String, index: usize) {
     let mut lines =
         FramedRead::new(stderr, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LOG_LINE));
     let (mut window, mut logged, mut dropped) = (Instant::now(), 0u32, 0u64);
-    while let Some(line) = lines.next().await {
-        let Ok(line) = line else { break };
+    loop {
+        let line = match lines.next().await {
+            Some(Ok(line)) => line,
+            None => return,
+            // A line too long to log: said so, and reading goes on after it (the reader
+            // starts again mid-line, so its tail is logged as a line of its own).
+            Some(Err(_)) => {
+                tracing::warn!(target: "mcp_edge::stdio", pool = %pool, process = index, "stdio server wrote a stderr line over {MAX_LOG_LINE} bytes; not logged");
+                lines = FramedRead::new(
+                    lines.into_inner(),
+                    AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LOG_LINE),
+                );
+                continue;
+            }
+        };
         if window.elapsed() >= Duration::from_secs(1) {
             if dropped > 0 {
                 tracing::warn!(target: "mcp_edge::stdio", pool = %pool, process = index, dropped, "stdio server stderr lines not logged (over {LOG_LINES_PER_SEC} a second)");
@@ -196,7 +248,4 @@ async fn log(stderr: impl AsyncRead + Unpin, pool: String, index: usize) {
             dropped += 1;
         }
     }
-    // A line too long to log: keep draining, or the process would block on a full pipe.
-    let mut rest = lines.into_inner();
-    let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
 }
