@@ -184,7 +184,9 @@ fn d6_every_element_of_a_batch_is_charged_to_the_limit() {
     let (main, deploy) = (backend("main"), backend("deploy"));
     let limit = "[[limit]]\nname = \"per-tool\"\nkey = [\"tool\"]\nrate = \"3/h\"\n\n";
     let edge = deploy_rule(&main, &deploy, "batches = true\nlimits = [\"per-tool\"]\n", limit);
-    let batch = format!("[{}]", vec![call("echo"); 5].join(","));
+    // Five calls with five ids (a batch whose requests share an id is refused before limits).
+    let calls: Vec<String> = (0..5).map(|i| call("echo").replace("\"c-echo\"", &format!("\"c-echo-{i}\""))).collect();
+    let batch = format!("[{}]", calls.join(","));
     let r = post(&edge, "/mcp", &[], &batch);
     assert_eq!(r.status, 429, "5 calls against 3/h: {}", r.text());
     assert_local(&r);
