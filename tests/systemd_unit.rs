@@ -30,17 +30,28 @@ fn the_unit_declares_notify_reload_watchdog_and_hardening() {
     }
 }
 
-#[test]
-fn systemd_analyze_verify_accepts_the_unit() {
+/// `systemd-analyze verify` of the shipped unit (its binary pointed at the one just built),
+/// with `drop_in` as `mcp-edge.service.d/stdio.conf` next to it; None without systemd.
+fn verify(drop_in: Option<&str>) -> Option<std::process::Output> {
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
         eprintln!("systemd-analyze not installed: skipping verify");
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     // verify checks that ExecStart= binaries exist: point them at the one just built.
     let unit = dir.path().join("mcp-edge.service");
     std::fs::write(&unit, UNIT.replace("/usr/local/bin/mcp-edge", common::MCP_EDGE)).expect("unit");
-    let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("run verify");
+    if let Some(text) = drop_in {
+        // verify reads drop-ins from `<unit>.d/` next to the unit, and names them in warnings.
+        std::fs::create_dir(dir.path().join("mcp-edge.service.d")).expect("drop-in dir");
+        std::fs::write(dir.path().join("mcp-edge.service.d/stdio.conf"), text).expect("drop-in");
+    }
+    Some(Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("run verify"))
+}
+
+#[test]
+fn systemd_analyze_verify_accepts_the_unit() {
+    let Some(out) = verify(None) else { return };
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("mcp-edge.service:"),
@@ -57,17 +68,7 @@ fn the_stdio_drop_in_relaxes_what_interpreters_need_and_verifies() {
     {
         assert!(STDIO_DROP_IN.contains(line), "the drop-in lacks {line:?}");
     }
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
-        eprintln!("systemd-analyze not installed: skipping verify");
-        return;
-    }
-    // verify reads drop-ins from `<unit>.d/` next to the unit, and names them in warnings.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let unit = dir.path().join("mcp-edge.service");
-    std::fs::write(&unit, UNIT.replace("/usr/local/bin/mcp-edge", common::MCP_EDGE)).expect("unit");
-    std::fs::create_dir(dir.path().join("mcp-edge.service.d")).expect("drop-in dir");
-    std::fs::write(dir.path().join("mcp-edge.service.d/stdio.conf"), STDIO_DROP_IN).expect("drop-in");
-    let out = Command::new("systemd-analyze").arg("verify").arg(&unit).output().expect("run verify");
+    let Some(out) = verify(Some(STDIO_DROP_IN)) else { return };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !stderr.contains("stdio.conf"), "{stderr}");
 }
