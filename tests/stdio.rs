@@ -171,6 +171,10 @@ fn a_federated_route_offers_a_stdio_member_beside_an_http_one() {
     assert_eq!(out["text"], "local", "{out}");
     let names: Vec<&str> = out["tool_names"].as_array().expect("tools").iter().filter_map(|t| t.as_str()).collect();
     assert!(names.contains(&"s_pid") && names.contains(&"w_echo"), "{names:?}");
+    let servers: Value = common::http::get(edge.admin, "/servers").json();
+    let transports: Vec<&str> =
+        servers["routes"][0]["members"].as_array().expect("members").iter().filter_map(|m| m["transport"].as_str()).collect();
+    assert_eq!(transports, ["http", "stdio"], "{servers}");
 }
 
 fn reload(edge: &Edge, body: &str) {

@@ -88,7 +88,11 @@ pub fn build(state: &State) -> Servers {
                 Member {
                     prefix: m.prefix.clone(),
                     pool: pool.map_or("-", |p| p.name()).to_owned(),
-                    transport: "http",
+                    // A stdio pool's backends are its bridges: its servers speak stdio.
+                    transport: match pool.is_some_and(|p| p.config.stdio.is_some()) {
+                        true => "stdio",
+                        false => "http",
+                    },
                     backends: pool.map_or(0, |p| p.config.backends.len()),
                     usable_backends: pool.map_or(0, |p| p.config.backends.iter().filter(|b| p.usable(b.addr)).count()),
                     legacy: listing(0),
