@@ -65,12 +65,14 @@ pub struct Call {
     number: u64,
     pub answer: oneshot::Receiver<Msg>,
     pub progress: Option<mpsc::Receiver<Msg>>,
+    /// The request reached the queue: only then is there something to cancel.
+    sent: bool,
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
         let unanswered = self.link.waiting.lock().map(|mut w| w.remove(&self.number).is_some()).unwrap_or(false);
-        if unanswered {
+        if unanswered && self.sent {
             let cancel = serde_json::json!({
                 "jsonrpc": "2.0", "method": "notifications/cancelled",
                 "params": {"requestId": self.number, "reason": "the client went away"},
@@ -117,8 +119,11 @@ impl Link {
             .lock()
             .map_err(|_| Gone::Exited)?
             .insert(number, Waiter { answer: answer_tx, progress: progress_tx });
-        let call = Call { link: Arc::clone(self), number, answer, progress };
+        // Made before the line is queued: if this future is dropped while it waits, `Drop`
+        // still takes the waiter out.
+        let mut call = Call { link: Arc::clone(self), number, answer, progress, sent: false };
         self.send(line).await?;
+        call.sent = true;
         Ok(call)
     }
 

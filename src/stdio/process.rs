@@ -169,9 +169,10 @@ async fn end(slot: &Slot, child: &mut Child, pid: u32) {
         if pid > 0 {
             let _ = killpg(group, signal);
         }
-        for &d in &descendants {
-            let _ = killpg(Pid::from_raw(d as i32), signal);
-            let _ = nix::sys::signal::kill(Pid::from_raw(d as i32), signal);
+        // Each checked first: a helper that ended may have left its pid to another process.
+        for d in descendants.iter().filter(|d| d.still_there()) {
+            let _ = killpg(Pid::from_raw(d.pid as i32), signal);
+            let _ = nix::sys::signal::kill(Pid::from_raw(d.pid as i32), signal);
         }
     };
     signal_all(Signal::SIGTERM);
