@@ -66,7 +66,11 @@ fn a_real_sdk_server_over_stdio_serves_the_python_and_typescript_clients() {
     assert_eq!(call(&edge, "env", json!({"name": "GREETING"})), "hi");
     assert_eq!(call(&edge, "env", json!({"name": "API_TOKEN"})), "s3cret-from-file", "read from the file, trimmed");
     for inherited in ["MCP_EDGE_PARENT_ONLY", "PATH", "HOME", "RUST_LOG"] {
-        assert_eq!(call(&edge, "env", json!({"name": inherited})), "<unset>", "{inherited}: the environment is cleared");
+        assert_eq!(
+            call(&edge, "env", json!({"name": inherited})),
+            "<unset>",
+            "{inherited}: the environment is cleared"
+        );
     }
     edge.wait_log("files: serving MCP over stdio");
     assert!(edge.log().contains("pool=files"), "stderr is logged under the pool's name");
@@ -122,10 +126,19 @@ fn a_killed_stdio_server_is_restarted_and_a_reload_keeps_or_replaces_it() {
     common::signal_pid(first, "KILL");
     let mut second = first;
     wait_until("a new process answering", Duration::from_secs(20), || {
-        second = raw::try_send(edge.port, &raw::post(edge.port, "/mcp", &[], &json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pid","arguments":{}}}).to_string()))
-            .ok()
-            .and_then(|r| r.json()["result"]["content"][0]["text"].as_str().and_then(|t| t.parse().ok()))
-            .unwrap_or(first);
+        second = raw::try_send(
+            edge.port,
+            &raw::post(
+                edge.port,
+                "/mcp",
+                &[],
+                &json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"pid","arguments":{}}})
+                    .to_string(),
+            ),
+        )
+        .ok()
+        .and_then(|r| r.json()["result"]["content"][0]["text"].as_str().and_then(|t| t.parse().ok()))
+        .unwrap_or(first);
         second != first
     });
     edge.wait_metric("mcp_edge_stdio_restarts_total{pool=\"tools\"} 1");
@@ -148,7 +161,8 @@ fn the_bridge_answers_the_proxy_only() {
     let config: Value = common::http::get(edge.admin, "/config").json();
     let addr = config["pools"][0]["backends"][0]["addr"].as_str().expect("the bridge's address").to_owned();
     let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port");
-    let call = json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
+    let call =
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
     for extra in [&[][..], &[("X-Mcp-Edge-Bridge", "guess")][..], &[("X-Mcp-Edge-Bridge", "")][..]] {
         let r = raw::send(port, &raw::post(port, "/mcp", extra, &call));
         assert_eq!(r.status, 403, "{extra:?}: {}", r.text());
@@ -167,13 +181,18 @@ fn a_federated_route_offers_a_stdio_member_beside_an_http_one() {
     );
     let edge = Edge::start(&body);
     edge.wait_metric("mcp_edge_stdio_up{pool=\"local\"} 1");
-    let out = Peers::load().client("PEERS_PY2_CLIENT", &edge.url("/mcp"), &["--scenario", "catalog", "--tool", "s_whoami"]);
+    let out =
+        Peers::load().client("PEERS_PY2_CLIENT", &edge.url("/mcp"), &["--scenario", "catalog", "--tool", "s_whoami"]);
     assert_eq!(out["text"], "local", "{out}");
     let names: Vec<&str> = out["tool_names"].as_array().expect("tools").iter().filter_map(|t| t.as_str()).collect();
     assert!(names.contains(&"s_pid") && names.contains(&"w_echo"), "{names:?}");
     let servers: Value = common::http::get(edge.admin, "/servers").json();
-    let transports: Vec<&str> =
-        servers["routes"][0]["members"].as_array().expect("members").iter().filter_map(|m| m["transport"].as_str()).collect();
+    let transports: Vec<&str> = servers["routes"][0]["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["transport"].as_str())
+        .collect();
     assert_eq!(transports, ["http", "stdio"], "{servers}");
 }
 

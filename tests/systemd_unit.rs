@@ -64,8 +64,12 @@ const STDIO_DROP_IN: &str = include_str!("../systemd/mcp-edge.service.d/stdio.co
 
 #[test]
 fn the_stdio_drop_in_relaxes_what_interpreters_need_and_verifies() {
-    for line in ["MemoryDenyWriteExecute=no", "SystemCallFilter=\n", "SystemCallFilter=~@privileged", "SystemCallErrorNumber=EPERM"]
-    {
+    for line in [
+        "MemoryDenyWriteExecute=no",
+        "SystemCallFilter=\n",
+        "SystemCallFilter=~@privileged",
+        "SystemCallErrorNumber=EPERM",
+    ] {
         assert!(STDIO_DROP_IN.contains(line), "the drop-in lacks {line:?}");
     }
     let Some(out) = verify(Some(STDIO_DROP_IN)) else { return };

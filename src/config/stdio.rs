@@ -53,10 +53,18 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
     let before = c.errors.len();
     let command = PathBuf::from(r.command.get_ref());
     if !command.is_absolute() {
-        c.push(r.command.span(), field("command"), "is not an absolute path; write the full path (the environment is cleared, so there is no PATH to search)");
+        c.push(
+            r.command.span(),
+            field("command"),
+            "is not an absolute path; write the full path (the environment is cleared, so there is no PATH to search)",
+        );
     } else if !executable(&command) {
         // Checked here so that `check` and a reload refuse it, not the first start after.
-        c.push(r.command.span(), field("command"), "names no executable file; check the path and that its mode lets mcp-edge run it");
+        c.push(
+            r.command.span(),
+            field("command"),
+            "names no executable file; check the path and that its mode lets mcp-edge run it",
+        );
     }
     for a in &r.args {
         if a.get_ref().contains('\0') {

@@ -386,14 +386,22 @@ fn a_stdio_pool_needs_an_absolute_command_and_no_backends_and_echoes_no_value() 
         "[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"python3\"\nenv = {{ \"A=B\" = \"hunter2\" }}\nenv_file = {{ TOKEN = \"/nonexistent/hunter2\" }}\nprocesses = 0\n{route}"
     ));
     let text = e.join("\n");
-    for field in ["pool.files.stdio.command", "pool.files.stdio.env", "pool.files.stdio.env_file", "pool.files.stdio.processes"] {
+    for field in
+        ["pool.files.stdio.command", "pool.files.stdio.env", "pool.files.stdio.env_file", "pool.files.stdio.processes"]
+    {
         assert!(text.contains(field), "{field} missing from:\n{text}");
     }
     assert!(!text.contains("hunter2"), "a value was echoed:\n{text}");
-    let both = errors(&format!("[[pool]]\nname = \"files\"\nbackends = [\"127.0.0.1:1\"]\n[pool.stdio]\ncommand = \"/bin/cat\"\n{route}"));
+    let both = errors(&format!(
+        "[[pool]]\nname = \"files\"\nbackends = [\"127.0.0.1:1\"]\n[pool.stdio]\ncommand = \"/bin/cat\"\n{route}"
+    ));
     assert!(both.iter().any(|e| e.contains("pool.files.backends") && e.contains("not both")), "{both:?}");
-    let missing = errors(&format!("[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"/nonexistent/server\"\n{route}"));
-    assert!(missing.iter().any(|e| e.contains("pool.files.stdio.command") && e.contains("no executable")), "{missing:?}");
+    let missing =
+        errors(&format!("[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"/nonexistent/server\"\n{route}"));
+    assert!(
+        missing.iter().any(|e| e.contains("pool.files.stdio.command") && e.contains("no executable")),
+        "{missing:?}"
+    );
     let neither = errors(&format!("[[pool]]\nname = \"files\"\n{route}"));
     assert!(neither.iter().any(|e| e.contains("pool.files.backends") && e.contains("[pool.stdio]")), "{neither:?}");
 
@@ -404,6 +412,10 @@ fn a_stdio_pool_needs_an_absolute_command_and_no_backends_and_echoes_no_value() 
     .expect("valid");
     let pool = &ok.pools[0];
     let stdio = pool.stdio.as_ref().expect("stdio");
-    assert_eq!((stdio.processes, pool.health.kind, pool.backends.len()), (1, HealthKind::Mcp, 0), "MCP probe by default");
+    assert_eq!(
+        (stdio.processes, pool.health.kind, pool.backends.len()),
+        (1, HealthKind::Mcp, 0),
+        "MCP probe by default"
+    );
     assert_eq!(stdio.env_names, ["A"]);
 }

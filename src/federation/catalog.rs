@@ -197,7 +197,12 @@ impl Catalog {
         let mut total = size + others.iter().map(|(_, b, _)| b).sum::<usize>();
         let mut evicted = 0;
         if size > budget {
-            tracing::warn!(list = kind.key(), bytes = size, budget, "federation: a merged list is larger than catalog_max_bytes; served, not kept");
+            tracing::warn!(
+                list = kind.key(),
+                bytes = size,
+                budget,
+                "federation: a merged list is larger than catalog_max_bytes; served, not kept"
+            );
             if let Ok(mut current) = self.slots[own].current.lock() {
                 *current = None;
             }
@@ -361,14 +366,13 @@ mod tests {
             pages: Vec::new(),
         };
         merged.render();
-        let fed =
-            Federation {
-                members: Vec::new(),
-                catalog_ttl: Duration::from_secs(30),
-                fail_closed: false,
-                page_size: 0,
-                catalog_max_bytes: 1 << 20,
-            };
+        let fed = Federation {
+            members: Vec::new(),
+            catalog_ttl: Duration::from_secs(30),
+            fail_closed: false,
+            page_size: 0,
+            catalog_max_bytes: 1 << 20,
+        };
         let page = merged.page(At::START);
         let (one, two) = (
             super::super::answer::list(&merged, &page, None, &fed, false),

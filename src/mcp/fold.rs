@@ -83,7 +83,16 @@ mod tests {
     #[test]
     fn a_method_spelled_so_a_lenient_reader_takes_it_for_a_known_one_is_an_alias() {
         use super::method_alias;
-        for alias in ["Tools/Call", "TOOLS/CALL", "tools/call\0", " tools/call", "tools/call\t", "tools/call\u{A0}", "\u{FEFF}prompts/get", "Notifications/cancelled"] {
+        for alias in [
+            "Tools/Call",
+            "TOOLS/CALL",
+            "tools/call\0",
+            " tools/call",
+            "tools/call\t",
+            "tools/call\u{A0}",
+            "\u{FEFF}prompts/get",
+            "Notifications/cancelled",
+        ] {
             assert!(method_alias(alias), "{alias:?}");
         }
         for fine in ["tools/call", "logging/setLevel", "notifications/anything", "x/y", "tools/calls", ""] {

@@ -29,7 +29,8 @@ fn the_answer_and_its_progress_get_the_clients_id_and_token_back() {
     let back: Value = serde_json::from_slice(&answer(msg, json!("a"))).unwrap();
     assert_eq!(back, json!({"jsonrpc":"2.0","id":"a","result":{"ok":true}}));
 
-    let line = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcp-edge-42","progress":1}}"#;
+    let line =
+        br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"mcp-edge-42","progress":1}}"#;
     let Outbound::Progress { number, msg } = outbound(line) else { panic!("not progress") };
     assert_eq!(number, 42);
     let back: Value = serde_json::from_slice(&progress(msg, json!(7))).unwrap();
@@ -56,7 +57,8 @@ fn the_bridge_keeps_what_the_process_must_not_see() {
 
 #[test]
 fn server_requests_are_answered_by_the_bridge() {
-    let Outbound::Request { id, method } = outbound(br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage"}"#)
+    let Outbound::Request { id, method } =
+        outbound(br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage"}"#)
     else {
         panic!("not a request")
     };

@@ -100,18 +100,20 @@ impl Supervisor {
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::Builder::new()
                 .name("mcp-edge stdio".into())
-                .spawn(move || match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("mcp-edge stdio")
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => {
-                        let _ = tx.send(Ok(rt.handle().clone()));
-                        rt.block_on(std::future::pending::<()>());
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("mcp-edge stdio")
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            let _ = tx.send(Ok(rt.handle().clone()));
+                            rt.block_on(std::future::pending::<()>());
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                        }
                     }
                 })
                 .map_err(|e| e.to_string())?;
@@ -197,7 +199,8 @@ impl Supervisor {
             running
                 .iter_mut()
                 .filter_map(|r| {
-                    std::mem::take(&mut r.fresh).then(|| (r.started.clone(), r.config.processes, r.config.start_timeout))
+                    std::mem::take(&mut r.fresh)
+                        .then(|| (r.started.clone(), r.config.processes, r.config.start_timeout))
                 })
                 .collect()
         };

@@ -41,7 +41,9 @@ pub async fn supervise(slot: Arc<Slot>, config: Arc<StdioConfig>, mut stop: watc
         let started = Instant::now();
         match spawn(&config) {
             Ok(child) => run(&slot, &config, child, &mut stop).await,
-            Err(e) => tracing::error!(pool = %slot.pool, process = slot.index, error = %e, "stdio server did not start"),
+            Err(e) => {
+                tracing::error!(pool = %slot.pool, process = slot.index, error = %e, "stdio server did not start")
+            }
         }
         if *stop.borrow() {
             return;
@@ -196,7 +198,8 @@ async fn write(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Line>) {
 /// line that is not JSON-RPC is logged (once per process: a server printing banners to stdout
 /// breaks the protocol, and says why here).
 async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>, pool: String) {
-    let mut lines = FramedRead::new(stdout, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE));
+    let mut lines =
+        FramedRead::new(stdout, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE));
     let mut told = false;
     while let Some(Ok(line)) = lines.next().await {
         let line = line.strip_suffix(b"\r").unwrap_or(&line);

@@ -61,10 +61,7 @@ fn stat(pid: u32) -> Option<(u32, u64)> {
 mod tests {
     #[test]
     fn a_childs_child_is_a_descendant() {
-        let mut child = std::process::Command::new("/bin/sh")
-            .args(["-c", "sleep 30 & wait"])
-            .spawn()
-            .expect("sh");
+        let mut child = std::process::Command::new("/bin/sh").args(["-c", "sleep 30 & wait"]).spawn().expect("sh");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut found = Vec::new();
         while found.is_empty() && std::time::Instant::now() < deadline {

@@ -280,7 +280,9 @@ fn d10_what_a_lenient_backend_would_trim_or_fold_is_judged_or_refused() {
     let policy = "[route.policy]\n[[route.policy.rule]]\neffect = \"deny\"\ntools = [\"deploy_db\"]\nresources = [\"mock://A/secret\"]\n[[route.policy.rule]]\neffect = \"allow\"\n";
     let edge = policy_route(&main, policy);
     // Python's strip() and JavaScript's trim() remove Unicode spaces and the BOM.
-    for target in [r#""uri":"mock://A/secret\u00a0""#, r#""uri":"\u2028mock://A/secret""#, r#""uri":"mock://A/secret\ufeff""#] {
+    for target in
+        [r#""uri":"mock://A/secret\u00a0""#, r#""uri":"\u2028mock://A/secret""#, r#""uri":"mock://A/secret\ufeff""#]
+    {
         let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{{{target}}}}}"#);
         assert_refused(&post(&edge, "/mcp", &[KEY], &body), 403, -32600);
     }
@@ -291,7 +293,11 @@ fn d10_what_a_lenient_backend_would_trim_or_fold_is_judged_or_refused() {
         assert_refused(&post(&edge, "/mcp", &[KEY], &body), 400, -32600);
     }
     // A list cursor that is not a string, and a version header with more after the date.
-    assert_refused(&post(&edge, "/mcp", &[KEY], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":2}}"#), 400, -32600);
+    assert_refused(
+        &post(&edge, "/mcp", &[KEY], r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"cursor":2}}"#),
+        400,
+        -32600,
+    );
     assert_refused(&post(&edge, "/mcp", &[KEY, ("MCP-Protocol-Version", "2026-07-28x")], &call("echo")), 400, -32600);
     assert_alive_and_only_probe_as(&edge, "/mcp", &main, &[KEY]);
 }
