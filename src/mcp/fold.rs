@@ -27,10 +27,13 @@ pub fn method_alias(method: &str) -> bool {
     if Method::parse(method) != Method::Other {
         return false;
     }
+    // Read lazily, allocating nothing: this runs for every method the proxy does not know.
     let cut = method.split('\0').next().unwrap_or_default();
-    let seen: String = cut.chars().filter(|&c| !invisible(c)).collect();
-    KNOWN_METHODS.iter().any(|k| folded_eq(&seen, k))
-        || seen.get(..NOTIFICATIONS.len()).is_some_and(|head| folded_eq(head, NOTIFICATIONS))
+    let seen = || cut.chars().filter(|&c| !invisible(c)).map(fold);
+    KNOWN_METHODS.iter().any(|k| seen().eq(k.chars().map(fold))) || {
+        let mut s = seen();
+        NOTIFICATIONS.chars().map(fold).all(|n| s.next() == Some(n))
+    }
 }
 
 const NOTIFICATIONS: &str = "notifications/";

@@ -262,5 +262,5 @@ impl Supervisor {
 fn secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::config::hex(&bytes)
 }
