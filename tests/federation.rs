@@ -12,6 +12,8 @@ mod catalog;
 mod kinds;
 #[path = "federation/pages.rs"]
 mod pages;
+#[path = "federation/prefixes.rs"]
+mod prefixes;
 #[path = "federation/policy.rs"]
 mod policy;
 #[path = "federation/sessions.rs"]

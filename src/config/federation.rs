@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::duration::{self, Zero};
 use super::error::Collector;
-use super::model::{Federation, Member};
+use super::model::{Federation, Member, PrefixMode};
 use super::raw::RawRoute;
 use super::validate::pool_ref;
 
@@ -36,6 +36,7 @@ pub fn members(
             (raw.failure_mode.as_ref().map(|v| v.span()), "failure_mode"),
             (raw.page_size.as_ref().map(|v| v.span()), "page_size"),
             (raw.catalog_max_bytes.as_ref().map(|v| v.span()), "catalog_max_bytes"),
+            (raw.prefix_mode.as_ref().map(|v| v.span()), "prefix_mode"),
         ];
         for (span, key) in set {
             if let Some(span) = span {
@@ -110,5 +111,14 @@ pub fn members(
             DEFAULT_CATALOG_MAX_BYTES
         }
     };
-    Some(Federation { members, catalog_ttl, fail_closed, page_size, catalog_max_bytes })
+    let prefix_mode = match raw.prefix_mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+        None | Some(("always", _)) => PrefixMode::Always,
+        Some(("conflicts", _)) => PrefixMode::Conflicts,
+        Some(("never", _)) => PrefixMode::Never,
+        Some((_, span)) => {
+            c.push(span, field("prefix_mode"), "must be \"always\" (every name under its member's prefix), \"conflicts\" (only names several members offer) or \"never\" (the members' own names, which must not collide)");
+            PrefixMode::Always
+        }
+    };
+    Some(Federation { members, catalog_ttl, fail_closed, page_size, catalog_max_bytes, prefix_mode })
 }

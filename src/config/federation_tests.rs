@@ -104,3 +104,20 @@ fn a_page_size_is_zero_to_ten_thousand_entries_and_needs_members() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_prefix_mode_is_always_conflicts_or_never_and_needs_members() {
+    use crate::config::model::PrefixMode;
+    let mode = |extra: &str| {
+        let c = parse(Path::new("edge.toml"), &route(extra, &[("a", "x")])).expect("valid");
+        c.routes[0].federation.as_ref().map(|f| f.prefix_mode)
+    };
+    assert_eq!(mode(""), Some(PrefixMode::Always));
+    assert_eq!(mode("prefix_mode = \"conflicts\"\n"), Some(PrefixMode::Conflicts));
+    assert_eq!(mode("prefix_mode = \"never\"\n"), Some(PrefixMode::Never));
+    let errs = errors(&route("prefix_mode = \"sometimes-secret\"\n", &[("a", "x")]));
+    assert!(errs.iter().any(|e| e.contains("route.all.prefix_mode") && e.contains("\"conflicts\"")), "{errs:#?}");
+    assert!(errs.iter().all(|e| !e.contains("sometimes-secret")), "the value is not echoed: {errs:#?}");
+    let errs = errors(&route("pool = \"a\"\nprefix_mode = \"never\"\n", &[]));
+    assert!(errs.iter().any(|e| e.contains("route.all.prefix_mode") && e.contains("applies to a federated route only")), "{errs:#?}");
+}

@@ -528,6 +528,31 @@ pub struct Federation {
     pub page_size: usize,
     /// The most bytes the route's merged lists hold at once (entries and rendered pages).
     pub catalog_max_bytes: usize,
+    /// When a member's names are offered under its prefix.
+    pub prefix_mode: PrefixMode,
+}
+
+/// `prefix_mode`: when a member's tools, prompts and resources are offered under its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PrefixMode {
+    /// Every name is `<prefix>_<name>` (URIs `<prefix>+<uri>`).
+    #[default]
+    Always,
+    /// A name is prefixed only where several members offer it; the rest keep their own.
+    Conflicts,
+    /// Names are the members' own; a name two members offer goes to the first (in member
+    /// order), and the conflict is logged and counted.
+    Never,
+}
+
+impl PrefixMode {
+    pub fn key(self) -> &'static str {
+        match self {
+            PrefixMode::Always => "always",
+            PrefixMode::Conflicts => "conflicts",
+            PrefixMode::Never => "never",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

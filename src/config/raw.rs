@@ -423,6 +423,9 @@ pub struct RawRoute {
     /// Federation: the most bytes the route's merged lists may hold (checked in
     /// `config::federation`).
     pub catalog_max_bytes: Option<S<i64>>,
+    /// Federation: `"always"` (default), `"conflicts"` or `"never"` (checked in
+    /// `config::federation`).
+    pub prefix_mode: Option<S<String>>,
 }
 
 /// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.

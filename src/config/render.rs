@@ -213,6 +213,7 @@ fn federation<'a>(f: &super::model::Federation, pool_name: &dyn Fn(usize) -> &'a
         "failure_mode": if f.fail_closed { "closed" } else { "open" },
         "page_size": f.page_size,
         "catalog_max_bytes": f.catalog_max_bytes,
+        "prefix_mode": f.prefix_mode.key(),
     })
 }
 

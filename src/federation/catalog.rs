@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
-use super::entry;
+use super::merge;
 use super::fanout::Failed;
 use super::kind::Kind;
-use super::listing::{self, Listed};
 use super::page::{self, At, Page};
 use super::stats::Stats;
 use crate::config::model::Federation;
@@ -26,38 +25,54 @@ use crate::upstream::Pool;
 /// Longest wait for one member's whole list (all its pages).
 pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Where an offered entry lives: the member, and its own name for a tool or prompt (empty for
-/// a resource or template: the offered URI without its prefix is the member's).
+/// Where an offered entry lives: the member, and its own name (empty for a resource or
+/// template offered under its prefix: the offered URI without the prefix is the member's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub member: usize,
     pub name: String,
 }
 
+impl Owner {
+    /// The member's own name for the entry offered as `offered`.
+    pub fn own<'a>(&'a self, offered: &'a str) -> &'a str {
+        if self.name.is_empty() {
+            super::names::split_uri(offered).map_or(offered, |(_, own)| own)
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// One merged list.
 #[derive(Debug)]
 pub struct Merged {
-    made: Instant,
+    pub(super) made: Instant,
     /// The catalog's epoch when this list was asked for: an invalidation since makes it cold.
-    epoch: u64,
-    kind: Kind,
+    pub(super) epoch: u64,
+    pub(super) kind: Kind,
     /// Each member's offered entries, as JSON objects, in the member's own order.
-    members: Vec<Vec<(String, Box<RawValue>)>>,
+    pub(super) members: Vec<Vec<(String, Box<RawValue>)>>,
     pub owners: HashMap<String, Owner>,
     /// Every list result was `cacheScope: "public"` (or said nothing).
     pub public: bool,
     /// Members whose list is missing or stale, and why.
     pub failed: Vec<(usize, Failed)>,
     /// Entries a page (0: one page).
-    page_size: usize,
+    pub(super) page_size: usize,
     /// The pages from the start, each rendered once and shared by every answer.
-    pages: Vec<Page>,
+    pub(super) pages: Vec<Page>,
 }
 
 impl Merged {
     /// The offered entries, members in order.
     pub fn entries(&self) -> impl Iterator<Item = &RawValue> {
         self.members.iter().flatten().map(|(_, entry)| &**entry)
+    }
+
+    /// The offered names, members in order, each with its member.
+    pub fn named(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.members.iter().enumerate().flat_map(|(i, m)| m.iter().map(move |(name, _)| (name.as_str(), i)))
     }
 
     pub fn made(&self) -> Instant {
@@ -69,7 +84,7 @@ impl Merged {
         page::find(&self.pages, self.kind, &self.members, from, self.page_size)
     }
 
-    fn render(&mut self) {
+    pub(super) fn render(&mut self) {
         self.pages = page::cut(self.kind, &self.members, self.page_size);
     }
 }
@@ -164,7 +179,7 @@ impl Catalog {
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
         let epoch = self.epoch.load(Ordering::Acquire);
-        let merged = Arc::new(merge(fed, pools, modern, kind, previous.as_deref(), epoch).await);
+        let merged = Arc::new(merge::merge(fed, pools, modern, kind, previous.as_deref(), epoch).await);
         for (i, member) in fed.members.iter().enumerate() {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
             counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
@@ -266,87 +281,6 @@ impl Merged {
     }
 }
 
-async fn merge(
-    fed: &Federation,
-    pools: &[Arc<Pool>],
-    modern: bool,
-    kind: Kind,
-    previous: Option<&Merged>,
-    epoch: u64,
-) -> Merged {
-    let mut asks = tokio::task::JoinSet::new();
-    for (i, member) in fed.members.iter().enumerate() {
-        let Some(pool) = pools.get(member.pool).cloned() else { continue };
-        asks.spawn(async move {
-            let listed = tokio::time::timeout(LIST_DEADLINE, listing::list(&pool, modern, kind)).await;
-            (i, listed.unwrap_or(Err(Failed::Timeout(LIST_DEADLINE))))
-        });
-    }
-    let mut answers: Vec<Option<Result<Listed, Failed>>> = (0..fed.members.len()).map(|_| None).collect();
-    while let Some(joined) = asks.join_next().await {
-        if let Ok((i, answer)) = joined {
-            if let Some(a) = answers.get_mut(i) {
-                *a = Some(answer);
-            }
-        }
-    }
-    let mut merged = Merged {
-        made: Instant::now(),
-        epoch,
-        kind,
-        members: Vec::new(),
-        owners: HashMap::new(),
-        public: true,
-        failed: Vec::new(),
-        page_size: fed.page_size,
-        pages: Vec::new(),
-    };
-    for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
-        let mut offered = Vec::new();
-        match answer.unwrap_or(Err(Failed::Unreadable)) {
-            Ok(listed) => {
-                merged.public &= listed.public;
-                let (mut unnamed, mut twice) = (0usize, 0usize);
-                for entry in listed.entries {
-                    let Some((name, own, renamed)) = entry::rename(kind, &member.prefix, &entry) else {
-                        unnamed += 1;
-                        continue;
-                    };
-                    if merged.owners.contains_key(&name) {
-                        twice += 1;
-                        continue;
-                    }
-                    // A URI's own form is the offered one without its prefix: not kept twice.
-                    let own = if kind.by_uri() { String::new() } else { own };
-                    merged.owners.insert(name.clone(), Owner { member: i, name: own });
-                    offered.push((name, renamed));
-                }
-                // Once per list, however many: a member cannot flood the log.
-                if unnamed + twice > 0 {
-                    tracing::warn!(member = %member.prefix, list = kind.key(), unnamed, twice, "federation: entries without a readable name, or offered under a name already taken, are left out");
-                }
-            }
-            Err(failed) => {
-                tracing::warn!(member = %member.prefix, list = kind.key(), error = %failed, "federation: a member's list is missing");
-                // Stale beats absent: the entries it offered before stay offered.
-                if let Some(previous) = previous {
-                    merged.public &= previous.public;
-                    for (name, tool) in previous.members.get(i).into_iter().flatten() {
-                        if let Some(owner) = previous.owners.get(name) {
-                            merged.owners.insert(name.clone(), owner.clone());
-                            offered.push((name.clone(), tool.clone()));
-                        }
-                    }
-                }
-                merged.failed.push((i, failed));
-            }
-        }
-        merged.members.push(offered);
-    }
-    merged.render();
-    merged
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +306,7 @@ mod tests {
             fail_closed: false,
             page_size: 0,
             catalog_max_bytes: 1 << 20,
+            prefix_mode: Default::default(),
         };
         let page = merged.page(At::START);
         let (one, two) = (

@@ -13,7 +13,7 @@ const MAX_OWN_NAME: usize = 1024;
 
 /// The entry's naming field (only the kind's own: other fields are the member's business). A
 /// declared field refuses to appear twice (serde's duplicate-field error).
-fn own_name(kind: Kind, entry: &str) -> Option<String> {
+pub fn own_name(kind: Kind, entry: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Name {
         name: String,
@@ -36,17 +36,22 @@ fn own_name(kind: Kind, entry: &str) -> Option<String> {
     }
 }
 
-/// A member's entry under its offered name: (offered name, own name, the renamed object). Only
-/// the naming field changes: every other value is kept as the member wrote it (raw), so
-/// numbers keep their spelling and the size checked when listed is the size held. An entry
-/// naming itself twice is ambiguous: left out.
-pub fn rename(kind: Kind, prefix: &str, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
-    let own = own_name(kind, entry.get())?;
-    let field = kind.id_field();
+/// A member's entry under its offered name `offered` (read first with [`own_name`]). Only the
+/// naming field changes: every other value is kept as the member wrote it (raw), so numbers
+/// keep their spelling and the size checked when listed is the size held. Read again even
+/// when the name is kept: only an object is an entry.
+pub fn renamed(kind: Kind, entry: &RawValue, offered: &str) -> Option<Box<RawValue>> {
     let mut object: std::collections::BTreeMap<String, Box<RawValue>> = serde_json::from_str(entry.get()).ok()?;
+    object.insert(kind.id_field().into(), serde_json::value::to_raw_value(offered).ok()?);
+    serde_json::value::to_raw_value(&object).ok()
+}
+
+/// [`own_name`] and [`renamed`] under `prefix` (or bare): (offered name, own name, the renamed
+/// object). An entry naming itself twice is ambiguous: left out.
+pub fn rename(kind: Kind, prefix: Option<&str>, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
+    let own = own_name(kind, entry.get())?;
     let offered = kind.offered(prefix, &own);
-    object.insert(field.into(), serde_json::value::to_raw_value(&offered).ok()?);
-    let renamed = serde_json::value::to_raw_value(&object).ok()?;
+    let renamed = renamed(kind, entry, &offered)?;
     Some((offered, own, renamed))
 }
 
@@ -60,7 +65,7 @@ mod tests {
             r#"{"name":"echo","inputSchema":{"enum":[1e15,1E-7,123456789012345678901234567890,-0,0.1e1]},"x":"\u00e9"}"#.into(),
         )
         .unwrap();
-        let (offered, own, renamed) = rename(Kind::Tools, "a", &tool).unwrap();
+        let (offered, own, renamed) = rename(Kind::Tools, Some("a"), &tool).unwrap();
         assert_eq!((offered.as_str(), own.as_str()), ("a_echo", "echo"));
         assert_eq!(
             renamed.get(),
@@ -68,12 +73,21 @@ mod tests {
         );
         // Only the kind's own naming field is read: other fields are the member's business.
         let odd = RawValue::from_string(r#"{"name":"t","uri":{"x":1},"uriTemplate":["a"],"uri":2}"#.into()).unwrap();
-        assert_eq!(rename(Kind::Tools, "a", &odd).map(|r| r.0), Some("a_t".to_owned()));
+        assert_eq!(rename(Kind::Tools, Some("a"), &odd).map(|r| r.0), Some("a_t".to_owned()));
         let resource = RawValue::from_string(r#"{"uri":"x://1","name":7}"#.into()).unwrap();
-        assert_eq!(rename(Kind::Resources, "a", &resource).map(|r| r.0), Some("a+x://1".to_owned()));
+        assert_eq!(rename(Kind::Resources, Some("a"), &resource).map(|r| r.0), Some("a+x://1".to_owned()));
         // A definition naming itself twice is ambiguous: left out.
         assert!(
-            rename(Kind::Tools, "a", &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()
+            rename(Kind::Tools, Some("a"), &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()
         );
+        // Bare (`prefix_mode`): an entry whose name models accept keeps it; only an object is
+        // an entry (serde reads a struct from an array too).
+        let (offered, _, kept) = rename(Kind::Tools, None, &tool).unwrap();
+        assert_eq!((offered.as_str(), kept.get().contains(r#""name":"echo""#)), ("echo", true));
+        assert!(rename(Kind::Tools, None, &RawValue::from_string(r#"["echo"]"#.into()).unwrap()).is_none());
+        let (offered, own, renamed) =
+            rename(Kind::Tools, None, &RawValue::from_string(r#"{"name":"a.b","d":1}"#.into()).unwrap()).unwrap();
+        assert_eq!(own, "a.b");
+        assert!(offered.starts_with("ab-") && renamed.get().contains(&format!("\"name\":\"{offered}\"")), "{renamed}");
     }
 }

@@ -51,12 +51,13 @@ impl Kind {
         }
     }
 
-    /// A member's entry named `own`, as offered under `prefix`.
-    pub fn offered(self, prefix: &str, own: &str) -> String {
-        if self.by_uri() {
-            names::offered_uri(prefix, own)
-        } else {
-            names::offered(prefix, own)
+    /// A member's entry named `own`, as offered under `prefix`, or bare (`prefix_mode`).
+    pub fn offered(self, prefix: Option<&str>, own: &str) -> String {
+        match (self.by_uri(), prefix) {
+            (true, Some(prefix)) => names::offered_uri(prefix, own),
+            (true, None) => own.to_owned(),
+            (false, Some(prefix)) => names::offered(prefix, own),
+            (false, None) => names::bare(own),
         }
     }
 

@@ -1,6 +1,7 @@
 //! A federated route: one MCP endpoint over several members (pools). Each member's tools and
 //! prompts are offered as `<prefix>_<name>`, its resources and resource templates as
-//! `<prefix>+<uri>` ([`kind`], [`names`]). What the route answers itself: `initialize`
+//! `<prefix>+<uri>` ([`kind`], [`names`]); or under their own names, where `prefix_mode` says
+//! so ([`merge`]). What the route answers itself: `initialize`
 //! (sessionless in the 2026-07-28 era; in the legacy era it opens a federated [`session`]),
 //! `server/discover`, `ping`, notifications, and the four lists (merged by [`catalog`]). What it
 //! forwards, to the member that owns the name, with the member's own name in the body
@@ -22,6 +23,7 @@ pub mod entry;
 pub mod fanout;
 pub mod kind;
 pub mod listing;
+pub mod merge;
 pub mod names;
 pub mod page;
 pub mod rewrite;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::config::model::Federation;
+use crate::config::model::{Federation, PrefixMode};
 use crate::mcp::call::{Call, Element};
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Metrics;
@@ -170,7 +172,11 @@ pub async fn decide(
             forward(fed, owned, body)
         }
         Method::ResourcesRead => {
-            let Some(owned) = call.one.target_str().and_then(|t| by_uri(fed, t)) else { return Outcome::Unknown(None) };
+            let owned = match call.one.target_str() {
+                Some(uri) => by_uri(snap, metrics, route, fed, modern, uri).await,
+                None => None,
+            };
+            let Some(owned) = owned else { return Outcome::Unknown(None) };
             let body = rewrite::renamed(body, target, Field::Uri, &owned.own);
             forward(fed, owned, body)
         }
@@ -182,7 +188,7 @@ pub async fn decide(
                 };
                 named(&merged, &reference.target)
             } else {
-                by_uri(fed, &reference.target)
+                by_uri(snap, metrics, route, fed, modern, &reference.target).await
             };
             let Some(owned) = owned else {
                 let method = if reference.prompt { Method::PromptsGet } else { Method::ResourcesRead };
@@ -202,13 +208,51 @@ fn named(merged: &Merged, offered: &str) -> Option<Owned<'static>> {
     Some(Owned { member: owner.member, own: owner.name.clone().into() })
 }
 
-/// The owner of an offered resource URI (or template): its prefix names the member, ignoring
-/// case (URI schemes are, and clients lower-case them).
-fn by_uri<'a>(fed: &Federation, offered: &'a str) -> Option<Owned<'a>> {
-    let (prefix, own) = names::split_uri(offered)?;
-    let member = fed.members.iter().position(|m| m.prefix.eq_ignore_ascii_case(prefix))?;
-    Some(Owned { member, own: own.into() })
+/// The owner of an offered resource URI. Under its prefix (`prefix_mode = "always"`, and a URI
+/// several members offer under `"conflicts"`) the prefix names the member, ignoring case (URI
+/// schemes are, and clients lower-case them), with no list needed. Otherwise the merged
+/// resource list names it, or else the first member with a resource template it could have
+/// been expanded from.
+async fn by_uri<'a>(
+    snap: &Arc<Snapshot>,
+    metrics: &Metrics,
+    route: usize,
+    fed: &Federation,
+    modern: bool,
+    offered: &'a str,
+) -> Option<Owned<'a>> {
+    let prefixed = || {
+        let (prefix, own) = names::split_uri(offered)?;
+        let member = fed.members.iter().position(|m| m.prefix.eq_ignore_ascii_case(prefix))?;
+        Some(Owned { member, own: own.into() })
+    };
+    if fed.prefix_mode == PrefixMode::Always {
+        return prefixed();
+    }
+    let resources = merged(snap, metrics, route, fed, modern, Kind::Resources).await?;
+    if let Some(owner) = resources.owners.get(offered) {
+        return Some(Owned { member: owner.member, own: owner.own(offered).to_owned().into() });
+    }
+    if fed.prefix_mode == PrefixMode::Conflicts {
+        if let Some(owned) = prefixed() {
+            return Some(owned);
+        }
+    }
+    if offered.len() > MAX_EXPANDED_URI {
+        return None;
+    }
+    let templates = merged(snap, metrics, route, fed, modern, Kind::Templates).await?;
+    let (template, owner) = templates.named().find(|(t, _)| names::expands(t, offered))?;
+    let own = if templates.owners.get(template).is_some_and(|o| o.name.is_empty()) {
+        names::split_uri(offered).map_or(offered, |(_, own)| own)
+    } else {
+        offered
+    };
+    Some(Owned { member: owner, own: own.into() })
 }
+
+/// Longest URI matched against the members' resource templates (each match is linear in it).
+const MAX_EXPANDED_URI: usize = 8 << 10;
 
 fn forward(fed: &Federation, owned: Owned<'_>, body: Option<Bytes>) -> Outcome {
     let Some(member) = fed.members.get(owned.member) else { return Outcome::Unknown(None) };

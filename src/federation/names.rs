@@ -25,15 +25,54 @@ fn allowed(c: char) -> bool {
 
 /// The name a member's tool `tool` is offered under.
 pub fn offered(prefix: &str, tool: &str) -> String {
-    let fits = prefix.len() + 1 + tool.len() <= MAX_NAME;
-    if fits && !tool.is_empty() && tool.chars().all(allowed) {
-        return format!("{prefix}{SEPARATOR}{tool}");
+    shaped(&format!("{prefix}{SEPARATOR}"), tool)
+}
+
+/// The name a member's tool is offered under without its prefix (`prefix_mode`): its own, if
+/// model APIs accept it, else shortened the same way.
+pub fn bare(tool: &str) -> String {
+    shaped("", tool)
+}
+
+fn shaped(lead: &str, tool: &str) -> String {
+    if lead.len() + tool.len() <= MAX_NAME && !tool.is_empty() && tool.chars().all(allowed) {
+        return format!("{lead}{tool}");
     }
     let digest = Sha256::digest(tool.as_bytes());
     let hash: String = digest.iter().take(HASH_DIGITS / 2).map(|b| format!("{b:02x}")).collect();
-    let room = MAX_NAME.saturating_sub(prefix.len() + 1 + 1 + HASH_DIGITS);
+    let room = MAX_NAME.saturating_sub(lead.len() + 1 + HASH_DIGITS);
     let head: String = tool.chars().filter(|c| allowed(*c)).take(room).collect();
-    format!("{prefix}{SEPARATOR}{head}-{hash}")
+    format!("{lead}{head}-{hash}")
+}
+
+/// Whether `uri` could have been expanded from the RFC 6570 `template`: its literal parts, in
+/// order, with anything in place of each `{expression}`. Looser than the RFC (an expression
+/// may expand to any text), which is enough to name the member a URI belongs to when names
+/// are not prefixed; the member judges the URI itself. Linear in the URI for each literal
+/// part (`str::find`), so a long URI costs no backtracking.
+pub fn expands(template: &str, uri: &str) -> bool {
+    let mut literals = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        literals.push(&rest[..open]);
+        rest = &rest[open + close + 1..];
+    }
+    if literals.is_empty() {
+        return template == uri;
+    }
+    // The first literal leads, the text after the last expression ends; the others come in
+    // between, in order (the leftmost place of each is as good as any for `*`-like parts).
+    let Some(text) = uri.strip_suffix(rest) else { return false };
+    let mut parts = literals.into_iter();
+    let Some(mut text) = parts.next().and_then(|first| text.strip_prefix(first)) else { return false };
+    for literal in parts {
+        match text.find(literal) {
+            Some(at) => text = &text[at + literal.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Ends a member's prefix in an offered URI.
@@ -76,6 +115,35 @@ mod tests {
         assert_eq!(split_uri("file:///plain"), None);
         assert_eq!(split_uri("+file:///x"), None);
         assert_eq!(split_uri("docs+"), None);
+    }
+
+    #[test]
+    fn a_bare_name_is_its_own_when_it_fits_and_shortened_like_a_prefixed_one_when_not() {
+        assert_eq!(bare("get_forecast"), "get_forecast");
+        let long = "a".repeat(100);
+        let short = bare(&long);
+        assert!(short.len() <= MAX_NAME && short.starts_with("aaa"), "{short}");
+        assert_ne!(bare("a.b"), bare("a b"));
+        assert!(bare("dotted.name").chars().all(allowed));
+    }
+
+    #[test]
+    fn a_uri_matches_a_template_by_its_literal_parts_in_order() {
+        assert!(expands("note://{id}", "note://7"));
+        assert!(expands("note://{id}/data", "note://7/data"));
+        assert!(expands("{+base}/x/{id}", "https://h/x/1"));
+        assert!(expands("file:///{path}", "file:///a/b/c"));
+        assert!(expands("plain://x", "plain://x"));
+        assert!(!expands("plain://x", "plain://y"));
+        assert!(!expands("note://{id}/data", "note://7/other"));
+        assert!(!expands("note://{id}", "other://7"));
+        assert!(!expands("a{x}b{y}c", "acb"));
+        assert!(expands("a{x}b{y}c", "abc"));
+        // The suffix and the prefix may not overlap.
+        assert!(!expands("ab{x}ba", "aba"));
+        // An unclosed brace is a literal.
+        assert!(expands("x{y", "x{y"));
+        assert!(!expands("x{y", "xzy"));
     }
 
     #[test]

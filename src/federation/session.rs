@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::answer::{self, Offers};
 use super::fanout::{self, Ask, Era, Failed};
-use crate::config::model::Federation;
+use crate::config::model::{Federation, PrefixMode};
 use crate::session::Member;
 use crate::upstream::Pool;
 
@@ -171,7 +171,12 @@ pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, d
         .zip(done)
         .filter_map(|(m, d)| {
             let text = d.as_ref()?.instructions.as_deref()?;
-            Some(format!("Tools and prompts prefixed `{0}_`, resources `{0}+`: {text}", m.prefix))
+            // With one member and its own names, its instructions are the route's as written.
+            Some(match fed.prefix_mode {
+                PrefixMode::Always => format!("Tools and prompts prefixed `{0}_`, resources `{0}+`: {text}", m.prefix),
+                PrefixMode::Conflicts | PrefixMode::Never if fed.members.len() == 1 => text.to_owned(),
+                PrefixMode::Conflicts | PrefixMode::Never => format!("From `{}`: {text}", m.prefix),
+            })
         })
         .collect();
     if !instructions.is_empty() {
