@@ -8,14 +8,16 @@ mod common;
 
 #[path = "federation/catalog.rs"]
 mod catalog;
+#[path = "federation/conformance.rs"]
+mod conformance;
 #[path = "federation/kinds.rs"]
 mod kinds;
 #[path = "federation/pages.rs"]
 mod pages;
-#[path = "federation/prefixes.rs"]
-mod prefixes;
 #[path = "federation/policy.rs"]
 mod policy;
+#[path = "federation/prefixes.rs"]
+mod prefixes;
 #[path = "federation/sessions.rs"]
 mod sessions;
 

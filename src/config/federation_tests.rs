@@ -119,5 +119,8 @@ fn a_prefix_mode_is_always_conflicts_or_never_and_needs_members() {
     assert!(errs.iter().any(|e| e.contains("route.all.prefix_mode") && e.contains("\"conflicts\"")), "{errs:#?}");
     assert!(errs.iter().all(|e| !e.contains("sometimes-secret")), "the value is not echoed: {errs:#?}");
     let errs = errors(&route("pool = \"a\"\nprefix_mode = \"never\"\n", &[]));
-    assert!(errs.iter().any(|e| e.contains("route.all.prefix_mode") && e.contains("applies to a federated route only")), "{errs:#?}");
+    assert!(
+        errs.iter().any(|e| e.contains("route.all.prefix_mode") && e.contains("applies to a federated route only")),
+        "{errs:#?}"
+    );
 }

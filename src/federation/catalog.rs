@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
 
-use super::merge;
 use super::fanout::Failed;
 use super::kind::Kind;
+use super::merge;
 use super::page::{self, At, Page};
 use super::stats::Stats;
 use crate::config::model::Federation;

@@ -77,9 +77,8 @@ mod tests {
         let resource = RawValue::from_string(r#"{"uri":"x://1","name":7}"#.into()).unwrap();
         assert_eq!(rename(Kind::Resources, Some("a"), &resource).map(|r| r.0), Some("a+x://1".to_owned()));
         // A definition naming itself twice is ambiguous: left out.
-        assert!(
-            rename(Kind::Tools, Some("a"), &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap()).is_none()
-        );
+        assert!(rename(Kind::Tools, Some("a"), &RawValue::from_string(r#"{"name":"a","name":"b"}"#.into()).unwrap())
+            .is_none());
         // Bare (`prefix_mode`): an entry whose name models accept keeps it; only an object is
         // an entry (serde reads a struct from an array too).
         let (offered, _, kept) = rename(Kind::Tools, None, &tool).unwrap();

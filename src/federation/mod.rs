@@ -166,7 +166,7 @@ pub async fn decide(
         Method::ToolsCall | Method::PromptsGet => {
             let kind = if call.one.method == Method::ToolsCall { Kind::Tools } else { Kind::Prompts };
             let Some(merged) = merged(snap, metrics, route, fed, modern, kind).await else { return Outcome::NotFound };
-            let owned = call.one.target_str().and_then(|t| named(&merged, t));
+            let owned = call.one.target_str().and_then(|t| named(&merged, t).or_else(|| sole(fed, t)));
             let Some(owned) = owned else { return Outcome::Unknown(None) };
             let body = rewrite::renamed(body, target, Field::Name, &owned.own);
             forward(fed, owned, body)
@@ -186,7 +186,7 @@ pub async fn decide(
                 let Some(merged) = merged(snap, metrics, route, fed, modern, Kind::Prompts).await else {
                     return Outcome::NotFound;
                 };
-                named(&merged, &reference.target)
+                named(&merged, &reference.target).or_else(|| sole(fed, &reference.target))
             } else {
                 by_uri(snap, metrics, route, fed, modern, &reference.target).await
             };
@@ -239,16 +239,24 @@ async fn by_uri<'a>(
         }
     }
     if offered.len() > MAX_EXPANDED_URI {
-        return None;
+        return sole(fed, offered);
     }
     let templates = merged(snap, metrics, route, fed, modern, Kind::Templates).await?;
-    let (template, owner) = templates.named().find(|(t, _)| names::expands(t, offered))?;
+    let Some((template, owner)) = templates.named().find(|(t, _)| names::expands(t, offered)) else {
+        return sole(fed, offered);
+    };
     let own = if templates.owners.get(template).is_some_and(|o| o.name.is_empty()) {
         names::split_uri(offered).map_or(offered, |(_, own)| own)
     } else {
         offered
     };
     Some(Owned { member: owner, own: own.into() })
+}
+
+/// A name or URI no list names, on a route with one member and its own names: the member's
+/// to judge, as it would be on a plain route (a server may serve what it does not list).
+fn sole<'a>(fed: &Federation, own: &'a str) -> Option<Owned<'a>> {
+    (fed.members.len() == 1 && fed.prefix_mode != PrefixMode::Always).then(|| Owned { member: 0, own: own.into() })
 }
 
 /// Longest URI matched against the members' resource templates (each match is linear in it).

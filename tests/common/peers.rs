@@ -157,6 +157,40 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// Runs every server scenario of the conformance suite (`--suite all`, one run) against
+    /// `url`: each scenario's name with its checks, in name order.
+    pub fn conformance_suite(&self, url: &str) -> std::collections::BTreeMap<String, Vec<Check>> {
+        let out_dir = tempfile::tempdir().expect("tempdir");
+        let out_path = out_dir.path().to_str().expect("utf8 path");
+        let out = self
+            .command("PEERS_CONFORMANCE")
+            .args(["server", "--url", url, "--suite", "all", "-o", out_path])
+            .output()
+            .expect("run the conformance CLI");
+        let mut found = std::collections::BTreeMap::new();
+        for entry in std::fs::read_dir(out_dir.path()).expect("the output directory").flatten() {
+            // `server-<scenario>-<timestamp: 24 characters>`
+            let dir = entry.file_name().to_string_lossy().into_owned();
+            let scenario = dir.strip_prefix("server-").and_then(|d| d.get(..d.len().saturating_sub(25)));
+            let scenario = scenario.unwrap_or_else(|| panic!("an output directory named {dir}")).to_owned();
+            let text = std::fs::read_to_string(entry.path().join("checks.json")).expect("read checks.json");
+            let checks: Vec<serde_json::Value> = serde_json::from_str(&text).expect("checks.json");
+            let checks = checks
+                .into_iter()
+                .map(|c| Check {
+                    id: c["id"].as_str().unwrap_or_default().to_owned(),
+                    status: c["status"].as_str().unwrap_or_default().to_owned(),
+                    detail: c,
+                })
+                .collect();
+            found.insert(scenario, checks);
+        }
+        assert!(!found.is_empty(), "the conformance suite ran nothing:\n{}", super::tail(&out.stderr, 15));
+        found
+    }
+}
+
 fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();

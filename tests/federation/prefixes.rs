@@ -27,7 +27,10 @@ fn read(edge: &Edge, id: u32, uri: &str) -> RawResponse {
 fn uris_read(rec: &Recording) -> Vec<String> {
     received(rec, "resources/read")
         .iter()
-        .map(|l| serde_json::from_str::<Value>(&l.body).map_or(String::new(), |v| v["params"]["uri"].as_str().unwrap_or("").to_owned()))
+        .map(|l| {
+            serde_json::from_str::<Value>(&l.body)
+                .map_or(String::new(), |v| v["params"]["uri"].as_str().unwrap_or("").to_owned())
+        })
         .collect()
 }
 
@@ -38,7 +41,8 @@ fn with_prefix_mode_conflicts_only_names_several_members_offer_carry_a_prefix() 
     let edge = Edge::start(&with_mode("conflicts", &[&a.addr, &b.addr, &c.addr()]));
 
     let own = ["echo", "whoami", "slow", "bytes", "deploy_app"];
-    let mut want: Vec<String> = ["a", "b", "c"].iter().flat_map(|p| own.iter().map(move |t| format!("{p}_{t}"))).collect();
+    let mut want: Vec<String> =
+        ["a", "b", "c"].iter().flat_map(|p| own.iter().map(move |t| format!("{p}_{t}"))).collect();
     want.extend(["tool_000".to_owned(), "tool_001".to_owned()]);
     assert_eq!(tool_names(&post(&edge, &[], &rpc(1, "tools/list", "{}"))), want);
 
