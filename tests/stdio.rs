@@ -248,3 +248,79 @@ fn helpers_a_server_started_end_with_it_even_outside_its_process_group() {
         let _ = std::process::Command::new("kill").args(["-9", text.trim()]).status();
     }
 }
+
+/// The bridge's address, from `/config`.
+fn bridge_port(edge: &Edge) -> u16 {
+    let config: Value = common::http::get(edge.admin, "/config").json();
+    let addr = config["pools"][0]["backends"][0]["addr"].as_str().expect("the bridge's address").to_owned();
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port")
+}
+
+#[test]
+fn strangers_holding_connections_to_the_bridge_do_not_keep_the_proxy_out() {
+    let edge = Edge::start(&(stdio_pool("held", "") + &route("held")));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"held\"} 1");
+    let port = bridge_port(&edge);
+    // Another local process opens connections and sends nothing, more than the bridge would
+    // ever hold, and opens new ones as its old ones are closed (7 s: past the head timeout).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    held.push_back(c);
+                }
+                if held.len() > 1400 {
+                    held.pop_front();
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            held.len()
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut calls = 0;
+    while start.elapsed() < Duration::from_secs(7) {
+        assert_eq!(call(&edge, "whoami", json!({})), "held", "call {calls} at {:?}", start.elapsed());
+        calls += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let held = holder.join().expect("the holder");
+    assert!(held >= 1024 && calls >= 20, "{held} connections held, {calls} calls");
+    assert!(!edge.metrics().contains("mcp_edge_backend_ejections_total{"), "{}", edge.metrics());
+}
+
+#[test]
+fn a_server_behind_on_its_input_is_answered_429_and_not_ejected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pids = dir.path().join("pids");
+    // It reads nothing after initialize, and no ping restarts it here.
+    let edge = Edge::start(
+        &(misbehaving_pool("slow", "hang", &pids, "").replace("ping_interval = \"200ms\"", "ping_interval = \"0s\"")
+            + &route("slow")),
+    );
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"slow\"} 1");
+    let pad = "x".repeat(3 << 20);
+    let body =
+        json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"pad":pad}}}).to_string();
+    let request = raw::post(edge.port, "/mcp", &[], &body);
+    // Bodies that wait for the process's input fill its queue (16 MiB); they stay unanswered.
+    for _ in 0..6 {
+        let (port, request) = (edge.port, request.clone());
+        std::thread::spawn(move || raw::try_send(port, &request));
+    }
+    // One more is refused at once; a call that found room waits with the others (not joined).
+    let mut last = 0;
+    wait_until("a 429 once the queue is full", Duration::from_secs(20), || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (port, request) = (edge.port, request.clone());
+        std::thread::spawn(move || tx.send(raw::try_send(port, &request).map_or(0, |r| r.status)));
+        last = rx.recv_timeout(Duration::from_secs(2)).unwrap_or(0);
+        last == 429
+    });
+    assert_eq!(last, 429);
+    assert!(!edge.metrics().contains("mcp_edge_backend_ejections_total{"), "{}", edge.metrics());
+}

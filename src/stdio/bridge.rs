@@ -6,8 +6,10 @@
 //! JSON, or as SSE when the client accepts it and asked for progress.
 //! Not owned here: the process (`stdio::process`), message rewriting (`stdio::frame`).
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -27,29 +29,67 @@ use super::Slot;
 pub const HEADER: &str = "x-mcp-edge-bridge";
 /// Largest request body relayed to a process.
 const MAX_BODY: usize = 8 * 1024 * 1024;
-/// Connections one bridge holds at once: more than mcp-edge's pool opens, and a bound on what
-/// another local user can make it hold (descriptors are mcp-edge's).
+/// Connections one bridge holds at once that have shown the secret: more than mcp-edge's pool
+/// opens, and a bound on the descriptors a slot costs.
 const MAX_CONNECTIONS: usize = 1024;
-/// How long a connection may take to send a request head (a local slowloris).
+/// Connections that have not shown the secret yet, held at once. Anything on the machine may
+/// open one, so a new one evicts the oldest: a local process that opens connections and sends
+/// nothing cannot hold the proxy out (its own connections send their head at once).
+const MAX_STRANGERS: usize = 256;
+/// How long a connection may take to show the secret (a local slowloris). Once it has, it
+/// stays open while idle: the proxy's pool decides when (no race between the two ends).
 const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One connection: whether it showed the secret, and how to evict it while it has not.
+#[derive(Default)]
+struct Conn {
+    id: u64,
+    trusted: AtomicBool,
+    evict: tokio::sync::Notify,
+}
+
+/// The connections that have not shown the secret yet, oldest first.
+#[derive(Default)]
+struct Strangers(Mutex<VecDeque<Arc<Conn>>>);
+
+impl Strangers {
+    /// Adds `conn`, evicting the oldest stranger when there are too many.
+    fn admit(&self, conn: &Arc<Conn>) {
+        let Ok(mut q) = self.0.lock() else { return };
+        if q.len() >= MAX_STRANGERS {
+            if let Some(oldest) = q.pop_front() {
+                oldest.evict.notify_one();
+            }
+        }
+        q.push_back(Arc::clone(conn));
+    }
+
+    /// `conn` is no stranger any more (it showed the secret, or it ended).
+    fn forget(&self, conn: &Conn) {
+        if let Ok(mut q) = self.0.lock() {
+            q.retain(|c| c.id != conn.id);
+        }
+    }
+}
 
 /// Accepts connections until `stop` changes.
 pub async fn serve(listener: TcpListener, slot: Arc<Slot>, mut stop: watch::Receiver<bool>) {
-    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS + MAX_STRANGERS));
+    let strangers = Arc::new(Strangers::default());
+    let mut next_id = 0u64;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     // Over the bound: closed at once, unanswered.
                     let Ok(permit) = Arc::clone(&open).try_acquire_owned() else { continue };
-                    let slot = Arc::clone(&slot);
+                    next_id += 1;
+                    let conn = Arc::new(Conn { id: next_id, ..Conn::default() });
+                    strangers.admit(&conn);
+                    let (slot, strangers) = (Arc::clone(&slot), Arc::clone(&strangers));
                     tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| handle(Arc::clone(&slot), req));
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(HEAD_TIMEOUT)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        connection(stream, slot, &conn, &strangers).await;
+                        strangers.forget(&conn);
                         drop(permit);
                     });
                 }
@@ -61,9 +101,41 @@ pub async fn serve(listener: TcpListener, slot: Arc<Slot>, mut stop: watch::Rece
     }
 }
 
-async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answer>, Infallible> {
-    let allowed = req.headers().get(HEADER).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
-    if !allowed {
+/// Serves one connection until it ends, is evicted as a stranger, or shows no secret within
+/// [`HEAD_TIMEOUT`].
+async fn connection(stream: tokio::net::TcpStream, slot: Arc<Slot>, conn: &Arc<Conn>, strangers: &Arc<Strangers>) {
+    let service = {
+        let (conn, strangers) = (Arc::clone(conn), Arc::clone(strangers));
+        hyper::service::service_fn(move |req| {
+            let trusted =
+                req.headers().get(HEADER).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
+            if trusted && !conn.trusted.swap(true, Ordering::AcqRel) {
+                strangers.forget(&conn);
+            }
+            handle(Arc::clone(&slot), req, trusted)
+        })
+    };
+    let serving = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(serving);
+    let deadline = tokio::time::sleep(HEAD_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut timed = false;
+    loop {
+        tokio::select! {
+            _ = &mut serving => return,
+            _ = conn.evict.notified() => return,
+            _ = &mut deadline, if !timed => {
+                timed = true;
+                if !conn.trusted.load(Ordering::Acquire) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Result<Response<Answer>, Infallible> {
+    if !trusted {
         // And the connection is closed: nothing else of a stranger's is read or kept.
         let mut r = plain(StatusCode::FORBIDDEN, "this port answers mcp-edge only\n");
         r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -121,10 +193,12 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Answ
     }
 }
 
-/// 503 for a process too far behind to take more (the proxy may try another), else 502.
+/// 429 for a process too far behind to take more: the clients' load, not a failure of the
+/// process, so no circuit breaker counts it (one client's large bodies would otherwise eject
+/// the process for everyone); else 502.
 fn unavailable(gone: &super::link::Gone) -> StatusCode {
     match gone {
-        super::link::Gone::Full => StatusCode::SERVICE_UNAVAILABLE,
+        super::link::Gone::Full => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_GATEWAY,
     }
 }
