@@ -39,12 +39,47 @@ pub fn method_alias(method: &str) -> bool {
 const NOTIFICATIONS: &str = "notifications/";
 
 /// Characters a lenient reader strips or trims, and a reader of names never sees: controls,
-/// every Unicode space (NBSP, U+2028, U+3000, …), and the invisible format characters (soft
-/// hyphen, zero-width spaces and joiners, bidirectional marks, the byte-order mark).
+/// every Unicode space (NBSP, U+2028, U+3000, …), every default-ignorable code point (soft
+/// hyphen, zero-width spaces and joiners, bidirectional marks and isolates, variation
+/// selectors, tags, Hangul fillers, the byte-order mark), the other format characters, and
+/// the blank Braille pattern.
 pub fn invisible(c: char) -> bool {
     c.is_control()
         || c.is_whitespace()
-        || matches!(c, '\u{AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+        || matches!(
+            c,
+            '\u{AD}'
+                | '\u{34F}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61C}'
+                | '\u{6DD}'
+                | '\u{70F}'
+                | '\u{8E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1345F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// The ASCII character a fullwidth form (U+FF01 to U+FF5E) is to a reader that normalises
+/// compatibility forms (NFKC): `ｅｃｈｏ` is `echo` to it.
+pub fn narrowed(c: char) -> Option<char> {
+    ('\u{FF01}'..='\u{FF5E}').contains(&c).then(|| char::from_u32(c as u32 - 0xFEE0)).flatten()
 }
 
 fn folded_eq(a: &str, b: &str) -> bool {

@@ -12,7 +12,7 @@
 //! URI that a backend would read as another one, never the reverse. Allow rules do not use it:
 //! they refuse such spellings outright (`policy::walks_out`). Not here: the matching (`super`).
 
-use crate::mcp::fold::invisible;
+use crate::mcp::fold::{invisible, narrowed};
 
 /// Every spelling of `uri` a lenient backend may resolve it to, other than `uri` itself.
 pub fn spellings(uri: &str) -> Vec<String> {
@@ -36,16 +36,23 @@ pub fn spellings(uri: &str) -> Vec<String> {
 /// Whether a name or URI holds a control character, a space of any kind or an invisible
 /// format character: nothing a client has a reason to send, and something parsers strip, cut
 /// at or trim (Python's `strip()` and JavaScript's `trim()` take NBSP, U+2028, U+3000, U+FEFF).
+/// Fullwidth forms of ASCII count too: a normalising (NFKC) reader takes them for ASCII.
 pub fn has_controls(text: &str) -> bool {
     // ASCII text (the usual case) needs no character decoding.
-    text.bytes().any(|b| b <= b' ' || b == 0x7f) || (!text.is_ascii() && text.chars().any(invisible))
+    text.bytes().any(|b| b <= b' ' || b == 0x7f)
+        || (!text.is_ascii() && text.chars().any(|c| invisible(c) || narrowed(c).is_some()))
 }
 
-/// `text` as read by a backend that stops at a NUL, and by one that strips control characters
-/// and spaces (WHATWG parsers strip tabs and newlines anywhere, controls and spaces at the
+/// `text` as read by a backend that stops at a NUL, and by one that strips control characters,
+/// invisible characters and spaces and narrows fullwidth forms (WHATWG parsers strip tabs and newlines anywhere, controls and spaces at the
 /// ends); one text when they agree.
 pub fn controls_gone(text: &str) -> Vec<String> {
-    let strip = |t: &str| t.chars().filter(|&c| c > ' ' && c != '\x7f' && !invisible(c)).collect::<String>();
+    let strip = |t: &str| {
+        t.chars()
+            .filter(|&c| c > ' ' && c != '\x7f' && !invisible(c))
+            .map(|c| narrowed(c).unwrap_or(c))
+            .collect::<String>()
+    };
     let cut = strip(text.split('\0').next().unwrap_or_default());
     let whole = strip(text);
     if cut == whole {

@@ -286,7 +286,19 @@ fn d10_what_a_lenient_backend_would_trim_or_fold_is_judged_or_refused() {
         let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{{{target}}}}}"#);
         assert_refused(&post(&edge, "/mcp", &[KEY], &body), 403, -32600);
     }
-    assert_refused(&post(&edge, "/mcp", &[KEY], &call("deploy_db\\u3000")), 403, -32600);
+    // Isolates, variation selectors, tags, fillers and fullwidth forms: stripped or normalised
+    // (NFKC) by some readers.
+    for name in [
+        "deploy_db\\u3000",
+        "deploy_db\\u2066",
+        "deploy_db\\ufe0f",
+        "deploy_db\\udb40\\udc20",
+        "deploy_db\\ud834\\udd73",
+        "deploy_db\\u3164",
+        "\\uff44eploy_db",
+    ] {
+        assert_refused(&post(&edge, "/mcp", &[KEY], &call(name)), 403, -32600);
+    }
     // A method a case-insensitive or trimming dispatcher runs as tools/call.
     for method in ["Tools/Call", "tools/call\\u0000", "tools/call ", "TOOLS/CALL"] {
         let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"name":"deploy_db"}}}}"#);
