@@ -313,14 +313,16 @@ fn a_server_behind_on_its_input_is_answered_429_and_not_ejected() {
         std::thread::spawn(move || raw::try_send(port, &request));
     }
     // One more is refused at once; a call that found room waits with the others (not joined).
-    let mut last = 0;
+    let mut last = (0, None);
     wait_until("a 429 once the queue is full", Duration::from_secs(20), || {
         let (tx, rx) = std::sync::mpsc::channel();
         let (port, request) = (edge.port, request.clone());
-        std::thread::spawn(move || tx.send(raw::try_send(port, &request).map_or(0, |r| r.status)));
-        last = rx.recv_timeout(Duration::from_secs(2)).unwrap_or(0);
-        last == 429
+        std::thread::spawn(move || {
+            tx.send(raw::try_send(port, &request).map(|r| (r.status, r.header("retry-after").map(str::to_owned))))
+        });
+        last = rx.recv_timeout(Duration::from_secs(2)).ok().and_then(Result::ok).map_or((0, None), |r| r);
+        last.0 == 429
     });
-    assert_eq!(last, 429);
+    assert_eq!(last, (429, Some("1".to_owned())));
     assert!(!edge.metrics().contains("mcp_edge_backend_ejections_total{"), "{}", edge.metrics());
 }

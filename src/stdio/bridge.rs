@@ -167,7 +167,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
         Inbound::Notification(line) => Ok(match link.send(line).await {
             Ok(()) => status(StatusCode::ACCEPTED),
-            Err(gone) => rpc_error(unavailable(&gone), &Value::Null, -32603, &gone.to_string()),
+            Err(gone) => refused(&gone, &Value::Null),
         }),
         Inbound::Initialize { id } => Ok(match link.init() {
             Some(result) => json(StatusCode::OK, frame::initialized(&id, result)),
@@ -177,7 +177,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
             let streamed = sse && progress.is_some();
             let mut call = match link.call(number, line, streamed).await {
                 Ok(call) => call,
-                Err(gone) => return Ok(rpc_error(unavailable(&gone), &id, -32603, &gone.to_string())),
+                Err(gone) => return Ok(refused(&gone, &id)),
             };
             if let (true, Some(token)) = (streamed, progress) {
                 let mut r = Response::new(Answer::Stream(Stream { call, id, token, done: false }));
@@ -193,13 +193,18 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
     }
 }
 
-/// 429 for a process too far behind to take more: the clients' load, not a failure of the
-/// process, so no circuit breaker counts it (one client's large bodies would otherwise eject
-/// the process for everyone); else 502.
-fn unavailable(gone: &super::link::Gone) -> StatusCode {
+/// A request the process could not take: 429 (`Retry-After: 1`) for a process too far behind
+/// to take more, which is the clients' load, not a failure of the process, so no circuit
+/// breaker counts it (one client's large bodies would otherwise eject the process for
+/// everyone); else 502.
+fn refused(gone: &super::link::Gone, id: &Value) -> Response<Answer> {
     match gone {
-        super::link::Gone::Full => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::BAD_GATEWAY,
+        super::link::Gone::Full => {
+            let mut r = rpc_error(StatusCode::TOO_MANY_REQUESTS, id, -32603, &gone.to_string());
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        _ => rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &gone.to_string()),
     }
 }
 
