@@ -42,6 +42,16 @@ pub fn check(data: &[u8]) {
     );
     assert_eq!(decode_name(header.as_bytes()).as_deref(), Some(own.as_bytes()), "{header:?}");
 
+    // Bare names (`prefix_mode`) keep to the same alphabet and length.
+    let bare = names::bare(&own);
+    assert!(bare.len() <= names::MAX_NAME && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{bare:?}");
+    // The member name read as a resource template: a URI expanded from it (each expression
+    // replaced by anything) is one it could have been expanded from, and matching the body
+    // against it ends (whatever either holds).
+    let expanded = expand(&own, "x/y");
+    assert!(names::expands(&own, &expanded), "{own:?} -> {expanded:?}");
+    let _ = names::expands(&own, &String::from_utf8_lossy(&body));
+
     // An offered URI maps back to the member's own, whatever it holds.
     if !own.is_empty() {
         assert_eq!(names::split_uri(&names::offered_uri("pre-1", &own)), Some(("pre-1", own.as_str())));
@@ -110,4 +120,16 @@ fn same_but(sent: &[u8], got: &[u8], path: &[&str]) {
         }
     }
     walk(&sent, &got, path);
+}
+
+/// `template` with each closed `{expression}` replaced by `value` (an unclosed `{` is literal).
+fn expand(template: &str, value: &str) -> String {
+    let (mut out, mut rest) = (String::new(), template);
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..open]);
+        out.push_str(value);
+        rest = &rest[open + close + 1..];
+    }
+    out + rest
 }
