@@ -326,3 +326,17 @@ fn a_server_behind_on_its_input_is_answered_429_and_not_ejected() {
     assert_eq!(last, (429, Some("1".to_owned())));
     assert!(!edge.metrics().contains("mcp_edge_backend_ejections_total{"), "{}", edge.metrics());
 }
+
+#[test]
+fn a_clients_id_comes_back_as_it_wrote_it_however_long() {
+    let edge = Edge::start(&(stdio_pool("ids", "") + &route("ids")));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"ids\"} 1");
+    for id in ["123456789012345678901234567890", "1e0", "-0", r#""\u0031""#] {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"x"}}}}}}"#
+        );
+        let r = raw::send(edge.port, &raw::post(edge.port, "/mcp", &[("Accept", "application/json")], &body));
+        assert_eq!(r.status, 200, "{id}: {}", r.text());
+        assert!(r.text().contains(&format!(r#""id":{id}"#)), "{id}: {}", r.text());
+    }
+}

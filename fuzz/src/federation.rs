@@ -44,7 +44,10 @@ pub fn check(data: &[u8]) {
 
     // Bare names (`prefix_mode`) keep to the same alphabet and length.
     let bare = names::bare(&own);
-    assert!(bare.len() <= names::MAX_NAME && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{bare:?}");
+    assert!(
+        bare.len() <= names::MAX_NAME && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{bare:?}"
+    );
     // The member name read as a resource template: a URI expanded from it (each expression
     // replaced by anything) is one it could have been expanded from, and matching the body
     // against it ends (whatever either holds).

@@ -3,7 +3,7 @@
 //! (and, when it asked for progress, the bridge's token), never the client's; a notification
 //! as one line; nothing can add a second line (a message smuggled to the process). For any
 //! line the process writes: the reading never panics, and an answer given back to a client
-//! carries the client's id.
+//! carries the client's id as the client wrote it, on one line.
 //!
 //! Input: the whole input, as a client body and as a process line.
 
@@ -23,6 +23,7 @@ fn one_line(line: &[u8]) -> Value {
 pub fn check(data: &[u8]) {
     match frame::inbound(data, NUMBER) {
         Ok(Inbound::Request { progress, line, .. }) => {
+            assert!(!line[..line.len() - 1].contains(&b'\r'), "no carriage return outside strings");
             let sent = one_line(&line);
             assert_eq!(sent["id"], NUMBER, "the process sees the bridge's number");
             let token = &sent["params"]["_meta"]["progressToken"];
@@ -38,8 +39,15 @@ pub fn check(data: &[u8]) {
         Ok(Inbound::Initialize { .. } | Inbound::Kept) | Err(_) => {}
     }
     if let Outbound::Response { number, msg } = frame::outbound(data) {
-        assert_eq!(msg.get("id").and_then(Value::as_u64), Some(number));
-        let back: Value = serde_json::from_slice(&frame::answer(msg, Value::from("client-id"))).expect("JSON");
-        assert_eq!(back["id"], "client-id");
+        assert_eq!(msg.get("id").map(|id| id.get().to_owned()), Some(number.to_string()));
+        let id = serde_json::value::RawValue::from_string("123456789012345678901234567890".into()).expect("raw");
+        let back = frame::answer(msg, id);
+        assert!(!back.contains(&b'\n') && !back.contains(&b'\r'), "an answer fits one SSE data line");
+        let back: frame::Msg = serde_json::from_slice(&back).expect("JSON");
+        assert_eq!(
+            back.get("id").map(|id| id.get()),
+            Some("123456789012345678901234567890"),
+            "the client's id, as written"
+        );
     }
 }

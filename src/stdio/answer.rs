@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::frame;
 use super::link::Call;
@@ -22,8 +22,8 @@ pub enum Answer {
 pub struct Stream {
     pub call: Call,
     /// The client's request id and progress token, put back on what the process wrote.
-    pub id: Value,
-    pub token: Value,
+    pub id: Box<RawValue>,
+    pub token: Box<RawValue>,
     pub done: bool,
 }
 

@@ -16,7 +16,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -156,18 +156,23 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short\n")),
     };
     let Some(link) = slot.link.load_full() else {
-        return Ok(rpc_error(StatusCode::SERVICE_UNAVAILABLE, &Value::Null, -32603, "the stdio server is not running"));
+        return Ok(rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RawValue::NULL,
+            -32603,
+            "the stdio server is not running",
+        ));
     };
     let number = link.number();
     let inbound = match frame::inbound(&body, number) {
         Ok(inbound) => inbound,
-        Err(refused) => return Ok(rpc_error(StatusCode::BAD_REQUEST, &Value::Null, -32600, &refused.to_string())),
+        Err(refused) => return Ok(rpc_error(StatusCode::BAD_REQUEST, RawValue::NULL, -32600, &refused.to_string())),
     };
     match inbound {
         Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
         Inbound::Notification(line) => Ok(match link.send(line).await {
             Ok(()) => status(StatusCode::ACCEPTED),
-            Err(gone) => refused(&gone, &Value::Null),
+            Err(gone) => refused(&gone, RawValue::NULL),
         }),
         Inbound::Initialize { id } => Ok(match link.init() {
             Some(result) => json(StatusCode::OK, frame::initialized(&id, result)),
@@ -197,7 +202,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
 /// to take more, which is the clients' load, not a failure of the process, so no circuit
 /// breaker counts it (one client's large bodies would otherwise eject the process for
 /// everyone); else 502.
-fn refused(gone: &super::link::Gone, id: &Value) -> Response<Answer> {
+fn refused(gone: &super::link::Gone, id: &RawValue) -> Response<Answer> {
     match gone {
         super::link::Gone::Full => {
             let mut r = rpc_error(StatusCode::TOO_MANY_REQUESTS, id, -32603, &gone.to_string());
@@ -228,6 +233,6 @@ fn json(code: StatusCode, body: Vec<u8>) -> Response<Answer> {
     r
 }
 
-fn rpc_error(code: StatusCode, id: &Value, rpc: i64, message: &str) -> Response<Answer> {
+fn rpc_error(code: StatusCode, id: &RawValue, rpc: i64, message: &str) -> Response<Answer> {
     json(code, frame::error(id, rpc, message))
 }

@@ -6,7 +6,11 @@
 //! control character inside strings), so a message can never break the framing.
 //! Not owned here: who waits for which number (`stdio::link`), HTTP (`stdio::bridge`).
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// How the bridge spells the progress token of its request number N: `mcp-edge-N`.
 const TOKEN_PREFIX: &str = "mcp-edge-";
@@ -14,11 +18,16 @@ const TOKEN_PREFIX: &str = "mcp-edge-";
 /// The id of the bridge's own `initialize`; clients' requests are numbered from 1.
 pub const INIT_ID: u64 = 0;
 
+/// A message as read: each member's value as it was written, so numbers keep their spelling
+/// however long (a client's `123456789012345678901234567890` reaches the process as that, and
+/// its id comes back as it sent it), and only what the bridge rewrites is read further.
+pub type Msg = BTreeMap<String, Box<RawValue>>;
+
 /// A message a client sent to the bridge.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Inbound {
     /// `initialize`: answered from the process's answer to the bridge's own initialize.
-    Initialize { id: Value },
+    Initialize { id: Box<RawValue> },
     /// Kept by the bridge: `notifications/initialized` (the bridge sent its own),
     /// `notifications/cancelled` (the client's ids mean nothing to the process; a client that
     /// goes away cancels its request instead), and responses (the bridge relays no
@@ -28,7 +37,7 @@ pub enum Inbound {
     Notification(Vec<u8>),
     /// A request for the process, as one line under the bridge's number; `progress` is the
     /// client's own progress token, when it sent one.
-    Request { id: Value, progress: Option<Value>, line: Vec<u8> },
+    Request { id: Box<RawValue>, progress: Option<Box<RawValue>>, line: Vec<u8> },
 }
 
 /// Why a client's message was refused (answered 400 with a JSON-RPC error).
@@ -44,20 +53,22 @@ pub enum Refused {
 
 /// Reads a client's message; a request is renumbered `number`.
 pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
-    let mut msg = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(msg)) => msg,
-        Ok(Value::Array(_)) => return Err(Refused::Batch),
-        Ok(_) => return Err(Refused::NotMessage),
-        Err(_) => return Err(Refused::NotJson),
+    let Ok(mut msg) = serde_json::from_slice::<Msg>(body) else {
+        // Not an object: why, read again only on this path.
+        return Err(match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(_)) => Refused::Batch,
+            Ok(_) => Refused::NotMessage,
+            Err(_) => Refused::NotJson,
+        });
     };
     let Some(method) = msg.get("method") else {
         return Ok(Inbound::Kept);
     };
-    let Some(method) = method.as_str() else {
+    let Ok(method) = serde_json::from_str::<String>(method.get()) else {
         return Err(Refused::NotMessage);
     };
-    let Some(id) = msg.get("id").cloned() else {
-        return Ok(match method {
+    let Some(id) = msg.get("id").map(|id| compact(id)) else {
+        return Ok(match method.as_str() {
             "notifications/initialized" | "notifications/cancelled" => Inbound::Kept,
             _ => Inbound::Notification(line(&msg)),
         });
@@ -65,26 +76,31 @@ pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
     if method == "initialize" {
         return Ok(Inbound::Initialize { id });
     }
-    msg.insert("id".into(), Value::from(number));
-    let progress = msg
-        .get_mut("params")
-        .and_then(Value::as_object_mut)
-        .and_then(|p| p.get_mut("_meta"))
-        .and_then(Value::as_object_mut)
-        .and_then(|m| m.get_mut("progressToken"))
-        .map(|token| std::mem::replace(token, Value::String(format!("{TOKEN_PREFIX}{number}"))));
+    msg.insert("id".into(), raw(&number));
+    let progress = swap_token(&mut msg, &format!("{TOKEN_PREFIX}{number}"));
     Ok(Inbound::Request { id, progress, line: line(&msg) })
 }
 
+/// Puts `token` in place of the request's `params._meta.progressToken`, if it has one, and
+/// returns the client's.
+fn swap_token(msg: &mut Msg, token: &str) -> Option<Box<RawValue>> {
+    let mut params: Msg = serde_json::from_str(msg.get("params")?.get()).ok()?;
+    let mut meta: Msg = serde_json::from_str(params.get("_meta")?.get()).ok()?;
+    let theirs = std::mem::replace(meta.get_mut("progressToken")?, raw(token));
+    params.insert("_meta".into(), raw(&meta));
+    msg.insert("params".into(), raw(&params));
+    Some(compact(&theirs))
+}
+
 /// A line the process wrote.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Outbound {
     /// The answer to the bridge's request `number`.
-    Response { number: u64, msg: Map<String, Value> },
+    Response { number: u64, msg: Msg },
     /// `notifications/progress` for the bridge's request `number`.
-    Progress { number: u64, msg: Map<String, Value> },
+    Progress { number: u64, msg: Msg },
     /// A request of the server's to a client: the bridge answers it itself ([`refusal`]).
-    Request { id: Value, method: String },
+    Request { id: Box<RawValue>, method: String },
     /// Any other notification, or an answer to nothing the bridge asked (dropped).
     Other,
     /// Not JSON-RPC (dropped; logged once per process start).
@@ -92,62 +108,84 @@ pub enum Outbound {
 }
 
 pub fn outbound(line: &[u8]) -> Outbound {
-    let Ok(Value::Object(msg)) = serde_json::from_slice::<Value>(line) else {
+    let Ok(msg) = serde_json::from_slice::<Msg>(line) else {
         return Outbound::Unreadable;
     };
-    match (msg.get("method").map(Value::as_str), msg.get("id")) {
-        (None, Some(id)) => match id.as_u64() {
-            Some(number) => Outbound::Response { number, msg },
-            None => Outbound::Other,
+    let method = msg.get("method").map(|m| serde_json::from_str::<String>(m.get()).ok());
+    match (method, msg.get("id")) {
+        (None, Some(id)) => match serde_json::from_str::<u64>(id.get()) {
+            Ok(number) => Outbound::Response { number, msg },
+            Err(_) => Outbound::Other,
         },
-        (Some(Some("notifications/progress")), None) => {
+        (Some(Some(method)), None) if method == "notifications/progress" => {
             let number = msg
                 .get("params")
-                .and_then(|p| p.get("progressToken"))
-                .and_then(Value::as_str)
-                .and_then(|t| t.strip_prefix(TOKEN_PREFIX))
-                .and_then(|n| n.parse::<u64>().ok());
+                .and_then(|p| serde_json::from_str::<Msg>(p.get()).ok())
+                .and_then(|p| p.get("progressToken").and_then(|t| serde_json::from_str::<String>(t.get()).ok()))
+                .and_then(|t| t.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse::<u64>().ok()));
             match number {
                 Some(number) => Outbound::Progress { number, msg },
                 None => Outbound::Other,
             }
         }
-        (Some(Some(method)), Some(id)) => Outbound::Request { id: id.clone(), method: method.to_owned() },
+        (Some(Some(method)), Some(id)) => Outbound::Request { id: compact(id), method },
         (Some(Some(_)), None) => Outbound::Other,
         (Some(None), _) | (None, None) => Outbound::Unreadable,
     }
 }
 
 /// The process's answer with the client's id put back, as an HTTP body.
-pub fn answer(mut msg: Map<String, Value>, id: Value) -> Vec<u8> {
+pub fn answer(mut msg: Msg, id: Box<RawValue>) -> Vec<u8> {
     msg.insert("id".into(), id);
-    body(&msg)
+    squeezed(&msg)
 }
 
 /// A progress notification with the client's token put back.
-pub fn progress(mut msg: Map<String, Value>, token: Value) -> Vec<u8> {
-    if let Some(params) = msg.get_mut("params").and_then(Value::as_object_mut) {
+pub fn progress(mut msg: Msg, token: Box<RawValue>) -> Vec<u8> {
+    let params = msg.get("params").and_then(|p| serde_json::from_str::<Msg>(p.get()).ok());
+    if let Some(mut params) = params {
         params.insert("progressToken".into(), token);
+        msg.insert("params".into(), raw(&params));
     }
-    body(&msg)
+    squeezed(&msg)
+}
+
+#[derive(Serialize)]
+struct Answered<'a, T: Serialize> {
+    jsonrpc: &'static str,
+    id: &'a RawValue,
+    result: T,
+}
+
+#[derive(Serialize)]
+struct Failed<'a> {
+    jsonrpc: &'static str,
+    id: &'a RawValue,
+    error: Failure<'a>,
+}
+
+#[derive(Serialize)]
+struct Failure<'a> {
+    code: i64,
+    message: &'a str,
 }
 
 /// The answer to a client's `initialize`: the process's own result under the client's id.
-pub fn initialized(id: &Value, result: &Value) -> Vec<u8> {
-    body(&serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result}))
+pub fn initialized(id: &RawValue, result: &Value) -> Vec<u8> {
+    squeezed(&Answered { jsonrpc: "2.0", id, result })
 }
 
-/// A JSON-RPC error under `id` (null when the request's id is unknown).
-pub fn error(id: &Value, code: i64, message: &str) -> Vec<u8> {
-    body(&serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+/// A JSON-RPC error under `id` (`RawValue::NULL` when the request's id is unknown).
+pub fn error(id: &RawValue, code: i64, message: &str) -> Vec<u8> {
+    squeezed(&Failed { jsonrpc: "2.0", id, error: Failure { code, message } })
 }
 
 /// The bridge's answer to a server-to-client request, as a line for the process: `ping` is
 /// answered, anything else (sampling, elicitation, roots) is refused, as no client session
 /// stands behind a shared process.
-pub fn refusal(id: &Value, method: &str) -> Vec<u8> {
+pub fn refusal(id: &RawValue, method: &str) -> Vec<u8> {
     let mut out = match method {
-        "ping" => body(&serde_json::json!({"jsonrpc": "2.0", "id": id, "result": {}})),
+        "ping" => squeezed(&Answered { jsonrpc: "2.0", id, result: serde_json::json!({}) }),
         _ => error(id, -32601, "mcp-edge's stdio bridge relays no server-to-client requests"),
     };
     out.push(b'\n');
@@ -164,20 +202,58 @@ pub fn handshake(version: &str) -> (Vec<u8>, Vec<u8>) {
             "clientInfo": {"name": "mcp-edge", "version": env!("CARGO_PKG_VERSION")},
         },
     });
-    let mut first = body(&init);
+    let mut first = squeezed(&init);
     first.push(b'\n');
     (first, b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n".to_vec())
 }
 
-fn line(msg: &Map<String, Value>) -> Vec<u8> {
-    let mut out = body(msg);
+fn line(msg: &Msg) -> Vec<u8> {
+    let mut out = squeezed(msg);
     out.push(b'\n');
     out
 }
 
-fn body<T: serde::Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    // Serializing a `Value` or `Map` cannot fail (string keys only).
-    serde_json::to_vec(v).unwrap_or_default()
+/// `v` as JSON without whitespace between tokens: values kept as written may hold newlines
+/// (a pretty-printed body), which would break a line to the process or an SSE event.
+fn squeezed<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    // Serializing string-keyed maps and raw values cannot fail.
+    squeeze(&serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// JSON text without the whitespace outside its strings (inside, JSON has no raw newline).
+fn squeeze(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            out.push(b);
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// A value kept as written, without whitespace between its tokens.
+fn compact(v: &RawValue) -> Box<RawValue> {
+    // Squeezing valid JSON removes only ASCII whitespace: still valid UTF-8 and JSON.
+    String::from_utf8(squeeze(v.get().as_bytes()))
+        .ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .unwrap_or_else(|| v.to_owned())
+}
+
+/// `v` as a raw value (numbers, strings and maps of raw values always serialize).
+fn raw<T: Serialize + ?Sized>(v: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame::{self, Outbound};
@@ -23,7 +23,7 @@ pub const STDIN_QUEUE: usize = 256;
 /// (a process that stopped reading must not make mcp-edge hold every body sent to it).
 pub const MAX_QUEUED: usize = 16 << 20;
 
-type Msg = Map<String, Value>;
+use super::frame::Msg;
 
 struct Waiter {
     answer: oneshot::Sender<Msg>,
@@ -159,10 +159,11 @@ impl Link {
             Ok(Err(_)) => return Err(Gone::Exited),
             Err(_) => return Err(Gone::Slow(within)),
         };
-        let Some(result) = answer.get("result").filter(|r| r.is_object()) else {
+        let result = answer.get("result").and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+        let Some(result) = result.filter(Value::is_object) else {
             return Err(Gone::Refused);
         };
-        let _ = self.init.set(result.clone());
+        let _ = self.init.set(result);
         self.send(initialized).await
     }
 
