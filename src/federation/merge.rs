@@ -33,7 +33,7 @@ pub async fn merge(
 ) -> Merged {
     let answers = ask(fed, pools, modern, kind).await;
     // Each entry's own name, read once: `conflicts` needs every member's before naming any.
-    let answers: Vec<Result<(Vec<(String, Box<RawValue>)>, usize, bool), Failed>> = answers
+    let answers: Vec<Result<Named<Box<RawValue>>, Failed>> = answers
         .into_iter()
         .map(|a| {
             a.map(|listed: Listed| {
@@ -43,8 +43,7 @@ pub async fn merge(
                     .into_iter()
                     .filter_map(|e| entry::own_name(kind, e.get()).map(|own| (own, e)))
                     .collect();
-                let unnamed = total - named.len();
-                (named, unnamed, listed.public)
+                Named { unnamed: total - named.len(), entries: named, public: listed.public }
             })
         })
         .collect();
@@ -66,7 +65,7 @@ pub async fn merge(
     for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
         let mut offered = Vec::new();
         match answer {
-            Ok((named, mut unnamed, public)) => {
+            Ok(Named { entries: named, mut unnamed, public }) => {
                 merged.public &= public;
                 let (mut twice, mut first_taken) = (0usize, None);
                 for (own, entry) in named {
@@ -121,6 +120,14 @@ pub async fn merge(
     merged
 }
 
+/// A member's list with each entry's own name read: (own name, entry) for those that have
+/// one, and how many did not.
+struct Named<T> {
+    entries: Vec<(String, T)>,
+    unnamed: usize,
+    public: bool,
+}
+
 /// Every member's list of `kind`, in member order.
 async fn ask(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind) -> Vec<Result<Listed, Failed>> {
     let mut asks = tokio::task::JoinSet::new();
@@ -143,12 +150,12 @@ async fn ask(fed: &Federation, pools: &[Arc<Pool>], modern: bool, kind: Kind) ->
 }
 
 /// The own names that more than one member offers.
-fn shared<T, U>(answers: &[Result<(Vec<(String, T)>, U, bool), Failed>]) -> HashSet<String> {
+fn shared<T>(answers: &[Result<Named<T>, Failed>]) -> HashSet<String> {
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut shared = HashSet::new();
     for (i, named) in answers.iter().enumerate() {
-        let Ok((named, _, _)) = named else { continue };
-        for (own, _) in named {
+        let Ok(named) = named else { continue };
+        for (own, _) in &named.entries {
             match first.get(own.as_str()) {
                 Some(&m) if m != i => {
                     shared.insert(own.clone());
@@ -174,8 +181,8 @@ mod tests {
 
     #[test]
     fn only_names_two_members_offer_are_shared() {
-        let list = |names: &[&str]| -> Result<(Vec<(String, ())>, usize, bool), Failed> {
-            Ok((names.iter().map(|n| (n.to_string(), ())).collect(), 0, true))
+        let list = |names: &[&str]| -> Result<Named<()>, Failed> {
+            Ok(Named { entries: names.iter().map(|n| (n.to_string(), ())).collect(), unnamed: 0, public: true })
         };
         let answers = [list(&["a", "b", "b"]), Err(Failed::Unreadable), list(&["b", "c"]), list(&["c", "d"])];
         let mut found: Vec<String> = shared(&answers).into_iter().collect();
