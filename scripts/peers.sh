@@ -3,7 +3,8 @@
 #   .peers/py2   venv, Python SDK mcp==2.3.0 (server + client, both protocol eras)
 #   .peers/py1   venv, Python SDK mcp==1.30.0 (FastMCP 1.x, legacy era only)
 #   .peers/node  npm prefix: @modelcontextprotocol/server-everything + @modelcontextprotocol/sdk
-#                + @modelcontextprotocol/conformance (its CLI needs node >= 22: see CONFORMANCE_NODE)
+#                + @modelcontextprotocol/conformance 0.1.16 and 0.2.0-alpha.12 (as conformance-next;
+#                  their CLI needs node >= 22: see CONFORMANCE_NODE)
 #   .peers/otel  venv, opentelemetry-proto + grpcio + protobuf (the OTLP receiver tests/peers/otlp_receiver.py)
 #   .peers/env   sourceable `export KEY='value'` lines (PEERS_PY2, PEERS_PY1, PEERS_NODE, ...)
 # Idempotent: a second run with unchanged versions returns at once (stamp files).
@@ -135,6 +136,9 @@ export PEERS_PY1_CLIENT='$PEERS/py1/bin/python $SPEC/py1_client.py'
 # the official MCP conformance suite: \$PEERS_CONFORMANCE server --url URL --scenario NAME -o DIR
 export PEERS_CONFORMANCE='$CONFORMANCE_NODE $NM/@modelcontextprotocol/conformance/dist/index.js'
 export PEERS_CONFORMANCE_VERSION='$("$NODE" -p "require('$NM/@modelcontextprotocol/conformance/package.json').version")'
+# its 2026-07-28 scenarios (a pre-release, installed beside it as conformance-next)
+export PEERS_CONFORMANCE_NEXT='$CONFORMANCE_NODE $NM/conformance-next/dist/index.js'
+export PEERS_CONFORMANCE_NEXT_VERSION='$("$NODE" -p "require('$NM/conformance-next/package.json').version")'
 export PEERS_OTEL='$PEERS/otel/bin/python'
 export PEERS_OTEL_PROTO_VERSION='$("$PEERS/otel/bin/python" -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')'
 # an OTLP trace receiver (gRPC + HTTP) on 127.0.0.1: \$PEERS_OTEL_RECEIVER --out FILE [--fail-first N] [--delay S]

@@ -158,14 +158,21 @@ impl Peers {
 }
 
 impl Peers {
-    /// Runs every server scenario of the conformance suite (`--suite all`, one run) against
-    /// `url`: each scenario's name with its checks, in name order.
-    pub fn conformance_suite(&self, url: &str) -> std::collections::BTreeMap<String, Vec<Check>> {
+    /// Runs every server scenario of a conformance suite (`key`: PEERS_CONFORMANCE, or
+    /// PEERS_CONFORMANCE_NEXT for the 2026-07-28 scenarios; `--suite all`, one run, plus
+    /// `extra` arguments) against `url`: each scenario's name with its checks, in name order.
+    pub fn conformance_suite(
+        &self,
+        key: &str,
+        url: &str,
+        extra: &[&str],
+    ) -> std::collections::BTreeMap<String, Vec<Check>> {
         let out_dir = tempfile::tempdir().expect("tempdir");
         let out_path = out_dir.path().to_str().expect("utf8 path");
         let out = self
-            .command("PEERS_CONFORMANCE")
+            .command(key)
             .args(["server", "--url", url, "--suite", "all", "-o", out_path])
+            .args(extra)
             .output()
             .expect("run the conformance CLI");
         let mut found = std::collections::BTreeMap::new();
