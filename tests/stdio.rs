@@ -147,6 +147,8 @@ fn a_killed_stdio_server_is_restarted_and_a_reload_keeps_or_replaces_it() {
     // The same [pool.stdio]: the same process. Another environment: a new one, the old ended.
     reload(&edge, &body);
     assert_eq!(pid(&edge), second, "an unchanged pool keeps its process across a reload");
+    let status = common::http::get(edge.admin, "/status").json();
+    assert_eq!(status["config"]["last_changes"], json!([]), "nothing reported changed: {status}");
     reload(&edge, &(stdio_pool("tools", "env = { MODE = \"b\" }") + &route("tools")));
     let third = pid(&edge);
     assert_ne!(third, second);

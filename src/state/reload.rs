@@ -48,7 +48,23 @@ pub fn non_reloadable(old: &Config, new: &Config) -> Vec<&'static str> {
 pub fn changes(old: &Config, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
     for p in &new.pools {
-        match old.pools.iter().find(|o| o.name == p.name) {
+        // A running stdio pool's backends and credential are its bridges', filled in when its
+        // snapshot was built; the config read now has none yet. The same `[pool.stdio]` keeps
+        // its processes, so only the rest can have changed.
+        let bridged;
+        let old_pool = match old.pools.iter().find(|o| o.name == p.name) {
+            Some(o) if p.stdio.is_some() && o.stdio == p.stdio => {
+                let own = |c: &&crate::config::model::Credential| !matches!(c.source, crate::config::model::CredentialSource::Bridge);
+                bridged = crate::config::model::PoolConfig {
+                    backends: p.backends.clone(),
+                    credentials: o.credentials.iter().filter(own).cloned().collect(),
+                    ..o.clone()
+                };
+                Some(&bridged)
+            }
+            other => other,
+        };
+        match old_pool {
             None => out.push(format!("pool {} added", p.name)),
             Some(o) if o == p => {}
             // Never the values: only that they changed.
