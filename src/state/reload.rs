@@ -54,7 +54,9 @@ pub fn changes(old: &Config, new: &Config) -> Vec<String> {
         let bridged;
         let old_pool = match old.pools.iter().find(|o| o.name == p.name) {
             Some(o) if p.stdio.is_some() && o.stdio == p.stdio => {
-                let own = |c: &&crate::config::model::Credential| !matches!(c.source, crate::config::model::CredentialSource::Bridge);
+                let own = |c: &&crate::config::model::Credential| {
+                    !matches!(c.source, crate::config::model::CredentialSource::Bridge)
+                };
                 bridged = crate::config::model::PoolConfig {
                     backends: p.backends.clone(),
                     credentials: o.credentials.iter().filter(own).cloned().collect(),
