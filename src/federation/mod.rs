@@ -208,11 +208,12 @@ fn named(merged: &Merged, offered: &str) -> Option<Owned<'static>> {
     Some(Owned { member: owner.member, own: owner.name.clone().into() })
 }
 
-/// The owner of an offered resource URI. Under its prefix (`prefix_mode = "always"`, and a URI
-/// several members offer under `"conflicts"`) the prefix names the member, ignoring case (URI
-/// schemes are, and clients lower-case them), with no list needed. Otherwise the merged
-/// resource list names it, or else the first member with a resource template it could have
-/// been expanded from.
+/// The owner of an offered resource URI. Under `prefix_mode = "always"` the prefix names the
+/// member, ignoring case (URI schemes are, and clients lower-case them), with no list needed.
+/// Otherwise the merged resource list names it (a URI several members offer is listed under
+/// each prefix), or else the first member with an offered resource template it could have been
+/// expanded from. Never the prefix alone: a URI offered bare is judged by policy as offered,
+/// and its prefixed spelling must not reach the member past a rule on that form.
 async fn by_uri<'a>(
     snap: &Arc<Snapshot>,
     metrics: &Metrics,
@@ -232,11 +233,6 @@ async fn by_uri<'a>(
     let resources = merged(snap, metrics, route, fed, modern, Kind::Resources).await?;
     if let Some(owner) = resources.owners.get(offered) {
         return Some(Owned { member: owner.member, own: owner.own(offered).to_owned().into() });
-    }
-    if fed.prefix_mode == PrefixMode::Conflicts {
-        if let Some(owned) = prefixed() {
-            return Some(owned);
-        }
     }
     if offered.len() > MAX_EXPANDED_URI {
         return sole(fed, offered);

@@ -71,6 +71,12 @@ fn with_prefix_mode_conflicts_only_names_several_members_offer_carry_a_prefix() 
     assert_eq!(read(&edge, 5, "b+secret://7").header("x-mock-backend"), Some("B"));
     let r = read(&edge, 6, "secret://7");
     assert_eq!(r.json()["error"]["code"].as_i64(), Some(-32002), "{}", r.text());
+    // A URI offered bare is not also reachable under a prefix (a policy judges the offered
+    // form), nor is another member's URI under a prefix that names no list.
+    for uri in ["a+mock://A/readme", "A+mock://A/readme", "a+mock://B/readme"] {
+        let r = read(&edge, 7, uri);
+        assert_eq!(r.json()["error"]["code"].as_i64(), Some(-32002), "{uri}: {}", r.text());
+    }
     assert_eq!(uris_read(&a.rec), ["mock://A/files/q.txt"]);
     assert_eq!(uris_read(&b.rec), ["mock://B/readme", "secret://7"]);
 }
