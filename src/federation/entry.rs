@@ -46,18 +46,18 @@ pub fn renamed(kind: Kind, entry: &RawValue, offered: &str) -> Option<Box<RawVal
     serde_json::value::to_raw_value(&object).ok()
 }
 
-/// [`own_name`] and [`renamed`] under `prefix` (or bare): (offered name, own name, the renamed
-/// object). An entry naming itself twice is ambiguous: left out.
-pub fn rename(kind: Kind, prefix: Option<&str>, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
-    let own = own_name(kind, entry.get())?;
-    let offered = kind.offered(prefix, &own);
-    let renamed = renamed(kind, entry, &offered)?;
-    Some((offered, own, renamed))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`own_name`] and [`renamed`] under `prefix` (or bare), as `merge` uses them: (offered
+    /// name, own name, the renamed object).
+    fn rename(kind: Kind, prefix: Option<&str>, entry: &RawValue) -> Option<(String, String, Box<RawValue>)> {
+        let own = own_name(kind, entry.get())?;
+        let offered = kind.offered(prefix, &own);
+        let renamed = renamed(kind, entry, &offered)?;
+        Some((offered, own, renamed))
+    }
 
     #[test]
     fn a_renamed_tool_keeps_every_other_value_as_the_member_wrote_it() {

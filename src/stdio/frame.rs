@@ -64,11 +64,12 @@ pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
     let Some(method) = msg.get("method") else {
         return Ok(Inbound::Kept);
     };
-    let Ok(method) = serde_json::from_str::<String>(method.get()) else {
+    // Borrowed unless the method is spelled with escapes.
+    let Ok(method) = serde_json::from_str::<std::borrow::Cow<'_, str>>(method.get()) else {
         return Err(Refused::NotMessage);
     };
     let Some(id) = msg.get("id").map(|id| compact(id)) else {
-        return Ok(match method.as_str() {
+        return Ok(match method.as_ref() {
             "notifications/initialized" | "notifications/cancelled" => Inbound::Kept,
             _ => Inbound::Notification(line(&msg)),
         });
@@ -84,7 +85,14 @@ pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
 /// Puts `token` in place of the request's `params._meta.progressToken`, if it has one, and
 /// returns the client's.
 fn swap_token(msg: &mut Msg, token: &str) -> Option<Box<RawValue>> {
-    let mut params: Msg = serde_json::from_str(msg.get("params")?.get()).ok()?;
+    let params = msg.get("params")?.get();
+    // Most requests ask for no progress: their params are not read a second time. A key may be
+    // spelled with escapes (`progress\u0054oken`), which the process decodes: any backslash
+    // means reading them.
+    if !params.contains("progressToken") && !params.contains('\\') {
+        return None;
+    }
+    let mut params: Msg = serde_json::from_str(params).ok()?;
     let mut meta: Msg = serde_json::from_str(params.get("_meta")?.get()).ok()?;
     let theirs = std::mem::replace(meta.get_mut("progressToken")?, raw(token));
     params.insert("_meta".into(), raw(&meta));

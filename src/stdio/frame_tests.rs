@@ -94,3 +94,18 @@ fn server_requests_are_answered_by_the_bridge() {
     );
     assert!(matches!(outbound(b"hello"), Outbound::Unreadable));
 }
+
+#[test]
+fn a_token_whose_key_is_spelled_with_escapes_is_swapped_too() {
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"progress\u0054oken":"mcp-edge-7"}}}"#;
+    let Ok(Inbound::Request { progress, line, .. }) = inbound(body, 42) else { panic!("not a request") };
+    assert_eq!(progress.as_ref().map(|p| p.get()), Some(r#""mcp-edge-7""#));
+    assert_eq!(parsed(&line)["params"]["_meta"]["progressToken"], json!("mcp-edge-42"));
+    // Without a token, nothing is added.
+    let Ok(Inbound::Request { progress, line, .. }) =
+        inbound(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\\b"}}"#, 3)
+    else {
+        panic!("not a request")
+    };
+    assert!(progress.is_none() && parsed(&line)["params"].get("_meta").is_none());
+}
