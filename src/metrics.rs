@@ -279,7 +279,7 @@ pub struct Metrics {
 pub struct CatalogMetrics {
     /// By route, list and result (`hit`, `stale`, `miss`).
     pub lookups: IntCounterVec,
-    /// By route and reason (`invalidated`).
+    /// By route and reason (`invalidated`, `list_changed`, `size`).
     pub evictions: IntCounterVec,
     /// Entries and bytes held, by route, member and list (both eras summed).
     pub entries: IntGaugeVec,
@@ -340,7 +340,7 @@ impl Metrics {
             )?,
             evictions: counter(
                 "federation_catalog_evictions_total",
-                "Merged lists made cold before their catalog_ttl, by route and reason (invalidated: POST /cache/invalidate).",
+                "Merged lists made cold before their catalog_ttl, by route and reason (invalidated: POST /cache/invalidate; list_changed: a member said so on a federated session's stream; size: catalog_max_bytes).",
                 &["route", "reason"],
             )?,
             entries: catalog_gauge(

@@ -20,6 +20,8 @@ mod policy;
 mod prefixes;
 #[path = "federation/sessions.rs"]
 mod sessions;
+#[path = "federation/streams.rs"]
+mod streams;
 
 use common::peers::Peers;
 use common::raw::{self, RawResponse};
@@ -226,9 +228,14 @@ fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
         &[],
         r#"{"jsonrpc":"2.0","id":5,"method":"resources/subscribe","params":{"uri":"a+mock://A/readme"}}"#,
     );
+    // A subscription goes to the resource's owner under its own URI; this one has none.
     assert_eq!((r.status, r.rpc_code(), r.json()["id"].as_i64()), (200, Some(-32601), Some(5)), "{}", r.text());
+    assert_eq!(r.header("x-mock-backend"), Some("A"), "{}", r.text());
+    assert!(received(&a.rec, "resources/subscribe")[0].body.contains(r#""uri":"mock://A/readme""#));
+    // `logging/setLevel` goes to every member; none took it, so the route has no logging either.
     let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":5,"method":"logging/setLevel","params":{"level":"debug"}}"#);
     assert_eq!((r.status, r.rpc_code()), (200, Some(-32601)), "{}", r.text());
+    assert_eq!((received(&a.rec, "logging/setLevel").len(), received(&b.rec, "logging/setLevel").len()), (1, 1));
     let r = post(&edge, &[], r#"{"jsonrpc":"2.0","id":6,"method":"ping"}"#);
     assert_eq!(r.json()["result"], serde_json::json!({}));
     for method in ["GET", "DELETE"] {
@@ -239,7 +246,11 @@ fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
         );
         assert_eq!(raw::send(edge.port, &req).status, 405, "{method}");
     }
-    assert_eq!(a.rec.count() + b.rec.count(), 4, "nothing but the handshake reached a member");
+    assert_eq!(
+        a.rec.count() + b.rec.count(),
+        7,
+        "nothing but the handshake, the subscription and the level reached a member"
+    );
 }
 
 #[test]

@@ -17,30 +17,75 @@ pub struct Offers {
     pub prompts: bool,
     pub resources: bool,
     pub completions: bool,
+    pub logging: bool,
+    /// Resource subscriptions (`resources.subscribe`).
+    pub subscribe: bool,
+    /// `listChanged` for tools, prompts and resources.
+    pub changes: [bool; 3],
 }
 
 impl Offers {
-    /// Everything: what a route announces when it cannot know its members' (the 2026-07-28
-    /// era asks no member before answering); a list of something no member has is empty.
-    pub const ALL: Offers = Offers { prompts: true, resources: true, completions: true };
+    /// Everything a route answers without its members: what it announces when it cannot know
+    /// theirs (the 2026-07-28 era asks no member before answering); a list of something no
+    /// member has is empty. Nothing that needs a stream: that era's route has none.
+    pub const ALL: Offers = Offers {
+        prompts: true,
+        resources: true,
+        completions: true,
+        logging: false,
+        subscribe: false,
+        changes: [false; 3],
+    };
+
+    /// What a member's `capabilities` announce.
+    pub fn of(caps: &serde_json::Value) -> Offers {
+        let on = |pointer: &str| caps.pointer(pointer) == Some(&serde_json::Value::Bool(true));
+        Offers {
+            prompts: caps.get("prompts").is_some(),
+            resources: caps.get("resources").is_some(),
+            completions: caps.get("completions").is_some(),
+            logging: caps.get("logging").is_some(),
+            subscribe: on("/resources/subscribe"),
+            changes: [on("/tools/listChanged"), on("/prompts/listChanged"), on("/resources/listChanged")],
+        }
+    }
 
     /// What either offers.
     pub fn or(self, other: Offers) -> Offers {
+        let [a, b, c] = self.changes;
+        let [x, y, z] = other.changes;
         Offers {
             prompts: self.prompts || other.prompts,
             resources: self.resources || other.resources,
             completions: self.completions || other.completions,
+            logging: self.logging || other.logging,
+            subscribe: self.subscribe || other.subscribe,
+            changes: [a || x, b || y, c || z],
         }
+    }
+
+    /// Without what only a stream delivers (list changes, resource updates): a session no
+    /// member issued a session for has no stream.
+    pub fn streamless(self) -> Offers {
+        Offers { subscribe: false, changes: [false; 3], ..self }
     }
 }
 
-/// The `capabilities` object. No `listChanged` and no `subscribe`: the route has no stream to
-/// send them on yet.
+/// The `capabilities` object: what members offer, with `listChanged` and `subscribe` where
+/// a member announces them (relayed on the session's merged GET stream).
 pub fn capabilities(offers: Offers) -> serde_json::Value {
-    let mut caps = serde_json::json!({ "tools": {} });
-    for (offered, key) in
-        [(offers.prompts, "prompts"), (offers.resources, "resources"), (offers.completions, "completions")]
-    {
+    let list = |changes: bool| if changes { serde_json::json!({ "listChanged": true }) } else { serde_json::json!({}) };
+    let mut caps = serde_json::json!({ "tools": list(offers.changes[0]) });
+    if offers.prompts {
+        caps["prompts"] = list(offers.changes[1]);
+    }
+    if offers.resources {
+        caps["resources"] = list(offers.changes[2]);
+        if offers.subscribe {
+            caps["resources"]["subscribe"] = true.into();
+        }
+    }
+    for (offered, key) in [(offers.completions, "completions"), (offers.logging, "logging")] {
         if offered {
             caps[key] = serde_json::json!({});
         }

@@ -96,6 +96,8 @@ struct Slot {
     refresh: tokio::sync::Mutex<()>,
     /// A background refresh of a stale list is under way.
     refreshing: AtomicBool,
+    /// Bumped when a member says the list changed ([`Catalog::changed`]).
+    changes: AtomicU64,
 }
 
 /// The route's lists: legacy era, then 2026-07-28 era; in each, one per [`Kind`].
@@ -141,10 +143,16 @@ impl Catalog {
         &self.slots[usize::from(modern) * Kind::ALL.len() + kind.index()]
     }
 
+    /// What a list of the slot must have been asked for under to be current: both counters
+    /// only grow, so their sum changes whenever either does.
+    fn epoch_of(&self, modern: bool, kind: Kind) -> u64 {
+        self.epoch.load(Ordering::Acquire).wrapping_add(self.slot(modern, kind).changes.load(Ordering::Acquire))
+    }
+
     pub fn lookup(&self, modern: bool, kind: Kind, ttl: Duration) -> Lookup {
         let current = self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone());
         match current {
-            Some(m) if m.epoch != self.epoch.load(Ordering::Acquire) => Lookup::Cold,
+            Some(m) if m.epoch != self.epoch_of(modern, kind) => Lookup::Cold,
             Some(m) if m.made.elapsed() < ttl => Lookup::Fresh(m),
             Some(m) => Lookup::Stale(m),
             None => Lookup::Cold,
@@ -178,7 +186,7 @@ impl Catalog {
             return fresh;
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
-        let epoch = self.epoch.load(Ordering::Acquire);
+        let epoch = self.epoch_of(modern, kind);
         let merged = Arc::new(merge::merge(fed, pools, modern, kind, previous.as_deref(), epoch).await);
         for (i, member) in fed.members.iter().enumerate() {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
@@ -245,10 +253,31 @@ impl Catalog {
     /// /cache/invalidate`). A refresh under way when this is called keeps its result, which is
     /// still cold for the next caller.
     pub fn invalidate(&self) {
-        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel);
-        let warm =
-            self.slots.iter().filter(|s| s.current.lock().is_ok_and(|c| c.as_ref().is_some_and(|m| m.epoch == epoch)));
-        self.stats.evicted(warm.count() as u64);
+        let warm = self.warm(&Kind::ALL);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.stats.evicted(warm);
+    }
+
+    /// A member said its `kinds` lists changed (`notifications/…/list_changed`): those lists,
+    /// both eras, are asked for again by their next caller.
+    pub fn changed(&self, kinds: &[Kind]) {
+        let warm = self.warm(kinds);
+        for modern in [false, true] {
+            for kind in kinds {
+                self.slot(modern, *kind).changes.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        self.stats.changed(warm);
+    }
+
+    /// How many of the `kinds` lists (both eras) are current.
+    fn warm(&self, kinds: &[Kind]) -> u64 {
+        let current = |modern: bool, kind: Kind| {
+            let epoch = self.epoch_of(modern, kind);
+            self.slot(modern, kind).current.lock().is_ok_and(|c| c.as_ref().is_some_and(|m| m.epoch == epoch))
+        };
+        let each = [false, true].into_iter().flat_map(|modern| kinds.iter().map(move |k| (modern, *k)));
+        each.filter(|(modern, kind)| current(*modern, *kind)).count() as u64
     }
 
     /// The latest lists of `kind` (legacy era, 2026-07-28 era), fresh or not, for `/servers`.

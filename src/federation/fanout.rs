@@ -90,39 +90,14 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     };
     let peer = pool.peer(backend, &pool.config.timeouts);
     let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
-    let path = pool.config.path.as_deref().unwrap_or("/mcp");
-    let mut req = RequestHeader::build("POST", path.as_bytes(), None).map_err(err)?;
-    let host = pool.config.host.clone().unwrap_or_else(|| backend.to_string());
-    req.insert_header(http::header::HOST, host).map_err(err)?;
-    req.insert_header(http::header::ACCEPT, "application/json, text/event-stream").map_err(err)?;
+    let mut req = head(pool, backend, "POST", ask.era, ask.method).await?;
     req.insert_header(http::header::CONTENT_TYPE, "application/json").map_err(err)?;
     req.insert_header(http::header::CONTENT_LENGTH, ask.body.len().to_string()).map_err(err)?;
-    match ask.era {
-        Era::Modern => {
-            req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
-            req.insert_header("Mcp-Method", ask.method).map_err(err)?;
-        }
-        Era::Legacy { session, version } => {
-            if let Some(session) = session {
-                req.insert_header("Mcp-Session-Id", session).map_err(err)?;
-            }
-            if let Some(version) = version {
-                req.insert_header("MCP-Protocol-Version", version).map_err(err)?;
-            }
-        }
-    }
-    pool.own_credentials(&mut req).await.map_err(err)?;
     s.write_request_header(Box::new(req)).await.map_err(err)?;
     let id = request_id(&ask.body);
     s.write_request_body(ask.body, true).await.map_err(err)?;
     s.finish_request_body().await.map_err(err)?;
-    // Interim answers (100 Continue, 103 Early Hints) come before the answer; a few at most.
-    for _ in 0..=MAX_INTERIM {
-        s.read_response_header().await.map_err(err)?;
-        if !s.response_header().is_some_and(|h| h.status.is_informational() && h.status.as_u16() != 101) {
-            break;
-        }
-    }
+    answer_head(&mut s).await?;
     let (status, sse, session) = match s.response_header() {
         Some(h) => {
             let sse = h
@@ -179,6 +154,54 @@ async fn send(pool: &Pool, ask: Ask<'_>) -> Result<Reply, Failed> {
     client::connector().release_http_session(s, &peer, peer.idle_timeout()).await;
     let result = response(&whole, &id).unwrap_or(Err(Failed::Unreadable))?;
     Ok(Reply { result: Some(result), session, backend })
+}
+
+/// The head of a request of the proxy's own to `backend` of `pool` (`verb`: POST for a
+/// message, GET for a stream): the pool's path and `Host`, the era's headers (`method` is the
+/// message's, for `Mcp-Method`), and the pool's credentials, never a caller's.
+pub(super) async fn head(
+    pool: &Pool,
+    backend: SocketAddr,
+    verb: &str,
+    era: Era<'_>,
+    method: &str,
+) -> Result<RequestHeader, Failed> {
+    let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
+    let path = pool.config.path.as_deref().unwrap_or("/mcp");
+    let mut req = RequestHeader::build(verb, path.as_bytes(), None).map_err(err)?;
+    let host = pool.config.host.clone().unwrap_or_else(|| backend.to_string());
+    req.insert_header(http::header::HOST, host).map_err(err)?;
+    let accept = if verb == "GET" { "text/event-stream" } else { "application/json, text/event-stream" };
+    req.insert_header(http::header::ACCEPT, accept).map_err(err)?;
+    match era {
+        Era::Modern => {
+            req.insert_header("MCP-Protocol-Version", FIRST_MODERN_VERSION).map_err(err)?;
+            req.insert_header("Mcp-Method", method).map_err(err)?;
+        }
+        Era::Legacy { session, version } => {
+            if let Some(session) = session {
+                req.insert_header("Mcp-Session-Id", session).map_err(err)?;
+            }
+            if let Some(version) = version {
+                req.insert_header("MCP-Protocol-Version", version).map_err(err)?;
+            }
+        }
+    }
+    pool.own_credentials(&mut req).await.map_err(err)?;
+    Ok(req)
+}
+
+/// Reads the answer's head, past interim answers (100 Continue, 103 Early Hints; a few at
+/// most).
+pub(super) async fn answer_head(s: &mut pingora::protocols::http::client::HttpSession) -> Result<(), Failed> {
+    let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
+    for _ in 0..=MAX_INTERIM {
+        s.read_response_header().await.map_err(err)?;
+        if !s.response_header().is_some_and(|h| h.status.is_informational() && h.status.as_u16() != 101) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A usable backend of the pool, starting the search at a random one so lists spread over the

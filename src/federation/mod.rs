@@ -6,8 +6,10 @@
 //! `server/discover`, `ping`, notifications, and the four lists (merged by [`catalog`]). What it
 //! forwards, to the member that owns the name, with the member's own name in the body
 //! ([`rewrite`]) and in `Mcp-Name`: `tools/call`, `prompts/get`, `resources/read`, and
-//! `completion/complete` (by its reference). Every other method is "method not found": the
-//! route announces no subscriptions, logging or list changes, as it has no stream yet.
+//! `completion/complete` (by its reference); in a legacy session also `resources/subscribe`
+//! and `unsubscribe`, `logging/setLevel` (to every member), and the client's answers to the
+//! members' requests, which reach it on the session's merged GET [`stream`] ([`relay`]).
+//! Every other method is "method not found".
 //!
 //! A route's `[route.policy]` judges the offered names before anything here runs, and its
 //! merged lists are filtered per caller on their way out (`proxy::transform::local`); the
@@ -26,9 +28,11 @@ pub mod listing;
 pub mod merge;
 pub mod names;
 pub mod page;
+pub mod relay;
 pub mod rewrite;
 pub mod session;
 pub mod stats;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -78,6 +82,8 @@ pub enum Outcome {
     Forward { member: usize, pool: usize, body: Bytes, name: String },
     /// A legacy `initialize`: open a session with every member ([`open`]).
     Initialize,
+    /// `logging/setLevel`: sent to every member of the session; answered `{}`.
+    SetLevel,
     /// Answer 200 with this JSON-RPC result (the id is added by the reply).
     Answer(Parts),
     /// A notification or a response: 202, nothing forwarded.
@@ -154,7 +160,9 @@ pub async fn decide(
         return Outcome::Accepted;
     }
     match call.one.method {
-        Method::Notification | Method::Response => Outcome::Accepted,
+        Method::Notification => Outcome::Accepted,
+        Method::Response => answer_of_client(fed, call, body),
+        Method::LoggingSetLevel if !modern => Outcome::SetLevel,
         Method::Ping => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),
         Method::Initialize if !modern => Outcome::Initialize,
         Method::Initialize => Outcome::Answer(answer::initialize(body, snap, route).into()),
@@ -171,7 +179,9 @@ pub async fn decide(
             let body = rewrite::renamed(body, target, Field::Name, &owned.own);
             forward(fed, owned, body)
         }
-        Method::ResourcesRead => {
+        Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe
+            if call.one.method == Method::ResourcesRead || !modern =>
+        {
             let owned = match call.one.target_str() {
                 Some(uri) => by_uri(snap, metrics, route, fed, modern, uri).await,
                 None => None,
@@ -200,6 +210,25 @@ pub async fn decide(
         }
         _ => Outcome::NotFound,
     }
+}
+
+/// A client's answer to a member's request: to the member its id names ([`relay`]), with the
+/// member's own id; on a route with one member, any answer is that member's (its requests
+/// on a call's stream reach the client unchanged). Else nobody asked: accepted, dropped.
+fn answer_of_client(fed: &Federation, call: &Call, body: &Bytes) -> Outcome {
+    let restored = call.one.id.as_deref().and_then(relay::restore);
+    let (member, body) = match restored {
+        Some((member, own)) if member < fed.members.len() => match relay::answered(body, &own) {
+            Some(body) => (member, body),
+            None => return Outcome::Unreadable,
+        },
+        None if fed.members.len() == 1 => (0, body.clone()),
+        _ => {
+            tracing::debug!("federation: a client's answer names no member's request; dropped");
+            return Outcome::Accepted;
+        }
+    };
+    forward(fed, Owned { member, own: "".into() }, Some(body))
 }
 
 /// The owner of an offered tool or prompt name, from the merged list.
@@ -325,5 +354,15 @@ pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes)
         members: session::members(name, fed, &snap.pools, &done),
         sessions: done.iter().flatten().filter(|d| d.session.is_some()).count(),
         failed: done.iter().filter(|d| d.is_none()).count(),
+    }
+}
+
+/// A member said its `kinds` lists changed: route `route`'s merged lists of them are stale
+/// in `snap` (the running config; the route may have gone or stopped being federated).
+pub fn changed(snap: &Snapshot, route: &str, kinds: &[Kind]) {
+    let Some(i) = snap.router.routes().iter().position(|r| r.name == route && r.federation.is_some()) else { return };
+    if let Some(catalog) = snap.catalogs.get(i).and_then(Option::as_ref) {
+        catalog.changed(kinds);
+        tracing::debug!(route, lists = ?kinds, "federation: a member's lists changed; asked again on next use");
     }
 }

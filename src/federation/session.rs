@@ -49,14 +49,7 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
         protocol_version: Option<String>,
         instructions: Option<String>,
         #[serde(default)]
-        capabilities: Capabilities,
-    }
-    // Present or not is all that is read: their contents are the member's.
-    #[derive(serde::Deserialize, Default)]
-    struct Capabilities {
-        prompts: Option<serde::de::IgnoredAny>,
-        resources: Option<serde::de::IgnoredAny>,
-        completions: Option<serde::de::IgnoredAny>,
+        capabilities: serde_json::Value,
     }
     let era = Era::Legacy { session: None, version: None };
     let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
@@ -65,12 +58,7 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
     let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
     // Every client's `initialize` answer carries them: kept to a size that answer can afford.
     let instructions = init.instructions.filter(|i| i.len() <= MAX_INSTRUCTIONS);
-    let caps = init.capabilities;
-    let offers = Offers {
-        prompts: caps.prompts.is_some(),
-        resources: caps.resources.is_some(),
-        completions: caps.completions.is_some(),
-    };
+    let offers = Offers::of(&init.capabilities);
     let done = Handshake { backend: reply.backend, session: reply.session, version, instructions, offers };
     let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let era = Era::Legacy { session: done.session.as_deref(), version: done.version.as_deref() };
@@ -160,6 +148,7 @@ pub fn opened(route: &str, fed: &Federation, pools: &[Arc<Pool>], mut sealed: Ve
 /// members' instructions, each under its prefix.
 pub fn result(version: &str, server_info: serde_json::Value, fed: &Federation, done: &[Option<Handshake>]) -> String {
     let offers = done.iter().flatten().map(|d| d.offers).reduce(Offers::or).unwrap_or(Offers::ALL);
+    let offers = if done.iter().flatten().any(|d| d.session.is_some()) { offers } else { offers.streamless() };
     let mut result = serde_json::json!({
         "protocolVersion": version,
         "capabilities": answer::capabilities(offers),
@@ -199,4 +188,55 @@ pub async fn end_members(snap: &crate::state::Snapshot, members: &[Member]) {
             tracing::debug!(why, "federation: a member session did not end");
         }
     }
+}
+
+/// The members' streams a session's GET stream follows: each member that issued a session,
+/// on the backend holding it.
+pub fn sources(snap: &crate::state::Snapshot, fed: &Federation, members: &[Member]) -> Vec<super::stream::Source> {
+    let own = fed.members.iter().zip(members).enumerate().filter(|(_, (_, m))| !m.session.is_empty());
+    own.filter_map(|(i, (member, m))| {
+        let pool = snap.pools.get(member.pool).filter(|p| p.name() == m.pool)?;
+        Some(super::stream::Source {
+            member: i,
+            prefix: member.prefix.clone(),
+            pool: Arc::clone(pool),
+            backend: m.backend,
+            session: m.session.clone(),
+        })
+    })
+    .collect()
+}
+
+/// `logging/setLevel` (`body`, as the client sent it) to every member of the session,
+/// concurrently, each in its own session (or without one, when it issued none or the client
+/// has no session); best effort: a member without logging answers an error, which is its
+/// own business. Returns how many members took it.
+pub async fn set_level(
+    snap: &crate::state::Snapshot,
+    fed: &Federation,
+    members: &[Member],
+    body: &Bytes,
+    version: Option<&str>,
+) -> usize {
+    let mut asks = tokio::task::JoinSet::new();
+    for (i, member) in fed.members.iter().enumerate() {
+        let Some(pool) = snap.pools.get(member.pool).cloned() else { continue };
+        let own = members.get(i).filter(|m| !m.session.is_empty()).map(|m| (m.backend, m.session.clone()));
+        let (body, version) = (body.clone(), version.map(str::to_owned));
+        asks.spawn(async move {
+            let (backend, session) = own.map_or((None, None), |(b, s)| (Some(b), Some(s)));
+            let era = Era::Legacy { session: session.as_deref(), version: version.as_deref() };
+            let ask = Ask { method: "logging/setLevel", body, era, backend, timeout: HANDSHAKE_TIMEOUT };
+            fanout::ask(&pool, ask).await
+        });
+    }
+    let mut took = 0;
+    while let Some(done) = asks.join_next().await {
+        match done {
+            Ok(Ok(_)) => took += 1,
+            Ok(Err(failed)) => tracing::debug!(error = %failed, "federation: a member did not take logging/setLevel"),
+            Err(_) => {}
+        }
+    }
+    took
 }

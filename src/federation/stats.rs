@@ -18,6 +18,8 @@ pub struct Stats {
     /// Per kind, in [`Kind::ALL`]'s order: hits, stale serves, misses.
     lookups: [[IntCounter; 3]; 4],
     evicted: IntCounter,
+    /// Lists made cold by a member's `list_changed`.
+    changed: IntCounter,
     /// Lists dropped to keep the route within `catalog_max_bytes`.
     evicted_size: IntCounter,
     /// Per member: entries and bytes per kind.
@@ -46,6 +48,7 @@ impl Stats {
         Stats {
             lookups,
             evicted: m.evictions.with_label_values(&[route, "invalidated"]),
+            changed: m.evictions.with_label_values(&[route, "list_changed"]),
             evicted_size: m.evictions.with_label_values(&[route, "size"]),
             held,
         }
@@ -63,6 +66,10 @@ impl Stats {
 
     pub fn evicted(&self, lists: u64) {
         self.evicted.inc_by(lists);
+    }
+
+    pub fn changed(&self, lists: u64) {
+        self.changed.inc_by(lists);
     }
 
     pub fn evicted_for_size(&self, lists: u64) {

@@ -38,6 +38,15 @@ pub struct Pinned {
     pub federated: Vec<Member>,
 }
 
+/// A federated call on its way to a member.
+pub struct Forwarded {
+    /// The member's place in the route.
+    pub index: usize,
+    /// The name (tool, prompt) or URI the call reaches the member with (the body already
+    /// carries it; `Mcp-Name` gets it in `upstream_request_filter`).
+    pub name: String,
+}
+
 pub struct Ctx {
     pub snap: Arc<Snapshot>,
     pub start: Instant,
@@ -56,9 +65,8 @@ pub struct Ctx {
     /// Body bytes streamed (not pre-read) so far, for the size limit.
     pub streamed: usize,
     pub strip_expect: bool,
-    /// On a federated route, the name (tool, prompt) or URI the call reaches its member with
-    /// (the body already carries it; `Mcp-Name` gets it in `upstream_request_filter`).
-    pub member_name: Option<String>,
+    /// On a federated route, the member the call goes to.
+    pub member: Option<Forwarded>,
     pub pinned: Option<Pinned>,
     pub backend: Option<SocketAddr>,
     /// The half-open probe this attempt claimed, handed back if it ends without an outcome.
@@ -118,7 +126,7 @@ impl Ctx {
             body_sent: false,
             streamed: 0,
             strip_expect: false,
-            member_name: None,
+            member: None,
             pinned: None,
             backend: None,
             probe: None,

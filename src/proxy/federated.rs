@@ -31,6 +31,9 @@ pub(super) async fn request(
     if *method == HttpMethod::DELETE && ctx.pinned.is_some() {
         return Err(end_federated(state, ctx).await);
     }
+    if *method == HttpMethod::GET {
+        return Err(stream(session, ctx, route, fed).await);
+    }
     if *method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
     }
@@ -41,7 +44,7 @@ pub(super) async fn request(
         Outcome::Forward { member, pool, body, name } => {
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
-            ctx.member_name = Some(name);
+            ctx.member = Some(super::ctx::Forwarded { index: member, name });
             ctx.pool = Some(pool);
             // The body changed: a `_meta.traceparent` found in the client's is not where it was.
             if let Some(t) = ctx.trace.as_mut() {
@@ -50,6 +53,14 @@ pub(super) async fn request(
             Ok(())
         }
         Outcome::Initialize => Err(open_federated(state, ctx, route, fed, &body).await),
+        Outcome::SetLevel => {
+            let members = ctx.pinned.as_ref().map_or(&[][..], |p| p.federated.as_slice());
+            // No member took it: none offers logging, and neither does the route.
+            match federation::session::set_level(&snap, fed, members, &body, legacy_version(session)).await {
+                0 => Err(Reject::FEDERATED_METHOD.into()),
+                _ => Err(Refused::Answer(Some(federation::Parts(vec![Bytes::from_static(b"{}")])), None)),
+            }
+        }
         Outcome::Answer(result) => Err(Refused::Answer(Some(result), None)),
         Outcome::Accepted => Err(Refused::Answer(None, None)),
         Outcome::Unknown(element) => Err(Refused::Unknown(element)),
@@ -59,6 +70,27 @@ pub(super) async fn request(
         Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
         Outcome::BadCursor => Err(Reject::CURSOR.into()),
     }
+}
+
+/// A GET in a federated session: the members' streams merged (`federation::stream`); 405
+/// when there is no session, the client does not take an event stream, or no member has one.
+async fn stream(session: &Session, ctx: &Ctx, route: usize, fed: &Federation) -> Refused {
+    let accept = session.req_header().headers.get(http::header::ACCEPT);
+    let takes_events = accept.and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
+    let Some(pinned) = ctx.pinned.as_ref().filter(|_| takes_events) else { return Reject::FEDERATED_STREAM.into() };
+    let sources = federation::session::sources(&ctx.snap, fed, &pinned.federated);
+    let version = legacy_version(session).map(str::to_owned);
+    match federation::stream::open(&ctx.snap, route, sources, version).await {
+        Some(merged) => Refused::Stream(merged),
+        None => Reject::FEDERATED_STREAM.into(),
+    }
+}
+
+/// The client's `MCP-Protocol-Version` when it is one the route speaks in a legacy session,
+/// passed to members on the proxy's own requests in that session.
+fn legacy_version(session: &Session) -> Option<&'static str> {
+    let asked = session.req_header().headers.get(crate::mcp::header::MCP_PROTOCOL_VERSION)?;
+    federation::LEGACY_VERSIONS.iter().find(|v| v.as_bytes() == asked.as_bytes()).copied()
 }
 
 /// In a federated session, the call goes to the backend holding the member's session; a

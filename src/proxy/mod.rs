@@ -193,7 +193,7 @@ impl ProxyHttp for Edge {
                 req.remove_header(&name);
             }
         }
-        if let Some(tool) = ctx.member_name.as_deref() {
+        if let Some(tool) = ctx.member.as_ref().map(|m| m.name.as_str()) {
             federated_request(req, tool, ctx.body.as_ref().map_or(0, Bytes::len))?;
             // A member without a session of its own never sees the client's (the proxy's) id.
             if ctx.pinned.is_none() {

@@ -174,7 +174,7 @@ impl Reject {
         405,
         RpcCode::InvalidRequest,
         Reason::BadHead,
-        "this federated route has no GET stream (and DELETE ends a session: send its Mcp-Session-Id); send POST",
+        "a federated route's GET stream needs the session's Mcp-Session-Id, Accept: text/event-stream and a member with a stream (DELETE ends a session); send POST",
     );
     pub const MEMBER_SESSION_GONE: Reject = Reject::new(
         404,

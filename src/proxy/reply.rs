@@ -11,6 +11,7 @@ use super::ctx::Ctx;
 use super::throttle::Limited;
 use crate::auth::Denied;
 use crate::config::model::DenyAs;
+use crate::federation::stream::Merged;
 use crate::federation::Parts;
 use crate::limits::Refusal;
 use crate::mcp::call::Element;
@@ -137,6 +138,49 @@ pub async fn answer(
     for (i, piece) in pieces.into_iter().enumerate() {
         session.write_response_body(Some(piece), i == last).await?;
     }
+    Ok(true)
+}
+
+/// How often a quiet merged stream is written to: a client that left is noticed, and
+/// intermediaries keep the connection.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// 200 and a federated session's merged GET stream, each member's message written as it
+/// arrives, until the client leaves or every member's stream ended for good. A member's
+/// `list_changed` makes the route's merged lists of that kind stale in the running config's
+/// catalog (a reload since the stream opened built a new one).
+pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut merged: Merged) -> Result<bool> {
+    ctx.reason = None;
+    let mut resp = ResponseHeader::build(200, Some(6))?;
+    if let Some(id) = ctx.request_id.header() {
+        resp.insert_header(super::request_id::HEADER, id)?;
+    }
+    resp.insert_header("Content-Type", "text/event-stream")?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    if !session.is_http2() {
+        resp.insert_header("Transfer-Encoding", "chunked")?;
+    }
+    ctx.responded = Some(std::time::Instant::now());
+    session.write_response_header(Box::new(resp), false).await?;
+    let route = ctx.route_name().to_owned();
+    let mut quiet = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    loop {
+        let event = tokio::select! {
+            message = merged.messages.recv() => match message {
+                Some(m) => {
+                    if !m.changed.is_empty() {
+                        crate::federation::changed(&state.snapshot(), &route, m.changed);
+                    }
+                    m.event
+                }
+                None => break,
+            },
+            _ = quiet.tick() => Bytes::from_static(b": keep-alive\n\n"),
+        };
+        session.write_response_body(Some(event), false).await?;
+        quiet.reset();
+    }
+    session.write_response_body(None, true).await?;
     Ok(true)
 }
 

@@ -17,7 +17,7 @@ use crate::session::Fingerprint;
 use crate::state::State;
 
 pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
-    if ctx.member_name.is_some() {
+    if ctx.member.is_some() {
         // A federated call: the client's session is the proxy's, whatever id the member names.
         match &ctx.pinned {
             Some(p) if resp.headers.contains_key(SESSION_HEADER) => {
@@ -49,9 +49,14 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
         ctx.stream = Some(OpenStream::new(&state.metrics.streams_open));
     }
     // A session-less GET stream may be the legacy HTTP+SSE transport: watch its first event.
-    let legacy_stream =
-        is_sse && session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200;
-    transform::headers(state, resp, ctx, legacy_stream)
+    let stream = match is_sse {
+        false => transform::Stream::No,
+        true if session.req_header().method == HttpMethod::GET && ctx.pinned.is_none() && resp.status == 200 => {
+            transform::Stream::Legacy
+        }
+        true => transform::Stream::Events,
+    };
+    transform::headers(state, resp, ctx, stream)
 }
 
 pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {

@@ -96,9 +96,12 @@ impl EventEnd {
     }
 }
 
-/// An unfinished event grew past the reader's cap.
+/// An unfinished event grew past the reader's cap: it starts `at` bytes into the chunk fed
+/// (0 when it started in an earlier one: [`EventReader::take_rest`] holds that part).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooLong;
+pub struct TooLong {
+    pub at: usize,
+}
 
 /// A stream cut into whole events, a chunk at a time: an event is handed over as soon as its
 /// blank line arrives, and only an unfinished event is held (at most `cap` bytes).
@@ -130,7 +133,7 @@ impl EventReader {
             rest = after;
         }
         if self.partial.len().saturating_add(rest.len()) > self.cap {
-            return Err(TooLong);
+            return Err(TooLong { at: chunk.len() - rest.len() });
         }
         self.partial.extend_from_slice(rest);
         Ok(())
@@ -161,6 +164,33 @@ pub fn data(event: &[u8]) -> Option<(Vec<u8>, Vec<Range<usize>>)> {
         ranges.push(at..at + full);
     }
     out
+}
+
+/// An event's `id` (its last `id` line, as a client reads it; an id holding NUL is ignored,
+/// as the SSE spec says). None: no usable id.
+pub fn id(event: &[u8]) -> Option<&str> {
+    let value = last_field(event, b"id")?;
+    std::str::from_utf8(value).ok().filter(|v| !v.contains('\0') && v.len() <= 1024)
+}
+
+/// An event's `retry`, in milliseconds (ASCII digits only, as the SSE spec says).
+pub fn retry(event: &[u8]) -> Option<u64> {
+    let value = last_field(event, b"retry")?;
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The value of an event's last `name` field (one leading space dropped).
+fn last_field<'a>(event: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    raw_lines(event)
+        .filter_map(|(_, line, _)| match line.strip_prefix(name)? {
+            [] => Some(&[][..]),
+            [b':', v @ ..] => Some(v.strip_prefix(b" ").unwrap_or(v)),
+            _ => None,
+        })
+        .last()
 }
 
 /// The lines of an event: offset, the line without its terminator, and its length with it.

@@ -104,3 +104,16 @@ fn a_declined_wrap_leaves_the_event_as_it_was() {
     let mut sniff = EndpointSniff::default();
     assert_eq!(sniff.push(ENDPOINT.as_bytes(), false, |_| None).as_deref(), Some(ENDPOINT.as_bytes()));
 }
+
+#[test]
+fn an_events_id_and_retry_are_read_as_a_client_reads_them() {
+    assert_eq!(id(b"id: 7\ndata: x\n\n"), Some("7"));
+    assert_eq!(id(b"id:a\r\nid: b\r\n\r\n"), Some("b"));
+    assert_eq!(id(b"id\n\n"), Some(""));
+    assert_eq!(id(b"idx: 1\n\n"), None);
+    assert_eq!(id(b"id: a\0b\n\n"), None);
+    assert_eq!(retry(b"retry: 1500\n\n"), Some(1500));
+    assert_eq!(retry(b"retry: 15s\n\n"), None);
+    assert_eq!(retry(b"retry:\n\n"), None);
+    assert_eq!(retry(b"data: x\n\n"), None);
+}

@@ -9,6 +9,10 @@
 //!   for an uncompressed answer; the body changes length, so `Content-Length` is dropped and the
 //!   answer goes out chunked (HTTP/1.1) or framed by HTTP/2.
 //!
+//! - [`Transform::Relay`]: a federated call's event stream, where a member's requests to the
+//!   client get ids that name the member (armed at the response head of any event stream of
+//!   a call forwarded to a member).
+//!
 //! A request that armed nothing costs one `Option` test per hook.
 
 use bytes::Bytes;
@@ -18,7 +22,7 @@ use pingora::Result;
 
 use super::affinity;
 use super::ctx::Ctx;
-use super::sse_event::EndpointSniff;
+use super::sse_event::{EndpointSniff, EventReader};
 use crate::config::model::RouteConfig;
 use crate::discovery::answer::{Answer, Head, Out, Refusal};
 use crate::discovery::{self, ListKind};
@@ -32,7 +36,21 @@ use crate::state::State;
 pub enum Transform {
     Endpoint(EndpointSniff),
     Discovery(Answer),
+    Relay(Relay),
 }
+
+/// A federated call's event stream, cut into events so that a member's request to the client
+/// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
+/// an unfinished one is held, up to [`MAX_RELAYED_EVENT`]; past that, the rest of the
+/// stream passes untouched.
+#[derive(Debug)]
+pub struct Relay {
+    member: usize,
+    events: EventReader,
+}
+
+/// Longest event held whole on a federated call's stream.
+const MAX_RELAYED_EVENT: usize = 4 << 20;
 
 /// Arms filtered discovery when `call` asks for a list on a route with a policy.
 pub fn arm(route: &RouteConfig, call: &Call) -> Option<Transform> {
@@ -61,11 +79,16 @@ fn has_policy(ctx: &Ctx) -> bool {
 
 /// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and
 /// reframes (or refuses) an armed discovery answer.
-pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_stream: bool) -> Result<()> {
-    if legacy_stream && ctx.transform.is_none() {
+pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: Stream) -> Result<()> {
+    if stream == Stream::Legacy && ctx.transform.is_none() {
         ctx.transform = Some(Transform::Endpoint(EndpointSniff::default()));
         resp.remove_header(&header::CONTENT_LENGTH);
         return Ok(());
+    }
+    if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
+        let events = EventReader::new(MAX_RELAYED_EVENT);
+        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events }));
+        return reframed(resp);
     }
     let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
     let raw = |name| resp.headers.get(name).map(|v: &http::HeaderValue| v.as_bytes());
@@ -81,11 +104,27 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, legacy_s
             resp.insert_header(header::CONTENT_TYPE, "application/json")?;
         }
     }
+    reframed(resp)
+}
+
+/// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
+fn reframed(resp: &mut ResponseHeader) -> Result<()> {
     if resp.remove_header(&header::CONTENT_LENGTH).is_some() && !resp.headers.contains_key(header::TRANSFER_ENCODING) {
         // Without a length an HTTP/1.1 body would be close-delimited; HTTP/2 drops this header.
         resp.insert_header(header::TRANSFER_ENCODING, "chunked")?;
     }
     Ok(())
+}
+
+/// What kind of response head [`headers`] sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Not an event stream.
+    No,
+    /// A session-less GET stream: maybe the legacy HTTP+SSE transport.
+    Legacy,
+    /// Any other event stream.
+    Events,
 }
 
 /// A chunk of the response body on its way to the client.
@@ -109,6 +148,33 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
                 ctx.new_session = minted;
             }
         }
+        Some(Transform::Relay(mut relay)) => {
+            let chunk = body.take().unwrap_or_default();
+            let mut out = Vec::with_capacity(chunk.len());
+            let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
+            let prefix = route_member_prefix(ctx, relay.member);
+            let mut changed: &[crate::federation::kind::Kind] = &[];
+            let fed = relay.events.feed(&chunk, |event| {
+                let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
+                let kinds = crate::federation::relay::answer_event(relay.member, event, uri, &mut out);
+                if !kinds.is_empty() {
+                    changed = kinds;
+                }
+            });
+            if !changed.is_empty() {
+                crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
+            }
+            match fed {
+                Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
+                Ok(()) => ctx.transform = Some(Transform::Relay(relay)),
+                // An event too long to hold: it and the rest of the stream pass as they are.
+                Err(too_long) => {
+                    out.extend_from_slice(&relay.events.take_rest());
+                    out.extend_from_slice(chunk.get(too_long.at..).unwrap_or_default());
+                }
+            }
+            *body = (!out.is_empty()).then(|| Bytes::from(out));
+        }
         Some(Transform::Discovery(mut answer)) => {
             let policy = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
             let viewer = policy.map(|p| Viewer::new(p, ctx.identity.as_deref()));
@@ -124,6 +190,13 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             ctx.transform = Some(Transform::Discovery(answer));
         }
     }
+}
+
+/// The prefix of member `i` of the request's route.
+fn route_member_prefix(ctx: &Ctx, i: usize) -> &str {
+    let route = ctx.route.and_then(|r| ctx.snap.router.routes().get(r));
+    let member = route.and_then(|r| r.federation.as_ref()).and_then(|f| f.members.get(i));
+    member.map_or("", |m| m.prefix.as_str())
 }
 
 /// A JSON answer the proxy makes itself (a federated route's merged list, in `pieces`) when

@@ -49,6 +49,12 @@ pub fn stateful_mock(name: &str) -> (Mock, Recording) {
     start(name, true)
 }
 
+/// A mock that issues legacy sessions, started with more flags (`--tick-ms 50`).
+#[allow(dead_code)]
+pub fn stateful_mock_with(name: &str, extra: &[&str]) -> (Mock, Recording) {
+    start_with(name, true, extra)
+}
+
 fn start(name: &str, stateful: bool) -> (Mock, Recording) {
     start_with(name, stateful, &[])
 }

@@ -168,7 +168,64 @@ async def terminate(s, args, info):
     return {"server": await whoami(s, tools, info)}  # the DELETE happens when the client closes
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog, "members": members}
+class Inbox:
+    """What the server sent the client on its own: notifications (method names, resource URIs
+    updated, log lines) and sampling requests, answered `sampled: <question>`."""
+
+    def __init__(self):
+        self.methods, self.uris, self.logs, self.questions = [], [], [], []
+
+    async def on_message(self, message):
+        root = getattr(message, "root", None)
+        method = getattr(root, "method", None)
+        if method is None:
+            return
+        self.methods.append(method)
+        params = getattr(root, "params", None)
+        if method == "notifications/resources/updated":
+            self.uris.append(str(params.uri))
+        if method == "notifications/message":
+            self.logs.append(str(params.data))
+
+    async def on_sampling(self, context, params):
+        from mcp.types import CreateMessageResult, TextContent
+
+        question = getattr(params.messages[0].content, "text", "")
+        self.questions.append(question)
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text=f"sampled: {question}"), model="test")
+
+
+async def _until(check, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def changes(s, args, info):
+    """A federated session's GET stream: a member adds a tool (list_changed), asks the client
+    to sample (on the GET stream, then on the call's own stream), says a resource was updated
+    and logs; the log level is set. Tools are found by their suffix (any prefix)."""
+    inbox = args.inbox
+    tools, _ = await list_tools(s)
+    out = {"before": sorted(tools)}
+    await _until(lambda: any(e.startswith("GET 200 text/event-stream") for e in args.http_log.entries), "the GET stream")
+    named = lambda suffix: next(n for n in tools if n.endswith(suffix))
+    out["added"] = await call(s, named("add_tool"), {"name": args.tool or "fresh"})
+    await _until(lambda: "notifications/tools/list_changed" in inbox.methods, "tools/list_changed")
+    tools, _ = await list_tools(s)
+    out["after"] = sorted(tools)
+    out["sampled"] = await call(s, named("ask_client"), {"question": "two plus two"})
+    out["sampled_inline"] = await call(s, named("ask_client"), {"question": "three", "inline": True})
+    await s.set_logging_level("info")
+    out["touched"] = await call(s, named("touch"), {})
+    await _until(lambda: inbox.uris and inbox.logs, "resources/updated and a log line")
+    out.update({"methods": inbox.methods, "uris": inbox.uris, "logs": inbox.logs, "questions": inbox.questions})
+    return out
+
+
+SCENARIOS = {"changes": changes, "basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog, "members": members}
 
 
 def add_common_args(ap):

@@ -53,7 +53,9 @@ async def run(args) -> dict:
             transport = streamable_http_client(args.url, http_client=http)
         try:
             async with transport as streams:
-                async with ClientSession(streams[0], streams[1]) as session:
+                args.inbox, args.http_log = _scenarios.Inbox(), log
+                handlers = {"message_handler": args.inbox.on_message, "sampling_callback": args.inbox.on_sampling}
+                async with ClientSession(streams[0], streams[1], **handlers) as session:
                     init = await session.initialize()
                     info = {"server_info": init.serverInfo.name}
                     out["protocol_version"] = init.protocolVersion

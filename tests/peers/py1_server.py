@@ -2,7 +2,8 @@
 
 Streamable HTTP at http://127.0.0.1:PORT/mcp (legacy era only: initialize + Mcp-Session-Id,
 or no sessions with --stateless). With --stdio, the same server over stdin/stdout instead (as
-mcp-edge's [pool.stdio] runs it), with two more tools: pid and env. With --sse the same app also serves the deprecated
+mcp-edge's [pool.stdio] runs it), with two more tools: pid and env. With --changes, three tools send on the session's GET stream (add_tool, ask_client,
+touch). With --sse the same app also serves the deprecated
 HTTP+SSE transport: GET /sse, whose first event names POST /messages/?session_id=ID.
 """
 
@@ -65,6 +66,36 @@ def build(server_name: str, args) -> FastMCP:
             """The value of environment variable `name`, or <unset>."""
             return os.environ.get(name, "<unset>")
 
+    if args.changes:
+
+        @mcp.tool()
+        async def add_tool(ctx: Context, name: str) -> str:
+            """Add a tool `name` (it echoes), then say the tool list changed, on the session's
+            GET stream (no related request)."""
+            mcp.add_tool(lambda: name, name=name, description=f"added at run time: {name}")
+            await ctx.session.send_tool_list_changed()
+            return f"added {name}"
+
+        @mcp.tool()
+        async def ask_client(ctx: Context, question: str, inline: bool = False) -> str:
+            """Ask the client to sample a message: on the GET stream, or (inline) on this
+            call's own stream. Returns the client's text."""
+            from mcp.types import SamplingMessage, TextContent
+
+            message = SamplingMessage(role="user", content=TextContent(type="text", text=question))
+            related = ctx.request_id if inline else None
+            result = await ctx.session.create_message([message], max_tokens=16, related_request_id=related)
+            return getattr(result.content, "text", "")
+
+        @mcp.tool()
+        async def touch(ctx: Context, uri: str = "res://greeting") -> str:
+            """Say resource `uri` was updated, and log a line, on the GET stream."""
+            from pydantic import AnyUrl
+
+            await ctx.session.send_resource_updated(AnyUrl(uri))
+            await ctx.session.send_log_message("warning", f"touched {uri}", logger="py1")
+            return "touched"
+
     @mcp.resource("res://greeting", mime_type="text/plain")
     def greeting() -> str:
         return f"Hello from {server_name}"
@@ -86,6 +117,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="application/json responses instead of SSE")
     ap.add_argument("--sse", action="store_true", help="also serve legacy HTTP+SSE at /sse + /messages/")
     ap.add_argument("--host-check", action="store_true", help="keep the SDK's DNS-rebinding Host/Origin check")
+    ap.add_argument("--changes", action="store_true", help="also add_tool, ask_client and touch (stream tests)")
     ap.add_argument("--log-level", default="warning")
     args = ap.parse_args()
 

@@ -56,6 +56,14 @@ struct Args {
     /// Interval of events on the stateful GET stream.
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
+    /// End the stateful GET stream after this many events (0: never); the client resumes it
+    /// with `Last-Event-ID`.
+    #[arg(long, default_value_t = 0)]
+    stream_ends_after: u64,
+    /// Start the stateful GET stream with hostile events (junk, responses, requests whose ids
+    /// cannot be carried, an event in CR line endings) before the numbered ones.
+    #[arg(long)]
+    stream_junk: bool,
     /// Idle time after which a stream gets a `: ping` comment.
     #[arg(long, default_value_t = 15000)]
     keepalive_ms: u64,
@@ -97,6 +105,8 @@ pub struct State {
     stateful: bool,
     legacy_sse: bool,
     pub tick: Duration,
+    pub stream_ends_after: u64,
+    pub stream_junk: bool,
     pub keepalive: Duration,
     sessions: Mutex<HashSet<String>>,
     /// Legacy HTTP+SSE sessions: id -> sender of preformatted events to the GET stream.
@@ -156,6 +166,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stateful: args.stateful,
         legacy_sse: args.legacy_sse,
         tick: Duration::from_millis(args.tick_ms.max(1)),
+        stream_ends_after: args.stream_ends_after,
+        stream_junk: args.stream_junk,
         keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
         sessions: Mutex::default(),
         legacy: Mutex::default(),

@@ -122,9 +122,14 @@ pub async fn session_stream(
     sse_head(conn, close);
     conn.flush().await?;
     let mut ev = Vec::new();
+    if st.stream_junk && last_id == 0 {
+        for junk in JUNK {
+            conn.chunk(junk.as_bytes()).await?;
+        }
+    }
     let mut next = Instant::now();
     for seq in last_id + 1.. {
-        if !st.has_session(sid) {
+        if !st.has_session(sid) || (st.stream_ends_after > 0 && seq > last_id + st.stream_ends_after) {
             return conn.end_chunks().await;
         }
         ev.clear();
@@ -140,6 +145,20 @@ pub async fn session_stream(
     }
     Ok(())
 }
+
+/// What `--stream-junk` sends first: nothing here may reach a client as it is but the last
+/// two (a request with a string id holding the relay's separator, and a multi-line event).
+const JUNK: [&str; 9] = [
+    "data: not json\n\n",
+    "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n",
+    "data: {\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"sampling/createMessage\"}\n\n",
+    "data: {\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"roots/list\"}\n\n",
+    "data: {\"jsonrpc\":\"2.0\",\"method\":7}\n\n",
+    ": a comment\n\nretry: 10\n\n",
+    "data: [1,2]\r\r",
+    "data: {\"jsonrpc\":\"2.0\",\"id\":\"x~1\",\"method\":\"roots/list\"}\n\n",
+    "data: {\"jsonrpc\":\"2.0\",\ndata: \"method\":\"notifications/message\",\"params\":{\"junk\":\"multi-line\"}}\n\n",
+];
 
 /// Removes a legacy session when its GET stream ends.
 struct LegacySession(&'static State, String);

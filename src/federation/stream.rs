@@ -1,0 +1,241 @@
+//! A legacy federated session's GET stream: every member's own GET stream, opened in the
+//! member session the client's token carries, merged into one, each message passed on as it
+//! arrives ([`relay`] decides what it becomes). The merged stream is the client's for as long
+//! as it stays: a member that ends its stream (or is quiet past its pool's idle timeout) is
+//! asked again, resuming with the last event id it sent, after its `retry` (bounded) or a
+//! doubling backoff; a member that no longer knows the session (404) or has no stream (405)
+//! is left out. The client cannot resume the merged stream itself (its events carry no ids:
+//! there is no one position in several streams); what it missed while away is gone, as on a
+//! server without an event store.
+//!
+//! Not owned here: writing to the client and refreshing the catalog (`proxy::reply::stream`),
+//! the session token (`super::session`), the requests' framing (`fanout`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::fanout::{self, Era, Failed};
+use super::kind::Kind;
+use super::names;
+use super::relay::{self, Relayed};
+use crate::config::model::PrefixMode;
+use crate::proxy::sse_event::{self, EventReader};
+use crate::state::Snapshot;
+use crate::upstream::{client, Pool};
+
+/// Messages waiting for a slow client, all members together: past this, members wait.
+const QUEUE: usize = 64;
+/// Longest event read from a member (a sampling request may carry images).
+const MAX_EVENT: usize = 4 << 20;
+/// Shortest and longest wait before asking a member for its stream again.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// A member's stream to follow.
+pub struct Source {
+    /// Its place in the route's members.
+    pub member: usize,
+    pub prefix: String,
+    pub pool: Arc<Pool>,
+    pub backend: SocketAddr,
+    pub session: String,
+}
+
+/// One message for the client: an SSE event, and the lists it makes stale.
+pub struct Message {
+    pub event: Bytes,
+    pub changed: &'static [Kind],
+}
+
+/// The merged stream. Dropping it stops following every member.
+pub struct Merged {
+    pub messages: mpsc::Receiver<Message>,
+    _follow: tokio::task::JoinSet<()>,
+}
+
+/// Opens every member's stream at once; None when none of them has one (each answered,
+/// failed or timed out first). `version` is the client's protocol version, sent to members.
+pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, version: Option<String>) -> Option<Merged> {
+    let (tx, messages) = mpsc::channel(QUEUE);
+    let mut follow = tokio::task::JoinSet::new();
+    let mut opened = Vec::with_capacity(sources.len());
+    for source in sources {
+        let (said, heard) = oneshot::channel();
+        opened.push(heard);
+        let follower = Follower { snap: Arc::clone(snap), route, source, version: version.clone(), tx: tx.clone() };
+        follow.spawn(follower.run(said));
+    }
+    drop(tx);
+    let mut any = false;
+    for heard in opened {
+        any |= heard.await.unwrap_or(false);
+    }
+    any.then_some(Merged { messages, _follow: follow })
+}
+
+struct Follower {
+    snap: Arc<Snapshot>,
+    route: usize,
+    source: Source,
+    version: Option<String>,
+    tx: mpsc::Sender<Message>,
+}
+
+/// How a member's stream ended.
+enum Ended {
+    /// Ask again after this long (its `retry`, or the backoff).
+    Again(Option<Duration>),
+    /// The client left.
+    Gone,
+}
+
+impl Follower {
+    async fn run(self, opened: oneshot::Sender<bool>) {
+        let mut opened = Some(opened);
+        let mut last_id: Option<String> = None;
+        let mut backoff = RETRY_MIN;
+        loop {
+            let wait = match self.connect(last_id.as_deref()).await {
+                Ok(s) => {
+                    if let Some(o) = opened.take() {
+                        let _ = o.send(true);
+                    }
+                    backoff = RETRY_MIN;
+                    match self.read(s, &mut last_id).await {
+                        Ended::Gone => return,
+                        Ended::Again(retry) => retry.unwrap_or(RETRY_MIN),
+                    }
+                }
+                Err(failed) => {
+                    let permanent = matches!(failed, Failed::Status(404 | 405 | 400));
+                    if let Some(o) = opened.take() {
+                        tracing::debug!(member = %self.source.prefix, error = %failed, "federation: a member has no stream for the session");
+                        let _ = o.send(false);
+                        return;
+                    }
+                    if permanent {
+                        tracing::info!(member = %self.source.prefix, error = %failed, "federation: a member's stream ended for good");
+                        return;
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait.clamp(RETRY_MIN, RETRY_MAX)) => {}
+                _ = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// The member's GET stream, its head read (200 and `text/event-stream`).
+    async fn connect(&self, last_id: Option<&str>) -> Result<pingora::protocols::http::client::HttpSession, Failed> {
+        let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
+        let Source { pool, backend, session, .. } = &self.source;
+        if !pool.usable(*backend) {
+            return Err(Failed::NoBackend);
+        }
+        let peer = pool.peer(*backend, &pool.config.timeouts);
+        let exchange = async {
+            let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
+            let era = Era::Legacy { session: Some(session), version: self.version.as_deref() };
+            let mut req = fanout::head(pool, *backend, "GET", era, "").await?;
+            if let Some(id) = last_id {
+                req.insert_header("Last-Event-ID", id).map_err(err)?;
+            }
+            s.write_request_header(Box::new(req)).await.map_err(err)?;
+            s.finish_request_body().await.map_err(err)?;
+            fanout::answer_head(&mut s).await?;
+            Ok::<_, Failed>(s)
+        };
+        let timeout = super::session::HANDSHAKE_TIMEOUT;
+        let s = tokio::time::timeout(timeout, exchange).await.map_err(|_| Failed::Timeout(timeout))??;
+        let head = s.response_header().ok_or(Failed::Unreadable)?;
+        let sse = head
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        match head.status.as_u16() {
+            200 if sse => Ok(s),
+            200 => Err(Failed::Unreadable),
+            status => Err(Failed::Status(status)),
+        }
+    }
+
+    /// Passes the stream's messages on until it ends (or the client leaves).
+    async fn read(&self, mut s: pingora::protocols::http::client::HttpSession, last_id: &mut Option<String>) -> Ended {
+        let mut events = EventReader::new(MAX_EVENT);
+        let mut retry = None;
+        loop {
+            let chunk = tokio::select! {
+                chunk = s.read_response_body() => chunk,
+                _ = self.tx.closed() => return Ended::Gone,
+            };
+            let Ok(Some(chunk)) = chunk else { return Ended::Again(retry) };
+            let mut out = Vec::new();
+            let fed = events.feed(&chunk, |event| {
+                if let Some(id) = sse_event::id(event) {
+                    *last_id = Some(id.to_owned());
+                }
+                if let Some(ms) = sse_event::retry(event) {
+                    retry = Some(Duration::from_millis(ms));
+                }
+                if let Some(message) = sse_event::data(event).and_then(|(data, _)| self.message(&data)) {
+                    out.push(message);
+                }
+            });
+            for message in out {
+                if self.tx.send(message).await.is_err() {
+                    return Ended::Gone;
+                }
+            }
+            if fed.is_err() {
+                tracing::info!(member = %self.source.prefix, "federation: a member's stream event was over 4 MiB; asked again");
+                return Ended::Again(retry);
+            }
+        }
+    }
+
+    /// One event's data, as the client gets it.
+    fn message(&self, data: &[u8]) -> Option<Message> {
+        let (event, changed) = match relay::relay(self.source.member, data, |uri| self.offered_uri(uri)) {
+            Relayed::AsIs => (Bytes::from(relay::event(None, data)), &[][..]),
+            Relayed::Rewritten(text) => (Bytes::from(relay::event(None, text.as_bytes())), &[][..]),
+            Relayed::Changed(kinds) => (Bytes::from(relay::event(None, data)), kinds),
+            Relayed::Dropped => {
+                tracing::debug!(member = %self.source.prefix, "federation: a member's stream message was not relayed");
+                return None;
+            }
+        };
+        Some(Message { event, changed })
+    }
+
+    fn offered_uri(&self, own: &str) -> String {
+        offered_uri(&self.snap, self.route, &self.source.prefix, own)
+    }
+}
+
+/// A member's resource URI as route `route` offers it: under the member's `prefix`, bare, or
+/// (prefix mode `conflicts`) under its prefix only when the merged list has it so.
+pub fn offered_uri(snap: &Snapshot, route: usize, prefix: &str, own: &str) -> String {
+    let prefixed = || names::offered_uri(prefix, own);
+    let fed = snap.router.routes().get(route).and_then(|r| r.federation.as_ref());
+    match fed.map(|f| f.prefix_mode) {
+        Some(PrefixMode::Never) => own.to_owned(),
+        Some(PrefixMode::Conflicts) => {
+            let catalog = snap.catalogs.get(route).and_then(Option::as_ref);
+            let listed = catalog.and_then(|c| c.latest(Kind::Resources)[0].clone());
+            let offered = prefixed();
+            if listed.is_some_and(|m| m.owners.contains_key(&offered)) {
+                offered
+            } else {
+                own.to_owned()
+            }
+        }
+        Some(PrefixMode::Always) | None => prefixed(),
+    }
+}

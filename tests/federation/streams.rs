@@ -1,0 +1,208 @@
+//! A legacy federated session's GET stream: the members' own streams, merged. Each member's
+//! messages arrive as sent, a member's ended stream is resumed where it ended, its requests
+//! to the client carry ids naming it and the client's answers go back to it alone, and what
+//! a member sends that is no message for a client goes nowhere.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::sessions::issued;
+use super::*;
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+/// A session's GET stream, read as it arrives.
+struct Listening {
+    conn: TcpStream,
+    raw: Vec<u8>,
+}
+
+impl Listening {
+    fn open(edge: &Edge, token: &str, accept: &str) -> Listening {
+        let mut conn = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+        let req = format!(
+            "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: {accept}\r\nMcp-Session-Id: {token}\r\n\r\n",
+            edge.port
+        );
+        conn.write_all(req.as_bytes()).expect("send");
+        conn.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        Listening { conn, raw: Vec::new() }
+    }
+
+    /// Reads until `done` holds of the messages received (or the stream ends), within 10 s.
+    fn until(&mut self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let messages = self.messages();
+            if done(&messages) {
+                return messages;
+            }
+            assert!(Instant::now() < deadline, "{what}; received:\n{}", String::from_utf8_lossy(&self.raw));
+            let mut buf = [0u8; 16 << 10];
+            match self.conn.read(&mut buf) {
+                Ok(0) => panic!("{what}: the stream ended; received:\n{}", String::from_utf8_lossy(&self.raw)),
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn head(&self) -> String {
+        let text = String::from_utf8_lossy(&self.raw);
+        text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+    }
+
+    /// The body's text so far (chunked framing removed).
+    fn body(&self) -> String {
+        let Some(at) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else { return String::new() };
+        let mut rest = &self.raw[at + 4..];
+        let mut out = Vec::new();
+        while let Some(line) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap_or("x").trim(), 16);
+            let Ok(size) = size else { break };
+            let Some(chunk) = rest.get(line + 2..line + 2 + size) else { break };
+            out.extend_from_slice(chunk);
+            rest = rest.get(line + 4 + size..).unwrap_or_default();
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Every event's data, read as JSON (anything else is the test's failure).
+    fn messages(&self) -> Vec<Value> {
+        let body = self.body();
+        let events = body.split("\n\n").filter(|e| e.lines().any(|l| l.starts_with("data:")));
+        let data = |e: &str| e.lines().filter_map(|l| l.strip_prefix("data: ")).collect::<Vec<_>>().join("\n");
+        events.map(|e| serde_json::from_str(&data(e)).unwrap_or_else(|err| panic!("not JSON ({err}): {e:?}"))).collect()
+    }
+}
+
+/// The `seq` numbers of `backend`'s numbered messages, in order.
+fn seqs(messages: &[Value], backend: &str) -> Vec<u64> {
+    let from = messages.iter().filter(|m| m["params"]["backend"] == backend);
+    from.filter_map(|m| m["params"]["seq"].as_u64()).collect()
+}
+
+/// The GET requests a member received.
+fn gets(rec: &Recording) -> Vec<common::recording::Recorded> {
+    rec.lines().into_iter().filter(|l| l.method == "GET").collect()
+}
+
+fn session(edge: &Edge) -> String {
+    let r = post(edge, &[], INIT);
+    r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned()
+}
+
+#[test]
+fn a_sessions_stream_merges_its_members_streams_and_resumes_each_where_it_ended() {
+    let (a, ra) = recording::stateful_mock_with("A", &["--tick-ms", "50", "--stream-ends-after", "3"]);
+    let (b, rb) = recording::stateful_mock_with("B", &["--tick-ms", "50"]);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = session(&edge);
+    let mut stream = Listening::open(&edge, &token, "text/event-stream");
+    let messages =
+        stream.until("A's messages 1 to 8 and three of B's", |m| seqs(m, "A").len() >= 8 && seqs(m, "B").len() >= 3);
+    assert!(stream.head().starts_with("HTTP/1.1 200"), "{}", stream.head());
+    assert!(stream.head().to_ascii_lowercase().contains("content-type: text/event-stream"), "{}", stream.head());
+    // A ended its stream every three messages; each time it was asked again from where it
+    // ended, so the client saw every message once, in order.
+    assert_eq!(seqs(&messages, "A")[..8], [1, 2, 3, 4, 5, 6, 7, 8]);
+    let resumed: Vec<String> = gets(&ra).iter().filter_map(|g| g.header("last-event-id").map(str::to_owned)).collect();
+    assert!(resumed.starts_with(&["3".to_owned(), "6".to_owned()]), "{resumed:?}");
+    // Each member was asked in its own session, never the client's token.
+    for (rec, name) in [(&ra, "A"), (&rb, "B")] {
+        let own = issued(rec)[0].clone();
+        assert!(gets(rec).iter().all(|g| g.header("mcp-session-id") == Some(own.as_str())), "{name}: {:?}", gets(rec));
+    }
+    // The merged stream has no event ids: there is no one position in two streams.
+    assert!(!stream.body().lines().any(|l| l.starts_with("id:")), "{}", stream.body());
+    // The client leaves: the proxy stops following A, which ends its stream every 150 ms.
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(300));
+    ra.assert_stays(ra.count());
+
+    // No stream for a client that takes no events, or without a session.
+    let r = raw::send(
+        edge.port,
+        format!(
+            "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json\r\nMcp-Session-Id: {token}\r\n\r\n",
+            edge.port
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 405, "{}", r.text());
+    let r = raw::send(
+        edge.port,
+        format!("GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n", edge.port).as_bytes(),
+    );
+    assert_eq!(r.status, 405, "{}", r.text());
+}
+
+#[test]
+fn a_members_request_reaches_the_client_under_an_id_naming_it_and_only_that_member_gets_the_answer() {
+    let (a, ra) = recording::stateful_mock_with("A", &["--tick-ms", "50", "--stream-junk"]);
+    let (b, rb) = recording::stateful_mock_with("B", &["--tick-ms", "50"]);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = session(&edge);
+    let mut stream = Listening::open(&edge, &token, "text/event-stream");
+    let messages = stream.until("two of A's numbered messages", |m| seqs(m, "A").len() >= 2);
+    // Of A's junk only two messages reach the client: a request, its id mapped, and a
+    // notification written over two data lines. No response, no junk, no id that cannot be
+    // carried (an object, null), no method that is not a string.
+    let from_a: Vec<&Value> = messages.iter().filter(|m| m["params"]["backend"] != "B").collect();
+    let junk: Vec<&Value> = from_a.iter().copied().filter(|m| m["params"]["seq"].is_null()).collect();
+    assert_eq!(junk.len(), 2, "{junk:#?}");
+    assert_eq!((junk[0]["method"].as_str(), junk[0]["id"].as_str()), (Some("roots/list"), Some(r#"mcp-edge~0~"x~1""#)));
+    assert_eq!(junk[1]["params"]["junk"], "multi-line");
+
+    // The client answers under the id it got: A receives it under its own id, in its session.
+    let answer = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{"roots":[]}}}}"#, junk[0]["id"]);
+    let before_a = ra.count();
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &answer);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let got = ra.wait_count(before_a + 1);
+    let got = got.last().expect("the answer");
+    assert_eq!(serde_json::from_str::<Value>(&got.body).expect("JSON")["id"], "x~1", "{}", got.body);
+    assert_eq!(got.header("mcp-session-id"), Some(issued(&ra)[0].as_str()));
+    // Answers naming no member, or under ids the proxy never gave, reach nobody.
+    for id in [r#""mcp-edge~9~1""#, r#""mcp-edge~1~{}""#, r#""mcp-edge~~1""#, "5", r#""x~1""#] {
+        let r = post(&edge, &[("Mcp-Session-Id", &token)], &format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#));
+        assert_eq!(r.status, 202, "{id}: {}", r.text());
+    }
+    let answers = |rec: &Recording| rec.lines().iter().filter(|l| l.body.contains("\"result\"")).count();
+    assert_eq!((answers(&ra), answers(&rb)), (1, 0), "only the one answer reached a member");
+    assert!(edge.metrics().contains("mcp_edge_panics_total 0"), "{}", edge.metrics());
+}
+
+#[test]
+fn real_servers_notifications_and_requests_reach_the_python_client_and_refresh_the_catalog() {
+    let peers = Peers::load();
+    let (py1, everything) = (
+        peers.server("PEERS_PY1_SERVER", &["--name", "P", "--changes"]),
+        peers.server("PEERS_EVERYTHING", &["--mode", "streamableHttp"]),
+    );
+    // A catalog kept ten minutes: only the member's list_changed can refresh it in time.
+    let config = federated([&py1.addr(), &everything.addr()])
+        .replace("path = \"/mcp\"\n[[route.member]]", "path = \"/mcp\"\ncatalog_ttl = \"10m\"\n[[route.member]]");
+    let edge = Edge::start(&config);
+    let r = peers.client("PEERS_PY1_CLIENT", &edge.url("/mcp"), &["--scenario", "changes", "--tool", "fresh"]);
+    let names = |key: &str| -> Vec<String> {
+        r[key].as_array().expect(key).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    };
+    assert!(!names("before").contains(&"a_fresh".to_owned()) && names("after").contains(&"a_fresh".to_owned()), "{r}");
+    assert!(names("after").contains(&"b_echo".to_owned()), "the other member's tools stay: {r}");
+    // Sampling asked on the session's stream and on a call's own stream, each answered back
+    // to the member that asked.
+    assert_eq!(
+        (r["sampled"].as_str(), r["sampled_inline"].as_str()),
+        (Some("sampled: two plus two"), Some("sampled: three")),
+        "{r}"
+    );
+    assert_eq!(names("uris"), ["a+res://greeting"], "the updated resource as the route offers it: {r}");
+    assert!(names("logs").iter().any(|l| l == "touched res://greeting"), "{r}");
+    assert!(names("methods").contains(&"notifications/tools/list_changed".to_owned()), "{r}");
+    let evicted = r#"mcp_edge_federation_catalog_evictions_total{reason="list_changed",route="all"} "#;
+    let metrics = edge.metrics();
+    let count = metrics.lines().find_map(|l| l.strip_prefix(evicted)).and_then(|v| v.parse::<u64>().ok());
+    assert!(count.is_some_and(|c| c >= 1), "the merged tool list was made stale: {count:?}");
+}
