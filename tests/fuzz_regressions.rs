@@ -17,6 +17,8 @@ mod federation;
 mod input;
 #[path = "../fuzz/src/path.rs"]
 mod path;
+#[path = "../fuzz/src/relay.rs"]
+mod relay;
 #[path = "../fuzz/src/session_query.rs"]
 mod session_query;
 #[path = "../fuzz/src/session_token.rs"]
@@ -111,4 +113,9 @@ fn federation_inputs_reach_the_member_as_the_call_the_proxy_read() {
 #[test]
 fn stdio_frame_inputs_reach_the_process_as_one_line_under_the_bridges_number() {
     replay("stdio_frame", stdio_frame::check);
+}
+
+#[test]
+fn relay_inputs_reach_the_client_under_ids_that_lead_back_to_their_member() {
+    replay("relay", relay::check);
 }

@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod federation;
 pub mod input;
 pub mod path;
+pub mod relay;
 pub mod session_query;
 pub mod session_token;
 pub mod sse_endpoint;

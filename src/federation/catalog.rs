@@ -50,6 +50,8 @@ pub struct Merged {
     pub(super) made: Instant,
     /// The catalog's epoch when this list was asked for: an invalidation since makes it cold.
     pub(super) epoch: u64,
+    /// Its slot's changes when it was asked for: a member's `list_changed` since makes it stale.
+    pub(super) changes: u64,
     pub(super) kind: Kind,
     /// Each member's offered entries, as JSON objects, in the member's own order.
     pub(super) members: Vec<Vec<(String, Box<RawValue>)>>,
@@ -143,16 +145,19 @@ impl Catalog {
         &self.slots[usize::from(modern) * Kind::ALL.len() + kind.index()]
     }
 
-    /// What a list of the slot must have been asked for under to be current: both counters
-    /// only grow, so their sum changes whenever either does.
-    fn epoch_of(&self, modern: bool, kind: Kind) -> u64 {
-        self.epoch.load(Ordering::Acquire).wrapping_add(self.slot(modern, kind).changes.load(Ordering::Acquire))
+    /// The slot's changes: a list asked for under fewer is stale.
+    fn changes_of(&self, modern: bool, kind: Kind) -> u64 {
+        self.slot(modern, kind).changes.load(Ordering::Acquire)
     }
 
+    /// A list an operator invalidated is cold (its callers wait for the members); one a member
+    /// said changed is stale (served while one refresh runs: a member that says so often
+    /// delays no caller).
     pub fn lookup(&self, modern: bool, kind: Kind, ttl: Duration) -> Lookup {
         let current = self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone());
         match current {
-            Some(m) if m.epoch != self.epoch_of(modern, kind) => Lookup::Cold,
+            Some(m) if m.epoch != self.epoch.load(Ordering::Acquire) => Lookup::Cold,
+            Some(m) if m.changes != self.changes_of(modern, kind) => Lookup::Stale(m),
             Some(m) if m.made.elapsed() < ttl => Lookup::Fresh(m),
             Some(m) => Lookup::Stale(m),
             None => Lookup::Cold,
@@ -186,8 +191,8 @@ impl Catalog {
             return fresh;
         }
         let previous = slot.current.lock().ok().and_then(|c| c.clone());
-        let epoch = self.epoch_of(modern, kind);
-        let merged = Arc::new(merge::merge(fed, pools, modern, kind, previous.as_deref(), epoch).await);
+        let (epoch, changes) = (self.epoch.load(Ordering::Acquire), self.changes_of(modern, kind));
+        let merged = Arc::new(merge::merge(fed, pools, modern, kind, previous.as_deref(), (epoch, changes)).await);
         for (i, member) in fed.members.iter().enumerate() {
             let result = if merged.failure_of(i).is_some() { "failed" } else { "ok" };
             counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
@@ -259,7 +264,7 @@ impl Catalog {
     }
 
     /// A member said its `kinds` lists changed (`notifications/…/list_changed`): those lists,
-    /// both eras, are asked for again by their next caller.
+    /// both eras, are stale (their next caller gets them while one refresh runs).
     pub fn changed(&self, kinds: &[Kind]) {
         let warm = self.warm(kinds);
         for modern in [false, true] {
@@ -273,8 +278,9 @@ impl Catalog {
     /// How many of the `kinds` lists (both eras) are current.
     fn warm(&self, kinds: &[Kind]) -> u64 {
         let current = |modern: bool, kind: Kind| {
-            let epoch = self.epoch_of(modern, kind);
-            self.slot(modern, kind).current.lock().is_ok_and(|c| c.as_ref().is_some_and(|m| m.epoch == epoch))
+            let (epoch, changes) = (self.epoch.load(Ordering::Acquire), self.changes_of(modern, kind));
+            let slot = self.slot(modern, kind);
+            slot.current.lock().is_ok_and(|c| c.as_ref().is_some_and(|m| m.epoch == epoch && m.changes == changes))
         };
         let each = [false, true].into_iter().flat_map(|modern| kinds.iter().map(move |k| (modern, *k)));
         each.filter(|(modern, kind)| current(*modern, *kind)).count() as u64
@@ -320,6 +326,7 @@ mod tests {
         let mut merged = Merged {
             made: Instant::now(),
             epoch: 0,
+            changes: 0,
             kind: Kind::Tools,
             members: vec![vec![tool("a_x"), tool("a_y")], vec![tool("b_z")]],
             owners: HashMap::new(),

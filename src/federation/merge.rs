@@ -22,14 +22,14 @@ use crate::upstream::Pool;
 const LOGGED_NAME: usize = 128;
 
 /// The route's list of `kind`, asked of every member now; `previous` lends a failed member the
-/// entries it offered before.
+/// entries it offered before. `asked` is the catalog's epoch and the slot's changes now.
 pub async fn merge(
     fed: &Federation,
     pools: &[Arc<Pool>],
     modern: bool,
     kind: Kind,
     previous: Option<&Merged>,
-    epoch: u64,
+    asked: (u64, u64),
 ) -> Merged {
     let answers = ask(fed, pools, modern, kind).await;
     // Each entry's own name, read once: `conflicts` needs every member's before naming any.
@@ -53,7 +53,8 @@ pub async fn merge(
     };
     let mut merged = Merged {
         made: Instant::now(),
-        epoch,
+        epoch: asked.0,
+        changes: asked.1,
         kind,
         members: Vec::new(),
         owners: HashMap::new(),

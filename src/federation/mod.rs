@@ -42,7 +42,6 @@ use crate::config::model::{Federation, PrefixMode};
 use crate::mcp::call::{Call, Element};
 use crate::mcp::method::{Era, Method};
 use crate::metrics::Metrics;
-use crate::session::KeyRing;
 use crate::state::Snapshot;
 use catalog::{Lookup, Merged};
 use kind::Kind;
@@ -110,11 +109,12 @@ struct Owned<'a> {
     own: std::borrow::Cow<'a, str>,
 }
 
-/// What the route does with `call`. `keys` seal and open the lists' cursors.
+/// What the route does with `call`. `ids` hold the keys that seal and open the lists' cursors
+/// and the ids of the members' requests, and the client's session.
 pub async fn decide(
     snap: &Arc<Snapshot>,
     metrics: &Metrics,
-    keys: &KeyRing,
+    ids: &relay::Ids<'_>,
     route: usize,
     fed: &Federation,
     call: &Call,
@@ -128,7 +128,7 @@ pub async fn decide(
         let from = match &call.cursor {
             None => At::START,
             Some(_) if fed.page_size == 0 => return Outcome::BadCursor,
-            Some(c) => match cursor::open(keys, c, route_name, modern, kind) {
+            Some(c) => match cursor::open(ids.keys, c, route_name, modern, kind) {
                 Some(at) => at,
                 None => return Outcome::BadCursor,
             },
@@ -138,7 +138,7 @@ pub async fn decide(
             Some(merged) => {
                 let page = merged.page(from);
                 let position = |at| cursor::Position { route: route_name, modern, kind, at };
-                let next = page.next.and_then(|at| cursor::seal(keys, position(at)));
+                let next = page.next.and_then(|at| cursor::seal(ids.keys, position(at)));
                 Outcome::Answer(answer::list(&merged, &page, next, fed, modern))
             }
             None => Outcome::NotFound,
@@ -161,7 +161,7 @@ pub async fn decide(
     }
     match call.one.method {
         Method::Notification => Outcome::Accepted,
-        Method::Response => answer_of_client(fed, call, body),
+        Method::Response => answer_of_client(ids, fed, call, body),
         Method::LoggingSetLevel if !modern => Outcome::SetLevel,
         Method::Ping => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),
         Method::Initialize if !modern => Outcome::Initialize,
@@ -215,8 +215,8 @@ pub async fn decide(
 /// A client's answer to a member's request: to the member its id names ([`relay`]), with the
 /// member's own id; on a route with one member, any answer is that member's (its requests
 /// on a call's stream reach the client unchanged). Else nobody asked: accepted, dropped.
-fn answer_of_client(fed: &Federation, call: &Call, body: &Bytes) -> Outcome {
-    let restored = call.one.id.as_deref().and_then(relay::restore);
+fn answer_of_client(ids: &relay::Ids<'_>, fed: &Federation, call: &Call, body: &Bytes) -> Outcome {
+    let restored = call.one.id.as_deref().and_then(|id| ids.restore(id));
     let (member, body) = match restored {
         Some((member, own)) if member < fed.members.len() => match relay::answered(body, &own) {
             Some(body) => (member, body),
@@ -358,11 +358,28 @@ pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes)
 }
 
 /// A member said its `kinds` lists changed: route `route`'s merged lists of them are stale
-/// in `snap` (the running config; the route may have gone or stopped being federated).
-pub fn changed(snap: &Snapshot, route: &str, kinds: &[Kind]) {
-    let Some(i) = snap.router.routes().iter().position(|r| r.name == route && r.federation.is_some()) else { return };
-    if let Some(catalog) = snap.catalogs.get(i).and_then(Option::as_ref) {
-        catalog.changed(kinds);
-        tracing::debug!(route, lists = ?kinds, "federation: a member's lists changed; asked again on next use");
+/// in the running config `snap`, and the legacy era's lists clients have are asked for again
+/// now. Returns when they are, so a session's stream can relay the notification then and
+/// the client's next list is the new one. A route gone or no longer federated has nothing
+/// to refresh.
+pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route: &str, kinds: &[Kind]) {
+    let routes = snap.router.routes();
+    let Some(i) = routes.iter().position(|r| r.name == route) else { return };
+    let Some(fed) = routes.get(i).and_then(|r| r.federation.as_ref()) else { return };
+    let Some(catalog) = snap.catalogs.get(i).and_then(Option::as_ref) else { return };
+    catalog.changed(kinds);
+    tracing::debug!(route, lists = ?kinds, "federation: a member's lists changed");
+    for kind in kinds {
+        // A list no client asked for yet is asked for by its first caller.
+        if !matches!(catalog.lookup(false, *kind, fed.catalog_ttl), Lookup::Cold) {
+            let counted = catalog::Counted { lists: lists.clone(), route: route.to_owned() };
+            catalog.refresh(fed, &snap.pools, false, *kind, &counted).await;
+        }
     }
+}
+
+/// [`refreshed`], from where nothing may wait (a call's stream): in the background.
+pub fn changed_soon(state: &crate::state::State, route: &str, kinds: &'static [Kind]) {
+    let (snap, lists, route) = (state.snapshot(), state.metrics.member_lists.clone(), route.to_owned());
+    tokio::spawn(async move { refreshed(&snap, &lists, &route, kinds).await });
 }

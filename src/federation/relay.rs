@@ -1,10 +1,13 @@
 //! What a member sends on its own stream, as the client of a federated session must see it,
 //! and the way back. A member's server-to-client request (sampling, elicitation, roots) gets
-//! an id that names the member, `"mcp-edge~<member>~<its id as written>"`, so the client's
-//! answer, which comes back on a POST, goes to that member with the member's own id, with no
-//! state kept anywhere (any replica routes it). A `list_changed` notification says which
-//! merged lists are stale; `notifications/resources/updated` names the URI as the route
-//! offers it. Everything else passes as the member wrote it.
+//! an id that names the member: `"mcp-edge~<sealed>"`, the member's place and its id as
+//! written, sealed with the session key and bound to the client's session ([`Ids`]). The
+//! client's answer, which comes back on a POST, goes to that member with the member's own id,
+//! with no state kept anywhere (any replica routes it); a member cannot make an id that sends
+//! an answer to another member (it has no key), and a client's answer reaches only a member
+//! that asked it. A `list_changed` notification says which merged lists are stale;
+//! `notifications/resources/updated` names the URI as the route offers it. Everything else
+//! passes as the member wrote it.
 //!
 //! Pure: the caller reads the stream (`stream`), writes to the client, and refreshes the
 //! catalog. Not owned here: who may see what (a client gets every message its own session's
@@ -15,6 +18,12 @@ use std::collections::BTreeMap;
 use serde_json::value::RawValue;
 
 use super::kind::Kind;
+use crate::proxy::sse_event::Budget;
+use crate::session::KeyRing;
+
+/// Bytes every relayed stream together holds of unfinished events, past what each holds free
+/// (`sse_event::FREE`): members that send events without end cost at most this much.
+pub static HELD: Budget = Budget::new(64 << 20);
 
 /// What starts the id of a request relayed from a member.
 pub const ID_PREFIX: &str = "mcp-edge~";
@@ -22,6 +31,50 @@ pub const ID_PREFIX: &str = "mcp-edge~";
 /// Longest id of a member's request that is relayed (longer ones are dropped: the answer's id
 /// carries it back, and ids are short in practice).
 const MAX_ID: usize = 256;
+
+/// The sealed id's layout version.
+const VERSION: u8 = 1;
+
+/// How relayed ids are made and read back: sealed with `keys`, for the client's `session`
+/// (its token's fingerprint; empty without a session).
+pub struct Ids<'a> {
+    pub keys: &'a KeyRing,
+    pub session: &'a str,
+}
+
+impl Ids<'_> {
+    /// The id member `member`'s request `own` (as written) reaches the client under.
+    fn map(&self, member: usize, own: &str) -> Option<String> {
+        let member = u16::try_from(member).ok()?;
+        let mut plain = Vec::with_capacity(11 + own.len());
+        plain.push(VERSION);
+        plain.extend_from_slice(&member.to_be_bytes());
+        plain.extend_from_slice(&self.tag());
+        plain.extend_from_slice(own.as_bytes());
+        Some(format!("{ID_PREFIX}{}", self.keys.seal_opaque(&plain)?))
+    }
+
+    /// The member and its own id (as written) that a client's answer is for, when `id` (raw
+    /// JSON) is one [`relay`] made for this session.
+    pub fn restore(&self, id: &[u8]) -> Option<(usize, String)> {
+        let id: String = serde_json::from_slice(id).ok()?;
+        let plain = self.keys.open_opaque(id.strip_prefix(ID_PREFIX)?)?;
+        let (head, own) = plain.split_at_checked(11)?;
+        if head[0] != VERSION || head[3..11] != self.tag() {
+            return None;
+        }
+        let member = u16::from_be_bytes([head[1], head[2]]);
+        Some((usize::from(member), String::from_utf8(own.to_vec()).ok()?))
+    }
+
+    fn tag(&self) -> [u8; 8] {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.session.as_bytes());
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&digest[..8]);
+        tag
+    }
+}
 
 /// A member's message, on its way to the client.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +85,9 @@ pub enum Relayed {
     Rewritten(String),
     /// A list changed: passed as written, and these lists are stale.
     Changed(&'static [Kind]),
+    /// An object with no method: on a call's stream its answer (passed as written), on the
+    /// session's stream nothing a client asked for (dropped).
+    Response,
     /// Not passed: not a JSON-RPC request or notification (a response, junk), or a request
     /// whose id cannot be carried.
     Dropped,
@@ -43,11 +99,10 @@ type Msg<'a> = BTreeMap<String, &'a RawValue>;
 
 /// Member `member`'s message `data` (one SSE event's data), for the client. `uri` names an
 /// updated resource as the route offers it.
-pub fn relay(member: usize, data: &[u8], uri: impl FnOnce(&str) -> String) -> Relayed {
+pub fn relay(ids: &Ids<'_>, member: usize, data: &[u8], uri: impl FnOnce(&str) -> String) -> Relayed {
     let Ok(mut msg) = serde_json::from_slice::<Msg<'_>>(data) else { return Relayed::Dropped };
-    let Some(method) = msg.get("method").and_then(|m| serde_json::from_str::<String>(m.get()).ok()) else {
-        return Relayed::Dropped;
-    };
+    let Some(method) = msg.get("method") else { return Relayed::Response };
+    let Ok(method) = serde_json::from_str::<String>(method.get()) else { return Relayed::Dropped };
     match msg.get("id").copied() {
         Some(id) if id.get() != "null" => {
             let id = id.get();
@@ -56,7 +111,7 @@ pub fn relay(member: usize, data: &[u8], uri: impl FnOnce(&str) -> String) -> Re
             {
                 return Relayed::Dropped;
             }
-            let mapped = format!("{ID_PREFIX}{member}~{id}");
+            let Some(mapped) = ids.map(member, id) else { return Relayed::Dropped };
             let Ok(mapped) = serde_json::to_string(&mapped) else { return Relayed::Dropped };
             let Ok(mapped) = RawValue::from_string(mapped) else { return Relayed::Dropped };
             msg.insert("id".to_owned(), &mapped);
@@ -94,19 +149,6 @@ fn written(msg: &Msg<'_>) -> Relayed {
     serde_json::to_string(msg).map_or(Relayed::Dropped, Relayed::Rewritten)
 }
 
-/// The member and its own id (as written) that a client's answer is for, when `id` (raw JSON)
-/// is one [`relay`] made.
-pub fn restore(id: &[u8]) -> Option<(usize, String)> {
-    let id: String = serde_json::from_slice(id).ok()?;
-    let rest = id.strip_prefix(ID_PREFIX)?;
-    let (member, own) = rest.split_once('~')?;
-    let member: usize = member.parse().ok()?;
-    // Only what `relay` passes: a number or a string, one JSON value.
-    let own_value: &RawValue = serde_json::from_str(own).ok()?;
-    let ok = own_value.get().starts_with('"') || serde_json::from_str::<serde_json::Number>(own).is_ok();
-    ok.then(|| (member, own.to_owned()))
-}
-
 /// A client's answer `body` with the member's own id in place of the one [`relay`] made.
 pub fn answered(body: &[u8], own_id: &str) -> Option<bytes::Bytes> {
     let mut msg: Msg<'_> = serde_json::from_slice(body).ok()?;
@@ -134,10 +176,12 @@ pub fn event(id: Option<&str>, data: &[u8]) -> Vec<u8> {
 }
 
 /// One event of a member's answer stream (a forwarded call's), as the client gets it: a
-/// request to the client with its id mapped (its event id kept), anything else byte for byte.
+/// request to the client with its id mapped (its event id kept), a message naming a method
+/// that cannot be read dropped, anything else byte for byte.
 /// Returns the lists a `list_changed` in it makes stale. Only an event whose data names a
 /// `"method"` is read.
 pub fn answer_event(
+    ids: &Ids<'_>,
     member: usize,
     event: &[u8],
     uri: impl FnOnce(&str) -> String,
@@ -152,7 +196,7 @@ pub fn answer_event(
             return &[];
         }
     };
-    match relay(member, &data, uri) {
+    match relay(ids, member, &data, uri) {
         Relayed::Rewritten(text) => {
             let id = crate::proxy::sse_event::id(event);
             out.extend_from_slice(&self::event(id, text.as_bytes()));
@@ -162,90 +206,125 @@ pub fn answer_event(
             out.extend_from_slice(event);
             kinds
         }
-        Relayed::AsIs | Relayed::Dropped => {
+        Relayed::AsIs | Relayed::Response => {
             out.extend_from_slice(event);
             &[]
         }
+        // Not JSON, or a request whose id cannot be carried: a client might read it anyway
+        // (lenient parsers) and answer under an id no member gave.
+        Relayed::Dropped => &[],
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::SessionKey;
 
     fn plain(uri: &str) -> String {
         format!("a+{uri}")
     }
 
+    /// The id a request reaches the client under.
+    fn mapped(ids: &Ids<'_>, member: usize, id: &str) -> String {
+        let request = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"roots/list"}}"#);
+        let Relayed::Rewritten(out) = relay(ids, member, request.as_bytes(), plain) else {
+            panic!("{id}: not rewritten")
+        };
+        let sent: serde_json::Value = serde_json::from_str(&out).unwrap();
+        serde_json::to_string(&sent["id"]).unwrap()
+    }
+
     #[test]
     fn a_members_request_gets_an_id_naming_the_member_and_the_answer_finds_its_way_back() {
-        for id in ["7", "\"abc\"", "-1.5e3", "123456789012345678901234567890", r#""with~tilde\"quote""#] {
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "fp-1" };
+        for id in ["7", "\"abc\"", "-1.5e3", "123456789012345678901234567890", r#""with~tilde\"quote""#, "1e400"] {
             let request =
                 format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"sampling/createMessage","params":{{"n":1e0}}}}"#);
-            let Relayed::Rewritten(out) = relay(2, request.as_bytes(), plain) else { panic!("{id}: not rewritten") };
-            let sent: serde_json::Value = serde_json::from_str(&out).unwrap();
-            let mapped = sent["id"].as_str().unwrap().to_owned();
-            assert!(mapped.starts_with("mcp-edge~2~"), "{mapped}");
+            let Relayed::Rewritten(out) = relay(&ids, 2, request.as_bytes(), plain) else {
+                panic!("{id}: not rewritten")
+            };
             assert!(out.contains(r#""n":1e0"#), "params pass as written: {out}");
-            let (member, own) = restore(serde_json::to_string(&mapped).unwrap().as_bytes()).unwrap();
+            let mapped = mapped(&ids, 2, id);
+            assert!(mapped.starts_with("\"mcp-edge~"), "{mapped}");
+            let (member, own) = ids.restore(mapped.as_bytes()).unwrap();
             assert_eq!((member, own.as_str()), (2, id));
-            let answer =
-                format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{"x":1}}}}"#, serde_json::to_string(&mapped).unwrap());
+            let answer = format!(r#"{{"jsonrpc":"2.0","id":{mapped},"result":{{"x":1}}}}"#);
             let back = answered(answer.as_bytes(), &own).unwrap();
-            let back: serde_json::Value = serde_json::from_slice(&back).unwrap();
-            assert_eq!(back["id"], serde_json::from_str::<serde_json::Value>(id).unwrap());
-            assert_eq!(back["result"]["x"], 1);
+            assert!(String::from_utf8_lossy(&back).contains(&format!(r#""id":{id}"#)), "the id as written");
         }
     }
 
     #[test]
+    fn an_id_opens_only_for_its_session_and_key_and_cannot_be_forged() {
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "fp-1" };
+        let id = mapped(&ids, 1, "5");
+        assert!(Ids { keys: &keys, session: "fp-2" }.restore(id.as_bytes()).is_none(), "another session's");
+        let other = KeyRing::new(SessionKey::random());
+        assert!(Ids { keys: &other, session: "fp-1" }.restore(id.as_bytes()).is_none(), "another key's");
+        for forged in [&b"1"[..], br#""abc""#, br#""mcp-edge~0~1""#, br#""mcp-edge~""#, br#""mcp-edge~c1.AAAA""#] {
+            assert!(ids.restore(forged).is_none(), "{}", String::from_utf8_lossy(forged));
+        }
+        // A member's own id spelled as a relayed one is mapped like any other.
+        let nested = mapped(&ids, 1, &id);
+        assert_eq!(ids.restore(nested.as_bytes()), Some((1, id)));
+    }
+
+    #[test]
     fn notifications_pass_and_say_which_lists_changed() {
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "" };
         let n = |m: &str| format!(r#"{{"jsonrpc":"2.0","method":"{m}"}}"#);
-        assert_eq!(relay(0, n("notifications/tools/list_changed").as_bytes(), plain), Relayed::Changed(&[Kind::Tools]));
+        let relayed = |m: &str| relay(&ids, 0, n(m).as_bytes(), plain);
+        assert_eq!(relayed("notifications/tools/list_changed"), Relayed::Changed(&[Kind::Tools]));
+        assert_eq!(relayed("notifications/prompts/list_changed"), Relayed::Changed(&[Kind::Prompts]));
         assert_eq!(
-            relay(0, n("notifications/prompts/list_changed").as_bytes(), plain),
-            Relayed::Changed(&[Kind::Prompts])
-        );
-        assert_eq!(
-            relay(0, n("notifications/resources/list_changed").as_bytes(), plain),
+            relayed("notifications/resources/list_changed"),
             Relayed::Changed(&[Kind::Resources, Kind::Templates])
         );
-        assert_eq!(relay(0, n("notifications/message").as_bytes(), plain), Relayed::AsIs);
+        assert_eq!(relayed("notifications/message"), Relayed::AsIs);
         let updated = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"res://x","_meta":{"k":1}}}"#;
-        let Relayed::Rewritten(out) = relay(0, updated, plain) else { panic!("not rewritten") };
+        let Relayed::Rewritten(out) = relay(&ids, 0, updated, plain) else { panic!("not rewritten") };
         let out: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(out["params"]["uri"], "a+res://x");
         assert_eq!(out["params"]["_meta"]["k"], 1);
     }
 
     #[test]
-    fn responses_junk_and_uncarriable_ids_are_dropped() {
+    fn responses_junk_and_uncarriable_ids_are_not_relayed_as_requests() {
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "" };
+        assert_eq!(relay(&ids, 0, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, plain), Relayed::Response);
         for data in [
-            &br#"{"jsonrpc":"2.0","id":1,"result":{}}"#[..],
-            br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+            &br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#[..],
             br#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#,
             br#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#,
             br#"{"jsonrpc":"2.0","method":7}"#,
             b"not json",
             b"[]",
         ] {
-            assert_eq!(relay(0, data, plain), Relayed::Dropped, "{}", String::from_utf8_lossy(data));
+            assert_eq!(relay(&ids, 0, data, plain), Relayed::Dropped, "{}", String::from_utf8_lossy(data));
         }
         let long = format!(r#"{{"jsonrpc":"2.0","id":"{}","method":"x"}}"#, "a".repeat(300));
-        assert_eq!(relay(0, long.as_bytes(), plain), Relayed::Dropped);
+        assert_eq!(relay(&ids, 0, long.as_bytes(), plain), Relayed::Dropped);
     }
 
     #[test]
-    fn only_ids_the_relay_made_are_restored() {
-        for id in [
-            &b"1"[..],
-            br#""abc""#,
-            br#""mcp-edge~x~1""#,
-            br#""mcp-edge~1~{}""#,
-            br#""mcp-edge~1~""#,
-            br#""mcp-edge~1~1 2""#,
-        ] {
-            assert!(restore(id).is_none(), "{}", String::from_utf8_lossy(id));
-        }
+    fn a_calls_stream_passes_its_answer_and_drops_what_names_a_method_unreadably() {
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "" };
+        let pass = |event: &[u8]| {
+            let mut out = Vec::new();
+            answer_event(&ids, 0, event, plain, &mut out);
+            out
+        };
+        let answer = b"id: 3\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"method\":1}}\n\n";
+        assert_eq!(pass(answer), answer);
+        assert_eq!(pass(b"data: {\"method\":\"x\",\"id\":1,\"t\":\"\xff\"}\n\n"), b"");
+        let request = pass(b"id: 4\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"roots/list\"}\n\n");
+        let text = String::from_utf8(request).unwrap();
+        assert!(text.starts_with("id: 4\nevent: message\ndata: {") && text.contains("mcp-edge~"), "{text}");
     }
 }

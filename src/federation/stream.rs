@@ -24,6 +24,7 @@ use super::names;
 use super::relay::{self, Relayed};
 use crate::config::model::PrefixMode;
 use crate::proxy::sse_event::{self, EventReader};
+use crate::session::KeyRing;
 use crate::state::Snapshot;
 use crate::upstream::{client, Pool};
 
@@ -57,16 +58,27 @@ pub struct Merged {
     _follow: tokio::task::JoinSet<()>,
 }
 
+/// The client the stream is for.
+#[derive(Clone)]
+pub struct Client {
+    /// Seal the ids of the members' requests ([`relay::Ids`]).
+    pub keys: Arc<KeyRing>,
+    /// The client's session (its token's fingerprint).
+    pub session: String,
+    /// The client's protocol version, sent to members.
+    pub version: Option<String>,
+}
+
 /// Opens every member's stream at once; None when none of them has one (each answered,
-/// failed or timed out first). `version` is the client's protocol version, sent to members.
-pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, version: Option<String>) -> Option<Merged> {
+/// failed or timed out first).
+pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, client: Client) -> Option<Merged> {
     let (tx, messages) = mpsc::channel(QUEUE);
     let mut follow = tokio::task::JoinSet::new();
     let mut opened = Vec::with_capacity(sources.len());
     for source in sources {
         let (said, heard) = oneshot::channel();
         opened.push(heard);
-        let follower = Follower { snap: Arc::clone(snap), route, source, version: version.clone(), tx: tx.clone() };
+        let follower = Follower { snap: Arc::clone(snap), route, source, client: client.clone(), tx: tx.clone() };
         follow.spawn(follower.run(said));
     }
     drop(tx);
@@ -81,14 +93,15 @@ struct Follower {
     snap: Arc<Snapshot>,
     route: usize,
     source: Source,
-    version: Option<String>,
+    client: Client,
     tx: mpsc::Sender<Message>,
 }
 
 /// How a member's stream ended.
 enum Ended {
-    /// Ask again after this long (its `retry`, or the backoff).
-    Again(Option<Duration>),
+    /// Ask again: after its `retry` (or at once) when it carried a message, else after the
+    /// backoff (a member that ends its stream at once is not asked four times a second).
+    Again { retry: Option<Duration>, carried: bool },
     /// The client left.
     Gone,
 }
@@ -98,16 +111,24 @@ impl Follower {
         let mut opened = Some(opened);
         let mut last_id: Option<String> = None;
         let mut backoff = RETRY_MIN;
+        // An oversized event is logged once per stream, not at every retry.
+        let mut logged = false;
         loop {
             let wait = match self.connect(last_id.as_deref()).await {
                 Ok(s) => {
                     if let Some(o) = opened.take() {
                         let _ = o.send(true);
                     }
-                    backoff = RETRY_MIN;
-                    match self.read(s, &mut last_id).await {
+                    match self.read(s, &mut last_id, &mut logged).await {
                         Ended::Gone => return,
-                        Ended::Again(retry) => retry.unwrap_or(RETRY_MIN),
+                        Ended::Again { retry, carried: true } => {
+                            backoff = RETRY_MIN;
+                            retry.unwrap_or(RETRY_MIN)
+                        }
+                        Ended::Again { retry, carried: false } => {
+                            backoff = (backoff * 2).min(RETRY_MAX);
+                            retry.unwrap_or(RETRY_MIN).max(backoff)
+                        }
                     }
                 }
                 Err(failed) => {
@@ -142,7 +163,7 @@ impl Follower {
         let peer = pool.peer(*backend, &pool.config.timeouts);
         let exchange = async {
             let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
-            let era = Era::Legacy { session: Some(session), version: self.version.as_deref() };
+            let era = Era::Legacy { session: Some(session), version: self.client.version.as_deref() };
             let mut req = fanout::head(pool, *backend, "GET", era, "").await?;
             if let Some(id) = last_id {
                 req.insert_header("Last-Event-ID", id).map_err(err)?;
@@ -166,19 +187,25 @@ impl Follower {
         }
     }
 
-    /// Passes the stream's messages on until it ends (or the client leaves).
-    async fn read(&self, mut s: pingora::protocols::http::client::HttpSession, last_id: &mut Option<String>) -> Ended {
-        let mut events = EventReader::new(MAX_EVENT);
-        let mut retry = None;
+    /// Passes the stream's messages on until it ends (or the client leaves). Keeps the last
+    /// event id a request header can carry back.
+    async fn read(
+        &self,
+        mut s: pingora::protocols::http::client::HttpSession,
+        last_id: &mut Option<String>,
+        logged: &mut bool,
+    ) -> Ended {
+        let mut events = EventReader::with_budget(MAX_EVENT, &relay::HELD);
+        let (mut retry, mut carried) = (None, false);
         loop {
             let chunk = tokio::select! {
                 chunk = s.read_response_body() => chunk,
                 _ = self.tx.closed() => return Ended::Gone,
             };
-            let Ok(Some(chunk)) = chunk else { return Ended::Again(retry) };
+            let Ok(Some(chunk)) = chunk else { return Ended::Again { retry, carried } };
             let mut out = Vec::new();
             let fed = events.feed(&chunk, |event| {
-                if let Some(id) = sse_event::id(event) {
+                if let Some(id) = sse_event::id(event).filter(|id| id.bytes().all(|b| (0x20..0x7f).contains(&b))) {
                     *last_id = Some(id.to_owned());
                 }
                 if let Some(ms) = sse_event::retry(event) {
@@ -188,25 +215,29 @@ impl Follower {
                     out.push(message);
                 }
             });
+            carried |= !out.is_empty();
             for message in out {
                 if self.tx.send(message).await.is_err() {
                     return Ended::Gone;
                 }
             }
             if fed.is_err() {
-                tracing::info!(member = %self.source.prefix, "federation: a member's stream event was over 4 MiB; asked again");
-                return Ended::Again(retry);
+                if !std::mem::replace(logged, true) {
+                    tracing::info!(member = %self.source.prefix, "federation: a member's stream event was too long to hold (4 MiB, or the relays' 64 MiB together); dropped, and the stream asked for again");
+                }
+                return Ended::Again { retry, carried };
             }
         }
     }
 
     /// One event's data, as the client gets it.
     fn message(&self, data: &[u8]) -> Option<Message> {
-        let (event, changed) = match relay::relay(self.source.member, data, |uri| self.offered_uri(uri)) {
+        let ids = relay::Ids { keys: &self.client.keys, session: &self.client.session };
+        let (event, changed) = match relay::relay(&ids, self.source.member, data, |uri| self.offered_uri(uri)) {
             Relayed::AsIs => (Bytes::from(relay::event(None, data)), &[][..]),
             Relayed::Rewritten(text) => (Bytes::from(relay::event(None, text.as_bytes())), &[][..]),
             Relayed::Changed(kinds) => (Bytes::from(relay::event(None, data)), kinds),
-            Relayed::Dropped => {
+            Relayed::Dropped | Relayed::Response => {
                 tracing::debug!(member = %self.source.prefix, "federation: a member's stream message was not relayed");
                 return None;
             }

@@ -32,7 +32,7 @@ pub(super) async fn request(
         return Err(end_federated(state, ctx).await);
     }
     if *method == HttpMethod::GET {
-        return Err(stream(session, ctx, route, fed).await);
+        return Err(stream(&state.keys, session, ctx, route, fed).await);
     }
     if *method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
@@ -40,7 +40,9 @@ pub(super) async fn request(
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
     let keys = state.keys.load();
-    match federation::decide(&snap, &state.metrics, &keys, route, fed, &ctx.call, &body).await {
+    let ids =
+        federation::relay::Ids { keys: &keys, session: ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str()) };
+    match federation::decide(&snap, &state.metrics, &ids, route, fed, &ctx.call, &body).await {
         Outcome::Forward { member, pool, body, name } => {
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
@@ -74,13 +76,23 @@ pub(super) async fn request(
 
 /// A GET in a federated session: the members' streams merged (`federation::stream`); 405
 /// when there is no session, the client does not take an event stream, or no member has one.
-async fn stream(session: &Session, ctx: &Ctx, route: usize, fed: &Federation) -> Refused {
+async fn stream(
+    keys: &arc_swap::ArcSwap<crate::session::KeyRing>,
+    session: &Session,
+    ctx: &Ctx,
+    route: usize,
+    fed: &Federation,
+) -> Refused {
     let accept = session.req_header().headers.get(http::header::ACCEPT);
     let takes_events = accept.and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
     let Some(pinned) = ctx.pinned.as_ref().filter(|_| takes_events) else { return Reject::FEDERATED_STREAM.into() };
     let sources = federation::session::sources(&ctx.snap, fed, &pinned.federated);
-    let version = legacy_version(session).map(str::to_owned);
-    match federation::stream::open(&ctx.snap, route, sources, version).await {
+    let client = federation::stream::Client {
+        keys: keys.load_full(),
+        session: pinned.fingerprint.as_str().to_owned(),
+        version: legacy_version(session).map(str::to_owned),
+    };
+    match federation::stream::open(&ctx.snap, route, sources, client).await {
         Some(merged) => Refused::Stream(merged),
         None => Reject::FEDERATED_STREAM.into(),
     }

@@ -144,11 +144,14 @@ pub async fn answer(
 /// How often a quiet merged stream is written to: a client that left is noticed, and
 /// intermediaries keep the connection.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often an open merged stream looks whether its session was ended (by the client's
+/// DELETE or an operator): it ends with it.
+const WATCH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// 200 and a federated session's merged GET stream, each member's message written as it
-/// arrives, until the client leaves or every member's stream ended for good. A member's
-/// `list_changed` makes the route's merged lists of that kind stale in the running config's
-/// catalog (a reload since the stream opened built a new one).
+/// arrives, until the client leaves, the session ends, or every member's stream ended for
+/// good. A member's `list_changed` is written once the route's merged lists of that kind are
+/// new (in the running config's catalog: a reload since the stream opened built a new one).
 pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut merged: Merged) -> Result<bool> {
     ctx.reason = None;
     let mut resp = ResponseHeader::build(200, Some(6))?;
@@ -163,22 +166,38 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
     ctx.responded = Some(std::time::Instant::now());
     session.write_response_header(Box::new(resp), false).await?;
     let route = ctx.route_name().to_owned();
-    let mut quiet = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    let fingerprint = ctx.pinned.as_ref().map(|p| p.fingerprint);
+    let ended = || fingerprint.as_ref().is_some_and(|f| state.sessions.is_revoked(f));
+    let mut watch = tokio::time::interval_at(tokio::time::Instant::now() + WATCH, WATCH);
+    let mut written = std::time::Instant::now();
     loop {
         let event = tokio::select! {
             message = merged.messages.recv() => match message {
                 Some(m) => {
                     if !m.changed.is_empty() {
-                        crate::federation::changed(&state.snapshot(), &route, m.changed);
+                        // Relayed once the lists are new: the client's next list shows the change.
+                        let lists = &state.metrics.member_lists;
+                        crate::federation::refreshed(&state.snapshot(), lists, &route, m.changed).await;
                     }
                     m.event
                 }
                 None => break,
             },
-            _ = quiet.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            _ = watch.tick() => {
+                if ended() {
+                    break;
+                }
+                if written.elapsed() < KEEP_ALIVE {
+                    continue;
+                }
+                Bytes::from_static(b": keep-alive\n\n")
+            }
         };
+        if ended() {
+            break;
+        }
         session.write_response_body(Some(event), false).await?;
-        quiet.reset();
+        written = std::time::Instant::now();
     }
     session.write_response_body(None, true).await?;
     Ok(true)

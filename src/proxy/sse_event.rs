@@ -7,6 +7,7 @@
 //! filtering) and own the stream. Nothing here decides what a session or an answer is.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::affinity::session_param;
 
@@ -103,18 +104,60 @@ pub struct TooLong {
     pub at: usize,
 }
 
+/// Bytes held in unfinished events by the readers that share it, past what each holds free
+/// ([`FREE`]): many streams together hold no more than `limit`.
+#[derive(Debug)]
+pub struct Budget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub const fn new(limit: usize) -> Budget {
+        Budget { held: AtomicUsize::new(0), limit }
+    }
+
+    /// Takes `n` bytes, unless that would pass the limit.
+    fn take(&self, n: usize) -> bool {
+        let taken = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+            held.checked_add(n).filter(|total| *total <= self.limit)
+        });
+        taken.is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+}
+
+/// What a reader with a [`Budget`] holds of an unfinished event without drawing on it.
+pub const FREE: usize = 16 << 10;
+
 /// A stream cut into whole events, a chunk at a time: an event is handed over as soon as its
-/// blank line arrives, and only an unfinished event is held (at most `cap` bytes).
+/// blank line arrives, and only an unfinished event is held (at most `cap` bytes; with a
+/// budget, past [`FREE`] only while the budget has room).
 #[derive(Debug)]
 pub struct EventReader {
     end: EventEnd,
     partial: Vec<u8>,
     cap: usize,
+    budget: Option<&'static Budget>,
+    /// What the unfinished event holds of the budget.
+    charged: usize,
 }
 
 impl EventReader {
     pub fn new(cap: usize) -> EventReader {
-        EventReader { end: EventEnd::default(), partial: Vec::new(), cap }
+        EventReader { end: EventEnd::default(), partial: Vec::new(), cap, budget: None, charged: 0 }
+    }
+
+    /// A reader whose unfinished events past [`FREE`] draw on `budget`.
+    pub fn with_budget(cap: usize, budget: &'static Budget) -> EventReader {
+        EventReader { end: EventEnd::default(), partial: Vec::new(), cap, budget: Some(budget), charged: 0 }
     }
 
     /// Calls `each` with every event `chunk` completes, in order (events wholly inside the
@@ -129,19 +172,52 @@ impl EventReader {
                 self.partial.extend_from_slice(tail);
                 each(&self.partial);
                 self.partial.clear();
+                self.release();
             }
             rest = after;
         }
-        if self.partial.len().saturating_add(rest.len()) > self.cap {
+        let held = self.partial.len().saturating_add(rest.len());
+        if held > self.cap || !self.charge(held) {
             return Err(TooLong { at: chunk.len() - rest.len() });
         }
         self.partial.extend_from_slice(rest);
         Ok(())
     }
 
+    /// Draws on the budget for an unfinished event of `held` bytes.
+    fn charge(&mut self, held: usize) -> bool {
+        let Some(budget) = self.budget else { return true };
+        let need = held.saturating_sub(FREE).saturating_sub(self.charged);
+        if need > 0 && !budget.take(need) {
+            return false;
+        }
+        self.charged += need;
+        true
+    }
+
+    fn release(&mut self) {
+        if let Some(budget) = self.budget.filter(|_| self.charged > 0) {
+            budget.give_back(self.charged);
+        }
+        self.charged = 0;
+    }
+
     /// The unfinished event at the end of the stream (empty when the stream ended cleanly).
     pub fn take_rest(&mut self) -> Vec<u8> {
+        self.release();
         std::mem::take(&mut self.partial)
+    }
+
+    /// After [`TooLong`]: the rest of that event, a chunk at a time, held nowhere. Some(n):
+    /// it ends after `chunk[..n]`, and reading goes on with [`EventReader::feed`].
+    pub fn skip(&mut self, chunk: &[u8]) -> Option<usize> {
+        self.end.find(chunk)
+    }
+}
+
+impl Drop for EventReader {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

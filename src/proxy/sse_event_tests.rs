@@ -117,3 +117,29 @@ fn an_events_id_and_retry_are_read_as_a_client_reads_them() {
     assert_eq!(retry(b"retry:\n\n"), None);
     assert_eq!(retry(b"data: x\n\n"), None);
 }
+
+#[test]
+fn readers_sharing_a_budget_hold_no_more_than_it_past_what_each_holds_free() {
+    static BUDGET: Budget = Budget::new(100 << 10);
+    let mut readers: Vec<EventReader> = (0..4).map(|_| EventReader::with_budget(1 << 20, &BUDGET)).collect();
+    let unfinished = vec![b'x'; 60 << 10];
+    // Each holds 16 KiB free and draws 44 KiB: the third does not fit.
+    assert!(readers[0].feed(&unfinished, |_| {}).is_ok());
+    assert!(readers[1].feed(&unfinished, |_| {}).is_ok());
+    assert_eq!(readers[2].feed(&unfinished, |_| {}), Err(TooLong { at: 0 }));
+    assert_eq!(BUDGET.held(), 88 << 10);
+    // An event that ends gives its share back; so does a reader dropped mid-event.
+    let mut events = 0;
+    assert!(readers[0].feed(b"\n\n", |_| events += 1).is_ok());
+    assert_eq!((events, BUDGET.held()), (1, 44 << 10));
+    drop(readers.remove(1));
+    assert_eq!(BUDGET.held(), 0);
+    // After an event too long to hold, its rest is skipped to its end, and reading goes on.
+    let mut r = EventReader::new(8);
+    assert_eq!(r.feed(b"data: 0123456789", |_| {}), Err(TooLong { at: 0 }));
+    assert_eq!(r.skip(b"more"), None);
+    assert_eq!(r.skip(b"tail\n\ndata: x\n\n"), Some(6));
+    let mut got = Vec::new();
+    assert!(r.feed(b"data: x\n\n", |e| got.push(e.to_vec())).is_ok());
+    assert_eq!(got, [b"data: x\n\n".to_vec()]);
+}

@@ -41,12 +41,16 @@ pub enum Transform {
 
 /// A federated call's event stream, cut into events so that a member's request to the client
 /// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
-/// an unfinished one is held, up to [`MAX_RELAYED_EVENT`]; past that, the rest of the
-/// stream passes untouched.
+/// an unfinished one is held, up to [`MAX_RELAYED_EVENT`] and within the budget all relayed
+/// streams share (`federation::relay::HELD`). An event past either passes as it arrives
+/// (a large answer, most often); a request in it keeps the member's own id, which leads
+/// nowhere (the ids that lead to a member are sealed), and reading resumes after it.
 #[derive(Debug)]
 pub struct Relay {
     member: usize,
     events: EventReader,
+    /// Passing an event too long to hold, up to its end.
+    passing: bool,
 }
 
 /// Longest event held whole on a federated call's stream.
@@ -86,8 +90,8 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
         return Ok(());
     }
     if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
-        let events = EventReader::new(MAX_RELAYED_EVENT);
-        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events }));
+        let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
+        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events, passing: false }));
         return reframed(resp);
     }
     let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
@@ -150,30 +154,9 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         }
         Some(Transform::Relay(mut relay)) => {
             let chunk = body.take().unwrap_or_default();
-            let mut out = Vec::with_capacity(chunk.len());
-            let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
-            let prefix = route_member_prefix(ctx, relay.member);
-            let mut changed: &[crate::federation::kind::Kind] = &[];
-            let fed = relay.events.feed(&chunk, |event| {
-                let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
-                let kinds = crate::federation::relay::answer_event(relay.member, event, uri, &mut out);
-                if !kinds.is_empty() {
-                    changed = kinds;
-                }
-            });
-            if !changed.is_empty() {
-                crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
-            }
-            match fed {
-                Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
-                Ok(()) => ctx.transform = Some(Transform::Relay(relay)),
-                // An event too long to hold: it and the rest of the stream pass as they are.
-                Err(too_long) => {
-                    out.extend_from_slice(&relay.events.take_rest());
-                    out.extend_from_slice(chunk.get(too_long.at..).unwrap_or_default());
-                }
-            }
+            let out = relayed(state, ctx, &mut relay, &chunk, end);
             *body = (!out.is_empty()).then(|| Bytes::from(out));
+            ctx.transform = Some(Transform::Relay(relay));
         }
         Some(Transform::Discovery(mut answer)) => {
             let policy = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
@@ -190,6 +173,49 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             ctx.transform = Some(Transform::Discovery(answer));
         }
     }
+}
+
+/// A chunk of a federated call's event stream, as the client gets it ([`Relay`]).
+fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut rest = chunk;
+    if relay.passing {
+        match relay.events.skip(rest) {
+            Some(n) => {
+                out.extend_from_slice(rest.get(..n).unwrap_or_default());
+                rest = rest.get(n..).unwrap_or_default();
+                relay.passing = false;
+            }
+            None => return rest.to_vec(),
+        }
+    }
+    let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
+    let prefix = route_member_prefix(ctx, relay.member);
+    let keys = state.keys.load();
+    let session = ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str());
+    let ids = crate::federation::relay::Ids { keys: &keys, session };
+    let mut changed: &[crate::federation::kind::Kind] = &[];
+    let member = relay.member;
+    let fed = relay.events.feed(rest, |event| {
+        let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
+        let kinds = crate::federation::relay::answer_event(&ids, member, event, uri, &mut out);
+        if !kinds.is_empty() {
+            changed = kinds;
+        }
+    });
+    if !changed.is_empty() {
+        crate::federation::changed_soon(state, ctx.route_name(), changed);
+    }
+    match fed {
+        Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
+        Ok(()) => {}
+        Err(too_long) => {
+            out.extend_from_slice(&relay.events.take_rest());
+            out.extend_from_slice(rest.get(too_long.at..).unwrap_or_default());
+            relay.passing = true;
+        }
+    }
+    out
 }
 
 /// The prefix of member `i` of the request's route.

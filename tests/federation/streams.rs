@@ -48,6 +48,20 @@ impl Listening {
         }
     }
 
+    /// Reads until the stream ends (its last chunk), within 10 s.
+    fn until_end(&mut self, why: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.raw.ends_with(b"0\r\n\r\n") {
+            assert!(Instant::now() < deadline, "the stream did not end after {why}");
+            let mut buf = [0u8; 16 << 10];
+            match self.conn.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    }
+
     fn head(&self) -> String {
         let text = String::from_utf8_lossy(&self.raw);
         text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
@@ -121,11 +135,31 @@ fn a_sessions_stream_merges_its_members_streams_and_resumes_each_where_it_ended(
     std::thread::sleep(Duration::from_millis(300));
     ra.assert_stays(ra.count());
 
+    // A session ended by its client or by an operator ends its open streams with it.
+    let mut by_client = Listening::open(&edge, &token, "text/event-stream");
+    by_client.until("a message", |m| !m.is_empty());
+    let other = session(&edge);
+    let mut by_operator = Listening::open(&edge, &other, "text/event-stream");
+    by_operator.until("a message", |m| !m.is_empty());
+    let host = format!("Host: 127.0.0.1:{}", edge.port);
+    let delete = raw::lines("DELETE /mcp HTTP/1.1", &[&host, &format!("Mcp-Session-Id: {token}")], "");
+    assert_eq!(raw::send(edge.port, &delete).status, 204);
+    by_client.until_end("the client's DELETE");
+    let sessions = common::http::get(edge.admin, "/sessions").json();
+    let fingerprint = sessions["sessions"]
+        .as_array()
+        .and_then(|s| s.iter().find_map(|s| s["fingerprint"].as_str().map(str::to_owned)));
+    let fingerprint = fingerprint.unwrap_or_else(|| panic!("the open session: {sessions}"));
+    let r = common::http::request(edge.admin, "DELETE", &format!("/sessions/{fingerprint}"), &[], b"");
+    assert!(r.status < 300, "{}", r.text());
+    by_operator.until_end("the operator's DELETE");
+
+    let fresh = session(&edge);
     // No stream for a client that takes no events, or without a session.
     let r = raw::send(
         edge.port,
         format!(
-            "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json\r\nMcp-Session-Id: {token}\r\n\r\n",
+            "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: application/json\r\nMcp-Session-Id: {fresh}\r\n\r\n",
             edge.port
         )
         .as_bytes(),
@@ -152,7 +186,9 @@ fn a_members_request_reaches_the_client_under_an_id_naming_it_and_only_that_memb
     let from_a: Vec<&Value> = messages.iter().filter(|m| m["params"]["backend"] != "B").collect();
     let junk: Vec<&Value> = from_a.iter().copied().filter(|m| m["params"]["seq"].is_null()).collect();
     assert_eq!(junk.len(), 2, "{junk:#?}");
-    assert_eq!((junk[0]["method"].as_str(), junk[0]["id"].as_str()), (Some("roots/list"), Some(r#"mcp-edge~0~"x~1""#)));
+    assert_eq!(junk[0]["method"].as_str(), Some("roots/list"));
+    let mapped = junk[0]["id"].as_str().unwrap_or_default();
+    assert!(mapped.starts_with("mcp-edge~") && !mapped.contains("x~1"), "sealed, not readable: {mapped}");
     assert_eq!(junk[1]["params"]["junk"], "multi-line");
 
     // The client answers under the id it got: A receives it under its own id, in its session.
@@ -165,7 +201,13 @@ fn a_members_request_reaches_the_client_under_an_id_naming_it_and_only_that_memb
     assert_eq!(serde_json::from_str::<Value>(&got.body).expect("JSON")["id"], "x~1", "{}", got.body);
     assert_eq!(got.header("mcp-session-id"), Some(issued(&ra)[0].as_str()));
     // Answers naming no member, or under ids the proxy never gave, reach nobody.
-    for id in [r#""mcp-edge~9~1""#, r#""mcp-edge~1~{}""#, r#""mcp-edge~~1""#, "5", r#""x~1""#] {
+    // Neither can another session use the id it got (the id is bound to its session).
+    let other = session(&edge);
+    let r = post(&edge, &[("Mcp-Session-Id", &other)], &answer);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let forged =
+        [r#""mcp-edge~0~\"x~1\"""#, r#""mcp-edge~0~1""#, r#""mcp-edge~9~1""#, r#""mcp-edge~""#, "5", r#""x~1""#];
+    for id in forged {
         let r = post(&edge, &[("Mcp-Session-Id", &token)], &format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#));
         assert_eq!(r.status, 202, "{id}: {}", r.text());
     }
@@ -205,4 +247,60 @@ fn real_servers_notifications_and_requests_reach_the_python_client_and_refresh_t
     let metrics = edge.metrics();
     let count = metrics.lines().find_map(|l| l.strip_prefix(evicted)).and_then(|v| v.parse::<u64>().ok());
     assert!(count.is_some_and(|c| c >= 1), "the merged tool list was made stale: {count:?}");
+}
+
+#[test]
+fn a_members_request_on_a_calls_stream_gets_a_sealed_id_even_after_an_event_too_long_to_hold() {
+    for pad in ["0", "5000000"] {
+        let (a, ra) = recording::stateful_mock_with("A", &["--slow-asks", pad]);
+        let b = member("B", "5");
+        let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+        let token = session(&edge);
+        let accept = ("Accept", "application/json, text/event-stream");
+        let r = post(&edge, &[("Mcp-Session-Id", &token), accept], &call("a_slow", r#"{"steps":1,"delay_ms":10}"#));
+        assert_eq!(r.status, 200, "{pad}: {}", common::tail(&r.body, 300));
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        // The padding passed whole, as it came; the request after it was still read.
+        assert!(body.len() > pad.parse::<usize>().unwrap_or(0), "{pad}: {} bytes", body.len());
+        let request = body.lines().find(|l| l.contains("roots/list")).unwrap_or_else(|| panic!("{pad}: no request"));
+        let request: Value = serde_json::from_str(request.trim_start_matches("data: ")).expect("JSON");
+        let id = request["id"].as_str().unwrap_or_else(|| panic!("{pad}: a sealed id: {request}"));
+        assert!(id.starts_with("mcp-edge~"), "{pad}: {id}");
+        assert!(body.contains("\"result\""), "{pad}: the call's answer follows");
+        // The answer reaches A under its own id.
+        let before = ra.count();
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":"{id}","result":{{"roots":[]}}}}"#);
+        assert_eq!(post(&edge, &[("Mcp-Session-Id", &token)], &answer).status, 202);
+        let got = ra.wait_count(before + 1);
+        assert!(got.last().is_some_and(|l| l.body.contains(r#""id":77"#)), "{pad}: {:?}", got.last());
+    }
+}
+
+#[test]
+fn a_member_that_says_its_list_changed_all_the_time_delays_no_caller() {
+    // A says its tools changed ten times a second, and takes 1.5 s to list them.
+    let (a, _ra) = recording::stateful_mock_with(
+        "A",
+        &["--tick-ms", "100", "--stream-method", "notifications/tools/list_changed", "--list-delay-ms", "1500"],
+    );
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let token = session(&edge);
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10, "the first list waits for A");
+    let mut stream = Listening::open(&edge, &token, "text/event-stream");
+    // Each change reaches the client once the list is new again.
+    stream.until("three of A's changes", |m| seqs(m, "A").len() >= 3);
+    // Meanwhile every other caller gets the list as it stands: none waits for A again.
+    for _ in 0..10 {
+        assert_eq!(tool_names(&post(&edge, &[], list)).len(), 10);
+    }
+    let lookups = |result: &str| {
+        let line =
+            format!(r#"mcp_edge_federation_catalog_lookups_total{{list="tools",result="{result}",route="all"}} "#);
+        edge.metrics().lines().find_map(|l| l.strip_prefix(&line).map(str::to_owned)).unwrap_or_default()
+    };
+    assert_eq!(lookups("miss"), "1", "only the very first list waited");
+    let evicted = edge.metrics();
+    assert!(evicted.contains(r#"reason="list_changed",route="all"}"#), "counted: {evicted}");
 }

@@ -64,6 +64,17 @@ struct Args {
     /// cannot be carried, an event in CR line endings) before the numbered ones.
     #[arg(long)]
     stream_junk: bool,
+    /// The method of the stateful GET stream's numbered events (`notifications/tools/list_changed`
+    /// makes a member that says its list changed every tick).
+    #[arg(long, default_value = "notifications/message")]
+    stream_method: String,
+    /// Answer `tools/list` after this long (a slow member).
+    #[arg(long, default_value_t = 0)]
+    list_delay_ms: u64,
+    /// The `slow` tool's event stream first carries a notification of this many bytes (0:
+    /// none), then a `roots/list` request to the client (id 77).
+    #[arg(long)]
+    slow_asks: Option<usize>,
     /// Idle time after which a stream gets a `: ping` comment.
     #[arg(long, default_value_t = 15000)]
     keepalive_ms: u64,
@@ -107,6 +118,9 @@ pub struct State {
     pub tick: Duration,
     pub stream_ends_after: u64,
     pub stream_junk: bool,
+    pub stream_method: &'static str,
+    pub list_delay: Duration,
+    pub slow_asks: Option<usize>,
     pub keepalive: Duration,
     sessions: Mutex<HashSet<String>>,
     /// Legacy HTTP+SSE sessions: id -> sender of preformatted events to the GET stream.
@@ -168,6 +182,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tick: Duration::from_millis(args.tick_ms.max(1)),
         stream_ends_after: args.stream_ends_after,
         stream_junk: args.stream_junk,
+        stream_method: Box::leak(args.stream_method.clone().into_boxed_str()),
+        list_delay: Duration::from_millis(args.list_delay_ms),
+        slow_asks: args.slow_asks,
         keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
         sessions: Mutex::default(),
         legacy: Mutex::default(),
@@ -344,6 +361,9 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                 }
                 mcp::Outcome::Json(status) => conn.send(status, Some("application/json"), &[], close).await?,
                 mcp::Outcome::Listed => {
+                    if !st.list_delay.is_zero() && req.body.windows(12).any(|w| w == b"\"tools/list\"") {
+                        tokio::time::sleep(st.list_delay).await;
+                    }
                     if st.stray_list_id {
                         restamp(&mut conn.obuf);
                     }

@@ -69,6 +69,19 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
     sse_head(conn, close);
     conn.flush().await?;
     let (mut ev, mut json) = (Vec::new(), Vec::new());
+    if let Some(pad) = st.slow_asks {
+        if pad > 0 {
+            let _ = write!(
+                ev,
+                r#"data: {{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{}"}}}}"#,
+                "x".repeat(pad)
+            );
+            ev.extend_from_slice(b"\n\n");
+            conn.chunk(&ev).await?;
+            ev.clear();
+        }
+        conn.chunk(b"id: 0\ndata: {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"roots/list\"}\n\n").await?;
+    }
     for n in 1..=call.steps {
         if wait(st, conn, sleep(Duration::from_millis(call.delay_ms)), true).await?.is_none() {
             return Ok(false);
@@ -134,7 +147,7 @@ pub async fn session_stream(
         }
         ev.clear();
         let _ = write!(ev, "id: {seq}\nevent: message\ndata: ");
-        let _ = write!(ev, r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"seq":{seq},"backend":""#);
+        let _ = write!(ev, r#"{{"jsonrpc":"2.0","method":"{}","params":{{"seq":{seq},"backend":""#, st.stream_method);
         mcp::esc(&mut ev, st.name);
         ev.extend_from_slice(b"\"}}\n\n");
         conn.chunk(&ev).await?;
