@@ -110,7 +110,8 @@ fn session(edge: &Edge) -> String {
 #[test]
 fn a_sessions_stream_merges_its_members_streams_and_resumes_each_where_it_ended() {
     let (a, ra) = recording::stateful_mock_with("A", &["--tick-ms", "50", "--stream-ends-after", "3"]);
-    let (b, rb) = recording::stateful_mock_with("B", &["--tick-ms", "50"]);
+    // B keeps its streams going when its sessions end: only the proxy can end the client's.
+    let (b, rb) = recording::stateful_mock_with("B", &["--tick-ms", "50", "--keep-streams"]);
     let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
     let token = session(&edge);
     let mut stream = Listening::open(&edge, &token, "text/event-stream");

@@ -64,6 +64,10 @@ struct Args {
     /// cannot be carried, an event in CR line endings) before the numbered ones.
     #[arg(long)]
     stream_junk: bool,
+    /// Keep a stateful GET stream going after its session is deleted (a member that does not
+    /// end its streams with the session).
+    #[arg(long)]
+    keep_streams: bool,
     /// The method of the stateful GET stream's numbered events (`notifications/tools/list_changed`
     /// makes a member that says its list changed every tick).
     #[arg(long, default_value = "notifications/message")]
@@ -119,6 +123,7 @@ pub struct State {
     pub stream_ends_after: u64,
     pub stream_junk: bool,
     pub stream_method: &'static str,
+    pub keep_streams: bool,
     pub list_delay: Duration,
     pub slow_asks: Option<usize>,
     pub keepalive: Duration,
@@ -182,6 +187,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tick: Duration::from_millis(args.tick_ms.max(1)),
         stream_ends_after: args.stream_ends_after,
         stream_junk: args.stream_junk,
+        keep_streams: args.keep_streams,
         stream_method: Box::leak(args.stream_method.clone().into_boxed_str()),
         list_delay: Duration::from_millis(args.list_delay_ms),
         slow_asks: args.slow_asks,

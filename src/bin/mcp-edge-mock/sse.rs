@@ -142,7 +142,9 @@ pub async fn session_stream(
     }
     let mut next = Instant::now();
     for seq in last_id + 1.. {
-        if !st.has_session(sid) || (st.stream_ends_after > 0 && seq > last_id + st.stream_ends_after) {
+        if (!st.has_session(sid) && !st.keep_streams)
+            || (st.stream_ends_after > 0 && seq > last_id + st.stream_ends_after)
+        {
             return conn.end_chunks().await;
         }
         ev.clear();
