@@ -29,7 +29,17 @@ pub fn check(data: &[u8]) {
     let ids = Ids { keys: &KEYS, session: "fp" };
     // Read as the relay reads it: values as written (a number out of `f64`'s range is JSON).
     let as_written: Option<Msg> = serde_json::from_slice(rest).ok();
-    match relay::relay(&ids, member, rest, offered) {
+    let relayed = relay::relay(&ids, member, rest, offered);
+    // A request whose id is a string or number of at most 256 bytes always reaches the client.
+    let request = as_written.as_ref().and_then(|m| Some((m.get("method")?, m.get("id")?)));
+    if let Some((method, id)) = request {
+        let named = serde_json::from_str::<String>(method.get()).is_ok();
+        let carried = id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
+        if named && carried {
+            assert!(matches!(relayed, Relayed::Rewritten(_)), "a request reaches the client: {relayed:?}");
+        }
+    }
+    match relayed {
         Relayed::Rewritten(text) => {
             let out: Msg = serde_json::from_str(&text).expect("a rewritten message is one JSON object");
             if let (Some(id), Some(_)) = (out.get("id"), out.get("method")) {

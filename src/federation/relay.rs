@@ -239,7 +239,10 @@ mod tests {
     fn a_members_request_gets_an_id_naming_the_member_and_the_answer_finds_its_way_back() {
         let keys = KeyRing::new(SessionKey::random());
         let ids = Ids { keys: &keys, session: "fp-1" };
-        for id in ["7", "\"abc\"", "-1.5e3", "123456789012345678901234567890", r#""with~tilde\"quote""#, "1e400"] {
+        let longest = format!("\"{}\"", "a".repeat(MAX_ID - 2));
+        for id in
+            ["7", "\"abc\"", "-1.5e3", "123456789012345678901234567890", r#""with~tilde\"quote""#, "1e400", &longest]
+        {
             let request =
                 format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"sampling/createMessage","params":{{"n":1e0}}}}"#);
             let Relayed::Rewritten(out) = relay(&ids, 2, request.as_bytes(), plain) else {

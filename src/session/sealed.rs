@@ -16,8 +16,9 @@ use super::SessionKey;
 const PREFIX: &str = "c1.";
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
-/// Longest plaintext sealed or opened: a cursor is a position, a few bytes.
-pub const MAX_PLAIN: usize = 64;
+/// Longest plaintext sealed or opened: a cursor is a position, a few bytes; a relayed
+/// request's id (`federation::relay`) carries the member's id, up to 256 bytes, and 11 more.
+pub const MAX_PLAIN: usize = 320;
 /// Longest sealed text opened (what `seal` makes of `MAX_PLAIN` bytes, rounded up).
 const MAX_SEALED: usize = PREFIX.len() + (NONCE_LEN + MAX_PLAIN + TAG_LEN).div_ceil(3) * 4;
 
