@@ -34,7 +34,8 @@ pub fn check(data: &[u8]) {
     let request = as_written.as_ref().and_then(|m| Some((m.get("method")?, m.get("id")?)));
     if let Some((method, id)) = request {
         let named = serde_json::from_str::<String>(method.get()).is_ok();
-        let carried = id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
+        let carried =
+            id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
         if named && carried {
             assert!(matches!(relayed, Relayed::Rewritten(_)), "a request reaches the client: {relayed:?}");
         }
