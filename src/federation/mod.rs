@@ -378,8 +378,13 @@ pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route
     }
 }
 
-/// [`refreshed`], from where nothing may wait (a call's stream): in the background.
-pub fn changed_soon(state: &crate::state::State, route: &str, kinds: &'static [Kind]) {
-    let (snap, lists, route) = (state.snapshot(), state.metrics.member_lists.clone(), route.to_owned());
-    tokio::spawn(async move { refreshed(&snap, &lists, &route, kinds).await });
+/// A member said so on a call's stream, where nothing may wait: the lists are only marked
+/// stale, and their next caller refreshes them in the background (one refresh at a time), so
+/// a member that says so on every answer starts no task per notification.
+pub fn changed(snap: &Snapshot, route: &str, kinds: &[Kind]) {
+    let routes = snap.router.routes();
+    let Some(i) = routes.iter().position(|r| r.name == route && r.federation.is_some()) else { return };
+    if let Some(catalog) = snap.catalogs.get(i).and_then(Option::as_ref) {
+        catalog.changed(kinds);
+    }
 }

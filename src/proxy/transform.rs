@@ -206,7 +206,7 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
         }
     });
     if !changed.is_empty() {
-        crate::federation::changed_soon(state, ctx.route_name(), changed);
+        crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
     }
     match fed {
         Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
