@@ -10,6 +10,8 @@ mod common;
 mod catalog;
 #[path = "federation/conformance.rs"]
 mod conformance;
+#[path = "federation/era.rs"]
+mod era;
 #[path = "federation/kinds.rs"]
 mod kinds;
 #[path = "federation/pages.rs"]
@@ -62,8 +64,32 @@ fn shared_key() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, key)
 }
 
+/// POSTs `body` as a client of the era the headers name would: a 2026-07-28 request
+/// carries its version and capabilities in `params._meta` ([`stamped`]).
 fn post(edge: &Edge, extra: &[(&str, &str)], body: &str) -> RawResponse {
-    raw::send(edge.port, &raw::post(edge.port, "/mcp", extra, body))
+    let modern = extra.contains(&("MCP-Protocol-Version", MODERN));
+    let body = if modern { stamped(body) } else { body.to_owned() };
+    raw::send(edge.port, &raw::post(edge.port, "/mcp", extra, &body))
+}
+
+/// A request with the `_meta` every 2026-07-28 request carries, when it has none, put in as
+/// text (the rest stays byte for byte: some stories check what members receive as sent).
+fn stamped(body: &str) -> String {
+    let meta = format!(
+        r#""_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN}","io.modelcontextprotocol/clientCapabilities":{{}}}}"#
+    );
+    let request = serde_json::from_str::<Value>(body).is_ok_and(|v| v.get("id").is_some() && v.get("method").is_some());
+    if !request || body.contains("\"_meta\"") {
+        return body.to_owned();
+    }
+    match body.find("\"params\":{") {
+        Some(at) => {
+            let at = at + "\"params\":{".len();
+            let comma = if body[at..].trim_start().starts_with('}') { "" } else { "," };
+            format!("{}{meta}{comma}{}", &body[..at], &body[at..])
+        }
+        None => format!("{{\"params\":{{{meta}}},{}", &body[1..]),
+    }
 }
 
 fn call(name: &str, args: &str) -> String {
@@ -220,7 +246,9 @@ fn the_route_answers_the_handshake_and_what_it_does_not_offer_itself() {
     // What the members announced besides tools (the mocks: prompts and resources).
     assert_eq!(v["result"]["capabilities"], serde_json::json!({ "tools": {}, "prompts": {}, "resources": {} }));
     let r = post(&edge, &modern("server/discover", None), r#"{"jsonrpc":"2.0","id":"d","method":"server/discover"}"#);
-    assert_eq!(r.json()["result"]["supportedVersions"], serde_json::json!([MODERN]), "{}", r.text());
+    let versions = serde_json::json!([MODERN, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]);
+    assert_eq!(r.json()["result"]["supportedVersions"], versions, "{}", r.text());
+    assert_eq!(r.json()["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "all", "{}", r.text());
     let r = post(&edge, &[], r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     assert_eq!((r.status, r.body.len()), (202, 0));
     let r = post(

@@ -8,7 +8,6 @@ use super::catalog::Merged;
 use super::page::Page;
 use super::{Parts, LEGACY_VERSIONS};
 use crate::config::model::Federation;
-use crate::mcp::method::FIRST_MODERN_VERSION;
 use crate::state::Snapshot;
 
 /// What the route offers besides tools (which it always offers).
@@ -113,26 +112,18 @@ pub fn version_asked(body: &[u8]) -> &'static str {
     asked.as_deref().and_then(|a| LEGACY_VERSIONS.iter().find(|v| **v == a)).unwrap_or(&LEGACY_VERSIONS[0])
 }
 
-/// A sessionless `initialize` answer (the 2026-07-28 era has no handshake; answered for
-/// clients that send one anyway).
-pub fn initialize(body: &[u8], snap: &Snapshot, route: usize) -> String {
-    let result = serde_json::json!({
-        "protocolVersion": version_asked(body),
-        "capabilities": capabilities(Offers::ALL),
-        "serverInfo": server_info(snap, route),
-    });
-    result.to_string()
-}
-
 fn ttl_ms(fed: &Federation) -> u64 {
     u64::try_from(fed.catalog_ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
+    let info = server_info(snap, route);
     let result = serde_json::json!({
-        "supportedVersions": [FIRST_MODERN_VERSION],
+        "supportedVersions": super::VERSIONS,
         "capabilities": capabilities(Offers::ALL),
-        "serverInfo": server_info(snap, route),
+        // Both places: the result's `_meta` since the spec's PR #3002, the body before it.
+        "_meta": { "io.modelcontextprotocol/serverInfo": info.clone() },
+        "serverInfo": info,
         "cacheScope": "public",
         "ttlMs": ttl_ms(fed),
         "resultType": "complete",

@@ -51,6 +51,11 @@ use rewrite::Field;
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
 pub(crate) const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
+/// Every protocol version a federated route speaks, newest first: what `server/discover`
+/// names, and what a request naming another is told (`MCP-Protocol-Version`).
+pub(crate) const VERSIONS: [&str; 5] =
+    [crate::mcp::method::FIRST_MODERN_VERSION, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
 /// A JSON-RPC result the route answers itself, as pieces written one after another: a merged
 /// list's entries are one piece, rendered once per list and shared by every answer, so a client
 /// that reads slowly holds a reference, not a copy.
@@ -153,7 +158,7 @@ pub async fn decide(
             | Method::PromptsList
             | Method::ResourcesList
             | Method::ResourcesTemplatesList
-    ) || (call.one.method == Method::Initialize && modern);
+    );
     // No id: a notification, which gets no answer (JSON-RPC); above all no list, whose filter
     // for the caller's policy picks the answers it filters by their ids.
     if call.one.id.is_none() && answered_here {
@@ -163,9 +168,9 @@ pub async fn decide(
         Method::Notification => Outcome::Accepted,
         Method::Response => answer_of_client(ids, fed, call, body),
         Method::LoggingSetLevel if !modern => Outcome::SetLevel,
-        Method::Ping => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),
+        // 2026-07-28 removed the handshake and `ping`: "method not found", as its servers say.
+        Method::Ping if !modern => Outcome::Answer(Parts(vec![Bytes::from_static(b"{}")])),
         Method::Initialize if !modern => Outcome::Initialize,
-        Method::Initialize => Outcome::Answer(answer::initialize(body, snap, route).into()),
         Method::ServerDiscover => Outcome::Answer(answer::discover(snap, route, fed).into()),
         Method::ToolsList => list(Kind::Tools).await,
         Method::PromptsList => list(Kind::Prompts).await,

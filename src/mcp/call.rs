@@ -53,11 +53,37 @@ pub struct Call {
     pub tracestate: Option<Bytes>,
     /// The message's `params.cursor` (one message only): the page a list request asks for.
     pub cursor: Option<Bytes>,
+    /// What the message's `params._meta` carries of what 2026-07-28 requests must (one
+    /// message only).
+    pub meta: MetaKeys,
+}
+
+/// Which of the `params._meta` keys every 2026-07-28 request must carry are there. Read by a
+/// route that answers in that era itself (a federated route); a plain route's server judges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaKeys {
+    pub present: bool,
+    pub version: bool,
+    pub capabilities: bool,
+}
+
+impl MetaKeys {
+    pub fn complete(self) -> bool {
+        self.present && self.version && self.capabilities
+    }
 }
 
 impl Call {
     pub fn unread(era: Era) -> Call {
-        Call { era, one: Element::UNREAD, batch: Vec::new(), traceparent: None, tracestate: None, cursor: None }
+        Call {
+            era,
+            one: Element::UNREAD,
+            batch: Vec::new(),
+            traceparent: None,
+            tracestate: None,
+            cursor: None,
+            meta: MetaKeys::default(),
+        }
     }
 
     /// Every message the request carries: the batch's elements, or the one message.
@@ -108,7 +134,7 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
     })?;
     match parsed {
         Body::One(m) => {
-            let one = element(body, &m).map_err(|why| refuse(why, m.id))?;
+            let one = element(era, body, &m).map_err(|why| refuse(why, m.id))?;
             agree(era, headers, &m, &one).map_err(|why| refuse(why, m.id))?;
             if era == Era::Modern && m.kind == Kind::Response {
                 return Err(refuse(Why::Invalid("2026-07-28 clients send no responses"), m.id));
@@ -116,7 +142,8 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
             let traceparent = m.traceparent.as_deref().map(|t| slice_of(body, t));
             let tracestate = m.tracestate.as_deref().map(|t| slice_of(body, t));
             let cursor = m.cursor.as_deref().map(|c| slice_of(body, c));
-            Ok(Call { era, one, batch: Vec::new(), traceparent, tracestate, cursor })
+            let meta = MetaKeys { present: m.meta, version: m.version.is_some(), capabilities: m.capabilities };
+            Ok(Call { era, one, batch: Vec::new(), traceparent, tracestate, cursor, meta })
         }
         Body::Batch(all) => {
             if !batches {
@@ -128,7 +155,7 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
             if headers.method.is_some() || headers.name.is_some() {
                 return Err(refuse(Why::Mismatch("Mcp-Method/Mcp-Name on a batch"), None));
             }
-            let batch = all.iter().map(|m| element(body, m)).collect::<Result<Vec<_>, _>>();
+            let batch = all.iter().map(|m| element(era, body, m)).collect::<Result<Vec<_>, _>>();
             let batch = batch.map_err(|why| refuse(why, None))?;
             let one = Element { method: Method::Batch, ..Element::UNREAD };
             Ok(Call { era, one, batch, ..Call::unread(era) })
@@ -136,7 +163,7 @@ pub fn classify(era: Era, headers: Mirrored<'_>, body: &Bytes, batches: bool) ->
     }
 }
 
-fn element(body: &Bytes, m: &Message<'_>) -> Result<Element, Why> {
+fn element(era: Era, body: &Bytes, m: &Message<'_>) -> Result<Element, Why> {
     let name = m.method.as_deref().unwrap_or("");
     let method = match m.kind {
         Kind::Response => Method::Response,
@@ -147,7 +174,9 @@ fn element(body: &Bytes, m: &Message<'_>) -> Result<Element, Why> {
         Some(TargetKind::Resource) => m.uri.as_deref(),
         None => None,
     };
-    if method.target_kind().is_some() && target.is_none() {
+    // A method its era removed has no params to check: its server answers "not found".
+    let removed = era == Era::Modern && method.removed_in_modern();
+    if method.target_kind().is_some() && target.is_none() && !removed {
         return Err(Why::MissingTarget);
     }
     Ok(Element {

@@ -134,3 +134,21 @@ fn names_are_encoded_for_mcp_name_only_when_a_header_cannot_carry_them_plainly()
         assert_eq!(decode_name(encoded.as_bytes()).as_deref(), Some(name.as_bytes()), "{name:?}");
     }
 }
+
+#[test]
+fn what_a_2026_07_28_request_meta_carries_is_read_and_a_removed_method_needs_no_target() {
+    let body = |meta: &str| format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{{meta}}}}}"#);
+    let keys = |meta: &str| read(Era::Modern, modern("tools/list", None), &body(meta)).expect("read").meta;
+    assert_eq!(keys(""), MetaKeys::default());
+    let both = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"x":[1]}}"#;
+    assert!(keys(both).complete());
+    let no_caps = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#;
+    assert_eq!(keys(no_caps), MetaKeys { present: true, version: true, capabilities: false });
+    let no_version = r#""_meta":{"io.modelcontextprotocol/clientCapabilities":{}}"#;
+    assert_eq!(keys(no_version), MetaKeys { present: true, version: false, capabilities: true });
+    // resources/subscribe is gone in 2026-07-28: its server says "not found", not "no uri".
+    let subscribe = r#"{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{}}"#;
+    let call = read(Era::Modern, modern("resources/subscribe", None), subscribe).expect("read");
+    assert_eq!((call.one.method, call.one.target.clone()), (Method::ResourcesSubscribe, None));
+    assert_eq!(why(legacy(subscribe)), Why::MissingTarget);
+}

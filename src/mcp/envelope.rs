@@ -59,6 +59,10 @@ pub struct Message<'a> {
     /// message), when they are strings (a key sent twice is refused).
     pub traceparent: Option<Cow<'a, str>>,
     pub tracestate: Option<Cow<'a, str>>,
+    /// Whether `params._meta` is there, and whether it names the client's capabilities
+    /// (`io.modelcontextprotocol/clientCapabilities`): 2026-07-28 requests must carry both.
+    pub meta: bool,
+    pub capabilities: bool,
 }
 
 /// A whole body: one message, or a JSON array of them (2025-03-26 batching).
@@ -78,6 +82,7 @@ pub enum EnvelopeError<'a> {
 }
 
 const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// The keys read at each level; a key another reader may take for one of them is refused
 /// ([`fold`]). `ref` is read by the completion readers, from the same `params`.
@@ -176,6 +181,8 @@ fn message(env: Envelope<'_>) -> Result<Message<'_>, EnvelopeError<'_>> {
         version: params.meta.version.map(|v| v.0),
         traceparent: params.meta.traceparent.and_then(as_str),
         tracestate: params.meta.tracestate.and_then(as_str),
+        meta: params.meta_seen,
+        capabilities: params.meta.capabilities,
     })
 }
 
@@ -340,6 +347,7 @@ struct Params<'a> {
     uri: Option<&'a RawValue>,
     cursor: Option<&'a RawValue>,
     meta: Meta<'a>,
+    meta_seen: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
@@ -352,14 +360,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut p = Params::default();
-                let mut meta_seen = false;
                 while let Some(key) = map.next_key::<CowStr<'a>>()? {
                     match &*key {
                         "name" if p.name.is_none() => p.name = Some(strict(map.next_value()?)?),
                         "uri" if p.uri.is_none() => p.uri = Some(strict(map.next_value()?)?),
                         "cursor" if p.cursor.is_none() => p.cursor = Some(strict(map.next_value()?)?),
-                        "_meta" if !meta_seen => {
-                            meta_seen = true;
+                        "_meta" if !p.meta_seen => {
+                            p.meta_seen = true;
                             p.meta = map.next_value::<Meta<'a>>()?;
                         }
                         "name" | "uri" | "cursor" | "_meta" => return Err(de::Error::custom("duplicate params key")),
@@ -396,6 +403,8 @@ struct Meta<'a> {
     version: Option<CowStr<'a>>,
     traceparent: Option<&'a RawValue>,
     tracestate: Option<&'a RawValue>,
+    /// Whether the client's capabilities are named (any value: the member reads them).
+    capabilities: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
@@ -418,6 +427,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Meta<'a> {
                         }
                         "tracestate" if meta.tracestate.is_none() => meta.tracestate = Some(strict(map.next_value()?)?),
                         "traceparent" | "tracestate" => return Err(de::Error::custom("duplicate trace context")),
+                        CAPABILITIES_KEY => {
+                            meta.capabilities = true;
+                            map.next_value::<Skip>()?;
+                        }
                         other if fold::aliases(other, &META_KEYS) => return Err(de::Error::custom(ALIAS)),
                         _ => {
                             map.next_value::<Skip>()?;

@@ -17,6 +17,8 @@ pub enum RpcCode {
     SessionNotFound = -32001,
     /// 2026-07-28 HeaderMismatch.
     HeaderMismatch = -32020,
+    /// 2026-07-28 UnsupportedProtocolVersion.
+    UnsupportedProtocolVersion = -32022,
     /// MCP's "Resource not found".
     ResourceNotFound = -32002,
 }
@@ -103,6 +105,28 @@ pub fn error_body(id: Option<&[u8]>, code: RpcCode, message: &str) -> Vec<u8> {
     error_with(id, code as i32, message, None)
 }
 
+/// 2026-07-28's UnsupportedProtocolVersion: the versions the server speaks, and the one the
+/// request named (the client's own header, escaped as a JSON string).
+pub fn unsupported_version_body(id: Option<&[u8]>, supported: &[&str], requested: &str) -> Vec<u8> {
+    let mut data = br#"{"supported":["#.to_vec();
+    for (i, v) in supported.iter().enumerate() {
+        if i > 0 {
+            data.push(b',');
+        }
+        json_str(&mut data, v);
+    }
+    data.extend_from_slice(br#"],"requested":"#);
+    json_str(&mut data, requested);
+    data.push(b'}');
+    let mut out = Vec::with_capacity(96 + data.len());
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    out.extend_from_slice(id.unwrap_or(b"null"));
+    out.extend_from_slice(br#","error":{"code":-32022,"message":"Unsupported protocol version","data":"#);
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"}}");
+    out
+}
+
 /// An error body with any code, and `data: {"uri": <uri>}` when given.
 fn error_with(id: Option<&[u8]>, code: i32, message: &str, uri: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + message.len() + id.map_or(4, <[u8]>::len));
@@ -174,5 +198,15 @@ mod tests {
         );
         let other = text(unknown_body(Some(b"1"), Method::Other, None, PythonSdk));
         assert_eq!(other, r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"Method not found"}}"#);
+    }
+
+    #[test]
+    fn an_unsupported_version_names_what_is_spoken_and_echoes_what_was_asked_escaped() {
+        let body = unsupported_version_body(Some(b"9"), &["2026-07-28", "2025-11-25"], "v\"9\u{1}");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid json");
+        assert_eq!(v["id"], 9);
+        assert_eq!(v["error"]["code"], -32022);
+        assert_eq!(v["error"]["data"]["supported"], serde_json::json!(["2026-07-28", "2025-11-25"]));
+        assert_eq!(v["error"]["data"]["requested"], "v\"9\u{1}");
     }
 }

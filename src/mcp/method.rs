@@ -132,6 +132,19 @@ impl Method {
         )
     }
 
+    /// Methods 2026-07-28 removed: a server of that era answers them "method not found"
+    /// (404), whatever their params.
+    pub fn removed_in_modern(self) -> bool {
+        matches!(
+            self,
+            Method::Initialize
+                | Method::Ping
+                | Method::LoggingSetLevel
+                | Method::ResourcesSubscribe
+                | Method::ResourcesUnsubscribe
+        )
+    }
+
     pub fn target_kind(self) -> Option<TargetKind> {
         match self {
             Method::ToolsCall => Some(TargetKind::Tool),

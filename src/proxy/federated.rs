@@ -14,6 +14,7 @@ use super::reply::Reject;
 use super::request::Refused;
 use crate::config::model::Federation;
 use crate::federation::{self, Outcome};
+use crate::mcp::method::Era;
 use crate::session::seen::Use;
 use crate::session::{self, Fingerprint};
 use crate::state::{Snapshot, State};
@@ -37,6 +38,15 @@ pub(super) async fn request(
     if *method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
     }
+    // The route is the server here: it judges what a server of each era must.
+    if let Some(asked) = unspoken_version(session) {
+        return Err(Refused::Version(asked));
+    }
+    let modern = ctx.call.era == Era::Modern;
+    if modern && ctx.call.one.id.is_some() && !ctx.call.meta.complete() {
+        return Err(Reject::META.into());
+    }
+    let not_found = if modern { Reject::FEDERATED_NOT_FOUND } else { Reject::FEDERATED_METHOD };
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
     let keys = state.keys.load();
@@ -66,7 +76,7 @@ pub(super) async fn request(
         Outcome::Answer(result) => Err(Refused::Answer(Some(result), None)),
         Outcome::Accepted => Err(Refused::Answer(None, None)),
         Outcome::Unknown(element) => Err(Refused::Unknown(element)),
-        Outcome::NotFound => Err(Reject::FEDERATED_METHOD.into()),
+        Outcome::NotFound => Err(not_found.into()),
         Outcome::Incomplete => Err(Reject::FEDERATED_INCOMPLETE.into()),
         Outcome::Unreadable => Err(Reject::INVALID.into()),
         Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
@@ -96,6 +106,21 @@ async fn stream(
         Some(merged) => Refused::Stream(merged),
         None => Reject::FEDERATED_STREAM.into(),
     }
+}
+
+/// Longest requested version echoed back.
+const MAX_ECHOED_VERSION: usize = 64;
+
+/// The request's `MCP-Protocol-Version` when it names one the route does not speak (none
+/// means 2025-03-26, which it does), as it is echoed: lossy UTF-8, bounded.
+fn unspoken_version(session: &Session) -> Option<String> {
+    let asked = session.req_header().headers.get(crate::mcp::header::MCP_PROTOCOL_VERSION)?.as_bytes();
+    if federation::VERSIONS.iter().any(|v| v.as_bytes() == asked) {
+        return None;
+    }
+    let mut echoed = String::from_utf8_lossy(asked.get(..MAX_ECHOED_VERSION).unwrap_or(asked)).into_owned();
+    echoed.retain(|c| c != char::REPLACEMENT_CHARACTER);
+    Some(echoed)
 }
 
 /// The client's `MCP-Protocol-Version` when it is one the route speaks in a legacy session,

@@ -200,6 +200,19 @@ impl Reject {
         Reason::InvalidRequest,
         "Method not found: this federated route offers tools, prompts, resources and completions only",
     );
+    /// The 2026-07-28 era's "method not found" (its removed methods too): 404, as its servers.
+    pub const FEDERATED_NOT_FOUND: Reject = Reject::new(
+        404,
+        RpcCode::MethodNotFound,
+        Reason::InvalidRequest,
+        "Method not found: this federated route offers server/discover, subscriptions/listen, tools, prompts, resources and completions",
+    );
+    pub const META: Reject = Reject::new(
+        400,
+        RpcCode::InvalidParams,
+        Reason::InvalidParams,
+        "Invalid params: a 2026-07-28 request's params._meta must carry io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
+    );
     pub const TIMEOUT: Reject = Reject::new(
         504,
         RpcCode::ServerError,

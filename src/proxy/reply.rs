@@ -15,7 +15,7 @@ use crate::federation::stream::Merged;
 use crate::federation::Parts;
 use crate::limits::Refusal;
 use crate::mcp::call::Element;
-use crate::mcp::error::{error_body, unknown_body, RpcCode, UnknownStyle};
+use crate::mcp::error::{error_body, unknown_body, unsupported_version_body, RpcCode, UnknownStyle};
 use crate::metrics::Reason;
 use crate::state::State;
 
@@ -201,6 +201,16 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
     }
     session.write_response_body(None, true).await?;
     Ok(true)
+}
+
+/// 400 and 2026-07-28's UnsupportedProtocolVersion: the versions a federated route speaks,
+/// and the one the request named.
+pub async fn unsupported_version(session: &mut Session, ctx: &mut Ctx, asked: &str) -> Result<bool> {
+    ctx.reason = Some(Reason::InvalidRequest);
+    ctx.rpc_code = Some(RpcCode::UnsupportedProtocolVersion as i32);
+    let body = unsupported_version_body(ctx.call.one.id.as_deref(), &crate::federation::VERSIONS, asked);
+    tracing::debug!(route = ctx.route_name(), "a protocol version the federated route does not speak");
+    write(session, ctx, 400, None, Some(body)).await
 }
 
 /// 204: a federated session the client ended.

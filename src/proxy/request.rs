@@ -45,6 +45,7 @@ pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Resu
         Err(Refused::Document(doc)) => reply::document(session, ctx, &doc).await,
         Err(Refused::Answer(result, token)) => reply::answer(state, session, ctx, result, token.as_deref()).await,
         Err(Refused::Ended) => reply::ended(session, ctx).await,
+        Err(Refused::Version(asked)) => reply::unsupported_version(session, ctx, &asked).await,
         Err(Refused::Stream(merged)) => reply::stream(state, session, ctx, merged).await,
         Err(Refused::Unknown(element)) => {
             let element = element.unwrap_or_else(|| ctx.call.one.clone());
@@ -87,6 +88,9 @@ pub(super) enum Refused {
     Answer(Option<crate::federation::Parts>, Option<String>),
     /// A federated session ended: 204.
     Ended,
+    /// A federated route does not speak the protocol version the request names (its
+    /// `MCP-Protocol-Version`, bounded): 400 and the versions it speaks.
+    Version(String),
     /// A federated session's GET stream: its members' streams, merged.
     Stream(crate::federation::stream::Merged),
     /// A federated route has no such tool, prompt or resource; answered for the request's own
