@@ -14,6 +14,8 @@ mod conformance;
 mod era;
 #[path = "federation/kinds.rs"]
 mod kinds;
+#[path = "federation/listen.rs"]
+mod listen;
 #[path = "federation/pages.rs"]
 mod pages;
 #[path = "federation/policy.rs"]

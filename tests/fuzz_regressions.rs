@@ -15,6 +15,8 @@ mod envelope;
 mod federation;
 #[path = "../fuzz/src/input.rs"]
 mod input;
+#[path = "../fuzz/src/listen.rs"]
+mod listen;
 #[path = "../fuzz/src/path.rs"]
 mod path;
 #[path = "../fuzz/src/relay.rs"]
@@ -118,4 +120,9 @@ fn stdio_frame_inputs_reach_the_process_as_one_line_under_the_bridges_number() {
 #[test]
 fn relay_inputs_reach_the_client_under_ids_that_lead_back_to_their_member() {
     replay("relay", relay::check);
+}
+
+#[test]
+fn listen_inputs_reach_members_as_one_request_and_clients_only_as_asked() {
+    replay("listen", listen::check);
 }

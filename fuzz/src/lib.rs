@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod envelope;
 pub mod federation;
 pub mod input;
+pub mod listen;
 pub mod path;
 pub mod relay;
 pub mod session_query;

@@ -36,6 +36,11 @@ impl Offers {
         changes: [false; 3],
     };
 
+    /// What a 2026-07-28 route announces in `server/discover`: [`Offers::ALL`], and list
+    /// changes and resource updates, which its `subscriptions/listen` relays from every member
+    /// that has them (one that has none sends nothing: announced, they cost nothing).
+    pub const MODERN: Offers = Offers { subscribe: true, changes: [true; 3], ..Offers::ALL };
+
     /// What a member's `capabilities` announce.
     pub fn of(caps: &serde_json::Value) -> Offers {
         let on = |pointer: &str| caps.pointer(pointer) == Some(&serde_json::Value::Bool(true));
@@ -120,7 +125,7 @@ pub fn discover(snap: &Snapshot, route: usize, fed: &Federation) -> String {
     let info = server_info(snap, route);
     let result = serde_json::json!({
         "supportedVersions": super::VERSIONS,
-        "capabilities": capabilities(Offers::ALL),
+        "capabilities": capabilities(Offers::MODERN),
         // Both places: the result's `_meta` since the spec's PR #3002, the body before it.
         "_meta": { "io.modelcontextprotocol/serverInfo": info.clone() },
         "serverInfo": info,

@@ -207,7 +207,7 @@ pub(super) async fn answer_head(s: &mut pingora::protocols::http::client::HttpSe
 /// A usable backend of the pool, starting the search at a random one so lists spread over the
 /// pool. Unlike `Pool::select`, it never claims a half-open circuit's one probe: this request's
 /// outcome is not reported to the breaker.
-fn usable_backend(pool: &Pool) -> Option<std::net::SocketAddr> {
+pub(super) fn usable_backend(pool: &Pool) -> Option<std::net::SocketAddr> {
     let backends = &pool.config.backends;
     let start = rand::random::<usize>() % backends.len().max(1);
     (0..backends.len())

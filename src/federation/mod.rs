@@ -24,6 +24,7 @@ pub mod cursor;
 pub mod entry;
 pub mod fanout;
 pub mod kind;
+pub mod listen;
 pub mod listing;
 pub mod merge;
 pub mod names;
@@ -363,11 +364,10 @@ pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes)
 }
 
 /// A member said its `kinds` lists changed: route `route`'s merged lists of them are stale
-/// in the running config `snap`, and the legacy era's lists clients have are asked for again
-/// now. Returns when they are, so a session's stream can relay the notification then and
+/// in the running config `snap`, and the era's lists clients have are asked for again now. Returns when they are, so a session's stream can relay the notification then and
 /// the client's next list is the new one. A route gone or no longer federated has nothing
 /// to refresh.
-pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route: &str, kinds: &[Kind]) {
+pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route: &str, kinds: &[Kind], modern: bool) {
     let routes = snap.router.routes();
     let Some(i) = routes.iter().position(|r| r.name == route) else { return };
     let Some(fed) = routes.get(i).and_then(|r| r.federation.as_ref()) else { return };
@@ -376,9 +376,9 @@ pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route
     tracing::debug!(route, lists = ?kinds, "federation: a member's lists changed");
     for kind in kinds {
         // A list no client asked for yet is asked for by its first caller.
-        if !matches!(catalog.lookup(false, *kind, fed.catalog_ttl), Lookup::Cold) {
+        if !matches!(catalog.lookup(modern, *kind, fed.catalog_ttl), Lookup::Cold) {
             let counted = catalog::Counted { lists: lists.clone(), route: route.to_owned() };
-            catalog.refresh(fed, &snap.pools, false, *kind, &counted).await;
+            catalog.refresh(fed, &snap.pools, modern, *kind, &counted).await;
         }
     }
 }

@@ -200,8 +200,7 @@ pub fn sources(snap: &crate::state::Snapshot, fed: &Federation, members: &[Membe
             member: i,
             prefix: member.prefix.clone(),
             pool: Arc::clone(pool),
-            backend: m.backend,
-            session: m.session.clone(),
+            leg: super::stream::Leg::Session { backend: m.backend, session: m.session.clone() },
         })
     })
     .collect()

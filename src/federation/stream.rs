@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::fanout::{self, Era, Failed};
 use super::kind::Kind;
+use super::listen;
 use super::names;
 use super::relay::{self, Relayed};
 use crate::config::model::PrefixMode;
@@ -42,8 +43,15 @@ pub struct Source {
     pub member: usize,
     pub prefix: String,
     pub pool: Arc<Pool>,
-    pub backend: SocketAddr,
-    pub session: String,
+    pub leg: Leg,
+}
+
+/// Which stream of the member.
+pub enum Leg {
+    /// A legacy session's GET stream, on the backend holding the member's session.
+    Session { backend: SocketAddr, session: String },
+    /// A 2026-07-28 `subscriptions/listen` sending this body, on any usable backend.
+    Listen { body: Bytes },
 }
 
 /// One message for the client: an SSE event, and the lists it makes stale.
@@ -55,6 +63,10 @@ pub struct Message {
 /// The merged stream. Dropping it stops following every member.
 pub struct Merged {
     pub messages: mpsc::Receiver<Message>,
+    /// Whose lists its changes are about: the 2026-07-28 era's (a listen) or the legacy's.
+    pub modern: bool,
+    /// Written when every member's stream ended for good (a listen's result).
+    pub closing: Option<Bytes>,
     _follow: tokio::task::JoinSet<()>,
 }
 
@@ -67,12 +79,48 @@ pub struct Client {
     pub session: String,
     /// The client's protocol version, sent to members.
     pub version: Option<String>,
+    /// A listen's subscription id and what its client asked to hear (as offered).
+    pub listen: Option<Arc<listen::Listening>>,
 }
 
 /// Opens every member's stream at once; None when none of them has one (each answered,
 /// failed or timed out first).
 pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, client: Client) -> Option<Merged> {
     let (tx, messages) = mpsc::channel(QUEUE);
+    let (follow, opened) = follow(snap, route, sources, &client, tx);
+    let mut any = false;
+    for heard in opened {
+        any |= heard.await.unwrap_or(false);
+    }
+    any.then_some(Merged { messages, modern: false, closing: None, _follow: follow })
+}
+
+/// A listen's stream: `first` (the route's acknowledgement), then what the members' listens
+/// carry. Members that cannot be reached yet are asked again; the stream ends with `closing`
+/// once every member refused it for good.
+pub fn listen(
+    snap: &Arc<Snapshot>,
+    route: usize,
+    sources: Vec<Source>,
+    client: Client,
+    first: Bytes,
+    closing: Bytes,
+) -> Merged {
+    let (tx, messages) = mpsc::channel(QUEUE);
+    // The queue is empty: the acknowledgement is the first message, whatever members send.
+    let _ = tx.try_send(Message { event: first, changed: &[] });
+    let (follow, _) = follow(snap, route, sources, &client, tx);
+    Merged { messages, modern: true, closing: Some(closing), _follow: follow }
+}
+
+/// One task per member, each saying whether its first attempt opened a stream.
+fn follow(
+    snap: &Arc<Snapshot>,
+    route: usize,
+    sources: Vec<Source>,
+    client: &Client,
+    tx: mpsc::Sender<Message>,
+) -> (tokio::task::JoinSet<()>, Vec<oneshot::Receiver<bool>>) {
     let mut follow = tokio::task::JoinSet::new();
     let mut opened = Vec::with_capacity(sources.len());
     for source in sources {
@@ -81,12 +129,7 @@ pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, clie
         let follower = Follower { snap: Arc::clone(snap), route, source, client: client.clone(), tx: tx.clone() };
         follow.spawn(follower.run(said));
     }
-    drop(tx);
-    let mut any = false;
-    for heard in opened {
-        any |= heard.await.unwrap_or(false);
-    }
-    any.then_some(Merged { messages, _follow: follow })
+    (follow, opened)
 }
 
 struct Follower {
@@ -97,12 +140,23 @@ struct Follower {
     tx: mpsc::Sender<Message>,
 }
 
+/// What a member's message is for the client.
+enum Heard {
+    Message(Message),
+    /// The member answered its listen: the stream is over (`refused`: for good).
+    Over {
+        refused: bool,
+    },
+    Nothing,
+}
+
 /// How a member's stream ended.
 enum Ended {
     /// Ask again: after its `retry` (or at once) when it carried a message, else after the
-    /// backoff (a member that ends its stream at once is not asked four times a second).
-    Again { retry: Option<Duration>, carried: bool },
-    /// The client left.
+    /// backoff (a member that ends its stream at once is not asked four times a second);
+    /// `lost`: not ended by the proxy's own idle timeout, so messages may have been missed.
+    Again { retry: Option<Duration>, carried: bool, lost: bool },
+    /// The client left, or the member refused the stream for good.
     Gone,
 }
 
@@ -113,28 +167,37 @@ impl Follower {
         let mut backoff = RETRY_MIN;
         // An oversized event is logged once per stream, not at every retry.
         let mut logged = false;
+        // A listen's member keeps being asked while it cannot be reached (a GET's is left out).
+        let patient = self.client.listen.is_some();
+        let mut lost = false;
         loop {
             let wait = match self.connect(last_id.as_deref()).await {
                 Ok(s) => {
                     if let Some(o) = opened.take() {
                         let _ = o.send(true);
                     }
+                    if std::mem::take(&mut lost) && !self.resumed().await {
+                        return;
+                    }
                     match self.read(s, &mut last_id, &mut logged).await {
                         Ended::Gone => return,
-                        Ended::Again { retry, carried: true } => {
-                            backoff = RETRY_MIN;
-                            retry.unwrap_or(RETRY_MIN)
-                        }
-                        Ended::Again { retry, carried: false } => {
-                            backoff = (backoff * 2).min(RETRY_MAX);
-                            retry.unwrap_or(RETRY_MIN).max(backoff)
+                        Ended::Again { retry, carried, lost: l } => {
+                            lost = l;
+                            if carried {
+                                backoff = RETRY_MIN;
+                                retry.unwrap_or(RETRY_MIN)
+                            } else {
+                                backoff = (backoff * 2).min(RETRY_MAX);
+                                retry.unwrap_or(RETRY_MIN).max(backoff)
+                            }
                         }
                     }
                 }
                 Err(failed) => {
-                    let permanent = matches!(failed, Failed::Status(404 | 405 | 400));
-                    if let Some(o) = opened.take() {
-                        tracing::debug!(member = %self.source.prefix, error = %failed, "federation: a member has no stream for the session");
+                    let permanent = matches!(failed, Failed::Status(404 | 405 | 400))
+                        || (patient && matches!(failed, Failed::Unreadable));
+                    if let Some(o) = opened.take().filter(|_| !patient || permanent) {
+                        tracing::debug!(member = %self.source.prefix, error = %failed, "federation: a member has no stream for the client");
                         let _ = o.send(false);
                         return;
                     }
@@ -142,6 +205,7 @@ impl Follower {
                         tracing::info!(member = %self.source.prefix, error = %failed, "federation: a member's stream ended for good");
                         return;
                     }
+                    lost = true;
                     backoff = (backoff * 2).min(RETRY_MAX);
                     backoff
                 }
@@ -153,22 +217,48 @@ impl Follower {
         }
     }
 
-    /// The member's GET stream, its head read (200 and `text/event-stream`).
+    /// A listen's member stream open again after it was lost: the client is told the lists
+    /// it listens to changed. False when the client left.
+    async fn resumed(&self) -> bool {
+        let Some(listening) = &self.client.listen else { return true };
+        for (event, changed) in listen::resumed(&listening.id, &listening.filter) {
+            if self.tx.send(Message { event, changed }).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The member's stream (its GET, or its listen's answer), its head read (200 and
+    /// `text/event-stream`).
     async fn connect(&self, last_id: Option<&str>) -> Result<pingora::protocols::http::client::HttpSession, Failed> {
         let err = |e: Box<pingora::Error>| Failed::Exchange(e.etype().as_str().to_owned());
-        let Source { pool, backend, session, .. } = &self.source;
-        if !pool.usable(*backend) {
-            return Err(Failed::NoBackend);
-        }
-        let peer = pool.peer(*backend, &pool.config.timeouts);
+        let pool = &self.source.pool;
+        let backend = match &self.source.leg {
+            Leg::Session { backend, .. } if pool.usable(*backend) => *backend,
+            Leg::Session { .. } => return Err(Failed::NoBackend),
+            Leg::Listen { .. } => fanout::usable_backend(pool).ok_or(Failed::NoBackend)?,
+        };
+        let peer = pool.peer(backend, &pool.config.timeouts);
         let exchange = async {
             let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
-            let era = Era::Legacy { session: Some(session), version: self.client.version.as_deref() };
-            let mut req = fanout::head(pool, *backend, "GET", era, "").await?;
-            if let Some(id) = last_id {
-                req.insert_header("Last-Event-ID", id).map_err(err)?;
+            match &self.source.leg {
+                Leg::Session { session, .. } => {
+                    let era = Era::Legacy { session: Some(session), version: self.client.version.as_deref() };
+                    let mut req = fanout::head(pool, backend, "GET", era, "").await?;
+                    if let Some(id) = last_id {
+                        req.insert_header("Last-Event-ID", id).map_err(err)?;
+                    }
+                    s.write_request_header(Box::new(req)).await.map_err(err)?;
+                }
+                Leg::Listen { body } => {
+                    let mut req = fanout::head(pool, backend, "POST", Era::Modern, "subscriptions/listen").await?;
+                    req.insert_header(http::header::CONTENT_TYPE, "application/json").map_err(err)?;
+                    req.insert_header(http::header::CONTENT_LENGTH, body.len().to_string()).map_err(err)?;
+                    s.write_request_header(Box::new(req)).await.map_err(err)?;
+                    s.write_request_body(body.clone(), true).await.map_err(err)?;
+                }
             }
-            s.write_request_header(Box::new(req)).await.map_err(err)?;
             s.finish_request_body().await.map_err(err)?;
             fanout::answer_head(&mut s).await?;
             Ok::<_, Failed>(s)
@@ -202,8 +292,16 @@ impl Follower {
                 chunk = s.read_response_body() => chunk,
                 _ = self.tx.closed() => return Ended::Gone,
             };
-            let Ok(Some(chunk)) = chunk else { return Ended::Again { retry, carried } };
+            let chunk = match chunk {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Ended::Again { retry, carried, lost: true },
+                Err(e) => {
+                    let lost = *e.etype() != pingora::ErrorType::ReadTimedout;
+                    return Ended::Again { retry, carried, lost };
+                }
+            };
             let mut out = Vec::new();
+            let mut over = None;
             let fed = events.feed(&chunk, |event| {
                 if let Some(id) = sse_event::id(event).filter(|id| id.bytes().all(|b| (0x20..0x7f).contains(&b))) {
                     *last_id = Some(id.to_owned());
@@ -211,8 +309,10 @@ impl Follower {
                 if let Some(ms) = sse_event::retry(event) {
                     retry = Some(Duration::from_millis(ms));
                 }
-                if let Some(message) = sse_event::data(event).and_then(|(data, _)| self.message(&data)) {
-                    out.push(message);
+                match sse_event::data(event).map(|(data, _)| self.message(&data)) {
+                    Some(Heard::Message(message)) => out.push(message),
+                    Some(Heard::Over { refused }) => over = over.or(Some(refused)),
+                    Some(Heard::Nothing) | None => {}
                 }
             });
             carried |= !out.is_empty();
@@ -221,17 +321,32 @@ impl Follower {
                     return Ended::Gone;
                 }
             }
+            match over {
+                Some(true) => {
+                    tracing::info!(member = %self.source.prefix, "federation: a member refused the listen");
+                    return Ended::Gone;
+                }
+                Some(false) => return Ended::Again { retry, carried, lost: true },
+                None => {}
+            }
             if fed.is_err() {
                 if !std::mem::replace(logged, true) {
                     tracing::info!(member = %self.source.prefix, "federation: a member's stream event was too long to hold (4 MiB, or the relays' 64 MiB together); dropped, and the stream asked for again");
                 }
-                return Ended::Again { retry, carried };
+                return Ended::Again { retry, carried, lost: true };
             }
         }
     }
 
-    /// One event's data, as the client gets it.
-    fn message(&self, data: &[u8]) -> Option<Message> {
+    /// What one event's data becomes for the client.
+    fn message(&self, data: &[u8]) -> Heard {
+        if let Some(listening) = &self.client.listen {
+            return match listen::heard(data, &listening.id, &listening.filter, |uri| self.offered_uri(uri)) {
+                listen::Heard::Relay(event, changed) => Heard::Message(Message { event, changed }),
+                listen::Heard::Ended { refused } => Heard::Over { refused },
+                listen::Heard::Nothing => Heard::Nothing,
+            };
+        }
         let ids = relay::Ids { keys: &self.client.keys, session: &self.client.session };
         let (event, changed) = match relay::relay(&ids, self.source.member, data, |uri| self.offered_uri(uri)) {
             Relayed::AsIs => (Bytes::from(relay::event(None, data)), &[][..]),
@@ -239,10 +354,10 @@ impl Follower {
             Relayed::Changed(kinds) => (Bytes::from(relay::event(None, data)), kinds),
             Relayed::Dropped | Relayed::Response => {
                 tracing::debug!(member = %self.source.prefix, "federation: a member's stream message was not relayed");
-                return None;
+                return Heard::Nothing;
             }
         };
-        Some(Message { event, changed })
+        Heard::Message(Message { event, changed })
     }
 
     fn offered_uri(&self, own: &str) -> String {

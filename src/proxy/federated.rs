@@ -14,7 +14,7 @@ use super::reply::Reject;
 use super::request::Refused;
 use crate::config::model::Federation;
 use crate::federation::{self, Outcome};
-use crate::mcp::method::Era;
+use crate::mcp::method::{Era, Method};
 use crate::session::seen::Use;
 use crate::session::{self, Fingerprint};
 use crate::state::{Snapshot, State};
@@ -47,6 +47,9 @@ pub(super) async fn request(
         return Err(Reject::META.into());
     }
     let not_found = if modern { Reject::FEDERATED_NOT_FOUND } else { Reject::FEDERATED_METHOD };
+    if modern && ctx.call.one.method == Method::SubscriptionsListen && ctx.call.one.id.is_some() {
+        return Err(listen(state, ctx, route, fed).await);
+    }
     let snap = Arc::clone(&ctx.snap);
     let body = ctx.body.clone().unwrap_or_default();
     let keys = state.keys.load();
@@ -101,6 +104,7 @@ async fn stream(
         keys: keys.load_full(),
         session: pinned.fingerprint.as_str().to_owned(),
         version: legacy_version(session).map(str::to_owned),
+        listen: None,
     };
     match federation::stream::open(&ctx.snap, route, sources, client).await {
         Some(merged) => Refused::Stream(merged),
@@ -121,6 +125,30 @@ fn unspoken_version(session: &Session) -> Option<String> {
     let mut echoed = String::from_utf8_lossy(asked.get(..MAX_ECHOED_VERSION).unwrap_or(asked)).into_owned();
     echoed.retain(|c| c != char::REPLACEMENT_CHARACTER);
     Some(echoed)
+}
+
+/// A 2026-07-28 `subscriptions/listen`: the members' listens, merged (`federation::listen`).
+/// A URI the caller's policy would not let it read is not watched (nor acknowledged).
+async fn listen(state: &State, ctx: &Ctx, route: usize, fed: &Federation) -> Refused {
+    use federation::listen;
+    let body = ctx.body.as_deref().unwrap_or_default();
+    let Some(mut asked) = listen::read(body) else { return Reject::LISTEN.into() };
+    if let Some(policy) = ctx.snap.router.routes().get(route).and_then(|r| r.policy.as_ref()) {
+        let identity = ctx.identity.as_deref();
+        asked
+            .filter
+            .uris
+            .retain(|uri| crate::policy::check_target(policy, identity, Method::ResourcesRead, uri).is_ok());
+    }
+    let sources = listen::sources(&ctx.snap, &state.metrics, route, fed, &asked).await;
+    let (first, closing) = (listen::acknowledged(&asked.id, &asked.filter), listen::closing(&asked.id));
+    let client = federation::stream::Client {
+        keys: state.keys.load_full(),
+        session: String::new(),
+        version: None,
+        listen: Some(Arc::new(listen::Listening { id: asked.id, filter: asked.filter })),
+    };
+    Refused::Stream(federation::stream::listen(&ctx.snap, route, sources, client, first, closing))
 }
 
 /// The client's `MCP-Protocol-Version` when it is one the route speaks in a legacy session,

@@ -207,6 +207,12 @@ impl Reject {
         Reason::InvalidRequest,
         "Method not found: this federated route offers server/discover, subscriptions/listen, tools, prompts, resources and completions",
     );
+    pub const LISTEN: Reject = Reject::new(
+        400,
+        RpcCode::InvalidParams,
+        Reason::InvalidParams,
+        "Invalid params: subscriptions/listen needs params.notifications (flags true or false, resourceSubscriptions: at most 256 URI strings) and params._meta",
+    );
     pub const META: Reject = Reject::new(
         400,
         RpcCode::InvalidParams,

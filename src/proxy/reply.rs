@@ -148,9 +148,9 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// DELETE or an operator): it ends with it.
 const WATCH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// 200 and a federated session's merged GET stream, each member's message written as it
-/// arrives, until the client leaves, the session ends, or every member's stream ended for
-/// good. A member's `list_changed` is written once the route's merged lists of that kind are
+/// 200 and a federated session's merged GET stream (or a 2026-07-28 listen's), each member's
+/// message written as it arrives, until the client leaves, the session ends, or every
+/// member's stream ended for good. A member's `list_changed` is written once the route's merged lists of that kind are
 /// new (in the running config's catalog: a reload since the stream opened built a new one).
 pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut merged: Merged) -> Result<bool> {
     ctx.reason = None;
@@ -177,11 +177,17 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
                     if !m.changed.is_empty() {
                         // Relayed once the lists are new: the client's next list shows the change.
                         let lists = &state.metrics.member_lists;
-                        crate::federation::refreshed(&state.snapshot(), lists, &route, m.changed).await;
+                        crate::federation::refreshed(&state.snapshot(), lists, &route, m.changed, merged.modern).await;
                     }
                     m.event
                 }
-                None => break,
+                None => {
+                    // Every member's stream ended for good: a listen says so with its result.
+                    if let Some(closing) = merged.closing.take() {
+                        session.write_response_body(Some(closing), false).await?;
+                    }
+                    break;
+                }
             },
             _ = watch.tick() => {
                 if ended() {

@@ -12,26 +12,31 @@ use super::*;
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
-/// A session's GET stream, read as it arrives.
-struct Listening {
+/// An event stream (a session's GET stream, a listen's answer), read as it arrives.
+pub(super) struct Listening {
     conn: TcpStream,
     raw: Vec<u8>,
 }
 
 impl Listening {
     fn open(edge: &Edge, token: &str, accept: &str) -> Listening {
-        let mut conn = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
         let req = format!(
             "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: {accept}\r\nMcp-Session-Id: {token}\r\n\r\n",
             edge.port
         );
-        conn.write_all(req.as_bytes()).expect("send");
+        Listening::sent(edge, req.as_bytes())
+    }
+
+    /// The answer to raw request `req`.
+    pub(super) fn sent(edge: &Edge, req: &[u8]) -> Listening {
+        let mut conn = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+        conn.write_all(req).expect("send");
         conn.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
         Listening { conn, raw: Vec::new() }
     }
 
     /// Reads until `done` holds of the messages received (or the stream ends), within 10 s.
-    fn until(&mut self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub(super) fn until(&mut self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let messages = self.messages();
@@ -49,7 +54,7 @@ impl Listening {
     }
 
     /// Reads until the stream ends (its last chunk), within 10 s.
-    fn until_end(&mut self, why: &str) {
+    pub(super) fn until_end(&mut self, why: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.raw.ends_with(b"0\r\n\r\n") {
             assert!(Instant::now() < deadline, "the stream did not end after {why}");
@@ -62,7 +67,7 @@ impl Listening {
         }
     }
 
-    fn head(&self) -> String {
+    pub(super) fn head(&self) -> String {
         let text = String::from_utf8_lossy(&self.raw);
         text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
     }
@@ -83,7 +88,7 @@ impl Listening {
     }
 
     /// Every event's data, read as JSON (anything else is the test's failure).
-    fn messages(&self) -> Vec<Value> {
+    pub(super) fn messages(&self) -> Vec<Value> {
         let body = self.body();
         let events = body.split("\n\n").filter(|e| e.lines().any(|l| l.starts_with("data:")));
         let data = |e: &str| e.lines().filter_map(|l| l.strip_prefix("data: ")).collect::<Vec<_>>().join("\n");

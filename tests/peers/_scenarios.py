@@ -225,7 +225,37 @@ async def changes(s, args, info):
     return out
 
 
-SCENARIOS = {"changes": changes, "basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog, "members": members}
+async def listen(s, args, info):
+    """2026-07-28 `subscriptions/listen` (Python SDK 2.x client): listening to the tool list
+    and to resource --uri (as offered), a member adds a tool and says its resource (named
+    in --args as the member's own URI) was updated; the events arrive and the next list
+    shows the new tool. Tools are found by their suffix (any prefix)."""
+    import json
+
+    from mcp.shared.subscriptions import ResourceUpdated, ToolsListChanged
+
+    tools, _ = await list_tools(s)
+    named = lambda suffix: next(n for n in tools if n.endswith(suffix))
+    out = {"before": sorted(tools)}
+    heard = []
+    async with s.listen(tools_list_changed=True, resource_subscriptions=[args.uri]) as sub:
+        out["honored"] = sub.honored.model_dump(by_alias=True, exclude_none=True)
+        out["added"] = await call(s, named("add_tool"), {"name": args.tool or "fresh"})
+        out["touched"] = await call(s, named("touch"), json.loads(args.args))
+        async for event in sub:
+            if isinstance(event, ToolsListChanged):
+                heard.append("tools")
+            elif isinstance(event, ResourceUpdated):
+                heard.append(f"updated {event.uri}")
+            if "tools" in heard and any(h.startswith("updated") for h in heard):
+                break
+    out["heard"] = heard
+    tools, _ = await list_tools(s)
+    out["after"] = sorted(tools)
+    return out
+
+
+SCENARIOS = {"listen": listen, "changes": changes, "basic": basic, "progress": progress, "many_calls": many_calls, "tool": tool, "terminate": terminate, "catalog": catalog, "members": members}
 
 
 def add_common_args(ap):
@@ -234,6 +264,7 @@ def add_common_args(ap):
     ap.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
     ap.add_argument("--tool", help="tool for --scenario tool (or progress)")
     ap.add_argument("--args", default="{}", help="JSON arguments for --tool")
+    ap.add_argument("--uri", help="resource URI to watch (--scenario listen)")
     ap.add_argument("--count", type=int, default=20, help="calls for many_calls")
     ap.add_argument("--timeout", type=float, default=60.0, help="whole-scenario timeout, seconds")
     ap.add_argument("--header", action="append", default=[], help="'Name: value' sent on every request (repeatable)")

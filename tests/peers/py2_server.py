@@ -3,7 +3,9 @@
 Streamable HTTP at http://127.0.0.1:PORT/mcp. Serves both eras: legacy (initialize +
 Mcp-Session-Id, or no sessions with --stateless) and, for any request whose
 MCP-Protocol-Version header is not a handshake-era version, the 2026-07-28 stateless era.
-tools/list is paginated (PAGE_SIZE tools per page, cursor = decimal offset).
+tools/list is paginated (PAGE_SIZE tools per page, cursor = decimal offset). With --changes,
+two more tools publish to `subscriptions/listen` streams: add_tool(name) adds a tool and says
+the tool list changed; touch(uri) says that resource was updated.
 """
 
 import argparse
@@ -40,7 +42,7 @@ class PagedServer(MCPServer):
         return ListToolsResult(tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None)
 
 
-def build(server_name: str) -> MCPServer:
+def build(server_name: str, changes: bool = False) -> MCPServer:
     mcp = PagedServer(server_name, version="1.0.0", log_level="WARNING")
 
     @mcp.tool()
@@ -107,6 +109,21 @@ def build(server_name: str) -> MCPServer:
         """Greet someone."""
         return f"Hello, {name}! ({server_name})"
 
+    if changes:
+
+        @mcp.tool()
+        async def add_tool(ctx: Context, name: str) -> str:
+            """Add a tool named `name` and tell listeners the tool list changed."""
+            mcp.add_tool(filler(name), name=name, description=f"added at run time: {name}")
+            await ctx.notify_tools_changed()
+            return f"added {name}"
+
+        @mcp.tool()
+        async def touch(ctx: Context, uri: str) -> str:
+            """Tell listeners the resource at `uri` was updated."""
+            await ctx.notify_resource_updated(uri)
+            return f"touched {uri}"
+
     return mcp
 
 
@@ -132,12 +149,13 @@ def main() -> None:
     ap.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless_http)")
     ap.add_argument("--json", action="store_true", help="application/json responses instead of SSE")
     ap.add_argument("--host-check", action="store_true", help="keep the SDK's DNS-rebinding Host/Origin check")
+    ap.add_argument("--changes", action="store_true", help="also add_tool and touch (listen tests)")
     ap.add_argument("--log-level", default="warning")
     ap.add_argument("--record", metavar="FILE", help="append one JSON line per HTTP request received")
     args = ap.parse_args()
 
     security = None if args.host_check else TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    app = build(args.name).streamable_http_app(
+    app = build(args.name, args.changes).streamable_http_app(
         streamable_http_path="/mcp",
         json_response=args.json,
         stateless_http=args.stateless,

@@ -383,6 +383,7 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                 mcp::Outcome::Initialized(sid) => {
                     conn.send(200, Some("application/json"), &[("Mcp-Session-Id", &sid)], close).await?
                 }
+                mcp::Outcome::Listen(id) => return sse::listen_stream(st, conn, &id, close).await,
                 mcp::Outcome::Slow(call) => {
                     let sse = req.header("accept").is_some_and(|a| a.contains("text/event-stream"));
                     if sse {

@@ -24,6 +24,9 @@ pub enum Outcome {
     Slow(SlowCall),
     /// 200 with a list answer in `out` (`--sse-lists`: sent as an SSE stream instead).
     Listed,
+    /// `subscriptions/listen` (raw JSON of its id): an event stream of everything a listen
+    /// could carry, asked for or not (`sse::listen_stream`).
+    Listen(String),
 }
 
 pub struct SlowCall {
@@ -277,6 +280,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
                 return Outcome::Initialized(st.new_session());
             }
         }
+        "subscriptions/listen" => return Outcome::Listen(id.get().to_owned()),
         "server/discover" => {
             result_start(out, id);
             out.extend_from_slice(br#"{"supportedVersions":["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"],"capabilities":"#);

@@ -175,6 +175,47 @@ const JUNK: [&str; 9] = [
     "data: {\"jsonrpc\":\"2.0\",\ndata: \"method\":\"notifications/message\",\"params\":{\"junk\":\"multi-line\"}}\n\n",
 ];
 
+/// A `subscriptions/listen` answered with everything a listen could carry, whatever its filter
+/// asked for (a proxy must pass only what its client asked for): the acknowledgement, each
+/// list change, updates of both resources, a log line, a request, junk; all tagged with the
+/// listen's id. Then, with `--stream-ends-after`, the listen's result (the stream is over),
+/// else nothing more until the client leaves.
+pub async fn listen_stream(st: &'static State, conn: &mut Conn, id: &str, close: bool) -> io::Result<bool> {
+    let _guard = StreamGuard::new(st);
+    sse_head(conn, close);
+    conn.flush().await?;
+    let tag = format!(r#""_meta":{{"io.modelcontextprotocol/subscriptionId":{id}}}"#);
+    let name = st.name;
+    let messages = [
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{{"notifications":{{}},{tag}}}}}"#
+        ),
+        format!(r#"{{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{{{tag}}}}}"#),
+        format!(r#"{{"jsonrpc":"2.0","method":"notifications/prompts/list_changed","params":{{{tag}}}}}"#),
+        format!(r#"{{"jsonrpc":"2.0","method":"notifications/resources/list_changed","params":{{{tag}}}}}"#),
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{{"uri":"mock://{name}/readme",{tag}}}}}"#
+        ),
+        format!(
+            r#"{{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{{"uri":"mock://{name}/secret",{tag}}}}}"#
+        ),
+        format!(r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"level":"info","data":"x",{tag}}}}}"#),
+        r#"{"jsonrpc":"2.0","id":"ask","method":"sampling/createMessage","params":{}}"#.to_owned(),
+        "not json".to_owned(),
+    ];
+    for m in &messages {
+        conn.chunk(format!("event: message\ndata: {m}\n\n").as_bytes()).await?;
+    }
+    if st.stream_ends_after > 0 {
+        let result = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{{tag}}}}}"#);
+        conn.chunk(format!("event: message\ndata: {result}\n\n").as_bytes()).await?;
+        conn.end_chunks().await?;
+        return Ok(true);
+    }
+    wait(st, conn, std::future::pending::<()>(), true).await?;
+    Ok(false)
+}
+
 /// Removes a legacy session when its GET stream ends.
 struct LegacySession(&'static State, String);
 
@@ -209,7 +250,8 @@ pub fn legacy_post(st: &'static State, conn: &mut Conn, sid: &str, body: &[u8]) 
     };
     let ctx = mcp::Ctx { session: None, sessions: false };
     match mcp::handle(st, body, &mut conn.obuf, &ctx) {
-        mcp::Outcome::Accepted => 202,
+        // The legacy transport has no listen (2026-07-28 only).
+        mcp::Outcome::Accepted | mcp::Outcome::Listen(_) => 202,
         mcp::Outcome::Json(status) if status >= 400 => status,
         mcp::Outcome::Json(_) | mcp::Outcome::Initialized(_) | mcp::Outcome::Listed => {
             let mut ev = Vec::with_capacity(conn.obuf.len() + 32);
