@@ -89,6 +89,8 @@ pub enum Outcome {
     Initialize,
     /// `logging/setLevel`: sent to every member of the session; answered `{}`.
     SetLevel,
+    /// A legacy `notifications/cancelled`: told to every member of the session; 202.
+    Cancelled,
     /// Answer 200 with this JSON-RPC result (the id is added by the reply).
     Answer(Parts),
     /// A notification or a response: 202, nothing forwarded.
@@ -166,6 +168,7 @@ pub async fn decide(
         return Outcome::Accepted;
     }
     match call.one.method {
+        Method::Notification if !modern && call.one.method_name == "notifications/cancelled" => Outcome::Cancelled,
         Method::Notification => Outcome::Accepted,
         Method::Response => answer_of_client(ids, fed, call, body),
         Method::LoggingSetLevel if !modern => Outcome::SetLevel,

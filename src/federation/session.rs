@@ -217,15 +217,47 @@ pub async fn set_level(
     body: &Bytes,
     version: Option<&str>,
 ) -> usize {
+    tell(snap, fed, members, body, version, "logging/setLevel", false).await
+}
+
+/// A client's `notifications/cancelled` (`body`, as sent) to every member that issued a session
+/// in the client's: the client's request ids reach members as the client wrote them, so the
+/// member running the cancelled request knows its id, and the others ignore it (as the spec
+/// lets a receiver ignore an unknown request). A member without a session cannot tell whose
+/// request it is: not told.
+pub async fn cancelled(
+    snap: &crate::state::Snapshot,
+    fed: &Federation,
+    members: &[Member],
+    body: &Bytes,
+    version: Option<&str>,
+) {
+    tell(snap, fed, members, body, version, "notifications/cancelled", true).await;
+}
+
+/// `body` (a `method` message) to the members at once, each in its own session (only those
+/// with one when `sessions_only`). Returns how many answered it without an error.
+async fn tell(
+    snap: &crate::state::Snapshot,
+    fed: &Federation,
+    members: &[Member],
+    body: &Bytes,
+    version: Option<&str>,
+    method: &'static str,
+    sessions_only: bool,
+) -> usize {
     let mut asks = tokio::task::JoinSet::new();
     for (i, member) in fed.members.iter().enumerate() {
         let Some(pool) = snap.pools.get(member.pool).cloned() else { continue };
         let own = members.get(i).filter(|m| !m.session.is_empty()).map(|m| (m.backend, m.session.clone()));
+        if sessions_only && own.is_none() {
+            continue;
+        }
         let (body, version) = (body.clone(), version.map(str::to_owned));
         asks.spawn(async move {
             let (backend, session) = own.map_or((None, None), |(b, s)| (Some(b), Some(s)));
             let era = Era::Legacy { session: session.as_deref(), version: version.as_deref() };
-            let ask = Ask { method: "logging/setLevel", body, era, backend, timeout: HANDSHAKE_TIMEOUT };
+            let ask = Ask { method, body, era, backend, timeout: HANDSHAKE_TIMEOUT };
             fanout::ask(&pool, ask).await
         });
     }
@@ -233,7 +265,7 @@ pub async fn set_level(
     while let Some(done) = asks.join_next().await {
         match done {
             Ok(Ok(_)) => took += 1,
-            Ok(Err(failed)) => tracing::debug!(error = %failed, "federation: a member did not take logging/setLevel"),
+            Ok(Err(failed)) => tracing::debug!(error = %failed, method, "federation: a member did not take a message"),
             Err(_) => {}
         }
     }

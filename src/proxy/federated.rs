@@ -76,6 +76,13 @@ pub(super) async fn request(
                 _ => Err(Refused::Answer(Some(federation::Parts(vec![Bytes::from_static(b"{}")])), None)),
             }
         }
+        Outcome::Cancelled => {
+            // Awaited (at most the handshake timeout): a client sending many costs its own time.
+            if let Some(pinned) = ctx.pinned.as_ref() {
+                federation::session::cancelled(&snap, fed, &pinned.federated, &body, legacy_version(session)).await;
+            }
+            Err(Refused::Answer(None, None))
+        }
         Outcome::Answer(result) => Err(Refused::Answer(Some(result), None)),
         Outcome::Accepted => Err(Refused::Answer(None, None)),
         Outcome::Unknown(element) => Err(Refused::Unknown(element)),

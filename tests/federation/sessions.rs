@@ -65,6 +65,28 @@ fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_own
 }
 
 #[test]
+fn a_clients_cancellation_reaches_every_member_in_its_own_session_as_sent() {
+    let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = post(&edge, &[], INIT).header("mcp-session-id").map(str::to_owned).expect("a session");
+    let (sa, sb) = (issued(&ra)[0].clone(), issued(&rb)[0].clone());
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"user"}}"#;
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], cancel);
+    assert_eq!((r.status, r.body.len()), (202, 0), "{}", r.text());
+    // The client's request ids reach members as written: the member running "c1" knows it.
+    for (rec, own) in [(&ra, &sa), (&rb, &sb)] {
+        let got = received(rec, "notifications/cancelled");
+        assert_eq!(got.len(), 1, "each member told once");
+        assert_eq!(got[0].header("mcp-session-id"), Some(own.as_str()));
+        assert_eq!(got[0].body, cancel, "as the client sent it");
+    }
+    // Without a session there is no member session to tell: nobody is.
+    let r = post(&edge, &[], cancel);
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(received(&ra, "notifications/cancelled").len() + received(&rb, "notifications/cancelled").len(), 2);
+}
+
+#[test]
 fn a_member_without_sessions_is_called_without_one_beside_a_member_with_them() {
     let (a, (b, rb)) = (member("A", "5"), recording::stateful_mock("B"));
     let edge = Edge::start(&federated([&a.addr, &b.addr()]));
