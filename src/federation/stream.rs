@@ -1,12 +1,14 @@
-//! A legacy federated session's GET stream: every member's own GET stream, opened in the
-//! member session the client's token carries, merged into one, each message passed on as it
-//! arrives ([`relay`] decides what it becomes). The merged stream is the client's for as long
-//! as it stays: a member that ends its stream (or is quiet past its pool's idle timeout) is
-//! asked again, resuming with the last event id it sent, after its `retry` (bounded) or a
-//! doubling backoff; a member that no longer knows the session (404) or has no stream (405)
-//! is left out. The client cannot resume the merged stream itself (its events carry no ids:
-//! there is no one position in several streams); what it missed while away is gone, as on a
-//! server without an event store.
+//! A federated route's merged streams: a legacy session's GET stream (every member's own GET
+//! stream, opened in the member session the client's token carries) and a 2026-07-28
+//! `subscriptions/listen` (every member's own listen, [`listen`]), each member's message
+//! passed on as it arrives ([`relay`] and [`listen`] decide what it becomes). The merged stream
+//! is the client's for as long as it stays: a member that ends its stream (or is quiet past its
+//! pool's idle timeout) is asked again, a GET resuming with the last event id it sent, after
+//! its `retry` or a backoff that doubles while its streams end within 30 s of opening (from
+//! 0.25 to 30 s); a member that no longer knows the session (404), has no stream (405) or
+//! refuses a listen is left out. The client cannot resume the merged stream itself (its
+//! events carry no ids: there is no one position in several streams); what it missed while
+//! away is gone, as on a server without an event store.
 //!
 //! Not owned here: writing to the client and refreshing the catalog (`proxy::reply::stream`),
 //! the session token (`super::session`), the requests' framing (`fanout`).
@@ -36,6 +38,9 @@ const MAX_EVENT: usize = 4 << 20;
 /// Shortest and longest wait before asking a member for its stream again.
 const RETRY_MIN: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long a member's stream stays open before its end no longer counts against the
+/// member: the next one is asked for after the shortest wait again.
+const STEADY: Duration = Duration::from_secs(30);
 
 /// A member's stream to follow.
 pub struct Source {
@@ -152,10 +157,9 @@ enum Heard {
 
 /// How a member's stream ended.
 enum Ended {
-    /// Ask again: after its `retry` (or at once) when it carried a message, else after the
-    /// backoff (a member that ends its stream at once is not asked four times a second);
-    /// `lost`: not ended by the proxy's own idle timeout, so messages may have been missed.
-    Again { retry: Option<Duration>, carried: bool, lost: bool },
+    /// Ask again, after its `retry` or the backoff, whichever is longer; `lost`: not ended by
+    /// the proxy's own idle timeout, so messages may have been missed.
+    Again { retry: Option<Duration>, lost: bool },
     /// The client left, or the member refused the stream for good.
     Gone,
 }
@@ -173,6 +177,7 @@ impl Follower {
         loop {
             let wait = match self.connect(last_id.as_deref()).await {
                 Ok(s) => {
+                    let began = std::time::Instant::now();
                     if let Some(o) = opened.take() {
                         let _ = o.send(true);
                     }
@@ -181,15 +186,17 @@ impl Follower {
                     }
                     match self.read(s, &mut last_id, &mut logged).await {
                         Ended::Gone => return,
-                        Ended::Again { retry, carried, lost: l } => {
+                        Ended::Again { retry, lost: l } => {
                             lost = l;
-                            if carried {
-                                backoff = RETRY_MIN;
-                                retry.unwrap_or(RETRY_MIN)
-                            } else {
-                                backoff = (backoff * 2).min(RETRY_MAX);
-                                retry.unwrap_or(RETRY_MIN).max(backoff)
-                            }
+                            // A stream that ends soon after it opened, whatever it carried, is
+                            // asked again later each time: a member cannot make the proxy
+                            // reconnect (and tell the client its lists changed) four times a
+                            // second.
+                            backoff = match began.elapsed() >= STEADY {
+                                true => RETRY_MIN,
+                                false => (backoff * 2).min(RETRY_MAX),
+                            };
+                            retry.unwrap_or(RETRY_MIN).max(backoff)
                         }
                     }
                 }
@@ -286,7 +293,7 @@ impl Follower {
         logged: &mut bool,
     ) -> Ended {
         let mut events = EventReader::with_budget(MAX_EVENT, &relay::HELD);
-        let (mut retry, mut carried) = (None, false);
+        let mut retry = None;
         loop {
             let chunk = tokio::select! {
                 chunk = s.read_response_body() => chunk,
@@ -294,10 +301,10 @@ impl Follower {
             };
             let chunk = match chunk {
                 Ok(Some(chunk)) => chunk,
-                Ok(None) => return Ended::Again { retry, carried, lost: true },
+                Ok(None) => return Ended::Again { retry, lost: true },
                 Err(e) => {
                     let lost = *e.etype() != pingora::ErrorType::ReadTimedout;
-                    return Ended::Again { retry, carried, lost };
+                    return Ended::Again { retry, lost };
                 }
             };
             let mut out = Vec::new();
@@ -315,7 +322,6 @@ impl Follower {
                     Some(Heard::Nothing) | None => {}
                 }
             });
-            carried |= !out.is_empty();
             for message in out {
                 if self.tx.send(message).await.is_err() {
                     return Ended::Gone;
@@ -326,14 +332,14 @@ impl Follower {
                     tracing::info!(member = %self.source.prefix, "federation: a member refused the listen");
                     return Ended::Gone;
                 }
-                Some(false) => return Ended::Again { retry, carried, lost: true },
+                Some(false) => return Ended::Again { retry, lost: true },
                 None => {}
             }
             if fed.is_err() {
                 if !std::mem::replace(logged, true) {
                     tracing::info!(member = %self.source.prefix, "federation: a member's stream event was too long to hold (4 MiB, or the relays' 64 MiB together); dropped, and the stream asked for again");
                 }
-                return Ended::Again { retry, carried, lost: true };
+                return Ended::Again { retry, lost: true };
             }
         }
     }

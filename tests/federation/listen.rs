@@ -110,6 +110,15 @@ fn a_member_whose_listen_ended_is_asked_again_and_the_client_told_its_lists_may_
     let acks = heard(&messages).iter().filter(|h| h.ends_with("acknowledged")).count();
     assert_eq!(acks, 1, "one acknowledgement, the route's: {:?}", heard(&messages));
     assert_eq!(listens(&b.rec).len(), 1, "B's stream stays open");
+    // A member that ends each listen as soon as it opens is asked again later each time
+    // (0.25, 0.5, 1, 2 s...): at most 4 listens in its first 3 s, not 12.
+    drop(stream);
+    let mut slow = listen(&edge, r#"{"toolsListChanged":true}"#);
+    let opened = Instant::now();
+    let before = listens(&ra).len();
+    let _ = slow.until("3 s of A's listens", |_| opened.elapsed() >= Duration::from_secs(3));
+    let asked = listens(&ra).len() - before;
+    assert!((2..=4).contains(&asked), "{asked} listens of A in 3 s");
     // A client that asks for nothing a member could send still gets its acknowledgement;
     // a listen that is not one is refused as invalid params.
     let mut idle = listen(&edge, "{}");
