@@ -188,11 +188,12 @@ impl Follower {
                         Ended::Gone => return,
                         Ended::Again { retry, lost: l } => {
                             lost = l;
-                            // A stream that ends soon after it opened, whatever it carried, is
-                            // asked again later each time: a member cannot make the proxy
-                            // reconnect (and tell the client its lists changed) four times a
-                            // second.
-                            backoff = match began.elapsed() >= STEADY {
+                            // A stream the member ends soon after it opened, whatever it
+                            // carried, is asked again later each time: a member cannot make the
+                            // proxy reconnect (and tell the client its lists changed) four
+                            // times a second. One ended by the proxy's idle timeout is not the
+                            // member's doing.
+                            backoff = match began.elapsed() >= STEADY || !l {
                                 true => RETRY_MIN,
                                 false => (backoff * 2).min(RETRY_MAX),
                             };
