@@ -23,6 +23,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod entry;
 pub mod fanout;
+mod follower;
 pub mod kind;
 pub mod listen;
 pub mod listing;
