@@ -141,6 +141,12 @@ fn listed(r: &RawResponse, key: &str, field: &str) -> Vec<String> {
     items.iter().map(|t| t[field].as_str().unwrap_or_default().to_owned()).collect()
 }
 
+/// The streams a mock has open now (its GETs and listens).
+fn open_streams(port: u16) -> u64 {
+    let stats = common::http::get(port, "/_mock/stats").json();
+    stats["open_streams"].as_u64().unwrap_or_else(|| panic!("the mock's stats: {stats}"))
+}
+
 /// The requests of `method` a member received.
 fn received(rec: &Recording, method: &str) -> Vec<common::recording::Recorded> {
     let quoted = format!("\"{method}\"");

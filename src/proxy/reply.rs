@@ -148,6 +148,14 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// DELETE or an operator): it ends with it.
 const WATCH: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What a merged stream waits for.
+enum Next {
+    Message(Option<crate::federation::stream::Message>),
+    Tick,
+    /// The client closed its connection (or its half) or reset it; over HTTP/2, its stream.
+    Left,
+}
+
 /// 200 and a federated session's merged GET stream (or a 2026-07-28 listen's), each member's
 /// message written as it arrives, until the client leaves, the session ends, or every
 /// member's stream ended for good. A member's `list_changed` is written once the route's merged lists of that kind are
@@ -171,32 +179,42 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
     let mut watch = tokio::time::interval_at(tokio::time::Instant::now() + WATCH, WATCH);
     let mut written = std::time::Instant::now();
     loop {
-        let event = tokio::select! {
-            message = merged.messages.recv() => match message {
-                Some(m) => {
-                    if !m.changed.is_empty() {
-                        // Relayed once the lists are new: the client's next list shows the change.
-                        let lists = &state.metrics.member_lists;
-                        crate::federation::refreshed(&state.snapshot(), lists, &route, m.changed, merged.modern).await;
-                    }
-                    m.event
+        // The client's socket is watched too: one that left (closed, reset or half-closed)
+        // ends the stream at once, and with it every member's stream, however quiet. A write
+        // would find out only at the next keep-alive, and often not even then. (A request
+        // pipelined behind the stream is kept for after it; from then on only a failed write
+        // tells.)
+        let next = tokio::select! {
+            message = merged.messages.recv() => Next::Message(message),
+            _ = watch.tick() => Next::Tick,
+            _ = session.read_body_or_idle(true) => Next::Left,
+        };
+        let event = match next {
+            Next::Message(Some(m)) => {
+                if !m.changed.is_empty() {
+                    // Relayed once the lists are new: the client's next list shows the change.
+                    let lists = &state.metrics.member_lists;
+                    crate::federation::refreshed(&state.snapshot(), lists, &route, m.changed, merged.modern).await;
                 }
-                None => {
-                    // Every member's stream ended for good: a listen says so with its result.
-                    if let Some(closing) = merged.closing.take() {
-                        session.write_response_body(Some(closing), false).await?;
-                    }
-                    break;
+                m.event
+            }
+            Next::Message(None) => {
+                // Every member's stream ended for good: a listen says so with its result.
+                if let Some(closing) = merged.closing.take() {
+                    session.write_response_body(Some(closing), false).await?;
                 }
-            },
-            _ = watch.tick() => {
-                if ended() {
-                    break;
-                }
-                if written.elapsed() < KEEP_ALIVE {
-                    continue;
-                }
-                Bytes::from_static(b": keep-alive\n\n")
+                break;
+            }
+            Next::Tick if ended() => break,
+            Next::Tick if written.elapsed() < KEEP_ALIVE => continue,
+            Next::Tick => Bytes::from_static(b": keep-alive\n\n"),
+            Next::Left => {
+                let phase = crate::metrics::Phase::Response;
+                state.metrics.client_aborts.with_label_values(&[phase.as_str()]).inc();
+                tracing::debug!(route = %route, "client closed its merged event stream");
+                // The body was cut short: the connection is not used again.
+                session.set_keepalive(None);
+                return Ok(true);
             }
         };
         if ended() {

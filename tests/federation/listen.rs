@@ -152,3 +152,26 @@ fn the_python_sdk_client_hears_a_members_new_tool_and_a_resource_update_through_
     let has = |list: &str, name: &str| out[list].as_array().is_some_and(|l| l.iter().any(|t| t == name));
     assert!(!has("before", "a_fresh") && has("after", "a_fresh"), "the next list has the new tool: {out}");
 }
+
+#[test]
+fn a_client_that_leaves_its_listen_closes_the_members_listens_at_once() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    let mut stream = listen(&edge, r#"{"toolsListChanged":true}"#);
+    stream.until("the acknowledgement and each member's tools change", |m| m.len() >= 3);
+    let both = |n| open_streams(a.mock.port) == n && open_streams(b.mock.port) == n;
+    common::wait_until("each member's listen open", Duration::from_secs(5), || both(1));
+    // The members are quiet now: nothing is written to the client, so only watching its
+    // socket finds out it left (the stream's 15 s keep-alive comment would, much later).
+    drop(stream);
+    common::wait_until("each member's listen closed", Duration::from_secs(3), || both(0));
+    // A client that half-closes its side (sends FIN) has left as well.
+    let mut stream = listen(&edge, r#"{"toolsListChanged":true}"#);
+    stream.until("the acknowledgement and each member's tools change", |m| m.len() >= 3);
+    common::wait_until("each member's listen open", Duration::from_secs(5), || both(1));
+    stream.half_close();
+    common::wait_until("each member's listen closed", Duration::from_secs(3), || both(0));
+    let metrics = edge.metrics();
+    let aborts = metrics.lines().find(|l| l.starts_with(r#"mcp_edge_client_aborts_total{phase="response"}"#));
+    assert_eq!(aborts, Some(r#"mcp_edge_client_aborts_total{phase="response"} 2"#), "each client's leaving is counted");
+}

@@ -35,6 +35,11 @@ impl Listening {
         Listening { conn, raw: Vec::new() }
     }
 
+    /// The client sends FIN and reads on.
+    pub(super) fn half_close(&self) {
+        self.conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    }
+
     /// Reads until `done` holds of the messages received (or the stream ends), within 10 s.
     pub(super) fn until(&mut self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -62,6 +67,8 @@ impl Listening {
             match self.conn.read(&mut buf) {
                 Ok(0) => return,
                 Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                // Closed with bytes unread: the proxy's side resets the connection.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
                 Err(_) => {}
             }
         }
@@ -309,4 +316,18 @@ fn a_member_that_says_its_list_changed_all_the_time_delays_no_caller() {
     assert_eq!(lookups("miss"), "1", "only the very first list waited");
     let evicted = edge.metrics();
     assert!(evicted.contains(r#"reason="list_changed",route="all"}"#), "counted: {evicted}");
+}
+
+#[test]
+fn a_client_that_leaves_its_sessions_stream_closes_the_members_streams_at_once() {
+    // Quiet members: their streams carry nothing for ten minutes.
+    let (a, _ra) = recording::stateful_mock_with("A", &["--tick-ms", "600000"]);
+    let (b, _rb) = recording::stateful_mock_with("B", &["--tick-ms", "600000"]);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = session(&edge);
+    let stream = Listening::open(&edge, &token, "text/event-stream");
+    let both = |n| open_streams(a.port) == n && open_streams(b.port) == n;
+    common::wait_until("each member's stream open", Duration::from_secs(5), || both(1));
+    drop(stream);
+    common::wait_until("each member's stream closed", Duration::from_secs(3), || both(0));
 }
