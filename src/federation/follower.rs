@@ -144,8 +144,9 @@ impl Follower {
         let exchange = async {
             let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
             match &self.source.leg {
-                Leg::Session { session, .. } => {
-                    let era = Era::Legacy { session: Some(session), version: self.client.version.as_deref() };
+                Leg::Session { session, version, .. } => {
+                    let version = version.as_deref().or(self.client.version.as_deref());
+                    let era = Era::Legacy { session: Some(session), version };
                     let mut req = fanout::head(pool, backend, "GET", era, "").await?;
                     if let Some(id) = last_id {
                         req.insert_header("Last-Event-ID", id).map_err(err)?;

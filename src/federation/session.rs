@@ -119,14 +119,14 @@ pub async fn handshakes(fed: &Federation, pools: &[Arc<Pool>], body: &Bytes) -> 
 pub fn members(route: &str, fed: &Federation, pools: &[Arc<Pool>], done: &[Option<Handshake>]) -> Vec<Member> {
     let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
     let mut out = Vec::with_capacity(fed.members.len() + 1);
-    out.push(Member { pool: String::new(), backend: unspecified, session: route.to_owned() });
+    out.push(Member { pool: String::new(), backend: unspecified, session: route.to_owned(), version: None });
     for (member, done) in fed.members.iter().zip(done) {
         let pool = pools.get(member.pool).map_or("", |p| p.name()).to_owned();
-        let (backend, session) = match done {
-            Some(h) => (h.backend, h.session.clone().unwrap_or_default()),
-            None => (unspecified, String::new()),
+        let (backend, session, version) = match done {
+            Some(h) => (h.backend, h.session.clone().unwrap_or_default(), h.version.clone()),
+            None => (unspecified, String::new(), None),
         };
-        out.push(Member { pool, backend, session });
+        out.push(Member { pool, backend, session, version });
     }
     out
 }
@@ -200,7 +200,11 @@ pub fn sources(snap: &crate::state::Snapshot, fed: &Federation, members: &[Membe
             member: i,
             prefix: member.prefix.clone(),
             pool: Arc::clone(pool),
-            leg: super::stream::Leg::Session { backend: m.backend, session: m.session.clone() },
+            leg: super::stream::Leg::Session {
+                backend: m.backend,
+                session: m.session.clone(),
+                version: m.version.clone(),
+            },
         })
     })
     .collect()
@@ -253,7 +257,9 @@ async fn tell(
         if sessions_only && own.is_none() {
             continue;
         }
-        let (body, version) = (body.clone(), version.map(str::to_owned));
+        // Each member in the version it agreed to (the client's, for a token without one).
+        let version = members.get(i).and_then(|m| m.version.as_deref()).or(version).map(str::to_owned);
+        let body = body.clone();
         asks.spawn(async move {
             let (backend, session) = own.map_or((None, None), |(b, s)| (Some(b), Some(s)));
             let era = Era::Legacy { session: session.as_deref(), version: version.as_deref() };

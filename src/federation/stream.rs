@@ -39,8 +39,9 @@ pub struct Source {
 
 /// Which stream of the member.
 pub enum Leg {
-    /// A legacy session's GET stream, on the backend holding the member's session.
-    Session { backend: SocketAddr, session: String },
+    /// A legacy session's GET stream, on the backend holding the member's session, in the
+    /// protocol version the member agreed to (the client's, when its token has none).
+    Session { backend: SocketAddr, session: String, version: Option<String> },
     /// A 2026-07-28 `subscriptions/listen` sending this body, on any usable backend.
     Listen { body: Bytes },
 }

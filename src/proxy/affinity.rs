@@ -244,7 +244,12 @@ pub fn wrap(state: &State, ctx: &Ctx, backend_session: &str) -> Option<String> {
         }
     }
     let pool = ctx.snap.pools.get(ctx.pool?)?;
-    let member = Member { pool: pool.name().to_owned(), backend: ctx.backend?, session: backend_session.to_owned() };
+    let member = Member {
+        pool: pool.name().to_owned(),
+        backend: ctx.backend?,
+        session: backend_session.to_owned(),
+        version: None,
+    };
     let owner = ctx.identity.as_deref().map(|i| session::owner_of(&i.id, i.tenant.as_deref()));
     let sealed = state.keys.load().seal(std::slice::from_ref(&member), owner.as_ref())?;
     state.metrics.sessions_opened.with_label_values(&[pool.name()]).inc();

@@ -45,6 +45,9 @@ pub struct Forwarded {
     /// The name (tool, prompt) or URI the call reaches the member with (the body already
     /// carries it; `Mcp-Name` gets it in `upstream_request_filter`).
     pub name: String,
+    /// In a legacy session, the protocol version the member agreed to: its
+    /// `MCP-Protocol-Version`, whatever the client's.
+    pub version: Option<String>,
 }
 
 pub struct Ctx {

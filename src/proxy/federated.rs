@@ -57,9 +57,12 @@ pub(super) async fn request(
         federation::relay::Ids { keys: &keys, session: ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str()) };
     match federation::decide(&snap, &state.metrics, &ids, route, fed, &ctx.call, &body).await {
         Outcome::Forward { member, pool, body, name } => {
+            // The version the member agreed to in the client's session (read before binding:
+            // a member without a session of its own unpins the request).
+            let version = ctx.pinned.as_ref().and_then(|p| p.federated.get(member)?.version.clone());
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
-            ctx.member = Some(super::ctx::Forwarded { index: member, name });
+            ctx.member = Some(super::ctx::Forwarded { index: member, name, version });
             ctx.pool = Some(pool);
             // The body changed: a `_meta.traceparent` found in the client's is not where it was.
             if let Some(t) = ctx.trace.as_mut() {

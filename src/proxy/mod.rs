@@ -48,12 +48,15 @@ const HTTP2_SETTINGS: http::HeaderName = http::HeaderName::from_static("http2-se
 /// in `traceparent` and, when the message carried one, in `_meta.traceparent`. Unsampled
 /// requests pass the client's context untouched.
 /// A federated call's head: the member's own tool name in `Mcp-Name` (when the client sent
-/// one; base64-encoded as the spec says when it is not plain ASCII), and the renamed body's
-/// length.
-fn federated_request(req: &mut RequestHeader, tool: &str, len: usize) -> Result<()> {
+/// one; base64-encoded as the spec says when it is not plain ASCII), the protocol version the
+/// member agreed to (legacy sessions), and the renamed body's length.
+fn federated_request(req: &mut RequestHeader, to: &ctx::Forwarded, len: usize) -> Result<()> {
     if req.headers.contains_key(crate::mcp::header::MCP_NAME) {
-        let value = crate::mcp::call::encode_name(tool);
+        let value = crate::mcp::call::encode_name(&to.name);
         req.insert_header(crate::mcp::header::MCP_NAME, value.as_ref())?;
+    }
+    if let Some(version) = to.version.as_deref() {
+        req.insert_header(crate::mcp::header::MCP_PROTOCOL_VERSION, version)?;
     }
     if req.headers.contains_key(http::header::CONTENT_LENGTH) {
         req.insert_header(http::header::CONTENT_LENGTH, len)?;
@@ -193,8 +196,8 @@ impl ProxyHttp for Edge {
                 req.remove_header(&name);
             }
         }
-        if let Some(tool) = ctx.member.as_ref().map(|m| m.name.as_str()) {
-            federated_request(req, tool, ctx.body.as_ref().map_or(0, Bytes::len))?;
+        if let Some(to) = ctx.member.as_ref() {
+            federated_request(req, to, ctx.body.as_ref().map_or(0, Bytes::len))?;
             // A member without a session of its own never sees the client's (the proxy's) id.
             if ctx.pinned.is_none() {
                 req.remove_header(&affinity::SESSION_HEADER);

@@ -10,6 +10,11 @@
 //! another caller is refused without the digest ever being readable. Tokens of sessions
 //! opened without an identity stay version 2, byte for byte.
 //!
+//! Versions 4 and 5 are versions 2 and 3 with each member's negotiated protocol version
+//! (u8 length, then its bytes; 0 for none) after its session id: a federated session calls
+//! each member with the version it agreed to. Tokens whose members carry no version keep
+//! versions 2 and 3, byte for byte.
+//!
 //! `e1.` stays the marker of "ours" (callers look for it in query strings); the version byte
 //! inside tells formats apart. Version 1 tokens (readable, HMAC-signed) are refused as
 //! malformed, which the proxy answers like any unknown session: 404, and the client
@@ -29,6 +34,9 @@ const PREFIX: &str = "e1.";
 const VERSION: u8 = 2;
 /// Version 2 with an owner.
 const VERSION_OWNED: u8 = 3;
+/// Versions 2 and 3 with the members' protocol versions.
+const VERSIONED: u8 = 4;
+const VERSIONED_OWNED: u8 = 5;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Version byte and nonce, in clear before the ciphertext.
@@ -71,6 +79,9 @@ pub struct Member {
     pub pool: String,
     pub backend: SocketAddr,
     pub session: String,
+    /// The protocol version the member agreed to (a federated session's members), at most
+    /// 255 bytes.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -92,12 +103,18 @@ fn cipher(key: &SessionKey) -> XChaCha20Poly1305 {
 /// (pool name over 255 bytes, session id over 64 KiB, token over [`MAX_TOKEN_LEN`]), which
 /// callers treat as "pass through".
 pub fn seal(key: &SessionKey, members: &[Member], owner: Option<&Owner>) -> Option<String> {
-    let version = if owner.is_some() { VERSION_OWNED } else { VERSION };
+    let versioned = members.iter().any(|m| m.version.is_some());
+    let version = match (owner.is_some(), versioned) {
+        (false, false) => VERSION,
+        (true, false) => VERSION_OWNED,
+        (false, true) => VERSIONED,
+        (true, true) => VERSIONED_OWNED,
+    };
     let mut raw = Vec::with_capacity(HEADER_LEN + 80 + TAG_LEN);
     raw.push(version);
     raw.resize(HEADER_LEN, 0);
     rand::thread_rng().fill_bytes(&mut raw[1..HEADER_LEN]);
-    encode(members, &mut raw)?;
+    encode(members, versioned, &mut raw)?;
     if let Some(owner) = owner {
         raw.extend_from_slice(owner);
     }
@@ -122,7 +139,7 @@ pub fn open(key: &SessionKey, token: &str) -> Result<Opened, TokenError> {
     let mut raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| TokenError::Malformed)?;
     let tag_at = raw.len().checked_sub(TAG_LEN).filter(|&at| at >= HEADER_LEN).ok_or(TokenError::Malformed)?;
     let version = match raw.first() {
-        Some(&v) if v == VERSION || v == VERSION_OWNED => v,
+        Some(&v) if (VERSION..=VERSIONED_OWNED).contains(&v) => v,
         _ => return Err(TokenError::Malformed),
     };
     let (sealed, tag) = raw.split_at_mut(tag_at);
@@ -131,18 +148,19 @@ pub fn open(key: &SessionKey, token: &str) -> Result<Opened, TokenError> {
     cipher(key)
         .decrypt_in_place_detached(nonce, &aad(version), ciphertext, (&*tag).into())
         .map_err(|_| TokenError::BadSignature)?;
-    let (members, owner) = if version == VERSION_OWNED {
+    let (members, owner) = if version == VERSION_OWNED || version == VERSIONED_OWNED {
         let at = ciphertext.len().checked_sub(16).ok_or(TokenError::Malformed)?;
         let (members, owner) = ciphertext.split_at(at);
         (members, Some(Owner::try_from(owner).map_err(|_| TokenError::Malformed)?))
     } else {
         (&ciphertext[..], None)
     };
-    Ok(Opened { members: decode(members).ok_or(TokenError::Malformed)?, owner })
+    let versioned = version >= VERSIONED;
+    Ok(Opened { members: decode(members, versioned).ok_or(TokenError::Malformed)?, owner })
 }
 
-/// Appends the plaintext for `members` to `out`.
-fn encode(members: &[Member], out: &mut Vec<u8>) -> Option<()> {
+/// Appends the plaintext for `members` to `out` (with their protocol versions: `versioned`).
+fn encode(members: &[Member], versioned: bool, out: &mut Vec<u8>) -> Option<()> {
     out.push(u8::try_from(members.len()).ok()?);
     for m in members {
         out.push(u8::try_from(m.pool.len()).ok()?);
@@ -160,11 +178,16 @@ fn encode(members: &[Member], out: &mut Vec<u8>) -> Option<()> {
         out.extend_from_slice(&m.backend.port().to_be_bytes());
         out.extend_from_slice(&u16::try_from(m.session.len()).ok()?.to_be_bytes());
         out.extend_from_slice(m.session.as_bytes());
+        if versioned {
+            let version = m.version.as_deref().unwrap_or_default();
+            out.push(u8::try_from(version.len()).ok()?);
+            out.extend_from_slice(version.as_bytes());
+        }
     }
     Some(())
 }
 
-fn decode(plaintext: &[u8]) -> Option<Vec<Member>> {
+fn decode(plaintext: &[u8], versioned: bool) -> Option<Vec<Member>> {
     let mut r = Reader(plaintext);
     let n = r.u8()? as usize;
     let mut members = Vec::with_capacity(n);
@@ -179,7 +202,15 @@ fn decode(plaintext: &[u8]) -> Option<Vec<Member>> {
         let port = u16::from_be_bytes(r.take(2)?.try_into().ok()?);
         let sid_len = u16::from_be_bytes(r.take(2)?.try_into().ok()?) as usize;
         let session = std::str::from_utf8(r.take(sid_len)?).ok()?.to_owned();
-        members.push(Member { pool, backend: SocketAddr::new(ip, port), session });
+        let version = match versioned {
+            true => {
+                let len = r.u8()? as usize;
+                let version = std::str::from_utf8(r.take(len)?).ok()?;
+                (!version.is_empty()).then(|| version.to_owned())
+            }
+            false => None,
+        };
+        members.push(Member { pool, backend: SocketAddr::new(ip, port), session, version });
     }
     r.0.is_empty().then_some(members)
 }
@@ -205,7 +236,12 @@ mod tests {
     use super::*;
 
     fn member(session: &str) -> Member {
-        Member { pool: "tools".into(), backend: "127.0.0.1:9001".parse().expect("addr"), session: session.into() }
+        Member {
+            pool: "tools".into(),
+            backend: "127.0.0.1:9001".parse().expect("addr"),
+            session: session.into(),
+            version: None,
+        }
     }
 
     /// Every readable rendering of a token a client could try: as sent, and its decoded bytes.
@@ -293,6 +329,28 @@ mod tests {
         relabelled[0] = VERSION;
         let forged = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&relabelled));
         assert_eq!(open(&key, &forged), Err(TokenError::BadSignature));
+    }
+
+    #[test]
+    fn members_protocol_versions_travel_sealed_with_or_without_an_owner() {
+        let key = SessionKey::random();
+        let mut a = member("s1");
+        a.version = Some("2025-06-18".into());
+        let members = [a, member("")];
+        for (owner, label) in [(None, VERSIONED), (Some(owner_of("alice", None)), VERSIONED_OWNED)] {
+            let token = seal(&key, &members, owner.as_ref()).expect("fits");
+            assert_eq!(open(&key, &token), Ok(Opened { members: members.to_vec(), owner }));
+            let raw = URL_SAFE_NO_PAD.decode(&token[PREFIX.len()..]).expect("base64url");
+            assert_eq!(raw[0], label);
+            // Read as a token without versions, it is refused (the label is authenticated).
+            let mut relabelled = raw.clone();
+            relabelled[0] = label - 2;
+            let forged = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(&relabelled));
+            assert_eq!(open(&key, &forged), Err(TokenError::BadSignature));
+        }
+        let mut long = member("s");
+        long.version = Some("v".repeat(256));
+        assert_eq!(seal(&key, &[long], None), None, "a version over 255 bytes does not fit");
     }
 
     #[test]

@@ -65,6 +65,42 @@ fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_own
 }
 
 #[test]
+fn each_member_is_called_in_the_protocol_version_it_agreed_to_whatever_the_clients() {
+    // A speaks only 2025-06-18 and refuses a request naming another version, as SDK servers
+    // do; B agrees to what it is asked. Both streams are quiet.
+    let quiet = ["--tick-ms", "600000"];
+    let (a, ra) = recording::stateful_mock_with("A", &["--protocol-version", "2025-06-18", quiet[0], quiet[1]]);
+    let (b, rb) = recording::stateful_mock_with("B", &quiet);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let r = post(&edge, &[], INIT);
+    assert_eq!(r.json()["result"]["protocolVersion"], "2025-11-25", "the route speaks the client's version");
+    let token = r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned();
+    let version = |rec: &Recording, method: &str| {
+        let got = received(rec, method);
+        got.last().and_then(|l| l.header("mcp-protocol-version").map(str::to_owned)).unwrap_or_default()
+    };
+    let headers = [("Mcp-Session-Id", token.as_str()), ("MCP-Protocol-Version", "2025-11-25")];
+    for (tool, backend) in [("a_whoami", "A"), ("b_whoami", "B")] {
+        let r = post(&edge, &headers, &call(tool, "{}"));
+        assert_eq!((r.status, r.header("x-mock-backend")), (200, Some(backend)), "{tool}: {}", r.text());
+    }
+    assert_eq!((version(&ra, "tools/call"), version(&rb, "tools/call")), ("2025-06-18".into(), "2025-11-25".into()));
+    let r = post(&edge, &headers, &rpc(5, "logging/setLevel", r#"{"level":"info"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (version(&ra, "logging/setLevel"), version(&rb, "logging/setLevel")),
+        ("2025-06-18".into(), "2025-11-25".into())
+    );
+    // The session's GET stream: A's in its version too.
+    let _stream = super::streams::Listening::open(&edge, &token, "text/event-stream");
+    common::wait_until("each member's stream open", std::time::Duration::from_secs(5), || {
+        open_streams(a.port) == 1 && open_streams(b.port) == 1
+    });
+    let get = ra.lines().into_iter().find(|l| l.method == "GET" && l.target == "/mcp").expect("A's GET");
+    assert_eq!(get.header("mcp-protocol-version"), Some("2025-06-18"));
+}
+
+#[test]
 fn a_clients_cancellation_reaches_every_member_in_its_own_session_as_sent() {
     let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
     let edge = Edge::start(&federated([&a.addr(), &b.addr()]));

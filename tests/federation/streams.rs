@@ -19,7 +19,7 @@ pub(super) struct Listening {
 }
 
 impl Listening {
-    fn open(edge: &Edge, token: &str, accept: &str) -> Listening {
+    pub(super) fn open(edge: &Edge, token: &str, accept: &str) -> Listening {
         let req = format!(
             "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: {accept}\r\nMcp-Session-Id: {token}\r\n\r\n",
             edge.port

@@ -9,6 +9,7 @@
 //! ```text
 //! mcp-edge-mock --listen 127.0.0.1:9101 --name a [--stateful] [--threads N] [--legacy-sse]
 //!               [--record FILE] [--require-header NAME=VALUE] [--page-size N] [--sse-lists]
+//!               [--protocol-version V]
 //! ```
 //!
 //! Prints `listening on ADDR` once bound; exits cleanly on SIGTERM/SIGINT.
@@ -112,6 +113,11 @@ struct Args {
     /// JSON-RPC error code (a member whose lists fail, not one without them).
     #[arg(long, allow_hyphen_values = true)]
     list_error: Option<i32>,
+    /// Speak only this protocol version: `initialize` agrees to it whatever was asked, and a
+    /// request naming another in `MCP-Protocol-Version` is 400 (as SDK servers refuse one they
+    /// do not support).
+    #[arg(long)]
+    protocol_version: Option<String>,
 }
 
 pub struct State {
@@ -142,6 +148,7 @@ pub struct State {
     stray_list_id: bool,
     pub tools_only: bool,
     pub list_error: Option<i32>,
+    pub protocol_version: Option<&'static str>,
 }
 
 impl State {
@@ -208,6 +215,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stray_list_id: args.stray_list_id,
         tools_only: args.tools_only,
         list_error: args.list_error,
+        protocol_version: args.protocol_version.map(|v| &*Box::leak(v.into_boxed_str())),
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -274,6 +282,11 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
         if req.header(name) != Some(value.as_str()) {
             conn.send_bytes(401, Some("text/plain"), &[], b"credential required\n", close).await?;
             return Ok(true);
+        }
+    }
+    if let Some(spoken) = st.protocol_version {
+        if req.header("mcp-protocol-version").is_some_and(|v| v != spoken) {
+            return mcp_error(conn, 400, -32000, "Bad Request: Unsupported protocol version", close).await;
         }
     }
     // The helper endpoints take precedence over `--path` (tests point `--path` at one of them).

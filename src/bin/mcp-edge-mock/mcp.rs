@@ -271,7 +271,7 @@ fn one(st: &State, msg: &Msg, body: &[u8], out: &mut Vec<u8>, mint_session: bool
             let p: InitParams = parse(params).unwrap_or_default();
             result_start(out, id);
             out.extend_from_slice(br#"{"protocolVersion":""#);
-            esc(out, p.protocol_version.as_deref().unwrap_or(DEFAULT_VERSION));
+            esc(out, st.protocol_version.or(p.protocol_version.as_deref()).unwrap_or(DEFAULT_VERSION));
             out.extend_from_slice(br#"","capabilities":"#);
             out.extend_from_slice(capabilities.as_bytes());
             server_info(st, out);
