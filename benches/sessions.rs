@@ -10,6 +10,7 @@ fn member() -> Member {
         pool: "tools".into(),
         backend: "10.0.0.7:9001".parse().expect("addr"),
         session: "3f1c2a9e-5b7d-4e21-9c0a-7d4e8f1b2c3d".into(),
+        version: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `session_token`: the key ring's `open` on arbitrary text refuses without panicking (nobody
 //! forges a token without the key), and `seal` then `open` gives back the same members; a
 //! sealed token is visible ASCII within the length `open` accepts, and any one-byte change or
-//! truncation of it is refused.
+//! truncation of it is refused. Members carry protocol versions or not (token versions 2 to 5).
 //!
 //! Input: the whole input is the text to open; read again as structure it is a member list
 //! (see `members`) and where to tamper with the sealed token.
@@ -29,9 +29,10 @@ pub fn check(data: &[u8]) {
     // Every other input seals an owner too (version 3 tokens).
     let owner = (tamper_with & 1 == 1).then(|| mcp_edge::session::owner_of("fuzz", None));
     let Some(token) = ring.seal(&members, owner.as_ref()) else {
-        let size: usize = members.iter().map(|m| m.pool.len() + m.session.len() + 32).sum();
-        let pool_too_long = members.iter().any(|m| m.pool.len() > 255);
-        assert!(size > SURELY_FITS || pool_too_long, "refused to seal {} small members", members.len());
+        let version = |m: &Member| m.version.as_ref().map_or(0, String::len);
+        let size: usize = members.iter().map(|m| m.pool.len() + m.session.len() + version(m) + 32).sum();
+        let too_long = members.iter().any(|m| m.pool.len() > 255 || version(m) > 255);
+        assert!(size > SURELY_FITS || too_long, "refused to seal {} small members", members.len());
         return;
     };
     assert!(token.len() <= MAX_TOKEN_LEN, "sealed a token open() refuses for its length");
@@ -62,8 +63,9 @@ fn ring() -> &'static KeyRing {
 }
 
 /// Members from bytes: a count byte (0..=4), then per member a flags byte (bit 0: IPv6, bit 1:
-/// stretch the strings 40 times, to reach the length limits), pool length and bytes, address
-/// bytes, port, session length and bytes. Strings are the bytes read as lossy UTF-8.
+/// stretch the strings 40 times, to reach the length limits, bit 2: a protocol version),
+/// pool length and bytes, address bytes, port, session length and bytes, then the version's
+/// length and bytes (an empty one is none). Strings are the bytes read as lossy UTF-8.
 fn members(input: &mut Reader<'_>) -> Vec<Member> {
     let count = input.u8() % 5;
     (0..count)
@@ -81,7 +83,11 @@ fn members(input: &mut Reader<'_>) -> Vec<Member> {
             let port = input.u16();
             let session_len = usize::from(input.u16());
             let session = text(input.take(session_len));
-            Member { pool, backend: SocketAddr::new(ip, port), session }
+            let version = match flags & 4 != 0 {
+                true => Some(input.u8()).map(|len| text(input.take(usize::from(len)))).filter(|v| !v.is_empty()),
+                false => None,
+            };
+            Member { pool, backend: SocketAddr::new(ip, port), session, version }
         })
         .collect()
 }

@@ -55,7 +55,8 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
     let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
     let init: Init =
         reply.result.as_deref().and_then(|r| serde_json::from_str(r.get()).ok()).ok_or(Failed::Unreadable)?;
-    let version = init.protocol_version.filter(|v| v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
+    let version =
+        init.protocol_version.filter(|v| !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
     // Every client's `initialize` answer carries them: kept to a size that answer can afford.
     let instructions = init.instructions.filter(|i| i.len() <= MAX_INSTRUCTIONS);
     let offers = Offers::of(&init.capabilities);

@@ -67,7 +67,7 @@ mod tests {
     use super::*;
 
     fn member() -> Member {
-        Member { pool: "p".into(), backend: "127.0.0.1:1".parse().expect("addr"), session: "s".into() }
+        Member { pool: "p".into(), backend: "127.0.0.1:1".parse().expect("addr"), session: "s".into(), version: None }
     }
 
     #[test]

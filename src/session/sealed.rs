@@ -86,8 +86,12 @@ mod tests {
     #[test]
     fn a_session_token_never_opens_as_a_cursor() {
         let key = SessionKey::random();
-        let member =
-            super::super::Member { pool: "p".into(), backend: "127.0.0.1:1".parse().unwrap(), session: "s".into() };
+        let member = super::super::Member {
+            pool: "p".into(),
+            backend: "127.0.0.1:1".parse().unwrap(),
+            session: "s".into(),
+            version: None,
+        };
         let token = super::super::token::seal(&key, &[member], None).unwrap();
         assert_eq!(open(&key, &token.replacen("e1.", "c1.", 1)), None);
     }
