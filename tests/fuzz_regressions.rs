@@ -7,6 +7,8 @@
 mod classify;
 #[path = "../fuzz/src/config.rs"]
 mod config;
+#[path = "../fuzz/src/contents.rs"]
+mod contents;
 #[path = "../fuzz/src/discovery.rs"]
 mod discovery;
 #[path = "../fuzz/src/envelope.rs"]
@@ -120,6 +122,11 @@ fn stdio_frame_inputs_reach_the_process_as_one_line_under_the_bridges_number() {
 #[test]
 fn relay_inputs_reach_the_client_under_ids_that_lead_back_to_their_member() {
     replay("relay", relay::check);
+}
+
+#[test]
+fn contents_inputs_change_only_the_uris_of_an_answer() {
+    replay("contents", contents::check);
 }
 
 #[test]

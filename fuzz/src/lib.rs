@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod config;
+pub mod contents;
 pub mod discovery;
 pub mod envelope;
 pub mod federation;

@@ -4,10 +4,11 @@
 //! restores to that member and to the id exactly as the member wrote it, and the client's
 //! answer under that id goes back with it. For any client answer id: only an id the relay
 //! made restores, for the session it made it for. For any event of a call's stream: an event
-//! that names no `"method"` passes byte for byte, and whatever passes adds no event (no blank
+//! that names no `"method"` (nor, on a call whose answer carries URIs, a `"uri"`) passes byte
+//! for byte, and whatever passes adds no event (no blank
 //! line inside a relayed event).
 //!
-//! Input: the first byte picks the member (0..=7); the rest is a member's message, and the
+//! Input: the first byte picks the member (0..=7) and whether URIs are offered (bit 3); the rest is a member's message, and the
 //! same bytes as a whole SSE event and as a client's answer id.
 
 use std::sync::LazyLock;
@@ -64,8 +65,12 @@ pub fn check(data: &[u8]) {
     assert!(ids.restore(rest).is_none(), "an id the relay did not make restores");
     // The bytes as one event of a call's stream.
     let mut out = Vec::new();
-    let _ = relay::answer_event(&ids, member, rest, offered, &mut out);
-    if !rest.windows(8).any(|w| w == b"\"method\"") {
+    // Every other input is a call whose answer can carry resource URIs (`contents` checks
+    // what becomes of those).
+    let uris = first & 8 != 0;
+    let _ = relay::answer_event(&ids, member, rest, uris, offered, &mut out);
+    let names_uri = rest.windows(5).any(|w| w == b"\"uri\"");
+    if !rest.windows(8).any(|w| w == b"\"method\"") && !(uris && names_uri) {
         assert_eq!(out, rest, "an event naming no method passes byte for byte");
     } else if out != rest && !out.is_empty() {
         // Rewritten: one event, ending in its one blank line.

@@ -20,6 +20,7 @@
 
 pub mod answer;
 pub mod catalog;
+pub mod contents;
 pub mod cursor;
 pub mod entry;
 pub mod fanout;

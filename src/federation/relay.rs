@@ -177,18 +177,30 @@ pub fn event(id: Option<&str>, data: &[u8]) -> Vec<u8> {
 
 /// One event of a member's answer stream (a forwarded call's), as the client gets it: a
 /// request to the client with its id mapped (its event id kept), a message naming a method
-/// that cannot be read dropped, anything else byte for byte.
+/// that cannot be read dropped, the answer with its resource URIs offered (`uris`: the call
+/// is one whose answer carries them, [`super::contents`]), anything else byte for byte.
 /// Returns the lists a `list_changed` in it makes stale. Only an event whose data names a
-/// `"method"` is read.
+/// `"method"` (or, with `uris`, a `"uri"`) is read.
 pub fn answer_event(
     ids: &Ids<'_>,
     member: usize,
     event: &[u8],
-    uri: impl FnOnce(&str) -> String,
+    uris: bool,
+    uri: impl Fn(&str) -> String,
     out: &mut Vec<u8>,
 ) -> &'static [Kind] {
-    // The key cannot span lines of the event, so the raw event is searched, not a copy.
-    let names_method = event.windows(8).any(|w| w == b"\"method\"");
+    // The keys cannot span lines of the event, so the raw event is searched, not a copy.
+    let names = |key: &[u8]| event.windows(key.len()).any(|w| w == key);
+    let names_method = names(b"\"method\"");
+    // An answer (a `result`, naming no method: a member's message, or a malformed mix, is
+    // read as a message below, so a request never slips past its id mapping).
+    if uris && !names_method && names(b"\"uri\"") {
+        let offered = crate::proxy::sse_event::data(event).and_then(|(data, _)| super::contents::offered(&data, &uri));
+        if let Some(text) = offered {
+            out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), &text));
+            return &[];
+        }
+    }
     let data = match crate::proxy::sse_event::data(event).filter(|_| names_method) {
         Some((data, _)) => data,
         None => {
@@ -320,7 +332,7 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            answer_event(&ids, 0, event, plain, &mut out);
+            answer_event(&ids, 0, event, false, plain, &mut out);
             out
         };
         let answer = b"id: 3\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"method\":1}}\n\n";

@@ -11,7 +11,11 @@
 //!
 //! - [`Transform::Relay`]: a federated call's event stream, where a member's requests to the
 //!   client get ids that name the member (armed at the response head of any event stream of
-//!   a call forwarded to a member).
+//!   a call forwarded to a member), and the answer's resource URIs are offered as the route
+//!   offers them (`federation::contents`).
+//! - [`Transform::Contents`]: a federated call's JSON answer that can carry resource URIs
+//!   (`resources/read`, `tools/call`, `prompts/get`), held whole (up to [`MAX_HELD_ANSWER`];
+//!   a longer one goes on as sent) and its URIs offered as the route offers them.
 //!
 //! A request that armed nothing costs one `Option` test per hook.
 
@@ -37,7 +41,18 @@ pub enum Transform {
     Endpoint(EndpointSniff),
     Discovery(Answer),
     Relay(Relay),
+    Contents(Contents),
 }
+
+/// A federated call's JSON answer, held until whole.
+#[derive(Debug)]
+pub struct Contents {
+    member: usize,
+    held: Vec<u8>,
+}
+
+/// Longest JSON answer held whole to offer its URIs; a longer one goes on as sent.
+const MAX_HELD_ANSWER: usize = 1 << 20;
 
 /// A federated call's event stream, cut into events so that a member's request to the client
 /// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
@@ -90,6 +105,13 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
         ctx.transform = Some(Transform::Endpoint(EndpointSniff::default()));
         resp.remove_header(&header::CONTENT_LENGTH);
         return Ok(());
+    }
+    let json = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let plain = !resp.headers.contains_key(header::CONTENT_ENCODING);
+    let uris = crate::federation::contents::carries_uris(ctx.call.one.method);
+    if let (Stream::No, Some(member), None, true) = (stream, &ctx.member, &ctx.transform, json && plain && uris) {
+        ctx.transform = Some(Transform::Contents(Contents { member: member.index, held: Vec::new() }));
+        return reframed(resp);
     }
     if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
         let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
@@ -160,6 +182,37 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             *body = (!out.is_empty()).then(|| Bytes::from(out));
             ctx.transform = Some(Transform::Relay(relay));
         }
+        Some(Transform::Contents(mut contents)) => {
+            let chunk = body.take().unwrap_or_default();
+            if contents.held.len() + chunk.len() > MAX_HELD_ANSWER {
+                // Too long to hold: what was held, then the rest as it comes, as sent.
+                tracing::debug!(
+                    route = ctx.route_name(),
+                    "a member's answer too long to offer its URIs; passed as sent"
+                );
+                contents.held.extend_from_slice(&chunk);
+                *body = Some(Bytes::from(contents.held));
+                return;
+            }
+            if !end {
+                contents.held.extend_from_slice(&chunk);
+                ctx.transform = Some(Transform::Contents(contents));
+                return;
+            }
+            // Most answers arrive in one piece: nothing was held, nothing is copied.
+            let whole = match contents.held.is_empty() {
+                true => chunk,
+                false => {
+                    contents.held.extend_from_slice(&chunk);
+                    Bytes::from(contents.held)
+                }
+            };
+            let prefix = route_member_prefix(ctx, contents.member);
+            let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
+            let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
+            let out = crate::federation::contents::offered(&whole, uri).map_or(whole, Bytes::from);
+            *body = (!out.is_empty()).then_some(out);
+        }
         Some(Transform::Discovery(mut answer)) => {
             let policy = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
             let viewer = policy.map(|p| Viewer::new(p, ctx.identity.as_deref()));
@@ -198,9 +251,10 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
     let ids = crate::federation::relay::Ids { keys: &keys, session };
     let mut changed: &[crate::federation::kind::Kind] = &[];
     let member = relay.member;
+    let uris = crate::federation::contents::carries_uris(ctx.call.one.method);
     let fed = relay.events.feed(rest, |event| {
         let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
-        let kinds = crate::federation::relay::answer_event(&ids, member, event, uri, &mut out);
+        let kinds = crate::federation::relay::answer_event(&ids, member, event, uris, uri, &mut out);
         if !kinds.is_empty() {
             changed = kinds;
         }

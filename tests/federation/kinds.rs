@@ -108,6 +108,28 @@ fn a_prompt_a_resource_and_a_completion_reach_their_owner_under_its_own_names() 
 }
 
 #[test]
+fn the_resources_an_answer_names_are_offered_as_the_route_offers_them() {
+    let (a, ra) = recording::mock_with("A", &["--links"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    // What `resources/read` returned names the URI the client read.
+    let r = post(&edge, &[], &rpc(1, "resources/read", r#"{"uri":"a+mock://A/readme"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["result"]["contents"][0]["uri"], "a+mock://A/readme", "{}", r.text());
+    assert_eq!(r.json()["result"]["contents"][0]["text"], "resource mock://A/readme from A", "the rest as sent");
+    // A tool's links and embedded resources lead back through the route; its own data stays.
+    let r = post(&edge, &[], &call("a_whoami", "{}"));
+    let result = &r.json()["result"];
+    assert_eq!(result["content"][1]["uri"], "a+mock://A/readme", "{}", r.text());
+    assert_eq!(result["content"][2]["resource"]["uri"], "a+mock://A/secret", "{}", r.text());
+    assert_eq!(result["structuredContent"]["uri"], "mock://A/readme", "{}", r.text());
+    let linked = result["content"][1]["uri"].as_str().unwrap_or_default().to_owned();
+    let r = post(&edge, &[], &rpc(2, "resources/read", &format!(r#"{{"uri":"{linked}"}}"#)));
+    assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
+    assert_eq!(received(&ra, "resources/read").len(), 2);
+}
+
+#[test]
 fn prompts_resources_and_references_no_member_owns_are_unknown_and_reach_no_backend() {
     let (a, b) = (member("A", "5"), member("B", "5"));
     let edge = Edge::start(&federated([&a.addr, &b.addr]));
@@ -193,6 +215,10 @@ fn real_servers_offer_their_prompts_and_resources_through_one_route_to_every_cli
         assert!(got["c"]["text"].as_str().is_some_and(|t| !t.is_empty()), "{client}: {r}");
         let read = &r["read"];
         assert_eq!(read["a"]["uri"].as_str(), Some("a+res://greeting"), "{client}: {r}");
+        // What each member's read returned names the URI the client read.
+        for m in ["a", "b", "c"] {
+            assert_eq!(read[m]["content_uri"], read[m]["uri"], "{client} {m}: {r}");
+        }
         assert_eq!(read["a"]["text"].as_str(), Some("Hello from P"), "{client}: {r}");
         assert_eq!(read["b"]["text"].as_str(), Some("Hello from Q"), "{client}: {r}");
         assert!(read["c"]["uri"].as_str().is_some_and(|u| u.starts_with("c+")), "{client}: {r}");
@@ -223,6 +249,11 @@ fn a_client_of_either_era_gets_a_prompt_and_reads_a_resource_of_each_stateless_m
         assert_eq!(r["got"]["b"]["text"].as_str(), Some("Hello, world! (B)"), "{era}: {r}");
         assert_eq!(r["read"]["a"]["text"].as_str(), Some("Hello from A"), "{era}: {r}");
         assert_eq!(r["read"]["b"]["uri"].as_str(), Some("b+res://greeting"), "{era}: {r}");
+        // Answered as an event stream (A) and as JSON (B): either way the contents name the
+        // URI the client read.
+        for m in ["a", "b"] {
+            assert_eq!(r["read"][m]["content_uri"], r["read"][m]["uri"], "{era} {m}: {r}");
+        }
     }
 }
 

@@ -159,7 +159,11 @@ async def members(s, args, info):
         prefix = uri.split("+", 1)[0]
         if prefix not in out["read"]:
             rr = await s.read_resource(uri)
-            out["read"][prefix] = {"uri": uri, "text": (getattr(rr.contents[0], "text", None) or "")[:200]}
+            out["read"][prefix] = {
+                "uri": uri,
+                "content_uri": str(rr.contents[0].uri),
+                "text": (getattr(rr.contents[0], "text", None) or "")[:200],
+            }
     return out
 
 

@@ -156,7 +156,7 @@ const scenarios = {
       const prefix = uri.split("+")[0];
       if (prefix in out.read) continue;
       const rr = await c.readResource({ uri });
-      out.read[prefix] = { uri, text: (rr.contents[0]?.text ?? "").slice(0, 200) };
+      out.read[prefix] = { uri, content_uri: rr.contents[0]?.uri, text: (rr.contents[0]?.text ?? "").slice(0, 200) };
     }
     return out;
   },

@@ -118,6 +118,10 @@ struct Args {
     /// do not support).
     #[arg(long)]
     protocol_version: Option<String>,
+    /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
+    /// `mock://NAME/secret`), with a `uri` in its structured content too.
+    #[arg(long)]
+    links: bool,
 }
 
 pub struct State {
@@ -149,6 +153,7 @@ pub struct State {
     pub tools_only: bool,
     pub list_error: Option<i32>,
     pub protocol_version: Option<&'static str>,
+    pub links: bool,
 }
 
 impl State {
@@ -216,6 +221,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tools_only: args.tools_only,
         list_error: args.list_error,
         protocol_version: args.protocol_version.map(|v| &*Box::leak(v.into_boxed_str())),
+        links: args.links,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;

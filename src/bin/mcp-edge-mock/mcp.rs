@@ -359,6 +359,17 @@ fn tools_call(st: &State, id: &RawValue, params: Option<&RawValue>, body: &[u8],
         return invalid_params(out, id);
     };
     match p.name.as_ref() {
+        "whoami" if st.links => {
+            // Its own resources linked and embedded, and a `uri` of its own data beside them.
+            let n = st.name;
+            result_start(out, id);
+            out.extend_from_slice(
+                format!(
+                    r#"{{"content":[{{"type":"text","text":"{n}"}},{{"type":"resource_link","uri":"mock://{n}/readme","name":"readme"}},{{"type":"resource","resource":{{"uri":"mock://{n}/secret","text":"s"}}}}],"structuredContent":{{"uri":"mock://{n}/readme"}},"isError":false}}}}"#
+                )
+                .as_bytes(),
+            );
+        }
         "whoami" => text_result(out, id, &[st.name]),
         "echo" => {
             let Some(a) = parse_or_default::<EchoArgs>(p.arguments) else {

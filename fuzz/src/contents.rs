@@ -1,0 +1,84 @@
+//! `contents`: the resource URIs inside a member's answer, offered as the route offers them
+//! (`federation::contents`). The reading never panics; an answer it rewrites was one JSON
+//! value and stays one, equal to the answer with exactly the strings at the places URIs live
+//! (`result.contents[].uri`, `resource_link` blocks' `uri`, `resource` blocks'
+//! `resource.uri`, in `result.content` and each of `result.messages[].content`) offered,
+//! found here by a walk of the parsed value, not by the code under test (an answer it
+//! rewrites, it rewrites whole: every place or none). As an event of a
+//! call's stream (`federation::relay::answer_event`, URIs on), an event naming a `"method"`
+//! is never read as an answer.
+//!
+//! Input: the whole input is a member's answer, and the same bytes as one event's data.
+
+use std::sync::LazyLock;
+
+use mcp_edge::federation::{contents, relay};
+use mcp_edge::session::{KeyRing, SessionKey};
+use serde_json::Value;
+
+static KEYS: LazyLock<KeyRing> = LazyLock::new(|| KeyRing::new(SessionKey::random()));
+
+fn offered(uri: &str) -> String {
+    format!("m+{uri}")
+}
+
+pub fn check(data: &[u8]) {
+    let out = contents::offered(data, offered);
+    if let Some(out) = &out {
+        match serde_json::from_slice::<Value>(data) {
+            Ok(before) => {
+                let after: Value = serde_json::from_slice(out).expect("a rewritten answer stays JSON");
+                assert_eq!(after, expected(before), "only the URIs change");
+            }
+            // What a value cannot hold (a lone surrogate in some string) stays as it was.
+            Err(_) => assert!(serde_json::from_slice::<Value>(out).is_err(), "the rewrite changed more than URIs"),
+        }
+    }
+    // As the data of one event of a call's stream.
+    let ids = relay::Ids { keys: &KEYS, session: "fp" };
+    let mut event = b"data: ".to_vec();
+    event.extend_from_slice(data);
+    event.extend_from_slice(b"\n\n");
+    let single_line = !data.iter().any(|&b| b == b'\n' || b == b'\r');
+    let mut sent = Vec::new();
+    let _ = relay::answer_event(&ids, 0, &event, true, offered, &mut sent);
+    let names_method = data.windows(8).any(|w| w == b"\"method\"");
+    if single_line && !names_method {
+        match &out {
+            Some(text) => {
+                let text = std::str::from_utf8(text).expect("text");
+                assert_eq!(sent, format!("event: message\ndata: {text}\n\n").into_bytes(), "the answer, offered");
+            }
+            None => assert_eq!(sent, event, "an answer with nothing to offer passes byte for byte"),
+        }
+    }
+}
+
+/// The answer with every URI place's string offered: an independent walk of the value.
+fn expected(mut v: Value) -> Value {
+    let offer = |s: &mut Value| {
+        if let Value::String(uri) = s {
+            *uri = offered(uri);
+        }
+    };
+    let block = |b: &mut Value| match b.get("type").and_then(Value::as_str) {
+        Some("resource_link") => b.get_mut("uri").map(offer).unwrap_or_default(),
+        Some("resource") => b.pointer_mut("/resource/uri").map(offer).unwrap_or_default(),
+        _ => {}
+    };
+    let Some(result) = v.get_mut("result") else { return v };
+    for c in result.get_mut("contents").and_then(Value::as_array_mut).into_iter().flatten() {
+        c.get_mut("uri").map(offer).unwrap_or_default();
+    }
+    for b in result.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
+        block(b);
+    }
+    for m in result.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
+        match m.get_mut("content") {
+            Some(Value::Array(blocks)) => blocks.iter_mut().for_each(block),
+            Some(one) => block(one),
+            None => {}
+        }
+    }
+    v
+}

@@ -1,0 +1,65 @@
+//! The URIs inside a member's answer, offered as the route offers them, and nothing else.
+
+use super::*;
+
+fn prefixed(own: &str) -> String {
+    format!("a+{own}")
+}
+
+fn mapped(answer: &str) -> Option<String> {
+    offered(answer.as_bytes(), prefixed).map(|out| String::from_utf8(out).expect("UTF-8"))
+}
+
+#[test]
+fn what_resources_read_returned_names_the_uri_the_client_asked_for() {
+    let answer = r#"{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"file:///x","text":"uri: file:///x"},{"mimeType":"a","uri":"file:///y","blob":"AA=="}]}}"#;
+    assert_eq!(
+        mapped(answer).as_deref(),
+        Some(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"contents":[{"uri":"a+file:///x","text":"uri: file:///x"},{"mimeType":"a","uri":"a+file:///y","blob":"AA=="}]}}"#
+        )
+    );
+}
+
+#[test]
+fn links_and_embedded_resources_of_tool_results_and_prompts_are_offered_and_nothing_else() {
+    let answer = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"x","uri":"t://no"},{"type":"resource_link","uri":"r://link","name":"l"},{"type":"resource","resource":{"uri":"r://embedded","text":"e"}}],"structuredContent":{"uri":"s://data"},"_meta":{"uri":"m://x"}}}"#;
+    let out = mapped(answer).expect("changed");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["result"]["content"][0]["uri"], "t://no", "a text block's uri is its own data");
+    assert_eq!(v["result"]["content"][1]["uri"], "a+r://link");
+    assert_eq!(v["result"]["content"][2]["resource"]["uri"], "a+r://embedded");
+    assert_eq!(v["result"]["structuredContent"]["uri"], "s://data");
+    assert_eq!(v["result"]["_meta"]["uri"], "m://x");
+    let prompt = r#"{"jsonrpc":"2.0","id":1,"result":{"messages":[{"role":"user","content":{"type":"resource_link","uri":"r://one"}},{"role":"user","content":[{"type":"resource","resource":{"uri":"r://two"}}]}]}}"#;
+    let v: serde_json::Value = serde_json::from_str(&mapped(prompt).expect("changed")).expect("JSON");
+    assert_eq!(v["result"]["messages"][0]["content"]["uri"], "a+r://one");
+    assert_eq!(v["result"]["messages"][1]["content"][0]["resource"]["uri"], "a+r://two");
+}
+
+#[test]
+fn escapes_are_read_and_written_and_every_other_byte_stays() {
+    let answer =
+        "{ \"id\" : 1 , \"result\" : { \"contents\" : [ { \"uri\" : \"r://a\\u002fb\\\"q\" , \"n\" : 1.50 } ] } }";
+    assert_eq!(
+        mapped(answer).as_deref(),
+        Some("{ \"id\" : 1 , \"result\" : { \"contents\" : [ { \"uri\" : \"a+r://a/b\\\"q\" , \"n\" : 1.50 } ] } }")
+    );
+}
+
+#[test]
+fn answers_that_do_not_read_as_one_go_as_sent() {
+    for answer in [
+        r#"{"id":1,"result":{"content":[{"type":"text","text":"x"}]}}"#,
+        r#"{"id":1,"error":{"code":1,"message":"\"uri\""}}"#,
+        r#"{"id":1,"result":{"contents":[{"uri":"a","uri":"b"}]}}"#,
+        r#"{"id":1,"result":{"contents":{"uri":"a"}}}"#,
+        r#"{"id":1,"result":{"contents":[{"uri":7}]}}"#,
+        r#"{"id":1,"result":{"contents":[{"uri":"a"}]}"#,
+        "not json \"uri\"",
+    ] {
+        assert_eq!(mapped(answer), None, "{answer}");
+    }
+    // A URI offered as it is changes nothing.
+    assert_eq!(offered(br#"{"id":1,"result":{"contents":[{"uri":"a"}]}}"#, str::to_owned), None);
+}
