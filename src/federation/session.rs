@@ -33,7 +33,7 @@ pub struct Handshake {
     pub backend: SocketAddr,
     /// The session the member issued, if it did.
     pub session: Option<String>,
-    /// The protocol version it agreed to.
+    /// The protocol version it agreed to, when it is a legacy one the route knows.
     pub version: Option<String>,
     pub instructions: Option<String>,
     /// What it announced besides tools.
@@ -55,8 +55,10 @@ pub async fn handshake(pool: &Arc<Pool>, body: Bytes, timeout: Duration) -> Resu
     let reply = fanout::ask(pool, Ask { method: "initialize", body, era, backend: None, timeout }).await?;
     let init: Init =
         reply.result.as_deref().and_then(|r| serde_json::from_str(r.get()).ok()).ok_or(Failed::Unreadable)?;
-    let version =
-        init.protocol_version.filter(|v| !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_graphic()));
+    // Only a legacy version the route knows is kept (and sealed in the client's token): the
+    // member is then spoken to in it; after another (2026-07-28 has no sessions; junk), in
+    // the client's.
+    let version = init.protocol_version.filter(|v| super::LEGACY_VERSIONS.contains(&v.as_str()));
     // Every client's `initialize` answer carries them: kept to a size that answer can afford.
     let instructions = init.instructions.filter(|i| i.len() <= MAX_INSTRUCTIONS);
     let offers = Offers::of(&init.capabilities);

@@ -152,7 +152,8 @@ const WATCH: std::time::Duration = std::time::Duration::from_secs(1);
 enum Next {
     Message(Option<crate::federation::stream::Message>),
     Tick,
-    /// The client closed its connection (or its half) or reset it; over HTTP/2, its stream.
+    /// The client closed its connection (or its half), reset it, or sent more on it; over
+    /// HTTP/2, closed or reset its stream.
     Left,
 }
 
@@ -173,17 +174,20 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
     }
     ctx.responded = Some(std::time::Instant::now());
     session.write_response_header(Box::new(resp), false).await?;
+    // Nothing may follow an endless stream on its connection: a byte the client sends is not
+    // kept as the start of its next request (which would also blind the watch below for good:
+    // found by an attack) but ends the stream.
+    session.as_downstream_mut().set_pipelining_enabled(false);
     let route = ctx.route_name().to_owned();
     let fingerprint = ctx.pinned.as_ref().map(|p| p.fingerprint);
     let ended = || fingerprint.as_ref().is_some_and(|f| state.sessions.is_revoked(f));
     let mut watch = tokio::time::interval_at(tokio::time::Instant::now() + WATCH, WATCH);
     let mut written = std::time::Instant::now();
     loop {
-        // The client's socket is watched too: one that left (closed, reset or half-closed)
-        // ends the stream at once, and with it every member's stream, however quiet. A write
-        // would find out only at the next keep-alive, and often not even then. (A request
-        // pipelined behind the stream is kept for after it; from then on only a failed write
-        // tells.)
+        // The client's socket is watched too: one that left (closed, reset or half-closed) or
+        // sent anything more ends the stream at once, and with it every member's stream,
+        // however quiet. A write would find out only at the next keep-alive, and often not
+        // even then.
         let next = tokio::select! {
             message = merged.messages.recv() => Next::Message(message),
             _ = watch.tick() => Next::Tick,

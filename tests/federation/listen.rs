@@ -171,7 +171,16 @@ fn a_client_that_leaves_its_listen_closes_the_members_listens_at_once() {
     common::wait_until("each member's listen open", Duration::from_secs(5), || both(1));
     stream.half_close();
     common::wait_until("each member's listen closed", Duration::from_secs(3), || both(0));
+    // A client that sends anything more on its listen's connection (a pipelined request,
+    // junk) after the stream began has its connection closed: an endless stream's
+    // connection carries nothing else (and a byte kept for later would blind the watch).
+    let mut stream = listen(&edge, r#"{"toolsListChanged":true}"#);
+    stream.until("the acknowledgement and each member's tools change", |m| m.len() >= 3);
+    common::wait_until("each member's listen open", Duration::from_secs(5), || both(1));
+    stream.send(b"GET /mcp HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.until_end("more bytes on its connection");
+    common::wait_until("each member's listen closed", Duration::from_secs(3), || both(0));
     let metrics = edge.metrics();
     let aborts = metrics.lines().find(|l| l.starts_with(r#"mcp_edge_client_aborts_total{phase="response"}"#));
-    assert_eq!(aborts, Some(r#"mcp_edge_client_aborts_total{phase="response"} 2"#), "each client's leaving is counted");
+    assert_eq!(aborts, Some(r#"mcp_edge_client_aborts_total{phase="response"} 3"#), "each client's leaving is counted");
 }

@@ -101,6 +101,20 @@ fn each_member_is_called_in_the_protocol_version_it_agreed_to_whatever_the_clien
 }
 
 #[test]
+fn a_member_agreeing_to_a_version_without_sessions_is_spoken_to_in_the_clients() {
+    // 2026-07-28 has no `initialize`: agreed to in one, it is not the member's session version.
+    let ((a, ra), (b, _rb)) =
+        (recording::stateful_mock_with("A", &["--protocol-version", "2026-07-28"]), recording::stateful_mock("B"));
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let r = post(&edge, &[], INIT);
+    let token = r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned();
+    let headers = [("Mcp-Session-Id", token.as_str()), ("MCP-Protocol-Version", "2025-06-18")];
+    post(&edge, &headers, &call("a_whoami", "{}"));
+    let got = calls_received(&ra);
+    assert_eq!(got.last().and_then(|c| c.header("mcp-protocol-version")), Some("2025-06-18"), "{got:?}");
+}
+
+#[test]
 fn a_clients_cancellation_reaches_every_member_in_its_own_session_as_sent() {
     let ((a, ra), (b, rb)) = (recording::stateful_mock("A"), recording::stateful_mock("B"));
     let edge = Edge::start(&federated([&a.addr(), &b.addr()]));

@@ -35,6 +35,11 @@ impl Listening {
         Listening { conn, raw: Vec::new() }
     }
 
+    /// The client sends `bytes` on the stream's connection.
+    pub(super) fn send(&mut self, bytes: &[u8]) {
+        self.conn.write_all(bytes).expect("send");
+    }
+
     /// The client sends FIN and reads on.
     pub(super) fn half_close(&self) {
         self.conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
