@@ -14,7 +14,7 @@
 //!   a call forwarded to a member), and the answer's resource URIs are offered as the route
 //!   offers them (`federation::contents`).
 //! - [`Transform::Contents`]: a federated call's JSON answer that can carry resource URIs
-//!   (`resources/read`, `tools/call`, `prompts/get`), held whole (up to [`MAX_HELD_ANSWER`];
+//!   (`resources/read`, `tools/call`, `prompts/get`), held whole (up to [`MAX_HELD_ANSWER`], 256 KiB;
 //!   a longer one goes on as sent) and its URIs offered as the route offers them.
 //!
 //! A request that armed nothing costs one `Option` test per hook.
@@ -51,8 +51,10 @@ pub struct Contents {
     held: Vec<u8>,
 }
 
-/// Longest JSON answer held whole to offer its URIs; a longer one goes on as sent.
-const MAX_HELD_ANSWER: usize = 1 << 20;
+/// Longest JSON answer held whole to offer its URIs; a longer one goes on as sent. As small
+/// as [`MAX_RELAYED_EVENT`], for its reason: a held answer goes to the client whole, and a
+/// client that does not read keeps it in the proxy.
+const MAX_HELD_ANSWER: usize = 256 << 10;
 
 /// A federated call's event stream, cut into events so that a member's request to the client
 /// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
