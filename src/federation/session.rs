@@ -126,7 +126,10 @@ pub fn members(route: &str, fed: &Federation, pools: &[Arc<Pool>], done: &[Optio
     for (member, done) in fed.members.iter().zip(done) {
         let pool = pools.get(member.pool).map_or("", |p| p.name()).to_owned();
         let (backend, session, version) = match done {
-            Some(h) => (h.backend, h.session.clone().unwrap_or_default(), h.version.clone()),
+            // Held back: sealing each member's version (so it is called in it) changed what a
+            // one-member route's conformance run sees (server-sse-polling and
+            // server-sse-multiple-streams against server-everything), not yet understood.
+            Some(h) => (h.backend, h.session.clone().unwrap_or_default(), None),
             None => (unspecified, String::new(), None),
         };
         out.push(Member { pool, backend, session, version });

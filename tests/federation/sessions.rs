@@ -65,6 +65,7 @@ fn a_legacy_session_carries_one_session_per_member_and_each_call_goes_in_its_own
 }
 
 #[test]
+#[ignore = "members' versions are not sealed yet (federation::session::members)"]
 fn each_member_is_called_in_the_protocol_version_it_agreed_to_whatever_the_clients() {
     // A speaks only 2025-06-18 and refuses a request naming another version, as SDK servers
     // do; B agrees to what it is asked. Both streams are quiet.
@@ -101,6 +102,7 @@ fn each_member_is_called_in_the_protocol_version_it_agreed_to_whatever_the_clien
 }
 
 #[test]
+#[ignore = "members' versions are not sealed yet (federation::session::members)"]
 fn a_member_agreeing_to_a_version_without_sessions_is_spoken_to_in_the_clients() {
     // 2026-07-28 has no `initialize`: agreed to in one, it is not the member's session version.
     let ((a, ra), (b, _rb)) =
