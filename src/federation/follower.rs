@@ -145,7 +145,7 @@ impl Follower {
             let (mut s, _) = client::connector().get_http_session(&peer).await.map_err(err)?;
             match &self.source.leg {
                 Leg::Session { session, version, .. } => {
-                    let version = version.as_deref().or(self.client.version.as_deref());
+                    let version = super::spoken(self.client.version.as_deref(), version.as_deref());
                     let era = Era::Legacy { session: Some(session), version };
                     let mut req = fanout::head(pool, backend, "GET", era, "").await?;
                     if let Some(id) = last_id {

@@ -54,6 +54,21 @@ use rewrite::Field;
 /// Legacy protocol versions a federated route accepts in `initialize`, newest first.
 pub(crate) const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 
+/// The version a member is spoken to in a client's legacy session: the client's
+/// (`MCP-Protocol-Version`, when it is a legacy version the route knows), never newer than the
+/// one the member agreed to in its handshake; the member's when the client named none (a server
+/// may rely on the version it negotiated). A client naming an older version than it negotiated
+/// asks for that version's behaviour, as it would of the server directly (the conformance
+/// scenarios do); a newer one the member never agreed to would be refused. A member without an
+/// agreed version (a token without one) gets the client's as sent.
+pub(crate) fn spoken<'a>(client: Option<&'a str>, member: Option<&'a str>) -> Option<&'a str> {
+    match (client, member) {
+        (Some(c), Some(m)) if LEGACY_VERSIONS.contains(&c) && c <= m => Some(c),
+        (client, None) => client,
+        (_, member) => member,
+    }
+}
+
 /// Every protocol version a federated route speaks, newest first: what `server/discover`
 /// names, and what a request naming another is told (`MCP-Protocol-Version`).
 pub(crate) const VERSIONS: [&str; 5] =
@@ -396,5 +411,23 @@ pub fn changed(snap: &Snapshot, route: &str, kinds: &[Kind]) {
     let Some(i) = routes.iter().position(|r| r.name == route && r.federation.is_some()) else { return };
     if let Some(catalog) = snap.catalogs.get(i).and_then(Option::as_ref) {
         catalog.changed(kinds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spoken;
+
+    #[test]
+    fn a_member_is_spoken_to_in_the_clients_version_never_newer_than_its_own() {
+        let agreed = Some("2025-06-18");
+        assert_eq!(spoken(Some("2025-11-25"), agreed), agreed, "newer than agreed: the member's");
+        assert_eq!(spoken(Some("2025-03-26"), agreed), Some("2025-03-26"), "older: the client's");
+        assert_eq!(spoken(Some("2025-06-18"), agreed), agreed);
+        assert_eq!(spoken(None, agreed), agreed, "none named: the member's");
+        assert_eq!(spoken(Some("2026-07-28"), agreed), agreed, "not a legacy version: the member's");
+        assert_eq!(spoken(Some("1999-01-01"), agreed), agreed, "unknown: the member's");
+        assert_eq!(spoken(Some("2025-11-25"), None), Some("2025-11-25"), "no agreed version: as sent");
+        assert_eq!(spoken(None, None), None);
     }
 }

@@ -126,10 +126,7 @@ pub fn members(route: &str, fed: &Federation, pools: &[Arc<Pool>], done: &[Optio
     for (member, done) in fed.members.iter().zip(done) {
         let pool = pools.get(member.pool).map_or("", |p| p.name()).to_owned();
         let (backend, session, version) = match done {
-            // Held back: sealing each member's version (so it is called in it) changed what a
-            // one-member route's conformance run sees (server-sse-polling and
-            // server-sse-multiple-streams against server-everything), not yet understood.
-            Some(h) => (h.backend, h.session.clone().unwrap_or_default(), None),
+            Some(h) => (h.backend, h.session.clone().unwrap_or_default(), h.version.clone()),
             None => (unspecified, String::new(), None),
         };
         out.push(Member { pool, backend, session, version });
@@ -263,8 +260,7 @@ async fn tell(
         if sessions_only && own.is_none() {
             continue;
         }
-        // Each member in the version it agreed to (the client's, for a token without one).
-        let version = members.get(i).and_then(|m| m.version.as_deref()).or(version).map(str::to_owned);
+        let version = super::spoken(version, members.get(i).and_then(|m| m.version.as_deref())).map(str::to_owned);
         let body = body.clone();
         asks.spawn(async move {
             let (backend, session) = own.map_or((None, None), |(b, s)| (Some(b), Some(s)));

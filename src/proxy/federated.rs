@@ -57,9 +57,10 @@ pub(super) async fn request(
         federation::relay::Ids { keys: &keys, session: ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str()) };
     match federation::decide(&snap, &state.metrics, &ids, route, fed, &ctx.call, &body).await {
         Outcome::Forward { member, pool, body, name } => {
-            // The version the member agreed to in the client's session (read before binding:
-            // a member without a session of its own unpins the request).
-            let version = ctx.pinned.as_ref().and_then(|p| p.federated.get(member)?.version.clone());
+            // The version the member is spoken to in the client's session (read before
+            // binding: a member without a session of its own unpins the request).
+            let agreed = ctx.pinned.as_ref().and_then(|p| p.federated.get(member)?.version.as_deref());
+            let version = federation::spoken(legacy_version(session), agreed).map(str::to_owned);
             bind_member(&snap, ctx, member, pool)?;
             ctx.body = Some(body);
             ctx.member = Some(super::ctx::Forwarded { index: member, name, version });

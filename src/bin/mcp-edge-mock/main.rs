@@ -113,9 +113,9 @@ struct Args {
     /// JSON-RPC error code (a member whose lists fail, not one without them).
     #[arg(long, allow_hyphen_values = true)]
     list_error: Option<i32>,
-    /// Speak only this protocol version: `initialize` agrees to it whatever was asked, and a
-    /// request naming another in `MCP-Protocol-Version` is 400 (as SDK servers refuse one they
-    /// do not support).
+    /// Speak this protocol version at most: `initialize` agrees to it whatever was asked, and a
+    /// request naming a newer one in `MCP-Protocol-Version` is 400 (as an SDK server whose
+    /// latest is V refuses one it does not support; older ones it speaks).
     #[arg(long)]
     protocol_version: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
@@ -291,7 +291,7 @@ async fn route(st: &'static State, conn: &mut Conn, req: &Request) -> io::Result
         }
     }
     if let Some(spoken) = st.protocol_version {
-        if req.header("mcp-protocol-version").is_some_and(|v| v != spoken) {
+        if req.header("mcp-protocol-version").is_some_and(|v| v > spoken) {
             return mcp_error(conn, 400, -32000, "Bad Request: Unsupported protocol version", close).await;
         }
     }
