@@ -149,10 +149,10 @@ impl Link {
         }
     }
 
-    /// The bridge's own `initialize` and `notifications/initialized`; the process serves
-    /// clients only after it answered.
-    pub async fn handshake(self: &Arc<Self>, version: &str, within: Duration) -> Result<(), Gone> {
-        let (init, initialized) = frame::handshake(version);
+    /// `initialize` (numbered [`frame::INIT_ID`]) and `notifications/initialized`; the process
+    /// serves clients only after it answered.
+    pub async fn handshake(self: &Arc<Self>, lines: (Vec<u8>, Vec<u8>), within: Duration) -> Result<(), Gone> {
+        let (init, initialized) = lines;
         let mut call = self.call(frame::INIT_ID, init, false).await?;
         let answer = match tokio::time::timeout(within, &mut call.answer).await {
             Ok(Ok(answer)) => answer,

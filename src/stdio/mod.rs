@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod frame;
 pub mod link;
 pub mod process;
+mod shared;
 mod tree;
 
 use std::net::SocketAddr;
@@ -160,7 +161,7 @@ impl Supervisor {
                 started: Arc::clone(&started),
             });
             let (s, c, rx) = (Arc::clone(&slot), Arc::clone(&config), stop.subscribe());
-            tasks.push(handle.spawn(process::supervise(s, c, rx)));
+            tasks.push(handle.spawn(shared::supervise(s, c, rx)));
             let rx = stop.subscribe();
             tasks.push(handle.spawn(async move {
                 match tokio::net::TcpListener::from_std(listener) {

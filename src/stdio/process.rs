@@ -1,9 +1,10 @@
-//! One slot's process, supervised: started from config (cleared environment, its own process
-//! group, killed if mcp-edge dies), initialized by the bridge, its stdout read line by line
-//! (bounded) into the [`Link`], its stderr into the log under the pool's name, and restarted
-//! with jittered exponential back-off when it exits or fails to start. On exit or stop the
-//! whole process group is ended (SIGTERM, then SIGKILL), so helpers a server started go too.
-//! Not owned here: HTTP (`stdio::bridge`), the registry of slots (`stdio`).
+//! One running stdio server: started from config (cleared environment, its own process group,
+//! killed if mcp-edge dies), initialized with the `initialize` it is given, its stdout read
+//! line by line (bounded) into the [`Link`], its stderr into the log under the pool's name,
+//! watched (exit, stdout closed, unanswered liveness `ping`), and on end its whole process
+//! group ended (SIGTERM, then SIGKILL), so helpers a server started go too.
+//! Not owned here: restarting (`stdio::shared`), sessions (`stdio::session`), HTTP
+//! (`stdio::bridge`).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -12,15 +13,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::codec::{AnyDelimiterCodec, FramedRead};
 
 use super::frame;
 use super::link::{Gone, Line, Link, STDIN_QUEUE};
-use super::Slot;
 use crate::config::stdio::StdioConfig;
 
 /// Longest line a process may write to stdout (a whole JSON-RPC message).
@@ -29,43 +28,100 @@ const MAX_LINE: usize = 8 * 1024 * 1024;
 const MAX_LOG_LINE: usize = 16 * 1024;
 /// stderr lines logged per second and process; more are counted, not logged.
 const LOG_LINES_PER_SEC: u32 = 100;
-/// A process that served this long restarts from the shortest back-off again.
-const STABLE: Duration = Duration::from_secs(60);
 /// How long a process group has between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// Runs the slot's process until `stop` changes, restarting it whenever it ends.
-pub async fn supervise(slot: Arc<Slot>, config: Arc<StdioConfig>, mut stop: watch::Receiver<bool>) {
-    let mut failures: u32 = 0;
-    loop {
-        let started = Instant::now();
-        match spawn(&config) {
-            Ok(child) => run(&slot, &config, child, &mut stop).await,
-            Err(e) => {
-                tracing::error!(pool = %slot.pool, process = slot.index, error = %e, "stdio server did not start")
-            }
-        }
-        if *stop.borrow() {
-            return;
-        }
-        if started.elapsed() >= STABLE {
-            failures = 0;
-        }
-        let delay = backoff(&config, failures);
-        failures = failures.saturating_add(1);
-        slot.restarts.inc();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
+/// Whose process, in the log: the pool, and the slot's index (or a session's number).
+#[derive(Clone)]
+pub struct Who {
+    pub pool: String,
+    pub index: usize,
+}
+
+/// Why a process did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Failed {
+    #[error("cannot run the command: {0}")]
+    Spawn(std::io::Error),
+    #[error(transparent)]
+    Start(Gone),
+}
+
+/// Why a started process stopped serving.
+pub enum Exit {
+    Exited(Option<std::process::ExitStatus>),
+    ClosedStdout,
+    Hung(Gone),
+    /// Whoever started it stopped it.
+    Stopped,
+}
+
+/// A process started and initialized: its link, and what [`Process::end`] ends.
+pub struct Process {
+    child: Child,
+    pub pid: u32,
+    pub link: Arc<Link>,
+    writer: tokio::task::JoinHandle<()>,
+    reader: tokio::task::JoinHandle<()>,
+    who: Who,
+}
+
+/// Starts `config`'s command and initializes it with `init` (the `initialize` line numbered
+/// [`frame::INIT_ID`], then `notifications/initialized`), within `start_timeout` or until
+/// `stop` completes; a process that did not start is ended before this returns.
+pub async fn start(
+    config: &StdioConfig,
+    who: &Who,
+    init: (Vec<u8>, Vec<u8>),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<Process, Failed> {
+    let mut child = spawn(config).map_err(Failed::Spawn)?;
+    let pid = child.id().unwrap_or(0);
+    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        end(who, &mut child, pid).await;
+        return Err(Failed::Start(Gone::Exited));
+    };
+    let (tx, rx) = mpsc::channel(STDIN_QUEUE);
+    let link = Link::new(tx);
+    let writer = tokio::spawn(write(stdin, rx));
+    let reader = tokio::spawn(read(stdout, Arc::clone(&link), who.pool.clone()));
+    tokio::spawn(log(stderr, who.pool.clone(), who.index));
+    let mut process = Process { child, pid, link, writer, reader, who: who.clone() };
+    let ready = tokio::select! {
+        ready = process.link.handshake(init, config.start_timeout) => ready,
+        _ = process.child.wait() => Err(Gone::Exited),
+        _ = stop => Err(Gone::Exited),
+    };
+    match ready {
+        Ok(()) => Ok(process),
+        Err(e) => {
+            process.end().await;
+            Err(Failed::Start(e))
         }
     }
 }
 
-/// `restart_backoff` doubled per failure in a row, at most `max_restart_backoff`, then a
-/// random half to all of it, so processes that failed together do not restart together.
-fn backoff(config: &StdioConfig, failures: u32) -> Duration {
-    let full = config.restart_backoff.saturating_mul(1u32 << failures.min(20)).min(config.max_restart_backoff);
-    full.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+impl Process {
+    /// Waits until the process exits, closes its stdout, leaves a liveness ping unanswered,
+    /// or `stop` completes.
+    pub async fn wait(&mut self, config: &StdioConfig, stop: impl std::future::Future) -> Exit {
+        tokio::select! {
+            status = self.child.wait() => Exit::Exited(status.ok()),
+            _ = &mut self.reader => Exit::ClosedStdout,
+            hung = watch_liveness(&self.link, config) => Exit::Hung(hung),
+            _ = stop => Exit::Stopped,
+        }
+    }
+
+    /// Ends the process: requests still waiting get "exited" now (not when their clients give
+    /// up), then its process group and every descendant end.
+    pub async fn end(mut self) {
+        self.link.close();
+        self.writer.abort();
+        self.reader.abort();
+        end(&self.who, &mut self.child, self.pid).await;
+    }
 }
 
 fn spawn(config: &StdioConfig) -> std::io::Result<Child> {
@@ -94,56 +150,6 @@ fn spawn(config: &StdioConfig) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-async fn run(slot: &Arc<Slot>, config: &StdioConfig, mut child: Child, stop: &mut watch::Receiver<bool>) {
-    let pid = child.id().unwrap_or(0);
-    let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return end(slot, &mut child, pid).await;
-    };
-    let (tx, rx) = mpsc::channel(STDIN_QUEUE);
-    let link = Link::new(tx);
-    let writer = tokio::spawn(write(stdin, rx));
-    let mut reader = tokio::spawn(read(stdout, Arc::clone(&link), slot.pool.clone()));
-    tokio::spawn(log(stderr, slot.pool.clone(), slot.index));
-    let version = crate::federation::LEGACY_VERSIONS[0];
-    let ready = tokio::select! {
-        ready = link.handshake(version, config.start_timeout) => ready,
-        _ = child.wait() => Err(Gone::Exited),
-        _ = stop.changed() => Err(Gone::Exited),
-    };
-    match ready {
-        Ok(()) => {
-            slot.link.store(Some(Arc::clone(&link)));
-            slot.up.inc();
-            slot.started.send_modify(|n| *n += 1);
-            tracing::info!(pool = %slot.pool, process = slot.index, pid, "stdio server ready");
-            tokio::select! {
-                status = child.wait() => {
-                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, status = ?status.ok(), "stdio server exited; restarting it")
-                }
-                _ = &mut reader => {
-                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server closed or broke its stdout; restarting it")
-                }
-                hung = watch_liveness(&link, config) => {
-                    tracing::warn!(pool = %slot.pool, process = slot.index, pid, error = %hung, "stdio server stopped answering ping; restarting it")
-                }
-                _ = stop.changed() => {}
-            }
-            slot.link.store(None);
-            slot.up.dec();
-        }
-        Err(e) if !*stop.borrow() => {
-            tracing::warn!(pool = %slot.pool, process = slot.index, pid, error = %e, "stdio server failed its start; restarting it")
-        }
-        Err(_) => {}
-    }
-    // Requests still waiting get "exited" now, not when their clients give up.
-    link.close();
-    writer.abort();
-    reader.abort();
-    end(slot, &mut child, pid).await;
-}
-
 /// Pings the process every `ping_interval` (a hung server accepts connections through its
 /// bridge but answers nothing); returns when a ping goes unanswered for `start_timeout`.
 /// Never returns when `ping_interval` is zero.
@@ -163,7 +169,7 @@ async fn watch_liveness(link: &Arc<Link>, config: &StdioConfig) -> Gone {
 
 /// Ends the process group, and every descendant that left it (`setsid`): SIGTERM, a grace
 /// period, SIGKILL.
-async fn end(slot: &Slot, child: &mut Child, pid: u32) {
+async fn end(who: &Who, child: &mut Child, pid: u32) {
     let group = Pid::from_raw(pid as i32);
     // Found while the server lives: a daemon's parent is the server until the server is gone.
     let descendants = if pid > 0 { super::tree::descendants(pid) } else { Vec::new() };
@@ -179,7 +185,7 @@ async fn end(slot: &Slot, child: &mut Child, pid: u32) {
     };
     signal_all(Signal::SIGTERM);
     if tokio::time::timeout(TERM_GRACE, child.wait()).await.is_err() {
-        tracing::warn!(pool = %slot.pool, process = slot.index, pid, "stdio server ignored SIGTERM; killing it");
+        tracing::warn!(pool = %who.pool, process = who.index, pid, "stdio server ignored SIGTERM; killing it");
     }
     // Also whatever the server started and left running.
     signal_all(Signal::SIGKILL);
