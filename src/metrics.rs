@@ -273,6 +273,8 @@ pub struct Metrics {
     /// stdio pools: processes restarted, and processes serving, by pool.
     pub stdio_restarts: IntCounterVec,
     pub stdio_up: IntGaugeVec,
+    /// `per_session` stdio pools: client sessions asked for, by pool and outcome.
+    pub stdio_sessions: IntCounterVec,
 }
 
 /// The catalog cache of federated routes (`federation::stats` resolves them per catalog).
@@ -362,6 +364,11 @@ impl Metrics {
             &["pool"],
         )?;
         register(Box::new(stdio_up.clone()))?;
+        let stdio_sessions = counter(
+            "stdio_sessions_total",
+            "Client sessions a per_session stdio pool was asked to open, by pool and outcome (opened; full: max_sessions running; failed: the process did not start).",
+            &["pool", "outcome"],
+        )?;
         let token_fetches = counter(
             "upstream_token_fetches_total",
             "Token requests to a pool's [pool.oauth] token endpoint, by pool and result (ok, refused, invalid, unreachable).",
@@ -570,6 +577,7 @@ impl Metrics {
             catalog,
             stdio_restarts,
             stdio_up,
+            stdio_sessions,
             trace_spans,
             sessions_opened,
             retries,

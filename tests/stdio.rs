@@ -6,6 +6,8 @@
 //! keeps or replaces processes, and that the loopback bridge answers no one but the proxy.
 
 mod common;
+#[path = "stdio/sessions.rs"]
+mod sessions;
 
 use std::time::Duration;
 

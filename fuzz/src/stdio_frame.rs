@@ -1,7 +1,8 @@
 //! `stdio_frame`: the stdio bridge's rewriting of messages (`stdio::frame`). For any client
 //! body: a request reaches the process as exactly one line of JSON, under the bridge's number
 //! (and, when it asked for progress, the bridge's token), never the client's; a notification
-//! as one line; nothing can add a second line (a message smuggled to the process). For any
+//! as one line; an `initialize` (what a session's process is started with) as one line under
+//! the bridge's `initialize` number; nothing can add a second line (a message smuggled to the process). For any
 //! line the process writes: the reading never panics, and an answer given back to a client
 //! carries the client's id as the client wrote it, on one line.
 //!
@@ -41,7 +42,14 @@ pub fn check(data: &[u8]) {
             let sent = one_line(&line);
             assert!(!sent.contains_key("id"), "a notification stays one");
         }
-        Ok(Inbound::Initialize { .. } | Inbound::Kept) | Err(_) => {}
+        Ok(Inbound::Initialize { line, .. }) => {
+            // A session's process gets the client's own initialize, under the bridge's number.
+            let sent = one_line(&line);
+            assert_eq!(sent.get("id").map(|id| id.get()), Some("0"));
+            let method = sent.get("method").and_then(|m| serde_json::from_str::<String>(m.get()).ok());
+            assert_eq!(method.as_deref(), Some("initialize"));
+        }
+        Ok(Inbound::Kept) | Err(_) => {}
     }
     if let Outbound::Response { number, msg } = frame::outbound(data) {
         assert_eq!(msg.get("id").map(|id| id.get().to_owned()), Some(number.to_string()));

@@ -308,6 +308,10 @@ pub struct RawStdio {
     pub restart_backoff: Option<S<String>>,
     pub max_restart_backoff: Option<S<String>>,
     pub ping_interval: Option<S<String>>,
+    /// One process per client session instead of `processes` shared ones.
+    pub per_session: Option<S<bool>>,
+    pub max_sessions: Option<S<i64>>,
+    pub session_idle: Option<S<String>>,
 }
 
 /// `[pool.oauth]`: the proxy's own OAuth token for the pool's backends (see

@@ -231,6 +231,9 @@ fn stdio(s: &super::stdio::StdioConfig) -> Value {
         "restart_backoff_ms": s.restart_backoff.as_millis() as u64,
         "max_restart_backoff_ms": s.max_restart_backoff.as_millis() as u64,
         "ping_interval_ms": s.ping_interval.as_millis() as u64,
+        "per_session": s.sessions.is_some(),
+        "max_sessions": s.sessions.map(|s| s.max),
+        "session_idle_ms": s.sessions.map(|s| s.idle.as_millis() as u64),
     })
 }
 

@@ -17,6 +17,8 @@ use crate::auth::identity::Secret;
 
 /// Most processes one pool may run.
 pub const MAX_PROCESSES: i64 = 64;
+/// Most session processes one `per_session` pool may run at once.
+pub const MAX_SESSIONS: i64 = 1024;
 
 /// How one stdio pool's processes are started; equal configs share their running processes
 /// across a reload, so a changed secret file restarts them and nothing else does.
@@ -37,6 +39,18 @@ pub struct StdioConfig {
     pub max_restart_backoff: Duration,
     /// How often a running process must answer `ping` (within `start_timeout`); zero: never.
     pub ping_interval: Duration,
+    /// `per_session`: one process per client session, none shared (`processes` is then 1:
+    /// the one bridge that starts them).
+    pub sessions: Option<Sessions>,
+}
+
+/// How a `per_session` pool's processes are bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sessions {
+    /// Session processes at once; one more client `initialize` is answered 503.
+    pub max: usize,
+    /// A session's process is ended after this long without a request.
+    pub idle: Duration,
 }
 
 /// The account a process runs as (mcp-edge must be allowed to switch to it).
@@ -131,6 +145,14 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
     );
     let ping_interval =
         duration::or(c, r.ping_interval.as_ref(), &field("ping_interval"), Duration::from_secs(10), Zero::Allowed);
+    let sessions = sessions(r, &field, c);
+    if let (Some(_), Some(n)) = (sessions, r.processes.as_ref()) {
+        c.push(
+            n.span(),
+            field("processes"),
+            "counts shared processes, and `per_session = true` runs one per client session; remove it (`max_sessions` bounds them)",
+        );
+    }
     (c.errors.len() == before).then(|| StdioConfig {
         ping_interval,
         command,
@@ -139,11 +161,35 @@ pub fn stdio(raw: &S<RawStdio>, pool: &str, c: &mut Collector<'_>) -> Option<Std
         env,
         env_names,
         user,
-        processes,
+        processes: if sessions.is_some() { 1 } else { processes },
+        sessions,
         start_timeout,
         restart_backoff,
         max_restart_backoff: max_restart_backoff.max(restart_backoff),
     })
+}
+
+/// `per_session`, `max_sessions` and `session_idle`: the latter two only with the first.
+fn sessions(r: &RawStdio, field: &dyn Fn(&str) -> String, c: &mut Collector<'_>) -> Option<Sessions> {
+    let on = r.per_session.as_ref().is_some_and(|p| *p.get_ref());
+    if !on {
+        if let Some(span) = r.max_sessions.as_ref().map(S::span).or(r.session_idle.as_ref().map(S::span)) {
+            let what = if r.max_sessions.is_some() { "max_sessions" } else { "session_idle" };
+            c.push(span, field(what), "applies only with `per_session = true`; set that or remove this");
+        }
+        return None;
+    }
+    let max = match r.max_sessions.as_ref() {
+        None => 32,
+        Some(n) if (1..=MAX_SESSIONS).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            c.push(n.span(), field("max_sessions"), format!("must be between 1 and {MAX_SESSIONS}"));
+            32
+        }
+    };
+    let idle =
+        duration::or(c, r.session_idle.as_ref(), &field("session_idle"), Duration::from_secs(600), Zero::Refused);
+    Some(Sessions { max, idle })
 }
 
 fn executable(path: &std::path::Path) -> bool {

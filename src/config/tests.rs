@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::model::*;
 use super::parse;
+use super::stdio::Sessions;
 
 fn errors(text: &str) -> Vec<String> {
     parse(Path::new("edge.toml"), text)
@@ -418,4 +419,26 @@ fn a_stdio_pool_needs_an_absolute_command_and_no_backends_and_echoes_no_value() 
         "MCP probe by default"
     );
     assert_eq!(stdio.env_names, ["A"]);
+    assert_eq!(stdio.sessions, None, "shared processes by default");
+}
+
+#[test]
+fn a_per_session_stdio_pool_is_bounded_and_takes_no_shared_process_count() {
+    let route = "[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"files\"\n";
+    let pool =
+        |extra: &str| format!("[[pool]]\nname = \"files\"\n[pool.stdio]\ncommand = \"/bin/cat\"\n{extra}{route}");
+    for (extra, field, says) in [
+        ("per_session = true\nprocesses = 2\n", "pool.files.stdio.processes", "per_session"),
+        ("per_session = true\nmax_sessions = 0\n", "pool.files.stdio.max_sessions", "between 1 and 1024"),
+        ("per_session = true\nsession_idle = \"0s\"\n", "pool.files.stdio.session_idle", ""),
+        ("max_sessions = 5\n", "pool.files.stdio.max_sessions", "only with `per_session = true`"),
+        ("per_session = false\nsession_idle = \"1m\"\n", "pool.files.stdio.session_idle", "only with"),
+    ] {
+        let e = errors(&pool(extra));
+        assert!(e.iter().any(|e| e.contains(field) && e.contains(says)), "{extra:?}: {e:?}");
+    }
+    let ok = parse(Path::new("edge.toml"), &pool("per_session = true\nmax_sessions = 3\n")).expect("valid");
+    let stdio = ok.pools[0].stdio.as_ref().expect("stdio");
+    assert_eq!(stdio.sessions, Some(Sessions { max: 3, idle: std::time::Duration::from_secs(600) }));
+    assert_eq!(stdio.processes, 1, "one bridge starts them");
 }

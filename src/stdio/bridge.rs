@@ -1,9 +1,11 @@
 //! The bridge: a Streamable HTTP face on loopback for one slot's process, so a stdio pool is
 //! a pool like any other (health checks, breakers, routes, federation). It answers only the
 //! proxy: every request must carry the slot's random secret (`x-mcp-edge-bridge`, sent as a
-//! pool credential); anything else on the machine gets 403. Stateless: no `Mcp-Session-Id`,
-//! `initialize` answered from the process's own answer, POST only. A request is answered as
-//! JSON, or as SSE when the client accepts it and asked for progress.
+//! pool credential); anything else on the machine gets 403. In front of a shared process it is
+//! stateless: no `Mcp-Session-Id`, `initialize` answered from the process's own answer, POST
+//! only. In front of a `per_session` pool, `initialize` opens a session with a process of its
+//! own (`stdio::session`), requests name it in `Mcp-Session-Id`, DELETE ends it. A request is
+//! answered as JSON, or as SSE when the client accepts it and asked for progress.
 //! Not owned here: the process (`stdio::process`), message rewriting (`stdio::frame`).
 
 use std::collections::VecDeque;
@@ -23,10 +25,16 @@ use tokio::sync::watch;
 
 use super::answer::{Answer, Stream};
 use super::frame::{self, Inbound};
+use super::session::{NotOpened, Sessions};
 use super::Slot;
 
 /// The header carrying the slot's secret.
 pub const HEADER: &str = "x-mcp-edge-bridge";
+/// The secret again, in this header, marks mcp-edge's own health probe: a `per_session`
+/// pool does not start a process for each (`Sessions::probe`). A client cannot send it: it
+/// does not know the secret.
+pub const PROBE: &str = "x-mcp-edge-probe";
+const SESSION: &str = "mcp-session-id";
 /// Largest request body relayed to a process.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Connections one bridge holds at once that have shown the secret: more than mcp-edge's pool
@@ -141,11 +149,23 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Ok(r);
     }
+    let session = req.headers().get(SESSION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (Some(sessions), &Method::DELETE) = (&slot.sessions, req.method()) {
+        return Ok(match session.is_some_and(|id| sessions.end(&id)) {
+            true => status(StatusCode::OK),
+            false => plain(StatusCode::NOT_FOUND, "no such session\n"),
+        });
+    }
     if req.method() != Method::POST {
-        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "a stdio server has no stream or session; POST only\n");
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        let (allow, text) = match slot.sessions {
+            Some(_) => ("POST, DELETE", "a stdio server's session has no stream; POST or DELETE\n"),
+            None => ("POST", "a stdio server has no stream or session; POST only\n"),
+        };
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, text);
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
         return Ok(r);
     }
+    let probe = req.headers().get(PROBE).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
     let sse = req
         .headers()
         .get_all(header::ACCEPT)
@@ -155,18 +175,29 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         Ok(body) => body.to_bytes(),
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short\n")),
     };
-    let Some(link) = slot.link.load_full() else {
-        return Ok(rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            RawValue::NULL,
-            -32603,
-            "the stdio server is not running",
-        ));
+    let link = match (&slot.sessions, &session) {
+        (None, _) => slot.link.load_full(),
+        (Some(sessions), Some(id)) => match sessions.get(id) {
+            Some(link) => Some(link),
+            None => return Ok(rpc_error(StatusCode::NOT_FOUND, RawValue::NULL, -32001, "no such session")),
+        },
+        (Some(_), None) => None,
     };
-    let number = link.number();
+    let number = link.as_ref().map_or(0, |l| l.number());
     let inbound = match frame::inbound(&body, number) {
         Ok(inbound) => inbound,
         Err(refused) => return Ok(rpc_error(StatusCode::BAD_REQUEST, RawValue::NULL, -32600, &refused.to_string())),
+    };
+    if let (Some(sessions), Inbound::Initialize { id, line }) = (&slot.sessions, &inbound) {
+        return Ok(open(sessions, id, line.clone(), session.is_some(), probe).await);
+    }
+    let Some(link) = link else {
+        return Ok(match slot.sessions {
+            Some(_) => rpc_error(StatusCode::BAD_REQUEST, RawValue::NULL, -32000, "Mcp-Session-Id required"),
+            None => {
+                rpc_error(StatusCode::SERVICE_UNAVAILABLE, RawValue::NULL, -32603, "the stdio server is not running")
+            }
+        });
     };
     match inbound {
         Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
@@ -174,7 +205,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
             Ok(()) => status(StatusCode::ACCEPTED),
             Err(gone) => refused(&gone, RawValue::NULL),
         }),
-        Inbound::Initialize { id } => Ok(match link.init() {
+        Inbound::Initialize { id, .. } => Ok(match link.init() {
             Some(result) => json(StatusCode::OK, frame::initialized(&id, result)),
             None => rpc_error(StatusCode::SERVICE_UNAVAILABLE, &id, -32603, "the stdio server is starting"),
         }),
@@ -195,6 +226,46 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
                 Err(_) => rpc_error(StatusCode::BAD_GATEWAY, &id, -32603, "the stdio server exited"),
             })
         }
+    }
+}
+
+/// A `per_session` pool's `initialize`: a new process and session (or, for mcp-edge's health
+/// probe, whether processes start: see `Sessions::probe`).
+async fn open(
+    sessions: &Arc<Sessions>,
+    id: &RawValue,
+    line: Vec<u8>,
+    in_session: bool,
+    probe: bool,
+) -> Response<Answer> {
+    if in_session {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            -32600,
+            "initialize opens a session: send it without Mcp-Session-Id",
+        );
+    }
+    let opened = match probe {
+        true => sessions.probe(line).await.map(|result| (None, result)),
+        false => {
+            sessions.open(line).await.map(|(session, link)| (Some(session), link.init().cloned().unwrap_or_default()))
+        }
+    };
+    match opened {
+        Ok((session, result)) => {
+            let mut r = json(StatusCode::OK, frame::initialized(id, &result));
+            if let Some(value) = session.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                r.headers_mut().insert(SESSION, value);
+            }
+            r
+        }
+        Err(NotOpened::Full) => {
+            let mut r = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Full.to_string());
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        Err(failed) => rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &failed.to_string()),
     }
 }
 

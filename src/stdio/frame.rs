@@ -26,8 +26,9 @@ pub type Msg = BTreeMap<String, Box<RawValue>>;
 /// A message a client sent to the bridge.
 #[derive(Debug)]
 pub enum Inbound {
-    /// `initialize`: answered from the process's answer to the bridge's own initialize.
-    Initialize { id: Box<RawValue> },
+    /// `initialize`: answered from the process's answer to the bridge's own initialize (a
+    /// shared process), or sent to a new session's process as `line` (numbered [`INIT_ID`]).
+    Initialize { id: Box<RawValue>, line: Vec<u8> },
     /// Kept by the bridge: `notifications/initialized` (the bridge sent its own),
     /// `notifications/cancelled` (the client's ids mean nothing to the process; a client that
     /// goes away cancels its request instead), and responses (the bridge relays no
@@ -75,7 +76,8 @@ pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
         });
     };
     if method == "initialize" {
-        return Ok(Inbound::Initialize { id });
+        msg.insert("id".into(), raw(&INIT_ID));
+        return Ok(Inbound::Initialize { id, line: line(&msg) });
     }
     msg.insert("id".into(), raw(&number));
     let progress = swap_token(&mut msg, &format!("{TOKEN_PREFIX}{number}"));
@@ -212,8 +214,11 @@ pub fn handshake(version: &str) -> (Vec<u8>, Vec<u8>) {
     });
     let mut first = squeezed(&init);
     first.push(b'\n');
-    (first, b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n".to_vec())
+    (first, INITIALIZED.to_vec())
 }
+
+/// The `notifications/initialized` line the bridge sends after a process answered.
+pub const INITIALIZED: &[u8] = b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
 
 fn line(msg: &Msg) -> Vec<u8> {
     let mut out = squeezed(msg);

@@ -72,7 +72,10 @@ fn the_bridge_keeps_what_the_process_must_not_see() {
         assert!(matches!(inbound(kept.as_bytes(), 1), Ok(Inbound::Kept)), "{kept}");
     }
     let init = inbound(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#, 5);
-    assert!(matches!(init, Ok(Inbound::Initialize { id }) if id.get() == "1"));
+    let Ok(Inbound::Initialize { id, line }) = init else { panic!("an initialize: {init:?}") };
+    assert_eq!(id.get(), "1");
+    // A session's process gets the client's own, under the bridge's number.
+    assert_eq!(line, b"{\"id\":0,\"jsonrpc\":\"2.0\",\"method\":\"initialize\",\"params\":{}}\n");
     assert_eq!(inbound(b"[]", 1).err(), Some(Refused::Batch));
     assert_eq!(inbound(b"{\"method\":1}", 1).err(), Some(Refused::NotMessage));
     assert_eq!(inbound(b"7", 1).err(), Some(Refused::NotMessage));

@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod frame;
 pub mod link;
 pub mod process;
+pub mod session;
 mod shared;
 mod tree;
 
@@ -48,6 +49,9 @@ pub struct Slot {
     up: IntGauge,
     /// Counts the pool's processes that finished their first start.
     started: Arc<watch::Sender<usize>>,
+    /// A `per_session` pool's sessions: its one slot starts a process per client session and
+    /// never has a `link` of its own.
+    pub sessions: Option<Arc<session::Sessions>>,
 }
 
 /// What a pool needs to reach its processes: their bridges and the credential they want.
@@ -81,6 +85,7 @@ pub struct Supervisor {
     running: Mutex<Vec<Running>>,
     restarts: prometheus::IntCounterVec,
     up: prometheus::IntGaugeVec,
+    sessions: prometheus::IntCounterVec,
 }
 
 impl Supervisor {
@@ -90,6 +95,7 @@ impl Supervisor {
             running: Mutex::new(Vec::new()),
             restarts: metrics.stdio_restarts.clone(),
             up: metrics.stdio_up.clone(),
+            sessions: metrics.stdio_sessions.clone(),
         }
     }
 
@@ -159,9 +165,19 @@ impl Supervisor {
                 restarts: self.restarts.with_label_values(&[pool]),
                 up: self.up.with_label_values(&[pool]),
                 started: Arc::clone(&started),
+                sessions: config.sessions.map(|_| {
+                    let up = self.up.with_label_values(&[pool]);
+                    let outcomes = ["opened", "full", "failed"].map(|o| self.sessions.with_label_values(&[pool, o]));
+                    Arc::new(session::Sessions::new(pool, Arc::clone(&config), up, outcomes, stop.subscribe()))
+                }),
             });
-            let (s, c, rx) = (Arc::clone(&slot), Arc::clone(&config), stop.subscribe());
-            tasks.push(handle.spawn(shared::supervise(s, c, rx)));
+            if slot.sessions.is_some() {
+                // Nothing to wait for: processes start with their sessions.
+                started.send_modify(|n| *n += 1);
+            } else {
+                let (s, c, rx) = (Arc::clone(&slot), Arc::clone(&config), stop.subscribe());
+                tasks.push(handle.spawn(shared::supervise(s, c, rx)));
+            }
             let rx = stop.subscribe();
             tasks.push(handle.spawn(async move {
                 match tokio::net::TcpListener::from_std(listener) {

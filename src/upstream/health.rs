@@ -81,6 +81,11 @@ impl McpHealthCheck {
         }
         for c in &self.credentials {
             req.insert_header(&c.header, c.value.expose().clone())?;
+            // A stdio bridge's secret marks the probe as mcp-edge's own too (a `per_session`
+            // pool then starts no process for it).
+            if matches!(c.source, crate::config::header_model::CredentialSource::Bridge) {
+                req.insert_header(crate::stdio::bridge::PROBE, c.value.expose().clone())?;
+            }
         }
         // Without a token the probe goes without one: the backend's answer decides.
         if let Some(token) = &self.token {

@@ -2,7 +2,7 @@
 
 Streamable HTTP at http://127.0.0.1:PORT/mcp (legacy era only: initialize + Mcp-Session-Id,
 or no sessions with --stateless). With --stdio, the same server over stdin/stdout instead (as
-mcp-edge's [pool.stdio] runs it), with two more tools: pid and env. With --changes, three tools send on the session's GET stream (add_tool, ask_client,
+mcp-edge's [pool.stdio] runs it), with three more tools: pid, env and client. With --changes, three tools send on the session's GET stream (add_tool, ask_client,
 touch). With --sse the same app also serves the deprecated
 HTTP+SSE transport: GET /sse, whose first event names POST /messages/?session_id=ID.
 """
@@ -65,6 +65,12 @@ def build(server_name: str, args) -> FastMCP:
         def env(name: str) -> str:
             """The value of environment variable `name`, or <unset>."""
             return os.environ.get(name, "<unset>")
+
+        @mcp.tool()
+        def client(ctx: Context) -> str:
+            """The client's name and protocol version, from the initialize this process got."""
+            p = ctx.session.client_params
+            return f"{p.clientInfo.name} {p.protocolVersion}" if p else "<none>"
 
     if args.changes:
 

@@ -1,0 +1,144 @@
+//! `per_session` stdio pools: one process of the real Python SDK server per client session,
+//! started with the client's own `initialize`, ended with the session (DELETE, idle, its
+//! exit), bounded by `max_sessions`, and never started by mcp-edge's own health probes.
+
+use super::*;
+
+/// A `per_session` pool `name` over the py1 server, at most `max` sessions, idle after `idle`.
+fn per_session(name: &str, max: usize, idle: &str) -> String {
+    stdio_pool(name, &format!("per_session = true\nmax_sessions = {max}\nsession_idle = {idle:?}\n"))
+}
+
+/// A client session: the route's `Mcp-Session-Id` for a raw `initialize` naming `client` and
+/// `version`.
+fn open(edge: &Edge, client: &str, version: &str) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": client, "version": "1"}}});
+    let r = rpc_in(edge, None, init);
+    assert_eq!(r.status, 200, "{client}: {}", r.text());
+    assert_eq!(r.json()["result"]["protocolVersion"], version, "the process agreed to the client's version");
+    r.header("mcp-session-id").unwrap_or_else(|| panic!("{client}: a session: {}", r.text())).to_owned()
+}
+
+fn rpc_in(edge: &Edge, session: Option<&str>, body: Value) -> RawResponse {
+    let headers: Vec<(&str, &str)> = session.map(|s| ("Mcp-Session-Id", s)).into_iter().collect();
+    raw::send(edge.port, &raw::post(edge.port, "/mcp", &headers, &body.to_string()))
+}
+
+/// Calls `tool` in `session` and returns its text.
+fn call_in(edge: &Edge, session: &str, tool: &str) -> String {
+    let r = rpc_in(
+        edge,
+        Some(session),
+        json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":tool,"arguments":{}}}),
+    );
+    assert_eq!(r.status, 200, "{tool}: {}", r.text());
+    r.json()["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{tool}: {}", r.text())).to_owned()
+}
+
+fn pid_in(edge: &Edge, session: &str) -> u32 {
+    call_in(edge, session, "pid").parse().expect("a pid")
+}
+
+fn delete(edge: &Edge, session: &str) -> u16 {
+    let head = format!(
+        "DELETE /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nMcp-Session-Id: {session}\r\nConnection: close\r\n\r\n",
+        edge.port
+    );
+    raw::send(edge.port, head.as_bytes()).status
+}
+
+fn sessions_opened(edge: &Edge, pool: &str) -> u64 {
+    let needle = format!("mcp_edge_stdio_sessions_total{{outcome=\"opened\",pool=\"{pool}\"}} ");
+    edge.metrics().lines().find_map(|l| l.strip_prefix(&needle)?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn each_client_session_gets_a_process_of_its_own_started_with_its_own_initialize() {
+    let edge = Edge::start(&(per_session("mine", 2, "10m") + &route("mine")));
+    // The health probe (every 200 ms) started one process to see that they start, then
+    // vouches from its answer: no process per probe.
+    wait_until("the pool healthy", Duration::from_secs(15), || sessions_opened(&edge, "mine") == 1);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(sessions_opened(&edge, "mine"), 1, "probes start no more processes");
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"mine\"} 0");
+
+    let (alice, bob) = (open(&edge, "alice", "2025-06-18"), open(&edge, "bob", "2025-03-26"));
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"mine\"} 2");
+    let (pa, pb) = (pid_in(&edge, &alice), pid_in(&edge, &bob));
+    assert_ne!(pa, pb, "a process each");
+    assert_eq!(pid_in(&edge, &alice), pa, "a session keeps its process");
+    assert_eq!(call_in(&edge, &alice, "client"), "alice 2025-06-18", "the process got alice's own initialize");
+    assert_eq!(call_in(&edge, &bob, "client"), "bob 2025-03-26");
+
+    // max_sessions = 2: a third waits for a place.
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"carol","version":"1"}}});
+    let r = rpc_in(&edge, None, init);
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")), "{}", r.text());
+    edge.wait_metric("mcp_edge_stdio_sessions_total{outcome=\"full\",pool=\"mine\"} 1");
+
+    // DELETE ends alice's process and session; her place goes to carol.
+    assert_eq!(delete(&edge, &alice), 200);
+    wait_until("alice's process ended", Duration::from_secs(10), || !alive(pa));
+    let r = rpc_in(
+        &edge,
+        Some(&alice),
+        json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"pid","arguments":{}}}),
+    );
+    assert_eq!(r.status, 404, "an ended session is not found, so the client starts anew: {}", r.text());
+    let carol = open(&edge, "carol", "2025-06-18");
+    let pc = pid_in(&edge, &carol);
+    assert!(![pa, pb].contains(&pc), "a new process");
+
+    // A session whose process dies is gone too (nothing restarts it: it held the state).
+    let _ = std::process::Command::new("kill").args(["-9", &pc.to_string()]).status();
+    wait_until("carol's session gone", Duration::from_secs(10), || {
+        rpc_in(&edge, Some(&carol), json!({"jsonrpc":"2.0","id":9,"method":"ping"})).status == 404
+    });
+    assert_eq!(call_in(&edge, &bob, "client"), "bob 2025-03-26", "bob's untouched");
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"mine\"} 1");
+    assert_eq!(edge.metrics().matches("mcp_edge_stdio_restarts_total{pool=\"mine\"} 0").count(), 1, "none restarted");
+}
+
+#[test]
+fn an_idle_session_ends_and_the_sdk_clients_each_get_their_own_process() {
+    let edge = Edge::start(&(per_session("idle", 8, "1s") + &route("idle")));
+    let quiet = open(&edge, "quiet", "2025-06-18");
+    let pid = pid_in(&edge, &quiet);
+    // Requests keep it; a second without one ends it.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(pid_in(&edge, &quiet), pid);
+    }
+    wait_until("the idle session's process ended", Duration::from_secs(10), || !alive(pid));
+    assert_eq!(rpc_in(&edge, Some(&quiet), json!({"jsonrpc":"2.0","id":1,"method":"ping"})).status, 404);
+
+    // Real SDK clients: each session is a process, and each client's DELETE at its end ends it.
+    let (peers, url) = (Peers::load(), edge.url("/mcp"));
+    let before = sessions_opened(&edge, "idle");
+    let py = peers.client("PEERS_PY2_CLIENT", &url, &["--scenario", "basic"]);
+    assert_eq!((py["echo"].as_str(), py["server"].as_str()), (Some("hello proxy"), Some("idle")), "{py}");
+    let ts = peers.client("PEERS_TS_CLIENT", &url, &["--scenario", "basic"]);
+    assert_eq!(ts["server"], "idle", "{ts}");
+    assert!(sessions_opened(&edge, "idle") >= before + 2, "a process per client session");
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"idle\"} 0");
+}
+
+#[test]
+fn a_federated_route_gives_each_client_session_its_own_stdio_member_process() {
+    let mock = Mock::start("web", false);
+    let body = format!(
+        "{}[[pool]]\nname = \"web\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n\n[[route]]\nname = \"all\"\npath = \"/mcp\"\n[[route.member]]\npool = \"web\"\nprefix = \"w\"\n[[route.member]]\npool = \"local\"\nprefix = \"s\"\n",
+        per_session("local", 4, "10m"),
+        mock.addr()
+    );
+    let edge = Edge::start(&body);
+    let (one, two) = (open(&edge, "one", "2025-06-18"), open(&edge, "two", "2025-11-25"));
+    let (p1, p2) = (call_in(&edge, &one, "s_pid"), call_in(&edge, &two, "s_pid"));
+    assert_ne!(p1, p2, "a member process per client session");
+    assert_eq!(call_in(&edge, &one, "s_pid"), p1);
+    assert_eq!(call_in(&edge, &two, "s_client"), "two 2025-11-25", "the member process got the client's initialize");
+    assert_eq!(delete(&edge, &one), 204, "the route ended every member's session");
+    let p1: u32 = p1.parse().expect("a pid");
+    wait_until("one's member process ended", Duration::from_secs(10), || !alive(p1));
+}
