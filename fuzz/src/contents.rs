@@ -4,15 +4,17 @@
 //! (`result.contents[].uri`, `resource_link` blocks' `uri`, `resource` blocks'
 //! `resource.uri`, in `result.content` and each of `result.messages[].content`) offered,
 //! found here by a walk of the parsed value, not by the code under test (an answer it
-//! rewrites, it rewrites whole: every place or none). As an event of a
-//! call's stream (`federation::relay::answer_event`, URIs on), an event naming a `"method"`
-//! is never read as an answer.
+//! rewrites, it rewrites whole: every place or none), each method's places only (a read's
+//! contents, a tool result's content, a prompt's messages). The first scan never skips an
+//! answer the reading would change. As an event of a call's stream
+//! (`federation::relay::answer_event`), the call's own answer goes offered or byte for byte.
 //!
 //! Input: the whole input is a member's answer, and the same bytes as one event's data.
 
 use std::sync::LazyLock;
 
-use mcp_edge::federation::{contents, relay};
+use mcp_edge::federation::contents::{self, Places};
+use mcp_edge::federation::relay;
 use mcp_edge::session::{KeyRing, SessionKey};
 use serde_json::Value;
 
@@ -23,27 +25,37 @@ fn offered(uri: &str) -> String {
 }
 
 pub fn check(data: &[u8]) {
-    let out = contents::offered(data, offered);
+    for places in [Places::Read, Places::Tool, Places::Prompt] {
+        check_places(data, places);
+    }
+}
+
+fn check_places(data: &[u8], places: Places) {
+    let out = contents::offered(data, places, offered);
+    // The first scan never skips an answer the reading would change (an attack found one:
+    // `"u\u0072i"`).
+    assert_eq!(out, contents::read(data, places, offered), "the scan skipped an answer with URIs");
     if let Some(out) = &out {
         match serde_json::from_slice::<Value>(data) {
             Ok(before) => {
                 let after: Value = serde_json::from_slice(out).expect("a rewritten answer stays JSON");
-                assert_eq!(after, expected(before), "only the URIs change");
+                assert_eq!(after, expected(before, places), "only the URIs change");
             }
             // What a value cannot hold (a lone surrogate in some string) stays as it was.
             Err(_) => assert!(serde_json::from_slice::<Value>(out).is_err(), "the rewrite changed more than URIs"),
         }
     }
-    // As the data of one event of a call's stream.
+    // As the data of one event of a call's stream, answering the call (id 1).
     let ids = relay::Ids { keys: &KEYS, session: "fp" };
     let mut event = b"data: ".to_vec();
     event.extend_from_slice(data);
     event.extend_from_slice(b"\n\n");
     let single_line = !data.iter().any(|&b| b == b'\n' || b == b'\r');
     let mut sent = Vec::new();
-    let _ = relay::answer_event(&ids, 0, &event, true, offered, &mut sent);
-    let names_method = data.windows(8).any(|w| w == b"\"method\"");
-    if single_line && !names_method {
+    let _ = relay::answer_event(&ids, Some(b"1"), 0, &event, Some(places), offered, &mut sent);
+    let msg: Option<std::collections::BTreeMap<String, Value>> = serde_json::from_slice(data).ok();
+    let answer = msg.filter(|m| !m.contains_key("method") && m.get("id") == Some(&Value::from(1)));
+    if single_line && answer.is_some() {
         match &out {
             Some(text) => {
                 let text = std::str::from_utf8(text).expect("text");
@@ -55,7 +67,7 @@ pub fn check(data: &[u8]) {
 }
 
 /// The answer with every URI place's string offered: an independent walk of the value.
-fn expected(mut v: Value) -> Value {
+fn expected(mut v: Value, places: Places) -> Value {
     let offer = |s: &mut Value| {
         if let Value::String(uri) = s {
             *uri = offered(uri);
@@ -67,13 +79,18 @@ fn expected(mut v: Value) -> Value {
         _ => {}
     };
     let Some(result) = v.get_mut("result") else { return v };
-    for c in result.get_mut("contents").and_then(Value::as_array_mut).into_iter().flatten() {
-        c.get_mut("uri").map(offer).unwrap_or_default();
+    if places == Places::Read {
+        for c in result.get_mut("contents").and_then(Value::as_array_mut).into_iter().flatten() {
+            c.get_mut("uri").map(offer).unwrap_or_default();
+        }
     }
-    for b in result.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
-        block(b);
+    if places == Places::Tool {
+        for b in result.get_mut("content").and_then(Value::as_array_mut).into_iter().flatten() {
+            block(b);
+        }
     }
-    for m in result.get_mut("messages").and_then(Value::as_array_mut).into_iter().flatten() {
+    let messages = if places == Places::Prompt { result.get_mut("messages") } else { None };
+    for m in messages.and_then(Value::as_array_mut).into_iter().flatten() {
         match m.get_mut("content") {
             Some(Value::Array(blocks)) => blocks.iter_mut().for_each(block),
             Some(one) => block(one),

@@ -1,6 +1,6 @@
 //! The resource URIs inside a member's answer, as the route offers them: what
-//! `resources/read` returned (`contents[].uri`), and the resources a tool result or a prompt's
-//! messages embed or link to (content blocks of type `resource`, at `resource.uri`, and
+//! `resources/read` returned (`contents[].uri`), and the resources a tool result's `content`
+//! or a prompt's messages embed or link to (each only in answers to its own method) (content blocks of type `resource`, at `resource.uri`, and
 //! `resource_link`, at `uri`). A client reading `a+file:///x` gets contents naming
 //! `a+file:///x`, and a link a tool returned leads back through the route to its member.
 //!
@@ -19,25 +19,59 @@ use serde_json::value::RawValue;
 
 use crate::mcp::method::Method;
 
-/// Whether answers to `method` can carry resource URIs.
-pub fn carries_uris(method: Method) -> bool {
-    matches!(method, Method::ResourcesRead | Method::ToolsCall | Method::PromptsGet)
+/// Where an answer names resources, by the method it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Places {
+    /// `resources/read`: `contents[].uri`.
+    Read,
+    /// `tools/call`: the blocks of `content`.
+    Tool,
+    /// `prompts/get`: the blocks of each `messages[].content`.
+    Prompt,
 }
 
-/// `answer` (a JSON-RPC response) with each resource URI in it replaced by `offered` of it;
-/// None when none changes (or the answer does not read as one).
-pub fn offered(answer: &[u8], offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
+/// Where answers to `method` name resources; None for methods whose answers name none.
+pub fn places(method: Method) -> Option<Places> {
+    match method {
+        Method::ResourcesRead => Some(Places::Read),
+        Method::ToolsCall => Some(Places::Tool),
+        Method::PromptsGet => Some(Places::Prompt),
+        _ => None,
+    }
+}
+
+/// Whether `answer`'s bytes may name a `uri` key: spelled out, or with an escape (`"u\u0072i"`
+/// is the same key to every client's parser).
+pub fn may_name_uri(answer: &[u8]) -> bool {
+    answer.windows(5).any(|w| w == b"\"uri\"") || answer.windows(2).any(|w| w == b"\\u")
+}
+
+/// `answer` (a JSON-RPC response to a method whose answers name resources at `places`) with
+/// each resource URI in it replaced by `offered` of it; None when none changes (or the answer
+/// does not read as one).
+pub fn offered(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
     // Most answers name no URI: one scan, no parse.
-    if !answer.windows(5).any(|w| w == b"\"uri\"") {
+    if !may_name_uri(answer) {
         return None;
     }
+    read(answer, places, offered)
+}
+
+/// [`offered`] without its first scan (public for the fuzz target, which checks the scan
+/// never skips an answer this would change).
+pub fn read(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(answer).ok()?;
     let top: Top<'_> = serde_json::from_str(text).ok()?;
     let result = top.result?;
-    let mut uris: Vec<&RawValue> = result.contents.iter().filter_map(|c| c.uri).collect();
-    uris.extend(result.content.iter().filter_map(Block::uri));
-    for message in &result.messages {
-        uris.extend(message.blocks()?.iter().filter_map(Block::uri));
+    let mut uris: Vec<&RawValue> = Vec::new();
+    match places {
+        Places::Read => uris.extend(result.contents.iter().filter_map(|c| c.uri)),
+        Places::Tool => uris.extend(result.content.iter().filter_map(Block::uri)),
+        Places::Prompt => {
+            for message in &result.messages {
+                uris.extend(message.blocks()?.iter().filter_map(Block::uri));
+            }
+        }
     }
     let mut spliced = Vec::new();
     for raw in uris {

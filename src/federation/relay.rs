@@ -176,56 +176,66 @@ pub fn event(id: Option<&str>, data: &[u8]) -> Vec<u8> {
 }
 
 /// One event of a member's answer stream (a forwarded call's), as the client gets it: a
-/// request to the client with its id mapped (its event id kept), a message naming a method
-/// that cannot be read dropped, the answer with its resource URIs offered (`uris`: the call
-/// is one whose answer carries them, [`super::contents`]), anything else byte for byte.
-/// Returns the lists a `list_changed` in it makes stale. Only an event whose data names a
-/// `"method"` (or, with `uris`, a `"uri"`) is read.
+/// request to the client with its id mapped (its event id kept), a notification as
+/// [`relay`] passes it, the call's answer with its resource URIs offered (`places`: where
+/// answers to the call name them, [`super::contents`]), an event without data (a priming
+/// event, a comment) byte for byte; nothing else: not another answer (a member cannot answer
+/// the client's other requests on this stream), not junk. Returns the lists a `list_changed`
+/// in it makes stale. `call` is the id of the client's call, as the client wrote it.
 pub fn answer_event(
     ids: &Ids<'_>,
+    call: Option<&[u8]>,
     member: usize,
     event: &[u8],
-    uris: bool,
+    places: Option<super::contents::Places>,
     uri: impl Fn(&str) -> String,
     out: &mut Vec<u8>,
 ) -> &'static [Kind] {
-    // The keys cannot span lines of the event, so the raw event is searched, not a copy.
-    let names = |key: &[u8]| event.windows(key.len()).any(|w| w == key);
-    let names_method = names(b"\"method\"");
-    // An answer (a `result`, naming no method: a member's message, or a malformed mix, is
-    // read as a message below, so a request never slips past its id mapping).
-    if uris && !names_method && names(b"\"uri\"") {
-        let offered = crate::proxy::sse_event::data(event).and_then(|(data, _)| super::contents::offered(&data, &uri));
-        if let Some(text) = offered {
-            out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), &text));
-            return &[];
-        }
-    }
-    let data = match crate::proxy::sse_event::data(event).filter(|_| names_method) {
-        Some((data, _)) => data,
-        None => {
+    let data = match crate::proxy::sse_event::data(event) {
+        Some((data, _)) if !data.trim_ascii().is_empty() => data,
+        _ => {
             out.extend_from_slice(event);
             return &[];
         }
     };
-    match relay(ids, member, &data, uri) {
+    match relay(ids, member, &data, &uri) {
         Relayed::Rewritten(text) => {
-            let id = crate::proxy::sse_event::id(event);
-            out.extend_from_slice(&self::event(id, text.as_bytes()));
+            out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), text.as_bytes()));
             &[]
         }
         Relayed::Changed(kinds) => {
             out.extend_from_slice(event);
             kinds
         }
-        Relayed::AsIs | Relayed::Response => {
+        Relayed::AsIs => {
             out.extend_from_slice(event);
             &[]
         }
-        // Not JSON, or a request whose id cannot be carried: a client might read it anyway
-        // (lenient parsers) and answer under an id no member gave.
-        Relayed::Dropped => &[],
+        Relayed::Response if answers(&data, call) => {
+            let offered = places.and_then(|places| super::contents::offered(&data, places, &uri));
+            match offered {
+                Some(text) => out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), &text)),
+                None => out.extend_from_slice(event),
+            }
+            &[]
+        }
+        // Another answer, not JSON, or a request whose id cannot be carried: a client might
+        // read it anyway (lenient parsers) and take it for an answer, or answer under an id
+        // no member gave.
+        Relayed::Response | Relayed::Dropped => &[],
     }
+}
+
+/// Whether `data` (an object naming no method) answers the call whose id is `call`: its `id`
+/// is the same JSON value (a member may write it differently: `"\u0061"` for `"a"`).
+fn answers(data: &[u8], call: Option<&[u8]>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Option<serde_json::Value>,
+    }
+    let Some(call) = call else { return true };
+    let Ok(Id { id: Some(id) }) = serde_json::from_slice::<Id>(data) else { return false };
+    serde_json::from_slice::<serde_json::Value>(call).is_ok_and(|call| call == id)
 }
 
 #[cfg(test)]
@@ -332,7 +342,7 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            answer_event(&ids, 0, event, false, plain, &mut out);
+            answer_event(&ids, None, 0, event, None, plain, &mut out);
             out
         };
         let answer = b"id: 3\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"method\":1}}\n\n";
@@ -341,5 +351,35 @@ mod tests {
         let request = pass(b"id: 4\ndata: {\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"roots/list\"}\n\n");
         let text = String::from_utf8(request).unwrap();
         assert!(text.starts_with("id: 4\nevent: message\ndata: {") && text.contains("mcp-edge~"), "{text}");
+    }
+
+    #[test]
+    fn a_calls_stream_carries_its_own_answer_only() {
+        // Found by an attack: a member answered the client's other request (id 42) on this
+        // call's stream, sent junk, and a request under an escaped `method` key, all passed.
+        let keys = KeyRing::new(SessionKey::random());
+        let ids = Ids { keys: &keys, session: "" };
+        let pass = |event: &[u8]| {
+            let mut out = Vec::new();
+            answer_event(&ids, Some(b"\"c\\u0031\""), 0, event, None, plain, &mut out);
+            out
+        };
+        let own = b"data: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n";
+        assert_eq!(pass(own), own, "the call's own answer, its id written another way");
+        for foreign in [
+            &b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{\"content\":[]}}\n\n"[..],
+            b"data: {\"id\":\"c2\",\"error\":{\"code\":1,\"message\":\"x\"}}\n\n",
+            b"data: {\"result\":{}}\n\n",
+            b"data: hello\n\n",
+            b"data: [{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}]\n\n",
+        ] {
+            assert_eq!(pass(foreign), b"", "{}", String::from_utf8_lossy(foreign));
+        }
+        let escaped =
+            String::from_utf8(pass(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"m\\u0065thod\":\"roots/list\"}\n\n"))
+                .unwrap_or_default();
+        assert!(escaped.contains("mcp-edge~"), "an escaped key is the key: the id is mapped: {escaped}");
+        let priming = b"id: 0\nretry: 500\ndata: \n\n";
+        assert_eq!(pass(priming), priming, "an event without data passes");
     }
 }

@@ -6,6 +6,7 @@
 pub mod affinity;
 pub mod attempt;
 pub mod body;
+pub mod contents;
 pub mod ctx;
 pub mod failure;
 pub mod federated;

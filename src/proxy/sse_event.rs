@@ -118,14 +118,14 @@ impl Budget {
     }
 
     /// Takes `n` bytes, unless that would pass the limit.
-    fn take(&self, n: usize) -> bool {
+    pub fn take(&self, n: usize) -> bool {
         let taken = self.held.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
             held.checked_add(n).filter(|total| *total <= self.limit)
         });
         taken.is_ok()
     }
 
-    fn give_back(&self, n: usize) {
+    pub fn give_back(&self, n: usize) {
         self.held.fetch_sub(n, Ordering::AcqRel);
     }
 

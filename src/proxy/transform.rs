@@ -14,8 +14,8 @@
 //!   a call forwarded to a member), and the answer's resource URIs are offered as the route
 //!   offers them (`federation::contents`).
 //! - [`Transform::Contents`]: a federated call's JSON answer that can carry resource URIs
-//!   (`resources/read`, `tools/call`, `prompts/get`), held whole (up to [`MAX_HELD_ANSWER`], 256 KiB;
-//!   a longer one goes on as sent) and its URIs offered as the route offers them.
+//!   (`resources/read`, `tools/call`, `prompts/get`), held whole and its URIs offered as the
+//!   route offers them (`proxy::contents`).
 //!
 //! A request that armed nothing costs one `Option` test per hook.
 
@@ -25,6 +25,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
 use super::affinity;
+use super::contents::{Contents, Pushed};
 use super::ctx::Ctx;
 use super::sse_event::{EndpointSniff, EventReader};
 use crate::config::model::RouteConfig;
@@ -43,18 +44,6 @@ pub enum Transform {
     Relay(Relay),
     Contents(Contents),
 }
-
-/// A federated call's JSON answer, held until whole.
-#[derive(Debug)]
-pub struct Contents {
-    member: usize,
-    held: Vec<u8>,
-}
-
-/// Longest JSON answer held whole to offer its URIs; a longer one goes on as sent. As small
-/// as [`MAX_RELAYED_EVENT`], for its reason: a held answer goes to the client whole, and a
-/// client that does not read keeps it in the proxy.
-const MAX_HELD_ANSWER: usize = 256 << 10;
 
 /// A federated call's event stream, cut into events so that a member's request to the client
 /// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
@@ -108,12 +97,12 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
         resp.remove_header(&header::CONTENT_LENGTH);
         return Ok(());
     }
-    let json = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let plain = !resp.headers.contains_key(header::CONTENT_ENCODING);
-    let uris = crate::federation::contents::carries_uris(ctx.call.one.method);
-    if let (Stream::No, Some(member), None, true) = (stream, &ctx.member, &ctx.transform, json && plain && uris) {
-        ctx.transform = Some(Transform::Contents(Contents { member: member.index, held: Vec::new() }));
-        return reframed(resp);
+    let places = crate::federation::contents::places(ctx.call.one.method);
+    if let (Stream::No, Some(member), None, Some(places)) = (stream, &ctx.member, &ctx.transform, places) {
+        if json_as_is(resp) {
+            ctx.transform = Some(Transform::Contents(Contents::new(member.index, places)));
+            return reframed(resp);
+        }
     }
     if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
         let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
@@ -138,6 +127,22 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
 }
 
 /// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
+/// Whether a response is JSON as the member wrote it: `application/json` (any case, as media
+/// types are), neither compressed nor in a transfer coding besides chunked.
+fn json_as_is(resp: &ResponseHeader) -> bool {
+    let json = resp
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().get(..16).is_some_and(|t| t.eq_ignore_ascii_case(b"application/json")));
+    let coded = |name, allowed: &[u8]| {
+        resp.headers
+            .get_all(name)
+            .iter()
+            .any(|v| v.as_bytes().split(|&b| b == b',').any(|c| !c.trim_ascii().eq_ignore_ascii_case(allowed)))
+    };
+    json && !coded(header::CONTENT_ENCODING, b"identity") && !coded(header::TRANSFER_ENCODING, b"chunked")
+}
+
 fn reframed(resp: &mut ResponseHeader) -> Result<()> {
     if resp.remove_header(&header::CONTENT_LENGTH).is_some() && !resp.headers.contains_key(header::TRANSFER_ENCODING) {
         // Without a length an HTTP/1.1 body would be close-delimited; HTTP/2 drops this header.
@@ -186,34 +191,13 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         }
         Some(Transform::Contents(mut contents)) => {
             let chunk = body.take().unwrap_or_default();
-            if contents.held.len() + chunk.len() > MAX_HELD_ANSWER {
-                // Too long to hold: what was held, then the rest as it comes, as sent.
-                tracing::debug!(
-                    route = ctx.route_name(),
-                    "a member's answer too long to offer its URIs; passed as sent"
-                );
-                contents.held.extend_from_slice(&chunk);
-                *body = Some(Bytes::from(contents.held));
-                return;
-            }
-            if !end {
-                contents.held.extend_from_slice(&chunk);
-                ctx.transform = Some(Transform::Contents(contents));
-                return;
-            }
-            // Most answers arrive in one piece: nothing was held, nothing is copied.
-            let whole = match contents.held.is_empty() {
-                true => chunk,
-                false => {
-                    contents.held.extend_from_slice(&chunk);
-                    Bytes::from(contents.held)
-                }
-            };
             let prefix = route_member_prefix(ctx, contents.member);
             let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
             let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
-            let out = crate::federation::contents::offered(&whole, uri).map_or(whole, Bytes::from);
-            *body = (!out.is_empty()).then_some(out);
+            match contents.push(chunk, end, uri) {
+                Pushed::Held => ctx.transform = Some(Transform::Contents(contents)),
+                Pushed::Done(out) => *body = (!out.is_empty()).then_some(out),
+            }
         }
         Some(Transform::Discovery(mut answer)) => {
             let policy = ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).and_then(|r| r.policy.as_ref());
@@ -253,10 +237,11 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
     let ids = crate::federation::relay::Ids { keys: &keys, session };
     let mut changed: &[crate::federation::kind::Kind] = &[];
     let member = relay.member;
-    let uris = crate::federation::contents::carries_uris(ctx.call.one.method);
+    let places = crate::federation::contents::places(ctx.call.one.method);
+    let call = ctx.call.one.id.as_deref();
     let fed = relay.events.feed(rest, |event| {
         let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
-        let kinds = crate::federation::relay::answer_event(&ids, member, event, uris, uri, &mut out);
+        let kinds = crate::federation::relay::answer_event(&ids, call, member, event, places, uri, &mut out);
         if !kinds.is_empty() {
             changed = kinds;
         }

@@ -295,6 +295,27 @@ fn a_members_request_on_a_calls_stream_gets_a_sealed_id_even_after_an_event_too_
 }
 
 #[test]
+fn a_calls_stream_carries_its_own_answer_only_and_an_escaped_key_is_the_key() {
+    // Found by an attack: A answers the client's other request (42) on this call's stream,
+    // sends junk, and a request under `m\u0065thod`; its link's key is `u\u0072i`.
+    let (a, _ra) = recording::stateful_mock_with("A", &["--hostile-answers", "--links"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let token = session(&edge);
+    let accept = ("Accept", "application/json, text/event-stream");
+    let r = post(&edge, &[("Mcp-Session-Id", &token), accept], &call("a_slow", r#"{"steps":1,"delay_ms":10}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.text();
+    assert!(!body.contains("SPOOFED") && !body.contains("hello"), "another answer, or junk, passed: {body}");
+    let request = body.lines().find(|l| l.contains("roots/list")).unwrap_or_else(|| panic!("no request: {body}"));
+    let request: Value = serde_json::from_str(request.trim_start_matches("data: ")).expect("JSON");
+    assert!(request["id"].as_str().is_some_and(|id| id.starts_with("mcp-edge~")), "a sealed id: {request}");
+    assert!(body.contains("\"result\""), "the call's own answer: {body}");
+    let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
+    assert_eq!(r.json()["result"]["content"][1]["uri"], "a+mock://A/readme", "{}", r.text());
+}
+
+#[test]
 fn a_member_that_says_its_list_changed_all_the_time_delays_no_caller() {
     // A says its tools changed ten times a second, and takes 1.5 s to list them.
     let (a, _ra) = recording::stateful_mock_with(

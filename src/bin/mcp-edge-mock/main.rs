@@ -118,6 +118,11 @@ struct Args {
     /// latest is V refuses one it does not support; older ones it speaks).
     #[arg(long)]
     protocol_version: Option<String>,
+    /// A member that tries what a hostile one would: `whoami`'s link (with `--links`) names
+    /// its `uri` key escaped (`"u\u0072i"`), and the `slow` tool's stream first carries an
+    /// answer to another request (id 42), junk, and a request under an escaped `method` key.
+    #[arg(long)]
+    hostile_answers: bool,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
     /// `mock://NAME/secret`), with a `uri` in its structured content too.
     #[arg(long)]
@@ -154,6 +159,7 @@ pub struct State {
     pub list_error: Option<i32>,
     pub protocol_version: Option<&'static str>,
     pub links: bool,
+    pub hostile_answers: bool,
 }
 
 impl State {
@@ -222,6 +228,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         list_error: args.list_error,
         protocol_version: args.protocol_version.map(|v| &*Box::leak(v.into_boxed_str())),
         links: args.links,
+        hostile_answers: args.hostile_answers,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;

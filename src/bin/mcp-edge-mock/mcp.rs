@@ -362,10 +362,11 @@ fn tools_call(st: &State, id: &RawValue, params: Option<&RawValue>, body: &[u8],
         "whoami" if st.links => {
             // Its own resources linked and embedded, and a `uri` of its own data beside them.
             let n = st.name;
+            let key = if st.hostile_answers { r"u\u0072i" } else { "uri" };
             result_start(out, id);
             out.extend_from_slice(
                 format!(
-                    r#"{{"content":[{{"type":"text","text":"{n}"}},{{"type":"resource_link","uri":"mock://{n}/readme","name":"readme"}},{{"type":"resource","resource":{{"uri":"mock://{n}/secret","text":"s"}}}}],"structuredContent":{{"uri":"mock://{n}/readme"}},"isError":false}}}}"#
+                    r#"{{"content":[{{"type":"text","text":"{n}"}},{{"type":"resource_link","{key}":"mock://{n}/readme","name":"readme"}},{{"type":"resource","resource":{{"uri":"mock://{n}/secret","text":"s"}}}}],"structuredContent":{{"uri":"mock://{n}/readme"}},"isError":false}}}}"#
                 )
                 .as_bytes(),
             );

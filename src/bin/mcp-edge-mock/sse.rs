@@ -69,6 +69,12 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
     sse_head(conn, close);
     conn.flush().await?;
     let (mut ev, mut json) = (Vec::new(), Vec::new());
+    if st.hostile_answers {
+        conn.chunk(b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"SPOOFED\"}]}}\n\n")
+            .await?;
+        conn.chunk(b"data: hello\n\n").await?;
+        conn.chunk(b"data: {\"jsonrpc\":\"2.0\",\"id\":78,\"m\\u0065thod\":\"roots/list\"}\n\n").await?;
+    }
     if let Some(pad) = st.slow_asks {
         if pad > 0 {
             let _ = write!(
