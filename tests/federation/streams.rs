@@ -312,7 +312,10 @@ fn a_calls_stream_carries_its_own_answer_only_and_an_escaped_key_is_the_key() {
     assert!(request["id"].as_str().is_some_and(|id| id.starts_with("mcp-edge~")), "a sealed id: {request}");
     assert!(body.contains("\"result\""), "the call's own answer: {body}");
     let r = post(&edge, &[("Mcp-Session-Id", &token)], &call("a_whoami", "{}"));
-    assert_eq!(r.json()["result"]["content"][1]["uri"], "a+mock://A/readme", "{}", r.text());
+    let result = &r.json()["result"];
+    assert_eq!(result["content"][1]["uri"], "a+mock://A/readme", "{}", r.text());
+    assert_eq!(result["content"][2]["resource"]["uri"], "a+mock://A/secret", "{}", r.text());
+    assert_eq!(result["structuredContent"]["uri"], "mock://A/readme", "its own data: {}", r.text());
 }
 
 #[test]

@@ -118,8 +118,8 @@ struct Args {
     /// latest is V refuses one it does not support; older ones it speaks).
     #[arg(long)]
     protocol_version: Option<String>,
-    /// A member that tries what a hostile one would: `whoami`'s link (with `--links`) names
-    /// its `uri` key escaped (`"u\u0072i"`), and the `slow` tool's stream first carries an
+    /// A member that tries what a hostile one would: `whoami` (with `--links`) writes every
+    /// `uri` key escaped (`"u\u0072i"`), and the `slow` tool's stream first carries an
     /// answer to another request (id 42), junk, and a request under an escaped `method` key.
     #[arg(long)]
     hostile_answers: bool,

@@ -366,7 +366,7 @@ fn tools_call(st: &State, id: &RawValue, params: Option<&RawValue>, body: &[u8],
             result_start(out, id);
             out.extend_from_slice(
                 format!(
-                    r#"{{"content":[{{"type":"text","text":"{n}"}},{{"type":"resource_link","{key}":"mock://{n}/readme","name":"readme"}},{{"type":"resource","resource":{{"uri":"mock://{n}/secret","text":"s"}}}}],"structuredContent":{{"uri":"mock://{n}/readme"}},"isError":false}}}}"#
+                    r#"{{"content":[{{"type":"text","text":"{n}"}},{{"type":"resource_link","{key}":"mock://{n}/readme","name":"readme"}},{{"type":"resource","resource":{{"{key}":"mock://{n}/secret","text":"s"}}}}],"structuredContent":{{"{key}":"mock://{n}/readme"}},"isError":false}}}}"#
                 )
                 .as_bytes(),
             );
