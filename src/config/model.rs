@@ -186,6 +186,9 @@ pub struct ProxySettings {
     pub send_timeout: Duration,
     /// Client connections open at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Members' streams the federated routes' merged streams (GET and `subscriptions/listen`)
+    /// hold open at once; a merged stream that would pass it is answered 503.
+    pub max_member_streams: usize,
     /// Client addresses the proxy's listeners accept; others are closed at accept.
     pub ips: IpFilter,
     /// Listeners that speak TLS (each one of `listen`), certificates loaded.

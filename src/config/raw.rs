@@ -170,6 +170,7 @@ pub struct RawProxy {
     pub allow_ips: Option<Vec<S<String>>>,
     pub deny_ips: Option<Vec<S<String>>>,
     pub max_connections: Option<S<i64>>,
+    pub max_member_streams: Option<S<i64>>,
     /// `[[proxy.tls]]`: listeners that speak TLS.
     #[serde(default)]
     pub tls: Vec<S<RawTls>>,

@@ -23,6 +23,7 @@ pub fn to_json(c: &Config) -> Value {
             "keepalive_timeout_ms": c.proxy.keepalive_timeout.as_millis() as u64,
             "send_timeout_ms": c.proxy.send_timeout.as_millis() as u64,
             "max_connections": c.proxy.max_connections,
+            "max_member_streams": c.proxy.max_member_streams,
             "ips": c.proxy.ips.render(),
             "tls": c.proxy.tls.iter().map(|t| json!({
                 "listen": t.listen.to_string(),

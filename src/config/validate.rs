@@ -199,6 +199,7 @@ fn proxy_settings(p: &RawProxy, c: &mut Collector<'_>) -> ProxySettings {
             Zero::Refused,
         ),
         max_connections: positive(c, p.max_connections.as_ref(), "proxy.max_connections", DEFAULT_MAX_CONNECTIONS),
+        max_member_streams: positive(c, p.max_member_streams.as_ref(), "proxy.max_member_streams", 4096),
         ips: super::ip_filter::ip_filter(p.allow_ips.as_deref(), p.deny_ips.as_deref(), "proxy", c),
         tls: super::tls::listeners(&p.tls, &listen, c),
         listen,

@@ -12,6 +12,7 @@
 //! the session token (`super::session`), the requests' framing (`super::fanout`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +29,34 @@ use crate::upstream::Pool;
 
 /// Messages waiting for a slow client, all members together: past this, members wait.
 const QUEUE: usize = 64;
+
+/// Members' streams the merged streams hold open, all routes together (each merged stream
+/// counts one per member it follows, whether that member's stream is up or being asked again).
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A merged stream's share of `proxy.max_member_streams`, given back when it ends.
+pub struct Places(usize);
+
+impl Places {
+    /// `n` places, unless that would hold more than `limit` open.
+    pub fn take(n: usize, limit: usize) -> Option<Places> {
+        let taken = OPEN.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+            open.checked_add(n).filter(|total| *total <= limit)
+        });
+        taken.is_ok().then_some(Places(n))
+    }
+
+    /// Members' streams open now (`/status`, tests).
+    pub fn open() -> usize {
+        OPEN.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Places {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
 /// A member's stream to follow.
 pub struct Source {
     /// Its place in the route's members.
@@ -60,6 +89,7 @@ pub struct Merged {
     /// Written when every member's stream ended for good (a listen's result).
     pub closing: Option<Bytes>,
     _follow: tokio::task::JoinSet<()>,
+    _places: Places,
 }
 
 /// The client the stream is for.
@@ -77,14 +107,20 @@ pub struct Client {
 
 /// Opens every member's stream at once; None when none of them has one (each answered,
 /// failed or timed out first).
-pub async fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, client: Client) -> Option<Merged> {
+pub async fn open(
+    snap: &Arc<Snapshot>,
+    route: usize,
+    sources: Vec<Source>,
+    client: Client,
+    places: Places,
+) -> Option<Merged> {
     let (tx, messages) = mpsc::channel(QUEUE);
     let (follow, opened) = follow(snap, route, sources, &client, tx);
     let mut any = false;
     for heard in opened {
         any |= heard.await.unwrap_or(false);
     }
-    any.then_some(Merged { messages, modern: false, closing: None, _follow: follow })
+    any.then_some(Merged { messages, modern: false, closing: None, _follow: follow, _places: places })
 }
 
 /// A listen's stream: `first` (the route's acknowledgement), then what the members' listens
@@ -97,12 +133,13 @@ pub fn listen(
     client: Client,
     first: Bytes,
     closing: Bytes,
+    places: Places,
 ) -> Merged {
     let (tx, messages) = mpsc::channel(QUEUE);
     // The queue is empty: the acknowledgement is the first message, whatever members send.
     let _ = tx.try_send(Message { event: first, changed: &[] });
     let (follow, _) = follow(snap, route, sources, &client, tx);
-    Merged { messages, modern: true, closing: Some(closing), _follow: follow }
+    Merged { messages, modern: true, closing: Some(closing), _follow: follow, _places: places }
 }
 
 /// One task per member, each saying whether its first attempt opened a stream.

@@ -111,13 +111,14 @@ async fn stream(
     let takes_events = accept.and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/event-stream"));
     let Some(pinned) = ctx.pinned.as_ref().filter(|_| takes_events) else { return Reject::FEDERATED_STREAM.into() };
     let sources = federation::session::sources(&ctx.snap, fed, &pinned.federated);
+    let Some(places) = places(ctx, sources.len()) else { return Reject::MEMBER_STREAMS.into() };
     let client = federation::stream::Client {
         keys: keys.load_full(),
         session: pinned.fingerprint.as_str().to_owned(),
         version: legacy_version(session).map(str::to_owned),
         listen: None,
     };
-    match federation::stream::open(&ctx.snap, route, sources, client).await {
+    match federation::stream::open(&ctx.snap, route, sources, client, places).await {
         Some(merged) => Refused::Stream(merged),
         None => Reject::FEDERATED_STREAM.into(),
     }
@@ -152,6 +153,7 @@ async fn listen(state: &State, ctx: &Ctx, route: usize, fed: &Federation) -> Ref
             .retain(|uri| crate::policy::check_target(policy, identity, Method::ResourcesRead, uri).is_ok());
     }
     let sources = listen::sources(&ctx.snap, &state.metrics, route, fed, &asked).await;
+    let Some(places) = places(ctx, sources.len()) else { return Reject::MEMBER_STREAMS.into() };
     let (first, closing) = (listen::acknowledged(&asked.id, &asked.filter), listen::closing(&asked.id));
     let client = federation::stream::Client {
         keys: state.keys.load_full(),
@@ -159,7 +161,18 @@ async fn listen(state: &State, ctx: &Ctx, route: usize, fed: &Federation) -> Ref
         version: None,
         listen: Some(Arc::new(listen::Listening { id: asked.id, filter: asked.filter })),
     };
-    Refused::Stream(federation::stream::listen(&ctx.snap, route, sources, client, first, closing))
+    Refused::Stream(federation::stream::listen(&ctx.snap, route, sources, client, first, closing, places))
+}
+
+/// A merged stream's places for its `n` members' streams within `proxy.max_member_streams`
+/// (a client's one request opens a stream at every member: without a bound of their own,
+/// members' streams would be bounded only by client connections times members).
+fn places(ctx: &Ctx, n: usize) -> Option<federation::stream::Places> {
+    let places = federation::stream::Places::take(n, ctx.snap.config.proxy.max_member_streams);
+    if places.is_none() {
+        tracing::debug!(route = ctx.route_name(), "proxy.max_member_streams reached: a merged stream refused");
+    }
+    places
 }
 
 /// The client's `MCP-Protocol-Version` when it is one the route speaks in a legacy session,

@@ -176,6 +176,12 @@ impl Reject {
         Reason::BadHead,
         "a federated route's GET stream needs the session's Mcp-Session-Id, Accept: text/event-stream and a member with a stream (DELETE ends a session); send POST",
     );
+    pub const MEMBER_STREAMS: Reject = Reject::new(
+        503,
+        RpcCode::ServerError,
+        Reason::ConcurrencyLimited,
+        "the federated routes hold proxy.max_member_streams members' streams open; retry later",
+    );
     pub const MEMBER_SESSION_GONE: Reject = Reject::new(
         404,
         RpcCode::SessionNotFound,

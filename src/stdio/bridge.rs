@@ -247,7 +247,7 @@ async fn open(
         );
     }
     let opened = match probe {
-        true => sessions.probe(line).await.map(|result| (None, result)),
+        true => sessions.probe().map(|result| (None, result)),
         false => {
             sessions.open(line).await.map(|(session, link)| (Some(session), link.init().cloned().unwrap_or_default()))
         }
@@ -260,10 +260,15 @@ async fn open(
             }
             r
         }
+        Err(NotOpened::Trying) => rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Trying.to_string()),
         Err(NotOpened::Full) => {
             let mut r = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Full.to_string());
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
+        }
+        // The server refused the client's own initialize: the client's to mend.
+        Err(NotOpened::Start(super::process::Failed::Start(super::link::Gone::Refused))) => {
+            rpc_error(StatusCode::BAD_REQUEST, id, -32600, "the stdio server refused this initialize")
         }
         Err(failed) => rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &failed.to_string()),
     }

@@ -171,9 +171,14 @@ impl Supervisor {
                     Arc::new(session::Sessions::new(pool, Arc::clone(&config), up, outcomes, stop.subscribe()))
                 }),
             });
-            if slot.sessions.is_some() {
-                // Nothing to wait for: processes start with their sessions.
-                started.send_modify(|n| *n += 1);
+            if let Some(sessions) = slot.sessions.clone() {
+                // Processes start with their sessions: one trial start proves the command (and
+                // vouches for the pool to its health probes) before mcp-edge reports ready.
+                let started = Arc::clone(&started);
+                tasks.push(handle.spawn(async move {
+                    sessions.trial().await;
+                    started.send_modify(|n| *n += 1);
+                }));
             } else {
                 let (s, c, rx) = (Arc::clone(&slot), Arc::clone(&config), stop.subscribe());
                 tasks.push(handle.spawn(shared::supervise(s, c, rx)));

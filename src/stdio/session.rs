@@ -29,6 +29,8 @@ pub enum NotOpened {
     Full,
     #[error("the stdio server did not start: {0}")]
     Start(#[from] process::Failed),
+    #[error("the stdio pool is trying a start")]
+    Trying,
 }
 
 /// One session's process as requests find it.
@@ -48,8 +50,11 @@ pub struct Sessions {
     /// Numbers sessions in the log.
     next: AtomicUsize,
     epoch: Instant,
-    /// The latest start failed: a health probe tries one itself rather than vouch for the pool.
+    /// The latest start failed (not a refused initialize: the command ran): health probes do
+    /// not vouch for the pool until a trial start succeeds.
     failing: AtomicBool,
+    /// A trial start is under way.
+    trying: AtomicBool,
     /// The latest started process's `initialize` result: a health probe's answer.
     vouched: Mutex<Option<Value>>,
     up: IntGauge,
@@ -76,6 +81,7 @@ impl Sessions {
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
             failing: AtomicBool::new(false),
+            trying: AtomicBool::new(false),
             vouched: Mutex::new(None),
             up,
             outcomes,
@@ -99,7 +105,8 @@ impl Sessions {
             let _ = stop.changed().await;
         })
         .await;
-        self.failing.store(started.is_err(), Ordering::Relaxed);
+        let refused = matches!(started, Err(process::Failed::Start(super::link::Gone::Refused)));
+        self.failing.store(started.is_err() && !refused, Ordering::Relaxed);
         let process = match started {
             Ok(process) => process,
             Err(failed) => {
@@ -138,16 +145,31 @@ impl Sessions {
         entry.map(|e| e.ended.notify_one()).is_some()
     }
 
-    /// A health probe's answer: the latest process's `initialize` result while starts succeed;
-    /// else (or before any start) one process started and ended now decides.
-    pub async fn probe(self: &Arc<Self>, init: Vec<u8>) -> Result<Value, NotOpened> {
+    /// A health probe's answer: the latest process's `initialize` result while starts succeed.
+    /// Before any start, or after a failed one, a trial start runs in the background (one at a
+    /// time, however slow the server is to start) and the probe is refused until it succeeds.
+    pub fn probe(self: &Arc<Self>) -> Result<Value, NotOpened> {
         let vouched = self.vouched.lock().ok().and_then(|v| v.clone());
         if let Some(result) = vouched.filter(|_| !self.failing.load(Ordering::Relaxed)) {
             return Ok(result);
         }
-        let (id, link) = self.open(init).await?;
-        self.end(&id);
-        Ok(link.init().cloned().unwrap_or_default())
+        if !self.trying.swap(true, Ordering::AcqRel) {
+            let sessions = Arc::clone(self);
+            tokio::spawn(async move {
+                sessions.trial().await;
+                sessions.trying.store(false, Ordering::Release);
+            });
+        }
+        Err(NotOpened::Trying)
+    }
+
+    /// One process started with mcp-edge's own `initialize` and ended at once: whether the
+    /// pool's command starts (at the pool's start, and for health probes after a failure).
+    pub async fn trial(self: &Arc<Self>) {
+        let (init, _) = super::frame::handshake(crate::federation::LEGACY_VERSIONS[0]);
+        if let Ok((id, _)) = self.open(init).await {
+            self.end(&id);
+        }
     }
 
     fn touch(&self, entry: &Entry) {

@@ -84,7 +84,14 @@ impl Pool {
         Ok(Pool {
             config: config.clone(),
             lb: Arc::new(lb),
-            breakers: config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
+            breakers: match config.stdio.as_ref().is_some_and(|s| s.sessions.is_some()) {
+                // A `per_session` pool's one backend is a bridge to many clients' processes:
+                // one client's failures (its process dying, its initialize refused, the pool
+                // full) must not eject it for everyone (found by an attack: five bad
+                // initializes locked every session out). Its health check still ejects it.
+                true => Arc::from([]),
+                false => config.backends.iter().map(|_| Breaker::new(&config.breaker)).collect(),
+            },
             counters: Arc::new(PoolCounters::new(
                 metrics,
                 &config.name,

@@ -142,3 +142,25 @@ fn a_federated_route_gives_each_client_session_its_own_stdio_member_process() {
     let p1: u32 = p1.parse().expect("a pid");
     wait_until("one's member process ended", Duration::from_secs(10), || !alive(p1));
 }
+
+#[test]
+fn one_clients_bad_initializes_and_a_full_pool_lock_no_other_session_out() {
+    // Found by an attack: five of these opened the bridge's circuit breaker, and every
+    // session got 404 while its process ran on.
+    let edge = Edge::start(&(per_session("shared", 2, "10m") + &route("shared")));
+    let victim = open(&edge, "victim", "2025-06-18");
+    let pid = pid_in(&edge, &victim);
+    let bad = json!({"jsonrpc":"2.0","id":1,"method":"initialize"});
+    for _ in 0..6 {
+        let r = rpc_in(&edge, None, bad.clone());
+        assert_eq!(r.status, 400, "the server refused the client's own initialize: {}", r.text());
+    }
+    let _filler = open(&edge, "filler", "2025-06-18");
+    let full = json!({"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}});
+    for _ in 0..6 {
+        assert_eq!(rpc_in(&edge, None, full.clone()).status, 503);
+    }
+    for _ in 0..3 {
+        assert_eq!(pid_in(&edge, &victim), pid, "the victim's session serves on");
+    }
+}
