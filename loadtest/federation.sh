@@ -3,7 +3,8 @@
 # thread) with a plain route (/plain, pool a) and a federated route (/fed, members a and b),
 # over two mcp-edge-mock backends; wrk drives each case for DURATION s, ROUNDS rounds
 # interleaved, medians. Cases: tools/call `echo` on /plain against `a_echo` on /fed (the call
-# is renamed and routed by the merged catalog; target at least 0.9x), and tools/list proxied
+# is renamed and routed by the merged catalog; target at least 0.9x), the same with the answer
+# as an event stream (`slow`: a progress event, then the answer), and tools/list proxied
 # on /plain against the merged list of 10 tools served from the warm catalog on /fed. wrk on
 # CPU 0, proxy and backends on CPU 1.
 #   cargo build --release --bins && ROUNDS=3 DURATION=10 loadtest/federation.sh
@@ -68,24 +69,31 @@ LUA
 lua "$work/call-plain.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
 lua "$work/call-fed.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}'
 lua "$work/list.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+# A call answered as an event stream (a progress event, then the answer): every event of a
+# federated call's stream is read (ids of requests sealed, foreign answers dropped, URIs offered).
+lua "$work/sse-plain.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow","arguments":{"steps":1,"delay_ms":0},"_meta":{"progressToken":"p"}}}'
+lua "$work/sse-fed.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_slow","arguments":{"steps":1,"delay_ms":0},"_meta":{"progressToken":"p"}}}'
 # Warm the catalog, and check every case answers what it should.
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | grep -q '"b_deploy_app"'
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}' | grep -q hello
+curl -sf -X POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_slow","arguments":{"steps":1,"delay_ms":0},"_meta":{"progressToken":"p"}}}' | grep -q 'slow done'
 
 rate() { # $1 path, $2 script: requests/s
   taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -s "$2" "http://127.0.0.1:$EDGE$1" | awk '/Requests\/sec/ {print int($2)}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for case in call list; do
+for case in call sse list; do
   : >"$work/$case-plain" ; : >"$work/$case-fed"
 done
 for _ in $(seq "$ROUNDS"); do
   rate /plain "$work/call-plain.lua" >>"$work/call-plain"
   rate /fed "$work/call-fed.lua" >>"$work/call-fed"
+  rate /plain "$work/sse-plain.lua" >>"$work/sse-plain"
+  rate /fed "$work/sse-fed.lua" >>"$work/sse-fed"
   rate /plain "$work/list.lua" >>"$work/list-plain"
   rate /fed "$work/list.lua" >>"$work/list-fed"
 done
-for case in call list; do
+for case in call sse list; do
   plain=$(median <"$work/$case-plain"); fed=$(median <"$work/$case-fed")
   awk -v c="$case" -v p="$plain" -v f="$fed" 'BEGIN {printf "%-5s plain %8d req/s   federated %8d req/s   %.2fx\n", c, p, f, f / p}'
 done

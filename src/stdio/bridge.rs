@@ -260,7 +260,9 @@ async fn open(
             }
             r
         }
-        Err(NotOpened::Trying) => rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Trying.to_string()),
+        Err(NotOpened::Trying) => {
+            rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Trying.to_string())
+        }
         Err(NotOpened::Full) => {
             let mut r = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, -32603, &NotOpened::Full.to_string());
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -360,3 +360,34 @@ fn a_client_that_leaves_its_sessions_stream_closes_the_members_streams_at_once()
     drop(stream);
     common::wait_until("each member's stream closed", Duration::from_secs(3), || both(0));
 }
+
+#[test]
+fn merged_streams_hold_at_most_max_member_streams_members_streams() {
+    // Each GET stream follows both members: two places each, four in all.
+    let quiet = ["--tick-ms", "600000"];
+    let ((a, _ra), (b, _rb)) = (recording::stateful_mock_with("A", &quiet), recording::stateful_mock_with("B", &quiet));
+    let opts = common::Opts { proxy: "max_member_streams = 4", ..common::Opts::default() };
+    let edge = Edge::start_opts(&federated([&a.addr(), &b.addr()]), opts);
+    let (one, two, three) = (session(&edge), session(&edge), session(&edge));
+    let first = Listening::open(&edge, &one, "text/event-stream");
+    let _second = Listening::open(&edge, &two, "text/event-stream");
+    common::wait_until("four members' streams open", Duration::from_secs(5), || {
+        open_streams(a.port) == 2 && open_streams(b.port) == 2
+    });
+    let refused = raw::send(
+        edge.port,
+        format!("GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {three}\r\nConnection: close\r\n\r\n", edge.port).as_bytes(),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.text().contains("max_member_streams"), "{}", refused.text());
+    assert_eq!((open_streams(a.port), open_streams(b.port)), (2, 2), "the refused one opened none");
+    // A stream that ends gives its places back.
+    drop(first);
+    common::wait_until("the first stream's places back", Duration::from_secs(5), || {
+        open_streams(a.port) == 1 && open_streams(b.port) == 1
+    });
+    let _third = Listening::open(&edge, &three, "text/event-stream");
+    common::wait_until("the third stream's members' streams open", Duration::from_secs(5), || {
+        open_streams(a.port) == 2 && open_streams(b.port) == 2
+    });
+}
