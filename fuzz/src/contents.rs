@@ -53,9 +53,15 @@ fn check_places(data: &[u8], places: Places) {
     let single_line = !data.iter().any(|&b| b == b'\n' || b == b'\r');
     let mut sent = Vec::new();
     let _ = relay::answer_event(&ids, Some(b"1"), 0, &event, Some(places), offered, &mut sent);
+    // The call's answer: no method, and one `id` (an object naming it twice answers nothing).
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Option<Value>,
+    }
     let msg: Option<std::collections::BTreeMap<String, Value>> = serde_json::from_slice(data).ok();
-    let answer = msg.filter(|m| !m.contains_key("method") && m.get("id") == Some(&Value::from(1)));
-    if single_line && answer.is_some() {
+    let id = serde_json::from_slice::<Id>(data).ok().and_then(|i| i.id);
+    let answer = msg.is_some_and(|m| !m.contains_key("method")) && id == Some(Value::from(1));
+    if single_line && answer {
         match &out {
             Some(text) => {
                 let text = std::str::from_utf8(text).expect("text");
