@@ -45,11 +45,6 @@ impl Places {
         });
         taken.is_ok().then_some(Places(n))
     }
-
-    /// Members' streams open now (`/status`, tests).
-    pub fn open() -> usize {
-        OPEN.load(Ordering::Acquire)
-    }
 }
 
 impl Drop for Places {
