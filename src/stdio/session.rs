@@ -22,6 +22,9 @@ use super::link::Link;
 use super::process::{self, Exit, Who};
 use crate::config::stdio::StdioConfig;
 
+/// How often health probes have a trial process started and ended while starts succeed.
+const RETRIAL: Duration = Duration::from_secs(60);
+
 /// Why no session was opened.
 #[derive(Debug, thiserror::Error)]
 pub enum NotOpened {
@@ -50,11 +53,14 @@ pub struct Sessions {
     /// Numbers sessions in the log.
     next: AtomicUsize,
     epoch: Instant,
-    /// The latest start failed (not a refused initialize: the command ran): health probes do
-    /// not vouch for the pool until a trial start succeeds.
+    /// The latest trial start failed, and no start succeeded since: health probes do not vouch
+    /// for the pool. Only mcp-edge's own trials set it: a client whose `initialize` makes the
+    /// server fail must not take the pool down for everyone.
     failing: AtomicBool,
     /// A trial start is under way.
     trying: AtomicBool,
+    /// When the latest trial ended (probes start one again every [`RETRIAL`]).
+    tried: Mutex<Option<std::time::Instant>>,
     /// The latest started process's `initialize` result: a health probe's answer.
     vouched: Mutex<Option<Value>>,
     up: IntGauge,
@@ -82,6 +88,7 @@ impl Sessions {
             epoch: Instant::now(),
             failing: AtomicBool::new(false),
             trying: AtomicBool::new(false),
+            tried: Mutex::new(None),
             vouched: Mutex::new(None),
             up,
             outcomes,
@@ -105,8 +112,6 @@ impl Sessions {
             let _ = stop.changed().await;
         })
         .await;
-        let refused = matches!(started, Err(process::Failed::Start(super::link::Gone::Refused)));
-        self.failing.store(started.is_err() && !refused, Ordering::Relaxed);
         let process = match started {
             Ok(process) => process,
             Err(failed) => {
@@ -116,6 +121,7 @@ impl Sessions {
             }
         };
         self.outcomes[0].inc();
+        self.failing.store(false, Ordering::Relaxed);
         if let (Some(init), Ok(mut vouched)) = (process.link.init(), self.vouched.lock()) {
             *vouched = Some(init.clone());
         }
@@ -145,30 +151,38 @@ impl Sessions {
         entry.map(|e| e.ended.notify_one()).is_some()
     }
 
-    /// A health probe's answer: the latest process's `initialize` result while starts succeed.
-    /// Before any start, or after a failed one, a trial start runs in the background (one at a
-    /// time, however slow the server is to start) and the probe is refused until it succeeds.
+    /// A health probe's answer: the latest process's `initialize` result unless the latest
+    /// trial failed. A trial start runs in the background (one at a time, however slow the
+    /// server is to start) after a failed one and every [`RETRIAL`], so a command that broke is
+    /// noticed without a client's help.
     pub fn probe(self: &Arc<Self>) -> Result<Value, NotOpened> {
-        let vouched = self.vouched.lock().ok().and_then(|v| v.clone());
-        if let Some(result) = vouched.filter(|_| !self.failing.load(Ordering::Relaxed)) {
-            return Ok(result);
-        }
-        if !self.trying.swap(true, Ordering::AcqRel) {
+        let failing = self.failing.load(Ordering::Relaxed);
+        let stale = self.tried.lock().map_or(true, |t| t.is_none_or(|t| t.elapsed() >= RETRIAL));
+        if (failing || stale) && !self.trying.swap(true, Ordering::AcqRel) {
             let sessions = Arc::clone(self);
             tokio::spawn(async move {
                 sessions.trial().await;
                 sessions.trying.store(false, Ordering::Release);
             });
         }
-        Err(NotOpened::Trying)
+        let vouched = self.vouched.lock().ok().and_then(|v| v.clone());
+        vouched.filter(|_| !failing).ok_or(NotOpened::Trying)
     }
 
     /// One process started with mcp-edge's own `initialize` and ended at once: whether the
     /// pool's command starts (at the pool's start, and for health probes after a failure).
     pub async fn trial(self: &Arc<Self>) {
         let (init, _) = super::frame::handshake(crate::federation::LEGACY_VERSIONS[0]);
-        if let Ok((id, _)) = self.open(init).await {
-            self.end(&id);
+        match self.open(init).await {
+            Ok((id, _)) => {
+                self.end(&id);
+            }
+            // Sessions run: the command starts; nothing learnt.
+            Err(NotOpened::Full | NotOpened::Trying) => {}
+            Err(NotOpened::Start(_)) => self.failing.store(true, Ordering::Relaxed),
+        }
+        if let Ok(mut tried) = self.tried.lock() {
+            *tried = Some(std::time::Instant::now());
         }
     }
 

@@ -4,7 +4,9 @@
   stdio_misbehaves.py daemon PIDFILE   first starts a helper that leaves its process group
                                        (setsid) and writes the helper's pid to PIDFILE, then
                                        serves initialize, ping and tools/call (answering its pid)
-In both, the server's own pid is appended to PIDFILE.hang / reported by tools/call.
+  stdio_misbehaves.py fragile PIDFILE  serves like daemon (no helper), but exits at once on an
+                                       initialize from a client named "crash"
+In all, the server's own pid is appended to PIDFILE.hang / reported by tools/call.
 """
 
 import json
@@ -35,6 +37,8 @@ def main():
         if "id" not in msg or "method" not in msg:
             continue
         if msg["method"] == "initialize":
+            if mode == "fragile" and msg["params"].get("clientInfo", {}).get("name") == "crash":
+                os._exit(3)
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {
                 "protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
                 "serverInfo": {"name": mode, "version": "1"}}})

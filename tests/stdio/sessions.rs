@@ -164,3 +164,34 @@ fn one_clients_bad_initializes_and_a_full_pool_lock_no_other_session_out() {
         assert_eq!(pid_in(&edge, &victim), pid, "the victim's session serves on");
     }
 }
+
+#[test]
+fn a_client_whose_initialize_kills_its_server_takes_no_one_elses_pool_down() {
+    // The server exits on an initialize from a client named "crash": that client's failures
+    // are its own, and the health probes (every 200 ms) keep vouching for the pool.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (python, _) = Peers::load().stdio_server("PEERS_PY1_SERVER", &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/stdio_misbehaves.py");
+    let pids = dir.path().join("pids").display().to_string();
+    let pool = format!(
+        "[[pool]]\nname = \"fragile\"\npath = \"/mcp\"\n[pool.stdio]\ncommand = {python:?}\nargs = [{script:?}, \"fragile\", {pids:?}]\nper_session = true\nmax_sessions = 64\n[pool.health]\ncheck = \"mcp\"\ninterval = \"200ms\"\n\n"
+    );
+    let edge = Edge::start(&(pool + &route("fragile")));
+    let port = edge.port;
+    let attacker = std::thread::spawn(move || {
+        let crash = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"crash","version":"1"}}});
+        let until = std::time::Instant::now() + Duration::from_millis(2500);
+        let mut refused = 0;
+        while std::time::Instant::now() < until {
+            refused += u32::from(raw::send(port, &raw::post(port, "/mcp", &[], &crash.to_string())).status == 502);
+        }
+        refused
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    // Probes have run many times meanwhile: the pool is still up for everyone else.
+    let other = open(&edge, "other", "2025-06-18");
+    assert!(!call_in(&edge, &other, "whoami").is_empty());
+    assert!(attacker.join().expect("attacker") > 0, "the crashing client's own initializes failed");
+    let after = open(&edge, "later", "2025-06-18");
+    assert!(!call_in(&edge, &after, "whoami").is_empty());
+}
