@@ -123,7 +123,8 @@ impl ServeHttp for Admin {
 }
 
 /// `POST /cache/invalidate[?route=NAME]`: every merged list of the federated routes (or of the
-/// one named) is asked of the members again by the next client that needs it. Reload does the
+/// one named) is asked of the members again by the next client that needs it, and their tool
+/// results are forgotten. Reload does the
 /// same for every route (a new snapshot starts with empty catalogs).
 fn invalidate(state: &State, query: Option<&str>) -> Response<Vec<u8>> {
     let asked = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("route=")));
@@ -133,6 +134,9 @@ fn invalidate(state: &State, query: Option<&str>) -> Response<Vec<u8>> {
         let Some(catalog) = catalog else { continue };
         if asked.is_none_or(|name| name == route.name) {
             catalog.invalidate();
+            if let Some(results) = &catalog.results {
+                results.clear();
+            }
             invalidated.push(route.name.as_str());
         }
     }

@@ -228,6 +228,7 @@ pub struct Metrics {
     pub member_lists: IntCounterVec,
     /// A federated route's merged lists: how they were served, what they hold.
     pub catalog: CatalogMetrics,
+    pub results: ResultMetrics,
     pub trace_spans: IntCounterVec,
     pub sessions_opened: IntCounterVec,
     pub retries: IntCounterVec,
@@ -284,6 +285,17 @@ pub struct CatalogMetrics {
     /// By route and reason (`invalidated`, `list_changed`, `size`).
     pub evictions: IntCounterVec,
     /// Entries and bytes held, by route, member and list (both eras summed).
+    pub entries: IntGaugeVec,
+    pub bytes: IntGaugeVec,
+}
+
+/// The tool-result cache of federated routes (`federation::results` resolves them per route).
+pub struct ResultMetrics {
+    /// By route and result (`hit`, `miss`).
+    pub lookups: IntCounterVec,
+    /// By route and reason (`expired`, `size`, `invalidated`).
+    pub evictions: IntCounterVec,
+    /// Results and bytes held, by route.
     pub entries: IntGaugeVec,
     pub bytes: IntGaugeVec,
 }
@@ -353,6 +365,25 @@ impl Metrics {
                 "federation_catalog_bytes",
                 "Bytes of entries a federated route's latest merged lists hold, by route, member prefix and list (both protocol eras summed; as offered).",
             )?,
+        };
+        let route_gauge = |name: &str, help: &str| -> Result<IntGaugeVec, MetricsError> {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["route"])?;
+            register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let results = ResultMetrics {
+            lookups: counter(
+                "federation_result_cache_lookups_total",
+                "Calls to a cacheable tool on a federated route, by route and result: hit (answered from [route.result_cache]), miss (sent to the member).",
+                &["route", "result"],
+            )?,
+            evictions: counter(
+                "federation_result_cache_evictions_total",
+                "Cached tool results dropped, by route and reason (expired: past their ttl; size: max_bytes; invalidated: POST /cache/invalidate).",
+                &["route", "reason"],
+            )?,
+            entries: route_gauge("federation_result_cache_entries", "Tool results a federated route's result cache holds, by route.")?,
+            bytes: route_gauge("federation_result_cache_bytes", "Bytes of tool results a federated route's result cache holds, by route (with the keys).")?,
         };
         let stdio_restarts = counter(
             "stdio_restarts_total",
@@ -575,6 +606,7 @@ impl Metrics {
             token_fetches,
             member_lists,
             catalog,
+            results,
             stdio_restarts,
             stdio_up,
             stdio_sessions,

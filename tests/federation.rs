@@ -22,6 +22,8 @@ mod pages;
 mod policy;
 #[path = "federation/prefixes.rs"]
 mod prefixes;
+#[path = "federation/results.rs"]
+mod results;
 #[path = "federation/sessions.rs"]
 mod sessions;
 #[path = "federation/streams.rs"]

@@ -115,10 +115,24 @@ pub fn build(state: &State) -> Servers {
 #[serde(deny_unknown_fields)]
 pub struct CatalogState {
     pub route: String,
-    /// Lists made cold by `POST /cache/invalidate`.
+    /// Lists made cold before their time: by `POST /cache/invalidate`, a member's
+    /// `list_changed`, or to stay within `catalog_max_bytes`.
     pub evictions: u64,
     pub lists: Vec<ListStats>,
     pub members: Vec<MemberStats>,
+    /// The route's `[route.result_cache]`, when it has one.
+    #[serde(default)]
+    pub results: Option<ResultStats>,
+}
+
+/// A route's tool-result cache: calls answered from it and sent on, what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +191,17 @@ pub fn catalogs(snap: &Snapshot, metrics: &Metrics) -> Vec<CatalogState> {
                 }
             })
             .collect();
-        out.push(CatalogState { route: route.name.clone(), evictions: catalog.stats.evictions(), lists, members });
+        let results = catalog.results.as_ref().map(|r| {
+            let [hits, misses, entries, bytes] = r.counts();
+            ResultStats { hits, misses, entries, bytes }
+        });
+        out.push(CatalogState {
+            route: route.name.clone(),
+            evictions: catalog.stats.evictions(),
+            lists,
+            members,
+            results,
+        });
     }
     out
 }

@@ -30,6 +30,9 @@ pub fn members(
     c: &mut Collector<'_>,
 ) -> Option<Federation> {
     let Some(first) = raw.member.first() else {
+        if let Some(results) = &raw.result_cache {
+            super::result_cache::result_cache(results, false, field, c);
+        }
         // Federation settings on a route without members would be silently ignored.
         let set = [
             (raw.catalog_ttl.as_ref().map(|v| v.span()), "catalog_ttl"),
@@ -120,5 +123,6 @@ pub fn members(
             PrefixMode::Always
         }
     };
-    Some(Federation { members, catalog_ttl, fail_closed, page_size, catalog_max_bytes, prefix_mode })
+    let results = raw.result_cache.as_ref().and_then(|r| super::result_cache::result_cache(r, true, field, c));
+    Some(Federation { members, catalog_ttl, fail_closed, page_size, catalog_max_bytes, prefix_mode, results })
 }

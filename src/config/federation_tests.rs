@@ -124,3 +124,37 @@ fn a_prefix_mode_is_always_conflicts_or_never_and_needs_members() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn a_result_cache_names_what_it_keeps_on_a_federated_route_only() {
+    let cache = |extra: &str| {
+        let c = parse(Path::new("edge.toml"), &route(extra, &[("a", "x")])).expect("valid");
+        c.routes[0].federation.as_ref().and_then(|f| f.results.clone())
+    };
+    assert!(cache("").is_none());
+    let r = cache("[route.result_cache]\ntools = [\"x_echo\", \"x_get_*\"]\n").expect("a cache");
+    let tools: Vec<_> = r.tools.iter().map(crate::glob::Glob::as_pattern).collect();
+    assert_eq!(
+        (tools, r.read_only_hint, r.ttl, r.max_bytes),
+        (vec!["x_echo".to_owned(), "x_get_*".to_owned()], false, Duration::from_secs(30), 16 << 20)
+    );
+    let r = cache("[route.result_cache]\nread_only_hint = true\nttl = \"5s\"\nmax_bytes = 65536\n").expect("a cache");
+    assert_eq!((r.tools.len(), r.read_only_hint, r.ttl, r.max_bytes), (0, true, Duration::from_secs(5), 65536));
+    for (extra, field, said) in [
+        ("[route.result_cache]\nttl = \"1m\"\n", "route.all.result_cache", "caches nothing"),
+        ("[route.result_cache]\nread_only_hint = false\n", "route.all.result_cache", "caches nothing"),
+        ("[route.result_cache]\ntools = [\"\"]\n", "route.all.result_cache.tools", "must name a tool"),
+        ("[route.result_cache]\ntools = [\"t\"]\nttl = \"0s\"\n", "route.all.result_cache.ttl", "above zero"),
+        ("[route.result_cache]\ntools = [\"t\"]\nmax_bytes = 1024\n", "route.all.result_cache.max_bytes", "65536"),
+    ] {
+        let errs = errors(&route(extra, &[("a", "x")]));
+        assert!(errs.iter().any(|e| e.contains(field) && e.contains(said)), "{extra}: {errs:#?}");
+    }
+    let errs = errors(&route("pool = \"a\"\n[route.result_cache]\ntools = [\"t\"]\n", &[]));
+    assert!(
+        errs.iter().any(|e| e.contains("route.all.result_cache") && e.contains("applies to a federated route only")),
+        "{errs:#?}"
+    );
+    let errs = errors(&route("[route.result_cache]\ntools = [\"t\"]\nsize = 1\n", &[("a", "x")]));
+    assert!(errs.iter().any(|e| e.contains("result_cache: unknown key")), "{errs:#?}");
+}

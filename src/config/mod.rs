@@ -29,6 +29,7 @@ pub mod policy;
 pub mod policy_model;
 pub mod raw;
 pub mod render;
+pub mod result_cache;
 pub mod route_auth;
 pub mod routes;
 pub mod stdio;

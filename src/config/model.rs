@@ -533,6 +533,18 @@ pub struct Federation {
     pub catalog_max_bytes: usize,
     /// When a member's names are offered under its prefix.
     pub prefix_mode: PrefixMode,
+    /// `[route.result_cache]`: tools whose results are served again.
+    pub results: Option<ResultCache>,
+}
+
+/// `[route.result_cache]`: a result is kept for `ttl` when its tool matches `tools` (offered
+/// names) or, with `read_only_hint`, its member annotates it `readOnlyHint: true`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultCache {
+    pub tools: Vec<crate::glob::Glob>,
+    pub read_only_hint: bool,
+    pub ttl: std::time::Duration,
+    pub max_bytes: usize,
 }
 
 /// `prefix_mode`: when a member's tools, prompts and resources are offered under its prefix.

@@ -431,6 +431,20 @@ pub struct RawRoute {
     /// Federation: `"always"` (default), `"conflicts"` or `"never"` (checked in
     /// `config::federation`).
     pub prefix_mode: Option<S<String>>,
+    /// Federation: the tools whose results are kept (checked in `config::result_cache`).
+    pub result_cache: Option<S<RawResultCache>>,
+}
+
+/// `[route.result_cache]`: results of read-only tools served again to the same caller asking
+/// the same.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResultCache {
+    #[serde(default)]
+    pub tools: Vec<S<String>>,
+    pub read_only_hint: Option<S<bool>>,
+    pub ttl: Option<S<String>>,
+    pub max_bytes: Option<S<i64>>,
 }
 
 /// `[[route.member]]`: a pool whose tools a federated route offers as `<prefix>_<tool>`.

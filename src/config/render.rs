@@ -215,6 +215,12 @@ fn federation<'a>(f: &super::model::Federation, pool_name: &dyn Fn(usize) -> &'a
         "page_size": f.page_size,
         "catalog_max_bytes": f.catalog_max_bytes,
         "prefix_mode": f.prefix_mode.key(),
+        "result_cache": f.results.as_ref().map(|r| json!({
+            "tools": r.tools.iter().map(|g| g.as_pattern()).collect::<Vec<_>>(),
+            "read_only_hint": r.read_only_hint,
+            "ttl_ms": u64::try_from(r.ttl.as_millis()).unwrap_or(u64::MAX),
+            "max_bytes": r.max_bytes,
+        })),
     })
 }
 

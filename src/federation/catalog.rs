@@ -31,6 +31,9 @@ pub const LIST_DEADLINE: Duration = Duration::from_secs(10);
 pub struct Owner {
     pub member: usize,
     pub name: String,
+    /// A tool its member annotates `readOnlyHint: true` (read only for a route whose result
+    /// cache trusts that hint).
+    pub read_only: bool,
 }
 
 impl Owner {
@@ -109,6 +112,9 @@ pub struct Catalog {
     /// new one), but still kept, so a member that fails the new list keeps its old entries.
     epoch: AtomicU64,
     pub stats: Stats,
+    /// `[route.result_cache]`: tool results served again (kept here to live and die with the
+    /// route's lists: a reload starts both empty).
+    pub results: Option<super::results::Results>,
 }
 
 /// What the catalog holds for an era.
@@ -137,8 +143,8 @@ impl Drop for Claim<'_> {
 
 impl Catalog {
     /// An empty catalog for a route, counted under `stats`.
-    pub fn new(stats: Stats) -> Catalog {
-        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), stats }
+    pub fn new(stats: Stats, results: Option<super::results::Results>) -> Catalog {
+        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), stats, results }
     }
 
     fn slot(&self, modern: bool, kind: Kind) -> &Slot {
@@ -343,6 +349,7 @@ mod tests {
             page_size: 0,
             catalog_max_bytes: 1 << 20,
             prefix_mode: Default::default(),
+            results: None,
         };
         let page = merged.page(At::START);
         let (one, two) = (

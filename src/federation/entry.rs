@@ -36,6 +36,22 @@ pub fn own_name(kind: Kind, entry: &str) -> Option<String> {
     }
 }
 
+/// Whether a tool's entry says `annotations.readOnlyHint: true` (a hint from its server;
+/// trusted only where a route says so).
+pub fn read_only(entry: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Tool {
+        annotations: Option<Annotations>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Annotations {
+        #[serde(rename = "readOnlyHint")]
+        read_only_hint: Option<bool>,
+    }
+    let tool = serde_json::from_str::<Tool>(entry).ok();
+    tool.and_then(|t| t.annotations?.read_only_hint) == Some(true)
+}
+
 /// A member's entry under its offered name `offered` (read first with [`own_name`]). Only the
 /// naming field changes: every other value is kept as the member wrote it (raw), so numbers
 /// keep their spelling and the size checked when listed is the size held. Read again even

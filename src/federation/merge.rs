@@ -51,6 +51,8 @@ pub async fn merge(
         PrefixMode::Conflicts => shared(&answers),
         PrefixMode::Always | PrefixMode::Never => HashSet::new(),
     };
+    // Annotations are read only where a result cache trusts them.
+    let hinted = kind == Kind::Tools && fed.results.as_ref().is_some_and(|r| r.read_only_hint);
     let mut merged = Merged {
         made: Instant::now(),
         epoch: asked.0,
@@ -88,7 +90,8 @@ pub async fn merge(
                     // A prefixed URI's own form is the offered one without its prefix: not
                     // kept twice.
                     let own = if kind.by_uri() && prefix.is_some() { String::new() } else { own };
-                    merged.owners.insert(name.clone(), Owner { member: i, name: own });
+                    let read_only = hinted && entry::read_only(entry.get());
+                    merged.owners.insert(name.clone(), Owner { member: i, name: own, read_only });
                     offered.push((name, renamed));
                 }
                 // Once per list, however many: a member cannot flood the log.

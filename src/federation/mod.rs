@@ -32,6 +32,7 @@ pub mod merge;
 pub mod names;
 pub mod page;
 pub mod relay;
+pub mod results;
 pub mod rewrite;
 pub mod session;
 pub mod stats;
@@ -101,7 +102,8 @@ impl Parts {
 pub enum Outcome {
     /// Send to member `member` (route order), pool `pool`, with `body` (the member's own name
     /// in it); `name` is that name, for `Mcp-Name`.
-    Forward { member: usize, pool: usize, body: Bytes, name: String },
+    /// `cacheable`: a tool call whose result the route's result cache may keep.
+    Forward { member: usize, pool: usize, body: Bytes, name: String, cacheable: bool },
     /// A legacy `initialize`: open a session with every member ([`open`]).
     Initialize,
     /// `logging/setLevel`: sent to every member of the session; answered `{}`.
@@ -203,7 +205,8 @@ pub async fn decide(
             let owned = call.one.target_str().and_then(|t| named(&merged, t).or_else(|| sole(fed, t)));
             let Some(owned) = owned else { return Outcome::Unknown(None) };
             let body = rewrite::renamed(body, target, Field::Name, &owned.own);
-            forward(fed, owned, body)
+            let cacheable = kind == Kind::Tools && call.one.target_str().is_some_and(|t| cacheable(fed, &merged, t));
+            forward(fed, owned, body, cacheable)
         }
         Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe
             if call.one.method == Method::ResourcesRead || !modern =>
@@ -214,7 +217,7 @@ pub async fn decide(
             };
             let Some(owned) = owned else { return Outcome::Unknown(None) };
             let body = rewrite::renamed(body, target, Field::Uri, &owned.own);
-            forward(fed, owned, body)
+            forward(fed, owned, body, false)
         }
         Method::CompletionComplete => {
             let Some(reference) = rewrite::reference(body) else { return Outcome::BadReference };
@@ -232,7 +235,7 @@ pub async fn decide(
                 return Outcome::Unknown(Some(Element { method, target, ..call.one.clone() }));
             };
             let body = rewrite::complete(body, &reference, &owned.own);
-            forward(fed, owned, body)
+            forward(fed, owned, body, false)
         }
         _ => Outcome::NotFound,
     }
@@ -254,7 +257,7 @@ fn answer_of_client(ids: &relay::Ids<'_>, fed: &Federation, call: &Call, body: &
             return Outcome::Accepted;
         }
     };
-    forward(fed, Owned { member, own: "".into() }, Some(body))
+    forward(fed, Owned { member, own: "".into() }, Some(body), false)
 }
 
 /// The owner of an offered tool or prompt name, from the merged list.
@@ -313,10 +316,20 @@ fn sole<'a>(fed: &Federation, own: &'a str) -> Option<Owned<'a>> {
 /// Longest URI matched against the members' resource templates (each match is linear in it).
 const MAX_EXPANDED_URI: usize = 8 << 10;
 
-fn forward(fed: &Federation, owned: Owned<'_>, body: Option<Bytes>) -> Outcome {
+/// Whether the route's result cache keeps the results of the tool offered as `offered`: it
+/// names the tool, or trusts its member's `readOnlyHint`.
+fn cacheable(fed: &Federation, merged: &Merged, offered: &str) -> bool {
+    let Some(results) = &fed.results else { return false };
+    results.tools.iter().any(|g| g.is_match(offered))
+        || (results.read_only_hint && merged.owners.get(offered).is_some_and(|o| o.read_only))
+}
+
+fn forward(fed: &Federation, owned: Owned<'_>, body: Option<Bytes>, cacheable: bool) -> Outcome {
     let Some(member) = fed.members.get(owned.member) else { return Outcome::Unknown(None) };
     match body {
-        Some(body) => Outcome::Forward { member: owned.member, pool: member.pool, body, name: owned.own.into_owned() },
+        Some(body) => {
+            Outcome::Forward { member: owned.member, pool: member.pool, body, name: owned.own.into_owned(), cacheable }
+        }
         None => Outcome::Unreadable,
     }
 }

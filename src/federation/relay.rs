@@ -175,19 +175,27 @@ pub fn event(id: Option<&str>, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The client's call whose stream [`answer_event`] reads.
+pub struct Asked<'a> {
+    /// Its id, as the client wrote it (none: any answer is its).
+    pub id: Option<&'a [u8]>,
+    /// Where answers to it name resource URIs ([`super::contents`]).
+    pub places: Option<super::contents::Places>,
+    /// Gets a copy of its answer as the client gets it (for the result cache), when set.
+    pub keep: Option<Vec<u8>>,
+}
+
 /// One event of a member's answer stream (a forwarded call's), as the client gets it: a
 /// request to the client with its id mapped (its event id kept), a notification as
-/// [`relay`] passes it, the call's answer with its resource URIs offered (`places`: where
-/// answers to the call name them, [`super::contents`]), an event without data (a priming
-/// event, a comment) byte for byte; nothing else: not another answer (a member cannot answer
-/// the client's other requests on this stream), not junk. Returns the lists a `list_changed`
-/// in it makes stale. `call` is the id of the client's call, as the client wrote it.
+/// [`relay`] passes it, the call's answer with its resource URIs offered, an event without
+/// data (a priming event, a comment) byte for byte; nothing else: not another answer (a member
+/// cannot answer the client's other requests on this stream), not junk. Returns the lists a
+/// `list_changed` in it makes stale.
 pub fn answer_event(
     ids: &Ids<'_>,
-    call: Option<&[u8]>,
+    call: &mut Asked<'_>,
     member: usize,
     event: &[u8],
-    places: Option<super::contents::Places>,
     uri: impl Fn(&str) -> String,
     out: &mut Vec<u8>,
 ) -> &'static [Kind] {
@@ -211,11 +219,16 @@ pub fn answer_event(
             out.extend_from_slice(event);
             &[]
         }
-        Relayed::Response if answers(&data, call) => {
-            let offered = places.and_then(|places| super::contents::offered(&data, places, &uri));
-            match offered {
-                Some(text) => out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), &text)),
+        Relayed::Response if answers(&data, call.id) => {
+            let offered = call.places.and_then(|places| super::contents::offered(&data, places, &uri));
+            let answer = offered.as_deref().unwrap_or(&data);
+            match &offered {
+                Some(text) => out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), text)),
                 None => out.extend_from_slice(event),
+            }
+            if let Some(keep) = call.keep.as_mut() {
+                keep.clear();
+                keep.extend_from_slice(answer);
             }
             &[]
         }
@@ -342,7 +355,7 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            answer_event(&ids, None, 0, event, None, plain, &mut out);
+            answer_event(&ids, &mut Asked { id: None, places: None, keep: None }, 0, event, plain, &mut out);
             out
         };
         let answer = b"id: 3\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"method\":1}}\n\n";
@@ -361,7 +374,8 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            answer_event(&ids, Some(b"\"c\\u0031\""), 0, event, None, plain, &mut out);
+            let mut asked = Asked { id: Some(b"\"c\\u0031\""), places: None, keep: None };
+            answer_event(&ids, &mut asked, 0, event, plain, &mut out);
             out
         };
         let own = b"data: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n";

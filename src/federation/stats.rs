@@ -90,8 +90,9 @@ impl Stats {
         self.lookups[kind.index()].each_ref().map(IntCounter::get)
     }
 
+    /// Lists made cold before their time, for every reason.
     pub fn evictions(&self) -> u64 {
-        self.evicted.get()
+        self.evicted.get() + self.changed.get() + self.evicted_size.get()
     }
 
     /// Member `i`'s entries and bytes over every list.
@@ -104,7 +105,7 @@ impl Stats {
 }
 
 /// Removes the held-entries and held-bytes series of members `next` no longer has (a route
-/// removed or made plain, a member removed), so `/metrics` stops reporting what a catalog that
+/// removed or made plain, a member removed), and of result caches it no longer has, so `/metrics` stops reporting what a catalog that
 /// is gone once held. Called just before `next` serves; its own series were made when its
 /// catalogs were.
 pub fn retire(metrics: &Metrics, next: &crate::state::Snapshot) {
@@ -115,6 +116,23 @@ pub fn retire(metrics: &Metrics, next: &crate::state::Snapshot) {
         .filter_map(|r| r.federation.as_ref().map(|f| (r, f)))
         .flat_map(|(r, f)| f.members.iter().map(move |m| (r.name.as_str(), m.prefix.as_str())))
         .collect();
+    let cached: Vec<&str> = next
+        .router
+        .routes()
+        .iter()
+        .filter(|r| r.federation.as_ref().is_some_and(|f| f.results.is_some()))
+        .map(|r| r.name.as_str())
+        .collect();
+    for gauge in [&metrics.results.entries, &metrics.results.bytes] {
+        for family in prometheus::core::Collector::collect(gauge) {
+            for metric in family.get_metric() {
+                let route = metric.get_label().iter().find(|l| l.name() == "route").map(|l| l.value());
+                if let Some(route) = route.filter(|r| !cached.contains(r)) {
+                    let _ = gauge.remove_label_values(&[route]);
+                }
+            }
+        }
+    }
     for gauge in [&metrics.catalog.entries, &metrics.catalog.bytes] {
         for family in prometheus::core::Collector::collect(gauge) {
             for metric in family.get_metric() {

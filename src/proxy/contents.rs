@@ -30,8 +30,10 @@ pub struct Contents {
 pub enum Pushed {
     /// Nothing yet: held.
     Held,
-    /// The answer (offered, or as sent when it could not be held): the transform is done.
-    Done(Bytes),
+    /// The whole answer, its URIs offered: the transform is done.
+    Whole(Bytes),
+    /// The rest of an answer that could not be held, as sent: the transform is done.
+    Passed(Bytes),
 }
 
 impl Contents {
@@ -49,14 +51,14 @@ impl Contents {
                 return Pushed::Held;
             }
             tracing::debug!("a member's answer too long to hold (or the held budget is spent); passed as sent");
-            return Pushed::Done(self.release(chunk));
+            return Pushed::Passed(self.release(chunk));
         }
         if !fits {
-            return Pushed::Done(self.release(chunk));
+            return Pushed::Passed(self.release(chunk));
         }
         // Most answers arrive in one piece: nothing was held, nothing is copied.
         let whole = if self.held.is_empty() { chunk } else { self.release(chunk) };
-        Pushed::Done(uris::offered(&whole, self.places, offer).map_or(whole, Bytes::from))
+        Pushed::Whole(uris::offered(&whole, self.places, offer).map_or(whole, Bytes::from))
     }
 
     /// What was held, then `chunk`; the budget given back.

@@ -48,6 +48,9 @@ pub struct Forwarded {
     /// In a legacy session, the protocol version the member agreed to: its
     /// `MCP-Protocol-Version`, whatever the client's.
     pub version: Option<String>,
+    /// A call to a cacheable tool that missed: the key its result is kept under
+    /// (`federation::results`).
+    pub cache: Option<crate::federation::results::Key>,
 }
 
 pub struct Ctx {

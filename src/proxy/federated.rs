@@ -56,14 +56,19 @@ pub(super) async fn request(
     let ids =
         federation::relay::Ids { keys: &keys, session: ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str()) };
     match federation::decide(&snap, &state.metrics, &ids, route, fed, &ctx.call, &body).await {
-        Outcome::Forward { member, pool, body, name } => {
+        Outcome::Forward { member, pool, body: forwarded, name, cacheable } => {
             // The version the member is spoken to in the client's session (read before
             // binding: a member without a session of its own unpins the request).
             let agreed = ctx.pinned.as_ref().and_then(|p| p.federated.get(member)?.version.as_deref());
             let version = federation::spoken(legacy_version(session), agreed).map(str::to_owned);
+            let cache = match cacheable.then(|| cached(&snap, ctx, route, version.as_deref(), &body)).flatten() {
+                Some(Ok(result)) => return Err(Refused::Answer(Some(federation::Parts(vec![result])), None)),
+                Some(Err(key)) => Some(key),
+                None => None,
+            };
             bind_member(&snap, ctx, member, pool)?;
-            ctx.body = Some(body);
-            ctx.member = Some(super::ctx::Forwarded { index: member, name, version });
+            ctx.body = Some(forwarded);
+            ctx.member = Some(super::ctx::Forwarded { index: member, name, version, cache });
             ctx.pool = Some(pool);
             // The body changed: a `_meta.traceparent` found in the client's is not where it was.
             if let Some(t) = ctx.trace.as_mut() {
@@ -96,6 +101,26 @@ pub(super) async fn request(
         Outcome::BadReference => Err(Reject::COMPLETION_REFERENCE.into()),
         Outcome::BadCursor => Err(Reject::CURSOR.into()),
     }
+}
+
+/// A call to a cacheable tool: its result when the route's result cache holds one for this
+/// caller, tool, arguments and version (`Ok`), else the key to keep the answer under (`Err`);
+/// none when its arguments cannot be a key.
+fn cached(
+    snap: &Snapshot,
+    ctx: &Ctx,
+    route: usize,
+    version: Option<&str>,
+    body: &[u8],
+) -> Option<Result<Bytes, federation::results::Key>> {
+    let results = snap.catalogs.get(route)?.as_ref()?.results.as_ref()?;
+    let modern = ctx.call.era == Era::Modern;
+    let asker = federation::results::Asker {
+        identity: ctx.identity.as_deref().map(|i| (i.id.as_str(), i.tenant.as_deref())),
+        version: if modern { crate::mcp::method::FIRST_MODERN_VERSION } else { version.unwrap_or("") },
+    };
+    let key = federation::results::key(&asker, ctx.call.one.target_str()?, body)?;
+    Some(results.get(&key).ok_or(key))
 }
 
 /// A GET in a federated session: the members' streams merged (`federation::stream`); 405

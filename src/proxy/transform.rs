@@ -92,6 +92,10 @@ fn has_policy(ctx: &Ctx) -> bool {
 /// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and
 /// reframes (or refuses) an armed discovery answer.
 pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: Stream) -> Result<()> {
+    // Only a 200's result is kept for the result cache.
+    if let Some(member) = ctx.member.as_mut().filter(|_| resp.status != http::StatusCode::OK) {
+        member.cache = None;
+    }
     if stream == Stream::Legacy && ctx.transform.is_none() {
         ctx.transform = Some(Transform::Endpoint(EndpointSniff::default()));
         resp.remove_header(&header::CONTENT_LENGTH);
@@ -196,7 +200,11 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
             match contents.push(chunk, end, uri) {
                 Pushed::Held => ctx.transform = Some(Transform::Contents(contents)),
-                Pushed::Done(out) => *body = (!out.is_empty()).then_some(out),
+                Pushed::Whole(out) => {
+                    keep_result(ctx, &out);
+                    *body = (!out.is_empty()).then_some(out);
+                }
+                Pushed::Passed(out) => *body = (!out.is_empty()).then_some(out),
             }
         }
         Some(Transform::Discovery(mut answer)) => {
@@ -237,15 +245,21 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
     let ids = crate::federation::relay::Ids { keys: &keys, session };
     let mut changed: &[crate::federation::kind::Kind] = &[];
     let member = relay.member;
-    let places = crate::federation::contents::places(ctx.call.one.method);
-    let call = ctx.call.one.id.as_deref();
+    let mut call = crate::federation::relay::Asked {
+        id: ctx.call.one.id.as_deref(),
+        places: crate::federation::contents::places(ctx.call.one.method),
+        keep: ctx.member.as_ref().and_then(|m| m.cache).map(|_| Vec::new()),
+    };
     let fed = relay.events.feed(rest, |event| {
         let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
-        let kinds = crate::federation::relay::answer_event(&ids, call, member, event, places, uri, &mut out);
+        let kinds = crate::federation::relay::answer_event(&ids, &mut call, member, event, uri, &mut out);
         if !kinds.is_empty() {
             changed = kinds;
         }
     });
+    if let Some(answer) = call.keep.filter(|a| !a.is_empty()) {
+        keep_result(ctx, &answer);
+    }
     if !changed.is_empty() {
         crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
     }
@@ -259,6 +273,16 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
         }
     }
     out
+}
+
+/// The whole answer to a call whose result the route's result cache may keep
+/// (`federation::results`): kept, at most once per call.
+fn keep_result(ctx: &Ctx, answer: &[u8]) {
+    let Some(key) = ctx.member.as_ref().and_then(|m| m.cache) else { return };
+    let route = ctx.route.and_then(|r| ctx.snap.catalogs.get(r)).and_then(Option::as_ref);
+    if let Some(results) = route.and_then(|c| c.results.as_ref()) {
+        results.put(key, answer);
+    }
 }
 
 /// The prefix of member `i` of the request's route.

@@ -166,7 +166,10 @@ impl Snapshot {
             .iter()
             .map(|r| {
                 let stats = |fed| crate::federation::stats::Stats::new(&r.name, fed, metrics);
-                r.federation.as_ref().map(|fed| crate::federation::catalog::Catalog::new(stats(fed)))
+                let results = |fed: &crate::config::model::Federation| {
+                    fed.results.as_ref().map(|c| crate::federation::results::Results::new(&r.name, c, metrics))
+                };
+                r.federation.as_ref().map(|fed| crate::federation::catalog::Catalog::new(stats(fed), results(fed)))
             })
             .collect();
         let gates = router.routes().iter().map(|r| crate::auth::Gate::compile(&config, r, &remote_keys)).collect();

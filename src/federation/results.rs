@@ -1,0 +1,257 @@
+//! A federated route's tool-result cache (`[route.result_cache]`): the result of a call to a
+//! tool the route names cacheable (or whose member annotates it `readOnlyHint: true`, when the
+//! route trusts that hint) is served again, for the route's `ttl`, to the same caller asking
+//! the same tool with the same arguments in the same protocol version.
+//!
+//! The key is a SHA-256 over those parts, each length-prefixed: the arguments exactly as the
+//! client wrote them (bytes the member would read the same way; a client spelling them another
+//! way only misses). Kept: a complete result (no `isError: true`, no `input_required`, no
+//! `inputResponses`/`requestState`), the answer read whole. Bounded by `max_bytes`, oldest
+//! first (every entry of a route lives equally long, so the oldest expires first). Lives in
+//! the snapshot: a reload starts empty; `POST /cache/invalidate` empties it.
+//!
+//! Not owned here: which tools are cacheable (`super::decide`), holding the answer
+//! (`proxy::contents`, `proxy::transform`), the reply (`proxy::reply`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prometheus::{IntCounter, IntGauge};
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::config::model::ResultCache;
+use crate::metrics::Metrics;
+
+/// A cached result's key.
+pub type Key = [u8; 32];
+
+pub struct Results {
+    ttl: Duration,
+    max_bytes: usize,
+    held: Mutex<Held>,
+    stats: ResultStats,
+}
+
+#[derive(Default)]
+struct Held {
+    entries: HashMap<Key, Entry>,
+    /// Keys in the order stored, each with its entry's `seq`: an entry stored again has a newer
+    /// one, and its older place is skipped.
+    order: VecDeque<(Key, u64)>,
+    bytes: usize,
+    seq: u64,
+}
+
+struct Entry {
+    result: Bytes,
+    until: Instant,
+    seq: u64,
+}
+
+/// The route's series, resolved once.
+struct ResultStats {
+    hits: IntCounter,
+    misses: IntCounter,
+    expired: IntCounter,
+    size: IntCounter,
+    invalidated: IntCounter,
+    entries: IntGauge,
+    bytes: IntGauge,
+}
+
+/// A key's parts besides the tool and its arguments.
+pub struct Asker<'a> {
+    /// The caller's identity and tenant (none: every anonymous caller shares).
+    pub identity: Option<(&'a str, Option<&'a str>)>,
+    /// The protocol version the member is spoken to in (or the era's, for 2026-07-28).
+    pub version: &'a str,
+}
+
+/// The key of a call to `tool` (as offered) in the client's `body`; none when its arguments
+/// cannot be read exactly once (then it is not cached).
+pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        params: Params<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        arguments: Option<&'a RawValue>,
+    }
+    // Derived structs refuse a key named twice: a body whose arguments two readers could read
+    // differently is never a key.
+    let call: Call<'_> = serde_json::from_slice(body).ok()?;
+    let arguments = call.params.arguments.map_or("", RawValue::get);
+    let (id, tenant) = asker.identity.unwrap_or(("", None));
+    let mut h = Sha256::new();
+    for part in [
+        &[u8::from(asker.identity.is_some()), u8::from(tenant.is_some())][..],
+        id.as_bytes(),
+        tenant.unwrap_or("").as_bytes(),
+        asker.version.as_bytes(),
+        tool.as_bytes(),
+        arguments.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    Some(h.finalize().into())
+}
+
+/// The `result` of a JSON-RPC answer when it may be served again, and how long (the route's
+/// `ttl`, or less when the result carries a smaller `ttlMs`).
+fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        result: &'a RawValue,
+        error: Option<IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Complete<'a> {
+        #[serde(rename = "isError")]
+        is_error: Option<bool>,
+        #[serde(rename = "resultType", borrow)]
+        result_type: Option<&'a str>,
+        #[serde(rename = "inputResponses")]
+        input_responses: Option<IgnoredAny>,
+        #[serde(rename = "requestState")]
+        request_state: Option<IgnoredAny>,
+        #[serde(rename = "ttlMs")]
+        ttl_ms: Option<f64>,
+    }
+    let answer: Answer<'_> = serde_json::from_slice(answer).ok()?;
+    let result: Complete<'_> = serde_json::from_str(answer.result.get()).ok()?;
+    let complete = answer.error.is_none()
+        && result.is_error != Some(true)
+        && result.result_type.is_none_or(|t| t == "complete")
+        && result.input_responses.is_none()
+        && result.request_state.is_none();
+    let ttl = match result.ttl_ms {
+        None => ttl,
+        Some(ms) if ms > 0.0 => Duration::try_from_secs_f64(ms / 1000.0).map_or(ttl, |d| d.min(ttl)),
+        Some(_) => Duration::ZERO,
+    };
+    (complete && !ttl.is_zero()).then_some((answer.result, ttl))
+}
+
+impl Results {
+    pub fn new(route: &str, config: &ResultCache, metrics: &Metrics) -> Results {
+        let m = &metrics.results;
+        let (entries, bytes) = (m.entries.with_label_values(&[route]), m.bytes.with_label_values(&[route]));
+        entries.set(0);
+        bytes.set(0);
+        Results {
+            ttl: config.ttl,
+            max_bytes: config.max_bytes,
+            held: Mutex::new(Held::default()),
+            stats: ResultStats {
+                hits: m.lookups.with_label_values(&[route, "hit"]),
+                misses: m.lookups.with_label_values(&[route, "miss"]),
+                expired: m.evictions.with_label_values(&[route, "expired"]),
+                size: m.evictions.with_label_values(&[route, "size"]),
+                invalidated: m.evictions.with_label_values(&[route, "invalidated"]),
+                entries,
+                bytes,
+            },
+        }
+    }
+
+    /// The result kept under `key`, if fresh; counted as a hit or a miss.
+    pub fn get(&self, key: &Key) -> Option<Bytes> {
+        let found = self.held.lock().ok().and_then(|mut held| {
+            let entry = held.entries.get(key)?;
+            if entry.until > Instant::now() {
+                return Some(entry.result.clone());
+            }
+            held.remove(key);
+            self.stats.expired.inc();
+            self.publish(&held);
+            None
+        });
+        if found.is_some() { &self.stats.hits } else { &self.stats.misses }.inc();
+        found
+    }
+
+    /// Keeps the result of `answer` (a whole JSON-RPC answer, as the client gets it) under
+    /// `key` when it may be served again; whether it was kept.
+    pub fn put(&self, key: Key, answer: &[u8]) -> bool {
+        let Some((result, ttl)) = cacheable(answer, self.ttl) else {
+            tracing::debug!("a cacheable tool's answer is not a complete result: not kept");
+            return false;
+        };
+        let size = result.get().len() + std::mem::size_of::<Key>() * 2;
+        if size > self.max_bytes {
+            return false;
+        }
+        let Ok(mut held) = self.held.lock() else { return false };
+        let now = Instant::now();
+        held.remove(&key);
+        // Oldest first: expired ones, then as many as the new one needs room for.
+        while let Some((oldest, seq)) = held.order.front().copied() {
+            let Some(entry) = held.entries.get(&oldest).filter(|e| e.seq == seq) else {
+                held.order.pop_front();
+                continue;
+            };
+            let expired = entry.until <= now;
+            if !expired && held.bytes + size <= self.max_bytes {
+                break;
+            }
+            held.remove(&oldest);
+            held.order.pop_front();
+            if expired { &self.stats.expired } else { &self.stats.size }.inc();
+        }
+        held.seq += 1;
+        let seq = held.seq;
+        held.order.push_back((key, seq));
+        held.bytes += size;
+        held.entries
+            .insert(key, Entry { result: Bytes::copy_from_slice(result.get().as_bytes()), until: now + ttl, seq });
+        self.publish(&held);
+        true
+    }
+
+    /// Forgets every result (`POST /cache/invalidate`).
+    pub fn clear(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            self.stats.invalidated.inc_by(held.entries.len() as u64);
+            *held = Held::default();
+            self.publish(&held);
+        }
+    }
+
+    /// Hits and misses since start (the series outlive a reload), entries and bytes held.
+    pub fn counts(&self) -> [u64; 4] {
+        let gauge = |g: &IntGauge| u64::try_from(g.get()).unwrap_or(0);
+        [self.stats.hits.get(), self.stats.misses.get(), gauge(&self.stats.entries), gauge(&self.stats.bytes)]
+    }
+
+    fn publish(&self, held: &Held) {
+        self.stats.entries.set(i64::try_from(held.entries.len()).unwrap_or(i64::MAX));
+        self.stats.bytes.set(i64::try_from(held.bytes).unwrap_or(i64::MAX));
+    }
+}
+
+impl Held {
+    /// Forgets `key`'s entry (its place in `order` is skipped when reached).
+    fn remove(&mut self, key: &Key) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(entry.result.len() + std::mem::size_of::<Key>() * 2);
+        }
+        // Many stale places (one key stored again and again) are dropped at once.
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            let entries = &self.entries;
+            self.order.retain(|(k, seq)| entries.get(k).is_some_and(|e| e.seq == *seq));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "results_tests.rs"]
+mod tests;

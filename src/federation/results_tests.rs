@@ -1,0 +1,119 @@
+//! The result cache's keys, what it keeps, and its bounds.
+
+use std::time::Duration;
+
+use super::*;
+
+fn results(ttl: Duration, max_bytes: usize) -> Results {
+    let config = ResultCache { tools: Vec::new(), read_only_hint: true, ttl, max_bytes };
+    Results::new("r", &config, &Metrics::new().expect("metrics"))
+}
+
+const ALICE: Asker<'static> = Asker { identity: Some(("alice", None)), version: "2025-11-25" };
+
+fn call(arguments: &str) -> Vec<u8> {
+    format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"a_t","arguments":{arguments}}}}}"#)
+        .into_bytes()
+}
+
+fn key_of(asker: &Asker<'_>, arguments: &str) -> Option<Key> {
+    key(asker, "a_t", &call(arguments))
+}
+
+#[test]
+fn a_key_names_the_caller_the_version_the_tool_and_the_arguments_as_written() {
+    let base = key_of(&ALICE, r#"{"q":1}"#).expect("key");
+    assert_eq!(key_of(&ALICE, r#"{"q":1}"#), Some(base));
+    let others = [
+        key_of(&Asker { identity: Some(("bob", None)), ..ALICE }, r#"{"q":1}"#),
+        key_of(&Asker { identity: Some(("alice", Some("t"))), ..ALICE }, r#"{"q":1}"#),
+        key_of(&Asker { identity: None, ..ALICE }, r#"{"q":1}"#),
+        // The parts are length-prefixed: no shifting of bytes from one to the next.
+        key_of(&Asker { identity: Some(("alic", Some("e"))), ..ALICE }, r#"{"q":1}"#),
+        key_of(&Asker { version: "2025-06-18", ..ALICE }, r#"{"q":1}"#),
+        key_of(&ALICE, r#"{"q":2}"#),
+        key_of(&ALICE, r#"{"q": 1}"#),
+        key(&ALICE, "a_u", &call(r#"{"q":1}"#)),
+    ];
+    for (i, other) in others.iter().enumerate() {
+        assert!(other.is_some_and(|k| k != base), "case {i}");
+    }
+    // Read twice, two readers could disagree: never a key.
+    assert_eq!(key(&ALICE, "a_t", br#"{"params":{"arguments":{"q":1},"arguments":{"q":2}}}"#), None);
+    assert_eq!(key(&ALICE, "a_t", br#"{"params":{},"params":{"arguments":{}}}"#), None);
+    assert_eq!(key(&ALICE, "a_t", b"not json"), None);
+    // No arguments is a call of its own.
+    assert!(key(&ALICE, "a_t", br#"{"params":{"name":"a_t"}}"#).is_some());
+}
+
+fn answer(result: &str) -> Vec<u8> {
+    format!(r#"{{"jsonrpc":"2.0","id":7,"result":{result}}}"#).into_bytes()
+}
+
+#[test]
+fn only_a_complete_result_is_kept_and_it_is_the_result_alone() {
+    let cache = results(Duration::from_secs(60), 1 << 20);
+    let k = key_of(&ALICE, "{}").expect("key");
+    for refused in [
+        r#"{"content":[],"isError":true}"#,
+        r#"{"resultType":"input_required","inputRequests":{}}"#,
+        r#"{"content":[],"requestState":"x"}"#,
+        r#"{"content":[],"inputResponses":{}}"#,
+        r#"{"content":[],"ttlMs":0}"#,
+        r#"{"content":[],"isError":false,"isError":true}"#,
+        r#"[1]"#,
+    ] {
+        assert!(!cache.put(k, &answer(refused)), "{refused}");
+        assert_eq!(cache.get(&k), None, "{refused}");
+    }
+    assert!(!cache.put(k, br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"x"}}"#));
+    assert!(cache.put(k, &answer(r#"{"content":[{"type":"text","text":"hi"}],"resultType":"complete"}"#)));
+    assert_eq!(
+        cache.get(&k).as_deref(),
+        Some(&br#"{"content":[{"type":"text","text":"hi"}],"resultType":"complete"}"#[..])
+    );
+    let [hits, misses, entries, _] = cache.counts();
+    assert_eq!((hits, entries), (1, 1));
+    assert!(misses >= 7);
+}
+
+#[test]
+fn a_result_lives_for_the_ttl_or_its_own_shorter_ttl_ms() {
+    let cache = results(Duration::from_millis(300), 1 << 20);
+    let (long, short) = (key_of(&ALICE, "1").expect("key"), key_of(&ALICE, "2").expect("key"));
+    assert!(cache.put(long, &answer(r#"{"content":[],"ttlMs":1e9}"#)));
+    assert!(cache.put(short, &answer(r#"{"content":[],"ttlMs":1}"#)));
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(cache.get(&short).is_none(), "its own ttlMs was shorter");
+    assert!(cache.get(&long).is_some(), "capped at the route's ttl, not yet past");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(cache.get(&long).is_none(), "past the route's ttl");
+    assert_eq!(cache.counts()[2], 0, "expired entries are dropped when found");
+}
+
+#[test]
+fn the_oldest_results_make_room_and_the_bytes_stay_within_max_bytes() {
+    let text = "x".repeat(1000);
+    let one = answer(&format!(r#"{{"content":[{{"type":"text","text":"{text}"}}]}}"#));
+    let cache = results(Duration::from_secs(60), 10_000);
+    let keys: Vec<Key> = (0..30).map(|i| key_of(&ALICE, &i.to_string()).expect("key")).collect();
+    for k in &keys {
+        assert!(cache.put(*k, &one));
+        assert!(cache.counts()[3] <= 10_000);
+    }
+    assert!(cache.get(&keys[0]).is_none(), "the oldest made room");
+    assert!(cache.get(&keys[29]).is_some(), "the newest is kept");
+    // Stored again and again, one key holds one entry (and its stale places are dropped).
+    for _ in 0..1000 {
+        assert!(cache.put(keys[29], &one));
+    }
+    let [_, _, entries, bytes] = cache.counts();
+    assert!(entries <= 10 && bytes <= 10_000, "{entries} {bytes}");
+    assert!(cache.held.lock().map(|h| h.order.len()).unwrap_or(usize::MAX) < 200);
+    // Larger than the whole cache: not kept.
+    let huge = answer(&format!(r#"{{"content":[{{"type":"text","text":"{}"}}]}}"#, "y".repeat(20_000)));
+    assert!(!cache.put(keys[1], &huge));
+    cache.clear();
+    assert_eq!(cache.counts()[2..], [0, 0]);
+    assert!(cache.get(&keys[29]).is_none());
+}
