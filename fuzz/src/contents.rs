@@ -52,7 +52,9 @@ fn check_places(data: &[u8], places: Places) {
     event.extend_from_slice(b"\n\n");
     let single_line = !data.iter().any(|&b| b == b'\n' || b == b'\r');
     let mut sent = Vec::new();
-    let _ = relay::answer_event(&ids, Some(b"1"), 0, &event, Some(places), offered, &mut sent);
+    let mut asked = relay::Asked { id: Some(b"1"), places: Some(places), keep: Some(Vec::new()) };
+    let _ = relay::answer_event(&ids, &mut asked, 0, &event, offered, &mut sent);
+    let kept = asked.keep.unwrap_or_default();
     // The call's answer: no method, and one `id` (an object naming it twice answers nothing).
     #[derive(serde::Deserialize)]
     struct Id {
@@ -69,6 +71,15 @@ fn check_places(data: &[u8], places: Places) {
             }
             None => assert_eq!(sent, event, "an answer with nothing to offer passes byte for byte"),
         }
+    }
+    // What the result cache keeps is the answer as the client got it, and only the answer.
+    if single_line && !data.trim_ascii().is_empty() {
+        let expected: &[u8] = match (&out, answer) {
+            (_, false) => b"",
+            (Some(text), true) => text,
+            (None, true) => data,
+        };
+        assert_eq!(kept, expected, "the kept answer is the one the client got");
     }
 }
 

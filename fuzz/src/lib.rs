@@ -12,6 +12,7 @@ pub mod input;
 pub mod listen;
 pub mod path;
 pub mod relay;
+pub mod result_cache;
 pub mod session_query;
 pub mod session_token;
 pub mod sse_endpoint;

@@ -118,7 +118,7 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
         #[serde(rename = "isError")]
         is_error: Option<bool>,
         #[serde(rename = "resultType", borrow)]
-        result_type: Option<&'a str>,
+        result_type: Option<std::borrow::Cow<'a, str>>,
         #[serde(rename = "inputResponses")]
         input_responses: Option<IgnoredAny>,
         #[serde(rename = "requestState")]
@@ -126,7 +126,14 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
         #[serde(rename = "ttlMs")]
         ttl_ms: Option<f64>,
     }
+    // Objects only (a derived struct would also read an array).
+    if !answer.trim_ascii_start().starts_with(b"{") {
+        return None;
+    }
     let answer: Answer<'_> = serde_json::from_slice(answer).ok()?;
+    if !answer.result.get().starts_with('{') {
+        return None;
+    }
     let result: Complete<'_> = serde_json::from_str(answer.result.get()).ok()?;
     let complete = answer.error.is_none()
         && result.is_error != Some(true)
