@@ -5,7 +5,8 @@
 # interleaved, medians. Cases: tools/call `echo` on /plain against `a_echo` on /fed (the call
 # is renamed and routed by the merged catalog; target at least 0.9x), the same with the answer
 # as an event stream (`slow`: a progress event, then the answer), and tools/list proxied
-# on /plain against the merged list of 10 tools served from the warm catalog on /fed. wrk on
+# on /plain against the merged list of 10 tools served from the warm catalog on /fed, and the
+# `echo` call on /plain against `a_echo` answered from the result cache on /cached. wrk on
 # CPU 0, proxy and backends on CPU 1.
 #   cargo build --release --bins && ROUNDS=3 DURATION=10 loadtest/federation.sh
 set -euo pipefail
@@ -54,6 +55,19 @@ prefix = "a"
 [[route.member]]
 pool = "b"
 prefix = "b"
+[[route]]
+name = "cached"
+path = "/cached"
+catalog_ttl = "1h"
+[[route.member]]
+pool = "a"
+prefix = "a"
+[[route.member]]
+pool = "b"
+prefix = "b"
+[route.result_cache]
+tools = ["a_echo"]
+ttl = "1h"
 TOML
 taskset -c 1 "$BIN/mcp-edge" --config "$work/edge.toml" 2>"$work/edge.log" & pids+=($!)
 wait_http "http://127.0.0.1:$ADMIN/readyz"
@@ -76,13 +90,17 @@ lua "$work/sse-fed.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":
 # Warm the catalog, and check every case answers what it should.
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | grep -q '"b_deploy_app"'
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}' | grep -q hello
+for _ in 1 2; do
+  curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/cached" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}' | grep -q hello
+done
+curl -sf "http://127.0.0.1:$ADMIN/metrics" | grep -q 'federation_result_cache_lookups_total{result="hit",route="cached"} 1'
 curl -sf -X POST -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_slow","arguments":{"steps":1,"delay_ms":0},"_meta":{"progressToken":"p"}}}' | grep -q 'slow done'
 
 rate() { # $1 path, $2 script: requests/s
   taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -s "$2" "http://127.0.0.1:$EDGE$1" | awk '/Requests\/sec/ {print int($2)}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for case in call sse list; do
+for case in call sse list cached; do
   : >"$work/$case-plain" ; : >"$work/$case-fed"
 done
 for _ in $(seq "$ROUNDS"); do
@@ -92,8 +110,10 @@ for _ in $(seq "$ROUNDS"); do
   rate /fed "$work/sse-fed.lua" >>"$work/sse-fed"
   rate /plain "$work/list.lua" >>"$work/list-plain"
   rate /fed "$work/list.lua" >>"$work/list-fed"
+  rate /plain "$work/call-plain.lua" >>"$work/cached-plain"
+  rate /cached "$work/call-fed.lua" >>"$work/cached-fed"
 done
-for case in call sse list; do
+for case in call sse list cached; do
   plain=$(median <"$work/$case-plain"); fed=$(median <"$work/$case-fed")
   awk -v c="$case" -v p="$plain" -v f="$fed" 'BEGIN {printf "%-5s plain %8d req/s   federated %8d req/s   %.2fx\n", c, p, f, f / p}'
 done

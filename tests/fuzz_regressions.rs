@@ -23,6 +23,8 @@ mod listen;
 mod path;
 #[path = "../fuzz/src/relay.rs"]
 mod relay;
+#[path = "../fuzz/src/result_cache.rs"]
+mod result_cache;
 #[path = "../fuzz/src/session_query.rs"]
 mod session_query;
 #[path = "../fuzz/src/session_token.rs"]
@@ -132,4 +134,9 @@ fn contents_inputs_change_only_the_uris_of_an_answer() {
 #[test]
 fn listen_inputs_reach_members_as_one_request_and_clients_only_as_asked() {
     replay("listen", listen::check);
+}
+
+#[test]
+fn result_cache_inputs_keep_and_serve_only_complete_results_within_the_bound() {
+    replay("result_cache", result_cache::check);
 }

@@ -105,14 +105,18 @@ fn complete(answer: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let inner = pairs(result.get().as_bytes())?;
-    let null_or = |key: &str, ok: &dyn Fn(&Value) -> bool| matches!(one(&inner, key), Ok(None | Some(Value::Null))) || one(&inner, key).is_ok_and(|v| v.as_ref().is_some_and(ok));
+    let null_or = |key: &str, ok: &dyn Fn(&Value) -> bool| {
+        matches!(one(&inner, key), Ok(None | Some(Value::Null)))
+            || one(&inner, key).is_ok_and(|v| v.as_ref().is_some_and(ok))
+    };
     let fine = null_or("isError", &|v| v == &Value::Bool(false))
         && null_or("resultType", &|v| v == "complete")
         && null_or("inputResponses", &|_| false)
         && null_or("requestState", &|_| false)
         && null_or("ttlMs", &|v| {
             // Longer than a Duration holds: the route's ttl.
-            v.as_f64().is_some_and(|ms| ms > 0.0 && Duration::try_from_secs_f64(ms / 1000.0).map_or(true, |d| !d.is_zero()))
+            v.as_f64()
+                .is_some_and(|ms| ms > 0.0 && Duration::try_from_secs_f64(ms / 1000.0).map_or(true, |d| !d.is_zero()))
         });
     // The answer's bytes of the result: find it by its position in the answer.
     let text = result.get();

@@ -127,3 +127,23 @@ fn a_result_trusted_read_only_is_each_callers_own_in_each_version_and_lives_for_
     call_by(&edge, 0, &[], "a_whoami");
     assert_eq!(calls_of(&a, "whoami"), 4, "and it is kept again");
 }
+
+#[test]
+fn a_call_two_readers_could_read_differently_is_never_kept_nor_served() {
+    // An anonymous route: every caller shares results, so a poisoned entry would reach others.
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&with_cache([&a.addr, &b.addr], "tools = [\"a_echo\"]\n"));
+    let twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"x"},"arguments":{"text":"evil"}}}"#;
+    for _ in 0..2 {
+        raw::send(edge.port, &raw::post(edge.port, "/mcp", &[], twice));
+    }
+    let reached = calls_of(&a, "echo");
+    assert!(reached == 0 || reached == 2, "each such call reaches the member or none does: {reached}");
+    // The honest callers' calls are their own, each kept once.
+    for text in ["x", "evil", "x", "evil"] {
+        let r = answered(&post(&edge, &[], &call_as(2, "a_echo", &format!(r#"{{"text":"{text}"}}"#))));
+        assert_eq!(r["result"]["content"][0]["text"], text, "{r}");
+    }
+    assert_eq!(calls_of(&a, "echo"), reached + 2);
+    edge.wait_metric(&format!("{} 2", lookups("hit")));
+}
