@@ -33,17 +33,24 @@ pub fn check(data: &[u8]) {
         if let Some(top) = pairs(call.get(..).unwrap_or_default()) {
             assert!(count(&top, "params") <= 1, "a call naming params twice became a key");
             let params = top.iter().find(|(k, _)| k == "params").and_then(|(_, v)| pairs(v.get().as_bytes()));
-            assert!(params.is_none_or(|p| count(&p, "arguments") <= 1), "arguments named twice became a key");
+            assert!(params.as_ref().is_none_or(|p| count(p, "arguments") <= 1), "arguments named twice became a key");
+            // Only a call whose result answers its arguments alone.
+            let known = |k: &str| matches!(k, "name" | "arguments" | "_meta");
+            assert!(
+                params.is_none_or(|p| p.iter().all(|(k, _)| known(k))),
+                "a call with more than its arguments became a key"
+            );
         }
     }
     let config =
         ResultCache { tools: Vec::new(), read_only_hint: true, ttl: Duration::from_secs(60), max_bytes: MAX_BYTES };
     let cache = Results::new("fuzz", &config, &METRICS);
     let k = key.unwrap_or([7; 32]);
-    let kept = cache.put(k, answer);
+    let Err(miss) = cache.get(k) else { panic!("a new cache holds nothing") };
+    let kept = cache.put(miss, answer);
     let fits = complete(answer).is_some_and(|r| r.len() + 64 <= MAX_BYTES);
     assert_eq!(kept, fits, "kept exactly the complete results that fit");
-    let served = cache.get(&k);
+    let served = cache.get(k).ok();
     assert_eq!(served.is_some(), kept);
     if let Some(served) = served {
         assert_eq!(Some(&served[..]), complete(answer), "the answer's result is served as written");

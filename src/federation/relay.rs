@@ -183,6 +183,10 @@ pub struct Asked<'a> {
     pub places: Option<super::contents::Places>,
     /// Gets a copy of its answer as the client gets it (for the result cache), when set.
     pub keep: Option<Vec<u8>>,
+    /// Set when an event besides its answer and notifications came: a request to the client
+    /// (whose answer the result may depend on), a rewritten notification, junk. Such a
+    /// stream's answer is not one to keep.
+    pub eventful: bool,
 }
 
 /// One event of a member's answer stream (a forwarded call's), as the client gets it: a
@@ -208,6 +212,7 @@ pub fn answer_event(
     };
     match relay(ids, member, &data, &uri) {
         Relayed::Rewritten(text) => {
+            call.eventful = true;
             out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), text.as_bytes()));
             &[]
         }
@@ -235,7 +240,10 @@ pub fn answer_event(
         // Another answer, not JSON, or a request whose id cannot be carried: a client might
         // read it anyway (lenient parsers) and take it for an answer, or answer under an id
         // no member gave.
-        Relayed::Response | Relayed::Dropped => &[],
+        Relayed::Response | Relayed::Dropped => {
+            call.eventful = true;
+            &[]
+        }
     }
 }
 
@@ -355,7 +363,14 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            answer_event(&ids, &mut Asked { id: None, places: None, keep: None }, 0, event, plain, &mut out);
+            answer_event(
+                &ids,
+                &mut Asked { id: None, places: None, keep: None, eventful: false },
+                0,
+                event,
+                plain,
+                &mut out,
+            );
             out
         };
         let answer = b"id: 3\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"method\":1}}\n\n";
@@ -374,7 +389,7 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            let mut asked = Asked { id: Some(b"\"c\\u0031\""), places: None, keep: None };
+            let mut asked = Asked { id: Some(b"\"c\\u0031\""), places: None, keep: None, eventful: false };
             answer_event(&ids, &mut asked, 0, event, plain, &mut out);
             out
         };

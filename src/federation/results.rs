@@ -29,6 +29,15 @@ use crate::metrics::Metrics;
 /// A cached result's key.
 pub type Key = [u8; 32];
 
+/// A lookup that found nothing: where the answer is kept, if it still may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Miss {
+    key: Key,
+    /// The cache's epoch at the lookup: an answer to a call sent before an invalidation is
+    /// not kept after it.
+    epoch: u64,
+}
+
 pub struct Results {
     ttl: Duration,
     max_bytes: usize,
@@ -44,6 +53,8 @@ struct Held {
     order: VecDeque<(Key, u64)>,
     bytes: usize,
     seq: u64,
+    /// Bumped by [`Results::clear`].
+    epoch: u64,
 }
 
 struct Entry {
@@ -71,8 +82,10 @@ pub struct Asker<'a> {
     pub version: &'a str,
 }
 
-/// The key of a call to `tool` (as offered) in the client's `body`; none when its arguments
-/// cannot be read exactly once (then it is not cached).
+/// The key of a call to `tool` (as offered) in the client's `body`; none when the call is not
+/// one to keep: its arguments cannot be read exactly once, or its `params` carry more than
+/// `name`, `arguments` and `_meta` (`inputResponses`, `requestState`, `task`, or what a later
+/// version adds: a result that answers more than the arguments is not the arguments' result).
 pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     #[derive(serde::Deserialize)]
     struct Call<'a> {
@@ -80,23 +93,33 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
         params: Params<'a>,
     }
     #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Params<'a> {
-        #[serde(borrow)]
+        #[serde(default, borrow, deserialize_with = "present")]
         arguments: Option<&'a RawValue>,
+        #[allow(dead_code)]
+        name: IgnoredAny,
+        #[serde(rename = "_meta")]
+        #[allow(dead_code)]
+        meta: Option<IgnoredAny>,
+    }
+    /// `arguments` as written, `null` too (absent is `None`: another call).
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
     }
     // Derived structs refuse a key named twice: a body whose arguments two readers could read
     // differently is never a key.
     let call: Call<'_> = serde_json::from_slice(body).ok()?;
-    let arguments = call.params.arguments.map_or("", RawValue::get);
+    let arguments = call.params.arguments.map_or(&[][..], |a| a.get().as_bytes());
     let (id, tenant) = asker.identity.unwrap_or(("", None));
     let mut h = Sha256::new();
     for part in [
-        &[u8::from(asker.identity.is_some()), u8::from(tenant.is_some())][..],
+        &[u8::from(asker.identity.is_some()), u8::from(tenant.is_some()), u8::from(call.params.arguments.is_some())][..],
         id.as_bytes(),
         tenant.unwrap_or("").as_bytes(),
         asker.version.as_bytes(),
         tool.as_bytes(),
-        arguments.as_bytes(),
+        arguments,
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
@@ -170,25 +193,29 @@ impl Results {
         }
     }
 
-    /// The result kept under `key`, if fresh; counted as a hit or a miss.
-    pub fn get(&self, key: &Key) -> Option<Bytes> {
-        let found = self.held.lock().ok().and_then(|mut held| {
-            let entry = held.entries.get(key)?;
-            if entry.until > Instant::now() {
-                return Some(entry.result.clone());
+    /// The result kept under `key`, if fresh; else where to keep the answer. Counted as a
+    /// hit or a miss.
+    pub fn get(&self, key: Key) -> Result<Bytes, Miss> {
+        let Ok(mut held) = self.held.lock() else { return Err(Miss { key, epoch: u64::MAX }) };
+        let found = match held.entries.get(&key) {
+            Some(entry) if entry.until > Instant::now() => Ok(entry.result.clone()),
+            Some(_) => {
+                held.remove(&key);
+                self.stats.expired.inc();
+                self.publish(&held);
+                Err(Miss { key, epoch: held.epoch })
             }
-            held.remove(key);
-            self.stats.expired.inc();
-            self.publish(&held);
-            None
-        });
-        if found.is_some() { &self.stats.hits } else { &self.stats.misses }.inc();
+            None => Err(Miss { key, epoch: held.epoch }),
+        };
+        drop(held);
+        if found.is_ok() { &self.stats.hits } else { &self.stats.misses }.inc();
         found
     }
 
-    /// Keeps the result of `answer` (a whole JSON-RPC answer, as the client gets it) under
-    /// `key` when it may be served again; whether it was kept.
-    pub fn put(&self, key: Key, answer: &[u8]) -> bool {
+    /// Keeps the result of `answer` (a whole JSON-RPC answer, as the client gets it) where
+    /// `miss` says, when it may be served again; whether it was kept.
+    pub fn put(&self, miss: Miss, answer: &[u8]) -> bool {
+        let key = miss.key;
         let Some((result, ttl)) = cacheable(answer, self.ttl) else {
             tracing::debug!("a cacheable tool's answer is not a complete result: not kept");
             return false;
@@ -198,6 +225,9 @@ impl Results {
             return false;
         }
         let Ok(mut held) = self.held.lock() else { return false };
+        if held.epoch != miss.epoch {
+            return false;
+        }
         let now = Instant::now();
         held.remove(&key);
         // Oldest first: expired ones, then as many as the new one needs room for.
@@ -228,7 +258,7 @@ impl Results {
     pub fn clear(&self) {
         if let Ok(mut held) = self.held.lock() {
             self.stats.invalidated.inc_by(held.entries.len() as u64);
-            *held = Held::default();
+            *held = Held { epoch: held.epoch + 1, ..Held::default() };
             self.publish(&held);
         }
     }

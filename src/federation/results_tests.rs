@@ -20,6 +20,11 @@ fn key_of(asker: &Asker<'_>, arguments: &str) -> Option<Key> {
     key(asker, "a_t", &call(arguments))
 }
 
+/// Where `cache` keeps the answer to a call under `k` (a lookup that misses).
+fn miss(cache: &Results, k: Key) -> Miss {
+    cache.get(k).expect_err("a miss")
+}
+
 #[test]
 fn a_key_names_the_caller_the_version_the_tool_and_the_arguments_as_written() {
     let base = key_of(&ALICE, r#"{"q":1}"#).expect("key");
@@ -42,8 +47,23 @@ fn a_key_names_the_caller_the_version_the_tool_and_the_arguments_as_written() {
     assert_eq!(key(&ALICE, "a_t", br#"{"params":{"arguments":{"q":1},"arguments":{"q":2}}}"#), None);
     assert_eq!(key(&ALICE, "a_t", br#"{"params":{},"params":{"arguments":{}}}"#), None);
     assert_eq!(key(&ALICE, "a_t", b"not json"), None);
-    // No arguments is a call of its own.
-    assert!(key(&ALICE, "a_t", br#"{"params":{"name":"a_t"}}"#).is_some());
+    // No arguments, and null arguments, are calls of their own.
+    let none = key(&ALICE, "a_t", br#"{"params":{"name":"a_t"}}"#).expect("key");
+    let null = key(&ALICE, "a_t", br#"{"params":{"name":"a_t","arguments":null}}"#).expect("key");
+    assert!(none != null && none != base && null != base);
+    // A call whose result answers more than its arguments is never a key (an attack had a
+    // result after an input round served to a plain call).
+    for more in [
+        r#""requestState":"s""#,
+        r#""inputResponses":{}"#,
+        r#""task":{"ttl":1}"#,
+        r#""t\u0061sk":{}"#,
+        r#""cursor":"c""#,
+    ] {
+        let body = format!(r#"{{"params":{{"name":"a_t","arguments":{{}},{more}}}}}"#);
+        assert_eq!(key(&ALICE, "a_t", body.as_bytes()), None, "{more}");
+    }
+    assert!(key(&ALICE, "a_t", br#"{"params":{"name":"a_t","arguments":{},"_meta":{"progressToken":1}}}"#).is_some());
 }
 
 fn answer(result: &str) -> Vec<u8> {
@@ -63,31 +83,31 @@ fn only_a_complete_result_is_kept_and_it_is_the_result_alone() {
         r#"{"content":[],"isError":false,"isError":true}"#,
         r#"[1]"#,
     ] {
-        assert!(!cache.put(k, &answer(refused)), "{refused}");
-        assert_eq!(cache.get(&k), None, "{refused}");
+        assert!(!cache.put(miss(&cache, k), &answer(refused)), "{refused}");
     }
-    assert!(!cache.put(k, br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"x"}}"#));
-    assert!(cache.put(k, &answer(r#"{"content":[{"type":"text","text":"hi"}],"resultType":"complete"}"#)));
+    assert!(!cache.put(miss(&cache, k), br#"{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"x"}}"#));
+    assert!(cache
+        .put(miss(&cache, k), &answer(r#"{"content":[{"type":"text","text":"hi"}],"resultType":"compl\u0065te"}"#)));
     assert_eq!(
-        cache.get(&k).as_deref(),
-        Some(&br#"{"content":[{"type":"text","text":"hi"}],"resultType":"complete"}"#[..])
+        cache.get(k).ok().as_deref(),
+        Some(&br#"{"content":[{"type":"text","text":"hi"}],"resultType":"compl\u0065te"}"#[..])
     );
     let [hits, misses, entries, _] = cache.counts();
     assert_eq!((hits, entries), (1, 1));
-    assert!(misses >= 7);
+    assert!(misses >= 9);
 }
 
 #[test]
 fn a_result_lives_for_the_ttl_or_its_own_shorter_ttl_ms() {
     let cache = results(Duration::from_millis(300), 1 << 20);
     let (long, short) = (key_of(&ALICE, "1").expect("key"), key_of(&ALICE, "2").expect("key"));
-    assert!(cache.put(long, &answer(r#"{"content":[],"ttlMs":1e9}"#)));
-    assert!(cache.put(short, &answer(r#"{"content":[],"ttlMs":1}"#)));
+    assert!(cache.put(miss(&cache, long), &answer(r#"{"content":[],"ttlMs":1e9}"#)));
+    assert!(cache.put(miss(&cache, short), &answer(r#"{"content":[],"ttlMs":1}"#)));
     std::thread::sleep(Duration::from_millis(20));
-    assert!(cache.get(&short).is_none(), "its own ttlMs was shorter");
-    assert!(cache.get(&long).is_some(), "capped at the route's ttl, not yet past");
+    assert!(cache.get(short).is_err(), "its own ttlMs was shorter");
+    assert!(cache.get(long).is_ok(), "capped at the route's ttl, not yet past");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(cache.get(&long).is_none(), "past the route's ttl");
+    assert!(cache.get(long).is_err(), "past the route's ttl");
     assert_eq!(cache.counts()[2], 0, "expired entries are dropped when found");
 }
 
@@ -98,22 +118,27 @@ fn the_oldest_results_make_room_and_the_bytes_stay_within_max_bytes() {
     let cache = results(Duration::from_secs(60), 10_000);
     let keys: Vec<Key> = (0..30).map(|i| key_of(&ALICE, &i.to_string()).expect("key")).collect();
     for k in &keys {
-        assert!(cache.put(*k, &one));
+        assert!(cache.put(miss(&cache, *k), &one));
         assert!(cache.counts()[3] <= 10_000);
     }
-    assert!(cache.get(&keys[0]).is_none(), "the oldest made room");
-    assert!(cache.get(&keys[29]).is_some(), "the newest is kept");
+    assert!(cache.get(keys[0]).is_err(), "the oldest made room");
+    assert!(cache.get(keys[29]).is_ok(), "the newest is kept");
     // Stored again and again, one key holds one entry (and its stale places are dropped).
+    let again = Miss { key: keys[29], epoch: 0 };
     for _ in 0..1000 {
-        assert!(cache.put(keys[29], &one));
+        assert!(cache.put(again, &one));
     }
     let [_, _, entries, bytes] = cache.counts();
     assert!(entries <= 10 && bytes <= 10_000, "{entries} {bytes}");
     assert!(cache.held.lock().map(|h| h.order.len()).unwrap_or(usize::MAX) < 200);
     // Larger than the whole cache: not kept.
     let huge = answer(&format!(r#"{{"content":[{{"type":"text","text":"{}"}}]}}"#, "y".repeat(20_000)));
-    assert!(!cache.put(keys[1], &huge));
+    assert!(!cache.put(miss(&cache, keys[1]), &huge));
+    // Forgotten, and an answer to a call sent before is not kept after (an attack found it).
+    let before = miss(&cache, keys[2]);
     cache.clear();
     assert_eq!(cache.counts()[2..], [0, 0]);
-    assert!(cache.get(&keys[29]).is_none());
+    assert!(cache.get(keys[29]).is_err());
+    assert!(!cache.put(before, &one), "a call sent before the invalidation");
+    assert!(cache.put(miss(&cache, keys[2]), &one));
 }

@@ -48,9 +48,9 @@ pub struct Forwarded {
     /// In a legacy session, the protocol version the member agreed to: its
     /// `MCP-Protocol-Version`, whatever the client's.
     pub version: Option<String>,
-    /// A call to a cacheable tool that missed: the key its result is kept under
+    /// A call to a cacheable tool that missed: where its result is kept
     /// (`federation::results`).
-    pub cache: Option<crate::federation::results::Key>,
+    pub cache: Option<crate::federation::results::Miss>,
 }
 
 pub struct Ctx {

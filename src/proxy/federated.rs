@@ -104,15 +104,16 @@ pub(super) async fn request(
 }
 
 /// A call to a cacheable tool: its result when the route's result cache holds one for this
-/// caller, tool, arguments and version (`Ok`), else the key to keep the answer under (`Err`);
-/// none when its arguments cannot be a key.
+/// caller, tool, arguments and version (`Ok`), else where to keep the answer (`Err`); none
+/// when the call is not one to keep (`results::key`) or a notification (no answer).
 fn cached(
     snap: &Snapshot,
     ctx: &Ctx,
     route: usize,
     version: Option<&str>,
     body: &[u8],
-) -> Option<Result<Bytes, federation::results::Key>> {
+) -> Option<Result<Bytes, federation::results::Miss>> {
+    ctx.call.one.id.as_ref()?;
     let results = snap.catalogs.get(route)?.as_ref()?.results.as_ref()?;
     let modern = ctx.call.era == Era::Modern;
     let asker = federation::results::Asker {
@@ -120,7 +121,7 @@ fn cached(
         version: if modern { crate::mcp::method::FIRST_MODERN_VERSION } else { version.unwrap_or("") },
     };
     let key = federation::results::key(&asker, ctx.call.one.target_str()?, body)?;
-    Some(results.get(&key).ok_or(key))
+    Some(results.get(key))
 }
 
 /// A GET in a federated session: the members' streams merged (`federation::stream`); 405

@@ -57,6 +57,9 @@ pub struct Relay {
     events: EventReader,
     /// Passing an event too long to hold, up to its end.
     passing: bool,
+    /// An event besides the answer and notifications came (`relay::Asked::eventful`), or one
+    /// passed unread: the answer is not kept for the result cache.
+    eventful: bool,
 }
 
 /// Longest event held whole on a federated call's stream. Small: what was held goes to the
@@ -110,7 +113,7 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
     }
     if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
         let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
-        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events, passing: false }));
+        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events, passing: false, eventful: false }));
         return reframed(resp);
     }
     let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
@@ -235,7 +238,10 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
                 rest = rest.get(n..).unwrap_or_default();
                 relay.passing = false;
             }
-            None => return rest.to_vec(),
+            None => {
+                relay.eventful = true;
+                return rest.to_vec();
+            }
         }
     }
     let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
@@ -248,7 +254,8 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
     let mut call = crate::federation::relay::Asked {
         id: ctx.call.one.id.as_deref(),
         places: crate::federation::contents::places(ctx.call.one.method),
-        keep: ctx.member.as_ref().and_then(|m| m.cache).map(|_| Vec::new()),
+        keep: ctx.member.as_ref().and_then(|m| m.cache).filter(|_| !relay.eventful).map(|_| Vec::new()),
+        eventful: false,
     };
     let fed = relay.events.feed(rest, |event| {
         let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
@@ -257,7 +264,8 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
             changed = kinds;
         }
     });
-    if let Some(answer) = call.keep.filter(|a| !a.is_empty()) {
+    relay.eventful |= call.eventful;
+    if let Some(answer) = call.keep.filter(|a| !a.is_empty() && !relay.eventful) {
         keep_result(ctx, &answer);
     }
     if !changed.is_empty() {
@@ -267,6 +275,7 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
         Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
         Ok(()) => {}
         Err(too_long) => {
+            relay.eventful = true;
             out.extend_from_slice(&relay.events.take_rest());
             out.extend_from_slice(rest.get(too_long.at..).unwrap_or_default());
             relay.passing = true;
@@ -278,10 +287,10 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
 /// The whole answer to a call whose result the route's result cache may keep
 /// (`federation::results`): kept, at most once per call.
 fn keep_result(ctx: &Ctx, answer: &[u8]) {
-    let Some(key) = ctx.member.as_ref().and_then(|m| m.cache) else { return };
+    let Some(miss) = ctx.member.as_ref().and_then(|m| m.cache) else { return };
     let route = ctx.route.and_then(|r| ctx.snap.catalogs.get(r)).and_then(Option::as_ref);
     if let Some(results) = route.and_then(|c| c.results.as_ref()) {
-        results.put(key, answer);
+        results.put(miss, answer);
     }
 }
 

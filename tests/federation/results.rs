@@ -147,3 +147,32 @@ fn a_call_two_readers_could_read_differently_is_never_kept_nor_served() {
     assert_eq!(calls_of(&a, "echo"), reached + 2);
     edge.wait_metric(&format!("{} 2", lookups("hit")));
 }
+
+#[test]
+fn a_result_that_answers_more_than_its_arguments_is_never_kept_and_a_notification_gets_none() {
+    // Found by an attack: a result after an input round, or after a request to the client on
+    // the call's stream, was served to plain calls; a notification got a cached answer.
+    let (mock, rec) = recording::mock_with("A", &["--page-size", "5", "--hostile-answers"]);
+    let (a, b) = (Member { addr: mock.addr(), mock, rec }, member("B", "5"));
+    let edge = Edge::start(&with_cache([&a.addr, &b.addr], "tools = [\"a_echo\", \"a_slow\"]\n"));
+    // The hostile member's `slow` stream carries a request to the client before the answer.
+    let slow = r#"{"steps":1,"delay_ms":5}"#;
+    for id in 1..3 {
+        let r = post(&edge, &[], &call_as(id, "a_slow", slow));
+        assert!(r.text().contains("slow done"), "{}", r.text());
+    }
+    assert_eq!(calls_of(&a, "slow"), 2, "a stream that asked the client something is not kept");
+    // A call answering an input round (or naming a task) is neither kept nor served.
+    let echo = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"x"}}}"#;
+    let answered_round = echo.replace(r#""arguments""#, r#""requestState":"s","inputResponses":{},"arguments""#);
+    post(&edge, &[], &answered_round);
+    post(&edge, &[], echo);
+    post(&edge, &[], &answered_round);
+    assert_eq!(calls_of(&a, "echo"), 3);
+    post(&edge, &[], echo);
+    assert_eq!(calls_of(&a, "echo"), 3, "the plain call's result is kept");
+    // A notification of a cached call gets no answer.
+    let note = r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a_echo","arguments":{"text":"x"}}}"#;
+    let r = post(&edge, &[], note);
+    assert_eq!((r.status, r.text().as_str()), (202, ""), "{}", r.text());
+}
