@@ -88,7 +88,7 @@ fn count(pairs: &[(String, Box<RawValue>)], key: &str) -> usize {
 }
 
 /// The one value of `key` (none when absent; `Err` when named twice).
-fn one<'a>(pairs: &'a [(String, Box<RawValue>)], key: &str) -> Result<Option<Value>, ()> {
+fn one(pairs: &[(String, Box<RawValue>)], key: &str) -> Result<Option<Value>, ()> {
     let mut found = pairs.iter().filter(|(k, _)| k == key);
     let first = found.next();
     if found.next().is_some() {
