@@ -51,7 +51,12 @@ pub fn check(data: &[u8]) {
     let fits = complete(answer).is_some_and(|r| r.len() + 64 <= MAX_BYTES);
     assert_eq!(kept, fits, "kept exactly the complete results that fit");
     let served = cache.get(k).ok();
-    assert_eq!(served.is_some(), kept);
+    // A result whose own ttlMs is short may be gone already.
+    let short = serde_json::from_slice::<Value>(answer)
+        .ok()
+        .and_then(|v| v.pointer("/result/ttlMs").and_then(Value::as_f64))
+        .is_some_and(|ms| ms < 1000.0);
+    assert!(served.is_some() == kept || (kept && short), "a kept result is served");
     if let Some(served) = served {
         assert_eq!(Some(&served[..]), complete(answer), "the answer's result is served as written");
     }
@@ -100,9 +105,11 @@ fn one(pairs: &[(String, Box<RawValue>)], key: &str) -> Result<Option<Value>, ()
 /// The `result` of a complete answer, as written: an object answer naming `result` once (an
 /// object), `error` at most once and null, and in the result, each at most once: `isError`
 /// null or false, `resultType` null or "complete", `inputResponses` and `requestState` null,
-/// `ttlMs` null or a number of milliseconds that is some time.
+/// `ttlMs` null or at least one millisecond.
 fn complete(answer: &[u8]) -> Option<&[u8]> {
-    serde_json::from_slice::<Value>(answer).ok()?;
+    // UTF-8 throughout (found by this target: bytes that are not, in a string outside the
+    // result, were kept), each value well-formed.
+    std::str::from_utf8(answer).ok()?;
     let top = pairs(answer)?;
     let result = match top.iter().filter(|(k, _)| k == "result").collect::<Vec<_>>()[..] {
         [(_, r)] => r,
@@ -120,11 +127,7 @@ fn complete(answer: &[u8]) -> Option<&[u8]> {
         && null_or("resultType", &|v| v == "complete")
         && null_or("inputResponses", &|_| false)
         && null_or("requestState", &|_| false)
-        && null_or("ttlMs", &|v| {
-            // Longer than a Duration holds: the route's ttl.
-            v.as_f64()
-                .is_some_and(|ms| ms > 0.0 && Duration::try_from_secs_f64(ms / 1000.0).map_or(true, |d| !d.is_zero()))
-        });
+        && null_or("ttlMs", &|v| v.as_f64().is_some_and(|ms| ms >= 1.0));
     // The answer's bytes of the result: find it by its position in the answer.
     let text = result.get();
     let at = answer.windows(text.len()).position(|w| w == text.as_bytes())?;

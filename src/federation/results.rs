@@ -109,7 +109,8 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     }
     // Derived structs refuse a key named twice: a body whose arguments two readers could read
     // differently is never a key.
-    let call: Call<'_> = serde_json::from_slice(body).ok()?;
+    // UTF-8 throughout, like an answer (`cacheable`).
+    let call: Call<'_> = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
     let arguments = call.params.arguments.map_or(&[][..], |a| a.get().as_bytes());
     let (id, tenant) = asker.identity.unwrap_or(("", None));
     let mut h = Sha256::new();
@@ -153,7 +154,8 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
     if !answer.trim_ascii_start().starts_with(b"{") {
         return None;
     }
-    let answer: Answer<'_> = serde_json::from_slice(answer).ok()?;
+    // UTF-8 throughout (ignored strings are not checked otherwise: found by fuzzing).
+    let answer: Answer<'_> = serde_json::from_str(std::str::from_utf8(answer).ok()?).ok()?;
     if !answer.result.get().starts_with('{') {
         return None;
     }
@@ -165,7 +167,8 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
         && result.request_state.is_none();
     let ttl = match result.ttl_ms {
         None => ttl,
-        Some(ms) if ms > 0.0 => Duration::try_from_secs_f64(ms / 1000.0).map_or(ttl, |d| d.min(ttl)),
+        // Under a millisecond is gone before it could be served.
+        Some(ms) if ms >= 1.0 => Duration::try_from_secs_f64(ms / 1000.0).map_or(ttl, |d| d.min(ttl)),
         Some(_) => Duration::ZERO,
     };
     (complete && !ttl.is_zero()).then_some((answer.result, ttl))
