@@ -67,7 +67,11 @@ fn an_ipv4_client_of_a_dual_stack_listener_meets_ipv4_lists() {
 fn a_listener_deny_list_closes_the_connection_unanswered() {
     let main = backend("main");
     let edge = Edge::start_opts(&routes(&main, ""), Opts { proxy: "deny_ips = [\"127.0.0.0/8\"]", ..Opts::default() });
-    // The harness's readiness probe was one denied connection already.
+    // The harness's readiness probe was one denied connection already; it is counted once
+    // the proxy has closed it (seen late on a loaded machine: read first, it made `before` 0).
+    crate::common::wait_until("the probe's denial to be counted", Duration::from_secs(5), || {
+        counter(&edge, "mcp_edge_connections_denied_total") >= 1
+    });
     let before = counter(&edge, "mcp_edge_connections_denied_total");
     let mut conn = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
