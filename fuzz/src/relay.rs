@@ -1,11 +1,11 @@
 //! `relay`: what a member sends on its streams, on its way to a client of a federated session
 //! (`federation::relay`). For any member message: the reading never panics; a message passed
-//! rewritten is one JSON object; a member's request reaches the client under an id that
-//! restores to that member and to the id exactly as the member wrote it, and the client's
-//! answer under that id goes back with it. For any client answer id: only an id the relay
-//! made restores, for the session it made it for. For any event of a call's stream: one
-//! without data passes byte for byte; an answer to another request, or data that is not one
-//! JSON object, never passes; whatever passes adds no event (no blank line inside a relayed
+//! rewritten is one JSON object; a message naming a key twice never passes; a member's request
+//! reaches the client under an id that restores to that member and to the id exactly as the member
+//! wrote it, and the client's answer under that id goes back with it. For any client answer id:
+//! only an id the relay made restores, for the session it made it for. For any event of a call's
+//! stream: one without data passes byte for byte; an answer to another request, or data that is not
+//! one JSON object, never passes; whatever passes adds no event (no blank line inside a relayed
 //! event).
 //!
 //! Input: the first byte picks the member (0..=7) and whether URIs are offered (bit 3); the rest is a member's message, and the
@@ -22,6 +22,32 @@ type Msg = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
 
 static KEYS: LazyLock<KeyRing> = LazyLock::new(|| KeyRing::new(SessionKey::random()));
 
+/// Whether a JSON object names a key twice (read independently of the relay: every pair kept).
+struct Pairs(bool);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
+                let mut keys = Vec::new();
+                while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    keys.push(key);
+                }
+                let all = keys.len();
+                keys.sort();
+                keys.dedup();
+                Ok(Pairs(keys.len() != all))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 fn offered(uri: &str) -> String {
     format!("m+{uri}")
 }
@@ -32,6 +58,8 @@ pub fn check(data: &[u8]) {
     let ids = Ids { keys: &KEYS, session: "fp" };
     // Read as the relay reads it: values as written (a number out of `f64`'s range is JSON).
     let as_written: Option<Msg> = serde_json::from_slice(rest).ok();
+    // A key written twice: no message (readers disagree on which one counts).
+    let twice = serde_json::from_slice::<Pairs>(rest).is_ok_and(|p| p.0);
     let relayed = relay::relay(&ids, member, rest, offered);
     // A request whose id is a string or number of at most 256 bytes always reaches the client.
     let request = as_written.as_ref().and_then(|m| Some((m.get("method")?, m.get("id")?)));
@@ -39,10 +67,11 @@ pub fn check(data: &[u8]) {
         let named = serde_json::from_str::<String>(method.get()).is_ok();
         let carried =
             id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
-        if named && carried {
+        if named && carried && !twice {
             assert!(matches!(relayed, Relayed::Rewritten(_)), "a request reaches the client: {relayed:?}");
         }
     }
+    assert!(!twice || relayed == Relayed::Dropped, "a message with a key written twice passes: {relayed:?}");
     match relayed {
         Relayed::Rewritten(text) => {
             let out: Msg = serde_json::from_str(&text).expect("a rewritten message is one JSON object");
@@ -61,7 +90,7 @@ pub fn check(data: &[u8]) {
             }
         }
         Relayed::Changed(kinds) => assert!(!kinds.is_empty()),
-        Relayed::AsIs | Relayed::Dropped | Relayed::Response => {}
+        Relayed::AsIs | Relayed::Dropped | Relayed::Response(_) => {}
     }
     // A client's answer id: only the relay's own restore (sealed with a key no input knows).
     assert!(ids.restore(rest).is_none(), "an id the relay did not make restores");
@@ -78,7 +107,8 @@ pub fn check(data: &[u8]) {
         Some(data) => {
             let msg: Option<std::collections::BTreeMap<String, serde_json::Value>> = serde_json::from_slice(data).ok();
             let foreign = msg.as_ref().is_some_and(|m| !m.contains_key("method") && m.get("id") != Some(&"c1".into()));
-            if foreign || msg.is_none() {
+            let twice = serde_json::from_slice::<Pairs>(data).is_ok_and(|p| p.0);
+            if foreign || twice || msg.is_none() {
                 assert!(out.is_empty(), "no answer to another request, nothing but messages: {out:?}");
             }
         }

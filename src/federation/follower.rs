@@ -253,7 +253,7 @@ impl Follower {
             Relayed::AsIs => (Bytes::from(relay::event(None, data)), &[][..]),
             Relayed::Rewritten(text) => (Bytes::from(relay::event(None, text.as_bytes())), &[][..]),
             Relayed::Changed(kinds) => (Bytes::from(relay::event(None, data)), kinds),
-            Relayed::Dropped | Relayed::Response => {
+            Relayed::Dropped | Relayed::Response(_) => {
                 tracing::debug!(member = %self.source.prefix, "federation: a member's stream message was not relayed");
                 return Heard::Nothing;
             }

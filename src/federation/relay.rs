@@ -6,8 +6,9 @@
 //! with no state kept anywhere (any replica routes it); a member cannot make an id that sends
 //! an answer to another member (it has no key), and a client's answer reaches only a member
 //! that asked it. A `list_changed` notification says which merged lists are stale;
-//! `notifications/resources/updated` names the URI as the route offers it. Everything else
-//! passes as the member wrote it.
+//! `notifications/resources/updated` names the URI as the route offers it. A message naming a
+//! key twice is dropped (readers disagree on which counts). Everything else passes as the
+//! member wrote it.
 //!
 //! Pure: the caller reads the stream (`stream`), writes to the client, and refreshes the
 //! catalog. Not owned here: who may see what (a client gets every message its own session's
@@ -78,30 +79,61 @@ impl Ids<'_> {
 
 /// A member's message, on its way to the client.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Relayed {
+pub enum Relayed<'a> {
     /// Passed as written.
     AsIs,
     /// Passed rewritten (a request's id, an updated resource's URI).
     Rewritten(String),
     /// A list changed: passed as written, and these lists are stale.
     Changed(&'static [Kind]),
-    /// An object with no method: on a call's stream its answer (passed as written), on the
-    /// session's stream nothing a client asked for (dropped).
-    Response,
-    /// Not passed: not a JSON-RPC request or notification (a response, junk), or a request
-    /// whose id cannot be carried.
+    /// An object with no method, with its `id` as written: on a call's stream its answer
+    /// (passed as written), on the session's stream nothing a client asked for (dropped).
+    Response(Option<&'a str>),
+    /// Not passed: not a JSON-RPC request or notification (a response, junk, a key written
+    /// twice), or a request whose id cannot be carried.
     Dropped,
 }
 
 /// A message as written: its members' values raw, so what is passed keeps every number and
-/// string as the member wrote it.
-type Msg<'a> = BTreeMap<String, &'a RawValue>;
+/// string as the member wrote it. A key written twice makes it no message: readers disagree on
+/// which one counts (a client reading the first `id` of an answer the relay read by its last
+/// would take it for the answer to another of its requests).
+struct Msg<'a>(BTreeMap<String, &'a RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Msg<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Once;
+        impl<'de> serde::de::Visitor<'de> for Once {
+            type Value = Msg<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with each key once")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    if out.insert(key, value).is_some() {
+                        return Err(serde::de::Error::custom("a key written twice"));
+                    }
+                }
+                Ok(Msg(out))
+            }
+        }
+        d.deserialize_map(Once)
+    }
+}
+
+impl serde::Serialize for Msg<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
 
 /// Member `member`'s message `data` (one SSE event's data), for the client. `uri` names an
 /// updated resource as the route offers it.
-pub fn relay(ids: &Ids<'_>, member: usize, data: &[u8], uri: impl FnOnce(&str) -> String) -> Relayed {
-    let Ok(mut msg) = serde_json::from_slice::<Msg<'_>>(data) else { return Relayed::Dropped };
-    let Some(method) = msg.get("method") else { return Relayed::Response };
+pub fn relay<'a>(ids: &Ids<'_>, member: usize, data: &'a [u8], uri: impl FnOnce(&str) -> String) -> Relayed<'a> {
+    let Ok(Msg(msg)) = serde_json::from_slice::<Msg<'a>>(data) else { return Relayed::Dropped };
+    let msg: BTreeMap<String, &'a RawValue> = msg;
+    let Some(method) = msg.get("method") else { return Relayed::Response(msg.get("id").map(|id| id.get())) };
     let Ok(method) = serde_json::from_str::<String>(method.get()) else { return Relayed::Dropped };
     match msg.get("id").copied() {
         Some(id) if id.get() != "null" => {
@@ -114,8 +146,9 @@ pub fn relay(ids: &Ids<'_>, member: usize, data: &[u8], uri: impl FnOnce(&str) -
             let Some(mapped) = ids.map(member, id) else { return Relayed::Dropped };
             let Ok(mapped) = serde_json::to_string(&mapped) else { return Relayed::Dropped };
             let Ok(mapped) = RawValue::from_string(mapped) else { return Relayed::Dropped };
-            msg.insert("id".to_owned(), &mapped);
-            written(&msg)
+            let mut out: BTreeMap<String, &RawValue> = msg;
+            out.insert("id".to_owned(), &mapped);
+            written(&Msg(out))
         }
         Some(_) => Relayed::Dropped,
         None => match method.as_str() {
@@ -129,9 +162,9 @@ pub fn relay(ids: &Ids<'_>, member: usize, data: &[u8], uri: impl FnOnce(&str) -
 }
 
 /// `notifications/resources/updated` with its `params.uri` as the route offers it.
-fn updated(msg: &Msg<'_>, uri: impl FnOnce(&str) -> String) -> Relayed {
+fn updated<'a>(msg: &BTreeMap<String, &RawValue>, uri: impl FnOnce(&str) -> String) -> Relayed<'a> {
     let params = msg.get("params").and_then(|p| serde_json::from_str::<Msg<'_>>(p.get()).ok());
-    let Some(mut params) = params else { return Relayed::AsIs };
+    let Some(Msg(mut params)) = params else { return Relayed::AsIs };
     let Some(own) = params.get("uri").and_then(|u| serde_json::from_str::<String>(u.get()).ok()) else {
         return Relayed::AsIs;
     };
@@ -145,16 +178,16 @@ fn updated(msg: &Msg<'_>, uri: impl FnOnce(&str) -> String) -> Relayed {
     serde_json::to_string(&out).map_or(Relayed::Dropped, Relayed::Rewritten)
 }
 
-fn written(msg: &Msg<'_>) -> Relayed {
+fn written<'a>(msg: &Msg<'_>) -> Relayed<'a> {
     serde_json::to_string(msg).map_or(Relayed::Dropped, Relayed::Rewritten)
 }
 
 /// A client's answer `body` with the member's own id in place of the one [`relay`] made.
 pub fn answered(body: &[u8], own_id: &str) -> Option<bytes::Bytes> {
-    let mut msg: Msg<'_> = serde_json::from_slice(body).ok()?;
+    let Msg(mut msg) = serde_json::from_slice(body).ok()?;
     let own: &RawValue = serde_json::from_str(own_id).ok()?;
     msg.insert("id".to_owned(), own);
-    serde_json::to_vec(&msg).ok().map(bytes::Bytes::from)
+    serde_json::to_vec(&Msg(msg)).ok().map(bytes::Bytes::from)
 }
 
 /// `data` as one SSE event (one `data:` line per line of it), with its `id` when it has one.
@@ -224,7 +257,7 @@ pub fn answer_event(
             out.extend_from_slice(event);
             &[]
         }
-        Relayed::Response if answers(&data, call.id) => {
+        Relayed::Response(id) if answers(id, call.id) => {
             let offered = call.places.and_then(|places| super::contents::offered(&data, places, &uri));
             let answer = offered.as_deref().unwrap_or(&data);
             match &offered {
@@ -240,23 +273,20 @@ pub fn answer_event(
         // Another answer, not JSON, or a request whose id cannot be carried: a client might
         // read it anyway (lenient parsers) and take it for an answer, or answer under an id
         // no member gave.
-        Relayed::Response | Relayed::Dropped => {
+        Relayed::Response(_) | Relayed::Dropped => {
             call.eventful = true;
             &[]
         }
     }
 }
 
-/// Whether `data` (an object naming no method) answers the call whose id is `call`: its `id`
-/// is the same JSON value (a member may write it differently: `"\u0061"` for `"a"`).
-fn answers(data: &[u8], call: Option<&[u8]>) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
-    }
+/// Whether an answer whose `id` is `id` (as written) answers the call whose id is `call`: the
+/// same JSON value (a member may write it differently: `"\u0061"` for `"a"`); no id or a null
+/// one answers nothing.
+fn answers(id: Option<&str>, call: Option<&[u8]>) -> bool {
     let Some(call) = call else { return true };
-    let Ok(Id { id: Some(id) }) = serde_json::from_slice::<Id>(data) else { return false };
-    serde_json::from_slice::<serde_json::Value>(call).is_ok_and(|call| call == id)
+    let Some(id) = id.and_then(|id| serde_json::from_str::<serde_json::Value>(id).ok()) else { return false };
+    !id.is_null() && serde_json::from_slice::<serde_json::Value>(call).is_ok_and(|call| call == id)
 }
 
 #[cfg(test)]
@@ -323,14 +353,11 @@ mod tests {
         let keys = KeyRing::new(SessionKey::random());
         let ids = Ids { keys: &keys, session: "" };
         let n = |m: &str| format!(r#"{{"jsonrpc":"2.0","method":"{m}"}}"#);
-        let relayed = |m: &str| relay(&ids, 0, n(m).as_bytes(), plain);
-        assert_eq!(relayed("notifications/tools/list_changed"), Relayed::Changed(&[Kind::Tools]));
-        assert_eq!(relayed("notifications/prompts/list_changed"), Relayed::Changed(&[Kind::Prompts]));
-        assert_eq!(
-            relayed("notifications/resources/list_changed"),
-            Relayed::Changed(&[Kind::Resources, Kind::Templates])
-        );
-        assert_eq!(relayed("notifications/message"), Relayed::AsIs);
+        let relayed = |m: &str, expected: Relayed<'_>| assert_eq!(relay(&ids, 0, n(m).as_bytes(), plain), expected);
+        relayed("notifications/tools/list_changed", Relayed::Changed(&[Kind::Tools]));
+        relayed("notifications/prompts/list_changed", Relayed::Changed(&[Kind::Prompts]));
+        relayed("notifications/resources/list_changed", Relayed::Changed(&[Kind::Resources, Kind::Templates]));
+        relayed("notifications/message", Relayed::AsIs);
         let updated = br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"res://x","_meta":{"k":1}}}"#;
         let Relayed::Rewritten(out) = relay(&ids, 0, updated, plain) else { panic!("not rewritten") };
         let out: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -342,7 +369,7 @@ mod tests {
     fn responses_junk_and_uncarriable_ids_are_not_relayed_as_requests() {
         let keys = KeyRing::new(SessionKey::random());
         let ids = Ids { keys: &keys, session: "" };
-        assert_eq!(relay(&ids, 0, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, plain), Relayed::Response);
+        assert_eq!(relay(&ids, 0, br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, plain), Relayed::Response(Some("1")));
         for data in [
             &br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#[..],
             br#"{"jsonrpc":"2.0","id":{"a":1},"method":"x"}"#,
@@ -350,6 +377,14 @@ mod tests {
             br#"{"jsonrpc":"2.0","method":7}"#,
             b"not json",
             b"[]",
+        ] {
+            assert_eq!(relay(&ids, 0, data, plain), Relayed::Dropped, "{}", String::from_utf8_lossy(data));
+        }
+        // A key written twice: readers disagree on which counts.
+        for data in [
+            &br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"roots/list"}"#[..],
+            br#"{"jsonrpc":"2.0","method":"notifications/message","method":"roots/list","id":3}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{},"i\u0064":2}"#,
         ] {
             assert_eq!(relay(&ids, 0, data, plain), Relayed::Dropped, "{}", String::from_utf8_lossy(data));
         }
@@ -401,6 +436,9 @@ mod tests {
             b"data: {\"result\":{}}\n\n",
             b"data: hello\n\n",
             b"data: [{\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}]\n\n",
+            // Its id written twice, the call's last: a client reading the first takes it for
+            // the answer to its request 42.
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"id\":\"c1\",\"result\":{}}\n\n",
         ] {
             assert_eq!(pass(foreign), b"", "{}", String::from_utf8_lossy(foreign));
         }
