@@ -83,6 +83,8 @@ pub struct Merged {
     pub modern: bool,
     /// Written when every member's stream ended for good (a listen's result).
     pub closing: Option<Bytes>,
+    /// The members' first attempts, not yet heard ([`Merged::opened`]).
+    opening: Vec<oneshot::Receiver<bool>>,
     _follow: tokio::task::JoinSet<()>,
     _places: Places,
 }
@@ -100,22 +102,28 @@ pub struct Client {
     pub listen: Option<Arc<listen::Listening>>,
 }
 
-/// Opens every member's stream at once; None when none of them has one (each answered,
-/// failed or timed out first).
-pub async fn open(
-    snap: &Arc<Snapshot>,
-    route: usize,
-    sources: Vec<Source>,
-    client: Client,
-    places: Places,
-) -> Option<Merged> {
+/// Opens every member's stream at once. The stream is the client's once a member's opened
+/// ([`Merged::opened`]).
+pub fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, client: Client, places: Places) -> Merged {
     let (tx, messages) = mpsc::channel(QUEUE);
-    let (follow, opened) = follow(snap, route, sources, &client, tx);
-    let mut any = false;
-    for heard in opened {
-        any |= heard.await.unwrap_or(false);
+    let (follow, opening) = follow(snap, route, sources, &client, tx);
+    Merged { messages, modern: false, closing: None, opening, _follow: follow, _places: places }
+}
+
+impl Merged {
+    /// Whether any member's stream opened, once every member's first attempt answered, failed
+    /// or timed out (a listen's is open at once). The caller watches its client meanwhile:
+    /// dropping the merged stream stops every attempt.
+    pub async fn opened(&mut self) -> bool {
+        if self.opening.is_empty() {
+            return true;
+        }
+        let mut any = false;
+        for heard in self.opening.drain(..) {
+            any |= heard.await.unwrap_or(false);
+        }
+        any
     }
-    any.then_some(Merged { messages, modern: false, closing: None, _follow: follow, _places: places })
 }
 
 /// A listen's stream: `first` (the route's acknowledgement), then what the members' listens
@@ -134,7 +142,7 @@ pub fn listen(
     // The queue is empty: the acknowledgement is the first message, whatever members send.
     let _ = tx.try_send(Message { event: first, changed: &[] });
     let (follow, _) = follow(snap, route, sources, &client, tx);
-    Merged { messages, modern: true, closing: Some(closing), _follow: follow, _places: places }
+    Merged { messages, modern: true, closing: Some(closing), opening: Vec::new(), _follow: follow, _places: places }
 }
 
 /// One task per member, each saying whether its first attempt opened a stream.

@@ -33,7 +33,7 @@ pub(super) async fn request(
         return Err(end_federated(state, ctx).await);
     }
     if *method == HttpMethod::GET {
-        return Err(stream(&state.keys, session, ctx, route, fed).await);
+        return Err(stream(&state.keys, session, ctx, route, fed));
     }
     if *method != HttpMethod::POST {
         return Err(Reject::FEDERATED_STREAM.into());
@@ -125,8 +125,9 @@ fn cached(
 }
 
 /// A GET in a federated session: the members' streams merged (`federation::stream`); 405
-/// when there is no session, the client does not take an event stream, or no member has one.
-async fn stream(
+/// when there is no session, the client does not take an event stream, or (found once they
+/// answer, `reply::stream`) no member has one.
+fn stream(
     keys: &arc_swap::ArcSwap<crate::session::KeyRing>,
     session: &Session,
     ctx: &Ctx,
@@ -144,10 +145,7 @@ async fn stream(
         version: legacy_version(session).map(str::to_owned),
         listen: None,
     };
-    match federation::stream::open(&ctx.snap, route, sources, client, places).await {
-        Some(merged) => Refused::Stream(merged),
-        None => Reject::FEDERATED_STREAM.into(),
-    }
+    Refused::Stream(federation::stream::open(&ctx.snap, route, sources, client, places))
 }
 
 /// Longest requested version echoed back.

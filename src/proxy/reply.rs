@@ -159,9 +159,21 @@ enum Next {
 
 /// 200 and a federated session's merged GET stream (or a 2026-07-28 listen's), each member's
 /// message written as it arrives, until the client leaves, the session ends, or every
-/// member's stream ended for good. A member's `list_changed` is written once the route's merged lists of that kind are
-/// new (in the running config's catalog: a reload since the stream opened built a new one).
+/// member's stream ended for good; 405 when no member's stream opened. A member's
+/// `list_changed` is written once the route's merged lists of that kind are new (in the
+/// running config's catalog: a reload since the stream opened built a new one).
 pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut merged: Merged) -> Result<bool> {
+    // Members can take seconds to open theirs: a client that leaves meanwhile stops them at
+    // once, not when they answer.
+    let opened = tokio::select! {
+        any = merged.opened() => Some(any),
+        _ = session.read_body_or_idle(true) => None,
+    };
+    match opened {
+        Some(true) => {}
+        Some(false) => return send(session, ctx, Reject::FEDERATED_STREAM).await,
+        None => return Ok(left(state, session, ctx.route_name())),
+    }
     ctx.reason = None;
     let mut resp = ResponseHeader::build(200, Some(6))?;
     if let Some(id) = ctx.request_id.header() {
@@ -212,14 +224,7 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
             Next::Tick if ended() => break,
             Next::Tick if written.elapsed() < KEEP_ALIVE => continue,
             Next::Tick => Bytes::from_static(b": keep-alive\n\n"),
-            Next::Left => {
-                let phase = crate::metrics::Phase::Response;
-                state.metrics.client_aborts.with_label_values(&[phase.as_str()]).inc();
-                tracing::debug!(route = %route, "client closed its merged event stream");
-                // The body was cut short: the connection is not used again.
-                session.set_keepalive(None);
-                return Ok(true);
-            }
+            Next::Left => return Ok(left(state, session, &route)),
         };
         if ended() {
             break;
@@ -229,6 +234,16 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
     }
     session.write_response_body(None, true).await?;
     Ok(true)
+}
+
+/// The client left its merged stream (closed, reset, half-closed or sent more): counted, and
+/// its connection not used again (the body was cut short, or never began).
+fn left(state: &State, session: &mut Session, route: &str) -> bool {
+    let phase = crate::metrics::Phase::Response;
+    state.metrics.client_aborts.with_label_values(&[phase.as_str()]).inc();
+    tracing::debug!(route = %route, "client closed its merged event stream");
+    session.set_keepalive(None);
+    true
 }
 
 /// 400 and 2026-07-28's UnsupportedProtocolVersion: the versions a federated route speaks,

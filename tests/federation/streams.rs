@@ -362,6 +362,21 @@ fn a_client_that_leaves_its_sessions_stream_closes_the_members_streams_at_once()
 }
 
 #[test]
+fn a_client_that_leaves_before_the_members_streams_open_stops_them_at_once() {
+    // A answers its stream's head after 30 s (the proxy gives a member 5 s); B at once.
+    let (a, _ra) = recording::stateful_mock_with("A", &["--tick-ms", "600000", "--stream-head-delay-ms", "30000"]);
+    let (b, _rb) = recording::stateful_mock_with("B", &["--tick-ms", "600000"]);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = session(&edge);
+    let stream = Listening::open(&edge, &token, "text/event-stream");
+    let both = |n| open_streams(a.port) == n && open_streams(b.port) == n;
+    common::wait_until("each member asked for its stream", Duration::from_secs(5), || both(1));
+    drop(stream);
+    common::wait_until("each member's stream closed before A answers", Duration::from_secs(2), || both(0));
+    edge.wait_metric(r#"mcp_edge_client_aborts_total{phase="response"} 1"#);
+}
+
+#[test]
 fn merged_streams_hold_at_most_max_member_streams_members_streams() {
     // Each GET stream follows both members: two places each, four in all.
     let quiet = ["--tick-ms", "600000"];

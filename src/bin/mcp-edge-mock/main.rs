@@ -69,6 +69,10 @@ struct Args {
     /// end its streams with the session).
     #[arg(long)]
     keep_streams: bool,
+    /// Answer a stateful GET stream's head after this long (a member slow to open it; the
+    /// wait counts as an open stream in `/_mock/stats`, and ends early if the client leaves).
+    #[arg(long, default_value_t = 0)]
+    stream_head_delay_ms: u64,
     /// The method of the stateful GET stream's numbered events (`notifications/tools/list_changed`
     /// makes a member that says its list changed every tick).
     #[arg(long, default_value = "notifications/message")]
@@ -139,6 +143,7 @@ pub struct State {
     pub stream_junk: bool,
     pub stream_method: &'static str,
     pub keep_streams: bool,
+    pub stream_head_delay: Duration,
     pub list_delay: Duration,
     pub slow_asks: Option<usize>,
     pub keepalive: Duration,
@@ -206,6 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stream_ends_after: args.stream_ends_after,
         stream_junk: args.stream_junk,
         keep_streams: args.keep_streams,
+        stream_head_delay: Duration::from_millis(args.stream_head_delay_ms),
         stream_method: Box::leak(args.stream_method.clone().into_boxed_str()),
         list_delay: Duration::from_millis(args.list_delay_ms),
         slow_asks: args.slow_asks,

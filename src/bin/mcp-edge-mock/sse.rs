@@ -138,6 +138,11 @@ pub async fn session_stream(
     close: bool,
 ) -> io::Result<()> {
     let _guard = StreamGuard::new(st);
+    if !st.stream_head_delay.is_zero()
+        && wait(st, conn, tokio::time::sleep(st.stream_head_delay), false).await?.is_none()
+    {
+        return Ok(());
+    }
     sse_head(conn, close);
     conn.flush().await?;
     let mut ev = Vec::new();
