@@ -28,7 +28,7 @@ use super::affinity;
 use super::contents::{Contents, Pushed};
 use super::ctx::Ctx;
 use super::sse_event::{EndpointSniff, EventReader};
-use crate::config::model::RouteConfig;
+use crate::config::model::{PrefixMode, RouteConfig};
 use crate::discovery::answer::{Answer, Head, Out, Refusal};
 use crate::discovery::{self, ListKind};
 use crate::mcp::call::Call;
@@ -88,6 +88,12 @@ pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Whether the request's federated route offers members' URIs under other names than theirs.
+fn offers_uris(ctx: &Ctx) -> bool {
+    let route = ctx.route.and_then(|r| ctx.snap.router.routes().get(r));
+    route.and_then(|r| r.federation.as_ref()).is_some_and(|f| f.prefix_mode != PrefixMode::Never)
+}
+
 fn has_policy(ctx: &Ctx) -> bool {
     ctx.route.and_then(|r| ctx.snap.router.routes().get(r)).is_some_and(|r| r.policy.is_some())
 }
@@ -106,7 +112,9 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
     }
     let places = crate::federation::contents::places(ctx.call.one.method);
     if let (Stream::No, Some(member), None, Some(places)) = (stream, &ctx.member, &ctx.transform, places) {
-        if json_as_is(resp) {
+        // Held only for a reason: a URI to offer (never under the member's own names) or a
+        // result to keep. Holding costs the answer its length, and on HTTP/1.1 two writes.
+        if json_as_is(resp) && (member.cache.is_some() || offers_uris(ctx)) {
             ctx.transform = Some(Transform::Contents(Contents::new(member.index, places)));
             return reframed(resp);
         }

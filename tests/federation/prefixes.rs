@@ -94,6 +94,8 @@ fn with_prefix_mode_never_names_are_the_members_own_and_the_first_member_keeps_a
     let r = post(&edge, &modern("tools/call", Some("echo")), &call("echo", r#"{"text":"x"}"#));
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
     assert!(calls_received(&b.rec).is_empty());
+    // Nothing to offer under other names: the answer is passed with its length, not held.
+    assert!(r.header("content-length").is_some() && r.header("transfer-encoding").is_none(), "{:?}", r.headers);
 
     // Resources by their own URIs; a URI expanded from a template goes to the template's owner.
     let r = post(&edge, &[], &rpc(2, "resources/list", "{}"));
