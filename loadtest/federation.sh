@@ -3,7 +3,9 @@
 # thread) with a plain route (/plain, pool a) and a federated route (/fed, members a and b),
 # over two mcp-edge-mock backends; wrk drives each case for DURATION s, ROUNDS rounds
 # interleaved, medians. Cases: tools/call `echo` on /plain against `a_echo` on /fed (the call
-# is renamed and routed by the merged catalog; target at least 0.9x), the same with the answer
+# is renamed and routed by the merged catalog, its JSON answer held to offer resource URIs;
+# target at least 0.9x), `echo` on /own (prefix_mode never: nothing to offer, the answer
+# passed with its length), the same with the answer
 # as an event stream (`slow`: a progress event, then the answer), and tools/list proxied
 # on /plain against the merged list of 10 tools served from the warm catalog on /fed, and the
 # `echo` call on /plain against `a_echo` answered from the result cache on /cached. wrk on
@@ -68,6 +70,14 @@ prefix = "b"
 [route.result_cache]
 tools = ["a_echo"]
 ttl = "1h"
+[[route]]
+name = "own"
+path = "/own"
+catalog_ttl = "1h"
+prefix_mode = "never"
+[[route.member]]
+pool = "a"
+prefix = "a"
 TOML
 taskset -c 1 "$BIN/mcp-edge" --config "$work/edge.toml" 2>"$work/edge.log" & pids+=($!)
 wait_http "http://127.0.0.1:$ADMIN/readyz"
@@ -90,6 +100,7 @@ lua "$work/sse-fed.lua" '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":
 # Warm the catalog, and check every case answers what it should.
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | grep -q '"b_deploy_app"'
 curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/fed" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}' | grep -q hello
+curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/own" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}' | grep -q hello
 for _ in 1 2; do
   curl -sf -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$EDGE/cached" <<<'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a_echo","arguments":{"text":"hello"}}}' | grep -q hello
 done
@@ -100,12 +111,14 @@ rate() { # $1 path, $2 script: requests/s
   taskset -c 0 wrk -t1 -c32 -d"${DURATION}s" -s "$2" "http://127.0.0.1:$EDGE$1" | awk '/Requests\/sec/ {print int($2)}'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-for case in call sse list cached; do
+for case in call own sse list cached; do
   : >"$work/$case-plain" ; : >"$work/$case-fed"
 done
 for _ in $(seq "$ROUNDS"); do
   rate /plain "$work/call-plain.lua" >>"$work/call-plain"
   rate /fed "$work/call-fed.lua" >>"$work/call-fed"
+  rate /plain "$work/call-plain.lua" >>"$work/own-plain"
+  rate /own "$work/call-plain.lua" >>"$work/own-fed"
   rate /plain "$work/sse-plain.lua" >>"$work/sse-plain"
   rate /fed "$work/sse-fed.lua" >>"$work/sse-fed"
   rate /plain "$work/list.lua" >>"$work/list-plain"
@@ -113,7 +126,7 @@ for _ in $(seq "$ROUNDS"); do
   rate /plain "$work/call-plain.lua" >>"$work/cached-plain"
   rate /cached "$work/call-fed.lua" >>"$work/cached-fed"
 done
-for case in call sse list cached; do
+for case in call own sse list cached; do
   plain=$(median <"$work/$case-plain"); fed=$(median <"$work/$case-fed")
   awk -v c="$case" -v p="$plain" -v f="$fed" 'BEGIN {printf "%-5s plain %8d req/s   federated %8d req/s   %.2fx\n", c, p, f, f / p}'
 done
