@@ -52,7 +52,8 @@ fn check_places(data: &[u8], places: Places) {
     event.extend_from_slice(b"\n\n");
     let single_line = !data.iter().any(|&b| b == b'\n' || b == b'\r');
     let mut sent = Vec::new();
-    let mut asked = relay::Asked { id: Some(b"1"), places: Some(places), keep: Some(Vec::new()), eventful: false };
+    let mut asked =
+        relay::Asked { id: Some(b"1"), places: Some(places), keep: Some(Vec::new()), answered: false, eventful: false };
     let _ = relay::answer_event(&ids, &mut asked, 0, &event, offered, &mut sent);
     let kept = asked.keep.unwrap_or_default();
     // The call's answer: no method, and one `id` (an object naming it twice answers nothing).

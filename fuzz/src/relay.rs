@@ -99,7 +99,7 @@ pub fn check(data: &[u8]) {
     // Every other input is a tool call, whose answer can carry resource URIs (`contents`
     // checks what becomes of those).
     let places = (first & 8 != 0).then_some(Places::Tool);
-    let mut asked = relay::Asked { id: Some(b"\"c1\""), places, keep: None, eventful: false };
+    let mut asked = relay::Asked { id: Some(b"\"c1\""), places, keep: None, answered: false, eventful: false };
     let _ = relay::answer_event(&ids, &mut asked, member, rest, offered, &mut out);
     let data = sse_event::data(rest).map(|(d, _)| d);
     match data.as_deref().filter(|d| !d.trim_ascii().is_empty()) {

@@ -1,8 +1,8 @@
 //! `result_cache`: a federated route's tool-result cache (`federation::results`). Reading a
 //! client's call into a key and a member's answer into a kept result never panics; a call
 //! naming `params` or `arguments` twice is never a key; what is kept and served again is the
-//! answer's `result` byte for byte, only for a complete result (judged here by an independent
-//! reading of the answer's keys), and the cache never holds more than `max_bytes`.
+//! answer's `result` byte for byte, only for a complete result answering the call's id (judged
+//! here by an independent reading of the answer's keys), and the cache never holds more than `max_bytes`.
 //!
 //! Input: two bytes of length, the client's call of that length, then a member's answer.
 
@@ -26,7 +26,7 @@ pub fn check(data: &[u8]) {
     let n = usize::from(input.u16());
     let call = input.take(n);
     let answer = input.rest();
-    let asker = Asker { identity: Some(("caller", None)), version: "2025-11-25" };
+    let asker = Asker { identity: Some(("caller", None)), version: "2025-11-25", member: 0 };
     let key = results::key(&asker, "m_t", call);
     if key.is_some() {
         assert!(serde_json::from_slice::<Value>(call).is_ok(), "a key from a body that is not JSON");
@@ -47,8 +47,11 @@ pub fn check(data: &[u8]) {
     let cache = Results::new("fuzz", &config, &METRICS);
     let k = key.unwrap_or([7; 32]);
     let Err(miss) = cache.get(k) else { panic!("a new cache holds nothing") };
-    let kept = cache.put(miss, answer);
-    let fits = complete(answer).is_some_and(|r| r.len() + 64 <= MAX_BYTES);
+    // The call's id as written (a call without one: `null`, which no answer answers).
+    let id = pairs(call).and_then(|top| top.into_iter().find(|(k, _)| k == "id")).map(|(_, v)| v.get().to_owned());
+    let id = id.unwrap_or_else(|| "null".to_owned());
+    let kept = cache.put(miss, id.as_bytes(), answer);
+    let fits = complete(answer, &id).is_some_and(|r| r.len() + results::ENTRY_OVERHEAD <= MAX_BYTES);
     assert_eq!(kept, fits, "kept exactly the complete results that fit");
     let served = cache.get(k).ok();
     // A result whose own ttlMs is short may be gone already.
@@ -58,7 +61,7 @@ pub fn check(data: &[u8]) {
         .is_some_and(|ms| ms < 1000.0);
     assert!(served.is_some() == kept || (kept && short), "a kept result is served");
     if let Some(served) = served {
-        assert_eq!(Some(&served[..]), complete(answer), "the answer's result is served as written");
+        assert_eq!(Some(&served[..]), complete(answer, &id), "the answer's result is served as written");
     }
     assert!(cache.counts()[3] <= MAX_BYTES as u64);
 }
@@ -102,11 +105,12 @@ fn one(pairs: &[(String, Box<RawValue>)], key: &str) -> Result<Option<Value>, ()
     first.map(|(_, v)| serde_json::from_str::<Value>(v.get()).map_err(|_| ())).transpose()
 }
 
-/// The `result` of a complete answer, as written: an object answer naming `result` once (an
-/// object), `error` at most once and null, and in the result, each at most once: `isError`
-/// null or false, `resultType` null or "complete", `inputResponses` and `requestState` null,
-/// `ttlMs` null or at least one millisecond.
-fn complete(answer: &[u8]) -> Option<&[u8]> {
+/// The `result` of a complete answer to the call whose id is `id` (as written), as written: an
+/// object answer naming `result` once (an object), `error` at most once and null, `jsonrpc`
+/// once and "2.0", `id` once and the same JSON value as the call's (not null), and in the
+/// result, each at most once: `isError` null or false, `resultType` null or "complete",
+/// `inputResponses`, `requestState` and `task` null, `ttlMs` null or at least one millisecond.
+fn complete<'a>(answer: &'a [u8], id: &str) -> Option<&'a [u8]> {
     // UTF-8 throughout (found by this target: bytes that are not, in a string outside the
     // result, were kept), each value well-formed.
     std::str::from_utf8(answer).ok()?;
@@ -118,6 +122,13 @@ fn complete(answer: &[u8]) -> Option<&[u8]> {
     if !matches!(one(&top, "error"), Ok(None | Some(Value::Null))) {
         return None;
     }
+    if one(&top, "jsonrpc") != Ok(Some(Value::from("2.0"))) {
+        return None;
+    }
+    let call = serde_json::from_str::<Value>(id).ok().filter(|v| !v.is_null())?;
+    if one(&top, "id") != Ok(Some(call)) {
+        return None;
+    }
     let inner = pairs(result.get().as_bytes())?;
     let null_or = |key: &str, ok: &dyn Fn(&Value) -> bool| {
         matches!(one(&inner, key), Ok(None | Some(Value::Null)))
@@ -127,6 +138,7 @@ fn complete(answer: &[u8]) -> Option<&[u8]> {
         && null_or("resultType", &|v| v == "complete")
         && null_or("inputResponses", &|_| false)
         && null_or("requestState", &|_| false)
+        && null_or("task", &|_| false)
         && null_or("ttlMs", &|v| v.as_f64().is_some_and(|ms| ms >= 1.0));
     // The answer's bytes of the result: find it by its position in the answer.
     let text = result.get();

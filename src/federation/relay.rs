@@ -216,6 +216,9 @@ pub struct Asked<'a> {
     pub places: Option<super::contents::Places>,
     /// Gets a copy of its answer as the client gets it (for the result cache), when set.
     pub keep: Option<Vec<u8>>,
+    /// Its answer came: another is not passed (a client takes the first, a cache would have
+    /// kept the last: found by an attack).
+    pub answered: bool,
     /// Set when an event besides its answer and notifications came: a request to the client
     /// (whose answer the result may depend on), a rewritten notification, junk. Such a
     /// stream's answer is not one to keep.
@@ -257,7 +260,8 @@ pub fn answer_event(
             out.extend_from_slice(event);
             &[]
         }
-        Relayed::Response(id) if answers(id, call.id) => {
+        Relayed::Response(id) if answers(id, call.id) && !call.answered => {
+            call.answered = true;
             let offered = call.places.and_then(|places| super::contents::offered(&data, places, &uri));
             let answer = offered.as_deref().unwrap_or(&data);
             match &offered {
@@ -270,9 +274,9 @@ pub fn answer_event(
             }
             &[]
         }
-        // Another answer, not JSON, or a request whose id cannot be carried: a client might
-        // read it anyway (lenient parsers) and take it for an answer, or answer under an id
-        // no member gave.
+        // Another answer (to another request, or the call's again), not JSON, or a request
+        // whose id cannot be carried: a client might read it anyway (lenient parsers) and
+        // take it for an answer, or answer under an id no member gave.
         Relayed::Response(_) | Relayed::Dropped => {
             call.eventful = true;
             &[]
@@ -400,7 +404,7 @@ mod tests {
             let mut out = Vec::new();
             answer_event(
                 &ids,
-                &mut Asked { id: None, places: None, keep: None, eventful: false },
+                &mut Asked { id: None, places: None, keep: None, answered: false, eventful: false },
                 0,
                 event,
                 plain,
@@ -424,12 +428,23 @@ mod tests {
         let ids = Ids { keys: &keys, session: "" };
         let pass = |event: &[u8]| {
             let mut out = Vec::new();
-            let mut asked = Asked { id: Some(b"\"c\\u0031\""), places: None, keep: None, eventful: false };
+            let mut asked =
+                Asked { id: Some(b"\"c\\u0031\""), places: None, keep: None, answered: false, eventful: false };
             answer_event(&ids, &mut asked, 0, event, plain, &mut out);
             out
         };
         let own = b"data: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n";
         assert_eq!(pass(own), own, "the call's own answer, its id written another way");
+        // Its answer twice: the second is not passed (a client takes the first).
+        let mut asked =
+            Asked { id: Some(b"\"c1\""), places: None, keep: Some(Vec::new()), answered: false, eventful: false };
+        let mut out = Vec::new();
+        answer_event(&ids, &mut asked, 0, own, plain, &mut out);
+        let again = b"data: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{\"n\":2}}\n\n";
+        answer_event(&ids, &mut asked, 0, again, plain, &mut out);
+        assert_eq!(out, own, "the first answer alone");
+        assert!(asked.answered && asked.eventful);
+        assert_eq!(asked.keep.as_deref(), Some(&own[6..own.len() - 2]), "the first is the one kept");
         for foreign in [
             &b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"result\":{\"content\":[]}}\n\n"[..],
             b"data: {\"id\":\"c2\",\"error\":{\"code\":1,\"message\":\"x\"}}\n\n",

@@ -80,7 +80,15 @@ pub struct Asker<'a> {
     pub identity: Option<(&'a str, Option<&'a str>)>,
     /// The protocol version the member is spoken to in (or the era's, for 2026-07-28).
     pub version: &'a str,
+    /// The member that owns the tool now (its place in the route): a tool that changes hands
+    /// at a catalog refresh is another member's, with other results (found by an attack).
+    pub member: usize,
 }
+
+/// What an entry costs besides its result's bytes (its key in the map and in the order, its
+/// lifetime, the allocations' own overhead), counted against `max_bytes`: an attack measured
+/// about 2.4 times the result's bytes for small results when only those were counted.
+pub const ENTRY_OVERHEAD: usize = 192;
 
 /// The key of a call to `tool` (as offered) in the client's `body`; none when the call is not
 /// one to keep: its arguments cannot be read exactly once, or its `params` carry more than
@@ -116,6 +124,7 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     let mut h = Sha256::new();
     for part in [
         &[u8::from(asker.identity.is_some()), u8::from(tenant.is_some()), u8::from(call.params.arguments.is_some())][..],
+        &(asker.member as u64).to_le_bytes(),
         id.as_bytes(),
         tenant.unwrap_or("").as_bytes(),
         asker.version.as_bytes(),
@@ -128,14 +137,18 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     Some(h.finalize().into())
 }
 
-/// The `result` of a JSON-RPC answer when it may be served again, and how long (the route's
-/// `ttl`, or less when the result carries a smaller `ttlMs`).
-fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
+/// The `result` of a JSON-RPC answer to the call whose id is `call` (as written) when it may
+/// be served again, and how long (the route's `ttl`, or less when the result carries a
+/// smaller `ttlMs`). An answer under another id, or not JSON-RPC 2.0, is not the call's
+/// (the client did not take it for its answer; found by an attack).
+fn cacheable<'a>(answer: &'a [u8], call: &[u8], ttl: Duration) -> Option<(&'a RawValue, Duration)> {
     #[derive(serde::Deserialize)]
     struct Answer<'a> {
         #[serde(borrow)]
         result: &'a RawValue,
         error: Option<IgnoredAny>,
+        jsonrpc: std::borrow::Cow<'a, str>,
+        id: serde_json::Value,
     }
     #[derive(serde::Deserialize)]
     struct Complete<'a> {
@@ -149,6 +162,8 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
         request_state: Option<IgnoredAny>,
         #[serde(rename = "ttlMs")]
         ttl_ms: Option<f64>,
+        /// A task's handle (2025-11-25 tasks), not the call's result.
+        task: Option<IgnoredAny>,
     }
     // Objects only (a derived struct would also read an array).
     if !answer.trim_ascii_start().starts_with(b"{") {
@@ -156,7 +171,8 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
     }
     // UTF-8 throughout (ignored strings are not checked otherwise: found by fuzzing).
     let answer: Answer<'_> = serde_json::from_str(std::str::from_utf8(answer).ok()?).ok()?;
-    if !answer.result.get().starts_with('{') {
+    let call: serde_json::Value = serde_json::from_slice(call).ok()?;
+    if !answer.result.get().starts_with('{') || answer.jsonrpc != "2.0" || answer.id != call || call.is_null() {
         return None;
     }
     let result: Complete<'_> = serde_json::from_str(answer.result.get()).ok()?;
@@ -164,7 +180,8 @@ fn cacheable(answer: &[u8], ttl: Duration) -> Option<(&RawValue, Duration)> {
         && result.is_error != Some(true)
         && result.result_type.is_none_or(|t| t == "complete")
         && result.input_responses.is_none()
-        && result.request_state.is_none();
+        && result.request_state.is_none()
+        && result.task.is_none();
     let ttl = match result.ttl_ms {
         None => ttl,
         // Under a millisecond is gone before it could be served.
@@ -215,15 +232,16 @@ impl Results {
         found
     }
 
-    /// Keeps the result of `answer` (a whole JSON-RPC answer, as the client gets it) where
-    /// `miss` says, when it may be served again; whether it was kept.
-    pub fn put(&self, miss: Miss, answer: &[u8]) -> bool {
+    /// Keeps the result of `answer` (a whole JSON-RPC answer, as the client gets it, to the
+    /// call whose id is `call`, as written) where `miss` says, when it may be served again;
+    /// whether it was kept.
+    pub fn put(&self, miss: Miss, call: &[u8], answer: &[u8]) -> bool {
         let key = miss.key;
-        let Some((result, ttl)) = cacheable(answer, self.ttl) else {
-            tracing::debug!("a cacheable tool's answer is not a complete result: not kept");
+        let Some((result, ttl)) = cacheable(answer, call, self.ttl) else {
+            tracing::debug!("a cacheable tool's answer is not the call's complete result: not kept");
             return false;
         };
-        let size = result.get().len() + std::mem::size_of::<Key>() * 2;
+        let size = result.get().len() + ENTRY_OVERHEAD;
         if size > self.max_bytes {
             return false;
         }
@@ -282,7 +300,7 @@ impl Held {
     /// Forgets `key`'s entry (its place in `order` is skipped when reached).
     fn remove(&mut self, key: &Key) {
         if let Some(entry) = self.entries.remove(key) {
-            self.bytes = self.bytes.saturating_sub(entry.result.len() + std::mem::size_of::<Key>() * 2);
+            self.bytes = self.bytes.saturating_sub(entry.result.len() + ENTRY_OVERHEAD);
         }
         // Many stale places (one key stored again and again) are dropped at once.
         if self.order.len() > 2 * self.entries.len() + 64 {

@@ -60,6 +60,12 @@ pub struct Relay {
     /// An event besides the answer and notifications came (`relay::Asked::eventful`), or one
     /// passed unread: the answer is not kept for the result cache.
     eventful: bool,
+    /// The call's answer came (`relay::Asked::answered`).
+    answered: bool,
+    /// A copy of the answer for the result cache: kept only once the stream ended with
+    /// nothing else in it (an event after the answer, a request to the client, a second
+    /// answer, a cut-off event, could make the result not the arguments' alone).
+    kept: Option<Vec<u8>>,
 }
 
 /// Longest event held whole on a federated call's stream. Small: what was held goes to the
@@ -88,6 +94,11 @@ pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Whether a member's answer with this head may be kept for the result cache.
+fn keepable(resp: &ResponseHeader) -> bool {
+    resp.status == http::StatusCode::OK && !resp.headers.contains_key(header::CONTENT_ENCODING)
+}
+
 /// Whether the request's federated route offers members' URIs under other names than theirs.
 fn offers_uris(ctx: &Ctx) -> bool {
     let route = ctx.route.and_then(|r| ctx.snap.router.routes().get(r));
@@ -101,8 +112,10 @@ fn has_policy(ctx: &Ctx) -> bool {
 /// The response head: arms the endpoint sniff for a legacy stream (`legacy_stream`), and
 /// reframes (or refuses) an armed discovery answer.
 pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: Stream) -> Result<()> {
-    // Only a 200's result is kept for the result cache.
-    if let Some(member) = ctx.member.as_mut().filter(|_| resp.status != http::StatusCode::OK) {
+    // Only a 200's result is kept for the result cache, as the client reads it (not encoded).
+    // `Cache-Control` is not read: SDKs send `no-store` or `no-cache` on every event stream
+    // (about the stream, not the result); what a member says of its result is its `ttlMs`.
+    if let Some(member) = ctx.member.as_mut().filter(|_| !keepable(resp)) {
         member.cache = None;
     }
     if stream == Stream::Legacy && ctx.transform.is_none() {
@@ -121,7 +134,14 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
     }
     if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
         let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
-        ctx.transform = Some(Transform::Relay(Relay { member: member.index, events, passing: false, eventful: false }));
+        ctx.transform = Some(Transform::Relay(Relay {
+            member: member.index,
+            events,
+            passing: false,
+            eventful: false,
+            answered: false,
+            kept: None,
+        }));
         return reframed(resp);
     }
     let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
@@ -262,7 +282,10 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
     let mut call = crate::federation::relay::Asked {
         id: ctx.call.one.id.as_deref(),
         places: crate::federation::contents::places(ctx.call.one.method),
-        keep: ctx.member.as_ref().and_then(|m| m.cache).filter(|_| !relay.eventful).map(|_| Vec::new()),
+        keep: relay.kept.take().or_else(|| {
+            ctx.member.as_ref().and_then(|m| m.cache).filter(|_| !relay.eventful && !relay.answered).map(|_| Vec::new())
+        }),
+        answered: relay.answered,
         eventful: false,
     };
     let fed = relay.events.feed(rest, |event| {
@@ -273,20 +296,28 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
         }
     });
     relay.eventful |= call.eventful;
-    if let Some(answer) = call.keep.filter(|a| !a.is_empty() && !relay.eventful) {
-        keep_result(ctx, &answer);
-    }
+    relay.answered = call.answered;
+    relay.kept = call.keep.filter(|_| !relay.eventful);
     if !changed.is_empty() {
         crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
     }
     match fed {
-        Ok(()) if end => out.extend_from_slice(&relay.events.take_rest()),
+        Ok(()) if end => {
+            let rest = relay.events.take_rest();
+            relay.eventful |= !rest.trim_ascii().is_empty();
+            out.extend_from_slice(&rest);
+        }
         Ok(()) => {}
         Err(too_long) => {
             relay.eventful = true;
             out.extend_from_slice(&relay.events.take_rest());
             out.extend_from_slice(rest.get(too_long.at..).unwrap_or_default());
             relay.passing = true;
+        }
+    }
+    if end {
+        if let Some(answer) = relay.kept.take().filter(|a| !a.is_empty() && !relay.eventful) {
+            keep_result(ctx, &answer);
         }
     }
     out
@@ -296,9 +327,10 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
 /// (`federation::results`): kept, at most once per call.
 fn keep_result(ctx: &Ctx, answer: &[u8]) {
     let Some(miss) = ctx.member.as_ref().and_then(|m| m.cache) else { return };
+    let Some(id) = ctx.call.one.id.as_deref() else { return };
     let route = ctx.route.and_then(|r| ctx.snap.catalogs.get(r)).and_then(Option::as_ref);
     if let Some(results) = route.and_then(|c| c.results.as_ref()) {
-        results.put(miss, answer);
+        results.put(miss, id, answer);
     }
 }
 
