@@ -216,10 +216,12 @@ impl Sessions {
         if let Ok(mut live) = self.live.lock() {
             live.remove(&id);
         }
-        self.up.dec();
         tracing::debug!(pool = %self.pool, pid = process.pid, why, "stdio session process ends");
         process.end().await;
+        // Counted up until its group is reaped and its place given back: a client that sees
+        // the gauge fall finds the place free.
         drop(place);
+        self.up.dec();
     }
 
     /// Completes once `entry` saw no request for `idle`.

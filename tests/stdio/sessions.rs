@@ -86,6 +86,11 @@ fn each_client_session_gets_a_process_of_its_own_started_with_its_own_initialize
         json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"pid","arguments":{}}}),
     );
     assert_eq!(r.status, 404, "an ended session is not found, so the client starts anew: {}", r.text());
+    // The place comes back once the process group is reaped, a moment after the process died
+    // (a client asking meanwhile is told to retry: seen under load in CI).
+    wait_until("alice's place given back", Duration::from_secs(10), || {
+        edge.metrics().contains("mcp_edge_stdio_up{pool=\"mine\"} 1")
+    });
     let carol = open(&edge, "carol", "2025-06-18");
     let pc = pid_in(&edge, &carol);
     assert!(![pa, pb].contains(&pc), "a new process");
