@@ -63,6 +63,9 @@ pub struct Merged {
     pub public: bool,
     /// Members whose list is missing or stale, and why.
     pub failed: Vec<(usize, Failed)>,
+    /// Members (a bit each, the first 64) that answered "method not found": they do not offer
+    /// the kind at all. One that failed keeps what the previous list knew.
+    pub(super) unoffered: u64,
     /// Entries a page (0: one page).
     pub(super) page_size: usize,
     /// The pages from the start, each rendered once and shared by every answer.
@@ -111,6 +114,10 @@ pub struct Catalog {
     /// Bumped by [`Catalog::invalidate`]: lists asked for before are cold (callers wait for a
     /// new one), but still kept, so a member that fails the new list keeps its old entries.
     epoch: AtomicU64,
+    /// The members (a bit each) whose latest resources list (either era: a capability is the
+    /// server's, not the era's) said "method not found": they have no `resources` capability,
+    /// so nothing they name can be read through the route.
+    readless: AtomicU64,
     pub stats: Stats,
     /// `[route.result_cache]`: tool results served again (kept here to live and die with the
     /// route's lists: a reload starts both empty).
@@ -144,7 +151,7 @@ impl Drop for Claim<'_> {
 impl Catalog {
     /// An empty catalog for a route, counted under `stats`.
     pub fn new(stats: Stats, results: Option<super::results::Results>) -> Catalog {
-        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), stats, results }
+        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), readless: AtomicU64::new(0), stats, results }
     }
 
     fn slot(&self, modern: bool, kind: Kind) -> &Slot {
@@ -204,6 +211,9 @@ impl Catalog {
             counted.lists.with_label_values(&[counted.route.as_str(), &member.prefix, kind.key(), result]).inc();
         }
         self.keep(modern, kind, &merged, fed.catalog_max_bytes);
+        if kind == Kind::Resources {
+            self.readless.store(merged.unoffered, Ordering::Release);
+        }
         let latest = self.latest(kind);
         for i in 0..fed.members.len() {
             let lists = latest.iter().flatten();
@@ -292,6 +302,12 @@ impl Catalog {
         each.filter(|(modern, kind)| current(*modern, *kind)).count() as u64
     }
 
+    /// Whether member `i` is known to read no resources: its latest resources list (asked for
+    /// by some client) said "method not found". False until one was asked for.
+    pub fn reads_no_resources(&self, i: usize) -> bool {
+        self.readless.load(Ordering::Acquire) & merge::member_bit(i) != 0
+    }
+
     /// The latest lists of `kind` (legacy era, 2026-07-28 era), fresh or not, for `/servers`.
     pub fn latest(&self, kind: Kind) -> [Option<Arc<Merged>>; 2] {
         [false, true].map(|modern| self.slot(modern, kind).current.lock().ok().and_then(|c| c.clone()))
@@ -332,6 +348,7 @@ mod tests {
         let mut merged = Merged {
             made: Instant::now(),
             epoch: 0,
+            unoffered: 0,
             changes: 0,
             kind: Kind::Tools,
             members: vec![vec![tool("a_x"), tool("a_y")], vec![tool("b_z")]],

@@ -262,6 +262,6 @@ impl Follower {
     }
 
     fn offered_uri(&self, own: &str) -> String {
-        offered_uri(&self.snap, self.route, &self.source.prefix, own)
+        offered_uri(&self.snap, self.route, (self.source.member, &self.source.prefix), own)
     }
 }

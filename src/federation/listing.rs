@@ -35,6 +35,9 @@ pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Listed {
     pub entries: Vec<Box<RawValue>>,
     pub public: bool,
+    /// False when the member answered "method not found": it does not offer the kind at all
+    /// (for resources: it has no `resources` capability, so it reads none).
+    pub offered: bool,
 }
 
 /// Every page of a member's list of `kind`. In the legacy era in a session of the proxy's own
@@ -72,7 +75,7 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
         #[serde(rename = "cacheScope")]
         cache_scope: Option<String>,
     }
-    let mut listed = Listed { entries: Vec::new(), public: true };
+    let mut listed = Listed { entries: Vec::new(), public: true, offered: true };
     let mut cursor: Option<String> = None;
     let (mut bytes, mut read, mut skipped, mut seen) = (0usize, 0usize, 0usize, Vec::<String>::new());
     let method = kind.method();
@@ -97,7 +100,9 @@ async fn pages(pool: &Pool, era: Era<'_>, backend: Option<std::net::SocketAddr>,
         let answer = match fanout::ask(pool, ask).await {
             // "Method not found" for the first page: a member without the capability has none.
             // Any other error is a failure: the entries it had stay offered.
-            Err(Failed::Rpc(code)) if code == METHOD_NOT_FOUND && !kind.required() && page == 0 => return Ok(listed),
+            Err(Failed::Rpc(code)) if code == METHOD_NOT_FOUND && !kind.required() && page == 0 => {
+                return Ok(Listed { offered: false, ..listed });
+            }
             answer => answer?.result.ok_or(Failed::Unreadable)?,
         };
         read = read.saturating_add(answer.get().len());

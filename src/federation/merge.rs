@@ -43,7 +43,7 @@ pub async fn merge(
                     .into_iter()
                     .filter_map(|e| entry::own_name(kind, e.get()).map(|own| (own, e)))
                     .collect();
-                Named { unnamed: total - named.len(), entries: named, public: listed.public }
+                Named { unnamed: total - named.len(), entries: named, public: listed.public, offered: listed.offered }
             })
         })
         .collect();
@@ -62,14 +62,18 @@ pub async fn merge(
         owners: HashMap::new(),
         public: true,
         failed: Vec::new(),
+        unoffered: 0,
         page_size: fed.page_size,
         pages: Vec::new(),
     };
     for (i, (member, answer)) in fed.members.iter().zip(answers).enumerate() {
         let mut offered = Vec::new();
         match answer {
-            Ok(Named { entries: named, mut unnamed, public }) => {
+            Ok(Named { entries: named, mut unnamed, public, offered: listed }) => {
                 merged.public &= public;
+                if !listed {
+                    merged.unoffered |= member_bit(i);
+                }
                 let (mut twice, mut first_taken) = (0usize, None);
                 for (own, entry) in named {
                     let prefix = match fed.prefix_mode {
@@ -105,6 +109,7 @@ pub async fn merge(
                 // member before it now offers the name (unprefixed names can collide).
                 if let Some(previous) = previous {
                     merged.public &= previous.public;
+                    merged.unoffered |= previous.unoffered & member_bit(i);
                     for (name, tool) in previous.members.get(i).into_iter().flatten() {
                         match previous.owners.get(name) {
                             Some(owner) if !merged.owners.contains_key(name) => {
@@ -130,6 +135,12 @@ struct Named<T> {
     entries: Vec<(String, T)>,
     unnamed: usize,
     public: bool,
+    offered: bool,
+}
+
+/// Member `i`'s bit in [`Merged::unoffered`]; none past the 64th (never known not to offer).
+pub(super) fn member_bit(i: usize) -> u64 {
+    u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i)).unwrap_or(0)
 }
 
 /// Every member's list of `kind`, in member order.
@@ -186,12 +197,23 @@ mod tests {
     #[test]
     fn only_names_two_members_offer_are_shared() {
         let list = |names: &[&str]| -> Result<Named<()>, Failed> {
-            Ok(Named { entries: names.iter().map(|n| (n.to_string(), ())).collect(), unnamed: 0, public: true })
+            Ok(Named {
+                entries: names.iter().map(|n| (n.to_string(), ())).collect(),
+                unnamed: 0,
+                public: true,
+                offered: true,
+            })
         };
         let answers = [list(&["a", "b", "b"]), Err(Failed::Unreadable), list(&["b", "c"]), list(&["c", "d"])];
         let mut found: Vec<String> = shared(&answers).into_iter().collect();
         found.sort();
         assert_eq!(found, ["b", "c"]);
         assert_eq!(clip(&"é".repeat(100)).len(), 128);
+    }
+
+    #[test]
+    fn members_past_the_64th_are_never_known_not_to_offer() {
+        assert_eq!((member_bit(0), member_bit(63)), (1, 1 << 63));
+        assert_eq!((member_bit(64), member_bit(usize::MAX)), (0, 0));
     }
 }

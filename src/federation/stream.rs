@@ -165,14 +165,19 @@ fn follow(
 }
 
 /// A member's resource URI as route `route` offers it: under the member's `prefix`, bare, or
-/// (prefix mode `conflicts`) under its prefix only when the merged list has it so.
-pub fn offered_uri(snap: &Snapshot, route: usize, prefix: &str, own: &str) -> String {
+/// (prefix mode `conflicts`) under its prefix only when the merged list has it so. Bare too
+/// from a member known to read no resources (`Catalog::reads_no_resources`): renamed, it would
+/// lead back to a member that cannot read it.
+pub fn offered_uri(snap: &Snapshot, route: usize, (member, prefix): (usize, &str), own: &str) -> String {
     let prefixed = || names::offered_uri(prefix, own);
     let fed = snap.router.routes().get(route).and_then(|r| r.federation.as_ref());
+    let catalog = snap.catalogs.get(route).and_then(Option::as_ref);
+    if catalog.is_some_and(|c| c.reads_no_resources(member)) {
+        return own.to_owned();
+    }
     match fed.map(|f| f.prefix_mode) {
         Some(PrefixMode::Never) => own.to_owned(),
         Some(PrefixMode::Conflicts) => {
-            let catalog = snap.catalogs.get(route).and_then(Option::as_ref);
             let listed = catalog.and_then(|c| c.latest(Kind::Resources)[0].clone());
             let offered = prefixed();
             if listed.is_some_and(|m| m.owners.contains_key(&offered)) {

@@ -99,10 +99,15 @@ fn keepable(resp: &ResponseHeader) -> bool {
     resp.status == http::StatusCode::OK && !resp.headers.contains_key(header::CONTENT_ENCODING)
 }
 
-/// Whether the request's federated route offers members' URIs under other names than theirs.
-fn offers_uris(ctx: &Ctx) -> bool {
+/// Whether the request's federated route offers member `i`'s URIs under other names than its
+/// own: not under `prefix_mode = "never"`, and not for a member known to read no resources
+/// (its latest resources list said "method not found": a URI it names leads nowhere, so it is
+/// left as sent).
+fn offers_uris(ctx: &Ctx, i: usize) -> bool {
     let route = ctx.route.and_then(|r| ctx.snap.router.routes().get(r));
-    route.and_then(|r| r.federation.as_ref()).is_some_and(|f| f.prefix_mode != PrefixMode::Never)
+    let renames = route.and_then(|r| r.federation.as_ref()).is_some_and(|f| f.prefix_mode != PrefixMode::Never);
+    let catalog = ctx.route.and_then(|r| ctx.snap.catalogs.get(r)).and_then(Option::as_ref);
+    renames && !catalog.is_some_and(|c| c.reads_no_resources(i))
 }
 
 fn has_policy(ctx: &Ctx) -> bool {
@@ -125,9 +130,10 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
     }
     let places = crate::federation::contents::places(ctx.call.one.method);
     if let (Stream::No, Some(member), None, Some(places)) = (stream, &ctx.member, &ctx.transform, places) {
-        // Held only for a reason: a URI to offer (never under the member's own names) or a
-        // result to keep. Holding costs the answer its length, and on HTTP/1.1 two writes.
-        if json_as_is(resp) && (member.cache.is_some() || offers_uris(ctx)) {
+        // Held only for a reason: a URI to offer (never under the member's own names, nor
+        // from a member that reads none) or a result to keep. Holding costs the answer its
+        // length, and on HTTP/1.1 two writes.
+        if json_as_is(resp) && (member.cache.is_some() || offers_uris(ctx, member.index)) {
             ctx.transform = Some(Transform::Contents(Contents::new(member.index, places)));
             return reframed(resp);
         }
@@ -226,9 +232,9 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         }
         Some(Transform::Contents(mut contents)) => {
             let chunk = body.take().unwrap_or_default();
-            let prefix = route_member_prefix(ctx, contents.member);
+            let (member, prefix) = (contents.member, route_member_prefix(ctx, contents.member));
             let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
-            let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
+            let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, (member, prefix), own);
             match contents.push(chunk, end, uri) {
                 Pushed::Held => ctx.transform = Some(Transform::Contents(contents)),
                 Pushed::Whole(out) => {
@@ -289,7 +295,7 @@ fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool)
         eventful: false,
     };
     let fed = relay.events.feed(rest, |event| {
-        let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, prefix, own);
+        let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, (member, prefix), own);
         let kinds = crate::federation::relay::answer_event(&ids, &mut call, member, event, uri, &mut out);
         if !kinds.is_empty() {
             changed = kinds;
