@@ -114,9 +114,9 @@ pub struct Catalog {
     /// Bumped by [`Catalog::invalidate`]: lists asked for before are cold (callers wait for a
     /// new one), but still kept, so a member that fails the new list keeps its old entries.
     epoch: AtomicU64,
-    /// The members (a bit each) whose latest resources list (either era: a capability is the
-    /// server's, not the era's) said "method not found": they have no `resources` capability,
-    /// so nothing they name can be read through the route.
+    /// The members (a bit each) that last said they have no `resources` capability (either
+    /// era: a capability is the server's, not the era's), so nothing they name can be read
+    /// through the route.
     readless: AtomicU64,
     pub stats: Stats,
     /// `[route.result_cache]`: tool results served again (kept here to live and die with the
@@ -212,7 +212,9 @@ impl Catalog {
         }
         self.keep(modern, kind, &merged, fed.catalog_max_bytes);
         if kind == Kind::Resources {
-            self.readless.store(merged.unoffered, Ordering::Release);
+            for i in (0..fed.members.len()).filter(|i| merged.failure_of(*i).is_none()) {
+                self.learned(i, merged.unoffered & merge::member_bit(i) == 0);
+            }
         }
         let latest = self.latest(kind);
         for i in 0..fed.members.len() {
@@ -302,8 +304,19 @@ impl Catalog {
         each.filter(|(modern, kind)| current(*modern, *kind)).count() as u64
     }
 
-    /// Whether member `i` is known to read no resources: its latest resources list (asked for
-    /// by some client) said "method not found". False until one was asked for.
+    /// What member `i` said last of its `resources` capability: in its answer to a client's
+    /// `initialize`, or to the resources list ("method not found": none).
+    pub fn learned(&self, i: usize, reads_resources: bool) {
+        let bit = merge::member_bit(i);
+        if reads_resources {
+            self.readless.fetch_and(!bit, Ordering::AcqRel);
+        } else {
+            self.readless.fetch_or(bit, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether member `i` is known to read no resources: the last it said of its capabilities
+    /// ([`Catalog::learned`]) had none. False until it said.
     pub fn reads_no_resources(&self, i: usize) -> bool {
         self.readless.load(Ordering::Acquire) & merge::member_bit(i) != 0
     }

@@ -387,6 +387,15 @@ pub struct Opening {
 /// capabilities and info), and the merged answer.
 pub async fn open(snap: &Snapshot, route: usize, fed: &Federation, body: &Bytes) -> Opening {
     let done = session::handshakes(fed, &snap.pools, body).await;
+    // What each member announced tells the catalog whether it reads resources (a route
+    // over tools-only members announces none, so its clients never list them to find out).
+    if let Some(catalog) = snap.catalogs.get(route).and_then(Option::as_ref) {
+        for (i, done) in done.iter().enumerate() {
+            if let Some(done) = done {
+                catalog.learned(i, done.offers.resources);
+            }
+        }
+    }
     let name = snap.router.routes().get(route).map_or("", |r| r.name.as_str());
     Opening {
         result: session::result(answer::version_asked(body), answer::server_info(snap, route), fed, &done),

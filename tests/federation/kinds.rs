@@ -294,27 +294,42 @@ fn a_member_without_prompts_or_resources_has_none_and_the_others_are_offered() {
     assert!(edge.metrics().contains(line), "{line}");
 }
 
+/// `whoami` on member `a` (T) and the answer's first link.
+fn whoami_link(edge: &Edge, headers: &[(&str, &str)]) -> (String, RawResponse) {
+    let r = post(edge, headers, &call("a_whoami", "{}"));
+    (r.json()["result"]["content"][1]["uri"].as_str().unwrap_or_default().to_owned(), r)
+}
+
 #[test]
 fn the_links_of_a_member_that_reads_no_resources_stay_as_sent_and_its_answers_keep_their_length() {
     let (t, _) = recording::mock_with("T", &["--tools-only", "--links"]);
     let (b, _) = recording::mock_with("B", &["--links"]);
     let edge = Edge::start(&federated([&t.addr(), &b.addr()]));
-    // Before any client listed resources, T's links are offered under the route's names.
-    let r = post(&edge, &[], &call("a_whoami", "{}"));
-    assert_eq!(r.json()["result"]["content"][1]["uri"], "a+mock://T/readme", "{}", r.text());
+    // Before T said what it offers, its links are offered under the route's names.
+    let (link, r) = whoami_link(&edge, &[]);
+    assert_eq!(link, "a+mock://T/readme", "{}", r.text());
     assert!(r.header("content-length").is_none(), "held to offer its URIs: {:?}", r.headers);
 
-    // T answers "method not found" for resources: it reads none, so a renamed link would lead
-    // back to a member that cannot read it. Its links stay as sent, its answers are not held.
-    let r = post(&edge, &[], &rpc(1, "resources/list", "{}"));
-    assert_eq!(listed(&r, "resources", "uri"), ["b+mock://B/readme", "b+mock://B/secret"], "{}", r.text());
-    let r = post(&edge, &[], &call("a_whoami", "{}"));
-    let result = &r.json()["result"];
-    assert_eq!(result["content"][1]["uri"], "mock://T/readme", "{}", r.text());
-    assert_eq!(result["content"][2]["resource"]["uri"], "mock://T/secret", "{}", r.text());
+    // A client's `initialize` reaches every member: T announces no resources, so it reads
+    // none and a renamed link would lead back to a member that cannot read it. Its links stay
+    // as sent, its answers are not held.
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    assert_eq!(post(&edge, &[], init).status, 200);
+    let (link, r) = whoami_link(&edge, &[]);
+    assert_eq!(link, "mock://T/readme", "{}", r.text());
+    assert_eq!(r.json()["result"]["content"][2]["resource"]["uri"], "mock://T/secret", "{}", r.text());
     assert!(r.header("content-length").is_some() && r.header("transfer-encoding").is_none(), "{:?}", r.headers);
     // B, which reads resources, still has its links offered.
     let r = post(&edge, &[], &call("b_whoami", "{}"));
     assert_eq!(r.json()["result"]["content"][1]["uri"], "b+mock://B/readme", "{}", r.text());
     assert!(r.header("content-length").is_none(), "{:?}", r.headers);
+
+    // 2026-07-28 has no `initialize`: T's "method not found" for a client's resources list
+    // tells the route the same.
+    let edge = Edge::start(&federated([&t.addr(), &b.addr()]));
+    let r = post(&edge, &modern("resources/list", None), &rpc(1, "resources/list", "{}"));
+    assert_eq!(listed(&r, "resources", "uri"), ["b+mock://B/readme", "b+mock://B/secret"], "{}", r.text());
+    let (link, r) = whoami_link(&edge, &modern("tools/call", Some("a_whoami")));
+    assert_eq!(link, "mock://T/readme", "{}", r.text());
+    assert!(r.header("content-length").is_some(), "{:?}", r.headers);
 }
