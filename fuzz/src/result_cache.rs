@@ -26,7 +26,7 @@ pub fn check(data: &[u8]) {
     let n = usize::from(input.u16());
     let call = input.take(n);
     let answer = input.rest();
-    let asker = Asker { identity: Some(("caller", None)), version: "2025-11-25", member: 0 };
+    let asker = Asker { identity: Some(("caller", None)), version: "2025-11-25", member: 0, own: "t" };
     let key = results::key(&asker, "m_t", call);
     if key.is_some() {
         assert!(serde_json::from_slice::<Value>(call).is_ok(), "a key from a body that is not JSON");

@@ -133,6 +133,12 @@ impl serde::Serialize for Msg<'_> {
 pub fn relay<'a>(ids: &Ids<'_>, member: usize, data: &'a [u8], uri: impl FnOnce(&str) -> String) -> Relayed<'a> {
     let Ok(Msg(msg)) = serde_json::from_slice::<Msg<'a>>(data) else { return Relayed::Dropped };
     let msg: BTreeMap<String, &'a RawValue> = msg;
+    // JSON-RPC 2.0 only, and no key a case-insensitive reader (Go's) takes for one read here
+    // (`"ID"` beside `"id"`): that reader would see another message (found by an attack).
+    let rpc = msg.get("jsonrpc").is_some_and(|v| serde_json::from_str::<String>(v.get()).is_ok_and(|v| v == "2.0"));
+    if !rpc || msg.keys().any(|k| crate::mcp::fold::aliases(k, RPC_KEYS)) {
+        return Relayed::Dropped;
+    }
     let Some(method) = msg.get("method") else { return Relayed::Response(msg.get("id").map(|id| id.get())) };
     let Ok(method) = serde_json::from_str::<String>(method.get()) else { return Relayed::Dropped };
     match msg.get("id").copied() {
@@ -284,13 +290,30 @@ pub fn answer_event(
     }
 }
 
+/// The keys of a JSON-RPC message.
+pub const RPC_KEYS: &[&str] = &["jsonrpc", "id", "method", "params", "result", "error"];
+
 /// Whether an answer whose `id` is `id` (as written) answers the call whose id is `call`: the
 /// same JSON value (a member may write it differently: `"\u0061"` for `"a"`); no id or a null
 /// one answers nothing.
 fn answers(id: Option<&str>, call: Option<&[u8]>) -> bool {
     let Some(call) = call else { return true };
-    let Some(id) = id.and_then(|id| serde_json::from_str::<serde_json::Value>(id).ok()) else { return false };
-    !id.is_null() && serde_json::from_slice::<serde_json::Value>(call).is_ok_and(|call| call == id)
+    id.is_some_and(|id| same_id(id.as_bytes(), call))
+}
+
+/// Whether two ids as written are the same: equal strings (however escaped), or numbers
+/// written alike (two numbers past a double's precision read as one double: `…890` and
+/// `…891` are not the same id, found by an attack). Null is no id.
+pub fn same_id(id: &[u8], call: &[u8]) -> bool {
+    use serde_json::Value;
+    let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(id), serde_json::from_slice::<Value>(call)) else {
+        return false;
+    };
+    match (&a, &b) {
+        (Value::Null, _) => false,
+        (Value::Number(_), Value::Number(_)) => id.trim_ascii() == call.trim_ascii(),
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +417,34 @@ mod tests {
         }
         let long = format!(r#"{{"jsonrpc":"2.0","id":"{}","method":"x"}}"#, "a".repeat(300));
         assert_eq!(relay(&ids, 0, long.as_bytes(), plain), Relayed::Dropped);
+        // Not JSON-RPC 2.0, or a key a case-insensitive reader (Go's) takes for another: such
+        // a reader would see another message than the one judged here.
+        for data in [
+            &br#"{"method":"notifications/message","params":{}}"#[..],
+            br#"{"jsonrpc":"1.0","method":"notifications/message","params":{}}"#,
+            br#"{"jsonrpc":2.0,"method":"notifications/message","params":{}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"ID":2,"result":{}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":{},"Result":{}}"#,
+            br#"{"jsonrpc":"2.0","ID":5,"method":"roots/list"}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/message","Method":"roots/list","id":3}"#,
+        ] {
+            assert_eq!(relay(&ids, 0, data, plain), Relayed::Dropped, "{}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn ids_are_the_same_as_values_and_numbers_as_written() {
+        assert!(same_id(b"\"a\"", br#""\u0061""#) && same_id(b"7", b" 7 "));
+        for (id, call) in [
+            (&b"123456789012345678901234567891"[..], &b"123456789012345678901234567890"[..]),
+            (b"18446744073709551617", b"18446744073709551616"),
+            (b"0.10000000000000001", b"0.1"),
+            (b"1.0", b"1"),
+            (b"null", b"null"),
+            (b"\"7\"", b"7"),
+        ] {
+            assert!(!same_id(id, call), "{} {}", String::from_utf8_lossy(id), String::from_utf8_lossy(call));
+        }
     }
 
     #[test]

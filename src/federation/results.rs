@@ -24,6 +24,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::config::model::ResultCache;
+use crate::mcp::fold;
 use crate::metrics::Metrics;
 
 /// A cached result's key.
@@ -83,6 +84,10 @@ pub struct Asker<'a> {
     /// The member that owns the tool now (its place in the route): a tool that changes hands
     /// at a catalog refresh is another member's, with other results (found by an attack).
     pub member: usize,
+    /// The member's own name for the tool: under `prefix_mode = "conflicts"` an offered name
+    /// can come to mean another of the member's tools when another member starts offering one
+    /// (found by an attack).
+    pub own: &'a str,
 }
 
 /// What an entry costs besides its result's bytes (its key in the map and in the order, its
@@ -125,6 +130,7 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     for part in [
         &[u8::from(asker.identity.is_some()), u8::from(tenant.is_some()), u8::from(call.params.arguments.is_some())][..],
         &(asker.member as u64).to_le_bytes(),
+        asker.own.as_bytes(),
         id.as_bytes(),
         tenant.unwrap_or("").as_bytes(),
         asker.version.as_bytes(),
@@ -137,6 +143,9 @@ pub fn key(asker: &Asker<'_>, tool: &str, body: &[u8]) -> Option<Key> {
     Some(h.finalize().into())
 }
 
+/// The keys of a tool result read to decide whether it is kept.
+const RESULT_KEYS: &[&str] = &["isError", "resultType", "inputResponses", "requestState", "ttlMs", "task"];
+
 /// The `result` of a JSON-RPC answer to the call whose id is `call` (as written) when it may
 /// be served again, and how long (the route's `ttl`, or less when the result carries a
 /// smaller `ttlMs`). An answer under another id, or not JSON-RPC 2.0, is not the call's
@@ -148,7 +157,8 @@ fn cacheable<'a>(answer: &'a [u8], call: &[u8], ttl: Duration) -> Option<(&'a Ra
         result: &'a RawValue,
         error: Option<IgnoredAny>,
         jsonrpc: std::borrow::Cow<'a, str>,
-        id: serde_json::Value,
+        #[serde(borrow)]
+        id: &'a RawValue,
     }
     #[derive(serde::Deserialize)]
     struct Complete<'a> {
@@ -170,9 +180,15 @@ fn cacheable<'a>(answer: &'a [u8], call: &[u8], ttl: Duration) -> Option<(&'a Ra
         return None;
     }
     // UTF-8 throughout (ignored strings are not checked otherwise: found by fuzzing).
-    let answer: Answer<'_> = serde_json::from_str(std::str::from_utf8(answer).ok()?).ok()?;
-    let call: serde_json::Value = serde_json::from_slice(call).ok()?;
-    if !answer.result.get().starts_with('{') || answer.jsonrpc != "2.0" || answer.id != call || call.is_null() {
+    let text = std::str::from_utf8(answer).ok()?;
+    let answer: Answer<'_> = serde_json::from_str(text).ok()?;
+    let same = super::relay::same_id(answer.id.get().as_bytes(), call);
+    if !answer.result.get().starts_with('{') || answer.jsonrpc != "2.0" || !same {
+        return None;
+    }
+    // A key a case-insensitive reader (Go's) takes for one read here (`"Result"`, `"IsError"`)
+    // would have that reader see another answer than the one kept (found by an attack).
+    if fold::object_aliases(text, super::relay::RPC_KEYS) || fold::object_aliases(answer.result.get(), RESULT_KEYS) {
         return None;
     }
     let result: Complete<'_> = serde_json::from_str(answer.result.get()).ok()?;

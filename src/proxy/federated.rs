@@ -61,7 +61,9 @@ pub(super) async fn request(
             // binding: a member without a session of its own unpins the request).
             let agreed = ctx.pinned.as_ref().and_then(|p| p.federated.get(member)?.version.as_deref());
             let version = federation::spoken(legacy_version(session), agreed).map(str::to_owned);
-            let cache = match cacheable.then(|| cached(&snap, ctx, route, member, version.as_deref(), &body)).flatten()
+            let cache = match cacheable
+                .then(|| cached(&snap, ctx, route, (member, &name), version.as_deref(), &body))
+                .flatten()
             {
                 Some(Ok(result)) => return Err(Refused::Answer(Some(federation::Parts(vec![result])), None)),
                 Some(Err(key)) => Some(key),
@@ -105,13 +107,13 @@ pub(super) async fn request(
 }
 
 /// A call to a cacheable tool: its result when the route's result cache holds one for this
-/// caller, tool, owning member, arguments and version (`Ok`), else where to keep the answer (`Err`); none
+/// caller, tool, owning member and its own name for the tool, arguments and version (`Ok`), else where to keep the answer (`Err`); none
 /// when the call is not one to keep (`results::key`) or a notification (no answer).
 fn cached(
     snap: &Snapshot,
     ctx: &Ctx,
     route: usize,
-    member: usize,
+    (member, own): (usize, &str),
     version: Option<&str>,
     body: &[u8],
 ) -> Option<Result<Bytes, federation::results::Miss>> {
@@ -122,6 +124,7 @@ fn cached(
         identity: ctx.identity.as_deref().map(|i| (i.id.as_str(), i.tenant.as_deref())),
         version: if modern { crate::mcp::method::FIRST_MODERN_VERSION } else { version.unwrap_or("") },
         member,
+        own,
     };
     let key = federation::results::key(&asker, ctx.call.one.target_str()?, body)?;
     Some(results.get(key))
