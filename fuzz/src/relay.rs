@@ -1,8 +1,9 @@
 //! `relay`: what a member sends on its streams, on its way to a client of a federated session
 //! (`federation::relay`). For any member message: the reading never panics; a message passed
 //! rewritten is one JSON object; a message naming a key twice never passes; a member's request
-//! reaches the client under an id that restores to that member and to the id exactly as the member
-//! wrote it, and the client's answer under that id goes back with it. For any client answer id:
+//! reaches the client under an id that restores to that member and to the id exactly as the
+//! member wrote it, and the client's answer under that id goes back with it; a message that is
+//! not JSON-RPC 2.0, or has a key that reads as a JSON-RPC key ignoring case, never passes. For any client answer id:
 //! only an id the relay made restores, for the session it made it for. For any event of a call's
 //! stream: one without data passes byte for byte; an answer to another request, or data that is not
 //! one JSON object, never passes; whatever passes adds no event (no blank line inside a relayed
@@ -48,6 +49,8 @@ impl<'de> serde::Deserialize<'de> for Pairs {
     }
 }
 
+const RPC: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+
 fn offered(uri: &str) -> String {
     format!("m+{uri}")
 }
@@ -61,17 +64,31 @@ pub fn check(data: &[u8]) {
     // A key written twice: no message (readers disagree on which one counts).
     let twice = serde_json::from_slice::<Pairs>(rest).is_ok_and(|p| p.0);
     let relayed = relay::relay(&ids, member, rest, offered);
+    // JSON-RPC 2.0, and no key that reads as a JSON-RPC key ignoring ASCII case without being
+    // one (`"ID"`): a case-insensitive reader would see another message. Keys beyond ASCII are
+    // left to the relay (it folds more than ASCII case).
+    let rpc = as_written.as_ref().and_then(|m| m.get("jsonrpc")).is_some_and(|v| v.get() == r#""2.0""#);
+    let keys = || as_written.iter().flat_map(|m| m.keys());
+    let alias = keys().any(|k| !RPC.contains(&k.as_str()) && RPC.iter().any(|r| r.eq_ignore_ascii_case(k)));
+    let plain = keys().all(|k| k.is_ascii());
     // A request whose id is a string or number of at most 256 bytes always reaches the client.
     let request = as_written.as_ref().and_then(|m| Some((m.get("method")?, m.get("id")?)));
     if let Some((method, id)) = request {
         let named = serde_json::from_str::<String>(method.get()).is_ok();
         let carried =
             id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
-        if named && carried && !twice {
+        if named && carried && !twice && rpc && !alias && plain {
             assert!(matches!(relayed, Relayed::Rewritten(_)), "a request reaches the client: {relayed:?}");
         }
     }
     assert!(!twice || relayed == Relayed::Dropped, "a message with a key written twice passes: {relayed:?}");
+    let escaped_rpc = as_written
+        .as_ref()
+        .and_then(|m| m.get("jsonrpc"))
+        .is_some_and(|v| v.get() != r#""2.0""# && serde_json::from_str::<String>(v.get()).is_ok_and(|v| v == "2.0"));
+    if (!rpc && !escaped_rpc) || alias {
+        assert_eq!(relayed, Relayed::Dropped, "not JSON-RPC 2.0, or a key read as another, passes");
+    }
     match relayed {
         Relayed::Rewritten(text) => {
             let out: Msg = serde_json::from_str(&text).expect("a rewritten message is one JSON object");
@@ -105,8 +122,12 @@ pub fn check(data: &[u8]) {
     match data.as_deref().filter(|d| !d.trim_ascii().is_empty()) {
         None => assert_eq!(out, rest, "an event without data passes byte for byte"),
         Some(data) => {
-            let msg: Option<std::collections::BTreeMap<String, serde_json::Value>> = serde_json::from_slice(data).ok();
-            let foreign = msg.as_ref().is_some_and(|m| !m.contains_key("method") && m.get("id") != Some(&"c1".into()));
+            // As written (a number out of `f64`'s range is JSON).
+            let msg: Option<Msg> = serde_json::from_slice(data).ok();
+            let ours =
+                |id: &serde_json::value::RawValue| serde_json::from_str::<String>(id.get()).is_ok_and(|i| i == "c1");
+            let foreign =
+                msg.as_ref().is_some_and(|m| !m.contains_key("method") && !m.get("id").is_some_and(|i| ours(i)));
             let twice = serde_json::from_slice::<Pairs>(data).is_ok_and(|p| p.0);
             if foreign || twice || msg.is_none() {
                 assert!(out.is_empty(), "no answer to another request, nothing but messages: {out:?}");

@@ -52,7 +52,10 @@ pub fn check(data: &[u8]) {
     let id = id.unwrap_or_else(|| "null".to_owned());
     let kept = cache.put(miss, id.as_bytes(), answer);
     let fits = complete(answer, &id).is_some_and(|r| r.len() + results::ENTRY_OVERHEAD <= MAX_BYTES);
-    assert_eq!(kept, fits, "kept exactly the complete results that fit");
+    // Keys beyond ASCII may fold to one read here (`ſ`, the Kelvin sign): the cache may refuse
+    // more than this oracle knows of, never keep more.
+    let wide = answer.iter().any(|b| !b.is_ascii()) || answer.windows(2).any(|w| w == b"\\u");
+    assert!(kept == fits || (wide && !kept), "kept exactly the complete results that fit");
     let served = cache.get(k).ok();
     // A result whose own ttlMs is short may be gone already.
     let short = serde_json::from_slice::<Value>(answer)
@@ -126,10 +129,26 @@ fn complete<'a>(answer: &'a [u8], id: &str) -> Option<&'a [u8]> {
         return None;
     }
     let call = serde_json::from_str::<Value>(id).ok().filter(|v| !v.is_null())?;
-    if one(&top, "id") != Ok(Some(call)) {
+    let same = match (one(&top, "id"), &call) {
+        // Numbers as written (two past a double's precision are not one id).
+        (Ok(Some(Value::Number(_))), Value::Number(_)) => {
+            top.iter().find(|(k, _)| k == "id").is_some_and(|(_, v)| v.get().trim() == id.trim())
+        }
+        (found, _) => found == Ok(Some(call.clone())),
+    };
+    if !same {
         return None;
     }
     let inner = pairs(result.get().as_bytes())?;
+    // No key a case-insensitive reader takes for one read here (`"ID"`, `"IsError"`).
+    let alias = |pairs: &[(String, Box<RawValue>)], known: &[&str]| {
+        pairs.iter().any(|(k, _)| !known.contains(&k.as_str()) && known.iter().any(|n| n.eq_ignore_ascii_case(k)))
+    };
+    if alias(&top, &["jsonrpc", "id", "method", "params", "result", "error"])
+        || alias(&inner, &["isError", "resultType", "inputResponses", "requestState", "ttlMs", "task"])
+    {
+        return None;
+    }
     let null_or = |key: &str, ok: &dyn Fn(&Value) -> bool| {
         matches!(one(&inner, key), Ok(None | Some(Value::Null)))
             || one(&inner, key).is_ok_and(|v| v.as_ref().is_some_and(ok))
