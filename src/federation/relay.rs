@@ -135,7 +135,8 @@ pub fn relay<'a>(ids: &Ids<'_>, member: usize, data: &'a [u8], uri: impl FnOnce(
     let msg: BTreeMap<String, &'a RawValue> = msg;
     // JSON-RPC 2.0 only, and no key a case-insensitive reader (Go's) takes for one read here
     // (`"ID"` beside `"id"`): that reader would see another message (found by an attack).
-    let rpc = msg.get("jsonrpc").is_some_and(|v| serde_json::from_str::<String>(v.get()).is_ok_and(|v| v == "2.0"));
+    let two = |v: &RawValue| v.get() == r#""2.0""# || serde_json::from_str::<String>(v.get()).is_ok_and(|v| v == "2.0");
+    let rpc = msg.get("jsonrpc").is_some_and(|v| two(v));
     if !rpc || msg.keys().any(|k| crate::mcp::fold::aliases(k, RPC_KEYS)) {
         return Relayed::Dropped;
     }
@@ -252,6 +253,12 @@ pub fn answer_event(
             return &[];
         }
     };
+    // Data under another event type: clients do not read it, so it is nobody's answer and not
+    // passed (an answer in `event: weird` was kept and served to the next caller as one).
+    if !crate::proxy::sse_event::is_message(event) {
+        call.eventful = true;
+        return &[];
+    }
     match relay(ids, member, &data, &uri) {
         Relayed::Rewritten(text) => {
             call.eventful = true;
@@ -505,9 +512,13 @@ mod tests {
             // Its id written twice, the call's last: a client reading the first takes it for
             // the answer to its request 42.
             b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"id\":\"c1\",\"result\":{}}\n\n",
+            // Under another event type: clients do not read it as the answer.
+            b"event: weird\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n",
         ] {
             assert_eq!(pass(foreign), b"", "{}", String::from_utf8_lossy(foreign));
         }
+        let typed = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n";
+        assert_eq!(pass(typed), typed, "a message event is one");
         let escaped =
             String::from_utf8(pass(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"m\\u0065thod\":\"roots/list\"}\n\n"))
                 .unwrap_or_default();

@@ -249,6 +249,12 @@ pub fn id(event: &[u8]) -> Option<&str> {
     std::str::from_utf8(value).ok().filter(|v| !v.contains('\0') && v.len() <= 1024)
 }
 
+/// Whether clients read the event as a `message` (no `event` field, an empty one, or
+/// `message`): the SDKs ignore events of any other type.
+pub fn is_message(event: &[u8]) -> bool {
+    last_field(event, b"event").is_none_or(|kind| kind.is_empty() || kind == b"message")
+}
+
 /// An event's `retry`, in milliseconds (ASCII digits only, as the SSE spec says).
 pub fn retry(event: &[u8]) -> Option<u64> {
     let value = last_field(event, b"retry")?;

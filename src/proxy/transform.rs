@@ -171,10 +171,7 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
 /// Whether a response is JSON as the member wrote it: `application/json` (any case, as media
 /// types are), neither compressed nor in a transfer coding besides chunked.
 fn json_as_is(resp: &ResponseHeader) -> bool {
-    let json = resp
-        .headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().get(..16).is_some_and(|t| t.eq_ignore_ascii_case(b"application/json")));
+    let json = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| json_utf8(v.as_bytes()));
     let coded = |name, allowed: &[u8]| {
         resp.headers
             .get_all(name)
@@ -182,6 +179,23 @@ fn json_as_is(resp: &ResponseHeader) -> bool {
             .any(|v| v.as_bytes().split(|&b| b == b',').any(|c| !c.trim_ascii().eq_ignore_ascii_case(allowed)))
     };
     json && !coded(header::CONTENT_ENCODING, b"identity") && !coded(header::TRANSFER_ENCODING, b"chunked")
+}
+
+/// Whether a `Content-Type` is `application/json` (any case) in UTF-8: no other media type
+/// that starts alike (`application/jsonx`), and a `charset` parameter, if any, UTF-8 (what a
+/// client decodes as UTF-16 is not what the proxy read).
+fn json_utf8(content_type: &[u8]) -> bool {
+    let mut parts = content_type.split(|&b| b == b';');
+    let essence = parts.next().unwrap_or_default().trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json")
+        && parts.all(|param| {
+            let (name, value) = param.split_at(param.iter().position(|&b| b == b'=').unwrap_or(param.len()));
+            let value = value.get(1..).unwrap_or_default().trim_ascii();
+            let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
+            !name.trim_ascii().eq_ignore_ascii_case(b"charset")
+                || value.eq_ignore_ascii_case(b"utf-8")
+                || value.eq_ignore_ascii_case(b"utf8")
+        })
 }
 
 fn reframed(resp: &mut ResponseHeader) -> Result<()> {
@@ -364,4 +378,27 @@ pub fn local(state: &State, ctx: &mut Ctx, pieces: &[Bytes]) -> Option<Bytes> {
 fn refused(state: &State, ctx: &Ctx, why: Refusal) {
     tracing::warn!(route = ctx.route_name(), why = why.as_str(), "list answer refused: not filterable");
     state.metrics.list_answers_refused.with_label_values(&[ctx.route_name(), why.label()]).inc();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_utf8;
+
+    #[test]
+    fn only_utf8_json_is_read_as_json() {
+        for json in [
+            &b"application/json"[..],
+            b"Application/JSON",
+            b"application/json; charset=UTF-8",
+            b" application/json ;charset=\"utf-8\"",
+        ] {
+            assert!(json_utf8(json), "{}", String::from_utf8_lossy(json));
+        }
+        // Found by an attack: each was read (and its result kept) as JSON.
+        for other in
+            [&b"application/jsonx"[..], b"application/json; charset=utf-16", b"application/json-seq", b"text/json", b""]
+        {
+            assert!(!json_utf8(other), "{}", String::from_utf8_lossy(other));
+        }
+    }
 }
