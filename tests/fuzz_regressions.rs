@@ -19,6 +19,8 @@ mod federation;
 mod input;
 #[path = "../fuzz/src/listen.rs"]
 mod listen;
+#[path = "../fuzz/src/message.rs"]
+mod message;
 #[path = "../fuzz/src/path.rs"]
 mod path;
 #[path = "../fuzz/src/relay.rs"]

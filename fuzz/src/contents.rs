@@ -18,6 +18,8 @@ use mcp_edge::federation::relay;
 use mcp_edge::session::{KeyRing, SessionKey};
 use serde_json::Value;
 
+use crate::message::Reading;
+
 static KEYS: LazyLock<KeyRing> = LazyLock::new(|| KeyRing::new(SessionKey::random()));
 
 fn offered(uri: &str) -> String {
@@ -56,14 +58,20 @@ fn check_places(data: &[u8], places: Places) {
         relay::Asked { id: Some(b"1"), places: Some(places), keep: Some(Vec::new()), answered: false, eventful: false };
     let _ = relay::answer_event(&ids, &mut asked, 0, &event, offered, &mut sent);
     let kept = asked.keep.unwrap_or_default();
-    // The call's answer: no method, and one `id` (an object naming it twice answers nothing).
+    // The call's answer: JSON-RPC 2.0 with its keys once and none read as another (`"ID"`), no
+    // method, and one `id` 1. Where the oracle cannot tell (`"2\u002e0"`, keys beyond ASCII),
+    // it asserts nothing of the event.
     #[derive(serde::Deserialize)]
     struct Id {
         id: Option<Value>,
     }
-    let msg: Option<std::collections::BTreeMap<String, Value>> = serde_json::from_slice(data).ok();
+    let reading = Reading::of(data);
+    let decided = !reading.escaped_rpc && reading.plain;
     let id = serde_json::from_slice::<Id>(data).ok().and_then(|i| i.id);
-    let answer = msg.is_some_and(|m| !m.contains_key("method")) && id == Some(Value::from(1));
+    let answer = reading.well_formed()
+        && reading.msg.as_ref().is_some_and(|m| !m.contains_key("method"))
+        && id == Some(Value::from(1));
+    let single_line = single_line && decided;
     if single_line && answer {
         match &out {
             Some(text) => {

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod federation;
 pub mod input;
 pub mod listen;
+pub mod message;
 pub mod path;
 pub mod relay;
 pub mod result_cache;

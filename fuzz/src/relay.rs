@@ -19,37 +19,9 @@ use mcp_edge::federation::relay::{self, Ids, Relayed};
 use mcp_edge::proxy::sse_event;
 use mcp_edge::session::{KeyRing, SessionKey};
 
-type Msg = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+use crate::message::{Msg, Reading};
 
 static KEYS: LazyLock<KeyRing> = LazyLock::new(|| KeyRing::new(SessionKey::random()));
-
-/// Whether a JSON object names a key twice (read independently of the relay: every pair kept).
-struct Pairs(bool);
-
-impl<'de> serde::Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
-                let mut keys = Vec::new();
-                while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                    keys.push(key);
-                }
-                let all = keys.len();
-                keys.sort();
-                keys.dedup();
-                Ok(Pairs(keys.len() != all))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-const RPC: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
 
 fn offered(uri: &str) -> String {
     format!("m+{uri}")
@@ -59,34 +31,23 @@ pub fn check(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
     let member = usize::from(first % 8);
     let ids = Ids { keys: &KEYS, session: "fp" };
-    // Read as the relay reads it: values as written (a number out of `f64`'s range is JSON).
-    let as_written: Option<Msg> = serde_json::from_slice(rest).ok();
-    // A key written twice: no message (readers disagree on which one counts).
-    let twice = serde_json::from_slice::<Pairs>(rest).is_ok_and(|p| p.0);
+    // Read apart from the relay: values as written, JSON-RPC 2.0, keys once, no key that reads
+    // as a JSON-RPC key ignoring ASCII case without being one (`"ID"`).
+    let reading = Reading::of(rest);
+    let as_written = &reading.msg;
     let relayed = relay::relay(&ids, member, rest, offered);
-    // JSON-RPC 2.0, and no key that reads as a JSON-RPC key ignoring ASCII case without being
-    // one (`"ID"`): a case-insensitive reader would see another message. Keys beyond ASCII are
-    // left to the relay (it folds more than ASCII case).
-    let rpc = as_written.as_ref().and_then(|m| m.get("jsonrpc")).is_some_and(|v| v.get() == r#""2.0""#);
-    let keys = || as_written.iter().flat_map(|m| m.keys());
-    let alias = keys().any(|k| !RPC.contains(&k.as_str()) && RPC.iter().any(|r| r.eq_ignore_ascii_case(k)));
-    let plain = keys().all(|k| k.is_ascii());
     // A request whose id is a string or number of at most 256 bytes always reaches the client.
     let request = as_written.as_ref().and_then(|m| Some((m.get("method")?, m.get("id")?)));
     if let Some((method, id)) = request {
         let named = serde_json::from_str::<String>(method.get()).is_ok();
         let carried =
             id.get().len() <= 256 && id.get().starts_with(|c: char| c == '"' || c == '-' || c.is_ascii_digit());
-        if named && carried && !twice && rpc && !alias && plain {
+        if named && carried && reading.well_formed() {
             assert!(matches!(relayed, Relayed::Rewritten(_)), "a request reaches the client: {relayed:?}");
         }
     }
-    assert!(!twice || relayed == Relayed::Dropped, "a message with a key written twice passes: {relayed:?}");
-    let escaped_rpc = as_written
-        .as_ref()
-        .and_then(|m| m.get("jsonrpc"))
-        .is_some_and(|v| v.get() != r#""2.0""# && serde_json::from_str::<String>(v.get()).is_ok_and(|v| v == "2.0"));
-    if (!rpc && !escaped_rpc) || alias {
+    assert!(!reading.twice || relayed == Relayed::Dropped, "a message with a key written twice passes: {relayed:?}");
+    if reading.ill_formed() {
         assert_eq!(relayed, Relayed::Dropped, "not JSON-RPC 2.0, or a key read as another, passes");
     }
     match relayed {
@@ -128,7 +89,7 @@ pub fn check(data: &[u8]) {
                 |id: &serde_json::value::RawValue| serde_json::from_str::<String>(id.get()).is_ok_and(|i| i == "c1");
             let foreign =
                 msg.as_ref().is_some_and(|m| !m.contains_key("method") && !m.get("id").is_some_and(|i| ours(i)));
-            let twice = serde_json::from_slice::<Pairs>(data).is_ok_and(|p| p.0);
+            let twice = Reading::of(data).twice;
             if foreign || twice || msg.is_none() {
                 assert!(out.is_empty(), "no answer to another request, nothing but messages: {out:?}");
             }
