@@ -217,7 +217,7 @@ pub fn event(id: Option<&str>, data: &[u8]) -> Vec<u8> {
 
 /// The client's call whose stream [`answer_event`] reads.
 pub struct Asked<'a> {
-    /// Its id, as the client wrote it (none: any answer is its).
+    /// Its id, as the client wrote it (none: no answer is its).
     pub id: Option<&'a [u8]>,
     /// Where answers to it name resource URIs ([`super::contents`]).
     pub places: Option<super::contents::Places>,
@@ -273,7 +273,7 @@ pub fn answer_event(
             out.extend_from_slice(event);
             &[]
         }
-        Relayed::Response(id) if answers(id, call.id) && !call.answered => {
+        Relayed::Response(id) if answers(id.map(str::as_bytes), call.id) && !call.answered => {
             call.answered = true;
             let offered = call.places.and_then(|places| super::contents::offered(&data, places, &uri));
             let answer = offered.as_deref().unwrap_or(&data);
@@ -302,10 +302,11 @@ pub const RPC_KEYS: &[&str] = &["jsonrpc", "id", "method", "params", "result", "
 
 /// Whether an answer whose `id` is `id` (as written) answers the call whose id is `call`: the
 /// same JSON value (a member may write it differently: `"\u0061"` for `"a"`); no id or a null
-/// one answers nothing.
-fn answers(id: Option<&str>, call: Option<&[u8]>) -> bool {
-    let Some(call) = call else { return true };
-    id.is_some_and(|id| same_id(id.as_bytes(), call))
+/// one answers nothing, and nothing answers a message without an id (a notification, or the
+/// client's own answer to a member: a member that "answers" it answers some other request).
+pub fn answers(id: Option<&[u8]>, call: Option<&[u8]>) -> bool {
+    let Some(call) = call else { return false };
+    id.is_some_and(|id| same_id(id, call))
 }
 
 /// Whether two ids as written are the same: equal strings (however escaped), or numbers
@@ -462,7 +463,7 @@ mod tests {
             let mut out = Vec::new();
             answer_event(
                 &ids,
-                &mut Asked { id: None, places: None, keep: None, answered: false, eventful: false },
+                &mut Asked { id: Some(b"1"), places: None, keep: None, answered: false, eventful: false },
                 0,
                 event,
                 plain,
