@@ -223,6 +223,7 @@ pub struct Metrics {
     pub rejections: IntCounterVec,
     pub session_overrides: IntCounterVec,
     pub list_answers_refused: IntCounterVec,
+    pub member_messages_cut: IntCounterVec,
     pub token_fetches: IntCounterVec,
     /// Tool lists asked of a federated route's members, by route, member prefix and result.
     pub member_lists: IntCounterVec,
@@ -340,6 +341,11 @@ impl Metrics {
             "federation_member_lists_total",
             "Lists a federated route asked of its members (every page), by route, member prefix, list (tools, prompts, resources, resourceTemplates) and result (ok, failed).",
             &["route", "member", "list", "result"],
+        )?;
+        let member_messages_cut = counter(
+            "federation_member_messages_cut_total",
+            "Federated calls whose member answer was cut (or, before its head, answered 502) because a message in it may not pass, by route, member prefix and reason (foreign_answer, second_answer, not_jsonrpc, not_json, key_twice, key_alias, too_deep, unfinished, encoded).",
+            &["route", "member", "reason"],
         )?;
         let catalog_gauge = |name: &str, help: &str| -> Result<IntGaugeVec, MetricsError> {
             let g = IntGaugeVec::new(Opts::new(name, help), &["route", "member", "list"])?;
@@ -603,6 +609,7 @@ impl Metrics {
             rejections,
             session_overrides,
             list_answers_refused,
+            member_messages_cut,
             token_fetches,
             member_lists,
             catalog,

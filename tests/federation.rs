@@ -12,6 +12,8 @@ mod catalog;
 mod conformance;
 #[path = "federation/era.rs"]
 mod era;
+#[path = "federation/forged.rs"]
+mod forged;
 #[path = "federation/kinds.rs"]
 mod kinds;
 #[path = "federation/listen.rs"]

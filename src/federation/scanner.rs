@@ -39,6 +39,8 @@ pub enum Refusal {
     Again,
     #[error("cut off")]
     Unfinished,
+    #[error("compressed, or in a transfer coding")]
+    Encoded,
 }
 
 impl Refusal {
@@ -53,6 +55,7 @@ impl Refusal {
             Refusal::Foreign => "foreign_answer",
             Refusal::Again => "second_answer",
             Refusal::Unfinished => "unfinished",
+            Refusal::Encoded => "encoded",
         }
     }
 }

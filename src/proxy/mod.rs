@@ -6,6 +6,7 @@
 pub mod affinity;
 pub mod attempt;
 pub mod body;
+pub mod call_stream;
 pub mod contents;
 pub mod ctx;
 pub mod failure;
@@ -14,6 +15,7 @@ pub mod finish;
 pub mod first_byte;
 pub mod head;
 pub mod headers;
+pub mod member_json;
 pub mod reject;
 mod relay;
 pub mod reply;
@@ -315,7 +317,7 @@ impl ProxyHttp for Edge {
         end: bool,
         ctx: &mut Box<Ctx>,
     ) -> Result<Option<Duration>> {
-        response::body(&self.state, body, end, ctx);
+        response::body(&self.state, body, end, ctx)?;
         Ok(None)
     }
 

@@ -4,7 +4,7 @@
 //! answers are filtered per caller). SSE is never buffered: events are forwarded as they arrive.
 
 use bytes::Bytes;
-use http::{header, Method as HttpMethod};
+use http::Method as HttpMethod;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -44,7 +44,9 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
             });
         }
     }
-    let is_sse = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    // In any case: the Python SDK lower-cases the type before it looks (a member's
+    // `Text/Event-Stream` was read by clients as events, and passed here unread).
+    let is_sse = transform::content_type_starts(resp, b"text/event-stream");
     if is_sse {
         ctx.stream = Some(OpenStream::new(&state.metrics.streams_open));
     }
@@ -59,6 +61,6 @@ pub fn headers(state: &State, session: &Session, resp: &mut ResponseHeader, ctx:
     transform::headers(state, resp, ctx, stream)
 }
 
-pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
-    transform::body(state, body, end, ctx);
+pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) -> Result<()> {
+    transform::body(state, body, end, ctx)
 }

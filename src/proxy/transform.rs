@@ -10,13 +10,15 @@
 //!   answer goes out chunked (HTTP/1.1) or framed by HTTP/2.
 //!
 //! - [`Transform::Relay`]: a federated call's event stream, where a member's requests to the
-//!   client get ids that name the member (armed at the response head of any event stream of
-//!   a call forwarded to a member), and the answer's resource URIs are offered as the route
-//!   offers them (`federation::contents`).
-//! - [`Transform::Contents`]: a federated call's JSON answer that can carry resource URIs
-//!   (`resources/read`, `tools/call`, `prompts/get`), held whole and its URIs offered as the
-//!   route offers them (`proxy::contents`).
+//!   client get ids that name the member, the answer's resource URIs are offered as the route
+//!   offers them, and nothing but the call's own answer, requests and notifications passes
+//!   (armed at the response head of any event stream of a call forwarded to a member;
+//!   `proxy::call_stream`).
+//! - [`Transform::Json`]: a member's JSON answer to a federated call, read as it passes
+//!   (the call's own answer only), and held whole where it can carry resource URIs to offer
+//!   (`resources/read`, `tools/call`, `prompts/get`) or a result to keep (`proxy::member_json`).
 //!
+//! A member message that may not pass cuts the response ([`cut`]).
 //! A request that armed nothing costs one `Option` test per hook.
 
 use bytes::Bytes;
@@ -25,12 +27,15 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 
 use super::affinity;
+use super::call_stream::{self, Relay};
 use super::contents::{Contents, Pushed};
+use super::member_json::MemberJson;
 use super::ctx::Ctx;
-use super::sse_event::{EndpointSniff, EventReader};
+use super::sse_event::EndpointSniff;
 use crate::config::model::{PrefixMode, RouteConfig};
 use crate::discovery::answer::{Answer, Head, Out, Refusal};
 use crate::discovery::{self, ListKind};
+use crate::federation::scanner;
 use crate::mcp::call::Call;
 use crate::mcp::header::LAST_EVENT_ID;
 use crate::policy::Viewer;
@@ -42,36 +47,8 @@ pub enum Transform {
     Endpoint(EndpointSniff),
     Discovery(Answer),
     Relay(Relay),
-    Contents(Contents),
+    Json(MemberJson),
 }
-
-/// A federated call's event stream, cut into events so that a member's request to the client
-/// gets an id naming the member (`federation::relay`). Each event goes on once whole; only
-/// an unfinished one is held, up to [`MAX_RELAYED_EVENT`] and within the budget all relayed
-/// streams share (`federation::relay::HELD`). An event past either passes as it arrives
-/// (a large answer, most often); a request in it keeps the member's own id, which leads
-/// nowhere (the ids that lead to a member are sealed), and reading resumes after it.
-#[derive(Debug)]
-pub struct Relay {
-    member: usize,
-    events: EventReader,
-    /// Passing an event too long to hold, up to its end.
-    passing: bool,
-    /// An event besides the answer and notifications came (`relay::Asked::eventful`), or one
-    /// passed unread: the answer is not kept for the result cache.
-    eventful: bool,
-    /// The call's answer came (`relay::Asked::answered`).
-    answered: bool,
-    /// A copy of the answer for the result cache: kept only once the stream ended with
-    /// nothing else in it (an event after the answer, a request to the client, a second
-    /// answer, a cut-off event, could make the result not the arguments' alone).
-    kept: Option<Vec<u8>>,
-}
-
-/// Longest event held whole on a federated call's stream. Small: what was held goes to the
-/// client when the event turns out longer, and a client that does not read keeps it in the
-/// proxy outside the shared budget (found by an attack: 250 stalled calls held 400 MB at 4 MiB).
-const MAX_RELAYED_EVENT: usize = 256 << 10;
 
 /// Arms filtered discovery when `call` asks for a list on a route with a policy.
 pub fn arm(route: &RouteConfig, call: &Call) -> Option<Transform> {
@@ -79,9 +56,10 @@ pub fn arm(route: &RouteConfig, call: &Call) -> Option<Transform> {
     discovery::arm(call).map(|wanted| Transform::Discovery(Answer::new(wanted)))
 }
 
-/// Before the request goes upstream: a filtered answer must arrive uncompressed.
+/// Before the request goes upstream: a filtered answer, and a member's answer to a federated
+/// call (read as it passes), must arrive uncompressed.
 pub fn upstream_request(req: &mut RequestHeader, ctx: &Ctx) -> Result<()> {
-    if matches!(ctx.transform, Some(Transform::Discovery(_))) {
+    if matches!(ctx.transform, Some(Transform::Discovery(_))) || ctx.member.is_some() {
         req.insert_header(header::ACCEPT_ENCODING, "identity")?;
     }
     // A resumed GET stream replays past events, list answers included, and GET streams are
@@ -128,27 +106,8 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
         resp.remove_header(&header::CONTENT_LENGTH);
         return Ok(());
     }
-    let places = crate::federation::contents::places(ctx.call.one.method);
-    if let (Stream::No, Some(member), None, Some(places)) = (stream, &ctx.member, &ctx.transform, places) {
-        // Held only for a reason: a URI to offer (never under the member's own names, nor
-        // from a member that reads none) or a result to keep. Holding costs the answer its
-        // length, and on HTTP/1.1 two writes.
-        if json_as_is(resp) && (member.cache.is_some() || offers_uris(ctx, member.index)) {
-            ctx.transform = Some(Transform::Contents(Contents::new(member.index, places)));
-            return reframed(resp);
-        }
-    }
-    if let (Stream::Events, Some(member), None) = (stream, &ctx.member, &ctx.transform) {
-        let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
-        ctx.transform = Some(Transform::Relay(Relay {
-            member: member.index,
-            events,
-            passing: false,
-            eventful: false,
-            answered: false,
-            kept: None,
-        }));
-        return reframed(resp);
+    if let (Some(member), None) = (&ctx.member, &ctx.transform) {
+        return member_head(state, resp, ctx, member.index, stream);
     }
     let Some(Transform::Discovery(answer)) = &mut ctx.transform else { return Ok(()) };
     let raw = |name| resp.headers.get(name).map(|v: &http::HeaderValue| v.as_bytes());
@@ -167,18 +126,78 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
     reframed(resp)
 }
 
+/// A member's answer to a federated call: its event stream relayed ([`Relay`]), its JSON
+/// answer read as it passes and held where it has URIs to offer or a result to keep
+/// ([`MemberJson`]). A success the proxy cannot read (compressed, though asked for identity)
+/// is refused: what it says could be anything.
+fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: usize, stream: Stream) -> Result<()> {
+    let success = resp.status.is_success();
+    if success && coded(resp) {
+        return Err(cut(state, ctx, scanner::Refusal::Encoded));
+    }
+    if stream == Stream::Events {
+        ctx.transform = Some(Transform::Relay(Relay::new(member)));
+        return reframed(resp);
+    }
+    // Held only for a reason: a URI to offer (never under the member's own names, nor from a
+    // member that reads none) or a result to keep. Holding costs the answer its length, and
+    // on HTTP/1.1 two writes.
+    let places = crate::federation::contents::places(ctx.call.one.method);
+    let keeps = ctx.member.as_ref().is_some_and(|m| m.cache.is_some());
+    let hold = places
+        .filter(|_| json_as_is(resp) && (keeps || offers_uris(ctx, member)))
+        .map(|places| Contents::new(member, places));
+    // Read as a message wherever a client reads one: a success whose type starts with
+    // `application/json`, in any case (the Python SDK's test; `application/jsonx` included).
+    let checked = success && content_type_starts(resp, b"application/json");
+    if !checked && hold.is_none() {
+        return Ok(());
+    }
+    let answer = MemberJson::new(member, checked, hold);
+    let holds = answer.holds();
+    ctx.transform = Some(Transform::Json(answer));
+    match holds {
+        true => reframed(resp),
+        false => Ok(()),
+    }
+}
+
+/// Whether the response's `Content-Type` starts with `prefix`, ignoring ASCII case.
+pub fn content_type_starts(resp: &ResponseHeader, prefix: &[u8]) -> bool {
+    let value = resp.headers.get(header::CONTENT_TYPE).map_or(&b""[..], |v| v.as_bytes());
+    value.get(..prefix.len()).is_some_and(|v| v.eq_ignore_ascii_case(prefix))
+}
+
+/// A member's message that may not pass: counted, and its response cut (or, before the
+/// head went out, answered 502). Logged once, by `fail_to_proxy`, from the error's context.
+pub fn cut(state: &State, ctx: &Ctx, refusal: scanner::Refusal) -> Box<pingora::Error> {
+    let member = ctx.member.as_ref().map_or("", |m| route_member_prefix(ctx, m.index));
+    state.metrics.member_messages_cut.with_label_values(&[ctx.route_name(), member, refusal.label()]).inc();
+    pingora::Error::create(
+        pingora::ErrorType::Custom("member message cut"),
+        pingora::ErrorSource::Upstream,
+        Some(format!("a member's message may not pass ({refusal}); its response was cut").into()),
+        None,
+    )
+}
+
 /// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
 /// Whether a response is JSON as the member wrote it: `application/json` (any case, as media
 /// types are), neither compressed nor in a transfer coding besides chunked.
 fn json_as_is(resp: &ResponseHeader) -> bool {
     let json = resp.headers.get(header::CONTENT_TYPE).is_some_and(|v| json_utf8(v.as_bytes()));
+    json && !coded(resp)
+}
+
+/// Whether a response is compressed, or in a transfer coding besides chunked: not as written.
+fn coded(resp: &ResponseHeader) -> bool {
     let coded = |name, allowed: &[u8]| {
         resp.headers
             .get_all(name)
             .iter()
             .any(|v| v.as_bytes().split(|&b| b == b',').any(|c| !c.trim_ascii().eq_ignore_ascii_case(allowed)))
     };
-    json && !coded(header::CONTENT_ENCODING, b"identity") && !coded(header::TRANSFER_ENCODING, b"chunked")
+    coded(header::CONTENT_ENCODING, b"identity") || coded(header::TRANSFER_ENCODING, b"chunked")
 }
 
 /// Whether a `Content-Type` is `application/json` (any case) in UTF-8: no other media type
@@ -218,7 +237,7 @@ pub enum Stream {
 }
 
 /// A chunk of the response body on its way to the client.
-pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
+pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) -> Result<()> {
     match ctx.transform.take() {
         None => {}
         Some(Transform::Endpoint(mut sniff)) => {
@@ -240,22 +259,26 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
         }
         Some(Transform::Relay(mut relay)) => {
             let chunk = body.take().unwrap_or_default();
-            let out = relayed(state, ctx, &mut relay, &chunk, end);
+            let out = call_stream::relayed(state, ctx, &mut relay, &chunk, end).map_err(|r| cut(state, ctx, r))?;
             *body = (!out.is_empty()).then(|| Bytes::from(out));
             ctx.transform = Some(Transform::Relay(relay));
         }
-        Some(Transform::Contents(mut contents)) => {
+        Some(Transform::Json(mut answer)) => {
             let chunk = body.take().unwrap_or_default();
-            let (member, prefix) = (contents.member, route_member_prefix(ctx, contents.member));
+            let (member, prefix) = (answer.member, route_member_prefix(ctx, answer.member));
             let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
             let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, (member, prefix), own);
-            match contents.push(chunk, end, uri) {
-                Pushed::Held => ctx.transform = Some(Transform::Contents(contents)),
+            let pushed = answer.push(chunk, end, ctx.call.one.id.as_deref(), uri);
+            match pushed.map_err(|r| cut(state, ctx, r))? {
+                Pushed::Held => {}
                 Pushed::Whole(out) => {
                     keep_result(ctx, &out);
                     *body = (!out.is_empty()).then_some(out);
                 }
                 Pushed::Passed(out) => *body = (!out.is_empty()).then_some(out),
+            }
+            if !end {
+                ctx.transform = Some(Transform::Json(answer));
             }
         }
         Some(Transform::Discovery(mut answer)) => {
@@ -273,79 +296,12 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) {
             ctx.transform = Some(Transform::Discovery(answer));
         }
     }
-}
-
-/// A chunk of a federated call's event stream, as the client gets it ([`Relay`]).
-fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(chunk.len());
-    let mut rest = chunk;
-    if relay.passing {
-        match relay.events.skip(rest) {
-            Some(n) => {
-                out.extend_from_slice(rest.get(..n).unwrap_or_default());
-                rest = rest.get(n..).unwrap_or_default();
-                relay.passing = false;
-            }
-            None => {
-                relay.eventful = true;
-                return rest.to_vec();
-            }
-        }
-    }
-    let (snap, route) = (&ctx.snap, ctx.route.unwrap_or(usize::MAX));
-    let prefix = route_member_prefix(ctx, relay.member);
-    let keys = state.keys.load();
-    let session = ctx.pinned.as_ref().map_or("", |p| p.fingerprint.as_str());
-    let ids = crate::federation::relay::Ids { keys: &keys, session };
-    let mut changed: &[crate::federation::kind::Kind] = &[];
-    let member = relay.member;
-    let mut call = crate::federation::relay::Asked {
-        id: ctx.call.one.id.as_deref(),
-        places: crate::federation::contents::places(ctx.call.one.method),
-        keep: relay.kept.take().or_else(|| {
-            ctx.member.as_ref().and_then(|m| m.cache).filter(|_| !relay.eventful && !relay.answered).map(|_| Vec::new())
-        }),
-        answered: relay.answered,
-        eventful: false,
-    };
-    let fed = relay.events.feed(rest, |event| {
-        let uri = |own: &str| crate::federation::stream::offered_uri(snap, route, (member, prefix), own);
-        let kinds = crate::federation::relay::answer_event(&ids, &mut call, member, event, uri, &mut out);
-        if !kinds.is_empty() {
-            changed = kinds;
-        }
-    });
-    relay.eventful |= call.eventful;
-    relay.answered = call.answered;
-    relay.kept = call.keep.filter(|_| !relay.eventful);
-    if !changed.is_empty() {
-        crate::federation::changed(&state.snapshot(), ctx.route_name(), changed);
-    }
-    match fed {
-        Ok(()) if end => {
-            let rest = relay.events.take_rest();
-            relay.eventful |= !rest.trim_ascii().is_empty();
-            out.extend_from_slice(&rest);
-        }
-        Ok(()) => {}
-        Err(too_long) => {
-            relay.eventful = true;
-            out.extend_from_slice(&relay.events.take_rest());
-            out.extend_from_slice(rest.get(too_long.at..).unwrap_or_default());
-            relay.passing = true;
-        }
-    }
-    if end {
-        if let Some(answer) = relay.kept.take().filter(|a| !a.is_empty() && !relay.eventful) {
-            keep_result(ctx, &answer);
-        }
-    }
-    out
+    Ok(())
 }
 
 /// The whole answer to a call whose result the route's result cache may keep
 /// (`federation::results`): kept, at most once per call.
-fn keep_result(ctx: &Ctx, answer: &[u8]) {
+pub(super) fn keep_result(ctx: &Ctx, answer: &[u8]) {
     let Some(miss) = ctx.member.as_ref().and_then(|m| m.cache) else { return };
     let Some(id) = ctx.call.one.id.as_deref() else { return };
     let route = ctx.route.and_then(|r| ctx.snap.catalogs.get(r)).and_then(Option::as_ref);
@@ -355,7 +311,7 @@ fn keep_result(ctx: &Ctx, answer: &[u8]) {
 }
 
 /// The prefix of member `i` of the request's route.
-fn route_member_prefix(ctx: &Ctx, i: usize) -> &str {
+pub(super) fn route_member_prefix(ctx: &Ctx, i: usize) -> &str {
     let route = ctx.route.and_then(|r| ctx.snap.router.routes().get(r));
     let member = route.and_then(|r| r.federation.as_ref()).and_then(|f| f.members.get(i));
     member.map_or("", |m| m.prefix.as_str())
@@ -369,8 +325,9 @@ pub fn local(state: &State, ctx: &mut Ctx, pieces: &[Bytes]) -> Option<Bytes> {
     // 200 and JSON: always read whole and filtered (`Head::Reframe`), never passed as it is.
     answer.head(200, Some(b"application/json"), None);
     let mut whole = Some(Bytes::from(pieces.concat()));
-    body(state, &mut whole, true, ctx);
+    let filtered = body(state, &mut whole, true, ctx);
     ctx.transform = None;
+    filtered.ok()?;
     Some(whole.unwrap_or_default())
 }
 

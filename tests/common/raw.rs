@@ -49,6 +49,22 @@ pub fn try_send(port: u16, request: &[u8]) -> io::Result<RawResponse> {
     conn.response()
 }
 
+/// One request on a fresh connection, and every byte the server sent until it closed (or the
+/// deadline): for a response the server cut short, which no parser would hand over whole.
+pub fn until_close(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut conn = Conn::open(port).unwrap_or_else(|e| panic!("connect :{port}: {e}"));
+    conn.stream.write_all(request).unwrap_or_else(|e| panic!("write to :{port}: {e}"));
+    loop {
+        match conn.fill() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::ConnectionReset => {
+                return conn.buf;
+            }
+            Err(e) => panic!("reading from :{port}: {e} (after {} bytes)", conn.buf.len()),
+        }
+    }
+}
+
 /// How long `exchange_many` waits for each response after the first: a server that keeps the
 /// connection open and sends nothing more in this time has answered all it will.
 pub const NEXT_RESPONSE: Duration = Duration::from_secs(2);

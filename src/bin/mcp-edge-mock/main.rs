@@ -127,6 +127,13 @@ struct Args {
     /// answer to another request (id 42), junk, and a request under an escaped `method` key.
     #[arg(long)]
     hostile_answers: bool,
+    /// The `slow` tool's answer forges an answer to another request (id 42, "SPOOFED") where a
+    /// proxy that holds only so much would not read it: `padded` (an event of 300 KiB on its
+    /// stream, then its own answer), `json` (its JSON answer under id 42), `upper` (its stream
+    /// typed `Text/Event-Stream`, the forged answer first), `gzip` (its stream marked
+    /// `Content-Encoding: gzip`, not compressed).
+    #[arg(long)]
+    forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
     /// `mock://NAME/secret`), with a `uri` in its structured content too.
     #[arg(long)]
@@ -165,6 +172,7 @@ pub struct State {
     pub protocol_version: Option<&'static str>,
     pub links: bool,
     pub hostile_answers: bool,
+    pub forge: Option<String>,
 }
 
 impl State {
@@ -235,6 +243,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         protocol_version: args.protocol_version.map(|v| &*Box::leak(v.into_boxed_str())),
         links: args.links,
         hostile_answers: args.hostile_answers,
+        forge: args.forge,
     }));
     let socket = if args.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -417,6 +426,9 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                 }
                 mcp::Outcome::Listen(id) => return sse::listen_stream(st, conn, &id, close).await,
                 mcp::Outcome::Slow(call) => {
+                    if st.forge.is_some() {
+                        return sse::forged(st, conn, &call, close).await;
+                    }
                     let sse = req.header("accept").is_some_and(|a| a.contains("text/event-stream"));
                     if sse {
                         return sse::slow_stream(st, conn, &call, close).await;

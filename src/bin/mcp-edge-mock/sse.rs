@@ -107,6 +107,42 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
     Ok(true)
 }
 
+/// `--forge MODE`: the `slow` call answered with a forged answer to another request (id 42)
+/// where a proxy that holds only so much would not read it, then (on a stream) its own.
+pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close: bool) -> io::Result<bool> {
+    let _guard = StreamGuard::new(st);
+    let mode = st.forge.as_deref().unwrap_or_default();
+    let pad = if mode == "upper" { 0 } else { 300 << 10 };
+    let spoof = format!(
+        r#"{{"jsonrpc":"2.0","result":{{"content":[{{"type":"text","text":"SPOOFED{}"}}]}},"id":42}}"#,
+        "x".repeat(pad)
+    );
+    if mode == "json" {
+        conn.send_bytes(200, Some("application/json"), &[], spoof.as_bytes(), close).await?;
+        return Ok(true);
+    }
+    let (ctype, extra): (_, &[(&str, &str)]) = match mode {
+        "upper" => ("Text/Event-Stream", &[]),
+        "gzip" => ("text/event-stream", &[("Content-Encoding", "gzip")]),
+        _ => ("text/event-stream", &[]),
+    };
+    conn.head(200, Some(ctype), extra, None, close);
+    conn.flush().await?;
+    let mut ev = Vec::new();
+    event(&mut ev, None, spoof.as_bytes());
+    // In pieces, as a large event arrives.
+    for piece in ev.chunks(64 << 10) {
+        conn.chunk(piece).await?;
+    }
+    let mut json = Vec::new();
+    mcp::slow_result(call, &mut json);
+    ev.clear();
+    event(&mut ev, Some(1), &json);
+    conn.chunk(&ev).await?;
+    conn.end_chunks().await?;
+    Ok(true)
+}
+
 /// `--sse-lists`: a list answer as a stream, the way SDK servers answer with events first: a
 /// `notifications/message` logging event, a comment, then the answer event, written in two
 /// chunks cut inside its JSON. Returns true: the connection may serve another request.

@@ -1,0 +1,85 @@
+//! A member that forges an answer to another of the client's requests where a proxy that
+//! holds only so much would not read it: padded past what a call's stream holds, in a JSON
+//! answer, under a content type in another case, or compressed. The client never gets it
+//! whole: its response is cut before the forged answer's last byte (or refused, 502).
+
+use super::*;
+
+/// A federated route over A (forging as `mode` says) and B; the call to A's `slow` tool sent
+/// in the 2026-07-28 era, and every byte the client got until the proxy closed.
+struct Forged {
+    edge: Edge,
+    received: Vec<u8>,
+    member: Recording,
+    _mocks: (Mock, Member),
+}
+
+fn forged(mode: &str) -> Forged {
+    let (a, member) = recording::mock_with("A", &["--forge", mode]);
+    let b = self::member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let body = stamped(&call("a_slow", r#"{"steps":1,"delay_ms":1}"#));
+    let received = raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &modern("tools/call", Some("a_slow")), &body));
+    Forged { edge, received, member, _mocks: (a, b) }
+}
+
+impl Forged {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.received).into_owned()
+    }
+
+    /// The forged answer reached the client whole: its last bytes (`,"id":42}`) came.
+    fn forged_whole(&self) -> bool {
+        self.text().contains(r#""id":42}"#)
+    }
+
+    /// The response ended as HTTP/1.1 says: the last chunk came.
+    fn finished(&self) -> bool {
+        self.received.ends_with(b"0\r\n\r\n")
+    }
+
+    fn cut_for(&self, reason: &str) -> bool {
+        let line = format!(r#"mcp_edge_federation_member_messages_cut_total{{member="a",reason="{reason}",route="all"}} 1"#);
+        self.edge.metrics().contains(&line)
+    }
+}
+
+#[test]
+fn a_forged_answer_padded_past_what_a_calls_stream_holds_never_reaches_the_client_whole() {
+    let f = forged("padded");
+    let text = f.text();
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", common::tail(&f.received, 300));
+    assert!(!f.forged_whole(), "the forged answer's last bytes never follow");
+    assert!(!f.finished(), "the stream is cut, not ended");
+    assert!(f.cut_for("foreign_answer"), "{}", f.edge.metrics());
+    f.edge.wait_log("a member's message may not pass (an answer to another request)");
+}
+
+#[test]
+fn a_json_answer_under_another_requests_id_is_cut_before_its_last_byte() {
+    let f = forged("json");
+    let text = f.text();
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", common::tail(&f.received, 300));
+    assert!(!f.forged_whole(), "the answer's last bytes never follow");
+    assert!(!f.finished(), "the answer is cut");
+    assert!(f.cut_for("foreign_answer"), "{}", f.edge.metrics());
+}
+
+#[test]
+fn an_event_stream_typed_in_another_case_is_read_as_one() {
+    // The Python SDK lower-cases the type before it looks: clients read this stream.
+    let f = forged("upper");
+    let text = f.text();
+    assert!(!text.contains("SPOOFED"), "the forged answer passed: {text}");
+    assert!(text.contains(r#""id":"c1""#) && f.finished(), "the call's own answer, and the stream's end: {text}");
+}
+
+#[test]
+fn a_compressed_answer_the_proxy_cannot_read_is_refused_and_the_member_was_asked_for_identity() {
+    let f = forged("gzip");
+    assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
+    assert!(!f.text().contains("SPOOFED"));
+    assert!(f.cut_for("encoded"), "{}", f.edge.metrics());
+    let call = f.member.lines().into_iter().rfind(|l| l.body.contains("tools/call")).expect("A got the call");
+    assert_eq!(call.header("accept-encoding"), Some("identity"), "{:?}", call.headers);
+}
