@@ -50,7 +50,7 @@ fn a_forged_answer_padded_past_what_a_calls_stream_holds_never_reaches_the_clien
     let text = f.text();
     assert!(text.starts_with("HTTP/1.1 200"), "{}", common::tail(&f.received, 300));
     assert!(!f.forged_whole(), "the forged answer's last bytes never follow");
-    assert!(!f.finished(), "the stream is cut, not ended");
+    assert!(!f.finished(), "the stream is cut, not ended: {}", common::tail(&f.received, 600));
     assert!(f.cut_for("foreign_answer"), "{}", f.edge.metrics());
     f.edge.wait_log("a member's message may not pass (an answer to another request)");
 }

@@ -128,7 +128,7 @@ struct Args {
     #[arg(long)]
     hostile_answers: bool,
     /// The `slow` tool's answer forges an answer to another request (id 42, "SPOOFED") where a
-    /// proxy that holds only so much would not read it: `padded` (an event of 300 KiB on its
+    /// proxy that holds only so much would not read it: `padded` (an event of 600 KiB on its
     /// stream, then its own answer), `json` (its JSON answer under id 42), `upper` (its stream
     /// typed `Text/Event-Stream`, the forged answer first), `gzip` (its stream marked
     /// `Content-Encoding: gzip`, not compressed).
