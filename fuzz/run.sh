@@ -18,7 +18,7 @@ FUZZ_RUNS=${FUZZ_RUNS:--1}
 # only halve the speed. Debug assertions turn arithmetic overflow into a finding too.
 BUILD_FLAGS=(--sanitizer none --debug-assertions)
 targets=("$@")
-((${#targets[@]})) || targets=(classify config contents discovery envelope federation listen path relay result_cache session_query session_token sse_endpoint stdio_frame traceparent)
+((${#targets[@]})) || targets=(classify config contents discovery envelope federation listen passing path relay result_cache session_query session_token sse_endpoint stdio_frame traceparent)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then

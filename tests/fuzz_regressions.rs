@@ -21,6 +21,8 @@ mod input;
 mod listen;
 #[path = "../fuzz/src/message.rs"]
 mod message;
+#[path = "../fuzz/src/passing.rs"]
+mod passing;
 #[path = "../fuzz/src/path.rs"]
 mod path;
 #[path = "../fuzz/src/relay.rs"]
@@ -121,6 +123,11 @@ fn federation_inputs_reach_the_member_as_the_call_the_proxy_read() {
 #[test]
 fn stdio_frame_inputs_reach_the_process_as_one_line_under_the_bridges_number() {
     replay("stdio_frame", stdio_frame::check);
+}
+
+#[test]
+fn passing_messages_are_read_as_a_client_reads_them_whole() {
+    replay("passing", passing::check);
 }
 
 #[test]

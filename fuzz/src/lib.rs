@@ -11,6 +11,7 @@ pub mod federation;
 pub mod input;
 pub mod listen;
 pub mod message;
+pub mod passing;
 pub mod path;
 pub mod relay;
 pub mod result_cache;
