@@ -148,7 +148,11 @@ fn event(data: &[u8], at: usize) {
         }
     });
     if outcome.is_ok() {
-        assert!(empty || (may_pass && (reading.rpc || reading.escaped_rpc)), "passed: {:?}", String::from_utf8_lossy(&data));
+        assert!(
+            empty || (may_pass && (reading.rpc || reading.escaped_rpc)),
+            "passed: {:?}",
+            String::from_utf8_lossy(&data)
+        );
     }
     let depth = nesting(&data);
     if reading.well_formed() && may_pass && !rpc_twice(&data) && depth < MAX_DEPTH {

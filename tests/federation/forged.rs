@@ -19,7 +19,8 @@ fn forged(mode: &str) -> Forged {
     let b = self::member("B", "5");
     let edge = Edge::start(&federated([&a.addr(), &b.addr]));
     let body = stamped(&call("a_slow", r#"{"steps":1,"delay_ms":1}"#));
-    let received = raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &modern("tools/call", Some("a_slow")), &body));
+    let received =
+        raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &modern("tools/call", Some("a_slow")), &body));
     Forged { edge, received, member, _mocks: (a, b) }
 }
 
@@ -39,7 +40,8 @@ impl Forged {
     }
 
     fn cut_for(&self, reason: &str) -> bool {
-        let line = format!(r#"mcp_edge_federation_member_messages_cut_total{{member="a",reason="{reason}",route="all"}} 1"#);
+        let line =
+            format!(r#"mcp_edge_federation_member_messages_cut_total{{member="a",reason="{reason}",route="all"}} 1"#);
         self.edge.metrics().contains(&line)
     }
 }
