@@ -78,3 +78,42 @@ fn a_2026_07_28_request_is_judged_as_that_eras_servers_judge_it_and_reaches_no_m
     let r = post(&edge, &[], &rpc(7, "unknown/method", "{}"));
     assert_eq!((r.status, r.rpc_code()), (200, Some(-32601)), "{}", r.text());
 }
+
+/// A 2026-07-28 `tools/call` of `tool` with `text`, and what else `params` holds (`extra`).
+fn confirm(edge: &Edge, tool: &'static str, extra: &str) -> RawResponse {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"m1","method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"confirm"}}{extra}}}}}"#
+    );
+    post(edge, &modern("tools/call", Some(tool)), &body)
+}
+
+#[test]
+fn an_input_required_result_reaches_the_client_and_its_retry_the_member_that_asked() {
+    let (a, b) = (member("A", "5"), member("B", "5"));
+    let edge = Edge::start(&federated([&a.addr, &b.addr]));
+    // Each member asks for input, with a state of its own.
+    for (tool, state) in [("a_echo", "A-state"), ("b_echo", "B-state")] {
+        let r = confirm(&edge, tool, "");
+        let result = &r.json()["result"];
+        assert_eq!(
+            (result["resultType"].as_str(), result["requestState"].as_str()),
+            (Some("input_required"), Some(state))
+        );
+        assert_eq!(result["inputRequests"]["ok"]["method"], "elicitation/create", "{}", r.text());
+    }
+    // The retries, with the answers and each member's state, reach the member that asked,
+    // under its own tool name, with the answers as sent.
+    let answers = r#","inputResponses":{"ok":{"action":"accept","content":{}}}"#;
+    for (tool, member, state) in [("b_echo", &b, "B-state"), ("a_echo", &a, "A-state")] {
+        let r = confirm(&edge, tool, &format!(r#"{answers},"requestState":"{state}""#));
+        let text = r.json()["result"]["content"][0]["text"].as_str().map(str::to_owned);
+        let name = &tool[..1].to_uppercase();
+        assert_eq!(text.as_deref(), Some(format!("confirmed by {name}, state {state}").as_str()), "{}", r.text());
+        let calls = calls_received(&member.rec);
+        let retry = calls.last().expect("the member got the retry");
+        let params: Value = serde_json::from_str::<Value>(&retry.body).expect("JSON")["params"].clone();
+        assert_eq!((params["name"].as_str(), params["requestState"].as_str()), (Some("echo"), Some(state)));
+        assert_eq!(params["inputResponses"]["ok"]["action"], "accept", "{params}");
+    }
+    assert_eq!((calls_received(&a.rec).len(), calls_received(&b.rec).len()), (2, 2), "each call once, to its member");
+}

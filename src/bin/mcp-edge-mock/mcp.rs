@@ -74,6 +74,11 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<Meta<'a>>,
+    /// A retry's answers to the input this mock asked for (`echo` with text "confirm").
+    #[serde(borrow, default, rename = "inputResponses")]
+    input_responses: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "requestState")]
+    request_state: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -376,7 +381,26 @@ fn tools_call(st: &State, id: &RawValue, params: Option<&RawValue>, body: &[u8],
             let Some(a) = parse_or_default::<EchoArgs>(p.arguments) else {
                 return invalid_params(out, id);
             };
-            text_result(out, id, &[a.text.as_deref().unwrap_or("")]);
+            let text = a.text.as_deref().unwrap_or("");
+            match (text, p.input_responses) {
+                // 2026-07-28 multi-round-trip: first ask for a confirmation, with a state of
+                // this member's; the retry carries the answers and the state back.
+                ("confirm", None) => {
+                    result_start(out, id);
+                    let n = st.name;
+                    out.extend_from_slice(
+                        format!(
+                            r#"{{"resultType":"input_required","inputRequests":{{"ok":{{"method":"elicitation/create","params":{{"message":"confirm?","requestedSchema":{{"type":"object","properties":{{}}}}}}}}}},"requestState":"{n}-state"}}}}"#
+                        )
+                        .as_bytes(),
+                    );
+                }
+                ("confirm", Some(_)) => {
+                    let state = p.request_state.as_deref().unwrap_or("none");
+                    text_result(out, id, &["confirmed by ", st.name, ", state ", state]);
+                }
+                _ => text_result(out, id, &[text]),
+            }
         }
         "bytes" => {
             let hex = hex(&Sha256::digest(body));
