@@ -156,6 +156,17 @@ enum Field {
     Method,
 }
 
+impl Field {
+    /// Most bytes of the value kept.
+    fn cap(self) -> usize {
+        match self {
+            Field::Version => MAX_VERSION,
+            Field::Id => MAX_ID,
+            Field::Method => 1,
+        }
+    }
+}
+
 /// One message read as it passes ([`Scanner::push`]); [`Scanner::closed`] once its object
 /// closed, then [`Scanner::top`] says what it said.
 #[derive(Debug)]
@@ -211,7 +222,36 @@ impl Scanner {
 
     /// Reads the next bytes of the message.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), Refusal> {
-        bytes.iter().try_for_each(|&b| self.byte(b))
+        let mut rest = bytes;
+        while let Some((&b, after)) = rest.split_first() {
+            if let State::Str { key, esc: Esc::No } = self.state {
+                // Most bytes are inside strings: their plain run in one piece.
+                let run = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).unwrap_or(rest.len());
+                if let Some((plain, after)) = rest.split_at_checked(run).filter(|_| run > 0) {
+                    self.plain_run(plain, key);
+                    rest = after;
+                    continue;
+                }
+            }
+            self.byte(b)?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Bytes of a string with no quote, backslash or control character: kept where a key or
+    /// a kept value is being read.
+    fn plain_run(&mut self, plain: &[u8], key: bool) {
+        if key && self.depth == 1 {
+            let room = MAX_KEY.saturating_sub(self.key.len());
+            self.key.extend_from_slice(plain.get(..room).unwrap_or(plain));
+            self.long_key |= plain.len() > room;
+        }
+        if let Some(field) = self.field {
+            let room = field.cap().saturating_sub(self.value.len());
+            self.value.extend_from_slice(plain.get(..room).unwrap_or(plain));
+            self.long_value |= plain.len() > room;
+        }
     }
 
     fn byte(&mut self, b: u8) -> Result<(), Refusal> {
@@ -299,14 +339,8 @@ impl Scanner {
 
     /// Keeps `b` when it belongs to a kept top-level value: true when it was kept.
     fn keep(&mut self, b: u8) -> bool {
-        if self.field.is_none() {
-            return false;
-        }
-        let cap = match self.field {
-            Some(Field::Version) => MAX_VERSION,
-            Some(Field::Method) => 1,
-            _ => MAX_ID,
-        };
+        let Some(field) = self.field else { return false };
+        let cap = field.cap();
         // Whitespace before the value is not kept (the value starts at its first byte).
         if self.value.is_empty() && whitespace(b) && matches!(self.state, State::Value) {
             return false;
