@@ -255,86 +255,86 @@ impl Scanner {
     }
 
     fn byte(&mut self, b: u8) -> Result<(), Refusal> {
-        // Inside a kept top-level value every byte is part of it (a number's end is taken
-        // back below: the byte that ends it belongs to what follows).
-        let kept = self.keep(b);
-        loop {
-            match self.state {
-                State::Start => match b {
-                    b'{' => self.open(true)?,
-                    _ if whitespace(b) => {}
-                    _ => return Err(Refusal::NotJson),
-                },
-                State::KeyOrEnd | State::Key => match b {
-                    b'"' => {
-                        self.state = State::Str { key: true, esc: Esc::No };
-                        self.key.clear();
-                        self.long_key = false;
-                    }
-                    b'}' if self.state == State::KeyOrEnd => self.close()?,
-                    _ if whitespace(b) => {}
-                    _ => return Err(Refusal::NotJson),
-                },
-                State::Colon => match b {
-                    b':' => {
-                        self.state = State::Value;
-                        if self.depth == 1 {
-                            self.key_done()?;
-                        }
-                    }
-                    _ if whitespace(b) => {}
-                    _ => return Err(Refusal::NotJson),
-                },
-                State::Value | State::ValueOrEnd => match b {
-                    b'{' => self.open(true)?,
-                    b'[' => self.open(false)?,
-                    b'"' => self.state = State::Str { key: false, esc: Esc::No },
-                    b'-' => self.state = State::Num(Num::Minus),
-                    b'0' => self.state = State::Num(Num::Zero),
-                    b'1'..=b'9' => self.state = State::Num(Num::Int),
-                    b't' => self.state = State::Lit { word: b"true", at: 1 },
-                    b'f' => self.state = State::Lit { word: b"false", at: 1 },
-                    b'n' => self.state = State::Lit { word: b"null", at: 1 },
-                    b']' if self.state == State::ValueOrEnd => self.close()?,
-                    _ if whitespace(b) => {}
-                    _ => return Err(Refusal::NotJson),
-                },
-                State::CommaOrEnd => {
-                    let object = self.in_object();
-                    match b {
-                        b',' => self.state = if object { State::Key } else { State::Value },
-                        b'}' if object => self.close()?,
-                        b']' if !object => self.close()?,
-                        _ if whitespace(b) => {}
-                        _ => return Err(Refusal::NotJson),
-                    }
+        // A number ends at the first byte that is not part of it, which belongs to what
+        // follows.
+        if let State::Num(num) = self.state {
+            match num.next(b) {
+                Some(next) => {
+                    self.keep(b);
+                    self.state = State::Num(next);
+                    return Ok(());
                 }
-                State::Str { key, esc } => self.string(b, key, esc)?,
-                State::Num(num) => match num.next(b) {
-                    Some(next) => self.state = State::Num(next),
-                    None if num.complete() => {
-                        if kept && self.depth == 1 {
-                            self.value.pop();
-                        }
-                        self.value_done();
-                        continue;
-                    }
-                    None => return Err(Refusal::NotJson),
-                },
-                State::Lit { word, at } => {
-                    if word.get(usize::from(at)) != Some(&b) {
-                        return Err(Refusal::NotJson);
-                    }
-                    match usize::from(at) + 1 == word.len() {
-                        true => self.value_done(),
-                        false => self.state = State::Lit { word, at: at + 1 },
-                    }
-                }
-                State::Done if whitespace(b) => {}
-                State::Done => return Err(Refusal::NotJson),
+                None if num.complete() => self.value_done(),
+                None => return Err(Refusal::NotJson),
             }
-            return Ok(());
         }
+        // Inside a kept top-level value every byte is part of it.
+        self.keep(b);
+        match self.state {
+            State::Start => match b {
+                b'{' => self.open(true)?,
+                _ if whitespace(b) => {}
+                _ => return Err(Refusal::NotJson),
+            },
+            State::KeyOrEnd | State::Key => match b {
+                b'"' => {
+                    self.state = State::Str { key: true, esc: Esc::No };
+                    self.key.clear();
+                    self.long_key = false;
+                }
+                b'}' if self.state == State::KeyOrEnd => self.close()?,
+                _ if whitespace(b) => {}
+                _ => return Err(Refusal::NotJson),
+            },
+            State::Colon => match b {
+                b':' => {
+                    self.state = State::Value;
+                    if self.depth == 1 {
+                        self.key_done()?;
+                    }
+                }
+                _ if whitespace(b) => {}
+                _ => return Err(Refusal::NotJson),
+            },
+            State::Value | State::ValueOrEnd => match b {
+                b'{' => self.open(true)?,
+                b'[' => self.open(false)?,
+                b'"' => self.state = State::Str { key: false, esc: Esc::No },
+                b'-' => self.state = State::Num(Num::Minus),
+                b'0' => self.state = State::Num(Num::Zero),
+                b'1'..=b'9' => self.state = State::Num(Num::Int),
+                b't' => self.state = State::Lit { word: b"true", at: 1 },
+                b'f' => self.state = State::Lit { word: b"false", at: 1 },
+                b'n' => self.state = State::Lit { word: b"null", at: 1 },
+                b']' if self.state == State::ValueOrEnd => self.close()?,
+                _ if whitespace(b) => {}
+                _ => return Err(Refusal::NotJson),
+            },
+            State::CommaOrEnd => {
+                let object = self.in_object();
+                match b {
+                    b',' => self.state = if object { State::Key } else { State::Value },
+                    b'}' if object => self.close()?,
+                    b']' if !object => self.close()?,
+                    _ if whitespace(b) => {}
+                    _ => return Err(Refusal::NotJson),
+                }
+            }
+            State::Str { key, esc } => self.string(b, key, esc)?,
+            State::Num(_) => {}
+            State::Lit { word, at } => {
+                if word.get(usize::from(at)) != Some(&b) {
+                    return Err(Refusal::NotJson);
+                }
+                match usize::from(at) + 1 == word.len() {
+                    true => self.value_done(),
+                    false => self.state = State::Lit { word, at: at + 1 },
+                }
+            }
+            State::Done if whitespace(b) => {}
+            State::Done => return Err(Refusal::NotJson),
+        }
+        Ok(())
     }
 
     /// Keeps `b` when it belongs to a kept top-level value: true when it was kept.

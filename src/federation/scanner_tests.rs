@@ -99,3 +99,11 @@ fn an_id_too_long_to_compare_is_no_id() {
     assert!(t.has("id") && t.id.is_none());
     assert_eq!(t.version.as_deref(), Some(&br#""2.0""#[..]));
 }
+
+#[test]
+fn a_number_as_long_as_what_is_kept_is_kept_whole() {
+    // Found by fuzzing: the byte that ended such a number counted as one past the bound.
+    let id = "1".repeat(MAX_ID);
+    let t = top(&format!(r#"{{"id":{id},"jsonrpc":"2.0"}}"#));
+    assert_eq!(t.id.as_deref(), Some(id.as_bytes()));
+}
