@@ -35,6 +35,9 @@ fn the_calls_answer_passes_once_and_an_answer_to_anything_else_never() {
         (r#"{"jsonrpc":"1.0","id":"c1","result":{}}"#, Refusal::NotRpc),
         (r#"{"jsonrpc":"2.0","id":7,"method":5}"#, Refusal::NotRpc),
         (r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#, Refusal::NotRpc),
+        // A request with an answer's keys: a lenient client reads an answer (an attack).
+        (r#"{"jsonrpc":"2.0","id":42,"method":"x","result":{}}"#, Refusal::NotRpc),
+        (r#"{"jsonrpc":"2.0","error":{},"id":42,"method":"x"}"#, Refusal::NotRpc),
     ] {
         assert_eq!(judged(message, &mut false), Err(refusal), "{message}");
     }

@@ -41,6 +41,8 @@ pub enum Refusal {
     Unfinished,
     #[error("compressed, or in a transfer coding")]
     Encoded,
+    #[error("a content type clients read two ways")]
+    ContentType,
 }
 
 impl Refusal {
@@ -56,6 +58,7 @@ impl Refusal {
             Refusal::Again => "second_answer",
             Refusal::Unfinished => "unfinished",
             Refusal::Encoded => "encoded",
+            Refusal::ContentType => "content_type",
         }
     }
 }

@@ -132,10 +132,14 @@ pub fn headers(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, stream: 
 /// is refused: what it says could be anything.
 fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: usize, stream: Stream) -> Result<()> {
     let success = resp.status.is_success();
+    let reads = Reads::of(resp);
     if success && coded(resp) {
         return Err(cut(state, ctx, scanner::Refusal::Encoded));
     }
-    if stream == Stream::Events {
+    if success && reads == Reads::Ambiguous {
+        return Err(cut(state, ctx, scanner::Refusal::ContentType));
+    }
+    if stream == Stream::Events || (success && reads == Reads::Events) {
         ctx.transform = Some(Transform::Relay(Relay::new(member)));
         return reframed(resp);
     }
@@ -147,9 +151,7 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
     let hold = places
         .filter(|_| json_as_is(resp) && (keeps || offers_uris(ctx, member)))
         .map(|places| Contents::new(member, places));
-    // Read as a message wherever a client reads one: a success whose type starts with
-    // `application/json`, in any case (the Python SDK's test; `application/jsonx` included).
-    let checked = success && content_type_starts(resp, b"application/json");
+    let checked = success && reads == Reads::Json;
     if !checked && hold.is_none() {
         return Ok(());
     }
@@ -159,6 +161,35 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
     match holds {
         true => reframed(resp),
         false => Ok(()),
+    }
+}
+
+/// How clients read a member's answer by its `Content-Type`: the Python SDK lower-cases it and
+/// tests prefixes, TypeScript SDKs before 1.24 test whether it contains each type, events
+/// first (`text/plain; a=application/json` was read as JSON and passed here unread: found by
+/// an attack). A type naming both, or two `Content-Type` fields, is read two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Events,
+    Json,
+    Neither,
+    Ambiguous,
+}
+
+impl Reads {
+    fn of(resp: &ResponseHeader) -> Reads {
+        let mut values = resp.headers.get_all(header::CONTENT_TYPE).iter();
+        let Some(value) = values.next().map(|v| v.as_bytes()) else { return Reads::Neither };
+        if values.next().is_some() {
+            return Reads::Ambiguous;
+        }
+        let has = |needle: &[u8]| value.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle));
+        match (has(b"text/event-stream"), has(b"application/json")) {
+            (true, true) => Reads::Ambiguous,
+            (true, false) => Reads::Events,
+            (false, true) => Reads::Json,
+            (false, false) => Reads::Neither,
+        }
     }
 }
 

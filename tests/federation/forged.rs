@@ -34,9 +34,17 @@ impl Forged {
         self.text().contains(r#""id":42}"#)
     }
 
-    /// The response ended as HTTP/1.1 says: the last chunk came.
+    /// The response ended as HTTP/1.1 says: the last chunk came, or all of its
+    /// `Content-Length`.
     fn finished(&self) -> bool {
-        self.received.ends_with(b"0\r\n\r\n")
+        let text = self.text();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+        let length =
+            head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ")?.trim().parse().ok());
+        match length {
+            Some(length) => body.len() >= length,
+            None => self.received.ends_with(b"0\r\n\r\n"),
+        }
     }
 
     fn cut_for(&self, reason: &str) -> bool {
@@ -84,4 +92,29 @@ fn a_compressed_answer_the_proxy_cannot_read_is_refused_and_the_member_was_asked
     assert!(f.cut_for("encoded"), "{}", f.edge.metrics());
     let call = f.member.lines().into_iter().rfind(|l| l.body.contains("tools/call")).expect("A got the call");
     assert_eq!(call.header("accept-encoding"), Some("identity"), "{:?}", call.headers);
+}
+
+#[test]
+fn a_forged_answer_behind_a_byte_order_mark_is_read_as_clients_read_it_and_dropped() {
+    // Clients decode a BOM away at the start of a stream, and read the event after it.
+    let f = forged("bom");
+    let text = f.text();
+    assert!(!text.contains("SPOOFED"), "the forged answer passed: {text}");
+    assert!(text.contains(r#""id":"c1""#) && f.finished(), "the call's own answer, and the stream's end: {text}");
+}
+
+#[test]
+fn a_json_answer_under_a_type_an_sdk_reads_as_json_is_read_as_json() {
+    // TypeScript SDKs before 1.24 read any type that contains `application/json` as JSON.
+    let f = forged("ctype");
+    assert!(f.text().starts_with("HTTP/1.1 200"), "{}", f.text());
+    assert!(!f.forged_whole() && !f.finished(), "{}", common::tail(&f.received, 300));
+    assert!(f.cut_for("foreign_answer"), "{}", f.edge.metrics());
+}
+
+#[test]
+fn a_request_that_carries_an_answer_too_is_cut() {
+    let f = forged("hybrid");
+    assert!(!f.forged_whole() && !f.finished(), "{}", common::tail(&f.received, 300));
+    assert!(f.cut_for("not_jsonrpc"), "{}", f.edge.metrics());
 }

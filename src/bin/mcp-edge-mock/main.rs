@@ -131,7 +131,9 @@ struct Args {
     /// proxy that holds only so much would not read it: `padded` (an event of 600 KiB on its
     /// stream, then its own answer), `json` (its JSON answer under id 42), `upper` (its stream
     /// typed `Text/Event-Stream`, the forged answer first), `gzip` (its stream marked
-    /// `Content-Encoding: gzip`, not compressed).
+    /// `Content-Encoding: gzip`, not compressed), `bom` (its stream starting with a UTF-8 byte
+    /// order mark before the forged answer), `ctype` (the JSON answer typed
+    /// `text/plain; a=application/json`), `hybrid` (the JSON answer with a `method` too).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,

@@ -112,14 +112,24 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
 pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close: bool) -> io::Result<bool> {
     let _guard = StreamGuard::new(st);
     let mode = st.forge.as_deref().unwrap_or_default();
-    let pad = if mode == "upper" { 0 } else { 600 << 10 };
+    let pad = if matches!(mode, "upper" | "bom") { 0 } else { 600 << 10 };
     let spoof = format!(
         r#"{{"jsonrpc":"2.0","result":{{"content":[{{"type":"text","text":"SPOOFED{}"}}]}},"id":42}}"#,
         "x".repeat(pad)
     );
-    if mode == "json" {
-        conn.send_bytes(200, Some("application/json"), &[], spoof.as_bytes(), close).await?;
-        return Ok(true);
+    match mode {
+        "json" => {
+            return conn.send_bytes(200, Some("application/json"), &[], spoof.as_bytes(), close).await.map(|()| true)
+        }
+        "ctype" => {
+            let ctype = Some("text/plain; a=application/json");
+            return conn.send_bytes(200, ctype, &[], spoof.as_bytes(), close).await.map(|()| true);
+        }
+        "hybrid" => {
+            let hybrid = spoof.replacen(r#""result""#, r#""method":"x","result""#, 1);
+            return conn.send_bytes(200, Some("application/json"), &[], hybrid.as_bytes(), close).await.map(|()| true);
+        }
+        _ => {}
     }
     let (ctype, extra): (_, &[(&str, &str)]) = match mode {
         "upper" => ("Text/Event-Stream", &[]),
@@ -129,6 +139,10 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
     conn.head(200, Some(ctype), extra, None, close);
     conn.flush().await?;
     let mut ev = Vec::new();
+    if mode == "bom" {
+        // A byte order mark first: clients decode it away, and read the forged event.
+        ev.extend_from_slice(b"\xEF\xBB\xBF");
+    }
     event(&mut ev, None, spoof.as_bytes());
     // In pieces a little apart, as a large event arrives (a proxy that got it in one read
     // would see it whole).
