@@ -140,10 +140,14 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
     conn.flush().await?;
     let mut ev = Vec::new();
     if mode == "bom" {
-        // A byte order mark first: clients decode it away, and read the forged event.
-        ev.extend_from_slice(b"\xEF\xBB\xBF");
+        // A byte order mark, then the forged answer's data line: clients decode the mark
+        // away, and read the event.
+        ev.extend_from_slice(b"\xEF\xBB\xBFdata: ");
+        ev.extend_from_slice(spoof.as_bytes());
+        ev.extend_from_slice(b"\n\n");
+    } else {
+        event(&mut ev, None, spoof.as_bytes());
     }
-    event(&mut ev, None, spoof.as_bytes());
     // In pieces a little apart, as a large event arrives (a proxy that got it in one read
     // would see it whole).
     for piece in ev.chunks(64 << 10) {
