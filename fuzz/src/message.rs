@@ -31,7 +31,12 @@ impl Reading {
         let keys = || msg.iter().flat_map(|m| m.keys());
         let alias = keys().any(|k| !RPC.contains(&k.as_str()) && RPC.iter().any(|r| r.eq_ignore_ascii_case(k)));
         let plain = keys().all(|k| k.is_ascii());
-        let twice = serde_json::from_slice::<Pairs>(data).is_ok_and(|p| p.0);
+        let twice = crate::message::keys(data).is_some_and(|mut keys| {
+            let all = keys.len();
+            keys.sort();
+            keys.dedup();
+            keys.len() != all
+        });
         Reading { msg, rpc, escaped_rpc, alias, plain, twice }
     }
 
@@ -46,28 +51,28 @@ impl Reading {
     }
 }
 
-/// Whether a JSON object names a key twice (every pair kept).
-struct Pairs(bool);
-
-impl<'de> serde::Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Pairs, A::Error> {
-                let mut keys = Vec::new();
-                while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                    keys.push(key);
+/// Every key of a JSON object, in order, each pair kept (serde's maps keep the last of a
+/// key written twice). None when `data` is no JSON object.
+pub fn keys(data: &[u8]) -> Option<Vec<String>> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
                 }
-                let all = keys.len();
-                keys.sort();
-                keys.dedup();
-                Ok(Pairs(keys.len() != all))
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(key);
+                    }
+                    Ok(Keys(keys))
+                }
             }
+            d.deserialize_map(V)
         }
-        d.deserialize_map(V)
     }
+    serde_json::from_slice::<Keys>(data).ok().map(|k| k.0)
 }

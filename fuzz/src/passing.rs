@@ -17,6 +17,8 @@ use mcp_edge::proxy::sse_event::{self, EventEnd};
 
 use crate::message::Reading;
 
+const RPC_KEYS: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+
 const CALL: &[u8] = b"\"c1\"";
 
 pub fn check(data: &[u8]) {
@@ -89,30 +91,8 @@ fn nesting(data: &[u8]) -> usize {
 
 /// Whether a JSON-RPC key comes twice (serde's map keeps the last: read every pair).
 fn rpc_twice(data: &[u8]) -> bool {
-    struct Keys(Vec<String>);
-    impl<'de> serde::Deserialize<'de> for Keys {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Keys;
-                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                    f.write_str("an object")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
-                    let mut keys = Vec::new();
-                    while let Some((k, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                        keys.push(k);
-                    }
-                    Ok(Keys(keys))
-                }
-            }
-            d.deserialize_map(V)
-        }
-    }
-    let Ok(Keys(keys)) = serde_json::from_slice::<Keys>(data) else { return false };
-    ["jsonrpc", "id", "method", "params", "result", "error"]
-        .iter()
-        .any(|k| keys.iter().filter(|key| key == k).count() > 1)
+    let Some(keys) = crate::message::keys(data) else { return false };
+    RPC_KEYS.iter().any(|k| keys.iter().filter(|key| key == k).count() > 1)
 }
 
 fn event(data: &[u8], at: usize) {
