@@ -74,6 +74,7 @@ pub fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: b
                 out.extend_from_slice(rest.get(..n).unwrap_or_default());
                 rest = rest.get(n..).unwrap_or_default();
                 relay.passing = None;
+                relay.events.restart();
             }
             None => return Ok(rest.to_vec()),
         }

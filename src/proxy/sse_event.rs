@@ -208,10 +208,10 @@ impl EventReader {
         std::mem::take(&mut self.partial)
     }
 
-    /// After [`TooLong`]: the rest of that event, a chunk at a time, held nowhere. Some(n):
-    /// it ends after `chunk[..n]`, and reading goes on with [`EventReader::feed`].
-    pub fn skip(&mut self, chunk: &[u8]) -> Option<usize> {
-        self.end.find(chunk)
+    /// After [`TooLong`], once the rest of that event was read elsewhere to its end
+    /// (`federation::passing`): the next byte starts an event, as it does for a client.
+    pub fn restart(&mut self) {
+        self.end = EventEnd::default();
     }
 }
 

@@ -212,7 +212,6 @@ pub fn cut(state: &State, ctx: &Ctx, refusal: scanner::Refusal) -> Box<pingora::
     )
 }
 
-/// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
 /// Whether a response is JSON as the member wrote it: `application/json` (any case, as media
 /// types are), neither compressed nor in a transfer coding besides chunked.
 fn json_as_is(resp: &ResponseHeader) -> bool {
@@ -248,6 +247,7 @@ fn json_utf8(content_type: &[u8]) -> bool {
         })
 }
 
+/// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
 fn reframed(resp: &mut ResponseHeader) -> Result<()> {
     if resp.remove_header(&header::CONTENT_LENGTH).is_some() && !resp.headers.contains_key(header::TRANSFER_ENCODING) {
         // Without a length an HTTP/1.1 body would be close-delimited; HTTP/2 drops this header.
