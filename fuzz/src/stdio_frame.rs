@@ -4,7 +4,9 @@
 //! as one line; an `initialize` (what a session's process is started with) as one line under
 //! the bridge's `initialize` number; nothing can add a second line (a message smuggled to the process). For any
 //! line the process writes: the reading never panics, and an answer given back to a client
-//! carries the client's id as the client wrote it, on one line.
+//! carries the client's id as the client wrote it, on one line; a client's answer to the
+//! server reaches it on one line; what the server sends on its own reaches a session's client
+//! as one SSE data line.
 //!
 //! Input: the whole input, as a client body and as a process line.
 
@@ -49,7 +51,23 @@ pub fn check(data: &[u8]) {
             let method = sent.get("method").and_then(|m| serde_json::from_str::<String>(m.get()).ok());
             assert_eq!(method.as_deref(), Some("initialize"));
         }
+        Ok(Inbound::Answer(line)) => {
+            // A session's process gets the client's answer to its own request: under the id
+            // the server gave it (not renumbered), with a result or an error, on one line.
+            let sent = one_line(&line);
+            let given: Msg = serde_json::from_slice(data).expect("an answer was read from JSON");
+            assert_eq!(sent.get("id").map(|id| id.get().len() > 0), Some(true));
+            assert!(!sent.contains_key("method") && (sent.contains_key("result") || sent.contains_key("error")));
+            assert_eq!(sent.len(), given.len(), "nothing added or dropped");
+        }
         Ok(Inbound::Kept) | Err(_) => {}
+    }
+    if let Outbound::Request { msg, .. } | Outbound::Notification(msg) = frame::outbound(data) {
+        // What a session's process sends on its own goes to its client as one SSE data line.
+        let sent = frame::relayed(&msg);
+        assert!(!sent.contains(&b'\n') && !sent.contains(&b'\r'), "one SSE data line");
+        let back: Msg = serde_json::from_slice(&sent).expect("JSON");
+        assert_eq!(back.len(), msg.len(), "the message as the process wrote it");
     }
     if let Outbound::Response { number, msg } = frame::outbound(data) {
         assert_eq!(msg.get("id").map(|id| id.get().to_owned()), Some(number.to_string()));

@@ -4,7 +4,9 @@
 //! pool credential); anything else on the machine gets 403. In front of a shared process it is
 //! stateless: no `Mcp-Session-Id`, `initialize` answered from the process's own answer, POST
 //! only. In front of a `per_session` pool, `initialize` opens a session with a process of its
-//! own (`stdio::session`), requests name it in `Mcp-Session-Id`, DELETE ends it. A request is
+//! own (`stdio::session`), requests name it in `Mcp-Session-Id`, DELETE ends it, and a GET
+//! accepting `text/event-stream` is the session's stream: what the process sends on its own
+//! (notifications, requests to the client, whose answers the client POSTs back). A request is
 //! answered as JSON, or as SSE when the client accepts it and asked for progress.
 //! Not owned here: the process (`stdio::process`), message rewriting (`stdio::frame`).
 
@@ -156,9 +158,20 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
             false => plain(StatusCode::NOT_FOUND, "no such session\n"),
         });
     }
+    let sse = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream")));
+    if let (Some(sessions), &Method::GET, true) = (&slot.sessions, req.method(), sse) {
+        return Ok(match session.and_then(|id| sessions.get(&id)) {
+            Some(link) => events(link.listen()),
+            None => plain(StatusCode::NOT_FOUND, "no such session\n"),
+        });
+    }
     if req.method() != Method::POST {
         let (allow, text) = match slot.sessions {
-            Some(_) => ("POST, DELETE", "a stdio server's session has no stream; POST or DELETE\n"),
+            Some(_) => ("GET, POST, DELETE", "a stdio session's stream is a GET accepting text/event-stream\n"),
             None => ("POST", "a stdio server has no stream or session; POST only\n"),
         };
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, text);
@@ -166,11 +179,6 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         return Ok(r);
     }
     let probe = req.headers().get(PROBE).is_some_and(|v| bool::from(v.as_bytes().ct_eq(slot.secret.as_bytes())));
-    let sse = req
-        .headers()
-        .get_all(header::ACCEPT)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream")));
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short\n")),
@@ -201,7 +209,10 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
     };
     match inbound {
         Inbound::Kept => Ok(status(StatusCode::ACCEPTED)),
-        Inbound::Notification(line) => Ok(match link.send(line).await {
+        // Only a session's process asked its client anything (a shared one's requests are
+        // refused by the bridge), so only it is told the answer.
+        Inbound::Answer(_) if slot.sessions.is_none() => Ok(status(StatusCode::ACCEPTED)),
+        Inbound::Answer(line) | Inbound::Notification(line) => Ok(match link.send(line).await {
             Ok(()) => status(StatusCode::ACCEPTED),
             Err(gone) => refused(&gone, RawValue::NULL),
         }),
@@ -289,6 +300,14 @@ fn refused(gone: &super::link::Gone, id: &RawValue) -> Response<Answer> {
         }
         _ => rpc_error(StatusCode::BAD_GATEWAY, id, -32603, &gone.to_string()),
     }
+}
+
+/// A session's stream: what its process sends on its own, as events.
+fn events(messages: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Response<Answer> {
+    let mut r = Response::new(Answer::Events(super::answer::Events::new(messages)));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
 }
 
 fn status(code: StatusCode) -> Response<Answer> {

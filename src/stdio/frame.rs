@@ -31,9 +31,12 @@ pub enum Inbound {
     Initialize { id: Box<RawValue>, line: Vec<u8> },
     /// Kept by the bridge: `notifications/initialized` (the bridge sent its own),
     /// `notifications/cancelled` (the client's ids mean nothing to the process; a client that
-    /// goes away cancels its request instead), and responses (the bridge relays no
-    /// server-to-client requests, so none is awaited).
+    /// goes away cancels its request instead), and a body without `method` that is no answer.
     Kept,
+    /// A client's answer (`result` or `error` under an `id`) to a request of the server's, as
+    /// one line: a session's process gets it (its request ids are its own: one client), a
+    /// shared process's bridge keeps it (it relays no server-to-client requests).
+    Answer(Vec<u8>),
     /// A notification for the process, as one line.
     Notification(Vec<u8>),
     /// A request for the process, as one line under the bridge's number; `progress` is the
@@ -63,7 +66,8 @@ pub fn inbound(body: &[u8], number: u64) -> Result<Inbound, Refused> {
         });
     };
     let Some(method) = msg.get("method") else {
-        return Ok(Inbound::Kept);
+        let answer = msg.contains_key("id") && (msg.contains_key("result") || msg.contains_key("error"));
+        return Ok(if answer { Inbound::Answer(line(&msg)) } else { Inbound::Kept });
     };
     // Borrowed unless the method is spelled with escapes.
     let Ok(method) = serde_json::from_str::<std::borrow::Cow<'_, str>>(method.get()) else {
@@ -109,9 +113,12 @@ pub enum Outbound {
     Response { number: u64, msg: Msg },
     /// `notifications/progress` for the bridge's request `number`.
     Progress { number: u64, msg: Msg },
-    /// A request of the server's to a client: the bridge answers it itself ([`refusal`]).
-    Request { id: Box<RawValue>, method: String },
-    /// Any other notification, or an answer to nothing the bridge asked (dropped).
+    /// A request of the server's to a client: relayed to a session's client ([`relayed`]),
+    /// else answered by the bridge itself ([`refusal`]).
+    Request { id: Box<RawValue>, method: String, msg: Msg },
+    /// Any other notification: relayed to a session's client, else dropped.
+    Notification(Msg),
+    /// An answer to nothing the bridge asked (dropped).
     Other,
     /// Not JSON-RPC (dropped; logged once per process start).
     Unreadable,
@@ -135,13 +142,19 @@ pub fn outbound(line: &[u8]) -> Outbound {
                 .and_then(|t| t.strip_prefix(TOKEN_PREFIX).and_then(|n| n.parse::<u64>().ok()));
             match number {
                 Some(number) => Outbound::Progress { number, msg },
-                None => Outbound::Other,
+                None => Outbound::Notification(msg),
             }
         }
-        (Some(Some(method)), Some(id)) => Outbound::Request { id: compact(id), method },
-        (Some(Some(_)), None) => Outbound::Other,
+        (Some(Some(method)), Some(id)) => Outbound::Request { id: compact(id), method, msg },
+        (Some(Some(_)), None) => Outbound::Notification(msg),
         (Some(None), _) | (None, None) => Outbound::Unreadable,
     }
+}
+
+/// A message of the process's for its session's client, as it wrote it but on one line (an
+/// SSE event's one `data` line).
+pub fn relayed(msg: &Msg) -> Vec<u8> {
+    squeezed(msg)
 }
 
 /// The process's answer with the client's id put back, as an HTTP body.
@@ -192,11 +205,12 @@ pub fn error(id: &RawValue, code: i64, message: &str) -> Vec<u8> {
 
 /// The bridge's answer to a server-to-client request, as a line for the process: `ping` is
 /// answered, anything else (sampling, elicitation, roots) is refused, as no client session
-/// stands behind a shared process.
+/// stands behind a shared process, and a session's client has no stream open to take it (or
+/// is too far behind on it).
 pub fn refusal(id: &RawValue, method: &str) -> Vec<u8> {
     let mut out = match method {
         "ping" => squeezed(&Answered { jsonrpc: "2.0", id, result: serde_json::json!({}) }),
-        _ => error(id, -32601, "mcp-edge's stdio bridge relays no server-to-client requests"),
+        _ => error(id, -32601, "no client stream is open in mcp-edge's stdio bridge to take this request"),
     };
     out.push(b'\n');
     out

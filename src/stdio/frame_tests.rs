@@ -67,7 +67,7 @@ fn the_bridge_keeps_what_the_process_must_not_see() {
     for kept in [
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}"#,
-        r#"{"jsonrpc":"2.0","id":9,"result":{}}"#,
+        r#"{"jsonrpc":"2.0","id":9}"#,
     ] {
         assert!(matches!(inbound(kept.as_bytes(), 1), Ok(Inbound::Kept)), "{kept}");
     }
@@ -83,8 +83,31 @@ fn the_bridge_keeps_what_the_process_must_not_see() {
 }
 
 #[test]
+fn a_clients_answer_to_the_server_reaches_it_as_written_on_one_line() {
+    let body = b"{\"jsonrpc\":\"2.0\",\r\n \"id\":\"s1\",\"result\":{\"content\":{\"text\": \"a\\nb\"}}}";
+    let Ok(Inbound::Answer(line)) = inbound(body, 7) else { panic!("not an answer") };
+    assert_eq!(parsed(&line), json!({"jsonrpc":"2.0","id":"s1","result":{"content":{"text":"a\nb"}}}));
+    let Ok(Inbound::Answer(line)) = inbound(br#"{"jsonrpc":"2.0","id":3,"error":{"code":-1,"message":"no"}}"#, 7)
+    else {
+        panic!("an error is an answer too")
+    };
+    assert_eq!(parsed(&line)["id"], json!(3), "the server's own id: not renumbered");
+}
+
+#[test]
+fn what_the_server_sends_on_its_own_is_relayed_on_one_line() {
+    let line = b"{\"jsonrpc\":\"2.0\",\r\"method\":\"notifications/message\",\"params\":{\"data\":\r\n\"x\"}}";
+    let Outbound::Notification(msg) = outbound(line) else { panic!("not a notification") };
+    let sent = relayed(&msg);
+    assert!(!sent.contains(&b'\r') && !sent.contains(&b'\n'), "one SSE data line");
+    assert_eq!(serde_json::from_slice::<Value>(&sent).unwrap()["params"]["data"], json!("x"));
+    let foreign = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"theirs"}}"#;
+    assert!(matches!(outbound(foreign), Outbound::Notification(_)), "progress not for a bridge request");
+}
+
+#[test]
 fn server_requests_are_answered_by_the_bridge() {
-    let Outbound::Request { id, method } =
+    let Outbound::Request { id, method, .. } =
         outbound(br#"{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage"}"#)
     else {
         panic!("not a request")

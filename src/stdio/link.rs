@@ -3,6 +3,8 @@
 //! (what every client's `initialize` is answered with). A request whose client goes away
 //! before the answer is cancelled at the process (`notifications/cancelled` under the
 //! bridge's number): the only cancellation that can be mapped, as clients' ids collide.
+//! A session's process (one client) also has the client's stream, when one is open: what the
+//! process sends on its own (notifications, and requests to the client) goes there.
 //! Not owned here: reading the process's output (`stdio::process`) or HTTP (`stdio::bridge`).
 
 use std::collections::HashMap;
@@ -17,6 +19,9 @@ use super::frame::{self, Outbound};
 
 /// Progress notifications buffered per request for a slow client; more are dropped.
 const PROGRESS_BUFFER: usize = 64;
+/// Messages buffered for a session's client's stream: past this, notifications are dropped
+/// and requests refused (a client that does not read must not make mcp-edge hold them).
+const STREAM_BUFFER: usize = 64;
 /// Lines queued for the process's stdin before writers wait.
 pub const STDIN_QUEUE: usize = 256;
 /// Bytes queued for the process's stdin: a request that would queue more is refused at once
@@ -56,6 +61,8 @@ pub struct Link {
     next: AtomicU64,
     /// The process's `initialize` result, once the handshake is done.
     init: std::sync::OnceLock<Value>,
+    /// A session's client's open stream (the latest one opened), each message one line.
+    stream: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
 }
 
 /// A request in flight: its answer, its progress (when asked for), and on drop before the
@@ -93,6 +100,7 @@ impl Link {
             waiting: Mutex::new(HashMap::new()),
             next: AtomicU64::new(frame::INIT_ID + 1),
             init: std::sync::OnceLock::new(),
+            stream: Mutex::new(None),
         })
     }
 
@@ -167,11 +175,36 @@ impl Link {
         self.send(initialized).await
     }
 
-    /// The process is gone: every waiting request gets "exited" now.
+    /// The process is gone: every waiting request gets "exited" now, and the client's stream
+    /// ends.
     pub fn close(&self) {
         if let Ok(mut w) = self.waiting.lock() {
             w.clear();
         }
+        if let Ok(mut stream) = self.stream.lock() {
+            *stream = None;
+        }
+    }
+
+    /// A session's client opened its stream: what the process sends on its own goes to it
+    /// from now on. A newer stream takes over (its client reconnected); the older one ends.
+    pub fn listen(&self) -> mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        if let Ok(mut stream) = self.stream.lock() {
+            *stream = Some(tx);
+        }
+        rx
+    }
+
+    /// Whether the client has a stream open (a session with one is not idle).
+    pub fn listened(&self) -> bool {
+        self.stream.lock().is_ok_and(|s| s.as_ref().is_some_and(|tx| !tx.is_closed()))
+    }
+
+    /// Puts `msg` on the client's stream; false when none is open or it is full.
+    fn relay(&self, msg: &frame::Msg) -> bool {
+        let Ok(stream) = self.stream.lock() else { return false };
+        stream.as_ref().is_some_and(|tx| tx.try_send(frame::relayed(msg)).is_ok())
     }
 
     /// Hands one line the process wrote to whoever waits for it.
@@ -190,8 +223,14 @@ impl Link {
                     }
                 }
             }
-            Outbound::Request { id, method } => {
-                let _ = self.stdin.try_send(Line { bytes: frame::refusal(&id, &method), _queued: None });
+            // `ping` is the bridge's to answer: the process asks whether its peer lives.
+            Outbound::Request { id, method, msg } => {
+                if method == "ping" || !self.relay(&msg) {
+                    let _ = self.stdin.try_send(Line { bytes: frame::refusal(&id, &method), _queued: None });
+                }
+            }
+            Outbound::Notification(msg) => {
+                self.relay(&msg);
             }
             Outbound::Other | Outbound::Unreadable => {}
         }

@@ -224,9 +224,13 @@ impl Sessions {
         self.up.dec();
     }
 
-    /// Completes once `entry` saw no request for `idle`.
+    /// Completes once `entry` saw no request for `idle`, and has no stream open (a client
+    /// listening is in its session however long it is quiet).
     async fn idle(&self, entry: &Entry, idle: Duration) {
         loop {
+            if entry.link.listened() {
+                self.touch(entry);
+            }
             let used = Duration::from_millis(entry.used.load(Ordering::Relaxed));
             let quiet = self.epoch.elapsed().saturating_sub(used);
             if quiet >= idle {
