@@ -142,6 +142,11 @@ pub fn relay<'a>(ids: &Ids<'_>, member: usize, data: &'a [u8], uri: impl FnOnce(
     }
     let Some(method) = msg.get("method") else { return Relayed::Response(msg.get("id").map(|id| id.get())) };
     let Ok(method) = serde_json::from_str::<String>(method.get()) else { return Relayed::Dropped };
+    // A request or notification carrying an answer too is neither (a client that reads it as
+    // an answer takes what a member wrote under an id it did not give; found by an attack).
+    if msg.contains_key("result") || msg.contains_key("error") {
+        return Relayed::Dropped;
+    }
     match msg.get("id").copied() {
         Some(id) if id.get() != "null" => {
             let id = id.get();
@@ -515,6 +520,9 @@ mod tests {
             b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"id\":\"c1\",\"result\":{}}\n\n",
             // Under another event type: clients do not read it as the answer.
             b"event: weird\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"c1\",\"result\":{}}\n\n",
+            // A request or notification carrying an answer too (found by an attack).
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"x\",\"error\":{\"code\":1,\"message\":\"S\"}}\n\n",
+            b"data: {\"jsonrpc\":\"2.0\",\"m\\u0065thod\":\"x\",\"result\":{}}\n\n",
         ] {
             assert_eq!(pass(foreign), b"", "{}", String::from_utf8_lossy(foreign));
         }

@@ -11,6 +11,7 @@
 use crate::federation::passing::PassingEvent;
 use crate::federation::scanner::Refusal;
 use crate::proxy::ctx::Ctx;
+use crate::proxy::preamble::Preamble;
 use crate::proxy::sse_event::EventReader;
 use crate::state::State;
 
@@ -34,16 +35,9 @@ pub struct Relay {
     /// nothing else in it (an event after the answer, a request to the client, a second
     /// answer, a cut-off event, could make the result not the arguments' alone).
     kept: Option<Vec<u8>>,
-    /// At the stream's start: how many bytes of a UTF-8 BOM came (withheld until it is known
-    /// whether one does). None past the start.
-    bom: Option<u8>,
+    /// The stream's start, where clients drop byte order marks (`super::preamble`).
+    preamble: Preamble,
 }
-
-/// A UTF-8 byte order mark. Clients decode one away at the start of a stream (the
-/// TypeScript SDK's `TextDecoderStream`), so `\u{feff}data:` is a data line to them; it is
-/// dropped here so that the proxy reads the stream as they do (found by an attack: a forged
-/// answer behind a BOM read as an event without data, and passed).
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Longest event held whole on a federated call's stream. Small: what was held goes to the
 /// client when the event turns out longer, and a client that does not read keeps it in the
@@ -53,7 +47,15 @@ const MAX_RELAYED_EVENT: usize = 256 << 10;
 impl Relay {
     pub fn new(member: usize) -> Relay {
         let events = EventReader::with_budget(MAX_RELAYED_EVENT, &crate::federation::relay::HELD);
-        Relay { member, events, passing: None, eventful: false, answered: false, kept: None, bom: Some(0) }
+        Relay {
+            member,
+            events,
+            passing: None,
+            eventful: false,
+            answered: false,
+            kept: None,
+            preamble: Preamble::default(),
+        }
     }
 
     pub fn member(&self) -> usize {
@@ -64,7 +66,7 @@ impl Relay {
 /// A chunk of a federated call's event stream, as the client gets it. Err: the chunk holds the
 /// byte that would complete a message that may not pass; nothing of it goes on.
 pub fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: bool) -> Result<Vec<u8>, Refusal> {
-    let chunk = without_bom(&mut relay.bom, chunk);
+    let chunk = relay.preamble.strip(chunk);
     let mut out = Vec::with_capacity(chunk.len());
     let mut rest = &chunk[..];
     let call_id = ctx.call.one.id.as_deref();
@@ -139,45 +141,4 @@ pub fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: b
         }
     }
     Ok(out)
-}
-
-/// `chunk` without a BOM that starts the stream: `bom` counts the BOM's bytes withheld so far
-/// (a BOM may come split); bytes that turn out to be no BOM go on in front of the chunk.
-fn without_bom<'a>(bom: &mut Option<u8>, chunk: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-    use std::borrow::Cow;
-    let Some(seen) = *bom else { return Cow::Borrowed(chunk) };
-    let want = BOM.get(usize::from(seen)..).unwrap_or_default();
-    let common = chunk.len().min(want.len());
-    if chunk.get(..common) == want.get(..common) {
-        if chunk.len() < want.len() {
-            *bom = Some(seen + common as u8);
-            return Cow::Borrowed(&[]);
-        }
-        *bom = None;
-        return Cow::Borrowed(chunk.get(want.len()..).unwrap_or_default());
-    }
-    *bom = None;
-    let mut out = BOM.get(..usize::from(seen)).unwrap_or_default().to_vec();
-    out.extend_from_slice(chunk);
-    Cow::Owned(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_bom;
-
-    /// The stream after `without_bom`, fed in `pieces`.
-    fn fed(pieces: &[&[u8]]) -> Vec<u8> {
-        let mut bom = Some(0);
-        pieces.iter().flat_map(|p| without_bom(&mut bom, p).into_owned()).collect()
-    }
-
-    #[test]
-    fn a_bom_that_starts_the_stream_is_dropped_however_it_comes_and_nothing_else_is() {
-        let stream = b"\xEF\xBB\xBFdata: x\n\n";
-        assert_eq!(fed(&[stream]), b"data: x\n\n");
-        assert_eq!(fed(&[&stream[..1], &stream[1..2], b"", &stream[2..]]), b"data: x\n\n");
-        assert_eq!(fed(&[&stream[..2], b"data: x\n\n"]), b"\xEF\xBBdata: x\n\n", "half a BOM is no BOM");
-        assert_eq!(fed(&[b"data: x\n\n", stream]), [&b"data: x\n\n"[..], stream].concat(), "only at the start");
-    }
 }

@@ -140,6 +140,10 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
         return Err(cut(state, ctx, scanner::Refusal::ContentType));
     }
     if stream == Stream::Events || (success && reads == Reads::Events) {
+        let charset = resp.headers.get(header::CONTENT_TYPE).is_none_or(|v| in_utf8(v.as_bytes()));
+        if !charset {
+            return Err(cut(state, ctx, scanner::Refusal::ContentType));
+        }
         ctx.transform = Some(Transform::Relay(Relay::new(member)));
         return reframed(resp);
     }
@@ -231,20 +235,27 @@ fn coded(resp: &ResponseHeader) -> bool {
 }
 
 /// Whether a `Content-Type` is `application/json` (any case) in UTF-8: no other media type
-/// that starts alike (`application/jsonx`), and a `charset` parameter, if any, UTF-8 (what a
-/// client decodes as UTF-16 is not what the proxy read).
+/// that starts alike (`application/jsonx`), and a `charset` parameter, if any, UTF-8.
 fn json_utf8(content_type: &[u8]) -> bool {
-    let mut parts = content_type.split(|&b| b == b';');
-    let essence = parts.next().unwrap_or_default().trim_ascii();
-    essence.eq_ignore_ascii_case(b"application/json")
-        && parts.all(|param| {
-            let (name, value) = param.split_at(param.iter().position(|&b| b == b'=').unwrap_or(param.len()));
-            let value = value.get(1..).unwrap_or_default().trim_ascii();
-            let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
-            !name.trim_ascii().eq_ignore_ascii_case(b"charset")
-                || value.eq_ignore_ascii_case(b"utf-8")
-                || value.eq_ignore_ascii_case(b"utf8")
-        })
+    let essence = content_type.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+    essence.eq_ignore_ascii_case(b"application/json") && in_utf8(content_type)
+}
+
+/// Whether every `charset` a `Content-Type` names is UTF-8: what a client decodes in another
+/// (httpx, under the Python SDK, decodes an event stream in the charset it is given: UTF-16,
+/// or UTF-7, which carves a second message out of what reads as one in UTF-8; found by an
+/// attack) is not what the proxy read. Any parameter whose name starts with `charset`
+/// (`charset*=` too), quoted or not.
+fn in_utf8(content_type: &[u8]) -> bool {
+    content_type.split(|&b| b == b';').skip(1).all(|param| {
+        let (name, value) = param.split_at(param.iter().position(|&b| b == b'=').unwrap_or(param.len()));
+        let value = value.get(1..).unwrap_or_default().trim_ascii();
+        let value = value.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")).unwrap_or(value);
+        let name = name.trim_ascii();
+        !name.get(..7).is_some_and(|n| n.eq_ignore_ascii_case(b"charset"))
+            || value.eq_ignore_ascii_case(b"utf-8")
+            || value.eq_ignore_ascii_case(b"utf8")
+    })
 }
 
 /// A body whose length changes goes out chunked (HTTP/1.1) or framed by HTTP/2.
@@ -370,7 +381,26 @@ fn refused(state: &State, ctx: &Ctx, why: Refusal) {
 
 #[cfg(test)]
 mod tests {
-    use super::json_utf8;
+    use super::{in_utf8, json_utf8};
+
+    #[test]
+    fn an_event_stream_is_read_only_in_utf8() {
+        for utf8 in
+            [&b"text/event-stream"[..], b"text/event-stream; charset=UTF-8", b"text/event-stream;charset=\"utf8\""]
+        {
+            assert!(in_utf8(utf8), "{}", String::from_utf8_lossy(utf8));
+        }
+        // Found by an attack: httpx decodes a stream in its charset.
+        for other in [
+            &b"text/event-stream; charset=utf-16le"[..],
+            b"text/event-stream; CHARSET=\"UTF-7\"",
+            b"text/event-stream; charset*=utf-16''",
+            b"text/event-stream; charset=utf-8; charset=latin-1",
+            b"text/event-stream; charset=",
+        ] {
+            assert!(!in_utf8(other), "{}", String::from_utf8_lossy(other));
+        }
+    }
 
     #[test]
     fn only_utf8_json_is_read_as_json() {

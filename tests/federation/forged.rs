@@ -118,3 +118,30 @@ fn a_request_that_carries_an_answer_too_is_cut() {
     assert!(!f.forged_whole() && !f.finished(), "{}", common::tail(&f.received, 300));
     assert!(f.cut_for("not_jsonrpc"), "{}", f.edge.metrics());
 }
+
+#[test]
+fn every_byte_order_mark_a_client_strips_is_stripped_before_the_stream_is_read() {
+    // Found by an attack: the TypeScript SDK strips a BOM and then `ï»¿` (a BOM read as
+    // Latin-1); stripping only one left the next where the client strips it.
+    let f = forged("marks");
+    let text = f.text();
+    assert!(!text.contains("SPOOFED"), "the forged answer passed: {text}");
+    assert!(text.contains(r#""id":"c1""#) && f.finished(), "the call's own answer, and the stream's end: {text}");
+    assert!(!f.received.windows(3).any(|w| w == b"\xEF\xBB\xBF"), "no mark reaches the client");
+}
+
+#[test]
+fn an_event_stream_in_another_charset_is_refused() {
+    // Found by an attack: httpx (the Python SDK) decodes a stream in its charset.
+    let f = forged("charset");
+    assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
+    assert!(f.cut_for("content_type"), "{}", f.edge.metrics());
+}
+
+#[test]
+fn an_event_that_is_a_request_and_an_answer_is_dropped() {
+    let f = forged("hybrid_event");
+    let text = f.text();
+    assert!(!text.contains("SPOOFED"), "the forged answer passed: {text}");
+    assert!(text.contains(r#""id":"c1""#) && f.finished(), "the call's own answer, and the stream's end: {text}");
+}

@@ -133,7 +133,10 @@ struct Args {
     /// typed `Text/Event-Stream`, the forged answer first), `gzip` (its stream marked
     /// `Content-Encoding: gzip`, not compressed), `bom` (its stream starting with a UTF-8 byte
     /// order mark before the forged answer), `ctype` (the JSON answer typed
-    /// `text/plain; a=application/json`), `hybrid` (the JSON answer with a `method` too).
+    /// `text/plain; a=application/json`), `hybrid` (the JSON answer with a `method` too),
+    /// `marks` (its stream starting with a BOM, the BOM as Latin-1 in UTF-8, and a BOM again),
+    /// `charset` (its stream typed `charset=utf-16le`, the forged answer in UTF-16),
+    /// `hybrid_event` (the forged answer on its stream with a `method` too).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
