@@ -344,7 +344,7 @@ impl Metrics {
         )?;
         let member_messages_cut = counter(
             "federation_member_messages_cut_total",
-            "Federated calls whose member answer was cut (or, before its head, answered 502) because a message in it may not pass, by route, member prefix and reason (foreign_answer, second_answer, not_jsonrpc, not_json, key_twice, key_alias, too_deep, unfinished, encoded, content_type).",
+            "Federated calls whose member answer was cut (or, before its head, answered 502) because a message in it may not pass, by route, member prefix and reason (foreign_answer, second_answer, not_jsonrpc, not_json, key_twice, key_alias, too_deep, unfinished, encoded, content_type, uri_twice).",
             &["route", "member", "reason"],
         )?;
         let catalog_gauge = |name: &str, help: &str| -> Result<IntGaugeVec, MetricsError> {

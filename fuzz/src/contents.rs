@@ -37,6 +37,11 @@ fn check_places(data: &[u8], places: Places) {
     // The first scan never skips an answer the reading would change (an attack found one:
     // `"u\u0072i"`).
     assert_eq!(out, contents::read(data, places, offered), "the scan skipped an answer with URIs");
+    let Ok(out) = out else {
+        // Refused: a key read twice, which a walk of the oracle's own finds.
+        assert_ne!(repeats_a_key(data), Some(false), "refused, with no key twice");
+        return;
+    };
     if let Some(out) = &out {
         match serde_json::from_slice::<Value>(data) {
             Ok(before) => {
@@ -124,4 +129,59 @@ fn expected(mut v: Value, places: Places) -> Value {
         }
     }
     v
+}
+
+/// Whether some object in `data` names a key twice (escapes read): None when `data` does not
+/// read as one JSON value (a lone surrogate in a key, trailing bytes).
+fn repeats_a_key(data: &[u8]) -> Option<bool> {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Repeats(bool);
+    struct Walk;
+    impl<'de> Visitor<'de> for Walk {
+        type Value = Repeats;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_unit<E>(self) -> Result<Repeats, E> {
+            Ok(Repeats(false))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Repeats, A::Error> {
+            let mut any = false;
+            while let Some(Repeats(r)) = seq.next_element()? {
+                any |= r;
+            }
+            Ok(Repeats(any))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Repeats, A::Error> {
+            let (mut seen, mut any) = (std::collections::HashSet::new(), false);
+            while let Some(key) = map.next_key::<String>()? {
+                any |= !seen.insert(key);
+                let Repeats(r) = map.next_value()?;
+                any |= r;
+            }
+            Ok(Repeats(any))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Repeats {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Repeats, D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+    serde_json::from_slice::<Repeats>(data).ok().map(|Repeats(r)| r)
 }

@@ -7,7 +7,10 @@
 //! Only those places are read: a `uri` anywhere else (a tool's `structuredContent`, `_meta`)
 //! is the member's data and stays as sent. Every other byte of the answer stays as sent too:
 //! each URI string is replaced where it stands. An answer that does not read as one (not
-//! JSON, a duplicate key, an unexpected shape) goes on as sent.
+//! JSON, an unexpected shape) goes on as sent; one that names a key read here twice (`uri`,
+//! `type`, `resource`, `content`…, however escaped) may not pass: a client keeps the last
+//! of the two, and the proxy could offer neither (found by an attack: a link to another
+//! member's resource behind the member's own).
 //!
 //! Not owned here: what a URI becomes (the caller's `offered`, `super::stream::offered_uri`),
 //! holding the answer whole (`proxy::transform`).
@@ -46,33 +49,57 @@ pub fn may_name_uri(answer: &[u8]) -> bool {
     answer.windows(5).any(|w| w == b"\"uri\"") || answer.windows(2).any(|w| w == b"\\u")
 }
 
+/// An answer naming a key read here twice: it may not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Twice;
+
 /// `answer` (a JSON-RPC response to a method whose answers name resources at `places`) with
 /// each resource URI in it replaced by `offered` of it; None when none changes (or the answer
 /// does not read as one).
-pub fn offered(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
+pub fn offered(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Result<Option<Vec<u8>>, Twice> {
     // Most answers name no URI: one scan, no parse.
     if !may_name_uri(answer) {
-        return None;
+        return Ok(None);
     }
     read(answer, places, offered)
 }
 
 /// [`offered`] without its first scan (public for the fuzz target, which checks the scan
 /// never skips an answer this would change).
-pub fn read(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(answer).ok()?;
-    let top: Top<'_> = serde_json::from_str(text).ok()?;
-    let result = top.result?;
+pub fn read(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Result<Option<Vec<u8>>, Twice> {
+    let Ok(text) = std::str::from_utf8(answer) else { return Ok(None) };
+    let top: Top<'_> = match serde_json::from_str(text) {
+        Ok(top) => top,
+        Err(e) => return twice(&e).map(|()| None),
+    };
+    let Some(result) = top.result else { return Ok(None) };
     let mut uris: Vec<&RawValue> = Vec::new();
     match places {
         Places::Read => uris.extend(result.contents.iter().filter_map(|c| c.uri)),
         Places::Tool => uris.extend(result.content.iter().filter_map(Block::uri)),
         Places::Prompt => {
             for message in &result.messages {
-                uris.extend(message.blocks()?.iter().filter_map(Block::uri));
+                match message.blocks() {
+                    Ok(blocks) => uris.extend(blocks.iter().filter_map(Block::uri)),
+                    Err(e) => return twice(&e).map(|()| None),
+                }
             }
         }
     }
+    Ok(splice(answer, text, uris, offered))
+}
+
+/// Err when `e` is a key read here written twice; the answer goes on as sent otherwise.
+fn twice(e: &serde_json::Error) -> Result<(), Twice> {
+    // serde's own wording for a struct's field met twice (`Error::duplicate_field`).
+    match e.to_string().starts_with("duplicate field") {
+        true => Err(Twice),
+        false => Ok(()),
+    }
+}
+
+/// `answer` with each of `uris` (slices of `text`, which is `answer`) replaced by its offer.
+fn splice(answer: &[u8], text: &str, uris: Vec<&RawValue>, offered: impl Fn(&str) -> String) -> Option<Vec<u8>> {
     let mut spliced = Vec::new();
     for raw in uris {
         let Ok(own) = serde_json::from_str::<Cow<'_, str>>(raw.get()) else { continue };
@@ -151,14 +178,13 @@ struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// Its blocks, read where they stand in the answer (so their URIs can be replaced there);
-    /// None when they do not read as blocks.
-    fn blocks(&self) -> Option<Vec<Block<'a>>> {
-        let Some(raw) = self.content else { return Some(Vec::new()) };
+    /// Its blocks, read where they stand in the answer (so their URIs can be replaced there).
+    fn blocks(&self) -> serde_json::Result<Vec<Block<'a>>> {
+        let Some(raw) = self.content else { return Ok(Vec::new()) };
         let text: &'a str = raw.get();
         match text.starts_with('[') {
-            true => serde_json::from_str(text).ok(),
-            false => serde_json::from_str(text).ok().map(|b| vec![b]),
+            true => serde_json::from_str(text),
+            false => serde_json::from_str(text).map(|b| vec![b]),
         }
     }
 }

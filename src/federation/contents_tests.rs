@@ -7,7 +7,8 @@ fn prefixed(own: &str) -> String {
 }
 
 fn mapped(places: Places, answer: &str) -> Option<String> {
-    offered(answer.as_bytes(), places, prefixed).map(|out| String::from_utf8(out).expect("UTF-8"))
+    let out = offered(answer.as_bytes(), places, prefixed).expect("read once each");
+    out.map(|out| String::from_utf8(out).expect("UTF-8"))
 }
 
 #[test]
@@ -52,7 +53,6 @@ fn answers_that_do_not_read_as_one_go_as_sent() {
     for answer in [
         r#"{"id":1,"result":{"content":[{"type":"text","text":"x"}]}}"#,
         r#"{"id":1,"error":{"code":1,"message":"\"uri\""}}"#,
-        r#"{"id":1,"result":{"contents":[{"uri":"a","uri":"b"}]}}"#,
         r#"{"id":1,"result":{"contents":{"uri":"a"}}}"#,
         r#"{"id":1,"result":{"contents":[{"uri":7}]}}"#,
         r#"{"id":1,"result":{"contents":[{"uri":"a"}]}"#,
@@ -61,7 +61,28 @@ fn answers_that_do_not_read_as_one_go_as_sent() {
         assert_eq!(mapped(Places::Read, answer), None, "{answer}");
     }
     // A URI offered as it is changes nothing.
-    assert_eq!(offered(br#"{"id":1,"result":{"contents":[{"uri":"a"}]}}"#, Places::Read, str::to_owned), None);
+    assert_eq!(offered(br#"{"id":1,"result":{"contents":[{"uri":"a"}]}}"#, Places::Read, str::to_owned), Ok(None));
+}
+
+#[test]
+fn a_key_read_here_twice_may_not_pass() {
+    // Found by an attack: the answer went on as sent, and a client keeps the last `uri`: a
+    // link to another member's resource behind the member's own.
+    for (places, answer) in [
+        (Places::Read, r#"{"id":1,"result":{"contents":[{"uri":"a","uri":"b+x"}]}}"#),
+        (Places::Tool, r#"{"id":1,"result":{"content":[{"type":"resource_link","uri":"a","u\u0072i":"b+x"}]}}"#),
+        (Places::Tool, r#"{"id":1,"result":{"content":[{"type":"text","uri":"b+x","type":"resource_link"}]}}"#),
+        (Places::Tool, r#"{"id":1,"result":{"content":[],"content":[{"type":"resource_link","uri":"b+x"}]}}"#),
+        (
+            Places::Prompt,
+            r#"{"id":1,"result":{"messages":[{"content":{"type":"resource","resource":{"uri":"a","uri":"b+x"}}}]}}"#,
+        ),
+    ] {
+        assert_eq!(offered(answer.as_bytes(), places, prefixed), Err(Twice), "{answer}");
+    }
+    // Twice where nothing is read: the member's own data.
+    let data = r#"{"id":1,"result":{"content":[{"type":"text","text":"a","text":"b"}],"structuredContent":{"uri":"a","uri":"b"}}}"#;
+    assert_eq!(offered(data.as_bytes(), Places::Tool, prefixed), Ok(None));
 }
 
 #[test]

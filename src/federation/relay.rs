@@ -280,7 +280,15 @@ pub fn answer_event(
         }
         Relayed::Response(id) if answers(id.map(str::as_bytes), call.id) && !call.answered => {
             call.answered = true;
-            let offered = call.places.and_then(|places| super::contents::offered(&data, places, &uri));
+            let offered = match call.places.map(|places| super::contents::offered(&data, places, &uri)) {
+                Some(Ok(offered)) => offered,
+                None => None,
+                // A key where URIs are read, twice: no client's reading of it is the proxy's.
+                Some(Err(super::contents::Twice)) => {
+                    call.eventful = true;
+                    return &[];
+                }
+            };
             let answer = offered.as_deref().unwrap_or(&data);
             match &offered {
                 Some(text) => out.extend_from_slice(&self::event(crate::proxy::sse_event::id(event), text)),

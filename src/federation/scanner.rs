@@ -41,8 +41,10 @@ pub enum Refusal {
     Unfinished,
     #[error("compressed, or in a transfer coding")]
     Encoded,
-    #[error("a content type clients read two ways")]
+    #[error("a content type clients read two ways, or not in UTF-8")]
     ContentType,
+    #[error("a key where resource URIs are read, twice")]
+    UriTwice,
 }
 
 impl Refusal {
@@ -58,6 +60,7 @@ impl Refusal {
             Refusal::Again => "second_answer",
             Refusal::Unfinished => "unfinished",
             Refusal::Encoded => "encoded",
+            Refusal::UriTwice => "uri_twice",
             Refusal::ContentType => "content_type",
         }
     }

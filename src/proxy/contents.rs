@@ -41,24 +41,26 @@ impl Contents {
         Contents { member, places, held: Vec::new(), taken: 0 }
     }
 
-    /// The next chunk of the answer; `offer` names a URI as the route offers it.
-    pub fn push(&mut self, chunk: Bytes, end: bool, offer: impl Fn(&str) -> String) -> Pushed {
+    /// The next chunk of the answer; `offer` names a URI as the route offers it. Err: the
+    /// whole answer names a key where URIs are read twice, and may not pass.
+    pub fn push(&mut self, chunk: Bytes, end: bool, offer: impl Fn(&str) -> String) -> Result<Pushed, uris::Twice> {
         let fits = self.held.len() + chunk.len() <= MAX_HELD_ANSWER;
         if !end {
             if fits && HELD.take(chunk.len()) {
                 self.taken += chunk.len();
                 self.held.extend_from_slice(&chunk);
-                return Pushed::Held;
+                return Ok(Pushed::Held);
             }
             tracing::debug!("a member's answer too long to hold (or the held budget is spent); passed as sent");
-            return Pushed::Passed(self.release(chunk));
+            return Ok(Pushed::Passed(self.release(chunk)));
         }
         if !fits {
-            return Pushed::Passed(self.release(chunk));
+            return Ok(Pushed::Passed(self.release(chunk)));
         }
         // Most answers arrive in one piece: nothing was held, nothing is copied.
         let whole = if self.held.is_empty() { chunk } else { self.release(chunk) };
-        Pushed::Whole(uris::offered(&whole, self.places, offer).map_or(whole, Bytes::from))
+        let offered = uris::offered(&whole, self.places, offer)?;
+        Ok(Pushed::Whole(offered.map_or(whole, Bytes::from)))
     }
 
     /// What was held, then `chunk`; the budget given back.

@@ -46,9 +46,9 @@ impl MemberJson {
         }
         let Some(hold) = self.hold.as_mut() else { return Ok(Pushed::Passed(chunk)) };
         let pushed = hold.push(chunk, end, offer);
-        if !matches!(pushed, Pushed::Held) {
+        if !matches!(pushed, Ok(Pushed::Held)) {
             self.hold = None;
         }
-        Ok(pushed)
+        pushed.map_err(|_| Refusal::UriTwice)
     }
 }

@@ -145,3 +145,14 @@ fn an_event_that_is_a_request_and_an_answer_is_dropped() {
     assert!(!text.contains("SPOOFED"), "the forged answer passed: {text}");
     assert!(text.contains(r#""id":"c1""#) && f.finished(), "the call's own answer, and the stream's end: {text}");
 }
+
+#[test]
+fn an_answer_naming_a_links_uri_twice_is_cut() {
+    // Found by an attack: it went on as sent, and a client keeps the last `uri`, a link to
+    // another member's resource.
+    let f = forged("twice");
+    // Held whole, it is refused before its head went out.
+    assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
+    assert!(!f.text().contains("b+mock://B/secret"), "{}", f.text());
+    assert!(f.cut_for("uri_twice"), "{}", f.edge.metrics());
+}

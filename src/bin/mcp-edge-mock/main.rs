@@ -136,7 +136,8 @@ struct Args {
     /// `text/plain; a=application/json`), `hybrid` (the JSON answer with a `method` too),
     /// `marks` (its stream starting with a BOM, the BOM as Latin-1 in UTF-8, and a BOM again),
     /// `charset` (its stream typed `charset=utf-16le`, the forged answer in UTF-16),
-    /// `hybrid_event` (the forged answer on its stream with a `method` too).
+    /// `hybrid_event` (the forged answer on its stream with a `method` too), `twice` (its own
+    /// JSON answer, with a link whose `uri` is written twice, the second another member's).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
