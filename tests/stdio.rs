@@ -19,7 +19,12 @@ use serde_json::{json, Value};
 /// A stdio pool `name` running the py1 server (named `name` too), plus `extra` lines for its
 /// `[pool.stdio]` table; the MCP health check probes it every 200 ms.
 fn stdio_pool(name: &str, extra: &str) -> String {
-    let (program, args) = Peers::load().stdio_server("PEERS_PY1_SERVER", &["--name", name]);
+    stdio_pool_of(name, &[], extra)
+}
+
+/// [`stdio_pool`] with `more` arguments for the server.
+fn stdio_pool_of(name: &str, more: &[&str], extra: &str) -> String {
+    let (program, args) = Peers::load().stdio_server("PEERS_PY1_SERVER", &[&["--name", name], more].concat());
     let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
     format!(
         "[[pool]]\nname = \"{name}\"\npath = \"/mcp\"\n[pool.stdio]\ncommand = {program:?}\nargs = [{}]\nrestart_backoff = \"100ms\"\n{extra}\n[pool.health]\ncheck = \"mcp\"\ninterval = \"200ms\"\n\n",

@@ -1,6 +1,8 @@
 //! `per_session` stdio pools: one process of the real Python SDK server per client session,
 //! started with the client's own `initialize`, ended with the session (DELETE, idle, its
-//! exit), bounded by `max_sessions`, and never started by mcp-edge's own health probes.
+//! exit), bounded by `max_sessions`, and never started by mcp-edge's own health probes. What
+//! the process sends on its own (notifications, requests to the client) reaches its client on
+//! the session's GET stream, and the client's answers reach the process.
 
 use super::*;
 
@@ -199,4 +201,72 @@ fn a_client_whose_initialize_kills_its_server_takes_no_one_elses_pool_down() {
     assert!(attacker.join().expect("attacker") > 0, "the crashing client's own initializes failed");
     let after = open(&edge, "later", "2025-06-18");
     assert!(!call_in(&edge, &after, "whoami").is_empty());
+}
+
+/// A `per_session` pool `name` over the py1 server with its stream tools (`add_tool`,
+/// `ask_client`, `touch`), at most 4 sessions.
+fn per_session_changes(name: &str) -> String {
+    stdio_pool_of(name, &["--changes"], "per_session = true\nmax_sessions = 4\nsession_idle = \"10m\"\n")
+}
+
+/// The py1 client's `changes` story (a tool added, sampling asked on the session's stream and
+/// for a call, a resource updated, a log line) through `edge`; tools named with `prefix`. The
+/// added tool is listed only where the list is the session's process's own: a federated
+/// route's catalog is the member's, read from a process of the proxy's own session.
+fn changes_reach_the_client(edge: &Edge, prefix: &str) {
+    let own_list = prefix.is_empty();
+    let r = Peers::load().client("PEERS_PY1_CLIENT", &edge.url("/mcp"), &["--scenario", "changes", "--tool", "fresh"]);
+    let names = |key: &str| -> Vec<String> {
+        r[key].as_array().expect(key).iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+    };
+    let fresh = format!("{prefix}fresh");
+    assert!(!names("before").contains(&fresh), "{r}");
+    assert_eq!(names("after").contains(&fresh), own_list, "{r}");
+    assert_eq!(r["added"], "added fresh", "{r}");
+    assert!(names("methods").contains(&"notifications/tools/list_changed".to_owned()), "{r}");
+    assert_eq!(
+        (r["sampled"].as_str(), r["sampled_inline"].as_str()),
+        (Some("sampled: two plus two"), Some("sampled: three")),
+        "the process asked the client, and got its answers: {r}"
+    );
+    let uri = if prefix.is_empty() { "res://greeting".to_owned() } else { format!("{}+res://greeting", &prefix[..1]) };
+    assert_eq!(names("uris"), [uri], "{r}");
+    assert!(names("logs").iter().any(|l| l == "touched res://greeting"), "{r}");
+    assert!(edge.metrics().contains("mcp_edge_panics_total 0"));
+}
+
+#[test]
+fn a_session_process_reaches_its_client_on_the_sessions_stream_and_hears_its_answers() {
+    let edge = Edge::start(&(per_session_changes("mine") + &route("mine")));
+    changes_reach_the_client(&edge, "");
+}
+
+#[test]
+fn a_federated_session_hears_its_stdio_member_process_on_the_merged_stream() {
+    let mock = Mock::start("web", false);
+    let body = format!(
+        "{}[[pool]]\nname = \"web\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n\n[[route]]\nname = \"all\"\npath = \"/mcp\"\ncatalog_ttl = \"10m\"\n[[route.member]]\npool = \"web\"\nprefix = \"w\"\n[[route.member]]\npool = \"local\"\nprefix = \"s\"\n",
+        per_session_changes("local"),
+        mock.addr()
+    );
+    let edge = Edge::start(&body);
+    changes_reach_the_client(&edge, "s_");
+    // The catalog is kept ten minutes: the process's list_changed made it stale.
+    let evicted = r#"mcp_edge_federation_catalog_evictions_total{reason="list_changed",route="all"} "#;
+    let metrics = edge.metrics();
+    let count = metrics.lines().find_map(|l| l.strip_prefix(evicted)).and_then(|v| v.parse::<u64>().ok());
+    assert!(count.is_some_and(|c| c >= 1), "the merged tool list was made stale: {count:?}");
+}
+
+#[test]
+fn a_session_process_asking_a_client_with_no_stream_open_is_refused_at_once() {
+    let edge = Edge::start(&(per_session_changes("mine") + &route("mine")));
+    let session = open(&edge, "quiet", "2025-11-25");
+    let ask = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"ask_client","arguments":{"question":"q"}}});
+    let r = rpc_in(&edge, Some(&session), ask);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["result"]["isError"], true, "the server's request was refused, and its tool said so: {answer}");
+    // The process still serves the session.
+    assert!(call_in(&edge, &session, "pid").parse::<u32>().is_ok());
 }
