@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod http;
+pub mod listening;
 pub mod otlp;
 pub mod peers;
 pub mod raw;

@@ -5,6 +5,7 @@
 //! the session's GET stream, and the client's answers reach the process.
 
 use super::*;
+use common::listening::Listening;
 
 /// A `per_session` pool `name` over the py1 server, at most `max` sessions, idle after `idle`.
 fn per_session(name: &str, max: usize, idle: &str) -> String {
@@ -269,4 +270,30 @@ fn a_session_process_asking_a_client_with_no_stream_open_is_refused_at_once() {
     assert_eq!(answer["result"]["isError"], true, "the server's request was refused, and its tool said so: {answer}");
     // The process still serves the session.
     assert!(call_in(&edge, &session, "pid").parse::<u32>().is_ok());
+}
+
+/// How many of `messages` say a resource was updated.
+fn touched(messages: &[Value]) -> usize {
+    messages.iter().filter(|m| m["method"] == "notifications/resources/updated").count()
+}
+
+#[test]
+fn a_newer_stream_of_the_session_takes_over_and_the_older_ends() {
+    let edge = Edge::start(&(per_session_changes("mine") + &route("mine")));
+    let session = open(&edge, "reconnecting", "2025-11-25");
+    let mut first = Listening::open(&edge, &session, "text/event-stream");
+    assert!(first.until_head().starts_with("HTTP/1.1 200"), "{}", first.head());
+    assert_eq!(call_in(&edge, &session, "touch"), "touched");
+    let heard = first.until("the update on the first stream", |m| touched(m) == 1);
+    let log = heard.iter().find(|m| m["method"] == "notifications/message").expect("the log line");
+    assert_eq!(log["params"]["data"], "touched res://greeting", "as the process wrote it: {log}");
+    // The client reconnects: its newer stream takes over, the older one ends.
+    let mut second = Listening::open(&edge, &session, "text/event-stream");
+    assert!(second.until_head().starts_with("HTTP/1.1 200"), "{}", second.head());
+    first.until_end("a newer stream took over");
+    assert_eq!(call_in(&edge, &session, "touch"), "touched");
+    second.until("the update on the newer stream", |m| touched(m) == 1);
+    // The stream ends with the session.
+    assert_eq!(delete(&edge, &session), 200, "the bridge's answer to DELETE, through a plain route");
+    second.until_end("the session ended");
 }
