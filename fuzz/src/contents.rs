@@ -36,7 +36,11 @@ fn check_places(data: &[u8], places: Places) {
     let out = contents::offered(data, places, offered);
     // The first scan never skips an answer the reading would change (an attack found one:
     // `"u\u0072i"`).
-    assert_eq!(out, contents::read(data, places, offered), "the scan skipped an answer with URIs");
+    match (&out, contents::read(data, places, offered)) {
+        // Skipped, and a key twice: no `uri` in it, so nothing it could link to.
+        (Ok(None), Err(_)) => assert!(!contents::may_name_uri(data)),
+        (out, read) => assert_eq!(out, &read, "the scan skipped an answer with URIs"),
+    }
     let Ok(out) = out else {
         // Refused: a key read twice, which a walk of the oracle's own finds.
         assert_ne!(repeats_a_key(data), Some(false), "refused, with no key twice");

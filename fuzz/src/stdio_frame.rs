@@ -56,7 +56,8 @@ pub fn check(data: &[u8]) {
             // the server gave it (not renumbered), with a result or an error, on one line.
             let sent = one_line(&line);
             let given: Msg = serde_json::from_slice(data).expect("an answer was read from JSON");
-            assert_eq!(sent.get("id").map(|id| id.get().len() > 0), Some(true));
+            let id = |m: &Msg| m.get("id").and_then(|id| serde_json::from_str::<serde_json::Value>(id.get()).ok());
+            assert_eq!(id(&sent), id(&given), "the server's own id, not renumbered");
             assert!(!sent.contains_key("method") && (sent.contains_key("result") || sent.contains_key("error")));
             assert_eq!(sent.len(), given.len(), "nothing added or dropped");
         }

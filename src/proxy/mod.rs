@@ -16,6 +16,7 @@ pub mod first_byte;
 pub mod head;
 pub mod headers;
 pub mod member_json;
+mod merged_relay;
 mod preamble;
 pub mod reject;
 mod relay;

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::attempt;
 use super::finish::{self, Exchange};
-use super::stream::Detached;
+use super::stream::{Backend, Detached, Feed};
 use crate::metrics::{ErrorType, Phase};
 
 /// Most bytes taken from the backend per read.
@@ -48,7 +48,7 @@ pub async fn relay<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, mut d: Box
             Some(ErrorType::ClientGone)
         }
         End::Idle => {
-            tracing::debug!(route = d.ctx.route_name(), idle = ?d.idle, "event stream idle past idle_timeout; closed");
+            tracing::debug!(route = d.ctx.route_name(), "event stream idle past idle_timeout; closed");
             Some(ErrorType::Timeout)
         }
         End::Backend => {
@@ -94,6 +94,20 @@ async fn run<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, d: &mut Detached
         return End::ClientGone;
     }
     drop(head);
+    match &mut d.feed {
+        Feed::Backend(backend) => relay_backend(client, backend, sent).await,
+        Feed::Merged(merged) => match super::merged_relay::run(client, merged, &d.state, sent).await {
+            Ok(()) => End::Complete,
+            Err(left) => {
+                tracing::debug!(route = %merged.route, %left, "merged stream's client gone");
+                End::ClientGone
+            }
+        },
+    }
+}
+
+/// A backend's bytes after its head, as they arrive.
+async fn relay_backend<C: AsyncRead + AsyncWrite + Unpin>(client: &mut C, d: &mut Backend, sent: &mut u64) -> End {
     let early = std::mem::take(&mut d.early);
     if !early.is_empty() && forward(client, early, &mut d.length, sent).await.is_err() {
         return End::ClientGone;

@@ -141,12 +141,7 @@ pub async fn answer(
     Ok(true)
 }
 
-/// How often a quiet merged stream is written to: a client that left is noticed, and
-/// intermediaries keep the connection.
-const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-/// How often an open merged stream looks whether its session was ended (by the client's
-/// DELETE or an operator): it ends with it.
-const WATCH: std::time::Duration = std::time::Duration::from_secs(1);
+use super::merged_relay::{KEEP_ALIVE, WATCH};
 
 /// What a merged stream waits for.
 enum Next {
@@ -162,7 +157,12 @@ enum Next {
 /// member's stream ended for good; 405 when no member's stream opened. A member's
 /// `list_changed` is written once the route's merged lists of that kind are new (in the
 /// running config's catalog: a reload since the stream opened built a new one).
-pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut merged: Merged) -> Result<bool> {
+pub async fn stream(
+    state: &std::sync::Arc<State>,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut merged: Merged,
+) -> Result<bool> {
     // Members can take seconds to open theirs: a client that leaves meanwhile stops them at
     // once, not when they answer.
     let opened = tokio::select! {
@@ -175,7 +175,7 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
         None => return Ok(left(state, session, ctx.route_name())),
     }
     ctx.reason = None;
-    let mut resp = ResponseHeader::build(200, Some(6))?;
+    let mut resp = ResponseHeader::build(200, Some(7))?;
     if let Some(id) = ctx.request_id.header() {
         resp.insert_header(super::request_id::HEADER, id)?;
     }
@@ -185,6 +185,22 @@ pub async fn stream(state: &State, session: &mut Session, ctx: &mut Ctx, mut mer
         resp.insert_header("Transfer-Encoding", "chunked")?;
     }
     ctx.responded = Some(std::time::Instant::now());
+    if super::stream::plain(session) {
+        // Served outside Pingora's request (`merged_relay`): a quiet stream holds no request
+        // future and its buffers. Its connection closes when it ends.
+        resp.insert_header("Connection", "close")?;
+        let session_fp = ctx.pinned.as_ref().map(|p| p.fingerprint);
+        let route = ctx.route_name().to_owned();
+        let snap = std::sync::Arc::clone(&ctx.snap);
+        let ctx = Box::new(std::mem::replace(ctx, super::stream::stand_in(&snap)));
+        let merged = super::merged_relay::Merged { members: merged, route, session: session_fp };
+        let feed = super::stream::Feed::Merged(Box::new(merged));
+        let bytes_in = ctx.body.as_ref().map_or(0, |b| b.len() as u64);
+        let head = super::stream::head_wire(&resp);
+        let detached = super::stream::detached(state, session, ctx, feed, head, 200, bytes_in);
+        super::stream::hand_off(session, detached);
+        return Ok(true);
+    }
     session.write_response_header(Box::new(resp), false).await?;
     // Nothing may follow an endless stream on its connection: a byte the client sends is not
     // kept as the start of its next request (which would also blind the watch below for good:

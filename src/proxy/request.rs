@@ -34,7 +34,7 @@ use crate::router::{Msg, RouteExt, ASSUMED_VERSION};
 use crate::state::State;
 use crate::trace;
 
-pub async fn filter(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+pub async fn filter(state: &std::sync::Arc<State>, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
     ctx.request_id = super::request_id::of(session.req_header());
     if crate::fault::injected_path().is_some_and(|p| p == session.req_header().uri.path()) {
         panic!("injected fault (MCP_EDGE_FAULT_PATH)");

@@ -70,21 +70,34 @@ pub struct Detached {
     /// The request's context, moved out of Pingora's request (limits' slots, identity, the
     /// `streams_open` count): the stream now holds them until it ends.
     pub(super) ctx: Box<Ctx>,
-    pub(super) upstream: Stream,
+    pub(super) feed: Feed,
     /// The response head for the client, serialised.
     pub(super) head: Vec<u8>,
-    /// Body bytes that arrived with the head.
-    pub(super) early: Bytes,
-    /// The body's length when the backend gave one, else the stream runs until a side closes.
-    pub(super) length: Option<u64>,
-    /// How long the backend may stay silent (the pool's `idle_timeout`).
-    pub(super) idle: Duration,
     pub(super) status: u16,
     pub(super) http_method: &'static str,
     pub(super) path: String,
     /// The request body's length (the pre-read body sent upstream).
     pub(super) bytes_in: u64,
     pub(super) client: Option<std::net::SocketAddr>,
+}
+
+/// Where a detached stream's bytes come from.
+pub enum Feed {
+    /// A backend's response, relayed as it is.
+    Backend(Backend),
+    /// A federated route's merged stream (`super::merged_relay`).
+    Merged(Box<super::merged_relay::Merged>),
+}
+
+/// A backend's response after its head.
+pub struct Backend {
+    pub(super) upstream: Stream,
+    /// Body bytes that arrived with the head.
+    pub(super) early: Bytes,
+    /// The body's length when the backend gave one, else the stream runs until a side closes.
+    pub(super) length: Option<u64>,
+    /// How long the backend may stay silent (the pool's `idle_timeout`).
+    pub(super) idle: Duration,
 }
 
 /// Runs one request with a place for a detached stream; returns the request's own result
@@ -108,20 +121,33 @@ pub fn detachable(session: &Session, ctx: &Ctx) -> bool {
     if !(listen || get_stream) || ctx.pool.is_none() {
         return false;
     }
-    // `close` is not plain: Pingora does not hand back a connection its client asked to close,
-    // so a detached stream on it would be dropped unanswered.
+    let asks_for_events = || {
+        req.headers.get_all(header::ACCEPT).iter().any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
+    };
+    (listen || (!super::has_body(req) && asks_for_events())) && plain(session)
+}
+
+/// Whether the request's connection can be handed back for a detached stream: HTTP/1.1,
+/// a `Connection` header that says no more than `keep-alive` (Pingora does not hand back a
+/// connection its client asked to `close`, so a detached stream on it would be dropped
+/// unanswered), no `Upgrade`, and a connection task with a place for one.
+pub fn plain(session: &Session) -> bool {
+    let req = session.req_header();
     let plain_connection =
         req.headers.get_all(header::CONNECTION).iter().all(|v| {
             v.to_str().is_ok_and(|v| v.split(',').map(str::trim).all(|t| t.eq_ignore_ascii_case("keep-alive")))
         });
-    let asks_for_events = || {
-        req.headers.get_all(header::ACCEPT).iter().any(|v| v.as_bytes().windows(17).any(|w| w == b"text/event-stream"))
-    };
     req.version == Version::HTTP_11
         && plain_connection
         && !req.headers.contains_key(header::UPGRADE)
-        && (listen || (!super::has_body(req) && asks_for_events()))
         && HANDOFF.try_with(|_| ()).is_ok()
+}
+
+/// Leaves `detached` for the connection's task, which relays it once Pingora hands the
+/// connection back (it does only when it would keep the connection alive).
+pub fn hand_off(session: &mut Session, detached: Detached) {
+    session.set_keepalive(Some(1));
+    HANDOFF.with(|slot| slot.replace(Some(Box::new(detached))));
 }
 
 /// Does the exchange with the backend and leaves the stream for the connection's task.
@@ -197,6 +223,17 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Box<Ctx>) -> Res
     let length = framing(&mut resp)?;
     resp.insert_header(header::CONNECTION, "close")?;
 
+    let head = head_wire(&resp);
+
+    let ctx = std::mem::replace(ctx, Box::new(stand_in(&snap)));
+    let feed = Feed::Backend(Backend { upstream, early, length, idle: timeouts.idle });
+    let detached = detached(state, session, ctx, feed, head, resp.status.as_u16(), body.len() as u64);
+    hand_off(session, detached);
+    Ok(true)
+}
+
+/// `resp` as an HTTP/1.1 response head.
+pub fn head_wire(resp: &ResponseHeader) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(resp.status.as_str().as_bytes());
@@ -205,29 +242,39 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Box<Ctx>) -> Res
     head.extend_from_slice(b"\r\n");
     resp.header_to_h1_wire(&mut head);
     head.extend_from_slice(b"\r\n");
+    head
+}
 
-    // Pingora hands the connection back only when it would keep it alive.
-    session.set_keepalive(Some(1));
-    let mut stand_in = Ctx::new(Arc::clone(&snap));
+/// What Pingora's request keeps of a context whose stream was detached: it counts and logs
+/// nothing (the stream does, when it ends).
+pub fn stand_in(snap: &Arc<crate::state::Snapshot>) -> Ctx {
+    let mut stand_in = Ctx::new(Arc::clone(snap));
     stand_in.detached = true;
-    let ctx = std::mem::replace(ctx, Box::new(stand_in));
+    stand_in
+}
+
+/// A detached stream of `session`'s request.
+pub fn detached(
+    state: &Arc<State>,
+    session: &Session,
+    ctx: Box<Ctx>,
+    feed: Feed,
+    head: Vec<u8>,
+    status: u16,
+    bytes_in: u64,
+) -> Detached {
     let req = session.req_header();
-    let detached = Detached {
+    Detached {
         state: Arc::clone(state),
         ctx,
-        upstream,
+        feed,
         head,
-        early,
-        length,
-        idle: timeouts.idle,
-        status: resp.status.as_u16(),
+        status,
         http_method: if req.method == Method::POST { "POST" } else { "GET" },
         path: req.uri.path().to_owned(),
         client: session.client_addr().and_then(|a| a.as_inet()).copied(),
-        bytes_in: body.len() as u64,
-    };
-    HANDOFF.with(|slot| slot.replace(Some(Box::new(detached))));
-    Ok(true)
+        bytes_in,
+    }
 }
 
 /// Reads a response head (skipping `1xx` interim answers); returns it and the body bytes

@@ -39,6 +39,8 @@ fn a_sessions_stream_merges_its_members_streams_and_resumes_each_where_it_ended(
         stream.until("A's messages 1 to 8 and three of B's", |m| seqs(m, "A").len() >= 8 && seqs(m, "B").len() >= 3);
     assert!(stream.head().starts_with("HTTP/1.1 200"), "{}", stream.head());
     assert!(stream.head().to_ascii_lowercase().contains("content-type: text/event-stream"), "{}", stream.head());
+    // Served outside Pingora's request (detached): its connection ends with it.
+    assert!(stream.head().to_ascii_lowercase().contains("connection: close"), "{}", stream.head());
     // A ended its stream every three messages; each time it was asked again from where it
     // ended, so the client saw every message once, in order.
     assert_eq!(seqs(&messages, "A")[..8], [1, 2, 3, 4, 5, 6, 7, 8]);
