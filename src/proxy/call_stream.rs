@@ -112,10 +112,11 @@ pub fn relayed(state: &State, ctx: &Ctx, relay: &mut Relay, chunk: &[u8], end: b
     }
     match fed {
         Ok(()) if end => {
-            // A cut-off event: no client acts on it.
+            // A cut-off event is not passed: it was never read whole, and a client may act on
+            // it all the same (the Python SDK 2.x dispatches one ended by a lone CR at the
+            // stream's end; found by an attack).
             let rest = relay.events.take_rest();
             relay.eventful |= !rest.trim_ascii().is_empty();
-            out.extend_from_slice(&rest);
         }
         Ok(()) => {}
         Err(too_long) => {

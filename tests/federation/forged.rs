@@ -156,3 +156,12 @@ fn an_answer_naming_a_links_uri_twice_is_cut() {
     assert!(!f.text().contains("b+mock://B/secret"), "{}", f.text());
     assert!(f.cut_for("uri_twice"), "{}", f.edge.metrics());
 }
+
+#[test]
+fn an_event_cut_off_at_the_streams_end_is_not_passed() {
+    // Found by an attack: the Python SDK 2.x dispatches an event ended by a lone CR at the
+    // stream's end, which was passed unread.
+    let f = forged("cr_end");
+    assert!(f.text().starts_with("HTTP/1.1 200"), "{}", f.text());
+    assert!(!f.text().contains("SPOOFED"), "the cut-off event passed: {}", f.text());
+}

@@ -137,7 +137,8 @@ struct Args {
     /// `marks` (its stream starting with a BOM, the BOM as Latin-1 in UTF-8, and a BOM again),
     /// `charset` (its stream typed `charset=utf-16le`, the forged answer in UTF-16),
     /// `hybrid_event` (the forged answer on its stream with a `method` too), `twice` (its own
-    /// JSON answer, with a link whose `uri` is written twice, the second another member's).
+    /// JSON answer, with a link whose `uri` is written twice, the second another member's),
+    /// `cr_end` (its stream only the forged answer's data line ended by a lone CR).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,
