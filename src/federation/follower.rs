@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::fanout::{self, Era, Failed};
 use super::listen;
 use super::relay::{self, Relayed};
-use super::stream::{offered_uri, Client, Leg, Message, Source};
+use super::stream::{offered_uri, Client, Leg, Message, Queue, Source};
 use crate::proxy::sse_event::{self, EventReader};
 use crate::state::Snapshot;
 use crate::upstream::client;
@@ -35,7 +35,7 @@ pub(super) struct Follower {
     pub route: usize,
     pub source: Source,
     pub client: Client,
-    pub tx: mpsc::Sender<Message>,
+    pub tx: Queue,
 }
 
 /// What a member's message is for the client.
@@ -123,7 +123,7 @@ impl Follower {
     async fn resumed(&self) -> bool {
         let Some(listening) = &self.client.listen else { return true };
         for (event, changed) in listen::resumed(&listening.id, &listening.filter) {
-            if self.tx.send(Message { event, changed }).await.is_err() {
+            if self.tx.send(Message::new(event, changed)).await.is_err() {
                 return false;
             }
         }
@@ -243,7 +243,7 @@ impl Follower {
     fn message(&self, data: &[u8]) -> Heard {
         if let Some(listening) = &self.client.listen {
             return match listen::heard(data, &listening.id, &listening.filter, |uri| self.offered_uri(uri)) {
-                listen::Heard::Relay(event, changed) => Heard::Message(Message { event, changed }),
+                listen::Heard::Relay(event, changed) => Heard::Message(Message::new(event, changed)),
                 listen::Heard::Ended { refused } => Heard::Over { refused },
                 listen::Heard::Nothing => Heard::Nothing,
             };
@@ -258,7 +258,7 @@ impl Follower {
                 return Heard::Nothing;
             }
         };
-        Heard::Message(Message { event, changed })
+        Heard::Message(Message::new(event, changed))
     }
 
     fn offered_uri(&self, own: &str) -> String {

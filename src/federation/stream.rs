@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::follower::Follower;
 use super::kind::Kind;
@@ -27,8 +27,11 @@ use crate::session::KeyRing;
 use crate::state::Snapshot;
 use crate::upstream::Pool;
 
-/// Messages waiting for a slow client, all members together: past this, members wait.
+/// Messages waiting for a slow client, all members together, and their bytes: past either,
+/// members wait (64 events of 4 MiB would hold 256 MiB a stream). A message longer than the
+/// bytes still passes alone.
 const QUEUE: usize = 64;
+const QUEUE_BYTES: usize = 8 << 20;
 
 /// Members' streams the merged streams hold open, all routes together (each merged stream
 /// counts one per member it follows, whether that member's stream is up or being asked again).
@@ -74,6 +77,41 @@ pub enum Leg {
 pub struct Message {
     pub event: Bytes,
     pub changed: &'static [Kind],
+    /// Its share of [`QUEUE_BYTES`] while it waits.
+    queued: Option<OwnedSemaphorePermit>,
+}
+
+impl Message {
+    pub fn new(event: Bytes, changed: &'static [Kind]) -> Message {
+        Message { event, changed, queued: None }
+    }
+}
+
+/// The merged stream's queue, as its followers send to it.
+#[derive(Clone)]
+pub(super) struct Queue {
+    tx: mpsc::Sender<Message>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Queue {
+    fn new() -> (Queue, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (Queue { tx, bytes: Arc::new(Semaphore::new(QUEUE_BYTES)) }, rx)
+    }
+
+    /// Queues `message` once there is room for it; Err when the client left.
+    pub async fn send(&self, mut message: Message) -> Result<(), ()> {
+        let share = u32::try_from(message.event.len().min(QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let permit = Arc::clone(&self.bytes).acquire_many_owned(share).await.map_err(|_| ())?;
+        message.queued = Some(permit);
+        self.tx.send(message).await.map_err(|_| ())
+    }
+
+    /// Resolves when the client left.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
 }
 
 /// The merged stream. Dropping it stops following every member.
@@ -105,7 +143,7 @@ pub struct Client {
 /// Opens every member's stream at once. The stream is the client's once a member's opened
 /// ([`Merged::opened`]).
 pub fn open(snap: &Arc<Snapshot>, route: usize, sources: Vec<Source>, client: Client, places: Places) -> Merged {
-    let (tx, messages) = mpsc::channel(QUEUE);
+    let (tx, messages) = Queue::new();
     let (follow, opening) = follow(snap, route, sources, &client, tx);
     Merged { messages, modern: false, closing: None, opening, _follow: follow, _places: places }
 }
@@ -138,9 +176,9 @@ pub fn listen(
     closing: Bytes,
     places: Places,
 ) -> Merged {
-    let (tx, messages) = mpsc::channel(QUEUE);
+    let (tx, messages) = Queue::new();
     // The queue is empty: the acknowledgement is the first message, whatever members send.
-    let _ = tx.try_send(Message { event: first, changed: &[] });
+    let _ = tx.tx.try_send(Message::new(first, &[]));
     let (follow, _) = follow(snap, route, sources, &client, tx);
     Merged { messages, modern: true, closing: Some(closing), opening: Vec::new(), _follow: follow, _places: places }
 }
@@ -151,7 +189,7 @@ fn follow(
     route: usize,
     sources: Vec<Source>,
     client: &Client,
-    tx: mpsc::Sender<Message>,
+    tx: Queue,
 ) -> (tokio::task::JoinSet<()>, Vec<oneshot::Receiver<bool>>) {
     let mut follow = tokio::task::JoinSet::new();
     let mut opened = Vec::with_capacity(sources.len());

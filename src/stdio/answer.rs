@@ -27,12 +27,12 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// A session's stream: the process's own messages, one event each, until the process ends or
 /// a newer stream of the session takes over.
 pub struct Events {
-    messages: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    messages: tokio::sync::mpsc::Receiver<super::link::Relayed>,
     tick: tokio::time::Interval,
 }
 
 impl Events {
-    pub fn new(messages: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Events {
+    pub fn new(messages: tokio::sync::mpsc::Receiver<super::link::Relayed>) -> Events {
         let start = tokio::time::Instant::now() + KEEP_ALIVE;
         Events { messages, tick: tokio::time::interval_at(start, KEEP_ALIVE) }
     }
@@ -41,7 +41,7 @@ impl Events {
         match self.messages.poll_recv(cx) {
             Poll::Ready(Some(message)) => {
                 self.tick.reset();
-                Poll::Ready(Some(event(&message)))
+                Poll::Ready(Some(event(&message.bytes)))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.tick.poll_tick(cx) {

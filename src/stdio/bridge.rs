@@ -303,7 +303,7 @@ fn refused(gone: &super::link::Gone, id: &RawValue) -> Response<Answer> {
 }
 
 /// A session's stream: what its process sends on its own, as events.
-fn events(messages: tokio::sync::mpsc::Receiver<Vec<u8>>) -> Response<Answer> {
+fn events(messages: tokio::sync::mpsc::Receiver<super::link::Relayed>) -> Response<Answer> {
     let mut r = Response::new(Answer::Events(super::answer::Events::new(messages)));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

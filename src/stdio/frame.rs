@@ -151,6 +151,14 @@ pub fn outbound(line: &[u8]) -> Outbound {
     }
 }
 
+/// Whether `id` (compact, as [`outbound`] gives it) is one a client can answer under: a
+/// string of at most 1 KiB as written, or an integer.
+pub fn plain_id(id: &RawValue) -> bool {
+    let id = id.get();
+    let digits = id.strip_prefix('-').unwrap_or(id);
+    id.len() <= 1024 && (id.starts_with('"') || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())))
+}
+
 /// A message of the process's for its session's client, as it wrote it but on one line (an
 /// SSE event's one `data` line).
 pub fn relayed(msg: &Msg) -> Vec<u8> {

@@ -19,9 +19,24 @@ use super::frame::{self, Outbound};
 
 /// Progress notifications buffered per request for a slow client; more are dropped.
 const PROGRESS_BUFFER: usize = 64;
-/// Messages buffered for a session's client's stream: past this, notifications are dropped
-/// and requests refused (a client that does not read must not make mcp-edge hold them).
+/// Messages buffered for a session's client's stream, and their bytes: past either,
+/// notifications are dropped and requests refused (a client that does not read must not make
+/// mcp-edge hold them: 64 lines of 8 MiB held 512 MiB a session, found by an attack). A
+/// message longer than the bytes still passes alone.
 const STREAM_BUFFER: usize = 64;
+const STREAM_BYTES: usize = 8 << 20;
+
+/// A message on a session's stream, holding its share of [`STREAM_BYTES`] until taken.
+pub struct Relayed {
+    pub bytes: Vec<u8>,
+    _queued: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A session's client's open stream.
+struct Stream {
+    tx: mpsc::Sender<Relayed>,
+    queued: Arc<tokio::sync::Semaphore>,
+}
 /// Lines queued for the process's stdin before writers wait.
 pub const STDIN_QUEUE: usize = 256;
 /// Bytes queued for the process's stdin: a request that would queue more is refused at once
@@ -62,7 +77,7 @@ pub struct Link {
     /// The process's `initialize` result, once the handshake is done.
     init: std::sync::OnceLock<Value>,
     /// A session's client's open stream (the latest one opened), each message one line.
-    stream: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    stream: Mutex<Option<Stream>>,
 }
 
 /// A request in flight: its answer, its progress (when asked for), and on drop before the
@@ -138,7 +153,7 @@ impl Link {
     /// Queues one line (a notification, or a request `call` registered), or refuses it when
     /// the bytes already queued leave no room.
     pub async fn send(&self, line: Vec<u8>) -> Result<(), Gone> {
-        let share = u32::try_from(line.len().min(MAX_QUEUED)).unwrap_or(u32::MAX);
+        let share = share(line.len().min(MAX_QUEUED));
         let permit = Arc::clone(&self.queued).try_acquire_many_owned(share).map_err(|_| Gone::Full)?;
         self.stdin.send(Line { bytes: line, _queued: Some(permit) }).await.map_err(|_| Gone::Exited)
     }
@@ -188,23 +203,38 @@ impl Link {
 
     /// A session's client opened its stream: what the process sends on its own goes to it
     /// from now on. A newer stream takes over (its client reconnected); the older one ends.
-    pub fn listen(&self) -> mpsc::Receiver<Vec<u8>> {
+    pub fn listen(&self) -> mpsc::Receiver<Relayed> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let queued = Arc::new(tokio::sync::Semaphore::new(STREAM_BYTES));
         if let Ok(mut stream) = self.stream.lock() {
-            *stream = Some(tx);
+            *stream = Some(Stream { tx, queued });
         }
         rx
     }
 
     /// Whether the client has a stream open (a session with one is not idle).
     pub fn listened(&self) -> bool {
-        self.stream.lock().is_ok_and(|s| s.as_ref().is_some_and(|tx| !tx.is_closed()))
+        self.stream.lock().is_ok_and(|s| s.as_ref().is_some_and(|s| !s.tx.is_closed()))
     }
 
     /// Puts `msg` on the client's stream; false when none is open or it is full.
     fn relay(&self, msg: &frame::Msg) -> bool {
         let Ok(stream) = self.stream.lock() else { return false };
-        stream.as_ref().is_some_and(|tx| tx.try_send(frame::relayed(msg)).is_ok())
+        let Some(stream) = stream.as_ref() else { return false };
+        let bytes = frame::relayed(msg);
+        let Ok(permit) = Arc::clone(&stream.queued).try_acquire_many_owned(share(bytes.len().min(STREAM_BYTES))) else {
+            return false;
+        };
+        stream.tx.try_send(Relayed { bytes, _queued: permit }).is_ok()
+    }
+
+    /// Queues a line the bridge writes on its own (an answer to the process's request), if
+    /// the bytes queued leave room: a process that stopped reading must not make mcp-edge hold
+    /// every answer it asked for (each echoes its id: 7 MB ids held 1.8 GB, found by an attack).
+    fn answer(&self, bytes: Vec<u8>) {
+        if let Ok(permit) = Arc::clone(&self.queued).try_acquire_many_owned(share(bytes.len())) {
+            let _ = self.stdin.try_send(Line { bytes, _queued: Some(permit) });
+        }
     }
 
     /// Hands one line the process wrote to whoever waits for it.
@@ -224,9 +254,10 @@ impl Link {
                 }
             }
             // `ping` is the bridge's to answer: the process asks whether its peer lives.
+            // A client answers only a plain id (a string, an integer): others are refused here.
             Outbound::Request { id, method, msg } => {
-                if method == "ping" || !self.relay(&msg) {
-                    let _ = self.stdin.try_send(Line { bytes: frame::refusal(&id, &method), _queued: None });
+                if method == "ping" || !frame::plain_id(&id) || !self.relay(&msg) {
+                    self.answer(frame::refusal(&id, &method));
                 }
             }
             Outbound::Notification(msg) => {
@@ -235,4 +266,9 @@ impl Link {
             Outbound::Other | Outbound::Unreadable => {}
         }
     }
+}
+
+/// `bytes` as a number of semaphore permits.
+fn share(bytes: usize) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
