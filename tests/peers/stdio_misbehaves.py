@@ -9,7 +9,7 @@
   stdio_misbehaves.py flood PIDFILE    serves like daemon (no helper), but writes 48 log
                                        notifications of 4 MB before each tools/call's answer
   stdio_misbehaves.py deaf PIDFILE     on a tools/call, writes 300 requests to the client with
-                                       1 MB ids and stops reading stdin (answers nothing more)
+                                       1 MB ids, then PIDFILE.sent, and stops reading stdin
 In all, the server's own pid is appended to PIDFILE.hang / reported by tools/call.
 """
 
@@ -56,6 +56,7 @@ def main():
         elif msg["method"] == "tools/call" and mode == "deaf":
             for n in range(300):
                 send({"jsonrpc": "2.0", "id": f"{n} " + "i" * (1 << 20), "method": "sampling/createMessage", "params": {}})
+            open(pidfile + ".sent", "w").close()
             time.sleep(300)
         elif msg["method"] == "ping":
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {}})
