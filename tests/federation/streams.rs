@@ -3,7 +3,7 @@
 //! to the client carry ids naming it and the client's answers go back to it alone, and what
 //! a member sends that is no message for a client goes nowhere.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::sessions::issued;
 use super::*;
@@ -310,4 +310,34 @@ fn merged_streams_hold_at_most_max_member_streams_members_streams() {
     common::wait_until("the third stream's members' streams open", Duration::from_secs(5), || {
         open_streams(a.port) == 2 && open_streams(b.port) == 2
     });
+}
+
+/// mcp-edge's resident memory, in MiB.
+fn rss_mib(edge: &Edge) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", edge.proc.child.id())).unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok());
+    kib.unwrap_or(0) / 1024
+}
+
+#[test]
+fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
+    // Events of 3 MB every millisecond: the merged stream's queue holds 8 MiB of them, then
+    // the member waits (64 queued events held 192 MB before).
+    let (a, _ra) = recording::stateful_mock_with("A", &["--tick-ms", "1", "--stream-pad", "3000000"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let token = session(&edge);
+    let before = rss_mib(&edge);
+    let mut stream = Listening::open(&edge, &token, "text/event-stream");
+    assert!(stream.until_head().starts_with("HTTP/1.1 200"), "{}", stream.head());
+    // The client reads nothing more. Watched for 3 s, the proxy holds no more than the queue,
+    // the socket buffers and what is being read.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut peak = before;
+    while Instant::now() < deadline {
+        peak = peak.max(rss_mib(&edge));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(peak < before + 96, "mcp-edge grew from {before} to {peak} MiB");
+    drop(stream);
 }

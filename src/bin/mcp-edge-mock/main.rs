@@ -77,6 +77,9 @@ struct Args {
     /// makes a member that says its list changed every tick).
     #[arg(long, default_value = "notifications/message")]
     stream_method: String,
+    /// Bytes of padding (`params.pad`) in each of the stateful GET stream's numbered events.
+    #[arg(long, default_value_t = 0)]
+    stream_pad: usize,
     /// Answer `tools/list` after this long (a slow member).
     #[arg(long, default_value_t = 0)]
     list_delay_ms: u64,
@@ -156,6 +159,7 @@ pub struct State {
     pub stream_ends_after: u64,
     pub stream_junk: bool,
     pub stream_method: &'static str,
+    pub stream_pad: usize,
     pub keep_streams: bool,
     pub stream_head_delay: Duration,
     pub list_delay: Duration,
@@ -228,6 +232,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         keep_streams: args.keep_streams,
         stream_head_delay: Duration::from_millis(args.stream_head_delay_ms),
         stream_method: Box::leak(args.stream_method.clone().into_boxed_str()),
+        stream_pad: args.stream_pad,
         list_delay: Duration::from_millis(args.list_delay_ms),
         slow_asks: args.slow_asks,
         keepalive: Duration::from_millis(args.keepalive_ms.max(1)),

@@ -255,6 +255,10 @@ pub async fn session_stream(
         let _ = write!(ev, "id: {seq}\nevent: message\ndata: ");
         let _ = write!(ev, r#"{{"jsonrpc":"2.0","method":"{}","params":{{"seq":{seq},"backend":""#, st.stream_method);
         mcp::esc(&mut ev, st.name);
+        if st.stream_pad > 0 {
+            ev.extend_from_slice(b"\",\"pad\":\"");
+            ev.resize(ev.len() + st.stream_pad, b'x');
+        }
         ev.extend_from_slice(b"\"}}\n\n");
         conn.chunk(&ev).await?;
         next += st.tick;
