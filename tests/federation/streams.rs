@@ -330,14 +330,15 @@ fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
     let before = rss_mib(&edge);
     let mut stream = Listening::open(&edge, &token, "text/event-stream");
     assert!(stream.until_head().starts_with("HTTP/1.1 200"), "{}", stream.head());
-    // The client reads nothing more. Watched for 3 s, the proxy holds no more than the queue,
-    // the socket buffers and what is being read.
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // The client reads nothing more. Watched for 5 s, the proxy holds no more than the queue,
+    // the socket buffers and what is being read (about 21 MiB here; 70 MiB after 3 s, and
+    // growing, without the queue's bound).
+    let deadline = Instant::now() + Duration::from_secs(5);
     let mut peak = before;
     while Instant::now() < deadline {
         peak = peak.max(rss_mib(&edge));
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(peak < before + 96, "mcp-edge grew from {before} to {peak} MiB");
+    assert!(peak < before + 48, "mcp-edge grew from {before} to {peak} MiB");
     drop(stream);
 }
