@@ -135,3 +135,15 @@ fn a_token_whose_key_is_spelled_with_escapes_is_swapped_too() {
     };
     assert!(progress.is_none() && parsed(&line)["params"].get("_meta").is_none());
 }
+
+#[test]
+fn only_ids_a_client_can_answer_under_are_relayed() {
+    for plain in [r#""s1""#, "7", "-3", "123456789012345678901234567890"] {
+        assert!(plain_id(&raw_of(plain)), "{plain}");
+    }
+    // Found by an attack: each reached the client, which could not answer it.
+    let long = format!("\"{}\"", "i".repeat(1024));
+    for other in [r#"{"a":1}"#, "[1]", "true", "null", "1e400", "1.5", "-", long.as_str()] {
+        assert!(!plain_id(&raw_of(other)), "{other}");
+    }
+}
