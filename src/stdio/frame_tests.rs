@@ -143,7 +143,7 @@ fn only_ids_a_client_can_answer_under_are_relayed() {
     }
     // Found by an attack: each reached the client, which could not answer it.
     let long = format!("\"{}\"", "i".repeat(1024));
-    for other in [r#"{"a":1}"#, "[1]", "true", "null", "1e400", "1.5", "-", long.as_str()] {
+    for other in [r#"{"a":1}"#, "[1]", "true", "null", "1e400", "1.5", long.as_str()] {
         assert!(!plain_id(&raw_of(other)), "{other}");
     }
 }
