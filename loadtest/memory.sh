@@ -4,7 +4,9 @@
 # (2) 10,000 idle keep-alive connections (one answered request each), each on a fresh
 # mcp-edge. Targets: 150 MiB and 100 MiB. Loopback only, Python 3 standard library only,
 # bounded in time (each phase by idle.py's deadline), stops by itself.
-#   STREAMS=10000 CONNS=10000 THREADS=2 [ONLY=sse|keepalive] loadtest/memory.sh   (release build)
+#   STREAMS=10000 CONNS=10000 THREADS=2 [ONLY=sse|keepalive|federated] loadtest/memory.sh   (release build)
+# ONLY=federated measures merged streams of a federated route over two members instead
+# (reported, no target; each holds three descriptors, so STREAMS=1500 fits a small ulimit).
 # Findings (README "Load tests and benchmarks"): ~3.3 KiB per idle keep-alive connection (met);
 # ~7.4 KiB per SSE stream (met: GET streams are detached from Pingora's request future).
 # A proxied stream holds two descriptors in mcp-edge; when the hard `ulimit -n` cannot fit
@@ -20,9 +22,11 @@ command -v python3 >/dev/null || { echo "python3 is required" >&2; exit 1; }
 
 hard=$(ulimit -Hn)
 [[ $hard == unlimited ]] && hard=1048576
-want=$((2 * STREAMS + 256))
+per=2
+[[ ${ONLY:-} == federated ]] && per=4
+want=$((per * STREAMS + 256))
 ulimit -n "$(( want < hard ? want : hard ))"
-fit=$(( ($(ulimit -n) - 256) / 2 ))
+fit=$(( ($(ulimit -n) - 256) / per ))
 if (( fit < STREAMS )); then
   echo "ulimit -n is $(ulimit -n) (hard limit): measuring $fit streams and projecting to $STREAMS" >&2
   STREAMS=$fit
@@ -33,8 +37,13 @@ MOCK=$(free_port)
   --tick-ms 3600000 --keepalive-ms 3600000 >/dev/null &
 pids+=($!)
 
-start_edge() { # -> sets EDGE, ADMIN, EPID
+start_edge() { # [federated] -> sets EDGE, ADMIN, EPID
   EDGE=$(free_port); ADMIN=$(free_port)
+  # /mcp: the mock's pool, or (federated) a route over two pools of it, prefixes a and b.
+  local mcp_route='pool = "main"'
+  if [[ ${1:-} == federated ]]; then
+    mcp_route=$'[[route.member]]\npool = "main"\nprefix = "a"\n[[route.member]]\npool = "second"\nprefix = "b"'
+  fi
   cat >"$work/edge.toml" <<TOML
 [proxy]
 listen = ["127.0.0.1:$EDGE"]
@@ -42,6 +51,7 @@ threads = $THREADS
 pid_file = "$work/pid"
 upgrade_sock = "$work/upgrade.sock"
 max_connections = 30000
+max_member_streams = 100000
 [admin]
 listen = "127.0.0.1:$ADMIN"
 [log]
@@ -51,10 +61,14 @@ access = false
 name = "main"
 backends = ["127.0.0.1:$MOCK"]
 path = "/mcp"
+[[pool]]
+name = "second"
+backends = ["127.0.0.1:$MOCK"]
+path = "/mcp"
 [[route]]
 name = "mcp"
 path = "/mcp"
-pool = "main"
+$mcp_route
 [[route]]
 name = "rest"
 path_prefix = "/"
@@ -90,6 +104,15 @@ if [[ ${ONLY:-sse} == sse || -z ${ONLY:-} ]]; then
   stop_edge
   echo "$sse"
   report "idle SSE streams" 150 "$sse" 10000
+fi
+if [[ ${ONLY:-} == federated ]]; then
+  # Merged GET streams of a federated route over two members (each follows two member
+  # streams): reported, no target (README "Federation": about 13 KiB plus 27 KiB a member).
+  start_edge federated
+  fed=$(python3 loadtest/idle.py sse "$EDGE" "$EPID" "$STREAMS")
+  stop_edge
+  echo "$fed"
+  report "idle merged streams" 1000 "$fed" 10000
 fi
 if [[ ${ONLY:-keepalive} == keepalive ]]; then
   start_edge

@@ -17,9 +17,9 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::object;
 use crate::mcp::method::Method;
 
 /// Where an answer names resources, by the method it answers.
@@ -49,9 +49,8 @@ pub fn may_name_uri(answer: &[u8]) -> bool {
     answer.windows(5).any(|w| w == b"\"uri\"") || answer.windows(2).any(|w| w == b"\\u")
 }
 
-/// An answer naming a key read here twice: it may not pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Twice;
+/// An answer naming a key read here twice, or spelled as one read here: it may not pass.
+pub use super::object::Ambiguous as Twice;
 
 /// `answer` (a JSON-RPC response to a method whose answers name resources at `places`) with
 /// each resource URI in it replaced by `offered` of it; None when none changes (or the answer
@@ -68,20 +67,28 @@ pub fn offered(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) 
 /// never skips an answer this would change).
 pub fn read(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> Result<Option<Vec<u8>>, Twice> {
     let Ok(text) = std::str::from_utf8(answer) else { return Ok(None) };
-    let top: Top<'_> = match serde_json::from_str(text) {
-        Ok(top) => top,
-        Err(e) => return twice(&e).map(|()| None),
+    let Some([Some(result)]) = object::read(text, ["result"])? else { return Ok(None) };
+    let key = match places {
+        Places::Read => "contents",
+        Places::Tool => "content",
+        Places::Prompt => "messages",
     };
-    let Some(result) = top.result else { return Ok(None) };
+    let Some([Some(place)]) = object::read(result.get(), [key])? else { return Ok(None) };
     let mut uris: Vec<&RawValue> = Vec::new();
-    match places {
-        Places::Read => uris.extend(result.contents.iter().filter_map(|c| c.uri)),
-        Places::Tool => uris.extend(result.content.iter().filter_map(Block::uri)),
-        Places::Prompt => {
-            for message in &result.messages {
-                match message.blocks() {
-                    Ok(blocks) => uris.extend(blocks.iter().filter_map(Block::uri)),
-                    Err(e) => return twice(&e).map(|()| None),
+    // An element of another shape names nothing a client could follow: the others still do.
+    for element in object::elements(place.get()).unwrap_or_default() {
+        match places {
+            Places::Read => uris.extend(object::read(element.get(), ["uri"])?.and_then(|[uri]| uri)),
+            Places::Tool => uris.extend(block(element)?),
+            Places::Prompt => {
+                let Some([Some(content)]) = object::read(element.get(), ["content"])? else { continue };
+                match object::elements(content.get()) {
+                    Some(blocks) => {
+                        for b in blocks {
+                            uris.extend(block(b)?);
+                        }
+                    }
+                    None => uris.extend(block(content)?),
                 }
             }
         }
@@ -89,13 +96,18 @@ pub fn read(answer: &[u8], places: Places, offered: impl Fn(&str) -> String) -> 
     Ok(splice(answer, text, uris, offered))
 }
 
-/// Err when `e` is a key read here written twice; the answer goes on as sent otherwise.
-fn twice(e: &serde_json::Error) -> Result<(), Twice> {
-    // serde's own wording for a struct's field met twice (`Error::duplicate_field`).
-    match e.to_string().starts_with("duplicate field") {
-        true => Err(Twice),
-        false => Ok(()),
-    }
+/// The URI a content block names: a `resource_link`'s `uri`, a `resource`'s `resource.uri`.
+fn block(json: &RawValue) -> Result<Option<&RawValue>, Twice> {
+    let Some([kind, uri, resource]) = object::read(json.get(), ["type", "uri", "resource"])? else { return Ok(None) };
+    let kind = kind.and_then(|k| serde_json::from_str::<Cow<'_, str>>(k.get()).ok());
+    Ok(match kind.as_deref() {
+        Some("resource_link") => uri,
+        Some("resource") => match resource {
+            Some(resource) => object::read(resource.get(), ["uri"])?.and_then(|[uri]| uri),
+            None => None,
+        },
+        _ => None,
+    })
 }
 
 /// `answer` with each of `uris` (slices of `text`, which is `answer`) replaced by its offer.
@@ -123,70 +135,6 @@ fn splice(answer: &[u8], text: &str, uris: Vec<&RawValue>, offered: impl Fn(&str
     }
     out.extend_from_slice(answer.get(from..)?);
     Some(out)
-}
-
-#[derive(Deserialize)]
-struct Top<'a> {
-    #[serde(borrow)]
-    result: Option<Answer<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Answer<'a> {
-    /// `resources/read`.
-    #[serde(borrow, default)]
-    contents: Vec<Uri<'a>>,
-    /// `tools/call`.
-    #[serde(borrow, default)]
-    content: Vec<Block<'a>>,
-    /// `prompts/get`.
-    #[serde(borrow, default)]
-    messages: Vec<Message<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Uri<'a> {
-    #[serde(borrow)]
-    uri: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Block<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    uri: Option<&'a RawValue>,
-    #[serde(borrow)]
-    resource: Option<Uri<'a>>,
-}
-
-impl<'a> Block<'a> {
-    fn uri(&self) -> Option<&'a RawValue> {
-        match self.kind.as_deref() {
-            Some("resource_link") => self.uri,
-            Some("resource") => self.resource.as_ref()?.uri,
-            _ => None,
-        }
-    }
-}
-
-/// A prompt message: one content block, or (newer servers) several.
-#[derive(Deserialize)]
-struct Message<'a> {
-    #[serde(borrow)]
-    content: Option<&'a RawValue>,
-}
-
-impl<'a> Message<'a> {
-    /// Its blocks, read where they stand in the answer (so their URIs can be replaced there).
-    fn blocks(&self) -> serde_json::Result<Vec<Block<'a>>> {
-        let Some(raw) = self.content else { return Ok(Vec::new()) };
-        let text: &'a str = raw.get();
-        match text.starts_with('[') {
-            true => serde_json::from_str(text),
-            false => serde_json::from_str(text).map(|b| vec![b]),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,14 @@ fn a_key_read_here_twice_may_not_pass() {
     ] {
         assert_eq!(offered(answer.as_bytes(), places, prefixed), Err(Twice), "{answer}");
     }
+    // Found by a review: spelled as a key read here, for a case-insensitive reader (Go's).
+    for (places, answer) in [
+        (Places::Tool, r#"{"id":1,"result":{"content":[{"type":"resource_link","uri":"a","URI":"b+x"}]}}"#),
+        (Places::Tool, r#"{"id":1,"result":{"content":[{"Type":"resource_link","type":"text","uri":"b+x"}]}}"#),
+        (Places::Read, r#"{"id":1,"result":{"Contents":[{"uri":"b+x"}],"contents":[]}}"#),
+    ] {
+        assert_eq!(offered(answer.as_bytes(), places, prefixed), Err(Twice), "{answer}");
+    }
     // Twice where nothing is read: the member's own data.
     let data = r#"{"id":1,"result":{"content":[{"type":"text","text":"a","text":"b"}],"structuredContent":{"uri":"a","uri":"b"}}}"#;
     assert_eq!(offered(data.as_bytes(), Places::Tool, prefixed), Ok(None));
@@ -102,4 +110,24 @@ fn an_escaped_key_is_the_same_key_and_each_method_names_resources_in_its_own_pla
     assert!(tool.contains(r#""uri":"r://c""#) && tool.contains("a+r://l"), "{tool}");
     let read = mapped(Places::Read, both).expect("the contents");
     assert!(read.contains("a+r://c") && read.contains(r#""uri":"r://l""#), "{read}");
+}
+
+#[test]
+fn a_value_of_another_shape_beside_a_link_does_not_keep_it_from_being_offered() {
+    // Found by a review: each made the whole answer go on as sent, its link to another member.
+    for (places, answer) in [
+        (
+            Places::Tool,
+            r#"{"id":1,"result":{"content":[{"type":"resource_link","name":"x","uri":"b+x","resource":0}]}}"#,
+        ),
+        (
+            Places::Tool,
+            r#"{"id":1,"result":{"messages":0,"contents":7,"content":[{"type":"resource_link","uri":"b+x"}]}}"#,
+        ),
+        (Places::Tool, r#"{"id":1,"result":{"content":[7,{"type":1},{"type":"resource_link","uri":"b+x"}]}}"#),
+        (Places::Prompt, r#"{"id":1,"result":{"messages":[0,{"content":{"type":"resource_link","uri":"b+x"}}]}}"#),
+    ] {
+        let out = mapped(places, answer).unwrap_or_else(|| panic!("not offered: {answer}"));
+        assert!(out.contains(r#""a+b+x""#), "{out}");
+    }
 }

@@ -30,6 +30,7 @@ pub mod listen;
 pub mod listing;
 pub mod merge;
 pub mod names;
+pub mod object;
 pub mod page;
 pub mod passing;
 pub mod relay;

@@ -78,10 +78,10 @@ pub fn dropped(d: Box<Detached>) {
     d.state.metrics.client_aborts.with_label_values(&[Phase::Response.as_str()]).inc();
     let exchange = Exchange {
         status: 0,
-        http_method: "GET",
+        http_method: d.http_method,
         path: &d.path,
         client: d.client,
-        bytes_in: 0,
+        bytes_in: d.bytes_in,
         bytes_out: 0,
         headers: None,
     };

@@ -163,6 +163,10 @@ pub async fn stream(
     ctx: &mut Ctx,
     mut merged: Merged,
 ) -> Result<bool> {
+    // Nothing may follow an endless stream on its connection: a byte the client sends is not
+    // kept as the start of its next request (which would also blind the watches below for
+    // good: found by an attack) but ends the stream.
+    session.as_downstream_mut().set_pipelining_enabled(false);
     // Members can take seconds to open theirs: a client that leaves meanwhile stops them at
     // once, not when they answer.
     let opened = tokio::select! {
@@ -202,10 +206,6 @@ pub async fn stream(
         return Ok(true);
     }
     session.write_response_header(Box::new(resp), false).await?;
-    // Nothing may follow an endless stream on its connection: a byte the client sends is not
-    // kept as the start of its next request (which would also blind the watch below for good:
-    // found by an attack) but ends the stream.
-    session.as_downstream_mut().set_pipelining_enabled(false);
     let route = ctx.route_name().to_owned();
     let fingerprint = ctx.pinned.as_ref().map(|p| p.fingerprint);
     let ended = || fingerprint.as_ref().is_some_and(|f| state.sessions.is_revoked(f));

@@ -147,6 +147,9 @@ pub fn plain(session: &Session) -> bool {
 /// connection back (it does only when it would keep the connection alive).
 pub fn hand_off(session: &mut Session, detached: Detached) {
     session.set_keepalive(Some(1));
+    // A connection whose client sent more (a pipelined request) is not handed back: nothing
+    // may follow an endless stream on its connection, and those bytes would go unanswered.
+    session.as_downstream_mut().set_pipelining_enabled(false);
     HANDOFF.with(|slot| slot.replace(Some(Box::new(detached))));
 }
 

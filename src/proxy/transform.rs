@@ -140,7 +140,7 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
         return Err(cut(state, ctx, scanner::Refusal::ContentType));
     }
     if stream == Stream::Events || (success && reads == Reads::Events) {
-        let charset = resp.headers.get(header::CONTENT_TYPE).is_none_or(|v| in_utf8(v.as_bytes()));
+        let charset = resp.headers.get_all(header::CONTENT_TYPE).iter().all(|v| in_utf8(v.as_bytes()));
         if !charset {
             return Err(cut(state, ctx, scanner::Refusal::ContentType));
         }

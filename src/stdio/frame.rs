@@ -134,6 +134,9 @@ pub fn outbound(line: &[u8]) -> Outbound {
             Ok(number) => Outbound::Response { number, msg },
             Err(_) => Outbound::Other,
         },
+        // A request or notification carrying an answer too is neither: a client could take it
+        // for the answer to its own request under that id (found by a review).
+        (Some(Some(_)), _) if msg.contains_key("result") || msg.contains_key("error") => Outbound::Other,
         (Some(Some(method)), None) if method == "notifications/progress" => {
             let number = msg
                 .get("params")

@@ -103,6 +103,12 @@ fn what_the_server_sends_on_its_own_is_relayed_on_one_line() {
     assert_eq!(serde_json::from_slice::<Value>(&sent).unwrap()["params"]["data"], json!("x"));
     let foreign = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"theirs"}}"#;
     assert!(matches!(outbound(foreign), Outbound::Notification(_)), "progress not for a bridge request");
+    for hybrid in [
+        &br#"{"jsonrpc":"2.0","id":3,"method":"x","result":{}}"#[..],
+        br#"{"jsonrpc":"2.0","method":"notifications/message","error":{"code":1,"message":"m"}}"#,
+    ] {
+        assert!(matches!(outbound(hybrid), Outbound::Other), "a request or notification with an answer is neither");
+    }
 }
 
 #[test]

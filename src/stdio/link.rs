@@ -232,7 +232,7 @@ impl Link {
     /// the bytes queued leave room: a process that stopped reading must not make mcp-edge hold
     /// every answer it asked for (each echoes its id: 7 MB ids held 1.8 GB, found by an attack).
     fn answer(&self, bytes: Vec<u8>) {
-        if let Ok(permit) = Arc::clone(&self.queued).try_acquire_many_owned(share(bytes.len())) {
+        if let Ok(permit) = Arc::clone(&self.queued).try_acquire_many_owned(share(bytes.len().min(MAX_QUEUED))) {
             let _ = self.stdin.try_send(Line { bytes, _queued: Some(permit) });
         }
     }

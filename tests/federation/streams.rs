@@ -342,3 +342,22 @@ fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
     assert!(peak < before + 48, "mcp-edge grew from {before} to {peak} MiB");
     drop(stream);
 }
+
+#[test]
+fn a_stream_whose_client_pipelined_another_request_behind_it_is_not_served() {
+    // Found by a review: the bytes were kept as a next request that the endless stream never
+    // let through, so the client's second request went unanswered while the stream ran on.
+    let (a, _ra) = recording::stateful_mock_with("A", &["--tick-ms", "50"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let token = session(&edge);
+    let get = format!(
+        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {token}\r\n\r\n",
+        edge.port
+    );
+    let post =
+        raw::post(edge.port, "/mcp", &[("Mcp-Session-Id", &token)], r#"{"jsonrpc":"2.0","id":9,"method":"ping"}"#);
+    let mut stream = Listening::sent(&edge, &[get.as_bytes(), &post].concat());
+    stream.until_end("the client pipelined a request behind its stream");
+    assert!(!stream.head().starts_with("HTTP/1.1 200"), "the stream ran: {}", stream.head());
+}
