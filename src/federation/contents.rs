@@ -6,11 +6,14 @@
 //!
 //! Only those places are read: a `uri` anywhere else (a tool's `structuredContent`, `_meta`)
 //! is the member's data and stays as sent. Every other byte of the answer stays as sent too:
-//! each URI string is replaced where it stands. An answer that does not read as one (not
-//! JSON, an unexpected shape) goes on as sent; one that names a key read here twice (`uri`,
-//! `type`, `resource`, `content`…, however escaped) may not pass: a client keeps the last
-//! of the two, and the proxy could offer neither (found by an attack: a link to another
-//! member's resource behind the member's own).
+//! each URI string is replaced where it stands. The places are read key by key
+//! (`super::object`): an element of another shape names nothing a client could follow and is
+//! skipped, the others still offered (a `"resource":0` beside a link kept the whole answer
+//! as sent: found by a review); an answer that is not JSON goes on as sent. One that names a
+//! key read here twice (`uri`, `type`, `resource`, `content`…, however escaped) or in another
+//! case (`URI`, read by Go's case-insensitive reader) may not pass: clients disagree on its
+//! value, and the proxy could offer neither (found by an attack: a link to another member's
+//! resource behind the member's own).
 //!
 //! Not owned here: what a URI becomes (the caller's `offered`, `super::stream::offered_uri`),
 //! holding the answer whole (`proxy::transform`).
