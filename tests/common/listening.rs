@@ -51,27 +51,19 @@ impl Listening {
                 return messages;
             }
             assert!(Instant::now() < deadline, "{what}; received:\n{}", String::from_utf8_lossy(&self.raw));
-            let mut buf = [0u8; 16 << 10];
-            match self.conn.read(&mut buf) {
-                Ok(0) => panic!("{what}: the stream ended; received:\n{}", String::from_utf8_lossy(&self.raw)),
-                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
-                Err(_) => {}
+            if let Got::Closed = self.read_some() {
+                panic!("{what}: the stream ended; received:\n{}", String::from_utf8_lossy(&self.raw));
             }
         }
     }
 
-    /// Reads until the stream ends (its last chunk), within 10 s.
+    /// Reads until the stream ends (its last chunk, or the connection closed), within 10 s.
     pub fn until_end(&mut self, why: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.raw.ends_with(b"0\r\n\r\n") {
             assert!(Instant::now() < deadline, "the stream did not end after {why}");
-            let mut buf = [0u8; 16 << 10];
-            match self.conn.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
-                // Closed with bytes unread: the proxy's side resets the connection.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
-                Err(_) => {}
+            if let Got::Closed = self.read_some() {
+                return;
             }
         }
     }
@@ -81,14 +73,26 @@ impl Listening {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.raw.windows(4).any(|w| w == b"\r\n\r\n") {
             assert!(Instant::now() < deadline, "no head; received:\n{}", String::from_utf8_lossy(&self.raw));
-            let mut buf = [0u8; 16 << 10];
-            match self.conn.read(&mut buf) {
-                Ok(0) => panic!("closed before its head: {}", String::from_utf8_lossy(&self.raw)),
-                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
-                Err(_) => {}
+            if let Got::Closed = self.read_some() {
+                panic!("closed before its head: {}", String::from_utf8_lossy(&self.raw));
             }
         }
         self.head()
+    }
+
+    /// One read (up to its 100 ms timeout) of what arrived.
+    fn read_some(&mut self) -> Got {
+        let mut buf = [0u8; 16 << 10];
+        match self.conn.read(&mut buf) {
+            Ok(0) => Got::Closed,
+            Ok(n) => {
+                self.raw.extend_from_slice(&buf[..n]);
+                Got::Some
+            }
+            // Closed with bytes unread: the proxy's side resets the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Got::Closed,
+            Err(_) => Got::Some,
+        }
     }
 
     pub fn head(&self) -> String {
@@ -118,4 +122,10 @@ impl Listening {
         let data = |e: &str| e.lines().filter_map(|l| l.strip_prefix("data: ")).collect::<Vec<_>>().join("\n");
         events.map(|e| serde_json::from_str(&data(e)).unwrap_or_else(|err| panic!("not JSON ({err}): {e:?}"))).collect()
     }
+}
+
+/// What one read found.
+enum Got {
+    Some,
+    Closed,
 }

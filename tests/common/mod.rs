@@ -168,6 +168,13 @@ impl Drop for Edge {
 }
 
 impl Edge {
+    /// mcp-edge's resident memory, in MiB.
+    pub fn rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.proc.child.id())).unwrap_or_default();
+        let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok());
+        kib.unwrap_or(0) / 1024
+    }
+
     /// Starts mcp-edge with `body` (TOML without [proxy]/[admin] listen, which this fills in)
     /// and waits until `/readyz` answers 200.
     pub fn start(body: &str) -> Edge {

@@ -312,13 +312,6 @@ fn merged_streams_hold_at_most_max_member_streams_members_streams() {
     });
 }
 
-/// mcp-edge's resident memory, in MiB.
-fn rss_mib(edge: &Edge) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", edge.proc.child.id())).unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok());
-    kib.unwrap_or(0) / 1024
-}
-
 #[test]
 fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
     // Events of 3 MB every millisecond: the merged stream's queue holds 8 MiB of them, then
@@ -327,7 +320,7 @@ fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
     let b = member("B", "5");
     let edge = Edge::start(&federated([&a.addr(), &b.addr]));
     let token = session(&edge);
-    let before = rss_mib(&edge);
+    let before = edge.rss_mib();
     let mut stream = Listening::open(&edge, &token, "text/event-stream");
     assert!(stream.until_head().starts_with("HTTP/1.1 200"), "{}", stream.head());
     // The client reads nothing more. Watched for 5 s, the proxy holds no more than the queue,
@@ -336,7 +329,7 @@ fn a_member_flooding_a_client_that_does_not_read_its_merged_stream_waits() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut peak = before;
     while Instant::now() < deadline {
-        peak = peak.max(rss_mib(&edge));
+        peak = peak.max(edge.rss_mib());
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(peak < before + 48, "mcp-edge grew from {before} to {peak} MiB");

@@ -6,8 +6,8 @@
                                        serves initialize, ping and tools/call (answering its pid)
   stdio_misbehaves.py fragile PIDFILE  serves like daemon (no helper), but exits at once on an
                                        initialize from a client named "crash"
-  stdio_misbehaves.py flood PIDFILE    serves like daemon (no helper), but writes 48 log
-                                       notifications of 4 MB before each tools/call's answer
+  stdio_misbehaves.py flood PIDFILE    serves like daemon (no helper), but writes 32 log
+                                       notifications of 3 MB before each tools/call's answer
   stdio_misbehaves.py deaf PIDFILE     on a tools/call, writes 300 requests to the client with
                                        1 MB ids, then PIDFILE.sent, and stops reading stdin
 In all, the server's own pid is appended to PIDFILE.hang / reported by tools/call.
@@ -49,9 +49,9 @@ def main():
             if mode == "hang":
                 time.sleep(300)
         elif msg["method"] == "tools/call" and mode == "flood":
-            for n in range(48):
-                send({"jsonrpc": "2.0", "method": "notifications/message",
-                      "params": {"level": "info", "data": f"{n} " + "x" * (4 << 20)}})
+            pad = "x" * (3 << 20)
+            for n in range(32):
+                send({"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": f"{n} {pad}"}})
             send({"jsonrpc": "2.0", "id": msg["id"], "result": {"content": [{"type": "text", "text": "flooded"}]}})
         elif msg["method"] == "tools/call" and mode == "deaf":
             for n in range(300):

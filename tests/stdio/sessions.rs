@@ -298,13 +298,6 @@ fn a_newer_stream_of_the_session_takes_over_and_the_older_ends() {
     second.until_end("the session ended");
 }
 
-/// mcp-edge's resident memory, in MiB.
-fn rss_mib(edge: &Edge) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", edge.proc.child.id())).unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok());
-    kib.unwrap_or(0) / 1024
-}
-
 /// A `per_session` pool over `tests/peers/stdio_misbehaves.py <mode>`.
 fn misbehaving_sessions(mode: &str, pids: &std::path::Path) -> String {
     misbehaving_pool("bad", mode, pids, "per_session = true\nmax_sessions = 4\n") + &route("bad")
@@ -313,18 +306,18 @@ fn misbehaving_sessions(mode: &str, pids: &std::path::Path) -> String {
 #[test]
 fn a_process_flooding_a_client_that_does_not_read_its_stream_is_not_held_in_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // No liveness ping: reading 192 MB of output may keep its answer waiting past a second.
+    // No liveness ping: reading 96 MB of output may keep its answer waiting past a second.
     let config = misbehaving_sessions("flood", &dir.path().join("pids"));
     let edge = Edge::start(&config.replace("ping_interval = \"200ms\"", "ping_interval = \"0s\""));
     let session = open(&edge, "slow-reader", "2025-11-25");
     // A stream the client never reads from.
     let mut stream = Listening::open(&edge, &session, "text/event-stream");
     assert!(stream.until_head().starts_with("HTTP/1.1 200"), "{}", stream.head());
-    let before = rss_mib(&edge);
-    // 48 notifications of 4 MB before the answer: 192 MB, past what the stream may hold.
+    let before = edge.rss_mib();
+    // 32 notifications of 3 MB before the answer: 96 MB, past what the stream may hold.
     assert_eq!(call_in(&edge, &session, "t"), "flooded");
-    let after = rss_mib(&edge);
-    assert!(after < before + 96, "mcp-edge grew from {before} to {after} MiB");
+    let after = edge.rss_mib();
+    assert!(after < before + 48, "mcp-edge grew from {before} to {after} MiB");
     drop(stream);
     assert!(edge.metrics().contains("mcp_edge_panics_total 0"));
 }
@@ -337,7 +330,7 @@ fn a_process_that_stops_reading_holds_no_more_than_its_input_queue_of_the_bridge
     let config = misbehaving_sessions("deaf", &pids).replace("ping_interval = \"200ms\"", "ping_interval = \"0s\"");
     let edge = Edge::start(&config);
     let session = open(&edge, "quiet", "2025-11-25");
-    let before = rss_mib(&edge);
+    let before = edge.rss_mib();
     // 300 requests to the client with 1 MB ids, refused by the bridge (no stream is open, and
     // no client answers such an id), while the process reads nothing: each refusal echoes its id.
     let call = json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t","arguments":{}}});
@@ -346,6 +339,6 @@ fn a_process_that_stops_reading_holds_no_more_than_its_input_queue_of_the_bridge
     // Written through a pipe of 64 KiB: once the process wrote them all, the bridge read them.
     let sent = pids.with_extension("sent");
     wait_until("the process wrote its requests", Duration::from_secs(30), || sent.exists());
-    let after = rss_mib(&edge);
+    let after = edge.rss_mib();
     assert!(after < before + 96, "mcp-edge grew from {before} to {after} MiB");
 }
