@@ -2,9 +2,12 @@
 //! result as a JSON answer (what every federated JSON call now pays), and a 1 MiB resource
 //! read (a base64 blob) as a JSON answer and as one event of a call's stream, in 64 KiB
 //! chunks as Pingora hands them over. Compared with `serde_json` reading the same bytes whole
-//! into raw values (what holding the answer would cost on top of the hold).
+//! into raw values (what holding the answer would cost on top of the hold). And offering the
+//! URIs of a held answer (`federation::contents`): a tool result with two links and a text
+//! block, and the 1 MiB read.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use mcp_edge::federation::contents::{self, Places};
 use mcp_edge::federation::passing::{JsonAnswer, PassingEvent};
 
 const CALL: Option<&[u8]> = Some(b"\"c1\"");
@@ -57,6 +60,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("serde_raw_1mib", |b| {
         b.iter(|| serde_json::from_slice::<Raw<'_>>(black_box(&large)).map(|m| m.len()))
     });
+    g.finish();
+    let links = br#"{"jsonrpc":"2.0","id":"c1","result":{"content":[{"type":"text","text":"see"},{"type":"resource_link","name":"r","uri":"mock://a/readme"},{"type":"resource","resource":{"uri":"mock://a/secret","text":"s"}}],"structuredContent":{"uri":"x"},"isError":false}}"#;
+    let offer = |uri: &str| format!("a+{uri}");
+    let mut g = c.benchmark_group("offering");
+    g.throughput(Throughput::Bytes(links.len() as u64));
+    g.bench_function("tool_links", |b| b.iter(|| contents::offered(black_box(links), Places::Tool, offer)));
+    g.throughput(Throughput::Bytes(large.len() as u64));
+    g.bench_function("read_1mib", |b| b.iter(|| contents::offered(black_box(&large), Places::Read, offer)));
     g.finish();
 }
 
