@@ -46,10 +46,11 @@ pub fn places(method: Method) -> Option<Places> {
     }
 }
 
-/// Whether `answer`'s bytes may name a `uri` key: spelled out, or with an escape (`"u\u0072i"`
-/// is the same key to every client's parser).
+/// Whether `answer`'s bytes may name a `uri` key: spelled out in any case (`"URI"` is `uri` to
+/// Go's case-insensitive reader, and refused: found by an attack, as the scan let it pass
+/// unread), or with an escape (`"u\u0072i"` is the same key to every client's parser).
 pub fn may_name_uri(answer: &[u8]) -> bool {
-    answer.windows(5).any(|w| w == b"\"uri\"") || answer.windows(2).any(|w| w == b"\\u")
+    answer.windows(5).any(|w| w.eq_ignore_ascii_case(b"\"uri\"")) || answer.windows(2).any(|w| w == b"\\u")
 }
 
 /// An answer naming a key read here twice, or spelled as one read here: it may not pass.

@@ -85,6 +85,9 @@ fn a_key_read_here_twice_may_not_pass() {
         (Places::Tool, r#"{"id":1,"result":{"content":[{"type":"resource_link","uri":"a","URI":"b+x"}]}}"#),
         (Places::Tool, r#"{"id":1,"result":{"content":[{"Type":"resource_link","type":"text","uri":"b+x"}]}}"#),
         (Places::Read, r#"{"id":1,"result":{"Contents":[{"uri":"b+x"}],"contents":[]}}"#),
+        // Found by an attack: alone, the first scan let it by unread.
+        (Places::Tool, r#"{"id":1,"result":{"content":[{"type":"resource_link","URI":"b+x"}]}}"#),
+        (Places::Read, r#"{"id":1,"result":{"contents":[{"Uri":"b+x"}]}}"#),
     ] {
         assert_eq!(offered(answer.as_bytes(), places, prefixed), Err(Twice), "{answer}");
     }
