@@ -4,6 +4,9 @@
 //! bytes arrive and enforces its deadline on every read that would wait. It does not decide
 //! what the client is told when time runs out (the stream and `proxy::failure` do).
 //!
+//! It also carries one hint the other way, from the proxy to the stream: how many of the
+//! response's next flushes may wait for a later one ([`Clock::merge_next_flush`]).
+//!
 //! One connection is served by one task (Pingora handles HTTP/1 keep-alive requests in a loop
 //! inside the connection's task), so the clock is never touched concurrently; atomics with
 //! relaxed ordering only make it `Sync` so it can live in a task-local.
@@ -49,7 +52,13 @@ pub struct Clock {
     /// Milliseconds from `start` to the deadline of the current stage (meaningful while the
     /// stage has one).
     deadline_ms: AtomicU64,
+    /// Flushes the stream may skip, leaving the bytes for the next flush (at most
+    /// [`MAX_MERGES`]); cleared with every new request head.
+    merges: AtomicU8,
 }
+
+/// More merges than a response asks for (its head's and its last chunk's).
+const MAX_MERGES: u8 = 2;
 
 impl Clock {
     /// A clock for a connection accepted now: its first head is due within `header_timeout`.
@@ -60,6 +69,7 @@ impl Clock {
             body_timeout,
             stage: AtomicU8::new(Stage::Opened as u8),
             deadline_ms: AtomicU64::new(millis(header_timeout)),
+            merges: AtomicU8::new(0),
         }
     }
 
@@ -98,6 +108,7 @@ impl Clock {
     /// Upgrades (101) get no exemption: MCP has none, and a request header that switched
     /// deadlines off would let any client turn them off.
     pub fn head_done(&self, has_body: bool) {
+        self.forget_merges();
         if has_body {
             self.enter(Stage::Body, Some(self.body_timeout));
         } else {
@@ -110,6 +121,28 @@ impl Clock {
         if self.stage() == Stage::Body {
             self.enter(Stage::Done, None);
         }
+    }
+
+    /// The proxy knows Pingora's next flush of the response is not its last: the stream may
+    /// leave what it holds for the later one. Pingora flushes a chunked response's head, each
+    /// chunk and its last chunk apart; a held answer (`proxy::contents`) goes out whole, so
+    /// its three flushes can be one write (measured: five system calls per federated call
+    /// against three for the same call passed with its length). Only ever asked for a flush
+    /// that is sure to be followed by another within the same response: a merged flush with
+    /// nothing after it would leave the answer in the proxy (the connection also flushes
+    /// between requests, `downstream::Listener`).
+    pub fn merge_next_flush(&self) {
+        let _ = self.merges.fetch_update(Relaxed, Relaxed, |n| (n < MAX_MERGES).then_some(n + 1));
+    }
+
+    /// Forgets merges no flush took up.
+    pub(super) fn forget_merges(&self) {
+        self.merges.store(0, Relaxed);
+    }
+
+    /// Takes one merge, if the proxy asked for any.
+    pub(super) fn take_merge(&self) -> bool {
+        self.merges.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1)).is_ok()
     }
 
     /// `within`: the new stage's deadline from now; None keeps the current deadline.
@@ -186,5 +219,18 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         c.proxy_wrote();
         assert!(c.deadline().expect("head deadline") > first, "writing the previous answer pushes it back");
+    }
+
+    #[tokio::test]
+    async fn merged_flushes_are_few_and_end_with_their_request() {
+        let c = clock();
+        for _ in 0..5 {
+            c.merge_next_flush();
+        }
+        assert!(c.take_merge() && c.take_merge(), "a head's and a last chunk's");
+        assert!(!c.take_merge(), "no more than a response asks for");
+        c.merge_next_flush();
+        c.head_done(false);
+        assert!(!c.take_merge(), "a merge no flush took up does not reach the next request");
     }
 }

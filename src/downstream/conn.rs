@@ -152,6 +152,11 @@ impl Conn {
         self.io.tls().is_some_and(|tls| tls.h2)
     }
 
+    /// Whether response bytes wait for a flush.
+    pub fn holds_unflushed(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Served as HTTP/2 from now on: its reads are no longer timed or counted here.
     pub fn multiplex(&mut self) {
         self.multiplexed = true;
@@ -349,6 +354,10 @@ impl AsyncWrite for Conn {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.multiplexed && this.clock.take_merge() {
+            // The proxy knows another flush of this response follows (`Clock::merge_next_flush`).
+            return Poll::Ready(Ok(()));
+        }
         ready!(this.poll_drain(cx))?;
         // On TLS the flush is what moves sealed records to the socket: it waits on the client too.
         let flushed = Pin::new(&mut this.io).poll_flush(cx);

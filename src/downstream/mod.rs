@@ -158,6 +158,12 @@ impl Listener {
             };
             let Some(next) = into_conn(io) else { return };
             conn = next;
+            clock.forget_merges();
+            if conn.holds_unflushed() && tokio::io::AsyncWriteExt::flush(&mut *conn).await.is_err() {
+                // A merged flush (`Clock::merge_next_flush`) that no later flush of its
+                // response took up: sent before the connection waits again.
+                return;
+            }
             if let Some(detached) = detached {
                 // Boxed: inline, its state would make every connection's task larger.
                 return Box::pin(stream::relay(&mut *conn, detached)).await;

@@ -148,8 +148,8 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
         return reframed(resp);
     }
     // Held only for a reason: a URI to offer (never under the member's own names, nor from a
-    // member that reads none) or a result to keep. Holding costs the answer its length, and
-    // on HTTP/1.1 two writes.
+    // member that reads none) or a result to keep. Holding costs the answer its length: it
+    // goes out chunked (HTTP/1.1) or framed by HTTP/2.
     let places = crate::federation::contents::places(ctx.call.one.method);
     let keeps = ctx.member.as_ref().is_some_and(|m| m.cache.is_some());
     let hold = places
@@ -162,10 +162,13 @@ fn member_head(state: &State, resp: &mut ResponseHeader, ctx: &mut Ctx, member: 
     let answer = MemberJson::new(member, checked, hold);
     let holds = answer.holds();
     ctx.transform = Some(Transform::Json(answer));
-    match holds {
-        true => reframed(resp),
-        false => Ok(()),
+    if !holds {
+        return Ok(());
     }
+    // Nothing of a held answer reaches the client before all of it: its head waits in the
+    // connection's buffer for the answer (one write instead of three, `Clock::merge_next_flush`).
+    crate::downstream::clock::with(|c| c.merge_next_flush());
+    reframed(resp)
 }
 
 /// How clients read a member's answer by its `Content-Type`: the Python SDK lower-cases it and
@@ -315,6 +318,10 @@ pub fn body(state: &State, body: &mut Option<Bytes>, end: bool, ctx: &mut Ctx) -
                 Pushed::Held => {}
                 Pushed::Whole(out) => {
                     keep_result(ctx, &out);
+                    if !out.is_empty() {
+                        // Its last chunk follows at once: one flush for both.
+                        crate::downstream::clock::with(|c| c.merge_next_flush());
+                    }
                     *body = (!out.is_empty()).then_some(out);
                 }
                 Pushed::Passed(out) => *body = (!out.is_empty()).then_some(out),

@@ -60,12 +60,17 @@ impl Listening {
     /// Reads until the stream ends (its last chunk, or the connection closed), within 10 s.
     pub fn until_end(&mut self, why: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.raw.ends_with(b"0\r\n\r\n") {
+        while !self.ended() {
             assert!(Instant::now() < deadline, "the stream did not end after {why}");
             if let Got::Closed = self.read_some() {
                 return;
             }
         }
+    }
+
+    /// Whether the last chunk came.
+    pub fn ended(&self) -> bool {
+        self.raw.ends_with(b"0\r\n\r\n")
     }
 
     /// Reads until the response head came, within 10 s.

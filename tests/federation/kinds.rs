@@ -1,6 +1,7 @@
 //! Prompts, resources, templates and completions through a federated route: listed under
 //! each member's prefix, each request sent to its owner under the owner's own names.
 
+use super::streams::Listening;
 use super::*;
 
 #[test]
@@ -127,6 +128,21 @@ fn the_resources_an_answer_names_are_offered_as_the_route_offers_them() {
     let r = post(&edge, &[], &rpc(2, "resources/read", &format!(r#"{{"uri":"{linked}"}}"#)));
     assert_eq!((r.status, r.header("x-mock-backend")), (200, Some("A")), "{}", r.text());
     assert_eq!(received(&ra, "resources/read").len(), 2);
+}
+
+#[test]
+fn a_held_answer_reaches_the_client_in_one_piece_with_its_head() {
+    // A sends the head of its answer 300 ms before the body. The proxy holds the answer to
+    // offer its links, so its head is of no use alone: head, body and last chunk go out in
+    // one write (a federated call once cost two writes more than a plain one).
+    let (a, _rec) = recording::mock_with("A", &["--links", "--answer-gap-ms", "300"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let mut answer = Listening::sent(&edge, &raw::post(edge.port, "/mcp", &[], &call("a_whoami", "{}")));
+    let head = answer.until_head();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(answer.ended(), "the head came without the answer: {head}");
+    assert!(answer.body().contains(r#""uri":"a+mock://A/readme""#), "offered: {}", answer.body());
 }
 
 #[test]

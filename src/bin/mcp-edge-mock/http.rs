@@ -301,6 +301,21 @@ impl Conn {
         self.flush().await
     }
 
+    /// Sends a complete response whose body is `self.obuf`: its head, then its body `gap` later.
+    pub async fn send_split(
+        &mut self,
+        status: u16,
+        ctype: &str,
+        gap: std::time::Duration,
+        close: bool,
+    ) -> io::Result<()> {
+        self.head(status, Some(ctype), &[], Some(self.obuf.len()), close);
+        self.flush().await?;
+        tokio::time::sleep(gap).await;
+        self.wbuf.extend_from_slice(&self.obuf);
+        self.flush().await
+    }
+
     /// Sends a complete response with the given body.
     pub async fn send_bytes(
         &mut self,

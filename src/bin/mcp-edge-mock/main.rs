@@ -83,6 +83,10 @@ struct Args {
     /// Answer `tools/list` after this long (a slow member).
     #[arg(long, default_value_t = 0)]
     list_delay_ms: u64,
+    /// Send a JSON answer's head, then its body this long after (a member that answers as it
+    /// computes; a proxy that holds the answer can still send it in one piece).
+    #[arg(long, default_value_t = 0)]
+    answer_gap_ms: u64,
     /// The `slow` tool's event stream first carries a notification of this many bytes (0:
     /// none), then a `roots/list` request to the client (id 77).
     #[arg(long)]
@@ -163,6 +167,7 @@ pub struct State {
     pub keep_streams: bool,
     pub stream_head_delay: Duration,
     pub list_delay: Duration,
+    pub answer_gap: Duration,
     pub slow_asks: Option<usize>,
     pub keepalive: Duration,
     sessions: Mutex<HashSet<String>>,
@@ -234,6 +239,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stream_method: Box::leak(args.stream_method.clone().into_boxed_str()),
         stream_pad: args.stream_pad,
         list_delay: Duration::from_millis(args.list_delay_ms),
+        answer_gap: Duration::from_millis(args.answer_gap_ms),
         slow_asks: args.slow_asks,
         keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
         sessions: Mutex::default(),
@@ -417,6 +423,9 @@ async fn mcp_endpoint(st: &'static State, conn: &mut Conn, req: &Request, close:
                 mcp::Outcome::Accepted => {
                     conn.obuf.clear();
                     conn.send(202, None, &[], close).await?;
+                }
+                mcp::Outcome::Json(status) if !st.answer_gap.is_zero() => {
+                    conn.send_split(status, "application/json", st.answer_gap, close).await?
                 }
                 mcp::Outcome::Json(status) => conn.send(status, Some("application/json"), &[], close).await?,
                 mcp::Outcome::Listed => {
