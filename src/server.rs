@@ -80,6 +80,12 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let snapshot = Snapshot::build(config, None, &metrics, &stdio)?;
     stdio.started_blocking();
     let state = Arc::new(State::new(snapshot, metrics, KeyRing::new(key), stdio));
+    let weak = Arc::downgrade(&state);
+    state.stdio.on_changed(move |pool, lists| {
+        if let Some(state) = weak.upgrade() {
+            crate::federation::pool_changed(&state.snapshot(), pool, lists);
+        }
+    });
 
     let http = pingora::proxy::http_proxy(&server.configuration, Edge { state: Arc::clone(&state) });
     let proxy = ProxyService::new(listen.clone(), threads, Listener::new(http, Arc::clone(&state)));

@@ -205,6 +205,50 @@ fn a_federated_route_offers_a_stdio_member_beside_an_http_one() {
     assert_eq!(transports, ["http", "stdio"], "{servers}");
 }
 
+/// A 2026-07-28 request (no session): `method` with `params`, and `name` in `Mcp-Name`.
+fn modern(edge: &Edge, method: &str, name: Option<&str>, mut params: Value) -> Value {
+    params["_meta"] =
+        json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}});
+    let mut headers = vec![("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", method)];
+    headers.extend(name.map(|n| ("Mcp-Name", n)));
+    let body = json!({"jsonrpc":"2.0","id":1,"method":method,"params":params});
+    let r = raw::send(edge.port, &raw::post(edge.port, "/mcp", &headers, &body.to_string()));
+    assert_eq!(r.status, 200, "{method}: {}", r.text());
+    r.json()
+}
+
+/// The tool names of the route's merged list.
+fn tool_names(edge: &Edge) -> Vec<String> {
+    let r = modern(edge, "tools/list", None, json!({}));
+    let tools = r["result"]["tools"].as_array().cloned().unwrap_or_else(|| panic!("a list: {r}"));
+    tools.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect()
+}
+
+/// The text `tool` answers with.
+fn modern_call(edge: &Edge, tool: &str, args: Value) -> String {
+    let r = modern(edge, "tools/call", Some(tool), json!({"name": tool, "arguments": args}));
+    r["result"]["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{tool}: {r}")).to_owned()
+}
+
+#[test]
+fn a_shared_stdio_members_list_changed_makes_the_federated_list_fresh() {
+    let mock = Mock::start("web", false);
+    let body = format!(
+        "{}[[pool]]\nname = \"web\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n\n[[route]]\nname = \"all\"\npath = \"/mcp\"\ncatalog_ttl = \"10m\"\n[[route.member]]\npool = \"web\"\nprefix = \"w\"\n[[route.member]]\npool = \"local\"\nprefix = \"s\"\n",
+        stdio_pool_of("local", &["--changes"], ""),
+        mock.addr()
+    );
+    let edge = Edge::start(&body);
+    edge.wait_metric("mcp_edge_stdio_up{pool=\"local\"} 1");
+    assert!(!tool_names(&edge).contains(&"s_fresh".to_owned()), "the list is warm, kept ten minutes");
+    // The one process every client shares adds a tool and says so; no client has a stream
+    // to hear it on, but the route's list is asked for again.
+    assert_eq!(modern_call(&edge, "s_add_tool", json!({"name": "fresh"})), "added fresh");
+    wait_until("the new tool listed", Duration::from_secs(10), || tool_names(&edge).contains(&"s_fresh".to_owned()));
+    assert_eq!(modern_call(&edge, "s_fresh", json!({})), "fresh", "and routed to its member");
+    edge.wait_metric(r#"mcp_edge_federation_catalog_evictions_total{reason="list_changed",route="all"} 1"#);
+}
+
 fn reload(edge: &Edge, body: &str) {
     edge.rewrite(body, &Opts::default());
     let r = common::http::request(edge.admin, "POST", "/reload", &[], b"");

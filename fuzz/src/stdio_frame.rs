@@ -63,7 +63,23 @@ pub fn check(data: &[u8]) {
         }
         Ok(Inbound::Kept) | Err(_) => {}
     }
-    if let Outbound::Request { msg, .. } | Outbound::Notification(msg) = frame::outbound(data) {
+    let changed = matches!(frame::outbound(data), Outbound::Changed { .. });
+    let method = serde_json::from_slice::<Msg>(data)
+        .ok()
+        .and_then(|m| m.get("method").and_then(|v| serde_json::from_str::<String>(v.get()).ok()));
+    let lists = [
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+    ];
+    let says_changed = method.as_deref().is_some_and(|m| lists.contains(&m));
+    if changed {
+        // Only the three list notifications, as written, and never one that carries an answer.
+        assert!(says_changed, "{method:?}");
+    }
+    if let Outbound::Request { msg, .. } | Outbound::Notification(msg) | Outbound::Changed { msg, .. } =
+        frame::outbound(data)
+    {
         // What a session's process sends on its own goes to its client as one SSE data line.
         let sent = frame::relayed(&msg);
         assert!(!sent.contains(&b'\n') && !sent.contains(&b'\r'), "one SSE data line");

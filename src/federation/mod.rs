@@ -428,6 +428,26 @@ pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route
     }
 }
 
+/// A process mcp-edge runs for stdio pool `pool` (one every client shares) said its `lists`
+/// changed: every federated route with the pool as a member has those lists stale (their next
+/// caller gets them while one refresh runs). It has no client to tell: sessions hear of it
+/// from their next list.
+pub fn pool_changed(snap: &Snapshot, pool: &str, lists: crate::stdio::frame::Lists) {
+    use crate::stdio::frame::Lists;
+    let kinds: &[Kind] = match lists {
+        Lists::Tools => &[Kind::Tools],
+        Lists::Prompts => &[Kind::Prompts],
+        Lists::Resources => &[Kind::Resources, Kind::Templates],
+    };
+    let is_pool = |i: usize| snap.pools.get(i).is_some_and(|p| p.name() == pool);
+    for (route, catalog) in snap.router.routes().iter().zip(snap.catalogs.iter()) {
+        let (Some(fed), Some(catalog)) = (route.federation.as_ref(), catalog.as_ref()) else { continue };
+        if fed.members.iter().any(|m| is_pool(m.pool)) {
+            catalog.changed(kinds);
+        }
+    }
+}
+
 /// A member said so on a call's stream, where nothing may wait: the lists are only marked
 /// stale, and their next caller refreshes them in the background (one refresh at a time), so
 /// a member that says so on every answer starts no task per notification.

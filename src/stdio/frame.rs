@@ -116,12 +116,35 @@ pub enum Outbound {
     /// A request of the server's to a client: relayed to a session's client ([`relayed`]),
     /// else answered by the bridge itself ([`refusal`]).
     Request { id: Box<RawValue>, method: String, msg: Msg },
+    /// `notifications/{tools,prompts,resources}/list_changed`: relayed to a session's client;
+    /// from a shared process, it also makes the federated routes' lists of it stale.
+    Changed { lists: Lists, msg: Msg },
     /// Any other notification: relayed to a session's client, else dropped.
     Notification(Msg),
     /// An answer to nothing the bridge asked (dropped).
     Other,
     /// Not JSON-RPC (dropped; logged once per process start).
     Unreadable,
+}
+
+/// Which of a server's lists a `list_changed` notification names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lists {
+    Tools,
+    Prompts,
+    /// Resources and their templates.
+    Resources,
+}
+
+impl Lists {
+    fn changed(method: &str) -> Option<Lists> {
+        match method {
+            "notifications/tools/list_changed" => Some(Lists::Tools),
+            "notifications/prompts/list_changed" => Some(Lists::Prompts),
+            "notifications/resources/list_changed" => Some(Lists::Resources),
+            _ => None,
+        }
+    }
 }
 
 pub fn outbound(line: &[u8]) -> Outbound {
@@ -149,7 +172,10 @@ pub fn outbound(line: &[u8]) -> Outbound {
             }
         }
         (Some(Some(method)), Some(id)) => Outbound::Request { id: compact(id), method, msg },
-        (Some(Some(_)), None) => Outbound::Notification(msg),
+        (Some(Some(method)), None) => match Lists::changed(&method) {
+            Some(lists) => Outbound::Changed { lists, msg },
+            None => Outbound::Notification(msg),
+        },
         (Some(None), _) | (None, None) => Outbound::Unreadable,
     }
 }

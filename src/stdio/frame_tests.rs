@@ -101,6 +101,12 @@ fn what_the_server_sends_on_its_own_is_relayed_on_one_line() {
     let sent = relayed(&msg);
     assert!(!sent.contains(&b'\r') && !sent.contains(&b'\n'), "one SSE data line");
     assert_eq!(serde_json::from_slice::<Value>(&sent).unwrap()["params"]["data"], json!("x"));
+    let changed = br#"{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}"#;
+    assert!(matches!(outbound(changed), Outbound::Changed { lists: Lists::Resources, .. }));
+    let escaped = br#"{"jsonrpc":"2.0","method":"notifications/tools/list\u005fchanged"}"#;
+    assert!(matches!(outbound(escaped), Outbound::Changed { lists: Lists::Tools, .. }), "read as JSON reads it");
+    let answered = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed","result":{}}"#;
+    assert!(matches!(outbound(answered), Outbound::Other), "not a notification");
     let foreign = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"theirs"}}"#;
     assert!(matches!(outbound(foreign), Outbound::Notification(_)), "progress not for a bridge request");
     for hybrid in [

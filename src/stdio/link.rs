@@ -260,7 +260,7 @@ impl Link {
                     self.answer(frame::refusal(&id, &method));
                 }
             }
-            Outbound::Notification(msg) => {
+            Outbound::Notification(msg) | Outbound::Changed { msg, .. } => {
                 self.relay(&msg);
             }
             Outbound::Other | Outbound::Unreadable => {}

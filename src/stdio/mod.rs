@@ -52,6 +52,8 @@ pub struct Slot {
     /// A `per_session` pool's sessions: its one slot starts a process per client session and
     /// never has a `link` of its own.
     pub sessions: Option<Arc<session::Sessions>>,
+    /// What its shared process's `list_changed` is told to.
+    changes: Changes,
 }
 
 /// What a pool needs to reach its processes: their bridges and the credential they want.
@@ -80,8 +82,14 @@ struct Running {
     started: watch::Receiver<usize>,
 }
 
+/// Told when a shared process says its lists changed (`notifications/…/list_changed`), with
+/// its pool: nothing in a stdio pool knows which routes list it, so the server sets this once
+/// ([`Supervisor::on_changed`]) and every slot reads it when told.
+pub type Changes = Arc<OnceLock<Box<dyn Fn(&str, frame::Lists) + Send + Sync>>>;
+
 pub struct Supervisor {
     runtime: OnceLock<Result<Handle, String>>,
+    changes: Changes,
     running: Mutex<Vec<Running>>,
     restarts: prometheus::IntCounterVec,
     up: prometheus::IntGaugeVec,
@@ -92,11 +100,18 @@ impl Supervisor {
     pub fn new(metrics: &Metrics) -> Supervisor {
         Supervisor {
             runtime: OnceLock::new(),
+            changes: Changes::default(),
             running: Mutex::new(Vec::new()),
             restarts: metrics.stdio_restarts.clone(),
             up: metrics.stdio_up.clone(),
             sessions: metrics.stdio_sessions.clone(),
         }
+    }
+
+    /// What a shared process's `list_changed` is told to, from now on (set once; later calls
+    /// are ignored).
+    pub fn on_changed(&self, changed: impl Fn(&str, frame::Lists) + Send + Sync + 'static) {
+        let _ = self.changes.set(Box::new(changed));
     }
 
     /// The supervisor's runtime: two worker threads for every bridge and process (one busy
@@ -165,6 +180,7 @@ impl Supervisor {
                 restarts: self.restarts.with_label_values(&[pool]),
                 up: self.up.with_label_values(&[pool]),
                 started: Arc::clone(&started),
+                changes: Arc::clone(&self.changes),
                 sessions: config.sessions.map(|_| {
                     let up = self.up.with_label_values(&[pool]);
                     let outcomes = ["opened", "full", "failed"].map(|o| self.sessions.with_label_values(&[pool, o]));

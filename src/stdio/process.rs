@@ -36,6 +36,9 @@ const TERM_GRACE: Duration = Duration::from_secs(2);
 pub struct Who {
     pub pool: String,
     pub index: usize,
+    /// A shared process's: told when it says its lists changed. A session's process tells
+    /// its own client (on the session's stream) instead.
+    pub changes: Option<super::Changes>,
 }
 
 /// Why a process did not start.
@@ -85,7 +88,7 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(STDIN_QUEUE);
     let link = Link::new(tx);
     let writer = tokio::spawn(write(stdin, rx));
-    let reader = tokio::spawn(read(stdout, Arc::clone(&link), who.pool.clone()));
+    let reader = tokio::spawn(read(stdout, Arc::clone(&link), who.clone()));
     tokio::spawn(log(stderr, who.pool.clone(), who.index));
     let mut process = Process { child, pid, link, writer, reader, who: who.clone() };
     let ready = tokio::select! {
@@ -203,7 +206,8 @@ async fn write(mut stdin: ChildStdin, mut lines: mpsc::Receiver<Line>) {
 /// Hands each stdout line to the link; ends at EOF or at a line over `MAX_LINE`. The first
 /// line that is not JSON-RPC is logged (once per process: a server printing banners to stdout
 /// breaks the protocol, and says why here).
-async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>, pool: String) {
+async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>, who: Who) {
+    let pool = &who.pool;
     let mut lines =
         FramedRead::new(stdout, AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), MAX_LINE));
     let mut told = false;
@@ -216,6 +220,13 @@ async fn read(stdout: impl AsyncRead + Unpin, link: Arc<Link>, pool: String) {
             frame::Outbound::Unreadable if !told => {
                 told = true;
                 tracing::warn!(pool = %pool, bytes = line.len(), "stdio server wrote a line to stdout that is not JSON-RPC (dropped; logs belong on stderr)");
+            }
+            frame::Outbound::Changed { lists, msg } => {
+                if let Some(changed) = who.changes.as_ref().and_then(|c| c.get()) {
+                    tracing::debug!(pool = %pool, ?lists, "stdio server said its lists changed");
+                    changed(pool, lists);
+                }
+                link.dispatch(frame::Outbound::Changed { lists, msg });
             }
             out => link.dispatch(out),
         }

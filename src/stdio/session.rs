@@ -105,7 +105,7 @@ impl Sessions {
             return Err(NotOpened::Full);
         };
         let index = self.next.fetch_add(1, Ordering::Relaxed);
-        let who = Who { pool: self.pool.clone(), index };
+        let who = Who { pool: self.pool.clone(), index, changes: None };
         let lines = (init, super::frame::INITIALIZED.to_vec());
         let mut stop = self.stop.clone();
         let started = process::start(&self.config, &who, lines, async move {

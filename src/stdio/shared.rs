@@ -20,7 +20,7 @@ const STABLE: Duration = Duration::from_secs(60);
 /// Runs the slot's process until `stop` changes, restarting it whenever it ends.
 pub async fn supervise(slot: Arc<Slot>, config: Arc<StdioConfig>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
-    let who = Who { pool: slot.pool.clone(), index: slot.index };
+    let who = Who { pool: slot.pool.clone(), index: slot.index, changes: Some(Arc::clone(&slot.changes)) };
     loop {
         let started = Instant::now();
         let init = frame::handshake(crate::federation::LEGACY_VERSIONS[0]);
