@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ const INIT: &str = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"p
 struct Scripted {
     port: u16,
     heads: Arc<Mutex<Vec<String>>>,
+    /// Held connections the proxy let go of.
+    released: Arc<AtomicUsize>,
 }
 
 impl Scripted {
@@ -27,14 +30,15 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let (seen, reply) = (Arc::clone(&heads), reply.to_vec());
+        let released = Arc::new(AtomicUsize::new(0));
+        let (seen, reply, gone) = (Arc::clone(&heads), reply.to_vec(), Arc::clone(&released));
         std::thread::spawn(move || {
             for conn in listener.incoming().flatten() {
-                let (seen, reply) = (Arc::clone(&seen), reply.clone());
-                std::thread::spawn(move || serve(conn, &seen, &reply, hold));
+                let (seen, reply, gone) = (Arc::clone(&seen), reply.clone(), Arc::clone(&gone));
+                std::thread::spawn(move || serve(conn, &seen, &reply, hold, &gone));
             }
         });
-        Scripted { port, heads }
+        Scripted { port, heads, released }
     }
 
     /// The last GET head the backend received, lower-cased.
@@ -48,7 +52,7 @@ impl Scripted {
     }
 }
 
-fn serve(conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &[u8], hold: bool) {
+fn serve(conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &[u8], hold: bool, released: &AtomicUsize) {
     let mut reader = BufReader::new(conn);
     loop {
         let mut head = String::new();
@@ -90,6 +94,7 @@ fn serve(conn: TcpStream, seen: &Mutex<Vec<String>>, reply: &[u8], hold: bool) {
         if hold {
             // Until the proxy lets go of the connection.
             let _ = reader.read_to_end(&mut Vec::new());
+            released.fetch_add(1, Ordering::SeqCst);
         }
         return;
     }
@@ -307,6 +312,22 @@ fn a_backend_that_never_starts_its_stream_gets_504_after_first_byte_timeout() {
     let reply = read_all(open_stream(&edge, &token, ""));
     assert_eq!(status_of(&reply), 504, "{reply}");
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_client_that_leaves_before_its_stream_opens_lets_go_of_the_backend_at_once() {
+    // The backend never answers the stream's head; the client gives up waiting.
+    let backend = Scripted::start(b"", true);
+    let edge = edge_for(backend.port, "first_byte_timeout = \"60s\"");
+    let token = session(&edge);
+    let client = open_stream(&edge, &token, "");
+    wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
+    drop(client);
+    edge.wait_metric("mcp_edge_connections_open 0");
+    wait_until("the backend's connection let go", Duration::from_secs(5), || {
+        backend.released.load(Ordering::SeqCst) == 1
+    });
+    edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
 }
 
 #[test]

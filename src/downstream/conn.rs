@@ -152,11 +152,6 @@ impl Conn {
         self.io.tls().is_some_and(|tls| tls.h2)
     }
 
-    /// Whether response bytes wait for a flush.
-    pub fn holds_unflushed(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
     /// Served as HTTP/2 from now on: its reads are no longer timed or counted here.
     pub fn multiplex(&mut self) {
         self.multiplexed = true;
@@ -369,6 +364,18 @@ impl AsyncWrite for Conn {
         ready!(this.poll_drain(cx))?;
         let closed = Pin::new(&mut this.io).poll_shutdown(cx);
         this.timed_write(cx, closed)
+    }
+}
+
+/// Pingora drops a connection it will not reuse without flushing it (`finish` after a failed
+/// request). What a merged flush (`Clock::merge_next_flush`) left, a held answer's head when
+/// its member failed mid-body, is sent as it was before: the head, then the cut (best effort,
+/// without waiting).
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            self.io.try_send(&self.pending);
+        }
     }
 }
 

@@ -158,10 +158,11 @@ impl Listener {
             };
             let Some(next) = into_conn(io) else { return };
             conn = next;
+            // A merged flush (`Clock::merge_next_flush`) that no later flush of its response
+            // took up: what it left is sent before the connection waits again (on TLS, sealed
+            // records too).
             clock.forget_merges();
-            if conn.holds_unflushed() && tokio::io::AsyncWriteExt::flush(&mut *conn).await.is_err() {
-                // A merged flush (`Clock::merge_next_flush`) that no later flush of its
-                // response took up: sent before the connection waits again.
+            if tokio::io::AsyncWriteExt::flush(&mut *conn).await.is_err() {
                 return;
             }
             if let Some(detached) = detached {

@@ -309,7 +309,15 @@ impl ProxyHttp for Edge {
             resp.insert_header(request_id::HEADER, id)?;
         }
         headers::downstream(resp, ctx)?;
-        response::headers(&self.state, session, resp, ctx)
+        response::headers(&self.state, session, resp, ctx)?;
+        if session.req_header().version == http::Version::HTTP_10
+            && resp.remove_header(&http::header::TRANSFER_ENCODING).is_some()
+        {
+            // No transfer coding in an answer to HTTP/1.0 (RFC 9112 §6.1): a body of unknown
+            // length (a held answer, an event stream) ends with the connection.
+            session.set_keepalive(None);
+        }
+        Ok(())
     }
 
     fn response_body_filter(
@@ -346,10 +354,12 @@ impl ProxyHttp for Edge {
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Box<Ctx>) -> FailToProxy {
         let reject = failure::reply_for(e);
-        if e.esource() == &ErrorSource::Downstream {
-            // After a client-side failure the request's framing cannot be trusted: no reuse.
-            session.set_keepalive(None);
-        }
+        // The connection is not used again (below): after a client-side failure the
+        // request's framing cannot be trusted, after an upstream one what the proxy read of
+        // the request may not be all of it. The reply says so (`Connection: close`), or a
+        // client would send its next request on a connection about to close (found by an
+        // attack: a pipelined request was lost).
+        session.set_keepalive(None);
         let code = match reject {
             Some(r) if session.response_written().is_none() => {
                 if let Err(err) = reply::send(session, ctx, r).await {

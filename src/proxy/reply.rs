@@ -179,6 +179,9 @@ pub async fn stream(
         None => return Ok(left(state, session, ctx.route_name())),
     }
     ctx.reason = None;
+    // Counted as the SSE responses Pingora streams are (`response::headers`), for as long as
+    // the context lives: the request's, or the detached stream's.
+    ctx.stream = Some(crate::metrics::OpenStream::new(&state.metrics.streams_open));
     let mut resp = ResponseHeader::build(200, Some(7))?;
     if let Some(id) = ctx.request_id.header() {
         resp.insert_header(super::request_id::HEADER, id)?;
@@ -252,12 +255,12 @@ pub async fn stream(
     Ok(true)
 }
 
-/// The client left its merged stream (closed, reset, half-closed or sent more): counted, and
-/// its connection not used again (the body was cut short, or never began).
-fn left(state: &State, session: &mut Session, route: &str) -> bool {
+/// The client left its event stream, merged or detached (closed, reset, half-closed or sent
+/// more): counted, and its connection not used again (the body was cut short, or never began).
+pub(super) fn left(state: &State, session: &mut Session, route: &str) -> bool {
     let phase = crate::metrics::Phase::Response;
     state.metrics.client_aborts.with_label_values(&[phase.as_str()]).inc();
-    tracing::debug!(route = %route, "client closed its merged event stream");
+    tracing::debug!(route = %route, "client closed its event stream");
     session.set_keepalive(None);
     true
 }

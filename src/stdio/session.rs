@@ -99,8 +99,19 @@ impl Sessions {
     /// Starts a process for a new session with the client's `initialize` (numbered
     /// `frame::INIT_ID`) and returns the session's id and the process's link.
     pub async fn open(self: &Arc<Self>, init: Vec<u8>) -> Result<(String, Arc<Link>), NotOpened> {
+        self.start(init, true).await
+    }
+
+    /// [`Sessions::open`]; `client`: counted in `stdio_sessions_total` (mcp-edge's own trials
+    /// are not a client's sessions).
+    async fn start(self: &Arc<Self>, init: Vec<u8>, client: bool) -> Result<(String, Arc<Link>), NotOpened> {
+        let count = |outcome: usize| {
+            if client {
+                self.outcomes[outcome].inc();
+            }
+        };
         let Ok(place) = Arc::clone(&self.places).try_acquire_owned() else {
-            self.outcomes[1].inc();
+            count(1);
             tracing::debug!(pool = %self.pool, "stdio pool at max_sessions; a session refused");
             return Err(NotOpened::Full);
         };
@@ -115,13 +126,17 @@ impl Sessions {
         let process = match started {
             Ok(process) => process,
             Err(failed) => {
-                self.outcomes[2].inc();
+                count(2);
                 tracing::warn!(pool = %self.pool, session = index, error = %failed, "stdio session process did not start");
                 return Err(failed.into());
             }
         };
-        self.outcomes[0].inc();
+        count(0);
         self.failing.store(false, Ordering::Relaxed);
+        if let Ok(mut tried) = self.tried.lock() {
+            // A process that started proves the command as a trial would.
+            *tried = Some(std::time::Instant::now());
+        }
         if let (Some(init), Ok(mut vouched)) = (process.link.init(), self.vouched.lock()) {
             *vouched = Some(init.clone());
         }
@@ -173,7 +188,7 @@ impl Sessions {
     /// pool's command starts (at the pool's start, and for health probes after a failure).
     pub async fn trial(self: &Arc<Self>) {
         let (init, _) = super::frame::handshake(crate::federation::LEGACY_VERSIONS[0]);
-        match self.open(init).await {
+        match self.start(init, false).await {
             Ok((id, _)) => {
                 self.end(&id);
             }

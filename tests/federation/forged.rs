@@ -15,7 +15,12 @@ struct Forged {
 }
 
 fn forged(mode: &str) -> Forged {
-    let (a, member) = recording::mock_with("A", &["--forge", mode]);
+    forged_with(&["--forge", mode])
+}
+
+/// [`forged`] with the mock's whole command line (`--forge MODE` and more).
+fn forged_with(args: &[&str]) -> Forged {
+    let (a, member) = recording::mock_with("A", args);
     let b = self::member("B", "5");
     let edge = Edge::start(&federated([&a.addr(), &b.addr]));
     let body = stamped(&call("a_slow", r#"{"steps":1,"delay_ms":1}"#));
@@ -90,8 +95,16 @@ fn a_compressed_answer_the_proxy_cannot_read_is_refused_and_the_member_was_asked
     assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
     assert!(!f.text().contains("SPOOFED"));
     assert!(f.cut_for("encoded"), "{}", f.edge.metrics());
-    let call = f.member.lines().into_iter().rfind(|l| l.body.contains("tools/call")).expect("A got the call");
-    assert_eq!(call.header("accept-encoding"), Some("identity"), "{:?}", call.headers);
+    let asked = f.member.lines().into_iter().rfind(|l| l.body.contains("tools/call")).expect("A got the call");
+    assert_eq!(asked.header("accept-encoding"), Some("identity"), "{:?}", asked.headers);
+    // The proxy closes the connection after it: the reply says so even to a client that
+    // asked to keep it, so none sends its next request on it.
+    let body = stamped(&call("a_slow", r#"{"steps":1,"delay_ms":1}"#));
+    let mut headers = modern("tools/call", Some("a_slow"));
+    headers.push(("Connection", "keep-alive"));
+    let again = raw::until_close(f.edge.port, &raw::post(f.edge.port, "/mcp", &headers, &body));
+    let again = String::from_utf8_lossy(&again).to_ascii_lowercase();
+    assert!(again.starts_with("http/1.1 502") && again.contains("\r\nconnection: close\r\n"), "{again}");
 }
 
 #[test]
@@ -154,6 +167,13 @@ fn an_answer_naming_a_links_uri_twice_is_cut() {
     // Held whole, it is refused before its head went out.
     assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
     assert!(!f.text().contains("b+mock://B/secret"), "{}", f.text());
+    assert!(f.cut_for("uri_twice"), "{}", f.edge.metrics());
+    // Its head came 300 ms before its body: the head went to Pingora, which answers no 502
+    // after it, and the proxy's connection kept it for the answer (one write). The client
+    // still gets it, then the cut, not a bare close.
+    let f = forged_with(&["--forge", "twice", "--answer-gap-ms", "300"]);
+    assert!(f.text().starts_with("HTTP/1.1 200"), "{:?}", f.text());
+    assert!(!f.text().contains("b+mock://B/secret") && !f.finished(), "{}", f.text());
     assert!(f.cut_for("uri_twice"), "{}", f.edge.metrics());
 }
 

@@ -146,6 +146,39 @@ fn a_held_answer_reaches_the_client_in_one_piece_with_its_head() {
 }
 
 #[test]
+fn a_held_answer_whose_member_stalls_mid_answer_is_cut_after_its_head() {
+    // A sends its head, then nothing past the pool's idle_timeout: the client gets the head
+    // the proxy kept for the answer, then the cut (not a bare close).
+    let (a, _rec) = recording::mock_with("A", &["--links", "--answer-gap-ms", "5000"]);
+    let b = member("B", "5");
+    let config =
+        federated([&a.addr(), &b.addr]).replacen("path = \"/mcp\"\n", "path = \"/mcp\"\nidle_timeout = \"300ms\"\n", 1);
+    let edge = Edge::start(&config);
+    let received = raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &[], &call("a_whoami", "{}")));
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "the head came: {text:?}");
+    assert!(!text.ends_with("0\r\n\r\n"), "and no end: {text:?}");
+}
+
+#[test]
+fn an_http_1_0_client_gets_a_held_answer_without_a_transfer_coding() {
+    let (a, _rec) = recording::mock_with("A", &["--links"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let keep = [("Connection", "keep-alive")];
+    let request = String::from_utf8(raw::post(edge.port, "/mcp", &keep, &call("a_whoami", "{}"))).expect("text");
+    let request = request.replacen("HTTP/1.1\r\n", "HTTP/1.0\r\n", 1);
+    let received = raw::until_close(edge.port, request.as_bytes());
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200") && !head.contains("transfer-encoding"), "RFC 9112 6.1: {head}");
+    assert!(head.contains("connection: close"), "its body ends with the connection: {head}");
+    let answer: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("the body is the answer ({e}): {body:?}"));
+    assert_eq!(answer["result"]["content"][1]["uri"], "a+mock://A/readme", "offered: {answer}");
+}
+
+#[test]
 fn prompts_resources_and_references_no_member_owns_are_unknown_and_reach_no_backend() {
     let (a, b) = (member("A", "5"), member("B", "5"));
     let edge = Edge::start(&federated([&a.addr, &b.addr]));

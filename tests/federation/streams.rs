@@ -53,8 +53,10 @@ fn a_sessions_stream_merges_its_members_streams_and_resumes_each_where_it_ended(
     }
     // The merged stream has no event ids: there is no one position in two streams.
     assert!(!stream.body().lines().any(|l| l.starts_with("id:")), "{}", stream.body());
+    edge.wait_metric("mcp_edge_streams_open 1");
     // The client leaves: the proxy stops following A, which ends its stream every 150 ms.
     drop(stream);
+    edge.wait_metric("mcp_edge_streams_open 0");
     std::thread::sleep(Duration::from_millis(300));
     ra.assert_stays(ra.count());
 

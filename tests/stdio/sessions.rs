@@ -56,15 +56,28 @@ fn sessions_opened(edge: &Edge, pool: &str) -> u64 {
     edge.metrics().lines().find_map(|l| l.strip_prefix(&needle)?.parse().ok()).unwrap_or(0)
 }
 
+fn healthy(edge: &Edge, pool: &str) -> bool {
+    let pool = format!("pool=\"{pool}\"");
+    edge.metrics()
+        .lines()
+        .any(|l| l.starts_with("mcp_edge_upstream_healthy{") && l.contains(&pool) && l.ends_with(" 1"))
+}
+
+fn probes_ok(edge: &Edge, pool: &str) -> u64 {
+    let needle = format!("mcp_edge_health_checks_total{{pool=\"{pool}\",result=\"ok\"}} ");
+    edge.metrics().lines().find_map(|l| l.strip_prefix(&needle)?.parse().ok()).unwrap_or(0)
+}
+
 #[test]
 fn each_client_session_gets_a_process_of_its_own_started_with_its_own_initialize() {
     let edge = Edge::start(&(per_session("mine", 2, "10m") + &route("mine")));
-    // The health probe (every 200 ms) started one process to see that they start, then
-    // vouches from its answer: no process per probe.
-    wait_until("the pool healthy", Duration::from_secs(15), || sessions_opened(&edge, "mine") == 1);
-    std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(sessions_opened(&edge, "mine"), 1, "probes start no more processes");
+    // mcp-edge started one trial process to see that they start; the health probe (every
+    // 200 ms) vouches from its answer: no process per probe, and none counted as a client's.
+    wait_until("the pool healthy", Duration::from_secs(15), || healthy(&edge, "mine"));
+    let probes = probes_ok(&edge, "mine");
+    wait_until("more probes", Duration::from_secs(5), || probes_ok(&edge, "mine") >= probes + 3);
     edge.wait_metric("mcp_edge_stdio_up{pool=\"mine\"} 0");
+    assert_eq!(sessions_opened(&edge, "mine"), 0, "no client session opened yet");
 
     let (alice, bob) = (open(&edge, "alice", "2025-06-18"), open(&edge, "bob", "2025-03-26"));
     edge.wait_metric("mcp_edge_stdio_up{pool=\"mine\"} 2");

@@ -136,7 +136,12 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
                 r#"{"type":"resource_link","name":"x","uri":"mock://A/readme","uri":"b+mock://B/secret"},{"type":"text","#,
                 1,
             );
-            return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
+            conn.obuf.clear();
+            conn.obuf.extend_from_slice(own.as_bytes());
+            if !st.answer_gap.is_zero() {
+                return conn.send_split(200, "application/json", st.answer_gap, close).await.map(|()| true);
+            }
+            return conn.send(200, Some("application/json"), &[], close).await.map(|()| true);
         }
         "hybrid" => {
             let hybrid = spoof.replacen(r#""result""#, r#""method":"x","result""#, 1);
