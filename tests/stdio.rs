@@ -11,6 +11,7 @@ mod sessions;
 
 use std::time::Duration;
 
+use common::listening::Listening;
 use common::peers::Peers;
 use common::raw::{self, RawResponse};
 use common::{wait_until, Edge, Mock, Opts};
@@ -231,8 +232,10 @@ fn modern_call(edge: &Edge, tool: &str, args: Value) -> String {
 }
 
 #[test]
-fn a_shared_stdio_members_list_changed_makes_the_federated_list_fresh() {
-    let mock = Mock::start("web", false);
+fn a_shared_stdio_members_list_changed_makes_the_federated_list_fresh_and_reaches_open_streams() {
+    // A stateful HTTP member, so a legacy session has a stream to open; the stdio member has
+    // none: what its one process says, the proxy tells.
+    let mock = Mock::start("web", true);
     let body = format!(
         "{}[[pool]]\nname = \"web\"\nbackends = [\"{}\"]\npath = \"/mcp\"\n\n[[route]]\nname = \"all\"\npath = \"/mcp\"\ncatalog_ttl = \"10m\"\n[[route.member]]\npool = \"web\"\nprefix = \"w\"\n[[route.member]]\npool = \"local\"\nprefix = \"s\"\n",
         stdio_pool_of("local", &["--changes"], ""),
@@ -241,12 +244,37 @@ fn a_shared_stdio_members_list_changed_makes_the_federated_list_fresh() {
     let edge = Edge::start(&body);
     edge.wait_metric("mcp_edge_stdio_up{pool=\"local\"} 1");
     assert!(!tool_names(&edge).contains(&"s_fresh".to_owned()), "the list is warm, kept ten minutes");
-    // The one process every client shares adds a tool and says so; no client has a stream
-    // to hear it on, but the route's list is asked for again.
+    let mut session_stream = Listening::open(&edge, &legacy_session(&edge), "text/event-stream");
+    assert!(session_stream.until_head().starts_with("HTTP/1.1 200"), "{}", session_stream.head());
+    let mut listen = listen_to_tools(&edge);
+    listen.until("the listen acknowledged", |m| !m.is_empty());
+    // The one process every client shares adds a tool and says so.
     assert_eq!(modern_call(&edge, "s_add_tool", json!({"name": "fresh"})), "added fresh");
-    wait_until("the new tool listed", Duration::from_secs(10), || tool_names(&edge).contains(&"s_fresh".to_owned()));
+    let changed = |m: &[Value]| m.iter().any(|m| m["method"] == "notifications/tools/list_changed");
+    let heard = listen.until("the listen told", changed);
+    let told = heard.iter().find(|m| m["method"] == "notifications/tools/list_changed").expect("told");
+    assert_eq!(told["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "sub-1", "{told}");
+    // Told once the list is new: the client's next list has the tool, and it is routed.
+    assert!(tool_names(&edge).contains(&"s_fresh".to_owned()), "listed at once");
     assert_eq!(modern_call(&edge, "s_fresh", json!({})), "fresh", "and routed to its member");
+    session_stream.until("the legacy session told", changed);
     edge.wait_metric(r#"mcp_edge_federation_catalog_evictions_total{reason="list_changed",route="all"} 1"#);
+}
+
+/// A legacy client session on the federated route `/mcp`.
+fn legacy_session(edge: &Edge) -> String {
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
+    let r = rpc(edge, init);
+    r.header("mcp-session-id").unwrap_or_else(|| panic!("a session: {}", r.text())).to_owned()
+}
+
+/// A 2026-07-28 listen for the tool list's changes, under subscription id `"sub-1"`.
+fn listen_to_tools(edge: &Edge) -> Listening {
+    let body = json!({"jsonrpc":"2.0","id":"sub-1","method":"subscriptions/listen","params":{
+        "notifications":{"toolsListChanged":true},
+        "_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}});
+    let headers = [("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "subscriptions/listen")];
+    Listening::sent(edge, &raw::post(edge.port, "/mcp", &headers, &body.to_string()))
 }
 
 fn reload(edge: &Edge, body: &str) {

@@ -122,7 +122,14 @@ pub struct Catalog {
     /// `[route.result_cache]`: tool results served again (kept here to live and die with the
     /// route's lists: a reload starts both empty).
     pub results: Option<super::results::Results>,
+    /// Lists a process mcp-edge runs said changed ([`Catalog::announce`]), for the route's
+    /// open merged streams to tell their clients (a member's own stream tells them otherwise).
+    announced: tokio::sync::broadcast::Sender<&'static [Kind]>,
 }
+
+/// Announcements a merged stream may fall behind on before it misses some (a list said
+/// changed twice is one change to a client).
+const ANNOUNCED: usize = 8;
 
 /// What the catalog holds for an era.
 pub enum Lookup {
@@ -151,7 +158,14 @@ impl Drop for Claim<'_> {
 impl Catalog {
     /// An empty catalog for a route, counted under `stats`.
     pub fn new(stats: Stats, results: Option<super::results::Results>) -> Catalog {
-        Catalog { slots: Default::default(), epoch: AtomicU64::new(0), readless: AtomicU64::new(0), stats, results }
+        Catalog {
+            slots: Default::default(),
+            epoch: AtomicU64::new(0),
+            readless: AtomicU64::new(0),
+            stats,
+            results,
+            announced: tokio::sync::broadcast::channel(ANNOUNCED).0,
+        }
     }
 
     fn slot(&self, modern: bool, kind: Kind) -> &Slot {
@@ -291,6 +305,19 @@ impl Catalog {
             }
         }
         self.stats.changed(warm);
+    }
+
+    /// A member with no stream of its own (a shared stdio process) said its `kinds` lists
+    /// changed: stale ([`Catalog::changed`]), and told to the route's open merged streams.
+    pub fn announce(&self, kinds: &'static [Kind]) {
+        self.changed(kinds);
+        // No stream open: no one to tell.
+        let _ = self.announced.send(kinds);
+    }
+
+    /// What [`Catalog::announce`] tells from now on.
+    pub fn announcements(&self) -> tokio::sync::broadcast::Receiver<&'static [Kind]> {
+        self.announced.subscribe()
     }
 
     /// How many of the `kinds` lists (both eras) are current.

@@ -247,6 +247,23 @@ pub fn resumed(id: &str, filter: &Filter) -> Vec<(Bytes, &'static [Kind])> {
         .collect()
 }
 
+/// The lists each list-changed notification makes stale, in the order of [`Filter::lists`].
+pub const LIST_KINDS: [&[Kind]; 3] = [LISTS[0].2, LISTS[1].2, LISTS[2].2];
+
+/// What a listen's client is told when the route's `kinds` lists changed without a member's
+/// stream saying so (`Catalog::announce`): None when it did not ask to hear of them.
+pub fn announced(id: &str, filter: &Filter, kinds: &[Kind]) -> Option<Bytes> {
+    let i = LISTS.iter().position(|(_, _, k)| *k == kinds)?;
+    filter.lists[i].then(|| notification(LISTS[i].1, None, id))
+}
+
+/// The same for a legacy session's GET stream, which hears every list.
+pub fn announced_legacy(kinds: &[Kind]) -> Option<Bytes> {
+    let (_, method, _) = LISTS.iter().find(|(_, _, k)| *k == kinds)?;
+    let data = format!(r#"{{"jsonrpc":"2.0","method":"{method}"}}"#);
+    Some(Bytes::from(relay::event(None, data.as_bytes())))
+}
+
 /// A listen notification as the client gets it, tagged with its subscription `id`.
 fn notification(method: &str, uri: Option<&str>, id: &str) -> Bytes {
     let uri = uri.map_or(String::new(), |u| format!(r#""uri":{},"#, serde_json::Value::from(u)));

@@ -110,3 +110,16 @@ fn a_resumed_member_says_each_listened_list_changed() {
     assert_eq!(methods, ["notifications/tools/list_changed", "notifications/resources/list_changed"]);
     assert_eq!(told[1].1, &[Kind::Resources, Kind::Templates]);
 }
+
+#[test]
+fn an_announced_change_reaches_only_the_listens_that_asked_for_that_list() {
+    let filter = Filter { lists: [true, false, true], uris: Vec::new() };
+    let told = announced(r#""sub-1""#, &filter, &[Kind::Tools]).expect("asked for tools");
+    let told = String::from_utf8_lossy(&told).into_owned();
+    assert!(told.contains("notifications/tools/list_changed") && told.contains(r#""sub-1""#), "{told}");
+    assert!(announced(r#""sub-1""#, &filter, &[Kind::Prompts]).is_none(), "not asked for prompts");
+    assert!(announced(r#""sub-1""#, &filter, &[Kind::Resources, Kind::Templates]).is_some());
+    let legacy = announced_legacy(&[Kind::Prompts]).expect("a legacy stream hears every list");
+    assert!(String::from_utf8_lossy(&legacy)
+        .contains(r#"data: {"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}"#));
+}

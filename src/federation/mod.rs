@@ -429,12 +429,12 @@ pub async fn refreshed(snap: &Snapshot, lists: &prometheus::IntCounterVec, route
 }
 
 /// A process mcp-edge runs for stdio pool `pool` (one every client shares) said its `lists`
-/// changed: every federated route with the pool as a member has those lists stale (their next
-/// caller gets them while one refresh runs). It has no client to tell: sessions hear of it
-/// from their next list.
+/// changed: every federated route with the pool as a member has those lists stale, and its
+/// open merged streams (legacy sessions' GET streams, listens that asked for the list) tell
+/// their clients once the lists are new, as for a member's own notification.
 pub fn pool_changed(snap: &Snapshot, pool: &str, lists: crate::stdio::frame::Lists) {
     use crate::stdio::frame::Lists;
-    let kinds: &[Kind] = match lists {
+    let kinds: &'static [Kind] = match lists {
         Lists::Tools => &[Kind::Tools],
         Lists::Prompts => &[Kind::Prompts],
         Lists::Resources => &[Kind::Resources, Kind::Templates],
@@ -443,7 +443,7 @@ pub fn pool_changed(snap: &Snapshot, pool: &str, lists: crate::stdio::frame::Lis
     for (route, catalog) in snap.router.routes().iter().zip(snap.catalogs.iter()) {
         let (Some(fed), Some(catalog)) = (route.federation.as_ref(), catalog.as_ref()) else { continue };
         if fed.members.iter().any(|m| is_pool(m.pool)) {
-            catalog.changed(kinds);
+            catalog.announce(kinds);
         }
     }
 }

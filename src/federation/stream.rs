@@ -199,7 +199,52 @@ fn follow(
         let follower = Follower { snap: Arc::clone(snap), route, source, client: client.clone(), tx: tx.clone() };
         follow.spawn(follower.run(said));
     }
+    // A member with no stream of its own that can say its lists changed (a shared stdio
+    // process) is followed through the catalog: the merged stream lasts while it does (a
+    // route without one still ends its stream once every member's ended for good).
+    let fed = snap.router.routes().get(route).and_then(|r| r.federation.as_ref());
+    let announcing = |m: &crate::config::model::Member| {
+        let stdio = snap.pools.get(m.pool).and_then(|p| p.config.stdio.as_ref());
+        stdio.is_some_and(|s| s.sessions.is_none())
+    };
+    let catalog = snap.catalogs.get(route).and_then(Option::as_ref);
+    if let (Some(catalog), true) = (catalog, fed.is_some_and(|f| f.members.iter().any(announcing))) {
+        follow.spawn(announce(catalog.announcements(), client.listen.clone(), tx));
+    }
     (follow, opened)
+}
+
+/// Tells the client what the route's catalog announces (`Catalog::announce`: a member with no
+/// stream of its own said its lists changed), until the client leaves.
+async fn announce(
+    mut heard: tokio::sync::broadcast::Receiver<&'static [Kind]>,
+    listen: Option<Arc<listen::Listening>>,
+    tx: Queue,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let kinds = tokio::select! {
+            kinds = heard.recv() => kinds,
+            () = tx.closed() => return,
+        };
+        let said: &[&'static [Kind]] = match &kinds {
+            Ok(kinds) => std::slice::from_ref(kinds),
+            // Fell behind (a server that says so without pause): every list may have changed.
+            Err(RecvError::Lagged(_)) => &listen::LIST_KINDS,
+            Err(RecvError::Closed) => return,
+        };
+        for kinds in said {
+            let event = match &listen {
+                Some(l) => listen::announced(&l.id, &l.filter, kinds),
+                None => listen::announced_legacy(kinds),
+            };
+            if let Some(event) = event {
+                if tx.send(Message::new(event, kinds)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// A member's resource URI as route `route` offers it: under the member's `prefix`, bare, or
