@@ -134,7 +134,11 @@ fn event(data: &[u8], at: usize) {
         let method = m.get("method").map(|v| v.get());
         let id = m.get("id").map(|v| v.get());
         match method {
-            Some(method) => method.starts_with('"') && id != Some("null"),
+            // A request or notification that carries an answer's keys too is neither: a
+            // lenient client reads an answer.
+            Some(method) => {
+                method.starts_with('"') && id != Some("null") && !m.contains_key("result") && !m.contains_key("error")
+            }
             None => id.is_some_and(|id| mcp_edge::federation::relay::same_id(id.as_bytes(), CALL)),
         }
     });
