@@ -527,7 +527,7 @@ impl Metrics {
         register(Box::new(connections_open.clone()))?;
         let streams_open = IntGauge::new(
             "streams_open",
-            "SSE responses being streamed to clients now (GET streams of legacy sessions, streamed tool calls, HTTP+SSE).",
+            "SSE responses being streamed to clients now (GET streams of legacy sessions, streamed tool calls, HTTP+SSE, federated merged streams and listens).",
         )?;
         register(Box::new(streams_open.clone()))?;
         let connections_refused = IntCounter::new(
