@@ -188,7 +188,11 @@ pub async fn stream(
     }
     resp.insert_header("Content-Type", "text/event-stream")?;
     resp.insert_header("Cache-Control", "no-store")?;
-    if !session.is_http2() {
+    if session.req_header().version == http::Version::HTTP_10 {
+        // No transfer coding in an answer to HTTP/1.0 (RFC 9112 6.1): the stream ends with
+        // its connection, which the head says (found by an attack: it went out chunked).
+        session.set_keepalive(None);
+    } else if !session.is_http2() {
         resp.insert_header("Transfer-Encoding", "chunked")?;
     }
     ctx.responded = Some(std::time::Instant::now());

@@ -105,10 +105,19 @@ impl Listening {
         text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
     }
 
-    /// The body's text so far (chunked framing removed).
+    /// Whether the head says the body is chunked.
+    pub fn chunked(&self) -> bool {
+        self.head().to_ascii_lowercase().contains("transfer-encoding: chunked")
+    }
+
+    /// The body's text so far (chunked framing removed when the head says chunked; else the
+    /// body is framed by the connection's close, as for an HTTP/1.0 client).
     pub fn body(&self) -> String {
         let Some(at) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else { return String::new() };
         let mut rest = &self.raw[at + 4..];
+        if !self.chunked() {
+            return String::from_utf8_lossy(rest).into_owned();
+        }
         let mut out = Vec::new();
         while let Some(line) = rest.windows(2).position(|w| w == b"\r\n") {
             let size = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap_or("x").trim(), 16);

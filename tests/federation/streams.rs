@@ -356,3 +356,31 @@ fn a_stream_whose_client_pipelined_another_request_behind_it_is_not_served() {
     stream.until_end("the client pipelined a request behind its stream");
     assert!(!stream.head().starts_with("HTTP/1.1 200"), "the stream ran: {}", stream.head());
 }
+
+#[test]
+fn an_http_1_0_client_gets_its_sessions_stream_framed_by_the_connections_close() {
+    // Found by the ninth attack round: HTTP/1.0 has no chunked coding (RFC 9112 6.1), yet the
+    // merged stream the proxy writes itself went out chunked, under `Connection: keep-alive`.
+    let (a, _ra) = recording::stateful_mock_with("A", &["--tick-ms", "50"]);
+    let (b, _rb) = recording::stateful_mock_with("B", &["--tick-ms", "50"]);
+    let edge = Edge::start(&federated([&a.addr(), &b.addr()]));
+    let token = session(&edge);
+    let get = format!(
+        "GET /mcp HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nConnection: keep-alive\r\nAccept: text/event-stream\r\nMcp-Session-Id: {token}\r\n\r\n",
+        edge.port
+    );
+    let mut stream = Listening::sent(&edge, get.as_bytes());
+    stream.until("two messages of each member", |m| seqs(m, "A").len() >= 2 && seqs(m, "B").len() >= 2);
+    let head = stream.head().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200") && !head.contains("transfer-encoding"), "RFC 9112 6.1: {head}");
+    assert!(head.contains("connection: close"), "its body ends with the connection: {head}");
+    // The events themselves are written with bare line feeds: a carriage return in the body
+    // would be chunk framing.
+    assert!(!stream.body().contains('\r'), "no chunk framing: {:?}", stream.body());
+    // The session's end ends the stream by closing its connection.
+    let host = format!("Host: 127.0.0.1:{}", edge.port);
+    let delete = raw::lines("DELETE /mcp HTTP/1.1", &[&host, &format!("Mcp-Session-Id: {token}")], "");
+    assert_eq!(raw::send(edge.port, &delete).status, 204);
+    stream.until_end("the client's DELETE");
+    assert!(!stream.body().contains('\r'), "no last chunk either: {:?}", stream.body());
+}
