@@ -331,6 +331,26 @@ fn a_client_that_leaves_before_its_stream_opens_lets_go_of_the_backend_at_once()
 }
 
 #[test]
+fn a_client_that_sends_more_then_leaves_before_its_stream_opens_lets_go_of_the_backend_at_once() {
+    // Found by the ninth attack round: bytes sent while the head was awaited were kept as the
+    // start of a next request, and the wait for the client ended there: its close went
+    // unnoticed until the backend's head (up to first_byte_timeout).
+    let backend = Scripted::start(b"", true);
+    let edge = edge_for(backend.port, "first_byte_timeout = \"60s\"");
+    let token = session(&edge);
+    let mut client = open_stream(&edge, &token, "");
+    wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
+    // Sent after the request was read, so not in the same read as its head.
+    client.write_all(b"XXXXXXXXXX").expect("send");
+    client.shutdown(std::net::Shutdown::Both).expect("close");
+    drop(client);
+    wait_until("the backend's connection let go", Duration::from_secs(5), || {
+        backend.released.load(Ordering::SeqCst) == 1
+    });
+    edge.wait_metric("mcp_edge_connections_open 0");
+}
+
+#[test]
 fn a_silent_stream_is_closed_after_idle_timeout() {
     let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n", true);
     let edge = edge_for(backend.port, "idle_timeout = \"1s\"\nfirst_byte_timeout = \"500ms\"");

@@ -209,7 +209,10 @@ pub async fn open(edge: &Edge, session: &mut Session, ctx: &mut Box<Ctx>) -> Res
     let exchange = tokio::time::timeout(timeouts.first_byte.min(timeouts.idle), exchange);
     // A backend can take long to open a stream: a client that leaves meanwhile gives back its
     // connection and the backend's at once, not when the head comes (found by an attack: 50
-    // streams stayed open 19 s after their clients left).
+    // streams stayed open 19 s after their clients left). Bytes the client sends meanwhile end
+    // the wait too: nothing may follow an endless stream on its connection, and kept as a next
+    // request they would hide the client's close until the head came (found by an attack).
+    session.as_downstream_mut().set_pipelining_enabled(false);
     let exchanged = tokio::select! {
         exchanged = exchange => exchanged,
         _ = session.read_body_or_idle(true) => return Ok(super::reply::left(state, session, ctx.route_name())),
