@@ -185,10 +185,7 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
     };
     let link = match (&slot.sessions, &session) {
         (None, _) => slot.link.load_full(),
-        (Some(sessions), Some(id)) => match sessions.get(id) {
-            Some(link) => Some(link),
-            None => return Ok(rpc_error(StatusCode::NOT_FOUND, RawValue::NULL, -32001, "no such session")),
-        },
+        (Some(sessions), Some(id)) => sessions.get(id),
         (Some(_), None) => None,
     };
     let number = link.as_ref().map_or(0, |l| l.number());
@@ -196,6 +193,15 @@ async fn handle(slot: Arc<Slot>, req: Request<Incoming>, trusted: bool) -> Resul
         Ok(inbound) => inbound,
         Err(refused) => return Ok(rpc_error(StatusCode::BAD_REQUEST, RawValue::NULL, -32600, &refused.to_string())),
     };
+    if let (Some(_), Some(_), None) = (&slot.sessions, &session, &link) {
+        // The session ended (its process with it): the client starts a new one. The error
+        // answers the request it came for, under that request's id.
+        let id = match &inbound {
+            Inbound::Request { id, .. } | Inbound::Initialize { id, .. } => &**id,
+            _ => RawValue::NULL,
+        };
+        return Ok(rpc_error(StatusCode::NOT_FOUND, id, -32001, "no such session"));
+    }
     if let (Some(sessions), Inbound::Initialize { id, line }) = (&slot.sessions, &inbound) {
         return Ok(open(sessions, id, line.clone(), session.is_some(), probe).await);
     }

@@ -102,6 +102,7 @@ fn each_client_session_gets_a_process_of_its_own_started_with_its_own_initialize
         json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"pid","arguments":{}}}),
     );
     assert_eq!(r.status, 404, "an ended session is not found, so the client starts anew: {}", r.text());
+    assert_eq!(r.json()["id"], 8, "the error answers the request: {}", r.text());
     // The place comes back once the process group is reaped, a moment after the process died
     // (a client asking meanwhile is told to retry: seen under load in CI).
     wait_until("alice's place given back", Duration::from_secs(10), || {
