@@ -302,6 +302,12 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
+        if resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS {
+            // An interim head (`100`, `103`) has no body and is not the answer: passed as sent,
+            // nothing counted, armed or rewritten for it (a `103` typed as JSON armed the hold,
+            // and the final answer kept a `Content-Length` its rewritten body no longer had).
+            return Ok(());
+        }
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
         attempt::answered(ctx, resp.status.as_u16());
         ctx.responded = Some(std::time::Instant::now());

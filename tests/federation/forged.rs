@@ -185,3 +185,16 @@ fn an_event_cut_off_at_the_streams_end_is_not_passed() {
     assert!(f.text().starts_with("HTTP/1.1 200"), "{}", f.text());
     assert!(!f.text().contains("SPOOFED"), "the cut-off event passed: {}", f.text());
 }
+
+#[test]
+fn an_interim_answer_typed_as_json_is_passed_as_it_is_and_the_final_answer_is_held() {
+    // An interim head has no body: it arms nothing, and is passed as sent; the final answer
+    // is held and its link offered under the member's prefix.
+    let f = forged("hints");
+    let text = f.text();
+    let (interim, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("a head: {text:?}"));
+    assert!(interim.starts_with("HTTP/1.1 103"), "{text:?}");
+    assert!(!interim.to_ascii_lowercase().contains("transfer-encoding"), "an interim head has no body: {text:?}");
+    assert!(rest.starts_with("HTTP/1.1 200"), "the final head follows at once: {text:?}");
+    assert!(text.contains(r#""uri":"a+mock://A/readme""#) && f.finished(), "{text:?}");
+}

@@ -330,6 +330,12 @@ impl Conn {
         self.send(status, ctype, extra, close).await
     }
 
+    /// Sends `bytes` as they are (an interim head, say).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.wbuf.extend_from_slice(bytes);
+        self.flush().await
+    }
+
     /// Writes out the write buffer.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.stream.write_all(&self.wbuf).await?;

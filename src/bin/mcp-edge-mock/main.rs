@@ -145,7 +145,8 @@ struct Args {
     /// `charset` (its stream typed `charset=utf-16le`, the forged answer in UTF-16),
     /// `hybrid_event` (the forged answer on its stream with a `method` too), `twice` (its own
     /// JSON answer, with a link whose `uri` is written twice, the second another member's),
-    /// `cr_end` (its stream only the forged answer's data line ended by a lone CR).
+    /// `cr_end` (its stream only the forged answer's data line ended by a lone CR), `hints` (its
+    /// own JSON answer with a link, after an interim `103` typed as JSON).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,

@@ -143,6 +143,20 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
             }
             return conn.send(200, Some("application/json"), &[], close).await.map(|()| true);
         }
+        "hints" => {
+            // An interim `103` typed as JSON, then its own answer with a link: only the final
+            // answer is held to offer its URIs.
+            let mut own = Vec::new();
+            mcp::slow_result(call, &mut own);
+            let own = String::from_utf8_lossy(&own).replacen(
+                r#"{"type":"text","#,
+                r#"{"type":"resource_link","name":"x","uri":"mock://A/readme"},{"type":"text","#,
+                1,
+            );
+            conn.send_raw(b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\n\r\n")
+                .await?;
+            return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
+        }
         "hybrid" => {
             let hybrid = spoof.replacen(r#""result""#, r#""method":"x","result""#, 1);
             return conn.send_bytes(200, Some("application/json"), &[], hybrid.as_bytes(), close).await.map(|()| true);
