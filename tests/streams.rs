@@ -351,6 +351,31 @@ fn a_client_that_sends_more_then_leaves_before_its_stream_opens_lets_go_of_the_b
 }
 
 #[test]
+fn a_client_pingora_serves_that_sends_more_then_leaves_before_the_head_lets_go_of_the_backend() {
+    // Found by the tenth attack round: a client asking to close is served through Pingora (not
+    // detached), as is any request waiting for its header; Pingora stops reading a client once
+    // bytes of a next request arrive, so its close went unnoticed until the head came.
+    let backend = Scripted::start(b"", true);
+    let edge = edge_for(backend.port, "first_byte_timeout = \"60s\"\n[pool.breaker]\nfailures = 1");
+    let token = session(&edge);
+    let mut client = open_stream(&edge, &token, "Connection: close\r\n");
+    wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
+    client.write_all(b"X").expect("send");
+    client.shutdown(std::net::Shutdown::Both).expect("close");
+    drop(client);
+    wait_until("the backend's connection let go", Duration::from_secs(5), || {
+        backend.released.load(Ordering::SeqCst) == 1
+    });
+    edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
+    edge.wait_metric("mcp_edge_connections_open 0");
+    // The client's leaving is no fault of the backend's: its circuit (one failure opens it)
+    // stays closed, and nothing was sent again.
+    assert!(!edge.metrics().contains("mcp_edge_upstream_ejections_total{"), "{}", edge.metrics());
+    let gets = backend.heads.lock().expect("heads").iter().filter(|h| h.starts_with("get ")).count();
+    assert_eq!(gets, 1, "not sent again");
+}
+
+#[test]
 fn a_silent_stream_is_closed_after_idle_timeout() {
     let backend = Scripted::start(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: 1\n\n", true);
     let edge = edge_for(backend.port, "idle_timeout = \"1s\"\nfirst_byte_timeout = \"500ms\"");

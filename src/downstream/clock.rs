@@ -55,6 +55,11 @@ pub struct Clock {
     /// Flushes the stream may skip, leaving the bytes for the next flush (at most
     /// [`MAX_MERGES`]); cleared with every new request head.
     merges: AtomicU8,
+    /// The client's socket (its descriptor, -1 for none) and its cookie once read (0: not
+    /// yet): watched while a request waits for its backend's header
+    /// (`proxy::first_byte::Client`).
+    socket: std::os::fd::RawFd,
+    cookie: AtomicU64,
 }
 
 /// More merges than a response asks for (its head's and its last chunk's).
@@ -70,7 +75,31 @@ impl Clock {
             stage: AtomicU8::new(Stage::Opened as u8),
             deadline_ms: AtomicU64::new(millis(header_timeout)),
             merges: AtomicU8::new(0),
+            socket: -1,
+            cookie: AtomicU64::new(0),
         }
+    }
+
+    /// The clock of the connection on socket `fd`.
+    pub fn on_socket(mut self, fd: std::os::fd::RawFd) -> Clock {
+        self.socket = fd;
+        self
+    }
+
+    /// The client's socket, to watch for its leaving (its cookie read once per connection).
+    pub fn client(&self) -> Option<crate::proxy::first_byte::Client> {
+        if self.socket < 0 {
+            return None;
+        }
+        let cookie = match self.cookie.load(Relaxed) {
+            0 => {
+                let cookie = crate::proxy::first_byte::cookie_of(self.socket)?;
+                self.cookie.store(cookie, Relaxed);
+                cookie
+            }
+            cookie => cookie,
+        };
+        Some(crate::proxy::first_byte::Client { fd: self.socket, cookie })
     }
 
     pub fn stage(&self) -> Stage {
@@ -171,6 +200,11 @@ pub async fn scope<F: std::future::Future>(clock: Arc<Clock>, f: F) -> F::Output
 /// (unit tests, HTTP/2 streams, which Pingora serves on tasks of their own).
 pub fn with(f: impl FnOnce(&Clock)) {
     let _ = CLOCK.try_with(|c| f(c));
+}
+
+/// The current connection's client socket; None outside a connection task (HTTP/2 streams).
+pub fn client() -> Option<crate::proxy::first_byte::Client> {
+    CLOCK.try_with(|c| c.client()).ok().flatten()
 }
 
 /// The current connection's stage; None outside a connection task.

@@ -103,7 +103,8 @@ impl Listener {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set on a client connection");
         }
-        let clock = Arc::new(Clock::new(header_timeout, body_timeout));
+        let socket = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+        let clock = Arc::new(Clock::new(header_timeout, body_timeout).on_socket(socket));
         // The handshake and HTTP/2 futures are boxed: inline, their state would make every
         // connection's task larger for its whole life, plain HTTP/1 ones included.
         let due = clock.deadline().unwrap_or_else(tokio::time::Instant::now);

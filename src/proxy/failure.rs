@@ -54,6 +54,15 @@ pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Erro
         e.set_retry(false);
         return e;
     }
+    if ctx.first_byte.as_ref().is_some_and(|t| t.client_left()) {
+        // The client left while the header was awaited, and the backend's connection was let
+        // go for it: the client's abort, not the backend's fault, and nothing to send again.
+        let mut e = Error::because(ErrorType::ConnectionClosed, "the client left before the response header", e);
+        e.esource = ErrorSource::Downstream;
+        e.set_retry(false);
+        super::attempt::failed(state, ctx, &e);
+        return e;
+    }
     let timed_out = ctx.first_byte.as_ref().is_some_and(|t| t.expired());
     let mut e = if timed_out {
         Error::because(ErrorType::ReadTimedout, "no response header within first_byte_timeout", e).into_up()

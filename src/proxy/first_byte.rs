@@ -15,6 +15,15 @@
 //! sent (a slow upload is the client's time) and stops when the header arrives or the
 //! request ends. Upstream connections are HTTP/1.1 (Pingora's default ALPN), so shutting one
 //! down never touches another request's stream.
+//!
+//! The same watch cuts the wait when the client leaves: an HTTP/1 client's socket is
+//! watched while its request waits for the header, and one that closes or resets meanwhile
+//! has the upstream socket shut down at the next sweep, and the attempt ends as the client's
+//! abort (no reply, no retry, nothing told the circuit breaker). Pingora notices a client
+//! that leaves only while it reads the client, and it stops reading once bytes of a next
+//! request arrive (pipelining): a client that sent one byte more and left held the backend's
+//! connection until the header came (found by an attack). One `poll` per shard and sweep
+//! asks every waiting client socket at once.
 
 //!
 //! Cost: a task and a tokio timer per request cost about 10 % of throughput in the shared
@@ -41,12 +50,13 @@ const SHARDS: usize = 8;
 /// A watch's phase, in one atomic: [`ARMED`] (connected, the request still going up: the clock
 /// has not started), [`DONE`] (the header arrived, or the request ended), [`EXPIRED`] (fired:
 /// the socket was shut down), or else the deadline for the header, in nanoseconds since
-/// [`base`]. Changes are compare-and-swaps, so a header that arrived first can never have its
+/// [`base`]; or [`LEFT`] (the client left: the socket was shut down). Changes are compare-and-swaps, so a header that arrived first can never have its
 /// connection cut afterwards, and one that arrives after the cut is refused.
 type Phase = AtomicU64;
 const ARMED: u64 = u64::MAX;
 const DONE: u64 = u64::MAX - 1;
 const EXPIRED: u64 = u64::MAX - 2;
+const LEFT: u64 = u64::MAX - 3;
 
 /// The instant deadlines count from.
 fn base() -> Instant {
@@ -55,13 +65,21 @@ fn base() -> Instant {
 }
 
 fn nanos_since_base(t: Instant) -> u64 {
-    u64::try_from(t.saturating_duration_since(base()).as_nanos()).unwrap_or(EXPIRED - 1).min(EXPIRED - 1)
+    u64::try_from(t.saturating_duration_since(base()).as_nanos()).unwrap_or(LEFT - 1).min(LEFT - 1)
 }
 
 struct Watch {
     phase: Arc<Phase>,
     fd: RawFd,
     cookie: u64,
+    client: Option<Client>,
+}
+
+/// A client's socket: its descriptor number and its cookie.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub fd: RawFd,
+    pub cookie: u64,
 }
 
 static WATCHES: [Mutex<Vec<Watch>>; SHARDS] = [const { Mutex::new(Vec::new()) }; SHARDS];
@@ -83,10 +101,11 @@ pub struct FirstByteTimer {
 }
 
 impl FirstByteTimer {
-    /// Watches the upstream connection `fd`; the clock starts with [`FirstByteTimer::start`].
-    /// None if the socket's cookie cannot be read or the sweeper thread could not start: the
-    /// request then runs under the idle timeout alone.
-    pub fn arm(fd: RawFd, after: Duration) -> Option<FirstByteTimer> {
+    /// Watches the upstream connection `fd` (and `client`, while the header is awaited); the
+    /// clock starts with [`FirstByteTimer::start`]. None if the socket's cookie cannot be read
+    /// or the sweeper thread could not start: the request then runs under the idle timeout
+    /// alone.
+    pub fn arm(fd: RawFd, after: Duration, client: Option<Client>) -> Option<FirstByteTimer> {
         SWEEPER.call_once(start_sweeper);
         if !SWEEPING.load(Ordering::Acquire) {
             return None;
@@ -95,7 +114,7 @@ impl FirstByteTimer {
         // cookie read now (or kept since it connected) is that connection's.
         let cookie = known_cookie(fd)?;
         let phase = Arc::new(Phase::new(ARMED));
-        let watch = Watch { phase: Arc::clone(&phase), fd, cookie };
+        let watch = Watch { phase: Arc::clone(&phase), fd, cookie, client };
         let shard = SHARD.with(|s| *s);
         WATCHES.get(shard)?.lock().ok()?.push(watch);
         Some(FirstByteTimer { phase, after })
@@ -111,11 +130,17 @@ impl FirstByteTimer {
     /// The response header arrived: stop the clock. False if the timer fired first; the
     /// connection is then shut down and must not be used for this response or reused.
     pub fn arrived(&self) -> bool {
-        self.phase.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| (p != EXPIRED).then_some(DONE)).is_ok()
+        let cut = |p| p == EXPIRED || p == LEFT;
+        self.phase.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| (!cut(p)).then_some(DONE)).is_ok()
     }
 
     pub fn expired(&self) -> bool {
         self.phase.load(Ordering::Acquire) == EXPIRED
+    }
+
+    /// The client left while the header was awaited, and the upstream socket was shut down.
+    pub fn client_left(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == LEFT
     }
 }
 
@@ -137,13 +162,15 @@ fn start_sweeper() {
     }
 }
 
-/// Fires the watches past their deadline and drops the finished ones (closing their
-/// duplicate descriptors). The shard is locked only to take and to give back its list, so
-/// the system calls never hold up a request registering a watch.
+/// Fires the watches past their deadline or whose client left, and drops the finished ones.
+/// The shard is locked only to take and to give back its list, so the system calls never
+/// hold up a request registering a watch.
 fn sweep(now: Instant) {
+    let mut asked = Vec::new();
     for shard in &WATCHES {
         let Ok(taken) = shard.lock().map(|mut w| std::mem::take(&mut *w)) else { continue };
         let mut pending: Vec<Watch> = taken.into_iter().filter(|w| keep(w, now)).collect();
+        cut_where_clients_left(&pending, &mut asked);
         if let Ok(mut watches) = shard.lock() {
             watches.append(&mut pending);
         }
@@ -156,13 +183,53 @@ fn sweep(now: Instant) {
 fn keep(w: &Watch, now: Instant) -> bool {
     match w.phase.load(Ordering::Acquire) {
         ARMED => true,
-        DONE | EXPIRED => false,
+        DONE | EXPIRED | LEFT => false,
         due if due > nanos_since_base(now) => true,
         due => {
             if w.phase.compare_exchange(due, EXPIRED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 cut(w.fd, w.cookie);
             }
             false
+        }
+    }
+}
+
+/// Whether the watch waits for the header (its request is fully sent).
+fn waiting(phase: u64) -> bool {
+    phase < LEFT
+}
+
+/// Shuts down the upstream socket of every waiting watch whose client closed, half-closed or
+/// reset its connection: one `poll` (that waits for nothing) asks every such client socket.
+/// `asked` is scratch space, kept across shards.
+fn cut_where_clients_left(watches: &[Watch], asked: &mut Vec<(usize, libc::pollfd)>) {
+    asked.clear();
+    for (i, w) in watches.iter().enumerate() {
+        if let (Some(c), true) = (w.client, waiting(w.phase.load(Ordering::Acquire))) {
+            asked.push((i, libc::pollfd { fd: c.fd, events: libc::POLLRDHUP, revents: 0 }));
+        }
+    }
+    if asked.is_empty() {
+        return;
+    }
+    let mut fds: Vec<libc::pollfd> = asked.iter().map(|(_, p)| *p).collect();
+    let Ok(n) = libc::nfds_t::try_from(fds.len()) else { return };
+    // SAFETY: `fds` is a live array of `n` pollfd structures that poll may write `revents`
+    // into; a timeout of 0 returns at once. A number closed since the watch was armed is
+    // reported as POLLNVAL, and one given to another socket is told apart by its cookie.
+    if unsafe { libc::poll(fds.as_mut_ptr(), n, 0) } <= 0 {
+        return;
+    }
+    let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+    for ((i, _), answer) in asked.iter().zip(&fds) {
+        let (Some(w), true) = (watches.get(*i), answer.revents & gone != 0) else { continue };
+        let Some(client) = w.client else { continue };
+        if pinned(client.fd, client.cookie).is_none() {
+            continue;
+        }
+        let phase = w.phase.load(Ordering::Acquire);
+        if waiting(phase) && w.phase.compare_exchange(phase, LEFT, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            cut(w.fd, w.cookie);
         }
     }
 }
@@ -192,7 +259,7 @@ fn known_cookie(fd: RawFd) -> Option<u64> {
 }
 
 /// The socket cookie of `fd`: an id the kernel never reuses, unlike descriptor numbers.
-fn cookie_of(fd: RawFd) -> Option<u64> {
+pub fn cookie_of(fd: RawFd) -> Option<u64> {
     let mut cookie: u64 = 0;
     let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64 of that size;
@@ -206,18 +273,24 @@ fn cookie_of(fd: RawFd) -> Option<u64> {
 /// whatever it now names, and its cookie tells whether that is the watched socket. Shutting
 /// down fails only if the peer already closed it, which ends the read as well.
 fn cut(fd: RawFd, cookie: u64) {
+    if let Some(socket) = pinned(fd, cookie) {
+        let _ = TcpStream::from(socket).shutdown(Shutdown::Both);
+    }
+}
+
+/// A duplicate of `fd` if it still is the socket with `cookie` (the duplicate pins whatever
+/// the number names now, so the answer stays true while it is held).
+fn pinned(fd: RawFd, cookie: u64) -> Option<OwnedFd> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads the descriptor table; on a closed number it
     // fails with EBADF. A new descriptor it returns is ours alone, so `OwnedFd` may close it.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
-        return;
+        return None;
     }
     // SAFETY: see above: `dup` is a fresh descriptor nothing else owns.
     let dup = unsafe { OwnedFd::from_raw_fd(dup) };
     use std::os::fd::AsRawFd;
-    if cookie_of(dup.as_raw_fd()) == Some(cookie) {
-        let _ = TcpStream::from(dup).shutdown(Shutdown::Both);
-    }
+    (cookie_of(dup.as_raw_fd()) == Some(cookie)).then_some(dup)
 }
 
 #[cfg(test)]
@@ -287,6 +360,35 @@ mod tests {
         assert_eq!(known_cookie(fd), Some(real), "a new connection on the number is read afresh");
         // ...and its own is kept for its reuses.
         assert_eq!(known_cookie(fd), Some(real));
+    }
+
+    #[test]
+    fn a_client_that_sent_more_is_waited_for_and_one_that_left_lets_go_of_the_backend() {
+        let _one_at_a_time = SOCKETS.lock().unwrap_or_else(|e| e.into_inner());
+        let (upstream, mut backend) = pair();
+        let (client_end, mut client) = pair();
+        let client_of = |s: &TcpStream| Client { fd: s.as_raw_fd(), cookie: cookie_of(s.as_raw_fd()).expect("cookie") };
+        let far = nanos_since_base(Instant::now() + Duration::from_secs(60));
+        let watch = Watch {
+            phase: Arc::new(Phase::new(far)),
+            fd: upstream.as_raw_fd(),
+            cookie: cookie_of(upstream.as_raw_fd()).expect("cookie"),
+            client: Some(client_of(&client_end)),
+        };
+        let watches = [watch];
+        let mut asked = Vec::new();
+        // A pipelined request's first byte: the client is still there.
+        std::io::Write::write_all(&mut client, b"X").expect("send");
+        cut_where_clients_left(&watches, &mut asked);
+        assert!(!sees_eof(&mut backend), "a client that sent more keeps its request");
+        assert_eq!(watches[0].phase.load(Ordering::Acquire), far);
+        // It leaves, its byte unread.
+        client.shutdown(Shutdown::Both).expect("close");
+        drop(client);
+        cut_where_clients_left(&watches, &mut asked);
+        assert!(sees_eof(&mut backend), "the backend sees the connection end");
+        assert_eq!(watches[0].phase.load(Ordering::Acquire), LEFT);
+        drop(client_end);
     }
 
     #[test]

@@ -268,8 +268,13 @@ impl ProxyHttp for Edge {
         if !reused {
             first_byte::connected(fd);
         }
+        // An HTTP/1 client is watched too while the header is awaited (`first_byte`): so the
+        // watch is armed even when the idle timeout is the first to run out.
+        let client = crate::downstream::clock::client();
         ctx.first_byte = match ctx.timeouts {
-            Some(t) if t.first_byte < t.idle => FirstByteTimer::arm(fd, t.first_byte),
+            Some(t) if t.first_byte < t.idle || client.is_some() => {
+                FirstByteTimer::arm(fd, t.first_byte.min(t.idle), client)
+            }
             _ => None,
         };
         Ok(())

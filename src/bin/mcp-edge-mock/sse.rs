@@ -153,8 +153,10 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
                 r#"{"type":"resource_link","name":"x","uri":"mock://A/readme"},{"type":"text","#,
                 1,
             );
-            conn.send_raw(b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\n\r\n")
-                .await?;
+            conn.send_raw(
+                b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\n\r\n",
+            )
+            .await?;
             return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
         }
         "hybrid" => {
