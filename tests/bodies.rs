@@ -98,6 +98,30 @@ fn expect_100_continue_is_answered_and_the_body_forwarded() {
     assert_eq!(received(&r).1, hex(&Sha256::digest(&body)));
 }
 
+#[test]
+fn an_http_1_0_client_is_never_told_to_continue_and_its_expectation_goes_no_further() {
+    // RFC 9110 10.1.1: a server ignores 100-continue in an HTTP/1.0 request (found by an
+    // attack: a 1.0 client got `100 Continue`, which it can take for the answer).
+    let (mock, rec) = common::recording::mock("m");
+    for route in ["inspect = \"always\"", "inspect = \"never\""] {
+        let config =
+            format!("{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\n{route}\n", pool("p", &[&mock], ""));
+        let edge = Edge::start(&config);
+        let body = body_of(300);
+        let head = format!(
+            "POST /mcp HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        let before = rec.count();
+        let mut s = http::connect(edge.port);
+        s.write_all(&[head.as_bytes(), &body].concat()).expect("request");
+        let (status, _) = http::read_head(&mut BufReader::new(s));
+        assert_eq!(status, 200, "{route}: the answer is the first head");
+        let sent = rec.wait_count(before + 1);
+        assert_eq!(sent[before].header("expect"), None, "{route}: the backend was asked to expect nothing");
+    }
+}
+
 fn chunked_post(port: u16, body: &[u8]) -> http::Resp {
     let mut req = b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for chunk in body.chunks(8192) {

@@ -36,13 +36,14 @@ pub struct Framing {
 
 impl Framing {
     pub fn of(session: &Session) -> Framing {
-        let h = &session.req_header().headers;
+        let req = session.req_header();
+        let h = &req.headers;
         let length = content_length(h);
-        Framing {
-            content_length: length.ok().flatten(),
-            bad_length: length.is_err(),
-            expect_continue: h.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
-        }
+        // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1): it may take a `100`
+        // for the answer.
+        let expects = req.version != http::Version::HTTP_10
+            && h.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        Framing { content_length: length.ok().flatten(), bad_length: length.is_err(), expect_continue: expects }
     }
 }
 

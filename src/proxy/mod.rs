@@ -190,7 +190,9 @@ impl ProxyHttp for Edge {
                 req.remove_header(name);
             }
         }
-        if ctx.strip_expect {
+        // An expectation the proxy answered, or one it ignores (an HTTP/1.0 client's, RFC
+        // 9110 10.1.1), goes no further: a backend's `100` would reach the client.
+        if ctx.strip_expect || session.req_header().version == http::Version::HTTP_10 {
             req.remove_header(&http::header::EXPECT);
         }
         // MCP has no upgraded transport, and a tunnel would carry the pool's credentials past
