@@ -122,6 +122,31 @@ fn an_http_1_0_client_is_never_told_to_continue_and_its_expectation_goes_no_furt
     }
 }
 
+#[test]
+fn a_backend_that_says_continue_and_then_nothing_gets_504_after_the_100() {
+    // Found by an attack: after an interim head the proxy sent no answer, only a close.
+    let mock = Mock::start_with("m", false, &["--list-delay-ms", "20000"]);
+    let config = format!(
+        "{}[[route]]\nname = \"main\"\npath = \"/mcp\"\npool = \"p\"\ninspect = \"never\"\nfirst_byte_timeout = \"300ms\"\n",
+        pool("p", &[&mock], "")
+    );
+    let edge = Edge::start(&config);
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+    let mut s = http::connect(edge.port);
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("head");
+    let mut reader = BufReader::new(s.try_clone().expect("clone"));
+    let (status, _) = http::read_head(&mut reader);
+    assert_eq!(status, 100, "the backend's continue, which the client asked for");
+    s.write_all(body.as_bytes()).expect("body");
+    let r = read_response(&mut reader);
+    assert_eq!(r.status, 504, "{}", r.text());
+    edge.wait_metric("mcp_edge_rejections_total{reason=\"upstream_timeout\"} 1");
+}
+
 fn chunked_post(port: u16, body: &[u8]) -> http::Resp {
     let mut req = b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for chunk in body.chunks(8192) {

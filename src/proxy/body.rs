@@ -36,14 +36,13 @@ pub struct Framing {
 
 impl Framing {
     pub fn of(session: &Session) -> Framing {
-        let req = session.req_header();
-        let h = &req.headers;
+        let h = &session.req_header().headers;
         let length = content_length(h);
-        // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1): it may take a `100`
-        // for the answer.
-        let expects = req.version != http::Version::HTTP_10
-            && h.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        Framing { content_length: length.ok().flatten(), bad_length: length.is_err(), expect_continue: expects }
+        Framing {
+            content_length: length.ok().flatten(),
+            bad_length: length.is_err(),
+            expect_continue: h.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+        }
     }
 }
 
@@ -158,8 +157,18 @@ pub fn replay(body: &mut Option<Bytes>, full: Option<&Bytes>, sent: &mut bool) {
 /// The head is parsed (`early_request_filter`): let pipelined requests follow, and start the
 /// body deadline, or stop the clock when no body follows.
 pub fn head_read(session: &mut Session) {
+    let downstream = session.as_downstream_mut();
     // Pingora drops a request pipelined behind another unless told it may keep reading.
-    session.as_downstream_mut().set_pipelining_enabled(true);
+    downstream.set_pipelining_enabled(true);
+    // Interim heads (`103` and the like) are of no use to an MCP client, and they would carry
+    // a backend's fields past every rewrite (its raw session id, cookies): only a `100` the
+    // client asked for passes (a `101` is refused: `upstream_response_filter`).
+    downstream.set_ignore_info_resp(true);
+    if session.req_header().version == http::Version::HTTP_10 {
+        // An HTTP/1.0 client's expectation is ignored (RFC 9110 10.1.1): it may take a `100`
+        // for the answer. Gone from the head, it is neither answered nor forwarded.
+        session.req_header_mut().remove_header(&header::EXPECT);
+    }
     collapse_length(session);
     let has_body = super::has_body(session.req_header());
     clock::with(|c| c.head_done(has_body));

@@ -190,9 +190,7 @@ impl ProxyHttp for Edge {
                 req.remove_header(name);
             }
         }
-        // An expectation the proxy answered, or one it ignores (an HTTP/1.0 client's, RFC
-        // 9110 10.1.1), goes no further: a backend's `100` would reach the client.
-        if ctx.strip_expect || session.req_header().version == http::Version::HTTP_10 {
+        if ctx.strip_expect {
             req.remove_header(&http::header::EXPECT);
         }
         // MCP has no upgraded transport, and a tunnel would carry the pool's credentials past
@@ -288,6 +286,13 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
+        if resp.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            // Nothing asks to switch (a client's `Upgrade` ends here): a backend's `101` would
+            // make the rest of the connection its raw bytes, past every check (found by an
+            // attack: a member's forged answers reached the client of a federated route).
+            return Error::e_explain(ErrorType::InvalidHTTPHeader, "a protocol switch no one asked for")
+                .map_err(|e| e.into_up());
+        }
         if resp.status.is_informational() {
             return Ok(());
         }
@@ -309,10 +314,13 @@ impl ProxyHttp for Edge {
         resp: &mut ResponseHeader,
         ctx: &mut Box<Ctx>,
     ) -> Result<()> {
-        if resp.status.is_informational() && resp.status != http::StatusCode::SWITCHING_PROTOCOLS {
-            // An interim head (`100`, `103`) has no body and is not the answer: passed as sent,
-            // nothing counted, armed or rewritten for it (a `103` typed as JSON armed the hold,
-            // and the final answer kept a `Content-Length` its rewritten body no longer had).
+        if resp.status.is_informational() {
+            // An interim head (a `100` the client asked for; others are not passed, see
+            // `body::head_read`) has no body and is not the answer: nothing is counted, armed or
+            // rewritten for it (a `103` typed as JSON armed the hold, and the final answer kept
+            // a `Content-Length` its rewritten body no longer had), and none of the backend's
+            // fields go with it (its raw session id would).
+            *resp = ResponseHeader::build(resp.status, Some(0))?;
             return Ok(());
         }
         failure::record(&self.state, ctx, resp.status.as_u16() < 500);
@@ -374,7 +382,8 @@ impl ProxyHttp for Edge {
         // attack: a pipelined request was lost).
         session.set_keepalive(None);
         let code = match reject {
-            Some(r) if session.response_written().is_none() => {
+            // After an interim head (`100`) the answer is still to come.
+            Some(r) if session.response_written().is_none_or(|w| w.status.is_informational()) => {
                 if let Err(err) = reply::send(session, ctx, r).await {
                     tracing::debug!(error = %err, "could not send error reply");
                 }

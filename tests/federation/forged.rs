@@ -187,14 +187,31 @@ fn an_event_cut_off_at_the_streams_end_is_not_passed() {
 }
 
 #[test]
-fn an_interim_answer_typed_as_json_is_passed_as_it_is_and_the_final_answer_is_held() {
-    // An interim head has no body: it arms nothing, and is passed as sent; the final answer
-    // is held and its link offered under the member's prefix.
+fn an_interim_answer_is_not_passed_and_arms_nothing_and_the_final_answer_is_held() {
+    // Found by attacks: a `103` typed as JSON armed the hold, and the final answer kept a
+    // `Content-Length` its rewritten body no longer had; passed on, the `103` carried the
+    // member's raw session id and cookie to the client.
     let f = forged("hints");
     let text = f.text();
-    let (interim, rest) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("a head: {text:?}"));
-    assert!(interim.starts_with("HTTP/1.1 103"), "{text:?}");
-    assert!(!interim.to_ascii_lowercase().contains("transfer-encoding"), "an interim head has no body: {text:?}");
-    assert!(rest.starts_with("HTTP/1.1 200"), "the final head follows at once: {text:?}");
-    assert!(text.contains(r#""uri":"a+mock://A/readme""#) && f.finished(), "{text:?}");
+    assert!(text.starts_with("HTTP/1.1 200"), "the answer is the first head: {text:?}");
+    assert!(!text.contains("RAW-SECRET") && !text.contains("evil"), "nothing of the interim head: {text:?}");
+    assert!(text.contains(r#""uri":"a+mock://A/readme""#) && f.finished(), "held and offered: {text:?}");
+}
+
+#[test]
+fn a_protocol_switch_no_one_asked_for_is_refused() {
+    // Found by an attack: a member's `101` made the rest of the connection its raw bytes, and
+    // its forged answer and request reached the client of the federated route.
+    let f = forged("switch");
+    assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
+    assert!(!f.text().contains("SPOOFED") && !f.text().contains("sampling"), "{}", f.text());
+    // A plain route refuses it too.
+    let (mock, _rec) = recording::mock_with("P", &["--forge", "switch"]);
+    let config = format!("{}[[route]]\nname = \"p\"\npath = \"/mcp\"\npool = \"p\"\n", common::pool("p", &[&mock], ""));
+    let edge = Edge::start(&config);
+    let body = stamped(&call("slow", r#"{"steps":1,"delay_ms":1}"#));
+    let received =
+        raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &modern("tools/call", Some("slow")), &body));
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 502") && !text.contains("SPOOFED"), "{text}");
 }

@@ -146,7 +146,9 @@ struct Args {
     /// `hybrid_event` (the forged answer on its stream with a `method` too), `twice` (its own
     /// JSON answer, with a link whose `uri` is written twice, the second another member's),
     /// `cr_end` (its stream only the forged answer's data line ended by a lone CR), `hints` (its
-    /// own JSON answer with a link, after an interim `103` typed as JSON).
+    /// own JSON answer with a link, after an interim `103` typed as JSON with a raw session id and
+    /// a cookie, the answer `--answer-gap-ms` after it), `switch` (a `101` no one asked for, then
+    /// the forged answer and a request as raw bytes).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,

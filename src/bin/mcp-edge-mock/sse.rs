@@ -112,8 +112,11 @@ pub async fn slow_stream(st: &'static State, conn: &mut Conn, call: &SlowCall, c
 pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close: bool) -> io::Result<bool> {
     let _guard = StreamGuard::new(st);
     let mode = st.forge.as_deref().unwrap_or_default();
-    let pad =
-        if matches!(mode, "upper" | "bom" | "marks" | "charset" | "hybrid_event" | "cr_end") { 0 } else { 600 << 10 };
+    let pad = if matches!(mode, "upper" | "bom" | "marks" | "charset" | "hybrid_event" | "cr_end" | "switch") {
+        0
+    } else {
+        600 << 10
+    };
     let spoof = format!(
         r#"{{"jsonrpc":"2.0","result":{{"content":[{{"type":"text","text":"SPOOFED{}"}}]}},"id":42}}"#,
         "x".repeat(pad)
@@ -144,8 +147,8 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
             return conn.send(200, Some("application/json"), &[], close).await.map(|()| true);
         }
         "hints" => {
-            // An interim `103` typed as JSON, then its own answer with a link: only the final
-            // answer is held to offer its URIs.
+            // An interim `103` typed as JSON and carrying the backend's raw session id and a
+            // cookie, then (`--answer-gap-ms` later) its own answer with a link.
             let mut own = Vec::new();
             mcp::slow_result(call, &mut own);
             let own = String::from_utf8_lossy(&own).replacen(
@@ -154,10 +157,20 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
                 1,
             );
             conn.send_raw(
-                b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\n\r\n",
+                b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\nMcp-Session-Id: RAW-SECRET-103\r\nSet-Cookie: evil=1\r\n\r\n",
             )
             .await?;
+            tokio::time::sleep(st.answer_gap).await;
             return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
+        }
+        "switch" => {
+            // A protocol switch no one asked for, then the forged answer and a request under
+            // an id the proxy never issued, as raw bytes.
+            let mut raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n".to_vec();
+            event(&mut raw, None, spoof.as_bytes());
+            event(&mut raw, None, br#"{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage","params":{}}"#);
+            conn.send_raw(&raw).await?;
+            return Ok(false);
         }
         "hybrid" => {
             let hybrid = spoof.replacen(r#""result""#, r#""method":"x","result""#, 1);
