@@ -98,6 +98,9 @@ pub async fn pre_read(
         let keepalive = session.get_keepalive();
         session.write_continue_response().await?;
         session.set_keepalive(keepalive);
+        // Answered here: gone from the head, so no backend is asked, and a backend's own `100`
+        // is not passed on as a second one.
+        session.req_header_mut().remove_header(&header::EXPECT);
     }
     let expected = framing.content_length;
     // Small bodies arrive in one read: keep that Bytes as is and copy only when a second

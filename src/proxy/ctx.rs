@@ -70,7 +70,8 @@ pub struct Ctx {
     pub body_sent: bool,
     /// Body bytes streamed (not pre-read) so far, for the size limit.
     pub streamed: usize,
-    pub strip_expect: bool,
+    /// Interim (`1xx`) heads the backend sent before its answer.
+    pub interim: u8,
     /// On a federated route, the member the call goes to.
     pub member: Option<Forwarded>,
     pub pinned: Option<Pinned>,
@@ -131,7 +132,7 @@ impl Ctx {
             body: None,
             body_sent: false,
             streamed: 0,
-            strip_expect: false,
+            interim: 0,
             member: None,
             pinned: None,
             backend: None,

@@ -190,9 +190,6 @@ impl ProxyHttp for Edge {
                 req.remove_header(name);
             }
         }
-        if ctx.strip_expect {
-            req.remove_header(&http::header::EXPECT);
-        }
         // MCP has no upgraded transport, and a tunnel would carry the pool's credentials past
         // every check: a client's `Upgrade` (WebSocket, h2c) is hop-by-hop and ends here, so
         // the backend answers plain HTTP (a 101 anyway is refused by Pingora).
@@ -294,6 +291,13 @@ impl ProxyHttp for Edge {
                 .map_err(|e| e.into_up());
         }
         if resp.status.is_informational() {
+            // Interim heads pass unseen (`body::head_read`): a backend sending them without end
+            // would keep a core busy until the first-byte timeout (as on detached streams).
+            ctx.interim = ctx.interim.saturating_add(1);
+            if usize::from(ctx.interim) > stream::MAX_INTERIM {
+                return Error::e_explain(ErrorType::InvalidHTTPHeader, "too many interim answers")
+                    .map_err(|e| e.into_up());
+            }
             return Ok(());
         }
         ctx.header_seen = true;

@@ -182,7 +182,6 @@ async fn decide(state: &State, session: &mut Session, ctx: &mut Ctx) -> Result<R
             Ok(call) => ctx.call = call,
             Err(refusal) => return Ok(Err(refused(ctx, refusal).into())),
         }
-        ctx.strip_expect = framing.expect_continue;
         ctx.body = Some(body);
     }
     if let Some(traces) = &snap.traces {

@@ -47,7 +47,7 @@ pub use super::relay::{dropped, relay};
 const MAX_HEAD: usize = 64 * 1024;
 /// Most interim (`1xx`) answers before the final head: a backend looping `100 Continue`
 /// would otherwise keep a core busy until the first-byte timeout.
-const MAX_INTERIM: usize = 8;
+pub const MAX_INTERIM: usize = 8;
 /// Most header fields in a response head from a backend.
 const MAX_FIELDS: usize = 128;
 

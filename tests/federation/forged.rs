@@ -199,6 +199,34 @@ fn an_interim_answer_is_not_passed_and_arms_nothing_and_the_final_answer_is_held
 }
 
 #[test]
+fn interim_heads_past_eight_are_refused_as_on_detached_streams() {
+    // Found by an attack: without end they kept a core busy until the first-byte timeout.
+    let f = forged_with(&["--forge", "hints", "--interim-heads", "8"]);
+    assert!(f.text().starts_with("HTTP/1.1 200") && f.finished(), "eight pass unseen: {}", f.text());
+    let f = forged_with(&["--forge", "hints", "--interim-heads", "9"]);
+    assert!(f.text().starts_with("HTTP/1.1 502"), "{}", f.text());
+}
+
+#[test]
+fn a_client_that_asked_to_be_told_to_continue_is_told_once() {
+    // The proxy reads the body (a federated route does) and says continue itself; the member
+    // never sees the expectation, and its own `100` is not passed on as a second one (found
+    // by an attack).
+    let (a, rec) = recording::mock_with("A", &["--forge", "hints", "--interim-status", "100"]);
+    let b = member("B", "5");
+    let edge = Edge::start(&federated([&a.addr(), &b.addr]));
+    let body = stamped(&call("a_slow", r#"{"steps":1,"delay_ms":1}"#));
+    let mut headers = modern("tools/call", Some("a_slow"));
+    headers.push(("Expect", "100-continue"));
+    let received = raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &headers, &body));
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(text.matches("100 Continue").count(), 1, "{text}");
+    assert!(text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"), "{text}");
+    let sent = rec.wait_count(1);
+    assert!(sent.iter().all(|r| r.header("expect").is_none()), "the member was asked to expect nothing");
+}
+
+#[test]
 fn a_protocol_switch_no_one_asked_for_is_refused() {
     // Found by an attack: a member's `101` made the rest of the connection its raw bytes, and
     // its forged answer and request reached the client of the federated route.

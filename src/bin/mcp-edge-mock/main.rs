@@ -87,6 +87,13 @@ struct Args {
     /// computes; a proxy that holds the answer can still send it in one piece).
     #[arg(long, default_value_t = 0)]
     answer_gap_ms: u64,
+    /// `--forge hints`: how many interim heads come before the answer
+    #[arg(long, default_value_t = 1)]
+    interim_heads: usize,
+    /// `--forge hints`: the interim heads' status (`100` sent unasked: a backend saying continue
+    /// to an expectation it never saw)
+    #[arg(long, default_value_t = 103)]
+    interim_status: u16,
     /// The `slow` tool's event stream first carries a notification of this many bytes (0:
     /// none), then a `roots/list` request to the client (id 77).
     #[arg(long)]
@@ -171,6 +178,7 @@ pub struct State {
     pub stream_head_delay: Duration,
     pub list_delay: Duration,
     pub answer_gap: Duration,
+    pub interim: (usize, u16),
     pub slow_asks: Option<usize>,
     pub keepalive: Duration,
     sessions: Mutex<HashSet<String>>,
@@ -243,6 +251,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stream_pad: args.stream_pad,
         list_delay: Duration::from_millis(args.list_delay_ms),
         answer_gap: Duration::from_millis(args.answer_gap_ms),
+        interim: (args.interim_heads, args.interim_status),
         slow_asks: args.slow_asks,
         keepalive: Duration::from_millis(args.keepalive_ms.max(1)),
         sessions: Mutex::default(),

@@ -156,10 +156,11 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
                 r#"{"type":"resource_link","name":"x","uri":"mock://A/readme"},{"type":"text","#,
                 1,
             );
-            conn.send_raw(
-                b"HTTP/1.1 103 Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\nMcp-Session-Id: RAW-SECRET-103\r\nSet-Cookie: evil=1\r\n\r\n",
-            )
-            .await?;
+            let (count, status) = st.interim;
+            let interim = format!(
+                "HTTP/1.1 {status} Early Hints\r\nContent-Type: application/json\r\nLink: </x>; rel=preload\r\nMcp-Session-Id: RAW-SECRET-103\r\nSet-Cookie: evil=1\r\n\r\n"
+            );
+            conn.send_raw(interim.repeat(count).as_bytes()).await?;
             tokio::time::sleep(st.answer_gap).await;
             return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
         }
