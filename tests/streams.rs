@@ -46,6 +46,13 @@ impl Scripted {
         self.last("get ")
     }
 
+    /// Waits until the proxy let go of `n` of the connections the backend held.
+    fn wait_released(&self, n: usize) {
+        wait_until("the backend's connection let go", Duration::from_secs(5), || {
+            self.released.load(Ordering::SeqCst) == n
+        });
+    }
+
     fn last(&self, method: &str) -> String {
         let heads = self.heads.lock().expect("heads");
         heads.iter().rev().find(|h| h.starts_with(method)).cloned().unwrap_or_default()
@@ -118,6 +125,13 @@ fn open_stream(edge: &Edge, token: &str, extra: &str) -> TcpStream {
     );
     s.write_all(req.as_bytes()).expect("send");
     s
+}
+
+/// The client sends `bytes` (after its request was read, so not in the same read as its
+/// head), then closes its connection.
+fn send_then_leave(mut client: TcpStream, bytes: &[u8]) {
+    client.write_all(bytes).expect("send");
+    client.shutdown(std::net::Shutdown::Both).expect("close");
 }
 
 /// Everything the client receives until the proxy closes the connection.
@@ -324,9 +338,7 @@ fn a_client_that_leaves_before_its_stream_opens_lets_go_of_the_backend_at_once()
     wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
     drop(client);
     edge.wait_metric("mcp_edge_connections_open 0");
-    wait_until("the backend's connection let go", Duration::from_secs(5), || {
-        backend.released.load(Ordering::SeqCst) == 1
-    });
+    backend.wait_released(1);
     edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
 }
 
@@ -338,15 +350,10 @@ fn a_client_that_sends_more_then_leaves_before_its_stream_opens_lets_go_of_the_b
     let backend = Scripted::start(b"", true);
     let edge = edge_for(backend.port, "first_byte_timeout = \"60s\"");
     let token = session(&edge);
-    let mut client = open_stream(&edge, &token, "");
+    let client = open_stream(&edge, &token, "");
     wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
-    // Sent after the request was read, so not in the same read as its head.
-    client.write_all(b"XXXXXXXXXX").expect("send");
-    client.shutdown(std::net::Shutdown::Both).expect("close");
-    drop(client);
-    wait_until("the backend's connection let go", Duration::from_secs(5), || {
-        backend.released.load(Ordering::SeqCst) == 1
-    });
+    send_then_leave(client, b"XXXXXXXXXX");
+    backend.wait_released(1);
     edge.wait_metric("mcp_edge_connections_open 0");
 }
 
@@ -358,14 +365,10 @@ fn a_client_pingora_serves_that_sends_more_then_leaves_before_the_head_lets_go_o
     let backend = Scripted::start(b"", true);
     let edge = edge_for(backend.port, "first_byte_timeout = \"60s\"\n[pool.breaker]\nfailures = 1");
     let token = session(&edge);
-    let mut client = open_stream(&edge, &token, "Connection: close\r\n");
+    let client = open_stream(&edge, &token, "Connection: close\r\n");
     wait_until("the backend got the stream's request", Duration::from_secs(5), || !backend.last_get().is_empty());
-    client.write_all(b"X").expect("send");
-    client.shutdown(std::net::Shutdown::Both).expect("close");
-    drop(client);
-    wait_until("the backend's connection let go", Duration::from_secs(5), || {
-        backend.released.load(Ordering::SeqCst) == 1
-    });
+    send_then_leave(client, b"X");
+    backend.wait_released(1);
     edge.wait_metric("mcp_edge_client_aborts_total{phase=\"response\"} 1");
     edge.wait_metric("mcp_edge_connections_open 0");
     // The client's leaving is no fault of the backend's: its circuit (one failure opens it)
