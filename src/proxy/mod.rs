@@ -265,6 +265,8 @@ impl ProxyHttp for Edge {
         if !reused {
             first_byte::connected(fd);
         }
+        // Each backend's interim heads are its own: a retry starts counting again.
+        ctx.interim = 0;
         // An HTTP/1 client is watched too while the header is awaited (`first_byte`): so the
         // watch is armed even when the idle timeout is the first to run out.
         let client = crate::downstream::clock::client();

@@ -208,6 +208,29 @@ fn interim_heads_past_eight_are_refused_as_on_detached_streams() {
 }
 
 #[test]
+fn interim_heads_are_counted_per_backend_across_a_retry() {
+    // Found by an attack: A's five and B's five made ten, and B, healthy, got the 502 and the
+    // blame. Each request that goes to A first is resent to B (the route's tools are safe to
+    // resend); with the heads counted per backend, every one is answered.
+    let (a, _ra) = recording::mock_with("A", &["--forge", "hints_cut", "--interim-heads", "5"]);
+    let (b, _rb) = recording::mock_with("B", &["--forge", "hints", "--interim-heads", "5"]);
+    let config = format!(
+        "{}[[route]]\nname = \"p\"\npath = \"/mcp\"\npool = \"p\"\nidempotent_tools = [\"*\"]\n",
+        common::pool("p", &[&a, &b], "")
+    );
+    let edge = Edge::start(&config);
+    let body = stamped(&call("slow", r#"{"steps":1,"delay_ms":1}"#));
+    let retried = || edge.metrics().lines().any(|l| l.starts_with(r#"mcp_edge_upstream_retries_total{pool="p"}"#));
+    for _ in 0..8 {
+        let received =
+            raw::until_close(edge.port, &raw::post(edge.port, "/mcp", &modern("tools/call", Some("slow")), &body));
+        let text = String::from_utf8_lossy(&received);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+    assert!(retried(), "some went to A first: {}", edge.metrics());
+}
+
+#[test]
 fn a_client_that_asked_to_be_told_to_continue_is_told_once() {
     // The proxy reads the body (a federated route does) and says continue itself; the member
     // never sees the expectation, and its own `100` is not passed on as a second one (found

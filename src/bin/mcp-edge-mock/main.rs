@@ -155,7 +155,8 @@ struct Args {
     /// `cr_end` (its stream only the forged answer's data line ended by a lone CR), `hints` (its
     /// own JSON answer with a link, after an interim `103` typed as JSON with a raw session id and
     /// a cookie, the answer `--answer-gap-ms` after it), `switch` (a `101` no one asked for, then
-    /// the forged answer and a request as raw bytes).
+    /// the forged answer and a request as raw bytes), `hints_cut` (the interim heads of `hints`,
+    /// then a close with no answer).
     #[arg(long)]
     forge: Option<String>,
     /// `whoami` links to and embeds two of the mock's resources (`mock://NAME/readme`,

@@ -164,6 +164,13 @@ pub async fn forged(st: &'static State, conn: &mut Conn, call: &SlowCall, close:
             tokio::time::sleep(st.answer_gap).await;
             return conn.send_bytes(200, Some("application/json"), &[], own.as_bytes(), close).await.map(|()| true);
         }
+        "hints_cut" => {
+            // Its interim heads, then the connection closed without an answer.
+            let (count, status) = st.interim;
+            let interim = format!("HTTP/1.1 {status} Early Hints\r\nLink: </x>; rel=preload\r\n\r\n");
+            conn.send_raw(interim.repeat(count).as_bytes()).await?;
+            return Ok(false);
+        }
         "switch" => {
             // A protocol switch no one asked for, then the forged answer and a request under
             // an id the proxy never issued, as raw bytes.
