@@ -69,8 +69,10 @@ pub fn proxy_failed(state: &State, session: &Session, ctx: &mut Ctx, e: Box<Erro
     } else {
         e
     };
-    // A pooled connection the backend had already closed is no fault of the backend.
-    if timed_out || (e.esource() == &ErrorSource::Upstream && !client_reused) {
+    // A pooled connection the backend had already closed is no fault of the backend; one it
+    // answered on (interim heads, too many of them, then a close) is.
+    let answered = ctx.interim > 0 || ctx.header_seen;
+    if timed_out || (e.esource() == &ErrorSource::Upstream && (!client_reused || answered)) {
         record(state, ctx, false);
     }
     super::attempt::failed(state, ctx, &e);

@@ -231,6 +231,32 @@ fn interim_heads_are_counted_per_backend_across_a_retry() {
 }
 
 #[test]
+fn a_backend_sending_too_many_interim_heads_on_a_pooled_connection_is_blamed() {
+    // Found by an attack: a failure on a reused connection was excused as a stale pooled
+    // connection, even when the backend had answered on it with nine interim heads.
+    let (mock, _rec) = recording::mock_with("P", &["--forge", "hints", "--interim-heads", "9"]);
+    let config = format!(
+        "{}[[route]]\nname = \"p\"\npath = \"/mcp\"\npool = \"p\"\n",
+        common::pool("p", &[&mock], "[pool.breaker]\nfailures = 1\ncooldown = \"30s\"\n")
+    );
+    let edge = Edge::start(&config);
+    let on_one_connection = [
+        raw::post(edge.port, "/mcp", &[("Connection", "keep-alive")], &rpc(1, "tools/list", "{}")),
+        raw::post(
+            edge.port,
+            "/mcp",
+            &modern("tools/call", Some("slow")),
+            &stamped(&call("slow", r#"{"steps":1,"delay_ms":1}"#)),
+        ),
+    ]
+    .concat();
+    let received = raw::until_close(edge.port, &on_one_connection);
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("HTTP/1.1 502"), "{text}");
+    edge.wait_metric("mcp_edge_upstream_ejections_total{");
+}
+
+#[test]
 fn a_client_that_asked_to_be_told_to_continue_is_told_once() {
     // The proxy reads the body (a federated route does) and says continue itself; the member
     // never sees the expectation, and its own `100` is not passed on as a second one (found
