@@ -151,9 +151,13 @@ impl Drop for FirstByteTimer {
 }
 
 fn start_sweeper() {
-    let spawned = std::thread::Builder::new().name("first-byte".into()).spawn(|| loop {
-        std::thread::sleep(TICK);
-        sweep(Instant::now());
+    let spawned = std::thread::Builder::new().name("first-byte".into()).spawn(|| {
+        // Scratch for the client sockets each sweep asks about, kept for the thread's life.
+        let mut asked = (Vec::new(), Vec::new());
+        loop {
+            std::thread::sleep(TICK);
+            sweep(Instant::now(), &mut asked);
+        }
     });
     match spawned {
         Ok(_) => SWEEPING.store(true, Ordering::Release),
@@ -165,12 +169,11 @@ fn start_sweeper() {
 /// Fires the watches past their deadline or whose client left, and drops the finished ones.
 /// The shard is locked only to take and to give back its list, so the system calls never
 /// hold up a request registering a watch.
-fn sweep(now: Instant) {
-    let mut asked = Vec::new();
+fn sweep(now: Instant, asked: &mut (Vec<usize>, Vec<libc::pollfd>)) {
     for shard in &WATCHES {
         let Ok(taken) = shard.lock().map(|mut w| std::mem::take(&mut *w)) else { continue };
         let mut pending: Vec<Watch> = taken.into_iter().filter(|w| keep(w, now)).collect();
-        cut_where_clients_left(&pending, &mut asked);
+        cut_where_clients_left(&pending, asked);
         if let Ok(mut watches) = shard.lock() {
             watches.append(&mut pending);
         }
@@ -201,18 +204,21 @@ fn waiting(phase: u64) -> bool {
 
 /// Shuts down the upstream socket of every waiting watch whose client closed, half-closed or
 /// reset its connection: one `poll` (that waits for nothing) asks every such client socket.
-/// `asked` is scratch space, kept across shards.
-fn cut_where_clients_left(watches: &[Watch], asked: &mut Vec<(usize, libc::pollfd)>) {
-    asked.clear();
+/// `asked` is scratch space kept across shards and sweeps: the watches asked about, and the
+/// sockets asked.
+fn cut_where_clients_left(watches: &[Watch], asked: &mut (Vec<usize>, Vec<libc::pollfd>)) {
+    let (which, fds) = asked;
+    which.clear();
+    fds.clear();
     for (i, w) in watches.iter().enumerate() {
         if let (Some(c), true) = (w.client, waiting(w.phase.load(Ordering::Acquire))) {
-            asked.push((i, libc::pollfd { fd: c.fd, events: libc::POLLRDHUP, revents: 0 }));
+            which.push(i);
+            fds.push(libc::pollfd { fd: c.fd, events: libc::POLLRDHUP, revents: 0 });
         }
     }
-    if asked.is_empty() {
+    if fds.is_empty() {
         return;
     }
-    let mut fds: Vec<libc::pollfd> = asked.iter().map(|(_, p)| *p).collect();
     let Ok(n) = libc::nfds_t::try_from(fds.len()) else { return };
     // SAFETY: `fds` is a live array of `n` pollfd structures that poll may write `revents`
     // into; a timeout of 0 returns at once. A number closed since the watch was armed is
@@ -221,7 +227,7 @@ fn cut_where_clients_left(watches: &[Watch], asked: &mut Vec<(usize, libc::pollf
         return;
     }
     let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
-    for ((i, _), answer) in asked.iter().zip(&fds) {
+    for (i, answer) in which.iter().zip(fds.iter()) {
         let (Some(w), true) = (watches.get(*i), answer.revents & gone != 0) else { continue };
         let Some(client) = w.client else { continue };
         if pinned(client.fd, client.cookie).is_none() {
@@ -376,7 +382,7 @@ mod tests {
             client: Some(client_of(&client_end)),
         };
         let watches = [watch];
-        let mut asked = Vec::new();
+        let mut asked = (Vec::new(), Vec::new());
         // A pipelined request's first byte: the client is still there.
         std::io::Write::write_all(&mut client, b"X").expect("send");
         cut_where_clients_left(&watches, &mut asked);
